@@ -1,0 +1,34 @@
+"""The one exception family of streamneuron.
+
+Every error a user can cause (bad data, bad flags, a bad model file, a checkpoint
+that does not match) is a :class:`StreamNeuronError`. The CLI prints its message
+as one ``Error: ...`` line and exits with code 2; library callers catch it.
+"""
+
+
+class StreamNeuronError(Exception):
+    """Base class: a problem the user can act on. The message says what and where."""
+
+
+class DataError(StreamNeuronError, ValueError):
+    """The input data is unusable: unreadable file, wrong schema, bad label, NaN, ..."""
+
+
+class ConfigError(StreamNeuronError, ValueError):
+    """A parameter is out of range or parameters contradict each other."""
+
+
+class ModelError(StreamNeuronError, ValueError):
+    """A model file is not a valid streamneuron model, or does not fit the data."""
+
+
+class CheckpointError(StreamNeuronError):
+    """A checkpoint is missing, corrupt, or belongs to another run."""
+
+
+class TrainingInterrupted(StreamNeuronError):
+    """SIGINT/SIGTERM stopped training at a batch boundary; a checkpoint was written."""
+
+
+class DivergenceError(StreamNeuronError):
+    """The logit overflowed while every input was finite: the learning rate is too large."""

@@ -1,0 +1,140 @@
+"""The math of one sigmoid neuron, as in the article, in one place.
+
+A neuron maps a row ``x`` to the logit ``z = x . w + b`` and the probability
+``p = sigmoid(z)``. Each loss is written as a function of the logit ``z`` and
+the label ``y`` in {0, 1}, with its derivative ``dL/dz`` beside it; the chain
+rule then gives every gradient the engines need::
+
+    dL/dw_j = dL/dz * x_j          dL/db = dL/dz
+
+==========  ===============================  ============================
+loss        L(z, y)                          dL/dz
+==========  ===============================  ============================
+``mse``     0.5 * (p - y)**2                 (p - y) * p * (1 - p)
+``log``     log(1 + e**z) - y * z            p - y
+==========  ===============================  ============================
+
+``mse`` is the article's squared error through the sigmoid; ``log`` is the
+log loss ``-(y log p + (1-y) log(1-p))`` rewritten from the logit so that it
+never takes the log of a rounded-to-zero ``p``.
+
+The objective (INTERFACE.md) averages over the m rows that are seen, article
+point 3, and penalises the weights but not the bias::
+
+    J(w, b) = (1/m) * sum_i L(z_i, y_i) + (l2 / 2) * ||w||**2
+    dJ/dw   = (1/m) * sum_i dL/dz_i * x_i + l2 * w
+    dJ/db   = (1/m) * sum_i dL/dz_i
+
+Each loss is written twice, side by side: an array version (numpy ufuncs only,
+so it runs unchanged on a numpy chunk or a Dask array) and a scalar version
+compiled by numba for the fused kernels in :mod:`streamneuron.kernels`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from .errors import ConfigError
+
+# --------------------------------------------------------------------------
+# Array versions (numpy or Dask arrays)
+# --------------------------------------------------------------------------
+
+
+def sigmoid(z):
+    """``1 / (1 + e**-z)``, computed as ``exp(-log(1 + e**-z))`` so it never overflows."""
+    return np.exp(-np.logaddexp(0.0, -z))
+
+
+class LogLoss:
+    """Log loss (the default). ``L = log(1 + e**z) - y z``; ``dL/dz = p - y``."""
+
+    name = "log"
+    kernel_id = 0
+
+    @staticmethod
+    def loss(z, y):
+        return np.logaddexp(0.0, z) - y * z
+
+    @staticmethod
+    def dloss_dz(z, y):
+        return sigmoid(z) - y
+
+
+class SquaredError:
+    """The article's loss. ``L = 0.5 (p - y)**2``; ``dL/dz = (p - y) p (1 - p)``."""
+
+    name = "mse"
+    kernel_id = 1
+
+    @staticmethod
+    def loss(z, y):
+        return 0.5 * (sigmoid(z) - y) ** 2
+
+    @staticmethod
+    def dloss_dz(z, y):
+        p = sigmoid(z)
+        return (p - y) * p * (1.0 - p)
+
+
+LOSSES = {cls.name: cls for cls in (LogLoss, SquaredError)}
+
+
+def get_loss(name: str):
+    """The loss object for ``"log"`` or ``"mse"``."""
+    try:
+        return LOSSES[name]
+    except KeyError:
+        raise ConfigError(
+            f"unknown loss {name!r}: choose one of {', '.join(sorted(LOSSES))}"
+        ) from None
+
+
+def logit(X, w, b):
+    """``z = X @ w + b`` for a row-major batch ``X`` of shape (m, d)."""
+    return X @ w + b
+
+
+def objective(loss, X, y, w, b, l2: float = 0.0) -> float:
+    """``J(w, b) = mean L(z, y) + (l2/2) ||w||**2`` on one in-memory batch."""
+    return float(loss.loss(logit(X, w, b), y).mean() + 0.5 * l2 * np.dot(w, w))
+
+
+def gradient(loss, X, y, w, b, l2: float = 0.0):
+    """``(dJ/dw, dJ/db)``: the loss gradient averaged over the rows, plus ``l2 w``."""
+    dz = loss.dloss_dz(logit(X, w, b), y)
+    return X.T @ dz / X.shape[0] + l2 * w, dz.mean()
+
+
+# --------------------------------------------------------------------------
+# Scalar versions for the compiled kernels (same formulas, one row at a time)
+# --------------------------------------------------------------------------
+
+
+@njit(cache=True, inline="always")
+def sigmoid_scalar(z):
+    if z >= 0.0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1.0 + e)
+
+
+@njit(cache=True, inline="always")
+def log1pexp_scalar(z):
+    """``log(1 + e**z)`` without overflow."""
+    if z > 0.0:
+        return z + math.log1p(math.exp(-z))
+    return math.log1p(math.exp(z))
+
+
+@njit(cache=True, inline="always")
+def loss_and_dz_scalar(loss_id, z, y):
+    """``(L(z, y), dL/dz)`` for ``LogLoss`` (id 0) or ``SquaredError`` (id 1)."""
+    p = sigmoid_scalar(z)
+    if loss_id == 0:
+        return log1pexp_scalar(z) - y * z, p - y
+    r = p - y
+    return 0.5 * r * r, r * p * (1.0 - p)

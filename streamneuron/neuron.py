@@ -1,0 +1,230 @@
+"""The model: one sigmoid neuron ``p = sigmoid(x_std . w + b)`` and its JSON file.
+
+``x_std = (x - mean) / scale`` when the model carries standardization
+statistics, else ``x`` itself. Weights and bias are float64; input may be
+float32 or float64 and is never copied to change its precision.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import Sequence
+
+import numpy as np
+
+from . import kernels
+from .atomic import write_text
+from .errors import ConfigError, DataError, ModelError
+from .losses import get_loss
+
+MODEL_FORMAT = "streamneuron-model"
+MODEL_VERSION = 1
+
+
+def as_features(X, n_features: int) -> np.ndarray:
+    """A 2-D float32/float64 array view of ``X`` (other dtypes become float64)."""
+    X = np.asarray(X)
+    if X.ndim != 2:
+        raise DataError(f"X must be 2-D (rows, features), got shape {X.shape}")
+    if X.shape[1] != n_features:
+        raise DataError(f"X has {X.shape[1]} features but the model has {n_features}")
+    if X.dtype not in (np.float32, np.float64):
+        X = X.astype(np.float64)
+    return X
+
+
+def as_labels(y, n_rows: int) -> np.ndarray:
+    y = np.asarray(y, dtype=np.float64).ravel()
+    if y.shape[0] != n_rows:
+        raise DataError(f"y has {y.shape[0]} values but X has {n_rows} rows")
+    bad = np.flatnonzero((y != 0.0) & (y != 1.0))
+    if bad.size:
+        raise DataError(f"y[{bad[0]}] is {y[bad[0]]!r}; labels must be 0 or 1")
+    return y
+
+
+class Neuron:
+    """A single sigmoid neuron.
+
+    Parameters
+    ----------
+    n_features : number of inputs ``d``.
+    loss : ``"log"`` (default) or ``"mse"`` (the article's squared error).
+    feature_names, label : recorded in the model file (default ``x0..``, ``"y"``).
+    standardize : ``None`` or ``(mean, scale)`` arrays applied to raw features.
+
+    Weights and bias start at zero (INTERFACE.md ``--init zeros``).
+    """
+
+    def __init__(self, n_features: int, loss: str = "log", *,
+                 feature_names: Sequence[str] | None = None, label: str | None = "y",
+                 standardize: tuple[np.ndarray, np.ndarray] | None = None):
+        if int(n_features) < 1:
+            raise ConfigError(f"n_features must be at least 1, got {n_features}")
+        self.loss_fn = get_loss(loss)
+        self.weights = np.zeros(int(n_features), dtype=np.float64)
+        self.bias = 0.0
+        self.feature_names = list(feature_names) if feature_names is not None else [
+            f"x{j}" for j in range(self.n_features)]
+        if len(self.feature_names) != self.n_features:
+            raise ConfigError(f"{len(self.feature_names)} feature names for {n_features} features")
+        self.label = label
+        self.updates = 0  # mini-batch steps taken by partial_fit
+        self.set_standardize(standardize)
+        self.info: dict = {}  # training summary, saved in the model file
+
+    # -- properties ------------------------------------------------------------
+    @property
+    def n_features(self) -> int:
+        return self.weights.shape[0]
+
+    @property
+    def loss_name(self) -> str:
+        return self.loss_fn.name
+
+    def set_standardize(self, standardize) -> None:
+        """Set ``(mean, scale)`` or ``None``; kernels get ``mean`` and ``1/scale``."""
+        if standardize is None:
+            self.mean = self.scale = None
+            self._mean = np.zeros(self.n_features)
+            self._inv_scale = np.ones(self.n_features)
+        else:
+            mean, scale = (np.asarray(a, dtype=np.float64) for a in standardize)
+            if mean.shape != (self.n_features,) or scale.shape != (self.n_features,):
+                raise ModelError("standardization statistics must have one value per feature")
+            self.mean, self.scale = mean, scale
+            self._mean, self._inv_scale = mean, 1.0 / scale
+
+    # -- prediction -----------------------------------------------------------
+    def decision_function(self, X) -> np.ndarray:
+        """The logit ``z = x_std . w + b`` of each row."""
+        X = as_features(X, self.n_features)
+        z = np.empty(X.shape[0], dtype=np.float64)
+        bad = kernels.logits(X, self.weights, self.bias, self._mean, self._inv_scale, z)
+        if bad >= 0:
+            raise DataError(f"row {bad} of X gives a non-finite logit (NaN or infinity in X)")
+        return z
+
+    def predict_proba(self, X) -> np.ndarray:
+        """``p = sigmoid(z)`` of each row (1-D)."""
+        from .losses import sigmoid
+
+        return sigmoid(self.decision_function(X))
+
+    def predict(self, X) -> np.ndarray:
+        """0/1 prediction: 1 where ``p >= 0.5`` (``z >= 0``)."""
+        return (self.decision_function(X) >= 0.0).astype(np.int8)
+
+    def loss(self, X, y) -> float:
+        """Mean per-example loss on ``(X, y)`` (no L2 term)."""
+        z = self.decision_function(X)
+        return float(self.loss_fn.loss(z, as_labels(y, z.shape[0])).mean())
+
+    def objective(self, X, y, l2: float = 0.0) -> float:
+        """``J = mean L + (l2/2) ||w||**2``."""
+        return self.loss(X, y) + 0.5 * l2 * float(self.weights @ self.weights)
+
+    # -- training ---------------------------------------------------------------
+    def partial_fit(self, X, y, lr: float = 0.1, l2: float = 0.0) -> "Neuron":
+        """One step on this batch with the gradient averaged over its rows:
+        ``w -= lr (mean dL/dz x + l2 w)``, ``b -= lr mean dL/dz``."""
+        if not lr > 0:
+            raise ConfigError(f"lr must be positive, got {lr}")
+        X = as_features(X, self.n_features)
+        y = as_labels(y, X.shape[0])
+        if X.shape[0] == 0:
+            return self
+        state = kernels.new_state()
+        state[kernels.BIAS] = self.bias
+        carry = np.zeros(self.n_features)
+        w = self.weights.copy()  # keep the model intact if the batch is bad
+        empty = np.empty(0, dtype=np.int64)
+        _, status = kernels.sgd_chunk(X, y, empty, 0, X.shape[0], w, state, carry, self._mean,
+                                      self._inv_scale, self.loss_fn.kernel_id, X.shape[0],
+                                      float(lr), 0.0, float(l2), -1)
+        if status == kernels.NONFINITE:
+            raise DataError("X holds NaN or infinity (or the step diverged); nothing was updated")
+        self.weights, self.bias = w, float(state[kernels.BIAS])
+        self.updates += 1
+        return self
+
+    # -- file -----------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return {
+            "format": MODEL_FORMAT,
+            "version": MODEL_VERSION,
+            "features": self.feature_names,
+            "label": self.label,
+            "loss": self.loss_name,
+            "weights": self.weights.tolist(),
+            "bias": self.bias,
+            "standardize": None if self.mean is None else {
+                "mean": self.mean.tolist(), "scale": self.scale.tolist()},
+            "training": self.info,
+        }
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the model as JSON, atomically (never a half-written file)."""
+        if not np.all(np.isfinite(self.weights)) or not math.isfinite(self.bias):
+            raise ModelError("the weights are not finite; refusing to save a broken model")
+        write_text(path, json.dumps(self.to_dict(), indent=1) + "\n")
+
+    @classmethod
+    def from_dict(cls, data: dict, *, where: str = "model") -> "Neuron":
+        def fail(what: str):
+            raise ModelError(f"{where}: {what}")
+
+        if not isinstance(data, dict) or data.get("format") != MODEL_FORMAT:
+            fail(f"not a streamneuron model (no \"format\": \"{MODEL_FORMAT}\")")
+        if data.get("version") != MODEL_VERSION:
+            fail(f"model version {data.get('version')!r} is not supported (this is {MODEL_VERSION})")
+        for key in ("features", "weights", "bias", "loss"):
+            if key not in data:
+                fail(f"missing key {key!r}")
+        weights, features = data["weights"], data["features"]
+        if not isinstance(weights, list) or not isinstance(features, list) or not weights:
+            fail("'weights' and 'features' must be non-empty lists")
+        if len(weights) != len(features):
+            fail(f"{len(weights)} weights for {len(features)} features")
+        numbers = [*weights, data["bias"]]
+        std = data.get("standardize")
+        if std is not None:
+            if not isinstance(std, dict) or not all(
+                    isinstance(std.get(k), list) and len(std[k]) == len(features)
+                    for k in ("mean", "scale")):
+                fail("'standardize' must hold 'mean' and 'scale' lists, one value per feature")
+            numbers += std["mean"] + std["scale"]
+            if any(isinstance(s, (int, float)) and s <= 0 for s in std["scale"]):
+                fail("'standardize.scale' values must be positive")
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                   for v in numbers):
+            fail("weights, bias and standardization must be finite numbers")
+        try:
+            model = cls(len(weights), data["loss"], feature_names=[str(f) for f in features],
+                        label=data.get("label"),
+                        standardize=None if std is None else (std["mean"], std["scale"]))
+        except ConfigError as exc:
+            fail(str(exc))
+        model.weights = np.asarray(weights, dtype=np.float64)
+        model.bias = float(data["bias"])
+        model.info = data.get("training") or {}
+        return model
+
+
+def load_model(path: str | os.PathLike) -> Neuron:
+    """Read and validate a model file (JSON; never unpickled)."""
+    path = os.fspath(path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as exc:
+        raise ModelError(f"{path}: cannot read the model ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise ModelError(f"{path}: not a model file (not JSON text)") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ModelError(f"{path}: not a model file (invalid JSON: {exc.msg} at line {exc.lineno})") from None
+    return Neuron.from_dict(data, where=path)

@@ -1,0 +1,53 @@
+"""Declarative parameter checks, shared by the library and the CLI.
+
+Each rule is ``name: (test, what is allowed)``; a failed test raises a
+:class:`ConfigError` such as ``lr must be > 0, got -1``. The CLI spells the
+names as flags (``--lr``).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+from .errors import ConfigError
+
+
+def _int_at_least(low):
+    return lambda v: isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= low
+
+
+def _positive(v) -> bool:
+    return isinstance(v, numbers.Real) and math.isfinite(v) and v > 0
+
+
+def _non_negative(v) -> bool:
+    return isinstance(v, numbers.Real) and math.isfinite(v) and v >= 0
+
+
+RULES = {
+    "batch_size": (_int_at_least(1), "a whole number >= 1"),
+    "epochs": (_int_at_least(1), "a whole number >= 1"),
+    "max_iter": (_int_at_least(1), "a whole number >= 1"),
+    "window": (_int_at_least(1), "a whole number >= 1"),
+    "workers": (_int_at_least(1), "a whole number >= 1"),
+    "checkpoint_every": (_int_at_least(1), "a whole number of batches >= 1"),
+    "checkpoint_seconds": (_positive, "> 0 seconds"),
+    "seed": (_int_at_least(0), "a whole number >= 0"),
+    "lr": (_positive, "> 0"),
+    "l2": (_non_negative, ">= 0"),
+    "tol": (_non_negative, ">= 0 (0 disables it)"),
+    "power_t": (_non_negative, ">= 0"),
+    "loss": (lambda v: v in ("log", "mse"), "'log' or 'mse'"),
+    "schedule": (lambda v: v in ("constant", "invscaling"), "'constant' or 'invscaling'"),
+}
+
+
+def check_params(**values) -> None:
+    """Raise ConfigError for the first value that breaks its rule (None is skipped)."""
+    for name, value in values.items():
+        if value is None or name not in RULES:
+            continue
+        test, allowed = RULES[name]
+        if not test(value):
+            raise ConfigError(f"{name} must be {allowed}, got {value!r}")

@@ -1,0 +1,148 @@
+"""What every reader provides, whatever the file format.
+
+A source is a list of *units*: the smallest pieces it reads at once (a Parquet
+row group, a run of HDF5 chunks). ``read(i)`` decodes unit ``i`` into a
+:class:`Chunk`: ``X`` of shape (rows, features) in the file's float precision,
+any memory layout, and ``y`` as float64 0/1. Readers know nothing of models.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from ..errors import DataError
+from .paths import FileRef
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One readable piece: ``file`` indexes ``Source.files``; ``index`` is the
+    row group (Parquet) or first row (HDF5); ``n_rows`` its length."""
+
+    file: int
+    index: int
+    n_rows: int
+
+
+@dataclass
+class Chunk:
+    X: np.ndarray  # (n, d) float32 or float64
+    y: np.ndarray | None  # (n,) float64 in {0, 1}; None when no label was asked for
+    where: str  # "data.parquet, row group 3": for error messages
+    extra: dict = field(default_factory=dict)  # kept columns (predict --keep), by name
+
+
+def check_labels(values: np.ndarray, *, label: str, where: str) -> np.ndarray:
+    """Labels as float64 0.0/1.0; DataError naming the first other value."""
+    if values.dtype == np.bool_:
+        return values.astype(np.float64)
+    if not (np.issubdtype(values.dtype, np.integer) or np.issubdtype(values.dtype, np.floating)):
+        raise DataError(
+            f"{where}: label column {label!r} has type {values.dtype}; labels must be "
+            "0/1 integers, 0.0/1.0 floats or booleans"
+        )
+    y = values.astype(np.float64, copy=False)
+    bad = np.flatnonzero((y != 0.0) & (y != 1.0))
+    if bad.size:
+        row = int(bad[0])
+        raise DataError(
+            f"{where}, row {row}: label column {label!r} has value {values[row]!r}; "
+            f"labels must be 0 or 1 ({bad.size} bad value(s) in this piece)"
+        )
+    return y
+
+
+class Source:
+    """Base of the Parquet and HDF5 readers (one level; they fill in ``read``).
+
+    Attributes: ``files`` (list of :class:`FileRef`), ``feature_names``, ``label``,
+    ``units`` (list of :class:`Unit`), ``dtype`` (float32 or float64 of ``X``).
+    """
+
+    format: str = ""
+    files: list[FileRef]
+    feature_names: list[str]
+    label: str | None
+    units: list[Unit]
+    dtype: np.dtype
+
+    # -- what a reader implements ------------------------------------------------
+    def read(self, i: int, *, keep: Sequence[str] = ()) -> Chunk:
+        raise NotImplementedError
+
+    def describe(self, i: int) -> str:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    # -- shared ------------------------------------------------------------------
+    @property
+    def n_rows(self) -> int:
+        return sum(u.n_rows for u in self.units)
+
+    @property
+    def n_features(self) -> int:
+        return len(self.feature_names)
+
+    @property
+    def unit_sizes(self) -> list[int]:
+        return [u.n_rows for u in self.units]
+
+    def fingerprint(self) -> dict:
+        """What identifies this input: paths, sizes, modification times, layout."""
+        return {
+            "format": self.format,
+            "files": [
+                {"path": f.url, "size": f.size(), "mtime": f.mtime()} for f in self.files
+            ],
+            "features": list(self.feature_names),
+            "label": self.label,
+            "units": [[u.file, u.index, u.n_rows] for u in self.units],
+        }
+
+    def batches(self, batch_size: int = 256, *, shuffle: bool = True, seed: int = 0,
+                epoch: int = 0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Row-major ``(X, y)`` mini-batches of one epoch, in bounded memory.
+
+        The order is the training order of that epoch (see :mod:`streamneuron.stream`);
+        a batch may straddle units; the last batch may be short.
+        """
+        from ..stream import Position, iter_blocks
+
+        if batch_size < 1:
+            from ..errors import ConfigError
+
+            raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
+        pending_X: list[np.ndarray] = []
+        pending_y: list[np.ndarray] = []
+        pending = 0
+        for block in iter_blocks(self, Position(epoch, 0, 0), epochs=epoch + 1,
+                                 shuffle=shuffle, seed=seed, prefetch=0):
+            rows = block.order if block.order.size else slice(None)
+            X, y = block.X[rows], block.y[rows]
+            start = 0
+            while start < len(y):
+                take = min(batch_size - pending, len(y) - start)
+                pending_X.append(X[start:start + take])
+                pending_y.append(y[start:start + take])
+                pending += take
+                start += take
+                if pending == batch_size:
+                    yield np.ascontiguousarray(np.concatenate(pending_X)), np.concatenate(pending_y)
+                    pending_X, pending_y, pending = [], [], 0
+        if pending:
+            yield np.ascontiguousarray(np.concatenate(pending_X)), np.concatenate(pending_y)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __repr__(self) -> str:
+        return (f"<{type(self).__name__} {len(self.files)} file(s), {self.n_rows} rows, "
+                f"{self.n_features} features, {len(self.units)} units>")

@@ -1,0 +1,86 @@
+"""Per-feature mean and standard deviation in one streaming pass.
+
+Each chunk gives ``(n, mean, M2)`` with ``M2 = sum (x - mean)**2``; two summaries
+merge by Chan, Golub and LeVeque's pairwise update, which stays accurate where
+the textbook ``E[x^2] - E[x]^2`` loses every digit::
+
+    n    = n_a + n_b
+    d    = mean_b - mean_a
+    mean = mean_a + d * n_b / n
+    M2   = M2_a + M2_b + d**2 * n_a * n_b / n
+
+The scale is the population standard deviation ``sqrt(M2 / n)`` (numpy's
+``std`` with ``ddof=0``); a feature with zero variance gets scale 1, so it is
+only centred. The same merge serves the SGD pass and the Dask reduction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import DataError
+
+
+@dataclass
+class Moments:
+    n: int
+    mean: np.ndarray  # float64 (d,)
+    m2: np.ndarray  # float64 (d,)
+
+    @classmethod
+    def of(cls, X: np.ndarray) -> "Moments":
+        """Summary of one in-memory chunk (float64 accumulators, whatever X's dtype)."""
+        mean = X.mean(axis=0, dtype=np.float64)
+        centred = X - mean  # float64, one chunk's worth
+        return cls(X.shape[0], mean, np.einsum("ij,ij->j", centred, centred))
+
+    @classmethod
+    def empty(cls, d: int) -> "Moments":
+        return cls(0, np.zeros(d), np.zeros(d))
+
+    def merge(self, other: "Moments") -> "Moments":
+        if other.n == 0:
+            return self
+        if self.n == 0:
+            return other
+        n = self.n + other.n
+        delta = other.mean - self.mean
+        mean = self.mean + delta * (other.n / n)
+        m2 = self.m2 + other.m2 + delta**2 * (self.n * other.n / n)
+        return Moments(n, mean, m2)
+
+    def scale(self) -> np.ndarray:
+        """Population standard deviation, 1 where it is zero."""
+        std = np.sqrt(self.m2 / self.n)
+        return np.where(std > 0.0, std, 1.0)
+
+
+def streaming_moments(source, *, progress=None) -> Moments:
+    """One pass over ``source`` (file order), merging each unit's moments."""
+    from .stream import Position, iter_blocks
+
+    total = Moments.empty(source.n_features)
+    for block in iter_blocks(source, Position(), epochs=1, shuffle=False, seed=0):
+        moments = Moments.of(block.X)
+        if not np.isfinite(moments.m2).all():  # a NaN or infinity: name it (error path only)
+            raise_nonfinite(source, block)
+        total = total.merge(moments)
+        if progress is not None:
+            progress(len(block.y))
+    return total
+
+
+def raise_nonfinite(source, block, row: int | None = None) -> None:
+    """Raise the DataError that names the first NaN/infinity of a block (or of ``row``)."""
+    values = block.X if row is None else block.X[row:row + 1]
+    rows, cols = np.nonzero(~np.isfinite(values))
+    if rows.size:
+        r = int(rows[0]) if row is None else row
+        where, local = block.describe_row(source, r)
+        raise DataError(
+            f"{where}, row {local}: feature column {source.feature_names[int(cols[0])]!r} is "
+            f"{float(block.X[r, int(cols[0])])!r}; NaN and infinity are not allowed "
+            "(drop or impute those rows first)"
+        )
