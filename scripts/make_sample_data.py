@@ -1,6 +1,6 @@
 """Write the small sample files shipped in ``data/`` (they are committed).
 
-    data/sample.parquet   2,000 rows, x0..x7 float32, y int8, int64 id; row groups of 500
+    data/sample.parquet   2,000 rows, x0..x7 float32, y int8; row groups of 500
     data/sample.h5        the same rows: X (2000 x 8, chunks of 500 rows), y int8
 
 Both come from the same teacher and seed, so they hold identical rows.
@@ -31,7 +31,7 @@ def write_samples(out_dir: Path = DATA_DIR) -> list[dict]:
     out_dir.mkdir(parents=True, exist_ok=True)
     common = dict(rows=ROWS, features=FEATURES, seed=SEED, row_group_size=ROW_GROUP_SIZE)
     return [
-        generate(out_dir / "sample.parquet", format="parquet", id_column=True, **common),
+        generate(out_dir / "sample.parquet", format="parquet", **common),
         generate(out_dir / "sample.h5", format="hdf5", **common),
     ]
 

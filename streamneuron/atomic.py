@@ -27,6 +27,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot write here ({exc.strerror or exc})") from None
     os.close(fd)
+    # mkstemp makes the file owner-only (0600); give it the mode a plain open() would.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     try:
         yield tmp
         with open(tmp, "rb+") as f:

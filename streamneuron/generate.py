@@ -41,6 +41,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from .atomic import fsync_folder
 from .errors import ConfigError
 
 __all__ = ["Teacher", "make_teacher", "generate", "FORMATS", "DTYPES", "LABEL_DTYPES"]
@@ -215,6 +216,7 @@ def generate(
         # Never leave a partial output, whatever stopped us (Ctrl-C included).
         _remove_quietly(tmp)
         raise
+    fsync_folder(os.path.dirname(os.path.abspath(path)))  # make the rename itself durable
     summary["positive_fraction"] = positives / rows
     return summary
 
@@ -350,7 +352,11 @@ def _metadata_json(summary: dict[str, Any]) -> bytes:
 
 
 def _create_temp(path: str) -> str:
-    """Create an empty hidden temp file beside ``path`` (mode 0666 minus umask, like ``out``)."""
+    """Create an empty hidden temp file beside ``path``.
+
+    Not ``atomic.atomic_path``: its mkstemp file is mode 0600, and a generated data
+    set should get the usual 0666-minus-umask permissions, like any new file.
+    """
     folder, name = os.path.split(path)
     for _ in range(100):
         tmp = os.path.join(folder, f".{name}.{secrets.token_hex(4)}.tmp")

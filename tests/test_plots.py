@@ -32,7 +32,10 @@ HISTORY = [
 @pytest.fixture(scope="module")
 def scored():
     rng = np.random.default_rng(7)
-    p = rng.random(20_000)
+    p = rng.random(5_000)
+    # Keep scores a few fine bins away from the coarse calibration edges j/10,
+    # where the histogram's edges (the nearest fine edges) may differ.
+    p = p[np.abs(p * 10 - np.round(p * 10)) > 1e-4]
     y = (rng.random(p.size) < p).astype(np.float64)
     m = StreamingMetrics()
     m.update(p, y)
@@ -83,9 +86,8 @@ def test_evaluation_series(scored):
     assert (s["fpr"][0], s["tpr"][0]) == (0.0, 0.0)
     assert (s["fpr"][-1], s["tpr"][-1]) == (1.0, 1.0)
     assert s["auc"] == m.result()["auc"]
-    # Coarse bins [j/10, (j+1)/10); the data avoid the edges (checked below).
+    # Plain numpy on the same data, coarse bins [j/10, (j+1)/10).
     ref_bin = np.minimum((p * 10).astype(int), 9)
-    assert np.min(np.abs(p * 10 - np.round(p * 10))) > 20 / 2**20
     ref_count = np.bincount(ref_bin, minlength=10)
     assert np.array_equal(s["count"], ref_count)
     assert np.array_equal(s["observed_rate"], np.bincount(ref_bin, weights=y, minlength=10) / ref_count)

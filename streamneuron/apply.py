@@ -1,0 +1,114 @@
+"""Use a trained model on a stream: predictions to Parquet, streaming metrics.
+
+Both read the input in file order, one unit at a time (prefetched), so memory
+stays at a few decoded units whatever the file size.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Callable, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from . import kernels
+from .atomic import atomic_path
+from .errors import DataError, ModelError
+from .losses import sigmoid
+from .metrics import StreamingMetrics
+from .neuron import Neuron
+from .readers.base import Source
+from .stats import raise_nonfinite
+from .stream import Position, iter_blocks
+
+
+def check_model_fits(model: Neuron, source: Source) -> None:
+    if source.feature_names != model.feature_names:
+        raise ModelError(
+            f"the model was trained on {model.n_features} features "
+            f"({', '.join(model.feature_names[:5])}{', ...' if model.n_features > 5 else ''}) "
+            f"but the data gives {source.n_features} ({', '.join(source.feature_names[:5])}"
+            f"{', ...' if source.n_features > 5 else ''})"
+        )
+
+
+def _logits(model: Neuron, source: Source, block) -> np.ndarray:
+    z = np.empty(len(block.X), dtype=np.float64)
+    bad = kernels.logits(block.X, model.weights, model.bias, model._mean, model._inv_scale, z)
+    if bad >= 0:
+        raise_nonfinite(source, block, bad)
+        raise DataError(f"{block.describe_row(source, bad)[0]}: a logit overflowed")
+    return z
+
+
+def predict_to_parquet(model: Neuron, source: Source, out: str | os.PathLike, *,
+                       keep: Sequence[str] = (),
+                       progress: Callable[[int], None] | None = None) -> int:
+    """Write ``probability``, ``prediction`` and the ``keep`` columns to Parquet.
+
+    One output row group per input unit; written to a temporary file and renamed,
+    so a failure leaves no partial output. Returns the number of rows.
+    """
+    check_model_fits(model, source)
+    keep = list(keep)
+    for name in keep:
+        if name in ("probability", "prediction"):
+            raise DataError(f"--keep {name}: that name is taken by an output column")
+    rows = 0
+    with atomic_path(out) as tmp:
+        writer = None
+        try:
+            for unit in range(len(source.units)):
+                chunk = source.read(unit, keep=keep)
+                block = _as_block(chunk, unit)
+                z = _logits(model, source, block)
+                columns = {"probability": sigmoid(z),
+                           "prediction": (z >= 0.0).astype(np.int8)}
+                columns.update(chunk.extra)
+                table = pa.table(columns)
+                if writer is None:
+                    writer = pq.ParquetWriter(tmp, table.schema)
+                writer.write_table(table)
+                rows += len(z)
+                if progress is not None:
+                    progress(len(z))
+        finally:
+            if writer is not None:
+                writer.close()
+    return rows
+
+
+def _as_block(chunk, unit: int):
+    from .stream import Block
+
+    n = chunk.X.shape[0]
+    return Block(chunk.X, chunk.y, np.empty(0, np.int64), Position(), [unit], np.array([0, n]))
+
+
+def evaluate(model: Neuron, source: Source, *,
+             progress: Callable[[int], None] | None = None) -> StreamingMetrics:
+    """Streaming metrics of ``model`` on a labelled ``source`` (log loss, mse, accuracy, AUC)."""
+    check_model_fits(model, source)
+    if source.label is None:
+        raise DataError("evaluate needs a label column")
+    metrics = StreamingMetrics()
+    loss_sum = 0.0
+    for block in iter_blocks(source, Position(), epochs=1, shuffle=False, seed=0):
+        z = _logits(model, source, block)
+        metrics.update(sigmoid(z), block.y, logit=z)
+        loss_sum += float(model.loss_fn.loss(z, block.y).sum())
+        if progress is not None:
+            progress(len(z))
+    metrics.model_loss = loss_sum  # the model's own training loss, summed
+    return metrics
+
+
+def evaluation_report(model: Neuron, metrics: StreamingMetrics) -> dict:
+    """The ``evaluate --json`` object: rows, loss (the model's loss), log_loss, mse, accuracy, auc, ..."""
+    result = metrics.result()
+    report = {"rows": result["rows"], "loss": metrics.model_loss / max(result["rows"], 1),
+              "loss_name": model.loss_name}
+    report.update(result)
+    return report

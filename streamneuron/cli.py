@@ -1,0 +1,367 @@
+"""The ``streamneuron`` command: a thin click layer over the library.
+
+Every user error surfaces as one line ``Error: ...`` on stderr and exit code 2;
+no traceback, no partial output file, an existing model never replaced by a
+broken one (models are written atomically, and only after training succeeded).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import sys
+
+import click
+
+from . import __version__
+from .errors import StreamNeuronError, TrainingInterrupted
+
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+DATA = click.argument("data", nargs=-1, required=True, metavar="DATA...")
+
+
+def _split(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    if not names:
+        raise click.BadParameter("names no column", param_hint="--features")
+    return names
+
+
+def _check_writable(path: str, flag: str) -> None:
+    """Fail before hours of training, not after, when an output cannot be written."""
+    folder = os.path.dirname(os.path.abspath(path)) or "."
+    if not os.path.isdir(folder):
+        raise click.BadParameter(f"{path}: the folder {folder} does not exist", param_hint=flag)
+    if not os.access(folder, os.W_OK):
+        raise click.BadParameter(f"{path}: the folder {folder} is not writable", param_hint=flag)
+    if os.path.isdir(path):
+        raise click.BadParameter(f"{path} is a folder, not a file", param_hint=flag)
+
+
+def _emit_json(obj) -> None:
+    click.echo(json.dumps(obj, indent=1, default=float))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "--version", prog_name="streamneuron")
+def cli():
+    """Train a single sigmoid neuron (logistic regression) on Parquet or HDF5 files
+    larger than memory.
+
+    \b
+    Example:
+      streamneuron generate demo.parquet --rows 1000000 --features 16
+      streamneuron train demo.parquet --label y -o model.json
+      streamneuron evaluate model.json demo.parquet --label y
+
+    Shell completion (bash): eval "$(_STREAMNEURON_COMPLETE=bash_source streamneuron)"
+    (zsh: zsh_source, fish: fish_source).
+    """
+
+
+# ---------------------------------------------------------------------------- train
+@cli.command()
+@DATA
+@click.option("--label", default="y", show_default=True, help="Label column (0/1, 0.0/1.0 or bool).")
+@click.option("-o", "--output", "output", required=True, metavar="MODEL.json", help="Model file to write.")
+@click.option("--features", metavar="COL,COL,...", help="Feature columns [default: every numeric column but the label].")
+@click.option("--mode", type=click.Choice(["sgd", "gd"]), default="sgd", show_default=True,
+              help="sgd: streaming mini-batches; gd: full-pass gradient descent on Dask.")
+@click.option("--loss", type=click.Choice(["log", "mse"]), default="log", show_default=True,
+              help="log: log loss; mse: the article's 0.5 (p - y)^2.")
+@click.option("--batch-size", type=int, default=256, show_default=True, help="sgd: rows per update.")
+@click.option("--epochs", type=int, default=5, show_default=True, help="sgd: passes over the data.")
+@click.option("--max-iter", type=int, default=100, show_default=True, help="gd: iterations (passes).")
+@click.option("--tol", type=float, default=1e-6, show_default=True,
+              help="gd: stop when the objective changes by less than this, relatively (0: never).")
+@click.option("--lr", type=float, default=None, help="Learning rate [default: 0.1 for sgd, 1.0 for gd].")
+@click.option("--l2", type=float, default=0.0, show_default=True, help="L2 penalty (l2/2)||w||^2; the bias is not penalised.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the shuffling order.")
+@click.option("--schedule", type=click.Choice(["constant", "invscaling"]), default="constant",
+              show_default=True, help="sgd: lr_t = lr / (1 + t)^power_t for invscaling.")
+@click.option("--power-t", type=float, default=0.5, show_default=True, help="sgd: exponent of invscaling.")
+@click.option("--shuffle/--no-shuffle", default=True, show_default=True,
+              help="sgd: shuffle row groups and rows inside them each epoch (seeded).")
+@click.option("--shuffle-window", "window", type=int, default=1, show_default=True,
+              help="sgd: mix the rows of this many row groups at once (memory grows with it).")
+@click.option("--standardize/--no-standardize", default=True, show_default=True,
+              help="One streaming pass for each feature's mean and std, applied before the weights.")
+@click.option("--init", type=click.Choice(["zeros"]), default="zeros", show_default=True,
+              help="Initial weights and bias.")
+@click.option("--x-key", default="X", show_default=True, help="HDF5: features dataset.")
+@click.option("--y-key", default="y", show_default=True, help="HDF5: label dataset.")
+@click.option("--checkpoint", metavar="DIR", help="sgd: folder for resumable training state.")
+@click.option("--resume", is_flag=True, help="sgd: continue exactly from --checkpoint.")
+@click.option("--checkpoint-every", type=int, default=None,
+              help="sgd: write the checkpoint every N batches (and at the end) [default: every 30 s and each epoch].")
+@click.option("--scheduler", metavar="ADDRESS", help="gd: address of a running Dask scheduler.")
+@click.option("--workers", type=int, default=None, help="gd: start a local cluster of N worker processes [default: 2].")
+@click.option("--persist", is_flag=True, help="gd: keep decoded partitions in cluster memory.")
+@click.option("--history", "history_path", metavar="FILE.csv", help="Write the objective per epoch/iteration as CSV.")
+@click.option("--plot", "plot_path", metavar="FILE.png", help="Draw the objective per epoch/iteration.")
+@click.option("--quiet", is_flag=True, help="No progress bar or summary.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
+def train(data, label, output, features, mode, loss, batch_size, epochs, max_iter, tol, lr, l2,
+          seed, schedule, power_t, shuffle, window, standardize, init, x_key, y_key, checkpoint,
+          resume, checkpoint_every, scheduler, workers, persist, history_path, plot_path, quiet,
+          as_json):
+    """Train a neuron on DATA (Parquet files, folders, globs, URLs, or HDF5 files).
+
+    \b
+    Examples:
+      streamneuron train data/*.parquet --label clicked -o model.json --epochs 3
+      streamneuron train big.h5 -o model.json --batch-size 1024 --checkpoint ckpt/
+      streamneuron train big.h5 -o model.json --checkpoint ckpt/ --resume
+      streamneuron train s3://bucket/table/ --label y -o model.json --mode gd --workers 4
+    """
+    from .params import check_params
+    from .progress import Progress
+    from .readers import open_source
+
+    _check_writable(output, "-o")
+    for path, flag in ((history_path, "--history"), (plot_path, "--plot")):
+        if path:
+            _check_writable(path, flag)
+    if plot_path:
+        from .plots import require_matplotlib
+
+        require_matplotlib()
+    check_params(batch_size=batch_size, epochs=epochs, lr=lr, l2=l2, max_iter=max_iter, tol=tol,
+                 window=window, workers=workers, checkpoint_every=checkpoint_every, seed=seed)
+    source = open_source(list(data), label=label, features=_split(features), x_key=x_key, y_key=y_key)
+    with source, Progress(source.n_rows, "train", quiet=quiet) as bar:
+        def on_epoch(row):
+            bar.reset()
+            if not quiet:
+                click.echo(f"epoch {row['epoch']}: objective {row['objective']:.6f} "
+                           f"({row['rows']:,} rows, {row['seconds']:.2f} s)", err=True)
+
+        if mode == "sgd":
+            from .sgd import fit_sgd
+
+            model = fit_sgd(source, batch_size=batch_size, epochs=epochs,
+                            lr=0.1 if lr is None else lr, loss=loss, schedule=schedule,
+                            power_t=power_t, l2=l2, seed=seed, shuffle=shuffle, window=window,
+                            standardize=standardize, checkpoint=checkpoint, resume=resume,
+                            checkpoint_every=checkpoint_every, progress=bar, on_epoch=on_epoch)
+        else:
+            from .gd import fit_gd
+
+            if checkpoint or resume:
+                raise click.BadParameter("--checkpoint/--resume are for --mode sgd",
+                                         param_hint="--checkpoint")
+
+            def on_iteration(row):
+                if not quiet:
+                    click.echo(f"iteration {row['iteration']}: objective {row['objective']:.6f} "
+                               f"|grad| {row['grad_norm']:.3g} ({row['seconds']:.2f} s)", err=True)
+
+            def on_cluster(link):
+                if not quiet:
+                    click.echo(f"Dask dashboard: {link}", err=True)
+
+            model = fit_gd(source, max_iter=max_iter, lr=1.0 if lr is None else lr, loss=loss,
+                           l2=l2, tol=tol, standardize=standardize, scheduler=scheduler,
+                           workers=workers, persist=persist, progress=on_iteration,
+                           on_cluster=on_cluster)
+    history = model.info.get("history", [])
+    if history_path:
+        _write_history(history, history_path)
+    if plot_path:
+        from .plots import plot_objective
+
+        plot_objective(history, plot_path)
+    model.save(output)
+    summary = {"model": output, "mode": mode, "loss": loss, "rows": source.n_rows,
+               "features": model.n_features,
+               "objective": history[-1]["objective"] if history else None,
+               "weights": model.weights.tolist(), "bias": model.bias, "history": history}
+    if as_json:
+        _emit_json(summary)
+    elif not quiet:
+        click.echo(f"wrote {output} ({model.n_features} features, final objective "
+                   f"{summary['objective']:.6f})", err=True)
+
+
+def _write_history(history: list[dict], path: str) -> None:
+    from .atomic import write_text
+
+    out = io.StringIO()
+    if history:
+        writer = csv.DictWriter(out, fieldnames=list(history[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(history)
+    write_text(path, out.getvalue())
+
+
+# ---------------------------------------------------------------------------- predict
+@cli.command()
+@click.argument("model_path", metavar="MODEL.json")
+@DATA
+@click.option("-o", "--output", "output", required=True, metavar="OUT.parquet", help="Parquet file to write.")
+@click.option("--keep", metavar="COL,...", help="Input columns to copy to the output (e.g. an id).")
+@click.option("--x-key", default="X", show_default=True, help="HDF5: features dataset.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def predict(model_path, data, output, keep, x_key, quiet):
+    """Write probability and prediction (and --keep columns) for every row of DATA.
+
+    \b
+    Example:
+      streamneuron predict model.json new/*.parquet -o scores.parquet --keep id
+    """
+    from .apply import predict_to_parquet
+    from .neuron import load_model
+    from .progress import Progress
+    from .readers import open_source
+
+    _check_writable(output, "-o")
+    model = load_model(model_path)
+    source = open_source(list(data), label=None, features=model.feature_names, x_key=x_key)
+    with source, Progress(source.n_rows, "predict", quiet=quiet) as bar:
+        rows = predict_to_parquet(model, source, output, keep=_split(keep) or (), progress=bar)
+    if not quiet:
+        click.echo(f"wrote {output} ({rows:,} rows)", err=True)
+
+
+# ---------------------------------------------------------------------------- evaluate
+@cli.command()
+@click.argument("model_path", metavar="MODEL.json")
+@DATA
+@click.option("--label", default=None, help="Label column [default: the model's label].")
+@click.option("--x-key", default="X", show_default=True, help="HDF5: features dataset.")
+@click.option("--y-key", default="y", show_default=True, help="HDF5: label dataset.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--plot", "plot_path", metavar="FILE.png", help="Draw the ROC and calibration curves.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def evaluate(model_path, data, label, x_key, y_key, as_json, plot_path, quiet):
+    """Streaming log loss, mse, accuracy and AUC of MODEL on labelled DATA.
+
+    \b
+    Example:
+      streamneuron evaluate model.json test.parquet --label y --json
+    """
+    from .apply import evaluate as run_evaluate
+    from .apply import evaluation_report
+    from .neuron import load_model
+    from .progress import Progress
+    from .readers import open_source
+
+    if plot_path:
+        _check_writable(plot_path, "--plot")
+        from .plots import require_matplotlib
+
+        require_matplotlib()
+    model = load_model(model_path)
+    source = open_source(list(data), label=label or model.label or "y",
+                         features=model.feature_names, x_key=x_key, y_key=y_key)
+    with source, Progress(source.n_rows, "evaluate", quiet=quiet) as bar:
+        metrics = run_evaluate(model, source, progress=bar)
+    report = evaluation_report(model, metrics)
+    if plot_path:
+        from .plots import plot_evaluation
+
+        plot_evaluation(metrics, plot_path)
+    if as_json:
+        _emit_json(report)
+    else:
+        click.echo(f"rows      {report['rows']:,}\n"
+                   f"loss      {report['loss']:.6f}  ({report['loss_name']})\n"
+                   f"log_loss  {report['log_loss']:.6f}\n"
+                   f"mse       {report['mse']:.6f}\n"
+                   f"accuracy  {report['accuracy']:.6f}\n"
+                   f"auc       {report['auc']:.6f}  (+/- {report['auc_error_bound']:.1e})")
+
+
+# ---------------------------------------------------------------------------- inspect
+@cli.command()
+@DATA
+@click.option("--label", default="y", show_default=True, help="Label column, for the class balance.")
+@click.option("--x-key", default="X", show_default=True, help="HDF5: features dataset.")
+@click.option("--y-key", default="y", show_default=True, help="HDF5: label dataset.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def inspect(data, label, x_key, y_key, as_json):
+    """Schema, rows, row groups or chunks, sizes and label balance of DATA.
+
+    \b
+    Example:
+      streamneuron inspect data/sample.parquet
+    """
+    from .inspect import format_report, inspect_paths
+
+    report = inspect_paths(list(data), label=label, x_key=x_key, y_key=y_key)
+    if as_json:
+        _emit_json(report)
+    else:
+        click.echo(format_report(report))
+
+
+# ---------------------------------------------------------------------------- generate
+@cli.command()
+@click.argument("out", metavar="OUT")
+@click.option("--rows", type=int, required=True, help="Number of rows.")
+@click.option("--features", type=int, required=True, help="Number of features.")
+@click.option("--format", "fmt", type=click.Choice(["parquet", "hdf5"]), default=None,
+              help="[default: from OUT's suffix, else parquet]")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the teacher neuron and the data.")
+@click.option("--row-group-size", type=int, default=1 << 20, show_default=True,
+              help="Rows per Parquet row group / HDF5 chunk.")
+@click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float32", show_default=True)
+@click.option("--id-column", is_flag=True, help="Parquet: add an int64 'id' column first.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def generate(out, rows, features, fmt, seed, row_group_size, dtype, id_column, quiet):
+    """Write synthetic labelled data from a seeded teacher neuron, chunk by chunk.
+
+    \b
+    Example:
+      streamneuron generate big.parquet --rows 100000000 --features 32
+      streamneuron generate big.h5 --rows 1000000 --features 8 --format hdf5
+    """
+    from .generate import generate as run_generate
+    from .progress import Progress
+
+    if fmt is None:
+        fmt = "hdf5" if out.lower().endswith((".h5", ".hdf5")) else "parquet"
+    with Progress(rows, "generate", quiet=quiet) as bar:
+        summary = run_generate(out, rows=rows, features=features, format=fmt, seed=seed,
+                               row_group_size=row_group_size, dtype=dtype, id_column=id_column,
+                               progress=bar)
+    if not quiet:
+        click.echo(f"wrote {out} ({rows:,} rows x {features} features, {fmt})", err=True)
+    return summary
+
+
+# ---------------------------------------------------------------------------- entry point
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; map our errors to one ``Error:`` line and exit code 2."""
+    try:
+        cli.main(args=argv, prog_name="streamneuron", standalone_mode=False)
+    except TrainingInterrupted as exc:
+        click.echo(f"Interrupted: {exc}", err=True)
+        return EXIT_INTERRUPTED
+    except StreamNeuronError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        return EXIT_BAD_INPUT
+    except click.exceptions.Abort:
+        click.echo("Error: aborted", err=True)
+        return EXIT_INTERRUPTED
+    except click.ClickException as exc:
+        click.echo(f"Error: {exc.format_message()}", err=True)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        click.echo("Error: interrupted (nothing was written)", err=True)
+        return EXIT_INTERRUPTED
+    except OSError as exc:
+        name = f"{exc.filename}: " if exc.filename else ""
+        click.echo(f"Error: {name}{exc.strerror or exc}", err=True)
+        return EXIT_BAD_INPUT
+    return 0
+
+
+def entry() -> None:
+    sys.exit(main())

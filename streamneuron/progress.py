@@ -1,0 +1,40 @@
+"""Progress bars for long work (tqdm), shown only to a person at a terminal."""
+
+from __future__ import annotations
+
+import sys
+
+
+class Progress:
+    """A rows/s bar with the running loss; silent when ``quiet`` or stderr is not a TTY."""
+
+    def __init__(self, total: int | None, desc: str, *, quiet: bool = False):
+        self.bar = None
+        if not quiet and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc=desc, unit=" rows", unit_scale=True,
+                            dynamic_ncols=True, leave=False, file=sys.stderr)
+
+    def __call__(self, rows: int, loss: float | None = None) -> None:
+        if self.bar is not None:
+            self.bar.update(rows)
+            if loss is not None:
+                self.bar.set_postfix(loss=f"{loss:.5f}", refresh=False)
+
+    def reset(self, desc: str | None = None) -> None:
+        if self.bar is not None:
+            self.bar.reset()
+            if desc:
+                self.bar.set_description(desc)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
