@@ -3,7 +3,8 @@
 matplotlib is optional (``pip install 'streamneuron[plot]'``), so it is imported
 inside the functions. Figures use the object API (``Figure`` + ``FigureCanvasAgg``):
 no pyplot, no global backend or figure registry touched. Files are written
-atomically: to a temporary file in the target folder, then ``os.replace``.
+atomically (:func:`streamneuron.atomic.atomic_path`): to a temporary file in the
+target folder, then ``os.replace``.
 
 The ``*_series`` functions return the plotted data, so it can be tested or
 exported without matplotlib.
@@ -13,9 +14,9 @@ from __future__ import annotations
 
 import math
 import os
-import uuid
 from typing import Any
 
+from .atomic import atomic_path
 from .errors import ConfigError, DataError
 from .metrics import StreamingMetrics, calibration_points, roc_curve_points
 
@@ -30,13 +31,23 @@ _MISSING_MATPLOTLIB = "--plot needs matplotlib: pip install 'streamneuron[plot]'
 _X_KEYS = ("epoch", "iteration")
 
 
-def _new_figure(figsize: tuple[float, float]):
-    """A fresh Agg-backed Figure, or ConfigError when matplotlib is not installed."""
+def require_matplotlib() -> None:
+    """Raise ConfigError now (before a long run) when matplotlib is not installed."""
+    _figure_classes()
+
+
+def _figure_classes():
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError:
         raise ConfigError(_MISSING_MATPLOTLIB) from None
+    return Figure, FigureCanvasAgg
+
+
+def _new_figure(figsize: tuple[float, float]):
+    """A fresh Agg-backed Figure, or ConfigError when matplotlib is not installed."""
+    Figure, FigureCanvasAgg = _figure_classes()
     fig = Figure(figsize=figsize, dpi=DPI)
     FigureCanvasAgg(fig)  # attaches itself as fig.canvas
     return fig
@@ -54,26 +65,16 @@ def _check_target(path: str | os.PathLike) -> str:
 
 
 def _save_png_atomic(fig, path: str) -> None:
-    """Write ``fig`` as PNG to a temporary file beside ``path``, then rename it over ``path``.
+    """Write ``fig`` as PNG beside ``path``, then rename it over ``path`` (streamneuron.atomic).
 
-    A crash or error leaves either the old file or the new one, never a partial
-    one. The temporary file is opened with mode "xb" (not mkstemp, which would
-    create it 0600) so the result gets the usual umask-derived permissions.
+    An error leaves the old file (if any) and no temporary file behind.
     """
-    folder, name = os.path.split(os.path.abspath(path))
-    tmp = os.path.join(folder, f".{name}.{uuid.uuid4().hex}.tmp")
     try:
-        with open(tmp, "xb") as fh:
-            fig.savefig(fh, format="png", dpi=DPI)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(exc, OSError):
-            raise ConfigError(f"cannot write plot {path}: {exc.strerror or exc}") from None
-        raise
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as fh:
+                fig.savefig(fh, format="png", dpi=DPI)
+    except OSError as exc:  # e.g. disk full, or permission denied on the rename
+        raise ConfigError(f"cannot write plot {path}: {exc.strerror or exc}") from None
 
 
 def _number(value: Any) -> float:
@@ -194,6 +195,7 @@ def plot_evaluation(metrics: StreamingMetrics, path: str | os.PathLike) -> None:
 
 
 __all__ = [
+    "require_matplotlib",
     "objective_series",
     "plot_objective",
     "evaluation_series",

@@ -11,6 +11,7 @@ from streamneuron.errors import ConfigError, DataError
 from streamneuron.metrics import StreamingMetrics
 from streamneuron.plots import (
     evaluation_series,
+    require_matplotlib,
     objective_series,
     plot_evaluation,
     plot_objective,
@@ -144,6 +145,16 @@ def test_failed_write_keeps_old_file_and_leaves_no_temp(tmp_path, monkeypatch):
     assert [f.name for f in tmp_path.iterdir()] == ["objective.png"]
 
 
+def test_write_error_is_a_config_error(tmp_path, monkeypatch):
+    def full_disk(self, fh, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Figure, "savefig", full_disk)
+    with pytest.raises(ConfigError, match="No space left"):
+        plot_objective(HISTORY, tmp_path / "objective.png")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_existing_file_is_replaced(tmp_path):
     out = tmp_path / "objective.png"
     out.write_bytes(b"old")
@@ -167,6 +178,8 @@ def test_empty_inputs_are_errors(tmp_path):
 def test_missing_matplotlib_is_a_config_error(tmp_path, monkeypatch):
     # A None entry in sys.modules makes the import raise ImportError.
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    with pytest.raises(ConfigError, match="needs matplotlib"):
+        require_matplotlib()
     with pytest.raises(ConfigError, match=r"pip install 'streamneuron\[plot\]'"):
         plot_objective(HISTORY, tmp_path / "a.png")
     assert list(tmp_path.iterdir()) == []

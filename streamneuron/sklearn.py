@@ -1,0 +1,414 @@
+"""``NeuronClassifier``: the streamneuron neuron as a scikit-learn estimator.
+
+The same model, math and compiled engine as :func:`streamneuron.fit_sgd`, for
+data that fits in memory (numpy arrays, pandas DataFrames, and Dask arrays
+through ``dask_ml.wrappers.Incremental``). scikit-learn is an optional
+dependency: only this module imports it (``pip install 'streamneuron[sklearn]'``,
+scikit-learn >= 1.6).
+
+How training runs
+-----------------
+Every pass over the rows (an epoch of :meth:`NeuronClassifier.fit`, or one call
+of :meth:`NeuronClassifier.partial_fit`) is one call of the fused kernel
+:func:`streamneuron.kernels.sgd_chunk` over the whole array: rows are visited in
+a seeded permutation handed to the kernel as ``order``, cut into mini-batches of
+``batch_size`` rows, one averaged-gradient step per batch, and the last short
+batch of the pass is used as it is (INTERFACE.md, ``--mode sgd``). There is no
+Python loop per mini-batch.
+
+Pass ``p`` of a model (fit epochs and partial_fit calls counted together from
+the last cold start) visits the rows in the order
+``numpy.random.default_rng([seed, p, 0]).permutation(n_rows)``, which is the
+order :func:`streamneuron.fit_sgd` gives a data set of one row group in epoch
+``p`` (:func:`streamneuron.stream.block_order`). With the same ``seed``,
+``fit`` on an array and ``fit_sgd`` on a one-row-group Parquet file of the same
+rows give bit-identical weights.
+"""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+import numpy as np
+
+try:
+    from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+    from sklearn.utils._param_validation import Interval, StrOptions
+    from sklearn.utils.multiclass import (
+        check_classification_targets,
+        type_of_target,
+        unique_labels,
+    )
+    from sklearn.utils.validation import check_is_fitted, check_random_state, validate_data
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "streamneuron.NeuronClassifier needs scikit-learn >= 1.6 "
+        "(pip install 'streamneuron[sklearn]')"
+    ) from exc
+
+from . import kernels
+from .errors import DivergenceError
+from .losses import get_loss, sigmoid
+from .neuron import Neuron
+from .schedules import make_schedule
+from .stats import Moments
+from .stream import block_order
+
+# Rows per summary when computing the standardization statistics (bounds the
+# float64 temporary to this many rows, whatever the size of X).
+_MOMENT_ROWS = 1 << 16
+
+_FLOAT_DTYPES = [np.float64, np.float32]
+
+
+def _binary_classes(y, what: str) -> np.ndarray:
+    """The two sorted class labels of ``y`` (sklearn-style errors otherwise)."""
+    y_type = type_of_target(y, input_name=what, raise_unknown=True)
+    if y_type != "binary":
+        raise ValueError(
+            "Only binary classification is supported. The type of the target "
+            f"is {y_type}."
+        )
+    classes = unique_labels(y)
+    if classes.shape[0] < 2:
+        raise ValueError(
+            "NeuronClassifier needs samples of exactly 2 classes, but the data contains "
+            f"only one class: {classes[0]!r}"
+        )
+    return classes
+
+
+class NeuronClassifier(ClassifierMixin, BaseEstimator):
+    """A single sigmoid neuron ``p = sigmoid(x . w + b)`` trained by mini-batch SGD.
+
+    Logistic regression (``loss="log"``) or the article's squared error through
+    the sigmoid (``loss="mse"``), with an L2 penalty on the weights (not the
+    bias), trained with the same compiled engine as ``streamneuron train``.
+    The objective is ``mean loss + (l2 / 2) * ||w||**2``, so ``l2`` corresponds
+    to ``LogisticRegression(C=1 / (l2 * n_samples))``.
+
+    Parameters
+    ----------
+    loss : {"log", "mse"}, default="log"
+        ``"log"``: log loss (logistic regression). ``"mse"``: ``0.5 (p - y)**2``.
+    batch_size : int, default=32
+        Rows per mini-batch; one averaged-gradient step per batch. The last,
+        shorter batch of each pass is used as it is.
+    epochs : int, default=20
+        Passes over the data made by :meth:`fit` (there is no early stopping;
+        ``n_iter_`` reports the passes made).
+    lr : float, default=0.1
+        Learning rate (step size) ``lr_0``.
+    schedule : {"constant", "invscaling"}, default="constant"
+        ``lr_t = lr / (1 + t)**power_t`` with ``t`` the updates made so far
+        (``"constant"`` is ``power_t = 0``).
+    power_t : float, default=0.5
+        Exponent of the ``"invscaling"`` schedule.
+    l2 : float, default=1e-4
+        L2 penalty ``(l2 / 2) * ||w||**2`` (weights only; the bias is free).
+    standardize : bool, default=True
+        :meth:`fit` computes the per-feature mean and population standard
+        deviation of ``X`` (``mean_``, ``scale_``; a constant feature gets scale 1)
+        and trains on ``(x - mean_) / scale_``; the same statistics are applied
+        when predicting. :meth:`partial_fit` never computes statistics (as
+        ``SGDClassifier``): it trains in the space the model already has, the
+        statistics of an earlier :meth:`fit`, or raw features if the model was
+        started by :meth:`partial_fit`.
+    shuffle : bool, default=True
+        Visit the rows of each pass in a seeded random order; ``False``: in the
+        given order.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the row permutations. ``None`` means seed 0, so results are
+        reproducible by default; an int is used as the seed; a ``RandomState``
+        draws a seed on every call of ``fit``/``partial_fit``.
+    warm_start : bool, default=False
+        ``fit`` continues from the current weights, bias, update count ``t_``
+        and pass count (so ``fit`` with ``epochs=a`` then a warm ``fit`` with
+        ``epochs=b`` on the same data equals one ``fit`` with ``epochs=a + b``).
+        The classes must be the same. The standardization statistics of the
+        first ``fit`` are kept; if the model has none and ``standardize=True``
+        they are computed and the weights re-expressed so the model is unchanged;
+        with ``standardize=False`` existing statistics are folded into the weights.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (2,)
+        The class labels, sorted (as ``LabelEncoder``); ``classes_[1]`` is the
+        positive class, the one whose probability the neuron outputs.
+    coef_ : ndarray of shape (1, n_features_in_)
+        Weights in the raw feature space: the standardization is folded in, so
+        ``X @ coef_.T + intercept_`` equals :meth:`decision_function` to float
+        rounding. (Predictions are computed as ``((x - mean_) / scale_) . w + b``,
+        the numerically better form; ``coef_`` is derived from it, and setting it
+        by hand does not change the model.)
+    intercept_ : ndarray of shape (1,)
+    mean_, scale_ : ndarray of shape (n_features_in_,) or None
+        The standardization statistics, or ``None`` when the model has none.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Only when ``X`` was a DataFrame with string column names.
+    n_iter_ : int
+        Passes over the data made by the last call: ``epochs`` for ``fit``, 1 for
+        ``partial_fit``.
+    t_ : int
+        Mini-batch updates made since the model was started (drives
+        ``"invscaling"``).
+    loss_curve_ : list of float
+        One value per pass since the model was started: the objective
+        ``mean loss + (l2/2) ||w||**2``, the loss taken at the weights each row
+        met during the pass (as the ``history`` of ``streamneuron train``).
+
+    Notes
+    -----
+    Ties: a row with logit exactly 0 (probability 0.5) is predicted as
+    ``classes_[0]``, as in scikit-learn's linear classifiers (``Neuron.predict``
+    would say 1). :meth:`to_neuron` exports the model as a
+    :class:`streamneuron.Neuron` (JSON model file, CLI ``predict``).
+    """
+
+    _parameter_constraints: dict = {
+        "loss": [StrOptions({"log", "mse"})],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "epochs": [Interval(Integral, 1, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "schedule": [StrOptions({"constant", "invscaling"})],
+        "power_t": [Interval(Real, 0, None, closed="left")],
+        "l2": [Interval(Real, 0, None, closed="left")],
+        "standardize": ["boolean"],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "warm_start": ["boolean"],
+    }
+
+    def __init__(self, *, loss="log", batch_size=32, epochs=20, lr=0.1,
+                 schedule="constant", power_t=0.5, l2=1e-4, standardize=True,
+                 shuffle=True, random_state=None, warm_start=False):
+        self.loss = loss
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.lr = lr
+        self.schedule = schedule
+        self.power_t = power_t
+        self.l2 = l2
+        self.standardize = standardize
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.warm_start = warm_start
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False
+        tags.input_tags.sparse = False
+        return tags
+
+    # -- training -----------------------------------------------------------------
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Train for ``epochs`` passes over ``(X, y)``.
+
+        Starts from zero weights unless ``warm_start=True`` and the model is
+        fitted. ``X`` may be float32 (used without a float64 copy) or float64;
+        other types are converted to float64, and a non-C-ordered array is
+        copied once to C order for the row-wise kernel. ``y`` holds any two
+        labels.
+        """
+        warm = self.warm_start and hasattr(self, "classes_")
+        X, y = validate_data(self, X, y, dtype=_FLOAT_DTYPES, order="C", reset=not warm)
+        check_classification_targets(y)
+        classes = _binary_classes(y, "y")
+        if warm:
+            if not np.array_equal(classes, self.classes_):
+                raise ValueError(
+                    f"warm_start=True: the classes of y, {classes.tolist()!r}, differ from "
+                    f"those of the fitted model, {self.classes_.tolist()!r}"
+                )
+            self._rebase_standardization(X)
+        else:
+            self.classes_ = classes
+            stats = self._moments(X) if self.standardize else None
+            self._start(X.shape[1], stats)
+        y01 = self._encode(y)
+        seed = self._seed()
+        self._train(X, y01, seed, self.epochs)
+        self.n_iter_ = self.epochs
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, classes=None):
+        """One pass of mini-batches over ``(X, y)``, continuing the current model.
+
+        ``classes`` (both labels) is required on the first call, as for
+        ``SGDClassifier``; later calls may omit it. No standardization
+        statistics are computed here: the model keeps those of an earlier
+        :meth:`fit`, or trains on raw features if :meth:`partial_fit` started it.
+        Rows are shuffled within the block when ``shuffle=True`` (see the module
+        docstring for the exact order). Each call ends by applying the last
+        short batch, so ``k`` calls on blocks of ``n`` rows make
+        ``k * ceil(n / batch_size)`` updates.
+        """
+        first = not hasattr(self, "classes_")
+        if first and classes is None:
+            raise ValueError("classes must be passed on the first call to partial_fit.")
+        X, y = validate_data(self, X, y, dtype=_FLOAT_DTYPES, order="C", reset=first)
+        check_classification_targets(y)
+        if classes is not None:
+            wanted = _binary_classes(np.asarray(classes), "classes")
+            if not first and not np.array_equal(wanted, self.classes_):
+                raise ValueError(
+                    f"`classes={classes!r}` is not the same as on last call to "
+                    f"partial_fit, was: {self.classes_!r}"
+                )
+        if first:
+            self.classes_ = wanted
+            self._start(X.shape[1], None)
+        y01 = self._encode(y)
+        self._train(X, y01, self._seed(), 1)
+        self.n_iter_ = 1
+        return self
+
+    # -- prediction -----------------------------------------------------------------
+    def decision_function(self, X):
+        """The logit ``z`` of each row, shape (n_samples,); ``z > 0`` predicts ``classes_[1]``."""
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=_FLOAT_DTYPES, reset=False)
+        z = np.empty(X.shape[0], dtype=np.float64)
+        bad = kernels.logits(X, self._w, self._b, self._mean, self._inv_scale, z)
+        if bad >= 0:
+            raise ValueError(f"row {bad} of X gives a non-finite logit (the values are too large)")
+        return z
+
+    def predict_proba(self, X):
+        """``[[P(classes_[0]), P(classes_[1])], ...]``, shape (n_samples, 2)."""
+        z = self.decision_function(X)
+        return np.column_stack([sigmoid(-z), sigmoid(z)])
+
+    def predict_log_proba(self, X):
+        """Log of :meth:`predict_proba`, computed from the logit without overflow."""
+        z = self.decision_function(X)
+        return np.column_stack([-np.logaddexp(0.0, z), -np.logaddexp(0.0, -z)])
+
+    def predict(self, X):
+        """``classes_[1]`` where the logit is > 0, else ``classes_[0]``."""
+        z = self.decision_function(X)
+        return self.classes_[(z > 0.0).astype(np.intp)]
+
+    def to_neuron(self, label: str | None = "y") -> Neuron:
+        """The fitted model as a :class:`streamneuron.Neuron` (outputs ``P(classes_[1])``).
+
+        ``neuron.save(path)`` writes the JSON model file that ``streamneuron
+        predict`` and ``evaluate`` read; feature names are ``feature_names_in_``
+        when known, else ``x0, x1, ...``.
+        """
+        check_is_fitted(self)
+        names = getattr(self, "feature_names_in_", None)
+        neuron = Neuron(self.n_features_in_, self.loss,
+                        feature_names=None if names is None else [str(c) for c in names],
+                        label=label,
+                        standardize=None if self.mean_ is None else (self.mean_, self.scale_))
+        neuron.weights = self._w.copy()
+        neuron.bias = float(self._b)
+        neuron.updates = int(self.t_)
+        return neuron
+
+    # -- internals ------------------------------------------------------------------
+    def _seed(self) -> int:
+        if self.random_state is None:
+            return 0
+        if isinstance(self.random_state, Integral):
+            return int(self.random_state)
+        return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+
+    @staticmethod
+    def _moments(X) -> Moments:
+        total = Moments.empty(X.shape[1])
+        for start in range(0, X.shape[0], _MOMENT_ROWS):
+            total = total.merge(Moments.of(X[start:start + _MOMENT_ROWS]))
+        return total
+
+    def _start(self, d: int, moments: Moments | None) -> None:
+        """A fresh model: zero weights and bias (INTERFACE.md ``--init zeros``)."""
+        self._w = np.zeros(d)
+        self._state = kernels.new_state()
+        self._passes = 0
+        self.loss_curve_ = []
+        self.n_iter_ = 0
+        self._set_stats(None if moments is None else (moments.mean, moments.scale()))
+        self._publish()
+
+    def _set_stats(self, stats) -> None:
+        if stats is None:
+            self.mean_ = self.scale_ = None
+            self._mean, self._inv_scale = np.zeros(self._w.shape[0]), np.ones(self._w.shape[0])
+        else:
+            self.mean_, self.scale_ = stats
+            self._mean, self._inv_scale = self.mean_, 1.0 / self.scale_
+
+    def _rebase_standardization(self, X) -> None:
+        """Warm start: match the model's statistics to ``standardize``, model unchanged."""
+        if self.standardize and self.mean_ is None:
+            moments = self._moments(X)
+            mean, scale = moments.mean, moments.scale()
+            # z = w.x + b = (w * scale) . (x - mean) / scale + (b + w . mean)
+            self._state[kernels.BIAS] += float(self._w @ mean)
+            self._w = self._w * scale
+            self._set_stats((mean, scale))
+        elif not self.standardize and self.mean_ is not None:
+            coef = self._w * self._inv_scale
+            self._state[kernels.BIAS] -= float(coef @ self._mean)
+            self._w = coef
+            self._set_stats(None)
+        self._publish()
+
+    def _encode(self, y) -> np.ndarray:
+        """Labels as float64 0/1, 1 for ``classes_[1]``; ValueError for unknown labels."""
+        y = np.asarray(y)
+        unknown = ~np.isin(y, self.classes_)
+        if unknown.any():
+            raise ValueError(
+                f"y contains labels that are not in classes_ {self.classes_.tolist()!r}: "
+                f"{np.unique(y[unknown]).tolist()!r}"
+            )
+        return (y == self.classes_[1]).astype(np.float64)
+
+    def _train(self, X, y01, seed: int, passes: int) -> None:
+        """``passes`` passes of the kernel; the model is updated only if all succeed."""
+        n = X.shape[0]
+        w, state = self._w.copy(), self._state.copy()
+        carry = np.zeros_like(w)
+        loss_id = get_loss(self.loss).kernel_id
+        lr0, power = make_schedule(self.schedule, self.lr, self.power_t).kernel_params
+        l2 = float(self.l2)
+        curve = []
+        for p in range(self._passes, self._passes + passes):
+            order = block_order(n, seed=seed, epoch=p, block=0, shuffle=self.shuffle)
+            state[kernels.LOSS_SUM] = state[kernels.ROWS_SEEN] = 0.0
+            _, status = kernels.sgd_chunk(X, y01, order, 0, n, w, state, carry, self._mean,
+                                          self._inv_scale, loss_id, self.batch_size, lr0,
+                                          power, l2, -1)
+            if status == kernels.OK and state[kernels.CARRY_ROWS] > 0:
+                kernels.apply_update(w, state, carry, lr0, power, l2)  # the last short batch
+            if status != kernels.OK or not (np.isfinite(w).all()
+                                            and np.isfinite(state[kernels.BIAS])):
+                raise DivergenceError(
+                    f"the weights became infinite in pass {p + 1}: lower lr (now {self.lr!r})"
+                    + ("" if self.mean_ is not None else " or standardize the features"))
+            curve.append(float(state[kernels.LOSS_SUM] / state[kernels.ROWS_SEEN]
+                               + 0.5 * l2 * float(w @ w)))
+        self._w, self._state = w, state
+        self._passes += passes
+        self.loss_curve_ = self.loss_curve_ + curve
+        self._publish()
+
+    def _publish(self) -> None:
+        """Set the public fitted attributes from the internal state."""
+        self.t_ = int(self._state[kernels.UPDATES])
+        coef = self._w * self._inv_scale
+        self.coef_ = coef.reshape(1, -1)
+        self.intercept_ = np.array([self._b - float(coef @ self._mean)])
+
+    @property
+    def _b(self) -> float:
+        return float(self._state[kernels.BIAS])
+
+
+__all__ = ["NeuronClassifier"]

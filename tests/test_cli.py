@@ -1,0 +1,92 @@
+"""End to end through the command line: generate -> inspect -> train -> evaluate -> predict."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from sklearn.metrics import roc_auc_score
+
+import streamneuron as sn
+
+
+def run(*args, check=True):
+    proc = subprocess.run([sys.executable, "-m", "streamneuron", *map(str, args)],
+                          capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"exit {proc.returncode}: {proc.stderr}")
+    return proc
+
+
+@pytest.mark.parametrize("fmt,name", [("parquet", "d.parquet"), ("hdf5", "d.h5")])
+def test_generate_inspect_train_evaluate_predict(tmp_path, fmt, name):
+    data = tmp_path / name
+    run("generate", data, "--rows", 20000, "--features", 6, "--row-group-size", 3000,
+        "--format", fmt, "--seed", 3, "--quiet")
+    report = json.loads(run("inspect", data, "--json").stdout)
+    assert report["rows"] == 20000 and len(report["features"]) == 6
+    assert report["units"] >= 1 and report["label_balance"]["positives"] > 0
+    assert "rows:" in run("inspect", data).stdout
+
+    model_path, history = tmp_path / "m.json", tmp_path / "h.csv"
+    out = run("train", data, "--label", "y", "-o", model_path, "--epochs", 3, "--batch-size", 64,
+              "--history", history, "--json")
+    summary = json.loads(out.stdout)
+    model = json.loads(model_path.read_text())
+    assert model["format"] == "streamneuron-model" and model["loss"] == "log"
+    assert len(model["weights"]) == 6 and model["standardize"] is not None
+    assert summary["weights"] == model["weights"]
+    lines = history.read_text().splitlines()
+    assert lines[0] == "epoch,rows,objective,seconds" and len(lines) == 4
+
+    metrics = json.loads(run("evaluate", model_path, data, "--label", "y", "--json").stdout)
+    for key in ("rows", "loss", "log_loss", "mse", "accuracy", "auc"):
+        assert key in metrics
+    assert metrics["rows"] == 20000 and metrics["accuracy"] > 0.6
+
+    # evaluate agrees with an in-memory computation of the same model
+    source = sn.open_source(data, label="y")
+    X, y = next(source.batches(batch_size=20000, shuffle=False))
+    neuron = sn.load_model(model_path)
+    p = neuron.predict_proba(X)
+    assert metrics["log_loss"] == pytest.approx(neuron.loss(X, y), rel=1e-9)
+    assert metrics["accuracy"] == pytest.approx(np.mean((p >= 0.5) == y))
+    assert abs(metrics["auc"] - roc_auc_score(y, p)) <= metrics["auc_error_bound"] + 1e-12
+
+    scores = tmp_path / "scores.parquet"
+    run("predict", model_path, data, "-o", scores, "--quiet")
+    table = pq.read_table(scores)
+    assert table.column_names == ["probability", "prediction"]
+    np.testing.assert_allclose(table.column("probability").to_numpy(), p, rtol=1e-12)
+    np.testing.assert_array_equal(table.column("prediction").to_numpy(), (p >= 0.5).astype(np.int8))
+
+
+def test_predict_keeps_columns(tmp_path):
+    data = tmp_path / "d.parquet"
+    run("generate", data, "--rows", 500, "--features", 3, "--id-column", "--row-group-size", 100, "--quiet")
+    model = tmp_path / "m.json"
+    run("train", data, "--features", "x0,x1,x2", "-o", model, "--epochs", 1, "--quiet")
+    run("predict", model, data, "-o", tmp_path / "p.parquet", "--keep", "id", "--quiet")
+    table = pq.read_table(tmp_path / "p.parquet")
+    assert table.column_names == ["probability", "prediction", "id"]
+    np.testing.assert_array_equal(table.column("id").to_numpy(), np.arange(500))
+
+
+def test_same_flags_and_seed_give_bit_identical_weights(tmp_path):
+    data = tmp_path / "d.parquet"
+    run("generate", data, "--rows", 3000, "--features", 4, "--row-group-size", 700, "--quiet")
+    weights = []
+    for k in range(2):
+        out = tmp_path / f"m{k}.json"
+        run("train", data, "-o", out, "--seed", 7, "--batch-size", 10, "--epochs", 2,
+            "--schedule", "invscaling", "--l2", "0.001", "--quiet")
+        weights.append(json.loads(out.read_text())["weights"])
+    assert weights[0] == weights[1]
+
+
+def test_help_of_every_command_has_an_example():
+    for cmd in ("train", "predict", "evaluate", "inspect", "generate"):
+        assert "Example" in run(cmd, "--help").stdout
+    assert "0.1.0" in run("--version").stdout
