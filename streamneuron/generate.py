@@ -33,16 +33,15 @@ from __future__ import annotations
 
 import json
 import math
-import operator
 import os
-import secrets
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from .atomic import fsync_folder
+from .atomic import atomic_path
 from .errors import ConfigError
+from .params import check_params
 
 __all__ = ["Teacher", "make_teacher", "generate", "FORMATS", "DTYPES", "LABEL_DTYPES"]
 
@@ -102,8 +101,7 @@ class Teacher:
 
 def make_teacher(features: int, seed: int = 0) -> Teacher:
     """The teacher that :func:`generate` uses for ``(features, seed)``."""
-    features = _positive_int("features", features)
-    seed = _seed(seed)
+    check_params(features=features, seed=seed)
     rng = np.random.default_rng(seed)
     # Draw order is part of the output's definition: do not reorder.
     means = rng.uniform(*FEATURE_MEAN_RANGE, size=features)
@@ -161,16 +159,13 @@ def generate(
     label_dtype, id_column, seed, chunk_rows, n_chunks, row_group_size,
     row_groups, positive_fraction, teacher`` (see :meth:`Teacher.to_dict`).
     """
-    rows = _positive_int("rows", rows)
-    features = _positive_int("features", features)
-    row_group_size = _positive_int("row_group_size", row_group_size)
-    seed = _seed(seed)
+    check_params(rows=rows, features=features, row_group_size=row_group_size, seed=seed,
+                 chunk_rows=chunk_rows)
     fmt = _choice("format", format, FORMATS)
     dtype = _choice("dtype", dtype, DTYPES)
     label_dtype = _choice("label_dtype", label_dtype, LABEL_DTYPES)
     if chunk_rows is None:
         chunk_rows = default_chunk_rows(features)
-    chunk_rows = _positive_int("chunk_rows", chunk_rows)
     if progress is not None and not callable(progress):
         raise ConfigError(f"progress must be a callable taking the number of rows written, got {progress!r}")
     feature_names = [f"x{j}" for j in range(features)]
@@ -207,16 +202,9 @@ def generate(
                      columns_first=(fmt == "parquet"))
     writer = _write_parquet if fmt == "parquet" else _write_hdf5
 
-    tmp = _create_temp(path)
-    try:
+    # Never leave a partial output, whatever stops us (Ctrl-C included).
+    with atomic_path(path) as tmp:
         positives = writer(tmp, blocks, summary, progress)
-        _fsync(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        # Never leave a partial output, whatever stopped us (Ctrl-C included).
-        _remove_quietly(tmp)
-        raise
-    fsync_folder(os.path.dirname(os.path.abspath(path)))  # make the rename itself durable
     summary["positive_fraction"] = positives / rows
     return summary
 
@@ -348,70 +336,7 @@ def _metadata_json(summary: dict[str, Any]) -> bytes:
     return json.dumps({"generator": "streamneuron.generate", **{k: summary[k] for k in keep}}).encode()
 
 
-# --------------------------------------------------------------------- atomicity
-
-
-def _create_temp(path: str) -> str:
-    """Create an empty hidden temp file beside ``path``.
-
-    Not ``atomic.atomic_path``: its mkstemp file is mode 0600, and a generated data
-    set should get the usual 0666-minus-umask permissions, like any new file.
-    """
-    folder, name = os.path.split(path)
-    for _ in range(100):
-        tmp = os.path.join(folder, f".{name}.{secrets.token_hex(4)}.tmp")
-        try:
-            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-            return tmp
-        except FileExistsError:
-            continue
-        except OSError as exc:
-            raise ConfigError(f"cannot write to folder {folder!r}: {exc.strerror}; "
-                              "choose a writable output folder") from exc
-    raise ConfigError(f"cannot create a temporary file in {folder!r}")
-
-
-def _fsync(path: str) -> None:
-    """Flush the finished file to disk before it replaces ``out``."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _remove_quietly(path: str) -> None:
-    try:
-        os.remove(path)
-    except OSError:
-        pass
-
-
 # -------------------------------------------------------------------- validation
-
-
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool):
-        raise ConfigError(f"{name} must be a whole number >= 1, got {value!r}")
-    try:
-        value = operator.index(value)
-    except TypeError:
-        raise ConfigError(f"{name} must be a whole number >= 1, got {value!r}") from None
-    if value < 1:
-        raise ConfigError(f"{name} must be >= 1, got {value}; pass a positive {name}")
-    return value
-
-
-def _seed(seed: Any) -> int:
-    if isinstance(seed, bool):
-        raise ConfigError(f"seed must be a whole number >= 0, got {seed!r}")
-    try:
-        seed = operator.index(seed)
-    except TypeError:
-        raise ConfigError(f"seed must be a whole number >= 0, got {seed!r}") from None
-    if seed < 0:
-        raise ConfigError(f"seed must be >= 0, got {seed}; pass a non-negative seed")
-    return seed
 
 
 def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:

@@ -270,7 +270,7 @@ def test_shipped_samples_are_reproducible(tmp_path):
 
     md = pq.ParquetFile(parquet).metadata
     assert md.num_rows == 2_000 and md.num_row_groups == 4
-    assert pq.read_schema(parquet).names == ["id"] + [f"x{j}" for j in range(8)] + ["y"]
+    assert pq.read_schema(parquet).names == [f"x{j}" for j in range(8)] + ["y"]
     for got, want in zip(read_parquet(parquet, d=8), read_parquet(tmp_path / "sample.parquet", d=8)):
         assert np.array_equal(got, want)
     with h5py.File(h5, "r") as f:
