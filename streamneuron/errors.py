@@ -30,5 +30,5 @@ class TrainingInterrupted(StreamNeuronError):
     """SIGINT/SIGTERM stopped training at a batch boundary; a checkpoint was written."""
 
 
-class DivergenceError(StreamNeuronError):
+class DivergenceError(StreamNeuronError, ArithmeticError):
     """The logit overflowed while every input was finite: the learning rate is too large."""

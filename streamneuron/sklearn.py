@@ -20,9 +20,11 @@ Pass ``p`` of a model (fit epochs and partial_fit calls counted together from
 the last cold start) visits the rows in the order
 ``numpy.random.default_rng([seed, p, 0]).permutation(n_rows)``, which is the
 order :func:`streamneuron.fit_sgd` gives a data set of one row group in epoch
-``p`` (:func:`streamneuron.stream.block_order`). With the same ``seed``,
-``fit`` on an array and ``fit_sgd`` on a one-row-group Parquet file of the same
-rows give bit-identical weights.
+``p`` (:func:`streamneuron.stream.block_order`). With the same ``seed`` and
+``standardize=False``, ``fit`` on an array and ``fit_sgd`` on a one-row-group
+Parquet file of the same rows give bit-identical weights (with standardization
+they agree to rounding: numpy's column means of a C-ordered array and of the
+reader's column-major block can differ in the last bit).
 """
 
 from __future__ import annotations
@@ -73,7 +75,7 @@ def _binary_classes(y, what: str) -> np.ndarray:
     if classes.shape[0] < 2:
         raise ValueError(
             "NeuronClassifier needs samples of exactly 2 classes, but the data contains "
-            f"only one class: {classes[0]!r}"
+            f"only one class: {classes.tolist()[0]!r}"
         )
     return classes
 
@@ -323,6 +325,10 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
         total = Moments.empty(X.shape[1])
         for start in range(0, X.shape[0], _MOMENT_ROWS):
             total = total.merge(Moments.of(X[start:start + _MOMENT_ROWS]))
+        if not np.isfinite(total.m2).all():
+            column = int(np.flatnonzero(~np.isfinite(total.m2))[0])
+            raise ValueError(f"feature {column} of X is too large to standardize (its "
+                             "variance overflows float64); rescale it first")
         return total
 
     def _start(self, d: int, moments: Moments | None) -> None:

@@ -114,30 +114,38 @@ def cancer():
     return Xtr, Xte, ytr, yte, scaler
 
 
-@pytest.mark.parametrize("l2", [1e-3, 1e-2])
-def test_matches_logistic_regression(cancer, l2):
+def _logistic_regression(cancer, l2):
     Xtr, Xte, ytr, yte, scaler = cancer
     # Same objective: mean log loss + (l2/2)||w||^2  <=>  C = 1 / (l2 * n_train).
     ref = LogisticRegression(C=1.0 / (l2 * len(ytr)), tol=1e-10, max_iter=10_000)
-    ref.fit(scaler.transform(Xtr), ytr)
-    ref_pred = ref.predict(scaler.transform(Xte))
+    return ref.fit(scaler.transform(Xtr), ytr)
 
-    # Mini-batch SGD: predictions agree on >= 99% of the test rows.
+
+@pytest.mark.parametrize("l2", [1e-3, 1e-2])
+def test_minibatch_sgd_predicts_like_logistic_regression(cancer, l2):
+    Xtr, Xte, ytr, yte, scaler = cancer
+    ref = _logistic_regression(cancer, l2)
     sgd = NeuronClassifier(l2=l2, batch_size=32, epochs=300, lr=1.0, schedule="invscaling",
                            random_state=0).fit(Xtr, ytr)
-    assert np.mean(sgd.predict(Xte) == ref_pred) >= 0.99
+    assert np.mean(sgd.predict(Xte) == ref.predict(scaler.transform(Xte))) >= 0.99
     assert sgd.score(Xte, yte) > 0.93
 
-    # One batch per epoch (full-pass gradient descent) converges to the same optimum:
-    # coefficients in the standardized space (internal standardization = StandardScaler).
-    gd = NeuronClassifier(l2=l2, batch_size=len(ytr), epochs=3000, lr=1.0,
+
+def test_full_batch_converges_to_logistic_regression(cancer):
+    # One batch per epoch is full-pass gradient descent on the same objective: it reaches
+    # LogisticRegression's optimum. Internal standardization equals StandardScaler.
+    Xtr, Xte, ytr, yte, scaler = cancer
+    ref = _logistic_regression(cancer, 1e-2)
+    gd = NeuronClassifier(l2=1e-2, batch_size=len(ytr), epochs=3000, lr=1.0,
                           shuffle=False).fit(Xtr, ytr)
     np.testing.assert_allclose(gd.mean_, scaler.mean_, rtol=1e-12)
     np.testing.assert_allclose(gd.scale_, scaler.scale_, rtol=1e-12)
-    assert np.mean(gd.predict(Xte) == ref_pred) == 1.0
-    np.testing.assert_allclose(gd.coef_ * scaler.scale_, ref.coef_, atol=5e-3)
+    np.testing.assert_allclose(gd.coef_ * scaler.scale_, ref.coef_, atol=1e-4)
+    np.testing.assert_allclose(gd.intercept_ + gd.coef_ @ scaler.mean_, ref.intercept_,
+                               atol=1e-4)
+    assert np.array_equal(gd.predict(Xte), ref.predict(scaler.transform(Xte)))
     np.testing.assert_allclose(gd.predict_proba(Xte), ref.predict_proba(scaler.transform(Xte)),
-                               atol=1e-3)
+                               atol=1e-4)
 
 
 # -- the exact engine arithmetic ---------------------------------------------------------
@@ -160,7 +168,8 @@ def test_fit_matches_numpy_sgd(loss, shuffle):
     np.testing.assert_allclose(clf.intercept_, [b - coef @ mean], rtol=1e-9, atol=1e-12)
 
 
-def test_fit_equals_streaming_engine_bit_for_bit(tmp_path):
+@pytest.mark.parametrize("standardize", [False, True])
+def test_fit_equals_streaming_engine(tmp_path, standardize):
     pa = pytest.importorskip("pyarrow")
     pq = pytest.importorskip("pyarrow.parquet")
     X, y = _data(n=500, d=3)
@@ -168,17 +177,23 @@ def test_fit_equals_streaming_engine_bit_for_bit(tmp_path):
     cols = {f"x{j}": X[:, j] for j in range(X.shape[1])}
     pq.write_table(pa.table({**cols, "y": y}), path, row_group_size=len(y))
 
-    kw = dict(batch_size=24, epochs=3, lr=0.2, schedule="invscaling", power_t=0.5, l2=1e-3)
-    engine = sn.fit_sgd(str(path), label="y", seed=9, shuffle=True, standardize=True,
-                        loss="log", **kw)
+    kw = dict(batch_size=24, epochs=3, lr=0.2 if standardize else 0.01,
+              schedule="invscaling", power_t=0.5, l2=1e-3, standardize=standardize)
+    engine = sn.fit_sgd(str(path), label="y", seed=9, shuffle=True, loss="log", **kw)
     clf = NeuronClassifier(random_state=9, **kw).fit(pd.DataFrame(cols), y)
     mine = clf.to_neuron()
-    assert np.array_equal(mine.mean, engine.mean) and np.array_equal(mine.scale, engine.scale)
-    assert np.array_equal(mine.weights, engine.weights)
-    assert mine.bias == engine.bias
-    assert clf.t_ == engine.updates
-    np.testing.assert_allclose(clf.loss_curve_, [h["objective"] for h in engine.info["history"]],
-                               rtol=1e-12)
+    assert clf.t_ == engine.updates == 3 * 21
+    if not standardize:
+        # Same kernel, same row order, same batches: bit-identical weights.
+        assert np.array_equal(mine.weights, engine.weights) and mine.bias == engine.bias
+        assert clf.loss_curve_ == [h["objective"] for h in engine.info["history"]]
+    else:
+        # numpy's column means of a C-ordered array (here) and a column-major one (the
+        # Parquet reader) may differ in the last bit; everything else is the same.
+        np.testing.assert_allclose(mine.mean, engine.mean, rtol=1e-14)
+        np.testing.assert_allclose(mine.scale, engine.scale, rtol=1e-14)
+        np.testing.assert_allclose(mine.weights, engine.weights, rtol=1e-10)
+        np.testing.assert_allclose(mine.bias, engine.bias, rtol=1e-10)
 
 
 def test_partial_fit_equals_neuron_partial_fit_steps():
@@ -266,7 +281,7 @@ def test_incremental_equals_partial_fit_on_the_same_blocks(shuffle_blocks):
         ref.partial_fit(X[bounds[k]:bounds[k + 1]], y[bounds[k]:bounds[k + 1]], classes=[0, 1])
     assert np.array_equal(inc.estimator_.coef_, ref.coef_)
     assert np.array_equal(inc.estimator_.intercept_, ref.intercept_)
-    assert inc.estimator_.t_ == ref.t_ == 8 * 8
+    assert inc.estimator_.t_ == ref.t_ == 7 * 8 + 7  # 7 blocks of 128 rows, one of 104
     with dask.config.set(scheduler="sync"):
         assert np.array_equal(inc.predict(dX).compute(), ref.predict(X))
         np.testing.assert_array_equal(inc.predict_proba(dX).compute(), ref.predict_proba(X))
@@ -295,7 +310,7 @@ def test_pipeline_and_grid_search(cancer):
 # -- labels ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("labels", [("ham", "spam"), (-1, 1), (False, True), (3.5, 7.0),
+@pytest.mark.parametrize("labels", [("ham", "spam"), (-1, 1), (False, True), (2.0, 5.0),
                                     ("b", "a")])
 def test_any_two_labels_map_to_0_1(labels):
     X, y01 = _data(n=100)
@@ -419,3 +434,10 @@ def test_divergence_is_reported_and_partial_fit_keeps_the_model():
     with pytest.raises(DivergenceError, match="lower lr"):
         clf.partial_fit(X * 1e5, y)
     assert np.array_equal(clf.coef_, coef) and clf.t_ == t
+
+
+def test_overflowing_feature_is_a_clear_error():
+    X, y = _data(n=50)
+    X[:, 2] *= 1e200
+    with pytest.raises(ValueError, match="feature 2 of X is too large to standardize"):
+        NeuronClassifier().fit(X, y)
