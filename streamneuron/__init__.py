@@ -17,7 +17,7 @@ from .errors import (  # noqa: E402
     TrainingInterrupted,
 )
 from .neuron import Neuron, load_model  # noqa: E402
-from .readers import Source, open_source  # noqa: E402
+from .readers import ArraySource, Source, from_dataframe, open_source  # noqa: E402
 from .sgd import fit_sgd  # noqa: E402
 from .stream import Position  # noqa: E402
 
@@ -37,7 +37,7 @@ def __getattr__(name):
 
 
 __all__ = [
-    "open_source", "Source", "Position", "Neuron", "load_model", "fit_sgd", "fit_gd",
+    "open_source", "Source", "ArraySource", "from_dataframe", "Position", "Neuron", "load_model", "fit_sgd", "fit_gd",
     "NeuronClassifier", "StreamNeuronError", "DataError", "ConfigError", "ModelError",
     "CheckpointError", "TrainingInterrupted", "DivergenceError", "__version__",
 ]

@@ -6,8 +6,10 @@ stays at a few decoded units whatever the file size.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from typing import Callable, Sequence
+import tempfile
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -20,6 +22,7 @@ from .losses import sigmoid
 from .metrics import StreamingMetrics
 from .neuron import Neuron
 from .readers.base import Source
+from .readers.paths import is_url, output_ref
 from .stats import raise_nonfinite
 from .stream import Position, iter_blocks
 
@@ -43,13 +46,67 @@ def _logits(model: Neuron, source: Source, block) -> np.ndarray:
     return z
 
 
+# Filesystems whose writes we stream and commit or abort ourselves: an S3 upload
+# (opened with autocommit=False) is a multipart upload that becomes an object only
+# when completed, and is aborted on error. Any other remote filesystem is written
+# through a local temporary file, uploaded whole once complete.
+STREAMED_PROTOCOLS = ("s3", "s3a")
+
+
+@contextlib.contextmanager
+def parquet_sink(out: str | os.PathLike) -> Iterator:
+    """Yield where a ParquetWriter should write ``out``; commit only on success.
+
+    ``out``: a local path or an fsspec URL (``file://``, ``s3://``, ``memory://``,
+    ...). Local files are written to a temporary file beside the target and
+    renamed; S3 objects are streamed as a multipart upload, completed at the end
+    and aborted on error (no partial object is ever visible); other remote
+    filesystems get a local temporary file (in ``TMPDIR``), uploaded with
+    ``fs.put_file`` once complete. Either way a failure leaves no output and an
+    existing output untouched.
+    """
+    ref = output_ref(out)
+    if ref.is_local:
+        with atomic_path(ref.path if is_url(out) else out) as tmp:
+            yield tmp
+        return
+    protocols = ref.fs.protocol if isinstance(ref.fs.protocol, tuple) else (ref.fs.protocol,)
+    if any(p in STREAMED_PROTOCOLS for p in protocols):
+        f = ref.fs.open(ref.path, "wb", autocommit=False)
+        # fsspec files the deferred file under the (shared, cached) filesystem's
+        # transaction; we commit or discard it ourselves, so take it back out.
+        transaction = getattr(ref.fs, "_transaction", None)
+        if transaction is not None and not ref.fs._intrans:
+            with contextlib.suppress(ValueError):
+                transaction.files.remove(f)
+        try:
+            yield f
+            f.close()  # uploads the last part; with autocommit=False nothing is visible yet
+            f.commit()  # completes the multipart upload: the object appears, whole
+        except BaseException:
+            with contextlib.suppress(Exception):
+                f.discard()  # aborts the multipart upload
+            f.closed = True  # never let close() (or __del__) start an upload now
+            raise
+        return
+    fd, tmp = tempfile.mkstemp(prefix="streamneuron-", suffix=".parquet")
+    os.close(fd)
+    try:
+        yield tmp
+        ref.fs.put_file(tmp, ref.path)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
 def predict_to_parquet(model: Neuron, source: Source, out: str | os.PathLike, *,
                        keep: Sequence[str] = (),
                        progress: Callable[[int], None] | None = None) -> int:
     """Write ``probability``, ``prediction`` and the ``keep`` columns to Parquet.
 
-    One output row group per input unit; written to a temporary file and renamed,
-    so a failure leaves no partial output. Returns the number of rows.
+    One output row group per input unit. ``out`` may be an fsspec URL
+    (``s3://bucket/scores.parquet``); see :func:`parquet_sink`: a failure leaves
+    no partial output, locally or remotely. Returns the number of rows.
     """
     check_model_fits(model, source)
     keep = list(keep)
@@ -57,7 +114,7 @@ def predict_to_parquet(model: Neuron, source: Source, out: str | os.PathLike, *,
         if name in ("probability", "prediction"):
             raise DataError(f"--keep {name}: that name is taken by an output column")
     rows = 0
-    with atomic_path(out) as tmp:
+    with parquet_sink(out) as tmp:
         writer = None
         try:
             for unit in range(len(source.units)):

@@ -1,33 +1,56 @@
-"""Readers: Parquet and HDF5 behind one small protocol (:class:`Source`)."""
+"""Readers: Parquet, HDF5 and in-memory / Dask arrays behind one small protocol (:class:`Source`)."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Iterable, Sequence
 
 from ..errors import DataError
+from .arrays import ArraySource, from_dask_dataframe, from_dataframe, is_array, is_dataframe
 from .base import Chunk, Source, Unit
 from .hdf5 import HDF5Source
 from .parquet import ParquetSource
 from .paths import FileRef, expand, sniff_format
 
 
-def open_source(paths: str | os.PathLike | Iterable[str | os.PathLike], label: str | None = "y",
-                features: Sequence[str] | None = None, x_key: str = "X",
-                y_key: str = "y") -> Source:
+def open_source(paths, label: str | None = "y", features: Sequence[str] | None = None,
+                x_key: str = "X", y_key: str = "y") -> Source:
     """Open Parquet or HDF5 input, the format chosen by each file's first bytes.
 
-    ``paths``: a file, a folder, a glob, an fsspec URL, or a list of them.
-    ``label``: the label column (Parquet; for HDF5 the label is ``y_key``), or
-    None to read features only (prediction). ``features``: the feature columns, in
-    order; default every numeric column but the label (HDF5: every column of ``X``).
+    ``paths``: a file, a folder, a glob, an fsspec URL (``s3://``, ``gs://``,
+    ``memory://``, ``file://``), or a list of them. ``label``: the label column
+    (Parquet; for HDF5 the label is ``y_key``), or None to read features only
+    (prediction). ``features``: the feature columns, in order; default every
+    numeric column but the label (HDF5: every column of ``X``).
+
+    In-memory and Dask data are accepted too (see :mod:`streamneuron.readers.arrays`):
+    a pandas or Dask DataFrame (with ``label``/``features`` as for Parquet), or a
+    pair ``(X, y)`` of numpy / Dask arrays (``label=None``: ``X`` alone). A
+    :class:`Source` is returned as it is.
     """
+    if isinstance(paths, Source):
+        return paths
     if isinstance(features, str):
         features = [f.strip() for f in features.split(",") if f.strip()]
     if features is not None and len(features) == 0:
         raise DataError("--features names no column")
+    if is_dataframe(paths):
+        return from_dataframe(paths, label=label, features=features)
+    if is_array(paths):
+        if label is not None:
+            raise DataError("an array alone has no labels: give (X, y), or label=None to "
+                            "read features only")
+        return ArraySource(paths, None, feature_names=features)
+    if isinstance(paths, tuple) and len(paths) == 2 and is_array(paths[0]):
+        X, y = paths
+        return ArraySource(X, y if label is not None else None, feature_names=features,
+                           label=label or "y")
     files = expand(paths)
-    formats = {sniff_format(ref): ref for ref in files}
+    kinds = [sniff_format(ref) for ref in files]
+    # The format chooses how a remote file is cached when the reader opens it.
+    files = [dataclasses.replace(ref, kind=kind) for ref, kind in zip(files, kinds)]
+    formats = {kind: ref for ref, kind in zip(files, kinds)}
     if len(formats) > 1:
         raise DataError(
             f"{formats['hdf5'].url} is HDF5 but {formats['parquet'].url} is Parquet; "
@@ -39,4 +62,5 @@ def open_source(paths: str | os.PathLike | Iterable[str | os.PathLike], label: s
 
 
 __all__ = ["open_source", "Source", "Chunk", "Unit", "ParquetSource", "HDF5Source",
-           "FileRef", "expand", "sniff_format"]
+           "ArraySource", "from_dataframe", "from_dask_dataframe", "FileRef", "expand",
+           "sniff_format"]

@@ -1,0 +1,461 @@
+"""In-memory and Dask data as a :class:`~streamneuron.readers.base.Source`.
+
+``ArraySource(X, y)`` takes numpy or Dask arrays (``X`` of shape (n, d), ``y``
+of n labels, or None to predict); :func:`from_dataframe` a pandas or Dask
+DataFrame with a label column, as the Parquet reader does. The training engines
+then see the same units, chunks and arithmetic as with files:
+
+* units: the row blocks of a Dask array (``X.chunks[0]``), the partitions of a
+  Dask DataFrame, or fixed slices of ``chunk_rows`` rows (default
+  ``DEFAULT_CHUNK_ROWS``) of a numpy array or pandas DataFrame. Empty partitions
+  are skipped, as the Parquet reader skips empty row groups.
+* ``read(i)`` computes only that block (``X.blocks[i]``, ``ddf.get_partition(i)``)
+  and converts it exactly as the Parquet reader converts a row group: ``X`` in
+  column-major layout, float32 if every feature is float32 (never upcast), else
+  float64; labels checked by :func:`~streamneuron.readers.base.check_labels`.
+  So ``fit_sgd`` on an array gives bit for bit the weights it gives on a Parquet
+  file whose row groups have the same sizes.
+* ``fingerprint()`` is deterministic for the same data: :func:`dask.base.tokenize`
+  (a content hash for numpy and pandas, the graph name for Dask collections).
+
+The lengths of Dask partitions (or blocks with unknown sizes) are computed once,
+when the source is made, unless Dask knows them. For full-pass GD on a cluster,
+:meth:`ArraySource.delayed_chunks` gives one ``dask.delayed`` per unit.
+
+Dask is imported only when Dask objects are given (or for the fingerprint).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import DataError
+from .base import Chunk, Source, Unit, check_labels
+
+# Rows per unit of a numpy array or pandas DataFrame (as the HDF5 reader's units).
+DEFAULT_CHUNK_ROWS = 1 << 16
+
+
+# --------------------------------------------------------------------------
+# What the user passed
+# --------------------------------------------------------------------------
+
+
+def _module_class(module: str, name: str):
+    mod = sys.modules.get(module)
+    return getattr(mod, name, None) if mod is not None else None
+
+
+def _is_dask_array(obj) -> bool:
+    cls = _module_class("dask.array", "Array")
+    return cls is not None and isinstance(obj, cls)
+
+
+def _is_dask_frame(obj) -> bool:
+    cls = _module_class("dask.dataframe", "DataFrame")
+    return cls is not None and isinstance(obj, cls)
+
+
+def _is_dask_series(obj) -> bool:
+    cls = _module_class("dask.dataframe", "Series")
+    return cls is not None and isinstance(obj, cls)
+
+
+def _is_pandas_frame(obj) -> bool:
+    cls = _module_class("pandas", "DataFrame")
+    return cls is not None and isinstance(obj, cls)
+
+
+def _is_pandas_series(obj) -> bool:
+    cls = _module_class("pandas", "Series")
+    return cls is not None and isinstance(obj, cls)
+
+
+def is_dataframe(obj) -> bool:
+    """A pandas or Dask DataFrame."""
+    return _is_pandas_frame(obj) or _is_dask_frame(obj)
+
+
+def is_array(obj) -> bool:
+    """A numpy or Dask array (what :class:`ArraySource` takes as ``X``)."""
+    return isinstance(obj, np.ndarray) or _is_dask_array(obj)
+
+
+def _x_dtype(dtypes) -> np.dtype:
+    """float32 when every feature is float32 (as the Parquet reader), else float64."""
+    dtypes = list(dtypes)
+    return np.dtype(np.float32 if dtypes and all(str(t).lower() == "float32" for t in dtypes)
+                    else np.float64)
+
+
+# --------------------------------------------------------------------------
+# Converting one block (module level: also runs in Dask tasks on workers)
+# --------------------------------------------------------------------------
+
+
+def _column_major(n: int, d: int, dtype) -> np.ndarray:
+    """A (d, n) buffer; its transpose is the (n, d) column-major X the Parquet reader gives."""
+    return np.empty((d, n), dtype=dtype)
+
+
+def _array_chunk(xb, yb, where: str, dtype, label: str | None, out=None):
+    """``(X, y)`` of one array block: X column-major in ``dtype`` (or written into
+    ``out``), y checked float64."""
+    xb = np.asarray(xb)
+    if out is not None:
+        out[...] = xb
+        X = out
+    elif xb.dtype == dtype and xb.flags.f_contiguous:
+        X = xb
+    else:
+        Xt = _column_major(xb.shape[0], xb.shape[1], dtype)
+        Xt[...] = xb.T
+        X = Xt.T
+    y = None
+    if yb is not None:
+        y = check_labels(np.asarray(yb), label=label or "y", where=where)
+        if y.shape[0] != X.shape[0]:
+            raise DataError(f"{where}: {X.shape[0]} rows of X but {y.shape[0]} labels")
+    return X, y
+
+
+def _frame_values(series) -> np.ndarray:
+    """A column as numpy; nullable (extension) columns with NA as float NaN."""
+    import pandas as pd
+
+    if pd.api.types.is_extension_array_dtype(series.dtype):
+        return series.to_numpy(dtype=np.float64, na_value=np.nan)
+    return series.to_numpy()
+
+
+def _frame_chunk(part, where: str, features: Sequence[str], label: str | None, dtype,
+                 out=None):
+    """``(X, y)`` of one pandas partition, converted column by column like a row group
+    (into ``out`` when given)."""
+    X = _column_major(len(part), len(features), dtype).T if out is None else out
+    for j, name in enumerate(features):
+        X[:, j] = _frame_values(part[name])
+    y = None
+    if label is not None:
+        y = check_labels(_frame_values(part[label]), label=label, where=where)
+    return X, y
+
+
+def _delayed_array_chunk(xb, yb, where, features, dtype, label):
+    X, y = _array_chunk(xb, yb, where, dtype, label)
+    return [(where, tuple(features), X, y)]
+
+
+def _delayed_frame_chunk(part, where, features, dtype, label):
+    X, y = _frame_chunk(part, where, features, label, dtype)
+    return [(where, tuple(features), X, y)]
+
+
+# --------------------------------------------------------------------------
+# The source
+# --------------------------------------------------------------------------
+
+
+class ArraySource(Source):
+    """Rows of numpy or Dask arrays (or a DataFrame, via :func:`from_dataframe`).
+
+    ``X``: (n, d) numpy array, Dask array, pandas DataFrame (all its columns
+    are features) or Dask DataFrame; ``y``: n labels (0/1 integers, 0.0/1.0
+    floats or booleans) as a numpy or Dask array or a pandas or Dask Series, or
+    None for features only (prediction). ``feature_names``: default ``x0``,
+    ``x1``, ... (the names the HDF5 reader and ``streamneuron generate`` use), or
+    a DataFrame's column names. ``label``: the name recorded in the model.
+    ``chunk_rows``: rows per unit of a numpy array (Dask arrays keep their
+    chunks; rechunk them to change the units).
+    """
+
+    format = "array"
+
+    def __init__(self, X, y=None, feature_names: Sequence[str] | None = None, *,
+                 label: str = "y", chunk_rows: int | None = None):
+        self.files = []
+        if is_dataframe(X):
+            if feature_names is None:
+                feature_names = [str(c) for c in X.columns]
+            bad = [f"{c!r} ({t})" for c, t in zip(X.columns, X.dtypes) if not _numeric_column(t)]
+            if bad:
+                raise DataError(f"X: column {bad[0]} is not a number")
+            X = (X.to_dask_array(lengths=True) if _is_dask_frame(X)
+                 else X.to_numpy(dtype=_x_dtype(X.dtypes), na_value=np.nan))
+        if _is_pandas_series(y):
+            y = y.to_numpy()
+        elif _is_dask_series(y):
+            y = y.to_dask_array(lengths=True)
+        elif y is not None and not is_array(y):
+            y = np.asarray(y)
+        if not is_array(X):
+            X = np.asarray(X)
+        if X.ndim != 2:
+            raise DataError(f"X must be 2-D (rows, features), got shape {X.shape}")
+        if X.dtype.kind not in "biuf":
+            raise DataError(f"X has dtype {X.dtype}, not numbers")
+        if y is not None and y.ndim != 1:
+            raise DataError(f"y must be 1-D (one label per row), got shape {y.shape}")
+        self.label = (label or "y") if y is not None else None
+        d = X.shape[1]
+        self.feature_names = ([f"x{j}" for j in range(d)] if feature_names is None
+                              else [str(f) for f in feature_names])
+        if len(self.feature_names) != d:
+            raise DataError(f"{len(self.feature_names)} feature names for {d} columns of X")
+        if len(set(self.feature_names)) != d:
+            raise DataError(f"feature names repeat: {self.feature_names}")
+        self.dtype = _x_dtype([X.dtype])
+        self._frame = None
+        if _is_dask_array(X) or _is_dask_array(y):
+            self._kind = "dask array"
+            self._X, self._y, sizes = _align_dask(X, y)
+        else:
+            self._kind = "numpy array"
+            if y is not None and y.shape[0] != X.shape[0]:
+                raise DataError(f"X has {X.shape[0]} rows but y has {y.shape[0]} labels; "
+                                "they must have the same length")
+            self._X, self._y = X, y
+            sizes = _slices(X.shape[0], chunk_rows)
+        self._set_units(sizes)
+
+    # -- DataFrames ---------------------------------------------------------
+    @classmethod
+    def _from_frame(cls, df, label: str | None, features: Sequence[str] | None,
+                    chunk_rows: int | None) -> "ArraySource":
+        self = cls.__new__(cls)
+        self.files = []
+        dask_frame = _is_dask_frame(df)
+        self._kind = "dask DataFrame" if dask_frame else "pandas DataFrame"
+        columns = [str(c) for c in df.columns]
+        if len(set(columns)) != len(columns):
+            raise DataError(f"{self._kind}: column names repeat: {columns}")
+        df = df.rename(columns=str) if list(df.columns) != columns else df
+        dtypes = dict(zip(columns, df.dtypes))
+        if label is not None and label not in columns:
+            raise DataError(f"{self._kind}: no label column {label!r}; columns are "
+                            f"{', '.join(columns)}")
+        if features is None:
+            features = [c for c in columns if c != label and _numeric_column(dtypes[c])]
+            if not features:
+                raise DataError(f"{self._kind}: no numeric feature columns besides the label")
+        features = [str(f) for f in features]
+        for name in features:
+            if name not in columns:
+                raise DataError(f"{self._kind}: no feature column {name!r}; columns are "
+                                f"{', '.join(columns)}")
+            if not _numeric_column(dtypes[name]):
+                raise DataError(f"{self._kind}: feature column {name!r} has type "
+                                f"{dtypes[name]}, not a number; leave it out with features=")
+        if label is not None and not (_numeric_column(dtypes[label])):
+            raise DataError(f"{self._kind}: label column {label!r} has type {dtypes[label]}; "
+                            "labels must be 0/1 integers, 0.0/1.0 floats or booleans")
+        self.feature_names, self.label = features, label
+        self.dtype = _x_dtype(dtypes[f] for f in features)
+        self._frame, self._X, self._y = df, None, None
+        if dask_frame:
+            sizes = [int(n) for n in df.map_partitions(len).compute()]
+        else:
+            sizes = _slices(len(df), chunk_rows)
+        self._set_units(sizes)
+        return self
+
+    def _set_units(self, sizes: Sequence[int]) -> None:
+        self._starts = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])
+        self.units = [Unit(0, i, int(n)) for i, n in enumerate(sizes) if n > 0]
+        if not self.units:
+            raise DataError(f"the {self._kind} has no rows")
+
+    @property
+    def kind(self) -> str:
+        """``"numpy array"``, ``"dask array"``, ``"pandas DataFrame"`` or ``"dask DataFrame"``."""
+        return self._kind
+
+    @property
+    def in_memory(self) -> bool:
+        """True for numpy and pandas data (held by this process), False for Dask
+        collections (computed block by block from their graph)."""
+        return not self._kind.startswith("dask")
+
+    # -- the Source protocol --------------------------------------------------
+    def describe(self, i: int) -> str:
+        u = self.units[i]
+        start = int(self._starts[u.index])
+        return f"{self._kind}, partition {u.index} (rows {start}-{start + u.n_rows - 1})"
+
+    def _rows(self, u: Unit) -> slice:
+        start = int(self._starts[u.index])
+        return slice(start, start + u.n_rows)
+
+    def read(self, i: int, *, keep: Sequence[str] = (), out: np.ndarray | None = None) -> Chunk:
+        """Compute unit ``i`` only; with ``out`` (an ``(n_rows, n_features)`` array of
+        ``self.dtype``, any layout) the features are written there."""
+        u = self.units[i]
+        if out is not None and (out.shape != (u.n_rows, self.n_features) or out.dtype != self.dtype):
+            raise ValueError(f"out must be ({u.n_rows}, {self.n_features}) {self.dtype}, "
+                             f"got {out.shape} {out.dtype}")
+        return self._read(u, self.describe(i), keep, out)
+
+    def _read(self, u: Unit, where: str, keep: Sequence[str], out) -> Chunk:
+        if self._frame is not None:
+            part = self._partition(u, list(keep))
+            X, y = _frame_chunk(part, where, self.feature_names, self.label, self.dtype, out)
+            extra = {}
+            if keep:
+                import pyarrow as pa
+
+                extra = {name: pa.Array.from_pandas(part[name]) for name in keep}
+            return Chunk(X, y, where, extra)
+        if keep:
+            raise DataError(f"{where}: --keep columns are only available for Parquet files "
+                            "and DataFrames")
+        if self._kind == "dask array":
+            import dask
+
+            yb = self._y.blocks[u.index] if self._y is not None else None
+            xb, yb = dask.compute(self._X.blocks[u.index], yb)
+        else:
+            rows = self._rows(u)
+            xb = self._X[rows]
+            yb = self._y[rows] if self._y is not None else None
+        X, y = _array_chunk(xb, yb, where, self.dtype, self.label, out)
+        return Chunk(X, y, where)
+
+    def _partition(self, u: Unit, keep: list[str]):
+        columns = list(dict.fromkeys(
+            self.feature_names + ([self.label] if self.label else []) + keep))
+        missing = [c for c in keep if c not in self._frame.columns]
+        if missing:
+            raise DataError(f"{self.describe(self.units.index(u))}: no column {missing[0]!r}; "
+                            f"columns are {', '.join(map(str, self._frame.columns))}")
+        if self._kind == "dask DataFrame":
+            return self._frame.get_partition(u.index)[columns].compute()
+        return self._frame.iloc[self._rows(u)][columns]
+
+    def fingerprint(self) -> dict:
+        """What identifies this input: a content/graph token, features, label, layout."""
+        from dask.base import tokenize
+
+        data = (self._frame,) if self._frame is not None else (self._X, self._y)
+        try:
+            token = tokenize(*data, ensure_deterministic=True)
+        except Exception:  # an object Dask cannot hash deterministically: never matches
+            token = tokenize(*data)
+        return {
+            "format": self.format,
+            "kind": self._kind,
+            "files": [],
+            "token": token,
+            "features": list(self.feature_names),
+            "label": self.label,
+            "units": [[u.file, u.index, u.n_rows] for u in self.units],
+        }
+
+    # -- Dask ---------------------------------------------------------------
+    def delayed_chunks(self) -> list:
+        """One ``dask.delayed`` per unit, in unit order, each computing
+        ``[(where, features, X, y)]`` (a one-element list, the layout of a decoded
+        bag partition in :mod:`streamneuron.gd`) on whatever worker runs it, with
+        the same conversion and label checks as :meth:`read`.
+
+        Dask inputs become tasks of their own graph (a Dask DataFrame partition, a
+        block of a Dask array); numpy and pandas inputs are embedded in the graph,
+        so a cluster should persist them once rather than recompute per pass.
+        """
+        import dask
+
+        features = tuple(self.feature_names)
+        out = []
+        if self._frame is not None:
+            columns = list(features) + ([self.label] if self.label else [])
+            frame = self._frame[columns]
+            parts = frame.to_delayed() if self._kind == "dask DataFrame" else None
+            for i, u in enumerate(self.units):
+                part = parts[u.index] if parts is not None else frame.iloc[self._rows(u)]
+                out.append(dask.delayed(_delayed_frame_chunk, pure=True)(
+                    part, self.describe(i), features, self.dtype, self.label))
+            return out
+        if self._kind == "dask array":
+            xs = self._X.to_delayed()[:, 0]
+            ys = self._y.to_delayed() if self._y is not None else None
+        for i, u in enumerate(self.units):
+            if self._kind == "dask array":
+                xb, yb = xs[u.index], (ys[u.index] if ys is not None else None)
+            else:
+                rows = self._rows(u)
+                xb = self._X[rows]
+                yb = self._y[rows] if self._y is not None else None
+            out.append(dask.delayed(_delayed_array_chunk, pure=True)(
+                xb, yb, self.describe(i), features, self.dtype, self.label))
+        return out
+
+    def __repr__(self) -> str:
+        return (f"<ArraySource {self._kind}, {self.n_rows} rows, {self.n_features} features, "
+                f"{len(self.units)} units>")
+
+
+def _numeric_column(dtype) -> bool:
+    import pandas as pd
+
+    return (pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_integer_dtype(dtype)
+            or pd.api.types.is_float_dtype(dtype))
+
+
+def _slices(n: int, chunk_rows: int | None) -> list[int]:
+    step = DEFAULT_CHUNK_ROWS if chunk_rows is None else chunk_rows
+    if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 1:
+        raise DataError(f"chunk_rows must be a whole number >= 1, got {chunk_rows!r}")
+    return [min(step, n - start) for start in range(0, n, step)]
+
+
+def _align_dask(X, y):
+    """X and y as Dask arrays with the same row blocks and X in one column block."""
+    import dask.array as da
+
+    if _is_dask_array(y) and any(np.isnan(c) for c in y.chunks[0]):
+        y = y.compute_chunk_sizes()
+    if not _is_dask_array(X):
+        X = da.from_array(X, chunks=(y.chunks[0], X.shape[1]))
+    if any(np.isnan(c) for c in X.chunks[0]):
+        X = X.compute_chunk_sizes()
+    if len(X.chunks[1]) > 1:
+        X = X.rechunk({1: -1})
+    if y is not None:
+        if not _is_dask_array(y):
+            y = da.from_array(np.asarray(y), chunks=(X.chunks[0],))
+        if any(np.isnan(c) for c in y.chunks[0]):
+            y = y.compute_chunk_sizes()
+        if y.shape[0] != X.shape[0]:
+            raise DataError(f"X has {X.shape[0]} rows but y has {y.shape[0]} labels; "
+                            "they must have the same length")
+        if y.chunks[0] != X.chunks[0]:
+            y = y.rechunk((X.chunks[0],))
+    return X, y, [int(c) for c in X.chunks[0]]
+
+
+def from_dataframe(df, label: str | None = "y", features: Sequence[str] | None = None, *,
+                   chunk_rows: int | None = None) -> ArraySource:
+    """A source over a pandas or Dask DataFrame, columns chosen as for Parquet.
+
+    ``label``: the label column (None: features only); ``features``: the feature
+    columns in order, default every numeric (integer, float, bool) column but the
+    label. Units: the Dask partitions, or ``chunk_rows`` rows of a pandas frame.
+    """
+    if isinstance(features, str):
+        features = [f.strip() for f in features.split(",") if f.strip()]
+    if not is_dataframe(df):
+        raise DataError(f"expected a pandas or Dask DataFrame, got {type(df).__name__}")
+    return ArraySource._from_frame(df, label, features, chunk_rows)
+
+
+def from_dask_dataframe(ddf, label: str | None = "y",
+                        features: Sequence[str] | None = None) -> ArraySource:
+    """A source over a Dask DataFrame: one unit per (non-empty) partition."""
+    if not _is_dask_frame(ddf):
+        raise DataError(f"expected a Dask DataFrame, got {type(ddf).__name__}")
+    return from_dataframe(ddf, label=label, features=features)
+
+
+__all__ = ["ArraySource", "from_dataframe", "from_dask_dataframe", "DEFAULT_CHUNK_ROWS"]
