@@ -18,6 +18,7 @@ import click
 from . import __version__
 from .errors import StreamNeuronError, TrainingInterrupted
 
+EXIT_INTERNAL = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 
@@ -33,8 +34,28 @@ def _split(value: str | None) -> list[str] | None:
     return names
 
 
-def _check_writable(path: str, flag: str) -> None:
-    """Fail before hours of training, not after, when an output cannot be written."""
+def _check_writable(path: str, flag: str, remote: bool = False) -> None:
+    """Fail before hours of training, not after, when an output cannot be written.
+
+    ``remote=True`` (predict's output): an fsspec URL (``s3://...``) is accepted,
+    checked cheaply (the bucket exists, the path is not a folder). Otherwise the
+    output (model, history, plot) must be a local path: a URL is refused with a
+    message saying so, before any work is done.
+    """
+    if "://" in path:
+        from .readers.paths import check_output_url, output_ref
+
+        if not remote:
+            raise click.BadParameter(
+                f"{path}: {flag} must be a local file path (models, histories and plots "
+                "are written locally; copy them to remote storage afterwards)", param_hint=flag)
+        problem = check_output_url(path)
+        if problem:
+            raise click.BadParameter(problem, param_hint=flag)
+        ref = output_ref(path)
+        if not ref.is_local:
+            return
+        path = ref.path  # file://: the local checks below
     folder = os.path.dirname(os.path.abspath(path)) or "."
     if not os.path.isdir(folder):
         raise click.BadParameter(f"{path}: the folder {folder} does not exist", param_hint=flag)
@@ -96,10 +117,15 @@ def cli():
               help="Initial weights and bias.")
 @click.option("--x-key", default="X", show_default=True, help="HDF5: features dataset.")
 @click.option("--y-key", default="y", show_default=True, help="HDF5: label dataset.")
-@click.option("--checkpoint", metavar="DIR", help="sgd: folder for resumable training state.")
-@click.option("--resume", is_flag=True, help="sgd: continue exactly from --checkpoint.")
+@click.option("--checkpoint", metavar="DIR",
+              help="sgd: folder for resumable training state (refused if it already holds a "
+                   "checkpoint and --resume is not given).")
+@click.option("--resume", is_flag=True,
+              help="sgd: continue exactly from --checkpoint (same data and flags; --epochs may grow).")
 @click.option("--checkpoint-every", type=int, default=None,
               help="sgd: write the checkpoint every N batches (and at the end) [default: every 30 s and each epoch].")
+@click.option("--checkpoint-seconds", type=float, default=None,
+              help="sgd: write the checkpoint at least every T seconds [default: 30].")
 @click.option("--scheduler", metavar="ADDRESS", help="gd: address of a running Dask scheduler.")
 @click.option("--workers", type=int, default=None, help="gd: start a local cluster of N worker processes [default: 2].")
 @click.option("--persist", is_flag=True, help="gd: keep decoded partitions in cluster memory.")
@@ -109,8 +135,8 @@ def cli():
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
 def train(data, label, output, features, mode, loss, batch_size, epochs, max_iter, tol, lr, l2,
           seed, schedule, power_t, shuffle, window, standardize, init, x_key, y_key, checkpoint,
-          resume, checkpoint_every, scheduler, workers, persist, history_path, plot_path, quiet,
-          as_json):
+          resume, checkpoint_every, checkpoint_seconds, scheduler, workers, persist, history_path,
+          plot_path, quiet, as_json):
     """Train a neuron on DATA (Parquet files, folders, globs, URLs, or HDF5 files).
 
     \b
@@ -133,7 +159,8 @@ def train(data, label, output, features, mode, loss, batch_size, epochs, max_ite
 
         require_matplotlib()
     check_params(batch_size=batch_size, epochs=epochs, lr=lr, l2=l2, max_iter=max_iter, tol=tol,
-                 window=window, workers=workers, checkpoint_every=checkpoint_every, seed=seed)
+                 window=window, workers=workers, checkpoint_every=checkpoint_every, seed=seed,
+                 checkpoint_seconds=checkpoint_seconds)
     source = open_source(list(data), label=label, features=_split(features), x_key=x_key, y_key=y_key)
     with source, Progress(source.n_rows, "train", quiet=quiet) as bar:
         def on_epoch(row):
@@ -143,17 +170,23 @@ def train(data, label, output, features, mode, loss, batch_size, epochs, max_ite
                            f"({row['rows']:,} rows, {row['seconds']:.2f} s)", err=True)
 
         if mode == "sgd":
-            from .sgd import fit_sgd
+            from .sgd import CHECKPOINT_SECONDS, fit_sgd
+
+            def notify(message):
+                if not quiet:
+                    click.echo(message, err=True)
 
             model = fit_sgd(source, batch_size=batch_size, epochs=epochs,
                             lr=0.1 if lr is None else lr, loss=loss, schedule=schedule,
                             power_t=power_t, l2=l2, seed=seed, shuffle=shuffle, window=window,
                             standardize=standardize, checkpoint=checkpoint, resume=resume,
-                            checkpoint_every=checkpoint_every, progress=bar, on_epoch=on_epoch)
+                            checkpoint_every=checkpoint_every,
+                            checkpoint_seconds=checkpoint_seconds or CHECKPOINT_SECONDS,
+                            progress=bar, on_epoch=on_epoch, notify=notify)
         else:
             from .gd import fit_gd
 
-            if checkpoint or resume:
+            if checkpoint or resume or checkpoint_every or checkpoint_seconds:
                 raise click.BadParameter("--checkpoint/--resume are for --mode sgd",
                                          param_hint="--checkpoint")
 
@@ -220,7 +253,7 @@ def predict(model_path, data, output, keep, x_key, quiet):
     from .progress import Progress
     from .readers import open_source
 
-    _check_writable(output, "-o")
+    _check_writable(output, "-o", remote=True)
     model = load_model(model_path)
     source = open_source(list(data), label=None, features=model.feature_names, x_key=x_key)
     with source, Progress(source.n_rows, "predict", quiet=quiet) as bar:
@@ -337,29 +370,60 @@ def generate(out, rows, features, fmt, seed, row_group_size, dtype, id_column, q
 
 
 # ---------------------------------------------------------------------------- entry point
+def _one_line(text: str) -> str:
+    """Messages from libraries may span lines; ``Error:`` output is one line."""
+    return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
+
+
+def _as_flags(exc: StreamNeuronError) -> str:
+    """``batch_size must be ...`` (a library parameter) reads ``--batch-size must be ...``."""
+    from .errors import ConfigError
+    from .params import RULES
+
+    message = str(exc)
+    if isinstance(exc, ConfigError):
+        name = message.split(" ", 1)[0]
+        if name in RULES and message.startswith(f"{name} must be "):
+            return "--" + name.replace("_", "-") + message[len(name):]
+    return message
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; map our errors to one ``Error:`` line and exit code 2."""
+    """Run the CLI; map our errors to one ``Error:`` line and exit code 2.
+
+    Exit codes: 0 success; 2 bad usage or bad input (``StreamNeuronError``,
+    click usage errors, OS errors on the user's files); 130 stopped by SIGINT or
+    SIGTERM (with ``--checkpoint`` the message says how to resume); 1 an
+    unexpected internal error (one line too; ``STREAMNEURON_DEBUG=1`` shows the
+    traceback).
+    """
+    def error(message: str, code: int, prefix: str = "Error") -> int:
+        click.echo(f"{prefix}: {_one_line(message)}", err=True)
+        return code
+
     try:
         cli.main(args=argv, prog_name="streamneuron", standalone_mode=False)
     except TrainingInterrupted as exc:
-        click.echo(f"Interrupted: {exc}", err=True)
-        return EXIT_INTERRUPTED
+        return error(str(exc), EXIT_INTERRUPTED, prefix="Interrupted")
     except StreamNeuronError as exc:
-        click.echo(f"Error: {exc}", err=True)
-        return EXIT_BAD_INPUT
+        return error(_as_flags(exc), EXIT_BAD_INPUT)
     except click.exceptions.Abort:
-        click.echo("Error: aborted", err=True)
-        return EXIT_INTERRUPTED
+        return error("aborted", EXIT_INTERRUPTED)
     except click.ClickException as exc:
-        click.echo(f"Error: {exc.format_message()}", err=True)
-        return EXIT_BAD_INPUT
+        return error(exc.format_message(), EXIT_BAD_INPUT)
     except KeyboardInterrupt:
-        click.echo("Error: interrupted (nothing was written)", err=True)
-        return EXIT_INTERRUPTED
+        return error("interrupted (no output was written)", EXIT_INTERRUPTED)
     except OSError as exc:
         name = f"{exc.filename}: " if exc.filename else ""
-        click.echo(f"Error: {name}{exc.strerror or exc}", err=True)
-        return EXIT_BAD_INPUT
+        return error(f"{name}{exc.strerror or exc}", EXIT_BAD_INPUT)
+    except MemoryError:
+        return error("out of memory; try a smaller --batch-size or --shuffle-window, or fewer "
+                     "--workers", EXIT_INTERNAL)
+    except Exception as exc:  # a bug: still no traceback unless asked for
+        if os.environ.get("STREAMNEURON_DEBUG"):
+            raise
+        return error(f"unexpected {type(exc).__name__}: {exc} (this is a bug in streamneuron; "
+                     "run with STREAMNEURON_DEBUG=1 to see the traceback)", EXIT_INTERNAL)
     return 0
 
 

@@ -32,9 +32,12 @@ class Moments:
     @classmethod
     def of(cls, X: np.ndarray) -> "Moments":
         """Summary of one in-memory chunk (float64 accumulators, whatever X's dtype)."""
-        mean = X.mean(axis=0, dtype=np.float64)
-        centred = X - mean  # float64, one chunk's worth
-        return cls(X.shape[0], mean, np.einsum("ij,ij->j", centred, centred))
+        # An infinity makes inf - inf = NaN here; the caller checks m2 and names the
+        # value, so numpy's RuntimeWarning would only add noise to that error.
+        with np.errstate(invalid="ignore", over="ignore"):
+            mean = X.mean(axis=0, dtype=np.float64)
+            centred = X - mean  # float64, one chunk's worth
+            return cls(X.shape[0], mean, np.einsum("ij,ij->j", centred, centred))
 
     @classmethod
     def empty(cls, d: int) -> "Moments":

@@ -49,7 +49,7 @@ def check_labels(values: np.ndarray, *, label: str, where: str) -> np.ndarray:
     if bad.size:
         row = int(bad[0])
         raise DataError(
-            f"{where}, row {row}: label column {label!r} has value {values[row]!r}; "
+            f"{where}, row {row}: label column {label!r} has value {values[row].item()!r}; "
             f"labels must be 0 or 1 ({bad.size} bad value(s) in this piece)"
         )
     return y
