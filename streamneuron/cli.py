@@ -12,6 +12,7 @@ import io
 import json
 import os
 import sys
+import tempfile
 
 import click
 
@@ -59,10 +60,16 @@ def _check_writable(path: str, flag: str, remote: bool = False) -> None:
     folder = os.path.dirname(os.path.abspath(path)) or "."
     if not os.path.isdir(folder):
         raise click.BadParameter(f"{path}: the folder {folder} does not exist", param_hint=flag)
-    if not os.access(folder, os.W_OK):
-        raise click.BadParameter(f"{path}: the folder {folder} is not writable", param_hint=flag)
     if os.path.isdir(path):
         raise click.BadParameter(f"{path} is a folder, not a file", param_hint=flag)
+    # Probe by creating a file: os.access says yes to root even where writes fail (/proc).
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".streamneuron-probe-")
+    except OSError as exc:
+        raise click.BadParameter(f"{path}: cannot write in {folder} ({exc.strerror or exc})",
+                                 param_hint=flag) from None
+    os.close(fd)
+    os.unlink(probe)
 
 
 def _emit_json(obj) -> None:
