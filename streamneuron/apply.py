@@ -151,21 +151,18 @@ def evaluate(model: Neuron, source: Source, *,
     if source.label is None:
         raise DataError("evaluate needs a label column")
     metrics = StreamingMetrics()
-    loss_sum = 0.0
     for block in iter_blocks(source, Position(), epochs=1, shuffle=False, seed=0):
         z = _logits(model, source, block)
         metrics.update(sigmoid(z), block.y, logit=z)
-        loss_sum += float(model.loss_fn.loss(z, block.y).sum())
         if progress is not None:
             progress(len(z))
-    metrics.model_loss = loss_sum  # the model's own training loss, summed
     return metrics
 
 
 def evaluation_report(model: Neuron, metrics: StreamingMetrics) -> dict:
     """The ``evaluate --json`` object: rows, loss (the model's loss), log_loss, mse, accuracy, auc, ..."""
     result = metrics.result()
-    report = {"rows": result["rows"], "loss": metrics.model_loss / max(result["rows"], 1),
-              "loss_name": model.loss_name}
-    report.update(result)
-    return report
+    # The metrics' log_loss (from the logit) and mse (0.5 (p - y)^2) are the two losses
+    # exactly as the model defines them: "loss" is the one it was trained with.
+    loss = result["log_loss"] if model.loss_name == "log" else result["mse"]
+    return {"rows": result["rows"], "loss": loss, "loss_name": model.loss_name, **result}

@@ -90,3 +90,14 @@ def test_help_of_every_command_has_an_example():
     for cmd in ("train", "predict", "evaluate", "inspect", "generate"):
         assert "Example" in run(cmd, "--help").stdout
     assert "0.1.0" in run("--version").stdout
+
+
+@pytest.mark.parametrize("loss", ["log", "mse"])
+def test_evaluate_loss_is_the_models_own_loss(parquet_file, data, loss):
+    from streamneuron.apply import evaluate, evaluation_report
+
+    X, y = data
+    model = sn.fit_sgd(parquet_file, label="y", loss=loss, epochs=2, batch_size=32)
+    report = evaluation_report(model, evaluate(model, sn.open_source(parquet_file, label="y")))
+    assert report["loss_name"] == loss
+    assert report["loss"] == pytest.approx(model.loss(X, y), rel=1e-9)
