@@ -30,9 +30,16 @@ How one iteration runs on the cluster:
   holding it dies, a scattered value would be lost.
 
 Out of core by default: every iteration re-reads its partitions, so a worker
-holds about one decoded partition per thread. ``persist=True`` keeps the decoded
-partitions in cluster memory instead (after a warning with their size); lost
-ones are recomputed from their partition descriptors.
+holds about one decoded partition per thread (decoded into a buffer the thread
+reuses, which saves the page faults of a fresh array). ``persist=True`` keeps the
+decoded partitions in cluster memory instead (after a warning with their size);
+lost ones are recomputed from their partition descriptors.
+
+In-memory and Dask data (an :class:`~streamneuron.readers.ArraySource`: numpy or
+Dask arrays, pandas or Dask DataFrames) go through the same reduction, one task
+per unit from ``ArraySource.delayed_chunks``; numpy and pandas data are
+persisted on the cluster once, Dask collections are recomputed every pass unless
+``persist=True``.
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ import contextlib
 import dataclasses
 import logging
 import math
+import numbers
 import threading
 import time
 import warnings
@@ -90,7 +98,8 @@ class GDParams:
         check_params(loss=self.loss, max_iter=self.max_iter, lr=self.lr, l2=self.l2,
                      tol=self.tol)
         rows = self.partition_rows
-        if rows is not None and (isinstance(rows, bool) or not isinstance(rows, int) or rows < 1):
+        if rows is not None and (isinstance(rows, bool) or not isinstance(rows, numbers.Integral)
+                                 or rows < 1):
             raise ConfigError(f"partition_rows must be a whole number >= 1, got {rows!r}")
 
 
@@ -151,7 +160,10 @@ def plan_partitions(source, partition_rows: int | None = None) -> list[Partition
         if not units:
             continue
         url = ref.path if ref.is_local else ref.url
-        stamp = (ref.size(), ref.mtime())
+        try:
+            stamp = (ref.size(), ref.mtime())
+        except OSError as exc:
+            raise DataError(f"{ref.url}: cannot be read ({exc})") from None
         group: list[tuple[int, int]] = []
         rows = 0
         for unit in units:
@@ -172,6 +184,14 @@ def plan_partitions(source, partition_rows: int | None = None) -> list[Partition
 
 _SOURCES: OrderedDict = OrderedDict()  # (source key, thread id) -> Source, oldest first
 _SOURCES_LOCK = threading.Lock()
+# Units (row groups / chunk ranges) this process has decoded: tests and benchmarks
+# read it with ``client.run(units_read)`` to count passes over the files.
+_UNITS_READ = [0]
+
+
+def units_read() -> int:
+    """How many units this worker process has read from files so far."""
+    return _UNITS_READ[0]
 
 
 def _worker_source(part: Partition):
@@ -205,11 +225,46 @@ def _worker_source(part: Partition):
     return source
 
 
-def _read(part: Partition):
-    """``(where, X, y)`` for each unit of the partition, one at a time."""
+_BUFFERS: dict = {}  # thread id -> {shape key: array}: decode targets reused across tasks
+
+
+def _buffer(source, n_rows: int) -> np.ndarray:
+    """This thread's reusable ``(n_rows, d)`` decode target, in the reader's own layout.
+
+    Writing into memory that is already mapped skips the page faults of a fresh
+    array (a fifth of a row group's decode time); at most two shapes (a full and
+    a last, shorter unit) are kept per thread.
+    """
+    d, dtype = source.n_features, source.dtype
+    key = (source.format, n_rows, d, dtype.str)
+    mine = _BUFFERS.setdefault(threading.get_ident(), {})
+    buf = mine.get(key)
+    if buf is None:
+        if len(mine) >= 2:
+            mine.clear()
+        # Parquet decodes column by column (column-major); HDF5 reads rows (row-major).
+        buf = (np.empty((d, n_rows), dtype).T if source.format == "parquet"
+               else np.empty((n_rows, d), dtype))
+        mine[key] = buf
+    return buf
+
+
+def _release_buffers() -> None:
+    """Drop the decode buffers of this worker process (run on every worker at the end)."""
+    _BUFFERS.clear()
+
+
+def _read(part: Partition, reuse: bool = False):
+    """``(where, X, y)`` for each unit of the partition, one at a time.
+
+    ``reuse``: decode into this thread's buffer; ``X`` is then valid only until the
+    next unit is read (right for a pass that reduces each unit at once).
+    """
     source = _worker_source(part)
-    for index, _ in part.units:
-        chunk = source.read(index)
+    for index, n_rows in part.units:
+        chunk = source.read(index, out=_buffer(source, n_rows) if reuse else None)
+        with _SOURCES_LOCK:
+            _UNITS_READ[0] += 1
         yield chunk.where, chunk.X, chunk.y
 
 
@@ -249,7 +304,7 @@ def _partition_gradient(parts: list[Partition], params: np.ndarray, loss_id: int
     d = (params.shape[0] - 1) // 3
     acc = np.zeros(d + 3)
     for part in parts:
-        for where, X, y in _read(part):
+        for where, X, y in _read(part, reuse=True):
             _add_gradient(acc, where, part.features, X, y, params, loss_id)
     return [acc]
 
@@ -279,7 +334,7 @@ def _add_moments(total: Moments, where: str, features, X) -> Moments:
 def _partition_moments(parts: list[Partition]):
     total = Moments.empty(len(parts[0].features))
     for part in parts:
-        for where, X, _ in _read(part):
+        for where, X, _ in _read(part, reuse=True):
             total = _add_moments(total, where, part.features, X)
     return [total]
 
@@ -351,11 +406,11 @@ class _Cluster:
             self._cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                                          dashboard_address=":0", silence_logs=logging.ERROR)
             self._own_client = Client(self._cluster, set_as_default=False)
-        except BaseException:
+            if self.on_cluster is not None:
+                self.on_cluster(self._cluster.dashboard_link)
+        except BaseException:  # __exit__ will not run if __enter__ fails: close here
             self.__exit__(None, None, None)
             raise
-        if self.on_cluster is not None:
-            self.on_cluster(self._cluster.dashboard_link)
 
     def __exit__(self, *exc):
         # Close only what we started: a given client and a --scheduler cluster stay up.
@@ -393,10 +448,16 @@ def _connect(address: str):
 
 def _compute(client, collection):
     """``client.compute(collection)``'s result, with cluster failures in our words."""
+    from concurrent.futures import CancelledError
+
     from distributed.scheduler import KilledWorker
 
     try:
-        return client.compute(collection, sync=True)
+        # A Delayed of the tree's root: no extra "finalize" task on the cluster.
+        return client.compute(collection.to_delayed(optimize_graph=True), sync=True)
+    except CancelledError as exc:
+        raise StreamNeuronError(f"the Dask computation was cancelled ({exc}); was the scheduler "
+                                "restarted or the connection to it lost?") from None
     except KilledWorker as exc:
         raise StreamNeuronError(
             f"Dask workers died repeatedly running {exc.task!r}; out of memory? (without "
@@ -430,8 +491,11 @@ def fit_gd(source, max_iter: int = 100, lr: float = 1.0, *, loss: str = "log",
     plus ``l2 w``. ``standardize`` first computes per-feature mean and scale in
     one Dask reduction pass.
 
-    ``source``: a :class:`~streamneuron.readers.Source`, or paths for
-    :func:`~streamneuron.open_source` (with ``label``/``features``).
+    ``source``: a :class:`~streamneuron.readers.Source`, or what
+    :func:`~streamneuron.open_source` takes (with ``label``/``features``): paths
+    or URLs of Parquet/HDF5 files, whose partitions each worker reads itself; or
+    a pandas/Dask DataFrame or ``(X, y)`` numpy/Dask arrays, whose units become
+    Dask tasks (numpy and pandas data are sent to the cluster once and kept there).
 
     Where it runs: ``client`` (a ``distributed.Client``); or ``scheduler`` (the
     address of a running scheduler, never closed here); or ``workers`` (start a
@@ -469,26 +533,67 @@ def fit_gd(source, max_iter: int = 100, lr: float = 1.0, *, loss: str = "log",
     try:
         if source.label is None:
             raise DataError("training needs a label column")
-        partitions = plan_partitions(source, params.partition_rows)
+        if hasattr(source, "delayed_chunks"):  # in-memory or Dask arrays / DataFrames
+            data = _ArrayData(source)
+        elif source.format in ("parquet", "hdf5"):
+            data = _FileData(source, params.partition_rows)
+        else:
+            raise ConfigError(f"fit_gd cannot distribute a {type(source).__name__}: give "
+                              "Parquet/HDF5 paths, arrays or DataFrames")
         with _Cluster(client, scheduler, workers, on_cluster) as dask_client:
-            return _GDRun(dask_client, source, partitions, params, progress).run()
+            return _GDRun(dask_client, source, data, params, progress).run()
     finally:
         if opened:
             source.close()
 
 
+class _FileData:
+    """Partitions of Parquet/HDF5 files: descriptors; a task reads its own rows."""
+
+    decoded = False
+
+    def __init__(self, source, partition_rows):
+        self.partitions = plan_partitions(source, partition_rows)
+        self.n_rows = sum(part.n_rows for part in self.partitions)
+        self.persist_anyway = False
+
+    def bag(self):
+        import dask.bag as db
+
+        # One descriptor per bag partition: the reduction tree follows the file order.
+        bag = db.from_sequence(self.partitions, npartitions=len(self.partitions))
+        if bag.npartitions != len(self.partitions):
+            raise StreamNeuronError("internal error: dask.bag regrouped the partitions")
+        return bag
+
+
+class _ArrayData:
+    """Units of an ArraySource, each a ``dask.delayed`` of ``[(where, features, X, y)]``.
+
+    numpy and pandas data are embedded in the graph: they are always persisted on
+    the cluster (sent once), never re-sent every iteration.
+    """
+
+    decoded = True
+
+    def __init__(self, source):
+        self.source = source
+        self.n_rows = source.n_rows
+        self.partitions = source.units
+        self.persist_anyway = not getattr(source, "_kind", "dask").startswith("dask")
+
+    def bag(self):
+        import dask.bag as db
+
+        return db.from_delayed(self.source.delayed_chunks())
+
+
 class _GDRun:
-    def __init__(self, client, source, partitions, params: GDParams, progress):
-        self.client, self.source, self.partitions = client, source, partitions
+    def __init__(self, client, source, data, params: GDParams, progress):
+        self.client, self.source, self.data = client, source, data
         self.params, self.progress = params, progress
         self.loss_id = get_loss(params.loss).kernel_id
         self.d = source.n_features
-
-    def _bag(self):
-        import dask.bag as db
-
-        # One partition descriptor per bag partition: the tree order is the file order.
-        return db.from_sequence(self.partitions, npartitions=len(self.partitions))
 
     def run(self) -> Neuron:
         import dask
@@ -497,28 +602,40 @@ class _GDRun:
         p, d = self.params, self.d
         model = Neuron(d, p.loss, feature_names=self.source.feature_names,
                        label=self.source.label)
-        bag = self._bag()
-        if bag.npartitions != len(self.partitions):  # from_sequence must not regroup
-            raise StreamNeuronError("internal error: dask.bag regrouped the partitions")
-        persisted = None
+        bag = self.data.bag()
+        held = []  # persisted collections, released at the end
         try:
-            if p.persist:
-                self._warn_persist()
-                persisted = self.client.persist(bag.map_partitions(_decode))
-                gradient_fn, moments_fn, data = _decoded_gradient, _decoded_moments, persisted
+            if p.persist or self.data.persist_anyway:
+                if p.persist:
+                    self._warn_persist()
+                bag = self.client.persist(bag if self.data.decoded else bag.map_partitions(_decode))
+                decoded = True
+            elif not self.data.decoded:
+                # The descriptors stay on the cluster (tiny), so that an iteration's graph
+                # is only the partition tasks and the tree, not their sources again.
+                bag = self.client.persist(bag)
+                decoded = False
+            else:  # Dask collections, not persisted: recomputed from their graph each pass
+                decoded = True
+            held.append(bag)
+            if decoded:
+                gradient_fn, moments_fn = _decoded_gradient, _decoded_moments
             else:
-                gradient_fn, moments_fn, data = _partition_gradient, _partition_moments, bag
+                gradient_fn, moments_fn = _partition_gradient, _partition_moments
             if p.standardize:
-                moments = _compute(self.client, data.map_partitions(moments_fn).reduction(
+                moments = _compute(self.client, bag.map_partitions(moments_fn).reduction(
                     _merge_moments, _merge_moments, split_every=SPLIT_EVERY))
                 model.set_standardize((moments.mean, moments.scale()))
-            self._iterate(model, lambda params: data.map_partitions(
+            self._iterate(model, lambda params: bag.map_partitions(
                 gradient_fn, dask.delayed(params, traverse=False), self.loss_id
             ).reduction(_sum_partials, _sum_partials, split_every=SPLIT_EVERY))
         finally:
-            if persisted is not None:
+            for collection in held:
                 with contextlib.suppress(Exception):
-                    self.client.cancel(futures_of(persisted))
+                    self.client.cancel(futures_of(collection))
+            if not self.data.decoded:
+                with contextlib.suppress(Exception):
+                    self.client.run(_release_buffers)
         return model
 
     def _iterate(self, model: Neuron, graph_for: Callable) -> None:
@@ -528,7 +645,7 @@ class _GDRun:
         history: list[dict] = []
         previous = None
         converged = False
-        expected_rows = sum(part.n_rows for part in self.partitions)
+        expected_rows = self.data.n_rows
         for it in range(1, p.max_iter + 1):
             start = time.perf_counter()
             params = np.concatenate([w, [b], model._mean, model._inv_scale])
@@ -537,15 +654,16 @@ class _GDRun:
             if n != expected_rows:
                 raise DataError(f"the input changed while training: {int(n)} rows read, "
                                 f"{expected_rows} expected")
-            grad_w = sums[:d] / n + p.l2 * w
-            grad_b = sums[d] / n
-            objective = sums[d + 1] / n + 0.5 * p.l2 * float(w @ w)
-            grad_norm = math.sqrt(float(grad_w @ grad_w) + grad_b * grad_b)
-            if not (math.isfinite(objective) and math.isfinite(grad_norm)):
-                raise DivergenceError(f"the objective became {objective} in iteration {it}: "
-                                      "lower --lr")
-            w = w - p.lr * grad_w
-            b = b - p.lr * grad_b
+            with np.errstate(over="ignore", invalid="ignore"):  # checked just below
+                grad_w = sums[:d] / n + p.l2 * w
+                grad_b = sums[d] / n
+                objective = sums[d + 1] / n + 0.5 * p.l2 * float(w @ w)
+                grad_norm = math.sqrt(float(grad_w @ grad_w) + grad_b * grad_b)
+                if not (math.isfinite(objective) and math.isfinite(grad_norm)):
+                    raise DivergenceError(f"the objective became {objective} in iteration "
+                                          f"{it}: lower --lr")
+                w = w - p.lr * grad_w
+                b = b - p.lr * grad_b
             if not (np.all(np.isfinite(w)) and math.isfinite(b)):
                 raise DivergenceError(f"the weights became infinite in iteration {it}: lower --lr")
             row = {"iteration": it, "objective": float(objective), "grad_norm": grad_norm,
@@ -562,16 +680,17 @@ class _GDRun:
         model.updates = len(history)
         model.info = {"mode": "gd", "iterations": len(history), "rows": expected_rows,
                       "converged": converged, "history": history, "params": asdict(p),
-                      "partitions": len(self.partitions)}
+                      "partitions": len(self.data.partitions)}
 
     def _warn_persist(self) -> None:
-        rows = sum(part.n_rows for part in self.partitions)
+        rows = self.data.n_rows
         size = rows * (self.d * self.source.dtype.itemsize + 8)
         workers = self.client.scheduler_info(n_workers=-1)["workers"].values()
         limit = sum(int(w.get("memory_limit") or 0) for w in workers)
         room = (f"the {len(workers)} worker(s) have {_gib(limit)} in all" if limit
                 else f"{len(workers)} worker(s), memory limit unknown")
-        too_big = " It does not fit: expect spilling or dying workers." if limit and size > 0.6 * limit else ""
+        too_big = (" It does not fit: expect spilling or dying workers."
+                   if limit and size > 0.6 * limit else "")
         warnings.warn(f"--persist keeps the decoded data in cluster memory: about {_gib(size)} "
                       f"({rows} rows x {self.d} features); {room}.{too_big}",
                       PersistWarning, stacklevel=4)
@@ -581,4 +700,4 @@ def _gib(n: float) -> str:
     return f"{n / 2**30:.2f} GiB"
 
 
-__all__ = ["fit_gd", "GDParams", "Partition", "plan_partitions", "PersistWarning"]
+__all__ = ["fit_gd", "GDParams", "Partition", "plan_partitions", "PersistWarning", "units_read"]
