@@ -13,6 +13,7 @@ import json
 import os
 import sys
 import tempfile
+import warnings
 
 import click
 
@@ -136,14 +137,16 @@ def cli():
 @click.option("--scheduler", metavar="ADDRESS", help="gd: address of a running Dask scheduler.")
 @click.option("--workers", type=int, default=None, help="gd: start a local cluster of N worker processes [default: 2].")
 @click.option("--persist", is_flag=True, help="gd: keep decoded partitions in cluster memory.")
+@click.option("--partition-rows", type=int, default=None,
+              help="gd: rows per Dask partition (runs of row groups) [default: one row group each].")
 @click.option("--history", "history_path", metavar="FILE.csv", help="Write the objective per epoch/iteration as CSV.")
 @click.option("--plot", "plot_path", metavar="FILE.png", help="Draw the objective per epoch/iteration.")
 @click.option("--quiet", is_flag=True, help="No progress bar or summary.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
 def train(data, label, output, features, mode, loss, batch_size, epochs, max_iter, tol, lr, l2,
           seed, schedule, power_t, shuffle, window, standardize, init, x_key, y_key, checkpoint,
-          resume, checkpoint_every, checkpoint_seconds, scheduler, workers, persist, history_path,
-          plot_path, quiet, as_json):
+          resume, checkpoint_every, checkpoint_seconds, scheduler, workers, persist, partition_rows,
+          history_path, plot_path, quiet, as_json):
     """Train a neuron on DATA (Parquet files, folders, globs, URLs, or HDF5 files).
 
     \b
@@ -208,8 +211,8 @@ def train(data, label, output, features, mode, loss, batch_size, epochs, max_ite
 
             model = fit_gd(source, max_iter=max_iter, lr=1.0 if lr is None else lr, loss=loss,
                            l2=l2, tol=tol, standardize=standardize, scheduler=scheduler,
-                           workers=workers, persist=persist, progress=on_iteration,
-                           on_cluster=on_cluster)
+                           workers=workers, persist=persist, partition_rows=partition_rows,
+                           progress=on_iteration, on_cluster=on_cluster)
     history = model.info.get("history", [])
     if history_path:
         _write_history(history, history_path)
@@ -408,8 +411,14 @@ def main(argv: list[str] | None = None) -> int:
         click.echo(f"{prefix}: {_one_line(message)}", err=True)
         return code
 
+    def warn(message, category, filename, lineno, file=None, line=None):
+        # Our warnings are for people: one line, no source location.
+        click.echo(f"Warning: {_one_line(str(message))}", err=True)
+
     try:
-        cli.main(args=argv, prog_name="streamneuron", standalone_mode=False)
+        with warnings.catch_warnings():
+            warnings.showwarning = warn
+            cli.main(args=argv, prog_name="streamneuron", standalone_mode=False)
     except TrainingInterrupted as exc:
         return error(str(exc), EXIT_INTERRUPTED, prefix="Interrupted")
     except StreamNeuronError as exc:

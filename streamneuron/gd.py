@@ -48,7 +48,6 @@ import contextlib
 import dataclasses
 import logging
 import math
-import numbers
 import threading
 import time
 import warnings
@@ -96,11 +95,7 @@ class GDParams:
 
     def __post_init__(self):
         check_params(loss=self.loss, max_iter=self.max_iter, lr=self.lr, l2=self.l2,
-                     tol=self.tol)
-        rows = self.partition_rows
-        if rows is not None and (isinstance(rows, bool) or not isinstance(rows, numbers.Integral)
-                                 or rows < 1):
-            raise ConfigError(f"partition_rows must be a whole number >= 1, got {rows!r}")
+                     tol=self.tol, partition_rows=self.partition_rows)
 
 
 # --------------------------------------------------------------------------

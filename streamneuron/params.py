@@ -38,6 +38,7 @@ RULES = {
     "features": (_int_at_least(1), "a whole number >= 1"),
     "row_group_size": (_int_at_least(1), "a whole number >= 1"),
     "chunk_rows": (_int_at_least(1), "a whole number >= 1"),
+    "partition_rows": (_int_at_least(1), "a whole number of rows >= 1"),
     "lr": (_positive, "> 0"),
     "l2": (_non_negative, ">= 0"),
     "tol": (_non_negative, ">= 0 (0 disables it)"),
