@@ -10,15 +10,32 @@ With ``shuffle=False`` both permutations are the identity: file order.
 
 A :class:`Position` ``(epoch, block, row)`` says how far a run got; the stream
 restarts exactly there (the resume feature depends on this). Blocks are read on
-a background thread, ``prefetch`` blocks ahead, so decoding overlaps training.
+a background thread, ``prefetch`` blocks ahead, so decoding overlaps training:
+the kernels release the GIL, so an epoch costs about max(decode, train).
+
+Memory: the Parquet and HDF5 readers decode straight into arrays the stream
+hands them (``read(i, out=...)``), taken from a small pool (:class:`_Buffers`)
+of ``prefetch + 1`` block-sized buffers that are reused block after block, so
+nothing is allocated per block and the peak stays at ``prefetch + 1`` decoded
+blocks plus one decoding batch, whatever the file size. A block's arrays are
+therefore valid until the next block is requested; a consumer that keeps one
+longer (or a view of it) is safe all the same: a buffer is reused only when
+nothing but the pool refers to it, otherwise a fresh one is made.
+
+Layout: shuffled Parquet blocks are decoded row-major (the kernel reads rows in
+random order: one row is then two cache lines, not ``d``), file-order ones
+column-major (a memcpy per column instead of a transpose); HDF5 is row-major on
+disk and read as it is.
 """
 
 from __future__ import annotations
 
 import queue
+import sys
 import threading
+import time
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -32,19 +49,37 @@ class Position:
     row: int = 0  # rows of that block already consumed, in the block's order
 
 
-@dataclass
 class Block:
-    X: np.ndarray  # (n, d), rows in file order
-    y: np.ndarray
-    order: np.ndarray  # int64 row permutation; empty means file order
-    position: Position  # where this block starts being consumed
-    units: list[int]  # unit indices, in the order concatenated
-    bounds: np.ndarray  # first row of each unit in X, plus n
+    """One block of the stream: ``X`` (n, d), rows in file order; ``y``; ``order``,
+    the int64 row permutation (empty: file order); ``position``, where this block
+    starts being consumed; ``units``, the unit indices concatenated; ``bounds``, the
+    first row of each unit in ``X``, plus n.
+
+    ``order`` may be given as a callable: it is then made on first use (the reader
+    thread hands that work to the training thread when it is itself the slower one).
+    """
+
+    __slots__ = ("X", "y", "_order", "position", "units", "bounds")
+
+    def __init__(self, X: np.ndarray, y: np.ndarray, order, position: Position,
+                 units: list[int], bounds: np.ndarray):
+        self.X, self.y, self._order = X, y, order
+        self.position, self.units, self.bounds = position, units, bounds
+
+    @property
+    def order(self) -> np.ndarray:
+        if callable(self._order):
+            self._order = self._order()
+        return self._order
 
     def describe_row(self, source: Source, row: int) -> str:
         """"file, row group 3" for a row of ``X`` (used by error messages)."""
         k = int(np.searchsorted(self.bounds, row, side="right")) - 1
         return source.describe(self.units[k]), row - int(self.bounds[k])
+
+    def __repr__(self) -> str:
+        return (f"Block({self.position}, units {self.units}, {len(self.y)} rows"
+                f"{', shuffled' if callable(self._order) or self._order.size else ''})")
 
 
 def epoch_plan(n_units: int, *, seed: int, epoch: int, shuffle: bool,
@@ -61,15 +96,83 @@ def block_order(n_rows: int, *, seed: int, epoch: int, block: int, shuffle: bool
     """The row permutation inside a block (empty array: file order)."""
     if not shuffle:
         return np.empty(0, dtype=np.int64)
-    return np.random.default_rng([seed, epoch, block]).permutation(n_rows).astype(np.int64)
+    order = np.random.default_rng([seed, epoch, block]).permutation(n_rows)
+    return order.astype(np.int64, copy=False)
 
 
-def read_block(source: Source, units: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    chunks = [source.read(u) for u in units]
-    bounds = np.cumsum([0] + [len(c.y) for c in chunks])
-    if len(chunks) == 1:
-        return chunks[0].X, chunks[0].y, bounds
-    return (np.concatenate([c.X for c in chunks]), np.concatenate([c.y for c in chunks]), bounds)
+# How long the reader thread waits for the consumer to let go of a buffer while
+# the consumer itself waits for a block (it keeps old blocks: then a new buffer).
+BUFFER_GRACE_SECONDS = 0.05
+
+
+class _Buffers:
+    """Flat decode buffers of ``size`` elements, reused block after block.
+
+    At most ``limit`` are kept. :meth:`take` returns one that nothing else refers
+    to (no block, no view of one); while all are in use it calls ``wait()``, and
+    when that returns False the busiest buffer is left to whoever holds it and a
+    new one is made, so data still in use is never overwritten.
+    """
+
+    def __init__(self, size: int, dtype, limit: int):
+        self.size, self.dtype, self.limit = size, np.dtype(dtype), max(1, limit)
+        self.buffers: list[np.ndarray] = []
+
+    def ready(self) -> bool:
+        """Whether :meth:`take` would return at once."""
+        return len(self.buffers) < self.limit or any(sys.getrefcount(b) <= 3
+                                                     for b in self.buffers)
+
+    def take(self, wait: Callable[[], bool]) -> np.ndarray:
+        while True:
+            for buf in self.buffers:
+                # References: the list, ``buf`` and getrefcount's argument.
+                if sys.getrefcount(buf) <= 3:
+                    return buf
+            if len(self.buffers) < self.limit:
+                break
+            if not wait():
+                self.buffers.pop(0)
+                break
+        buf = np.empty(self.size, dtype=self.dtype)
+        self.buffers.append(buf)
+        return buf
+
+
+def _reads_into(source: Source) -> bool:
+    from .readers.hdf5 import HDF5Source
+    from .readers.parquet import ParquetSource
+
+    return isinstance(source, (ParquetSource, HDF5Source))
+
+
+def _row_major(source: Source, shuffle: bool) -> bool:
+    return shuffle or source.format == "hdf5"
+
+
+def _largest_block(source: Source, window: int) -> int:
+    sizes = sorted(source.unit_sizes, reverse=True)
+    return sum(sizes[:max(1, window)])
+
+
+def read_block(source: Source, units: list[int], buffer: np.ndarray | None = None,
+               row_major: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(X, y, bounds)`` of the units, concatenated; decoded into ``buffer`` (flat,
+    large enough) when given, as a row- or column-major ``(n, d)`` view of it."""
+    if buffer is None:
+        chunks = [source.read(u) for u in units]
+        bounds = np.cumsum([0] + [len(c.y) for c in chunks])
+        if len(chunks) == 1:
+            return chunks[0].X, chunks[0].y, bounds
+        return (np.concatenate([c.X for c in chunks]), np.concatenate([c.y for c in chunks]),
+                bounds)
+    sizes = [source.units[u].n_rows for u in units]
+    bounds = np.cumsum([0] + sizes)
+    n, d = int(bounds[-1]), source.n_features
+    flat = buffer[:n * d]
+    X = flat.reshape(n, d) if row_major else flat.reshape(d, n).T
+    ys = [source.read(u, out=X[bounds[k]:bounds[k + 1]]).y for k, u in enumerate(units)]
+    return X, (ys[0] if len(ys) == 1 else np.concatenate(ys)), bounds
 
 
 def _plan_blocks(source: Source, start: Position, epochs: int, shuffle: bool, seed: int,
@@ -82,10 +185,15 @@ def _plan_blocks(source: Source, start: Position, epochs: int, shuffle: bool, se
             yield Position(epoch, k, row), plan[k]
 
 
-def _load(source: Source, pos: Position, units: list[int], shuffle: bool, seed: int) -> Block:
-    X, y, bounds = read_block(source, units)
-    order = block_order(len(y), seed=seed, epoch=pos.epoch, block=pos.block, shuffle=shuffle)
-    return Block(X, y, order, pos, units, bounds)
+def _load(source: Source, pos: Position, units: list[int], shuffle: bool, seed: int,
+          buffer: np.ndarray | None = None, row_major: bool = False,
+          lazy_order: bool = False) -> Block:
+    X, y, bounds = read_block(source, units, buffer, row_major)
+
+    def order():
+        return block_order(len(y), seed=seed, epoch=pos.epoch, block=pos.block, shuffle=shuffle)
+
+    return Block(X, y, order if lazy_order and shuffle else order(), pos, units, bounds)
 
 
 def iter_blocks(source: Source, start: Position, *, epochs: int, shuffle: bool, seed: int,
@@ -94,30 +202,71 @@ def iter_blocks(source: Source, start: Position, *, epochs: int, shuffle: bool, 
 
     ``prefetch > 0`` decodes that many blocks ahead on a background thread
     (memory: ``prefetch + 1`` decoded blocks); errors are raised in the caller.
+    A block's arrays may be reused once the next block is requested (see the
+    module docstring: a block kept longer is detected and left alone).
     """
     plan = _plan_blocks(source, start, epochs, shuffle, seed, window)
+    pool = None
+    row_major = _row_major(source, shuffle)
+    if _reads_into(source):
+        pool = _Buffers(_largest_block(source, window) * source.n_features, source.dtype,
+                        limit=prefetch + 1 if prefetch > 0 else 2)
+
+    def load(pos, units, wait):
+        # The row permutation (~30 ms per 1Mi rows) is made here when this thread is
+        # ahead (no free buffer: it would only wait), else on first use by the
+        # training thread, off the critical path of the slower reader.
+        ahead = pool is not None and not pool.ready()
+        buffer = pool.take(wait) if pool is not None else None
+        return _load(source, pos, units, shuffle, seed, buffer, row_major, lazy_order=not ahead)
+
     if prefetch <= 0:
         for pos, units in plan:
-            yield _load(source, pos, units, shuffle, seed)
+            yield load(pos, units, lambda: False)
         return
 
     slots: queue.Queue = queue.Queue(maxsize=prefetch)
     stop = threading.Event()
     done = object()
 
+    class Stopped(Exception):
+        pass
+
+    starved_since = [None]
+
+    def wait_for_buffer() -> bool:
+        """Sleep a little; False once the consumer has been waiting for too long."""
+        if stop.is_set():
+            raise Stopped
+        if slots.empty():
+            now = time.monotonic()
+            if starved_since[0] is None:
+                starved_since[0] = now
+            elif now - starved_since[0] > BUFFER_GRACE_SECONDS:
+                starved_since[0] = None
+                return False
+        else:
+            starved_since[0] = None
+        time.sleep(0.0005)
+        return True
+
     def produce():
         try:
             for pos, units in plan:
                 if stop.is_set():
                     return
-                item = _load(source, pos, units, shuffle, seed)
+                item = load(pos, units, wait_for_buffer)
+                starved_since[0] = None
                 while not stop.is_set():
                     try:
                         slots.put(item, timeout=0.1)
                         break
                     except queue.Full:
                         continue
+                del item  # the pool counts references: hold none
             slots.put(done)
+        except Stopped:
+            return
         except BaseException as exc:  # handed to the consumer, raised there
             slots.put(exc)
 
@@ -131,6 +280,7 @@ def iter_blocks(source: Source, start: Position, *, epochs: int, shuffle: bool, 
             if isinstance(item, BaseException):
                 raise item
             yield item
+            item = None
     finally:
         stop.set()
         while worker.is_alive():  # unblock a producer waiting on a full queue
