@@ -31,13 +31,15 @@ class Moments:
 
     @classmethod
     def of(cls, X: np.ndarray) -> "Moments":
-        """Summary of one in-memory chunk (float64 accumulators, whatever X's dtype)."""
-        # An infinity makes inf - inf = NaN here; the caller checks m2 and names the
-        # value, so numpy's RuntimeWarning would only add noise to that error.
-        with np.errstate(invalid="ignore", over="ignore"):
-            mean = X.mean(axis=0, dtype=np.float64)
-            centred = X - mean  # float64, one chunk's worth
-            return cls(X.shape[0], mean, np.einsum("ij,ij->j", centred, centred))
+        """Summary of one in-memory chunk: float64 sums in a compiled two-pass loop,
+        without a float64 copy of a float32 chunk, the same numbers for any layout."""
+        from .kernels import moments
+
+        X = np.asarray(X)
+        if X.dtype not in (np.float32, np.float64):
+            X = X.astype(np.float64)
+        mean, m2 = moments(X)
+        return cls(X.shape[0], mean, m2)
 
     @classmethod
     def empty(cls, d: int) -> "Moments":

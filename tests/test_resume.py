@@ -159,7 +159,7 @@ def reference_model(args: list, folder: Path) -> Path:
 def kill_args(big, fmt, shuffle, batch, extra) -> list:
     # Many epochs: the killed runs are cut short anyway, and the last resume runs
     # in process, so only the reference pays for them; three kills always fit.
-    return ["train", big[fmt], "--label", "y", "--batch-size", batch, "--epochs", 8,
+    return ["train", big[fmt], "--label", "y", "--batch-size", batch, "--epochs", 24,
             "--seed", 5, "--shuffle" if shuffle else "--no-shuffle", *extra, "--quiet"]
 
 
@@ -191,7 +191,7 @@ def test_kill9_at_random_moments_then_resume_gives_identical_weights(
         # Once this process has written a checkpoint of its own it is training:
         # kill it at a random moment after that.
         if wait_until(lambda: stat_key(current) not in (None, before), proc):
-            time.sleep(rng.uniform(0.0, 0.4))
+            time.sleep(rng.uniform(0.0, 0.2))
             proc.send_signal(signal.SIGKILL)
         _, err = proc.communicate(timeout=300)
         if proc.returncode == 0:
