@@ -468,16 +468,21 @@ def logits(X, w, b, mean, inv_scale, out):
     return -1
 
 
+# Rows a transposing copy reads ahead of itself (see columns_into).
+TRANSPOSE_AHEAD = 1024
+
+
 @njit(cache=True, nogil=True)
 def columns_into(addresses, count, out, first):
     """``out[first + r, j] = column_j[r]`` for ``r < count``: the decoded columns of a
     batch (``addresses[j]``: the address of column ``j``'s first value, of ``out``'s
     dtype) copied into rows ``first:first + count`` of ``out``.
 
-    ``out`` column-major: one contiguous copy per column. Row-major: row by row,
-    reading the ``d`` columns side by side (each is read in order, and each output
-    row is written whole: measured 2x faster than a tiled transpose here). The
-    caller keeps the columns alive.
+    ``out`` column-major: one contiguous copy per column. Row-major: a transpose
+    ``TILE`` rows at a time, each column's stretch ``TRANSPOSE_AHEAD`` rows further
+    on prefetched (the columns were just decoded and ``d`` streams read side by
+    side are more than the hardware prefetcher follows: measured 0.29 s instead of
+    0.54 s of CPU per epoch of 5M x 32 float32). The caller keeps the columns alive.
     """
     d = out.shape[1]
     if out.strides[0] < out.strides[1]:
@@ -485,10 +490,17 @@ def columns_into(addresses, count, out, first):
             column = carray(_pointer(addresses[j], out), count)
             for r in range(count):
                 out[first + r, j] = column[r]
-    else:
-        for r in range(count):
-            for j in range(d):
-                out[first + r, j] = carray(_pointer(addresses[j], out), count)[r]
+        return
+    line = max(1, 64 // out.itemsize)
+    for start in range(0, count, TILE):
+        stop = min(count, start + TILE)
+        ahead = start + TRANSPOSE_AHEAD
+        for j in range(d):
+            column = carray(_pointer(addresses[j], out), count)
+            for q in range(ahead, min(count, ahead + TILE), line):
+                _prefetch1(column, q)
+            for r in range(start, stop):
+                out[first + r, j] = column[r]
 
 
 # Rows summed together before joining the column total (a two-level sum: error
