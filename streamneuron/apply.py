@@ -28,6 +28,13 @@ from .stream import Position, iter_blocks
 
 
 def check_model_fits(model: Neuron, source: Source) -> None:
+    """ModelError unless the data has the model's features (by name; unnamed HDF5
+    columns, which are only positions, also by count)."""
+    if getattr(source, "named_columns", True) is False and source.all_columns != model.n_features:
+        raise ModelError(
+            f"{source.files[0].url}: dataset {source.x_key!r} has {source.all_columns} unnamed "
+            f"columns but the model has {model.n_features} weights; use the data it was "
+            "trained on, or name the columns (attribute 'feature_names')")
     if source.feature_names != model.feature_names:
         raise ModelError(
             f"the model was trained on {model.n_features} features "

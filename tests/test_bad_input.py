@@ -440,3 +440,21 @@ def test_library_model_save_to_unwritable_path(files, tmp_path):
     with pytest.raises(sn.StreamNeuronError):
         model.save("/proc/model.json")
     assert not (tmp_path / "model.json").exists()
+
+
+def test_model_with_fewer_weights_than_unnamed_hdf5_columns_is_refused(tmp_path):
+    import h5py
+
+    from streamneuron.cli import main
+
+    rng = np.random.default_rng(0)
+    with h5py.File(tmp_path / "two.h5", "w") as f:
+        f["X"], f["y"] = rng.normal(size=(50, 2)), rng.integers(0, 2, 50)
+    with h5py.File(tmp_path / "three.h5", "w") as f:
+        f["X"], f["y"] = rng.normal(size=(50, 3)), rng.integers(0, 2, 50)
+    model = tmp_path / "m.json"
+    assert main(["train", str(tmp_path / "two.h5"), "-o", str(model), "--quiet"]) == 0
+    out = tmp_path / "p.parquet"
+    assert main(["predict", str(model), str(tmp_path / "three.h5"), "-o", str(out)]) == 2
+    assert not out.exists()
+    assert main(["evaluate", str(model), str(tmp_path / "three.h5")]) == 2

@@ -110,8 +110,16 @@ class HDF5Source(Source):
     def _names(self, X) -> list[str]:
         names = X.attrs.get("feature_names")
         if names is not None and len(names) == X.shape[1]:
+            self.named_columns = True
             return [n.decode() if isinstance(n, bytes) else str(n) for n in names]
+        # Unnamed columns are only positions: a model must then match their count.
+        self.named_columns = False
         return [f"x{j}" for j in range(X.shape[1])]
+
+    @property
+    def all_columns(self) -> int:
+        """Number of columns of ``X`` (the features may select some of them)."""
+        return len(self._all_names)
 
     def _set_features(self, ref: FileRef, names: list[str], features) -> None:
         self._all_names = names
