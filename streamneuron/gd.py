@@ -575,7 +575,8 @@ class _ArrayData:
         self.source = source
         self.n_rows = source.n_rows
         self.partitions = source.units
-        self.persist_anyway = not getattr(source, "_kind", "dask").startswith("dask")
+        # numpy/pandas data is shipped once and kept; Dask collections are recomputed.
+        self.persist_anyway = source.in_memory
 
     def bag(self):
         import dask.bag as db

@@ -208,7 +208,8 @@ def fit_sgd(source, batch_size: int = 256, epochs: int = 5, lr: float = 0.1, *,
             label: str | None = "y", features=None) -> Neuron:
     """Train a neuron by mini-batch SGD over ``source`` for ``epochs`` epochs.
 
-    ``source``: a :class:`~streamneuron.readers.Source`, or paths for
+    ``source``: a :class:`~streamneuron.readers.Source`, paths or URLs, a pandas or
+    Dask DataFrame, or an ``(X, y)`` pair of numpy/Dask arrays, opened with
     :func:`~streamneuron.open_source` (with ``label``/``features``).
     ``lr`` with ``schedule`` ``"constant"`` or ``"invscaling"``
     (``lr_t = lr / (1 + t)**power_t``); ``l2`` penalises the weights only;
