@@ -16,24 +16,29 @@ from .errors import (  # noqa: E402
     StreamNeuronError,
     TrainingInterrupted,
 )
-from .neuron import Neuron, load_model  # noqa: E402
-from .readers import ArraySource, Source, from_dataframe, open_source  # noqa: E402
-from .sgd import fit_sgd  # noqa: E402
-from .stream import Position  # noqa: E402
+# Everything else loads on first use (PEP 562): numba, pyarrow and Dask are heavy,
+# and `streamneuron --version` or `inspect` should not pay for what they do not use.
+_LAZY = {
+    "Neuron": "neuron", "load_model": "neuron",
+    "open_source": "readers", "Source": "readers", "ArraySource": "readers",
+    "from_dataframe": "readers",
+    "fit_sgd": "sgd", "Position": "stream",
+    "fit_gd": "gd", "NeuronClassifier": "sklearn",
+}
 
 
 def __getattr__(name):
-    # Heavy or optional pieces load on first use: Dask for fit_gd, scikit-learn
-    # for NeuronClassifier. `import streamneuron` stays fast for the CLI.
-    if name == "fit_gd":
-        from .gd import fit_gd
+    if name in _LAZY:
+        import importlib
 
-        return fit_gd
-    if name == "NeuronClassifier":
-        from .sklearn import NeuronClassifier
-
-        return NeuronClassifier
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'streamneuron' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
 
 
 __all__ = [
