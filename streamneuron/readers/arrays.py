@@ -44,34 +44,19 @@ DEFAULT_CHUNK_ROWS = 1 << 16
 # --------------------------------------------------------------------------
 
 
-def _module_class(module: str, name: str):
-    mod = sys.modules.get(module)
-    return getattr(mod, name, None) if mod is not None else None
+def _instance_of(module: str, name: str):
+    """``isinstance(obj, module.name)``, without importing ``module`` if nobody has."""
+    def test(obj) -> bool:
+        cls = getattr(sys.modules.get(module), name, None)
+        return cls is not None and isinstance(obj, cls)
+    return test
 
 
-def _is_dask_array(obj) -> bool:
-    cls = _module_class("dask.array", "Array")
-    return cls is not None and isinstance(obj, cls)
-
-
-def _is_dask_frame(obj) -> bool:
-    cls = _module_class("dask.dataframe", "DataFrame")
-    return cls is not None and isinstance(obj, cls)
-
-
-def _is_dask_series(obj) -> bool:
-    cls = _module_class("dask.dataframe", "Series")
-    return cls is not None and isinstance(obj, cls)
-
-
-def _is_pandas_frame(obj) -> bool:
-    cls = _module_class("pandas", "DataFrame")
-    return cls is not None and isinstance(obj, cls)
-
-
-def _is_pandas_series(obj) -> bool:
-    cls = _module_class("pandas", "Series")
-    return cls is not None and isinstance(obj, cls)
+_is_dask_array = _instance_of("dask.array", "Array")
+_is_dask_frame = _instance_of("dask.dataframe", "DataFrame")
+_is_dask_series = _instance_of("dask.dataframe", "Series")
+_is_pandas_frame = _instance_of("pandas", "DataFrame")
+_is_pandas_series = _instance_of("pandas", "Series")
 
 
 def is_dataframe(obj) -> bool:
