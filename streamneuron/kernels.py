@@ -5,8 +5,7 @@ size 1; these kernels take a chunk of thousands of rows and do every mini-batch
 update inside one compiled call, so the per-batch cost is a few flops per weight.
 They release the GIL so the next chunk can be decoded on another thread.
 
-The formulas are those of :mod:`streamneuron.losses` (``loss_and_dz_scalar``;
-:func:`_loss_and_dz` is the same arithmetic with the one ``exp`` shared).
+The formulas are those of :mod:`streamneuron.losses` (``loss_and_dz_scalar``).
 Standardization is applied on the fly, ``x_std = (x - mean) * inv_scale``; with
 ``mean = 0`` and ``inv_scale = 1`` that is exactly ``x``.
 
@@ -51,13 +50,14 @@ restored exactly.
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 from llvmlite import ir
 from numba import carray, njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
+
+from .losses import loss_and_dz_scalar
 
 # Indices into the SGD state vector.
 BIAS = 0  # b
@@ -257,24 +257,6 @@ def _logit(b, w, tile, r, d):
 
 
 @njit(inline="always")
-def _loss_and_dz(loss_id, z, y):
-    """``(L(z, y), dL/dz)``: the values of ``losses.loss_and_dz_scalar``, bit for bit,
-    with one ``exp`` shared by the sigmoid and ``log(1 + e**z)``."""
-    if z >= 0.0:
-        e = math.exp(-z)
-        p = 1.0 / (1.0 + e)
-    else:
-        e = math.exp(z)
-        p = e / (1.0 + e)
-    if loss_id == 0:
-        # log(1 + e**z) = z + log1p(e**-z) for z > 0 (at z = 0 both are log1p(1)).
-        lse = z + math.log1p(e) if z >= 0.0 else math.log1p(e)
-        return lse - y * z, p - y
-    r = p - y
-    return 0.5 * r * r, r * p * (1.0 - p)
-
-
-@njit(inline="always")
 def _rate(t, lr0, power_t):
     """``lr_t = lr0 / (1 + t)**power_t``: just ``lr0`` when ``power_t == 0`` (the same
     number: ``x**0 == 1``), without the ``pow`` call."""
@@ -389,7 +371,7 @@ def sgd_chunk(X, y, order, start, stop, w, state, carry_w, mean, inv_scale,
                 pos = pos + r if identity else order[pos + r]
                 status = NONFINITE
                 break
-            loss, dz = _loss_and_dz(loss_id, z, ty[r])
+            loss, dz = loss_and_dz_scalar(loss_id, z, ty[r])
             loss_sum += loss
             rows_seen += 1.0
             carry_b += dz
@@ -441,7 +423,7 @@ def gradient_sums(X, y, w, b, mean, inv_scale, loss_id, grad_w):
             z = _logit(b, w, tile, r, d)
             if not np.isfinite(z):
                 return sum_dz, sum_loss, first + r
-            loss, dz = _loss_and_dz(loss_id, z, y[first + r])
+            loss, dz = loss_and_dz_scalar(loss_id, z, y[first + r])
             sum_loss += loss
             sum_dz += dz
             for j in range(d):

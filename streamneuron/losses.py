@@ -115,26 +115,22 @@ def gradient(loss, X, y, w, b, l2: float = 0.0):
 
 
 @njit(cache=True, inline="always")
-def sigmoid_scalar(z):
-    if z >= 0.0:
-        return 1.0 / (1.0 + math.exp(-z))
-    e = math.exp(z)
-    return e / (1.0 + e)
-
-
-@njit(cache=True, inline="always")
-def log1pexp_scalar(z):
-    """``log(1 + e**z)`` without overflow."""
-    if z > 0.0:
-        return z + math.log1p(math.exp(-z))
-    return math.log1p(math.exp(z))
-
-
-@njit(cache=True, inline="always")
 def loss_and_dz_scalar(loss_id, z, y):
-    """``(L(z, y), dL/dz)`` for ``LogLoss`` (id 0) or ``SquaredError`` (id 1)."""
-    p = sigmoid_scalar(z)
+    """``(L(z, y), dL/dz)`` for ``LogLoss`` (id 0) or ``SquaredError`` (id 1).
+
+    ``p = sigmoid(z)`` and ``log(1 + e**z)`` share one ``exp`` of ``-|z|``, so
+    neither overflows: for z >= 0, ``p = 1 / (1 + e**-z)`` and
+    ``log(1 + e**z) = z + log1p(e**-z)``; for z < 0, ``p = e**z / (1 + e**z)``
+    and ``log(1 + e**z) = log1p(e**z)``.
+    """
+    if z >= 0.0:
+        e = math.exp(-z)
+        p = 1.0 / (1.0 + e)
+    else:
+        e = math.exp(z)
+        p = e / (1.0 + e)
     if loss_id == 0:
-        return log1pexp_scalar(z) - y * z, p - y
+        lse = z + math.log1p(e) if z >= 0.0 else math.log1p(e)
+        return lse - y * z, p - y
     r = p - y
     return 0.5 * r * r, r * p * (1.0 - p)
