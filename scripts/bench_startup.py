@@ -1,23 +1,33 @@
 #!/usr/bin/env python
-"""Start-up: from the command to the first batch, with warm caches.
+"""Start-up: from the command to the first trained batch, with warm caches.
 
-Measures, as medians of ``--repeat`` fresh processes (page cache and numba's
-kernel cache warm: one untimed run first):
+Every number is the median of ``--repeat`` fresh processes (min .. max shown),
+timed from just before the process is started, with the page cache, the .pyc
+files and numba's kernel cache warm (every case runs once untimed first, and the
+script checks that numba loaded every kernel from its cache and compiled none).
+The cases run interleaved, so that the machine's noise hits all alike.
+
+What "first batch" means: the moment the SGD loop gets back from its first real
+kernel call with rows trained (the first ``SLICE_ROWS`` = 64Ki rows, i.e. 256
+mini-batches of 256): the progress callback that ``fit_sgd`` calls after every
+kernel call is wrapped, the child notes the wall clock at the first call and
+exits there. The real kernels run; nothing is stubbed. The wrapper is attached
+by an import hook when ``streamneuron.progress`` is imported, so the child
+imports exactly what the command imports, in the same order.
+
+The cases:
 
 * ``python -c pass``: the interpreter alone (site, .pth files): the floor;
-* ``python -m streamneuron --version`` and ``inspect FILE``;
-* ``python -m streamneuron train FILE ...`` until the first training batch
-  reaches the kernel (``--no-standardize``: nothing before it but imports,
-  opening the file, compiling-or-loading the kernels and decoding the first row
-  group), and, with the default ``--standardize``, until the first row group of
-  the statistics pass is decoded (the first data the command touches).
-
-The time origin is taken by this script just before the subprocess starts; the
-child notes the wall clock at the first call of the kernel (patched in a tiny
-wrapper around ``streamneuron.cli.main``) and exits there.
-
-It also checks that numba's on-disk cache is used (``NUMBA_DEBUG_CACHE=1``: every
-kernel loaded, none compiled) and prints the slowest imports (``-X importtime``).
+* ``--version`` and ``inspect FILE``;
+* ``numba ready``: ``streamneuron.warmup`` alone (import numba and the kernels,
+  first call of a cached function): what any command that trains pays for numba;
+* ``train FILE --no-standardize``: shuffled (the default), so the first batch
+  needs the whole first row group decoded and permuted;
+* ``train FILE --no-standardize --no-shuffle``: file order;
+* ``train FILE`` (the default, ``--standardize``): the statistics pass reads the
+  whole file before any SGD update, so two moments are reported: *first data*,
+  when the statistics of the first row group are computed (``Moments.of``
+  returns for it), and *first batch*, as above, after the whole pass.
 
 Usage::
 
@@ -35,49 +45,112 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(ROOT, "bench-data")
+TARGET_SECONDS = 0.5
 
+# The child: marks events on stderr ("MARK name wall-clock") and runs the CLI.
 CHILD = r"""
-import os, sys, time
-which = os.environ["SN_FIRST"]
-import streamneuron.kernels as kernels
-original = getattr(kernels, which)
-def first(*args, **kwargs):
-    sys.stderr.write("FIRST %.6f\n" % time.time())
-    sys.stderr.flush()
-    os._exit(0)
-setattr(kernels, which, first)
-if which == "columns_into":  # the readers import it by name when they decode
-    import streamneuron.readers.parquet
+import importlib.abc, os, sys, time
+
+def mark(event):
+    os.write(2, ("MARK %s %.6f\n" % (event, time.time())).encode())
+
+def patch_progress(module):
+    call = module.Progress.__call__
+    def wrapped(self, rows, loss=None):
+        call(self, rows, loss)
+        if rows > 0 and loss is not None:  # the SGD loop, after a kernel call
+            mark("batch")
+            os._exit(0)
+    module.Progress.__call__ = wrapped
+
+def patch_stats(module):
+    of = module.Moments.of.__func__
+    seen = []
+    def wrapped(cls, X):
+        result = of(cls, X)
+        if result.n and not seen:
+            seen.append(1)
+            mark("stats")
+        return result
+    module.Moments.of = classmethod(wrapped)
+
+PATCHES = {"streamneuron.progress": patch_progress, "streamneuron.stats": patch_stats}
+
+class Hook(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name not in PATCHES:
+            return None
+        for finder in sys.meta_path:
+            if finder is not self and hasattr(finder, "find_spec"):
+                spec = finder.find_spec(name, path, target)
+                if spec is not None:
+                    break
+        else:
+            return None
+        exec_module = spec.loader.exec_module
+        def exec_and_patch(module):
+            exec_module(module)
+            PATCHES[name](module)
+        spec.loader.exec_module = exec_and_patch
+        return spec
+
+sys.meta_path.insert(0, Hook())
 from streamneuron.cli import main
 sys.exit(main(sys.argv[1:]))
 """
 
 
-def env():
+def env() -> dict:
     return dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
 
 
-def wall(argv) -> float:
+def wall(argv: list[str]) -> dict:
     t0 = time.time()
     subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True, env=env())
-    return time.time() - t0
+    return {"exit": time.time() - t0}
 
 
-def first_call(argv, which: str) -> float:
-    e = env()
-    e["SN_FIRST"] = which
+def marks(argv: list[str]) -> dict:
+    """Seconds from the start of ``python -c CHILD argv`` to each event it marks."""
     t0 = time.time()
-    proc = subprocess.run([sys.executable, "-c", CHILD] + argv, capture_output=True, text=True, env=e)
-    m = re.search(r"FIRST ([0-9.]+)", proc.stderr)
-    if not m:
+    proc = subprocess.run([sys.executable, "-c", CHILD] + argv, capture_output=True, text=True,
+                          env=env())
+    found = {m.group(1): float(m.group(2)) - t0
+             for m in re.finditer(r"MARK (\w+) ([0-9.]+)", proc.stderr)}
+    if "batch" not in found:
         sys.stderr.write(proc.stderr)
-        raise SystemExit(f"no first call of {which}: {argv}")
-    return float(m.group(1)) - t0
+        raise SystemExit(f"no first batch: {argv}")
+    return found
 
 
-def median(values):
+def median(values: list[float]) -> float:
     values = sorted(values)
-    return values[len(values) // 2]
+    n = len(values)
+    return values[n // 2] if n % 2 else 0.5 * (values[n // 2 - 1] + values[n // 2])
+
+
+def cache_check(train: list[str]) -> str:
+    """How many functions numba loaded from its cache / compiled, up to the first batch."""
+    e = env()
+    e["NUMBA_DEBUG_CACHE"] = "1"
+    proc = subprocess.run([sys.executable, "-c", CHILD] + train, capture_output=True, text=True,
+                          env=e)
+    out = proc.stdout + proc.stderr
+    loaded = len(re.findall(r"data loaded from", out))
+    saved = len(re.findall(r"data saved to", out))
+    return f"{loaded} function(s) loaded from numba's cache, {saved} compiled and saved"
+
+
+def slowest_imports(train: list[str], most: int = 12) -> list[tuple[int, str]]:
+    """Top-level imports (cumulative) of the command up to its first batch."""
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-c", CHILD] + train,
+                          capture_output=True, text=True, env=env())
+    rows = []
+    for line in proc.stderr.splitlines():
+        m = re.match(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)", line)
+        if m and len(m.group(3)) <= 1:
+            rows.append((int(m.group(2)), m.group(4)))
+    return sorted(rows, reverse=True)[:most]
 
 
 def main() -> int:
@@ -96,49 +169,41 @@ def main() -> int:
     py = sys.executable
     cases = [
         ("python -c pass (interpreter floor)", lambda: wall([py, "-c", "pass"])),
-        ("python -S -c pass (no site/.pth)", lambda: wall([py, "-S", "-c", "pass"])),
         ("streamneuron --version", lambda: wall([py, "-m", "streamneuron", "--version"])),
         ("streamneuron inspect FILE", lambda: wall([py, "-m", "streamneuron", "inspect", args.file])),
-        ("train: first SGD batch (--no-standardize)",
-         lambda: first_call(train + ["--no-standardize"], "sgd_chunk")),
-        ("train: first row group decoded (default)", lambda: first_call(train, "columns_into")),
     ]
-    # Warm everything once (page cache, numba cache, .pyc).
-    for _, fn in cases:
+    if os.path.exists(os.path.join(ROOT, "streamneuron", "warmup.py")):
+        cases.append(("numba ready (streamneuron.warmup alone)", lambda: wall(
+            [py, "-c", "from streamneuron import warmup; warmup.start(); warmup.wait()"])))
+    cases += [
+        ("train --no-standardize (shuffled)", lambda: marks(train + ["--no-standardize"])),
+        ("train --no-standardize --no-shuffle", lambda: marks(train + ["--no-standardize",
+                                                                      "--no-shuffle"])),
+        ("train (default: standardize, shuffled)", lambda: marks(train)),
+    ]
+    for _, fn in cases:  # warm: page cache, .pyc files, numba's cache
         fn()
-    results = {name: [] for name, _ in cases}
+    results: dict[str, dict[str, list[float]]] = {name: {} for name, _ in cases}
     for _ in range(args.repeat):
-        for name, fn in cases:  # interleaved: the machine's noise hits all alike
-            results[name].append(fn())
-    print(f"start-up, median of {args.repeat} (min .. max), seconds from the command:")
+        for name, fn in cases:
+            for event, seconds in fn().items():
+                results[name].setdefault(event, []).append(seconds)
+
+    labels = {"exit": "exit", "stats": "first data (row group 0's statistics)",
+              "batch": "first batch (64Ki rows trained)"}
+    print(f"start-up, seconds from the command, median of {args.repeat} (min .. max):")
     for name, _ in cases:
-        v = results[name]
-        print(f"  {name:45} {median(v):6.3f}  ({min(v):.3f} .. {max(v):.3f})")
-    floor = median(results["python -c pass (interpreter floor)"])
-    batch = median(results["train: first SGD batch (--no-standardize)"])
-    print(f"  first batch minus interpreter floor: {batch - floor:.3f} s")
-    print(f"target: command start to first batch <= 0.5 s: {'met' if batch <= 0.5 else 'NOT met'}")
-
-    # numba's cache: every kernel loaded from disk, none compiled.
-    e = env()
-    e["NUMBA_DEBUG_CACHE"] = "1"
-    proc = subprocess.run([py, "-m", "streamneuron"] + train + ["--no-standardize"],
-                          capture_output=True, text=True, env=e)
-    loaded = len(re.findall(r"data loaded from", proc.stdout + proc.stderr))
-    saved = len(re.findall(r"data saved to", proc.stdout + proc.stderr))
-    print(f"numba cache during train: {loaded} kernel(s) loaded from disk, {saved} compiled and saved")
-
-    # The slowest imports (self + children), as python -X importtime reports them.
-    proc = subprocess.run([py, "-X", "importtime", "-c", "import streamneuron.cli, streamneuron.sgd"],
-                          capture_output=True, text=True, env=env())
-    rows = []
-    for line in proc.stderr.splitlines():
-        m = re.match(r"import time:\s+(\d+) \|\s+(\d+) \|(\s*)(\S+)", line)
-        if m and len(m.group(3)) <= 3:  # top-level imports and their direct children
-            rows.append((int(m.group(2)), m.group(4).strip()))
-    rows.sort(reverse=True)
-    print("slowest top-level imports of `streamneuron train` (cumulative, ms):")
-    for us, name in rows[:10]:
+        for event in ("exit", "stats", "batch"):
+            if event in results[name]:
+                v = results[name][event]
+                print(f"  {name:40} {labels[event]:38} {median(v):6.3f}  "
+                      f"({min(v):.3f} .. {max(v):.3f})")
+    batch = median(results["train --no-standardize (shuffled)"]["batch"])
+    print(f"target: command start to first batch <= {TARGET_SECONDS} s "
+          f"(--no-standardize, shuffled): {'met' if batch <= TARGET_SECONDS else 'NOT met'}")
+    print("numba cache (train --no-standardize):", cache_check(train + ["--no-standardize"]))
+    print("slowest top-level imports up to the first batch (cumulative ms; threads interleave):")
+    for us, name in slowest_imports(train + ["--no-standardize"]):
         print(f"  {name:40} {us / 1000:7.1f}")
     return 0
 

@@ -156,6 +156,10 @@ def train(data, label, output, features, mode, loss, batch_size, epochs, max_ite
       streamneuron train big.h5 -o model.json --checkpoint ckpt/ --resume
       streamneuron train s3://bucket/table/ --label y -o model.json --mode gd --workers 4
     """
+    if mode == "sgd":  # numba loads meanwhile (see streamneuron.warmup)
+        from .warmup import start
+
+        start()
     from .params import check_params
     from .progress import Progress
     from .readers import open_source

@@ -1,0 +1,62 @@
+"""Load numba on a background thread while the command opens and reads its input.
+
+numba's first call of any compiled function, even one loaded from the on-disk
+cache, first sets up its compiler: it imports its whole library of
+implementations (``numba.np.arraymath`` alone imports ``scipy.linalg`` to find a
+BLAS, ~0.3 s) and initialises LLVM, ~0.6 s on top of ``import numba`` (~0.3 s).
+:func:`start` does all of that on a daemon thread, so that it overlaps with what
+the caller does meanwhile: importing pyarrow, opening the files, decoding the
+first row group (pyarrow and large numpy copies release the GIL).
+
+Nothing here changes a number: the kernels are the very functions loaded from
+the same cache, whichever thread loads them first (numba serialises compiling
+and cache loading with one lock). A failure here is ignored: the first real
+kernel call then does the same work and raises whatever is wrong.
+"""
+
+from __future__ import annotations
+
+import threading
+
+_lock = threading.Lock()
+_thread: threading.Thread | None = None
+_done = threading.Event()
+
+
+def _identity(x):
+    return x
+
+
+def _warm() -> None:
+    try:
+        from numba import njit
+
+        from . import kernels  # noqa: F401  (the kernels module itself: ~50 ms)
+
+        # Any cached function's first call sets up numba's target (the part that
+        # costs); a trivial one keeps this independent of the kernels' signatures.
+        njit(cache=True, nogil=True)(_identity)(0)
+    except Exception:  # an optimisation only: the real call reports any problem
+        pass
+    finally:
+        _done.set()
+
+
+def start() -> None:
+    """Begin loading numba and the kernels in the background (once per process)."""
+    global _thread
+    with _lock:
+        if _thread is None:
+            _thread = threading.Thread(target=_warm, name="streamneuron-warmup", daemon=True)
+            _thread.start()
+
+
+def busy() -> bool:
+    """Whether the background warm-up is still running: a kernel called now would
+    wait for it (never started, or finished: False)."""
+    return _thread is not None and not _done.is_set()
+
+
+def wait(timeout: float | None = None) -> bool:
+    """Wait for the warm-up to finish (True when it has, or was never started)."""
+    return _thread is None or _done.wait(timeout)
