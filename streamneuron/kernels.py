@@ -217,10 +217,10 @@ def _fill(X, order, identity, first, count, mean, inv_scale, tile):
 
 
 @njit(inline="always")
-def _prefetch_row(X, y, i):
+def _prefetch_row(X, i):
     """Prefetch row ``i`` of ``X`` (one hint per 64 bytes of a row-major row, one per
-    value of a column-major one) and ``y[i]``: a shuffled chunk's rows are scattered,
-    and hints issued a tile ahead let their loads overlap the training."""
+    value of a column-major one): a shuffled chunk's rows are scattered, and hints
+    issued a tile ahead let their loads overlap the training."""
     d = X.shape[1]
     if X.strides[1] == X.itemsize:
         for j in range(0, d, max(1, 64 // X.itemsize)):
@@ -229,7 +229,6 @@ def _prefetch_row(X, y, i):
     else:
         for j in range(d):
             _prefetch(X, i, j)
-    _prefetch1(y, i)
 
 
 @njit(inline="always")
@@ -326,16 +325,49 @@ def apply_update(w, state, carry_w, lr0, power_t, l2):
     state[UPDATES] += 1.0
 
 
-@njit(cache=True, nogil=True)
+@njit(inline="always")
+def _losses(loss_id, z, y, loss, dz, first, stop):
+    """``loss[q], dz[q] = L(z[q], y[q]), dL/dz(z[q], y[q])`` for ``first <= q < stop``:
+    no branches, no calls, so LLVM runs it four rows per instruction. One loop
+    per loss, the id a constant in each (a loop that picked per row would
+    compute both)."""
+    if loss_id == 0:
+        for q in range(first, stop):
+            loss[q], dz[q] = loss_and_dz_scalar(0, z[q], y[q])
+    else:
+        for q in range(first, stop):
+            loss[q], dz[q] = loss_and_dz_scalar(1, z[q], y[q])
+
+
+@njit(inline="always")
+def _first_nonfinite(z, first, stop):
+    """The first ``q`` in ``[first, stop)`` with ``z[q]`` NaN or infinite, else ``stop``."""
+    for q in range(first, stop):
+        if not np.isfinite(z[q]):
+            return q
+    return stop
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
 def sgd_chunk(X, y, order, start, stop, w, state, carry_w, mean, inv_scale,
               loss_id, batch_size, lr0, power_t, l2, max_updates):
     """Mini-batch SGD over rows ``order[start:stop]`` of the chunk ``X`` (n, d).
 
     ``X`` may be row- or column-major, float32 or float64 (never converted as a
-    whole). ``order`` is the row permutation of the chunk (empty: file order).
+    whole). ``order`` is the row permutation of the chunk (empty: file order);
+    ``y`` the labels *in training order*, ``y[k]`` that of row ``order[k]``
+    (``y[order]`` made once per chunk: read in order, the labels cost no cache
+    misses; gathered row by row they were a third of a shuffled epoch's memory
+    traffic).
     Each row adds its ``dL/dz * x`` to the carry at the current weights; every
     ``batch_size`` rows one averaged step is taken (:func:`apply_update`).
     Stops early after ``max_updates`` updates (< 0: no limit).
+
+    The rows of a tile are taken in *spans* that share the weights (up to the end
+    of the tile or of the batch): the span's logits first, then its losses and
+    ``dL/dz`` (vectorized), then the carry in row order. At batch size 1 a span is
+    one row. Every sum is in row order, so the numbers do not depend on where
+    tiles, slices or chunks begin.
 
     Returns ``(position, status)``: the next row position and ``OK``, ``PAUSED``,
     or ``NONFINITE`` (then ``position`` is the offending row of ``X``).
@@ -344,6 +376,9 @@ def sgd_chunk(X, y, order, start, stop, w, state, carry_w, mean, inv_scale,
     rows = _tile_rows(d)
     tile = np.empty((rows, d), dtype=np.float64)
     ty = np.empty(rows, dtype=np.float64)
+    tz = np.empty(rows, dtype=np.float64)
+    tdz = np.empty(rows, dtype=np.float64)
+    tloss = np.empty(rows, dtype=np.float64)
     identity = order.shape[0] == 0
     updates = 0
     # The state lives in registers while the loop runs; written back on every exit.
@@ -359,37 +394,56 @@ def sgd_chunk(X, y, order, start, stop, w, state, carry_w, mean, inv_scale,
         count = min(rows, stop - pos)
         _fill(X, order, identity, pos, count, mean, inv_scale, tile)
         for r in range(count):
-            ty[r] = y[pos + r] if identity else y[order[pos + r]]
+            ty[r] = y[pos + r]
         # Shuffled: the next tile's rows, one per row trained (spread out, so that
         # few loads are in flight at once).
         ahead = 0 if identity else min(count, stop - pos - count)
-        for r in range(count):
-            if r < ahead:
-                _prefetch_row(X, y, order[pos + count + r])
-            z = _logit(b, w, tile, r, d)
-            if not np.isfinite(z):
-                pos = pos + r if identity else order[pos + r]
-                status = NONFINITE
-                break
-            loss, dz = loss_and_dz_scalar(loss_id, z, ty[r])
-            loss_sum += loss
-            rows_seen += 1.0
-            carry_b += dz
-            carry_rows += 1.0
-            if carry_rows >= batch_size:
-                lr = _step_row(w, carry_w, tile, r, dz, t, carry_rows, lr0, power_t, l2)
+        r = 0
+        while r < count:
+            span = min(count - r, int(batch_size - carry_rows))
+            if span == 1:  # batch size 1 and batch ends: the same numbers, no loops
+                if r < ahead:
+                    _prefetch_row(X, order[pos + count + r])
+                z = _logit(b, w, tile, r, d)
+                bad = r + 1 if np.isfinite(z) else r
+                if bad > r:
+                    tloss[r], tdz[r] = loss_and_dz_scalar(loss_id, z, ty[r])
+            else:
+                for q in range(r, r + span):
+                    if q < ahead:
+                        _prefetch_row(X, order[pos + count + q])
+                    tz[q] = _logit(b, w, tile, q, d)
+                bad = _first_nonfinite(tz, r, r + span)
+                _losses(loss_id, tz, ty, tloss, tdz, r, bad)
+            found = bad < r + span
+            span = bad - r
+            for q in range(r, r + span):
+                loss_sum += tloss[q]
+                carry_b += tdz[q]
+            rows_seen += span
+            carry_rows += span
+            full = carry_rows >= batch_size
+            last = r + span - 1 if full else r + span
+            for q in range(r, last):
+                g = tdz[q]
+                for j in range(d):
+                    carry_w[j] += g * tile[q, j]
+            r += span
+            if full:
+                lr = _step_row(w, carry_w, tile, last, tdz[last], t, carry_rows, lr0, power_t, l2)
                 b -= lr * (carry_b / carry_rows)
                 carry_b = 0.0
                 carry_rows = 0.0
                 t += 1.0
                 updates += 1
                 if updates == max_updates:
-                    pos = pos + r + 1
+                    pos = pos + r
                     status = PAUSED
                     break
-            else:
-                for j in range(d):
-                    carry_w[j] += dz * tile[r, j]
+            if found:
+                pos = pos + r if identity else order[pos + r]
+                status = NONFINITE
+                break
         if status == OK:
             pos += count
     state[BIAS] = b

@@ -32,11 +32,11 @@ compiled by numba for the fused kernels in :mod:`streamneuron.kernels`.
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 from numba import njit
 
+from .elementary import exp_nonpositive, log1p_unit
 from .errors import ConfigError
 
 # --------------------------------------------------------------------------
@@ -114,23 +114,23 @@ def gradient(loss, X, y, w, b, l2: float = 0.0):
 # --------------------------------------------------------------------------
 
 
-@njit(cache=True, inline="always")
+@njit(inline="always")
 def loss_and_dz_scalar(loss_id, z, y):
     """``(L(z, y), dL/dz)`` for ``LogLoss`` (id 0) or ``SquaredError`` (id 1).
 
-    ``p = sigmoid(z)`` and ``log(1 + e**z)`` share one ``exp`` of ``-|z|``, so
-    neither overflows: for z >= 0, ``p = 1 / (1 + e**-z)`` and
-    ``log(1 + e**z) = z + log1p(e**-z)``; for z < 0, ``p = e**z / (1 + e**z)``
-    and ``log(1 + e**z) = log1p(e**z)``.
+    ``p = sigmoid(z)`` and ``log(1 + e**z)`` share one ``e = exp(-|z|)``, so
+    neither overflows::
+
+        p = 1 / (1 + e)              (z >= 0)      p = e / (1 + e)     (z < 0)
+        log(1 + e**z) = max(z, 0) + log1p(e)
+
+    ``exp`` and ``log1p`` are the branch-free ones of :mod:`streamneuron.elementary`
+    (the kernels evaluate this over a tile of rows, four at a time).
     """
-    if z >= 0.0:
-        e = math.exp(-z)
-        p = 1.0 / (1.0 + e)
-    else:
-        e = math.exp(z)
-        p = e / (1.0 + e)
+    e = exp_nonpositive(-abs(z))
+    inv = 1.0 / (1.0 + e)
+    p = inv if z >= 0.0 else e * inv
     if loss_id == 0:
-        lse = z + math.log1p(e) if z >= 0.0 else math.log1p(e)
-        return lse - y * z, p - y
+        return max(z, 0.0) + log1p_unit(e) - y * z, p - y
     r = p - y
     return 0.5 * r * r, r * p * (1.0 - p)

@@ -397,6 +397,8 @@ class _Run:
             for block in blocks:
                 epoch, k = block.position.epoch, block.position.block
                 pos, n = block.position.row, len(block.y)
+                order = block.order
+                labels = block.y[order] if order.size else block.y  # in training order
                 while pos < n:
                     if stop.signal is not None and st[kernels.CARRY_ROWS] == 0:
                         # e.g. the signal came while the block was being read
@@ -404,7 +406,7 @@ class _Run:
                     limit = self._updates_until_checkpoint() if stop.signal is None else 1
                     before = st[kernels.ROWS_SEEN]
                     pos, status = kernels.sgd_chunk(
-                        block.X, block.y, block.order, pos, min(n, pos + SLICE_ROWS), w, st,
+                        block.X, labels, order, pos, min(n, pos + SLICE_ROWS), w, st,
                         carry, model._mean, model._inv_scale, self.loss_id, p.batch_size,
                         self.lr0, self.power, p.l2, limit)
                     if status == kernels.NONFINITE:

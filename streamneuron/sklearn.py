@@ -388,7 +388,8 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
         for p in range(self._passes, self._passes + passes):
             order = block_order(n, seed=seed, epoch=p, block=0, shuffle=self.shuffle)
             state[kernels.LOSS_SUM] = state[kernels.ROWS_SEEN] = 0.0
-            _, status = kernels.sgd_chunk(X, y01, order, 0, n, w, state, carry, self._mean,
+            labels = y01[order] if order.size else y01  # in training order
+            _, status = kernels.sgd_chunk(X, labels, order, 0, n, w, state, carry, self._mean,
                                           self._inv_scale, loss_id, self.batch_size, lr0,
                                           power, l2, -1)
             if status == kernels.OK and state[kernels.CARRY_ROWS] > 0:
