@@ -6,7 +6,8 @@ implementations (``numba.np.arraymath`` alone imports ``scipy.linalg`` to find a
 BLAS, ~0.3 s) and initialises LLVM, ~0.6 s on top of ``import numba`` (~0.3 s).
 :func:`start` does all of that on a daemon thread, so that it overlaps with what
 the caller does meanwhile: importing pyarrow, opening the files, decoding the
-first row group (pyarrow and large numpy copies release the GIL).
+first row group (pyarrow and large numpy copies release the GIL). Only the
+parts that release the GIL really overlap: imports on both threads take turns.
 
 Nothing here changes a number: the kernels are the very functions loaded from
 the same cache, whichever thread loads them first (numba serialises compiling
@@ -49,12 +50,6 @@ def start() -> None:
         if _thread is None:
             _thread = threading.Thread(target=_warm, name="streamneuron-warmup", daemon=True)
             _thread.start()
-
-
-def busy() -> bool:
-    """Whether the background warm-up is still running: a kernel called now would
-    wait for it (never started, or finished: False)."""
-    return _thread is not None and not _done.is_set()
 
 
 def wait(timeout: float | None = None) -> bool:

@@ -22,7 +22,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .. import warmup
 from ..errors import DataError
 from .base import Chunk, Source, Unit, check_labels
 from .paths import FileRef
@@ -65,13 +64,11 @@ def _copy_columns(arrays: list[np.ndarray], addresses: np.ndarray, m: int, out: 
     pointers are ``addresses``) into ``out[row:row + m]``.
 
     Column-major ``out``: a numpy memcpy per column (14 ms per 1Mi x 32 float32
-    rows, against 32 ms for the kernel). Row-major: the kernel's cache-blocked
-    transpose (75 ms against numpy's 120), except while numba is still being
-    loaded in the background (:mod:`streamneuron.warmup`): the first row group
-    is then copied by numpy, so that decoding it overlaps with loading numba
-    instead of waiting for it. Either way the same bytes land in ``out``.
+    rows, against 32 ms for the kernel, and no numba needed: the statistics pass
+    decodes while numba loads). Row-major: the kernel's cache-blocked transpose
+    (75 ms against numpy's 120). Either way the same bytes land in ``out``.
     """
-    if out.strides[0] == out.itemsize or warmup.busy():  # column-major, or numba not ready
+    if out.strides[0] == out.itemsize:  # column-major
         target = out[row:row + m]
         for j, values in enumerate(arrays):
             target[:, j] = values

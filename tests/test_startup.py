@@ -1,0 +1,124 @@
+"""Start-up work (background numba loading, lazy imports) changes no result.
+
+Behaviour only: the timings are in scripts/bench_startup.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import streamneuron as sn
+from conftest import make_data, write_parquet
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def python(code: str, cwd=None) -> str:
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, cwd=cwd)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+@pytest.fixture
+def table(tmp_path):
+    X, y = make_data(n=900, d=6, seed=3)
+    return write_parquet(tmp_path / "t.parquet", X, y, row_group_size=200)
+
+
+@pytest.mark.parametrize("flags", [[], ["--no-shuffle"], ["--no-standardize"],
+                                   ["--no-shuffle", "--no-standardize"]])
+def test_cli_train_with_background_warmup_equals_library(tmp_path, table, flags):
+    """The command loads numba on a background thread; the library call does not."""
+    out = tmp_path / "m.json"
+    python("from streamneuron.cli import main; import sys; "
+           f"sys.exit(main({['train', table, '-o', str(out), '--epochs', '2', '--batch-size', '16', '--seed', '5', '--quiet'] + flags!r}))")
+    saved = json.loads(out.read_text())
+    model = sn.fit_sgd(table, batch_size=16, epochs=2, seed=5, shuffle="--no-shuffle" not in flags,
+                       standardize="--no-standardize" not in flags)
+    assert saved["weights"] == model.weights.tolist()
+    assert saved["bias"] == model.bias
+
+
+def test_train_imports_nothing_it_does_not_use(table, tmp_path):
+    """A local Parquet file, --quiet, sgd: no fsspec, Dask, matplotlib, tqdm or pandas."""
+    out = tmp_path / "m.json"
+    printed = python(
+        "import sys\nfrom streamneuron.cli import main\n"
+        f"assert main(['train', {table!r}, '-o', {str(out)!r}, '--epochs', '1', '--quiet']) == 0\n"
+        "print(sorted(m for m in ('fsspec', 'dask', 'distributed', 'matplotlib', 'tqdm', "
+        "'pandas') if m in sys.modules))")
+    assert printed.strip() == "[]"
+
+
+def test_warmup_loads_numba_once():
+    printed = python(
+        "import sys, threading\nfrom streamneuron import warmup\n"
+        "assert warmup.wait()  # never started: nothing to wait for\n"
+        "warmup.start(); warmup.start()\n"
+        "assert warmup.wait(120)\n"
+        "print('numba' in sys.modules, 'streamneuron.kernels' in sys.modules)")
+    assert printed.split() == ["True", "True"]
+
+
+def test_plain_local_file_is_resolved_as_fsspec_would(table, tmp_path):
+    """Relative, ./ and absolute spellings: the same path, size and times as through
+    fsspec's local filesystem, without importing it."""
+    from fsspec.core import url_to_fs
+
+    from streamneuron.readers.paths import expand
+
+    folder, name = os.path.split(table)
+    for spelling in (name, "./" + name, table):
+        (ref,) = _in(folder, expand, spelling)
+        fs, path = _in(folder, url_to_fs, spelling)
+        assert ref.path == path
+        assert ref.is_local and ref.filesystem is None
+        assert ref.size() == fs.size(path) == os.path.getsize(table)
+        assert ref.mtime() == os.stat(table).st_mtime
+        assert "file" in ref.fs.protocol  # fsspec on demand
+    names = python(f"from streamneuron.readers import open_source; import sys\n"
+                   f"src = open_source([{name!r}], label='y'); src.read(0)\n"
+                   "print('fsspec' in sys.modules)", cwd=folder)
+    assert names.strip() == "False"
+
+
+def _in(folder, fn, *args):
+    here = os.getcwd()
+    os.chdir(folder)
+    try:
+        return fn(*args)
+    finally:
+        os.chdir(here)
+
+
+def test_folders_and_globs_still_go_through_fsspec(table):
+    from streamneuron.readers.paths import expand
+
+    folder = os.path.dirname(table)
+    for spelling in (folder, os.path.join(folder, "*.parquet")):
+        (ref,) = expand(spelling)
+        assert ref.filesystem is not None and ref.is_local
+        assert os.path.samefile(ref.path, table)
+
+
+def test_row_and_column_major_decoding_give_the_same_values(tmp_path):
+    """Column-major batches are copied by numpy, row-major ones by the kernel."""
+    X, y = make_data(n=700, d=9, seed=1)
+    path = write_parquet(tmp_path / "w.parquet", X, y, row_group_size=300)
+    with sn.open_source(path, label="y") as src:
+        for i, unit in enumerate(src.units):
+            rows = np.empty((unit.n_rows, src.n_features), dtype=src.dtype)
+            cols = np.empty((src.n_features, unit.n_rows), dtype=src.dtype).T
+            src.read(i, out=rows)
+            src.read(i, out=cols)
+            start = sum(u.n_rows for u in src.units[:i])
+            np.testing.assert_array_equal(rows, X[start:start + unit.n_rows])
+            np.testing.assert_array_equal(cols, X[start:start + unit.n_rows])
