@@ -13,30 +13,39 @@ How the work is laid out (all of it fixed, none of it dependent on the layout):
 
 * Rows are taken ``TILE`` at a time (fewer for wide data): the standardized
   float64 values of those rows are gathered into a small row-major tile that
-  stays in L1 cache. The gather has no dependency on the weights, so its loads
-  run in parallel; the training loop then reads only the tile. The tile caches
-  exactly the values the row loop would compute, so float32 data is converted
-  one tile at a time, never copied to float64 as a whole.
+  stays in L1 cache (a column-major chunk through 4 x 4 transposes in
+  registers, :func:`_transpose4`). The tile caches exactly the values the row
+  loop would compute, so float32 data is converted one tile at a time, never
+  copied to float64 as a whole.
+* The rows of a tile are trained in *spans* that share the weights (up to the
+  end of the tile or of the batch): the span's logits, then its losses and
+  ``dL/dz`` in one branch-free loop that LLVM runs four rows per instruction
+  (the ``exp``/``log1p`` of :mod:`streamneuron.elementary`), then its rows added
+  to the carry in row order, eight sums held in registers (:func:`_accumulate8`).
+  At batch size 1 every row is its own batch: a plain row loop.
 * A shuffled chunk is read in random row order: while a tile trains, the rows
-  of the next tile (and their labels) are prefetched (``llvm.prefetch``, one
-  row per row trained). A column-major chunk in file order is read down each
-  column, the next tile's stretch of every column prefetched likewise. Hints
-  only: no value depends on them.
+  of the next tile are prefetched (``llvm.prefetch``, one row per row trained);
+  its labels come in training order (``y[order]``, made once per chunk). A
+  column-major chunk in file order is read down each column, the next tile's
+  stretch of every column prefetched likewise. Hints only: no value depends on
+  them.
 * The logit ``b + sum_j w_j x_j`` is summed in ``LANES`` = 8 partial sums
   (feature ``j`` goes to sum ``j % 8``, in increasing ``j``), combined in one
-  fixed order (:func:`_logit`). The partial sums are two 4-wide vectors of
-  explicit vector instructions (:func:`_lanes`; numba keeps LLVM's SLP
-  vectorizer off): a dependency chain of ``d / 8`` steps instead of ``d``, and
-  the same summation for every row, layout, chunk and slice.
+  fixed order, as two 4-wide vectors of explicit vector instructions
+  (:func:`_logit`; numba keeps LLVM's SLP vectorizer off): a dependency chain of
+  ``d / 8`` steps instead of ``d``, and the same summation for every row,
+  layout, chunk and slice.
 * The last row of a batch and the update share one pass over the weights
-  (:func:`_step_row`); ``lr_t`` skips ``pow`` when the schedule is constant,
+  (:func:`_update_row`); ``lr_t`` skips ``pow`` when the schedule is constant,
   and a power-of-two batch divides by multiplying with ``1/m`` (exact).
   Both give the very numbers of the plain formulas.
+* Helpers called per row are intrinsics (LLVM IR written here), not inlined numba
+  functions: numba counts references to every array passed to a function, and
+  per row that cost 40% of the logit.
 
-Measured on 5M x 32 float32 rows, one core (CPU seconds per epoch of the
-kernel alone, batch 256 / batch 1): row-major file order 0.32 / 0.46,
-shuffled 0.45 / 0.65, column-major 0.44 / 0.56; the previous row-at-a-time
-loop took 0.42 / 0.72, 2.1 / 2.2 (shuffled) and 0.71 / 0.92.
+Measured on 5M x 32 float32 rows (``scripts/bench_kernel.py``, nanoseconds per
+row of the kernel alone, one core, against the previous version side by side):
+see the table in that script's docstring.
 
 No ``fastmath``: the order of every sum is the one written here, so a chunk
 processed in one call or in several slices, row- or column-major, shuffled or
@@ -76,8 +85,7 @@ NONFINITE = 2  # a logit was NaN or infinite; the row is returned for the messag
 # Rows per tile, and the most float64 values a tile holds (16 KiB: half of L1).
 TILE = 64
 TILE_VALUES = 2048
-# Partial sums of the logit (two 4-wide vectors of float64; ``_lanes`` and
-# ``_logit`` are written for 8).
+# Partial sums of the logit (two 4-wide vectors of float64; ``_logit`` is written for 8).
 LANES = 8
 
 
@@ -117,56 +125,205 @@ def _prefetch1(typingctx, arr, i):
     return types.void(arr, i), _prefetch_codegen
 
 
+def _item(context, builder, aryty, ary, index):
+    """A pointer to ``ary[index...]`` (``index``: intp values)."""
+    return cgutils.get_item_pointer(context, builder, aryty, ary, index, wraparound=False)
+
+
+def _vector_at(builder, pointer, offset, vec):
+    """``vec`` loaded from ``pointer + offset`` elements (unaligned)."""
+    return builder.load(builder.bitcast(builder.gep(pointer, [offset]), vec.as_pointer()),
+                        align=8)
+
+
+def _splat(builder, value, vec):
+    i32 = ir.IntType(32)
+    undef = ir.Constant(vec, ir.Undefined)
+    return builder.shuffle_vector(builder.insert_element(undef, value, i32(0)), undef,
+                                  ir.Constant(ir.VectorType(i32, vec.count), [0] * vec.count))
+
+
+# Per-row helpers are intrinsics rather than inlined numba functions: numba
+# increments and decrements the reference count of every array passed to a
+# function, even an inlined one, and per row that was 40% of the logit's cost.
+
+
 @intrinsic
-def _lanes(typingctx, w, tile, r, blocks):
-    """The ``LANES`` partial sums ``s_k = sum_m w[8m + k] * tile[r, 8m + k]`` over
-    ``m < blocks``, each in increasing ``m``: two ``<4 x double>`` accumulators,
-    written out as vector instructions (numba leaves the SLP vectorizer off, and
-    without ``fastmath`` nothing may be reassociated; here nothing is: lane ``k``
-    of the vectors is the scalar sum ``s_k``, bit for bit)."""
+def _logit(typingctx, b, w, tile, r, d):
+    """``b + sum_j w_j tile[r, j]``: feature ``j`` goes to partial sum ``j % 8``, in
+    increasing ``j``; the eight sums are combined as
+    ``((s0 + s4) + (s2 + s6)) + ((s1 + s5) + (s3 + s7))``.
+
+    The partial sums are two ``<4 x double>`` accumulators (lane ``k`` of them is the
+    scalar sum ``s_k``, bit for bit: numba leaves the SLP vectorizer off, and
+    without ``fastmath`` nothing may be reassociated, so it is written out here): a
+    dependency chain of ``d / 8`` steps instead of ``d``.
+    """
     if not (isinstance(w, types.Array) and isinstance(tile, types.Array) and w.ndim == 1
             and tile.ndim == 2 and tile.layout == "C" and w.dtype == types.float64
             and tile.dtype == types.float64):
         return None
-    retty = types.UniTuple(types.float64, 8)
 
     def codegen(context, builder, signature, args):
-        wty, tty, rty, bty = signature.args
-        wa = context.make_array(wty)(context, builder, args[0])
-        ta = context.make_array(tty)(context, builder, args[1])
-        r = context.cast(builder, args[2], rty, types.intp)
-        blocks = context.cast(builder, args[3], bty, types.intp)
-        zero = context.get_constant(types.intp, 0)
+        bty, wty, tty, rty, dty = signature.args
+        wa = context.make_array(wty)(context, builder, args[1])
+        ta = context.make_array(tty)(context, builder, args[2])
+        bias = context.cast(builder, args[0], bty, types.float64)
+        r = context.cast(builder, args[3], rty, types.intp)
+        d = context.cast(builder, args[4], dty, types.intp)
+        intp = context.get_value_type(types.intp)
         dbl = ir.DoubleType()
         vec = ir.VectorType(dbl, 4)
-        i64 = ir.IntType(64)
-        wp = builder.bitcast(cgutils.get_item_pointer(context, builder, wty, wa, [zero],
-                                                      wraparound=False), dbl.as_pointer())
-        tp = builder.bitcast(cgutils.get_item_pointer(context, builder, tty, ta, [r, zero],
-                                                      wraparound=False), dbl.as_pointer())
-        strided = wty.layout not in ("C", "F")  # w is 1-D: C or F means contiguous
+        zero = intp(0)
+        tp = builder.bitcast(_item(context, builder, tty, ta, [r, zero]), dbl.as_pointer())
+        wp = builder.bitcast(_item(context, builder, wty, wa, [zero]), dbl.as_pointer())
+        contiguous = wty.layout in ("C", "F")  # w is 1-D: C or F means contiguous
         acc = [cgutils.alloca_once_value(builder, ir.Constant(vec, [0.0] * 4)) for _ in range(2)]
+        blocks = builder.ashr(d, intp(3))
         with cgutils.for_range(builder, blocks) as loop:
-            base = builder.mul(loop.index, i64(8))
+            base = builder.mul(loop.index, intp(8))
             for half in range(2):
-                off = builder.add(base, i64(4 * half))
-                x = builder.load(builder.bitcast(builder.gep(tp, [off]), vec.as_pointer()), align=8)
-                if strided:
+                off = builder.add(base, intp(4 * half))
+                x = _vector_at(builder, tp, off, vec)
+                if contiguous:
+                    wv = _vector_at(builder, wp, off, vec)
+                else:
                     wv = ir.Constant(vec, [0.0] * 4)
                     for k in range(4):
-                        idx = builder.add(off, i64(k))
-                        ptr = cgutils.get_item_pointer(context, builder, wty, wa, [idx],
-                                                       wraparound=False)
+                        ptr = _item(context, builder, wty, wa, [builder.add(off, intp(k))])
                         wv = builder.insert_element(wv, builder.load(ptr), ir.IntType(32)(k))
-                else:
-                    wv = builder.load(builder.bitcast(builder.gep(wp, [off]), vec.as_pointer()),
-                                      align=8)
                 builder.store(builder.fadd(builder.load(acc[half]), builder.fmul(wv, x)), acc[half])
-        sums = [builder.extract_element(builder.load(acc[half]), ir.IntType(32)(k))
-                for half in range(2) for k in range(4)]
-        return context.make_tuple(builder, retty, sums)
+        sums = [cgutils.alloca_once_value(
+            builder, builder.extract_element(builder.load(acc[k // 4]), ir.IntType(32)(k % 4)))
+            for k in range(8)]
+        first = builder.mul(blocks, intp(8))
+        rest = builder.sub(d, first)
+        for k in range(7):  # the last d % 8 features, into sums 0 .. d % 8 - 1
+            with builder.if_then(builder.icmp_signed(">", rest, intp(k))):
+                j = builder.add(first, intp(k))
+                wx = builder.fmul(builder.load(_item(context, builder, wty, wa, [j])),
+                                  builder.load(builder.gep(tp, [j])))
+                builder.store(builder.fadd(builder.load(sums[k]), wx), sums[k])
+        v = [builder.load(x) for x in sums]
+        left = builder.fadd(builder.fadd(v[0], v[4]), builder.fadd(v[2], v[6]))
+        right = builder.fadd(builder.fadd(v[1], v[5]), builder.fadd(v[3], v[7]))
+        return builder.fadd(bias, builder.fadd(left, right))
 
-    return retty(w, tile, r, blocks), codegen
+    return types.float64(b, w, tile, r, d), codegen
+
+
+@intrinsic
+def _prefetch_row(typingctx, X, i):
+    """Prefetch row ``i`` of ``X``: one hint per 64 bytes of a row-major row, one per
+    value otherwise. A shuffled chunk's rows are scattered; hints issued a tile
+    ahead let their loads overlap the training."""
+    if not (isinstance(X, types.Array) and X.ndim == 2 and isinstance(i, types.Integer)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        xty, ity = signature.args
+        xa = context.make_array(xty)(context, builder, args[0])
+        i = context.cast(builder, args[1], ity, types.intp)
+        intp = context.get_value_type(types.intp)
+        d = builder.extract_value(xa.shape, 1)
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
+            "llvm.prefetch.p0")
+
+        def hint(j):
+            ptr = _item(context, builder, xty, xa, [i, j])
+            builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])
+
+        step = max(1, 64 // (xty.dtype.bitwidth // 8)) if xty.layout == "C" else 1
+        with cgutils.for_range_slice(builder, intp(0), d, intp(step), intp) as (j, _):
+            hint(j)
+        if step > 1:
+            with builder.if_then(builder.icmp_signed(">", d, intp(0))):
+                hint(builder.sub(d, intp(1)))
+        return context.get_dummy_value()
+
+    return types.void(X, i), codegen
+
+
+@intrinsic
+def _update_row(typingctx, w, carry_w, tile, r, dz, lr, m, exact, l2):
+    """The last row of a batch and the step, in one pass over the weights::
+
+        c_j = carry_j + dz * tile[r, j]
+        w_j -= lr * (c_j * (1/m) + l2 * w_j)     (``exact``: m a power of two)
+        w_j -= lr * (c_j / m + l2 * w_j)         (otherwise)
+        carry_j = 0
+
+    four weights per instruction, each the scalar formula's number."""
+    if not (isinstance(w, types.Array) and isinstance(carry_w, types.Array)
+            and isinstance(tile, types.Array) and tile.layout == "C" and tile.ndim == 2
+            and w.dtype == carry_w.dtype == tile.dtype == types.float64):
+        return None
+
+    def codegen(context, builder, signature, args):
+        wty, cty, tty, rty, dzty, lrty, mty, exty, l2ty = signature.args
+        wa = context.make_array(wty)(context, builder, args[0])
+        ca = context.make_array(cty)(context, builder, args[1])
+        ta = context.make_array(tty)(context, builder, args[2])
+        r = context.cast(builder, args[3], rty, types.intp)
+        dz, lr, m, l2 = (context.cast(builder, args[k], signature.args[k], types.float64)
+                         for k in (4, 5, 6, 8))
+        exact = context.cast(builder, args[7], exty, types.boolean)
+        intp = context.get_value_type(types.intp)
+        dbl = ir.DoubleType()
+        vec = ir.VectorType(dbl, 4)
+        d = builder.extract_value(wa.shape, 0)
+        tp = builder.bitcast(_item(context, builder, tty, ta, [r, intp(0)]), dbl.as_pointer())
+        inv_m = builder.fdiv(dbl(1.0), m)
+        quads = builder.ashr(d, intp(2))
+        vectors = wty.layout in ("C", "F") and cty.layout in ("C", "F")
+
+        def loops(by_inverse):
+            """The update over all ``j``: 4-wide where w and the carry are contiguous."""
+
+            def scaled(c, width):
+                if by_inverse:
+                    return builder.fmul(c, inv_m if width == 1 else _splat(builder, inv_m, vec))
+                return builder.fdiv(c, m if width == 1 else _splat(builder, m, vec))
+
+            first = intp(0)
+            if vectors:
+                wp0 = builder.bitcast(_item(context, builder, wty, wa, [intp(0)]),
+                                      dbl.as_pointer())
+                cp0 = builder.bitcast(_item(context, builder, cty, ca, [intp(0)]),
+                                      dbl.as_pointer())
+                dzv, lrv, l2v = (_splat(builder, v, vec) for v in (dz, lr, l2))
+                with cgutils.for_range(builder, quads) as loop:
+                    off = builder.mul(loop.index, intp(4))
+                    wptr = builder.bitcast(builder.gep(wp0, [off]), vec.as_pointer())
+                    cptr = builder.bitcast(builder.gep(cp0, [off]), vec.as_pointer())
+                    c = builder.fadd(builder.load(cptr, align=8),
+                                     builder.fmul(dzv, _vector_at(builder, tp, off, vec)))
+                    wv = builder.load(wptr, align=8)
+                    builder.store(builder.fsub(wv, builder.fmul(lrv, builder.fadd(
+                        scaled(c, 4), builder.fmul(l2v, wv)))), wptr, align=8)
+                    builder.store(ir.Constant(vec, [0.0] * 4), cptr, align=8)
+                first = builder.mul(quads, intp(4))
+            with cgutils.for_range_slice(builder, first, d, intp(1), intp) as (j, _):
+                wp = _item(context, builder, wty, wa, [j])
+                cp = _item(context, builder, cty, ca, [j])
+                c = builder.fadd(builder.load(cp),
+                                 builder.fmul(dz, builder.load(builder.gep(tp, [j]))))
+                wj = builder.load(wp)
+                builder.store(builder.fsub(wj, builder.fmul(lr, builder.fadd(
+                    scaled(c, 1), builder.fmul(l2, wj)))), wp)
+                builder.store(dbl(0.0), cp)
+
+        with builder.if_else(exact) as (by_inverse, by_division):
+            with by_inverse:
+                loops(True)
+            with by_division:
+                loops(False)
+        return context.get_dummy_value()
+
+    return types.void(w, carry_w, tile, r, dz, lr, m, exact, l2), codegen
 
 
 @intrinsic
@@ -358,45 +515,6 @@ def _fill(X, order, identity, first, count, mean, inv_scale, tile):
 
 
 @njit(inline="always")
-def _prefetch_row(X, i):
-    """Prefetch row ``i`` of ``X`` (one hint per 64 bytes of a row-major row, one per
-    value of a column-major one): a shuffled chunk's rows are scattered, and hints
-    issued a tile ahead let their loads overlap the training."""
-    d = X.shape[1]
-    if X.strides[1] == X.itemsize:
-        for j in range(0, d, max(1, 64 // X.itemsize)):
-            _prefetch(X, i, j)
-        _prefetch(X, i, d - 1)
-    else:
-        for j in range(d):
-            _prefetch(X, i, j)
-
-
-@njit(inline="always")
-def _logit(b, w, tile, r, d):
-    """``b + sum_j w_j tile[r, j]`` in ``LANES`` partial sums (feature ``j`` in sum
-    ``j % 8``), combined in a fixed order."""
-    a0, a1, a2, a3, a4, a5, a6, a7 = _lanes(w, tile, r, d >> 3)
-    j = d & ~7
-    rest = d - j
-    if rest > 0:
-        a0 += w[j] * tile[r, j]
-    if rest > 1:
-        a1 += w[j + 1] * tile[r, j + 1]
-    if rest > 2:
-        a2 += w[j + 2] * tile[r, j + 2]
-    if rest > 3:
-        a3 += w[j + 3] * tile[r, j + 3]
-    if rest > 4:
-        a4 += w[j + 4] * tile[r, j + 4]
-    if rest > 5:
-        a5 += w[j + 5] * tile[r, j + 5]
-    if rest > 6:
-        a6 += w[j + 6] * tile[r, j + 6]
-    return b + (((a0 + a4) + (a2 + a6)) + ((a1 + a5) + (a3 + a7)))
-
-
-@njit(inline="always")
 def _rate(t, lr0, power_t):
     """``lr_t = lr0 / (1 + t)**power_t``: just ``lr0`` when ``power_t == 0`` (the same
     number: ``x**0 == 1``), without the ``pow`` call."""
@@ -425,25 +543,6 @@ def _step(w, carry_w, t, m, lr0, power_t, l2):
     else:
         for j in range(w.shape[0]):
             w[j] -= lr * (carry_w[j] / m + l2 * w[j])
-            carry_w[j] = 0.0
-    return lr
-
-
-@njit(inline="always")
-def _step_row(w, carry_w, tile, r, dz, t, m, lr0, power_t, l2):
-    """The last row of a batch and the step, in one pass over the weights: the
-    arithmetic of ``carry_w += dz * tile[r]`` then :func:`_step`, value for value."""
-    lr = _rate(t, lr0, power_t)
-    if _power_of_two(m):
-        inv_m = 1.0 / m
-        for j in range(w.shape[0]):
-            c = carry_w[j] + dz * tile[r, j]
-            w[j] -= lr * (c * inv_m + l2 * w[j])
-            carry_w[j] = 0.0
-    else:
-        for j in range(w.shape[0]):
-            c = carry_w[j] + dz * tile[r, j]
-            w[j] -= lr * (c / m + l2 * w[j])
             carry_w[j] = 0.0
     return lr
 
@@ -570,7 +669,8 @@ def sgd_chunk(X, y, order, start, stop, w, state, carry_w, mean, inv_scale,
                 carry_b += dz
                 rows_seen += 1.0
                 carry_rows += 1.0
-                lr = _step_row(w, carry_w, tile, r, dz, t, carry_rows, lr0, power_t, l2)
+                lr = _rate(t, lr0, power_t)
+                _update_row(w, carry_w, tile, r, dz, lr, carry_rows, _power_of_two(carry_rows), l2)
                 b -= lr * (carry_b / carry_rows)
                 carry_b = 0.0
                 carry_rows = 0.0
@@ -602,7 +702,9 @@ def sgd_chunk(X, y, order, start, stop, w, state, carry_w, mean, inv_scale,
                 _add_rows(carry_w, tile, tdz, r, last)
             r += span
             if full:
-                lr = _step_row(w, carry_w, tile, last, tdz[last], t, carry_rows, lr0, power_t, l2)
+                lr = _rate(t, lr0, power_t)
+                _update_row(w, carry_w, tile, last, tdz[last], lr, carry_rows,
+                            _power_of_two(carry_rows), l2)
                 b -= lr * (carry_b / carry_rows)
                 carry_b = 0.0
                 carry_rows = 0.0
