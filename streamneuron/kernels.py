@@ -784,6 +784,15 @@ def logits(X, w, b, mean, inv_scale, out):
     return -1
 
 
+@njit(cache=True, nogil=True)
+def gather(values, order, out):
+    """``out[k] = values[order[k]]`` (a block's labels in training order; several
+    times faster than numpy's fancy indexing here)."""
+    for k in range(order.shape[0]):
+        out[k] = values[order[k]]
+    return out
+
+
 # Rows a transposing copy reads ahead of itself (see columns_into).
 TRANSPOSE_AHEAD = 1024
 

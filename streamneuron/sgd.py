@@ -397,8 +397,7 @@ class _Run:
             for block in blocks:
                 epoch, k = block.position.epoch, block.position.block
                 pos, n = block.position.row, len(block.y)
-                order = block.order
-                labels = block.y[order] if order.size else block.y  # in training order
+                order, labels = block.order, block.labels  # labels in training order
                 while pos < n:
                     if stop.signal is not None and st[kernels.CARRY_ROWS] == 0:
                         # e.g. the signal came while the block was being read

@@ -51,7 +51,7 @@ class Position:
 
 class Block:
     """One block of the stream: ``X`` (n, d), rows in file order; ``y``; ``order``,
-    the int64 row permutation (empty: file order); ``position``, where this block
+    the row permutation (empty: file order); ``labels``, ``y`` in that order; ``position``, where this block
     starts being consumed; ``units``, the unit indices concatenated; ``bounds``, the
     first row of each unit in ``X``, plus n.
 
@@ -59,11 +59,11 @@ class Block:
     thread hands that work to the training thread when it is itself the slower one).
     """
 
-    __slots__ = ("X", "y", "_order", "position", "units", "bounds")
+    __slots__ = ("X", "y", "_order", "_labels", "position", "units", "bounds")
 
     def __init__(self, X: np.ndarray, y: np.ndarray, order, position: Position,
                  units: list[int], bounds: np.ndarray):
-        self.X, self.y, self._order = X, y, order
+        self.X, self.y, self._order, self._labels = X, y, order, None
         self.position, self.units, self.bounds = position, units, bounds
 
     @property
@@ -71,6 +71,19 @@ class Block:
         if callable(self._order):
             self._order = self._order()
         return self._order
+
+    @property
+    def labels(self) -> np.ndarray:
+        """``y`` in training order, ``y[order]`` (the kernel reads it sequentially)."""
+        if self._labels is None:
+            order = self.order
+            if order.size:
+                from .kernels import gather
+
+                self._labels = gather(self.y, order, np.empty_like(self.y))
+            else:
+                self._labels = self.y
+        return self._labels
 
     def describe_row(self, source: Source, row: int) -> str:
         """"file, row group 3" for a row of ``X`` (used by error messages)."""
@@ -93,11 +106,16 @@ def epoch_plan(n_units: int, *, seed: int, epoch: int, shuffle: bool,
 
 
 def block_order(n_rows: int, *, seed: int, epoch: int, block: int, shuffle: bool) -> np.ndarray:
-    """The row permutation inside a block (empty array: file order)."""
+    """The row permutation inside a block (empty array: file order).
+
+    ``rng.permutation(n_rows)``, value for value, made by shuffling int32 indices
+    in place (half the memory traffic: twice as fast on a 1Mi-row block).
+    """
     if not shuffle:
         return np.empty(0, dtype=np.int64)
-    order = np.random.default_rng([seed, epoch, block]).permutation(n_rows)
-    return order.astype(np.int64, copy=False)
+    order = np.arange(n_rows, dtype=np.int32 if n_rows < 2**31 else np.int64)
+    np.random.default_rng([seed, epoch, block]).shuffle(order)
+    return order
 
 
 # How long the reader thread waits for the consumer to let go of a buffer while
@@ -193,7 +211,10 @@ def _load(source: Source, pos: Position, units: list[int], shuffle: bool, seed: 
     def order():
         return block_order(len(y), seed=seed, epoch=pos.epoch, block=pos.block, shuffle=shuffle)
 
-    return Block(X, y, order if lazy_order and shuffle else order(), pos, units, bounds)
+    block = Block(X, y, order if lazy_order and shuffle else order(), pos, units, bounds)
+    if not (lazy_order and shuffle):
+        block.labels  # made here too, on the thread that is ahead
+    return block
 
 
 def iter_blocks(source: Source, start: Position, *, epochs: int, shuffle: bool, seed: int,
