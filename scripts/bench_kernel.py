@@ -1,0 +1,127 @@
+#!/usr/bin/env python
+"""The SGD kernel alone, against just touching the same data the same way.
+
+On an in-memory N x D float32 chunk (default 1Mi x 32, as one 1Mi-row group
+decodes), for each layout the engine feeds the kernel (row-major in file order:
+HDF5; column-major in file order: Parquet without shuffling; row-major in
+shuffled order: any shuffled epoch), this times:
+
+* ``touch``: a compiled loop that reads every value once in that order and sums
+  it (for the shuffled layout: the rows gathered in the permuted order, with the
+  same prefetching) -- the memory floor of the layout;
+* ``sgd_chunk`` at each batch size, over slices of 64Ki rows like the engine.
+
+Thread CPU time (``time.thread_time``), medians of ``--repeat`` interleaved runs;
+ratios are to ``touch`` of the same layout. One core: on a shared machine the
+other core's load still costs memory bandwidth, so compare within one run.
+
+Usage::
+
+    python scripts/bench_kernel.py [--rows 1048576] [--features 32] [--repeat 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from numba import njit  # noqa: E402
+
+from streamneuron import kernels  # noqa: E402
+from streamneuron.kernels import _prefetch_row  # noqa: E402
+
+SLICE_ROWS = 1 << 16
+
+
+@njit(nogil=True)
+def touch(X, order):
+    """Sum of every value, rows in ``order`` (empty: file order, down the columns
+    of a column-major X), prefetching a tile ahead like the kernel. Independent
+    partial sums (one per column; four per column when reading down one), so it
+    is bound by memory, not by the latency of one chain of additions."""
+    n, d = X.shape
+    acc = np.zeros(d)
+    if order.shape[0] == 0 and X.strides[0] < X.strides[1]:
+        for j in range(d):
+            a0 = a1 = a2 = a3 = 0.0
+            for i in range(0, n - 3, 4):
+                a0 += X[i, j]
+                a1 += X[i + 1, j]
+                a2 += X[i + 2, j]
+                a3 += X[i + 3, j]
+            acc[j] = (a0 + a1) + (a2 + a3)
+    elif order.shape[0] == 0:
+        for i in range(n):
+            for j in range(d):
+                acc[j] += X[i, j]
+    else:
+        for k in range(n):
+            if k + kernels.TILE < n:
+                _prefetch_row(X, order[k + kernels.TILE])
+            i = order[k]
+            for j in range(d):
+                acc[j] += X[i, j]
+    return acc.sum()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rows", type=int, default=1 << 20)
+    ap.add_argument("--features", type=int, default=32)
+    ap.add_argument("--batch-sizes", default="1,32,256,4096,65536")
+    ap.add_argument("--repeat", type=int, default=5)
+    args = ap.parse_args()
+    n, d = args.rows, args.features
+    batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((n, d)).astype(np.float32)
+    y = (rng.random(n) < 0.5).astype(np.float32)
+    order = np.arange(n, dtype=np.int32)
+    rng.shuffle(order)
+    none = np.empty(0, dtype=np.int64)
+    mean, inv_scale = np.zeros(d), np.ones(d)
+    layouts = {"row-major, file order": (X, none, y),
+               "column-major, file order": (np.asfortranarray(X), none, y),
+               "row-major, shuffled": (X, order, y[order])}
+
+    def run_touch(A, o, _):
+        t = time.thread_time()
+        touch(A, o)
+        return time.thread_time() - t
+
+    def run_sgd(A, o, labels, batch):
+        w, state, carry = np.zeros(d), kernels.new_state(), np.zeros(d)
+        t = time.thread_time()
+        for start in range(0, n, SLICE_ROWS):
+            kernels.sgd_chunk(A, labels, o, start, min(n, start + SLICE_ROWS), w, state, carry,
+                              mean, inv_scale, 0, batch, 0.01, 0.0, 0.0, -1)
+        return time.thread_time() - t
+
+    for A, o, labels in layouts.values():  # compile / load from cache
+        run_touch(A, o, labels)
+        run_sgd(A[:1000], o[:0] if o.size else o, labels[:1000], 8)
+        if o.size:
+            run_sgd(A, o, labels, 8)
+    print(f"{n:,} x {d} float32 rows; nanoseconds per row (thread CPU time), medians of "
+          f"{args.repeat}")
+    print(f"{'layout':26s} {'touch':>7s}" + "".join(f" {'b' + str(b):>12s}" for b in batch_sizes))
+    for name, (A, o, labels) in layouts.items():
+        times = {"touch": []} | {b: [] for b in batch_sizes}
+        for _ in range(args.repeat):  # interleaved: the machine's load hits all alike
+            times["touch"].append(run_touch(A, o, labels))
+            for b in batch_sizes:
+                times[b].append(run_sgd(A, o, labels, b))
+        ns = {k: float(np.median(v)) / n * 1e9 for k, v in times.items()}
+        cells = "".join(f" {ns[b]:6.1f} ({ns[b] / ns['touch']:3.1f}x)" for b in batch_sizes)
+        print(f"{name:26s} {ns['touch']:7.1f}{cells}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
