@@ -136,11 +136,6 @@ class _Buffers:
         self.size, self.dtype, self.limit = size, np.dtype(dtype), max(1, limit)
         self.buffers: list[np.ndarray] = []
 
-    def ready(self) -> bool:
-        """Whether :meth:`take` would return at once."""
-        return len(self.buffers) < self.limit or any(sys.getrefcount(b) <= 3
-                                                     for b in self.buffers)
-
     def take(self, wait: Callable[[], bool]) -> np.ndarray:
         while True:
             for buf in self.buffers:
@@ -205,15 +200,19 @@ def _plan_blocks(source: Source, start: Position, epochs: int, shuffle: bool, se
 
 def _load(source: Source, pos: Position, units: list[int], shuffle: bool, seed: int,
           buffer: np.ndarray | None = None, row_major: bool = False,
-          lazy_order: bool = False) -> Block:
+          order: np.ndarray | None = None) -> Block:
+    """Read a block. Its row permutation is ``order`` when given (then the labels in
+    training order are made here too), else made on first use."""
     X, y, bounds = read_block(source, units, buffer, row_major)
+    if not shuffle:
+        return Block(X, y, np.empty(0, dtype=np.int64), pos, units, bounds)
+    if order is None:
+        def make():
+            return block_order(len(y), seed=seed, epoch=pos.epoch, block=pos.block, shuffle=True)
 
-    def order():
-        return block_order(len(y), seed=seed, epoch=pos.epoch, block=pos.block, shuffle=shuffle)
-
-    block = Block(X, y, order if lazy_order and shuffle else order(), pos, units, bounds)
-    if not (lazy_order and shuffle):
-        block.labels  # made here too, on the thread that is ahead
+        return Block(X, y, make, pos, units, bounds)
+    block = Block(X, y, order, pos, units, bounds)
+    block.labels  # made here too, on the thread that had time to spare
     return block
 
 
@@ -234,12 +233,23 @@ def iter_blocks(source: Source, start: Position, *, epochs: int, shuffle: bool, 
                         limit=prefetch + 1 if prefetch > 0 else 2)
 
     def load(pos, units, wait):
-        # The row permutation (~30 ms per 1Mi rows) is made here when this thread is
-        # ahead (no free buffer: it would only wait), else on first use by the
-        # training thread, off the critical path of the slower reader.
-        ahead = pool is not None and not pool.ready()
-        buffer = pool.take(wait) if pool is not None else None
-        return _load(source, pos, units, shuffle, seed, buffer, row_major, lazy_order=not ahead)
+        # The row permutation (~25 ms per 1Mi rows) and the labels in its order are
+        # made here only in time this thread would otherwise spend waiting for a free
+        # buffer (it is ahead); else on first use, by the training thread, so they
+        # never delay the slower reader.
+        early = []
+
+        def wait_or_work() -> bool:
+            if shuffle and not early:
+                n = sum(source.units[u].n_rows for u in units)
+                early.append(block_order(n, seed=seed, epoch=pos.epoch, block=pos.block,
+                                         shuffle=True))
+                return True
+            return wait()
+
+        buffer = pool.take(wait_or_work) if pool is not None else None
+        return _load(source, pos, units, shuffle, seed, buffer, row_major,
+                     order=early[0] if early else None)
 
     if prefetch <= 0:
         for pos, units in plan:
