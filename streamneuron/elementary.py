@@ -47,30 +47,29 @@ LOG_LG = (6.666666666666735130e-01, 3.999999999940941908e-01, 2.8571428743662391
           1.479819860511658591e-01)
 
 
-@intrinsic
-def _double_from_bits(typingctx, bits):
-    """The float64 whose IEEE-754 bit pattern is the int64 ``bits``."""
-    if not isinstance(bits, types.Integer):
-        return None
+def _bitcast(source, target, doc: str):
+    """An intrinsic reinterpreting the 64 bits of a ``source`` value as ``target``."""
+    target_ir = ir.DoubleType() if target == types.float64 else ir.IntType(64)
 
-    def codegen(context, builder, signature, args):
-        value = context.cast(builder, args[0], signature.args[0], types.int64)
-        return builder.bitcast(value, ir.DoubleType())
+    @intrinsic
+    def cast(typingctx, value):
+        if not isinstance(value, (types.Integer if source == types.int64 else types.Float)):
+            return None
 
-    return types.float64(bits), codegen
+        def codegen(context, builder, signature, args):
+            bits = context.cast(builder, args[0], signature.args[0], source)
+            return builder.bitcast(bits, target_ir)
+
+        return target(value), codegen
+
+    cast.__doc__ = doc
+    return cast
 
 
-@intrinsic
-def _bits_of_double(typingctx, value):
-    """The IEEE-754 bit pattern of the float64 ``value``, as an int64."""
-    if not isinstance(value, types.Float):
-        return None
-
-    def codegen(context, builder, signature, args):
-        x = context.cast(builder, args[0], signature.args[0], types.float64)
-        return builder.bitcast(x, ir.IntType(64))
-
-    return types.int64(value), codegen
+_double_from_bits = _bitcast(types.int64, types.float64,
+                             "The float64 whose IEEE-754 bit pattern is the int64 ``bits``.")
+_bits_of_double = _bitcast(types.float64, types.int64,
+                           "The IEEE-754 bit pattern of a float64, as an int64.")
 
 
 @njit(inline="always")

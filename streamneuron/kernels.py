@@ -96,10 +96,52 @@ def new_state() -> np.ndarray:
 # -- building blocks, inlined into every kernel --------------------------------------
 
 
+def _float64_arrays(*arrays) -> bool:
+    return all(isinstance(a, types.Array) and a.dtype == types.float64 for a in arrays)
+
+
+def _is_tile(tile) -> bool:
+    """The numba type of a tile: a C-contiguous 2-D float64 array."""
+    return _float64_arrays(tile) and tile.ndim == 2 and tile.layout == "C"
+
+
+def _arguments(context, builder, signature, args):
+    """An intrinsic's arguments, lowered: arrays as array structs, integers as intp,
+    floats as float64, booleans as i1."""
+    out = []
+    for ty, value in zip(signature.args, args):
+        if isinstance(ty, types.Array):
+            out.append(context.make_array(ty)(context, builder, value))
+        elif isinstance(ty, types.Boolean):
+            out.append(context.cast(builder, value, ty, types.boolean))
+        elif isinstance(ty, types.Integer):
+            out.append(context.cast(builder, value, ty, types.intp))
+        else:
+            out.append(context.cast(builder, value, ty, types.float64))
+    return out
+
+
+def _item(context, builder, aryty, ary, index):
+    """A pointer to ``ary[index...]`` (``index``: intp values)."""
+    return cgutils.get_item_pointer(context, builder, aryty, ary, index, wraparound=False)
+
+
+def _vector_at(builder, pointer, offset, vec):
+    """``vec`` loaded from ``pointer + offset`` elements (unaligned)."""
+    return builder.load(builder.bitcast(builder.gep(pointer, [offset]), vec.as_pointer()),
+                        align=8)
+
+
+def _splat(builder, value, vec):
+    i32 = ir.IntType(32)
+    undef = ir.Constant(vec, ir.Undefined)
+    return builder.shuffle_vector(builder.insert_element(undef, value, i32(0)), undef,
+                                  ir.Constant(ir.VectorType(i32, vec.count), [0] * vec.count))
+
+
 def _prefetch_codegen(context, builder, signature, args):
     aryty = signature.args[0]
-    ary = context.make_array(aryty)(context, builder, args[0])
-    index = [context.cast(builder, v, t, types.intp) for v, t in zip(args[1:], signature.args[1:])]
+    ary, *index = _arguments(context, builder, signature, args)
     ptr = cgutils.get_item_pointer(context, builder, aryty, ary, index, wraparound=False)
     i8p = ir.IntType(8).as_pointer()
     i32 = ir.IntType(32)
@@ -125,24 +167,6 @@ def _prefetch1(typingctx, arr, i):
     return types.void(arr, i), _prefetch_codegen
 
 
-def _item(context, builder, aryty, ary, index):
-    """A pointer to ``ary[index...]`` (``index``: intp values)."""
-    return cgutils.get_item_pointer(context, builder, aryty, ary, index, wraparound=False)
-
-
-def _vector_at(builder, pointer, offset, vec):
-    """``vec`` loaded from ``pointer + offset`` elements (unaligned)."""
-    return builder.load(builder.bitcast(builder.gep(pointer, [offset]), vec.as_pointer()),
-                        align=8)
-
-
-def _splat(builder, value, vec):
-    i32 = ir.IntType(32)
-    undef = ir.Constant(vec, ir.Undefined)
-    return builder.shuffle_vector(builder.insert_element(undef, value, i32(0)), undef,
-                                  ir.Constant(ir.VectorType(i32, vec.count), [0] * vec.count))
-
-
 # Per-row helpers are intrinsics rather than inlined numba functions: numba
 # increments and decrements the reference count of every array passed to a
 # function, even an inlined one, and per row that was 40% of the logit's cost.
@@ -159,18 +183,12 @@ def _logit(typingctx, b, w, tile, r, d):
     without ``fastmath`` nothing may be reassociated, so it is written out here): a
     dependency chain of ``d / 8`` steps instead of ``d``.
     """
-    if not (isinstance(w, types.Array) and isinstance(tile, types.Array) and w.ndim == 1
-            and tile.ndim == 2 and tile.layout == "C" and w.dtype == types.float64
-            and tile.dtype == types.float64):
+    if not (_float64_arrays(w) and w.ndim == 1 and _is_tile(tile)):
         return None
 
     def codegen(context, builder, signature, args):
-        bty, wty, tty, rty, dty = signature.args
-        wa = context.make_array(wty)(context, builder, args[1])
-        ta = context.make_array(tty)(context, builder, args[2])
-        bias = context.cast(builder, args[0], bty, types.float64)
-        r = context.cast(builder, args[3], rty, types.intp)
-        d = context.cast(builder, args[4], dty, types.intp)
+        _, wty, tty, _, _ = signature.args
+        bias, wa, ta, r, d = _arguments(context, builder, signature, args)
         intp = context.get_value_type(types.intp)
         dbl = ir.DoubleType()
         vec = ir.VectorType(dbl, 4)
@@ -221,9 +239,8 @@ def _prefetch_row(typingctx, X, i):
         return None
 
     def codegen(context, builder, signature, args):
-        xty, ity = signature.args
-        xa = context.make_array(xty)(context, builder, args[0])
-        i = context.cast(builder, args[1], ity, types.intp)
+        xty = signature.args[0]
+        xa, i = _arguments(context, builder, signature, args)
         intp = context.get_value_type(types.intp)
         d = builder.extract_value(xa.shape, 1)
         i8p = ir.IntType(8).as_pointer()
@@ -257,20 +274,12 @@ def _update_row(typingctx, w, carry_w, tile, r, dz, lr, m, exact, l2):
         carry_j = 0
 
     four weights per instruction, each the scalar formula's number."""
-    if not (isinstance(w, types.Array) and isinstance(carry_w, types.Array)
-            and isinstance(tile, types.Array) and tile.layout == "C" and tile.ndim == 2
-            and w.dtype == carry_w.dtype == tile.dtype == types.float64):
+    if not (_float64_arrays(w, carry_w) and _is_tile(tile)):
         return None
 
     def codegen(context, builder, signature, args):
-        wty, cty, tty, rty, dzty, lrty, mty, exty, l2ty = signature.args
-        wa = context.make_array(wty)(context, builder, args[0])
-        ca = context.make_array(cty)(context, builder, args[1])
-        ta = context.make_array(tty)(context, builder, args[2])
-        r = context.cast(builder, args[3], rty, types.intp)
-        dz, lr, m, l2 = (context.cast(builder, args[k], signature.args[k], types.float64)
-                         for k in (4, 5, 6, 8))
-        exact = context.cast(builder, args[7], exty, types.boolean)
+        wty, cty, tty = signature.args[:3]
+        wa, ca, ta, r, dz, lr, m, exact, l2 = _arguments(context, builder, signature, args)
         intp = context.get_value_type(types.intp)
         dbl = ir.DoubleType()
         vec = ir.VectorType(dbl, 4)
@@ -333,44 +342,29 @@ def _transpose4(typingctx, X, i, j, tile, r, mean, inv_scale):
     four columns loaded as vectors, standardized (the same two operations per value
     as the scalar loop, so the same numbers), transposed in registers, stored as
     four 4-wide row pieces of the tile."""
-    if not (isinstance(X, types.Array) and X.ndim == 2 and isinstance(tile, types.Array)
-            and tile.ndim == 2 and tile.layout == "C" and tile.dtype == types.float64
-            and X.dtype in (types.float32, types.float64)):
+    if not (isinstance(X, types.Array) and X.ndim == 2 and _is_tile(tile)
+            and X.dtype in (types.float32, types.float64) and _float64_arrays(mean, inv_scale)):
         return None
 
     def codegen(context, builder, signature, args):
-        xty, ity, jty, tty, rty, mty, sty = signature.args
-        xa = context.make_array(xty)(context, builder, args[0])
-        ta = context.make_array(tty)(context, builder, args[3])
-        ma = context.make_array(mty)(context, builder, args[5])
-        sa = context.make_array(sty)(context, builder, args[6])
-        i = context.cast(builder, args[1], ity, types.intp)
-        j = context.cast(builder, args[2], jty, types.intp)
-        r = context.cast(builder, args[4], rty, types.intp)
-        dbl = ir.DoubleType()
-        vec = ir.VectorType(dbl, 4)
+        xty, _, _, tty, _, mty, sty = signature.args
+        xa, i, j, ta, r, ma, sa = _arguments(context, builder, signature, args)
+        intp = context.get_value_type(types.intp)
+        vec = ir.VectorType(ir.DoubleType(), 4)
         i32 = ir.IntType(32)
         elem = context.get_value_type(xty.dtype)
-        splat_mask = ir.Constant(ir.VectorType(i32, 4), [0, 0, 0, 0])
-        undef = ir.Constant(vec, ir.Undefined)
-
-        def splat(value):
-            return builder.shuffle_vector(builder.insert_element(undef, value, i32(0)), undef,
-                                          splat_mask)
-
         cols = []
         for c in range(4):
-            jc = builder.add(j, context.get_constant(types.intp, c))
-            ptr = cgutils.get_item_pointer(context, builder, xty, xa, [i, jc], wraparound=False)
-            x = builder.load(builder.bitcast(ptr, ir.VectorType(elem, 4).as_pointer()),
+            jc = builder.add(j, intp(c))
+            x = builder.load(builder.bitcast(_item(context, builder, xty, xa, [i, jc]),
+                                             ir.VectorType(elem, 4).as_pointer()),
                              align=xty.dtype.bitwidth // 8)
             if xty.dtype == types.float32:
                 x = builder.fpext(x, vec)
-            m = builder.load(cgutils.get_item_pointer(context, builder, mty, ma, [jc],
-                                                      wraparound=False))
-            sc = builder.load(cgutils.get_item_pointer(context, builder, sty, sa, [jc],
-                                                       wraparound=False))
-            cols.append(builder.fmul(builder.fsub(x, splat(m)), splat(sc)))
+            m = builder.load(_item(context, builder, mty, ma, [jc]))
+            sc = builder.load(_item(context, builder, sty, sa, [jc]))
+            cols.append(builder.fmul(builder.fsub(x, _splat(builder, m, vec)),
+                                     _splat(builder, sc, vec)))
 
         def mask(values):
             return ir.Constant(ir.VectorType(i32, 4), values)
@@ -384,8 +378,7 @@ def _transpose4(typingctx, X, i, j, tile, r, mean, inv_scale):
                 builder.shuffle_vector(hi01, hi23, mask([0, 1, 4, 5])),
                 builder.shuffle_vector(hi01, hi23, mask([2, 3, 6, 7]))]
         for a in range(4):
-            ra = builder.add(r, context.get_constant(types.intp, a))
-            ptr = cgutils.get_item_pointer(context, builder, tty, ta, [ra, j], wraparound=False)
+            ptr = _item(context, builder, tty, ta, [builder.add(r, intp(a)), j])
             builder.store(rows[a], builder.bitcast(ptr, vec.as_pointer()), align=8)
         return context.get_dummy_value()
 
@@ -398,63 +391,36 @@ def _accumulate8(typingctx, acc, tile, coef, lo, hi, j):
     ``hi - 1`` in order: the eight sums held in two ``<4 x double>`` registers for
     the whole run of rows instead of a load and a store of each per row (each sum
     is the scalar one, in the same order: the same numbers)."""
-    if not (isinstance(acc, types.Array) and isinstance(tile, types.Array)
-            and isinstance(coef, types.Array) and tile.layout == "C" and tile.ndim == 2
-            and acc.dtype == tile.dtype == coef.dtype == types.float64):
+    if not (_float64_arrays(acc, coef) and _is_tile(tile)):
         return None
 
     def codegen(context, builder, signature, args):
-        aty, tty, cty, loty, hity, jty = signature.args
-        aa = context.make_array(aty)(context, builder, args[0])
-        ta = context.make_array(tty)(context, builder, args[1])
-        ca = context.make_array(cty)(context, builder, args[2])
-        lo = context.cast(builder, args[3], loty, types.intp)
-        hi = context.cast(builder, args[4], hity, types.intp)
-        j = context.cast(builder, args[5], jty, types.intp)
-        dbl = ir.DoubleType()
-        vec = ir.VectorType(dbl, 4)
+        aty, tty, cty = signature.args[:3]
+        aa, ta, ca, lo, hi, j = _arguments(context, builder, signature, args)
+        intp = context.get_value_type(types.intp)
+        vec = ir.VectorType(ir.DoubleType(), 4)
         i32 = ir.IntType(32)
-        undef = ir.Constant(vec, ir.Undefined)
-        splat_mask = ir.Constant(ir.VectorType(i32, 4), [0, 0, 0, 0])
-
-        def acc_ptr(half):
-            jj = builder.add(j, context.get_constant(types.intp, 4 * half))
-            ptr = cgutils.get_item_pointer(context, builder, aty, aa, [jj], wraparound=False)
-            return builder.bitcast(ptr, vec.as_pointer())
-
-        if aty.layout in ("C", "F"):
-            sums = [cgutils.alloca_once_value(builder, builder.load(acc_ptr(h), align=8))
-                    for h in range(2)]
-        else:  # a strided accumulator: gather and scatter it element by element
-            sums = []
-            for h in range(2):
-                v = undef
-                for k in range(4):
-                    jj = builder.add(j, context.get_constant(types.intp, 4 * h + k))
-                    v = builder.insert_element(v, builder.load(cgutils.get_item_pointer(
-                        context, builder, aty, aa, [jj], wraparound=False)), i32(k))
-                sums.append(cgutils.alloca_once_value(builder, v))
+        columns = [_item(context, builder, aty, aa, [builder.add(j, intp(k))]) for k in range(8)]
+        sums = []
+        for half in range(2):  # element by element: the accumulator may be strided
+            value = ir.Constant(vec, ir.Undefined)
+            for k in range(4):
+                value = builder.insert_element(value, builder.load(columns[4 * half + k]),
+                                               i32(k))
+            sums.append(cgutils.alloca_once_value(builder, value))
         with cgutils.for_range(builder, builder.sub(hi, lo)) as loop:
             q = builder.add(lo, loop.index)
-            g = builder.load(cgutils.get_item_pointer(context, builder, cty, ca, [q],
-                                                      wraparound=False))
-            gv = builder.shuffle_vector(builder.insert_element(undef, g, i32(0)), undef,
-                                        splat_mask)
-            for h in range(2):
-                jj = builder.add(j, context.get_constant(types.intp, 4 * h))
-                ptr = cgutils.get_item_pointer(context, builder, tty, ta, [q, jj],
-                                               wraparound=False)
-                x = builder.load(builder.bitcast(ptr, vec.as_pointer()), align=8)
-                builder.store(builder.fadd(builder.load(sums[h]), builder.fmul(gv, x)), sums[h])
-        for h in range(2):
-            total = builder.load(sums[h])
-            if aty.layout in ("C", "F"):
-                builder.store(total, acc_ptr(h), align=8)
-            else:
-                for k in range(4):
-                    jj = builder.add(j, context.get_constant(types.intp, 4 * h + k))
-                    builder.store(builder.extract_element(total, i32(k)), cgutils.get_item_pointer(
-                        context, builder, aty, aa, [jj], wraparound=False))
+            g = _splat(builder, builder.load(_item(context, builder, cty, ca, [q])), vec)
+            row = builder.bitcast(_item(context, builder, tty, ta, [q, j]),
+                                  ir.DoubleType().as_pointer())
+            for half in range(2):
+                x = _vector_at(builder, row, intp(4 * half), vec)
+                builder.store(builder.fadd(builder.load(sums[half]), builder.fmul(g, x)),
+                              sums[half])
+        for half in range(2):
+            total = builder.load(sums[half])
+            for k in range(4):
+                builder.store(builder.extract_element(total, i32(k)), columns[4 * half + k])
         return context.get_dummy_value()
 
     return types.void(acc, tile, coef, lo, hi, j), codegen
