@@ -446,6 +446,15 @@ def _tile_rows(d):
 
 
 @njit(inline="always")
+def _workspace(d):
+    """A tile of standardized rows, and per row of it: label, logit, dL/dz, loss."""
+    rows = _tile_rows(d)
+    return (np.empty((rows, d), dtype=np.float64), np.empty(rows, dtype=np.float64),
+            np.empty(rows, dtype=np.float64), np.empty(rows, dtype=np.float64),
+            np.empty(rows, dtype=np.float64))
+
+
+@njit(inline="always")
 def _fill(X, order, identity, first, count, mean, inv_scale, tile):
     """Standardized float64 copies of ``count`` rows, from position ``first``, into the tile.
 
@@ -585,20 +594,16 @@ def sgd_chunk(X, y, order, start, stop, w, state, carry_w, mean, inv_scale,
 
     The rows of a tile are taken in *spans* that share the weights (up to the end
     of the tile or of the batch): the span's logits first, then its losses and
-    ``dL/dz`` (vectorized), then the carry in row order. At batch size 1 a span is
-    one row. Every sum is in row order, so the numbers do not depend on where
-    tiles, slices or chunks begin.
+    ``dL/dz`` (vectorized), then the carry in row order. At batch size 1 (every
+    row a batch) a plain row loop. Every sum is in row order, so the numbers do not
+    depend on where tiles, slices or chunks begin.
 
     Returns ``(position, status)``: the next row position and ``OK``, ``PAUSED``,
     or ``NONFINITE`` (then ``position`` is the offending row of ``X``).
     """
     d = X.shape[1]
-    rows = _tile_rows(d)
-    tile = np.empty((rows, d), dtype=np.float64)
-    ty = np.empty(rows, dtype=np.float64)
-    tz = np.empty(rows, dtype=np.float64)
-    tdz = np.empty(rows, dtype=np.float64)
-    tloss = np.empty(rows, dtype=np.float64)
+    tile, ty, tz, tdz, tloss = _workspace(d)
+    rows = tile.shape[0]
     identity = order.shape[0] == 0
     updates = 0
     # The state lives in registers while the loop runs; written back on every exit.
@@ -705,12 +710,8 @@ def gradient_sums(X, y, w, b, mean, inv_scale, loss_id, grad_w):
     (a tile is one span: the weights are fixed); rows are summed in file order.
     """
     n, d = X.shape
-    rows = _tile_rows(d)
-    tile = np.empty((rows, d), dtype=np.float64)
-    ty = np.empty(rows, dtype=np.float64)
-    tz = np.empty(rows, dtype=np.float64)
-    tdz = np.empty(rows, dtype=np.float64)
-    tloss = np.empty(rows, dtype=np.float64)
+    tile, ty, tz, tdz, tloss = _workspace(d)
+    rows = tile.shape[0]
     no_order = np.empty(0, dtype=np.int64)
     sum_dz = 0.0
     sum_loss = 0.0

@@ -80,25 +80,23 @@ def hdf5_data(tmp_path_factory):
 
 
 def _cluster(n):
+    """A client of a local cluster of ``n`` one-thread worker processes, closed after."""
     cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                                        dashboard_address=":0", silence_logs=logging.ERROR)
-    return cluster, distributed.Client(cluster, set_as_default=False)
+    client = distributed.Client(cluster, set_as_default=False)
+    yield client
+    client.close()
+    cluster.close()
 
 
 @pytest.fixture(scope="module")
 def cluster1():
-    cluster, client = _cluster(1)
-    yield client
-    client.close()
-    cluster.close()
+    yield from _cluster(1)
 
 
 @pytest.fixture(scope="module")
 def cluster2():
-    cluster, client = _cluster(2)
-    yield client
-    client.close()
-    cluster.close()
+    yield from _cluster(2)
 
 
 # --------------------------------------------------------------------------
