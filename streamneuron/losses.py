@@ -32,7 +32,6 @@ compiled by numba for the fused kernels in :mod:`streamneuron.kernels`.
 
 from __future__ import annotations
 
-
 import numpy as np
 from numba import njit
 

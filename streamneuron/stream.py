@@ -51,9 +51,9 @@ class Position:
 
 class Block:
     """One block of the stream: ``X`` (n, d), rows in file order; ``y``; ``order``,
-    the row permutation (empty: file order); ``labels``, ``y`` in that order; ``position``, where this block
-    starts being consumed; ``units``, the unit indices concatenated; ``bounds``, the
-    first row of each unit in ``X``, plus n.
+    the row permutation (empty: file order); ``labels``, ``y`` in that order;
+    ``position``, where this block starts being consumed; ``units``, the unit
+    indices concatenated; ``bounds``, the first row of each unit in ``X``, plus n.
 
     ``order`` may be given as a callable: it is then made on first use (the reader
     thread hands that work to the training thread when it is itself the slower one).
