@@ -502,26 +502,6 @@ def _power_of_two(m):
     return mi > 0 and (mi & (mi - 1)) == 0 and float(mi) == m
 
 
-@njit(inline="always")
-def _step(w, carry_w, t, m, lr0, power_t, l2):
-    """``w -= lr_t (carry_w / m + l2 w)``, empties ``carry_w``; returns ``lr_t``.
-
-    Dividing by a power of two ``m`` is multiplying by ``1/m`` exactly, so that
-    case skips the division.
-    """
-    lr = _rate(t, lr0, power_t)
-    if _power_of_two(m):
-        inv_m = 1.0 / m
-        for j in range(w.shape[0]):
-            w[j] -= lr * (carry_w[j] * inv_m + l2 * w[j])
-            carry_w[j] = 0.0
-    else:
-        for j in range(w.shape[0]):
-            w[j] -= lr * (carry_w[j] / m + l2 * w[j])
-            carry_w[j] = 0.0
-    return lr
-
-
 # -- kernels -------------------------------------------------------------------------
 
 
@@ -533,7 +513,9 @@ def apply_update(w, state, carry_w, lr0, power_t, l2):
     averaged gradient); the carry is emptied and ``t`` advanced.
     """
     m = state[CARRY_ROWS]
-    lr = _step(w, carry_w, state[UPDATES], m, lr0, power_t, l2)
+    lr = _rate(state[UPDATES], lr0, power_t)
+    # The kernels' own step, with no last row to add (a zero row): one update rule.
+    _update_row(w, carry_w, np.zeros((1, w.shape[0])), 0, 0.0, lr, m, _power_of_two(m), l2)
     state[BIAS] -= lr * (state[CARRY_B] / m)
     state[CARRY_B] = 0.0
     state[CARRY_ROWS] = 0.0
