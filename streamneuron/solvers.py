@@ -85,10 +85,14 @@ class Options:
     l2: float = 0.0
 
 
-def _runaway(theta: np.ndarray, objective: float, start: float, l2: float) -> str | None:
-    """A message when the weights head for infinity, else None."""
+def _runaway(theta: np.ndarray, objective: float, start: float, l2: float,
+             weights_too: bool = True) -> str | None:
+    """A message when the weights head for infinity, else None. (gd passes
+    ``weights_too=False``: its large weights after a too-long step are for its
+    growth check to report, naming the learning rate.)"""
     largest = float(np.max(np.abs(theta)))
-    if largest > RUNAWAY_WEIGHT or (l2 == 0.0 and objective < SEPARABLE_FRACTION * start):
+    if (weights_too and largest > RUNAWAY_WEIGHT) or \
+            (l2 == 0.0 and objective < SEPARABLE_FRACTION * start):
         return (f"stopped: the weights grow without bound (largest |weight| {largest:.3g}, "
                 f"objective {objective:.3g}): the classes are (almost) linearly separable, so "
                 "with l2 = 0 the optimum is at infinity; add an L2 penalty (--l2 1e-4) for a "
@@ -137,7 +141,7 @@ def gd(evaluate: Evaluate, theta: np.ndarray, options: Options,
                                 and grad_norm <= math.sqrt(options.tol)):
             converged, message = True, "converged"
             break
-        runaway = _runaway(theta, objective, start_objective, options.l2)
+        runaway = _runaway(theta, objective, start_objective, options.l2, weights_too=False)
         if runaway:
             message = runaway
             break
