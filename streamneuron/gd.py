@@ -267,6 +267,8 @@ class _Run:
         finally:
             for collection in held:
                 self.executor.release(collection)
+            held.clear()
+            self.bag = None  # the last references: persisted data is released with them
             if not self.data.decoded:
                 self.executor.run_everywhere(release_buffers)
         return model

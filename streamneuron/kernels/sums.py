@@ -122,7 +122,7 @@ def gradient_hessian_sums(X, y, w, b, mean, inv_scale, loss_id, grad_w, hess):
     return sum_dz, sum_loss, -1
 
 
-
+# Rows summed together before joining the column total (a two-level sum: error
 # ~ (MOMENT_BLOCK + n / MOMENT_BLOCK) ulps instead of n).
 MOMENT_BLOCK = 1024
 
