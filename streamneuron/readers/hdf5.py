@@ -263,7 +263,7 @@ class HDF5Source(Source):
         it is not a number)."""
         X, _ = self._datasets(0)
         if isinstance(X, PandasFrame):
-            return {n: X.problems[n] or str(X.dtypes[n]) for n in X.names}
+            return {n: X.problems[n] or X.declared.get(n) or str(X.dtypes[n]) for n in X.names}
         return {n: str(X.dtype) for n in self._all_names}
 
     def _close(self, k: int) -> None:

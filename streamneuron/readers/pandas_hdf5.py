@@ -97,6 +97,7 @@ class PandasFrame:
         self._where: dict[str, tuple] = {}
         self.problems: dict[str, str | None] = {}
         self.dtypes: dict[str, np.dtype] = {}
+        self.declared: dict[str, str] = {}  # the type pandas recorded, where it did
         if layout == "fixed":
             nblocks = int(group.attrs.get("nblocks", 0))
             order = [_text(n) for n in group["axis0"][:]] if "axis0" in group else None
@@ -151,6 +152,8 @@ class PandasFrame:
                 for j, name in enumerate(names):
                     self._where[name] = (table, field, j if sub.shape else None, True)
                     self.dtypes[name] = base
+                    if dtype_attr is not None:
+                        self.declared[name] = _text(dtype_attr)
                     if meta_text not in ("N.", ""):
                         self.problems[name] = {"str": "string"}.get(meta_text, meta_text)
                     else:
