@@ -309,7 +309,8 @@ def predict(model_path, data, output, keep, x_key, quiet):
     output_format(output)
     _check_writable(output, "-o", remote=True)
     model = load_model(model_path)
-    source = open_source(list(data), label=None, features=model.feature_names, x_key=x_key)
+    source = open_source(list(data), label=None, features=model.feature_names, x_key=x_key,
+                         positional=True)
     with source, Progress(source.n_rows, "predict", quiet=quiet) as bar:
         rows = predict_to_parquet(model, source, output, keep=_split(keep) or (), progress=bar)
     if not quiet:
@@ -347,7 +348,7 @@ def evaluate(model_path, data, label, x_key, y_key, as_json, plot_path, quiet):
         require_matplotlib()
     model = load_model(model_path)
     source = open_source(list(data), label=_label_name(label, y_key, model.label or "y"),
-                         features=model.feature_names, x_key=x_key)
+                         features=model.feature_names, x_key=x_key, positional=True)
     with source, Progress(source.n_rows, "evaluate", quiet=quiet) as bar:
         metrics = run_evaluate(model, source, progress=bar)
     report = evaluation_report(model, metrics)

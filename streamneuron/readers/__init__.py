@@ -16,7 +16,7 @@ from .paths import FileRef, expand, sniff_format
 
 def open_source(paths, label: str | None = "y", features: Sequence[str] | None = None,
                 x_key: str = "X", y_key: str | None = None,
-                exclude: Sequence[str] | None = None) -> Source:
+                exclude: Sequence[str] | None = None, positional: bool = False) -> Source:
     """Open Parquet or HDF5 input, the format chosen by each file's first bytes.
 
     ``paths``: a file, a folder, a glob, an fsspec URL (``s3://``, ``gs://``,
@@ -28,7 +28,10 @@ def open_source(paths, label: str | None = "y", features: Sequence[str] | None =
     column of ``X``), minus ``exclude``. The choice is on the source:
     ``feature_names``, ``left_out`` (with reasons), ``column_warnings``.
     ``x_key``: the HDF5 features dataset, or the key of a pandas frame (default:
-    ``X``, else the file's only pandas frame).
+    ``X``, else the file's only pandas frame). ``positional=True`` (for applying
+    a model): an HDF5 ``X`` without column names whose column count equals
+    ``len(features)`` gives its columns in order as ``features``
+    (``source.by_position`` is then True).
 
     In-memory and Dask data are accepted too (see :mod:`streamneuron.readers.arrays`):
     a pandas or Dask DataFrame (with ``label``/``features`` as for Parquet), or a
@@ -70,7 +73,7 @@ def open_source(paths, label: str | None = "y", features: Sequence[str] | None =
         )
     if "hdf5" in formats:
         return HDF5Source(files, label=label, x_key=x_key, y_key=y_key, features=features,
-                          exclude=exclude)
+                          exclude=exclude, positional=positional)
     return ParquetSource(files, label=label, features=features, exclude=exclude)
 
 

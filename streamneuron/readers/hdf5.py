@@ -55,8 +55,9 @@ class HDF5Source(Source):
 
     def __init__(self, files: list[FileRef], *, label: str | None, x_key: str = "X",
                  y_key: str | None = None, features: Sequence[str] | None = None,
-                 exclude: Sequence[str] | None = None):
+                 exclude: Sequence[str] | None = None, positional: bool = False):
         self.files = files
+        self._positional = positional
         self.x_key = x_key
         self.label = label_key(label, y_key)
         self.y_key = self.label or y_key or "y"
@@ -208,7 +209,8 @@ class HDF5Source(Source):
 
     def _set_features(self, ref: FileRef, names: list[str], features, exclude) -> None:
         self._all_names = names
-        if (features is not None and not self.named_columns and len(features) == len(names)
+        if (self._positional and features is not None and not self.named_columns
+                and len(features) == len(names)
                 and not exclude and any(f not in names for f in features)):
             # Unnamed columns are positions: a model trained elsewhere (Parquet
             # columns x00..x07) takes them in order when the count agrees.
