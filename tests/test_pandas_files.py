@@ -171,7 +171,12 @@ def test_pandas_hdf5_bad_cases_are_one_line(tmp_path, capsys):
     df.to_hdf(fixed, key="df", format="fixed")
     scores = tmp_path / "p.parquet"
     turned_away(capsys, ["predict", out, fixed, "-o", scores, "--keep", "city"],
-                ["--keep city", "Python objects"], scores)
+                ["--keep city", "Python objects", "format='table'"], scores)
+    # Format 'table' stores strings as bytes: kept, as text.
+    code, _, err = run(capsys, "predict", out, path, "--x-key", "df", "-o", scores, "--keep",
+                       "city", "--quiet")
+    assert code == 0, err
+    assert pq.read_table(scores).column("city").to_pylist() == df["city"].tolist()
 
 
 def test_pandas_hdf5_files_of_two_layouts_are_refused(tmp_path, capsys):

@@ -288,8 +288,9 @@ class HDF5Source(Source):
                 raise DataError(f"{self.files[0].url}: --keep names no column {name!r}; columns "
                                 f"are {', '.join(frame.names)}")
             if name not in frame._where:
-                raise DataError(f"{self.files[0].url}: --keep {name}: pandas stores this "
-                                "column as Python objects, which cannot be read in chunks")
+                raise DataError(f"{self.files[0].url}: --keep {name}: pandas format 'fixed' "
+                                "stores this column as Python objects, which cannot be read in "
+                                "chunks; write the frame with df.to_hdf(..., format='table')")
 
     def read(self, i: int, *, keep: Sequence[str] = (), out: np.ndarray | None = None) -> Chunk:
         """Read chunk range ``i``; with ``out`` (an ``(n_rows, n_features)`` array of
@@ -351,7 +352,8 @@ class HDF5Source(Source):
         if keep:
             import pyarrow as pa
 
-            extra = {name: pa.array(v) for name, v in zip(keep, values[-len(keep):])}
+            extra = {name: pa.array(np.char.decode(v, "utf-8") if v.dtype.kind == "S" else v)
+                     for name, v in zip(keep, values[-len(keep):])}
         return Chunk(out, labels, where, extra)
 
     def close(self) -> None:

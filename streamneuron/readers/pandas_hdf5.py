@@ -90,8 +90,9 @@ class PandasFrame:
         if layout is None:
             what = _text(kind) if kind is not None else "not a pandas object"
             raise DataError(
-                f"{url}: key {key!r} holds a pandas {what}, not a DataFrame; streamneuron reads "
-                "DataFrames written by df.to_hdf (format 'fixed' or 'table') or X/y datasets")
+                f"{url}: key {key!r} holds a pandas {what}, not a DataFrame, and cannot be read "
+                "in chunks; write a DataFrame instead (e.g. series.to_frame().to_hdf(path, "
+                "key=..., format='table')) or X/y datasets")
         self.layout = layout
         # column name -> (dataset, field or None, position in the block or None)
         self._where: dict[str, tuple] = {}
