@@ -198,6 +198,21 @@ def test_pandas_hdf5_names_are_read_without_unpickling_code(tmp_path):
         sn.open_source(path, label="target")
 
 
+def test_pandas_hdf5_multiindex_levels_are_left_out(tmp_path):
+    """Format 'table' stores the levels of a MultiIndex as columns: they are row
+    labels, left out as the index, not features."""
+    df = frame(200)
+    df["k1"], df["k2"] = np.arange(200) // 10, np.arange(200) % 10
+    df.set_index(["k1", "k2"]).to_hdf(tmp_path / "mi.h5", key="df", format="table")
+    source = sn.open_source(tmp_path / "mi.h5", label="target")
+    assert source.feature_names == ["a", "b", "c", "flag"]
+    left = dict(source.left_out)
+    assert left["k1"] == left["k2"] == "pandas index"
+    df.set_index(["k1", "k2"]).to_hdf(tmp_path / "mif.h5", key="df", format="fixed")
+    assert sn.open_source(tmp_path / "mif.h5", label="target").feature_names == \
+        ["a", "b", "c", "flag"]
+
+
 # ---------------------------------------------------------------------------- Parquet
 
 

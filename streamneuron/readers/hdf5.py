@@ -230,7 +230,8 @@ class HDF5Source(Source):
         self._all_names = list(frame.names)
         self.feature_names, self.left_out = choose_features(
             [(n, frame.problems[n]) for n in frame.names], label=self.label, features=features,
-            exclude=exclude, where=f"{ref.url}: pandas frame {frame.key!r}")
+            exclude=exclude, index_columns=frame.index_columns,
+            where=f"{ref.url}: pandas frame {frame.key!r}")
         all_float32 = all(frame.dtypes[n] == np.float32 for n in self.feature_names)
         self.dtype = np.dtype(np.float32 if all_float32 else np.float64)
         self._file_dtype = self.dtype

@@ -99,6 +99,9 @@ class PandasFrame:
         self.problems: dict[str, str | None] = {}
         self.dtypes: dict[str, np.dtype] = {}
         self.declared: dict[str, str] = {}  # the type pandas recorded, where it did
+        # Columns that hold the levels of a MultiIndex (format "table" stores them as
+        # columns named in the attribute ``levels``): row labels, never features.
+        self.index_columns: list[str] = []
         if layout == "fixed":
             nblocks = int(group.attrs.get("nblocks", 0))
             order = [_text(n) for n in group["axis0"][:]] if "axis0" in group else None
@@ -170,6 +173,8 @@ class PandasFrame:
                 except Exception:
                     order = None
             self.names = order if order and set(order) == set(seen) else seen
+            self.index_columns = [n for n in _unpickle_names(group.attrs.get("levels")) or []
+                                  if n in self.problems]
             self.n_rows = int(table.shape[0])
             self.chunk_rows = table.chunks[0] if table.chunks else None
             self._datasets = [table]
