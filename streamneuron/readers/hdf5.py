@@ -264,10 +264,13 @@ class HDF5Source(Source):
     def schema(self) -> dict:
         """Every column and its type (pandas frames: the stored dtype or the reason
         it is not a number)."""
-        X, _ = self._datasets(0)
+        X, y = self._datasets(0)
         if isinstance(X, PandasFrame):
             return {n: X.problems[n] or X.declared.get(n) or str(X.dtypes[n]) for n in X.names}
-        return {n: str(X.dtype) for n in self._all_names}
+        schema = {n: str(X.dtype) for n in self._all_names}
+        if y is not None:
+            schema[self.label] = str(y.dtype)
+        return schema
 
     def _close(self, k: int) -> None:
         f = self._handles.pop(k)[0]
