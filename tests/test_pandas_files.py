@@ -252,3 +252,19 @@ def test_to_parquet_without_index_has_nothing_to_leave_out_but_strings(tmp_path)
         assert [c for c, _ in source.left_out] == ["city"]
         assert "string, not a number" in source.left_out[0][1]
         assert source.column_warnings == []
+
+
+def test_inspect_a_pandas_hdf5_file(tmp_path, capsys):
+    frame(500).to_hdf(tmp_path / "t.h5", key="df", format="table")
+    code, out, err = run(capsys, "inspect", tmp_path / "t.h5", "--label", "target", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["hdf5"]["x_key"] == "df" and report["hdf5"]["pandas_format"] == "table"
+    assert report["features"] == ["a", "b", "c", "flag"]
+    assert report["left_out"] == [{"column": "city", "reason": "string, not a number"}]
+    assert report["schema"]["flag"] == "bool" and report["label"] == "target"
+    assert report["label_balance"]["positives"] + report["label_balance"]["negatives"] == 500
+    code, out, err = run(capsys, "inspect", tmp_path / "t.h5", "--label", "target", "--columns")
+    assert code == 0, err
+    assert "df (pandas, format 'table')" in out
+    assert any(l.split()[:2] == ["city", "string"] and "left out" in l for l in out.splitlines())
