@@ -209,6 +209,9 @@ def train(data, label, output, features, exclude, mode, loss, batch_size, epochs
     check_params(batch_size=batch_size, epochs=epochs, lr=lr, l2=l2, max_iter=max_iter, tol=tol,
                  window=window, workers=workers, checkpoint_every=checkpoint_every, seed=seed,
                  checkpoint_seconds=checkpoint_seconds)
+    if lr is not None and mode in ("newton", "lbfgs"):
+        raise click.BadParameter(f"--lr is for --mode gd and sgd; {mode} needs no learning "
+                                 "rate", param_hint="--lr")
     source = open_source(list(data), label=_label_name(label, y_key), features=_split(features),
                          x_key=x_key, exclude=_split(exclude, "--exclude"))
     columns = source.columns_report()
@@ -253,9 +256,6 @@ def train(data, label, output, features, exclude, mode, loss, batch_size, epochs
                 if not quiet:
                     click.echo(f"Dask dashboard: {link}", err=True)
 
-            if lr is not None and mode != "gd":
-                raise click.BadParameter(f"--lr is for --mode gd and sgd; {mode} needs no "
-                                         "learning rate", param_hint="--lr")
             model = fit_gd(source, solver=mode, max_iter=max_iter,
                            lr=1.0 if lr is None else lr, loss=loss, l2=l2, tol=tol,
                            standardize=standardize, scheduler=scheduler, workers=workers,
