@@ -342,7 +342,7 @@ def _metadata_json(summary: dict[str, Any]) -> bytes:
 def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
     v = value.lower() if isinstance(value, str) else value
     if v not in allowed:
-        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+        raise ConfigError.about(name, f"must be one of {', '.join(allowed)}, got {value!r}")
     return v
 
 

@@ -41,7 +41,7 @@ def _data(n=300, d=4, seed=0, dtype=np.float64, offset=True):
 
 
 def _numpy_sgd(Xs, y01, orders, *, batch_size, lr, power_t=0.0, l2=0.0, loss="log"):
-    """INTERFACE.md's mini-batch SGD written directly in numpy (no kernel).
+    """The README's mini-batch SGD ("The math") written directly in numpy (no kernel).
 
     ``orders``: one row order per pass. Each batch: ``w -= lr_t (mean dL/dz x + l2 w)``,
     ``b -= lr_t mean dL/dz`` with ``lr_t = lr / (1 + t)**power_t``; the last short

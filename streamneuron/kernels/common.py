@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ..losses import loss_and_dz_scalar
+from ..elementary import exp_nonpositive, log1p_unit
 from .intrinsics import _accumulate8, _prefetch, _transpose4, _update_row
 
 # Indices into the SGD state vector.
@@ -37,6 +37,32 @@ LANES = 8
 
 def new_state() -> np.ndarray:
     return np.zeros(STATE_SIZE, dtype=np.float64)
+
+
+# -- the losses, one row at a time -----------------------------------------------------
+
+
+@njit(inline="always")
+def loss_and_dz_scalar(loss_id, z, y):
+    """``(L(z, y), dL/dz)`` for ``LogLoss`` (id 0) or ``SquaredError`` (id 1): the
+    formulas of :mod:`streamneuron.losses`, one row at a time.
+
+    ``p = sigmoid(z)`` and ``log(1 + e**z)`` share one ``e = exp(-|z|)``, so
+    neither overflows::
+
+        p = 1 / (1 + e)              (z >= 0)      p = e / (1 + e)     (z < 0)
+        log(1 + e**z) = max(z, 0) + log1p(e)
+
+    ``exp`` and ``log1p`` are the branch-free ones of :mod:`streamneuron.elementary`
+    (the kernels evaluate this over a tile of rows, four at a time).
+    """
+    e = exp_nonpositive(-abs(z))
+    inv = 1.0 / (1.0 + e)
+    p = inv if z >= 0.0 else e * inv
+    if loss_id == 0:
+        return max(z, 0.0) + log1p_unit(e) - y * z, p - y
+    r = p - y
+    return 0.5 * r * r, r * p * (1.0 - p)
 
 
 # -- building blocks, inlined into every kernel --------------------------------------

@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ..losses import loss_and_dz_scalar
 from .common import (BIAS, CARRY_B, CARRY_ROWS, LOSS_SUM, NONFINITE, OK, PAUSED, ROWS_SEEN,
-                     UPDATES, _add_rows, _fill, _first_nonfinite, _losses, _step, _workspace)
+                     UPDATES, _add_rows, _fill, _first_nonfinite, _losses, _step, _workspace,
+                     loss_and_dz_scalar)
 from .intrinsics import _logit, _prefetch_row
 
 
