@@ -47,7 +47,7 @@ PROB_EPS = float(np.finfo(np.float64).eps)
 
 # A chunk scatters its counts with np.add.at, which costs O(chunk); at least
 # this fraction of the histogram size, np.bincount (O(bins), but faster per
-# row) is cheaper. Measured crossover is around one row per two-to-four bins.
+# row) is cheaper: it sweeps the whole histogram once instead of scattering.
 _DENSE_UPDATE_FRACTION = 0.25
 
 __all__ = [
@@ -58,15 +58,11 @@ __all__ = [
     "roc_curve_points",
 ]
 
-_STATE_FORMAT = "streamneuron-metrics"
-_STATE_VERSION = 1
-
-
 class StreamingMetrics:
     """Accumulates log loss, mse, Brier score, accuracy and histogram AUC over chunks.
 
-    ``update`` each chunk, ``merge`` partial results (e.g. one per Dask
-    partition), ``result()`` at the end. See the module docstring for formulas.
+    ``update`` each chunk, ``result()`` at the end. See the module docstring for
+    formulas.
     """
 
     def __init__(self, bins: int = AUC_BINS) -> None:
@@ -140,28 +136,6 @@ class StreamingMetrics:
         self.bin_value[idx[new]] = p[new]
         self.bin_distinct[idx[p != self.bin_value[idx]]] = True
 
-    # ------------------------------------------------------------------- merge
-
-    def merge(self, other: "StreamingMetrics") -> "StreamingMetrics":
-        """Add ``other``'s rows into this one (in place); returns ``self``."""
-        if not isinstance(other, StreamingMetrics):
-            raise TypeError(f"cannot merge StreamingMetrics with {type(other).__name__}")
-        if other.bins != self.bins:
-            raise ConfigError(
-                f"cannot merge metrics with {self.bins} and {other.bins} histogram bins"
-            )
-        self.rows += other.rows
-        self.correct += other.correct
-        self.sum_log_loss += other.sum_log_loss
-        self.sum_sq_error += other.sum_sq_error
-        self.counts += other.counts
-        mine, theirs = self.bin_value, other.bin_value
-        both = ~np.isnan(mine) & ~np.isnan(theirs)
-        self.bin_distinct |= other.bin_distinct | (both & (mine != theirs))
-        take = np.isnan(mine) & ~np.isnan(theirs)
-        mine[take] = theirs[take]
-        return self
-
     # ----------------------------------------------------------------- results
 
     @property
@@ -206,50 +180,6 @@ class StreamingMetrics:
             "positives": self.positives,
             "negatives": self.negatives,
         }
-
-    # ------------------------------------------------------------------- state
-
-    def get_state(self) -> dict[str, Any]:
-        """JSON-serialisable dict (only non-empty bins are listed); see ``from_state``."""
-        occupied = np.flatnonzero(self.counts.any(axis=0))
-        return {
-            "format": _STATE_FORMAT,
-            "version": _STATE_VERSION,
-            "bins": self.bins,
-            "rows": self.rows,
-            "correct": self.correct,
-            "sum_log_loss": self.sum_log_loss,
-            "sum_sq_error": self.sum_sq_error,
-            "bin_index": occupied.tolist(),
-            "bin_negatives": self.counts[0, occupied].tolist(),
-            "bin_positives": self.counts[1, occupied].tolist(),
-            "bin_value": self.bin_value[occupied].tolist(),
-            "bin_distinct": self.bin_distinct[occupied].tolist(),
-        }
-
-    @classmethod
-    def from_state(cls, state: dict[str, Any]) -> "StreamingMetrics":
-        """Rebuild from ``get_state()``; raises DataError on anything else."""
-        if not isinstance(state, dict) or state.get("format") != _STATE_FORMAT:
-            raise DataError("not a streamneuron metrics state")
-        if state.get("version") != _STATE_VERSION:
-            raise DataError(f"unsupported metrics state version {state.get('version')!r}")
-        try:
-            m = cls(bins=int(state["bins"]))
-            m.rows = int(state["rows"])
-            m.correct = int(state["correct"])
-            m.sum_log_loss = float(state["sum_log_loss"])
-            m.sum_sq_error = float(state["sum_sq_error"])
-            idx = np.asarray(state["bin_index"], dtype=np.int64)
-            m.counts[0, idx] = np.asarray(state["bin_negatives"], dtype=np.int64)
-            m.counts[1, idx] = np.asarray(state["bin_positives"], dtype=np.int64)
-            m.bin_value[idx] = np.asarray(state["bin_value"], dtype=np.float64)
-            m.bin_distinct[idx] = np.asarray(state["bin_distinct"], dtype=bool)
-        except (KeyError, TypeError, ValueError, IndexError) as exc:
-            raise DataError(f"corrupt metrics state: {exc}") from None
-        if int(m.counts.sum()) != m.rows:
-            raise DataError("corrupt metrics state: bin counts do not add up to rows")
-        return m
 
 
 # ---------------------------------------------------------------------------

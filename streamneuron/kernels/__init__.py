@@ -10,9 +10,10 @@ The package, by what the pieces are for:
   step that every kernel shares, and the state indices and status codes;
 * :mod:`.intrinsics`: the per-row helpers written in LLVM IR.
 
-A Python-level numpy loop per mini-batch costs up to 67x the file scan at batch
-size 1; these kernels take a chunk of thousands of rows and do every mini-batch
-update inside one compiled call, so the per-batch cost is a few flops per weight.
+A Python-level numpy loop per mini-batch pays the interpreter and numpy's call
+overhead for every batch, which at small batch sizes dwarfs the arithmetic; these
+kernels take a chunk of thousands of rows and do every mini-batch update inside
+one compiled call, so the per-batch cost is a few flops per weight.
 They release the GIL so the next chunk can be decoded on another thread.
 
 The formulas are those of :mod:`streamneuron.losses` (``loss_and_dz_scalar``).

@@ -81,8 +81,9 @@ def sgd_chunk(X, y, order, start, stop, w, state, carry_w, mean, inv_scale,
         r = 0
         while r < count:
             if batch_size == 1:
-                # Every row is a batch: a plain row loop (the span bookkeeping would
-                # add ~15% to this latency-bound chain); the same arithmetic.
+                # Every row is a batch: a plain row loop (each row waits for the
+                # previous row's update, so the span bookkeeping would lie on that
+                # chain); the same arithmetic.
                 if r < ahead:
                     _prefetch_row(X, order[pos + count + r])
                 z = _logit(b, w, tile, r, d)
