@@ -26,7 +26,7 @@ point 3, and penalises the weights but not the bias::
     dJ/db   = (1/m) * sum_i dL/dz_i
 
 Each loss is written twice: here an array version (numpy ufuncs only, so it runs
-unchanged on a numpy chunk or a Dask array), and a scalar version compiled by
+unchanged on a numpy block or a Dask array), and a scalar version compiled by
 numba into the fused kernels, ``loss_and_dz_scalar`` in
 :mod:`streamneuron.kernels.common` (the same formulas, one row at a time; kept
 there so that this module loads without numba). :data:`LOSSES` is the one

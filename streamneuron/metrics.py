@@ -1,4 +1,4 @@
-"""Streaming (out-of-core) metrics for a binary classifier, fed chunk by chunk.
+"""Streaming (out-of-core) metrics for a binary classifier, fed block by block.
 
 With ``p`` the predicted probability, ``y`` in {0, 1} and ``n`` the rows seen::
 
@@ -8,7 +8,7 @@ With ``p`` the predicted probability, ``y`` in {0, 1} and ``n`` the rows seen::
     accuracy = (1/n) #{(p >= 0.5) == y}
     auc      = P(s_pos > s_neg) + 0.5 P(s_pos = s_neg)  (over all positive/negative pairs)
 
-Sums and counts add over chunks, so they stream in O(1) memory. The AUC needs
+Sums and counts add over blocks, so they stream in O(1) memory. The AUC needs
 the order of all scores; it is computed from a fine histogram of ``p`` instead
 (:data:`AUC_BINS` equal bins over [0, 1], one count array per class), treating
 two scores in the same bin as a tie. Only a pair that shares a bin can be
@@ -45,7 +45,7 @@ DECISION_THRESHOLD = 0.5
 # log_loss does, so the two agree; the logit path needs no clipping.
 PROB_EPS = float(np.finfo(np.float64).eps)
 
-# A chunk scatters its counts with np.add.at, which costs O(chunk); at least
+# A block scatters its counts with np.add.at, which costs O(block); at least
 # this fraction of the histogram size, np.bincount (O(bins), but faster per
 # row) is cheaper: it sweeps the whole histogram once instead of scattering.
 _DENSE_UPDATE_FRACTION = 0.25
@@ -59,9 +59,9 @@ __all__ = [
 ]
 
 class StreamingMetrics:
-    """Accumulates log loss, mse, Brier score, accuracy and histogram AUC over chunks.
+    """Accumulates log loss, mse, Brier score, accuracy and histogram AUC over blocks.
 
-    ``update`` each chunk, ``result()`` at the end. See the module docstring for
+    ``update`` each block, ``result()`` at the end. See the module docstring for
     formulas.
     """
 
@@ -83,7 +83,7 @@ class StreamingMetrics:
     # ------------------------------------------------------------------ update
 
     def update(self, prob: np.ndarray, y: np.ndarray, logit: np.ndarray | None = None) -> None:
-        """Add one chunk: probabilities ``prob``, 0/1 labels ``y``, optional logits.
+        """Add one block: probabilities ``prob``, 0/1 labels ``y``, optional logits.
 
         With ``logit`` the log loss is ``logaddexp(0, z) - y z`` (finite for any
         finite z); without it, ``-(y log p + (1-y) log(1-p))`` with p clipped to
@@ -131,7 +131,7 @@ class StreamingMetrics:
 
         # Record a value for bins seen for the first time, then flag every bin
         # holding a value different from its recorded one. Plain assignments are
-        # idempotent, so repeated bins in the chunk need no ufunc.at.
+        # idempotent, so repeated bins in the block need no ufunc.at.
         new = np.isnan(self.bin_value[idx])
         self.bin_value[idx[new]] = p[new]
         self.bin_distinct[idx[p != self.bin_value[idx]]] = True

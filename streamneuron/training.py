@@ -96,11 +96,11 @@ class TrainState:
         Every ``rule.batch_size`` rows one averaged step is taken; a batch left
         unfinished at ``stop`` stays in the carry. Stops after ``max_updates``
         updates (< 0: no limit). Returns ``(position, status)``:
-        :func:`streamneuron.kernels.sgd_chunk`'s next row and ``OK``, ``PAUSED`` or
+        :func:`streamneuron.kernels.sgd_block`'s next row and ``OK``, ``PAUSED`` or
         ``NONFINITE``.
         """
         vector = self._vector()
-        pos, status = kernels.sgd_chunk(
+        pos, status = kernels.sgd_block(
             X, labels, order, start, X.shape[0] if stop is None else stop, self.weights,
             vector, self.carry_w, mean, inv_scale, rule.loss_id, rule.batch_size, rule.lr,
             rule.power, rule.l2, max_updates)

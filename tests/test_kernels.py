@@ -44,7 +44,7 @@ def run(X, y, order=None, *, batch, slices=None, lr0=0.05, power_t=0.0, l2=0.0, 
     w, state, carry = np.zeros(d), kernels.new_state(), np.zeros(d)
     cuts = [0] + sorted(slices or []) + [n]
     for start, stop in zip(cuts[:-1], cuts[1:]):
-        pos, status = kernels.sgd_chunk(X, labels, order, start, stop, w, state, carry, mean,
+        pos, status = kernels.sgd_block(X, labels, order, start, stop, w, state, carry, mean,
                                         inv_scale, loss_id, batch, lr0, power_t, l2, -1)
         assert (pos, status) == (stop, kernels.OK)
     return w, state, carry
@@ -113,15 +113,15 @@ def test_nonfinite_row_and_pause_are_reported_where_they_happen():
     order = np.random.default_rng(0).permutation(500)
     w, state, carry = np.zeros(8), kernels.new_state(), np.zeros(8)
     for batch in (1, 16):
-        pos, status = kernels.sgd_chunk(X, y, np.empty(0, np.int64), 0, 500, w, state, carry,
+        pos, status = kernels.sgd_block(X, y, np.empty(0, np.int64), 0, 500, w, state, carry,
                                         np.zeros(8), np.ones(8), 0, batch, 0.1, 0.0, 0.0, -1)
         assert (pos, status) == (321, kernels.NONFINITE)
-        pos, status = kernels.sgd_chunk(X, y[order], order, 0, 500, w, state, carry,
+        pos, status = kernels.sgd_block(X, y[order], order, 0, 500, w, state, carry,
                                         np.zeros(8), np.ones(8), 0, batch, 0.1, 0.0, 0.0, -1)
         assert (pos, status) == (321, kernels.NONFINITE)  # the row of X, not the position
     X[321, 5] = 0.0
     state, carry = kernels.new_state(), np.zeros(8)
-    pos, status = kernels.sgd_chunk(X, y, np.empty(0, np.int64), 0, 500, np.zeros(8), state,
+    pos, status = kernels.sgd_block(X, y, np.empty(0, np.int64), 0, 500, np.zeros(8), state,
                                     carry, np.zeros(8), np.ones(8), 0, 16, 0.1, 0.0, 0.0, 3)
     assert (pos, status) == (48, kernels.PAUSED) and state[kernels.UPDATES] == 3
 

@@ -14,7 +14,7 @@ from .intrinsics import _logit, _pointer, _prefetch1
 
 @njit(cache=True, nogil=True)
 def logits(X, w, b, mean, inv_scale, out):
-    """``out_i = b + sum_j w_j (x_ij - mean_j) inv_scale_j`` (the logit of :func:`sgd_chunk`);
+    """``out_i = b + sum_j w_j (x_ij - mean_j) inv_scale_j`` (the logit of :func:`sgd_block`);
     returns the first non-finite row or -1."""
     n, d = X.shape
     rows = _tile_rows(d)

@@ -18,7 +18,7 @@ from .intrinsics import _accumulate8, _prefetch, _transpose4, _update_row
 BIAS = 0  # b
 UPDATES = 1  # t: mini-batch updates done so far (drives the invscaling schedule)
 CARRY_B = 2  # sum of dL/dz over the rows of the unfinished batch
-CARRY_ROWS = 3  # rows in the unfinished batch (a batch may straddle chunks)
+CARRY_ROWS = 3  # rows in the unfinished batch (a batch may straddle blocks)
 LOSS_SUM = 4  # sum of L over rows seen this epoch, at the weights before their update
 ROWS_SEEN = 5  # rows seen this epoch
 STATE_SIZE = 6

@@ -1,4 +1,4 @@
-"""The SGD step kernels: :func:`sgd_chunk` trains every mini-batch of a block of rows
+"""The SGD step kernels: :func:`sgd_block` trains every mini-batch of a block of rows
 in one call; :func:`apply_update` takes the step of an unfinished (last, short) batch.
 
 Both take their step through :func:`~streamneuron.kernels.common._step`, so there
@@ -33,14 +33,14 @@ def apply_update(w, state, carry_w, lr0, power_t, l2):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def sgd_chunk(X, y, order, start, stop, w, state, carry_w, mean, inv_scale,
+def sgd_block(X, y, order, start, stop, w, state, carry_w, mean, inv_scale,
               loss_id, batch_size, lr0, power_t, l2, max_updates):
-    """Mini-batch SGD over rows ``order[start:stop]`` of the chunk ``X`` (n, d).
+    """Mini-batch SGD over rows ``order[start:stop]`` of the block ``X`` (n, d).
 
     ``X`` may be row- or column-major, float32 or float64 (never converted as a
-    whole). ``order`` is the row permutation of the chunk (empty: file order);
+    whole). ``order`` is the row permutation of the block (empty: file order);
     ``y`` the labels *in training order*, ``y[k]`` that of row ``order[k]``
-    (``y[order]`` made once per chunk: read in order, the labels cost no cache
+    (``y[order]`` made once per block: read in order, the labels cost no cache
     misses; gathered row by row they were a third of a shuffled epoch's memory
     traffic).
     Each row adds its ``dL/dz * x`` to the carry at the current weights; every
@@ -51,7 +51,7 @@ def sgd_chunk(X, y, order, start, stop, w, state, carry_w, mean, inv_scale,
     of the tile or of the batch): the span's logits first, then its losses and
     ``dL/dz`` (vectorized), then the carry in row order. At batch size 1 (every
     row a batch) a plain row loop. Every sum is in row order, so the numbers do not
-    depend on where tiles, slices or chunks begin.
+    depend on where tiles, calls or blocks begin.
 
     Returns ``(position, status)``: the next row position and ``OK``, ``PAUSED``,
     or ``NONFINITE`` (then ``position`` is the offending row of ``X``).
