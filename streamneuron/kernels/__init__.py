@@ -7,7 +7,7 @@ The package, by what the pieces are for:
 * :mod:`.apply`: logits for predictions and metrics, and data movement
   (:func:`gather`, :func:`columns_into`);
 * :mod:`.common`: the tile, its workspace, the vectorized losses and the one update
-  step that every kernel shares, and the state indices and status codes;
+  step that every kernel shares, the state record and the status codes;
 * :mod:`.intrinsics`: the per-row helpers written in LLVM IR.
 
 A Python-level numpy loop per mini-batch pays the interpreter and numpy's call
@@ -60,16 +60,17 @@ processed in one call or in several, row- or column-major, shuffled or
 not, gives bit-identical weights. That is what makes exact resume and the
 article-loop tests possible.
 
-The SGD engine's scalars live in one float64 array ``state`` (indices in :mod:`.common`), and
-the gradient sum of an unfinished batch in ``carry_w``, so both can be saved and
-restored exactly.
+The SGD scalars a kernel carries from call to call (bias, update count, the
+unfinished batch's sums, the pass's loss) live in one record ``state`` of named
+fields (:data:`STATE`), and the gradient sum of an unfinished batch in ``carry_w``;
+:class:`streamneuron.training.TrainState` holds the same by name for the rest of the
+package and its checkpoints.
 """
 
 from __future__ import annotations
 
 from .apply import TRANSPOSE_AHEAD, columns_into, gather, logits
-from .common import (BIAS, CARRY_B, CARRY_ROWS, LANES, LOSS_SUM, NONFINITE, OK, PAUSED,
-                     ROWS_SEEN, STATE_SIZE, TILE, TILE_VALUES, UPDATES, new_state)
+from .common import LANES, NONFINITE, OK, PAUSED, STATE, TILE, TILE_VALUES, new_state
 from .intrinsics import _prefetch_row
 from .sgd import apply_update, sgd_block
 from .sums import MOMENT_BLOCK, gradient_sums, moments
@@ -78,7 +79,7 @@ sgd_chunk = sgd_block  # its name before "block" became the one word for it; use
 
 __all__ = [
     "sgd_block", "sgd_chunk", "apply_update", "gradient_sums", "moments", "logits", "gather",
-    "columns_into", "new_state", "BIAS", "UPDATES", "CARRY_B", "CARRY_ROWS", "LOSS_SUM",
-    "ROWS_SEEN", "STATE_SIZE", "OK", "PAUSED", "NONFINITE", "TILE", "TILE_VALUES", "LANES",
+    "columns_into", "new_state", "STATE", "OK", "PAUSED", "NONFINITE", "TILE", "TILE_VALUES",
+    "LANES",
     "TRANSPOSE_AHEAD", "MOMENT_BLOCK", "_prefetch_row",
 ]

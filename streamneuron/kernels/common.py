@@ -14,14 +14,17 @@ from numba import njit
 from ..elementary import exp_nonpositive, log1p_unit
 from .intrinsics import _accumulate8, _prefetch, _transpose4, _update_row
 
-# Indices into the SGD state vector.
-BIAS = 0  # b
-UPDATES = 1  # t: mini-batch updates done so far (drives the invscaling schedule)
-CARRY_B = 2  # sum of dL/dz over the rows of the unfinished batch
-CARRY_ROWS = 3  # rows in the unfinished batch (a batch may straddle blocks)
-LOSS_SUM = 4  # sum of L over rows seen this epoch, at the weights before their update
-ROWS_SEEN = 5  # rows seen this epoch
-STATE_SIZE = 6
+# The SGD scalars a kernel reads and writes back, by name: one record (new_state()).
+# The weights and the carried gradient sum of the unfinished batch are arrays of
+# their own. streamneuron.training.TrainState holds the same fields for everyone else.
+STATE = np.dtype([
+    ("bias", np.float64),  # b
+    ("updates", np.float64),  # t: mini-batch updates done so far (drives invscaling)
+    ("carry_b", np.float64),  # sum of dL/dz over the rows of the unfinished batch
+    ("carry_rows", np.float64),  # rows in the unfinished batch (it may straddle blocks)
+    ("loss_sum", np.float64),  # sum of L over the pass's rows, at the weights they met
+    ("rows_seen", np.float64),  # rows of the pass so far
+])
 
 # Status codes returned by the kernels.
 OK = 0
@@ -36,7 +39,8 @@ LANES = 8
 
 
 def new_state() -> np.ndarray:
-    return np.zeros(STATE_SIZE, dtype=np.float64)
+    """A zero state: a one-record array of :data:`STATE` (``state["bias"][0]``...)."""
+    return np.zeros(1, dtype=STATE)
 
 
 # -- the losses, one row at a time -----------------------------------------------------

@@ -10,9 +10,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .common import (BIAS, CARRY_B, CARRY_ROWS, LOSS_SUM, NONFINITE, OK, PAUSED, ROWS_SEEN,
-                     UPDATES, _add_rows, _fill, _first_nonfinite, _losses, _step, _workspace,
-                     loss_and_dz_scalar)
+from .common import (NONFINITE, OK, PAUSED, _add_rows, _fill, _first_nonfinite, _losses, _step,
+                     _workspace, loss_and_dz_scalar)
 from .intrinsics import _logit, _prefetch_row
 
 
@@ -23,12 +22,14 @@ def apply_update(w, state, carry_w, lr0, power_t, l2):
     ``g_w, g_b`` are the gradient sums of the ``m`` rows of the batch (the article's
     averaged gradient); the carry is emptied and ``t`` advanced.
     """
+    s = state[0]
     # The kernels' own step, with no last row to add (a zero row): one update rule.
-    state[BIAS], state[UPDATES] = _step(w, carry_w, np.zeros((1, w.shape[0])), 0, 0.0,
-                                        state[BIAS], state[CARRY_B], state[CARRY_ROWS],
-                                        state[UPDATES], lr0, power_t, l2)
-    state[CARRY_B] = 0.0
-    state[CARRY_ROWS] = 0.0
+    b, t = _step(w, carry_w, np.zeros((1, w.shape[0])), 0, 0.0, s.bias, s.carry_b,
+                 s.carry_rows, s.updates, lr0, power_t, l2)
+    s.bias = b
+    s.updates = t
+    s.carry_b = 0.0
+    s.carry_rows = 0.0
 
 
 
@@ -62,12 +63,13 @@ def sgd_block(X, y, order, start, stop, w, state, carry_w, mean, inv_scale,
     identity = order.shape[0] == 0
     updates = 0
     # The state lives in registers while the loop runs; written back on every exit.
-    b = state[BIAS]
-    t = state[UPDATES]
-    carry_b = state[CARRY_B]
-    carry_rows = state[CARRY_ROWS]
-    loss_sum = state[LOSS_SUM]
-    rows_seen = state[ROWS_SEEN]
+    s = state[0]
+    b = s.bias
+    t = s.updates
+    carry_b = s.carry_b
+    carry_rows = s.carry_rows
+    loss_sum = s.loss_sum
+    rows_seen = s.rows_seen
     pos = start
     status = OK
     while pos < stop and status == OK:
@@ -141,11 +143,11 @@ def sgd_block(X, y, order, start, stop, w, state, carry_w, mean, inv_scale,
                 break
         if status == OK:
             pos += count
-    state[BIAS] = b
-    state[UPDATES] = t
-    state[CARRY_B] = carry_b
-    state[CARRY_ROWS] = carry_rows
-    state[LOSS_SUM] = loss_sum
-    state[ROWS_SEEN] = rows_seen
+    s.bias = b
+    s.updates = t
+    s.carry_b = carry_b
+    s.carry_rows = carry_rows
+    s.loss_sum = loss_sum
+    s.rows_seen = rows_seen
     return pos, status
 
