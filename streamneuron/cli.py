@@ -19,6 +19,8 @@ import click
 
 from . import __version__
 from .errors import StreamNeuronError, TrainingInterrupted
+from .losses import LOSSES
+from .schedules import SCHEDULES
 
 EXIT_INTERNAL = 1
 EXIT_BAD_INPUT = 2
@@ -129,7 +131,7 @@ def cli():
               show_default=True,
               help="sgd: streaming mini-batch SGD. Full passes: gd (the article's gradient descent), "
                    "newton (the optimum in ~5-12 passes), lbfgs (for many features).")
-@click.option("--loss", type=click.Choice(["log", "mse"]), default="log", show_default=True,
+@click.option("--loss", type=click.Choice(list(LOSSES)), default="log", show_default=True,
               help="log: log loss; mse: the article's 0.5 (p - y)^2.")
 @click.option("--batch-size", type=int, default=256, show_default=True, help="sgd: rows per update.")
 @click.option("--epochs", type=int, default=5, show_default=True, help="sgd: passes over the data.")
@@ -140,7 +142,7 @@ def cli():
 @click.option("--lr", type=float, default=None, help="Learning rate [default: 0.1 for sgd, 1.0 for gd].")
 @click.option("--l2", type=float, default=0.0, show_default=True, help="L2 penalty (l2/2)||w||^2; the bias is not penalised.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the shuffling order.")
-@click.option("--schedule", type=click.Choice(["constant", "invscaling"]), default="constant",
+@click.option("--schedule", type=click.Choice(list(SCHEDULES)), default="constant",
               show_default=True, help="sgd: lr_t = lr / (1 + t)^power_t for invscaling.")
 @click.option("--power-t", type=float, default=0.5, show_default=True, help="sgd: exponent of invscaling.")
 @click.option("--shuffle/--no-shuffle", default=True, show_default=True,
@@ -503,16 +505,13 @@ def _one_line(text: str) -> str:
 
 
 def _as_flags(exc: StreamNeuronError) -> str:
-    """``batch_size must be ...`` (a library parameter) reads ``--batch-size must be ...``."""
-    from .errors import ConfigError
-    from .params import RULES
+    """``batch_size must be ...`` (about a library parameter: ``exc.param``) reads
+    ``--batch-size must be ...``."""
+    from .params import flag
 
-    message = str(exc)
-    if isinstance(exc, ConfigError):
-        name = message.split(" ", 1)[0]
-        if name in RULES and message.startswith(f"{name} must be "):
-            return "--" + name.replace("_", "-") + message[len(name):]
-    return message
+    if getattr(exc, "param", None) and getattr(exc, "problem", None):
+        return f"{flag(exc.param)} {exc.problem}"
+    return str(exc)
 
 
 def main(argv: list[str] | None = None) -> int:

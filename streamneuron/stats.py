@@ -1,6 +1,6 @@
 """Per-feature mean and standard deviation in one streaming pass.
 
-Each chunk gives ``(n, mean, M2)`` with ``M2 = sum (x - mean)**2``; two summaries
+Each block gives ``(n, mean, M2)`` with ``M2 = sum (x - mean)**2``; two summaries
 merge by Chan, Golub and LeVeque's pairwise update, which stays accurate where
 the textbook ``E[x^2] - E[x]^2`` loses every digit::
 
@@ -31,8 +31,8 @@ class Moments:
 
     @classmethod
     def of(cls, X: np.ndarray) -> "Moments":
-        """Summary of one in-memory chunk: float64 sums in a compiled two-pass loop,
-        without a float64 copy of a float32 chunk, the same numbers for any layout."""
+        """Summary of one in-memory block: float64 sums in a compiled two-pass loop,
+        without a float64 copy of a float32 block, the same numbers for any layout."""
         from .kernels import moments
 
         X = np.asarray(X)
