@@ -210,7 +210,8 @@ def train(data, label, output, features, exclude, mode, loss, batch_size, epochs
         require_matplotlib()
     check_params(batch_size=batch_size, epochs=epochs, lr=lr, l2=l2, max_iter=max_iter, tol=tol,
                  window=window, workers=workers, checkpoint_every=checkpoint_every, seed=seed,
-                 checkpoint_seconds=checkpoint_seconds)
+                 checkpoint_seconds=checkpoint_seconds, power_t=power_t,
+                 partition_rows=partition_rows)
     if lr is not None and mode in ("newton", "lbfgs"):
         raise click.BadParameter(f"--lr is for --mode gd and sgd; {mode} needs no learning "
                                  "rate", param_hint="--lr")

@@ -91,14 +91,14 @@ def raise_nonfinite(source, block, row: int | None = None) -> None:
         )
 
 
-# Rows centred at a time for the co-moment products (a float64 block of this many
-# rows: bounded memory whatever the chunk, large enough for BLAS to run at speed).
+# Rows centred at a time for the co-moment products (a float64 buffer of this many
+# rows: bounded memory whatever the unit, large enough for BLAS to run at speed).
 COMOMENT_BLOCK_ROWS = 1 << 14
 
 
 @dataclass
 class CoMoments:
-    """Count, means and co-moments of the columns ``(x_1 .. x_d, y)`` of a chunk.
+    """Count, means and co-moments of the columns ``(x_1 .. x_d, y)`` of some rows.
 
     ``comoment[j, k] = sum_i (v_ij - mean_j) (v_ik - mean_k)`` over the ``d + 1``
     columns ``v = (x, y)``; merged by the matrix form of the same pairwise update
