@@ -53,8 +53,8 @@ class Evaluation:
 class Sums:
     """Names for the parts of a pass's flat sum array ``[sum dz x (d), sum dz, sum L, n, H]``.
 
-    ``H`` (``(d+1)**2`` values, only with curvature) holds the upper triangle of
-    ``sum h x~ x~^T``; :meth:`evaluate` mirrors it.
+    ``H`` (``(d+1)**2`` values, only with curvature) holds ``sum h x~ x~^T``;
+    :meth:`evaluate` takes its upper triangle and mirrors it (exactly symmetric).
     """
 
     def __init__(self, total: np.ndarray, d: int):
