@@ -192,8 +192,8 @@ def train(data, label, output, features, exclude, mode, loss, batch_size, epochs
       streamneuron train s3://bucket/table/ --label y -o model.json --mode gd --workers 4
       streamneuron train big.parquet --label y -o model.json --mode newton --l2 1e-4
     """
-    if mode == "sgd":  # numba loads meanwhile (see streamneuron.warmup)
-        from .warmup import start
+    if scheduler is None and not workers:  # in this process: numba loads meanwhile
+        from .warmup import start  # (see streamneuron.warmup)
 
         start()
     from .params import check_params

@@ -22,6 +22,7 @@ import contextlib
 import logging
 import multiprocessing
 import os
+import sys
 
 from .errors import ConfigError, StreamNeuronError
 
@@ -47,15 +48,21 @@ class InProcess:
     def __init__(self, threads: int | None = None):
         self.threads = threads or os.cpu_count() or 1
 
+    # The scheduler is passed as the function itself: given by name ("threads"),
+    # dask imports distributed (a second) to look for a client first.
     def compute(self, collection):
         import dask
+        import dask.threaded
 
-        return dask.compute(collection, scheduler="threads", num_workers=self.threads)[0]
+        return dask.compute(collection, scheduler=dask.threaded.get,
+                            num_workers=self.threads)[0]
 
     def persist(self, collection):
         import dask
+        import dask.threaded
 
-        return dask.persist(collection, scheduler="threads", num_workers=self.threads)[0]
+        return dask.persist(collection, scheduler=dask.threaded.get,
+                            num_workers=self.threads)[0]
 
     def release(self, collection) -> None:
         pass
@@ -234,10 +241,13 @@ def open_executor(*, client=None, scheduler: str | None = None, workers: int | N
     if workers == 0:
         return InProcess()
     if workers is None:
-        with contextlib.suppress(ImportError, ValueError):
-            from distributed import default_client
+        # A running default client means distributed is imported already; importing
+        # it only to find none costs a second.
+        if "distributed" in sys.modules:
+            with contextlib.suppress(ImportError, ValueError):
+                from distributed import default_client
 
-            return DaskCluster(default_client(), kind="client", verbose=verbose)
+                return DaskCluster(default_client(), kind="client", verbose=verbose)
         if data_bytes <= IN_PROCESS_BYTES:
             return InProcess()
     return _start_local(workers or DEFAULT_LOCAL_WORKERS, verbose, on_cluster)
