@@ -23,7 +23,7 @@ _LAZY = {
     "open_source": "readers", "Source": "readers", "ArraySource": "readers",
     "from_dataframe": "readers",
     "fit_sgd": "sgd", "Position": "stream",
-    "fit_gd": "gd", "NeuronClassifier": "sklearn",
+    "fit_gd": "gd", "fit_newton": "gd", "fit_lbfgs": "gd", "NeuronClassifier": "sklearn",
 }
 
 
@@ -42,7 +42,7 @@ def __dir__():
 
 
 __all__ = [
-    "open_source", "Source", "ArraySource", "from_dataframe", "Position", "Neuron", "load_model", "fit_sgd", "fit_gd",
+    "open_source", "Source", "ArraySource", "from_dataframe", "Position", "Neuron", "load_model", "fit_sgd", "fit_gd", "fit_newton", "fit_lbfgs",
     "NeuronClassifier", "StreamNeuronError", "DataError", "ConfigError", "ModelError",
     "CheckpointError", "TrainingInterrupted", "DivergenceError", "__version__",
 ]

@@ -100,13 +100,16 @@ def cli():
 @click.option("--label", default="y", show_default=True, help="Label column (0/1, 0.0/1.0 or bool).")
 @click.option("-o", "--output", "output", required=True, metavar="MODEL.json", help="Model file to write.")
 @click.option("--features", metavar="COL,COL,...", help="Feature columns [default: every numeric column but the label].")
-@click.option("--mode", type=click.Choice(["sgd", "gd"]), default="sgd", show_default=True,
-              help="sgd: streaming mini-batches; gd: full-pass gradient descent on Dask.")
+@click.option("--mode", type=click.Choice(["sgd", "gd", "newton", "lbfgs"]), default="sgd",
+              show_default=True,
+              help="sgd: streaming mini-batch SGD. Full passes: gd (the article's gradient descent), "
+                   "newton (the optimum in ~5-12 passes), lbfgs (for many features).")
 @click.option("--loss", type=click.Choice(["log", "mse"]), default="log", show_default=True,
               help="log: log loss; mse: the article's 0.5 (p - y)^2.")
 @click.option("--batch-size", type=int, default=256, show_default=True, help="sgd: rows per update.")
 @click.option("--epochs", type=int, default=5, show_default=True, help="sgd: passes over the data.")
-@click.option("--max-iter", type=int, default=100, show_default=True, help="gd: iterations (passes).")
+@click.option("--max-iter", type=int, default=None,
+              help="gd/newton/lbfgs: most iterations [default: 100; lbfgs 1000].")
 @click.option("--tol", type=float, default=1e-6, show_default=True,
               help="gd: stop when the objective changes by less than this, relatively (0: never).")
 @click.option("--lr", type=float, default=None, help="Learning rate [default: 0.1 for sgd, 1.0 for gd].")
@@ -135,7 +138,10 @@ def cli():
 @click.option("--checkpoint-seconds", type=float, default=None,
               help="sgd: write the checkpoint at least every T seconds [default: 30].")
 @click.option("--scheduler", metavar="ADDRESS", help="gd: address of a running Dask scheduler.")
-@click.option("--workers", type=int, default=None, help="gd: start a local cluster of N worker processes [default: 2].")
+@click.option("--workers", type=int, default=None,
+              help="Full passes: a local cluster of N worker processes; 0: in this process "
+                   "[default: in this process for data up to 1 GiB decoded, else 2 workers].")
+@click.option("--verbose", is_flag=True, help="Full passes: show the Dask cluster's own logs.")
 @click.option("--persist", is_flag=True, help="gd: keep decoded partitions in cluster memory.")
 @click.option("--partition-rows", type=int, default=None,
               help="gd: rows per Dask partition (runs of row groups) [default: one row group each].")
@@ -145,7 +151,7 @@ def cli():
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
 def train(data, label, output, features, mode, loss, batch_size, epochs, max_iter, tol, lr, l2,
           seed, schedule, power_t, shuffle, window, standardize, init, x_key, y_key, checkpoint,
-          resume, checkpoint_every, checkpoint_seconds, scheduler, workers, persist, partition_rows,
+          resume, checkpoint_every, checkpoint_seconds, scheduler, workers, verbose, persist, partition_rows,
           history_path, plot_path, quiet, as_json):
     """Train a neuron on DATA (Parquet files, folders, globs, URLs, or HDF5 files).
 
@@ -155,6 +161,7 @@ def train(data, label, output, features, mode, loss, batch_size, epochs, max_ite
       streamneuron train big.h5 -o model.json --batch-size 1024 --checkpoint ckpt/
       streamneuron train big.h5 -o model.json --checkpoint ckpt/ --resume
       streamneuron train s3://bucket/table/ --label y -o model.json --mode gd --workers 4
+      streamneuron train big.parquet --label y -o model.json --mode newton --l2 1e-4
     """
     if mode == "sgd":  # numba loads meanwhile (see streamneuron.warmup)
         from .warmup import start
@@ -207,15 +214,20 @@ def train(data, label, output, features, mode, loss, batch_size, epochs, max_ite
             def on_iteration(row):
                 if not quiet:
                     click.echo(f"iteration {row['iteration']}: objective {row['objective']:.6f} "
-                               f"|grad| {row['grad_norm']:.3g} ({row['seconds']:.2f} s)", err=True)
+                               f"|grad| {row['grad_norm']:.3g} (pass {row['passes']}, "
+                               f"{row['seconds']:.2f} s)", err=True)
 
             def on_cluster(link):
                 if not quiet:
                     click.echo(f"Dask dashboard: {link}", err=True)
 
-            model = fit_gd(source, max_iter=max_iter, lr=1.0 if lr is None else lr, loss=loss,
-                           l2=l2, tol=tol, standardize=standardize, scheduler=scheduler,
-                           workers=workers, persist=persist, partition_rows=partition_rows,
+            if lr is not None and mode != "gd":
+                raise click.BadParameter(f"--lr is for --mode gd and sgd; {mode} needs no "
+                                         "learning rate", param_hint="--lr")
+            model = fit_gd(source, solver=mode, max_iter=max_iter,
+                           lr=1.0 if lr is None else lr, loss=loss, l2=l2, tol=tol,
+                           standardize=standardize, scheduler=scheduler, workers=workers,
+                           persist=persist, partition_rows=partition_rows, verbose=verbose,
                            progress=on_iteration, on_cluster=on_cluster)
     history = model.info.get("history", [])
     if history_path:
@@ -229,11 +241,19 @@ def train(data, label, output, features, mode, loss, batch_size, epochs, max_ite
                "features": model.n_features,
                "objective": history[-1]["objective"] if history else None,
                "weights": model.weights.tolist(), "bias": model.bias, "history": history}
+    if mode != "sgd":
+        summary.update({key: model.info[key] for key in (
+            "converged", "message", "iterations", "passes", "grad_norm", "where")})
     if as_json:
         _emit_json(summary)
     elif not quiet:
         click.echo(f"wrote {output} ({model.n_features} features, final objective "
                    f"{summary['objective']:.6f})", err=True)
+        if mode != "sgd":
+            state = "converged" if summary["converged"] else "NOT converged"
+            click.echo(f"{mode}: {state} in {summary['iterations']} iterations, "
+                       f"{summary['passes']} passes over the data, |grad| "
+                       f"{summary['grad_norm']:.3g} ({summary['where']})", err=True)
 
 
 def _write_history(history: list[dict], path: str) -> None:

@@ -25,6 +25,12 @@ point 3, and penalises the weights but not the bias::
     dJ/dw   = (1/m) * sum_i dL/dz_i * x_i + l2 * w
     dJ/db   = (1/m) * sum_i dL/dz_i
 
+Newton's method also needs a curvature weight ``h(z, y)`` per row, the Hessian
+being ``(1/m) sum_i h_i x~_i x~_i^T`` with ``x~ = (x, 1)``::
+
+    log:  h = d2L/dz2 = p (1 - p)
+    mse:  h = (p (1 - p))**2     (Gauss-Newton: the exact d2L/dz2 can be negative)
+
 Each loss is written twice, side by side: an array version (numpy ufuncs only,
 so it runs unchanged on a numpy chunk or a Dask array) and a scalar version
 compiled by numba for the fused kernels in :mod:`streamneuron.kernels`.
@@ -62,6 +68,12 @@ class LogLoss:
     def dloss_dz(z, y):
         return sigmoid(z) - y
 
+    @staticmethod
+    def curvature(z, y):
+        """Newton's weight ``d2L/dz2 = p (1 - p)`` (the exact Hessian is ``sum h x x^T``)."""
+        p = sigmoid(z)
+        return p * (1.0 - p)
+
 
 class SquaredError:
     """The article's loss. ``L = 0.5 (p - y)**2``; ``dL/dz = (p - y) p (1 - p)``."""
@@ -77,6 +89,14 @@ class SquaredError:
     def dloss_dz(z, y):
         p = sigmoid(z)
         return (p - y) * p * (1.0 - p)
+
+    @staticmethod
+    def curvature(z, y):
+        """Gauss-Newton's weight ``(p (1 - p))**2``: the exact ``d2L/dz2`` adds
+        ``(p - y) p (1 - p) (1 - 2p)``, which can be negative (an indefinite
+        Hessian); the Gauss-Newton term never is."""
+        p = sigmoid(z)
+        return (p * (1.0 - p)) ** 2
 
 
 LOSSES = {cls.name: cls for cls in (LogLoss, SquaredError)}
@@ -133,3 +153,14 @@ def loss_and_dz_scalar(loss_id, z, y):
         return max(z, 0.0) + log1p_unit(e) - y * z, p - y
     r = p - y
     return 0.5 * r * r, r * p * (1.0 - p)
+
+
+@njit(inline="always")
+def curvature_scalar(loss_id, z):
+    """Newton's weight ``h(z)`` of ``LogLoss`` (``p (1 - p)``) or ``SquaredError``
+    (Gauss-Newton ``(p (1 - p))**2``), from ``e = exp(-|z|)``: ``p (1 - p) = e / (1 + e)**2``
+    for either sign of ``z``, so it never overflows. Neither depends on ``y``."""
+    e = exp_nonpositive(-abs(z))
+    inv = 1.0 / (1.0 + e)
+    q = e * inv * inv
+    return q if loss_id == 0 else q * q

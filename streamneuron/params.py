@@ -30,7 +30,7 @@ RULES = {
     "epochs": (_int_at_least(1), "a whole number >= 1"),
     "max_iter": (_int_at_least(1), "a whole number >= 1"),
     "window": (_int_at_least(1), "a whole number >= 1"),
-    "workers": (_int_at_least(1), "a whole number >= 1"),
+    "workers": (_int_at_least(0), "a whole number >= 0 (0: in this process)"),
     "checkpoint_every": (_int_at_least(1), "a whole number of batches >= 1"),
     "checkpoint_seconds": (_positive, "> 0 seconds"),
     "seed": (_int_at_least(0), "a whole number >= 0"),

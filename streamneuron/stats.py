@@ -89,3 +89,66 @@ def raise_nonfinite(source, block, row: int | None = None) -> None:
             f"{float(block.X[r, int(cols[0])])!r}; NaN and infinity are not allowed "
             "(drop or impute those rows first)"
         )
+
+
+# Rows centred at a time for the co-moment products (a float64 block of this many
+# rows: bounded memory whatever the chunk, large enough for BLAS to run at speed).
+COMOMENT_BLOCK_ROWS = 1 << 14
+
+
+@dataclass
+class CoMoments:
+    """Count, means and co-moments of the columns ``(x_1 .. x_d, y)`` of a chunk.
+
+    ``comoment[j, k] = sum_i (v_ij - mean_j) (v_ik - mean_k)`` over the ``d + 1``
+    columns ``v = (x, y)``; merged by the matrix form of the same pairwise update
+    as :class:`Moments` (``+ delta delta^T n_a n_b / n``). It gives the
+    standardization (its diagonal) and, since every row has the same logit at
+    ``w = 0``, Newton's gradient and Hessian at the starting point, so the first
+    Newton step needs no pass of its own (:func:`streamneuron.fullpass.start_from_moments`).
+    """
+
+    n: int
+    mean: np.ndarray  # float64 (d + 1,): features, then the label
+    comoment: np.ndarray  # float64 (d + 1, d + 1)
+
+    @classmethod
+    def of(cls, X: np.ndarray, y: np.ndarray) -> "CoMoments":
+        from .kernels import moments
+
+        X = np.asarray(X)
+        if X.dtype not in (np.float32, np.float64):
+            X = X.astype(np.float64)
+        n, d = X.shape
+        mean_x, _ = moments(X)
+        y = np.asarray(y, dtype=np.float64)
+        mean = np.append(mean_x, y.mean() if n else 0.0)
+        comoment = np.zeros((d + 1, d + 1))
+        block = np.empty((min(n, COMOMENT_BLOCK_ROWS), d + 1))
+        for start in range(0, n, COMOMENT_BLOCK_ROWS):
+            stop = min(n, start + COMOMENT_BLOCK_ROWS)
+            z = block[: stop - start]
+            np.subtract(X[start:stop], mean_x, out=z[:, :d])
+            np.subtract(y[start:stop], mean[d], out=z[:, d])
+            comoment += z.T @ z
+        return cls(n, mean, comoment)
+
+    @classmethod
+    def empty(cls, d: int) -> "CoMoments":
+        return cls(0, np.zeros(d + 1), np.zeros((d + 1, d + 1)))
+
+    def merge(self, other: "CoMoments") -> "CoMoments":
+        if other.n == 0:
+            return self
+        if self.n == 0:
+            return other
+        n = self.n + other.n
+        delta = other.mean - self.mean
+        mean = self.mean + delta * (other.n / n)
+        comoment = self.comoment + other.comoment + np.outer(delta, delta) * (self.n * other.n / n)
+        return CoMoments(n, mean, comoment)
+
+    def feature_moments(self) -> Moments:
+        """The per-feature :class:`Moments` (the label's column dropped)."""
+        d = self.mean.shape[0] - 1
+        return Moments(self.n, self.mean[:d].copy(), np.diag(self.comoment)[:d].copy())

@@ -252,8 +252,8 @@ def test_one_pass_per_iteration(parquet_data, cluster2):
     assert _units_read(cluster2) - before == 4 * 8
     before = _units_read(cluster2)
     with pytest.warns(gd.PersistWarning):
-        gd.fit_gd(parquet_data[0], max_iter=3, tol=0, client=cluster2, standardize=False,
-                  persist=True)  # decoded once, kept
+        gd.fit_gd(parquet_data[0], max_iter=3, lr=0.01, tol=0, client=cluster2,
+                  standardize=False, persist=True)  # decoded once, kept
     assert _units_read(cluster2) - before == 8
 
 
@@ -335,7 +335,7 @@ def test_bad_arguments():
     with pytest.raises(ConfigError, match="max_iter"):
         gd.fit_gd("nowhere.parquet", max_iter=0)
     with pytest.raises(ConfigError, match="workers"):
-        gd.fit_gd("nowhere.parquet", workers=0)
+        gd.fit_gd("nowhere.parquet", workers=-1)
     with pytest.raises(ConfigError, match="partition_rows"):
         gd.fit_gd("nowhere.parquet", partition_rows=0)
     with pytest.raises(ConfigError, match="tol"):

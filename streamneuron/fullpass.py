@@ -1,0 +1,242 @@
+"""The full-pass primitive: one read of every partition gives what a solver needs.
+
+Given ``(w, b)``, a pass reads each partition once and computes, in one fused
+kernel call per unit (:func:`streamneuron.kernels.gradient_sums`, or
+:func:`~streamneuron.kernels.gradient_hessian_sums` when curvature is asked)::
+
+    sum_i dL/dz_i x_i      sum_i dL/dz_i      sum_i L_i      n
+    sum_i h_i x~_i x~_i^T                      (x~ = (x, 1); only when asked)
+
+as one flat float64 array (:class:`Sums` names its parts). The partial arrays
+are added in a Dask tree reduction in a fixed order, so a pass gives the same
+bits whatever the workers, the scheduling or a worker lost and recomputed. The
+client turns the sums into the objective and its derivatives
+(:meth:`Sums.evaluate`), with ``theta = (w, b)``, the bias last::
+
+    J(theta)   = (1/n) sum_i L_i + (l2/2) ||w||**2
+    grad J     = ((1/n) sum_i dL/dz_i x_i + l2 w,   (1/n) sum_i dL/dz_i)
+    Hess J     = (1/n) sum_i h_i x~_i x~_i^T + l2 diag(1, .., 1, 0)
+
+Everything here runs on a worker (or in this process): the functions a task
+calls on a partition (``*_partition``) or on partitions kept decoded in memory
+(``*_decoded``), and the reductions that add their results. The solvers
+(:mod:`streamneuron.solvers`) see only :class:`Evaluation`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from . import kernels
+from .errors import DivergenceError
+from .partitions import Partition, read_partition
+from .stats import CoMoments, Moments, raise_nonfinite
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The objective at ``theta = (w, b)`` and its derivatives (bias last)."""
+
+    theta: np.ndarray
+    objective: float
+    gradient: np.ndarray
+    hessian: np.ndarray | None = None
+
+    @property
+    def grad_norm(self) -> float:
+        return float(np.sqrt(self.gradient @ self.gradient))
+
+
+class Sums:
+    """Names for the parts of a pass's flat sum array ``[sum dz x (d), sum dz, sum L, n, H]``.
+
+    ``H`` (``(d+1)**2`` values, only with curvature) holds the upper triangle of
+    ``sum h x~ x~^T``; :meth:`evaluate` mirrors it.
+    """
+
+    def __init__(self, total: np.ndarray, d: int):
+        self.total, self.d = total, d
+
+    @staticmethod
+    def size(d: int, hessian: bool) -> int:
+        return d + 3 + ((d + 1) ** 2 if hessian else 0)
+
+    @property
+    def rows(self) -> float:
+        return float(self.total[self.d + 2])
+
+    def evaluate(self, w: np.ndarray, b: float, l2: float) -> Evaluation:
+        """Objective, gradient and (if summed) Hessian of ``J`` at ``(w, b)``.
+
+        The arithmetic of the article's GD step, operation for operation (the
+        ``gd`` solver's weights depend on it bit for bit).
+        """
+        d, total = self.d, self.total
+        n = total[d + 2]
+        with np.errstate(over="ignore", invalid="ignore"):  # the solvers check finiteness
+            grad_w = total[:d] / n + l2 * w
+            grad_b = total[d] / n
+            objective = total[d + 1] / n + 0.5 * l2 * float(w @ w)
+        hessian = None
+        if total.shape[0] > d + 3:
+            upper = total[d + 3:].reshape(d + 1, d + 1)
+            hessian = np.triu(upper) + np.triu(upper, 1).T
+            hessian /= n
+            hessian[np.arange(d), np.arange(d)] += l2
+        return Evaluation(np.append(w, b), float(objective), np.append(grad_w, grad_b), hessian)
+
+
+def start_from_moments(moments: CoMoments, mean: np.ndarray, inv_scale: np.ndarray,
+                       loss, l2: float) -> Evaluation:
+    """The :class:`Evaluation` at ``w = 0, b = 0``, from the co-moments of ``(x, y)``.
+
+    At ``w = 0`` every logit is 0, so ``L``, ``dL/dz`` and ``h`` depend on the
+    label alone, and for ``y`` in {0, 1} affinely: ``dL/dz = a + c y`` with
+    ``a = dL/dz(0, 0)``, ``c = dL/dz(0, 1) - a`` (likewise ``L``), ``h = h(0)``.
+    With ``u = (x - m) s`` the features as the model sees them::
+
+        J     = L(0, 0) + (L(0, 1) - L(0, 0)) ybar
+        dJ/dw = (a sum_i u_i + c sum_i y_i u_i) / n         dJ/db = a + c ybar
+        Hess  = h(0) / n [[sum u u^T, sum u], [sum u^T, n]] + l2 diag(1, .., 0)
+
+    whose sums come from the co-moments: ``sum u = n (mu - m) s``,
+    ``sum u u^T = s (C_xx + n (mu - m)(mu - m)^T) s``,
+    ``sum y u = s (C_xy + n ybar (mu - m))``. So Newton's first step costs no
+    pass of its own: it comes out of the standardization pass.
+    """
+    n = float(moments.n)
+    d = moments.mean.shape[0] - 1
+    mu, ybar = moments.mean[:d], moments.mean[d]
+    shift = mu - mean
+    sum_u = n * shift * inv_scale
+    sum_uu = inv_scale[:, None] * (moments.comoment[:d, :d] + n * np.outer(shift, shift)) \
+        * inv_scale[None, :]
+    sum_yu = inv_scale * (moments.comoment[:d, d] + n * ybar * shift)
+    zero = np.zeros(1)
+    loss0, loss1 = (float(loss.loss(zero, np.full(1, y))[0]) for y in (0.0, 1.0))
+    a, a1 = (float(loss.dloss_dz(zero, np.full(1, y))[0]) for y in (0.0, 1.0))
+    c = a1 - a
+    h = float(loss.curvature(zero, zero)[0])
+    gradient = np.append((a * sum_u + c * sum_yu) / n, a + c * ybar)
+    hessian = np.empty((d + 1, d + 1))
+    hessian[:d, :d] = h * sum_uu / n
+    hessian[:d, d] = hessian[d, :d] = h * sum_u / n
+    hessian[d, d] = h
+    hessian[np.arange(d), np.arange(d)] += l2
+    return Evaluation(np.zeros(d + 1), loss0 + (loss1 - loss0) * ybar, gradient, hessian)
+
+
+# --------------------------------------------------------------------------
+# Worker side: what one task computes
+# --------------------------------------------------------------------------
+
+
+class _Located:
+    """What :func:`raise_nonfinite` needs to name a bad value: columns, rows, a place."""
+
+    def __init__(self, where: str, features: Sequence[str], X: np.ndarray):
+        self.where, self.feature_names, self.X = where, list(features), X
+
+    def describe_row(self, source, row: int):
+        return self.where, row
+
+
+def _unpack(params: np.ndarray):
+    """``[w, b, mean, inv_scale]``: the one small graph input of a pass."""
+    d = (params.shape[0] - 1) // 3
+    return params[:d], float(params[d]), params[d + 1:2 * d + 1], params[2 * d + 1:]
+
+
+def add_unit_sums(acc: np.ndarray, where: str, features, X, y, params, loss_id: int) -> None:
+    """Add one unit's sums into ``acc`` (layout of :class:`Sums`; curvature if ``acc`` has room)."""
+    w, b, mean, inv_scale = _unpack(params)
+    d = w.shape[0]
+    if acc.shape[0] > d + 3:
+        hess = acc[d + 3:].reshape(d + 1, d + 1)
+        sum_dz, sum_loss, bad = kernels.gradient_hessian_sums(X, y, w, b, mean, inv_scale,
+                                                              loss_id, acc[:d], hess)
+    else:
+        sum_dz, sum_loss, bad = kernels.gradient_sums(X, y, w, b, mean, inv_scale, loss_id,
+                                                      acc[:d])
+    if bad >= 0:
+        located = _Located(where, features, X)
+        raise_nonfinite(located, located, int(bad))
+        raise DivergenceError(
+            f"{where}, row {int(bad)}: the logit overflowed although the row is finite; the "
+            "steps are too large for this data: lower --lr, use --standardize, or use "
+            "--mode newton")
+    acc[d] += sum_dz
+    acc[d + 1] += sum_loss
+    acc[d + 2] += y.shape[0]
+
+
+def sums_partition(parts: list[Partition], params: np.ndarray, loss_id: int, hessian: bool):
+    """Read every unit of a bag partition (files) and return its partial sums."""
+    d = (params.shape[0] - 1) // 3
+    acc = np.zeros(Sums.size(d, hessian))
+    for part in parts:
+        for where, X, y in read_partition(part, reuse=True):
+            add_unit_sums(acc, where, part.features, X, y, params, loss_id)
+    return [acc]
+
+
+def sums_decoded(chunks: list, params: np.ndarray, loss_id: int, hessian: bool):
+    """Partial sums over decoded ``(where, features, X, y)`` chunks (kept in memory)."""
+    d = (params.shape[0] - 1) // 3
+    acc = np.zeros(Sums.size(d, hessian))
+    for where, features, X, y in chunks:
+        add_unit_sums(acc, where, features, X, y, params, loss_id)
+    return [acc]
+
+
+def decode(parts: list[Partition]):
+    """Decoded chunks of a bag partition, to be kept in (cluster) memory."""
+    return [(where, part.features, X, y) for part in parts
+            for where, X, y in read_partition(part)]
+
+
+def _unit_moments(where: str, features, X, y, with_labels: bool):
+    moments = CoMoments.of(X, y) if with_labels else Moments.of(X)
+    m2 = np.diag(moments.comoment) if with_labels else moments.m2
+    if not np.isfinite(m2).all():  # a NaN or infinity: name it
+        located = _Located(where, features, X)
+        raise_nonfinite(located, located)
+    return moments
+
+
+def moments_partition(parts: list[Partition], with_labels: bool):
+    """:class:`~streamneuron.stats.Moments` of a bag partition's features (files), or
+    :class:`~streamneuron.stats.CoMoments` of ``(x, y)`` when ``with_labels``."""
+    total = None
+    for part in parts:
+        for where, X, y in read_partition(part, reuse=True):
+            m = _unit_moments(where, part.features, X, y, with_labels)
+            total = m if total is None else total.merge(m)
+    return [total]
+
+
+def moments_decoded(chunks: list, with_labels: bool):
+    total = None
+    for where, features, X, y in chunks:
+        m = _unit_moments(where, features, X, y, with_labels)
+        total = m if total is None else total.merge(m)
+    return [total]
+
+
+def sum_partials(partials) -> np.ndarray:
+    """Sum in the order given (the reduction tree's order): bit-reproducible."""
+    total = None
+    for p in partials:
+        total = np.array(p, dtype=np.float64, copy=True) if total is None else total + p
+    return total
+
+
+def merge_moments(partials):
+    total = None
+    for m in partials:
+        if m is not None:
+            total = m if total is None else total.merge(m)
+    return total

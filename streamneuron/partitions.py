@@ -1,0 +1,183 @@
+"""Partitions: the pieces of the input a full pass reads, and how a worker reads one.
+
+A *partition* is a run of consecutive units (Parquet row groups or HDF5 chunk
+ranges) of one file, described by a small picklable :class:`Partition` (file
+URL, format, columns, unit indices). The task that reads it opens the file
+itself with :func:`~streamneuron.open_source` on whatever worker runs it (or in
+this process), so nothing big crosses the network. Opened sources are cached
+per thread (footers are parsed once, not per pass) and never pickled; decoded
+units go into a buffer the thread reuses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import DataError
+
+# Opened sources a thread keeps (each holds one open file and its footer).
+SOURCE_CACHE_SIZE = 16
+
+
+@dataclass(frozen=True)
+class Partition:
+    """Consecutive units of one file, as a small picklable value.
+
+    ``url`` is what a worker opens (an absolute local path or a full fsspec URL);
+    ``display`` is the name the user gave, used in error messages. ``units`` are
+    ``(index, rows)`` pairs, the index into the units of a source opened on that
+    one file. ``stamp`` (size, modification time) keeps a worker from serving a
+    changed file from its cache.
+    """
+
+    format: str
+    url: str
+    display: str
+    features: tuple[str, ...]
+    label: str | None
+    x_key: str
+    y_key: str
+    stamp: tuple
+    units: tuple[tuple[int, int], ...]
+
+    @property
+    def n_rows(self) -> int:
+        return sum(n for _, n in self.units)
+
+    def source_key(self) -> tuple:
+        return (self.format, self.url, self.features, self.label, self.x_key, self.y_key,
+                self.stamp)
+
+
+def plan_partitions(source, partition_rows: int | None = None) -> list[Partition]:
+    """The partitions of ``source``, in file order.
+
+    Default: one unit (row group / HDF5 chunk range) each. With
+    ``partition_rows``, consecutive units of one file are grouped while the group
+    stays within ``partition_rows`` rows; a unit larger than that is alone.
+    """
+    features = tuple(source.feature_names)
+    x_key = getattr(source, "x_key", "X")
+    y_key = getattr(source, "y_key", "y")
+    per_file: dict[int, list[tuple[int, int]]] = {}
+    for u in source.units:
+        local = per_file.setdefault(u.file, [])
+        local.append((len(local), u.n_rows))
+    # Parquet skips empty row groups, and so does the worker's one-file source:
+    # ``len(local)`` above is the index the worker will see.
+    parts: list[Partition] = []
+    for k, ref in enumerate(source.files):
+        units = per_file.get(k, [])
+        if not units:
+            continue
+        url = ref.path if ref.is_local else ref.url
+        try:
+            stamp = (ref.size(), ref.mtime())
+        except OSError as exc:
+            raise DataError(f"{ref.url}: cannot be read ({exc})") from None
+        group: list[tuple[int, int]] = []
+        rows = 0
+        for unit in units:
+            if group and (partition_rows is None or rows + unit[1] > partition_rows):
+                parts.append(Partition(source.format, url, ref.url, features, source.label,
+                                       x_key, y_key, stamp, tuple(group)))
+                group, rows = [], 0
+            group.append(unit)
+            rows += unit[1]
+        parts.append(Partition(source.format, url, ref.url, features, source.label,
+                               x_key, y_key, stamp, tuple(group)))
+    return parts
+
+
+_SOURCES: OrderedDict = OrderedDict()  # (source key, thread id) -> Source, oldest first
+_SOURCES_LOCK = threading.Lock()
+# Units (row groups / chunk ranges) this process has decoded: tests and benchmarks
+# read it with ``client.run(units_read)`` to count passes over the files.
+_UNITS_READ = [0]
+
+
+def units_read() -> int:
+    """How many units this worker process has read from files so far."""
+    return _UNITS_READ[0]
+
+
+def _worker_source(part: Partition):
+    """The source of ``part``'s file, opened once per worker thread and cached."""
+    key = (part.source_key(), threading.get_ident())
+    with _SOURCES_LOCK:
+        source = _SOURCES.get(key)
+        if source is not None:
+            _SOURCES.move_to_end(key)
+            return source
+    from .readers import open_source
+
+    try:
+        source = open_source([part.url], label=part.label, features=list(part.features),
+                             x_key=part.x_key, y_key=part.y_key)
+    except DataError as exc:
+        raise DataError(f"{exc} (opened on a Dask worker: every worker must be able to read "
+                        "the input files at the same path or URL)") from None
+    # Name the file as the user gave it in every message (describe() uses .url).
+    source.files[0] = dataclasses.replace(source.files[0], url=part.display)
+    for index, rows in part.units:
+        if index >= len(source.units) or source.units[index].n_rows != rows:
+            source.close()
+            raise DataError(f"{part.display}: the file changed while training (its row groups "
+                            "or chunks no longer match); start the run again")
+    with _SOURCES_LOCK:
+        _SOURCES[key] = source
+        mine = [k for k in _SOURCES if k[1] == key[1]]
+        for old in mine[:-SOURCE_CACHE_SIZE]:  # evict only this thread's oldest
+            _SOURCES.pop(old).close()
+    return source
+
+
+_BUFFERS: dict = {}  # thread id -> {shape key: array}: decode targets reused across tasks
+
+
+def _buffer(source, n_rows: int) -> np.ndarray:
+    """This thread's reusable ``(n_rows, d)`` decode target, in the reader's own layout.
+
+    Writing into memory that is already mapped skips the page faults of a fresh
+    array (a fifth of a row group's decode time); at most two shapes (a full and
+    a last, shorter unit) are kept per thread.
+    """
+    d, dtype = source.n_features, source.dtype
+    key = (source.format, n_rows, d, dtype.str)
+    mine = _BUFFERS.setdefault(threading.get_ident(), {})
+    buf = mine.get(key)
+    if buf is None:
+        if len(mine) >= 2:
+            mine.clear()
+        # Parquet decodes column by column (column-major); HDF5 reads rows (row-major).
+        buf = (np.empty((d, n_rows), dtype).T if source.format == "parquet"
+               else np.empty((n_rows, d), dtype))
+        mine[key] = buf
+    return buf
+
+
+def release_buffers() -> None:
+    """Drop the decode buffers of this worker process (run on every worker at the end)."""
+    _BUFFERS.clear()
+
+
+def read_partition(part: Partition, reuse: bool = False):
+    """``(where, X, y)`` for each unit of the partition, one at a time.
+
+    ``reuse``: decode into this thread's buffer; ``X`` is then valid only until the
+    next unit is read (right for a pass that reduces each unit at once).
+    """
+    source = _worker_source(part)
+    for index, n_rows in part.units:
+        chunk = source.read(index, out=_buffer(source, n_rows) if reuse else None)
+        with _SOURCES_LOCK:
+            _UNITS_READ[0] += 1
+        yield chunk.where, chunk.X, chunk.y
+
+
+__all__ = ["Partition", "plan_partitions", "read_partition", "release_buffers", "units_read"]
