@@ -67,6 +67,11 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# OpenBLAS threads spin while they wait: on a shared, loaded machine a threaded
+# X.T @ X is 20x slower than a single-threaded one. Set before numpy loads (the
+# Dask workers inherit it; their passes are numba kernels, not BLAS).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -141,11 +146,14 @@ class Reference:
     seconds: float
 
 
-def newton_reference(X, y, l2, gtol=1e-12, max_iter=100) -> Reference:
-    """Exact optimum: Newton with Armijo backtracking (full steps near the optimum)."""
+def newton_reference(X, y, l2, gtol=1e-12, max_iter=100, start_at=None) -> Reference:
+    """Exact optimum: Newton with Armijo backtracking (full steps near the optimum),
+    from zero or from ``start_at`` (a nearby optimum: fewer iterations)."""
     start = time.perf_counter()
     d = X.shape[1]
     w, b = np.zeros(d), 0.0
+    if start_at is not None:
+        w, b = start_at.w.copy(), float(start_at.b)
     J, gw, gb = value_and_gradient(X, y, w, b, l2)
     it = 0
     for it in range(1, max_iter + 1):
@@ -399,6 +407,7 @@ class Run:
     gd_default_gap: float | None = None
     gd_default_iterations: int | None = None
     gd_gap_at_iter: float | None = None
+    lr: float | None = None
 
 
 def _passes_of(model, standardize: bool) -> int:
@@ -430,16 +439,20 @@ def run_ours(ds: Dataset, l2: float, solver: str, args, client, ref: Reference,
         # stop (tol on the objective change, max_iter 100) is read off its history.
         kwargs.update(max_iter=args.gd_max_iter, tol=0.0)
     else:
-        kwargs.update(max_iter=args.max_iter, tol=args.tol)
+        kwargs.update(tol=args.tol)
+        if args.max_iter is not None:
+            kwargs["max_iter"] = args.max_iter
     if ds.in_memory and args.small_workers == 0 and "solver" in params:
         kwargs["workers"] = 0
     else:
-        kwargs["client"] = client
+        kwargs["client"] = client.get()
     target = ref.J * (1.0 + args.gap)
     default_tol = inspect.signature(sn.fit_gd).parameters["tol"].default
-    default_iter = inspect.signature(sn.fit_gd).parameters["max_iter"].default
+    default_iter = args.gd_iter  # fit_gd's default max_iter for gd
 
     attempt = 0
+    lr = 1.0
+    failures = []
     while attempt < repeat:
         rows: list[tuple[float, dict]] = []
         start = time.perf_counter()
@@ -451,7 +464,7 @@ def run_ours(ds: Dataset, l2: float, solver: str, args, client, ref: Reference,
             # gd: stop once the gap is reached and the default run's stop is known.
             objs = [r["objective"] for _, r in rows]
             reached = objs[-1] <= target
-            k = _default_stop(objs, default_tol, default_iter)
+            k = _default_stop([r for _, r in rows], default_tol, default_iter)
             if reached and k is not None and len(objs) >= max(k, args.gd_iter) + 1:
                 raise _Reached
 
@@ -459,9 +472,18 @@ def run_ours(ds: Dataset, l2: float, solver: str, args, client, ref: Reference,
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                model = sn.fit_gd(ds.fit_input, progress=progress, **kwargs)
+                model = sn.fit_gd(ds.fit_input, progress=progress, lr=lr, **kwargs)
         except _Reached:
             pass
+        except sn.DivergenceError as exc:
+            if solver == "gd" and lr > 1e-3:  # the default lr is too long: say so, go on
+                failures.append(f"lr={lr:g} failed: {exc}")
+                log(f"{ds.name} l2={l2} gd: {failures[-1]}")
+                lr /= 10
+                continue
+            run.note = f"failed: {type(exc).__name__}: {exc}"
+            log(f"{ds.name} l2={l2} {solver}: {run.note}")
+            return run
         except Exception as exc:  # report, do not hide, a solver failure
             run.note = f"failed: {type(exc).__name__}: {exc}"
             log(f"{ds.name} l2={l2} {solver}: {run.note}")
@@ -483,7 +505,7 @@ def run_ours(ds: Dataset, l2: float, solver: str, args, client, ref: Reference,
             run.passes_to_gap = "never"
         if solver == "gd":
             objs = [r["objective"] for _, r in rows]
-            k = _default_stop(objs, default_tol, default_iter)
+            k = _default_stop([r for _, r in rows], default_tol, default_iter)
             if k is not None and len(objs) >= k + 1:
                 run.gd_default_iterations = k
                 run.gd_default_gap = (objs[k] - ref.J) / ref.J
@@ -503,18 +525,26 @@ def run_ours(ds: Dataset, l2: float, solver: str, args, client, ref: Reference,
             run.iterations = model.info.get("iterations")
             run.grad_norm = model.info.get("grad_norm")
     run.seconds = statistics.median(run.seconds_all)
+    if failures:
+        run.lr = lr
+        run.note = "; ".join(failures + [f"with lr={lr:g}"] + ([run.note] if run.note else []))
     if solver == "gd" and run.seconds_to_gap is not None:
         run.seconds = run.seconds_to_gap  # the gd run was stopped a bit later
     return run
 
 
-def _default_stop(objs, tol, max_iter):
-    """Iterations a gd run with the default stopping rule makes, given the objectives
-    J(w_0), J(w_1), ... of a run without one (None: not known yet)."""
-    for k in range(2, min(len(objs), max_iter) + 1):
-        if tol > 0 and abs(objs[k - 1] - objs[k - 2]) <= tol * abs(objs[k - 2]):
+def _default_stop(rows, tol, max_iter):
+    """Iterations a gd run with the default stopping rule makes, given the history
+    rows (objective and gradient norm at w_0, w_1, ...) of a run without one (None:
+    not known yet). The rule of ``streamneuron.solvers.gd``: the relative objective
+    change at most ``tol`` and the gradient norm at most ``sqrt(tol)``."""
+    for k in range(2, min(len(rows), max_iter) + 1):
+        now, before = rows[k - 1], rows[k - 2]
+        if now["grad_norm"] == 0.0 or (
+                tol > 0 and abs(now["objective"] - before["objective"]) <= tol * abs(
+                    before["objective"]) and now["grad_norm"] <= math.sqrt(tol)):
             return k
-    return max_iter if len(objs) >= max_iter else None
+    return max_iter if len(rows) >= max_iter else None
 
 
 # --------------------------------------------------------------------------
@@ -672,46 +702,63 @@ def print_spark_ratios(runs: list[Run]):
 
 
 def hessian_cost(args) -> list[dict]:
+    """One in-process pass over in-memory float32 data, without and with the Hessian.
+
+    The pass is what a worker runs on data kept in memory:
+    ``streamneuron.fullpass.sums_decoded`` over units of ``ArraySource``'s default
+    size (the fused kernels ``gradient_sums`` / ``gradient_hessian_sums``), one
+    thread, standardization applied on the fly. Also the numpy float64 ``X.T @
+    (h X)`` the reference Newton uses, for scale.
+    """
     try:
         from streamneuron import fullpass
-        partial_sums = fullpass.partial_sums
+        from streamneuron.losses import get_loss
+        from streamneuron.readers.arrays import DEFAULT_CHUNK_ROWS
+        sums_decoded = fullpass.sums_decoded
     except (ImportError, AttributeError) as exc:
         print(f"\n### Hessian cost\n\nunavailable: {type(exc).__name__}: {exc}")
         return []
-    sig = inspect.signature(partial_sums)
+    loss_id = get_loss("log").kernel_id
     results = []
     rng = np.random.default_rng(0)
-    print(f"\n### Hessian cost: one in-process pass over {args.hessian_rows} float32 rows "
-          f"(median of {args.hessian_repeat})\n")
-    print("| d | gradient only s | gradient + Hessian s | ratio | ns/row grad | ns/row grad+H |")
-    print("|---|---|---|---|---|---|")
+    n = args.hessian_rows
+    print(f"\n### Hessian cost: one in-process pass over {n} float32 rows, units of "
+          f"{DEFAULT_CHUNK_ROWS} rows (median of {args.hessian_repeat})\n")
+    print("| d | gradient s | gradient + Hessian s | ratio | ns/row gradient | "
+          "ns/row gradient + Hessian | Newton solve s (d+1)^3 |")
+    print("|---|---|---|---|---|---|---|")
     for d in args.hessian_d:
-        X = rng.standard_normal((args.hessian_rows, d), dtype=np.float32)
-        y = (rng.random(args.hessian_rows) < 0.5).astype(np.float64)
+        # Column-major, as the Parquet reader and ArraySource decode.
+        X = np.asfortranarray(rng.standard_normal((n, d), dtype=np.float32))
+        y = (rng.random(n) < 0.5).astype(np.float64)
         w = rng.standard_normal(d) / math.sqrt(d)
-        mean, inv = np.zeros(d), np.ones(d)
-
-        def call(h):
-            kwargs = {}
-            if "hessian" in sig.parameters:
-                kwargs["hessian"] = h
-            return partial_sums(X, y, w, 0.0, mean, inv, "log", **kwargs)
-
-        call(False), call(True)  # compile
+        params = np.concatenate([w, [0.1], np.zeros(d), np.ones(d)])
+        chunks = [(f"rows {i}", [f"x{j}" for j in range(d)], X[i:i + DEFAULT_CHUNK_ROWS],
+                   y[i:i + DEFAULT_CHUNK_ROWS]) for i in range(0, n, DEFAULT_CHUNK_ROWS)]
+        for h in (False, True):  # compile / warm
+            sums_decoded(chunks[:1], params, loss_id, h)
         times = {}
         for h in (False, True):
             ts = []
             for _ in range(args.hessian_repeat):
                 t = time.perf_counter()
-                call(h)
+                sums_decoded(chunks, params, loss_id, h)
                 ts.append(time.perf_counter() - t)
             times[h] = statistics.median(ts)
-        row = {"d": d, "gradient": times[False], "hessian": times[True],
-               "ratio": times[True] / times[False]}
+        H = np.eye(d + 1) * 2.0 + 0.01
+        t = time.perf_counter()
+        np.linalg.cholesky(H)
+        np.linalg.solve(H, np.ones(d + 1))
+        solve = time.perf_counter() - t
+        row = {"d": d, "rows": n, "gradient": times[False], "hessian": times[True],
+               "ratio": times[True] / times[False], "solve": solve}
         results.append(row)
-        ns = 1e9 / args.hessian_rows
+        ns = 1e9 / n
         print(f"| {d} | {times[False]:.4f} | {times[True]:.4f} | {row['ratio']:.2f} | "
-              f"{times[False] * ns:.1f} | {times[True] * ns:.1f} |")
+              f"{times[False] * ns:.1f} | {times[True] * ns:.1f} | {solve:.4f} |", flush=True)
+        del X, chunks
+    print("\nA newton pass costs `ratio` gradient passes: newton beats lbfgs while "
+          "newton passes x ratio < lbfgs passes.")
     return results
 
 
@@ -726,8 +773,10 @@ def main(argv=None) -> int:
     ap.add_argument("--l2", default="1e-2,1e-4")
     ap.add_argument("--solvers", default=",".join(SOLVERS))
     ap.add_argument("--gap", type=float, default=1e-6)
-    ap.add_argument("--tol", type=float, default=1e-8, help="newton/lbfgs tol")
-    ap.add_argument("--max-iter", type=int, default=100, help="newton/lbfgs max_iter")
+    ap.add_argument("--tol", type=float, default=1e-6,
+                    help="newton/lbfgs tol (fit_gd's default 1e-6 aims at a 1e-6 gap)")
+    ap.add_argument("--max-iter", type=int, default=None,
+                    help="newton/lbfgs max_iter (default: fit_gd's)")
     ap.add_argument("--gd-max-iter", type=int, default=1000,
                     help="gd: iterations allowed to reach the gap")
     ap.add_argument("--gd-iter", type=int, default=100,
@@ -739,6 +788,8 @@ def main(argv=None) -> int:
     ap.add_argument("--big", default="/tmp/benchdata/big.parquet")
     ap.add_argument("--big-std", default="/tmp/benchdata/big_std.parquet")
     ap.add_argument("--no-raw", action="store_true", help="8M: skip the raw-file runs")
+    ap.add_argument("--big-gd-both", action="store_true",
+                    help="8M: gd on the standardized copy too (default: raw file only)")
     ap.add_argument("--workers", type=int, default=2, help="Dask workers for the file runs")
     ap.add_argument("--small-workers", type=int, default=0,
                     help="0: small sets in process (if fit_gd supports workers=0)")
@@ -772,11 +823,7 @@ def main(argv=None) -> int:
     print(f"fit_gd solvers available: {sorted(have)}; not available (skipped): {missing}")
     print(f"machine: {os.cpu_count()} CPUs, load {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
-    from distributed import Client, LocalCluster
-
-    cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                           dashboard_address=":0", silence_logs=logging.ERROR)
-    client = Client(cluster, set_as_default=False)
+    client = LazyClient(args.workers)
     runs: list[Run] = []
     refs: dict = {}
     scipy: dict = {}
@@ -814,7 +861,6 @@ def main(argv=None) -> int:
             print_spark_ratios(big_runs)
     finally:
         client.close()
-        cluster.close()
 
     print(f"\nload average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on "
           f"{os.cpu_count()} CPUs (shared machine: wall times move by +-15% or more)")
@@ -837,7 +883,7 @@ def big_section(args, solvers, l2s, client, refs, scipy) -> list[Run]:
         write_standardized(args.big, args.big_std, mean, scale)
     # Warm the workers (kernels, page cache) on the file, untimed.
     import streamneuron as sn
-    sn.fit_gd(args.big_std, max_iter=2, client=client, standardize=False, label="y")
+    sn.fit_gd(args.big_std, max_iter=2, client=client.get(), standardize=False, label="y")
 
     problems = [] if args.no_raw else [("big", args.big, True, mean, scale)]
     problems.append(("big_std", args.big_std, False, None, None))
@@ -849,13 +895,18 @@ def big_section(args, solvers, l2s, client, refs, scipy) -> list[Run]:
                      f"{X.shape[0]} x {X.shape[1]} {'raw, standardize=True' if standardize else 'standardized copy, standardize=False'}")
         for l2 in l2s:
             log(f"{name} l2={l2:g}: reference Newton")
-            ref = newton_reference(X, y, l2)
+            # The copy is the raw problem rounded to float32: start from its optimum.
+            ref = newton_reference(X, y, l2, start_at=refs.get(("big", l2)))
             refs[(name, l2)] = ref
             log(f"  J*={ref.J!r} in {ref.iterations} its, {ref.seconds:.1f}s, |g|={ref.grad_norm:.1e}")
-            if not args.no_scipy:
+            if not args.no_scipy and (name == "big" or ("big", l2) not in scipy):
                 scipy[(name, l2)] = scipy_nfev(X, y, l2, ref.J, args.gap)
                 log(f"  scipy: {scipy[(name, l2)]}")
+            elif ("big", l2) in scipy:  # the same problem but for float32 rounding
+                scipy[(name, l2)] = dict(scipy[("big", l2)], note="from the raw file's problem")
             for solver in solvers:
+                if solver == "gd" and name == "big_std" and not args.big_gd_both:
+                    continue  # gd's 100+ passes once per l2 are enough (on the raw file)
                 r = run_ours(ds, l2, solver, args, client, ref, args.big_repeat)
                 log(f"  {solver}: passes {r.passes} to-gap {r.passes_to_gap} gap {r.gap} "
                     f"{r.seconds}s {r.note}")
@@ -874,6 +925,28 @@ def big_section(args, solvers, l2s, client, refs, scipy) -> list[Run]:
     if spark is not None:
         spark.stop()
     return runs
+
+
+class LazyClient:
+    """A LocalCluster of single-threaded worker processes, started on first use."""
+
+    def __init__(self, workers: int):
+        self.workers, self.cluster, self.client = workers, None, None
+
+    def get(self):
+        if self.client is None:
+            from distributed import Client, LocalCluster
+
+            self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1,
+                                        processes=True, dashboard_address=":0",
+                                        silence_logs=logging.CRITICAL)
+            self.client = Client(self.cluster, set_as_default=False)
+        return self.client
+
+    def close(self):
+        if self.client is not None:
+            self.client.close()
+            self.cluster.close()
 
 
 def _dump(args, out):
