@@ -11,6 +11,7 @@ from .errors import (  # noqa: E402
     CheckpointError,
     ConfigError,
     DataError,
+    DataWarning,
     DivergenceError,
     ModelError,
     StreamNeuronError,

@@ -1,4 +1,4 @@
-"""Use a trained model on a stream: predictions to Parquet, streaming metrics.
+"""Use a trained model on a stream: predictions to Parquet or CSV, streaming metrics.
 
 Both read the input in file order, one unit at a time (prefetched), so memory
 stays at a few decoded units whatever the file size.
@@ -28,8 +28,20 @@ from .stream import Position, iter_blocks
 
 
 def check_model_fits(model: Neuron, source: Source) -> None:
-    """ModelError unless the data has the model's features (by name; unnamed HDF5
-    columns, which are only positions, also by count)."""
+    """ModelError unless the data has the model's features: by name, or, for an
+    HDF5 ``X`` without column names, by position when the column count agrees
+    (a :class:`~streamneuron.errors.DataWarning` says so: a Parquet-trained model
+    with features ``x00..x07`` scores an HDF5 copy of the same data)."""
+    if getattr(source, "by_position", False):
+        import warnings
+
+        from .errors import DataWarning
+        from .readers.base import name_list
+
+        warnings.warn(f"{source.files[0].url}: dataset {source.x_key!r} has no column names; "
+                      f"its {source.all_columns} columns are taken by position as the model's "
+                      f"features {name_list(model.feature_names, limit=6, ends=2)}",
+                      DataWarning, stacklevel=3)
     if getattr(source, "named_columns", True) is False and source.all_columns != model.n_features:
         raise ModelError(
             f"{source.files[0].url}: dataset {source.x_key!r} has {source.all_columns} unnamed "
@@ -106,20 +118,43 @@ def parquet_sink(out: str | os.PathLike) -> Iterator:
             os.unlink(tmp)
 
 
+# Output names by suffix: what predict writes. Any other suffix is refused rather
+# than a Parquet file written under a name that says otherwise.
+CSV_SUFFIXES = (".csv",)
+PARQUET_SUFFIXES = (".parquet", ".parq", ".pq")
+
+
+def output_format(out: str | os.PathLike) -> str:
+    """``"csv"`` or ``"parquet"`` from ``out``'s suffix (no suffix: Parquet);
+    DataError for any other suffix (``scores.json``, ``scores.csv.gz``, ...)."""
+    name = os.fspath(out).rstrip("/").rsplit("/", 1)[-1].lower()
+    if name.endswith(CSV_SUFFIXES):
+        return "csv"
+    if name.endswith(PARQUET_SUFFIXES) or "." not in name.lstrip("."):
+        return "parquet"
+    suffix = name[name.index(".", 1):] if "." in name[1:] else name
+    raise DataError(f"{os.fspath(out)}: predict writes Parquet (.parquet) or CSV (.csv), not "
+                    f"{suffix!r} files; name the output accordingly")
+
+
 def predict_to_parquet(model: Neuron, source: Source, out: str | os.PathLike, *,
                        keep: Sequence[str] = (),
-                       progress: Callable[[int], None] | None = None) -> int:
-    """Write ``probability``, ``prediction`` and the ``keep`` columns to Parquet.
+                       progress: Callable[[int], None] | None = None,
+                       format: str | None = None) -> int:
+    """Write ``probability``, ``prediction`` and the ``keep`` columns to Parquet
+    (or CSV: ``format="csv"``, default from ``out``'s suffix, see :func:`output_format`).
 
-    One output row group per input unit. ``out`` may be an fsspec URL
-    (``s3://bucket/scores.parquet``); see :func:`parquet_sink`: a failure leaves
-    no partial output, locally or remotely. Returns the number of rows.
+    One output row group (CSV: one batch of lines) per input unit. ``out`` may be
+    an fsspec URL (``s3://bucket/scores.parquet``); see :func:`parquet_sink`: a
+    failure leaves no partial output, locally or remotely. Returns the number of rows.
     """
+    fmt = format or output_format(out)
     check_model_fits(model, source)
     keep = list(keep)
     for name in keep:
         if name in ("probability", "prediction"):
             raise DataError(f"--keep {name}: that name is taken by an output column")
+    source.check_keep(keep)
     rows = 0
     with parquet_sink(out) as tmp:
         writer = None
@@ -133,7 +168,12 @@ def predict_to_parquet(model: Neuron, source: Source, out: str | os.PathLike, *,
                 columns.update(chunk.extra)
                 table = pa.table(columns)
                 if writer is None:
-                    writer = pq.ParquetWriter(tmp, table.schema)
+                    if fmt == "csv":
+                        import pyarrow.csv as pacsv
+
+                        writer = pacsv.CSVWriter(tmp, table.schema)
+                    else:
+                        writer = pq.ParquetWriter(tmp, table.schema)
                 writer.write_table(table)
                 rows += len(z)
                 if progress is not None:
@@ -169,7 +209,8 @@ def evaluate(model: Neuron, source: Source, *,
 def evaluation_report(model: Neuron, metrics: StreamingMetrics) -> dict:
     """The ``evaluate --json`` object: rows, loss (the model's loss), log_loss, mse, accuracy, auc, ..."""
     result = metrics.result()
-    # The metrics' log_loss (from the logit) and mse (0.5 (p - y)^2) are the two losses
-    # exactly as the model defines them: "loss" is the one it was trained with.
-    loss = result["log_loss"] if model.loss_name == "log" else result["mse"]
+    # "loss" is the loss the model was trained with, exactly as it defines it: the
+    # log loss (from the logit), or the article's 0.5 (p - y)^2, half the usual
+    # mean squared error that "mse" (= "brier", as scikit-learn computes them) reports.
+    loss = result["log_loss"] if model.loss_name == "log" else 0.5 * result["mse"]
     return {"rows": result["rows"], "loss": loss, "loss_name": model.loss_name, **result}

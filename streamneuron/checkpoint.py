@@ -1,10 +1,17 @@
 """Resumable SGD state in a folder: ``checkpoint.json`` and the one before it.
 
-A checkpoint holds all the rest of a run depends on: weights, the engine's
-state vector (bias, update count ``t``, the unfinished batch's gradient sums),
-the stream position, the standardization statistics, the run's parameters and
-a fingerprint of the input. Floats are written with ``repr`` (JSON), which
-round-trips float64 exactly, so a resumed run is bit-identical.
+A checkpoint holds all the rest of a run depends on: the model (weights,
+standardization statistics), the training state by name
+(:class:`~streamneuron.training.TrainState`: bias, update count ``t``, the
+unfinished batch's gradient sums, the epoch's loss sum), the stream position, the
+run's parameters and a fingerprint of the input. Floats are written with ``repr``
+(JSON), which round-trips float64 exactly, so a resumed run is bit-identical.
+The file carries a format version; a checkpoint of another format is refused with
+a :class:`CheckpointError` that says so.
+
+Whether a checkpoint may be resumed by a run (same parameters, same input, enough
+epochs, the right shapes) is decided here too (:func:`resume`): the SGD engine
+only trains.
 
 Writes are atomic (temporary file, fsync, rename, fsync of the folder): a kill
 at any instant leaves the old checkpoint or the new one, never a torn file.
@@ -19,10 +26,12 @@ folder for the whole run, released by the kernel even on ``kill -9``.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import glob
 import hashlib
 import json
 import os
+from dataclasses import asdict, dataclass
 from typing import Callable, Iterator
 
 from .atomic import atomic_path
@@ -37,7 +46,9 @@ CURRENT = "checkpoint.json"
 PREVIOUS = "checkpoint.prev.json"
 LOCK = ".lock"
 KIND = "streamneuron-checkpoint"
-VERSION = 1
+# The format version: 1 kept the engine's scalars as one unnamed list ("state": [...])
+# and the carry apart; 2 keeps the training state by name ("state": {"bias": ...}).
+VERSION = 2
 
 # Files this process wrote or verified, by (device, inode, size, mtime): a save
 # rotates the current file to PREVIOUS without re-reading it when it is one of
@@ -90,13 +101,24 @@ def save(folder: str, payload: dict) -> None:
         _known_good.add(key)
 
 
+class _OtherFormat(ValueError):
+    """A sound checkpoint file of another format version."""
+
+
+def _older(version) -> bool:
+    return isinstance(version, int) and not isinstance(version, bool) and version < VERSION
+
+
 def _read(path: str) -> dict:
     with open(path, encoding="utf-8") as f:
         record = json.load(f)
     if not isinstance(record, dict) or record.get("kind") != KIND:
         raise ValueError("not a streamneuron checkpoint")
     if record.get("version") != VERSION:
-        raise ValueError(f"checkpoint version {record.get('version')!r} is not supported")
+        raise _OtherFormat(
+            f"it is in checkpoint format {record.get('version')!r}, written by "
+            f"{'an older' if _older(record.get('version')) else 'another'} version of "
+            f"streamneuron; this one reads format {VERSION} only, so it cannot be resumed")
     if not isinstance(record.get("payload"), dict):
         raise ValueError("not a streamneuron checkpoint (no payload)")
     if _digest(record["payload"]) != record.get("sha256"):
@@ -117,6 +139,8 @@ def load(folder: str, warn: Callable[[str], None] | None = None) -> dict:
             continue
         try:
             payload = _read(path)
+        except _OtherFormat as exc:
+            raise CheckpointError(f"{path}: {exc}; delete {folder} to start afresh") from None
         except (OSError, ValueError, KeyError, TypeError) as exc:  # JSONDecodeError is a ValueError
             problems.append(f"{path}: {exc}")
             continue
@@ -177,24 +201,210 @@ def locked(folder: str) -> Iterator[None]:
         os.close(fd)  # releases the lock
 
 
+def _updates(payload: dict):
+    with contextlib.suppress(KeyError, TypeError, ValueError):
+        return int(payload["state"]["updates"])
+    return None
+
+
 def describe(payload: dict) -> str:
     """'epoch 2 of 5, block 3, row 1200, 4711 updates' for messages."""
     pos = payload.get("position", {})
+    updates = _updates(payload)
     if payload.get("complete"):
         text = f"a finished run of {payload.get('epochs', pos.get('epoch', '?'))} epochs"
-        with contextlib.suppress(KeyError, IndexError, TypeError, ValueError):
-            from .kernels import UPDATES
-
-            text += f", {int(payload['state'][UPDATES])} updates"
-        return text
-    text = f"epoch {pos.get('epoch', 0) + 1}"
-    if payload.get("epochs"):
-        text += f" of {payload['epochs']}"
-    text += f", block {pos.get('block', 0)}, row {pos.get('row', 0)}"
-    try:
-        from .kernels import UPDATES
-
-        text += f", {int(payload['state'][UPDATES])} updates"
-    except (KeyError, IndexError, TypeError, ValueError):
-        pass
+    else:
+        text = f"epoch {pos.get('epoch', 0) + 1}"
+        if payload.get("epochs"):
+            text += f" of {payload['epochs']}"
+        text += f", block {pos.get('block', 0)}, row {pos.get('row', 0)}"
+    if updates is not None:
+        text += f", {updates} updates"
     return text
+
+
+# -- may this run resume this checkpoint? -------------------------------------------
+
+
+# How each parameter is spelled on the command line (for messages).
+_FLAGS = {"loss": "--loss", "batch_size": "--batch-size", "lr": "--lr", "schedule": "--schedule",
+          "power_t": "--power-t", "l2": "--l2", "seed": "--seed",
+          "shuffle": "--shuffle/--no-shuffle", "window": "--shuffle-window",
+          "standardize": "--standardize/--no-standardize"}
+
+
+def _param_differences(saved: dict, now: dict) -> list[str]:
+    return [f"{_FLAGS.get(key, key)} was {saved.get(key)!r} in the checkpoint but is "
+            f"{now.get(key)!r} now"
+            for key in sorted(set(saved) | set(now)) if saved.get(key) != now.get(key)]
+
+
+def _names(paths: list[str], most: int = 3) -> str:
+    shown = ", ".join(paths[:most])
+    return shown + (f" and {len(paths) - most} more" if len(paths) > most else "")
+
+
+def _when(mtime) -> str:
+    if not isinstance(mtime, (int, float)):
+        return repr(mtime)
+    return datetime.datetime.fromtimestamp(mtime).isoformat(sep=" ", timespec="microseconds")
+
+
+def _input_differences(saved: dict, now: dict) -> list[str]:
+    """What differs between the input a checkpoint was made from and the input now."""
+    if saved.get("format") != now.get("format"):
+        return [f"the input was {saved.get('format')} and is {now.get('format')} now"]
+    out = []
+    old, new = saved.get("files") or [], now["files"]
+    old_paths = [f.get("path") for f in old]
+    new_paths = [f["path"] for f in new]
+    if old_paths != new_paths:
+        gone = [f.get("name", f.get("path")) for f in old if f.get("path") not in new_paths]
+        added = [f["name"] for f in new if f["path"] not in old_paths]
+        if gone:
+            out.append(f"{_names(gone)} {'is' if len(gone) == 1 else 'are'} no longer in the input")
+        if added:
+            out.append(f"{_names(added)} {'is' if len(added) == 1 else 'are'} new in the input")
+        if not gone and not added:
+            out.append("the input files come in a different order")
+    else:
+        for a, b in zip(old, new):
+            if a.get("size") != b["size"]:
+                out.append(f"{b['name']} has changed since the checkpoint (size {a.get('size')} "
+                           f"bytes then, {b['size']} now)")
+            elif a.get("mtime") != b["mtime"]:
+                out.append(f"{b['name']} has been modified since the checkpoint (modification "
+                           f"time {_when(a.get('mtime'))} then, {_when(b['mtime'])} now)")
+    if saved.get("features") != now.get("features"):
+        out.append(f"the feature columns were {saved.get('features')} and are "
+                   f"{now.get('features')} now")
+    if saved.get("label") != now.get("label"):
+        out.append(f"the label was {saved.get('label')!r} and is {now.get('label')!r} now")
+    if saved.get("token") != now.get("token"):
+        out.append("the in-memory data differs from the data the checkpoint was made from")
+    for key in sorted(set(saved) | set(now)):
+        if key not in ("format", "files", "features", "label", "units", "token") and \
+                saved.get(key) != now.get(key):
+            out.append(f"{key} was {saved.get(key)!r} and is {now.get(key)!r} now")
+    if not out and saved.get("units") != now.get("units"):
+        out.append("the row groups / chunks of the input are laid out differently")
+    return out
+
+
+def fingerprint(source) -> dict:
+    """The source's fingerprint, with each file named by its absolute path (so a
+    resume from another working folder still matches) and the HDF5 dataset names."""
+    fp = source.fingerprint()
+    files = []
+    for ref, entry in zip(source.files, fp["files"]):
+        entry = dict(entry, name=entry["path"])
+        if getattr(ref, "is_local", False):  # remote URLs are absolute already
+            entry["path"] = os.path.abspath(ref.path)
+        files.append(entry)
+    fp["files"] = files
+    for attr in ("x_key", "y_key"):
+        if hasattr(source, attr):
+            fp.setdefault(attr, getattr(source, attr))
+    return fp
+
+
+def prepare_folder(folder: str, resume: bool) -> None:
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise CheckpointError(f"--checkpoint {folder}: this is a file, not a folder")
+    if resume:
+        if not os.path.isdir(folder):
+            raise CheckpointError(f"{folder}: no checkpoint to resume from (the folder does not "
+                                  "exist; run without --resume first)")
+        return
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        raise CheckpointError(f"--checkpoint {folder}: cannot create the folder "
+                              f"({exc.strerror or exc})") from None
+
+
+@dataclass
+class Resumed:
+    """What a run continues from: the model, its training state, where the stream
+    was, the history so far, and the seconds already spent in the current epoch."""
+
+    model: object  # a streamneuron.Neuron
+    state: object  # a streamneuron.training.TrainState, training model.weights
+    position: object  # a streamneuron.stream.Position
+    history: list
+    epoch_seconds: float
+    payload: dict
+
+
+def resume(folder: str, params: dict, input_fingerprint: dict, epochs: int, n_features: int,
+           warn: Callable[[str], None] | None = None) -> Resumed:
+    """The newest checkpoint in ``folder``, checked for a run with ``params``,
+    ``input_fingerprint`` (:func:`fingerprint`), ``epochs`` and ``n_features``.
+
+    CheckpointError, saying what differs, when the parameters or the input differ,
+    when the checkpoint is beyond ``epochs``, or when it is malformed.
+    """
+    from .neuron import Neuron
+    from .stream import Position
+    from .training import TrainState
+
+    saved = load(folder, warn=warn)
+
+    def malformed(what) -> CheckpointError:
+        return CheckpointError(f"{folder}: the checkpoint is malformed ({what}); delete the "
+                               "folder to start afresh")
+
+    try:
+        saved_params, saved_input = dict(saved["params"]), dict(saved["fingerprint"])
+        position = Position(**saved["position"])
+        history = list(saved["history"])
+        epoch_seconds = float(saved.get("epoch_seconds", 0.0))
+        model_dict, state_dict = saved["model"], saved["state"]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise malformed(repr(exc)) from None
+    differences = (_param_differences(saved_params, params) +
+                   _input_differences(saved_input, input_fingerprint))
+    if differences:
+        raise CheckpointError(
+            f"cannot resume from {folder}: " + "; ".join(differences) + ". Resume with the "
+            "same data and flags, or start afresh without --resume (delete the folder or "
+            "give another --checkpoint)")
+    # The epochs the checkpoint has started (a mid-epoch position counts its epoch).
+    started = position.epoch + (1 if (position.block, position.row) != (0, 0) else 0)
+    if started > epochs:
+        raise CheckpointError(
+            f"cannot resume from {folder}: it holds {describe(saved)}, beyond "
+            f"--epochs {epochs}; give --epochs {started} or more")
+    if min(position.epoch, position.block, position.row) < 0:
+        raise malformed("position out of range")
+    model = Neuron.from_dict(model_dict, where=f"{folder} (checkpoint)")
+    if model.n_features != n_features:
+        raise CheckpointError(f"{folder}: the checkpoint's model has {model.n_features} "
+                              f"weights but the input has {n_features} features")
+    try:
+        state = TrainState.from_dict(state_dict, model.weights)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise malformed(f"state: {exc!r}") from None
+    return Resumed(model, state, position, history, epoch_seconds, saved)
+
+
+def run_payload(model, state, position, *, epochs: int, complete: bool, epoch_seconds: float,
+                history: list, params: dict, input_fingerprint: dict) -> dict:
+    """A run's checkpoint: the model (with ``state.bias``), the training state by name,
+    the position and the rest :func:`resume` checks."""
+    from . import __version__
+
+    model.bias = float(state.bias)
+    return {
+        "model": model.to_dict(),
+        "state": state.to_dict(),
+        "position": asdict(position),
+        "epochs_done": position.epoch,
+        "epochs": epochs,
+        "complete": complete,
+        "epoch_seconds": epoch_seconds,
+        "history": history,
+        "params": params,
+        "fingerprint": input_fingerprint,
+        "streamneuron": __version__,
+    }

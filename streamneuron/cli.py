@@ -27,13 +27,34 @@ EXIT_INTERRUPTED = 130
 DATA = click.argument("data", nargs=-1, required=True, metavar="DATA...")
 
 
-def _split(value: str | None) -> list[str] | None:
+def _split(value: str | None, flag: str = "--features") -> list[str] | None:
     if value is None:
         return None
     names = [v.strip() for v in value.split(",") if v.strip()]
     if not names:
-        raise click.BadParameter("names no column", param_hint="--features")
+        raise click.BadParameter("names no column", param_hint=flag)
     return names
+
+
+def _label_name(label: str | None, y_key: str | None, default: str | None = "y") -> str | None:
+    """The label: ``--label`` or ``--y-key`` (its HDF5 name), the same for every format;
+    two different names are refused rather than one of them ignored."""
+    if label is not None and y_key is not None and label != y_key:
+        raise click.BadParameter(f"--label {label} and --y-key {y_key} name two different "
+                                 "labels; give one", param_hint="--label")
+    return label or y_key or default
+
+
+def _columns_lines(report: dict) -> list[str]:
+    """The features used and the columns left out, for a person: every name when
+    few, else a count with the first and last few."""
+    from .readers.base import name_list
+
+    lines = [f"features ({len(report['features'])}): {name_list(report['features'])}"]
+    if report["left_out"]:
+        left = [f"{c['column']} ({c['reason']})" for c in report["left_out"]]
+        lines.append(f"left out ({len(left)}): {name_list(left, limit=8, ends=3)}")
+    return lines
 
 
 def _check_writable(path: str, flag: str, remote: bool = False) -> None:
@@ -97,9 +118,13 @@ def cli():
 # ---------------------------------------------------------------------------- train
 @cli.command()
 @DATA
-@click.option("--label", default="y", show_default=True, help="Label column (0/1, 0.0/1.0 or bool).")
+@click.option("--label", default=None, help="Label column (0/1, 0.0/1.0 or bool); for HDF5 X/y "
+              "files, the label dataset [default: y].")
 @click.option("-o", "--output", "output", required=True, metavar="MODEL.json", help="Model file to write.")
-@click.option("--features", metavar="COL,COL,...", help="Feature columns [default: every numeric column but the label].")
+@click.option("--features", metavar="COL,COL,...", help="Feature columns [default: every numeric "
+              "column but the label and a pandas index].")
+@click.option("--exclude", metavar="COL,COL,...", help="Columns to leave out of the default features "
+              "(e.g. an id).")
 @click.option("--mode", type=click.Choice(["sgd", "gd", "newton", "lbfgs"]), default="sgd",
               show_default=True,
               help="sgd: streaming mini-batch SGD. Full passes: gd (the article's gradient descent), "
@@ -126,8 +151,10 @@ def cli():
               help="One streaming pass for each feature's mean and std, applied before the weights.")
 @click.option("--init", type=click.Choice(["zeros"]), default="zeros", show_default=True,
               help="Initial weights and bias.")
-@click.option("--x-key", default="X", show_default=True, help="HDF5: features dataset.")
-@click.option("--y-key", default="y", show_default=True, help="HDF5: label dataset.")
+@click.option("--x-key", default="X", show_default=True,
+              help="HDF5: features dataset, or the key of a pandas frame (df.to_hdf) [default: X, "
+                   "else the file's only pandas frame].")
+@click.option("--y-key", default=None, help="HDF5: label dataset (the same as --label).")
 @click.option("--checkpoint", metavar="DIR",
               help="sgd: folder for resumable training state (refused if it already holds a "
                    "checkpoint and --resume is not given).")
@@ -149,7 +176,7 @@ def cli():
 @click.option("--plot", "plot_path", metavar="FILE.png", help="Draw the objective per epoch/iteration.")
 @click.option("--quiet", is_flag=True, help="No progress bar or summary.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
-def train(data, label, output, features, mode, loss, batch_size, epochs, max_iter, tol, lr, l2,
+def train(data, label, output, features, exclude, mode, loss, batch_size, epochs, max_iter, tol, lr, l2,
           seed, schedule, power_t, shuffle, window, standardize, init, x_key, y_key, checkpoint,
           resume, checkpoint_every, checkpoint_seconds, scheduler, workers, verbose, persist, partition_rows,
           history_path, plot_path, quiet, as_json):
@@ -182,20 +209,25 @@ def train(data, label, output, features, mode, loss, batch_size, epochs, max_ite
     check_params(batch_size=batch_size, epochs=epochs, lr=lr, l2=l2, max_iter=max_iter, tol=tol,
                  window=window, workers=workers, checkpoint_every=checkpoint_every, seed=seed,
                  checkpoint_seconds=checkpoint_seconds)
-    source = open_source(list(data), label=label, features=_split(features), x_key=x_key, y_key=y_key)
+    source = open_source(list(data), label=_label_name(label, y_key), features=_split(features),
+                         x_key=x_key, exclude=_split(exclude, "--exclude"))
+    columns = source.columns_report()
+    if not quiet:
+        for line in _columns_lines(columns):
+            click.echo(line, err=True)
     with source, Progress(source.n_rows, "train", quiet=quiet) as bar:
         def on_epoch(row):
-            bar.reset()
             if not quiet:
-                click.echo(f"epoch {row['epoch']}: objective {row['objective']:.6f} "
-                           f"({row['rows']:,} rows, {row['seconds']:.2f} s)", err=True)
+                bar.echo(f"epoch {row['epoch']}: objective {row['objective']:.6f} "
+                         f"({row['rows']:,} rows, {row['seconds']:.2f} s)")
+            bar.reset()
 
         if mode == "sgd":
             from .sgd import CHECKPOINT_SECONDS, fit_sgd
 
             def notify(message):
                 if not quiet:
-                    click.echo(message, err=True)
+                    bar.echo(message)
 
             model = fit_sgd(source, batch_size=batch_size, epochs=epochs,
                             lr=0.1 if lr is None else lr, loss=loss, schedule=schedule,
@@ -213,9 +245,9 @@ def train(data, label, output, features, mode, loss, batch_size, epochs, max_ite
 
             def on_iteration(row):
                 if not quiet:
-                    click.echo(f"iteration {row['iteration']}: objective {row['objective']:.6f} "
-                               f"|grad| {row['grad_norm']:.3g} (pass {row['passes']}, "
-                               f"{row['seconds']:.2f} s)", err=True)
+                    bar.echo(f"iteration {row['iteration']}: objective {row['objective']:.6f} "
+                             f"|grad| {row['grad_norm']:.3g} (pass {row['passes']}, "
+                             f"{row['seconds']:.2f} s)")
 
             def on_cluster(link):
                 if not quiet:
@@ -238,7 +270,8 @@ def train(data, label, output, features, mode, loss, batch_size, epochs, max_ite
         plot_objective(history, plot_path)
     model.save(output)
     summary = {"model": output, "mode": mode, "loss": loss, "rows": source.n_rows,
-               "features": model.n_features,
+               "features": model.n_features, "feature_names": columns["features"],
+               "left_out": columns["left_out"], "warnings": columns["warnings"],
                "objective": history[-1]["objective"] if history else None,
                "weights": model.weights.tolist(), "bias": model.bias, "history": history}
     if mode != "sgd":
@@ -247,7 +280,10 @@ def train(data, label, output, features, mode, loss, batch_size, epochs, max_ite
     if as_json:
         _emit_json(summary)
     elif not quiet:
-        click.echo(f"wrote {output} ({model.n_features} features, final objective "
+        from .readers.base import name_list
+
+        click.echo(f"wrote {output} ({model.n_features} features: "
+                   f"{name_list(columns['features'], limit=8, ends=3)}; final objective "
                    f"{summary['objective']:.6f})", err=True)
         if mode != "sgd":
             state = "converged" if summary["converged"] else "NOT converged"
@@ -271,9 +307,11 @@ def _write_history(history: list[dict], path: str) -> None:
 @cli.command()
 @click.argument("model_path", metavar="MODEL.json")
 @DATA
-@click.option("-o", "--output", "output", required=True, metavar="OUT.parquet", help="Parquet file to write.")
+@click.option("-o", "--output", "output", required=True, metavar="OUT.parquet",
+              help="File to write: Parquet, or CSV when its name ends in .csv.")
 @click.option("--keep", metavar="COL,...", help="Input columns to copy to the output (e.g. an id).")
-@click.option("--x-key", default="X", show_default=True, help="HDF5: features dataset.")
+@click.option("--x-key", default="X", show_default=True,
+              help="HDF5: features dataset, or the key of a pandas frame.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def predict(model_path, data, output, keep, x_key, quiet):
     """Write probability and prediction (and --keep columns) for every row of DATA.
@@ -281,15 +319,18 @@ def predict(model_path, data, output, keep, x_key, quiet):
     \b
     Example:
       streamneuron predict model.json new/*.parquet -o scores.parquet --keep id
+      streamneuron predict model.json new.parquet -o scores.csv
     """
-    from .apply import predict_to_parquet
+    from .apply import output_format, predict_to_parquet
     from .neuron import load_model
     from .progress import Progress
     from .readers import open_source
 
+    output_format(output)
     _check_writable(output, "-o", remote=True)
     model = load_model(model_path)
-    source = open_source(list(data), label=None, features=model.feature_names, x_key=x_key)
+    source = open_source(list(data), label=None, features=model.feature_names, x_key=x_key,
+                         positional=True)
     with source, Progress(source.n_rows, "predict", quiet=quiet) as bar:
         rows = predict_to_parquet(model, source, output, keep=_split(keep) or (), progress=bar)
     if not quiet:
@@ -301,8 +342,9 @@ def predict(model_path, data, output, keep, x_key, quiet):
 @click.argument("model_path", metavar="MODEL.json")
 @DATA
 @click.option("--label", default=None, help="Label column [default: the model's label].")
-@click.option("--x-key", default="X", show_default=True, help="HDF5: features dataset.")
-@click.option("--y-key", default="y", show_default=True, help="HDF5: label dataset.")
+@click.option("--x-key", default="X", show_default=True,
+              help="HDF5: features dataset, or the key of a pandas frame.")
+@click.option("--y-key", default=None, help="HDF5: label dataset (the same as --label).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--plot", "plot_path", metavar="FILE.png", help="Draw the ROC and calibration curves.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
@@ -325,8 +367,8 @@ def evaluate(model_path, data, label, x_key, y_key, as_json, plot_path, quiet):
 
         require_matplotlib()
     model = load_model(model_path)
-    source = open_source(list(data), label=label or model.label or "y",
-                         features=model.feature_names, x_key=x_key, y_key=y_key)
+    source = open_source(list(data), label=_label_name(label, y_key, model.label or "y"),
+                         features=model.feature_names, x_key=x_key, positional=True)
     with source, Progress(source.n_rows, "evaluate", quiet=quiet) as bar:
         metrics = run_evaluate(model, source, progress=bar)
     report = evaluation_report(model, metrics)
@@ -337,10 +379,12 @@ def evaluate(model_path, data, label, x_key, y_key, as_json, plot_path, quiet):
     if as_json:
         _emit_json(report)
     else:
+        loss_note = ("log loss, the training loss" if report["loss_name"] == "log" else
+                     "mse: mean 0.5 (p - y)^2, the training loss")
         click.echo(f"rows      {report['rows']:,}\n"
-                   f"loss      {report['loss']:.6f}  ({report['loss_name']})\n"
+                   f"loss      {report['loss']:.6f}  ({loss_note})\n"
                    f"log_loss  {report['log_loss']:.6f}\n"
-                   f"mse       {report['mse']:.6f}\n"
+                   f"mse       {report['mse']:.6f}  (mean (p - y)^2, the Brier score)\n"
                    f"accuracy  {report['accuracy']:.6f}\n"
                    f"auc       {report['auc']:.6f}  (+/- {report['auc_error_bound']:.1e})")
 
@@ -348,24 +392,32 @@ def evaluate(model_path, data, label, x_key, y_key, as_json, plot_path, quiet):
 # ---------------------------------------------------------------------------- inspect
 @cli.command()
 @DATA
-@click.option("--label", default="y", show_default=True, help="Label column, for the class balance.")
-@click.option("--x-key", default="X", show_default=True, help="HDF5: features dataset.")
-@click.option("--y-key", default="y", show_default=True, help="HDF5: label dataset.")
+@click.option("--label", default=None, help="Label column, for the class balance [default: y].")
+@click.option("--x-key", default="X", show_default=True,
+              help="HDF5: features dataset, or the key of a pandas frame.")
+@click.option("--y-key", default=None, help="HDF5: label dataset (the same as --label).")
+@click.option("--exclude", metavar="COL,COL,...", help="Columns to leave out, as train --exclude.")
+@click.option("--columns", "all_columns", is_flag=True,
+              help="List every column with its type and role (feature, label, left out and why).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def inspect(data, label, x_key, y_key, as_json):
-    """Schema, rows, row groups or chunks, sizes and label balance of DATA.
+def inspect(data, label, x_key, y_key, exclude, all_columns, as_json):
+    """Schema, features, rows, row groups or chunks, sizes and label balance of DATA.
+
+    A folder holding Parquet and HDF5 files side by side gets one report per format.
 
     \b
     Example:
       streamneuron inspect data/sample.parquet
+      streamneuron inspect data/ --columns
     """
     from .inspect import format_report, inspect_paths
 
-    report = inspect_paths(list(data), label=label, x_key=x_key, y_key=y_key)
+    report = inspect_paths(list(data), label=_label_name(label, y_key), x_key=x_key,
+                           exclude=_split(exclude, "--exclude"))
     if as_json:
         _emit_json(report)
     else:
-        click.echo(format_report(report))
+        click.echo(format_report(report, all_columns=all_columns))
 
 
 # ---------------------------------------------------------------------------- generate
@@ -401,6 +453,47 @@ def generate(out, rows, features, fmt, seed, row_group_size, dtype, id_column, q
     if not quiet:
         click.echo(f"wrote {out} ({rows:,} rows x {features} features, {fmt})", err=True)
     return summary
+
+
+# ---------------------------------------------------------------------------- convert
+@cli.command()
+@click.argument("src", metavar="IN.csv")
+@click.argument("out", metavar="OUT.parquet")
+@click.option("--row-group-size", type=int, default=None,
+              help="Rows per row group [default: about 128 MiB decoded, 64Ki to 1Mi rows].")
+@click.option("--float32", "float32", is_flag=True, help="Store float columns as float32.")
+@click.option("--type", "types", multiple=True, metavar="COL=TYPE",
+              help="A column's type when the guess from the first rows is wrong (repeatable).")
+@click.option("--delimiter", default=",", show_default=True, help="Field separator.")
+@click.option("--quiet", is_flag=True, help="No progress bar or summary.")
+def convert(src, out, row_group_size, float32, types, delimiter, quiet):
+    """Convert a CSV file (.csv, .csv.gz, ...) to Parquet for training, streaming.
+
+    Memory stays at about one row group whatever the file size; the row groups
+    are sized for training's memory bound.
+
+    \b
+    Example:
+      streamneuron convert data.csv data.parquet --float32
+      streamneuron convert data.csv.gz data.parquet --type zip=string
+    """
+    from .convert import convert_csv
+    from .progress import Progress
+
+    parsed = {}
+    for item in types:
+        name, sep, kind = item.partition("=")
+        if not sep or not name.strip() or not kind.strip():
+            raise click.BadParameter(f"{item!r}: give COLUMN=TYPE", param_hint="--type")
+        parsed[name.strip()] = kind.strip()
+    _check_writable(out, "OUT", remote=True)
+    with Progress(None, "convert", quiet=quiet) as bar:
+        summary = convert_csv(src, out, row_group_size=row_group_size, float32=float32,
+                              types=parsed, delimiter=delimiter, progress=bar)
+    if not quiet:
+        click.echo(f"wrote {out} ({summary['rows']:,} rows x {summary['columns']} columns, "
+                   f"{summary['row_groups']} row group(s) of up to "
+                   f"{summary['row_group_size']:,} rows)", err=True)
 
 
 # ---------------------------------------------------------------------------- entry point
@@ -439,9 +532,12 @@ def main(argv: list[str] | None = None) -> int:
         # Our warnings are for people: one line, no source location.
         click.echo(f"Warning: {_one_line(str(message))}", err=True)
 
+    from .errors import DataWarning
+
     try:
         with warnings.catch_warnings():
             warnings.showwarning = warn
+            warnings.simplefilter("always", DataWarning)  # every run says it, not the first only
             cli.main(args=argv, prog_name="streamneuron", standalone_mode=False)
     except TrainingInterrupted as exc:
         return error(str(exc), EXIT_INTERRUPTED, prefix="Interrupted")

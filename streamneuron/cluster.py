@@ -35,7 +35,7 @@ DEFAULT_LOCAL_WORKERS = 2
 # this runs in this process: a pass over it costs less than starting a cluster.
 IN_PROCESS_BYTES = 1 << 30
 # Loggers of Dask's cluster machinery, quieted unless ``verbose``.
-DASK_LOGGERS = ("distributed", "dask", "tornado", "bokeh")
+DASK_LOGGERS = ("distributed", "dask", "tornado", "bokeh", "asyncio")
 
 
 class InProcess:
@@ -102,10 +102,10 @@ class DaskCluster:
         return self.client.persist(collection)
 
     def release(self, collection) -> None:
-        from distributed import futures_of
-
-        with contextlib.suppress(Exception):
-            self.client.cancel(futures_of(collection))
+        # Nothing to do: the persisted futures are released when the run drops its
+        # last reference to them. (``client.cancel`` after a failed task trips an
+        # assertion in the scheduler, logged as "Task exception was never retrieved".)
+        pass
 
     def run_everywhere(self, function) -> None:
         with contextlib.suppress(Exception):
@@ -200,6 +200,15 @@ def _connect(address: str, verbose: bool) -> DaskCluster:
     return DaskCluster(client, kind="scheduler", owned=[client], verbose=verbose)
 
 
+def check_where(*, client=None, scheduler=None, workers=None) -> None:
+    """At most one of ``client``, ``scheduler`` and ``workers`` (checked before any work)."""
+    given = [name for name, value in (("client", client), ("scheduler", scheduler),
+                                      ("workers", workers)) if value is not None]
+    if len(given) > 1:
+        raise ConfigError(f"give only one of client, scheduler (--scheduler) and workers "
+                          f"(--workers); got {' and '.join(given)}")
+
+
 def open_executor(*, client=None, scheduler: str | None = None, workers: int | None = None,
                   data_bytes: float = 0.0, verbose: bool = False, on_cluster=None):
     """The executor for these arguments (at most one of them may be given).
@@ -210,11 +219,7 @@ def open_executor(*, client=None, scheduler: str | None = None, workers: int | N
     this process when the data is small (``data_bytes <= IN_PROCESS_BYTES``),
     else a local cluster of ``DEFAULT_LOCAL_WORKERS`` workers.
     """
-    given = [name for name, value in (("client", client), ("scheduler", scheduler),
-                                      ("workers", workers)) if value is not None]
-    if len(given) > 1:
-        raise ConfigError(f"give only one of client, scheduler (--scheduler) and workers "
-                          f"(--workers); got {' and '.join(given)}")
+    check_where(client=client, scheduler=scheduler, workers=workers)
     if client is not None:
         from distributed import Client
 

@@ -32,3 +32,9 @@ class TrainingInterrupted(StreamNeuronError):
 
 class DivergenceError(StreamNeuronError, ArithmeticError):
     """The logit overflowed while every input was finite: the learning rate is too large."""
+
+
+class DataWarning(UserWarning):
+    """A doubt about the data worth one line, not a stop: a feature column that
+    looks like a row id, unnamed columns matched to a model by position. The CLI
+    prints it as ``Warning: ...``; library callers see a normal Python warning."""

@@ -38,7 +38,7 @@ from typing import Callable
 
 import numpy as np
 
-from .cluster import DaskCluster, open_executor
+from .cluster import DaskCluster, check_where, open_executor
 from .errors import ConfigError, DataError, StreamNeuronError
 from .fullpass import (Evaluation, Sums, decode, merge_moments, moments_decoded,
                        moments_partition, start_from_moments, sum_partials, sums_decoded,
@@ -147,6 +147,7 @@ def fit_gd(source, max_iter: int | None = None, lr: float = 1.0, *, loss: str = 
                       tol=tol, standardize=bool(standardize), persist=bool(persist),
                       partition_rows=partition_rows)
     check_params(workers=workers)
+    check_where(client=client, scheduler=scheduler, workers=workers)
     opened = not hasattr(source, "units")
     if opened:
         from .readers import open_source
@@ -266,6 +267,8 @@ class _Run:
         finally:
             for collection in held:
                 self.executor.release(collection)
+            held.clear()
+            self.bag = None  # the last references: persisted data is released with them
             if not self.data.decoded:
                 self.executor.run_everywhere(release_buffers)
         return model

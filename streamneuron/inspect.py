@@ -1,10 +1,15 @@
-"""``streamneuron inspect``: what is in the files, and what training will cost."""
+"""``streamneuron inspect``: what is in the files, which columns training would
+use (and which it leaves out, and why), and what training will cost."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
+from .errors import DataError, DataWarning
 from .readers import open_source
+from .readers.base import name_list
 from .readers.hdf5 import HDF5Source
 
 # Above this decoded size of one row group, the memory bound (a few decoded row
@@ -12,39 +17,63 @@ from .readers.hdf5 import HDF5Source
 LARGE_UNIT_BYTES = 256 << 20
 
 
-def inspect_paths(paths, *, label: str | None = "y", x_key: str = "X", y_key: str = "y") -> dict:
-    """A JSON-able report: format, files, columns, rows, units, sizes, label balance, warnings."""
-    try:
-        source = open_source(paths, label=label, x_key=x_key, y_key=y_key)
-    except Exception as exc:  # a missing label column is not fatal here: retry without one
-        from .errors import DataError
+def inspect_paths(paths, *, label: str | None = "y", x_key: str = "X", y_key: str | None = None,
+                  exclude=None) -> dict:
+    """A JSON-able report: format, files, columns (type and role of each), the
+    features training would use and the columns it would leave out with the
+    reason, rows, units, sizes, label balance, warnings.
 
-        if label is None or not isinstance(exc, DataError) or "label" not in str(exc):
-            raise
-        source = open_source(paths, label=None, x_key=x_key, y_key=y_key)
+    Inputs of two formats (a folder with Parquet and HDF5 files side by side, as
+    the repository's ``data/``) get ``{"groups": [report, report]}``, one report
+    per format: training refuses such a mix, inspecting need not.
+    """
+    from .readers.paths import expand, sniff_format
+
+    if isinstance(paths, (str, bytes)) or not isinstance(paths, (list, tuple)):
+        paths = [paths]
+    files = expand(list(paths))
+    kinds = [sniff_format(ref) for ref in files]
+    if len(set(kinds)) > 1:
+        groups = []
+        for kind in dict.fromkeys(kinds):
+            group = [ref.url for ref, k in zip(files, kinds) if k == kind]
+            groups.append(_inspect(group, label, x_key, y_key, exclude))
+        return {"groups": groups}
+    return _inspect(list(paths), label, x_key, y_key, exclude)
+
+
+def _inspect(paths, label, x_key, y_key, exclude) -> dict:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)  # the report lists them
+        try:
+            source = open_source(paths, label=label, x_key=x_key, y_key=y_key, exclude=exclude)
+        except DataError as exc:  # a missing label column is not fatal here: retry without one
+            if label is None or "label" not in str(exc):
+                raise
+            source = open_source(paths, label=None, x_key=x_key, y_key=y_key, exclude=exclude)
     with source:
         itemsize = source.dtype.itemsize
         sizes = source.unit_sizes
         largest = max(sizes)
+        columns = source.columns_report()
         report = {
             "format": source.format,
             "files": [f.url for f in source.files],
             "bytes": sum(f.size() for f in source.files),
             "rows": source.n_rows,
             "features": source.feature_names,
+            "left_out": columns["left_out"],
             "feature_dtype": str(source.dtype),
             "label": source.label,
             "units": len(sizes),
             "unit_kind": "chunk ranges" if isinstance(source, HDF5Source) else "row groups",
             "rows_per_unit": {"min": min(sizes), "max": largest, "mean": float(np.mean(sizes))},
             "decoded_bytes_per_unit_max": largest * source.n_features * itemsize,
-            "warnings": [],
+            "warnings": list(columns["warnings"]),
         }
         if isinstance(source, HDF5Source):
-            X, _ = source._datasets(0)
-            report["hdf5"] = {"x_key": x_key, "shape": list(X.shape), "dtype": str(X.dtype),
-                              "chunks": list(X.chunks) if X.chunks else None,
-                              "compression": X.compression}
+            report["hdf5"] = source.layout_info()
+            report["schema"] = source.schema()
         else:
             pf = source._file(0)
             report["schema"] = {f.name: str(f.type) for f in pf.schema_arrow}
@@ -77,7 +106,22 @@ def _label_sum(source, i: int) -> float:
     return float(y.sum())
 
 
-def format_report(report: dict) -> str:
+def _role(report: dict, name: str) -> str:
+    if name in report["features"]:
+        return "feature"
+    if name == report["label"]:
+        return "label"
+    for c in report["left_out"]:
+        if c["column"] == name:
+            return f"left out: {c['reason']}"
+    return ""
+
+
+def format_report(report: dict, all_columns: bool = False) -> str:
+    """The report for a person. Long column lists show a count and the first and
+    last names; ``all_columns`` lists every column with its type and role."""
+    if "groups" in report:
+        return "\n\n".join(format_report(r, all_columns) for r in report["groups"])
     lines = [f"format:    {report['format']} ({len(report['files'])} file(s), "
              f"{report['bytes'] / 2**20:.1f} MiB)"]
     for f in report["files"][:10]:
@@ -90,13 +134,25 @@ def format_report(report: dict) -> str:
                  f"max {r['max']:,}, mean {r['mean']:,.0f}; largest decodes to "
                  f"{report['decoded_bytes_per_unit_max'] / 2**20:.1f} MiB)")
     lines.append(f"features:  {len(report['features'])} x {report['feature_dtype']}: "
-                 + ", ".join(report["features"][:12]) + (" ..." if len(report["features"]) > 12 else ""))
-    if "schema" in report:
-        lines.append("schema:    " + ", ".join(f"{k}: {v}" for k, v in report["schema"].items()))
+                 + name_list(report["features"]))
+    if report["left_out"]:
+        left = [f"{c['column']} ({c['reason']})" for c in report["left_out"]]
+        lines.append(f"left out:  {len(left)}: {name_list(left, limit=8, ends=3)}")
+    schema = report.get("schema", {})
+    if all_columns:
+        lines.append(f"columns:   {len(schema)}")
+        width = max((len(n) for n in schema), default=0)
+        for name, kind in schema.items():
+            lines.append(f"  {name:<{width}}  {kind:<12}  {_role(report, name)}")
+    elif schema:
+        lines.append(f"schema:    {len(schema)} columns: "
+                     + name_list([f"{k}: {v}" for k, v in schema.items()], limit=12, ends=4)
+                     + ("  (all: --columns)" if len(schema) > 12 else ""))
     if "hdf5" in report:
         h = report["hdf5"]
-        lines.append(f"hdf5:      {h['x_key']} {h['shape']} {h['dtype']}, chunks {h['chunks']}, "
-                     f"compression {h['compression']}")
+        layout = f" (pandas, format {h['pandas_format']!r})" if "pandas_format" in h else ""
+        lines.append(f"hdf5:      {h['x_key']}{layout} {h['shape']} {h['dtype']}, chunks "
+                     f"{h['chunks']}, compression {h['compression']}")
     if "label_balance" in report:
         b = report["label_balance"]
         lines.append(f"label:     {report['label']}: {b['positives']:,} positive, "

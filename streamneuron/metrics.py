@@ -3,8 +3,11 @@
 With ``p`` the predicted probability, ``y`` in {0, 1} and ``n`` the rows seen::
 
     log_loss = (1/n) sum -(y log p + (1-y) log(1-p))   (= log(1 + e**z) - y z from the logit z)
-    mse      = (1/n) sum 0.5 (p - y)**2                 (the project's ``mse`` loss)
-    brier    = (1/n) sum (p - y)**2
+    mse      = (1/n) sum (p - y)**2                     (scikit-learn's mean_squared_error)
+    brier    = (1/n) sum (p - y)**2                     (the same number, by its other name)
+
+The ``mse`` training loss is the article's ``0.5 (p - y)**2``, half of ``mse``
+here; ``evaluate`` reports it as ``loss`` for a model trained with it.
     accuracy = (1/n) #{(p >= 0.5) == y}
     auc      = P(s_pos > s_neg) + 0.5 P(s_pos = s_neg)  (over all positive/negative pairs)
 
@@ -198,7 +201,7 @@ class StreamingMetrics:
         return {
             "rows": n,
             "log_loss": mean(self.sum_log_loss),
-            "mse": mean(0.5 * self.sum_sq_error),
+            "mse": mean(self.sum_sq_error),
             "brier": mean(self.sum_sq_error),
             "accuracy": mean(float(self.correct)),
             "auc": auc,

@@ -18,6 +18,7 @@ from . import kernels
 from .atomic import write_text
 from .errors import ConfigError, DataError, ModelError
 from .losses import get_loss
+from .training import NONFINITE, StepRule, TrainState
 
 MODEL_FORMAT = "streamneuron-model"
 MODEL_VERSION = 1
@@ -136,18 +137,14 @@ class Neuron:
         y = as_labels(y, X.shape[0])
         if X.shape[0] == 0:
             return self
-        state = kernels.new_state()
-        state[kernels.BIAS] = self.bias
-        carry = np.zeros(self.n_features)
-        w = self.weights.copy()  # keep the model intact if the batch is bad
-        empty = np.empty(0, dtype=np.int64)
-        _, status = kernels.sgd_chunk(X, y, empty, 0, X.shape[0], w, state, carry, self._mean,
-                                      self._inv_scale, self.loss_fn.kernel_id, X.shape[0],
-                                      float(lr), 0.0, float(l2), -1)
-        if status == kernels.NONFINITE:
+        # The whole batch is one step; the weights are a copy, so that a bad batch
+        # leaves the model intact.
+        state = TrainState.start(self.weights.copy(), self.bias, self.updates)
+        rule = StepRule(self.loss_fn.kernel_id, X.shape[0], float(lr), 0.0, float(l2))
+        _, status = state.train_block(X, y, rule, self._mean, self._inv_scale)
+        if status == NONFINITE:
             raise DataError("X holds NaN or infinity (or the step diverged); nothing was updated")
-        self.weights, self.bias = w, float(state[kernels.BIAS])
-        self.updates += 1
+        self.weights, self.bias, self.updates = state.weights, float(state.bias), state.updates
         return self
 
     # -- file -----------------------------------------------------------------

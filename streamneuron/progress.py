@@ -6,7 +6,12 @@ import sys
 
 
 class Progress:
-    """A rows/s bar with the running loss; silent when ``quiet`` or stderr is not a TTY."""
+    """A rows/s bar with the running loss; silent when ``quiet`` or stderr is not a TTY.
+
+    Lines printed while a bar is shown go through :meth:`echo`, which clears the
+    bar first and redraws it after: printed plainly, a line would land after the
+    bar's text on the same terminal line (``train: 0%|...epoch 1: ...``).
+    """
 
     def __init__(self, total: int | None, desc: str, *, quiet: bool = False):
         self.bar = None
@@ -21,6 +26,17 @@ class Progress:
             self.bar.update(rows)
             if loss is not None:
                 self.bar.set_postfix(loss=f"{loss:.5f}", refresh=False)
+
+    def echo(self, message: str) -> None:
+        """Print ``message`` on a line of its own on stderr, above the bar."""
+        if self.bar is not None:
+            self.bar.clear()
+            sys.stderr.write(message + "\n")
+            sys.stderr.flush()
+            self.bar.refresh()
+        else:
+            sys.stderr.write(message + "\n")
+            sys.stderr.flush()
 
     def reset(self, desc: str | None = None) -> None:
         if self.bar is not None:

@@ -7,15 +7,16 @@ where needed; the last short batch of an epoch is used as it is)::
     b <- b - lr_t * (1/m) sum_{i in B} dL/dz_i
 
 The engine knows nothing of file formats: it takes blocks from
-:func:`streamneuron.stream.iter_blocks` and hands each to the fused kernel
-:func:`streamneuron.kernels.sgd_chunk`, a slice of at most ``SLICE_ROWS`` rows
-at a time so that checkpoints and Ctrl-C are honoured promptly.
+:func:`streamneuron.stream.iter_blocks` and trains on each through
+:meth:`streamneuron.training.TrainState.train_block` (the fused kernel), at most
+``SLICE_ROWS`` rows at a time so that checkpoints and Ctrl-C are honoured
+promptly. Checkpoints, and whether one may be resumed, are
+:mod:`streamneuron.checkpoint`'s business.
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime
 import math
 import os
 import signal
@@ -24,17 +25,14 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Callable
 
-import numpy as np
-
 from . import checkpoint as ckpt
-from . import kernels
 from .errors import CheckpointError, ConfigError, DataError, DivergenceError, TrainingInterrupted
 from .losses import get_loss
 from .neuron import Neuron
 from .params import check_params
-from .schedules import make_schedule
 from .stats import Moments, raise_nonfinite, streaming_moments
 from .stream import Position, iter_blocks
+from .training import NONFINITE, StepRule, TrainState
 
 # Rows per kernel call: small enough to notice a signal or a due checkpoint within
 # milliseconds, large enough that the per-call overhead (~2 us) is invisible.
@@ -97,103 +95,6 @@ class _StopRequest:
         finally:
             for s, handler in old.items():
                 signal.signal(s, handler)
-
-
-# How each parameter is spelled on the command line (for messages).
-_FLAGS = {"loss": "--loss", "batch_size": "--batch-size", "lr": "--lr", "schedule": "--schedule",
-          "power_t": "--power-t", "l2": "--l2", "seed": "--seed",
-          "shuffle": "--shuffle/--no-shuffle", "window": "--shuffle-window",
-          "standardize": "--standardize/--no-standardize"}
-
-
-def _param_differences(saved: dict, now: dict) -> list[str]:
-    return [f"{_FLAGS.get(key, key)} was {saved.get(key)!r} in the checkpoint but is "
-            f"{now.get(key)!r} now"
-            for key in sorted(set(saved) | set(now)) if saved.get(key) != now.get(key)]
-
-
-def _names(paths: list[str], most: int = 3) -> str:
-    shown = ", ".join(paths[:most])
-    return shown + (f" and {len(paths) - most} more" if len(paths) > most else "")
-
-
-def _when(mtime) -> str:
-    if not isinstance(mtime, (int, float)):
-        return repr(mtime)
-    return datetime.datetime.fromtimestamp(mtime).isoformat(sep=" ", timespec="microseconds")
-
-
-def _input_differences(saved: dict, now: dict) -> list[str]:
-    """What differs between the input a checkpoint was made from and the input now."""
-    if saved.get("format") != now.get("format"):
-        return [f"the input was {saved.get('format')} and is {now.get('format')} now"]
-    out = []
-    old, new = saved.get("files") or [], now["files"]
-    old_paths = [f.get("path") for f in old]
-    new_paths = [f["path"] for f in new]
-    if old_paths != new_paths:
-        gone = [f.get("name", f.get("path")) for f in old if f.get("path") not in new_paths]
-        added = [f["name"] for f in new if f["path"] not in old_paths]
-        if gone:
-            out.append(f"{_names(gone)} {'is' if len(gone) == 1 else 'are'} no longer in the input")
-        if added:
-            out.append(f"{_names(added)} {'is' if len(added) == 1 else 'are'} new in the input")
-        if not gone and not added:
-            out.append("the input files come in a different order")
-    else:
-        for a, b in zip(old, new):
-            if a.get("size") != b["size"]:
-                out.append(f"{b['name']} has changed since the checkpoint (size {a.get('size')} "
-                           f"bytes then, {b['size']} now)")
-            elif a.get("mtime") != b["mtime"]:
-                out.append(f"{b['name']} has been modified since the checkpoint (modification "
-                           f"time {_when(a.get('mtime'))} then, {_when(b['mtime'])} now)")
-    if saved.get("features") != now.get("features"):
-        out.append(f"the feature columns were {saved.get('features')} and are "
-                   f"{now.get('features')} now")
-    if saved.get("label") != now.get("label"):
-        out.append(f"the label was {saved.get('label')!r} and is {now.get('label')!r} now")
-    if saved.get("token") != now.get("token"):
-        out.append("the in-memory data differs from the data the checkpoint was made from")
-    for key in sorted(set(saved) | set(now)):
-        if key not in ("format", "files", "features", "label", "units", "token") and \
-                saved.get(key) != now.get(key):
-            out.append(f"{key} was {saved.get(key)!r} and is {now.get(key)!r} now")
-    if not out and saved.get("units") != now.get("units"):
-        out.append("the row groups / chunks of the input are laid out differently")
-    return out
-
-
-def _fingerprint(source) -> dict:
-    """The source's fingerprint, with each file named by its absolute path (so a
-    resume from another working folder still matches) and the HDF5 dataset names."""
-    fp = source.fingerprint()
-    files = []
-    for ref, entry in zip(source.files, fp["files"]):
-        entry = dict(entry, name=entry["path"])
-        if getattr(ref, "is_local", False):  # remote URLs are absolute already
-            entry["path"] = os.path.abspath(ref.path)
-        files.append(entry)
-    fp["files"] = files
-    for attr in ("x_key", "y_key"):
-        if hasattr(source, attr):
-            fp.setdefault(attr, getattr(source, attr))
-    return fp
-
-
-def _prepare_folder(folder: str, resume: bool) -> None:
-    if os.path.exists(folder) and not os.path.isdir(folder):
-        raise CheckpointError(f"--checkpoint {folder}: this is a file, not a folder")
-    if resume:
-        if not os.path.isdir(folder):
-            raise CheckpointError(f"{folder}: no checkpoint to resume from (the folder does not "
-                                  "exist; run without --resume first)")
-        return
-    try:
-        os.makedirs(folder, exist_ok=True)
-    except OSError as exc:
-        raise CheckpointError(f"--checkpoint {folder}: cannot create the folder "
-                              f"({exc.strerror or exc})") from None
 
 
 def fit_sgd(source, batch_size: int = 256, epochs: int = 5, lr: float = 0.1, *,
@@ -259,9 +160,9 @@ def fit_sgd(source, batch_size: int = 256, epochs: int = 5, lr: float = 0.1, *,
             raise DataError("training needs a label column")
         fingerprint = None
         if checkpoint is not None:
-            fingerprint = _fingerprint(source)  # only here: for arrays it hashes the data
+            fingerprint = ckpt.fingerprint(source)  # only here: for arrays it hashes the data
             checkpoint = os.fspath(checkpoint)
-            _prepare_folder(checkpoint, resume)
+            ckpt.prepare_folder(checkpoint, resume)
             stack.enter_context(ckpt.locked(checkpoint))
             ckpt.remove_stale_temporaries(checkpoint)
             if not resume and ckpt.exists(checkpoint):
@@ -277,7 +178,7 @@ def fit_sgd(source, batch_size: int = 256, epochs: int = 5, lr: float = 0.1, *,
 
 
 class _Run:
-    """One training run: the model, the engine state, and where the stream is."""
+    """One training run: the model, its training state, and where the stream is."""
 
     def __init__(self, source, params: SGDParams, epochs, checkpoint, checkpoint_every,
                  checkpoint_seconds, progress, on_epoch, fingerprint, notify=None):
@@ -286,14 +187,13 @@ class _Run:
         self.checkpoint_seconds = checkpoint_seconds
         self.progress, self.on_epoch, self.fingerprint = progress, on_epoch, fingerprint
         self.notify = notify
-        self.loss_id = get_loss(params.loss).kernel_id
-        self.lr0, self.power = make_schedule(params.schedule, params.lr, params.power_t).kernel_params
-        self.state = kernels.new_state()
-        self.carry = np.zeros(source.n_features)
+        self.rule = StepRule.of(get_loss(params.loss), params.batch_size, params.lr,
+                                params.schedule, params.power_t, params.l2)
+        self.state: TrainState | None = None
         self.history: list[dict] = []
         self.position = Position()
         self.epoch_seconds = 0.0  # seconds spent in the current epoch before a resume
-        self.last_save = (time.monotonic(), 0.0)
+        self.last_save = (time.monotonic(), 0)
 
     def _say(self, message: str) -> None:
         if self.notify is not None:
@@ -311,71 +211,25 @@ class _Run:
 
     def _restore(self) -> Neuron:
         folder = self.checkpoint
-        saved = ckpt.load(folder, warn=self.notify)
-        try:
-            saved_params, saved_input = dict(saved["params"]), dict(saved["fingerprint"])
-            position = Position(**saved["position"])
-            state = np.asarray(saved["state"], dtype=np.float64)
-            carry = np.asarray(saved["carry"], dtype=np.float64)
-            history = list(saved["history"])
-            epoch_seconds = float(saved.get("epoch_seconds", 0.0))
-            model_dict = saved["model"]
-        except (KeyError, TypeError, ValueError) as exc:
-            raise CheckpointError(f"{folder}: the checkpoint is malformed ({exc!r}); delete the "
-                                  "folder to start afresh") from None
-        differences = (_param_differences(saved_params, asdict(self.params)) +
-                       _input_differences(saved_input, self.fingerprint))
-        if differences:
-            raise CheckpointError(
-                f"cannot resume from {folder}: " + "; ".join(differences) + ". Resume with the "
-                "same data and flags, or start afresh without --resume (delete the folder or "
-                "give another --checkpoint)")
-        # The epochs the checkpoint has started (a mid-epoch position counts its epoch).
-        started = position.epoch + (1 if (position.block, position.row) != (0, 0) else 0)
-        if started > self.epochs:
-            raise CheckpointError(
-                f"cannot resume from {folder}: it holds {ckpt.describe(saved)}, beyond "
-                f"--epochs {self.epochs}; give --epochs {started} or more")
-        n = self.source.n_features
-        if state.shape != (kernels.STATE_SIZE,) or carry.shape != (n,) or \
-                min(position.epoch, position.block, position.row) < 0:
-            raise CheckpointError(f"{folder}: the checkpoint is malformed (state, carry or "
-                                  "position out of shape); delete the folder to start afresh")
-        model = Neuron.from_dict(model_dict, where=f"{folder} (checkpoint)")
-        if model.n_features != n:
-            raise CheckpointError(f"{folder}: the checkpoint's model has {model.n_features} "
-                                  f"weights but the input has {n} features")
-        self.state[:] = state
-        self.carry[:] = carry
-        self.history = history
-        self.position = position
-        self.epoch_seconds = epoch_seconds
-        if position == Position(self.epochs, 0, 0):
-            self._say(f"{folder} holds {ckpt.describe(saved)}; writing its model")
+        resumed = ckpt.resume(folder, asdict(self.params), self.fingerprint, self.epochs,
+                              self.source.n_features, warn=self.notify)
+        self.state = resumed.state
+        self.history = resumed.history
+        self.position = resumed.position
+        self.epoch_seconds = resumed.epoch_seconds
+        if resumed.position == Position(self.epochs, 0, 0):
+            self._say(f"{folder} holds {ckpt.describe(resumed.payload)}; writing its model")
         else:
-            self._say(f"resuming from {folder}: {ckpt.describe(saved)}")
-        return model
+            self._say(f"resuming from {folder}: {ckpt.describe(resumed.payload)}")
+        return resumed.model
 
     def _save(self, model: Neuron, position: Position, epoch_seconds: float,
               complete: bool = False) -> None:
-        from . import __version__
-
-        model.bias = float(self.state[kernels.BIAS])
-        ckpt.save(self.checkpoint, {
-            "model": model.to_dict(),
-            "state": self.state.tolist(),
-            "carry": self.carry.tolist(),
-            "position": asdict(position),
-            "epochs_done": position.epoch,
-            "epochs": self.epochs,
-            "complete": complete,
-            "epoch_seconds": epoch_seconds,
-            "history": self.history,
-            "params": asdict(self.params),
-            "fingerprint": self.fingerprint,
-            "streamneuron": __version__,
-        })
-        self.last_save = (time.monotonic(), self.state[kernels.UPDATES])
+        ckpt.save(self.checkpoint, ckpt.run_payload(
+            model, self.state, position, epochs=self.epochs, complete=complete,
+            epoch_seconds=epoch_seconds, history=self.history, params=asdict(self.params),
+            input_fingerprint=self.fingerprint))
+        self.last_save = (time.monotonic(), self.state.updates)
 
     # -- the loop ---------------------------------------------------------------
     def run(self, resume: bool) -> Neuron:
@@ -383,12 +237,12 @@ class _Run:
             model = self._restore()
         else:
             model = self._fresh_model()
+            self.state = TrainState.start(model.weights)
             if self.checkpoint:  # from here on a crash can resume (statistics included)
                 self._save(model, Position(), 0.0)
-        w = model.weights
-        p, st, carry = self.params, self.state, self.carry
+        p, st, rule = self.params, self.state, self.rule
         n_blocks = math.ceil(len(self.source.units) / p.window)
-        self.last_save = (time.monotonic(), st[kernels.UPDATES])
+        self.last_save = (time.monotonic(), st.updates)
         epoch_start = time.perf_counter() - self.epoch_seconds
         stop = _StopRequest(self.checkpoint)
         blocks = iter_blocks(self.source, self.position, epochs=self.epochs, shuffle=p.shuffle,
@@ -397,26 +251,23 @@ class _Run:
             for block in blocks:
                 epoch, k = block.position.epoch, block.position.block
                 pos, n = block.position.row, len(block.y)
-                order, labels = block.order, block.labels  # labels in training order
                 while pos < n:
-                    if stop.signal is not None and st[kernels.CARRY_ROWS] == 0:
+                    if stop.signal is not None and st.at_boundary:
                         # e.g. the signal came while the block was being read
                         self._interrupt(model, Position(epoch, k, pos), epoch_start, stop.signal)
                     limit = self._updates_until_checkpoint() if stop.signal is None else 1
-                    before = st[kernels.ROWS_SEEN]
-                    pos, status = kernels.sgd_chunk(
-                        block.X, labels, order, pos, min(n, pos + SLICE_ROWS), w, st,
-                        carry, model._mean, model._inv_scale, self.loss_id, p.batch_size,
-                        self.lr0, self.power, p.l2, limit)
-                    if status == kernels.NONFINITE:
+                    before = st.rows_seen
+                    pos, status = st.train_block(
+                        block.X, block.labels, rule, model._mean, model._inv_scale,
+                        order=block.order, start=pos, stop=min(n, pos + SLICE_ROWS),
+                        max_updates=limit)
+                    if status == NONFINITE:
                         self._nonfinite(block, pos)
                     if self.progress is not None:
-                        self.progress(int(st[kernels.ROWS_SEEN] - before),
-                                      st[kernels.LOSS_SUM] / max(st[kernels.ROWS_SEEN], 1.0))
-                    at_boundary = st[kernels.CARRY_ROWS] == 0
-                    if stop.signal is not None and at_boundary and pos < n:
+                        self.progress(st.rows_seen - before, st.loss_sum / max(st.rows_seen, 1.0))
+                    if stop.signal is not None and st.at_boundary and pos < n:
                         self._interrupt(model, Position(epoch, k, pos), epoch_start, stop.signal)
-                    if self.checkpoint and at_boundary and self._checkpoint_due():
+                    if self.checkpoint and st.at_boundary and self._checkpoint_due():
                         self._save(model, Position(epoch, k, pos), time.perf_counter() - epoch_start)
                 last = k == n_blocks - 1
                 if last:
@@ -427,8 +278,8 @@ class _Run:
                     nxt = Position(epoch + 1, 0, 0) if last else Position(epoch, k + 1, 0)
                     if nxt.epoch < self.epochs:
                         self._interrupt(model, nxt, epoch_start, stop.signal)
-        model.bias = float(st[kernels.BIAS])
-        model.updates = int(st[kernels.UPDATES])
+        model.bias = float(st.bias)
+        model.updates = st.updates
         model.info = {"mode": "sgd", "epochs": self.epochs, "rows": self.source.n_rows,
                       "updates": model.updates, "history": self.history,
                       "params": asdict(self.params)}
@@ -438,17 +289,12 @@ class _Run:
 
     def _end_epoch(self, model: Neuron, epoch: int, epoch_start: float) -> None:
         st = self.state
-        if st[kernels.CARRY_ROWS] > 0:  # the last short batch is used as it is
-            kernels.apply_update(model.weights, st, self.carry, self.lr0, self.power, self.params.l2)
-        w = model.weights
-        if not (np.all(np.isfinite(w)) and math.isfinite(st[kernels.BIAS])):
+        rows, objective = st.finish_pass(self.rule)  # the last short batch is used as it is
+        if not st.is_finite():
             raise DivergenceError(f"the weights became infinite in epoch {epoch + 1}: lower --lr")
-        rows = int(st[kernels.ROWS_SEEN])
-        row = {"epoch": epoch + 1, "rows": rows,
-               "objective": float(st[kernels.LOSS_SUM] / rows + 0.5 * self.params.l2 * float(w @ w)),
+        row = {"epoch": epoch + 1, "rows": rows, "objective": objective,
                "seconds": round(time.perf_counter() - epoch_start, 6)}
         self.history.append(row)
-        st[kernels.LOSS_SUM] = st[kernels.ROWS_SEEN] = 0.0
         if self.on_epoch is not None:
             self.on_epoch(row)
         if self.checkpoint:
@@ -457,13 +303,13 @@ class _Run:
     def _updates_until_checkpoint(self) -> int:
         if not self.checkpoint or self.checkpoint_every is None:
             return -1
-        done = self.state[kernels.UPDATES] - self.last_save[1]
+        done = self.state.updates - self.last_save[1]
         return max(1, int(self.checkpoint_every - done))
 
     def _checkpoint_due(self) -> bool:
         saved_at, updates = self.last_save
         if self.checkpoint_every is not None and \
-                self.state[kernels.UPDATES] - updates >= self.checkpoint_every:
+                self.state.updates - updates >= self.checkpoint_every:
             return True
         return time.monotonic() - saved_at >= self.checkpoint_seconds
 

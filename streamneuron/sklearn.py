@@ -8,13 +8,16 @@ scikit-learn >= 1.6).
 
 How training runs
 -----------------
-Every pass over the rows (an epoch of :meth:`NeuronClassifier.fit`, or one call
-of :meth:`NeuronClassifier.partial_fit`) is one call of the fused kernel
-:func:`streamneuron.kernels.sgd_chunk` over the whole array: rows are visited in
-a seeded permutation handed to the kernel as ``order``, cut into mini-batches of
-``batch_size`` rows, one averaged-gradient step per batch, and the last short
-batch of the pass is used as it is (INTERFACE.md, ``--mode sgd``). There is no
-Python loop per mini-batch.
+The estimator holds a :class:`streamneuron.Neuron` (weights, bias, update count,
+standardization) and trains it as :func:`streamneuron.fit_sgd` does: every pass
+over the rows (an epoch of :meth:`NeuronClassifier.fit`, or one call of
+:meth:`NeuronClassifier.partial_fit`) is one
+:meth:`~streamneuron.training.TrainState.train_block` over the whole array (the
+fused kernel: rows visited in a seeded permutation, cut into mini-batches of
+``batch_size`` rows, one averaged-gradient step per batch) and one
+:meth:`~streamneuron.training.TrainState.finish_pass` (the last short batch of the
+pass is used as it is; README, "The math"). There is no Python loop per
+mini-batch.
 
 Pass ``p`` of a model (fit epochs and partial_fit calls counted together from
 the last cold start) visits the rows in the order
@@ -52,9 +55,9 @@ from . import kernels
 from .errors import DivergenceError
 from .losses import get_loss, sigmoid
 from .neuron import Neuron
-from .schedules import make_schedule
 from .stats import Moments
 from .stream import block_order
+from .training import OK, StepRule, TrainState
 
 # Rows per summary when computing the standardization statistics (bounds the
 # float64 temporary to this many rows, whatever the size of X).
@@ -274,7 +277,8 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         X = validate_data(self, X, dtype=_FLOAT_DTYPES, reset=False)
         z = np.empty(X.shape[0], dtype=np.float64)
-        bad = kernels.logits(X, self._w, self._b, self._mean, self._inv_scale, z)
+        n = self._neuron
+        bad = kernels.logits(X, n.weights, n.bias, n._mean, n._inv_scale, z)
         if bad >= 0:
             raise ValueError(f"row {bad} of X gives a non-finite logit (the values are too large)")
         return z
@@ -303,13 +307,14 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self)
         names = getattr(self, "feature_names_in_", None)
+        held = self._neuron
         neuron = Neuron(self.n_features_in_, self.loss,
                         feature_names=None if names is None else [str(c) for c in names],
                         label=label,
-                        standardize=None if self.mean_ is None else (self.mean_, self.scale_))
-        neuron.weights = self._w.copy()
-        neuron.bias = float(self._b)
-        neuron.updates = int(self.t_)
+                        standardize=None if held.mean is None else (held.mean, held.scale))
+        neuron.weights = held.weights.copy()
+        neuron.bias = float(held.bias)
+        neuron.updates = int(held.updates)
         return neuron
 
     # -- internals ------------------------------------------------------------------
@@ -332,37 +337,29 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
         return total
 
     def _start(self, d: int, moments: Moments | None) -> None:
-        """A fresh model: zero weights and bias (INTERFACE.md ``--init zeros``)."""
-        self._w = np.zeros(d)
-        self._state = kernels.new_state()
+        """A fresh model: a :class:`Neuron` with zero weights and bias."""
+        self._neuron = Neuron(d, self.loss, standardize=None if moments is None else (
+            moments.mean, moments.scale()))
         self._passes = 0
         self.loss_curve_ = []
         self.n_iter_ = 0
-        self._set_stats(None if moments is None else (moments.mean, moments.scale()))
         self._publish()
-
-    def _set_stats(self, stats) -> None:
-        if stats is None:
-            self.mean_ = self.scale_ = None
-            self._mean, self._inv_scale = np.zeros(self._w.shape[0]), np.ones(self._w.shape[0])
-        else:
-            self.mean_, self.scale_ = stats
-            self._mean, self._inv_scale = self.mean_, 1.0 / self.scale_
 
     def _rebase_standardization(self, X) -> None:
         """Warm start: match the model's statistics to ``standardize``, model unchanged."""
-        if self.standardize and self.mean_ is None:
+        neuron = self._neuron
+        if self.standardize and neuron.mean is None:
             moments = self._moments(X)
             mean, scale = moments.mean, moments.scale()
             # z = w.x + b = (w * scale) . (x - mean) / scale + (b + w . mean)
-            self._state[kernels.BIAS] += float(self._w @ mean)
-            self._w = self._w * scale
-            self._set_stats((mean, scale))
-        elif not self.standardize and self.mean_ is not None:
-            coef = self._w * self._inv_scale
-            self._state[kernels.BIAS] -= float(coef @ self._mean)
-            self._w = coef
-            self._set_stats(None)
+            neuron.bias += float(neuron.weights @ mean)
+            neuron.weights = neuron.weights * scale
+            neuron.set_standardize((mean, scale))
+        elif not self.standardize and neuron.mean is not None:
+            coef = neuron.weights * neuron._inv_scale
+            neuron.bias -= float(coef @ neuron._mean)
+            neuron.weights = coef
+            neuron.set_standardize(None)
         self._publish()
 
     def _encode(self, y) -> np.ndarray:
@@ -377,45 +374,39 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
         return (y == self.classes_[1]).astype(np.float64)
 
     def _train(self, X, y01, seed: int, passes: int) -> None:
-        """``passes`` passes of the kernel; the model is updated only if all succeed."""
+        """``passes`` passes over the rows; the model is updated only if all succeed."""
         n = X.shape[0]
-        w, state = self._w.copy(), self._state.copy()
-        carry = np.zeros_like(w)
-        loss_id = get_loss(self.loss).kernel_id
-        lr0, power = make_schedule(self.schedule, self.lr, self.power_t).kernel_params
-        l2 = float(self.l2)
+        neuron = self._neuron
+        neuron.loss_fn = get_loss(self.loss)  # a warm start may have changed it
+        state = TrainState.start(neuron.weights.copy(), neuron.bias, neuron.updates)
+        rule = StepRule.of(neuron.loss_fn, self.batch_size, self.lr, self.schedule,
+                           self.power_t, self.l2)
         curve = []
         for p in range(self._passes, self._passes + passes):
             order = block_order(n, seed=seed, epoch=p, block=0, shuffle=self.shuffle)
-            state[kernels.LOSS_SUM] = state[kernels.ROWS_SEEN] = 0.0
             labels = y01[order] if order.size else y01  # in training order
-            _, status = kernels.sgd_chunk(X, labels, order, 0, n, w, state, carry, self._mean,
-                                          self._inv_scale, loss_id, self.batch_size, lr0,
-                                          power, l2, -1)
-            if status == kernels.OK and state[kernels.CARRY_ROWS] > 0:
-                kernels.apply_update(w, state, carry, lr0, power, l2)  # the last short batch
-            if status != kernels.OK or not (np.isfinite(w).all()
-                                            and np.isfinite(state[kernels.BIAS])):
+            _, status = state.train_block(X, labels, rule, neuron._mean, neuron._inv_scale,
+                                          order=order)
+            if status == OK:
+                _, objective = state.finish_pass(rule)  # the last short batch, as it is
+            if status != OK or not state.is_finite():
                 raise DivergenceError(
                     f"the weights became infinite in pass {p + 1}: lower lr (now {self.lr!r})"
-                    + ("" if self.mean_ is not None else " or standardize the features"))
-            curve.append(float(state[kernels.LOSS_SUM] / state[kernels.ROWS_SEEN]
-                               + 0.5 * l2 * float(w @ w)))
-        self._w, self._state = w, state
+                    + ("" if neuron.mean is not None else " or standardize the features"))
+            curve.append(objective)
+        neuron.weights, neuron.bias, neuron.updates = state.weights, state.bias, state.updates
         self._passes += passes
         self.loss_curve_ = self.loss_curve_ + curve
         self._publish()
 
     def _publish(self) -> None:
-        """Set the public fitted attributes from the internal state."""
-        self.t_ = int(self._state[kernels.UPDATES])
-        coef = self._w * self._inv_scale
+        """Set the public fitted attributes from the neuron."""
+        neuron = self._neuron
+        self.mean_, self.scale_ = neuron.mean, neuron.scale
+        self.t_ = int(neuron.updates)
+        coef = neuron.weights * neuron._inv_scale
         self.coef_ = coef.reshape(1, -1)
-        self.intercept_ = np.array([self._b - float(coef @ self._mean)])
-
-    @property
-    def _b(self) -> float:
-        return float(self._state[kernels.BIAS])
+        self.intercept_ = np.array([float(neuron.bias) - float(coef @ neuron._mean)])
 
 
 __all__ = ["NeuronClassifier"]

@@ -57,7 +57,7 @@ LBFGS_GTOL = 1.0
 # A weight beyond this (on standardized features) means the optimum is at infinity.
 RUNAWAY_WEIGHT = 1e6
 # An objective below this fraction of the starting one, with l2 = 0: separable classes.
-SEPARABLE_FRACTION = 1e-9
+SEPARABLE_FRACTION = 1e-5
 # gd: an objective that grows by more than this (relative) from one pass to the next.
 GROWTH = 1e-9
 
@@ -85,10 +85,14 @@ class Options:
     l2: float = 0.0
 
 
-def _runaway(theta: np.ndarray, objective: float, start: float, l2: float) -> str | None:
-    """A message when the weights head for infinity, else None."""
+def _runaway(theta: np.ndarray, objective: float, start: float, l2: float,
+             weights_too: bool = True) -> str | None:
+    """A message when the weights head for infinity, else None. (gd passes
+    ``weights_too=False``: its large weights after a too-long step are for its
+    growth check to report, naming the learning rate.)"""
     largest = float(np.max(np.abs(theta)))
-    if largest > RUNAWAY_WEIGHT or (l2 == 0.0 and objective < SEPARABLE_FRACTION * start):
+    if (weights_too and largest > RUNAWAY_WEIGHT) or \
+            (l2 == 0.0 and objective < SEPARABLE_FRACTION * start):
         return (f"stopped: the weights grow without bound (largest |weight| {largest:.3g}, "
                 f"objective {objective:.3g}): the classes are (almost) linearly separable, so "
                 "with l2 = 0 the optimum is at infinity; add an L2 penalty (--l2 1e-4) for a "
@@ -137,7 +141,7 @@ def gd(evaluate: Evaluate, theta: np.ndarray, options: Options,
                                 and grad_norm <= math.sqrt(options.tol)):
             converged, message = True, "converged"
             break
-        runaway = _runaway(theta, objective, start_objective, options.l2)
+        runaway = _runaway(theta, objective, start_objective, options.l2, weights_too=False)
         if runaway:
             message = runaway
             break
@@ -146,15 +150,20 @@ def gd(evaluate: Evaluate, theta: np.ndarray, options: Options,
 
 
 def _newton_step(hessian: np.ndarray, gradient: np.ndarray) -> np.ndarray:
-    """``-H^-1 grad`` by Cholesky; by the pseudo-inverse when ``H`` is singular
-    (a constant column with ``l2 = 0``: the step leaves that weight alone)."""
+    """``-H^-1 grad`` by Cholesky. A coordinate with no curvature at all (a constant
+    column, standardized to zeros, with ``l2 = 0``) gets no step; if ``H`` is still
+    singular, the pseudo-inverse (the smallest step that solves the model)."""
+    step = np.zeros_like(gradient)
+    active = np.diag(hessian) > 0.0
+    H, g = hessian[np.ix_(active, active)], gradient[active]
     try:
-        factor = np.linalg.cholesky(hessian)
-        return -np.linalg.solve(factor.T, np.linalg.solve(factor, gradient))
+        factor = np.linalg.cholesky(H)
+        step[active] = -np.linalg.solve(factor.T, np.linalg.solve(factor, g))
     except np.linalg.LinAlgError:
-        values, vectors = np.linalg.eigh(hessian)
+        values, vectors = np.linalg.eigh(H)
         keep = values > values.max(initial=0.0) * 1e-12
-        return -(vectors[:, keep] @ ((vectors[:, keep].T @ gradient) / values[keep]))
+        step[active] = -(vectors[:, keep] @ ((vectors[:, keep].T @ g) / values[keep]))
+    return step
 
 
 def newton(evaluate: Evaluate, theta: np.ndarray, options: Options,

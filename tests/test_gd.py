@@ -265,7 +265,7 @@ def test_history_tol_and_info(parquet_data, cluster2):
     assert info["mode"] == "gd" and info["rows"] == 720 and info["converged"]
     assert 1 < info["iterations"] < 50 == info["params"]["max_iter"]
     assert seen == info["history"] and len(seen) == info["iterations"]
-    assert list(seen[0]) == ["iteration", "objective", "grad_norm", "seconds"]
+    assert list(seen[0]) == ["iteration", "objective", "grad_norm", "seconds", "passes"]
     last, before = seen[-1]["objective"], seen[-2]["objective"]
     assert abs(last - before) <= 1e-2 * before
     objectives = [row["objective"] for row in seen]
@@ -349,7 +349,9 @@ def free_port() -> int:
 
 
 def test_unreachable_scheduler_is_a_clear_error(parquet_data, monkeypatch):
-    monkeypatch.setattr(gd, "CONNECT_TIMEOUT", "1s")
+    from streamneuron import cluster
+
+    monkeypatch.setattr(cluster, "CONNECT_TIMEOUT", "1s")
     address = f"tcp://127.0.0.1:{free_port()}"
     start = time.monotonic()
     with pytest.raises(ConfigError, match="cannot reach the Dask scheduler at 'tcp://127"):

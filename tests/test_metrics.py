@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import log_loss as sk_log_loss
+from sklearn.metrics import mean_squared_error
 from sklearn.metrics import roc_auc_score
 
 from streamneuron.errors import ConfigError, DataError, StreamNeuronError
@@ -143,7 +144,8 @@ def test_pointwise_metrics_match_references(data, whole):
     assert r["rows"] == N_ROWS
     assert r["positives"] == int(y.sum()) and r["negatives"] == int(N_ROWS - y.sum())
     assert r["log_loss"] == pytest.approx(sk_log_loss(y, p), rel=1e-12)
-    assert r["mse"] == pytest.approx(np.mean(0.5 * (p - y) ** 2), rel=1e-12)
+    # mse is the usual mean squared error, as scikit-learn's (not the half the mse loss uses)
+    assert r["mse"] == pytest.approx(mean_squared_error(y, p), rel=1e-12)
     assert r["brier"] == pytest.approx(np.mean((p - y) ** 2), rel=1e-12)
     assert r["accuracy"] == np.mean((p >= 0.5) == (y == 1))
 

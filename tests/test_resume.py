@@ -250,7 +250,7 @@ def test_signal_stops_at_a_batch_boundary_with_a_resumable_checkpoint(
     assert payload["complete"] is False
     # Stopped at a batch boundary (no unfinished batch), or at the end of a block
     # before the next was read (the unfinished batch's sums are in the checkpoint).
-    assert payload["state"][3] == 0.0 or payload["position"]["row"] == 0
+    assert payload["state"]["carry_rows"] == 0 or payload["position"]["row"] == 0
     assert main([str(a) for a in args] + ["-o", str(out), "--checkpoint", str(ck),
                                           "--resume"]) == 0
     same_model(out, reference)
@@ -448,7 +448,7 @@ def test_truncated_checkpoint_is_never_loaded_half(tmp_path):
         assert "resuming from the previous checkpoint" in messages[0]
     # Damaged in place: same length, one digit changed (still valid JSON).
     text = good.decode()
-    at = text.index('"state": [') + len('"state": [')
+    at = text.index('"carry_w": [') + len('"carry_w": [')
     digit = next(i for i in range(at, len(text)) if text[i].isdigit())
     Path(current).write_text(text[:digit] + str((int(text[digit]) + 1) % 10) + text[digit + 1:])
     assert ckpt.load(ck, warn=lambda m: None) == prev_payload
@@ -621,14 +621,35 @@ def test_checkpoint_contents(tmp_path):
                                      power_t=0.5, l2=0.01, seed=7, shuffle=True, window=1,
                                      standardize=True)
     assert set(payload["position"]) == {"epoch", "block", "row"}
-    assert payload["state"][1] > 0  # the update count t
-    assert len(payload["carry"]) == 4
+    state = payload["state"]
+    assert set(state) == {"bias", "updates", "carry_b", "carry_rows", "loss_sum", "rows_seen",
+                          "carry_w"}
+    assert state["updates"] > 0  # the update count t drives invscaling
+    assert len(state["carry_w"]) == 4
     model = payload["model"]
     assert len(model["weights"]) == 4 and len(model["standardize"]["mean"]) == 4
     fp = payload["fingerprint"]
     assert fp["files"][0]["path"] == os.path.abspath(paths[0])
     assert {"size", "mtime"} <= set(fp["files"][0]) and fp["units"]
     assert payload["complete"] is False and payload["epochs"] == 2
+
+
+def test_a_checkpoint_of_an_older_format_is_refused_clearly(tmp_path):
+    """A checkpoint written by an older streamneuron (format 1: the state as an unnamed
+    list) is refused with a CheckpointError naming the format, on resume and on a
+    fresh run into the same folder."""
+    paths = small_parquet(tmp_path, seed=9, n_files=1)
+    ck = tmp_path / "ck"
+    ck.mkdir()
+    payload = {"state": [0.5, 3.0, 0.0, 0.0, 1.0, 10.0], "carry": [0.0] * 4}
+    record = {"kind": ckpt.KIND, "version": 1, "sha256": ckpt._digest(payload),
+              "payload": payload}
+    (ck / ckpt.CURRENT).write_text(json.dumps(record))
+    with pytest.raises(sn.CheckpointError, match=r"checkpoint format 1.*older version.*"
+                                                 r"cannot be resumed.*start afresh"):
+        sn.fit_sgd(paths, checkpoint=str(ck), resume=True)
+    with pytest.raises(sn.CheckpointError, match="already holds a checkpoint"):
+        sn.fit_sgd(paths, checkpoint=str(ck))
 
 
 def test_in_memory_arrays_resume_exactly_and_refuse_other_data(tmp_path):

@@ -15,14 +15,23 @@ from .paths import FileRef, expand, sniff_format
 
 
 def open_source(paths, label: str | None = "y", features: Sequence[str] | None = None,
-                x_key: str = "X", y_key: str = "y") -> Source:
+                x_key: str = "X", y_key: str | None = None,
+                exclude: Sequence[str] | None = None, positional: bool = False) -> Source:
     """Open Parquet or HDF5 input, the format chosen by each file's first bytes.
 
     ``paths``: a file, a folder, a glob, an fsspec URL (``s3://``, ``gs://``,
     ``memory://``, ``file://``), or a list of them. ``label``: the label column
-    (Parquet; for HDF5 the label is ``y_key``), or None to read features only
+    (HDF5: the label dataset of the X/y layout, or the column of a pandas frame;
+    ``y_key`` names it instead when given), or None to read features only
     (prediction). ``features``: the feature columns, in order; default every
-    numeric column but the label (HDF5: every column of ``X``).
+    numeric column but the label and the pandas index columns (HDF5 X/y: every
+    column of ``X``), minus ``exclude``. The choice is on the source:
+    ``feature_names``, ``left_out`` (with reasons), ``column_warnings``.
+    ``x_key``: the HDF5 features dataset, or the key of a pandas frame (default:
+    ``X``, else the file's only pandas frame). ``positional=True`` (for applying
+    a model): an HDF5 ``X`` without column names whose column count equals
+    ``len(features)`` gives its columns in order as ``features``
+    (``source.by_position`` is then True).
 
     In-memory and Dask data are accepted too (see :mod:`streamneuron.readers.arrays`):
     a pandas or Dask DataFrame (with ``label``/``features`` as for Parquet), or a
@@ -35,6 +44,12 @@ def open_source(paths, label: str | None = "y", features: Sequence[str] | None =
         features = [f.strip() for f in features.split(",") if f.strip()]
     if features is not None and len(features) == 0:
         raise DataError("--features names no column")
+    if isinstance(exclude, str):
+        exclude = [f.strip() for f in exclude.split(",") if f.strip()]
+    if exclude and (is_dataframe(paths) or is_array(paths) or isinstance(paths, tuple)):
+        from ..errors import ConfigError
+
+        raise ConfigError("exclude is for files; for in-memory data pass features=[...]")
     if is_dataframe(paths):
         return from_dataframe(paths, label=label, features=features)
     if is_array(paths):
@@ -57,8 +72,9 @@ def open_source(paths, label: str | None = "y", features: Sequence[str] | None =
             "give files of one format"
         )
     if "hdf5" in formats:
-        return HDF5Source(files, label=label, x_key=x_key, y_key=y_key, features=features)
-    return ParquetSource(files, label=label, features=features)
+        return HDF5Source(files, label=label, x_key=x_key, y_key=y_key, features=features,
+                          exclude=exclude, positional=positional)
+    return ParquetSource(files, label=label, features=features, exclude=exclude)
 
 
 __all__ = ["open_source", "Source", "Chunk", "Unit", "ParquetSource", "HDF5Source",

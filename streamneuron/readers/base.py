@@ -55,11 +55,99 @@ def check_labels(values: np.ndarray, *, label: str, where: str) -> np.ndarray:
     return y
 
 
+# -- which columns become features ------------------------------------------------
+
+def choose_features(columns: Sequence[tuple[str, str | None]], *, label: str | None,
+                    features: Sequence[str] | None, exclude: Sequence[str] | None,
+                    index_columns: Sequence[str] = (), where: str,
+                    hint: str = "leave it out with --features or --exclude"
+                    ) -> tuple[list[str], list[tuple[str, str]]]:
+    """The feature columns and the columns left out, each with its reason.
+
+    ``columns``: every column of the file as ``(name, problem)``, ``problem``
+    None for a number column (integers, floats, booleans), else its type, which
+    keeps it from being a feature. ``features``: the user's list (checked, in
+    that order); default every number column but the label, the pandas index
+    columns (``index_columns``: ``__index_level_0__`` and named indexes that
+    ``df.to_parquet`` stores beside the data) and ``exclude``. Why: a model
+    must not learn from row numbers, and the user must be able to see what it
+    learned from (the CLI prints both lists).
+    """
+    names = [name for name, _ in columns]
+    problems = dict(columns)
+    if features is not None and exclude:
+        from ..errors import ConfigError
+
+        raise ConfigError("give --features or --exclude, not both")
+    for name in exclude or ():
+        if name not in problems:
+            raise DataError(f"{where}: --exclude names no column {name!r}; columns are "
+                            f"{', '.join(names)}")
+    if features is None:
+        features = [n for n in names if n != label and problems[n] is None
+                    and n not in index_columns and n not in (exclude or ())]
+        if not features:
+            raise DataError(f"{where}: no numeric feature columns besides the label"
+                            + (" and the excluded ones" if exclude else ""))
+        reason_rest = None
+    else:
+        for name in features:
+            if name not in problems:
+                raise DataError(f"{where}: no feature column {name!r}; columns are "
+                                f"{', '.join(names)}")
+            if problems[name] is not None:
+                raise DataError(f"{where}: feature column {name!r} has type {problems[name]}, "
+                                f"not a number; {hint}")
+        reason_rest = "not in --features"
+    chosen = set(features)
+    left_out = []
+    for name in names:
+        if name in chosen or name == label:
+            continue
+        if name in index_columns:
+            reason = "pandas index"
+        elif name in (exclude or ()):
+            reason = "--exclude"
+        elif problems[name] is not None:
+            reason = f"{problems[name]}, not a number"
+        else:
+            reason = reason_rest or "not chosen"
+        left_out.append((name, reason))
+    return list(features), left_out
+
+
+def looks_like_row_id(values: np.ndarray) -> bool:
+    """Integers (not booleans), all distinct and increasing: a row number or id,
+    which a model would learn from as if it were a measurement."""
+    values = np.asarray(values)
+    if values.dtype == np.bool_ or not np.issubdtype(values.dtype, np.integer) or values.size < 3:
+        return False
+    return bool(np.all(values[1:] > values[:-1]))
+
+
+def row_id_warning(where: str, name: str) -> str:
+    return (f"{where}: feature column {name!r} looks like a row id (integers, all distinct, "
+            f"increasing); if it is one, leave it out with --exclude {name}")
+
+
+def name_list(names: Sequence[str], limit: int = 12, ends: int = 4) -> str:
+    """``a, b, c`` or, past ``limit`` names, the first and last ``ends`` with the
+    count of those in between: a line a person can read whatever the width."""
+    names = list(names)
+    if len(names) <= limit:
+        return ", ".join(names)
+    return (", ".join(names[:ends]) + f", ... ({len(names) - 2 * ends} more) ..., "
+            + ", ".join(names[-ends:]))
+
+
 class Source:
     """Base of the Parquet and HDF5 readers (one level; they fill in ``read``).
 
     Attributes: ``files`` (list of :class:`FileRef`), ``feature_names``, ``label``,
-    ``units`` (list of :class:`Unit`), ``dtype`` (float32 or float64 of ``X``).
+    ``units`` (list of :class:`Unit`), ``dtype`` (float32 or float64 of ``X``),
+    ``left_out`` (``(column, reason)`` for every column that is neither a feature
+    nor the label) and ``column_warnings`` (doubts about the chosen columns, e.g.
+    a row id used as a feature; also issued as :class:`~streamneuron.errors.DataWarning`).
     """
 
     format: str = ""
@@ -68,6 +156,8 @@ class Source:
     label: str | None
     units: list[Unit]
     dtype: np.dtype
+    left_out: list[tuple[str, str]] = []
+    column_warnings: list[str] = []
 
     # -- what a reader implements ------------------------------------------------
     def read(self, i: int, *, keep: Sequence[str] = ()) -> Chunk:
@@ -76,10 +166,29 @@ class Source:
     def describe(self, i: int) -> str:
         raise NotImplementedError
 
+    def check_keep(self, keep: Sequence[str]) -> None:
+        """DataError unless every ``keep`` column (predict --keep) can be copied;
+        asked before any output is written. Default: the reader checks as it reads."""
+
     def close(self) -> None:
         pass
 
     # -- shared ------------------------------------------------------------------
+    def columns_report(self) -> dict:
+        """What the model will learn from: ``features`` (names, in order),
+        ``left_out`` (``{"column", "reason"}`` each) and ``warnings``."""
+        return {"features": list(self.feature_names),
+                "left_out": [{"column": c, "reason": r} for c, r in self.left_out],
+                "warnings": list(self.column_warnings)}
+
+    def _warn_columns(self) -> None:
+        import warnings
+
+        from ..errors import DataWarning
+
+        for message in self.column_warnings:
+            warnings.warn(message, DataWarning, stacklevel=4)
+
     @property
     def n_rows(self) -> int:
         return sum(u.n_rows for u in self.units)

@@ -1,10 +1,16 @@
-"""HDF5 reader: datasets ``X`` (n, d) and ``y`` (n,), read in chunk-aligned slices.
+"""HDF5 reader: datasets ``X`` (n, d) and ``y`` (n,), or a pandas DataFrame
+written by ``df.to_hdf`` (format "fixed" or "table"), read in chunk-aligned slices.
 
 A unit is a run of whole HDF5 chunks along the rows (at least
 ``TARGET_UNIT_ROWS`` rows), so every read decompresses each chunk once. Files
 are opened read-only and closed when the source is closed. h5py is imported
 only when an HDF5 file is opened (it costs ~0.2 s and ~26 MiB at start-up,
 which Parquet users need not pay).
+
+Which layout: ``x_key`` names a dataset (the X/y layout) or a pandas group;
+when the default ``X`` is absent and the file holds exactly one pandas
+DataFrame, that frame is read. The label is a dataset (X/y layout) or a column
+(pandas) named by ``y_key`` if given, else by ``label``.
 """
 
 from __future__ import annotations
@@ -13,8 +19,10 @@ from typing import Sequence
 
 import numpy as np
 
-from ..errors import DataError
-from .base import Chunk, Source, Unit, check_labels
+from ..errors import ConfigError, DataError
+from .base import Chunk, Source, Unit, check_labels, choose_features, looks_like_row_id, \
+    row_id_warning
+from .pandas_hdf5 import PandasFrame, pandas_frames
 from .paths import FileRef
 
 # Rows per unit when X is not chunked, and the least rows a unit of chunks gets:
@@ -26,44 +34,78 @@ def _numeric(dtype: np.dtype) -> bool:
     return dtype.kind in "biuf"
 
 
+def label_key(label: str | None, y_key: str | None) -> str | None:
+    """The label's name in an HDF5 file: ``y_key`` if given, else ``label``.
+    Two different names are refused rather than one silently ignored (the
+    library's default ``label="y"`` gives way to ``y_key``)."""
+    if label is None:
+        return None
+    if y_key is None:
+        return label
+    if label not in ("y", y_key):
+        raise ConfigError(f"label {label!r} and y_key {y_key!r} name two different label "
+                          "datasets; give one (--label or --y-key)")
+    return y_key
+
+
 class HDF5Source(Source):
-    """Rows of one or more HDF5 files with the same ``X``/``y`` layout."""
+    """Rows of one or more HDF5 files with the same layout (X/y or a pandas frame)."""
 
     format = "hdf5"
 
     def __init__(self, files: list[FileRef], *, label: str | None, x_key: str = "X",
-                 y_key: str = "y", features: Sequence[str] | None = None):
+                 y_key: str | None = None, features: Sequence[str] | None = None,
+                 exclude: Sequence[str] | None = None, positional: bool = False):
         self.files = files
-        self.x_key, self.y_key = x_key, y_key
-        self.label = y_key if label is not None else None
+        self._positional = positional
+        self.x_key = x_key
+        self.label = label_key(label, y_key)
+        self.y_key = self.label or y_key or "y"
+        self.pandas: PandasFrame | None = None
         self._handles: dict[int, tuple] = {}
         self.units = []
         self._columns: np.ndarray | None = None
+        self.by_position = False
+        self.left_out, self.column_warnings = [], []
         for k, ref in enumerate(files):
             X, y = self._datasets(k)
-            names = self._names(X)
             if k == 0:
-                self._set_features(ref, names, features)
-                self.dtype = np.dtype(np.float32 if X.dtype == np.float32 and self._columns is None
-                                      else np.float64)
-                self._file_dtype = X.dtype
-            elif names != self._all_names or X.dtype != self._file_dtype:
+                if self.pandas is not None:
+                    self._set_pandas_features(ref, features, exclude)
+                else:
+                    names = self._names(X)
+                    self._set_features(ref, names, features, exclude)
+                    self.dtype = np.dtype(np.float32 if X.dtype == np.float32
+                                          and self._columns is None else np.float64)
+                    self._file_dtype = X.dtype
+                self._signature = self._layout_signature(k)
+            elif self._layout_signature(k) != self._signature:
                 raise DataError(
-                    f"{ref.url}: dataset {x_key!r} differs from {files[0].url} "
-                    f"({X.shape[1]} columns of {X.dtype} vs {len(self._all_names)} of "
-                    f"{self._file_dtype}); all files must share one layout"
-                )
-            step = X.chunks[0] if X.chunks else TARGET_UNIT_ROWS
+                    f"{ref.url}: the layout of {self.x_key!r} differs from {files[0].url} "
+                    f"({self._describe_signature(self._layout_signature(k))} vs "
+                    f"{self._describe_signature(self._signature)}); all files must share one "
+                    "layout")
+            if self.pandas is not None:
+                frame = self._handles[k][1]
+                chunk, n = frame.chunk_rows, frame.n_rows
+            else:
+                chunk, n = (X.chunks[0] if X.chunks else None), X.shape[0]
+            step = chunk or TARGET_UNIT_ROWS
             step *= max(1, TARGET_UNIT_ROWS // step)
-            n = X.shape[0]
             self.units.extend(Unit(k, start, min(step, n - start)) for start in range(0, n, step))
             if k < len(files) - 1:
                 self._close(k)
         if not self.units:
-            raise DataError(f"{files[0].url}: dataset {x_key!r} has no rows")
+            raise DataError(f"{files[0].url}: {self.x_key!r} has no rows")
+        if features is None:
+            self.column_warnings = [row_id_warning(files[0].url, name)
+                                    for name in self._row_id_columns()]
+            self._warn_columns()
 
     # ------------------------------------------------------------------
     def _datasets(self, k: int):
+        """``(X, y)`` datasets of file ``k`` for the X/y layout; ``(frame, None)``
+        for a pandas frame (also kept as ``self.pandas`` for file 0)."""
         if k in self._handles:
             return self._handles[k][1:]
         for other in list(self._handles):
@@ -75,37 +117,81 @@ class HDF5Source(Source):
             f = h5py.File(ref.path if ref.is_local else ref.open(), "r")
         except OSError as exc:
             raise DataError(f"{ref.url}: not a readable HDF5 file ({exc})") from None
-        keys = ", ".join(sorted(f.keys())) or "none"
-        if self.x_key not in f:
+        try:
+            self._handles[k] = (f, *self._find_layout(f, ref))
+        except BaseException:
             f.close()
-            raise DataError(f"{ref.url}: no dataset {self.x_key!r} (datasets: {keys}); "
+            raise
+        return self._handles[k][1:]
+
+    def _find_layout(self, f, ref: FileRef) -> tuple:
+        import h5py
+
+        keys = ", ".join(sorted(f.keys())) or "none"
+        key = self.x_key
+        if key not in f and key == "X":
+            frames = pandas_frames(f)
+            if len(frames) == 1:
+                key = self.x_key = frames[0]
+            elif len(frames) > 1:
+                raise DataError(f"{ref.url}: holds several pandas objects "
+                                f"({', '.join(sorted(frames))}); name one with --x-key")
+        if key not in f:
+            raise DataError(f"{ref.url}: no dataset {key!r} (datasets: {keys}); "
                             "name yours with --x-key")
-        X = f[self.x_key]
+        X = f[key]
+        if isinstance(X, h5py.Group) and "pandas_type" in X.attrs:
+            frame = PandasFrame(f, key, ref.url)
+            if self.pandas is None:
+                self.pandas = frame
+            if self.label is not None:
+                if self.label not in frame.problems:
+                    raise DataError(
+                        f"{ref.url}: pandas frame {key!r} has no label column {self.label!r}; "
+                        f"columns are {', '.join(frame.names)}; name yours with --label")
+                if frame.problems[self.label] is not None:
+                    raise DataError(
+                        f"{ref.url}: label column {self.label!r} has type "
+                        f"{frame.problems[self.label]}; labels must be 0/1 integers, 0.0/1.0 "
+                        "floats or booleans")
+            return frame, None
         y = None
         if self.label is not None:
-            if self.y_key not in f:
-                f.close()
-                raise DataError(f"{ref.url}: no label dataset {self.y_key!r} (datasets: {keys}); "
-                                "name yours with --y-key")
-            y = f[self.y_key]
+            if self.label not in f:
+                raise DataError(f"{ref.url}: no label dataset {self.label!r} (datasets: {keys}); "
+                                "name yours with --label or --y-key")
+            y = f[self.label]
         problem = None
-        if not isinstance(X, h5py.Dataset) or X.ndim != 2:
-            problem = f"dataset {self.x_key!r} must be 2-D (rows, features), got shape {getattr(X, 'shape', '?')}"
+        if isinstance(X, h5py.Group):
+            problem = (f"{key!r} is a group, not a dataset or a pandas DataFrame; name the "
+                       "features dataset with --x-key")
+        elif X.ndim != 2:
+            problem = f"dataset {key!r} must be 2-D (rows, features), got shape {X.shape}"
         elif not _numeric(X.dtype):
-            problem = f"dataset {self.x_key!r} has dtype {X.dtype}, not numbers"
+            problem = f"dataset {key!r} has dtype {X.dtype}, not numbers"
         elif y is not None and (not isinstance(y, h5py.Dataset) or y.ndim != 1):
-            problem = f"dataset {self.y_key!r} must be 1-D, got shape {getattr(y, 'shape', '?')}"
+            problem = f"dataset {self.label!r} must be 1-D, got shape {getattr(y, 'shape', '?')}"
         elif y is not None and not _numeric(y.dtype):
-            problem = (f"label dataset {self.y_key!r} has dtype {y.dtype}; labels must be 0/1 "
+            problem = (f"label dataset {self.label!r} has dtype {y.dtype}; labels must be 0/1 "
                        "integers, 0.0/1.0 floats or booleans")
         elif y is not None and y.shape[0] != X.shape[0]:
-            problem = (f"{self.x_key!r} has {X.shape[0]} rows but {self.y_key!r} has "
+            problem = (f"{key!r} has {X.shape[0]} rows but {self.label!r} has "
                        f"{y.shape[0]}; they must have the same length")
         if problem:
-            f.close()
             raise DataError(f"{ref.url}: {problem}")
-        self._handles[k] = (f, X, y)
         return X, y
+
+    def _layout_signature(self, k: int) -> tuple:
+        X, _ = self._datasets(k)
+        if isinstance(X, PandasFrame):
+            return ("pandas", tuple(X.names), tuple(str(X.dtypes[n]) for n in X.names))
+        return ("arrays", tuple(self._names(X)), str(X.dtype))
+
+    @staticmethod
+    def _describe_signature(sig: tuple) -> str:
+        if sig[0] == "pandas":
+            return f"pandas columns {', '.join(sig[1])}"
+        return f"{len(sig[1])} columns of {sig[2]}"
 
     def _names(self, X) -> list[str]:
         names = X.attrs.get("feature_names")
@@ -121,18 +207,70 @@ class HDF5Source(Source):
         """Number of columns of ``X`` (the features may select some of them)."""
         return len(self._all_names)
 
-    def _set_features(self, ref: FileRef, names: list[str], features) -> None:
+    def _set_features(self, ref: FileRef, names: list[str], features, exclude) -> None:
         self._all_names = names
-        if features is None:
-            self.feature_names = names
+        if (self._positional and features is not None and not self.named_columns
+                and len(features) == len(names)
+                and not exclude and any(f not in names for f in features)):
+            # Unnamed columns are positions: a model trained elsewhere (Parquet
+            # columns x00..x07) takes them in order when the count agrees.
+            self.feature_names = list(features)
+            self.by_position = True
             return
-        missing = [f for f in features if f not in names]
-        if missing:
-            raise DataError(f"{ref.url}: no feature column {missing[0]!r} in dataset "
-                            f"{self.x_key!r}; columns are {', '.join(names)}")
-        self.feature_names = list(features)
+        where = f"{ref.url}: dataset {self.x_key!r}"
+        self.feature_names, self.left_out = choose_features(
+            [(n, None) for n in names], label=None, features=features, exclude=exclude,
+            where=where)
         if self.feature_names != names:
-            self._columns = np.array([names.index(f) for f in features])
+            self._columns = np.array([names.index(f) for f in self.feature_names])
+
+    def _set_pandas_features(self, ref: FileRef, features, exclude) -> None:
+        frame = self.pandas
+        self.named_columns = True
+        self._all_names = list(frame.names)
+        self.feature_names, self.left_out = choose_features(
+            [(n, frame.problems[n]) for n in frame.names], label=self.label, features=features,
+            exclude=exclude, index_columns=frame.index_columns,
+            where=f"{ref.url}: pandas frame {frame.key!r}")
+        all_float32 = all(frame.dtypes[n] == np.float32 for n in self.feature_names)
+        self.dtype = np.dtype(np.float32 if all_float32 else np.float64)
+        self._file_dtype = self.dtype
+
+    def _row_id_columns(self) -> list[str]:
+        """Integer features whose values in the first unit are all distinct and increasing."""
+        X, _ = self._datasets(0)
+        n = self.units[0].n_rows
+        if isinstance(X, PandasFrame):
+            ints = [c for c in self.feature_names
+                    if X.dtypes[c].kind in "iu" and X.problems[c] is None]
+            values = X.read(slice(0, n), ints) if ints else []
+            return [c for c, v in zip(ints, values) if looks_like_row_id(v)]
+        if X.dtype.kind not in "iu" or self.by_position:
+            return []
+        block = X[:n]
+        names = self._all_names
+        return [c for c in self.feature_names if looks_like_row_id(block[:, names.index(c)])]
+
+    def layout_info(self) -> dict:
+        """What ``inspect`` shows of the first file's layout."""
+        X, _ = self._datasets(0)
+        if isinstance(X, PandasFrame):
+            return {"x_key": X.key, "pandas_format": X.layout, "shape": [X.n_rows, len(X.names)],
+                    "dtype": str(self.dtype), "chunks": [X.chunk_rows] if X.chunk_rows else None,
+                    "compression": X.compression()}
+        return {"x_key": self.x_key, "shape": list(X.shape), "dtype": str(X.dtype),
+                "chunks": list(X.chunks) if X.chunks else None, "compression": X.compression}
+
+    def schema(self) -> dict:
+        """Every column and its type (pandas frames: the stored dtype or the reason
+        it is not a number)."""
+        X, y = self._datasets(0)
+        if isinstance(X, PandasFrame):
+            return {n: X.problems[n] or X.declared.get(n) or str(X.dtypes[n]) for n in X.names}
+        schema = {n: str(X.dtype) for n in self._all_names}
+        if y is not None:
+            schema[self.label] = str(y.dtype)
+        return schema
 
     def _close(self, k: int) -> None:
         f = self._handles.pop(k)[0]
@@ -142,13 +280,27 @@ class HDF5Source(Source):
         u = self.units[i]
         return f"{self.files[u.file].url}, rows {u.index}-{u.index + u.n_rows - 1} (chunk range {i})"
 
+    def check_keep(self, keep: Sequence[str]) -> None:
+        if not keep:
+            return
+        if self.pandas is None:
+            raise DataError(f"{self.files[0].url}: --keep columns are not available for HDF5 "
+                            "X/y datasets (only for Parquet files and pandas frames)")
+        frame = self.pandas
+        for name in keep:
+            if name not in frame.problems:
+                raise DataError(f"{self.files[0].url}: --keep names no column {name!r}; columns "
+                                f"are {', '.join(frame.names)}")
+            if name not in frame._where:
+                raise DataError(f"{self.files[0].url}: --keep {name}: pandas format 'fixed' "
+                                "stores this column as Python objects, which cannot be read in "
+                                "chunks; write the frame with df.to_hdf(..., format='table')")
+
     def read(self, i: int, *, keep: Sequence[str] = (), out: np.ndarray | None = None) -> Chunk:
         """Read chunk range ``i``; with ``out`` (an ``(n_rows, n_features)`` array of
         ``self.dtype``) the features are written there: straight from the file
         (``read_direct``) when ``out`` is row-major and no conversion or column
         selection is needed, else through a temporary array."""
-        if keep:
-            raise DataError(f"{self.files[0].url}: --keep columns are not available for HDF5 input")
         u = self.units[i]
         X, y = self._datasets(u.file)
         rows = slice(u.index, u.index + u.n_rows)
@@ -157,6 +309,10 @@ class HDF5Source(Source):
                                 or out.dtype != self.dtype):
             raise ValueError(f"out must be ({u.n_rows}, {self.n_features}) {self.dtype}, "
                              f"got {out.shape} {out.dtype}")
+        if isinstance(X, PandasFrame):
+            return self._read_frame(X, rows, where, keep, out)
+        if keep:
+            self.check_keep(keep)
         direct = (out is not None and self._columns is None and X.dtype == self.dtype
                   and out.flags.c_contiguous)
         try:
@@ -176,8 +332,33 @@ class HDF5Source(Source):
                 out[...] = block
                 block = out
         if labels is not None:
-            labels = check_labels(labels, label=self.y_key, where=where)
+            labels = check_labels(labels, label=self.label, where=where)
         return Chunk(block, labels, where)
+
+    def _read_frame(self, frame: PandasFrame, rows: slice, where: str, keep, out) -> Chunk:
+        """A slice of a pandas frame: the needed dtype blocks or table fields only."""
+        if keep:
+            self.check_keep(keep)
+        names = list(self.feature_names) + ([self.label] if self.label else []) + list(keep)
+        try:
+            values = frame.read(rows, names)
+        except OSError as exc:
+            raise DataError(f"{where}: cannot be read ({exc})") from None
+        d = self.n_features
+        if out is None:
+            out = np.empty((rows.stop - rows.start, d), dtype=self.dtype)
+        for j in range(d):
+            out[:, j] = values[j]  # NaN (pandas' missing value) is caught by the kernels
+        labels = None
+        if self.label:
+            labels = check_labels(values[d], label=self.label, where=where)
+        extra = {}
+        if keep:
+            import pyarrow as pa
+
+            extra = {name: pa.array(np.char.decode(v, "utf-8") if v.dtype.kind == "S" else v)
+                     for name, v in zip(keep, values[-len(keep):])}
+        return Chunk(out, labels, where, extra)
 
     def close(self) -> None:
         for k in list(self._handles):

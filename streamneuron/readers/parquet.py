@@ -23,7 +23,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import DataError
-from .base import Chunk, Source, Unit, check_labels
+from .base import (Chunk, Source, Unit, check_labels, choose_features, looks_like_row_id,
+                   row_id_warning)
 from .paths import FileRef
 
 # Rows decoded at once (memory: this many rows of every column, ~8 MiB at 32 features).
@@ -82,6 +83,19 @@ def _is_feature_type(t: pa.DataType) -> bool:
     return pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)
 
 
+def pandas_index_columns(schema: pa.Schema) -> list[str]:
+    """The columns that hold a pandas index (``__index_level_0__``, or a named
+    index), as the file's pandas metadata names them: ``df.to_parquet`` stores a
+    non-default index beside the data, and it is a row label, not a feature."""
+    try:
+        meta = schema.pandas_metadata
+    except Exception:  # malformed metadata: no index known
+        return []
+    if not meta:
+        return []
+    return [c for c in meta.get("index_columns", []) if isinstance(c, str)]
+
+
 def _open(ref: FileRef) -> pq.ParquetFile:
     try:
         if ref.is_local:
@@ -98,7 +112,7 @@ class ParquetSource(Source):
     format = "parquet"
 
     def __init__(self, files: list[FileRef], *, label: str | None,
-                 features: Sequence[str] | None = None):
+                 features: Sequence[str] | None = None, exclude: Sequence[str] | None = None):
         self.files = files
         self.label = label
         self._open: dict[int, pq.ParquetFile] = {}
@@ -108,22 +122,11 @@ class ParquetSource(Source):
             raise DataError(
                 f"{files[0].url}: no label column {label!r}; columns are {', '.join(schema.names)}"
             )
-        if features is None:
-            features = [f.name for f in schema if f.name != label and _is_feature_type(f.type)]
-            if not features:
-                raise DataError(f"{files[0].url}: no numeric feature columns besides the label")
-        self.feature_names = list(features)
-        for name in self.feature_names:
-            if name not in schema.names:
-                raise DataError(
-                    f"{files[0].url}: no feature column {name!r}; columns are {', '.join(schema.names)}"
-                )
-            ftype = schema.field(name).type
-            if not _is_feature_type(ftype):
-                raise DataError(
-                    f"{files[0].url}: feature column {name!r} has type {ftype}, not a number; "
-                    "leave it out with --features"
-                )
+        columns = [(f.name, None if _is_feature_type(f.type) else str(f.type)) for f in schema]
+        self.feature_names, self.left_out = choose_features(
+            columns, label=label, features=features, exclude=exclude,
+            index_columns=pandas_index_columns(schema), where=files[0].url)
+        self.column_warnings = []
         used = self.feature_names + ([label] if label is not None else [])
         self._types = {name: schema.field(name).type for name in used}
         all_float32 = all(pa.types.is_float32(self._types[n]) for n in self.feature_names)
@@ -142,6 +145,44 @@ class ParquetSource(Source):
         if not self.units:
             raise DataError(f"{files[0].url}: no rows (the Parquet file has a schema but no data)"
                             if len(files) == 1 else "the input files hold no rows")
+        if features is None:
+            self.column_warnings = [row_id_warning(files[0].url, name)
+                                    for name in self._row_id_columns()]
+            self._warn_columns()
+
+    def _row_id_columns(self) -> list[str]:
+        """Integer features that look like a row id: strictly increasing in the
+        first row group (one read of those columns only) and, where the file has
+        statistics, from each row group to the next."""
+        ints = [n for n in self.feature_names if pa.types.is_integer(self._types[n])]
+        if not ints:
+            return []
+        u = self.units[0]
+        pf = self._file(u.file)
+        try:
+            table = pf.read_row_group(u.index, columns=ints)
+        except (pa.ArrowException, OSError):
+            return []  # reading the data will say what is wrong
+        meta = pf.metadata
+        found = []
+        for name in ints:
+            column = table.column(name)
+            if column.null_count or not looks_like_row_id(_values(column)):
+                continue
+            j = pf.schema_arrow.get_field_index(name)
+            last = None
+            increasing = True
+            for rg in range(meta.num_row_groups):
+                stats = meta.row_group(rg).column(j).statistics
+                if stats is None or not stats.has_min_max:
+                    continue
+                if last is not None and stats.min <= last:
+                    increasing = False
+                    break
+                last = stats.max
+            if increasing:
+                found.append(name)
+        return found
 
     # ------------------------------------------------------------------
     def _file(self, k: int) -> pq.ParquetFile:
@@ -170,6 +211,16 @@ class ParquetSource(Source):
     def describe(self, i: int) -> str:
         u = self.units[i]
         return f"{self.files[u.file].url}, row group {u.index}"
+
+    def check_keep(self, keep: Sequence[str]) -> None:
+        """DataError naming a ``--keep`` column that some file does not have
+        (asked before any output is written)."""
+        for k, ref in enumerate(self.files):
+            names = self._file(k).schema_arrow.names
+            for name in keep:
+                if name not in names:
+                    raise DataError(f"{ref.url}: --keep names no column {name!r}; columns are "
+                                    f"{', '.join(names)}")
 
     def read(self, i: int, *, keep: Sequence[str] = (), out: np.ndarray | None = None) -> Chunk:
         """Decode row group ``i``: features into ``out`` (an ``(n_rows, n_features)``
@@ -258,8 +309,9 @@ class ParquetSource(Source):
             table = self._file(u.file).read_row_group(u.index, columns=columns)
         except (pa.ArrowException, OSError) as exc:
             raise DataError(f"{where}: cannot be decoded ({exc})") from None
-        except KeyError as exc:  # a --keep column that is not in the file
-            raise DataError(f"{where}: no column {exc}") from None
+        except KeyError:  # a --keep column that is not in the file
+            self.check_keep(keep)
+            raise
         for j, name in enumerate(self.feature_names):
             column = table.column(name)
             if column.null_count:

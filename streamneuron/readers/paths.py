@@ -234,7 +234,8 @@ def sniff_format(ref: FileRef) -> str:
             return "hdf5"
     raise DataError(
         f"{ref.url}: neither Parquet nor HDF5 (the file does not start with the "
-        "Parquet magic bytes 'PAR1' or the HDF5 signature)"
+        "Parquet magic bytes 'PAR1' or the HDF5 signature); for a CSV file, convert it "
+        f"first: streamneuron convert {ref.url} OUT.parquet"
     )
 
 

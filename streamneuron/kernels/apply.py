@@ -1,0 +1,77 @@
+"""Kernels that apply a model or move data, no training: :func:`logits` (predictions and
+metrics), :func:`gather` (labels in training order) and :func:`columns_into` (decoded
+Parquet columns into a block's rows).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import carray, njit
+
+from .common import TILE, _fill, _tile_rows
+from .intrinsics import _logit, _pointer, _prefetch1
+
+
+@njit(cache=True, nogil=True)
+def logits(X, w, b, mean, inv_scale, out):
+    """``out_i = b + sum_j w_j (x_ij - mean_j) inv_scale_j`` (the logit of :func:`sgd_chunk`);
+    returns the first non-finite row or -1."""
+    n, d = X.shape
+    rows = _tile_rows(d)
+    tile = np.empty((rows, d), dtype=np.float64)
+    no_order = np.empty(0, dtype=np.int64)
+    for first in range(0, n, rows):
+        count = min(rows, n - first)
+        _fill(X, no_order, True, first, count, mean, inv_scale, tile)
+        for r in range(count):
+            z = _logit(b, w, tile, r, d)
+            out[first + r] = z
+            if not np.isfinite(z):
+                return first + r
+    return -1
+
+
+@njit(cache=True, nogil=True)
+def gather(values, order, out):
+    """``out[k] = values[order[k]]`` (a block's labels in training order; several
+    times faster than numpy's fancy indexing here)."""
+    for k in range(order.shape[0]):
+        out[k] = values[order[k]]
+    return out
+
+
+# Rows a transposing copy reads ahead of itself (see columns_into).
+TRANSPOSE_AHEAD = 1024
+
+
+@njit(cache=True, nogil=True)
+def columns_into(addresses, count, out, first):
+    """``out[first + r, j] = column_j[r]`` for ``r < count``: the decoded columns of a
+    batch (``addresses[j]``: the address of column ``j``'s first value, of ``out``'s
+    dtype) copied into rows ``first:first + count`` of ``out``.
+
+    ``out`` column-major: one contiguous copy per column. Row-major: a transpose
+    ``TILE`` rows at a time, each column's stretch ``TRANSPOSE_AHEAD`` rows further
+    on prefetched (the columns were just decoded and ``d`` streams read side by
+    side are more than the hardware prefetcher follows: measured 0.29 s instead of
+    0.54 s of CPU per epoch of 5M x 32 float32). The caller keeps the columns alive.
+    """
+    d = out.shape[1]
+    if out.strides[0] < out.strides[1]:
+        for j in range(d):
+            column = carray(_pointer(addresses[j], out), count)
+            for r in range(count):
+                out[first + r, j] = column[r]
+        return
+    line = max(1, 64 // out.itemsize)
+    for start in range(0, count, TILE):
+        stop = min(count, start + TILE)
+        ahead = start + TRANSPOSE_AHEAD
+        for j in range(d):
+            column = carray(_pointer(addresses[j], out), count)
+            for q in range(ahead, min(count, ahead + TILE), line):
+                _prefetch1(column, q)
+            for r in range(start, stop):
+                out[first + r, j] = column[r]
+
+

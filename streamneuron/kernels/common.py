@@ -1,0 +1,159 @@
+"""What every kernel shares: the tile and its workspace, filling a tile with
+standardized rows, the vectorized losses, summing rows into an accumulator, and
+the one update step.
+
+All of these are inlined into the kernels (``inline="always"``); they are called
+once per tile, per span or per batch, never per value.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from ..losses import loss_and_dz_scalar
+from .intrinsics import _accumulate8, _prefetch, _transpose4, _update_row
+
+# Indices into the SGD state vector.
+BIAS = 0  # b
+UPDATES = 1  # t: mini-batch updates done so far (drives the invscaling schedule)
+CARRY_B = 2  # sum of dL/dz over the rows of the unfinished batch
+CARRY_ROWS = 3  # rows in the unfinished batch (a batch may straddle chunks)
+LOSS_SUM = 4  # sum of L over rows seen this epoch, at the weights before their update
+ROWS_SEEN = 5  # rows seen this epoch
+STATE_SIZE = 6
+
+# Status codes returned by the kernels.
+OK = 0
+PAUSED = 1  # stopped after ``max_updates`` updates, at a batch boundary
+NONFINITE = 2  # a logit was NaN or infinite; the row is returned for the message
+
+# Rows per tile, and the most float64 values a tile holds (16 KiB: half of L1).
+TILE = 64
+TILE_VALUES = 2048
+# Partial sums of the logit (two 4-wide vectors of float64; ``_logit`` is written for 8).
+LANES = 8
+
+
+def new_state() -> np.ndarray:
+    return np.zeros(STATE_SIZE, dtype=np.float64)
+
+
+# -- building blocks, inlined into every kernel --------------------------------------
+
+
+@njit(inline="always")
+def _tile_rows(d):
+    """Rows per tile: ``TILE``, fewer when rows are wide (at least 4)."""
+    return max(4, min(TILE, TILE_VALUES // max(d, 1)))
+
+
+@njit(inline="always")
+def _workspace(d):
+    """A tile of standardized rows, and per row of it: label, logit, dL/dz, loss."""
+    rows = _tile_rows(d)
+    return (np.empty((rows, d), dtype=np.float64), np.empty(rows, dtype=np.float64),
+            np.empty(rows, dtype=np.float64), np.empty(rows, dtype=np.float64),
+            np.empty(rows, dtype=np.float64))
+
+
+@njit(inline="always")
+def _fill(X, order, identity, first, count, mean, inv_scale, tile):
+    """Standardized float64 copies of ``count`` rows, from position ``first``, into the tile.
+
+    ``tile[r, j] = (X[i, j] - mean[j]) * inv_scale[j]`` for the row ``i`` at
+    position ``first + r`` (``order[first + r]`` when shuffled).
+    """
+    d = X.shape[1]
+    if identity and X.strides[0] < X.strides[1]:
+        # Column-major rows in file order: walk down each column (contiguous reads),
+        # hinting the next tile's stretch of it (d streams are more than the
+        # hardware prefetcher follows).
+        ahead = min(count, X.shape[0] - first - count)
+        step = max(1, 64 // X.itemsize)
+        for j in range(d):
+            for r in range(0, ahead, step):
+                _prefetch(X, first + count + r, j)
+        # 4 x 4 blocks transposed in registers; the ragged edges value by value.
+        rows4 = count & ~3 if X.strides[0] == X.itemsize else 0
+        cols4 = d & ~3 if rows4 > 0 else 0
+        for j in range(0, cols4, 4):
+            for r in range(0, rows4, 4):
+                _transpose4(X, first + r, j, tile, r, mean, inv_scale)
+        for j in range(d):
+            m = mean[j]
+            s = inv_scale[j]
+            for r in range(rows4 if j < cols4 else 0, count):
+                tile[r, j] = (X[first + r, j] - m) * s
+    else:
+        for r in range(count):
+            i = first + r if identity else order[first + r]
+            for j in range(d):
+                tile[r, j] = (X[i, j] - mean[j]) * inv_scale[j]
+
+
+@njit(inline="always")
+def _rate(t, lr0, power_t):
+    """``lr_t = lr0 / (1 + t)**power_t``: just ``lr0`` when ``power_t == 0`` (the same
+    number: ``x**0 == 1``), without the ``pow`` call."""
+    return lr0 if power_t == 0.0 else lr0 / (1.0 + t) ** power_t
+
+
+@njit(inline="always")
+def _power_of_two(m):
+    mi = int(m)
+    return mi > 0 and (mi & (mi - 1)) == 0 and float(mi) == m
+
+
+
+@njit(inline="always")
+def _add_rows(acc, tile, coef, lo, hi):
+    """``acc += sum_q coef[q] * tile[q]`` over rows ``lo <= q < hi``, in row order."""
+    d = acc.shape[0]
+    blocks = d & ~7
+    for j in range(0, blocks, 8):
+        _accumulate8(acc, tile, coef, lo, hi, j)
+    for j in range(blocks, d):
+        a = acc[j]
+        for q in range(lo, hi):
+            a += coef[q] * tile[q, j]
+        acc[j] = a
+
+
+@njit(inline="always")
+def _losses(loss_id, z, y, loss, dz, first, stop):
+    """``loss[q], dz[q] = L(z[q], y[q]), dL/dz(z[q], y[q])`` for ``first <= q < stop``:
+    no branches, no calls, so LLVM runs it four rows per instruction. One loop
+    per loss, the id a constant in each (a loop that picked per row would
+    compute both)."""
+    if loss_id == 0:
+        for q in range(first, stop):
+            loss[q], dz[q] = loss_and_dz_scalar(0, z[q], y[q])
+    else:
+        for q in range(first, stop):
+            loss[q], dz[q] = loss_and_dz_scalar(1, z[q], y[q])
+
+
+@njit(inline="always")
+def _first_nonfinite(z, first, stop):
+    """The first ``q`` in ``[first, stop)`` with ``z[q]`` NaN or infinite, else ``stop``."""
+    for q in range(first, stop):
+        if not np.isfinite(z[q]):
+            return q
+    return stop
+
+
+@njit(inline="always")
+def _step(w, carry_w, tile, r, dz, b, carry_b, carry_rows, t, lr0, power_t, l2):
+    """The update step, the one every kernel takes: the batch's last row
+    (``tile[r]`` with ``dz``) joins the carry and
+
+        w -= lr_t (g_w / m + l2 w),   b -= lr_t g_b / m,   lr_t = lr0 / (1 + t)**power_t
+
+    with ``g_w, g_b`` the carried gradient sums of the ``m = carry_rows`` rows. The
+    carry ``carry_w`` is emptied; returns the new ``(b, t)`` (the caller empties
+    ``carry_b`` and ``carry_rows``). A step with no last row passes a zero row.
+    """
+    lr = _rate(t, lr0, power_t)
+    _update_row(w, carry_w, tile, r, dz, lr, carry_rows, _power_of_two(carry_rows), l2)
+    return b - lr * (carry_b / carry_rows), t + 1.0

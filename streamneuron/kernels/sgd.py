@@ -1,0 +1,150 @@
+"""The SGD step kernels: :func:`sgd_chunk` trains every mini-batch of a block of rows
+in one call; :func:`apply_update` takes the step of an unfinished (last, short) batch.
+
+Both take their step through :func:`~streamneuron.kernels.common._step`, so there
+is one update rule.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from ..losses import loss_and_dz_scalar
+from .common import (BIAS, CARRY_B, CARRY_ROWS, LOSS_SUM, NONFINITE, OK, PAUSED, ROWS_SEEN,
+                     UPDATES, _add_rows, _fill, _first_nonfinite, _losses, _step, _workspace)
+from .intrinsics import _logit, _prefetch_row
+
+
+@njit(cache=True, nogil=True)
+def apply_update(w, state, carry_w, lr0, power_t, l2):
+    """One step ``w -= lr_t (g_w / m + l2 w)``, ``b -= lr_t g_b / m``, ``lr_t = lr0 / (1 + t)**power_t``.
+
+    ``g_w, g_b`` are the gradient sums of the ``m`` rows of the batch (the article's
+    averaged gradient); the carry is emptied and ``t`` advanced.
+    """
+    # The kernels' own step, with no last row to add (a zero row): one update rule.
+    state[BIAS], state[UPDATES] = _step(w, carry_w, np.zeros((1, w.shape[0])), 0, 0.0,
+                                        state[BIAS], state[CARRY_B], state[CARRY_ROWS],
+                                        state[UPDATES], lr0, power_t, l2)
+    state[CARRY_B] = 0.0
+    state[CARRY_ROWS] = 0.0
+
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def sgd_chunk(X, y, order, start, stop, w, state, carry_w, mean, inv_scale,
+              loss_id, batch_size, lr0, power_t, l2, max_updates):
+    """Mini-batch SGD over rows ``order[start:stop]`` of the chunk ``X`` (n, d).
+
+    ``X`` may be row- or column-major, float32 or float64 (never converted as a
+    whole). ``order`` is the row permutation of the chunk (empty: file order);
+    ``y`` the labels *in training order*, ``y[k]`` that of row ``order[k]``
+    (``y[order]`` made once per chunk: read in order, the labels cost no cache
+    misses; gathered row by row they were a third of a shuffled epoch's memory
+    traffic).
+    Each row adds its ``dL/dz * x`` to the carry at the current weights; every
+    ``batch_size`` rows one averaged step is taken (:func:`apply_update`).
+    Stops early after ``max_updates`` updates (< 0: no limit).
+
+    The rows of a tile are taken in *spans* that share the weights (up to the end
+    of the tile or of the batch): the span's logits first, then its losses and
+    ``dL/dz`` (vectorized), then the carry in row order. At batch size 1 (every
+    row a batch) a plain row loop. Every sum is in row order, so the numbers do not
+    depend on where tiles, slices or chunks begin.
+
+    Returns ``(position, status)``: the next row position and ``OK``, ``PAUSED``,
+    or ``NONFINITE`` (then ``position`` is the offending row of ``X``).
+    """
+    d = X.shape[1]
+    tile, ty, tz, tdz, tloss = _workspace(d)
+    rows = tile.shape[0]
+    identity = order.shape[0] == 0
+    updates = 0
+    # The state lives in registers while the loop runs; written back on every exit.
+    b = state[BIAS]
+    t = state[UPDATES]
+    carry_b = state[CARRY_B]
+    carry_rows = state[CARRY_ROWS]
+    loss_sum = state[LOSS_SUM]
+    rows_seen = state[ROWS_SEEN]
+    pos = start
+    status = OK
+    while pos < stop and status == OK:
+        count = min(rows, stop - pos)
+        _fill(X, order, identity, pos, count, mean, inv_scale, tile)
+        for r in range(count):
+            ty[r] = y[pos + r]
+        # Shuffled: the next tile's rows, one per row trained (spread out, so that
+        # few loads are in flight at once).
+        ahead = 0 if identity else min(count, stop - pos - count)
+        r = 0
+        while r < count:
+            if batch_size == 1:
+                # Every row is a batch: a plain row loop (the span bookkeeping would
+                # add ~15% to this latency-bound chain); the same arithmetic.
+                if r < ahead:
+                    _prefetch_row(X, order[pos + count + r])
+                z = _logit(b, w, tile, r, d)
+                if not np.isfinite(z):
+                    pos = pos + r if identity else order[pos + r]
+                    status = NONFINITE
+                    break
+                loss, dz = loss_and_dz_scalar(loss_id, z, ty[r])
+                loss_sum += loss
+                carry_b += dz
+                rows_seen += 1.0
+                carry_rows += 1.0
+                b, t = _step(w, carry_w, tile, r, dz, b, carry_b, carry_rows, t, lr0, power_t, l2)
+                carry_b = 0.0
+                carry_rows = 0.0
+                updates += 1
+                r += 1
+                if updates == max_updates:
+                    pos = pos + r
+                    status = PAUSED
+                    break
+                continue
+            span = min(count - r, int(batch_size - carry_rows))
+            for q in range(r, r + span):
+                if q < ahead:
+                    _prefetch_row(X, order[pos + count + q])
+                tz[q] = _logit(b, w, tile, q, d)
+            bad = _first_nonfinite(tz, r, r + span)
+            _losses(loss_id, tz, ty, tloss, tdz, r, bad)
+            found = bad < r + span
+            span = bad - r
+            for q in range(r, r + span):
+                loss_sum += tloss[q]
+                carry_b += tdz[q]
+            rows_seen += span
+            carry_rows += span
+            full = carry_rows >= batch_size
+            last = r + span - 1 if full else r + span
+            if last > r:
+                _add_rows(carry_w, tile, tdz, r, last)
+            r += span
+            if full:
+                b, t = _step(w, carry_w, tile, last, tdz[last], b, carry_b, carry_rows, t,
+                             lr0, power_t, l2)
+                carry_b = 0.0
+                carry_rows = 0.0
+                updates += 1
+                if updates == max_updates:
+                    pos = pos + r
+                    status = PAUSED
+                    break
+            if found:
+                pos = pos + r if identity else order[pos + r]
+                status = NONFINITE
+                break
+        if status == OK:
+            pos += count
+    state[BIAS] = b
+    state[UPDATES] = t
+    state[CARRY_B] = carry_b
+    state[CARRY_ROWS] = carry_rows
+    state[LOSS_SUM] = loss_sum
+    state[ROWS_SEEN] = rows_seen
+    return pos, status
+
