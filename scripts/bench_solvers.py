@@ -168,7 +168,7 @@ def newton_reference(X, y, l2, gtol=1e-12, max_iter=100, start_at=None) -> Refer
             w1, b1 = w - t * step[:d], b - t * step[d]
             J1, gw1, gb1 = value_and_gradient(X, y, w1, b1, l2)
             # Near the optimum J's rounding hides the decrease: take the full step.
-            if J1 <= J - 1e-4 * t * decrement or decrement < 1e-20 or t < 1e-10:
+            if J1 <= J - 1e-4 * t * decrement or decrement < 1e-14 * abs(J) or t < 1e-10:
                 break
             t *= 0.5
         w, b, J, gw, gb = w1, b1, J1, gw1, gb1
