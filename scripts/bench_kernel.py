@@ -9,7 +9,7 @@ shuffled order: any shuffled epoch), this times:
 * ``touch``: a compiled loop that reads every value once in that order and sums
   it (for the shuffled layout: the rows gathered in the permuted order, with the
   same prefetching) -- the memory floor of the layout;
-* ``sgd_chunk`` at each batch size, over slices of 64Ki rows like the engine.
+* ``sgd_block`` at each batch size, over slices of 64Ki rows like the engine.
 
 Thread CPU time (``time.thread_time``), medians of ``--repeat`` interleaved runs;
 ratios are to ``touch`` of the same layout. One core: on a shared machine the
@@ -36,7 +36,7 @@ from numba import njit  # noqa: E402
 from streamneuron import kernels  # noqa: E402
 from streamneuron.kernels import _prefetch_row  # noqa: E402
 
-SLICE_ROWS = 1 << 16
+CALL_ROWS = 1 << 16
 
 
 @njit(nogil=True)
@@ -98,8 +98,8 @@ def main() -> int:
     def run_sgd(A, o, labels, batch):
         w, state, carry = np.zeros(d), kernels.new_state(), np.zeros(d)
         t = time.thread_time()
-        for start in range(0, n, SLICE_ROWS):
-            kernels.sgd_chunk(A, labels, o, start, min(n, start + SLICE_ROWS), w, state, carry,
+        for start in range(0, n, CALL_ROWS):
+            kernels.sgd_block(A, labels, o, start, min(n, start + CALL_ROWS), w, state, carry,
                               mean, inv_scale, 0, batch, 0.01, 0.0, 0.0, -1)
         return time.thread_time() - t
 

@@ -8,7 +8,7 @@ script checks that numba loaded every kernel from its cache and compiled none).
 The cases run interleaved, so that the machine's noise hits all alike.
 
 What "first batch" means: the moment the SGD loop gets back from its first real
-kernel call with rows trained (the first ``SLICE_ROWS`` = 64Ki rows, i.e. 256
+kernel call with rows trained (the first ``CALL_ROWS`` = 64Ki rows, i.e. 256
 mini-batches of 256): the progress callback that ``fit_sgd`` calls after every
 kernel call is wrapped, the child notes the wall clock at the first call and
 exits there. The real kernels run; nothing is stubbed. The wrapper is attached

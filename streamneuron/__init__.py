@@ -2,7 +2,7 @@
 
 ``p = sigmoid(X @ w + b)``, trained by streaming mini-batch SGD (a fused,
 compiled kernel fed by chunked Parquet/HDF5 readers) or by full-pass gradient
-descent on Dask. See INTERFACE.md and the README.
+descent on Dask. See the README ("The library" for the API).
 """
 
 __version__ = "0.1.0"

@@ -226,15 +226,10 @@ def describe(payload: dict) -> str:
 # -- may this run resume this checkpoint? -------------------------------------------
 
 
-# How each parameter is spelled on the command line (for messages).
-_FLAGS = {"loss": "--loss", "batch_size": "--batch-size", "lr": "--lr", "schedule": "--schedule",
-          "power_t": "--power-t", "l2": "--l2", "seed": "--seed",
-          "shuffle": "--shuffle/--no-shuffle", "window": "--shuffle-window",
-          "standardize": "--standardize/--no-standardize"}
-
-
 def _param_differences(saved: dict, now: dict) -> list[str]:
-    return [f"{_FLAGS.get(key, key)} was {saved.get(key)!r} in the checkpoint but is "
+    from .params import flag
+
+    return [f"{flag(key)} was {saved.get(key)!r} in the checkpoint but is "
             f"{now.get(key)!r} now"
             for key in sorted(set(saved) | set(now)) if saved.get(key) != now.get(key)]
 

@@ -19,6 +19,8 @@ import click
 
 from . import __version__
 from .errors import StreamNeuronError, TrainingInterrupted
+from .losses import LOSSES
+from .schedules import SCHEDULES
 
 EXIT_INTERNAL = 1
 EXIT_BAD_INPUT = 2
@@ -129,7 +131,7 @@ def cli():
               show_default=True,
               help="sgd: streaming mini-batch SGD. Full passes: gd (the article's gradient descent), "
                    "newton (the optimum in ~5-12 passes), lbfgs (for many features).")
-@click.option("--loss", type=click.Choice(["log", "mse"]), default="log", show_default=True,
+@click.option("--loss", type=click.Choice(list(LOSSES)), default="log", show_default=True,
               help="log: log loss; mse: the article's 0.5 (p - y)^2.")
 @click.option("--batch-size", type=int, default=256, show_default=True, help="sgd: rows per update.")
 @click.option("--epochs", type=int, default=5, show_default=True, help="sgd: passes over the data.")
@@ -140,7 +142,7 @@ def cli():
 @click.option("--lr", type=float, default=None, help="Learning rate [default: 0.1 for sgd, 1.0 for gd].")
 @click.option("--l2", type=float, default=0.0, show_default=True, help="L2 penalty (l2/2)||w||^2; the bias is not penalised.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the shuffling order.")
-@click.option("--schedule", type=click.Choice(["constant", "invscaling"]), default="constant",
+@click.option("--schedule", type=click.Choice(list(SCHEDULES)), default="constant",
               show_default=True, help="sgd: lr_t = lr / (1 + t)^power_t for invscaling.")
 @click.option("--power-t", type=float, default=0.5, show_default=True, help="sgd: exponent of invscaling.")
 @click.option("--shuffle/--no-shuffle", default=True, show_default=True,
@@ -208,7 +210,11 @@ def train(data, label, output, features, exclude, mode, loss, batch_size, epochs
         require_matplotlib()
     check_params(batch_size=batch_size, epochs=epochs, lr=lr, l2=l2, max_iter=max_iter, tol=tol,
                  window=window, workers=workers, checkpoint_every=checkpoint_every, seed=seed,
-                 checkpoint_seconds=checkpoint_seconds)
+                 checkpoint_seconds=checkpoint_seconds, power_t=power_t,
+                 partition_rows=partition_rows)
+    if lr is not None and mode in ("newton", "lbfgs"):
+        raise click.BadParameter(f"--lr is for --mode gd and sgd; {mode} needs no learning "
+                                 "rate", param_hint="--lr")
     source = open_source(list(data), label=_label_name(label, y_key), features=_split(features),
                          x_key=x_key, exclude=_split(exclude, "--exclude"))
     columns = source.columns_report()
@@ -253,9 +259,6 @@ def train(data, label, output, features, exclude, mode, loss, batch_size, epochs
                 if not quiet:
                     click.echo(f"Dask dashboard: {link}", err=True)
 
-            if lr is not None and mode != "gd":
-                raise click.BadParameter(f"--lr is for --mode gd and sgd; {mode} needs no "
-                                         "learning rate", param_hint="--lr")
             model = fit_gd(source, solver=mode, max_iter=max_iter,
                            lr=1.0 if lr is None else lr, loss=loss, l2=l2, tol=tol,
                            standardize=standardize, scheduler=scheduler, workers=workers,
@@ -503,16 +506,13 @@ def _one_line(text: str) -> str:
 
 
 def _as_flags(exc: StreamNeuronError) -> str:
-    """``batch_size must be ...`` (a library parameter) reads ``--batch-size must be ...``."""
-    from .errors import ConfigError
-    from .params import RULES
+    """``batch_size must be ...`` (about a library parameter: ``exc.param``) reads
+    ``--batch-size must be ...``."""
+    from .params import flag
 
-    message = str(exc)
-    if isinstance(exc, ConfigError):
-        name = message.split(" ", 1)[0]
-        if name in RULES and message.startswith(f"{name} must be "):
-            return "--" + name.replace("_", "-") + message[len(name):]
-    return message
+    if getattr(exc, "param", None) and getattr(exc, "problem", None):
+        return f"{flag(exc.param)} {exc.problem}"
+    return str(exc)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,6 +5,8 @@ that does not match) is a :class:`StreamNeuronError`. The CLI prints its message
 as one ``Error: ...`` line and exits with code 2; library callers catch it.
 """
 
+from __future__ import annotations
+
 
 class StreamNeuronError(Exception):
     """Base class: a problem the user can act on. The message says what and where."""
@@ -15,7 +17,25 @@ class DataError(StreamNeuronError, ValueError):
 
 
 class ConfigError(StreamNeuronError, ValueError):
-    """A parameter is out of range or parameters contradict each other."""
+    """A parameter is out of range or parameters contradict each other.
+
+    ``param`` names the library parameter at fault (``"batch_size"``), when there is
+    one. An error made by :meth:`about` also keeps ``problem``, the message without
+    the parameter's name (``"must be >= 1, got 0"``), so that a caller who spells
+    the parameter otherwise (the command line: ``--batch-size``) can say the same.
+    """
+
+    def __init__(self, message: str = "", *, param: str | None = None,
+                 problem: str | None = None):
+        super().__init__(message)
+        self.param = param
+        self.problem = problem
+
+    @classmethod
+    def about(cls, param: str, problem: str) -> "ConfigError":
+        """``ConfigError("lr must be > 0, got -1")`` with ``param="lr"`` and
+        ``problem="must be > 0, got -1"``."""
+        return cls(f"{param} {problem}", param=param, problem=problem)
 
 
 class ModelError(StreamNeuronError, ValueError):

@@ -183,17 +183,17 @@ def sums_partition(parts: list[Partition], params: np.ndarray, loss_id: int, hes
     return [acc]
 
 
-def sums_decoded(chunks: list, params: np.ndarray, loss_id: int, hessian: bool):
-    """Partial sums over decoded ``(where, features, X, y)`` chunks (kept in memory)."""
+def sums_decoded(units: list, params: np.ndarray, loss_id: int, hessian: bool):
+    """Partial sums over decoded ``(where, features, X, y)`` units (kept in memory)."""
     d = (params.shape[0] - 1) // 3
     acc = np.zeros(Sums.size(d, hessian))
-    for where, features, X, y in chunks:
+    for where, features, X, y in units:
         add_unit_sums(acc, where, features, X, y, params, loss_id)
     return [acc]
 
 
 def decode(parts: list[Partition]):
-    """Decoded chunks of a bag partition, to be kept in (cluster) memory."""
+    """The decoded units of a bag partition, to be kept in (cluster) memory."""
     return [(where, part.features, X, y) for part in parts
             for where, X, y in read_partition(part)]
 
@@ -218,9 +218,9 @@ def moments_partition(parts: list[Partition], with_labels: bool):
     return [total]
 
 
-def moments_decoded(chunks: list, with_labels: bool):
+def moments_decoded(units: list, with_labels: bool):
     total = None
-    for where, features, X, y in chunks:
+    for where, features, X, y in units:
         m = _unit_moments(where, features, X, y, with_labels)
         total = m if total is None else total.merge(m)
     return [total]

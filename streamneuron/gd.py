@@ -31,7 +31,6 @@ persisted once, Dask collections recomputed every pass unless ``persist``.
 
 from __future__ import annotations
 
-import time
 import warnings
 from dataclasses import asdict, dataclass
 from typing import Callable
@@ -245,6 +244,7 @@ class _Run:
                        label=self.source.label)
         bag = self.data.bag()
         held = []
+        finished = False
         try:
             if p.persist or self.data.persist_anyway:
                 if p.persist:
@@ -264,9 +264,11 @@ class _Run:
             self.moments_fn = moments_decoded if decoded else moments_partition
             first = self._first_pass(model)
             self._solve(model, first)
+            finished = True
         finally:
-            for collection in held:
-                self.executor.release(collection)
+            if finished:  # after a failed task, the cluster forgets them by itself
+                for collection in held:
+                    self.executor.release(collection)
             held.clear()
             self.bag = None  # the last references: persisted data is released with them
             if not self.data.decoded:

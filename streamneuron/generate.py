@@ -284,8 +284,8 @@ def _write_parquet(tmp: str, blocks: Iterator, summary: dict[str, Any],
     schema = pa.schema(fields, metadata={METADATA_KEY: _metadata_json(summary)})
 
     positives = 0
-    # Dictionary encoding is wasted on continuous floats (every value is distinct) and
-    # makes writing ~10x slower; the 0/1 label is where it pays.
+    # Dictionary encoding is wasted on continuous floats (every value is distinct: the
+    # writer builds a dictionary only to throw it away); the 0/1 label is where it pays.
     with pq.ParquetWriter(tmp, schema, compression=PARQUET_COMPRESSION,
                           use_dictionary=[summary["label"]]) as writer:
         for start, X, y in blocks:
@@ -342,7 +342,7 @@ def _metadata_json(summary: dict[str, Any]) -> bytes:
 def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
     v = value.lower() if isinstance(value, str) else value
     if v not in allowed:
-        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+        raise ConfigError.about(name, f"must be one of {', '.join(allowed)}, got {value!r}")
     return v
 
 

@@ -18,7 +18,7 @@ loss        L(z, y)                          dL/dz
 log loss ``-(y log p + (1-y) log(1-p))`` rewritten from the logit so that it
 never takes the log of a rounded-to-zero ``p``.
 
-The objective (INTERFACE.md) averages over the m rows that are seen, article
+The objective (README, "The math") averages over the m rows that are seen, article
 point 3, and penalises the weights but not the bias::
 
     J(w, b) = (1/m) * sum_i L(z_i, y_i) + (l2 / 2) * ||w||**2
@@ -31,17 +31,19 @@ being ``(1/m) sum_i h_i x~_i x~_i^T`` with ``x~ = (x, 1)``::
     log:  h = d2L/dz2 = p (1 - p)
     mse:  h = (p (1 - p))**2     (Gauss-Newton: the exact d2L/dz2 can be negative)
 
-Each loss is written twice, side by side: an array version (numpy ufuncs only,
-so it runs unchanged on a numpy chunk or a Dask array) and a scalar version
-compiled by numba for the fused kernels in :mod:`streamneuron.kernels`.
+Each loss is written twice: here an array version (numpy ufuncs only, so it runs
+unchanged on a numpy block or a Dask array), and a scalar version compiled by
+numba into the fused kernels, ``loss_and_dz_scalar`` in
+:mod:`streamneuron.kernels.common` (the same formulas, one row at a time; kept
+there so that this module loads without numba). :data:`LOSSES` is the one
+registry of losses: the command line's ``--loss`` choices, the parameter checks
+and the estimator's constraints all read it.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
-from .elementary import exp_nonpositive, log1p_unit
 from .errors import ConfigError
 
 # --------------------------------------------------------------------------
@@ -99,16 +101,18 @@ class SquaredError:
         return (p * (1.0 - p)) ** 2
 
 
+# The registry of losses, by name (the first is the default). A new loss needs an
+# entry here, its array version above and its scalar version under its kernel_id.
 LOSSES = {cls.name: cls for cls in (LogLoss, SquaredError)}
 
 
 def get_loss(name: str):
-    """The loss object for ``"log"`` or ``"mse"``."""
+    """The loss object for a name of :data:`LOSSES` (``"log"`` or ``"mse"``)."""
     try:
         return LOSSES[name]
-    except KeyError:
+    except (KeyError, TypeError):
         raise ConfigError(
-            f"unknown loss {name!r}: choose one of {', '.join(sorted(LOSSES))}"
+            f"unknown loss {name!r}: choose one of {', '.join(sorted(LOSSES))}", param="loss"
         ) from None
 
 
@@ -128,39 +132,12 @@ def gradient(loss, X, y, w, b, l2: float = 0.0):
     return X.T @ dz / X.shape[0] + l2 * w, dz.mean()
 
 
-# --------------------------------------------------------------------------
-# Scalar versions for the compiled kernels (same formulas, one row at a time)
-# --------------------------------------------------------------------------
+def __getattr__(name):
+    # The scalar version compiled into the kernels lives with them
+    # (streamneuron.kernels.common), so that this module, and the registry the
+    # command line reads, load without numba.
+    if name == "loss_and_dz_scalar":
+        from .kernels.common import loss_and_dz_scalar
 
-
-@njit(inline="always")
-def loss_and_dz_scalar(loss_id, z, y):
-    """``(L(z, y), dL/dz)`` for ``LogLoss`` (id 0) or ``SquaredError`` (id 1).
-
-    ``p = sigmoid(z)`` and ``log(1 + e**z)`` share one ``e = exp(-|z|)``, so
-    neither overflows::
-
-        p = 1 / (1 + e)              (z >= 0)      p = e / (1 + e)     (z < 0)
-        log(1 + e**z) = max(z, 0) + log1p(e)
-
-    ``exp`` and ``log1p`` are the branch-free ones of :mod:`streamneuron.elementary`
-    (the kernels evaluate this over a tile of rows, four at a time).
-    """
-    e = exp_nonpositive(-abs(z))
-    inv = 1.0 / (1.0 + e)
-    p = inv if z >= 0.0 else e * inv
-    if loss_id == 0:
-        return max(z, 0.0) + log1p_unit(e) - y * z, p - y
-    r = p - y
-    return 0.5 * r * r, r * p * (1.0 - p)
-
-
-@njit(inline="always")
-def curvature_scalar(loss_id, z):
-    """Newton's weight ``h(z)`` of ``LogLoss`` (``p (1 - p)``) or ``SquaredError``
-    (Gauss-Newton ``(p (1 - p))**2``), from ``e = exp(-|z|)``: ``p (1 - p) = e / (1 + e)**2``
-    for either sign of ``z``, so it never overflows. Neither depends on ``y``."""
-    e = exp_nonpositive(-abs(z))
-    inv = 1.0 / (1.0 + e)
-    q = e * inv * inv
-    return q if loss_id == 0 else q * q
+        return loss_and_dz_scalar
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

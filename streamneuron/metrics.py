@@ -1,4 +1,4 @@
-"""Streaming (out-of-core) metrics for a binary classifier, fed chunk by chunk.
+"""Streaming (out-of-core) metrics for a binary classifier, fed block by block.
 
 With ``p`` the predicted probability, ``y`` in {0, 1} and ``n`` the rows seen::
 
@@ -11,7 +11,7 @@ here; ``evaluate`` reports it as ``loss`` for a model trained with it.
     accuracy = (1/n) #{(p >= 0.5) == y}
     auc      = P(s_pos > s_neg) + 0.5 P(s_pos = s_neg)  (over all positive/negative pairs)
 
-Sums and counts add over chunks, so they stream in O(1) memory. The AUC needs
+Sums and counts add over blocks, so they stream in O(1) memory. The AUC needs
 the order of all scores; it is computed from a fine histogram of ``p`` instead
 (:data:`AUC_BINS` equal bins over [0, 1], one count array per class), treating
 two scores in the same bin as a tie. Only a pair that shares a bin can be
@@ -48,9 +48,9 @@ DECISION_THRESHOLD = 0.5
 # log_loss does, so the two agree; the logit path needs no clipping.
 PROB_EPS = float(np.finfo(np.float64).eps)
 
-# A chunk scatters its counts with np.add.at, which costs O(chunk); at least
+# A block scatters its counts with np.add.at, which costs O(block); at least
 # this fraction of the histogram size, np.bincount (O(bins), but faster per
-# row) is cheaper. Measured crossover is around one row per two-to-four bins.
+# row) is cheaper: it sweeps the whole histogram once instead of scattering.
 _DENSE_UPDATE_FRACTION = 0.25
 
 __all__ = [
@@ -61,15 +61,11 @@ __all__ = [
     "roc_curve_points",
 ]
 
-_STATE_FORMAT = "streamneuron-metrics"
-_STATE_VERSION = 1
-
-
 class StreamingMetrics:
-    """Accumulates log loss, mse, Brier score, accuracy and histogram AUC over chunks.
+    """Accumulates log loss, mse, Brier score, accuracy and histogram AUC over blocks.
 
-    ``update`` each chunk, ``merge`` partial results (e.g. one per Dask
-    partition), ``result()`` at the end. See the module docstring for formulas.
+    ``update`` each block, ``result()`` at the end. See the module docstring for
+    formulas.
     """
 
     def __init__(self, bins: int = AUC_BINS) -> None:
@@ -90,7 +86,7 @@ class StreamingMetrics:
     # ------------------------------------------------------------------ update
 
     def update(self, prob: np.ndarray, y: np.ndarray, logit: np.ndarray | None = None) -> None:
-        """Add one chunk: probabilities ``prob``, 0/1 labels ``y``, optional logits.
+        """Add one block: probabilities ``prob``, 0/1 labels ``y``, optional logits.
 
         With ``logit`` the log loss is ``logaddexp(0, z) - y z`` (finite for any
         finite z); without it, ``-(y log p + (1-y) log(1-p))`` with p clipped to
@@ -138,32 +134,10 @@ class StreamingMetrics:
 
         # Record a value for bins seen for the first time, then flag every bin
         # holding a value different from its recorded one. Plain assignments are
-        # idempotent, so repeated bins in the chunk need no ufunc.at.
+        # idempotent, so repeated bins in the block need no ufunc.at.
         new = np.isnan(self.bin_value[idx])
         self.bin_value[idx[new]] = p[new]
         self.bin_distinct[idx[p != self.bin_value[idx]]] = True
-
-    # ------------------------------------------------------------------- merge
-
-    def merge(self, other: "StreamingMetrics") -> "StreamingMetrics":
-        """Add ``other``'s rows into this one (in place); returns ``self``."""
-        if not isinstance(other, StreamingMetrics):
-            raise TypeError(f"cannot merge StreamingMetrics with {type(other).__name__}")
-        if other.bins != self.bins:
-            raise ConfigError(
-                f"cannot merge metrics with {self.bins} and {other.bins} histogram bins"
-            )
-        self.rows += other.rows
-        self.correct += other.correct
-        self.sum_log_loss += other.sum_log_loss
-        self.sum_sq_error += other.sum_sq_error
-        self.counts += other.counts
-        mine, theirs = self.bin_value, other.bin_value
-        both = ~np.isnan(mine) & ~np.isnan(theirs)
-        self.bin_distinct |= other.bin_distinct | (both & (mine != theirs))
-        take = np.isnan(mine) & ~np.isnan(theirs)
-        mine[take] = theirs[take]
-        return self
 
     # ----------------------------------------------------------------- results
 
@@ -209,50 +183,6 @@ class StreamingMetrics:
             "positives": self.positives,
             "negatives": self.negatives,
         }
-
-    # ------------------------------------------------------------------- state
-
-    def get_state(self) -> dict[str, Any]:
-        """JSON-serialisable dict (only non-empty bins are listed); see ``from_state``."""
-        occupied = np.flatnonzero(self.counts.any(axis=0))
-        return {
-            "format": _STATE_FORMAT,
-            "version": _STATE_VERSION,
-            "bins": self.bins,
-            "rows": self.rows,
-            "correct": self.correct,
-            "sum_log_loss": self.sum_log_loss,
-            "sum_sq_error": self.sum_sq_error,
-            "bin_index": occupied.tolist(),
-            "bin_negatives": self.counts[0, occupied].tolist(),
-            "bin_positives": self.counts[1, occupied].tolist(),
-            "bin_value": self.bin_value[occupied].tolist(),
-            "bin_distinct": self.bin_distinct[occupied].tolist(),
-        }
-
-    @classmethod
-    def from_state(cls, state: dict[str, Any]) -> "StreamingMetrics":
-        """Rebuild from ``get_state()``; raises DataError on anything else."""
-        if not isinstance(state, dict) or state.get("format") != _STATE_FORMAT:
-            raise DataError("not a streamneuron metrics state")
-        if state.get("version") != _STATE_VERSION:
-            raise DataError(f"unsupported metrics state version {state.get('version')!r}")
-        try:
-            m = cls(bins=int(state["bins"]))
-            m.rows = int(state["rows"])
-            m.correct = int(state["correct"])
-            m.sum_log_loss = float(state["sum_log_loss"])
-            m.sum_sq_error = float(state["sum_sq_error"])
-            idx = np.asarray(state["bin_index"], dtype=np.int64)
-            m.counts[0, idx] = np.asarray(state["bin_negatives"], dtype=np.int64)
-            m.counts[1, idx] = np.asarray(state["bin_positives"], dtype=np.int64)
-            m.bin_value[idx] = np.asarray(state["bin_value"], dtype=np.float64)
-            m.bin_distinct[idx] = np.asarray(state["bin_distinct"], dtype=bool)
-        except (KeyError, TypeError, ValueError, IndexError) as exc:
-            raise DataError(f"corrupt metrics state: {exc}") from None
-        if int(m.counts.sum()) != m.rows:
-            raise DataError("corrupt metrics state: bin counts do not add up to rows")
-        return m
 
 
 # ---------------------------------------------------------------------------

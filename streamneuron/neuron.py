@@ -56,14 +56,14 @@ class Neuron:
     feature_names, label : recorded in the model file (default ``x0..``, ``"y"``).
     standardize : ``None`` or ``(mean, scale)`` arrays applied to raw features.
 
-    Weights and bias start at zero (INTERFACE.md ``--init zeros``).
+    Weights and bias start at zero (``train --init zeros``).
     """
 
     def __init__(self, n_features: int, loss: str = "log", *,
                  feature_names: Sequence[str] | None = None, label: str | None = "y",
                  standardize: tuple[np.ndarray, np.ndarray] | None = None):
         if int(n_features) < 1:
-            raise ConfigError(f"n_features must be at least 1, got {n_features}")
+            raise ConfigError.about("n_features", f"must be at least 1, got {n_features}")
         self.loss_fn = get_loss(loss)
         self.weights = np.zeros(int(n_features), dtype=np.float64)
         self.bias = 0.0
@@ -132,7 +132,7 @@ class Neuron:
         """One step on this batch with the gradient averaged over its rows:
         ``w -= lr (mean dL/dz x + l2 w)``, ``b -= lr mean dL/dz``."""
         if not lr > 0:
-            raise ConfigError(f"lr must be positive, got {lr}")
+            raise ConfigError.about("lr", f"must be positive, got {lr}")
         X = as_features(X, self.n_features)
         y = as_labels(y, X.shape[0])
         if X.shape[0] == 0:

@@ -1,8 +1,11 @@
 """Declarative parameter checks, shared by the library and the CLI.
 
 Each rule is ``name: (test, what is allowed)``; a failed test raises a
-:class:`ConfigError` such as ``lr must be > 0, got -1``. The CLI spells the
-names as flags (``--lr``).
+:class:`ConfigError` such as ``lr must be > 0, got -1``, with ``param="lr"``. The
+CLI spells the names as flags (``--lr``; :data:`FLAGS` where the flag is not just
+the name with dashes). The allowed losses and schedules are those of their
+registries (:data:`streamneuron.losses.LOSSES`,
+:data:`streamneuron.schedules.SCHEDULES`).
 """
 
 from __future__ import annotations
@@ -11,6 +14,22 @@ import math
 import numbers
 
 from .errors import ConfigError
+from .losses import LOSSES
+from .schedules import SCHEDULES
+
+# Library parameters whose command-line flag is not ``--`` + the name with dashes.
+FLAGS = {"window": "--shuffle-window", "shuffle": "--shuffle/--no-shuffle",
+         "standardize": "--standardize/--no-standardize"}
+
+
+def flag(name: str) -> str:
+    """The command-line spelling of a library parameter: ``batch_size`` -> ``--batch-size``."""
+    return FLAGS.get(name, "--" + name.replace("_", "-"))
+
+
+def _one_of(names) -> str:
+    quoted = [repr(n) for n in names]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
 
 
 def _int_at_least(low):
@@ -43,8 +62,8 @@ RULES = {
     "l2": (_non_negative, ">= 0"),
     "tol": (_non_negative, ">= 0 (0 disables it)"),
     "power_t": (_non_negative, ">= 0"),
-    "loss": (lambda v: v in ("log", "mse"), "'log' or 'mse'"),
-    "schedule": (lambda v: v in ("constant", "invscaling"), "'constant' or 'invscaling'"),
+    "loss": (lambda v: isinstance(v, str) and v in LOSSES, lambda: _one_of(LOSSES)),
+    "schedule": (lambda v: isinstance(v, str) and v in SCHEDULES, lambda: _one_of(SCHEDULES)),
 }
 
 
@@ -55,4 +74,6 @@ def check_params(**values) -> None:
             continue
         test, allowed = RULES[name]
         if not test(value):
-            raise ConfigError(f"{name} must be {allowed}, got {value!r}")
+            if callable(allowed):  # read from a registry when needed
+                allowed = allowed()
+            raise ConfigError.about(name, f"must be {allowed}, got {value!r}")

@@ -92,8 +92,7 @@ def _number(value: Any) -> float:
 def objective_series(history: list[dict]) -> dict[str, Any]:
     """Series of the objective per epoch (sgd) or iteration (gd) from history rows.
 
-    Returns ``{"x", "objective", "val_objective" (None when no row has one),
-    "xlabel"}``. The x key is "epoch" when every row has it, else "iteration";
+    Returns ``{"x", "objective", "xlabel"}``. The x key is "epoch" when every row has it, else "iteration";
     rows with neither are numbered 1, 2, ... as iterations.
     """
     rows = list(history)
@@ -102,17 +101,15 @@ def objective_series(history: list[dict]) -> dict[str, Any]:
     try:
         x = [_number(r[key]) if key else float(i) for i, r in enumerate(rows, 1)]
         objective = [_number(r["objective"]) for r in rows]
-        val = [_number(r.get("val_objective")) for r in rows]
     except KeyError:
         raise ConfigError("training history rows need an 'objective' value") from None
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"training history holds a non-numeric value: {exc}") from None
-    has_val = any(not math.isnan(v) for v in val)
-    return {"x": x, "objective": objective, "val_objective": val if has_val else None, "xlabel": xlabel}
+    return {"x": x, "objective": objective, "xlabel": xlabel}
 
 
 def plot_objective(history: list[dict], path: str | os.PathLike) -> None:
-    """Write a PNG of the objective J(w, b) per epoch/iteration (and validation J if present)."""
+    """Write a PNG of the objective J(w, b) per epoch/iteration."""
     path = _check_target(path)
     series = objective_series(history)
     if not series["x"]:
@@ -121,8 +118,6 @@ def plot_objective(history: list[dict], path: str | os.PathLike) -> None:
     ax = fig.add_subplot()
     marker = "o" if len(series["x"]) <= 50 else None  # markers only while they stay readable
     ax.plot(series["x"], series["objective"], marker=marker, label="training objective")
-    if series["val_objective"] is not None:
-        ax.plot(series["x"], series["val_objective"], marker=marker, label="validation objective")
     ax.set_xlabel(series["xlabel"])
     ax.set_ylabel("objective J(w, b)")
     ax.set_title(f"Objective per {series['xlabel']}")

@@ -1,4 +1,4 @@
-"""Learning-rate schedules: ``get(t)`` is the step size of update ``t`` (0-based).
+"""Learning-rate schedules: the step size of update ``t`` (0-based) is ``lr_t``.
 
 Both are the one formula ``lr_t = lr / (1 + t)**power`` that the compiled
 kernel evaluates (``constant`` is ``power = 0``), so nothing branches on the
@@ -19,9 +19,6 @@ class InvScaling:
     lr: float
     power: float = 0.5
 
-    def get(self, t: int) -> float:
-        return self.lr / (1.0 + t) ** self.power
-
     @property
     def kernel_params(self) -> tuple[float, float]:
         return float(self.lr), float(self.power)
@@ -32,10 +29,13 @@ def Constant(lr: float) -> InvScaling:  # noqa: N802 - reads like a class at cal
     return InvScaling(lr, 0.0)
 
 
+# The registry of step schedules, by name (the first is the default): the command
+# line's --schedule choices, the parameter checks and the estimator read it.
 SCHEDULES = {"constant": lambda lr, power: Constant(lr), "invscaling": InvScaling}
 
 
 def make_schedule(name: str, lr: float, power_t: float = 0.5) -> InvScaling:
-    if name not in SCHEDULES:
-        raise ConfigError(f"unknown schedule {name!r}: choose constant or invscaling")
+    if not isinstance(name, str) or name not in SCHEDULES:
+        raise ConfigError(f"unknown schedule {name!r}: choose {' or '.join(SCHEDULES)}",
+                          param="schedule")
     return SCHEDULES[name](lr, power_t)

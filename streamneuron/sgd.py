@@ -1,6 +1,6 @@
-"""Mini-batch SGD over a stream of chunks, in bounded memory, resumable exactly.
+"""Mini-batch SGD over a stream of blocks, in bounded memory, resumable exactly.
 
-For each mini-batch ``B`` of ``m`` rows (cut in stream order, straddling chunks
+For each mini-batch ``B`` of ``m`` rows (cut in stream order, straddling blocks
 where needed; the last short batch of an epoch is used as it is)::
 
     w <- w - lr_t * ((1/m) sum_{i in B} dL/dz_i x_i + l2 w)
@@ -9,7 +9,7 @@ where needed; the last short batch of an epoch is used as it is)::
 The engine knows nothing of file formats: it takes blocks from
 :func:`streamneuron.stream.iter_blocks` and trains on each through
 :meth:`streamneuron.training.TrainState.train_block` (the fused kernel), at most
-``SLICE_ROWS`` rows at a time so that checkpoints and Ctrl-C are honoured
+``CALL_ROWS`` rows at a time so that checkpoints and Ctrl-C are honoured
 promptly. Checkpoints, and whether one may be resumed, are
 :mod:`streamneuron.checkpoint`'s business.
 """
@@ -35,8 +35,9 @@ from .stream import Position, iter_blocks
 from .training import NONFINITE, StepRule, TrainState
 
 # Rows per kernel call: small enough to notice a signal or a due checkpoint within
-# milliseconds, large enough that the per-call overhead (~2 us) is invisible.
-SLICE_ROWS = 1 << 16
+# milliseconds, large enough that the per-call overhead (boxing the arguments) is
+# negligible next to the rows trained.
+CALL_ROWS = 1 << 16
 # Blocks decoded ahead on the reader thread (memory: PREFETCH + 1 decoded blocks).
 PREFETCH = 1
 # A checkpoint is written at least this often when --checkpoint is given.
@@ -259,7 +260,7 @@ class _Run:
                     before = st.rows_seen
                     pos, status = st.train_block(
                         block.X, block.labels, rule, model._mean, model._inv_scale,
-                        order=block.order, start=pos, stop=min(n, pos + SLICE_ROWS),
+                        order=block.order, start=pos, stop=min(n, pos + CALL_ROWS),
                         max_updates=limit)
                     if status == NONFINITE:
                         self._nonfinite(block, pos)

@@ -53,8 +53,9 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from . import kernels
 from .errors import DivergenceError
-from .losses import get_loss, sigmoid
+from .losses import LOSSES, get_loss, sigmoid
 from .neuron import Neuron
+from .schedules import SCHEDULES
 from .stats import Moments
 from .stream import block_order
 from .training import OK, StepRule, TrainState
@@ -172,11 +173,11 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "loss": [StrOptions({"log", "mse"})],
+        "loss": [StrOptions(set(LOSSES))],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "epochs": [Interval(Integral, 1, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
-        "schedule": [StrOptions({"constant", "invscaling"})],
+        "schedule": [StrOptions(set(SCHEDULES))],
         "power_t": [Interval(Real, 0, None, closed="left")],
         "l2": [Interval(Real, 0, None, closed="left")],
         "standardize": ["boolean"],

@@ -1,6 +1,6 @@
 """Per-feature mean and standard deviation in one streaming pass.
 
-Each chunk gives ``(n, mean, M2)`` with ``M2 = sum (x - mean)**2``; two summaries
+Each block gives ``(n, mean, M2)`` with ``M2 = sum (x - mean)**2``; two summaries
 merge by Chan, Golub and LeVeque's pairwise update, which stays accurate where
 the textbook ``E[x^2] - E[x]^2`` loses every digit::
 
@@ -31,8 +31,8 @@ class Moments:
 
     @classmethod
     def of(cls, X: np.ndarray) -> "Moments":
-        """Summary of one in-memory chunk: float64 sums in a compiled two-pass loop,
-        without a float64 copy of a float32 chunk, the same numbers for any layout."""
+        """Summary of one in-memory block: float64 sums in a compiled two-pass loop,
+        without a float64 copy of a float32 block, the same numbers for any layout."""
         from .kernels import moments
 
         X = np.asarray(X)
@@ -91,14 +91,14 @@ def raise_nonfinite(source, block, row: int | None = None) -> None:
         )
 
 
-# Rows centred at a time for the co-moment products (a float64 block of this many
-# rows: bounded memory whatever the chunk, large enough for BLAS to run at speed).
+# Rows centred at a time for the co-moment products (a float64 buffer of this many
+# rows: bounded memory whatever the unit, large enough for BLAS to run at speed).
 COMOMENT_BLOCK_ROWS = 1 << 14
 
 
 @dataclass
 class CoMoments:
-    """Count, means and co-moments of the columns ``(x_1 .. x_d, y)`` of a chunk.
+    """Count, means and co-moments of the columns ``(x_1 .. x_d, y)`` of some rows.
 
     ``comoment[j, k] = sum_i (v_ij - mean_j) (v_ik - mean_k)`` over the ``d + 1``
     columns ``v = (x, y)``; merged by the matrix form of the same pairwise update

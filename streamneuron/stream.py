@@ -233,10 +233,10 @@ def iter_blocks(source: Source, start: Position, *, epochs: int, shuffle: bool, 
                         limit=prefetch + 1 if prefetch > 0 else 2)
 
     def load(pos, units, wait):
-        # The row permutation (~25 ms per 1Mi rows) and the labels in its order are
-        # made here only in time this thread would otherwise spend waiting for a free
-        # buffer (it is ahead); else on first use, by the training thread, so they
-        # never delay the slower reader.
+        # The row permutation (a random shuffle of the whole block) and the labels in
+        # its order are made here only in time this thread would otherwise spend
+        # waiting for a free buffer (it is ahead); else on first use, by the training
+        # thread, so they never delay the slower reader.
         early = []
 
         def wait_or_work() -> bool:

@@ -14,7 +14,7 @@ takes the step of the last short batch and closes the pass's loss. The SGD engin
 
 The state is saved to a checkpoint by name (:meth:`TrainState.to_dict`); floats
 round-trip exactly through JSON, so a resumed run is bit-identical. Counts are kept
-as integers here and as float64 inside the kernel (exact below 2**53).
+as integers here and as float64 in the kernel's record (exact below 2**53).
 """
 
 from __future__ import annotations
@@ -34,10 +34,8 @@ NONFINITE = kernels.NONFINITE  # a logit was not finite; the position is that ro
 
 _NO_ORDER = np.empty(0, dtype=np.int64)
 
-# The scalar fields, in the order of the kernel's state vector (kernels.common).
-_SCALARS = ("bias", "updates", "carry_b", "carry_rows", "loss_sum", "rows_seen")
-assert [kernels.BIAS, kernels.UPDATES, kernels.CARRY_B, kernels.CARRY_ROWS, kernels.LOSS_SUM,
-        kernels.ROWS_SEEN] == list(range(len(_SCALARS))) and kernels.STATE_SIZE == len(_SCALARS)
+# The scalar fields: those of the kernels' state record (kernels.STATE).
+_SCALARS = kernels.STATE.names
 _COUNTS = ("updates", "carry_rows", "rows_seen")
 
 
@@ -96,15 +94,15 @@ class TrainState:
         Every ``rule.batch_size`` rows one averaged step is taken; a batch left
         unfinished at ``stop`` stays in the carry. Stops after ``max_updates``
         updates (< 0: no limit). Returns ``(position, status)``:
-        :func:`streamneuron.kernels.sgd_chunk`'s next row and ``OK``, ``PAUSED`` or
+        :func:`streamneuron.kernels.sgd_block`'s next row and ``OK``, ``PAUSED`` or
         ``NONFINITE``.
         """
-        vector = self._vector()
-        pos, status = kernels.sgd_chunk(
+        record = self._record()
+        pos, status = kernels.sgd_block(
             X, labels, order, start, X.shape[0] if stop is None else stop, self.weights,
-            vector, self.carry_w, mean, inv_scale, rule.loss_id, rule.batch_size, rule.lr,
+            record, self.carry_w, mean, inv_scale, rule.loss_id, rule.batch_size, rule.lr,
             rule.power, rule.l2, max_updates)
-        self._take(vector)
+        self._take(record)
         return pos, status
 
     def finish_pass(self, rule: StepRule) -> tuple[int, float]:
@@ -115,22 +113,24 @@ class TrainState:
         next pass's loss sum from zero.
         """
         if self.carry_rows > 0:
-            vector = self._vector()
-            kernels.apply_update(self.weights, vector, self.carry_w, rule.lr, rule.power,
+            record = self._record()
+            kernels.apply_update(self.weights, record, self.carry_w, rule.lr, rule.power,
                                  rule.l2)
-            self._take(vector)
+            self._take(record)
         w = self.weights
         rows = self.rows_seen
         objective = float(self.loss_sum / rows + 0.5 * rule.l2 * float(w @ w)) if rows else math.nan
         self.loss_sum, self.rows_seen = 0.0, 0
         return rows, objective
 
-    # -- the kernel's vector, and the checkpoint ----------------------------------------
-    def _vector(self) -> np.ndarray:
-        return np.array([getattr(self, name) for name in _SCALARS], dtype=np.float64)
+    # -- the kernel's record, and the checkpoint ----------------------------------------
+    def _record(self) -> np.ndarray:
+        record = kernels.new_state()
+        record[0] = tuple(float(getattr(self, name)) for name in _SCALARS)
+        return record
 
-    def _take(self, vector: np.ndarray) -> None:
-        for name, value in zip(_SCALARS, vector.tolist()):
+    def _take(self, record: np.ndarray) -> None:
+        for name, value in zip(_SCALARS, record.tolist()[0]):
             setattr(self, name, int(value) if name in _COUNTS else value)
 
     def to_dict(self) -> dict:

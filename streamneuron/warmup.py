@@ -3,7 +3,8 @@
 numba's first call of any compiled function, even one loaded from the on-disk
 cache, first sets up its compiler: it imports its whole library of
 implementations (``numba.np.arraymath`` alone imports ``scipy.linalg`` to find a
-BLAS, ~0.3 s) and initialises LLVM, ~0.6 s on top of ``import numba`` (~0.3 s).
+BLAS) and initialises LLVM, more work than ``import numba`` itself, and most of the
+time from the command to the first trained batch (``scripts/bench_startup.py``).
 :func:`start` does all of that on a daemon thread, so that it overlaps with what
 the caller does meanwhile: importing pyarrow, opening the files, decoding the
 first row group (pyarrow and large numpy copies release the GIL). Only the
@@ -32,7 +33,7 @@ def _warm() -> None:
     try:
         from numba import njit
 
-        from . import kernels  # noqa: F401  (the kernels module itself: ~50 ms)
+        from . import kernels  # noqa: F401  (the kernels package itself: LLVM intrinsics)
 
         # Any cached function's first call sets up numba's target (the part that
         # costs); a trivial one keeps this independent of the kernels' signatures.

@@ -409,8 +409,36 @@ def test_late_nan_is_reported_as_soon_as_seen(files, tmp_path):
     (dict(loss="hinge"), "loss"), (dict(schedule="cosine"), "schedule"), (dict(seed=-1), "seed"),
 ])
 def test_library_fit_sgd_raises_config_error(files, kwargs, match):
-    with pytest.raises(sn.ConfigError, match=match):
+    with pytest.raises(sn.ConfigError, match=match) as caught:
         sn.fit_sgd(files["good"], **kwargs)
+    assert caught.value.param == match  # the parameter at fault, by name
+
+
+def test_the_command_line_names_the_flag_of_the_parameter_at_fault(files, tmp_path, capsys):
+    """The CLI spells the library's parameter (ConfigError.param) as its flag, also where
+    the flag is not the name with dashes (window: --shuffle-window)."""
+    out = str(tmp_path / "m.json")
+    for argv, flag in ((["--batch-size", "0"], "--batch-size must be"),
+                       (["--shuffle-window", "0"], "--shuffle-window must be"),
+                       (["--power-t", "-1"], "--power-t must be")):
+        code, err = run_cli(capsys, ["train", files["good"], "-o", out, *argv])
+        assert code == 2 and err.startswith(f"Error: {flag}"), err
+
+
+def test_losses_and_schedules_come_from_one_registry(monkeypatch):
+    """The parameter checks read the registries: a name added there is accepted."""
+    from streamneuron import losses, params, schedules
+
+    monkeypatch.setitem(losses.LOSSES, "hinge", losses.LogLoss)
+    monkeypatch.setitem(schedules.SCHEDULES, "cosine", schedules.InvScaling)
+    params.check_params(loss="hinge", schedule="cosine")
+    with pytest.raises(sn.ConfigError, match="'log', 'mse' or 'hinge'"):
+        params.check_params(loss="squared")
+    from streamneuron.cli import train
+
+    choices = {p.name: p.type.choices for p in train.params if p.name in ("loss", "schedule")}
+    assert list(choices["loss"]) == ["log", "mse"]  # the CLI's choices: the registry's names
+    assert list(choices["schedule"]) == ["constant", "invscaling"]
 
 
 @pytest.mark.parametrize("key, match", [

@@ -15,7 +15,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 
 import h5py
 import numpy as np
@@ -223,10 +222,9 @@ def test_persist_is_bit_identical_and_warns(parquet_data, cluster2):
                          persist=True)
     np.testing.assert_array_equal(kept.weights, plain.weights)
     assert kept.bias == plain.bias
-    deadline = time.monotonic() + 10
-    while cluster2.who_has() and time.monotonic() < deadline:  # persisted data released
-        time.sleep(0.05)
-    assert not cluster2.who_has()
+    # The run dropped its last reference to the persisted data: the client has
+    # released it (the scheduler forgets it on that message).
+    assert not cluster2.futures
 
 
 def test_partition_rows_groups_row_groups(parquet_data, cluster2):
@@ -353,10 +351,8 @@ def test_unreachable_scheduler_is_a_clear_error(parquet_data, monkeypatch):
 
     monkeypatch.setattr(cluster, "CONNECT_TIMEOUT", "1s")
     address = f"tcp://127.0.0.1:{free_port()}"
-    start = time.monotonic()
     with pytest.raises(ConfigError, match="cannot reach the Dask scheduler at 'tcp://127"):
         gd.fit_gd(parquet_data[0], scheduler=address)
-    assert time.monotonic() - start < 15
 
 
 # --------------------------------------------------------------------------
@@ -392,6 +388,8 @@ def _write_groups(path, groups, rows, d, seed):
             writer.write_table(pa.table(columns))
 
 
+@pytest.mark.skipif(not os.access("/proc/self/clear_refs", os.W_OK),
+                    reason="needs Linux's /proc/self/clear_refs to reset the peak RSS")
 def test_worker_memory_stays_bounded_by_a_few_partitions(tmp_path, cluster1):
     rows, d, groups = 32_768, 32, 16
     part_bytes = rows * d * 8  # 8 MiB decoded
@@ -424,28 +422,22 @@ def test_worker_memory_stays_bounded_by_a_few_partitions(tmp_path, cluster1):
 @pytest.fixture
 def process_cluster(tmp_path):
     """``dask scheduler`` and two ``dask worker`` processes on 127.0.0.1 (free ports)."""
-    scheduler_file = str(tmp_path / "scheduler.json")
+    address = f"tcp://127.0.0.1:{free_port()}"
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     common = dict(cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
                   stderr=subprocess.DEVNULL, start_new_session=True)
     procs = [subprocess.Popen(
         [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
-         "--port", str(free_port()), "--no-dashboard", "--scheduler-file", scheduler_file],
-        **common)]
+         "--port", address.rsplit(":", 1)[1], "--no-dashboard"], **common)]
     try:
-        deadline = time.monotonic() + 60
-        while not os.path.exists(scheduler_file) and time.monotonic() < deadline:
-            assert procs[0].poll() is None, "the scheduler exited"
-            time.sleep(0.1)
-        time.sleep(0.2)  # the file is complete once it parses
-        with open(scheduler_file) as f:
-            address = json.load(f)["address"]
         for _ in range(2):
             procs.append(subprocess.Popen(
                 [sys.executable, "-m", "distributed.cli.dask_worker", address, "--host",
                  "127.0.0.1", "--nthreads", "1", "--no-nanny", "--no-dashboard",
                  "--death-timeout", "60"], **common))
-        with distributed.Client(address, set_as_default=False, timeout="30s") as client:
+        # The client keeps trying to connect until the scheduler listens (or 60 s pass),
+        # then waits for both workers to register: no polling of ours.
+        with distributed.Client(address, set_as_default=False, timeout="60s") as client:
             client.wait_for_workers(2, timeout=60)
         yield address, procs[1:]
     finally:
@@ -476,5 +468,35 @@ def test_real_cluster_matches_local_and_survives_a_dead_worker(parquet_data, pro
     assert workers[0].poll() is not None
     np.testing.assert_array_equal(survived.weights, local.weights)
     assert survived.bias == local.bias
+
     with distributed.Client(address, set_as_default=False) as client:  # never closed by us
         assert len(client.scheduler_info()["workers"]) == 1
+
+    # Newton with the other worker killed at its second iteration: the lost
+    # partitions are recomputed; the result is the in-process one.
+    here = gd.fit_gd(paths, solver="newton", l2=0.01, workers=0)
+
+    def kill_other(row):
+        if row["iteration"] == 2:
+            os.killpg(workers[1].pid, signal.SIGKILL)
+            workers[1].wait()
+
+    procs_alive = [w for w in workers if w.poll() is None]
+    assert procs_alive == [workers[1]]
+    # A third worker, so that a worker is left after the kill.
+    extra = subprocess.Popen(
+        [sys.executable, "-m", "distributed.cli.dask_worker", address, "--host", "127.0.0.1",
+         "--nthreads", "1", "--no-nanny", "--no-dashboard", "--death-timeout", "60"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        with distributed.Client(address, set_as_default=False, timeout="60s") as client:
+            client.wait_for_workers(2, timeout=60)
+        there = gd.fit_gd(paths, solver="newton", l2=0.01, scheduler=address,
+                          progress=kill_other)
+    finally:
+        os.killpg(extra.pid, signal.SIGKILL)
+        extra.wait()
+    assert workers[1].poll() is not None
+    np.testing.assert_allclose(there.weights, here.weights, rtol=1e-9, atol=1e-12)
+    assert there.bias == pytest.approx(here.bias, rel=1e-9)
+

@@ -44,7 +44,7 @@ def run(X, y, order=None, *, batch, slices=None, lr0=0.05, power_t=0.0, l2=0.0, 
     w, state, carry = np.zeros(d), kernels.new_state(), np.zeros(d)
     cuts = [0] + sorted(slices or []) + [n]
     for start, stop in zip(cuts[:-1], cuts[1:]):
-        pos, status = kernels.sgd_chunk(X, labels, order, start, stop, w, state, carry, mean,
+        pos, status = kernels.sgd_block(X, labels, order, start, stop, w, state, carry, mean,
                                         inv_scale, loss_id, batch, lr0, power_t, l2, -1)
         assert (pos, status) == (stop, kernels.OK)
     return w, state, carry
@@ -68,9 +68,9 @@ def test_kernel_equals_the_numpy_update_rule(d, batch, loss_id):
     w, state, _ = run(X, y, **args)
     w_ref, b_ref, loss_ref = numpy_sgd(X, y, **args)
     np.testing.assert_allclose(w, w_ref, rtol=1e-11, atol=1e-13)
-    assert state[kernels.BIAS] == pytest.approx(b_ref, rel=1e-11, abs=1e-13)
-    assert state[kernels.LOSS_SUM] == pytest.approx(loss_ref, rel=1e-12)
-    assert state[kernels.ROWS_SEEN] == len(y)
+    assert state["bias"][0] == pytest.approx(b_ref, rel=1e-11, abs=1e-13)
+    assert state["loss_sum"][0] == pytest.approx(loss_ref, rel=1e-12)
+    assert state["rows_seen"][0] == len(y)
 
 
 @pytest.mark.parametrize("d", [1, 4, 7, 8, 13, 32, 33])
@@ -113,17 +113,17 @@ def test_nonfinite_row_and_pause_are_reported_where_they_happen():
     order = np.random.default_rng(0).permutation(500)
     w, state, carry = np.zeros(8), kernels.new_state(), np.zeros(8)
     for batch in (1, 16):
-        pos, status = kernels.sgd_chunk(X, y, np.empty(0, np.int64), 0, 500, w, state, carry,
+        pos, status = kernels.sgd_block(X, y, np.empty(0, np.int64), 0, 500, w, state, carry,
                                         np.zeros(8), np.ones(8), 0, batch, 0.1, 0.0, 0.0, -1)
         assert (pos, status) == (321, kernels.NONFINITE)
-        pos, status = kernels.sgd_chunk(X, y[order], order, 0, 500, w, state, carry,
+        pos, status = kernels.sgd_block(X, y[order], order, 0, 500, w, state, carry,
                                         np.zeros(8), np.ones(8), 0, batch, 0.1, 0.0, 0.0, -1)
         assert (pos, status) == (321, kernels.NONFINITE)  # the row of X, not the position
     X[321, 5] = 0.0
     state, carry = kernels.new_state(), np.zeros(8)
-    pos, status = kernels.sgd_chunk(X, y, np.empty(0, np.int64), 0, 500, np.zeros(8), state,
+    pos, status = kernels.sgd_block(X, y, np.empty(0, np.int64), 0, 500, np.zeros(8), state,
                                     carry, np.zeros(8), np.ones(8), 0, 16, 0.1, 0.0, 0.0, 3)
-    assert (pos, status) == (48, kernels.PAUSED) and state[kernels.UPDATES] == 3
+    assert (pos, status) == (48, kernels.PAUSED) and state["updates"][0] == 3
 
 
 def test_gradient_sums_equal_numpy_on_every_layout():

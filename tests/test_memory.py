@@ -35,12 +35,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BASELINE = """
 import numpy as np
 import pyarrow.parquet
+import streamneuron as sn
 import streamneuron.cli, streamneuron.sgd
-from streamneuron import kernels
 # load the compiled kernels (numba's runtime and registries come with the first one)
-X = np.zeros((3, 2), np.float32)
-kernels.sgd_chunk(X, np.zeros(3), np.empty(0, np.int64), 0, 3, np.zeros(2), kernels.new_state(),
-                  np.zeros(2), np.zeros(2), np.ones(2), 0, 1, 0.1, 0.0, 0.0, -1)
+sn.Neuron(2).partial_fit(np.zeros((3, 2), np.float32), np.zeros(3))
 """
 
 

@@ -197,7 +197,7 @@ def test_no_rows_gives_nan_not_error():
     assert all(math.isnan(r[k]) for k in ("log_loss", "mse", "brier", "accuracy", "auc"))
 
 
-# ------------------------------------------------ streaming, merge, state
+# ------------------------------------------------------------ streaming
 
 
 @pytest.mark.parametrize("chunk", [1_000, 33_333])
@@ -207,52 +207,6 @@ def test_streaming_equals_one_shot(data, whole, chunk):
     _assert_results_equal(whole.result(), streamed.result())
     assert np.array_equal(streamed.counts, whole.counts)
     assert np.array_equal(streamed.bin_distinct, whole.bin_distinct)
-
-
-def test_merge_of_halves_equals_whole(data, whole):
-    _, p, y = data
-    half = N_ROWS // 2
-    a = _fed(p[:half], y[:half], 10_000)
-    b = _fed(p[half:], y[half:], 10_000)
-    assert a.merge(b) is a
-    _assert_results_equal(whole.result(), a.result())
-    assert np.array_equal(a.counts, whole.counts)
-    assert np.array_equal(a.bin_distinct, whole.bin_distinct)
-
-
-def test_merge_detects_distinct_values_across_parts():
-    """Each part alone has one value per bin; merged, the bin holds two values."""
-    a, b = StreamingMetrics(bins=4), StreamingMetrics(bins=4)
-    a.update(np.array([0.6]), np.array([1.0]))
-    b.update(np.array([0.7]), np.array([0.0]))
-    r = a.merge(b).result()
-    assert r["auc"] == 0.5 and r["auc_error_bound"] == 0.5  # true AUC is 0: within the bound
-
-
-def test_merge_with_other_bin_count_is_refused():
-    with pytest.raises(ConfigError):
-        StreamingMetrics(bins=8).merge(StreamingMetrics(bins=16))
-
-
-def test_state_round_trip_through_json(data):
-    _, p, y = data
-    original = _fed(p[:5_000], y[:5_000], 1_000)
-    back = StreamingMetrics.from_state(json.loads(json.dumps(original.get_state())))
-    assert back.result() == original.result()
-    assert np.array_equal(back.counts, original.counts)
-    assert np.array_equal(back.bin_distinct, original.bin_distinct)
-    # A restored state keeps accumulating exactly like the original.
-    original.update(p[5_000:6_000], y[5_000:6_000])
-    back.update(p[5_000:6_000], y[5_000:6_000])
-    assert back.result() == original.result()
-
-
-@pytest.mark.parametrize(
-    "state", [{}, {"format": "other"}, {"format": "streamneuron-metrics", "version": 1}]
-)
-def test_bad_state_is_a_data_error(state):
-    with pytest.raises(DataError):
-        StreamingMetrics.from_state(state)
 
 
 # ------------------------------------------------------------ bad input

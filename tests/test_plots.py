@@ -24,9 +24,9 @@ from matplotlib.image import imread  # noqa: E402
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 HISTORY = [
-    {"epoch": 1, "objective": 0.69, "val_objective": 0.70},
-    {"epoch": 2, "objective": 0.50, "val_objective": 0.52},
-    {"epoch": 3, "objective": 0.41, "val_objective": 0.45},
+    {"epoch": 1, "objective": 0.69},
+    {"epoch": 2, "objective": 0.50},
+    {"epoch": 3, "objective": 0.41},
 ]
 
 
@@ -58,22 +58,20 @@ def test_objective_series_from_epochs():
     assert s["xlabel"] == "epoch"
     assert s["x"] == [1, 2, 3]
     assert s["objective"] == [r["objective"] for r in HISTORY]
-    assert s["val_objective"] == [r["val_objective"] for r in HISTORY]
 
 
-def test_objective_series_from_iterations_without_validation():
+def test_objective_series_from_iterations():
     history = [{"iteration": i, "objective": 1.0 / i} for i in range(1, 6)]
     s = objective_series(history)
     assert s["xlabel"] == "iteration"
     assert s["x"] == [1, 2, 3, 4, 5]
     assert s["objective"] == [1.0 / i for i in range(1, 6)]
-    assert s["val_objective"] is None
 
 
 def test_objective_series_accepts_csv_strings():
-    history = [{"epoch": "1", "objective": "0.5", "val_objective": ""}]
+    history = [{"epoch": "1", "objective": "0.5"}]
     s = objective_series(history)
-    assert s["x"] == [1.0] and s["objective"] == [0.5] and s["val_objective"] is None
+    assert s == {"x": [1.0], "objective": [0.5], "xlabel": "epoch"}
 
 
 def test_objective_series_needs_objective():

@@ -1,9 +1,10 @@
 """Exact resume: a run killed at any moment and resumed ends with exactly the
 weights of a run never interrupted (``==``, not approximately).
 
-* kill -9 of a real ``streamneuron train`` subprocess at seeded random moments,
-  resumed until done, on Parquet and HDF5, shuffle on and off, batch sizes that
-  straddle row groups;
+* kill -9 of a real ``streamneuron train`` subprocess three times, each right
+  after a seeded number of its checkpoints (events the process reports, no
+  sleeps), while it goes on training, then resumed until done, on Parquet and
+  HDF5, shuffle on and off, batch sizes that straddle row groups;
 * SIGINT / SIGTERM of a subprocess: a resumable checkpoint, a message that says
   how to resume, exit non-zero, an existing model untouched;
 * in process, many more configurations: crashes at random slices, signals at
@@ -112,29 +113,42 @@ def same_model(a, b) -> None:
     assert a["standardize"] == b["standardize"]
 
 
-def stat_key(path: Path):
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return None
-    return (st.st_ino, st.st_mtime_ns, st.st_size)
+# A ``streamneuron train`` process that reports each checkpoint it has written: one
+# line "saved" on stdout after every save (atomic, so complete by then). The tests
+# kill or signal it on those events, never after a sleep.
+TRAIN_REPORTING_SAVES = """
+import sys
+from streamneuron import checkpoint
+from streamneuron.cli import main
+
+save = checkpoint.save
 
 
-def cli(*args) -> list[str]:
-    return [sys.executable, "-m", "streamneuron", *map(str, args)]
+def reporting_save(*args, **kwargs):
+    save(*args, **kwargs)
+    print("saved", flush=True)
 
 
-def wait_until(condition, proc, timeout: float = 60.0) -> bool:
-    """Poll until ``condition()``; False if the process ended first."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        if proc.poll() is not None:
+checkpoint.save = reporting_save
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def train_process(*args) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", TRAIN_REPORTING_SAVES, *map(str, args)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+
+
+def wait_for_saves(proc: subprocess.Popen, count: int) -> bool:
+    """Block until the process has written ``count`` checkpoints; False if it ended
+    first (its stdout closed)."""
+    seen = 0
+    while seen < count:
+        line = proc.stdout.readline()
+        if not line:
             return False
-        time.sleep(0.003)
-    proc.kill()
-    raise AssertionError("the training subprocess did not make progress")
+        seen += line.strip() == "saved"
+    return True
 
 
 def stderr_lines(text: str) -> list[str]:
@@ -158,7 +172,7 @@ def reference_model(args: list, folder: Path) -> Path:
 
 def kill_args(big, fmt, shuffle, batch, extra) -> list:
     # Many epochs: the killed runs are cut short anyway, and the last resume runs
-    # in process, so only the reference pays for them; three kills always fit.
+    # in process, so only the reference pays for them.
     return ["train", big[fmt], "--label", "y", "--batch-size", batch, "--epochs", 24,
             "--seed", 5, "--shuffle" if shuffle else "--no-shuffle", *extra, "--quiet"]
 
@@ -179,34 +193,22 @@ def test_kill9_at_random_moments_then_resume_gives_identical_weights(
     reference = reference_model(args, tmp_path_factory.getbasetemp())
 
     ck, out = tmp_path / "ck", tmp_path / "model.json"
-    current = ck / ckpt.CURRENT
     rng = random.Random(f"{fmt}-{shuffle}-{batch}")
-    kills, resume = 0, False
-    while kills < 3:
-        before = stat_key(current)
-        proc = subprocess.Popen(
-            cli(*args, "-o", out, "--checkpoint", ck, "--checkpoint-every", 30_000 // batch,
-                *(["--resume"] if resume else [])),
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=ENV)
-        # Once this process has written a checkpoint of its own it is training:
-        # kill it at a random moment after that.
-        if wait_until(lambda: stat_key(current) not in (None, before), proc):
-            time.sleep(rng.uniform(0.0, 0.2))
-            proc.send_signal(signal.SIGKILL)
+    for kill in range(3):
+        proc = train_process(*args, "-o", out, "--checkpoint", ck, "--checkpoint-every",
+                             rng.randint(10_000, 40_000) // batch,
+                             *(["--resume"] if kill else []))
+        # Killed right after its k-th checkpoint (k seeded), while it goes on training
+        # or writing the next one: there are far more checkpoints in a run than that.
+        assert wait_for_saves(proc, rng.randint(1, 3)), proc.communicate()[1]
+        proc.send_signal(signal.SIGKILL)
         _, err = proc.communicate(timeout=300)
-        if proc.returncode == 0:
-            break
         assert proc.returncode == -signal.SIGKILL, err
-        kills += 1
-        if out.exists():  # killed after the model was written whole, while exiting
-            same_model(sn.load_model(out), reference)
-            assert ckpt.load(str(ck))["complete"] is True
         ckpt.load(str(ck))  # a kill at any instant leaves a loadable checkpoint
-        resume = True
-    assert kills == 3, "the run ended before it could be killed: make the data bigger"
-    if proc.returncode != 0:  # the last resume runs here, in process (numba is loaded)
-        assert main([str(a) for a in args] + ["-o", str(out), "--checkpoint", str(ck),
-                                              "--resume"]) == 0
+    assert not out.exists()
+    # The last resume runs here, in process (numba is loaded).
+    assert main([str(a) for a in args] + ["-o", str(out), "--checkpoint", str(ck),
+                                          "--resume"]) == 0
     same_model(out, reference)
     payload = ckpt.load(str(ck))
     assert payload["complete"] is True
@@ -231,12 +233,10 @@ def test_signal_stops_at_a_batch_boundary_with_a_resumable_checkpoint(
 
     ck, out = tmp_path / "ck", tmp_path / "model.json"
     out.write_text("an older model\n")
-    current = ck / ckpt.CURRENT
-    proc = subprocess.Popen(cli(*args, "-o", out, "--checkpoint", ck, "--checkpoint-every", 300),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=ENV)
-    assert wait_until(lambda: current.exists(), proc)
-    first = stat_key(current)
-    assert wait_until(lambda: stat_key(current) != first, proc)  # training, not loading
+    proc = train_process(*args, "-o", out, "--checkpoint", ck, "--checkpoint-every", 300)
+    # The first checkpoint follows the standardization pass; the second, 300 batches
+    # of training: the process is training, not loading.
+    assert wait_for_saves(proc, 2), proc.communicate()[1]
     proc.send_signal(signum)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
@@ -345,6 +345,8 @@ def test_signals_in_process_at_random_moments(tmp_path, signum, times):
             if times == 2:
                 assert "second" in str(exc)
             resume = True
+    else:
+        pytest.fail(f"still interrupted after {stops} runs")
     assert stops >= 2
     # The handlers are restored afterwards.
     assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers

@@ -16,7 +16,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import warnings
 
 import h5py
 import numpy as np
@@ -403,3 +402,14 @@ def test_fit_gd_in_a_script_without_main_guard(files, tmp_path):
                           cwd=tmp_path, timeout=600)
     assert "__main__" in done.stdout and "workers=0" in done.stdout, done.stdout + done.stderr
     assert "Traceback" not in done.stderr, done.stderr
+
+
+def test_cluster_job_script_trains_to_the_optimum(files, tmp_path):
+    out = tmp_path / "job.json"
+    script = os.path.join(os.path.dirname(__file__), "..", "scripts", "cluster_job.py")
+    done = subprocess.run([sys.executable, script, *files[0], "--label", "y", "-o", str(out),
+                           "--workers", "0", "--l2", "1e-3"], capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "newton" in done.stdout and "converged" in done.stdout
+    assert json.load(open(out))["training"]["converged"] is True

@@ -1,20 +1,21 @@
-"""Fused, compiled loops over a whole decoded chunk.
+"""Fused, compiled loops over a whole decoded block of rows.
 
 The package, by what the pieces are for:
 
-* :mod:`.sgd`: the SGD step kernels (:func:`sgd_chunk`, :func:`apply_update`);
+* :mod:`.sgd`: the SGD step kernels (:func:`sgd_block`, :func:`apply_update`);
 * :mod:`.sums`: the full-pass sum kernels (:func:`gradient_sums`,
   :func:`gradient_hessian_sums`, :func:`moments`);
 * :mod:`.apply`: logits for predictions and metrics, and data movement
   (:func:`gather`, :func:`columns_into`);
 * :mod:`.common`: the tile, its workspace, the vectorized losses and the one update
-  step that every kernel shares, and the state indices and status codes;
+  step that every kernel shares, the state record and the status codes;
 * :mod:`.intrinsics`: the per-row helpers written in LLVM IR.
 
-A Python-level numpy loop per mini-batch costs up to 67x the file scan at batch
-size 1; these kernels take a chunk of thousands of rows and do every mini-batch
-update inside one compiled call, so the per-batch cost is a few flops per weight.
-They release the GIL so the next chunk can be decoded on another thread.
+A Python-level numpy loop per mini-batch pays the interpreter and numpy's call
+overhead for every batch, which at small batch sizes dwarfs the arithmetic; these
+kernels take a block of thousands of rows and do every mini-batch update inside
+one compiled call, so the per-batch cost is a few flops per weight.
+They release the GIL so the next block can be decoded on another thread.
 
 The formulas are those of :mod:`streamneuron.losses` (``loss_and_dz_scalar``).
 Standardization is applied on the fly, ``x_std = (x - mean) * inv_scale``; with
@@ -24,7 +25,7 @@ How the work is laid out (all of it fixed, none of it dependent on the layout):
 
 * Rows are taken ``TILE`` at a time (fewer for wide data): the standardized
   float64 values of those rows are gathered into a small row-major tile that
-  stays in L1 cache (a column-major chunk through 4 x 4 transposes in
+  stays in L1 cache (a column-major block through 4 x 4 transposes in
   registers, :func:`~.intrinsics._transpose4`). The tile caches exactly the values the row
   loop would compute, so float32 data is converted one tile at a time, never
   copied to float64 as a whole.
@@ -34,10 +35,10 @@ How the work is laid out (all of it fixed, none of it dependent on the layout):
   (the ``exp``/``log1p`` of :mod:`streamneuron.elementary`), then its rows added
   to the carry in row order, eight sums held in registers (:func:`~.intrinsics._accumulate8`).
   At batch size 1 every row is its own batch: a plain row loop.
-* A shuffled chunk is read in random row order: while a tile trains, the rows
+* A shuffled block is read in random row order: while a tile trains, the rows
   of the next tile are prefetched (``llvm.prefetch``, one row per row trained);
-  its labels come in training order (``y[order]``, made once per chunk). A
-  column-major chunk in file order is read down each column, the next tile's
+  its labels come in training order (``y[order]``, made once per block). A
+  column-major block in file order is read down each column, the next tile's
   stretch of every column prefetched likewise. Hints only: no value depends on
   them.
 * The logit ``b + sum_j w_j x_j`` is summed in ``LANES`` = 8 partial sums
@@ -45,7 +46,7 @@ How the work is laid out (all of it fixed, none of it dependent on the layout):
   fixed order, as two 4-wide vectors of explicit vector instructions
   (:func:`~.intrinsics._logit`; numba keeps LLVM's SLP vectorizer off): a dependency chain of
   ``d / 8`` steps instead of ``d``, and the same summation for every row,
-  layout, chunk and slice.
+  layout, block and call.
 * The last row of a batch and the update share one pass over the weights
   (:func:`~.intrinsics._update_row`, inside the one step
   :func:`~.common._step` every kernel takes); ``lr_t`` skips ``pow`` when the schedule is constant,
@@ -55,28 +56,31 @@ How the work is laid out (all of it fixed, none of it dependent on the layout):
   numba functions: numba counts references to every array passed to a function,
   and once per row that bookkeeping outweighs the arithmetic.
 
-No ``fastmath``: the order of every sum is the one written here, so a chunk
-processed in one call or in several slices, row- or column-major, shuffled or
+No ``fastmath``: the order of every sum is the one written here, so a block
+processed in one call or in several, row- or column-major, shuffled or
 not, gives bit-identical weights. That is what makes exact resume and the
 article-loop tests possible.
 
-The SGD engine's scalars live in one float64 array ``state`` (indices in :mod:`.common`), and
-the gradient sum of an unfinished batch in ``carry_w``, so both can be saved and
-restored exactly.
+The SGD scalars a kernel carries from call to call (bias, update count, the
+unfinished batch's sums, the pass's loss) live in one record ``state`` of named
+fields (:data:`STATE`), and the gradient sum of an unfinished batch in ``carry_w``;
+:class:`streamneuron.training.TrainState` holds the same by name for the rest of the
+package and its checkpoints.
 """
 
 from __future__ import annotations
 
 from .apply import TRANSPOSE_AHEAD, columns_into, gather, logits
-from .common import (BIAS, CARRY_B, CARRY_ROWS, LANES, LOSS_SUM, NONFINITE, OK, PAUSED,
-                     ROWS_SEEN, STATE_SIZE, TILE, TILE_VALUES, UPDATES, new_state)
+from .common import LANES, NONFINITE, OK, PAUSED, STATE, TILE, TILE_VALUES, new_state
 from .intrinsics import _prefetch_row
-from .sgd import apply_update, sgd_chunk
+from .sgd import apply_update, sgd_block
 from .sums import MOMENT_BLOCK, gradient_hessian_sums, gradient_sums, moments
 
+sgd_chunk = sgd_block  # its name before "block" became the one word for it; use sgd_block
+
 __all__ = [
-    "sgd_chunk", "apply_update", "gradient_sums", "gradient_hessian_sums", "moments", "logits", "gather",
-    "columns_into", "new_state", "BIAS", "UPDATES", "CARRY_B", "CARRY_ROWS", "LOSS_SUM",
-    "ROWS_SEEN", "STATE_SIZE", "OK", "PAUSED", "NONFINITE", "TILE", "TILE_VALUES", "LANES",
+    "sgd_block", "sgd_chunk", "apply_update", "gradient_sums", "gradient_hessian_sums", "moments", "logits", "gather",
+    "columns_into", "new_state", "STATE", "OK", "PAUSED", "NONFINITE", "TILE", "TILE_VALUES",
+    "LANES",
     "TRANSPOSE_AHEAD", "MOMENT_BLOCK", "_prefetch_row",
 ]

@@ -14,7 +14,7 @@ from .intrinsics import _logit, _pointer, _prefetch1
 
 @njit(cache=True, nogil=True)
 def logits(X, w, b, mean, inv_scale, out):
-    """``out_i = b + sum_j w_j (x_ij - mean_j) inv_scale_j`` (the logit of :func:`sgd_chunk`);
+    """``out_i = b + sum_j w_j (x_ij - mean_j) inv_scale_j`` (the logit of :func:`sgd_block`);
     returns the first non-finite row or -1."""
     n, d = X.shape
     rows = _tile_rows(d)
@@ -33,8 +33,8 @@ def logits(X, w, b, mean, inv_scale, out):
 
 @njit(cache=True, nogil=True)
 def gather(values, order, out):
-    """``out[k] = values[order[k]]`` (a block's labels in training order; several
-    times faster than numpy's fancy indexing here)."""
+    """``out[k] = values[order[k]]`` (a block's labels in training order; a plain
+    compiled loop, without the generality numpy's fancy indexing pays for)."""
     for k in range(order.shape[0]):
         out[k] = values[order[k]]
     return out
@@ -53,8 +53,8 @@ def columns_into(addresses, count, out, first):
     ``out`` column-major: one contiguous copy per column. Row-major: a transpose
     ``TILE`` rows at a time, each column's stretch ``TRANSPOSE_AHEAD`` rows further
     on prefetched (the columns were just decoded and ``d`` streams read side by
-    side are more than the hardware prefetcher follows: measured 0.29 s instead of
-    0.54 s of CPU per epoch of 5M x 32 float32). The caller keeps the columns alive.
+    side are more than the hardware prefetcher follows, so without the hints the
+    copy waits on memory). The caller keeps the columns alive.
     """
     d = out.shape[1]
     if out.strides[0] < out.strides[1]:

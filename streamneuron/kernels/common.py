@@ -11,17 +11,20 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ..losses import loss_and_dz_scalar
+from ..elementary import exp_nonpositive, log1p_unit
 from .intrinsics import _accumulate8, _prefetch, _transpose4, _update_row
 
-# Indices into the SGD state vector.
-BIAS = 0  # b
-UPDATES = 1  # t: mini-batch updates done so far (drives the invscaling schedule)
-CARRY_B = 2  # sum of dL/dz over the rows of the unfinished batch
-CARRY_ROWS = 3  # rows in the unfinished batch (a batch may straddle chunks)
-LOSS_SUM = 4  # sum of L over rows seen this epoch, at the weights before their update
-ROWS_SEEN = 5  # rows seen this epoch
-STATE_SIZE = 6
+# The SGD scalars a kernel reads and writes back, by name: one record (new_state()).
+# The weights and the carried gradient sum of the unfinished batch are arrays of
+# their own. streamneuron.training.TrainState holds the same fields for everyone else.
+STATE = np.dtype([
+    ("bias", np.float64),  # b
+    ("updates", np.float64),  # t: mini-batch updates done so far (drives invscaling)
+    ("carry_b", np.float64),  # sum of dL/dz over the rows of the unfinished batch
+    ("carry_rows", np.float64),  # rows in the unfinished batch (it may straddle blocks)
+    ("loss_sum", np.float64),  # sum of L over the pass's rows, at the weights they met
+    ("rows_seen", np.float64),  # rows of the pass so far
+])
 
 # Status codes returned by the kernels.
 OK = 0
@@ -36,7 +39,46 @@ LANES = 8
 
 
 def new_state() -> np.ndarray:
-    return np.zeros(STATE_SIZE, dtype=np.float64)
+    """A zero state: a one-record array of :data:`STATE` (``state["bias"][0]``...)."""
+    return np.zeros(1, dtype=STATE)
+
+
+# -- the losses, one row at a time -----------------------------------------------------
+
+
+@njit(inline="always")
+def loss_and_dz_scalar(loss_id, z, y):
+    """``(L(z, y), dL/dz)`` for ``LogLoss`` (id 0) or ``SquaredError`` (id 1): the
+    formulas of :mod:`streamneuron.losses`, one row at a time.
+
+    ``p = sigmoid(z)`` and ``log(1 + e**z)`` share one ``e = exp(-|z|)``, so
+    neither overflows::
+
+        p = 1 / (1 + e)              (z >= 0)      p = e / (1 + e)     (z < 0)
+        log(1 + e**z) = max(z, 0) + log1p(e)
+
+    ``exp`` and ``log1p`` are the branch-free ones of :mod:`streamneuron.elementary`
+    (the kernels evaluate this over a tile of rows, four at a time).
+    """
+    e = exp_nonpositive(-abs(z))
+    inv = 1.0 / (1.0 + e)
+    p = inv if z >= 0.0 else e * inv
+    if loss_id == 0:
+        return max(z, 0.0) + log1p_unit(e) - y * z, p - y
+    r = p - y
+    return 0.5 * r * r, r * p * (1.0 - p)
+
+
+@njit(inline="always")
+def curvature_scalar(loss_id, z):
+    """Newton's weight ``h(z)`` of ``LogLoss`` (``p (1 - p)``) or ``SquaredError``
+    (Gauss-Newton ``(p (1 - p))**2``), the ``curvature`` of :mod:`streamneuron.losses`
+    one row at a time: ``p (1 - p) = e / (1 + e)**2`` with ``e = exp(-|z|)`` for
+    either sign of ``z``, so it never overflows. Neither depends on ``y``."""
+    e = exp_nonpositive(-abs(z))
+    inv = 1.0 / (1.0 + e)
+    q = e * inv * inv
+    return q if loss_id == 0 else q * q
 
 
 # -- building blocks, inlined into every kernel --------------------------------------

@@ -148,7 +148,7 @@ def _logit(typingctx, b, w, tile, r, d):
 @intrinsic
 def _prefetch_row(typingctx, X, i):
     """Prefetch row ``i`` of ``X``: one hint per 64 bytes of a row-major row, one per
-    value otherwise. A shuffled chunk's rows are scattered; hints issued a tile
+    value otherwise. A shuffled block's rows are scattered; hints issued a tile
     ahead let their loads overlap the training."""
     if not (isinstance(X, types.Array) and X.ndim == 2 and isinstance(i, types.Integer)):
         return None

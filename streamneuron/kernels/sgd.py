@@ -1,4 +1,4 @@
-"""The SGD step kernels: :func:`sgd_chunk` trains every mini-batch of a block of rows
+"""The SGD step kernels: :func:`sgd_block` trains every mini-batch of a block of rows
 in one call; :func:`apply_update` takes the step of an unfinished (last, short) batch.
 
 Both take their step through :func:`~streamneuron.kernels.common._step`, so there
@@ -10,9 +10,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ..losses import loss_and_dz_scalar
-from .common import (BIAS, CARRY_B, CARRY_ROWS, LOSS_SUM, NONFINITE, OK, PAUSED, ROWS_SEEN,
-                     UPDATES, _add_rows, _fill, _first_nonfinite, _losses, _step, _workspace)
+from .common import (NONFINITE, OK, PAUSED, _add_rows, _fill, _first_nonfinite, _losses, _step,
+                     _workspace, loss_and_dz_scalar)
 from .intrinsics import _logit, _prefetch_row
 
 
@@ -23,24 +22,26 @@ def apply_update(w, state, carry_w, lr0, power_t, l2):
     ``g_w, g_b`` are the gradient sums of the ``m`` rows of the batch (the article's
     averaged gradient); the carry is emptied and ``t`` advanced.
     """
+    s = state[0]
     # The kernels' own step, with no last row to add (a zero row): one update rule.
-    state[BIAS], state[UPDATES] = _step(w, carry_w, np.zeros((1, w.shape[0])), 0, 0.0,
-                                        state[BIAS], state[CARRY_B], state[CARRY_ROWS],
-                                        state[UPDATES], lr0, power_t, l2)
-    state[CARRY_B] = 0.0
-    state[CARRY_ROWS] = 0.0
+    b, t = _step(w, carry_w, np.zeros((1, w.shape[0])), 0, 0.0, s.bias, s.carry_b,
+                 s.carry_rows, s.updates, lr0, power_t, l2)
+    s.bias = b
+    s.updates = t
+    s.carry_b = 0.0
+    s.carry_rows = 0.0
 
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def sgd_chunk(X, y, order, start, stop, w, state, carry_w, mean, inv_scale,
+def sgd_block(X, y, order, start, stop, w, state, carry_w, mean, inv_scale,
               loss_id, batch_size, lr0, power_t, l2, max_updates):
-    """Mini-batch SGD over rows ``order[start:stop]`` of the chunk ``X`` (n, d).
+    """Mini-batch SGD over rows ``order[start:stop]`` of the block ``X`` (n, d).
 
     ``X`` may be row- or column-major, float32 or float64 (never converted as a
-    whole). ``order`` is the row permutation of the chunk (empty: file order);
+    whole). ``order`` is the row permutation of the block (empty: file order);
     ``y`` the labels *in training order*, ``y[k]`` that of row ``order[k]``
-    (``y[order]`` made once per chunk: read in order, the labels cost no cache
+    (``y[order]`` made once per block: read in order, the labels cost no cache
     misses; gathered row by row they were a third of a shuffled epoch's memory
     traffic).
     Each row adds its ``dL/dz * x`` to the carry at the current weights; every
@@ -51,7 +52,7 @@ def sgd_chunk(X, y, order, start, stop, w, state, carry_w, mean, inv_scale,
     of the tile or of the batch): the span's logits first, then its losses and
     ``dL/dz`` (vectorized), then the carry in row order. At batch size 1 (every
     row a batch) a plain row loop. Every sum is in row order, so the numbers do not
-    depend on where tiles, slices or chunks begin.
+    depend on where tiles, calls or blocks begin.
 
     Returns ``(position, status)``: the next row position and ``OK``, ``PAUSED``,
     or ``NONFINITE`` (then ``position`` is the offending row of ``X``).
@@ -62,12 +63,13 @@ def sgd_chunk(X, y, order, start, stop, w, state, carry_w, mean, inv_scale,
     identity = order.shape[0] == 0
     updates = 0
     # The state lives in registers while the loop runs; written back on every exit.
-    b = state[BIAS]
-    t = state[UPDATES]
-    carry_b = state[CARRY_B]
-    carry_rows = state[CARRY_ROWS]
-    loss_sum = state[LOSS_SUM]
-    rows_seen = state[ROWS_SEEN]
+    s = state[0]
+    b = s.bias
+    t = s.updates
+    carry_b = s.carry_b
+    carry_rows = s.carry_rows
+    loss_sum = s.loss_sum
+    rows_seen = s.rows_seen
     pos = start
     status = OK
     while pos < stop and status == OK:
@@ -81,8 +83,9 @@ def sgd_chunk(X, y, order, start, stop, w, state, carry_w, mean, inv_scale,
         r = 0
         while r < count:
             if batch_size == 1:
-                # Every row is a batch: a plain row loop (the span bookkeeping would
-                # add ~15% to this latency-bound chain); the same arithmetic.
+                # Every row is a batch: a plain row loop (each row waits for the
+                # previous row's update, so the span bookkeeping would lie on that
+                # chain); the same arithmetic.
                 if r < ahead:
                     _prefetch_row(X, order[pos + count + r])
                 z = _logit(b, w, tile, r, d)
@@ -140,11 +143,11 @@ def sgd_chunk(X, y, order, start, stop, w, state, carry_w, mean, inv_scale,
                 break
         if status == OK:
             pos += count
-    state[BIAS] = b
-    state[UPDATES] = t
-    state[CARRY_B] = carry_b
-    state[CARRY_ROWS] = carry_rows
-    state[LOSS_SUM] = loss_sum
-    state[ROWS_SEEN] = rows_seen
+    s.bias = b
+    s.updates = t
+    s.carry_b = carry_b
+    s.carry_rows = carry_rows
+    s.loss_sum = loss_sum
+    s.rows_seen = rows_seen
     return pos, status
 

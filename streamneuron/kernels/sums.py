@@ -10,8 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ..losses import curvature_scalar
-from .common import _add_rows, _fill, _first_nonfinite, _losses, _workspace
+from .common import _add_rows, curvature_scalar, _fill, _first_nonfinite, _losses, _workspace
 from .intrinsics import _logit
 
 
@@ -21,7 +20,7 @@ def gradient_sums(X, y, w, b, mean, inv_scale, loss_id, grad_w):
 
     Adds ``sum_i dL/dz_i x_i`` into ``grad_w`` and returns
     ``(sum_i dL/dz_i, sum_i L_i, bad_row)`` with ``bad_row = -1`` unless a logit
-    was not finite. The tiles, logits and vectorized losses of :func:`sgd_chunk`
+    was not finite. The tiles, logits and vectorized losses of :func:`sgd_block`
     (a tile is one span: the weights are fixed); rows are summed in file order.
     """
     n, d = X.shape
