@@ -137,6 +137,18 @@ def test_hdf5_on_s3_trains_and_evaluates_like_local(s3):
     assert remote_metrics == local_metrics
 
 
+@pytest.mark.parametrize("solver", ["newton", "lbfgs"])
+def test_full_pass_solvers_on_s3_train_like_local(s3, solver):
+    """Each partition task opens its S3 object itself (in this process here): the
+    same passes and the same weights as from the local copy."""
+    kwargs = dict(solver=solver, l2=1e-3, workers=0, label="y", features=["x0", "x1", "x2", "x3"])
+    local = sn.fit_gd(s3["table"], **kwargs)
+    remote = sn.fit_gd(f"{s3['url']}/table", **kwargs)
+    assert remote.info["converged"] and remote.info["passes"] == local.info["passes"]
+    np.testing.assert_array_equal(remote.weights, local.weights)
+    assert remote.bias == local.bias
+
+
 def test_parquet_row_group_reads_only_its_column_chunks(s3, monkeypatch):
     """Bounded reads: one range request per needed column chunk, nothing else."""
     fetched = []
