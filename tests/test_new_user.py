@@ -18,31 +18,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from cli_helpers import run, turned_away
 
 import streamneuron as sn
 from streamneuron.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def run(capsys, *argv):
-    capsys.readouterr()
-    code = main([str(a) for a in argv])
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
-def turned_away(capsys, argv, expected, output=None):
-    code, _, err = run(capsys, *argv)
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert code == 2, err
-    assert len(lines) == 1 and lines[0].startswith("Error: "), err
-    assert "Traceback" not in err
-    for text in expected:
-        assert text in lines[0], f"{text!r} not in {lines[0]!r}"
-    if output is not None:
-        assert not Path(output).exists()
-    return lines[0]
 
 
 def table(n=400, d=3, seed=0, **extra):

@@ -14,9 +14,9 @@ import h5py
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from cli_helpers import run, turned_away
 
 import streamneuron as sn
-from streamneuron.cli import main
 from streamneuron.readers import hdf5
 
 pd = pytest.importorskip("pandas")
@@ -35,28 +35,6 @@ def frame(n=N, seed=0):
     y = (rng.random(n) < 1 / (1 + np.exp(-(a - b + 0.3 * c)))).astype(np.int64)
     return pd.DataFrame({"a": a, "b": b, "c": c, "flag": flag,
                          "city": rng.choice(["Oslo", "Rome"], n), "target": y})
-
-
-def run(capsys, *argv):
-    capsys.readouterr()
-    code = main([str(a) for a in argv])
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
-def turned_away(capsys, argv, expected, output=None):
-    """Exit 2, one ``Error:`` line holding every ``expected`` text, no traceback,
-    no output file."""
-    code, _, err = run(capsys, *argv)
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert code == 2, err
-    assert len(lines) == 1 and lines[0].startswith("Error: "), err
-    assert "Traceback" not in err
-    for text in expected:
-        assert text in lines[0], f"{text!r} not in {lines[0]!r}"
-    if output is not None:
-        assert not output.exists()
-    return lines[0]
 
 
 @pytest.fixture(params=["fixed", "table", "table-data-columns", "table-zlib"])

@@ -14,41 +14,9 @@ from .common import _add_rows, curvature_scalar, _fill, _first_nonfinite, _losse
 from .intrinsics import _logit
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
-def gradient_sums(X, y, w, b, mean, inv_scale, loss_id, grad_w):
-    """Full-pass partial sums for one partition, at fixed ``(w, b)``.
-
-    Adds ``sum_i dL/dz_i x_i`` into ``grad_w`` and returns
-    ``(sum_i dL/dz_i, sum_i L_i, bad_row)`` with ``bad_row = -1`` unless a logit
-    was not finite. The tiles, logits and vectorized losses of :func:`sgd_block`
-    (a tile is one span: the weights are fixed); rows are summed in file order.
-    """
-    n, d = X.shape
-    tile, ty, tz, tdz, tloss = _workspace(d)
-    rows = tile.shape[0]
-    no_order = np.empty(0, dtype=np.int64)
-    sum_dz = 0.0
-    sum_loss = 0.0
-    for first in range(0, n, rows):
-        count = min(rows, n - first)
-        _fill(X, no_order, True, first, count, mean, inv_scale, tile)
-        for r in range(count):
-            ty[r] = y[first + r]
-            tz[r] = _logit(b, w, tile, r, d)
-        bad = _first_nonfinite(tz, 0, count)
-        _losses(loss_id, tz, ty, tloss, tdz, 0, bad)
-        for r in range(bad):
-            sum_loss += tloss[r]
-            sum_dz += tdz[r]
-        _add_rows(grad_w, tile, tdz, 0, bad)
-        if bad < count:
-            return sum_dz, sum_loss, first + bad
-    return sum_dz, sum_loss, -1
-
-
 # Rows gathered, with and without their curvature weight, before one matrix product
 # adds them into the Hessian sums: BLAS's dgemm does in one call what a loop here
-# would do at a third of its speed (no fastmath: LLVM does not vectorize it).
+# would do at half its speed (no fastmath: LLVM does not vectorize that loop).
 CURVATURE_ROWS = 256
 
 
@@ -69,27 +37,18 @@ def _stage_curvature(tile, h, count, rows, weighted, staged):
     return staged
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
-def gradient_hessian_sums(X, y, w, b, mean, inv_scale, loss_id, grad_w, hess):
-    """:func:`gradient_sums`, and Newton's curvature sums in the same read.
-
-    Adds ``sum_i dL/dz_i x_i`` into ``grad_w`` and ``sum_i h_i x~_i x~_i^T`` into
-    the ``(d+1) x (d+1)`` ``hess``, with ``x~ = (standardized x, 1)`` and ``h``
-    the loss's curvature weight (:func:`~.common.curvature_scalar`). Returns
-    ``(sum dL/dz, sum L, bad_row)`` as :func:`gradient_sums` does, with the same
-    tiles, logits and losses. The curvature of ``CURVATURE_ROWS`` rows at a time
-    is added by one matrix product (``rows^T @ weighted``): the same numbers on
-    one machine every time; another CPU's BLAS may round the last bit
-    differently.
-    """
+@njit(inline="always")
+def _pass_sums(X, y, w, b, mean, inv_scale, loss_id, grad_w, hess, curvature):
+    """The one body of both kernels below; ``curvature`` is a constant in each."""
     n, d = X.shape
     tile, ty, tz, tdz, tloss = _workspace(d)
-    th = np.empty(tile.shape[0], dtype=np.float64)
-    rows = np.zeros((CURVATURE_ROWS, d + 1))
-    weighted = np.zeros((CURVATURE_ROWS, d + 1))
-    product = np.empty((d + 1, d + 1))
-    staged = 0
     tile_rows = tile.shape[0]
+    th = np.empty(tile_rows, dtype=np.float64)
+    staging = CURVATURE_ROWS if curvature else 0
+    rows = np.zeros((staging, d + 1))
+    weighted = np.zeros((staging, d + 1))
+    product = np.empty((d + 1, d + 1) if curvature else (0, 0))
+    staged = 0
     no_order = np.empty(0, dtype=np.int64)
     sum_dz = 0.0
     sum_loss = 0.0
@@ -101,27 +60,56 @@ def gradient_hessian_sums(X, y, w, b, mean, inv_scale, loss_id, grad_w, hess):
             tz[r] = _logit(b, w, tile, r, d)
         bad = _first_nonfinite(tz, 0, count)
         _losses(loss_id, tz, ty, tloss, tdz, 0, bad)
-        if loss_id == 0:
-            for q in range(bad):
-                th[q] = curvature_scalar(0, tz[q])
-        else:
-            for q in range(bad):
-                th[q] = curvature_scalar(1, tz[q])
         for r in range(bad):
             sum_loss += tloss[r]
             sum_dz += tdz[r]
         _add_rows(grad_w, tile, tdz, 0, bad)
-        if staged + bad > CURVATURE_ROWS:
-            np.dot(rows[:staged].T, weighted[:staged], product)
-            hess += product
-            staged = 0
-        staged = _stage_curvature(tile, th, bad, rows, weighted, staged)
+        if curvature:
+            if loss_id == 0:
+                for q in range(bad):
+                    th[q] = curvature_scalar(0, tz[q])
+            else:
+                for q in range(bad):
+                    th[q] = curvature_scalar(1, tz[q])
+            if staged + bad > staging:
+                np.dot(rows[:staged].T, weighted[:staged], product)
+                hess += product
+                staged = 0
+            staged = _stage_curvature(tile, th, bad, rows, weighted, staged)
         if bad < count:
             return sum_dz, sum_loss, first + bad
     if staged > 0:
         np.dot(rows[:staged].T, weighted[:staged], product)
         hess += product
     return sum_dz, sum_loss, -1
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def gradient_sums(X, y, w, b, mean, inv_scale, loss_id, grad_w):
+    """Full-pass partial sums for one partition, at fixed ``(w, b)``.
+
+    Adds ``sum_i dL/dz_i x_i`` into ``grad_w`` and returns
+    ``(sum_i dL/dz_i, sum_i L_i, bad_row)`` with ``bad_row = -1`` unless a logit
+    was not finite. The tiles, logits and vectorized losses of :func:`sgd_block`
+    (a tile is one span: the weights are fixed); rows are summed in file order.
+    """
+    return _pass_sums(X, y, w, b, mean, inv_scale, loss_id, grad_w,
+                      np.empty((0, 0)), False)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def gradient_hessian_sums(X, y, w, b, mean, inv_scale, loss_id, grad_w, hess):
+    """:func:`gradient_sums`, and Newton's curvature sums in the same read.
+
+    Adds ``sum_i dL/dz_i x_i`` into ``grad_w`` and ``sum_i h_i x~_i x~_i^T`` into
+    the ``(d+1) x (d+1)`` ``hess``, with ``x~ = (standardized x, 1)`` and ``h``
+    the loss's curvature weight (:func:`~.common.curvature_scalar`). Returns
+    what :func:`gradient_sums` returns, from the same tiles, logits and losses.
+    The curvature of ``CURVATURE_ROWS`` rows at a time is added by one matrix
+    product (``rows^T @ weighted``): the same numbers on one machine every time;
+    another CPU's BLAS may round the last bit differently.
+    """
+    return _pass_sums(X, y, w, b, mean, inv_scale, loss_id, grad_w, hess, True)
 
 
 # Rows summed together before joining the column total (a two-level sum: error
