@@ -110,6 +110,8 @@ class ParquetSource(Source):
     """Rows of one or more Parquet files that share a schema."""
 
     format = "parquet"
+    layout = "column"  # a copy per decoded column
+    reuse_buffers = True
 
     def __init__(self, files: list[FileRef], *, label: str | None,
                  features: Sequence[str] | None = None, exclude: Sequence[str] | None = None):
@@ -211,6 +213,9 @@ class ParquetSource(Source):
     def describe(self, i: int) -> str:
         u = self.units[i]
         return f"{self.files[u.file].url}, row group {u.index}"
+
+    def reopen_args(self) -> dict:
+        return {"label": self.label, "features": list(self.feature_names)}
 
     def check_keep(self, keep: Sequence[str]) -> None:
         """DataError naming a ``--keep`` column that some file does not have
