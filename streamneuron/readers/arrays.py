@@ -161,6 +161,7 @@ class ArraySource(Source):
     format = "array"
     layout = "column"  # as the Parquet reader gives a row group
     reuse_buffers = False  # read() slices or computes a block: taken as it is
+    unit_kind = "partitions"
 
     def __init__(self, X, y=None, feature_names: Sequence[str] | None = None, *,
                  label: str = "y", chunk_rows: int | None = None):

@@ -201,6 +201,14 @@ class Source(abc.ABC):
       held by this process (numpy, pandas), which a cluster should then
       persist once rather than be sent every pass.
 
+    What ``inspect`` reports (:mod:`streamneuron.inspect`):
+
+    * ``unit_kind``: the reader's own word for its units, plural ("row groups",
+      "chunk ranges", "partitions"); ``schema()``: every column of the (first)
+      file and its type; ``details()``: format-specific facts, as report
+      entries (HDF5: ``{"hdf5": ...}`` its dataset layout); ``labels(i)``: the
+      0/1 labels of unit ``i``, reading as little else as the format allows.
+
     And: ``fingerprint()`` (what identifies the input, for checkpoints),
     ``check_model_columns(names)`` (before a model with features ``names`` is
     applied: warns or raises where the source has more to say than a name
@@ -219,6 +227,7 @@ class Source(abc.ABC):
     layout: str = COLUMN
     reuse_buffers: bool = False
     in_memory: bool = False
+    unit_kind: str = "units"
 
     # -- what a reader implements ------------------------------------------------
     @abc.abstractmethod
@@ -253,6 +262,22 @@ class Source(abc.ABC):
         """Before a model whose features are ``names`` is applied: nothing to add
         to comparing ``feature_names`` with ``names`` (HDF5 ``X`` without column
         names says more)."""
+
+    def schema(self) -> dict:
+        """Every column and its type: here the features (``dtype``) and the label
+        (float64 0/1, as read); file readers give their files' own types."""
+        out = {name: str(self.dtype) for name in self.feature_names}
+        if self.label is not None:
+            out[self.label] = "float64"
+        return out
+
+    def details(self) -> dict:
+        """Format-specific report entries (none here)."""
+        return {}
+
+    def labels(self, i: int) -> np.ndarray:
+        """The labels of unit ``i`` (float64 0/1); here by reading the unit."""
+        return self.read(i).y
 
     # -- shared ------------------------------------------------------------------
     def columns_report(self) -> dict:

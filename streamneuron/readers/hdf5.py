@@ -54,6 +54,7 @@ class HDF5Source(Source):
     format = "hdf5"
     layout = "row"  # rows as stored
     reuse_buffers = True
+    unit_kind = "chunk ranges"
 
     def __init__(self, files: list[FileRef], *, label: str | None, x_key: str = "X",
                  y_key: str | None = None, features: Sequence[str] | None = None,
@@ -262,6 +263,9 @@ class HDF5Source(Source):
                     "compression": X.compression()}
         return {"x_key": self.x_key, "shape": list(X.shape), "dtype": str(X.dtype),
                 "chunks": list(X.chunks) if X.chunks else None, "compression": X.compression}
+
+    def details(self) -> dict:
+        return {"hdf5": self.layout_info()}
 
     def schema(self) -> dict:
         """Every column and its type (pandas frames: the stored dtype or the reason
