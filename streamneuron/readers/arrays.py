@@ -34,7 +34,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import DataError
-from .base import Chunk, Source, Unit, check_labels
+from .base import COLUMN, Chunk, Source, Unit, check_labels
 
 # Rows per unit of a numpy array or pandas DataFrame (as the HDF5 reader's units).
 DEFAULT_CHUNK_ROWS = 1 << 16
@@ -159,7 +159,7 @@ class ArraySource(Source):
     """
 
     format = "array"
-    layout = "column"  # as the Parquet reader gives a row group
+    layout = COLUMN  # as the Parquet reader gives a row group
     reuse_buffers = False  # read() slices or computes a block: taken as it is
     unit_kind = "partitions"
 

@@ -4,7 +4,8 @@ A source is a list of *units*: the smallest pieces it reads at once (a Parquet
 row group, a run of HDF5 chunks). ``read(i)`` decodes unit ``i`` into a
 :class:`Chunk`: ``X`` of shape (rows, features) in the file's float precision,
 in the source's ``layout``, and ``y`` as float64 0/1. Readers know nothing of
-models, and nothing of the order rows are trained in (:mod:`streamneuron.stream`).
+models (to them a model's features are only names), nor of the order rows are
+trained in (:mod:`streamneuron.stream`, which knows readers only by this protocol).
 """
 
 from __future__ import annotations
@@ -142,6 +143,7 @@ def name_list(names: Sequence[str], limit: int = 12, ends: int = 4) -> str:
             + ", ".join(names[-ends:]))
 
 
+# The values of ``Source.layout``.
 ROW = "row"
 COLUMN = "column"
 
@@ -183,8 +185,8 @@ class Source(abc.ABC):
       column; in-memory data) or ``"row"`` (row-major: HDF5 stores rows). A
       stream reading in file order asks for this layout; a shuffled stream
       always asks for rows (the kernel then reads rows in random order).
-    * ``reuse_buffers``: True when a reader of the source (the stream, a full
-      pass) should decode every unit into buffers it owns and reuses
+    * ``reuse_buffers``: True when a consumer of the source (the stream, a
+      full pass) should decode every unit into buffers it owns and reuses
       (``read(i, out=...)``): files, whose units are decoded anew each time, so
       memory stays flat. False: ``read`` makes arrays of its own (a slice of an
       array in memory, a computed Dask block), taken as they are.

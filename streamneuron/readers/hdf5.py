@@ -20,8 +20,8 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import ConfigError, DataError
-from .base import Chunk, Source, Unit, check_labels, choose_features, looks_like_row_id, \
-    row_id_warning
+from .base import (ROW, Chunk, Source, Unit, check_labels, choose_features, looks_like_row_id,
+                   name_list, row_id_warning)
 from .pandas_hdf5 import PandasFrame, pandas_frames
 from .paths import FileRef
 
@@ -52,7 +52,7 @@ class HDF5Source(Source):
     """Rows of one or more HDF5 files with the same layout (X/y or a pandas frame)."""
 
     format = "hdf5"
-    layout = "row"  # rows as stored
+    layout = ROW  # rows as stored
     reuse_buffers = True
     unit_kind = "chunk ranges"
 
@@ -302,7 +302,6 @@ class HDF5Source(Source):
             import warnings
 
             from ..errors import DataWarning
-            from .base import name_list
 
             warnings.warn(f"{self.files[0].url}: dataset {self.x_key!r} has no column names; "
                           f"its {self.all_columns} columns are taken by position as the model's "

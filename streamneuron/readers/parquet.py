@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import DataError
-from .base import (Chunk, Source, Unit, check_labels, choose_features, looks_like_row_id,
+from .base import (COLUMN, Chunk, Source, Unit, check_labels, choose_features, looks_like_row_id,
                    row_id_warning)
 from .paths import FileRef
 
@@ -110,7 +110,7 @@ class ParquetSource(Source):
     """Rows of one or more Parquet files that share a schema."""
 
     format = "parquet"
-    layout = "column"  # a copy per decoded column
+    layout = COLUMN  # a copy per decoded column
     reuse_buffers = True
     unit_kind = "row groups"
 
