@@ -2,9 +2,9 @@
 
 A *partition* is a run of consecutive units (Parquet row groups or HDF5 chunk
 ranges) of one file, described by a small picklable :class:`Partition` (file
-URL, how to open it: ``Source.reopen_args()``, unit indices). The task that reads it opens the file
-itself with :func:`~streamneuron.open_source` on whatever worker runs it (or in
-this process), so nothing big crosses the network. Opened sources are cached
+URL, how to open it: the source's ``reopen_args()``, unit indices). The task
+that reads it opens the file itself with :func:`~streamneuron.open_source` on
+whatever worker runs it (or in this process), so nothing big crosses the network. Opened sources are cached
 per thread (footers are parsed once, not per pass) and never pickled; decoded
 units go into a buffer the thread reuses.
 """

@@ -1,4 +1,5 @@
-"""The package's structure: no import circle between its modules.
+"""The package's structure: no import circle between its modules, and no module
+outside the readers that asks which kind of source it holds.
 
 The graph has an edge ``a -> b`` for every ``import`` / ``from ... import``
 statement in module ``a`` that names module ``b`` of the package, wherever the
@@ -163,6 +164,38 @@ def test_stream_imports_no_reader():
     graph = import_graph()
     assert not {m for m in graph["streamneuron.stream"] if m.startswith("streamneuron.readers")}
     assert "streamneuron.stream" in graph["streamneuron.readers.base"]
+
+
+def source_switches(root: pathlib.Path = ROOT) -> list[str]:
+    """``file:line`` of every ``isinstance``/``hasattr``/``getattr`` on a variable
+    named ``source``, any use of ``source.format`` but as a value to report, and
+    any import of a concrete reader, outside ``readers/``: what a source is
+    able to do is said by the protocol (``readers/base.py``), not found out."""
+    found = []
+    readers = {"parquet", "hdf5", "arrays", "pandas_hdf5"}
+    for name, path in _modules(root).items():
+        if name.startswith(f"{PACKAGE}.readers"):
+            continue
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            where = f"{path.relative_to(root.parent)}:{getattr(node, 'lineno', '?')}"
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                    and node.func.id in ("isinstance", "hasattr", "getattr") and node.args
+                    and isinstance(node.args[0], ast.Name) and node.args[0].id == "source"):
+                found.append(f"{where}: {node.func.id}(source, ...)")
+            elif isinstance(node, ast.Compare) and any(
+                    isinstance(x, ast.Attribute) and x.attr == "format"
+                    and isinstance(x.value, ast.Name) and x.value.id == "source"
+                    for x in [node.left, *node.comparators]):
+                found.append(f"{where}: compares source.format")
+            elif isinstance(node, ast.ImportFrom) and node.module and \
+                    set(node.module.split(".")) & readers and "readers" in node.module:
+                found.append(f"{where}: imports {node.module}")
+    return found
+
+
+def test_no_switch_on_sources_outside_the_readers():
+    assert source_switches() == []
 
 
 def test_cycle_finder_finds_a_cycle():
