@@ -32,21 +32,7 @@ def check_model_fits(model: Neuron, source: Source) -> None:
     HDF5 ``X`` without column names, by position when the column count agrees
     (a :class:`~streamneuron.errors.DataWarning` says so: a Parquet-trained model
     with features ``x00..x07`` scores an HDF5 copy of the same data)."""
-    if getattr(source, "by_position", False):
-        import warnings
-
-        from .errors import DataWarning
-        from .readers.base import name_list
-
-        warnings.warn(f"{source.files[0].url}: dataset {source.x_key!r} has no column names; "
-                      f"its {source.all_columns} columns are taken by position as the model's "
-                      f"features {name_list(model.feature_names, limit=6, ends=2)}",
-                      DataWarning, stacklevel=3)
-    if getattr(source, "named_columns", True) is False and source.all_columns != model.n_features:
-        raise ModelError(
-            f"{source.files[0].url}: dataset {source.x_key!r} has {source.all_columns} unnamed "
-            f"columns but the model has {model.n_features} weights; use the data it was "
-            "trained on, or name the columns (attribute 'feature_names')")
+    source.check_model_columns(model.feature_names)
     if source.feature_names != model.feature_names:
         raise ModelError(
             f"the model was trained on {model.n_features} features "

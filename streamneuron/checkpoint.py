@@ -287,19 +287,17 @@ def _input_differences(saved: dict, now: dict) -> list[str]:
 
 
 def fingerprint(source) -> dict:
-    """The source's fingerprint, with each file named by its absolute path (so a
-    resume from another working folder still matches) and the HDF5 dataset names."""
+    """The source's fingerprint (HDF5 sources include their dataset names), with
+    each file named by its absolute path (so a resume from another working folder
+    still matches)."""
     fp = source.fingerprint()
     files = []
     for ref, entry in zip(source.files, fp["files"]):
         entry = dict(entry, name=entry["path"])
-        if getattr(ref, "is_local", False):  # remote URLs are absolute already
+        if ref.is_local:  # remote URLs are absolute already
             entry["path"] = os.path.abspath(ref.path)
         files.append(entry)
     fp["files"] = files
-    for attr in ("x_key", "y_key"):
-        if hasattr(source, attr):
-            fp.setdefault(attr, getattr(source, attr))
     return fp
 
 

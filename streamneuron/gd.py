@@ -150,24 +150,21 @@ def fit_gd(source, max_iter: int | None = None, lr: float = 1.0, *, loss: str = 
                       partition_rows=partition_rows)
     check_params(workers=workers)
     check_where(client=client, scheduler=scheduler, workers=workers)
-    opened = not hasattr(source, "units")
-    if opened:
-        from .readers import open_source
+    from .readers import open_source
 
-        source = open_source(source, label=label, features=features)
+    given = source
+    source = open_source(source, label=label, features=features)  # a Source as it is
+    opened = source is not given
     try:
         if source.label is None:
             raise DataError("training needs a label column")
         if solver is None:  # "auto"
             choice = "newton" if source.n_features <= NEWTON_MAX_FEATURES else "lbfgs"
             params = GDParams(**{**asdict(params), "solver": choice})
-        if hasattr(source, "delayed_chunks"):  # in-memory or Dask arrays / DataFrames
-            data = _ArrayData(source)
-        elif source.format in ("parquet", "hdf5"):
+        if source.reopen_args() is not None:  # files: each task opens its own rows
             data = _FileData(source, params.partition_rows)
-        else:
-            raise ConfigError(f"fit_gd cannot distribute a {type(source).__name__}: give "
-                              "Parquet/HDF5 paths, arrays or DataFrames")
+        else:  # in-memory or Dask arrays / DataFrames: one dask.delayed per unit
+            data = _ArrayData(source)
         size = data.n_rows * source.n_features * source.dtype.itemsize
         executor = open_executor(client=client, scheduler=scheduler, workers=workers,
                                  data_bytes=size, verbose=verbose, on_cluster=on_cluster)
@@ -220,7 +217,7 @@ class _ArrayData:
     decoded = True
 
     def __init__(self, source):
-        self.source = source
+        self.units = source.delayed_units()  # ConfigError if the source has none
         self.n_rows = source.n_rows
         self.partitions = source.units
         self.persist_anyway = source.in_memory
@@ -228,7 +225,7 @@ class _ArrayData:
     def bag(self):
         import dask.bag as db
 
-        return db.from_delayed(self.source.delayed_chunks())
+        return db.from_delayed(self.units)
 
 
 class _Run:

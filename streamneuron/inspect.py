@@ -10,7 +10,6 @@ import numpy as np
 from .errors import DataError, DataWarning
 from .readers import open_source
 from .readers.base import name_list
-from .readers.hdf5 import HDF5Source
 
 # Above this decoded size of one row group, the memory bound (a few decoded row
 # groups) becomes large enough to mention: rewrite with smaller row groups.
@@ -66,17 +65,13 @@ def _inspect(paths, label, x_key, y_key, exclude) -> dict:
             "feature_dtype": str(source.dtype),
             "label": source.label,
             "units": len(sizes),
-            "unit_kind": "chunk ranges" if isinstance(source, HDF5Source) else "row groups",
+            "unit_kind": source.unit_kind,
             "rows_per_unit": {"min": min(sizes), "max": largest, "mean": float(np.mean(sizes))},
             "decoded_bytes_per_unit_max": largest * source.n_features * itemsize,
             "warnings": list(columns["warnings"]),
         }
-        if isinstance(source, HDF5Source):
-            report["hdf5"] = source.layout_info()
-            report["schema"] = source.schema()
-        else:
-            pf = source._file(0)
-            report["schema"] = {f.name: str(f.type) for f in pf.schema_arrow}
+        report.update(source.details())  # HDF5: "hdf5", the dataset layout
+        report["schema"] = source.schema()
         if report["decoded_bytes_per_unit_max"] > LARGE_UNIT_BYTES:
             report["warnings"].append(
                 f"the largest {report['unit_kind'][:-1]} decodes to "
@@ -86,24 +81,11 @@ def _inspect(paths, label, x_key, y_key, exclude) -> dict:
         if source.label is not None:
             positives = 0
             for i in range(len(source.units)):
-                positives += int(_label_sum(source, i))
+                positives += int(source.labels(i).sum())
             report["label_balance"] = {"positives": positives,
                                        "negatives": source.n_rows - positives,
                                        "positive_rate": positives / source.n_rows}
     return report
-
-
-def _label_sum(source, i: int) -> float:
-    """Sum of the 0/1 labels of one unit, reading only the label column."""
-    if isinstance(source, HDF5Source):
-        return float(source.read(i).y.sum())
-    u = source.units[i]
-    table = source._file(u.file).read_row_group(u.index, columns=[source.label])
-    column = table.column(source.label)
-    from .readers.base import check_labels
-
-    y = check_labels(column.to_numpy(), label=source.label, where=source.describe(i))
-    return float(y.sum())
 
 
 def _role(report: dict, name: str) -> str:

@@ -2,9 +2,9 @@
 
 A *partition* is a run of consecutive units (Parquet row groups or HDF5 chunk
 ranges) of one file, described by a small picklable :class:`Partition` (file
-URL, format, columns, unit indices). The task that reads it opens the file
-itself with :func:`~streamneuron.open_source` on whatever worker runs it (or in
-this process), so nothing big crosses the network. Opened sources are cached
+URL, how to open it: the source's ``reopen_args()``, unit indices). The task
+that reads it opens the file itself with :func:`~streamneuron.open_source` on
+whatever worker runs it (or in this process), so nothing big crosses the network. Opened sources are cached
 per thread (footers are parsed once, not per pass) and never pickled; decoded
 units go into a buffer the thread reuses.
 """
@@ -29,19 +29,20 @@ class Partition:
     """Consecutive units of one file, as a small picklable value.
 
     ``url`` is what a worker opens (an absolute local path or a full fsspec URL);
-    ``display`` is the name the user gave, used in error messages. ``units`` are
-    ``(index, rows)`` pairs, the index into the units of a source opened on that
-    one file. ``stamp`` (size, modification time) keeps a worker from serving a
-    changed file from its cache.
+    ``display`` is the name the user gave, used in error messages. ``features``
+    and ``label`` are the columns read; ``options`` the rest of the source's
+    ``reopen_args()`` (e.g. the HDF5 keys), as ``(name, value)`` pairs, so that
+    the worker opens the file the same way. ``units`` are ``(index, rows)``
+    pairs, the index into the units of a source opened on that one file.
+    ``stamp`` (size, modification time) keeps a worker from serving a changed
+    file from its cache.
     """
 
-    format: str
     url: str
     display: str
     features: tuple[str, ...]
     label: str | None
-    x_key: str
-    y_key: str
+    options: tuple[tuple[str, object], ...]
     stamp: tuple
     units: tuple[tuple[int, int], ...]
 
@@ -50,8 +51,11 @@ class Partition:
         return sum(n for _, n in self.units)
 
     def source_key(self) -> tuple:
-        return (self.format, self.url, self.features, self.label, self.x_key, self.y_key,
-                self.stamp)
+        return (self.url, self.features, self.label, self.options, self.stamp)
+
+    def open_args(self) -> dict:
+        """The keyword arguments of ``open_source`` that open this file on a worker."""
+        return {"label": self.label, "features": list(self.features), **dict(self.options)}
 
 
 def plan_partitions(source, partition_rows: int | None = None) -> list[Partition]:
@@ -60,10 +64,17 @@ def plan_partitions(source, partition_rows: int | None = None) -> list[Partition
     Default: one unit (row group / HDF5 chunk range) each. With
     ``partition_rows``, consecutive units of one file are grouped while the group
     stays within ``partition_rows`` rows; a unit larger than that is alone.
+    For a source whose files can be opened on a worker (``Source.reopen_args()``
+    not None; full passes over other data use ``Source.delayed_units()``).
     """
-    features = tuple(source.feature_names)
-    x_key = getattr(source, "x_key", "X")
-    y_key = getattr(source, "y_key", "y")
+    args = source.reopen_args()
+    if args is None:
+        raise ValueError(f"{type(source).__name__} cannot be reopened on a worker; "
+                         "use its delayed_units()")
+    args = dict(args)
+    features = tuple(args.pop("features"))
+    label = args.pop("label")
+    options = tuple(sorted(args.items()))
     per_file: dict[int, list[tuple[int, int]]] = {}
     for u in source.units:
         local = per_file.setdefault(u.file, [])
@@ -84,13 +95,12 @@ def plan_partitions(source, partition_rows: int | None = None) -> list[Partition
         rows = 0
         for unit in units:
             if group and (partition_rows is None or rows + unit[1] > partition_rows):
-                parts.append(Partition(source.format, url, ref.url, features, source.label,
-                                       x_key, y_key, stamp, tuple(group)))
+                parts.append(Partition(url, ref.url, features, label, options, stamp,
+                                       tuple(group)))
                 group, rows = [], 0
             group.append(unit)
             rows += unit[1]
-        parts.append(Partition(source.format, url, ref.url, features, source.label,
-                               x_key, y_key, stamp, tuple(group)))
+        parts.append(Partition(url, ref.url, features, label, options, stamp, tuple(group)))
     return parts
 
 
@@ -117,8 +127,7 @@ def _worker_source(part: Partition):
     from .readers import open_source
 
     try:
-        source = open_source([part.url], label=part.label, features=list(part.features),
-                             x_key=part.x_key, y_key=part.y_key)
+        source = open_source([part.url], **part.open_args())
     except DataError as exc:
         raise DataError(f"{exc} (opened on a Dask worker: every worker must be able to read "
                         "the input files at the same path or URL)") from None
@@ -148,15 +157,15 @@ def _buffer(source, n_rows: int) -> np.ndarray:
     a last, shorter unit) are kept per thread.
     """
     d, dtype = source.n_features, source.dtype
-    key = (source.format, n_rows, d, dtype.str)
+    key = (source.layout, n_rows, d, dtype.str)
     mine = _BUFFERS.setdefault(threading.get_ident(), {})
     buf = mine.get(key)
     if buf is None:
         if len(mine) >= 2:
             mine.clear()
         # Parquet decodes column by column (column-major); HDF5 reads rows (row-major).
-        buf = (np.empty((d, n_rows), dtype).T if source.format == "parquet"
-               else np.empty((n_rows, d), dtype))
+        buf = (np.empty((n_rows, d), dtype) if source.layout == "row"
+               else np.empty((d, n_rows), dtype).T)
         mine[key] = buf
     return buf
 

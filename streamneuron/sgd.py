@@ -153,10 +153,12 @@ def fit_sgd(source, batch_size: int = 256, epochs: int = 5, lr: float = 0.1, *,
     if checkpoint_every is not None and not checkpoint:
         raise ConfigError("--checkpoint-every needs --checkpoint DIR")
     with contextlib.ExitStack() as stack:
-        if not hasattr(source, "units"):
-            from .readers import open_source
+        from .readers import open_source
 
-            source = stack.enter_context(open_source(source, label=label, features=features))
+        given = source
+        source = open_source(source, label=label, features=features)  # a Source as it is
+        if source is not given:
+            stack.enter_context(source)
         if source.label is None:
             raise DataError("training needs a label column")
         fingerprint = None

@@ -22,10 +22,16 @@ therefore valid until the next block is requested; a consumer that keeps one
 longer (or a view of it) is safe all the same: a buffer is reused only when
 nothing but the pool refers to it, otherwise a fresh one is made.
 
-Layout: shuffled Parquet blocks are decoded row-major (the kernel reads rows in
-random order: one row is then two cache lines, not ``d``), file-order ones
-column-major (a memcpy per column instead of a transpose); HDF5 is row-major on
-disk and read as it is.
+Which sources get buffers, and in which layout, is what the source declares
+(:class:`~streamneuron.readers.base.Source`): ``reuse_buffers`` (files: yes;
+in-memory and Dask data make arrays of their own) and ``layout``. Shuffled
+blocks are decoded row-major (the kernel reads rows in random order: one row is
+then two cache lines, not ``d``), file-order ones in the source's own layout:
+column-major for Parquet (a memcpy per column instead of a transpose),
+row-major for HDF5 (rows as stored).
+
+This module knows sources only through that protocol (it imports no reader);
+the readers' public :meth:`Source.batches` comes here (:func:`batches`).
 """
 
 from __future__ import annotations
@@ -35,11 +41,12 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
 
-from .readers.base import Source
+if TYPE_CHECKING:  # the protocol, for type hints only: the readers import this module
+    from .readers.base import Source
 
 
 @dataclass(frozen=True)
@@ -152,15 +159,10 @@ class _Buffers:
         return buf
 
 
-def _reads_into(source: Source) -> bool:
-    from .readers.hdf5 import HDF5Source
-    from .readers.parquet import ParquetSource
-
-    return isinstance(source, (ParquetSource, HDF5Source))
-
-
 def _row_major(source: Source, shuffle: bool) -> bool:
-    return shuffle or source.format == "hdf5"
+    """Decode row-major when shuffled (rows are read in random order), else in the
+    layout the source fills without a transpose (``Source.layout``)."""
+    return shuffle or source.layout == "row"
 
 
 def _largest_block(source: Source, window: int) -> int:
@@ -228,7 +230,7 @@ def iter_blocks(source: Source, start: Position, *, epochs: int, shuffle: bool, 
     plan = _plan_blocks(source, start, epochs, shuffle, seed, window)
     pool = None
     row_major = _row_major(source, shuffle)
-    if _reads_into(source):
+    if source.reuse_buffers:
         pool = _Buffers(_largest_block(source, window) * source.n_features, source.dtype,
                         limit=prefetch + 1 if prefetch > 0 else 2)
 
@@ -320,3 +322,36 @@ def iter_blocks(source: Source, start: Position, *, epochs: int, shuffle: bool, 
             except queue.Empty:
                 pass
         worker.join()
+
+
+def batches(source: Source, batch_size: int = 256, *, shuffle: bool = True, seed: int = 0,
+            epoch: int = 0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Row-major ``(X, y)`` mini-batches of one epoch of ``source``, in bounded memory
+    (``Source.batches``, the public call, comes here).
+
+    The order is the training order of that epoch (:func:`iter_blocks`); a batch
+    may straddle units; the last batch may be short.
+    """
+    if batch_size < 1:
+        from .errors import ConfigError
+
+        raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
+    pending_X: list[np.ndarray] = []
+    pending_y: list[np.ndarray] = []
+    pending = 0
+    for block in iter_blocks(source, Position(epoch, 0, 0), epochs=epoch + 1,
+                             shuffle=shuffle, seed=seed, prefetch=0):
+        rows = block.order if block.order.size else slice(None)
+        X, y = block.X[rows], block.y[rows]
+        start = 0
+        while start < len(y):
+            take = min(batch_size - pending, len(y) - start)
+            pending_X.append(X[start:start + take])
+            pending_y.append(y[start:start + take])
+            pending += take
+            start += take
+            if pending == batch_size:
+                yield np.ascontiguousarray(np.concatenate(pending_X)), np.concatenate(pending_y)
+                pending_X, pending_y, pending = [], [], 0
+    if pending:
+        yield np.ascontiguousarray(np.concatenate(pending_X)), np.concatenate(pending_y)

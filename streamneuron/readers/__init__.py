@@ -1,10 +1,10 @@
-"""Readers: Parquet, HDF5 and in-memory / Dask arrays behind one small protocol (:class:`Source`)."""
+"""Readers: Parquet, HDF5 and in-memory / Dask arrays behind one small protocol
+(:class:`Source`, declared with what each member means in :mod:`.base`)."""
 
 from __future__ import annotations
 
 import dataclasses
-import os
-from typing import Iterable, Sequence
+from typing import Sequence
 
 from ..errors import DataError
 from .arrays import ArraySource, from_dask_dataframe, from_dataframe, is_array, is_dataframe

@@ -20,7 +20,8 @@ then see the same units, chunks and arithmetic as with files:
 
 The lengths of Dask partitions (or blocks with unknown sizes) are computed once,
 when the source is made, unless Dask knows them. For full-pass GD on a cluster,
-:meth:`ArraySource.delayed_chunks` gives one ``dask.delayed`` per unit.
+:meth:`ArraySource.delayed_units` gives one ``dask.delayed`` per unit
+(``reopen_args()`` is None: the rows live in this process or its Dask graph).
 
 Dask is imported only when Dask objects are given (or for the fingerprint).
 """
@@ -33,7 +34,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import DataError
-from .base import Chunk, Source, Unit, check_labels
+from .base import COLUMN, Chunk, Source, Unit, check_labels
 
 # Rows per unit of a numpy array or pandas DataFrame (as the HDF5 reader's units).
 DEFAULT_CHUNK_ROWS = 1 << 16
@@ -158,6 +159,9 @@ class ArraySource(Source):
     """
 
     format = "array"
+    layout = COLUMN  # as the Parquet reader gives a row group
+    reuse_buffers = False  # read() slices or computes a block: taken as it is
+    unit_kind = "partitions"
 
     def __init__(self, X, y=None, feature_names: Sequence[str] | None = None, *,
                  label: str = "y", chunk_rows: int | None = None):
@@ -339,7 +343,7 @@ class ArraySource(Source):
         }
 
     # -- Dask ---------------------------------------------------------------
-    def delayed_chunks(self) -> list:
+    def delayed_units(self) -> list:
         """One ``dask.delayed`` per unit, in unit order, each computing
         ``[(where, features, X, y)]`` (a one-element list, the layout of a decoded
         bag partition in :mod:`streamneuron.gd`) on whatever worker runs it, with
@@ -375,6 +379,8 @@ class ArraySource(Source):
             out.append(dask.delayed(_delayed_array_chunk, pure=True)(
                 xb, yb, self.describe(i), features, self.dtype, self.label))
         return out
+
+    delayed_chunks = delayed_units  # the former name
 
     def __repr__(self) -> str:
         return (f"<ArraySource {self._kind}, {self.n_rows} rows, {self.n_features} features, "

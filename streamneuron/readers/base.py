@@ -1,13 +1,16 @@
-"""What every reader provides, whatever the file format.
+"""What every reader provides, whatever the file format: the :class:`Source` protocol.
 
 A source is a list of *units*: the smallest pieces it reads at once (a Parquet
 row group, a run of HDF5 chunks). ``read(i)`` decodes unit ``i`` into a
 :class:`Chunk`: ``X`` of shape (rows, features) in the file's float precision,
-any memory layout, and ``y`` as float64 0/1. Readers know nothing of models.
+in the source's ``layout``, and ``y`` as float64 0/1. Readers know nothing of
+models (to them a model's features are only names), nor of the order rows are
+trained in (:mod:`streamneuron.stream`, which knows readers only by this protocol).
 """
 
 from __future__ import annotations
 
+import abc
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
@@ -140,14 +143,79 @@ def name_list(names: Sequence[str], limit: int = 12, ends: int = 4) -> str:
             + ", ".join(names[-ends:]))
 
 
-class Source:
-    """Base of the Parquet and HDF5 readers (one level; they fill in ``read``).
+# The values of ``Source.layout``.
+ROW = "row"
+COLUMN = "column"
 
-    Attributes: ``files`` (list of :class:`FileRef`), ``feature_names``, ``label``,
-    ``units`` (list of :class:`Unit`), ``dtype`` (float32 or float64 of ``X``),
-    ``left_out`` (``(column, reason)`` for every column that is neither a feature
-    nor the label) and ``column_warnings`` (doubts about the chosen columns, e.g.
-    a row id used as a feature; also issued as :class:`~streamneuron.errors.DataWarning`).
+
+class Source(abc.ABC):
+    """The source protocol: what every reader gives the engines, in one place.
+
+    Parquet, HDF5 and in-memory / Dask data (:class:`~.arrays.ArraySource`) all
+    derive from this class; nothing outside :mod:`streamneuron.readers` asks
+    which kind of source it holds (no ``isinstance``, ``hasattr`` or format
+    test): what differs is said by the members below.
+
+    What the rows are (set by every reader):
+
+    * ``feature_names`` (the columns of ``X``, in order), ``label`` (the label
+      column, or None when only features are read), ``dtype`` (float32 or
+      float64: the type of ``X``), ``left_out`` (``(column, reason)`` for every
+      column that is neither a feature nor the label), ``column_warnings``
+      (doubts about the chosen columns, also issued as
+      :class:`~streamneuron.errors.DataWarning`).
+    * ``units``: the :class:`Unit` list, the smallest pieces read whole, in
+      file order. ``n_rows``, ``n_features`` and ``unit_sizes`` follow.
+    * ``files``: the :class:`~.paths.FileRef` of every file (empty for data in
+      memory or in a Dask graph). ``format``: a name for reports and
+      fingerprints (``"parquet"``, ``"hdf5"``, ``"array"``), never a switch.
+
+    How a unit is read:
+
+    * ``read(i, *, keep=(), out=None)`` decodes unit ``i`` into a :class:`Chunk`:
+      ``X`` of shape (rows, features) in ``dtype``, ``y`` float64 0/1 (None
+      without a label), and the ``keep`` columns (predict ``--keep``) as Arrow
+      arrays. With ``out`` (an ``(n_rows, n_features)`` array of ``dtype``, row-
+      or column-major) the features are written there.
+    * ``describe(i)``: where unit ``i`` is, for messages ("data.parquet, row
+      group 3"). ``check_keep(keep)``: DataError unless the ``keep`` columns can
+      be read, asked before any output is written. ``close()``: release files.
+    * ``layout``: how ``read`` fills ``out`` without a transpose, and what it
+      returns without one: ``"column"`` (column-major: Parquet, a copy per
+      column; in-memory data) or ``"row"`` (row-major: HDF5 stores rows). A
+      stream reading in file order asks for this layout; a shuffled stream
+      always asks for rows (the kernel then reads rows in random order).
+    * ``reuse_buffers``: True when a consumer of the source (the stream, a
+      full pass) should decode every unit into buffers it owns and reuses
+      (``read(i, out=...)``): files, whose units are decoded anew each time, so
+      memory stays flat. False: ``read`` makes arrays of its own (a slice of an
+      array in memory, a computed Dask block), taken as they are.
+
+    How a full pass spreads it over Dask workers (see :mod:`streamneuron.gd`):
+
+    * ``reopen_args()``: the keyword arguments of
+      :func:`~streamneuron.readers.open_source` that open any one of ``files``
+      alone with the same columns (``label``, ``features``, HDF5 keys), so that
+      a task reads its own rows on a worker: nothing big crosses the network.
+      None when the rows cannot be opened elsewhere: then
+    * ``delayed_units()``: one ``dask.delayed`` per unit, each computing
+      ``[(where, features, X, y)]``; and ``in_memory``: True when the rows are
+      held by this process (numpy, pandas), which a cluster should then
+      persist once rather than be sent every pass.
+
+    What ``inspect`` reports (:mod:`streamneuron.inspect`):
+
+    * ``unit_kind``: the reader's own word for its units, plural ("row groups",
+      "chunk ranges", "partitions"); ``schema()``: every column of the (first)
+      file and its type; ``details()``: format-specific facts, as report
+      entries (HDF5: ``{"hdf5": ...}`` its dataset layout); ``labels(i)``: the
+      0/1 labels of unit ``i``, reading as little else as the format allows.
+
+    And: ``fingerprint()`` (what identifies the input, for checkpoints),
+    ``check_model_columns(names)`` (before a model with features ``names`` is
+    applied: warns or raises where the source has more to say than a name
+    comparison, e.g. HDF5 columns without names), ``columns_report()``, and
+    :meth:`batches`, the public mini-batch iterator.
     """
 
     format: str = ""
@@ -158,13 +226,19 @@ class Source:
     dtype: np.dtype
     left_out: list[tuple[str, str]] = []
     column_warnings: list[str] = []
+    layout: str = COLUMN
+    reuse_buffers: bool = False
+    in_memory: bool = False
+    unit_kind: str = "units"
 
     # -- what a reader implements ------------------------------------------------
-    def read(self, i: int, *, keep: Sequence[str] = ()) -> Chunk:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def read(self, i: int, *, keep: Sequence[str] = (), out: np.ndarray | None = None) -> Chunk:
+        """Decode unit ``i`` (see the class docstring)."""
 
+    @abc.abstractmethod
     def describe(self, i: int) -> str:
-        raise NotImplementedError
+        """Where unit ``i`` is, for messages."""
 
     def check_keep(self, keep: Sequence[str]) -> None:
         """DataError unless every ``keep`` column (predict --keep) can be copied;
@@ -172,6 +246,40 @@ class Source:
 
     def close(self) -> None:
         pass
+
+    def reopen_args(self) -> dict | None:
+        """``open_source`` keyword arguments that open one of ``files`` alone the
+        same way, on another machine; None (the default): it cannot be reopened."""
+        return None
+
+    def delayed_units(self) -> list:
+        """One ``dask.delayed`` per unit computing ``[(where, features, X, y)]``,
+        for sources that cannot be reopened elsewhere (``reopen_args()`` None)."""
+        from ..errors import ConfigError
+
+        raise ConfigError(f"fit_gd cannot distribute a {type(self).__name__}: give "
+                          "Parquet/HDF5 paths, arrays or DataFrames")
+
+    def check_model_columns(self, names: Sequence[str]) -> None:
+        """Before a model whose features are ``names`` is applied: nothing to add
+        to comparing ``feature_names`` with ``names`` (HDF5 ``X`` without column
+        names says more)."""
+
+    def schema(self) -> dict:
+        """Every column and its type: here the features (``dtype``) and the label
+        (float64 0/1, as read); file readers give their files' own types."""
+        out = {name: str(self.dtype) for name in self.feature_names}
+        if self.label is not None:
+            out[self.label] = "float64"
+        return out
+
+    def details(self) -> dict:
+        """Format-specific report entries (none here)."""
+        return {}
+
+    def labels(self, i: int) -> np.ndarray:
+        """The labels of unit ``i`` (float64 0/1); here by reading the unit."""
+        return self.read(i).y
 
     # -- shared ------------------------------------------------------------------
     def columns_report(self) -> dict:
@@ -219,32 +327,15 @@ class Source:
 
         The order is the training order of that epoch (see :mod:`streamneuron.stream`);
         a batch may straddle units; the last batch may be short.
+
+        The work is :func:`streamneuron.stream.batches`, imported here when called:
+        the stream orders the units of any source, so it depends on this protocol
+        (for type hints only) and this method on the stream, never the stream on
+        the readers. A method, so that ``src.batches(...)`` stays the public call.
         """
-        from ..stream import Position, iter_blocks
+        from ..stream import batches
 
-        if batch_size < 1:
-            from ..errors import ConfigError
-
-            raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
-        pending_X: list[np.ndarray] = []
-        pending_y: list[np.ndarray] = []
-        pending = 0
-        for block in iter_blocks(self, Position(epoch, 0, 0), epochs=epoch + 1,
-                                 shuffle=shuffle, seed=seed, prefetch=0):
-            rows = block.order if block.order.size else slice(None)
-            X, y = block.X[rows], block.y[rows]
-            start = 0
-            while start < len(y):
-                take = min(batch_size - pending, len(y) - start)
-                pending_X.append(X[start:start + take])
-                pending_y.append(y[start:start + take])
-                pending += take
-                start += take
-                if pending == batch_size:
-                    yield np.ascontiguousarray(np.concatenate(pending_X)), np.concatenate(pending_y)
-                    pending_X, pending_y, pending = [], [], 0
-        if pending:
-            yield np.ascontiguousarray(np.concatenate(pending_X)), np.concatenate(pending_y)
+        return batches(self, batch_size, shuffle=shuffle, seed=seed, epoch=epoch)
 
     def __enter__(self):
         return self

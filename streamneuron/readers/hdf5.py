@@ -20,8 +20,8 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import ConfigError, DataError
-from .base import Chunk, Source, Unit, check_labels, choose_features, looks_like_row_id, \
-    row_id_warning
+from .base import (ROW, Chunk, Source, Unit, check_labels, choose_features, looks_like_row_id,
+                   name_list, row_id_warning)
 from .pandas_hdf5 import PandasFrame, pandas_frames
 from .paths import FileRef
 
@@ -52,6 +52,9 @@ class HDF5Source(Source):
     """Rows of one or more HDF5 files with the same layout (X/y or a pandas frame)."""
 
     format = "hdf5"
+    layout = ROW  # rows as stored
+    reuse_buffers = True
+    unit_kind = "chunk ranges"
 
     def __init__(self, files: list[FileRef], *, label: str | None, x_key: str = "X",
                  y_key: str | None = None, features: Sequence[str] | None = None,
@@ -261,6 +264,9 @@ class HDF5Source(Source):
         return {"x_key": self.x_key, "shape": list(X.shape), "dtype": str(X.dtype),
                 "chunks": list(X.chunks) if X.chunks else None, "compression": X.compression}
 
+    def details(self) -> dict:
+        return {"hdf5": self.layout_info()}
+
     def schema(self) -> dict:
         """Every column and its type (pandas frames: the stored dtype or the reason
         it is not a number)."""
@@ -279,6 +285,35 @@ class HDF5Source(Source):
     def describe(self, i: int) -> str:
         u = self.units[i]
         return f"{self.files[u.file].url}, rows {u.index}-{u.index + u.n_rows - 1} (chunk range {i})"
+
+    def reopen_args(self) -> dict:
+        return {"label": self.label, "features": list(self.feature_names),
+                "x_key": self.x_key, "y_key": self.y_key}
+
+    def fingerprint(self) -> dict:
+        """The files' fingerprint and the HDF5 dataset names (``x_key``, ``y_key``)."""
+        return {**super().fingerprint(), "x_key": self.x_key, "y_key": self.y_key}
+
+    def check_model_columns(self, names: Sequence[str]) -> None:
+        """An ``X`` without column names: a DataWarning when its columns are taken
+        by position as ``names`` (``positional=True``), a ModelError when their
+        count is not ``len(names)``."""
+        if self.by_position:
+            import warnings
+
+            from ..errors import DataWarning
+
+            warnings.warn(f"{self.files[0].url}: dataset {self.x_key!r} has no column names; "
+                          f"its {self.all_columns} columns are taken by position as the model's "
+                          f"features {name_list(names, limit=6, ends=2)}",
+                          DataWarning, stacklevel=4)
+        if self.named_columns is False and self.all_columns != len(names):
+            from ..errors import ModelError
+
+            raise ModelError(
+                f"{self.files[0].url}: dataset {self.x_key!r} has {self.all_columns} unnamed "
+                f"columns but the model has {len(names)} weights; use the data it was "
+                "trained on, or name the columns (attribute 'feature_names')")
 
     def check_keep(self, keep: Sequence[str]) -> None:
         if not keep:

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import DataError
-from .base import (Chunk, Source, Unit, check_labels, choose_features, looks_like_row_id,
+from .base import (COLUMN, Chunk, Source, Unit, check_labels, choose_features, looks_like_row_id,
                    row_id_warning)
 from .paths import FileRef
 
@@ -110,6 +110,9 @@ class ParquetSource(Source):
     """Rows of one or more Parquet files that share a schema."""
 
     format = "parquet"
+    layout = COLUMN  # a copy per decoded column
+    reuse_buffers = True
+    unit_kind = "row groups"
 
     def __init__(self, files: list[FileRef], *, label: str | None,
                  features: Sequence[str] | None = None, exclude: Sequence[str] | None = None):
@@ -211,6 +214,20 @@ class ParquetSource(Source):
     def describe(self, i: int) -> str:
         u = self.units[i]
         return f"{self.files[u.file].url}, row group {u.index}"
+
+    def reopen_args(self) -> dict:
+        return {"label": self.label, "features": list(self.feature_names)}
+
+    def schema(self) -> dict:
+        """Every column of the first file and its Arrow type."""
+        return {f.name: str(f.type) for f in self._file(0).schema_arrow}
+
+    def labels(self, i: int) -> np.ndarray:
+        """The labels of row group ``i``, reading only the label column."""
+        u = self.units[i]
+        table = self._file(u.file).read_row_group(u.index, columns=[self.label])
+        column = table.column(self.label)
+        return check_labels(column.to_numpy(), label=self.label, where=self.describe(i))
 
     def check_keep(self, keep: Sequence[str]) -> None:
         """DataError naming a ``--keep`` column that some file does not have

@@ -1,0 +1,216 @@
+"""The package's structure: no import circle between its modules, and no module
+outside the readers that asks which kind of source it holds.
+
+The graph has an edge ``a -> b`` for every ``import`` / ``from ... import``
+statement in module ``a`` that names module ``b`` of the package, wherever the
+statement is (module level or inside a function: a lazy import still ties the
+two modules together). ``from .pkg import name`` points at ``pkg.name`` when that
+is a submodule, else at ``pkg``. Not edges: imports under ``if TYPE_CHECKING:``
+(they never run: type hints only), and the implicit import of a parent package
+(which Python runs before any of its submodules): a package's ``__init__``
+re-exporting its submodules is not a circle.
+
+Run as a script (``python tests/test_architecture.py``) it prints every cycle.
+"""
+
+from __future__ import annotations
+
+import ast
+import pathlib
+import sys
+
+PACKAGE = "streamneuron"
+ROOT = pathlib.Path(__file__).resolve().parent.parent / PACKAGE
+
+
+def _modules(root: pathlib.Path = ROOT) -> dict[str, pathlib.Path]:
+    out = {}
+    for path in sorted(root.rglob("*.py")):
+        parts = list(path.relative_to(root.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        out[".".join(parts)] = path
+    return out
+
+
+def _is_package(path: pathlib.Path) -> bool:
+    return path.name == "__init__.py"
+
+
+def _type_checking(node: ast.AST) -> bool:
+    test = getattr(node, "test", None)
+    return isinstance(node, ast.If) and (
+        (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING")
+        or (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"))
+
+
+def _imports(tree: ast.AST):
+    """Every import statement of ``tree``, skipping ``if TYPE_CHECKING:`` bodies."""
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            yield node
+        for child in ast.iter_child_nodes(node):
+            if _type_checking(child):
+                todo.extend(child.orelse)
+            else:
+                todo.append(child)
+
+
+def import_graph(root: pathlib.Path = ROOT) -> dict[str, set[str]]:
+    """``{module: modules of the package it imports}``."""
+    modules = _modules(root)
+    graph: dict[str, set[str]] = {name: set() for name in modules}
+    for name, path in modules.items():
+        package = name if _is_package(path) else name.rpartition(".")[0]
+        for node in _imports(ast.parse(path.read_text(), str(path))):
+            targets: list[str] = []
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = package.split(".")
+                    base = base[:len(base) - (node.level - 1)]
+                    module = ".".join(base + ([node.module] if node.module else []))
+                else:
+                    module = node.module or ""
+                for alias in node.names:
+                    sub = f"{module}.{alias.name}"
+                    targets.append(sub if sub in modules else module)
+            for target in targets:
+                # ``import a.b.c`` / a name below a module: the longest known prefix.
+                while target and target not in modules:
+                    target = target.rpartition(".")[0]
+                if target and target != name:
+                    graph[name].add(target)
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan),
+    each as a sorted list of module names."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    counter = [0]
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return sorted(found)
+
+
+def _describe(graph: dict[str, set[str]], component: list[str]) -> str:
+    members = set(component)
+    edges = [f"{a} -> {b}" for a in component for b in sorted(graph[a]) if b in members]
+    return "{" + ", ".join(component) + "}: " + "; ".join(edges)
+
+
+def test_graph_sees_lazy_and_relative_imports():
+    graph = import_graph()
+    # Module level, relative: sgd.py imports the stream.
+    assert "streamneuron.stream" in graph["streamneuron.sgd"]
+    # Inside a function: the package __init__ loads its names lazily through
+    # importlib, which is no import statement; gd.py opens sources inside fit_gd.
+    assert "streamneuron.readers" in graph["streamneuron.gd"]
+    # ``from . import kernels`` names the subpackage.
+    assert "streamneuron.kernels" in graph["streamneuron.apply"]
+
+
+def test_type_checking_imports_are_not_edges(tmp_path):
+    pkg = tmp_path / PACKAGE
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("from typing import TYPE_CHECKING\n"
+                              "if TYPE_CHECKING:\n    from .b import B\n"
+                              "def f():\n    from .b import g\n")
+    (pkg / "b.py").write_text("import typing\nif typing.TYPE_CHECKING:\n    from .a import f\n"
+                              "else:\n    from . import a\n")
+    graph = import_graph(pkg)
+    assert graph[f"{PACKAGE}.a"] == {f"{PACKAGE}.b"}  # the lazy import counts
+    assert graph[f"{PACKAGE}.b"] == {f"{PACKAGE}.a"}  # the else branch runs
+    assert cycles(graph) == [[f"{PACKAGE}.a", f"{PACKAGE}.b"]]
+
+
+def test_stream_imports_no_reader():
+    """The stream orders any source through the protocol; the readers' public
+    ``Source.batches`` imports the stream (the direction of the old circle)."""
+    graph = import_graph()
+    assert not {m for m in graph["streamneuron.stream"] if m.startswith("streamneuron.readers")}
+    assert "streamneuron.stream" in graph["streamneuron.readers.base"]
+
+
+def source_switches(root: pathlib.Path = ROOT) -> list[str]:
+    """``file:line`` of every ``isinstance``/``hasattr``/``getattr`` on a variable
+    named ``source``, any use of ``source.format`` but as a value to report, and
+    any import of a concrete reader, outside ``readers/``: what a source is
+    able to do is said by the protocol (``readers/base.py``), not found out."""
+    found = []
+    readers = {"parquet", "hdf5", "arrays", "pandas_hdf5"}
+    for name, path in _modules(root).items():
+        if name.startswith(f"{PACKAGE}.readers"):
+            continue
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            where = f"{path.relative_to(root.parent)}:{getattr(node, 'lineno', '?')}"
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                    and node.func.id in ("isinstance", "hasattr", "getattr") and node.args
+                    and isinstance(node.args[0], ast.Name) and node.args[0].id == "source"):
+                found.append(f"{where}: {node.func.id}(source, ...)")
+            elif isinstance(node, ast.Compare) and any(
+                    isinstance(x, ast.Attribute) and x.attr == "format"
+                    and isinstance(x.value, ast.Name) and x.value.id == "source"
+                    for x in [node.left, *node.comparators]):
+                found.append(f"{where}: compares source.format")
+            elif isinstance(node, ast.ImportFrom) and node.module and \
+                    set(node.module.split(".")) & readers and "readers" in node.module:
+                found.append(f"{where}: imports {node.module}")
+    return found
+
+
+def test_no_switch_on_sources_outside_the_readers():
+    assert source_switches() == []
+
+
+def test_cycle_finder_finds_a_cycle():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": {"e"}}
+    assert cycles(graph) == [["a", "b", "c"]]
+
+
+def test_no_import_cycle():
+    graph = import_graph()
+    found = cycles(graph)
+    assert not found, "import circles in the package:\n" + "\n".join(
+        _describe(graph, c) for c in found)
+
+
+if __name__ == "__main__":
+    g = import_graph()
+    for component in cycles(g):
+        print(_describe(g, component))
