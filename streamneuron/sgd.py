@@ -33,6 +33,7 @@ from .params import check_params
 from .stats import Moments, raise_nonfinite, streaming_moments
 from .stream import Position, iter_blocks
 from .training import NONFINITE, StepRule, TrainState
+from .validation import FIELDS, PATIENCE, SGD_TOL, Stopping, validate
 
 # Rows per kernel call: small enough to notice a signal or a due checkpoint within
 # milliseconds, large enough that the per-call overhead (boxing the arguments) is
@@ -58,11 +59,18 @@ class SGDParams:
     shuffle: bool = True
     window: int = 1
     standardize: bool = True
+    validation_fraction: float = 0.0
+    validate_every: int | None = None
+    early_stopping: bool = False
+    patience: int = PATIENCE
+    tol: float = SGD_TOL
 
     def __post_init__(self):
         check_params(loss=self.loss, batch_size=self.batch_size, lr=self.lr,
                      schedule=self.schedule, power_t=self.power_t, l2=self.l2,
-                     seed=self.seed, window=self.window)
+                     seed=self.seed, window=self.window,
+                     validation_fraction=self.validation_fraction,
+                     validate_every=self.validate_every, patience=self.patience, tol=self.tol)
 
 
 class _StopRequest:
@@ -107,7 +115,10 @@ def fit_sgd(source, batch_size: int = 256, epochs: int = 5, lr: float = 0.1, *,
             progress: Callable[[int, float], None] | None = None,
             on_epoch: Callable[[dict], None] | None = None,
             notify: Callable[[str], None] | None = None,
-            label: str | None = "y", features=None) -> Neuron:
+            label: str | None = "y", features=None, validation=None,
+            validation_fraction: float = 0.0, validate_every: int | None = None,
+            early_stopping: bool = False, patience: int = PATIENCE, tol: float | None = None,
+            on_check: Callable[[dict], None] | None = None) -> Neuron:
     """Train a neuron by mini-batch SGD over ``source`` for ``epochs`` epochs.
 
     ``source``: a :class:`~streamneuron.readers.Source`, paths or URLs, a pandas or
@@ -139,13 +150,32 @@ def fit_sgd(source, batch_size: int = 256, epochs: int = 5, lr: float = 0.1, *,
     last checkpoint. ``notify`` (a
     callable taking a message) hears about resumes and checkpoint fallbacks.
 
+    Validation (:mod:`streamneuron.validation`): ``validation`` (paths, a Source, ...,
+    opened like ``source`` with its label and features) is validated on whole;
+    ``validation_fraction`` holds out that fraction of the training rows (chosen by
+    a hash of ``seed`` and the row's index: never trained on). A check, at each
+    epoch's end and every ``validate_every`` updates if given, adds ``val_loss``,
+    ``val_log_loss``, ``val_accuracy``, ``val_auc`` and ``val_rows`` to the epoch's
+    history row (and calls ``on_check`` with each check's row).
+    ``early_stopping=True`` stops when the checked loss (the validation loss, or
+    without validation data the epoch's training objective) has not improved by
+    more than ``tol`` (default 1e-3) for ``patience`` checks in a row (default 5),
+    and returns the best weights; ``epochs`` is then a maximum.
+    ``info`` says ``best_check``, ``best_epoch``, ``stopped_early``, and holds every
+    check in ``info["validation"]``.
+
     Returns the trained :class:`Neuron`; its ``info["history"]`` holds one row
     per epoch: epoch, rows, objective (mean loss at the weights each row met,
-    plus the L2 term), seconds.
+    plus the L2 term), seconds (and the validation fields).
     """
     params = SGDParams(loss=loss, batch_size=batch_size, lr=lr, schedule=schedule,
                        power_t=power_t, l2=l2, seed=seed, shuffle=shuffle, window=window,
-                       standardize=standardize)
+                       standardize=standardize, validation_fraction=validation_fraction,
+                       validate_every=validate_every, early_stopping=bool(early_stopping),
+                       patience=patience, tol=SGD_TOL if tol is None else tol)
+    if validate_every is not None and validation is None and not validation_fraction:
+        raise ConfigError.about("validate_every", "needs validation data: give --validation "
+                                "or --validation-fraction")
     check_params(epochs=epochs, checkpoint_every=checkpoint_every,
                  checkpoint_seconds=checkpoint_seconds)
     if resume and not checkpoint:
@@ -159,9 +189,23 @@ def fit_sgd(source, batch_size: int = 256, epochs: int = 5, lr: float = 0.1, *,
             source = stack.enter_context(open_source(source, label=label, features=features))
         if source.label is None:
             raise DataError("training needs a label column")
+        if validation is not None:
+            if not hasattr(validation, "units"):
+                from .readers import open_source
+
+                validation = stack.enter_context(open_source(
+                    validation, label=source.label, features=source.feature_names))
+            if validation.label is None:
+                raise DataError("the validation data needs a label column")
+            if list(validation.feature_names) != list(source.feature_names):
+                raise DataError(
+                    f"the validation data has the features {validation.feature_names[:5]}... "
+                    f"but the training data {source.feature_names[:5]}...: they must be the same")
         fingerprint = None
         if checkpoint is not None:
             fingerprint = ckpt.fingerprint(source)  # only here: for arrays it hashes the data
+            if validation is not None:
+                fingerprint["validation"] = ckpt.fingerprint(validation)["files"]
             checkpoint = os.fspath(checkpoint)
             ckpt.prepare_folder(checkpoint, resume)
             stack.enter_context(ckpt.locked(checkpoint))
@@ -174,8 +218,16 @@ def fit_sgd(source, batch_size: int = 256, epochs: int = 5, lr: float = 0.1, *,
                 raise CheckpointError(
                     f"{checkpoint} already holds a checkpoint ({what}); continue it with "
                     "--resume, or delete the folder (or give another --checkpoint) to start afresh")
-        return _Run(source, params, epochs, checkpoint, checkpoint_every, checkpoint_seconds,
-                    progress, on_epoch, fingerprint, notify).run(resume)
+        run = _Run(source, params, epochs, checkpoint, checkpoint_every, checkpoint_seconds,
+                   progress, on_epoch, fingerprint, notify)
+        run.validation, run.on_check = validation, on_check
+        if params.validation_fraction > 0:
+            from .validation import second_reader
+
+            run.holdout_source = second_reader(source)
+            if run.holdout_source is not source:
+                stack.callback(run.holdout_source.close)
+        return run.run(resume)
 
 
 class _Run:
@@ -195,6 +247,10 @@ class _Run:
         self.position = Position()
         self.epoch_seconds = 0.0  # seconds spent in the current epoch before a resume
         self.last_save = (time.monotonic(), 0)
+        self.validation = None  # a Source validated on whole
+        self.on_check: Callable[[dict], None] | None = None
+        self.stopping = Stopping()
+        self.holdout_source = source  # where the held-out rows are read for a check
 
     def _say(self, message: str) -> None:
         if self.notify is not None:
@@ -218,6 +274,9 @@ class _Run:
         self.history = resumed.history
         self.position = resumed.position
         self.epoch_seconds = resumed.epoch_seconds
+        self.stopping = resumed.stopping or Stopping()
+        if self.stopping.stopped:  # it stopped early: nothing is left to train
+            self.position = Position(self.epochs, 0, 0)
         if resumed.position == Position(self.epochs, 0, 0):
             self._say(f"{folder} holds {ckpt.describe(resumed.payload)}; writing its model")
         else:
@@ -229,7 +288,7 @@ class _Run:
         ckpt.save(self.checkpoint, ckpt.run_payload(
             model, self.state, position, epochs=self.epochs, complete=complete,
             epoch_seconds=epoch_seconds, history=self.history, params=asdict(self.params),
-            input_fingerprint=self.fingerprint))
+            input_fingerprint=self.fingerprint, stopping=self.stopping.to_dict()))
         self.last_save = (time.monotonic(), self.state.updates)
 
     # -- the loop ---------------------------------------------------------------
@@ -246,17 +305,23 @@ class _Run:
         self.last_save = (time.monotonic(), st.updates)
         epoch_start = time.perf_counter() - self.epoch_seconds
         stop = _StopRequest(self.checkpoint)
+        holdout = (p.validation_fraction, p.seed) if p.validation_fraction > 0 else None
         blocks = iter_blocks(self.source, self.position, epochs=self.epochs, shuffle=p.shuffle,
-                             seed=p.seed, window=p.window, prefetch=PREFETCH)
+                             seed=p.seed, window=p.window, prefetch=PREFETCH, holdout=holdout)
+        every = p.validate_every if self._validates else None
+        stopped = False
         with stop.installed(active=self.checkpoint is not None), contextlib.closing(blocks):
             for block in blocks:
                 epoch, k = block.position.epoch, block.position.block
-                pos, n = block.position.row, len(block.y)
+                pos, n = block.position.row, block.n_train
                 while pos < n:
                     if stop.signal is not None and st.at_boundary:
                         # e.g. the signal came while the block was being read
                         self._interrupt(model, Position(epoch, k, pos), epoch_start, stop.signal)
                     limit = self._updates_until_checkpoint() if stop.signal is None else 1
+                    if every is not None:  # pause at the next multiple of validate_every
+                        due = every - st.updates % every
+                        limit = due if limit < 0 else min(limit, due)
                     before = st.rows_seen
                     pos, status = st.train_block(
                         block.X, block.labels, rule, model._mean, model._inv_scale,
@@ -266,13 +331,21 @@ class _Run:
                         self._nonfinite(block, pos)
                     if self.progress is not None:
                         self.progress(st.rows_seen - before, st.loss_sum / max(st.rows_seen, 1.0))
+                    if every is not None and st.at_boundary and st.updates % every == 0 and st.updates > 0 and \
+                            st.updates != self.stopping.last_check_updates:
+                        if self._check(model, epoch + 1, None):
+                            stopped = True
+                            break
                     if stop.signal is not None and st.at_boundary and pos < n:
                         self._interrupt(model, Position(epoch, k, pos), epoch_start, stop.signal)
                     if self.checkpoint and st.at_boundary and self._checkpoint_due():
                         self._save(model, Position(epoch, k, pos), time.perf_counter() - epoch_start)
+                if stopped:
+                    break
                 last = k == n_blocks - 1
                 if last:
-                    self._end_epoch(model, epoch, epoch_start)
+                    if self._end_epoch(model, epoch, epoch_start):
+                        break
                     epoch_start = time.perf_counter()
                 if stop.signal is not None:  # the block is done: stop before the next one
                     # (an unfinished batch's sums are in the carry, saved with the checkpoint)
@@ -284,22 +357,67 @@ class _Run:
         model.info = {"mode": "sgd", "epochs": self.epochs, "rows": self.source.n_rows,
                       "updates": model.updates, "history": self.history,
                       "params": asdict(self.params)}
+        sp = self.stopping
+        if sp.checks:
+            model.info.update({
+                "validation": sp.log, "best_check": sp.best_check, "best_epoch": sp.best_epoch,
+                "best_loss": sp.best_loss, "stopped_early": sp.stopped,
+                "returned": "best" if p.early_stopping and sp.best_weights is not None
+                else "last"})
         if self.checkpoint:
             self._save(model, Position(self.epochs, 0, 0), 0.0, complete=True)
+        if p.early_stopping and sp.best_weights is not None:
+            # The best weights, after the checkpoint (which keeps the training weights,
+            # so that a resume with more epochs continues exactly).
+            model.weights = sp.best_weights.copy()
+            model.bias = sp.best_bias
         return model
 
-    def _end_epoch(self, model: Neuron, epoch: int, epoch_start: float) -> None:
+    @property
+    def _validates(self) -> bool:
+        return self.validation is not None or self.params.validation_fraction > 0
+
+    def _check(self, model: Neuron, epoch: int, objective: float | None) -> bool:
+        """One check at the current weights: validate (or, without validation data,
+        take the epoch's ``objective``), update the stopping state; True to stop."""
+        st, p = self.state, self.params
+        if self._validates:
+            row = validate(st.weights, float(st.bias), model._mean, model._inv_scale, p.loss,
+                           files=self.validation, training=self.holdout_source,
+                           fraction=p.validation_fraction, seed=p.seed)
+            loss = row["val_loss"]
+        else:
+            row, loss = {}, objective
+        stop = self.stopping.update(loss, st.weights, float(st.bias), epoch=epoch,
+                                    updates=st.updates, tol=p.tol,
+                                    patience=p.patience if p.early_stopping else None, row=row)
+        if self.on_check is not None and row:
+            self.on_check(self.stopping.log[-1])
+        return stop
+
+    def _end_epoch(self, model: Neuron, epoch: int, epoch_start: float) -> bool:
+        """Close the epoch (history, check, checkpoint); True when the run stops early."""
         st = self.state
         rows, objective = st.finish_pass(self.rule)  # the last short batch is used as it is
         if not st.is_finite():
             raise DivergenceError(f"the weights became infinite in epoch {epoch + 1}: lower --lr")
         row = {"epoch": epoch + 1, "rows": rows, "objective": objective,
                "seconds": round(time.perf_counter() - epoch_start, 6)}
+        stop = False
+        sp = self.stopping
+        if self._validates or self.params.early_stopping:
+            if self._validates and sp.log and sp.last_check_updates == st.updates:
+                stop = sp.stopped  # checked at these very weights already (validate_every)
+            else:
+                stop = self._check(model, epoch + 1, objective)
+            if self._validates:
+                row.update({key: sp.log[-1][key] for key in FIELDS})
         self.history.append(row)
         if self.on_epoch is not None:
             self.on_epoch(row)
         if self.checkpoint:
             self._save(model, Position(epoch + 1, 0, 0), 0.0)
+        return stop
 
     def _updates_until_checkpoint(self) -> int:
         if not self.checkpoint or self.checkpoint_every is None:

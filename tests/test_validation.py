@@ -1,0 +1,204 @@
+"""Held-out validation, early stopping and averaged SGD (issue 14).
+
+Validation rows are never trained on (their labels can be anything); early stopping
+returns the best check's weights; a run with all of it on resumes bit for bit.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+
+import numpy as np
+import pytest
+
+import streamneuron as sn
+from streamneuron import checkpoint as ckpt
+from streamneuron.cli import main
+from streamneuron.stream import block_rows, held_out
+from test_resume import Crash, crash_after, same_model, small_hdf5, small_parquet
+
+
+def arrays(n=3_000, d=4, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d)) * np.arange(1, d + 1) + 0.5
+    w = np.linspace(1.0, -1.0, d)
+    y = (rng.random(n) < 1 / (1 + np.exp(-(X @ w) / d))).astype(np.float64)
+    return X, y
+
+
+def test_held_out_rows_are_a_seeded_pure_function_of_the_row():
+    rows = np.arange(200_000)
+    a = held_out(rows, 0.2, seed=3)
+    assert np.array_equal(a, held_out(rows, 0.2, seed=3))
+    assert np.array_equal(a[::-1], held_out(rows[::-1], 0.2, seed=3))  # any order
+    assert abs(a.mean() - 0.2) < 0.005
+    assert not np.array_equal(a, held_out(rows, 0.2, seed=4))
+    assert not held_out(rows, 0.0, seed=3).any()
+    assert np.all(held_out(rows, 0.1, 3) <= held_out(rows, 0.2, 3))  # nested fractions
+
+
+@pytest.mark.parametrize("shuffle", [True, False])
+@pytest.mark.parametrize("batch", [1, 16])
+def test_held_out_rows_are_never_trained_on(shuffle, batch):
+    """Flipping the labels of the held-out rows changes no bit of the weights."""
+    X, y = arrays()
+    held = held_out(np.arange(len(y)), 0.25, seed=5)
+    poisoned = np.where(held, 1.0 - y, y)
+    kwargs = dict(epochs=2, batch_size=batch, seed=5, shuffle=shuffle, validation_fraction=0.25)
+    clean = sn.fit_sgd(sn.ArraySource(X, y), **kwargs)
+    dirty = sn.fit_sgd(sn.ArraySource(X, poisoned), **kwargs)
+    same_model(clean, dirty)
+    # ... while the validation sees them: its loss differs, on the held-out rows only
+    assert clean.info["history"][0]["val_rows"] == held.sum()
+    assert clean.info["history"][0]["val_loss"] != dirty.info["history"][0]["val_loss"]
+    assert clean.info["history"][0]["rows"] == len(y) - held.sum()
+    # and they do move the weights when not held out
+    plain = sn.fit_sgd(sn.ArraySource(X, poisoned), **{**kwargs, "validation_fraction": 0.0})
+    assert plain.weights.tolist() != clean.weights.tolist()
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "hdf5"])
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_held_out_rows_of_files_are_never_trained_on(tmp_path, monkeypatch, fmt, shuffle):
+    paths = small_parquet(tmp_path) if fmt == "parquet" else small_hdf5(tmp_path, monkeypatch)
+    src = sn.open_source(paths, label="y")
+    X = np.concatenate([src.read(u).X for u in range(len(src.units))])
+    y = np.concatenate([src.read(u).y for u in range(len(src.units))])
+    held = held_out(block_rows(src, list(range(len(src.units)))), 0.3, seed=2)
+    kwargs = dict(epochs=2, batch_size=8, seed=2, shuffle=shuffle, validation_fraction=0.3,
+                  standardize=False)
+    from_files = sn.fit_sgd(paths, **kwargs)
+    # The same rows, in memory, as one block with the held-out labels flipped: the same
+    # weights need the same order, so compare with the training rows alone instead.
+    kept = sn.fit_sgd(sn.ArraySource(X[~held], y[~held]),
+                      **{**kwargs, "validation_fraction": 0.0, "shuffle": False})
+    if not shuffle:  # file order: the kept rows in order, batches across units
+        same_model(from_files, kept)
+    assert from_files.info["history"][0]["rows"] == (~held).sum()
+    assert from_files.info["history"][0]["val_rows"] == held.sum()
+
+
+def test_validation_files_and_metrics(tmp_path):
+    X, y = arrays(seed=1)
+    Xv, yv = arrays(n=1_000, seed=2)
+    model = sn.fit_sgd(sn.ArraySource(X, y), epochs=3, batch_size=32,
+                       validation=sn.ArraySource(Xv, yv))
+    row = model.info["history"][-1]
+    assert row["val_rows"] == 1_000
+    p = model.predict_proba(Xv)
+    log_loss = float(np.mean(-(yv * np.log(p) + (1 - yv) * np.log1p(-p))))
+    assert row["val_loss"] == pytest.approx(log_loss, rel=1e-9)
+    assert row["val_accuracy"] == pytest.approx(np.mean((p >= 0.5) == yv))
+    from sklearn.metrics import roc_auc_score
+
+    assert row["val_auc"] == pytest.approx(roc_auc_score(yv, p), abs=1e-3)
+    assert model.info["stopped_early"] is False and model.info["returned"] == "last"
+    assert [c["check"] for c in model.info["validation"]] == [1, 2, 3]
+
+
+@pytest.mark.parametrize("validation", [False, True])
+def test_early_stopping_returns_the_best_weights(validation):
+    X, y = arrays(n=2_000, seed=3)
+    kwargs = dict(batch_size=16, lr=0.5, seed=1)
+    extra = dict(validation_fraction=0.3) if validation else {}
+    model = sn.fit_sgd(sn.ArraySource(X, y), epochs=60, early_stopping=True, patience=2,
+                       tol=1e-4, **kwargs, **extra)
+    info = model.info
+    assert info["stopped_early"] and len(info["history"]) < 60
+    best = info["best_epoch"]
+    assert len(info["history"]) == best + 2 or info["best_check"] < len(info["validation"])
+    key = "val_loss" if validation else "objective"
+    losses = [row[key] for row in info["history"]]
+    assert info["best_loss"] == min(losses) == losses[best - 1]
+    # the best weights are those a run of best_epoch epochs ends with, bit for bit
+    again = sn.fit_sgd(sn.ArraySource(X, y), epochs=best, **kwargs, **extra)
+    same_model(model, again)
+    assert model.weights.tolist() != sn.fit_sgd(sn.ArraySource(X, y), epochs=len(losses),
+                                                 **kwargs, **extra).weights.tolist()
+
+
+CONFIGS = [
+    dict(batch_size=7, shuffle=False, validation_fraction=0.2, validate_every=13, lr=0.1),
+    dict(batch_size=16, shuffle=True, validation_fraction=0.3, validate_every=40),
+    dict(batch_size=5, shuffle=True),  # early stopping on the training objective
+]
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: "-".join(f"{k}={v}" for k, v in c.items()))
+def test_resume_with_validation_and_early_stopping_is_exact(tmp_path, config):
+    paths = small_parquet(tmp_path, seed=4)
+    kwargs = dict(epochs=25, seed=3, lr=0.8, early_stopping=True, patience=2, tol=1e-4)
+    kwargs.update(config)
+    reference = sn.fit_sgd(paths, **kwargs)
+    assert reference.info["stopped_early"]
+    rng = random.Random(repr(config))
+    ck = str(tmp_path / "ck")
+    crashes, resume = 0, False
+    while True:
+        progress = crash_after(rng.randint(1, 10)) if crashes < 6 else None
+        try:
+            model = sn.fit_sgd(paths, checkpoint=ck, resume=resume, checkpoint_every=rng.choice([2, 9]),
+                               progress=progress, **kwargs)
+            break
+        except Crash:
+            crashes += 1
+            resume = True
+    assert crashes >= 3
+    same_model(model, reference)
+    for key in ("best_check", "best_epoch", "best_loss", "stopped_early", "validation", "history"):
+        got, want = model.info[key], reference.info[key]
+        if key == "history":
+            got = [{k: v for k, v in r.items() if k != "seconds"} for r in got]
+            want = [{k: v for k, v in r.items() if k != "seconds"} for r in want]
+        assert got == want, key
+    # resuming the finished (stopped) run returns its model again
+    again = sn.fit_sgd(paths, checkpoint=ck, resume=True, **kwargs)
+    same_model(again, reference)
+    assert ckpt.load(ck)["state"]["stopping"]["stopped"] is True
+
+
+def test_cli_validation_outputs(tmp_path, capsys):
+    paths = small_parquet(tmp_path, seed=5)
+    out, hist = tmp_path / "m.json", tmp_path / "h.csv"
+    code = main(["train", *paths, "--label", "y", "-o", str(out), "--epochs", "30",
+                 "--validation", paths[0], "--validation-fraction", "0.2",
+                 "--validate-every", "20", "--early-stopping", "--patience", "2",
+                 "--history", str(hist), "--json"])
+    assert code == 0
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out)
+    assert summary["best_check"] >= 1 and "stopped_early" in summary and summary["validation"]
+    assert "validation loss" in captured.err and "check 1 (epoch 1" in captured.err
+    header = hist.read_text().splitlines()[0].split(",")
+    assert {"val_loss", "val_log_loss", "val_accuracy", "val_auc", "val_rows"} <= set(header)
+    info = json.loads(out.read_text())["training"]
+    assert info["best_check"] == summary["best_check"]
+    assert info["stopped_early"] == summary["stopped_early"]
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--validation-fraction", "1.5"], "--validation-fraction must be a fraction >= 0 and < 1"),
+    (["--early-stopping", "--patience", "0"], "--patience must be a whole number of checks >= 1"),
+    (["--validate-every", "0", "--validation-fraction", "0.1"], "--validate-every must be"),
+    (["--validate-every", "10"], "--validate-every needs validation data"),
+    (["--patience", "3"], "needs --early-stopping"),
+    (["--mode", "gd", "--validation-fraction", "0.1"], "is for --mode sgd"),
+])
+def test_bad_values_exit_2_with_one_error_line(tmp_path, capsys, args, message):
+    paths = small_parquet(tmp_path, seed=6, n_files=1)
+    out = tmp_path / "m.json"
+    assert main(["train", *paths, "--label", "y", "-o", str(out), "--quiet", *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("Error:") and message in err[0], err
+    assert not out.exists()
+
+
+def test_library_parameter_errors_name_the_parameter():
+    X, y = arrays(n=100)
+    for kwargs, param in ((dict(validation_fraction=-0.1), "validation_fraction"),
+                          (dict(patience=0, early_stopping=True), "patience"),
+                          (dict(validate_every=5), "validate_every")):
+        with pytest.raises(sn.ConfigError) as info:
+            sn.fit_sgd(sn.ArraySource(X, y), **kwargs)
+        assert info.value.param == param
