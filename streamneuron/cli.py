@@ -166,6 +166,11 @@ def cli():
                    "keep the best weights (--epochs is then a maximum).")
 @click.option("--patience", type=int, default=None,
               help="sgd --early-stopping: checks without improvement before stopping [default: 5].")
+@click.option("--average", is_flag=True,
+              help="sgd: averaged SGD: the model is the running average of the iterates "
+                   "(from the first update, or --average-from N).")
+@click.option("--average-from", type=int, default=None,
+              help="sgd --average: average the iterates from update N on [default: 1].")
 @click.option("--init", type=click.Choice(["zeros"]), default="zeros", show_default=True,
               help="Initial weights and bias.")
 @click.option("--x-key", default="X", show_default=True,
@@ -195,7 +200,7 @@ def cli():
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
 def train(data, label, output, features, exclude, mode, loss, batch_size, epochs, max_iter, tol, lr, l2,
           seed, schedule, power_t, shuffle, window, standardize, validation, validation_fraction,
-          validate_every, early_stopping, patience, init, x_key, y_key, checkpoint,
+          validate_every, early_stopping, patience, average, average_from, init, x_key, y_key, checkpoint,
           resume, checkpoint_every, checkpoint_seconds, scheduler, workers, verbose, persist, partition_rows,
           history_path, plot_path, quiet, as_json):
     """Train a neuron on DATA (Parquet files, folders, globs, URLs, or HDF5 files).
@@ -227,11 +232,16 @@ def train(data, label, output, features, exclude, mode, loss, batch_size, epochs
     check_params(batch_size=batch_size, epochs=epochs, lr=lr, l2=l2, max_iter=max_iter, tol=tol,
                  window=window, workers=workers, checkpoint_every=checkpoint_every, seed=seed,
                  checkpoint_seconds=checkpoint_seconds, validation_fraction=validation_fraction,
-                 validate_every=validate_every, patience=patience, power_t=power_t)
+                 validate_every=validate_every, patience=patience, power_t=power_t,
+                 average=average_from)
+    if average_from is not None and not average:
+        raise click.BadParameter("needs --average", param_hint="--average-from")
+    if average_from == 0:
+        raise click.BadParameter("must be a whole number >= 1, got 0", param_hint="--average-from")
     if mode != "sgd":
         for given, name in ((validation, "--validation"), (validation_fraction, "--validation-fraction"),
                             (validate_every, "--validate-every"), (early_stopping, "--early-stopping"),
-                            (patience, "--patience")):
+                            (patience, "--patience"), (average, "--average")):
             if given:
                 raise click.BadParameter(f"{name} is for --mode sgd", param_hint=name)
     if patience is not None and not early_stopping:
@@ -286,6 +296,7 @@ def train(data, label, output, features, exclude, mode, loss, batch_size, epochs
                             validation_fraction=validation_fraction or 0.0,
                             validate_every=validate_every, early_stopping=early_stopping,
                             patience=5 if patience is None else patience, tol=tol,
+                            average=(average_from or 1) if average else False,
                             on_check=on_check)
         else:
             from .gd import fit_gd

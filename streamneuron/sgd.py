@@ -64,13 +64,15 @@ class SGDParams:
     early_stopping: bool = False
     patience: int = PATIENCE
     tol: float = SGD_TOL
+    average: int = 0  # averaged SGD from this update on (0: off)
 
     def __post_init__(self):
         check_params(loss=self.loss, batch_size=self.batch_size, lr=self.lr,
                      schedule=self.schedule, power_t=self.power_t, l2=self.l2,
                      seed=self.seed, window=self.window,
                      validation_fraction=self.validation_fraction,
-                     validate_every=self.validate_every, patience=self.patience, tol=self.tol)
+                     validate_every=self.validate_every, patience=self.patience, tol=self.tol,
+                     average=self.average)
 
 
 class _StopRequest:
@@ -118,7 +120,7 @@ def fit_sgd(source, batch_size: int = 256, epochs: int = 5, lr: float = 0.1, *,
             label: str | None = "y", features=None, validation=None,
             validation_fraction: float = 0.0, validate_every: int | None = None,
             early_stopping: bool = False, patience: int = PATIENCE, tol: float | None = None,
-            on_check: Callable[[dict], None] | None = None) -> Neuron:
+            average: bool | int = False, on_check: Callable[[dict], None] | None = None) -> Neuron:
     """Train a neuron by mini-batch SGD over ``source`` for ``epochs`` epochs.
 
     ``source``: a :class:`~streamneuron.readers.Source`, paths or URLs, a pandas or
@@ -164,6 +166,12 @@ def fit_sgd(source, batch_size: int = 256, epochs: int = 5, lr: float = 0.1, *,
     ``info`` says ``best_check``, ``best_epoch``, ``stopped_early``, and holds every
     check in ``info["validation"]``.
 
+    ``average``: averaged SGD (Polyak-Ruppert): the model returned (and validated) is
+    the running average of the iterates, from the first update (``True``) or from
+    update ``N`` on (an integer ``N``; scikit-learn's ``average`` counts rows instead),
+    kept inside the fused kernel's update step and checkpointed. The history's
+    objective stays the loss at the iterates each row met.
+
     Returns the trained :class:`Neuron`; its ``info["history"]`` holds one row
     per epoch: epoch, rows, objective (mean loss at the weights each row met,
     plus the L2 term), seconds (and the validation fields).
@@ -172,7 +180,8 @@ def fit_sgd(source, batch_size: int = 256, epochs: int = 5, lr: float = 0.1, *,
                        power_t=power_t, l2=l2, seed=seed, shuffle=shuffle, window=window,
                        standardize=standardize, validation_fraction=validation_fraction,
                        validate_every=validate_every, early_stopping=bool(early_stopping),
-                       patience=patience, tol=SGD_TOL if tol is None else tol)
+                       patience=patience, tol=SGD_TOL if tol is None else tol,
+                       average=int(average) if isinstance(average, (bool, int)) else average)
     if validate_every is not None and validation is None and not validation_fraction:
         raise ConfigError.about("validate_every", "needs validation data: give --validation "
                                 "or --validation-fraction")
@@ -241,7 +250,7 @@ class _Run:
         self.progress, self.on_epoch, self.fingerprint = progress, on_epoch, fingerprint
         self.notify = notify
         self.rule = StepRule.of(get_loss(params.loss), params.batch_size, params.lr,
-                                params.schedule, params.power_t, params.l2)
+                                params.schedule, params.power_t, params.l2, params.average)
         self.state: TrainState | None = None
         self.history: list[dict] = []
         self.position = Position()
@@ -366,11 +375,15 @@ class _Run:
                 else "last"})
         if self.checkpoint:
             self._save(model, Position(self.epochs, 0, 0), 0.0, complete=True)
+        # The model returned, after the checkpoint (which keeps the weights trained, so
+        # that a resume with more epochs continues exactly): the best check's, or the
+        # running average with averaged SGD.
         if p.early_stopping and sp.best_weights is not None:
-            # The best weights, after the checkpoint (which keeps the training weights,
-            # so that a resume with more epochs continues exactly).
             model.weights = sp.best_weights.copy()
             model.bias = sp.best_bias
+        elif p.average > 0 and st.avg_count > 0:
+            weights, bias = st.model(self.rule)
+            model.weights, model.bias = weights.copy(), bias
         return model
 
     @property
@@ -381,14 +394,15 @@ class _Run:
         """One check at the current weights: validate (or, without validation data,
         take the epoch's ``objective``), update the stopping state; True to stop."""
         st, p = self.state, self.params
+        weights, bias = st.model(self.rule)  # the running average with averaged SGD
         if self._validates:
-            row = validate(st.weights, float(st.bias), model._mean, model._inv_scale, p.loss,
+            row = validate(weights, bias, model._mean, model._inv_scale, p.loss,
                            files=self.validation, training=self.holdout_source,
                            fraction=p.validation_fraction, seed=p.seed)
             loss = row["val_loss"]
         else:
             row, loss = {}, objective
-        stop = self.stopping.update(loss, st.weights, float(st.bias), epoch=epoch,
+        stop = self.stopping.update(loss, weights, bias, epoch=epoch,
                                     updates=st.updates, tol=p.tol,
                                     patience=p.patience if p.early_stopping else None, row=row)
         if self.on_check is not None and row:

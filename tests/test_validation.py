@@ -122,6 +122,7 @@ CONFIGS = [
     dict(batch_size=7, shuffle=False, validation_fraction=0.2, validate_every=13, lr=0.1),
     dict(batch_size=16, shuffle=True, validation_fraction=0.3, validate_every=40),
     dict(batch_size=5, shuffle=True),  # early stopping on the training objective
+    dict(batch_size=9, shuffle=True, validation_fraction=0.25, validate_every=30, average=20),
 ]
 
 
@@ -202,3 +203,78 @@ def test_library_parameter_errors_name_the_parameter():
         with pytest.raises(sn.ConfigError) as info:
             sn.fit_sgd(sn.ArraySource(X, y), **kwargs)
         assert info.value.param == param
+
+
+# -- averaged SGD ------------------------------------------------------------------------
+
+
+def test_averaged_sgd_returns_the_average_of_the_iterates():
+    from test_kernels import numpy_sgd
+
+    X, y = arrays(n=2_048, d=5, seed=7)
+    kwargs = dict(batch=16, lr0=0.1, power_t=0.0, l2=0.0, mean=np.zeros(5),
+                  inv_scale=np.ones(5), loss_id=0)
+    for average in (1, 40):
+        ref = {}
+        w_ref, b_ref, _ = numpy_sgd(X, y, average=average, averaged=ref, **kwargs)
+        model = sn.fit_sgd(sn.ArraySource(X, y), epochs=1, batch_size=16, lr=0.1,
+                           shuffle=False, standardize=False, average=average)
+        np.testing.assert_allclose(model.weights, ref["w"], rtol=1e-12, atol=1e-12)
+        assert model.bias == pytest.approx(ref["b"], rel=1e-12, abs=1e-12)
+        assert not np.allclose(model.weights, w_ref)
+    plain = sn.fit_sgd(sn.ArraySource(X, y), epochs=1, batch_size=16, lr=0.1, shuffle=False,
+                       standardize=False)
+    w_ref, b_ref, _ = numpy_sgd(X, y, **kwargs)
+    np.testing.assert_allclose(plain.weights, w_ref, rtol=1e-11, atol=1e-13)
+
+
+def test_averaging_off_leaves_the_weights_unchanged_bit_for_bit():
+    """average=False (and average=0) is plain SGD: the weights below were written by
+    main before averaged SGD existed (commit d018eda), as float hex."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(3000, 4))
+    y = (rng.random(3000) < 0.4).astype(float)
+    expected = REFERENCE_D018EDA
+    for average in (False, 0):
+        m = sn.fit_sgd(sn.ArraySource(X, y), epochs=3, batch_size=10, average=average)
+        assert [float(v).hex() for v in m.weights] + [float(m.bias).hex()] == expected
+    clf = sn.NeuronClassifier(random_state=0, epochs=5).fit(X, y)
+    assert [float(v).hex() for v in clf.coef_.ravel()] + \
+        [float(clf.intercept_[0]).hex()] == SKLEARN_D018EDA
+
+
+def test_the_estimator_averages_and_continues_the_iterates():
+    X, y = arrays(n=1_024, d=3, seed=8)
+    plain = sn.NeuronClassifier(random_state=0, epochs=4).fit(X, y)
+    averaged = sn.NeuronClassifier(random_state=0, epochs=4, average=True).fit(X, y)
+    assert averaged.t_ == plain.t_ and not np.allclose(averaged.coef_, plain.coef_)
+    # the average is the model; the iterates go on underneath: 2 + 2 warm epochs = 4
+    warm = sn.NeuronClassifier(random_state=0, epochs=2, average=True, warm_start=True)
+    warm.fit(X, y).fit(X, y)
+    np.testing.assert_array_equal(warm.coef_, averaged.coef_)
+    model = sn.fit_sgd(sn.ArraySource(X, y), epochs=2, average=True)
+    assert model.info["params"]["average"] == 1
+
+
+def test_cli_average(tmp_path, capsys):
+    paths = small_parquet(tmp_path, seed=7, n_files=1)
+    out, plain = tmp_path / "a.json", tmp_path / "p.json"
+    base = ["train", *paths, "--label", "y", "--epochs", "2", "--quiet"]
+    assert main([*base, "-o", str(out), "--average", "--average-from", "3"]) == 0
+    assert main([*base, "-o", str(plain)]) == 0
+    a, p = json.loads(out.read_text()), json.loads(plain.read_text())
+    assert a["weights"] != p["weights"] and a["training"]["params"]["average"] == 3
+    assert p["training"]["params"]["average"] == 0
+    model = sn.fit_sgd(paths, epochs=2, average=3)
+    assert model.weights.tolist() == a["weights"]
+    for args, message in ((["--average-from", "3"], "needs --average"),
+                          (["--average", "--average-from", "-2"], "--average-from must be")):
+        bad = tmp_path / "bad.json"
+        assert main([*base, "-o", str(bad), *args]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("Error:") and message in err[0], err
+        assert not bad.exists()
+
+
+REFERENCE_D018EDA = ['0x1.62ad8eb7104bfp-4', '0x1.633a7a5805390p-4', '0x1.f4950b3e95966p-6', '0x1.2b6b5e2e03e8dp-3', '-0x1.f5938049814e7p-2']
+SKLEARN_D018EDA = ['0x1.e973dd3a6b14ap-5', '0x1.1c42a4369a935p-5', '-0x1.cf94e787dcbabp-6', '0x1.623ae936f5db9p-4', '-0x1.ec133f81ea1ecp-2']

@@ -24,6 +24,8 @@ STATE = np.dtype([
     ("carry_rows", np.float64),  # rows in the unfinished batch (it may straddle blocks)
     ("loss_sum", np.float64),  # sum of L over the pass's rows, at the weights they met
     ("rows_seen", np.float64),  # rows of the pass so far
+    ("avg_b", np.float64),  # the running (Polyak-Ruppert) average of b (averaged SGD)
+    ("avg_count", np.float64),  # iterates in the average so far
 ])
 
 # Status codes returned by the kernels.
@@ -199,3 +201,21 @@ def _step(w, carry_w, tile, r, dz, b, carry_b, carry_rows, t, lr0, power_t, l2):
     lr = _rate(t, lr0, power_t)
     _update_row(w, carry_w, tile, r, dz, lr, carry_rows, _power_of_two(carry_rows), l2)
     return b - lr * (carry_b / carry_rows), t + 1.0
+
+
+@njit(inline="always")
+def _average(w, avg_w, b, avg_b, avg_count, t, avg_from):
+    """Averaged SGD: after the step that made update count ``t``, the iterate ``(w, b)``
+    joins the running average ``(avg_w, avg_b)`` of the ``avg_count`` iterates so far
+    when ``avg_from > 0`` and ``t >= avg_from``::
+
+        k = avg_count + 1,   avg_w += (w - avg_w) / k,   avg_b += (b - avg_b) / k
+
+    Returns the new ``(avg_b, avg_count)``. ``avg_from <= 0``: off, nothing is touched
+    (the weights never depend on the average)."""
+    if avg_from <= 0.0 or t < avg_from:
+        return avg_b, avg_count
+    k = avg_count + 1.0
+    for j in range(w.shape[0]):
+        avg_w[j] += (w[j] - avg_w[j]) / k
+    return avg_b + (b - avg_b) / k, k
