@@ -145,7 +145,8 @@ def cli():
 @click.option("--l2", type=float, default=0.0, show_default=True, help="L2 penalty (l2/2)||w||^2; the bias is not penalised.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the shuffling order.")
 @click.option("--schedule", type=click.Choice(list(SCHEDULES)), default="constant",
-              show_default=True, help="sgd: lr_t = lr / (1 + t)^power_t for invscaling.")
+              show_default=True, help="sgd: lr_t = lr / (1 + t)^power_t for invscaling; adagrad: "
+              "per-coordinate steps lr g_j / sqrt(sum of g_j^2 so far).")
 @click.option("--power-t", type=float, default=0.5, show_default=True, help="sgd: exponent of invscaling.")
 @click.option("--shuffle/--no-shuffle", default=True, show_default=True,
               help="sgd: shuffle row groups and rows inside them each epoch (seeded).")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import numbers
 import os
 import signal
 import threading
@@ -181,7 +182,7 @@ def fit_sgd(source, batch_size: int = 256, epochs: int = 5, lr: float = 0.1, *,
                        standardize=standardize, validation_fraction=validation_fraction,
                        validate_every=validate_every, early_stopping=bool(early_stopping),
                        patience=patience, tol=SGD_TOL if tol is None else tol,
-                       average=int(average) if isinstance(average, (bool, int)) else average)
+                       average=int(average) if isinstance(average, numbers.Integral) else average)
     if validate_every is not None and validation is None and not validation_fraction:
         raise ConfigError.about("validate_every", "needs validation data: give --validation "
                                 "or --validation-fraction")

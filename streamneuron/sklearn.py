@@ -105,9 +105,11 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
         ``n_iter_`` reports the passes made).
     lr : float, default=0.1
         Learning rate (step size) ``lr_0``.
-    schedule : {"constant", "invscaling"}, default="constant"
+    schedule : {"constant", "invscaling", "adagrad"}, default="constant"
         ``lr_t = lr / (1 + t)**power_t`` with ``t`` the updates made so far
-        (``"constant"`` is ``power_t = 0``).
+        (``"constant"`` is ``power_t = 0``); ``"adagrad"``: per-coordinate steps
+        ``lr * g_j / (sqrt(G_j) + 1e-10)``, ``G_j`` the sum of squared gradients
+        (kept across ``partial_fit`` calls and warm starts).
     power_t : float, default=0.5
         Exponent of the ``"invscaling"`` schedule.
     l2 : float, default=1e-4
@@ -394,10 +396,12 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
         rule = StepRule.of(neuron.loss_fn, self.batch_size, self.lr, self.schedule,
                            self.power_t, self.l2, self.average)
         previous = getattr(self, "_sgd", None)
-        if rule.average > 0 and previous is not None:  # continue the iterates and the average
+        if (rule.average > 0 or rule.adagrad) and previous is not None:
+            # continue the iterates, their average and AdaGrad's sums
             state = TrainState(previous.weights.copy(), np.zeros_like(previous.weights),
                                previous.bias, previous.updates, avg_b=previous.avg_b,
-                               avg_count=previous.avg_count, avg_w=previous.avg_w.copy())
+                               avg_count=previous.avg_count, avg_w=previous.avg_w.copy(),
+                               g2=previous.g2.copy())
         else:
             state = TrainState.start(neuron.weights.copy(), neuron.bias, neuron.updates)
         curve = []
@@ -414,7 +418,7 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
                     + ("" if neuron.mean is not None else " or standardize the features"))
             curve.append(objective)
         neuron.weights, neuron.bias, neuron.updates = state.weights, state.bias, state.updates
-        if rule.average > 0:
+        if rule.average > 0 or rule.adagrad:
             self._sgd = state
             weights, bias = state.model(rule)
             neuron.weights, neuron.bias = weights.copy(), bias

@@ -33,6 +33,7 @@ PAUSED = kernels.PAUSED  # stopped after ``max_updates`` updates, at a batch bou
 NONFINITE = kernels.NONFINITE  # a logit was not finite; the position is that row of X
 
 _NO_ORDER = np.empty(0, dtype=np.int64)
+_NO_ADAGRAD = np.empty(0, dtype=np.float64)
 
 # The scalar fields: those of the kernels' state record (kernels.STATE).
 _SCALARS = kernels.STATE.names
@@ -50,15 +51,17 @@ class StepRule:
     power: float = 0.0
     l2: float = 0.0
     average: int = 0  # averaged SGD: average the iterates from update ``average`` on (0: off)
+    adagrad: bool = False  # per-coordinate AdaGrad steps (the schedule "adagrad")
 
     @classmethod
     def of(cls, loss, batch_size: int, lr: float, schedule: str = "constant",
            power_t: float = 0.5, l2: float = 0.0, average=0) -> "StepRule":
         """From the user's parameters (``loss``: a loss object of :mod:`streamneuron.losses`;
         ``average``: False/0 off, True from the first update, N from update N on)."""
-        lr0, power = make_schedule(schedule, lr, power_t).kernel_params
+        made = make_schedule(schedule, lr, power_t)
+        lr0, power = made.kernel_params
         return cls(int(loss.kernel_id), int(batch_size), lr0, power, float(l2),
-                   average_start(average))
+                   average_start(average), bool(made.adaptive))
 
 
 def average_start(average) -> int:
@@ -82,10 +85,13 @@ class TrainState:
     avg_b: float = 0.0  # averaged SGD: the running average of b
     avg_count: int = 0  # iterates in the average
     avg_w: np.ndarray | None = None  # the running average of w (d,)
+    g2: np.ndarray | None = None  # AdaGrad: sums of squared gradients, w's then b's (d + 1,)
 
     def __post_init__(self):
         if self.avg_w is None:
             self.avg_w = np.zeros_like(self.weights)
+        if self.g2 is None:
+            self.g2 = np.zeros(self.weights.shape[0] + 1)
 
     @classmethod
     def start(cls, weights: np.ndarray, bias: float = 0.0, updates: int = 0) -> "TrainState":
@@ -124,7 +130,8 @@ class TrainState:
         pos, status = kernels.sgd_block(
             X, labels, order, start, X.shape[0] if stop is None else stop, self.weights,
             record, self.carry_w, mean, inv_scale, rule.loss_id, rule.batch_size, rule.lr,
-            rule.power, rule.l2, max_updates, self.avg_w, float(rule.average))
+            rule.power, rule.l2, max_updates, self.avg_w, float(rule.average),
+            self.g2 if rule.adagrad else _NO_ADAGRAD)
         self._take(record)
         return pos, status
 
@@ -138,7 +145,8 @@ class TrainState:
         if self.carry_rows > 0:
             record = self._record()
             kernels.apply_update(self.weights, record, self.carry_w, rule.lr, rule.power,
-                                 rule.l2, self.avg_w, float(rule.average))
+                                 rule.l2, self.avg_w, float(rule.average),
+                                 self.g2 if rule.adagrad else _NO_ADAGRAD)
             self._take(record)
         w = self.weights
         rows = self.rows_seen
@@ -161,6 +169,7 @@ class TrainState:
         out = {name: getattr(self, name) for name in _SCALARS}
         out["carry_w"] = self.carry_w.tolist()
         out["avg_w"] = self.avg_w.tolist()
+        out["g2"] = self.g2.tolist()
         return out
 
     @classmethod
@@ -175,6 +184,9 @@ class TrainState:
         avg_w = np.asarray(data["avg_w"], dtype=np.float64)
         if avg_w.shape != weights.shape:
             raise ValueError(f"avg_w has shape {avg_w.shape}, the weights {weights.shape}")
+        g2 = np.asarray(data["g2"], dtype=np.float64)
+        if g2.shape != (weights.shape[0] + 1,):
+            raise ValueError(f"g2 has shape {g2.shape}, not ({weights.shape[0] + 1},)")
         values = {}
         for name in _SCALARS:
             value = data[name]
@@ -185,7 +197,7 @@ class TrainState:
                     raise ValueError(f"{name} is {value!r}, not a count")
                 value = int(value)
             values[name] = value if name in _COUNTS else float(value)
-        return cls(weights, carry_w, avg_w=avg_w, **values)
+        return cls(weights, carry_w, avg_w=avg_w, g2=g2, **values)
 
 
 __all__ = ["TrainState", "StepRule", "OK", "PAUSED", "NONFINITE"]

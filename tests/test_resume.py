@@ -627,7 +627,7 @@ def test_checkpoint_contents(tmp_path):
     assert set(payload["position"]) == {"epoch", "block", "row"}
     state = payload["state"]
     assert set(state) == {"bias", "updates", "carry_b", "carry_rows", "loss_sum", "rows_seen",
-                          "carry_w", "stopping", "avg_b", "avg_count", "avg_w"}
+                          "carry_w", "stopping", "avg_b", "avg_count", "avg_w", "g2"}
     assert state["stopping"]["checks"] == 0 and state["stopping"]["best_weights"] is None
     assert state["updates"] > 0  # the update count t drives invscaling
     assert len(state["carry_w"]) == 4

@@ -123,6 +123,8 @@ CONFIGS = [
     dict(batch_size=16, shuffle=True, validation_fraction=0.3, validate_every=40),
     dict(batch_size=5, shuffle=True),  # early stopping on the training objective
     dict(batch_size=9, shuffle=True, validation_fraction=0.25, validate_every=30, average=20),
+    dict(batch_size=6, shuffle=True, validation_fraction=0.2, schedule="adagrad", lr=0.3,
+         average=True),
 ]
 
 
@@ -274,6 +276,35 @@ def test_cli_average(tmp_path, capsys):
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("Error:") and message in err[0], err
         assert not bad.exists()
+
+
+# -- AdaGrad -------------------------------------------------------------------------------
+
+
+def test_adagrad_through_the_engine_the_estimator_and_the_cli(tmp_path):
+    from test_kernels import numpy_adagrad
+
+    X, y = arrays(n=2_048, d=5, seed=9)
+    model = sn.fit_sgd(sn.ArraySource(X, y), epochs=1, batch_size=16, lr=0.2, shuffle=False,
+                       standardize=False, schedule="adagrad", l2=1e-3)
+    w_ref, b_ref, _, _ = numpy_adagrad(X, y, batch=16, lr0=0.2, l2=1e-3, mean=np.zeros(5),
+                                       inv_scale=np.ones(5), loss_id=0)
+    np.testing.assert_allclose(model.weights, w_ref, rtol=1e-11, atol=1e-13)
+    assert model.bias == pytest.approx(b_ref, rel=1e-11)
+    # the estimator keeps AdaGrad's sums across partial_fit calls: two halves = one pass
+    one = sn.NeuronClassifier(schedule="adagrad", shuffle=False, standardize=False, epochs=1,
+                              batch_size=16, lr=0.2, l2=1e-3).fit(X, y)
+    halves = sn.NeuronClassifier(schedule="adagrad", shuffle=False, standardize=False,
+                                 batch_size=16, lr=0.2, l2=1e-3)
+    halves.partial_fit(X[:1024], y[:1024], classes=[0, 1]).partial_fit(X[1024:], y[1024:])
+    np.testing.assert_array_equal(one.coef_, halves.coef_)
+    np.testing.assert_allclose(one.coef_.ravel(), w_ref, rtol=1e-11, atol=1e-13)
+    paths = small_parquet(tmp_path, seed=8, n_files=1)
+    out = tmp_path / "m.json"
+    assert main(["train", *paths, "--label", "y", "-o", str(out), "--quiet",
+                 "--schedule", "adagrad", "--lr", "0.3"]) == 0
+    saved = json.loads(out.read_text())
+    assert saved["weights"] == sn.fit_sgd(paths, schedule="adagrad", lr=0.3).weights.tolist()
 
 
 REFERENCE_D018EDA = ['0x1.62ad8eb7104bfp-4', '0x1.633a7a5805390p-4', '0x1.f4950b3e95966p-6', '0x1.2b6b5e2e03e8dp-3', '-0x1.f5938049814e7p-2']

@@ -187,8 +187,33 @@ def _first_nonfinite(z, first, stop):
     return stop
 
 
+ADAGRAD_EPS = 1e-10  # streamneuron.schedules.ADAGRAD_EPS
+
+
 @njit(inline="always")
-def _step(w, carry_w, tile, r, dz, b, carry_b, carry_rows, t, lr0, power_t, l2):
+def _adagrad_step(w, carry_w, tile, r, dz, b, carry_b, carry_rows, lr, l2, g2):
+    """AdaGrad's update (``g2`` holds ``G_j`` for each weight and, last, the bias)::
+
+        g_j = (carry_w_j + dz x_j) / m + l2 w_j,   G_j += g_j**2,
+        w_j -= lr g_j / (sqrt(G_j) + eps)          (the bias: g = carry_b / m)
+
+    Empties ``carry_w``; returns the new ``b``."""
+    d = w.shape[0]
+    inv_m = 1.0 / carry_rows
+    for j in range(d):
+        g = (carry_w[j] + dz * tile[r, j]) * inv_m + l2 * w[j]
+        G = g2[j] + g * g
+        g2[j] = G
+        w[j] -= lr * g / (np.sqrt(G) + ADAGRAD_EPS)
+        carry_w[j] = 0.0
+    gb = carry_b * inv_m
+    Gb = g2[d] + gb * gb
+    g2[d] = Gb
+    return b - lr * gb / (np.sqrt(Gb) + ADAGRAD_EPS)
+
+
+@njit(inline="always")
+def _step(w, carry_w, tile, r, dz, b, carry_b, carry_rows, t, lr0, power_t, l2, g2):
     """The update step, the one every kernel takes: the batch's last row
     (``tile[r]`` with ``dz``) joins the carry and
 
@@ -197,7 +222,11 @@ def _step(w, carry_w, tile, r, dz, b, carry_b, carry_rows, t, lr0, power_t, l2):
     with ``g_w, g_b`` the carried gradient sums of the ``m = carry_rows`` rows. The
     carry ``carry_w`` is emptied; returns the new ``(b, t)`` (the caller empties
     ``carry_b`` and ``carry_rows``). A step with no last row passes a zero row.
+    A non-empty ``g2``: AdaGrad's per-coordinate step instead (:func:`_adagrad_step`).
     """
+    if g2.shape[0] > 0:
+        return _adagrad_step(w, carry_w, tile, r, dz, b, carry_b, carry_rows, lr0, l2,
+                             g2), t + 1.0
     lr = _rate(t, lr0, power_t)
     _update_row(w, carry_w, tile, r, dz, lr, carry_rows, _power_of_two(carry_rows), l2)
     return b - lr * (carry_b / carry_rows), t + 1.0
