@@ -97,10 +97,11 @@ def main() -> int:
 
     def run_sgd(A, o, labels, batch):
         w, state, carry = np.zeros(d), kernels.new_state(), np.zeros(d)
+        avg = np.zeros(d)  # averaged SGD off
         t = time.thread_time()
         for start in range(0, n, CALL_ROWS):
             kernels.sgd_block(A, labels, o, start, min(n, start + CALL_ROWS), w, state, carry,
-                              mean, inv_scale, 0, batch, 0.01, 0.0, 0.0, -1)
+                              mean, inv_scale, 0, batch, 0.01, 0.0, 0.0, -1, avg, 0.0)
         return time.thread_time() - t
 
     for A, o, labels in layouts.values():  # compile / load from cache

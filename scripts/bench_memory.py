@@ -93,7 +93,7 @@ def main() -> int:
                 "from streamneuron import kernels\n"
                 "X = np.zeros((3, 2), np.float32)\n"
                 "kernels.sgd_block(X, np.zeros(3), np.empty(0, np.int64), 0, 3, np.zeros(2), "
-                "kernels.new_state(), np.zeros(2), np.zeros(2), np.ones(2), 0, 1, 0.1, 0.0, 0.0, -1)")
+                "kernels.new_state(), np.zeros(2), np.zeros(2), np.ones(2), 0, 1, 0.1, 0.0, 0.0, -1, np.zeros(2), 0.0)")
         rss = sorted(peak_rss([sys.executable, "-c", code], env)[0] for _ in range(args.repeat))
         baseline = rss[len(rss) // 2]
         print(f"baseline (python + imports + kernels loaded, nothing read): {baseline:.0f} MiB")

@@ -47,8 +47,10 @@ PREVIOUS = "checkpoint.prev.json"
 LOCK = ".lock"
 KIND = "streamneuron-checkpoint"
 # The format version: 1 kept the engine's scalars as one unnamed list ("state": [...])
-# and the carry apart; 2 keeps the training state by name ("state": {"bias": ...}).
-VERSION = 2
+# and the carry apart; 2 keeps the training state by name ("state": {"bias": ...});
+# 3 adds the early-stopping state ("state": {"stopping": {...}}: best weights, patience
+# counter, the checks so far) and the running average of the weights.
+VERSION = 3
 
 # Files this process wrote or verified, by (device, inode, size, mtime): a save
 # rotates the current file to PREVIOUS without re-reading it when it is one of
@@ -327,6 +329,7 @@ class Resumed:
     history: list
     epoch_seconds: float
     payload: dict
+    stopping: object = None  # a streamneuron.validation.Stopping
 
 
 def resume(folder: str, params: dict, input_fingerprint: dict, epochs: int, n_features: int,
@@ -374,23 +377,31 @@ def resume(folder: str, params: dict, input_fingerprint: dict, epochs: int, n_fe
     if model.n_features != n_features:
         raise CheckpointError(f"{folder}: the checkpoint's model has {model.n_features} "
                               f"weights but the input has {n_features} features")
+    from .validation import Stopping
+
     try:
         state = TrainState.from_dict(state_dict, model.weights)
+        stopping = Stopping.from_dict(state_dict["stopping"], model.n_features)
     except (KeyError, TypeError, ValueError) as exc:
         raise malformed(f"state: {exc!r}") from None
-    return Resumed(model, state, position, history, epoch_seconds, saved)
+    return Resumed(model, state, position, history, epoch_seconds, saved, stopping)
 
 
 def run_payload(model, state, position, *, epochs: int, complete: bool, epoch_seconds: float,
-                history: list, params: dict, input_fingerprint: dict) -> dict:
-    """A run's checkpoint: the model (with ``state.bias``), the training state by name,
-    the position and the rest :func:`resume` checks."""
+                history: list, params: dict, input_fingerprint: dict,
+                stopping: dict | None = None) -> dict:
+    """A run's checkpoint: the model (with ``state.bias``), the training state by name
+    (with the early-stopping state ``stopping``, a
+    :meth:`streamneuron.validation.Stopping.to_dict`), the position and the rest
+    :func:`resume` checks."""
     from . import __version__
+    from .validation import Stopping
 
     model.bias = float(state.bias)
     return {
         "model": model.to_dict(),
-        "state": state.to_dict(),
+        "state": dict(state.to_dict(),
+                      stopping=Stopping().to_dict() if stopping is None else stopping),
         "position": asdict(position),
         "epochs_done": position.epoch,
         "epochs": epochs,

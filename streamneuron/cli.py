@@ -137,13 +137,17 @@ def cli():
 @click.option("--epochs", type=int, default=5, show_default=True, help="sgd: passes over the data.")
 @click.option("--max-iter", type=int, default=None,
               help="gd/newton/lbfgs: most iterations [default: 100; lbfgs 1000].")
-@click.option("--tol", type=float, default=1e-6, show_default=True,
-              help="gd: stop when the objective changes by less than this, relatively (0: never).")
+@click.option("--tol", type=float, default=None,
+              help="gd/newton/lbfgs: the relative tolerance of the stopping rule (0: never; "
+                   "newton/lbfgs stop within about this gap to the optimum) [default: 1e-6]. "
+                   "sgd --early-stopping: the least improvement of the checked "
+                   "loss that counts [default: 1e-3].")
 @click.option("--lr", type=float, default=None, help="Learning rate [default: 0.1 for sgd, 1.0 for gd].")
 @click.option("--l2", type=float, default=0.0, show_default=True, help="L2 penalty (l2/2)||w||^2; the bias is not penalised.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the shuffling order.")
 @click.option("--schedule", type=click.Choice(list(SCHEDULES)), default="constant",
-              show_default=True, help="sgd: lr_t = lr / (1 + t)^power_t for invscaling.")
+              show_default=True, help="sgd: lr_t = lr / (1 + t)^power_t for invscaling; adagrad: "
+              "per-coordinate steps lr g_j / sqrt(sum of g_j^2 so far).")
 @click.option("--power-t", type=float, default=0.5, show_default=True, help="sgd: exponent of invscaling.")
 @click.option("--shuffle/--no-shuffle", default=True, show_default=True,
               help="sgd: shuffle row groups and rows inside them each epoch (seeded).")
@@ -151,6 +155,24 @@ def cli():
               help="sgd: mix the rows of this many row groups at once (memory grows with it).")
 @click.option("--standardize/--no-standardize", default=True, show_default=True,
               help="One streaming pass for each feature's mean and std, applied before the weights.")
+@click.option("--validation", "validation", multiple=True, metavar="DATA",
+              help="sgd: validate on these files (repeatable) at each epoch's end.")
+@click.option("--validation-fraction", type=float, default=None,
+              help="sgd: hold out this fraction of the training rows (seeded by --seed, never "
+                   "trained on) and validate on them at each epoch's end.")
+@click.option("--validate-every", type=int, default=None,
+              help="sgd: validate also every N batches.")
+@click.option("--early-stopping", is_flag=True,
+              help="sgd: stop when the validation loss (without validation data: the epoch's "
+                   "training objective) has not improved by --tol for --patience checks; "
+                   "keep the best weights (--epochs is then a maximum).")
+@click.option("--patience", type=int, default=None,
+              help="sgd --early-stopping: checks without improvement before stopping [default: 5].")
+@click.option("--average", is_flag=True,
+              help="sgd: averaged SGD: the model is the running average of the iterates "
+                   "(from the first update, or --average-from N).")
+@click.option("--average-from", type=int, default=None,
+              help="sgd --average: average the iterates from update N on [default: 1].")
 @click.option("--init", type=click.Choice(["zeros"]), default="zeros", show_default=True,
               help="Initial weights and bias.")
 @click.option("--x-key", default="X", show_default=True,
@@ -179,7 +201,8 @@ def cli():
 @click.option("--quiet", is_flag=True, help="No progress bar or summary.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
 def train(data, label, output, features, exclude, mode, loss, batch_size, epochs, max_iter, tol, lr, l2,
-          seed, schedule, power_t, shuffle, window, standardize, init, x_key, y_key, checkpoint,
+          seed, schedule, power_t, shuffle, window, standardize, validation, validation_fraction,
+          validate_every, early_stopping, patience, average, average_from, init, x_key, y_key, checkpoint,
           resume, checkpoint_every, checkpoint_seconds, scheduler, workers, verbose, persist, partition_rows,
           history_path, plot_path, quiet, as_json):
     """Train a neuron on DATA (Parquet files, folders, globs, URLs, or HDF5 files).
@@ -210,23 +233,52 @@ def train(data, label, output, features, exclude, mode, loss, batch_size, epochs
         require_matplotlib()
     check_params(batch_size=batch_size, epochs=epochs, lr=lr, l2=l2, max_iter=max_iter, tol=tol,
                  window=window, workers=workers, checkpoint_every=checkpoint_every, seed=seed,
-                 checkpoint_seconds=checkpoint_seconds, power_t=power_t,
-                 partition_rows=partition_rows)
+                 checkpoint_seconds=checkpoint_seconds, validation_fraction=validation_fraction,
+                 validate_every=validate_every, patience=patience, power_t=power_t,
+                 average=average_from, partition_rows=partition_rows)
+    if average_from is not None and not average:
+        raise click.BadParameter("needs --average", param_hint="--average-from")
+    if average_from == 0:
+        raise click.BadParameter("must be a whole number >= 1, got 0", param_hint="--average-from")
+    if mode != "sgd":
+        for given, name in ((validation, "--validation"), (validation_fraction, "--validation-fraction"),
+                            (validate_every, "--validate-every"), (early_stopping, "--early-stopping"),
+                            (patience, "--patience"), (average, "--average")):
+            if given:
+                raise click.BadParameter(f"{name} is for --mode sgd", param_hint=name)
+    if patience is not None and not early_stopping:
+        raise click.BadParameter("needs --early-stopping", param_hint="--patience")
     if lr is not None and mode in ("newton", "lbfgs"):
         raise click.BadParameter(f"--lr is for --mode gd and sgd; {mode} needs no learning "
                                  "rate", param_hint="--lr")
     source = open_source(list(data), label=_label_name(label, y_key), features=_split(features),
                          x_key=x_key, exclude=_split(exclude, "--exclude"))
+    val_source = None
+    if validation:
+        try:
+            val_source = open_source(list(validation), label=source.label,
+                                     features=source.feature_names, x_key=x_key)
+        except BaseException:
+            source.close()
+            raise
     columns = source.columns_report()
     if not quiet:
         for line in _columns_lines(columns):
             click.echo(line, err=True)
-    with source, Progress(source.n_rows, "train", quiet=quiet) as bar:
+    import contextlib
+
+    with source, val_source or contextlib.nullcontext(), \
+            Progress(source.n_rows, "train", quiet=quiet) as bar:
         def on_epoch(row):
             if not quiet:
-                bar.echo(f"epoch {row['epoch']}: objective {row['objective']:.6f} "
-                         f"({row['rows']:,} rows, {row['seconds']:.2f} s)")
+                bar.echo(f"epoch {row['epoch']}: objective {row['objective']:.6f}"
+                         f"{_validation_text(row)} ({row['rows']:,} rows, {row['seconds']:.2f} s)")
             bar.reset()
+
+        def on_check(row):
+            if not quiet and validate_every:
+                bar.echo(f"check {row['check']} (epoch {row['epoch']}, {row['updates']:,} "
+                         f"updates): {_validation_text(row)[2:]}")
 
         if mode == "sgd":
             from .sgd import CHECKPOINT_SECONDS, fit_sgd
@@ -241,7 +293,13 @@ def train(data, label, output, features, exclude, mode, loss, batch_size, epochs
                             standardize=standardize, checkpoint=checkpoint, resume=resume,
                             checkpoint_every=checkpoint_every,
                             checkpoint_seconds=checkpoint_seconds or CHECKPOINT_SECONDS,
-                            progress=bar, on_epoch=on_epoch, notify=notify)
+                            progress=bar, on_epoch=on_epoch, notify=notify,
+                            validation=val_source,
+                            validation_fraction=validation_fraction or 0.0,
+                            validate_every=validate_every, early_stopping=early_stopping,
+                            patience=5 if patience is None else patience, tol=tol,
+                            average=(average_from or 1) if average else False,
+                            on_check=on_check)
         else:
             from .gd import fit_gd
 
@@ -260,7 +318,8 @@ def train(data, label, output, features, exclude, mode, loss, batch_size, epochs
                     click.echo(f"Dask dashboard: {link}", err=True)
 
             model = fit_gd(source, solver=mode, max_iter=max_iter,
-                           lr=1.0 if lr is None else lr, loss=loss, l2=l2, tol=tol,
+                           lr=1.0 if lr is None else lr, loss=loss, l2=l2,
+                           tol=1e-6 if tol is None else tol,
                            standardize=standardize, scheduler=scheduler, workers=workers,
                            persist=persist, partition_rows=partition_rows, verbose=verbose,
                            progress=on_iteration, on_cluster=on_cluster)
@@ -280,11 +339,20 @@ def train(data, label, output, features, exclude, mode, loss, batch_size, epochs
     if mode != "sgd":
         summary.update({key: model.info[key] for key in (
             "converged", "message", "iterations", "passes", "grad_norm", "where")})
+    summary.update({key: model.info[key] for key in (
+        "validation", "best_check", "best_epoch", "best_loss", "stopped_early", "returned")
+        if key in model.info})
     if as_json:
         _emit_json(summary)
     elif not quiet:
         from .readers.base import name_list
 
+        if "best_check" in model.info:
+            info = model.info
+            click.echo(f"{'stopped early' if info['stopped_early'] else 'ran every epoch'}; "
+                       f"best check {info['best_check']} (epoch {info['best_epoch']}, loss "
+                       f"{info['best_loss']:.6f}); the model holds the {info['returned']} "
+                       "weights", err=True)
         click.echo(f"wrote {output} ({model.n_features} features: "
                    f"{name_list(columns['features'], limit=8, ends=3)}; final objective "
                    f"{summary['objective']:.6f})", err=True)
@@ -293,6 +361,13 @@ def train(data, label, output, features, exclude, mode, loss, batch_size, epochs
             click.echo(f"{mode}: {state} in {summary['iterations']} iterations, "
                        f"{summary['passes']} passes over the data, |grad| "
                        f"{summary['grad_norm']:.3g} ({summary['where']})", err=True)
+
+
+def _validation_text(row: dict) -> str:
+    if "val_loss" not in row:
+        return ""
+    return (f", validation loss {row['val_loss']:.6f} accuracy {row['val_accuracy']:.4f} "
+            f"auc {row['val_auc']:.4f} ({row['val_rows']:,} rows)")
 
 
 def _write_history(history: list[dict], path: str) -> None:

@@ -18,7 +18,7 @@ from .losses import LOSSES
 from .schedules import SCHEDULES
 
 # Library parameters whose command-line flag is not ``--`` + the name with dashes.
-FLAGS = {"window": "--shuffle-window", "shuffle": "--shuffle/--no-shuffle",
+FLAGS = {"window": "--shuffle-window", "average": "--average-from", "shuffle": "--shuffle/--no-shuffle",
          "standardize": "--standardize/--no-standardize"}
 
 
@@ -62,6 +62,12 @@ RULES = {
     "l2": (_non_negative, ">= 0"),
     "tol": (_non_negative, ">= 0 (0 disables it)"),
     "power_t": (_non_negative, ">= 0"),
+    "validation_fraction": (lambda v: isinstance(v, numbers.Real) and not isinstance(v, bool)
+                            and 0 <= v < 1, "a fraction >= 0 and < 1"),
+    "validate_every": (_int_at_least(1), "a whole number of batches >= 1"),
+    "patience": (_int_at_least(1), "a whole number of checks >= 1"),
+    "average": (lambda v: isinstance(v, bool) or _int_at_least(0)(v),
+                "True, False or the whole number of the update averaging starts from (>= 0)"),
     "loss": (lambda v: isinstance(v, str) and v in LOSSES, lambda: _one_of(LOSSES)),
     "schedule": (lambda v: isinstance(v, str) and v in SCHEDULES, lambda: _one_of(SCHEDULES)),
 }

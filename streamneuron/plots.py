@@ -118,6 +118,9 @@ def plot_objective(history: list[dict], path: str | os.PathLike) -> None:
     ax = fig.add_subplot()
     marker = "o" if len(series["x"]) <= 50 else None  # markers only while they stay readable
     ax.plot(series["x"], series["objective"], marker=marker, label="training objective")
+    if history and "val_loss" in history[0]:
+        ax.plot(series["x"], [row["val_loss"] for row in history], marker=marker,
+                label="validation loss")
     ax.set_xlabel(series["xlabel"])
     ax.set_ylabel("objective J(w, b)")
     ax.set_title(f"Objective per {series['xlabel']}")

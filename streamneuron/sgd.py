@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import numbers
 import os
 import signal
 import threading
@@ -33,6 +34,7 @@ from .params import check_params
 from .stats import Moments, raise_nonfinite, streaming_moments
 from .stream import Position, iter_blocks
 from .training import NONFINITE, StepRule, TrainState
+from .validation import FIELDS, PATIENCE, SGD_TOL, Stopping, validate
 
 # Rows per kernel call: small enough to notice a signal or a due checkpoint within
 # milliseconds, large enough that the per-call overhead (boxing the arguments) is
@@ -58,11 +60,20 @@ class SGDParams:
     shuffle: bool = True
     window: int = 1
     standardize: bool = True
+    validation_fraction: float = 0.0
+    validate_every: int | None = None
+    early_stopping: bool = False
+    patience: int = PATIENCE
+    tol: float = SGD_TOL
+    average: int = 0  # averaged SGD from this update on (0: off)
 
     def __post_init__(self):
         check_params(loss=self.loss, batch_size=self.batch_size, lr=self.lr,
                      schedule=self.schedule, power_t=self.power_t, l2=self.l2,
-                     seed=self.seed, window=self.window)
+                     seed=self.seed, window=self.window,
+                     validation_fraction=self.validation_fraction,
+                     validate_every=self.validate_every, patience=self.patience, tol=self.tol,
+                     average=self.average)
 
 
 class _StopRequest:
@@ -107,7 +118,10 @@ def fit_sgd(source, batch_size: int = 256, epochs: int = 5, lr: float = 0.1, *,
             progress: Callable[[int, float], None] | None = None,
             on_epoch: Callable[[dict], None] | None = None,
             notify: Callable[[str], None] | None = None,
-            label: str | None = "y", features=None) -> Neuron:
+            label: str | None = "y", features=None, validation=None,
+            validation_fraction: float = 0.0, validate_every: int | None = None,
+            early_stopping: bool = False, patience: int = PATIENCE, tol: float | None = None,
+            average: bool | int = False, on_check: Callable[[dict], None] | None = None) -> Neuron:
     """Train a neuron by mini-batch SGD over ``source`` for ``epochs`` epochs.
 
     ``source``: a :class:`~streamneuron.readers.Source`, paths or URLs, a pandas or
@@ -139,13 +153,39 @@ def fit_sgd(source, batch_size: int = 256, epochs: int = 5, lr: float = 0.1, *,
     last checkpoint. ``notify`` (a
     callable taking a message) hears about resumes and checkpoint fallbacks.
 
+    Validation (:mod:`streamneuron.validation`): ``validation`` (paths, a Source, ...,
+    opened like ``source`` with its label and features) is validated on whole;
+    ``validation_fraction`` holds out that fraction of the training rows (chosen by
+    a hash of ``seed`` and the row's index: never trained on). A check, at each
+    epoch's end and every ``validate_every`` updates if given, adds ``val_loss``,
+    ``val_log_loss``, ``val_accuracy``, ``val_auc`` and ``val_rows`` to the epoch's
+    history row (and calls ``on_check`` with each check's row).
+    ``early_stopping=True`` stops when the checked loss (the validation loss, or
+    without validation data the epoch's training objective) has not improved by
+    more than ``tol`` (default 1e-3) for ``patience`` checks in a row (default 5),
+    and returns the best weights; ``epochs`` is then a maximum.
+    ``info`` says ``best_check``, ``best_epoch``, ``stopped_early``, and holds every
+    check in ``info["validation"]``.
+
+    ``average``: averaged SGD (Polyak-Ruppert): the model returned (and validated) is
+    the running average of the iterates, from the first update (``True``) or from
+    update ``N`` on (an integer ``N``; scikit-learn's ``average`` counts rows instead),
+    kept inside the fused kernel's update step and checkpointed. The history's
+    objective stays the loss at the iterates each row met.
+
     Returns the trained :class:`Neuron`; its ``info["history"]`` holds one row
     per epoch: epoch, rows, objective (mean loss at the weights each row met,
-    plus the L2 term), seconds.
+    plus the L2 term), seconds (and the validation fields).
     """
     params = SGDParams(loss=loss, batch_size=batch_size, lr=lr, schedule=schedule,
                        power_t=power_t, l2=l2, seed=seed, shuffle=shuffle, window=window,
-                       standardize=standardize)
+                       standardize=standardize, validation_fraction=validation_fraction,
+                       validate_every=validate_every, early_stopping=bool(early_stopping),
+                       patience=patience, tol=SGD_TOL if tol is None else tol,
+                       average=int(average) if isinstance(average, numbers.Integral) else average)
+    if validate_every is not None and validation is None and not validation_fraction:
+        raise ConfigError.about("validate_every", "needs validation data: give --validation "
+                                "or --validation-fraction")
     check_params(epochs=epochs, checkpoint_every=checkpoint_every,
                  checkpoint_seconds=checkpoint_seconds)
     if resume and not checkpoint:
@@ -161,9 +201,23 @@ def fit_sgd(source, batch_size: int = 256, epochs: int = 5, lr: float = 0.1, *,
             stack.enter_context(source)
         if source.label is None:
             raise DataError("training needs a label column")
+        if validation is not None:
+            if not hasattr(validation, "units"):
+                from .readers import open_source
+
+                validation = stack.enter_context(open_source(
+                    validation, label=source.label, features=source.feature_names))
+            if validation.label is None:
+                raise DataError("the validation data needs a label column")
+            if list(validation.feature_names) != list(source.feature_names):
+                raise DataError(
+                    f"the validation data has the features {validation.feature_names[:5]}... "
+                    f"but the training data {source.feature_names[:5]}...: they must be the same")
         fingerprint = None
         if checkpoint is not None:
             fingerprint = ckpt.fingerprint(source)  # only here: for arrays it hashes the data
+            if validation is not None:
+                fingerprint["validation"] = ckpt.fingerprint(validation)["files"]
             checkpoint = os.fspath(checkpoint)
             ckpt.prepare_folder(checkpoint, resume)
             stack.enter_context(ckpt.locked(checkpoint))
@@ -176,8 +230,16 @@ def fit_sgd(source, batch_size: int = 256, epochs: int = 5, lr: float = 0.1, *,
                 raise CheckpointError(
                     f"{checkpoint} already holds a checkpoint ({what}); continue it with "
                     "--resume, or delete the folder (or give another --checkpoint) to start afresh")
-        return _Run(source, params, epochs, checkpoint, checkpoint_every, checkpoint_seconds,
-                    progress, on_epoch, fingerprint, notify).run(resume)
+        run = _Run(source, params, epochs, checkpoint, checkpoint_every, checkpoint_seconds,
+                   progress, on_epoch, fingerprint, notify)
+        run.validation, run.on_check = validation, on_check
+        if params.validation_fraction > 0:
+            from .validation import second_reader
+
+            run.holdout_source = second_reader(source)
+            if run.holdout_source is not source:
+                stack.callback(run.holdout_source.close)
+        return run.run(resume)
 
 
 class _Run:
@@ -191,12 +253,16 @@ class _Run:
         self.progress, self.on_epoch, self.fingerprint = progress, on_epoch, fingerprint
         self.notify = notify
         self.rule = StepRule.of(get_loss(params.loss), params.batch_size, params.lr,
-                                params.schedule, params.power_t, params.l2)
+                                params.schedule, params.power_t, params.l2, params.average)
         self.state: TrainState | None = None
         self.history: list[dict] = []
         self.position = Position()
         self.epoch_seconds = 0.0  # seconds spent in the current epoch before a resume
         self.last_save = (time.monotonic(), 0)
+        self.validation = None  # a Source validated on whole
+        self.on_check: Callable[[dict], None] | None = None
+        self.stopping = Stopping()
+        self.holdout_source = source  # where the held-out rows are read for a check
 
     def _say(self, message: str) -> None:
         if self.notify is not None:
@@ -220,6 +286,9 @@ class _Run:
         self.history = resumed.history
         self.position = resumed.position
         self.epoch_seconds = resumed.epoch_seconds
+        self.stopping = resumed.stopping or Stopping()
+        if self.stopping.stopped:  # it stopped early: nothing is left to train
+            self.position = Position(self.epochs, 0, 0)
         if resumed.position == Position(self.epochs, 0, 0):
             self._say(f"{folder} holds {ckpt.describe(resumed.payload)}; writing its model")
         else:
@@ -231,7 +300,7 @@ class _Run:
         ckpt.save(self.checkpoint, ckpt.run_payload(
             model, self.state, position, epochs=self.epochs, complete=complete,
             epoch_seconds=epoch_seconds, history=self.history, params=asdict(self.params),
-            input_fingerprint=self.fingerprint))
+            input_fingerprint=self.fingerprint, stopping=self.stopping.to_dict()))
         self.last_save = (time.monotonic(), self.state.updates)
 
     # -- the loop ---------------------------------------------------------------
@@ -248,17 +317,23 @@ class _Run:
         self.last_save = (time.monotonic(), st.updates)
         epoch_start = time.perf_counter() - self.epoch_seconds
         stop = _StopRequest(self.checkpoint)
+        holdout = (p.validation_fraction, p.seed) if p.validation_fraction > 0 else None
         blocks = iter_blocks(self.source, self.position, epochs=self.epochs, shuffle=p.shuffle,
-                             seed=p.seed, window=p.window, prefetch=PREFETCH)
+                             seed=p.seed, window=p.window, prefetch=PREFETCH, holdout=holdout)
+        every = p.validate_every if self._validates else None
+        stopped = False
         with stop.installed(active=self.checkpoint is not None), contextlib.closing(blocks):
             for block in blocks:
                 epoch, k = block.position.epoch, block.position.block
-                pos, n = block.position.row, len(block.y)
+                pos, n = block.position.row, block.n_train
                 while pos < n:
                     if stop.signal is not None and st.at_boundary:
                         # e.g. the signal came while the block was being read
                         self._interrupt(model, Position(epoch, k, pos), epoch_start, stop.signal)
                     limit = self._updates_until_checkpoint() if stop.signal is None else 1
+                    if every is not None:  # pause at the next multiple of validate_every
+                        due = every - st.updates % every
+                        limit = due if limit < 0 else min(limit, due)
                     before = st.rows_seen
                     pos, status = st.train_block(
                         block.X, block.labels, rule, model._mean, model._inv_scale,
@@ -268,13 +343,21 @@ class _Run:
                         self._nonfinite(block, pos)
                     if self.progress is not None:
                         self.progress(st.rows_seen - before, st.loss_sum / max(st.rows_seen, 1.0))
+                    if every is not None and st.at_boundary and st.updates % every == 0 and st.updates > 0 and \
+                            st.updates != self.stopping.last_check_updates:
+                        if self._check(model, epoch + 1, None):
+                            stopped = True
+                            break
                     if stop.signal is not None and st.at_boundary and pos < n:
                         self._interrupt(model, Position(epoch, k, pos), epoch_start, stop.signal)
                     if self.checkpoint and st.at_boundary and self._checkpoint_due():
                         self._save(model, Position(epoch, k, pos), time.perf_counter() - epoch_start)
+                if stopped:
+                    break
                 last = k == n_blocks - 1
                 if last:
-                    self._end_epoch(model, epoch, epoch_start)
+                    if self._end_epoch(model, epoch, epoch_start):
+                        break
                     epoch_start = time.perf_counter()
                 if stop.signal is not None:  # the block is done: stop before the next one
                     # (an unfinished batch's sums are in the carry, saved with the checkpoint)
@@ -286,22 +369,72 @@ class _Run:
         model.info = {"mode": "sgd", "epochs": self.epochs, "rows": self.source.n_rows,
                       "updates": model.updates, "history": self.history,
                       "params": asdict(self.params)}
+        sp = self.stopping
+        if sp.checks:
+            model.info.update({
+                "validation": sp.log, "best_check": sp.best_check, "best_epoch": sp.best_epoch,
+                "best_loss": sp.best_loss, "stopped_early": sp.stopped,
+                "returned": "best" if p.early_stopping and sp.best_weights is not None
+                else "last"})
         if self.checkpoint:
             self._save(model, Position(self.epochs, 0, 0), 0.0, complete=True)
+        # The model returned, after the checkpoint (which keeps the weights trained, so
+        # that a resume with more epochs continues exactly): the best check's, or the
+        # running average with averaged SGD.
+        if p.early_stopping and sp.best_weights is not None:
+            model.weights = sp.best_weights.copy()
+            model.bias = sp.best_bias
+        elif p.average > 0 and st.avg_count > 0:
+            weights, bias = st.model(self.rule)
+            model.weights, model.bias = weights.copy(), bias
         return model
 
-    def _end_epoch(self, model: Neuron, epoch: int, epoch_start: float) -> None:
+    @property
+    def _validates(self) -> bool:
+        return self.validation is not None or self.params.validation_fraction > 0
+
+    def _check(self, model: Neuron, epoch: int, objective: float | None) -> bool:
+        """One check at the current weights: validate (or, without validation data,
+        take the epoch's ``objective``), update the stopping state; True to stop."""
+        st, p = self.state, self.params
+        weights, bias = st.model(self.rule)  # the running average with averaged SGD
+        if self._validates:
+            row = validate(weights, bias, model._mean, model._inv_scale, p.loss,
+                           files=self.validation, training=self.holdout_source,
+                           fraction=p.validation_fraction, seed=p.seed)
+            loss = row["val_loss"]
+        else:
+            row, loss = {}, objective
+        stop = self.stopping.update(loss, weights, bias, epoch=epoch,
+                                    updates=st.updates, tol=p.tol,
+                                    patience=p.patience if p.early_stopping else None, row=row)
+        if self.on_check is not None and row:
+            self.on_check(self.stopping.log[-1])
+        return stop
+
+    def _end_epoch(self, model: Neuron, epoch: int, epoch_start: float) -> bool:
+        """Close the epoch (history, check, checkpoint); True when the run stops early."""
         st = self.state
         rows, objective = st.finish_pass(self.rule)  # the last short batch is used as it is
         if not st.is_finite():
             raise DivergenceError(f"the weights became infinite in epoch {epoch + 1}: lower --lr")
         row = {"epoch": epoch + 1, "rows": rows, "objective": objective,
                "seconds": round(time.perf_counter() - epoch_start, 6)}
+        stop = False
+        sp = self.stopping
+        if self._validates or self.params.early_stopping:
+            if self._validates and sp.log and sp.last_check_updates == st.updates:
+                stop = sp.stopped  # checked at these very weights already (validate_every)
+            else:
+                stop = self._check(model, epoch + 1, objective)
+            if self._validates:
+                row.update({key: sp.log[-1][key] for key in FIELDS})
         self.history.append(row)
         if self.on_epoch is not None:
             self.on_epoch(row)
         if self.checkpoint:
             self._save(model, Position(epoch + 1, 0, 0), 0.0)
+        return stop
 
     def _updates_until_checkpoint(self) -> int:
         if not self.checkpoint or self.checkpoint_every is None:

@@ -105,9 +105,11 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
         ``n_iter_`` reports the passes made).
     lr : float, default=0.1
         Learning rate (step size) ``lr_0``.
-    schedule : {"constant", "invscaling"}, default="constant"
+    schedule : {"constant", "invscaling", "adagrad"}, default="constant"
         ``lr_t = lr / (1 + t)**power_t`` with ``t`` the updates made so far
-        (``"constant"`` is ``power_t = 0``).
+        (``"constant"`` is ``power_t = 0``); ``"adagrad"``: per-coordinate steps
+        ``lr * g_j / (sqrt(G_j) + 1e-10)``, ``G_j`` the sum of squared gradients
+        (kept across ``partial_fit`` calls and warm starts).
     power_t : float, default=0.5
         Exponent of the ``"invscaling"`` schedule.
     l2 : float, default=1e-4
@@ -135,6 +137,13 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
         first ``fit`` are kept; if the model has none and ``standardize=True``
         they are computed and the weights re-expressed so the model is unchanged;
         with ``standardize=False`` existing statistics are folded into the weights.
+    average : bool or int, default=False
+        Averaged SGD (Polyak-Ruppert): the model (``coef_``, ``intercept_``,
+        predictions) is the running average of the iterates, from the first update
+        (``True``) or from update ``N`` on (an int; scikit-learn's ``average``
+        counts rows instead), kept inside the compiled update step. Training
+        continues from the iterates (``partial_fit``, ``warm_start``); a warm start
+        that changes the standardization restarts the average from the model.
 
     Attributes
     ----------
@@ -184,11 +193,12 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
         "shuffle": ["boolean"],
         "random_state": ["random_state"],
         "warm_start": ["boolean"],
+        "average": ["boolean", Interval(Integral, 0, None, closed="left")],
     }
 
     def __init__(self, *, loss="log", batch_size=32, epochs=20, lr=0.1,
                  schedule="constant", power_t=0.5, l2=1e-4, standardize=True,
-                 shuffle=True, random_state=None, warm_start=False):
+                 shuffle=True, random_state=None, warm_start=False, average=False):
         self.loss = loss
         self.batch_size = batch_size
         self.epochs = epochs
@@ -200,6 +210,7 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
         self.shuffle = shuffle
         self.random_state = random_state
         self.warm_start = warm_start
+        self.average = average
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -342,6 +353,7 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
         self._neuron = Neuron(d, self.loss, standardize=None if moments is None else (
             moments.mean, moments.scale()))
         self._passes = 0
+        self._sgd = None  # averaged SGD: the training state (iterates and average)
         self.loss_curve_ = []
         self.n_iter_ = 0
         self._publish()
@@ -349,6 +361,8 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
     def _rebase_standardization(self, X) -> None:
         """Warm start: match the model's statistics to ``standardize``, model unchanged."""
         neuron = self._neuron
+        if self.standardize != (neuron.mean is not None):
+            self._sgd = None  # the average restarts from the rebased model
         if self.standardize and neuron.mean is None:
             moments = self._moments(X)
             mean, scale = moments.mean, moments.scale()
@@ -379,9 +393,17 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
         n = X.shape[0]
         neuron = self._neuron
         neuron.loss_fn = get_loss(self.loss)  # a warm start may have changed it
-        state = TrainState.start(neuron.weights.copy(), neuron.bias, neuron.updates)
         rule = StepRule.of(neuron.loss_fn, self.batch_size, self.lr, self.schedule,
-                           self.power_t, self.l2)
+                           self.power_t, self.l2, self.average)
+        previous = getattr(self, "_sgd", None)
+        if (rule.average > 0 or rule.adagrad) and previous is not None:
+            # continue the iterates, their average and AdaGrad's sums
+            state = TrainState(previous.weights.copy(), np.zeros_like(previous.weights),
+                               previous.bias, previous.updates, avg_b=previous.avg_b,
+                               avg_count=previous.avg_count, avg_w=previous.avg_w.copy(),
+                               g2=previous.g2.copy())
+        else:
+            state = TrainState.start(neuron.weights.copy(), neuron.bias, neuron.updates)
         curve = []
         for p in range(self._passes, self._passes + passes):
             order = block_order(n, seed=seed, epoch=p, block=0, shuffle=self.shuffle)
@@ -396,6 +418,12 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
                     + ("" if neuron.mean is not None else " or standardize the features"))
             curve.append(objective)
         neuron.weights, neuron.bias, neuron.updates = state.weights, state.bias, state.updates
+        if rule.average > 0 or rule.adagrad:
+            self._sgd = state
+            weights, bias = state.model(rule)
+            neuron.weights, neuron.bias = weights.copy(), bias
+        else:
+            self._sgd = None
         self._passes += passes
         self.loss_curve_ = self.loss_curve_ + curve
         self._publish()

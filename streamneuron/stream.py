@@ -66,18 +66,32 @@ class Block:
     thread hands that work to the training thread when it is itself the slower one).
     """
 
-    __slots__ = ("X", "y", "_order", "_labels", "position", "units", "bounds")
+    __slots__ = ("X", "y", "_order", "_labels", "position", "units", "bounds", "held",
+                 "_kept")
 
     def __init__(self, X: np.ndarray, y: np.ndarray, order, position: Position,
-                 units: list[int], bounds: np.ndarray):
+                 units: list[int], bounds: np.ndarray, held: np.ndarray | None = None):
         self.X, self.y, self._order, self._labels = X, y, order, None
         self.position, self.units, self.bounds = position, units, bounds
+        # Rows held out of training (a validation fraction): True for each such row of
+        # X. They are left out of ``order`` (then always explicit, even in file order).
+        self.held = held
+        self._kept = held is None  # the order has no held-out row left in it
 
     @property
     def order(self) -> np.ndarray:
         if callable(self._order):
             self._order = self._order()
+        if not self._kept:
+            order = self._order
+            self._order = order[~self.held[order]] if order.size else np.flatnonzero(~self.held)
+            self._kept = True
         return self._order
+
+    @property
+    def n_train(self) -> int:
+        """The rows trained on: ``len(order)`` with held-out rows, else all of them."""
+        return len(self.y) if self.held is None else len(self.order)
 
     @property
     def labels(self) -> np.ndarray:
@@ -87,7 +101,7 @@ class Block:
             if order.size:
                 from .kernels import gather
 
-                self._labels = gather(self.y, order, np.empty_like(self.y))
+                self._labels = gather(self.y, order, np.empty(len(order), self.y.dtype))
             else:
                 self._labels = self.y
         return self._labels
@@ -100,6 +114,28 @@ class Block:
     def __repr__(self) -> str:
         return (f"Block({self.position}, units {self.units}, {len(self.y)} rows"
                 f"{', shuffled' if callable(self._order) or self._order.size else ''})")
+
+
+def block_rows(source: Source, units: list[int]) -> np.ndarray:
+    """The global row indices (rows counted over all units in file order) of the
+    units' rows, concatenated: a pure function of the layout."""
+    sizes = np.asarray(source.unit_sizes, dtype=np.int64)
+    starts = np.concatenate(([0], np.cumsum(sizes)))
+    return np.concatenate([np.arange(starts[u], starts[u] + sizes[u], dtype=np.int64)
+                           for u in units]) if units else np.empty(0, np.int64)
+
+
+def held_out(rows: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Whether each global row index is held out for validation: ``u(seed, row) <
+    fraction``, ``u`` a uniform number in [0, 1) from a splitmix64 hash of the seed and
+    the row. A pure function: the same rows whatever the epoch, order or resume."""
+    with np.errstate(over="ignore"):
+        x = rows.astype(np.uint64) + np.uint64((seed * 0x9E3779B97F4A7C15 + 0x632BE59BD9B4E019)
+                                               % 2**64)
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        x = x ^ (x >> np.uint64(31))
+    return (x >> np.uint64(11)).astype(np.float64) * 2.0**-53 < fraction
 
 
 def epoch_plan(n_units: int, *, seed: int, epoch: int, shuffle: bool,
@@ -202,25 +238,34 @@ def _plan_blocks(source: Source, start: Position, epochs: int, shuffle: bool, se
 
 def _load(source: Source, pos: Position, units: list[int], shuffle: bool, seed: int,
           buffer: np.ndarray | None = None, row_major: bool = False,
-          order: np.ndarray | None = None) -> Block:
+          order: np.ndarray | None = None, holdout: tuple | None = None) -> Block:
     """Read a block. Its row permutation is ``order`` when given (then the labels in
-    training order are made here too), else made on first use."""
+    training order are made here too), else made on first use. ``holdout``
+    ``(fraction, seed)``: the rows :func:`held_out` are left out of the order."""
     X, y, bounds = read_block(source, units, buffer, row_major)
+    held = None
+    if holdout is not None:
+        held = held_out(block_rows(source, units), holdout[0], holdout[1])
     if not shuffle:
-        return Block(X, y, np.empty(0, dtype=np.int64), pos, units, bounds)
+        return Block(X, y, np.empty(0, dtype=np.int64), pos, units, bounds, held)
     if order is None:
         def make():
             return block_order(len(y), seed=seed, epoch=pos.epoch, block=pos.block, shuffle=True)
 
-        return Block(X, y, make, pos, units, bounds)
-    block = Block(X, y, order, pos, units, bounds)
+        return Block(X, y, make, pos, units, bounds, held)
+    block = Block(X, y, order, pos, units, bounds, held)
     block.labels  # made here too, on the thread that had time to spare
     return block
 
 
 def iter_blocks(source: Source, start: Position, *, epochs: int, shuffle: bool, seed: int,
-                window: int = 1, prefetch: int = 1) -> Iterator[Block]:
+                window: int = 1, prefetch: int = 1,
+                holdout: tuple | None = None) -> Iterator[Block]:
     """Blocks from ``start`` to the end of epoch ``epochs - 1``.
+
+    ``holdout`` ``(fraction, seed)``: the rows :func:`held_out` by that pair are left
+    out of each block's ``order`` (``Block.held`` marks them; ``Block.n_train``
+    counts the rest): never trained on.
 
     ``prefetch > 0`` decodes that many blocks ahead on a background thread
     (memory: ``prefetch + 1`` decoded blocks); errors are raised in the caller.
@@ -251,7 +296,7 @@ def iter_blocks(source: Source, start: Position, *, epochs: int, shuffle: bool, 
 
         buffer = pool.take(wait_or_work) if pool is not None else None
         return _load(source, pos, units, shuffle, seed, buffer, row_major,
-                     order=early[0] if early else None)
+                     order=early[0] if early else None, holdout=holdout)
 
     if prefetch <= 0:
         for pos, units in plan:

@@ -33,10 +33,11 @@ PAUSED = kernels.PAUSED  # stopped after ``max_updates`` updates, at a batch bou
 NONFINITE = kernels.NONFINITE  # a logit was not finite; the position is that row of X
 
 _NO_ORDER = np.empty(0, dtype=np.int64)
+_NO_ADAGRAD = np.empty(0, dtype=np.float64)
 
 # The scalar fields: those of the kernels' state record (kernels.STATE).
 _SCALARS = kernels.STATE.names
-_COUNTS = ("updates", "carry_rows", "rows_seen")
+_COUNTS = ("updates", "carry_rows", "rows_seen", "avg_count")
 
 
 @dataclass(frozen=True)
@@ -49,13 +50,24 @@ class StepRule:
     lr: float
     power: float = 0.0
     l2: float = 0.0
+    average: int = 0  # averaged SGD: average the iterates from update ``average`` on (0: off)
+    adagrad: bool = False  # per-coordinate AdaGrad steps (the schedule "adagrad")
 
     @classmethod
     def of(cls, loss, batch_size: int, lr: float, schedule: str = "constant",
-           power_t: float = 0.5, l2: float = 0.0) -> "StepRule":
-        """From the user's parameters (``loss``: a loss object of :mod:`streamneuron.losses`)."""
-        lr0, power = make_schedule(schedule, lr, power_t).kernel_params
-        return cls(int(loss.kernel_id), int(batch_size), lr0, power, float(l2))
+           power_t: float = 0.5, l2: float = 0.0, average=0) -> "StepRule":
+        """From the user's parameters (``loss``: a loss object of :mod:`streamneuron.losses`;
+        ``average``: False/0 off, True from the first update, N from update N on)."""
+        made = make_schedule(schedule, lr, power_t)
+        lr0, power = made.kernel_params
+        return cls(int(loss.kernel_id), int(batch_size), lr0, power, float(l2),
+                   average_start(average), bool(made.adaptive))
+
+
+def average_start(average) -> int:
+    """The update from which averaged SGD averages: ``True`` -> 1, ``False`` -> 0 (off),
+    a whole number ``N >= 0`` -> ``N`` (0: off)."""
+    return int(average)
 
 
 @dataclass
@@ -70,11 +82,28 @@ class TrainState:
     carry_rows: int = 0  # rows in the unfinished batch
     loss_sum: float = 0.0  # sum of L over the pass's rows, at the weights each row met
     rows_seen: int = 0  # rows of the pass so far
+    avg_b: float = 0.0  # averaged SGD: the running average of b
+    avg_count: int = 0  # iterates in the average
+    avg_w: np.ndarray | None = None  # the running average of w (d,)
+    g2: np.ndarray | None = None  # AdaGrad: sums of squared gradients, w's then b's (d + 1,)
+
+    def __post_init__(self):
+        if self.avg_w is None:
+            self.avg_w = np.zeros_like(self.weights)
+        if self.g2 is None:
+            self.g2 = np.zeros(self.weights.shape[0] + 1)
 
     @classmethod
     def start(cls, weights: np.ndarray, bias: float = 0.0, updates: int = 0) -> "TrainState":
         """A state at a batch boundary, training ``weights`` in place."""
         return cls(weights, np.zeros_like(weights), float(bias), int(updates))
+
+    def model(self, rule: "StepRule") -> tuple[np.ndarray, float]:
+        """The model's weights and bias now: the running average with averaged SGD (once
+        it holds an iterate), else the weights trained."""
+        if rule.average > 0 and self.avg_count > 0:
+            return self.avg_w, float(self.avg_b)
+        return self.weights, float(self.bias)
 
     @property
     def at_boundary(self) -> bool:
@@ -101,7 +130,8 @@ class TrainState:
         pos, status = kernels.sgd_block(
             X, labels, order, start, X.shape[0] if stop is None else stop, self.weights,
             record, self.carry_w, mean, inv_scale, rule.loss_id, rule.batch_size, rule.lr,
-            rule.power, rule.l2, max_updates)
+            rule.power, rule.l2, max_updates, self.avg_w, float(rule.average),
+            self.g2 if rule.adagrad else _NO_ADAGRAD)
         self._take(record)
         return pos, status
 
@@ -115,7 +145,8 @@ class TrainState:
         if self.carry_rows > 0:
             record = self._record()
             kernels.apply_update(self.weights, record, self.carry_w, rule.lr, rule.power,
-                                 rule.l2)
+                                 rule.l2, self.avg_w, float(rule.average),
+                                 self.g2 if rule.adagrad else _NO_ADAGRAD)
             self._take(record)
         w = self.weights
         rows = self.rows_seen
@@ -137,6 +168,8 @@ class TrainState:
         """Every field but the weights (saved with the model), by name."""
         out = {name: getattr(self, name) for name in _SCALARS}
         out["carry_w"] = self.carry_w.tolist()
+        out["avg_w"] = self.avg_w.tolist()
+        out["g2"] = self.g2.tolist()
         return out
 
     @classmethod
@@ -148,6 +181,12 @@ class TrainState:
         carry_w = np.asarray(data["carry_w"], dtype=np.float64)
         if carry_w.shape != weights.shape:
             raise ValueError(f"carry_w has shape {carry_w.shape}, the weights {weights.shape}")
+        avg_w = np.asarray(data["avg_w"], dtype=np.float64)
+        if avg_w.shape != weights.shape:
+            raise ValueError(f"avg_w has shape {avg_w.shape}, the weights {weights.shape}")
+        g2 = np.asarray(data["g2"], dtype=np.float64)
+        if g2.shape != (weights.shape[0] + 1,):
+            raise ValueError(f"g2 has shape {g2.shape}, not ({weights.shape[0] + 1},)")
         values = {}
         for name in _SCALARS:
             value = data[name]
@@ -158,7 +197,7 @@ class TrainState:
                     raise ValueError(f"{name} is {value!r}, not a count")
                 value = int(value)
             values[name] = value if name in _COUNTS else float(value)
-        return cls(weights, carry_w, **values)
+        return cls(weights, carry_w, avg_w=avg_w, g2=g2, **values)
 
 
 __all__ = ["TrainState", "StepRule", "OK", "PAUSED", "NONFINITE"]

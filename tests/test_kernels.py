@@ -14,10 +14,14 @@ from streamneuron.losses import LogLoss, SquaredError
 LOSSES = {0: LogLoss, 1: SquaredError}
 
 
-def numpy_sgd(X, y, *, batch, lr0, power_t, l2, mean, inv_scale, loss_id):
-    """The engine's update rule, one mini-batch at a time, in float64 numpy."""
+def numpy_sgd(X, y, *, batch, lr0, power_t, l2, mean, inv_scale, loss_id, average=0,
+              averaged=None):
+    """The engine's update rule, one mini-batch at a time, in float64 numpy. With
+    ``average=N > 0`` the iterates from update N on are averaged into ``averaged``
+    (a dict: "w", "b", "count")."""
     Z = (X.astype(np.float64) - mean) * inv_scale
     w, b, t = np.zeros(X.shape[1]), 0.0, 0
+    iterates = []
     loss = LOSSES[loss_id]
     total = 0.0
     for first in range(0, len(y), batch):
@@ -31,21 +35,30 @@ def numpy_sgd(X, y, *, batch, lr0, power_t, l2, mean, inv_scale, loss_id):
         w = w - lr * (xb.T @ dz / len(yb) + l2 * w)
         b = b - lr * dz.mean()
         t += 1
+        if 0 < average <= t:
+            iterates.append((w, b))
+    if averaged is not None:
+        averaged["count"] = len(iterates)
+        averaged["w"] = np.mean([v for v, _ in iterates], axis=0) if iterates else np.zeros_like(w)
+        averaged["b"] = float(np.mean([c for _, c in iterates])) if iterates else 0.0
     return w, b, total
 
 
 def run(X, y, order=None, *, batch, slices=None, lr0=0.05, power_t=0.0, l2=0.0, mean=None,
-        inv_scale=None, loss_id=0):
+        inv_scale=None, loss_id=0, average=0, avg_w=None, g2=None):
     n, d = X.shape
     order = np.empty(0, np.int64) if order is None else order
     labels = y[order] if order.size else y
     mean = np.zeros(d) if mean is None else mean
     inv_scale = np.ones(d) if inv_scale is None else inv_scale
     w, state, carry = np.zeros(d), kernels.new_state(), np.zeros(d)
+    avg_w = np.zeros(d) if avg_w is None else avg_w
+    g2 = np.empty(0) if g2 is None else g2
     cuts = [0] + sorted(slices or []) + [n]
     for start, stop in zip(cuts[:-1], cuts[1:]):
         pos, status = kernels.sgd_block(X, labels, order, start, stop, w, state, carry, mean,
-                                        inv_scale, loss_id, batch, lr0, power_t, l2, -1)
+                                        inv_scale, loss_id, batch, lr0, power_t, l2, -1,
+                                        avg_w, float(average), g2)
         assert (pos, status) == (stop, kernels.OK)
     return w, state, carry
 
@@ -114,15 +127,18 @@ def test_nonfinite_row_and_pause_are_reported_where_they_happen():
     w, state, carry = np.zeros(8), kernels.new_state(), np.zeros(8)
     for batch in (1, 16):
         pos, status = kernels.sgd_block(X, y, np.empty(0, np.int64), 0, 500, w, state, carry,
-                                        np.zeros(8), np.ones(8), 0, batch, 0.1, 0.0, 0.0, -1)
+                                        np.zeros(8), np.ones(8), 0, batch, 0.1, 0.0, 0.0, -1,
+                                        np.zeros(8), 0.0, np.empty(0))
         assert (pos, status) == (321, kernels.NONFINITE)
         pos, status = kernels.sgd_block(X, y[order], order, 0, 500, w, state, carry,
-                                        np.zeros(8), np.ones(8), 0, batch, 0.1, 0.0, 0.0, -1)
+                                        np.zeros(8), np.ones(8), 0, batch, 0.1, 0.0, 0.0, -1,
+                                        np.zeros(8), 0.0, np.empty(0))
         assert (pos, status) == (321, kernels.NONFINITE)  # the row of X, not the position
     X[321, 5] = 0.0
     state, carry = kernels.new_state(), np.zeros(8)
     pos, status = kernels.sgd_block(X, y, np.empty(0, np.int64), 0, 500, np.zeros(8), state,
-                                    carry, np.zeros(8), np.ones(8), 0, 16, 0.1, 0.0, 0.0, 3)
+                                    carry, np.zeros(8), np.ones(8), 0, 16, 0.1, 0.0, 0.0, 3,
+                                    np.zeros(8), 0.0, np.empty(0))
     assert (pos, status) == (48, kernels.PAUSED) and state["updates"][0] == 3
 
 
@@ -145,3 +161,58 @@ def test_gradient_sums_equal_numpy_on_every_layout():
         assert results[0][2] == pytest.approx(loss.loss(z, y).sum(), rel=1e-12)
         for other in results[1:]:
             assert np.array_equal(other[0], results[0][0]) and other[1:] == results[0][1:]
+
+
+@pytest.mark.parametrize("loss_id", [0, 1])
+@pytest.mark.parametrize("d,batch,average", [(3, 1, 1), (8, 5, 1), (13, 64, 4), (33, 7, 50),
+                                             (32, 256, 3)])
+def test_averaged_sgd_equals_the_numpy_average_of_the_iterates(d, batch, average, loss_id):
+    X, y = data(1000, d, seed=d)
+    rng = np.random.default_rng(1)
+    mean, inv_scale = rng.normal(size=d) * 0.1, 1.0 + rng.random(d)
+    args = dict(batch=batch, lr0=0.05, power_t=0.5, l2=1e-3, mean=mean, inv_scale=inv_scale,
+                loss_id=loss_id)
+    avg_w = np.zeros(d)
+    w, state, _ = run(X, y, average=average, avg_w=avg_w, slices=[333, 334], **args)
+    ref = {}
+    w_ref, b_ref, _ = numpy_sgd(X, y, average=average, averaged=ref, **args)
+    assert state["avg_count"][0] == ref["count"] > 0
+    np.testing.assert_allclose(avg_w, ref["w"], rtol=1e-12, atol=1e-12)
+    assert state["avg_b"][0] == pytest.approx(ref["b"], rel=1e-12, abs=1e-12)
+    # the iterates themselves are those of plain SGD, bit for bit
+    plain_w, plain_state, _ = run(X, y, slices=[333, 334], **args)
+    assert np.array_equal(w, plain_w) and plain_state["bias"][0] == state["bias"][0]
+    assert plain_state["avg_count"][0] == 0 and plain_state["avg_b"][0] == 0.0
+
+
+def numpy_adagrad(X, y, *, batch, lr0, l2, mean, inv_scale, loss_id, eps=1e-10):
+    """AdaGrad, one mini-batch at a time, in float64 numpy (full batches only)."""
+    Z = (X.astype(np.float64) - mean) * inv_scale
+    w, b = np.zeros(X.shape[1]), 0.0
+    G, Gb = np.zeros(X.shape[1]), 0.0
+    loss = LOSSES[loss_id]
+    for first in range(0, len(y) - batch + 1, batch):
+        xb, yb = Z[first:first + batch], y[first:first + batch].astype(np.float64)
+        dz = loss.dloss_dz(xb @ w + b, yb)
+        g = xb.T @ dz / len(yb) + l2 * w
+        gb = dz.mean()
+        G, Gb = G + g * g, Gb + gb * gb
+        w = w - lr0 * g / (np.sqrt(G) + eps)
+        b = b - lr0 * gb / (np.sqrt(Gb) + eps)
+    return w, b, G, Gb
+
+
+@pytest.mark.parametrize("loss_id", [0, 1])
+@pytest.mark.parametrize("d,batch", [(3, 1), (8, 5), (13, 64), (33, 8)])
+def test_adagrad_equals_the_numpy_update_rule(d, batch, loss_id):
+    X, y = data(1024, d, seed=d)
+    rng = np.random.default_rng(1)
+    mean, inv_scale = rng.normal(size=d) * 0.1, 1.0 + rng.random(d)
+    g2 = np.zeros(d + 1)
+    w, state, _ = run(X, y, batch=batch, lr0=0.1, l2=1e-3, mean=mean, inv_scale=inv_scale,
+                      loss_id=loss_id, g2=g2, slices=[100, 517])
+    w_ref, b_ref, G, Gb = numpy_adagrad(X, y, batch=batch, lr0=0.1, l2=1e-3, mean=mean,
+                                        inv_scale=inv_scale, loss_id=loss_id)
+    np.testing.assert_allclose(w, w_ref, rtol=1e-11, atol=1e-13)
+    assert state["bias"][0] == pytest.approx(b_ref, rel=1e-11, abs=1e-13)
+    np.testing.assert_allclose(g2, np.append(G, Gb), rtol=1e-11)

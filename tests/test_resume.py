@@ -621,11 +621,14 @@ def test_checkpoint_contents(tmp_path):
     payload = ckpt.load(ck)
     assert payload["params"] == dict(loss="log", batch_size=16, lr=0.1, schedule="invscaling",
                                      power_t=0.5, l2=0.01, seed=7, shuffle=True, window=1,
-                                     standardize=True)
+                                     standardize=True, validation_fraction=0.0,
+                                     validate_every=None, early_stopping=False, patience=5,
+                                     tol=1e-3, average=0)
     assert set(payload["position"]) == {"epoch", "block", "row"}
     state = payload["state"]
     assert set(state) == {"bias", "updates", "carry_b", "carry_rows", "loss_sum", "rows_seen",
-                          "carry_w"}
+                          "carry_w", "stopping", "avg_b", "avg_count", "avg_w", "g2"}
+    assert state["stopping"]["checks"] == 0 and state["stopping"]["best_weights"] is None
     assert state["updates"] > 0  # the update count t drives invscaling
     assert len(state["carry_w"]) == 4
     model = payload["model"]

@@ -24,6 +24,8 @@ STATE = np.dtype([
     ("carry_rows", np.float64),  # rows in the unfinished batch (it may straddle blocks)
     ("loss_sum", np.float64),  # sum of L over the pass's rows, at the weights they met
     ("rows_seen", np.float64),  # rows of the pass so far
+    ("avg_b", np.float64),  # the running (Polyak-Ruppert) average of b (averaged SGD)
+    ("avg_count", np.float64),  # iterates in the average so far
 ])
 
 # Status codes returned by the kernels.
@@ -185,8 +187,33 @@ def _first_nonfinite(z, first, stop):
     return stop
 
 
+ADAGRAD_EPS = 1e-10  # streamneuron.schedules.ADAGRAD_EPS
+
+
 @njit(inline="always")
-def _step(w, carry_w, tile, r, dz, b, carry_b, carry_rows, t, lr0, power_t, l2):
+def _adagrad_step(w, carry_w, tile, r, dz, b, carry_b, carry_rows, lr, l2, g2):
+    """AdaGrad's update (``g2`` holds ``G_j`` for each weight and, last, the bias)::
+
+        g_j = (carry_w_j + dz x_j) / m + l2 w_j,   G_j += g_j**2,
+        w_j -= lr g_j / (sqrt(G_j) + eps)          (the bias: g = carry_b / m)
+
+    Empties ``carry_w``; returns the new ``b``."""
+    d = w.shape[0]
+    inv_m = 1.0 / carry_rows
+    for j in range(d):
+        g = (carry_w[j] + dz * tile[r, j]) * inv_m + l2 * w[j]
+        G = g2[j] + g * g
+        g2[j] = G
+        w[j] -= lr * g / (np.sqrt(G) + ADAGRAD_EPS)
+        carry_w[j] = 0.0
+    gb = carry_b * inv_m
+    Gb = g2[d] + gb * gb
+    g2[d] = Gb
+    return b - lr * gb / (np.sqrt(Gb) + ADAGRAD_EPS)
+
+
+@njit(inline="always")
+def _step(w, carry_w, tile, r, dz, b, carry_b, carry_rows, t, lr0, power_t, l2, g2):
     """The update step, the one every kernel takes: the batch's last row
     (``tile[r]`` with ``dz``) joins the carry and
 
@@ -195,7 +222,29 @@ def _step(w, carry_w, tile, r, dz, b, carry_b, carry_rows, t, lr0, power_t, l2):
     with ``g_w, g_b`` the carried gradient sums of the ``m = carry_rows`` rows. The
     carry ``carry_w`` is emptied; returns the new ``(b, t)`` (the caller empties
     ``carry_b`` and ``carry_rows``). A step with no last row passes a zero row.
+    A non-empty ``g2``: AdaGrad's per-coordinate step instead (:func:`_adagrad_step`).
     """
+    if g2.shape[0] > 0:
+        return _adagrad_step(w, carry_w, tile, r, dz, b, carry_b, carry_rows, lr0, l2,
+                             g2), t + 1.0
     lr = _rate(t, lr0, power_t)
     _update_row(w, carry_w, tile, r, dz, lr, carry_rows, _power_of_two(carry_rows), l2)
     return b - lr * (carry_b / carry_rows), t + 1.0
+
+
+@njit(inline="always")
+def _average(w, avg_w, b, avg_b, avg_count, t, avg_from):
+    """Averaged SGD: after the step that made update count ``t``, the iterate ``(w, b)``
+    joins the running average ``(avg_w, avg_b)`` of the ``avg_count`` iterates so far
+    when ``avg_from > 0`` and ``t >= avg_from``::
+
+        k = avg_count + 1,   avg_w += (w - avg_w) / k,   avg_b += (b - avg_b) / k
+
+    Returns the new ``(avg_b, avg_count)``. ``avg_from <= 0``: off, nothing is touched
+    (the weights never depend on the average)."""
+    if avg_from <= 0.0 or t < avg_from:
+        return avg_b, avg_count
+    k = avg_count + 1.0
+    for j in range(w.shape[0]):
+        avg_w[j] += (w[j] - avg_w[j]) / k
+    return avg_b + (b - avg_b) / k, k

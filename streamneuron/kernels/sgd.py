@@ -10,22 +10,24 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .common import (NONFINITE, OK, PAUSED, _add_rows, _fill, _first_nonfinite, _losses, _step,
-                     _workspace, loss_and_dz_scalar)
+from .common import (NONFINITE, OK, PAUSED, _add_rows, _average, _fill, _first_nonfinite,
+                     _losses, _step, _workspace, loss_and_dz_scalar)
 from .intrinsics import _logit, _prefetch_row
 
 
 @njit(cache=True, nogil=True)
-def apply_update(w, state, carry_w, lr0, power_t, l2):
+def apply_update(w, state, carry_w, lr0, power_t, l2, avg_w, avg_from, g2):
     """One step ``w -= lr_t (g_w / m + l2 w)``, ``b -= lr_t g_b / m``, ``lr_t = lr0 / (1 + t)**power_t``.
 
     ``g_w, g_b`` are the gradient sums of the ``m`` rows of the batch (the article's
-    averaged gradient); the carry is emptied and ``t`` advanced.
+    averaged gradient); the carry is emptied and ``t`` advanced. With ``avg_from > 0``
+    the new iterate joins the running average ``avg_w`` (:func:`~.common._average`).
     """
     s = state[0]
     # The kernels' own step, with no last row to add (a zero row): one update rule.
     b, t = _step(w, carry_w, np.zeros((1, w.shape[0])), 0, 0.0, s.bias, s.carry_b,
-                 s.carry_rows, s.updates, lr0, power_t, l2)
+                 s.carry_rows, s.updates, lr0, power_t, l2, g2)
+    s.avg_b, s.avg_count = _average(w, avg_w, b, s.avg_b, s.avg_count, t, avg_from)
     s.bias = b
     s.updates = t
     s.carry_b = 0.0
@@ -35,7 +37,7 @@ def apply_update(w, state, carry_w, lr0, power_t, l2):
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def sgd_block(X, y, order, start, stop, w, state, carry_w, mean, inv_scale,
-              loss_id, batch_size, lr0, power_t, l2, max_updates):
+              loss_id, batch_size, lr0, power_t, l2, max_updates, avg_w, avg_from, g2):
     """Mini-batch SGD over rows ``order[start:stop]`` of the block ``X`` (n, d).
 
     ``X`` may be row- or column-major, float32 or float64 (never converted as a
@@ -47,6 +49,11 @@ def sgd_block(X, y, order, start, stop, w, state, carry_w, mean, inv_scale,
     Each row adds its ``dL/dz * x`` to the carry at the current weights; every
     ``batch_size`` rows one averaged step is taken (:func:`apply_update`).
     Stops early after ``max_updates`` updates (< 0: no limit).
+    Averaged SGD: with ``avg_from > 0`` every iterate from update ``avg_from`` on joins
+    the running average ``avg_w`` (and ``state.avg_b``, ``state.avg_count``) inside the
+    update step (:func:`~.common._average`); ``avg_from <= 0`` leaves it untouched.
+    AdaGrad: a non-empty ``g2`` (``d + 1``: the sums of squared gradients of each weight
+    and the bias) makes every step per coordinate (:func:`~.common._adagrad_step`).
 
     The rows of a tile are taken in *spans* that share the weights (up to the end
     of the tile or of the batch): the span's logits first, then its losses and
@@ -70,6 +77,8 @@ def sgd_block(X, y, order, start, stop, w, state, carry_w, mean, inv_scale,
     carry_rows = s.carry_rows
     loss_sum = s.loss_sum
     rows_seen = s.rows_seen
+    avg_b = s.avg_b
+    avg_count = s.avg_count
     pos = start
     status = OK
     while pos < stop and status == OK:
@@ -98,7 +107,9 @@ def sgd_block(X, y, order, start, stop, w, state, carry_w, mean, inv_scale,
                 carry_b += dz
                 rows_seen += 1.0
                 carry_rows += 1.0
-                b, t = _step(w, carry_w, tile, r, dz, b, carry_b, carry_rows, t, lr0, power_t, l2)
+                b, t = _step(w, carry_w, tile, r, dz, b, carry_b, carry_rows, t, lr0, power_t, l2,
+                             g2)
+                avg_b, avg_count = _average(w, avg_w, b, avg_b, avg_count, t, avg_from)
                 carry_b = 0.0
                 carry_rows = 0.0
                 updates += 1
@@ -129,7 +140,8 @@ def sgd_block(X, y, order, start, stop, w, state, carry_w, mean, inv_scale,
             r += span
             if full:
                 b, t = _step(w, carry_w, tile, last, tdz[last], b, carry_b, carry_rows, t,
-                             lr0, power_t, l2)
+                             lr0, power_t, l2, g2)
+                avg_b, avg_count = _average(w, avg_w, b, avg_b, avg_count, t, avg_from)
                 carry_b = 0.0
                 carry_rows = 0.0
                 updates += 1
@@ -149,5 +161,7 @@ def sgd_block(X, y, order, start, stop, w, state, carry_w, mean, inv_scale,
     s.carry_rows = carry_rows
     s.loss_sum = loss_sum
     s.rows_seen = rows_seen
+    s.avg_b = avg_b
+    s.avg_count = avg_count
     return pos, status
 

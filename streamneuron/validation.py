@@ -1,0 +1,180 @@
+"""Held-out validation and early stopping for the SGD engine.
+
+Two kinds of validation data, usable together:
+
+* **other files** (``validation=`` / ``--validation DATA...``): every row of them;
+* **a fraction of the training rows** (``validation_fraction=F`` /
+  ``--validation-fraction F``): a row is held out iff ``u(seed, i) < F``, ``u`` a
+  uniform number from a hash of the run's seed and the row's global index ``i``
+  (:func:`streamneuron.stream.held_out`). A pure function, nothing kept in memory:
+  the same rows in every epoch, every shuffle and after a resume. The stream leaves
+  them out of each block's row order, so the kernel never trains on them.
+
+A *check* (:func:`validate`) is a second read of the validation data, in file order,
+at the weights of that moment (the epoch's end weights, or every ``validate_every``
+updates): for a fraction, the held-out rows of the training files are read again
+(the rest of each unit is decoded and skipped). It reports the model's loss (log
+loss, or the article's ``0.5 (p - y)**2`` for ``loss="mse"``), the log loss, accuracy
+and AUC, from :class:`streamneuron.metrics.StreamingMetrics`.
+
+:class:`Stopping` decides when to stop, as scikit-learn's ``n_iter_no_change``: a
+check that does not improve on the best loss so far by more than ``tol`` counts
+against ``patience``; ``patience`` such checks in a row stop the run. Without
+validation data the loss checked is the epoch's training objective (the mean loss
+at the weights each row met, plus the L2 term), once per epoch. The best weights
+are kept and returned; the whole state goes into the checkpoint by name.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import kernels
+from .errors import DataError
+from .losses import sigmoid
+from .metrics import StreamingMetrics
+from .stats import raise_nonfinite
+from .stream import Position, block_rows, held_out, iter_blocks
+
+# The tolerance of early stopping in SGD when none is given (scikit-learn's).
+SGD_TOL = 1e-3
+# Checks without improvement before stopping when none is given (scikit-learn's).
+PATIENCE = 5
+# The fields a check adds to its history row.
+FIELDS = ("val_loss", "val_log_loss", "val_accuracy", "val_auc", "val_rows")
+
+
+def validate(weights: np.ndarray, bias: float, mean: np.ndarray, inv_scale: np.ndarray,
+             loss_name: str, *, files=None, training=None, fraction: float = 0.0,
+             seed: int = 0, bins: int = 1 << 16) -> dict:
+    """One check: the metrics of ``(weights, bias)`` on every row of ``files`` (a
+    Source, or None) and on the rows of ``training`` held out by ``(fraction, seed)``.
+
+    Returns ``{"val_loss", "val_log_loss", "val_accuracy", "val_auc", "val_rows"}``.
+    The AUC histogram has ``bins`` bins (its error bound is small next to the
+    differences early stopping looks at; the loss is exact).
+    """
+    metrics = StreamingMetrics(bins=bins)
+
+    def add(source, block, rows=None):
+        X = block.X if rows is None else block.X[rows]
+        if len(X) == 0:
+            return
+        z = np.empty(len(X), dtype=np.float64)
+        bad = kernels.logits(X, weights, bias, mean, inv_scale, z)
+        if bad >= 0:
+            row = bad if rows is None else int(rows[bad])
+            raise_nonfinite(source, block, row)
+            raise DataError(f"{block.describe_row(source, row)[0]}: a validation logit "
+                            "overflowed: lower --lr")
+        y = block.y if rows is None else block.y[rows]
+        metrics.update(sigmoid(z), y, logit=z)
+
+    if files is not None:
+        for block in iter_blocks(files, Position(), epochs=1, shuffle=False, seed=0):
+            add(files, block)
+    if training is not None and fraction > 0:
+        for block in iter_blocks(training, Position(), epochs=1, shuffle=False, seed=0):
+            held = held_out(block_rows(training, block.units), fraction, seed)
+            add(training, block, np.flatnonzero(held))
+    result = metrics.result()
+    loss = result["log_loss"] if loss_name == "log" else 0.5 * result["mse"]
+    return {"val_loss": loss, "val_log_loss": result["log_loss"],
+            "val_accuracy": result["accuracy"], "val_auc": result["auc"],
+            "val_rows": result["rows"]}
+
+
+def second_reader(source):
+    """A source for reading the held-out rows of ``source`` while training reads it on
+    another thread: the same files opened again (a file reader is not shared between
+    threads), or ``source`` itself for in-memory arrays."""
+    if source.format == "array" or not getattr(source, "files", None):
+        return source
+    from .readers import open_source
+
+    kwargs = {"x_key": getattr(source, "x_key", None) or "X"}
+    if getattr(source, "y_key", None):
+        kwargs["y_key"] = source.y_key
+    urls = [ref.path if ref.is_local else ref.url for ref in source.files]
+    other = open_source(urls, label=source.label, features=list(source.feature_names), **kwargs)
+    if other.unit_sizes != source.unit_sizes:
+        other.close()
+        raise DataError("the training files changed while training (their row groups or "
+                        "chunks no longer match); start the run again")
+    return other
+
+
+@dataclass
+class Stopping:
+    """The early-stopping state between checks (saved with the checkpoint by name).
+
+    ``checks`` counts the checks made; ``best_check`` (1-based, 0: none yet) and
+    ``best_epoch`` say where the best loss ``best_loss`` was met, ``best_weights``
+    and ``best_bias`` the model there; ``no_improvement`` the checks since the last
+    improvement by more than ``tol``; ``last_check_updates`` the update count of the
+    last check (a check is never repeated at the same weights); ``stopped`` whether
+    the run has stopped early.
+    """
+
+    checks: int = 0
+    best_check: int = 0
+    best_epoch: int = 0
+    best_loss: float | None = None
+    best_weights: np.ndarray | None = None
+    best_bias: float = 0.0
+    no_improvement: int = 0
+    last_check_updates: int = -1
+    stopped: bool = False
+    log: list = field(default_factory=list)  # one row per check
+
+    def update(self, loss: float, weights: np.ndarray, bias: float, *, epoch: int,
+               updates: int, tol: float, patience: int | None, row: dict) -> bool:
+        """Record a check of ``loss`` at ``(weights, bias)``; True when the run should
+        stop (``patience`` checks in a row without an improvement by more than ``tol``;
+        ``patience=None``: never)."""
+        self.checks += 1
+        self.last_check_updates = int(updates)
+        self.log.append(dict(row, check=self.checks, epoch=epoch, updates=int(updates)))
+        best = math.inf if self.best_loss is None else self.best_loss
+        if not (loss < best - tol):  # NaN counts as no improvement
+            self.no_improvement += 1
+        else:
+            self.no_improvement = 0
+        if loss < best:
+            self.best_loss = float(loss)
+            self.best_check, self.best_epoch = self.checks, int(epoch)
+            self.best_weights = np.array(weights, dtype=np.float64, copy=True)
+            self.best_bias = float(bias)
+        if patience is not None and self.no_improvement >= patience:
+            self.stopped = True
+        return self.stopped
+
+    def to_dict(self) -> dict:
+        return {"checks": self.checks, "best_check": self.best_check,
+                "best_epoch": self.best_epoch, "best_loss": self.best_loss,
+                "best_weights": None if self.best_weights is None else self.best_weights.tolist(),
+                "best_bias": self.best_bias, "no_improvement": self.no_improvement,
+                "last_check_updates": self.last_check_updates, "stopped": self.stopped,
+                "log": self.log}
+
+    @classmethod
+    def from_dict(cls, data: dict, n_features: int) -> "Stopping":
+        """The inverse of :meth:`to_dict`; ValueError/KeyError/TypeError if it does not fit."""
+        if not isinstance(data, dict):
+            raise TypeError(f"the stopping state is a {type(data).__name__}, not a mapping")
+        best = data["best_weights"]
+        if best is not None:
+            best = np.asarray(best, dtype=np.float64)
+            if best.shape != (n_features,):
+                raise ValueError(f"best_weights has shape {best.shape}")
+        loss = data["best_loss"]
+        return cls(int(data["checks"]), int(data["best_check"]), int(data["best_epoch"]),
+                   None if loss is None else float(loss), best, float(data["best_bias"]),
+                   int(data["no_improvement"]), int(data["last_check_updates"]),
+                   bool(data["stopped"]), list(data["log"]))
+
+
+__all__ = ["validate", "Stopping", "SGD_TOL", "PATIENCE", "FIELDS"]
