@@ -21,6 +21,10 @@ one is, and a damaged file is never rotated over the previous good one.
 
 One run at a time: :func:`locked` holds an advisory lock (``.lock``) on the
 folder for the whole run, released by the kernel even on ``kill -9``.
+
+Why one module of this length: writing, reading, validating and deciding
+whether a run may resume are one format's four sides; a change to the payload
+must be made in all four at once.
 """
 
 from __future__ import annotations

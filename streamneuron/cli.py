@@ -3,6 +3,10 @@
 Every user error surfaces as one line ``Error: ...`` on stderr and exit code 2;
 no traceback, no partial output file, an existing model never replaced by a
 broken one (models are written atomically, and only after training succeeded).
+
+Why one long module: it is mostly declarations (every command's options, help and
+examples, which click wants beside the function) and the checks that must run
+before any work; each command's body only maps flags to one library call.
 """
 
 from __future__ import annotations

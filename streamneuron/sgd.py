@@ -12,6 +12,11 @@ The engine knows nothing of file formats: it takes blocks from
 ``CALL_ROWS`` rows at a time so that checkpoints and Ctrl-C are honoured
 promptly. Checkpoints, and whether one may be resumed, are
 :mod:`streamneuron.checkpoint`'s business.
+
+Why one module of this length: the engine is one loop, and everything that
+interrupts it (checkpoints when due, signals, held-out checks and early stopping,
+the history) has to see the same position and state at a batch boundary; split
+apart, each piece would need the whole loop's state passed in.
 """
 
 from __future__ import annotations

@@ -28,6 +28,10 @@ order :func:`streamneuron.fit_sgd` gives a data set of one row group in epoch
 Parquet file of the same rows give bit-identical weights (with standardization
 they agree to rounding: numpy's column means of a C-ordered array and of the
 reader's column-major block can differ in the last bit).
+
+Why one module of this length: most of it is scikit-learn's contract
+(parameter constraints, input validation, classes, warm start, sample checks)
+that ``check_estimator`` holds us to; the training itself is the ``Neuron``'s.
 """
 
 from __future__ import annotations

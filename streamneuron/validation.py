@@ -91,15 +91,13 @@ def second_reader(source):
     """A source for reading the held-out rows of ``source`` while training reads it on
     another thread: the same files opened again (a file reader is not shared between
     threads), or ``source`` itself for in-memory arrays."""
-    if source.format == "array" or not getattr(source, "files", None):
+    args = source.reopen_args()
+    if args is None or not source.files:  # in memory: nothing to reopen
         return source
     from .readers import open_source
 
-    kwargs = {"x_key": getattr(source, "x_key", None) or "X"}
-    if getattr(source, "y_key", None):
-        kwargs["y_key"] = source.y_key
     urls = [ref.path if ref.is_local else ref.url for ref in source.files]
-    other = open_source(urls, label=source.label, features=list(source.feature_names), **kwargs)
+    other = open_source(urls, **args)
     if other.unit_sizes != source.unit_sizes:
         other.close()
         raise DataError("the training files changed while training (their row groups or "
