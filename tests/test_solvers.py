@@ -214,6 +214,23 @@ def test_reaches_the_scikit_learn_optimum(breast_cancer, solver, l2):
     np.testing.assert_allclose(model.weights, mine[0], rtol=1e-3, atol=1e-4 / l2 ** 0.5 * 1e-2)
 
 
+def test_newton_without_standardization_reaches_the_raw_optimum(breast_cancer):
+    """On raw features (scales from 1e-3 to 1e3) Newton is scale-free: the optimum of
+    the unstandardized objective, in a handful of passes with no learning rate."""
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = breast_cancer
+    X = X[:, :10]
+    l2 = 1e-2
+    ref = LogisticRegression(C=1.0 / (l2 * len(y)), solver="newton-cholesky", tol=1e-12,
+                             max_iter=1000).fit(X, y)
+    best = objective(X, y, ref.coef_[0], ref.intercept_[0], l2)
+    model = sn.fit_gd((X, y), solver="newton", l2=l2, standardize=False, tol=1e-10, workers=0)
+    assert model.mean is None and model.scale is None  # no standardization stored
+    assert model.info["converged"] and model.info["passes"] <= 15
+    assert model_objective(model, X, y, l2) == pytest.approx(best, rel=1e-8)
+
+
 @pytest.mark.parametrize("l2", [1e-2, 1e-4])
 def test_defaults_reach_1e6_in_few_passes(breast_cancer, l2):
     """The default tolerance puts newton and lbfgs within 1e-6 of the optimum, and
