@@ -23,6 +23,14 @@ import numpy as np
 from .errors import DataError
 
 
+def _pairwise(a, b, square):
+    """Chan, Golub and LeVeque's update, shared by both summaries below: the merged
+    count and mean, and the term ``square(delta) n_a n_b / n`` the spreads gain."""
+    n = a.n + b.n
+    delta = b.mean - a.mean
+    return n, a.mean + delta * (b.n / n), square(delta) * (a.n * b.n / n)
+
+
 @dataclass
 class Moments:
     n: int
@@ -46,15 +54,10 @@ class Moments:
         return cls(0, np.zeros(d), np.zeros(d))
 
     def merge(self, other: "Moments") -> "Moments":
-        if other.n == 0:
-            return self
-        if self.n == 0:
-            return other
-        n = self.n + other.n
-        delta = other.mean - self.mean
-        mean = self.mean + delta * (other.n / n)
-        m2 = self.m2 + other.m2 + delta**2 * (self.n * other.n / n)
-        return Moments(n, mean, m2)
+        if other.n == 0 or self.n == 0:
+            return self if other.n == 0 else other
+        n, mean, spread = _pairwise(self, other, np.square)
+        return Moments(n, mean, self.m2 + other.m2 + spread)
 
     def scale(self) -> np.ndarray:
         """Population standard deviation, 1 where it is zero."""
@@ -138,15 +141,10 @@ class CoMoments:
         return cls(0, np.zeros(d + 1), np.zeros((d + 1, d + 1)))
 
     def merge(self, other: "CoMoments") -> "CoMoments":
-        if other.n == 0:
-            return self
-        if self.n == 0:
-            return other
-        n = self.n + other.n
-        delta = other.mean - self.mean
-        mean = self.mean + delta * (other.n / n)
-        comoment = self.comoment + other.comoment + np.outer(delta, delta) * (self.n * other.n / n)
-        return CoMoments(n, mean, comoment)
+        if other.n == 0 or self.n == 0:
+            return self if other.n == 0 else other
+        n, mean, spread = _pairwise(self, other, lambda delta: np.outer(delta, delta))
+        return CoMoments(n, mean, self.comoment + other.comoment + spread)
 
     def feature_moments(self) -> Moments:
         """The per-feature :class:`Moments` (the label's column dropped)."""
