@@ -243,7 +243,6 @@ class _Run:
         model = Neuron(d, p.loss, feature_names=self.source.feature_names,
                        label=self.source.label)
         bag = self.data.bag()
-        held = []
         finished = False
         try:
             if p.persist or self.data.persist_anyway:
@@ -258,7 +257,6 @@ class _Run:
                 decoded = False
             else:  # Dask collections, not persisted: recomputed from their graph each pass
                 decoded = True
-            held.append(bag)
             self.bag = bag
             self.sums_fn = sums_decoded if decoded else sums_partition
             self.moments_fn = moments_decoded if decoded else moments_partition
@@ -266,11 +264,9 @@ class _Run:
             self._solve(model, first)
             finished = True
         finally:
-            if finished:  # after a failed task, the cluster forgets them by itself
-                for collection in held:
-                    self.executor.release(collection)
-            held.clear()
-            self.bag = None  # the last references: persisted data is released with them
+            if finished:  # after a failed task, the cluster forgets it by itself
+                self.executor.release(bag)
+            self.bag = bag = None  # the last references: persisted data goes with them
             if not self.data.decoded:
                 self.executor.run_everywhere(release_buffers)
         return model
@@ -281,7 +277,7 @@ class _Run:
         with_labels = p.solver == "newton"
         if not (p.standardize or with_labels):
             return None
-        moments = self._compute(self.bag.map_partitions(self.moments_fn, with_labels).reduction(
+        moments = self.executor.compute(self.bag.map_partitions(self.moments_fn, with_labels).reduction(
             merge_moments, merge_moments, split_every=SPLIT_EVERY))
         self.passes += 1
         if p.standardize:
@@ -302,7 +298,7 @@ class _Run:
         graph = self.bag.map_partitions(
             self.sums_fn, dask.delayed(params, traverse=False), self.loss.kernel_id, curvature
         ).reduction(sum_partials, sum_partials, split_every=SPLIT_EVERY)
-        sums = Sums(self._compute(graph), d)
+        sums = Sums(self.executor.compute(graph), d)
         self.passes += 1
         self._check_rows(sums.rows)
         return sums.evaluate(w, b, self.params.l2)
@@ -337,9 +333,6 @@ class _Run:
                       "partitions": len(self.data.partitions)}
         if not result.converged and (p.tol > 0 or result.message != f"stopped after max_iter = {p.max_iter} iterations"):
             warnings.warn(f"{p.solver}: {result.message}", ConvergenceWarning, stacklevel=4)
-
-    def _compute(self, graph):
-        return self.executor.compute(graph)
 
     def _check_rows(self, n: float) -> None:
         if n != self.data.n_rows:
