@@ -51,12 +51,13 @@ from .solvers import SOLVERS, Options
 # Partials combined per task of the reduction tree.
 SPLIT_EVERY = 8
 # solver="auto": newton up to this many features, lbfgs above. Per row and pass,
-# reading costs ~r*d (r ~ 1-10 ns a value, page cache to disk), the gradient ~d,
-# the Hessian sums ~0.14*d**2 ns (scripts/bench_solvers.py --hessian-cost); newton
-# needs 1/2 (easy problems) to 1/10 (ill-conditioned) of lbfgs's passes. At 64
-# features a newton run costs at worst ~2x an lbfgs run (easy, cached) and at best
-# ~2.5x less (hard); above it the worst case grows with d.
-NEWTON_MAX_FEATURES = 64
+# reading costs ~r*d ns (r ~ 1-10 a value, page cache to disk), the gradient
+# ~0.8*d, the Hessian sums ~0.06*d**2 (scripts/bench_solvers.py --hessian-cost, on
+# a quiet machine: a newton pass is 2.9x a gradient pass's compute at d = 32, 10x
+# at 128, 18x at 512); newton needs 1/2 (easy problems) to 1/10 (ill-conditioned)
+# of lbfgs's passes. At 128 features a newton run costs at worst ~1.8x an lbfgs run
+# (easy, cached data) and at best ~2.8x less (hard); above it the worst case grows.
+NEWTON_MAX_FEATURES = 128
 # max_iter when not given: lbfgs takes many cheap iterations (up to ~150 on the
 # benchmark problems at l2 = 1e-4), newton few.
 DEFAULT_MAX_ITER = {"gd": 100, "newton": 100, "lbfgs": 1000, None: 100}
