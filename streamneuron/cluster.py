@@ -43,7 +43,6 @@ class InProcess:
     """Dask's threaded scheduler in this process (``workers=0``)."""
 
     kind = "in-process"
-    dashboard = None
 
     def __init__(self, threads: int | None = None):
         self.threads = threads or os.cpu_count() or 1
@@ -79,7 +78,6 @@ class DaskCluster:
 
     def __init__(self, client, *, kind: str, owned=(), verbose: bool = False):
         self.client, self.kind, self._owned, self.verbose = client, kind, list(owned), verbose
-        self.dashboard = getattr(client, "dashboard_link", None) if kind == "local" else None
 
     def compute(self, collection):
         """``client.compute(collection)``'s result, with cluster failures in our words."""

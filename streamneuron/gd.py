@@ -60,7 +60,7 @@ SPLIT_EVERY = 8
 NEWTON_MAX_FEATURES = 128
 # max_iter when not given: lbfgs takes many cheap iterations (up to ~150 on the
 # benchmark problems at l2 = 1e-4), newton few.
-DEFAULT_MAX_ITER = {"gd": 100, "newton": 100, "lbfgs": 1000, None: 100}
+DEFAULT_MAX_ITER = {"gd": 100, "newton": 100, "lbfgs": 1000}
 
 
 class PersistWarning(UserWarning):
@@ -142,13 +142,14 @@ def fit_gd(source, max_iter: int | None = None, lr: float = 1.0, *, loss: str = 
     iteration, objective, grad_norm and seconds (newton adds decrement and step).
     ``progress(row)`` is called with each row.
     """
-    if solver == "auto":
-        solver = None
-    if max_iter is None:
-        max_iter = DEFAULT_MAX_ITER.get(solver, DEFAULT_MAX_ITER["gd"])
-    params = GDParams(loss=loss, solver=solver or "gd", max_iter=max_iter, lr=lr, l2=l2,
-                      tol=tol, standardize=bool(standardize), persist=bool(persist),
-                      partition_rows=partition_rows)
+    def make_params(name: str) -> GDParams:
+        return GDParams(loss=loss, solver=name, lr=lr, l2=l2, tol=tol,
+                        max_iter=DEFAULT_MAX_ITER.get(name, 100) if max_iter is None else max_iter,
+                        standardize=bool(standardize), persist=bool(persist),
+                        partition_rows=partition_rows)
+
+    # Every value is checked before any work ("auto" is settled once the features are known).
+    params = make_params("gd" if solver == "auto" else solver)
     check_params(workers=workers)
     check_where(client=client, scheduler=scheduler, workers=workers)
     from .readers import open_source
@@ -159,9 +160,9 @@ def fit_gd(source, max_iter: int | None = None, lr: float = 1.0, *, loss: str = 
     try:
         if source.label is None:
             raise DataError("training needs a label column")
-        if solver is None:  # "auto"
-            choice = "newton" if source.n_features <= NEWTON_MAX_FEATURES else "lbfgs"
-            params = GDParams(**{**asdict(params), "solver": choice})
+        if solver == "auto":
+            params = make_params("newton" if source.n_features <= NEWTON_MAX_FEATURES
+                                 else "lbfgs")
         if source.reopen_args() is not None:  # files: each task opens its own rows
             data = _FileData(source, params.partition_rows)
         else:  # in-memory or Dask arrays / DataFrames: one dask.delayed per unit
