@@ -18,8 +18,24 @@ call of ``evaluate`` reads all the data once.
 ``lbfgs``   scipy's L-BFGS-B, one pass per objective-and-gradient evaluation
             (its line search keeps the Wolfe conditions).
 
+With an L1 penalty (``l1 > 0``) each solver minimises ``F = J + l1 ||w||_1``
+(the bias is not penalised), ``J`` the smooth part the passes give:
+
+``gd``      proximal gradient: the step, then each weight soft-thresholded by
+            ``lr l1`` (weights that cross zero stop at exactly zero).
+``newton``  proximal Newton (glmnet, glum): the direction minimises the quadratic
+            model ``g.d + d'Hd/2 + l1 ||w + d||_1`` by coordinate descent
+            (:func:`streamneuron.kernels.l1_newton_direction`: no pass), then a
+            backtracking line search on ``F`` (Tseng and Yun's sufficient decrease),
+            each trial one pass that also sums the next Hessian.
+``lbfgs``   OWL-QN (Andrew and Gao 2007): L-BFGS's two-loop recursion on the
+            pseudo-gradient, the direction and every trial point kept in the
+            orthant of the current point, a backtracking line search on ``F``.
+
 Stopping. ``newton``: when the Newton decrement, the model's own prediction of
-the remaining gap ``J - J* ~ grad^T H^-1 grad / 2``, is at most ``tol |J| / 4``.
+the remaining gap ``J - J* ~ grad^T H^-1 grad / 2``, is at most ``tol |J| / 4``
+(with L1 the model's predicted decrease ``-q(d)``, the same number at ``l1 = 0``).
+OWL-QN stops on the same two criteria as scipy, the pseudo-gradient for the gradient.
 ``lbfgs``: when the objective change is at most ``1e-4 tol max(|J|, 1)`` or the
 largest gradient entry at most ``tol`` (scipy's ``ftol``/``gtol``).
 ``gd``: when the relative objective change is at most ``tol`` and ``||grad||``
@@ -60,6 +76,15 @@ RUNAWAY_WEIGHT = 1e6
 SEPARABLE_FRACTION = 1e-5
 # gd: an objective that grows by more than this (relative) from one pass to the next.
 GROWTH = 1e-9
+# Proximal Newton's inner coordinate descent: it stops when a full sweep lowers the
+# model by at most INNER_REL of its value (or INNER_FLOOR of the stopping threshold),
+# after at most INNER_SWEEPS sweeps.
+INNER_REL = 1e-8
+INNER_FLOOR = 1e-3
+INNER_SWEEPS = 1000
+# OWL-QN: the (s, y) pairs kept, and the smallest curvature s.y / y.y accepted.
+OWLQN_MEMORY = 10
+OWLQN_MIN_CURVATURE = 1e-12
 
 
 @dataclass
@@ -83,6 +108,43 @@ class Options:
     tol: float = 1e-6
     lr: float = 1.0
     l2: float = 0.0
+    l1: float = 0.0
+
+
+def l1_norm(theta: np.ndarray) -> float:
+    """``||w||_1``: the weights', the bias (last) left out."""
+    return float(np.abs(theta[:-1]).sum())
+
+
+def penalized_objective(ev: Evaluation, l1: float) -> float:
+    """``F = J + l1 ||w||_1`` at the evaluation's point."""
+    return ev.objective + l1 * l1_norm(ev.theta)
+
+
+def pseudo_gradient(gradient: np.ndarray, theta: np.ndarray, l1: float) -> np.ndarray:
+    """The minimum-norm subgradient of ``F = J + l1 ||w||_1`` (Andrew and Gao's
+    pseudo-gradient), ``g`` the gradient of ``J``; for each weight::
+
+        g_j + l1 sign(w_j)                 w_j != 0
+        g_j + l1   if g_j + l1 < 0         w_j == 0 (F falls to the right)
+        g_j - l1   if g_j - l1 > 0         w_j == 0 (F falls to the left)
+        0          otherwise               w_j == 0 (zero is optimal along j)
+
+    and ``g`` itself for the bias. Zero exactly at the optimum of ``F``.
+    """
+    pg = gradient.copy()
+    w, g = theta[:-1], gradient[:-1]
+    at_zero = np.where(g + l1 < 0.0, g + l1, np.where(g - l1 > 0.0, g - l1, 0.0))
+    pg[:-1] = np.where(w != 0.0, g + l1 * np.sign(w), at_zero)
+    return pg
+
+
+def soft_threshold(theta: np.ndarray, k: float) -> np.ndarray:
+    """The proximal step of ``k ||w||_1``: each weight ``sign(w) max(|w| - k, 0)``, the
+    bias (last) unchanged."""
+    out = theta.copy()
+    out[:-1] = np.sign(theta[:-1]) * np.maximum(np.abs(theta[:-1]) - k, 0.0)
+    return out
 
 
 def _runaway(theta: np.ndarray, objective: float, start: float, l2: float,
@@ -102,7 +164,9 @@ def _runaway(theta: np.ndarray, objective: float, start: float, l2: float,
 
 def gd(evaluate: Evaluate, theta: np.ndarray, options: Options,
        report: Callable[[dict], None]) -> Result:
-    """The article's loop: ``theta <- theta - lr grad J(theta)``, one pass per iteration.
+    """The article's loop: ``theta <- theta - lr grad J(theta)``, one pass per iteration;
+    with ``l1 > 0`` the proximal gradient step ``soft_threshold(theta - lr grad J, lr l1)``,
+    the objective ``F`` and the pseudo-gradient's norm in place of the gradient's.
 
     Each history row has the objective and gradient at the weights *before*
     that iteration's step. An objective that grows from one pass to the next
@@ -119,6 +183,9 @@ def gd(evaluate: Evaluate, theta: np.ndarray, options: Options,
         start = time.perf_counter()
         ev = evaluate(theta, False)
         objective, grad_norm = ev.objective, ev.grad_norm
+        if options.l1 > 0.0:
+            objective = penalized_objective(ev, options.l1)
+            grad_norm = float(np.linalg.norm(pseudo_gradient(ev.gradient, theta, options.l1)))
         if not (math.isfinite(objective) and math.isfinite(grad_norm)):
             raise DivergenceError(f"the objective became {objective} in iteration {it}: "
                                   "lower --lr")
@@ -130,6 +197,8 @@ def gd(evaluate: Evaluate, theta: np.ndarray, options: Options,
         start_objective = objective if start_objective is None else start_objective
         with np.errstate(over="ignore", invalid="ignore"):
             theta = theta - options.lr * ev.gradient
+            if options.l1 > 0.0:
+                theta = soft_threshold(theta, options.lr * options.l1)
         if not np.all(np.isfinite(theta)):
             raise DivergenceError(f"the weights became infinite in iteration {it}: lower --lr")
         row = {"iteration": it, "objective": objective, "grad_norm": grad_norm,
@@ -146,7 +215,7 @@ def gd(evaluate: Evaluate, theta: np.ndarray, options: Options,
             message = runaway
             break
         previous = objective
-    return Result(theta, ev.objective, ev.grad_norm, len(history), converged, message, history)
+    return Result(theta, objective, grad_norm, len(history), converged, message, history)
 
 
 def _newton_step(hessian: np.ndarray, gradient: np.ndarray) -> np.ndarray:
@@ -169,7 +238,10 @@ def _newton_step(hessian: np.ndarray, gradient: np.ndarray) -> np.ndarray:
 def newton(evaluate: Evaluate, theta: np.ndarray, options: Options,
            report: Callable[[dict], None], first: Evaluation | None = None) -> Result:
     """Damped Newton with Armijo backtracking; ``first`` is the evaluation at
-    ``theta`` if it is already known (from the standardization pass)."""
+    ``theta`` if it is already known (from the standardization pass). With
+    ``l1 > 0``: proximal Newton (:func:`proximal_newton`)."""
+    if options.l1 > 0.0:
+        return proximal_newton(evaluate, theta, options, report, first)
     ev = first if first is not None else evaluate(theta, True)
     start_objective = ev.objective
     history: list[dict] = []
@@ -209,10 +281,168 @@ def newton(evaluate: Evaluate, theta: np.ndarray, options: Options,
                   history)
 
 
+def proximal_newton(evaluate: Evaluate, theta: np.ndarray, options: Options,
+                    report: Callable[[dict], None], first: Evaluation | None = None) -> Result:
+    """Proximal Newton for ``F = J + l1 ||w||_1`` (glmnet's and glum's outer loop).
+
+    At ``theta`` with gradient ``g`` and Hessian ``H`` of ``J`` (one pass), the
+    direction ``d`` minimises the model ``q(d) = g.d + d'Hd/2 + l1 (||w + d||_1 -
+    ||w||_1)`` (coordinate descent, no pass); the step ``t`` halves from 1 until
+    ``F(theta + t d) <= F(theta) + ARMIJO_C1 t delta``, ``delta = g.d + l1 (||w + d||_1
+    - ||w||_1) < 0`` (Tseng and Yun 2009), each trial one pass that also sums the
+    Hessian there. Stops when ``-q(d)``, the model's prediction of the gap
+    ``F - F*``, is at most ``NEWTON_MARGIN tol |F|``.
+    """
+    from .kernels import l1_newton_direction
+
+    l1 = options.l1
+    ev = first if first is not None else evaluate(theta, True)
+    F = penalized_objective(ev, l1)
+    start_objective = F
+    history: list[dict] = []
+    converged, message = False, f"stopped after max_iter = {options.max_iter} iterations"
+    p = ev.theta.shape[0]
+    step = np.empty(p)
+    for it in range(1, options.max_iter + 1):
+        start = time.perf_counter()
+        threshold = NEWTON_MARGIN * options.tol * max(abs(F), 1e-300)
+        model, _ = l1_newton_direction(ev.hessian, ev.gradient, ev.theta, l1, p - 1, INNER_REL,
+                                       INNER_FLOOR * threshold, INNER_SWEEPS, step)
+        if not math.isfinite(model) or -model <= threshold:
+            converged, message = True, "converged"
+            break
+        norm = l1_norm(ev.theta)
+        delta = float(ev.gradient @ step) + l1 * (l1_norm(ev.theta + step) - norm)
+        t = 1.0
+        for _ in range(MAX_BACKTRACKS):
+            trial = evaluate(ev.theta + t * step, True)
+            F_trial = penalized_objective(trial, l1)
+            if math.isfinite(F_trial) and F_trial <= F + ARMIJO_C1 * t * delta:
+                break
+            t *= BACKTRACK
+        else:
+            message = ("stopped: no step along the proximal Newton direction lowers the "
+                       "objective (the objective is flat to rounding here)")
+            break
+        ev, F = trial, F_trial
+        row = {"iteration": it, "objective": F, "grad_norm": _pseudo_norm(ev, l1),
+               "decrement": math.sqrt(max(-2.0 * model, 0.0)), "step": t,
+               "seconds": round(time.perf_counter() - start, 6)}
+        history.append(row)
+        report(row)
+        runaway = _runaway(ev.theta, F, start_objective, options.l2)
+        if runaway:
+            message = runaway
+            break
+    return Result(ev.theta, F, _pseudo_norm(ev, l1), len(history), converged, message, history)
+
+
+def _pseudo_norm(ev: Evaluation, l1: float) -> float:
+    return float(np.linalg.norm(pseudo_gradient(ev.gradient, ev.theta, l1)))
+
+
+def _two_loop(pg: np.ndarray, pairs: list[tuple[np.ndarray, np.ndarray, float]]) -> np.ndarray:
+    """L-BFGS's two-loop recursion: ``H_k pg`` for the inverse-Hessian estimate of the
+    pairs ``(s, y, 1/(y.s))``, oldest first, scaled by ``s.y / y.y`` of the newest."""
+    q = pg.copy()
+    alphas = []
+    for s, y, rho in reversed(pairs):
+        a = rho * float(s @ q)
+        alphas.append(a)
+        q -= a * y
+    if pairs:
+        s, y, rho = pairs[-1]
+        q *= 1.0 / (rho * float(y @ y))
+    for (s, y, rho), a in zip(pairs, reversed(alphas)):
+        q += (a - rho * float(y @ q)) * s
+    return q
+
+
+def owlqn(evaluate: Evaluate, theta: np.ndarray, options: Options,
+          report: Callable[[dict], None]) -> Result:
+    """OWL-QN (Andrew and Gao 2007) for ``F = J + l1 ||w||_1``, one pass per evaluation.
+
+    Each iteration: the pseudo-gradient ``pg`` (:func:`pseudo_gradient`); the
+    direction ``p = -H pg`` by the two-loop recursion over the last
+    ``OWLQN_MEMORY`` pairs ``(s, y)`` of steps and changes of the smooth gradient,
+    its entries that disagree in sign with ``-pg`` set to zero; the orthant
+    ``xi = sign(w)``, ``sign(-pg)`` where ``w = 0``; trial points
+    ``x(t) = pi(theta + t p)``, each weight that leaves the orthant set to zero, the
+    step halving from 1 (the first iteration from ``1 / ||pg||``) until
+    ``F(x(t)) <= F(theta) + ARMIJO_C1 pg.(x(t) - theta)``. The bias is free.
+    Stops as scipy's L-BFGS-B does: the relative decrease of ``F`` at most
+    ``LBFGS_FTOL tol``, or ``max |pg|`` at most ``LBFGS_GTOL tol``.
+    """
+    l1 = options.l1
+    ftol, gtol = LBFGS_FTOL * options.tol, LBFGS_GTOL * options.tol
+    ev = evaluate(np.array(theta, dtype=np.float64), False)
+    F = penalized_objective(ev, l1)
+    if not math.isfinite(F):
+        raise DivergenceError(f"the objective became {F} at the start; use --standardize")
+    start_objective = F
+    pairs: list[tuple[np.ndarray, np.ndarray, float]] = []
+    history: list[dict] = []
+    converged, message = False, f"stopped after max_iter = {options.max_iter} iterations"
+    pg = pseudo_gradient(ev.gradient, ev.theta, l1)
+    iterations = 0
+    for it in range(1, options.max_iter + 1):
+        start = time.perf_counter()
+        if float(np.max(np.abs(pg))) <= gtol:
+            converged, message = True, "converged"
+            break
+        direction = -_two_loop(pg, pairs)
+        direction[:-1][direction[:-1] * pg[:-1] >= 0.0] = 0.0  # keep to -pg's signs
+        if not float(direction @ pg) < 0.0:  # not a descent direction: start afresh
+            pairs.clear()
+            direction = -pg
+        orthant = np.sign(ev.theta[:-1])
+        orthant[orthant == 0.0] = np.sign(-pg[:-1])[orthant == 0.0]
+        t = 1.0 if pairs else 1.0 / max(float(np.linalg.norm(pg)), 1.0)
+        for _ in range(MAX_BACKTRACKS):
+            x = ev.theta + t * direction
+            x[:-1][np.sign(x[:-1]) != orthant] = 0.0
+            trial = evaluate(x, False)
+            F_trial = penalized_objective(trial, l1)
+            if math.isfinite(F_trial) and F_trial <= F + ARMIJO_C1 * float(pg @ (x - ev.theta)):
+                break
+            t *= BACKTRACK
+        else:
+            message = ("stopped: no step along the OWL-QN direction lowers the objective "
+                       "(the objective is flat to rounding here)")
+            break
+        s_vec, y_vec = trial.theta - ev.theta, trial.gradient - ev.gradient
+        sy = float(s_vec @ y_vec)
+        if sy > OWLQN_MIN_CURVATURE * float(y_vec @ y_vec):
+            pairs.append((s_vec, y_vec, 1.0 / sy))
+            del pairs[:-OWLQN_MEMORY]
+        decrease = F - F_trial
+        scale = max(abs(F), abs(F_trial), 1.0)
+        ev, F = trial, F_trial
+        pg = pseudo_gradient(ev.gradient, ev.theta, l1)
+        iterations = it
+        row = {"iteration": it, "objective": F, "grad_norm": float(np.linalg.norm(pg)),
+               "step": t, "seconds": round(time.perf_counter() - start, 6)}
+        history.append(row)
+        report(row)
+        runaway = _runaway(ev.theta, F, start_objective, options.l2)
+        if runaway:
+            message = runaway
+            break
+        if decrease <= ftol * scale:
+            converged, message = True, "converged"
+            break
+    return Result(ev.theta, F, float(np.linalg.norm(pg)), iterations, converged, message,
+                  history)
+
+
 def lbfgs(evaluate: Evaluate, theta: np.ndarray, options: Options,
           report: Callable[[dict], None]) -> Result:
-    """scipy's L-BFGS-B, each objective-and-gradient evaluation one pass."""
+    """scipy's L-BFGS-B, each objective-and-gradient evaluation one pass; with
+    ``l1 > 0``, OWL-QN (:func:`owlqn`)."""
     from scipy.optimize import minimize
+
+    if options.l1 > 0.0:
+        return owlqn(evaluate, theta, options, report)
 
     history: list[dict] = []
     last: list[Evaluation] = []
@@ -253,4 +483,5 @@ def lbfgs(evaluate: Evaluate, theta: np.ndarray, options: Options,
 SOLVERS = {"gd": gd, "newton": newton, "lbfgs": lbfgs}
 
 
-__all__ = ["SOLVERS", "Options", "Result", "gd", "newton", "lbfgs"]
+__all__ = ["SOLVERS", "Options", "Result", "gd", "newton", "lbfgs", "proximal_newton", "owlqn",
+           "pseudo_gradient", "soft_threshold", "l1_norm"]

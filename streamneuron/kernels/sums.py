@@ -38,9 +38,21 @@ def _stage_curvature(tile, h, count, rows, weighted, staged):
 
 
 @njit(inline="always")
-def _pass_sums(X, y, w, b, mean, inv_scale, loss_id, grad_w, hess, curvature):
-    """The one body of both kernels below; ``curvature`` is a constant in each."""
+def _weigh(sw, first, tloss, tdz, count):
+    """``L_q <- s_q L_q``, ``dL/dz_q <- s_q dL/dz_q`` for the ``count`` rows of a tile
+    from position ``first``: every sum of the pass then carries the row weights."""
+    for q in range(count):
+        s = sw[first + q]
+        tloss[q] *= s
+        tdz[q] *= s
+
+
+@njit(inline="always")
+def _pass_sums(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w, hess, curvature):
+    """The one body of both kernels below; ``curvature`` is a constant in each.
+    ``sw``: the rows' weights, or empty (unweighted: no multiplication at all)."""
     n, d = X.shape
+    weighted_rows = sw.shape[0] > 0
     tile, ty, tz, tdz, tloss = _workspace(d)
     tile_rows = tile.shape[0]
     th = np.empty(tile_rows, dtype=np.float64)
@@ -60,6 +72,8 @@ def _pass_sums(X, y, w, b, mean, inv_scale, loss_id, grad_w, hess, curvature):
             tz[r] = _logit(b, w, tile, r, d)
         bad = _first_nonfinite(tz, 0, count)
         _losses(loss_id, tz, ty, tloss, tdz, 0, bad)
+        if weighted_rows:
+            _weigh(sw, first, tloss, tdz, bad)
         for r in range(bad):
             sum_loss += tloss[r]
             sum_dz += tdz[r]
@@ -71,6 +85,9 @@ def _pass_sums(X, y, w, b, mean, inv_scale, loss_id, grad_w, hess, curvature):
             else:
                 for q in range(bad):
                     th[q] = curvature_scalar(1, tz[q])
+            if weighted_rows:
+                for q in range(bad):
+                    th[q] *= sw[first + q]
             if staged + bad > staging:
                 np.dot(rows[:staged].T, weighted[:staged], product)
                 hess += product
@@ -85,23 +102,25 @@ def _pass_sums(X, y, w, b, mean, inv_scale, loss_id, grad_w, hess, curvature):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def gradient_sums(X, y, w, b, mean, inv_scale, loss_id, grad_w):
+def gradient_sums(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w):
     """Full-pass partial sums for one partition, at fixed ``(w, b)``.
 
-    Adds ``sum_i dL/dz_i x_i`` into ``grad_w`` and returns
-    ``(sum_i dL/dz_i, sum_i L_i, bad_row)`` with ``bad_row = -1`` unless a logit
-    was not finite. The tiles, logits and vectorized losses of :func:`sgd_block`
+    Adds ``sum_i s_i dL/dz_i x_i`` into ``grad_w`` and returns
+    ``(sum_i s_i dL/dz_i, sum_i s_i L_i, bad_row)`` with ``bad_row = -1`` unless
+    a logit was not finite; ``s`` = ``sw``, the rows' weights, or 1 for every row
+    when ``sw`` is empty (then nothing is multiplied: the unweighted numbers
+    exactly). The tiles, logits and vectorized losses of :func:`sgd_block`
     (a tile is one span: the weights are fixed); rows are summed in file order.
     """
-    return _pass_sums(X, y, w, b, mean, inv_scale, loss_id, grad_w,
+    return _pass_sums(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w,
                       np.empty((0, 0)), False)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def gradient_hessian_sums(X, y, w, b, mean, inv_scale, loss_id, grad_w, hess):
+def gradient_hessian_sums(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w, hess):
     """:func:`gradient_sums`, and Newton's curvature sums in the same read.
 
-    Adds ``sum_i dL/dz_i x_i`` into ``grad_w`` and ``sum_i h_i x~_i x~_i^T`` into
+    Adds ``sum_i s_i dL/dz_i x_i`` into ``grad_w`` and ``sum_i s_i h_i x~_i x~_i^T`` into
     the ``(d+1) x (d+1)`` ``hess``, with ``x~ = (standardized x, 1)`` and ``h``
     the loss's curvature weight (:func:`~.common.curvature_scalar`). Returns
     what :func:`gradient_sums` returns, from the same tiles, logits and losses.
@@ -109,7 +128,7 @@ def gradient_hessian_sums(X, y, w, b, mean, inv_scale, loss_id, grad_w, hess):
     product (``rows^T @ weighted``): the same numbers on one machine every time;
     another CPU's BLAS may round the last bit differently.
     """
-    return _pass_sums(X, y, w, b, mean, inv_scale, loss_id, grad_w, hess, True)
+    return _pass_sums(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w, hess, True)
 
 
 # Rows summed together before joining the column total (a two-level sum: error
@@ -118,9 +137,15 @@ MOMENT_BLOCK = 1024
 
 
 @njit(cache=True, nogil=True)
-def moments(X):
-    """Per-column ``(mean, m2)`` of ``X`` (n, d), ``m2 = sum_i (x_ij - mean_j)**2``, in
-    float64 without a float64 copy of ``X`` (the standardization pass).
+def moments(X, sw):
+    """Per-column ``(mean, m2, total)`` of ``X`` (n, d) in float64 without a float64
+    copy of ``X`` (the standardization pass). Unweighted (``sw`` empty)::
+
+        mean_j = sum_i x_ij / n,   m2_j = sum_i (x_ij - mean_j)**2,   total = n
+
+    with row weights ``s = sw`` (``total = sum_i s_i``, which must be > 0)::
+
+        mean_j = sum_i s_i x_ij / total,   m2_j = sum_i s_i (x_ij - mean_j)**2
 
     Each column is summed in blocks of ``MOMENT_BLOCK`` rows, in row order, the
     block sums added in order: the same numbers for a row- or column-major ``X``.
@@ -130,10 +155,19 @@ def moments(X):
     mean = np.zeros(d)
     m2 = np.zeros(d)
     part = np.zeros(d)
+    weighted = sw.shape[0] > 0
+    total = float(n)
+    if weighted:
+        total = 0.0
+        for start in range(0, n, MOMENT_BLOCK):
+            block = 0.0
+            for i in range(start, min(n, start + MOMENT_BLOCK)):
+                block += sw[i]
+            total += block
     if n == 0:
-        return mean, m2
+        return mean, m2, total
     for phase in range(2):
-        total = mean if phase == 0 else m2
+        into = mean if phase == 0 else m2
         for start in range(0, n, MOMENT_BLOCK):
             stop = min(n, start + MOMENT_BLOCK)
             part[:] = 0.0
@@ -143,18 +177,29 @@ def moments(X):
             group = d if X.strides[1] <= X.strides[0] else 8
             for j0 in range(0, d, group):
                 j1 = min(d, j0 + group)
-                if phase == 0:
+                if phase == 0 and not weighted:
                     for i in range(start, stop):
                         for j in range(j0, j1):
                             part[j] += X[i, j]
-                else:
+                elif phase == 0:
+                    for i in range(start, stop):
+                        s = sw[i]
+                        for j in range(j0, j1):
+                            part[j] += s * X[i, j]
+                elif not weighted:
                     for i in range(start, stop):
                         for j in range(j0, j1):
                             v = X[i, j] - mean[j]
                             part[j] += v * v
+                else:
+                    for i in range(start, stop):
+                        s = sw[i]
+                        for j in range(j0, j1):
+                            v = X[i, j] - mean[j]
+                            part[j] += s * (v * v)
             for j in range(d):
-                total[j] += part[j]
-        if phase == 0:
+                into[j] += part[j]
+        if phase == 0 and total > 0.0:  # all weights zero: nothing of these rows counts
             for j in range(d):
-                mean[j] /= n
-    return mean, m2
+                mean[j] /= total
+    return mean, m2, total
