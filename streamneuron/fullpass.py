@@ -229,12 +229,8 @@ def with_row_weights(units: list, class_weights):
     (:func:`streamneuron.weighting.row_weights`: times the class weight of ``y``)."""
     from .weighting import row_weights
 
-    out = []
-    for unit in units:  # TEMP: 4-tuples until the readers' weight plumbing lands
-        where, features, X, y = unit[:4]
-        w = unit[4] if len(unit) > 4 else None
-        out.append((where, features, X, y, row_weights(w, y, class_weights)))
-    return out
+    return [(where, features, X, y, row_weights(w, y, class_weights))
+            for where, features, X, y, w in units]
 
 
 def _unit_moments(where: str, features, X, y, sw, with_labels: bool):

@@ -196,7 +196,7 @@ def read_partition(part: Partition, reuse: bool = False):
         chunk = source.read(index, out=_buffer(source, n_rows) if reuse else None)
         with _SOURCES_LOCK:
             _UNITS_READ[0] += 1
-        yield chunk.where, chunk.X, chunk.y, row_weights(getattr(chunk, "w", None), chunk.y,
+        yield chunk.where, chunk.X, chunk.y, row_weights(chunk.w, chunk.y,
                                                          part.class_weights)
 
 
