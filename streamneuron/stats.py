@@ -177,7 +177,9 @@ class CoMoments:
             z = block[: stop - start]
             np.subtract(X[start:stop], mean_x, out=z[:, :d])
             np.subtract(y[start:stop], mean[d], out=z[:, d])
-            comoment += z.T @ (z if not sw.shape[0] else z * sw[start:stop, None])
+            if sw.shape[0]:  # sum s z z^T as (sqrt(s) z)^T (sqrt(s) z): BLAS's symmetric product
+                z *= np.sqrt(sw[start:stop])[:, None]
+            comoment += z.T @ z
         return cls(n, mean, comoment, total if sw.shape[0] else None)
 
     @classmethod
