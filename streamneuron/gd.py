@@ -157,8 +157,10 @@ def fit_gd(source, max_iter: int | None = None, lr: float = 1.0, *, loss: str = 
 
     Returns the trained :class:`Neuron`; its ``info`` holds mode (the solver),
     iterations, passes (reads of the data, the standardization pass included),
-    rows, converged, message, objective, grad_norm, where (in-process, local,
-    scheduler or client), params and ``history``: one row per iteration with
+    rows, converged, message, objective (with ``l1``, ``F``), grad_norm (with ``l1``,
+    the pseudo-gradient's), where (in-process, local, scheduler or client), params,
+    nonzero (the non-zero weights), with weights ``weight_total`` (``W``) and
+    ``class_weights`` (``[a0, a1]``), and ``history``: one row per iteration with
     iteration, objective, grad_norm and seconds (newton adds decrement and step).
     ``progress(row)`` is called with each row.
     """

@@ -244,6 +244,26 @@ def test_elastic_net_reaches_glums_optimum_with_its_zeros(cancer, solver, l1):
     assert model.info["converged"]
 
 
+def test_owlqn_with_andrew_and_gaos_aligned_direction_reaches_the_same_optimum(cancer,
+                                                                             monkeypatch):
+    """The paper's direction (every entry along -pg), streamneuron's fallback, used always."""
+    from streamneuron import solvers
+
+    X, y, s = cancer
+    Xs = weighted_standardize(X, s)
+    l1 = 1e-2
+    w_ref, b_ref = glum_optimum(Xs, y, s, l1, L2)
+    best = objective(Xs, y, s, w_ref, b_ref, l1=l1)
+    default = fit((X, y), "lbfgs", weight=s, l1=l1)
+    monkeypatch.setattr(solvers, "OWLQN_ALIGN_DIRECTION", True)
+    aligned = fit((X, y), "lbfgs", weight=s, l1=l1)
+    for model in (default, aligned):
+        assert objective(Xs, y, s, model.weights, model.bias, l1=l1) == pytest.approx(best,
+                                                                                      rel=1e-6)
+        assert np.array_equal(model.weights == 0.0, w_ref == 0.0)
+    assert aligned.info["passes"] != default.info["passes"]  # the setting took effect
+
+
 def test_lasso_reaches_sagas_optimum_unweighted():
     """Pure L1 (l2 = 0) on digits 0-4 against 5-9: scikit-learn's saga, another reference."""
     X, t = sklearn_datasets.load_digits(return_X_y=True)
