@@ -23,7 +23,7 @@ The objective, evaluated HERE in float64 numpy on the standardized in-memory dat
     F(w, b) = mean_i [log(1 + exp(z_i)) - y_i z_i] + (l2/2) ||w||^2 + l1 ||w||_1
 
 F* is the lower of glum's optimum (``GeneralizedLinearRegressor(family="binomial",
-alpha=l1+l2, l1_ratio=l1/(l1+l2), gradient_tol=1e-12)``) and streamneuron's proximal
+alpha=l1+l2, l1_ratio=l1/(l1+l2), gradient_tol=1e-12, max_iter=GLUM_MAX_ITER)``) and streamneuron's proximal
 Newton at ``tol=1e-13``; their gap to each other is printed. Datasets: those of
 ``scripts/bench_solvers.py`` (breast_cancer and digits 0-4 vs 5-9 train splits, the
 200k x 20 AR(1) set with rho = 0.99).
@@ -32,7 +32,8 @@ Part ``weights``: one in-process pass over in-memory float32 data (column-major,
 Parquet decodes; units of ``ArraySource``'s default size), the gradient pass
 (``fullpass.sums_decoded``) and the gradient + Hessian pass, unweighted (no weights:
 the kernels' unweighted path) against weighted (random weights in [0, 2)), and the
-standardization summaries (``Moments.of``, ``CoMoments.of``) likewise; the runs
+standardization summaries (``Moments.of``, ``CoMoments.of``) likewise, and a
+gradient pass that reads a Parquet file (the weight column read too); the runs
 alternate, medians of ``--weights-repeat``. Target: weighted <= 1.1x unweighted.
 """
 
@@ -59,6 +60,11 @@ import numpy as np  # noqa: E402
 from bench_solvers import model_point, small_dataset  # noqa: E402
 
 
+# glum's iterations for the reference (its line search fails near 1e-12 on the AR(1)
+# set and then crawls; F* is the lower of glum's and a tight proximal Newton's anyway).
+GLUM_MAX_ITER = 100
+
+
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
@@ -72,9 +78,12 @@ def penalized(X, y, w, b, l2, l1) -> float:
 def glum_optimum(ds, l2, l1):
     from glum import GeneralizedLinearRegressor
 
-    g = GeneralizedLinearRegressor(family="binomial", alpha=l1 + l2, l1_ratio=l1 / (l1 + l2),
-                                   gradient_tol=1e-12, max_iter=1000,
-                                   scale_predictors=False).fit(ds.X, ds.y)
+    with warnings.catch_warnings():  # its line search gives up near 1e-12 on the AR(1) set
+        warnings.simplefilter("ignore")
+        g = GeneralizedLinearRegressor(family="binomial", alpha=l1 + l2,
+                                       l1_ratio=l1 / (l1 + l2), gradient_tol=1e-12,
+                                       max_iter=GLUM_MAX_ITER,
+                                       scale_predictors=False).fit(ds.X, ds.y)
     w = np.asarray(g.coef_, dtype=np.float64)
     return penalized(ds.X, ds.y, w, float(g.intercept_), l2, l1), int(np.count_nonzero(w))
 
@@ -186,6 +195,45 @@ def weights_part(args) -> None:
                     times[weighted].append(time.perf_counter() - t)
             a, b = statistics.median(times[False]), statistics.median(times[True])
             print(f"| {d} | {what} | {a:.4f} | {b:.4f} | {b / a:.3f} |", flush=True)
+        a, b = file_pass(X, y, s, args)
+        print(f"| {d} | Parquet read + gradient | {a:.4f} | {b:.4f} | {b / a:.3f} |",
+              flush=True)
+        del X, units
+
+
+def file_pass(X, y, s, args) -> tuple[float, float]:
+    """Median seconds of one gradient pass over a Parquet file (float32 features, row
+    groups of 2**17 rows, in the page cache), read by the tasks' own reader
+    (``fullpass.sums_partition``, one thread), without and with its weight column."""
+    import tempfile
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from streamneuron import fullpass, open_source
+    from streamneuron.partitions import plan_partitions
+
+    d = X.shape[1]
+    params = np.concatenate([np.full(d, 0.01), [0.1], np.zeros(d), np.ones(d)])
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "w.parquet")
+        table = pa.table({**{f"x{j}": X[:, j] for j in range(d)}, "y": y, "w": s})
+        pq.write_table(table, path, row_group_size=1 << 17)
+        del table
+        parts = {}
+        for weighted in (False, True):
+            source = open_source(path, label="y", features=[f"x{j}" for j in range(d)],
+                                 weight="w" if weighted else None)
+            parts[weighted] = plan_partitions(source)
+            source.close()
+            fullpass.sums_partition(parts[weighted], params, 0, False)  # warm, page cache
+        times = {False: [], True: []}
+        for _ in range(args.weights_repeat):
+            for weighted in (False, True):
+                t = time.perf_counter()
+                fullpass.sums_partition(parts[weighted], params, 0, False)
+                times[weighted].append(time.perf_counter() - t)
+    return statistics.median(times[False]), statistics.median(times[True])
 
 
 def main(argv=None) -> int:

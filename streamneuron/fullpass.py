@@ -175,11 +175,11 @@ def add_unit_sums(acc: np.ndarray, where: str, features, X, y, params, loss_id: 
     weights = _NO_WEIGHTS if sw is None else sw
     if acc.shape[0] > d + HEAD:
         hess = acc[d + HEAD:].reshape(d + 1, d + 1)
-        sum_dz, sum_loss, bad = kernels.gradient_hessian_sums(X, y, weights, w, b, mean,
-                                                              inv_scale, loss_id, acc[:d], hess)
+        sum_dz, sum_loss, sum_w, bad = kernels.gradient_hessian_sums(
+            X, y, weights, w, b, mean, inv_scale, loss_id, acc[:d], hess)
     else:
-        sum_dz, sum_loss, bad = kernels.gradient_sums(X, y, weights, w, b, mean, inv_scale,
-                                                      loss_id, acc[:d])
+        sum_dz, sum_loss, sum_w, bad = kernels.gradient_sums(X, y, weights, w, b, mean,
+                                                             inv_scale, loss_id, acc[:d])
     if bad >= 0:
         located = _Located(where, features, X)
         raise_nonfinite(located, located, int(bad))
@@ -190,7 +190,7 @@ def add_unit_sums(acc: np.ndarray, where: str, features, X, y, params, loss_id: 
     acc[d] += sum_dz
     acc[d + 1] += sum_loss
     acc[d + 2] += y.shape[0]
-    acc[d + 3] += y.shape[0] if sw is None else float(np.sum(sw))
+    acc[d + 3] += sum_w
 
 
 _NO_WEIGHTS = np.empty(0)

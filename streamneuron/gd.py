@@ -186,7 +186,7 @@ def fit_gd(source, max_iter: int | None = None, lr: float = 1.0, *, loss: str = 
             raise DataError("training needs a label column")
         if solver == "auto":
             solver = "newton" if source.n_features <= NEWTON_MAX_FEATURES else "lbfgs"
-        params = make_params(solver, getattr(source, "weight", None))
+        params = make_params(solver, source.weight)
         class_weights = resolve_class_weight(class_weight, source)
         if source.reopen_args() is not None:  # files: each task opens its own rows
             data = _FileData(source, params.partition_rows, class_weights)
@@ -402,7 +402,7 @@ class _Run:
 
 def _describe(source, weight: str | None) -> str:
     """The input and its weight column, for the message of a zero weight total."""
-    files = getattr(source, "files", None) or []
+    files = source.files
     names = ", ".join(ref.url for ref in files[:3]) + (", ..." if len(files) > 3 else "")
     what = names or type(source).__name__
     return f"{what}, weight column {weight!r}" if weight else what

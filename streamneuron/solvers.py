@@ -150,14 +150,15 @@ def soft_threshold(theta: np.ndarray, k: float) -> np.ndarray:
     return out
 
 
-def _runaway(theta: np.ndarray, objective: float, start: float, l2: float,
+def _runaway(theta: np.ndarray, objective: float, start: float, penalty: float,
              weights_too: bool = True) -> str | None:
-    """A message when the weights head for infinity, else None. (gd passes
+    """A message when the weights head for infinity, else None; ``penalty`` is
+    ``l2 + l1``: without either the optimum of separable classes is at infinity. (gd passes
     ``weights_too=False``: its large weights after a too-long step are for its
     growth check to report, naming the learning rate.)"""
     largest = float(np.max(np.abs(theta)))
     if (weights_too and largest > RUNAWAY_WEIGHT) or \
-            (l2 == 0.0 and objective < SEPARABLE_FRACTION * start):
+            (penalty == 0.0 and objective < SEPARABLE_FRACTION * start):
         return (f"stopped: the weights grow without bound (largest |weight| {largest:.3g}, "
                 f"objective {objective:.3g}): the classes are (almost) linearly separable, so "
                 "with l2 = 0 the optimum is at infinity; add an L2 penalty (--l2 1e-4) for a "
@@ -213,7 +214,8 @@ def gd(evaluate: Evaluate, theta: np.ndarray, options: Options,
                                 and grad_norm <= math.sqrt(options.tol)):
             converged, message = True, "converged"
             break
-        runaway = _runaway(theta, objective, start_objective, options.l2, weights_too=False)
+        runaway = _runaway(theta, objective, start_objective, options.l2 + options.l1,
+                           weights_too=False)
         if runaway:
             message = runaway
             break
@@ -333,7 +335,7 @@ def proximal_newton(evaluate: Evaluate, theta: np.ndarray, options: Options,
                "seconds": round(time.perf_counter() - start, 6)}
         history.append(row)
         report(row)
-        runaway = _runaway(ev.theta, F, start_objective, options.l2)
+        runaway = _runaway(ev.theta, F, start_objective, options.l2 + options.l1)
         if runaway:
             message = runaway
             break
@@ -459,7 +461,7 @@ def owlqn(evaluate: Evaluate, theta: np.ndarray, options: Options,
                "step": t, "seconds": round(time.perf_counter() - start, 6)}
         history.append(row)
         report(row)
-        runaway = _runaway(ev.theta, F, start_objective, options.l2)
+        runaway = _runaway(ev.theta, F, start_objective, options.l2 + options.l1)
         if runaway:
             message = runaway
             break

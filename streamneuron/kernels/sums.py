@@ -38,13 +38,19 @@ def _stage_curvature(tile, h, count, rows, weighted, staged):
 
 
 @njit(inline="always")
-def _weigh(sw, first, tloss, tdz, count):
-    """``L_q <- s_q L_q``, ``dL/dz_q <- s_q dL/dz_q`` for the ``count`` rows of a tile
-    from position ``first``: every sum of the pass then carries the row weights."""
+def _weigh(sw, first, tloss, tdz, count, sum_dz, sum_loss, sum_w):
+    """The weighted rows' sums: ``dL/dz_q <- s_q dL/dz_q`` in place (the gradient rows
+    then carry the weights) for the ``count`` rows of a tile from position ``first``;
+    returns ``sum_dz + sum_q s_q dL/dz_q``, ``sum_loss + sum_q s_q L_q`` and
+    ``sum_w + sum_q s_q``."""
     for q in range(count):
         s = sw[first + q]
-        tloss[q] *= s
-        tdz[q] *= s
+        dz = s * tdz[q]
+        tdz[q] = dz
+        sum_loss += s * tloss[q]
+        sum_dz += dz
+        sum_w += s
+    return sum_dz, sum_loss, sum_w
 
 
 @njit(inline="always")
@@ -64,6 +70,7 @@ def _pass_sums(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w, hess, curvature
     no_order = np.empty(0, dtype=np.int64)
     sum_dz = 0.0
     sum_loss = 0.0
+    sum_w = 0.0 if weighted_rows else float(n)
     for first in range(0, n, tile_rows):
         count = min(tile_rows, n - first)
         _fill(X, no_order, True, first, count, mean, inv_scale, tile)
@@ -73,10 +80,12 @@ def _pass_sums(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w, hess, curvature
         bad = _first_nonfinite(tz, 0, count)
         _losses(loss_id, tz, ty, tloss, tdz, 0, bad)
         if weighted_rows:
-            _weigh(sw, first, tloss, tdz, bad)
-        for r in range(bad):
-            sum_loss += tloss[r]
-            sum_dz += tdz[r]
+            sum_dz, sum_loss, sum_w = _weigh(sw, first, tloss, tdz, bad, sum_dz, sum_loss,
+                                             sum_w)
+        else:
+            for r in range(bad):
+                sum_loss += tloss[r]
+                sum_dz += tdz[r]
         _add_rows(grad_w, tile, tdz, 0, bad)
         if curvature:
             if loss_id == 0:
@@ -94,11 +103,11 @@ def _pass_sums(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w, hess, curvature
                 staged = 0
             staged = _stage_curvature(tile, th, bad, rows, weighted, staged)
         if bad < count:
-            return sum_dz, sum_loss, first + bad
+            return sum_dz, sum_loss, sum_w, first + bad
     if staged > 0:
         np.dot(rows[:staged].T, weighted[:staged], product)
         hess += product
-    return sum_dz, sum_loss, -1
+    return sum_dz, sum_loss, sum_w, -1
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -106,8 +115,8 @@ def gradient_sums(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w):
     """Full-pass partial sums for one partition, at fixed ``(w, b)``.
 
     Adds ``sum_i s_i dL/dz_i x_i`` into ``grad_w`` and returns
-    ``(sum_i s_i dL/dz_i, sum_i s_i L_i, bad_row)`` with ``bad_row = -1`` unless
-    a logit was not finite; ``s`` = ``sw``, the rows' weights, or 1 for every row
+    ``(sum_i s_i dL/dz_i, sum_i s_i L_i, sum_i s_i, bad_row)`` with ``bad_row = -1``
+    unless a logit was not finite; ``s`` = ``sw``, the rows' weights, or 1 for every row
     when ``sw`` is empty (then nothing is multiplied: the unweighted numbers
     exactly). The tiles, logits and vectorized losses of :func:`sgd_block`
     (a tile is one span: the weights are fixed); rows are summed in file order.
