@@ -348,6 +348,25 @@ def test_parquet_and_hdf5_weight_columns_equal_the_arrays(weighted_files, cancer
         assert np.array_equal(model.weights == 0.0, arrays.weights == 0.0)
 
 
+def test_persisted_parquet_and_a_dask_frame_carry_the_weights(weighted_files, cancer):
+    """The decoded (persisted) partitions and Dask DataFrame units: the same effective
+    weights (column times class weight) as the partitions read every pass."""
+    dd = pytest.importorskip("dask.dataframe")
+    import pandas as pd
+
+    X, y, s = cancer
+    kw = dict(weight="w", l1=1e-3, class_weight={0: 2.0, 1: 0.5}, tol=1e-12)
+    read = fit(str(weighted_files[0]), "newton", **kw)
+    with pytest.warns(sn.gd.PersistWarning):
+        persisted = fit(str(weighted_files[0]), "newton", persist=True, **kw)
+    frame = pd.DataFrame({**{f"x{j}": X[:, j] for j in range(X.shape[1])}, "y": y, "w": s})
+    dask_frame = fit(dd.from_pandas(frame, npartitions=4), "newton", label="y", **kw)
+    assert np.array_equal(persisted.weights, read.weights)  # the same partitions: the same bits
+    np.testing.assert_allclose(dask_frame.weights, read.weights, atol=1e-10)
+    assert read.info["class_weights"] == [2.0, 0.5]
+    assert read.info["weight_total"] == pytest.approx(float(s @ np.where(y == 1, 0.5, 2.0)))
+
+
 @pytest.mark.parametrize("bad", [-1.0, np.nan])
 def test_a_bad_weight_names_column_and_row_group(tmp_path, cancer, bad):
     X, y, s = cancer
