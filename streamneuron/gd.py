@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import asdict, dataclass
-from typing import Callable
+from typing import Callable, Mapping
 
 import numpy as np
 
@@ -50,7 +50,7 @@ from .neuron import Neuron
 from .params import check_params
 from .partitions import Partition, plan_partitions, release_buffers, units_read
 from .solvers import SOLVERS, Options
-from .weighting import check_total, resolve_class_weight
+from .weighting import check_class_weight, check_total, resolve_class_weight
 
 # Partials combined per task of the reduction tree.
 SPLIT_EVERY = 8
@@ -172,6 +172,9 @@ def fit_gd(source, max_iter: int | None = None, lr: float = 1.0, *, loss: str = 
                         partition_rows=partition_rows)
 
     # Every value is checked before any work ("auto" is settled once the features are known).
+    check_class_weight(class_weight)
+    if isinstance(class_weight, Mapping):  # as recorded in info["params"]: plain JSON values
+        class_weight = {int(k): float(v) for k, v in class_weight.items()}
     params = make_params("gd" if solver == "auto" else solver)
     check_params(workers=workers)
     check_where(client=client, scheduler=scheduler, workers=workers)
