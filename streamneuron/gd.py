@@ -257,7 +257,10 @@ class _ArrayData:
     def bag(self):
         import dask.bag as db
 
-        return db.from_delayed(self.units).map_partitions(with_row_weights, self.class_weights)
+        bag = db.from_delayed(self.units)
+        if self.class_weights is None:  # the units' weights (or None) are the row weights
+            return bag
+        return bag.map_partitions(with_row_weights, self.class_weights)
 
 
 class _Run:

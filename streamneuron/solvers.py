@@ -29,15 +29,16 @@ With an L1 penalty (``l1 > 0``) each solver minimises ``F = J + l1 ||w||_1``
             backtracking line search on ``F`` (Tseng and Yun's sufficient decrease),
             each trial one pass that also sums the next Hessian.
 ``lbfgs``   OWL-QN (Andrew and Gao 2007): L-BFGS's two-loop recursion on the
-            pseudo-gradient, the direction and every trial point kept in the
-            orthant of the current point, a backtracking line search on ``F``.
+            pseudo-gradient, every trial point projected onto the orthant of the
+            current point, a backtracking line search on ``F`` (:func:`owlqn` says
+            when the direction is sign-aligned as in the paper).
 
 Stopping. ``newton``: when the Newton decrement, the model's own prediction of
 the remaining gap ``J - J* ~ grad^T H^-1 grad / 2``, is at most ``tol |J| / 4``
 (with L1 the model's predicted decrease ``-q(d)``, the same number at ``l1 = 0``).
-OWL-QN stops on the same two criteria as scipy, the pseudo-gradient for the gradient.
 ``lbfgs``: when the objective change is at most ``1e-4 tol max(|J|, 1)`` or the
-largest gradient entry at most ``tol`` (scipy's ``ftol``/``gtol``).
+largest gradient entry at most ``tol`` (scipy's ``ftol``/``gtol``; OWL-QN the same,
+``F`` and the pseudo-gradient in their place).
 ``gd``: when the relative objective change is at most ``tol`` and ``||grad||``
 at most ``sqrt(tol)``. Each solver also stops, with ``converged = False`` and a
 message, after ``max_iter`` iterations, or when the weights run off to
