@@ -219,6 +219,34 @@ def test_zero_total_weight_and_bad_class_weight_are_clear_errors(cancer):
 # --------------------------------------------------------------------------
 
 
+def test_l1_newton_direction_minimises_the_model():
+    """The coordinate descent against proximal gradient (ISTA) run long in numpy on the
+    same model ``g.d + d'Hd/2 + l1 ||theta + d||_1`` (the bias free)."""
+    rng = np.random.default_rng(4)
+    p = 12
+    A = rng.normal(size=(40, p)) @ np.diag(np.linspace(0.2, 3.0, p))
+    H = A.T @ A / 40 + 1e-3 * np.eye(p)
+    g = rng.normal(size=p) * 0.5
+    theta = np.where(rng.random(p) < 0.5, 0.0, rng.normal(size=p))
+    l1 = 0.3
+    d = np.empty(p)
+    q, sweeps = kernels.l1_newton_direction(H, g, theta, l1, p - 1, 1e-14, 0.0, 10000, d)
+
+    def model(step):
+        v = theta + step
+        return g @ step + 0.5 * step @ H @ step + l1 * (np.abs(v[:-1]).sum()
+                                                        - np.abs(theta[:-1]).sum())
+
+    v, lr = theta.copy(), 1.0 / np.linalg.eigvalsh(H).max()
+    for _ in range(20_000):
+        u = v - lr * (g + H @ (v - theta))
+        v = np.append(np.sign(u[:-1]) * np.maximum(np.abs(u[:-1]) - lr * l1, 0.0), u[-1])
+    assert q == pytest.approx(model(d), rel=1e-12)  # the value it reports is its own
+    assert q == pytest.approx(model(v - theta), rel=1e-9, abs=1e-12)
+    assert np.array_equal(theta + d == 0.0, v == 0.0) and 0 < np.sum(v == 0.0) < p - 1
+    np.testing.assert_allclose(theta + d, v, atol=1e-8)
+
+
 def glum_optimum(Xs, y, s, l1, l2):
     glum = pytest.importorskip("glum")
     # glum: sum s L / sum s + alpha (rho ||w||_1 + (1 - rho) ||w||^2 / 2)
