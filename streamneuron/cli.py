@@ -367,12 +367,12 @@ def train(data, label, output, features, exclude, mode, loss, batch_size, epochs
                        f"best check {info['best_check']} (epoch {info['best_epoch']}, loss "
                        f"{info['best_loss']:.6f}); the model holds the {info['returned']} "
                        "weights", err=True)
+        if mode == "sgd":
+            click.echo(_sgd_convergence_line(model.info), err=True)
         click.echo(f"wrote {output} ({model.n_features} features: "
                    f"{name_list(columns['features'], limit=8, ends=3)}; final objective "
                    f"{summary['objective']:.6f})", err=True)
-        if mode == "sgd":
-            click.echo(_sgd_convergence_line(model.info), err=True)
-        else:
+        if mode != "sgd":
             state = "converged" if summary["converged"] else "NOT converged"
             click.echo(f"{mode}: {state} in {summary['iterations']} iterations, "
                        f"{summary['passes']} passes over the data, |grad| "

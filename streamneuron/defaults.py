@@ -36,6 +36,7 @@ MAX_EPOCHS = 1000
 CONVERGENCE_TOL = 1e-3
 PATIENCE_ROWS = 50_000
 MIN_PATIENCE = 2
+MAX_PATIENCE = 100  # a tiny file's objective is noisy for good: still decide in time
 # Batch size from the row count: about this many steps per epoch at least, and at
 # most MAX_AUTO_BATCH rows per step.
 ROWS_PER_BATCH_ROW = 1000
@@ -51,8 +52,9 @@ def auto_batch_size(n_rows: int) -> int:
 
 def patience_epochs(n_rows: int) -> int:
     """Epochs without improvement before a run counts as converged:
-    ``max(MIN_PATIENCE, ceil(PATIENCE_ROWS / n_rows))``."""
-    return max(MIN_PATIENCE, math.ceil(PATIENCE_ROWS / max(int(n_rows), 1)))
+    ``ceil(PATIENCE_ROWS / n_rows)`` within ``[MIN_PATIENCE, MAX_PATIENCE]``."""
+    wanted = math.ceil(PATIENCE_ROWS / max(int(n_rows), 1))
+    return min(max(MIN_PATIENCE, wanted), MAX_PATIENCE)
 
 
 def converged(objectives: Sequence[float], n_rows: int, tol: float = CONVERGENCE_TOL) -> bool:
