@@ -138,7 +138,7 @@ def cli():
 @click.option("--loss", type=click.Choice(list(LOSSES)), default="log", show_default=True,
               help="log: log loss; mse: the article's 0.5 (p - y)^2.")
 @click.option("--batch-size", type=int, default=None,
-              help="sgd: rows per update [default: from the row count: rows/1000 rounded down "
+              help="sgd: rows per update [default: from the row count: rows/250 rounded down "
                    "to a power of two, 1 to 256].")
 @click.option("--epochs", type=int, default=None,
               help="sgd: passes over the data [default: up to 1000, stopping when the "
@@ -382,8 +382,9 @@ def train(data, label, output, features, exclude, mode, loss, batch_size, epochs
 def _sgd_convergence_line(info: dict) -> str:
     """The last line of an sgd run: whether the training objective converged."""
     params = info["params"]
-    rule = (f"the training objective improved by less than {params['tol']:g} (relative) over "
-            f"the last {info['patience_epochs']} epochs")
+    rule = (f"the training objective's mean over the last {info['patience_epochs']} epochs "
+            f"improved by less than {params['tol']:g} (relative) on the {info['patience_epochs']} "
+            "before")
     state = f"converged ({rule})" if info["converged"] else f"NOT converged (not yet: {rule})"
     how = {"converged": "stopped there", "max epochs": "stopped at the most epochs",
            "early stopping": "stopped by --early-stopping", "epochs": "ran the --epochs given"}

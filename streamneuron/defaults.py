@@ -39,13 +39,13 @@ MIN_PATIENCE = 2
 MAX_PATIENCE = 100  # a tiny file's objective is noisy for good: still decide in time
 # Batch size from the row count: about this many steps per epoch at least, and at
 # most MAX_AUTO_BATCH rows per step.
-ROWS_PER_BATCH_ROW = 1000
+ROWS_PER_BATCH_ROW = 250
 MAX_AUTO_BATCH = 256
 
 
 def auto_batch_size(n_rows: int) -> int:
     """The largest power of two ``<= n_rows / ROWS_PER_BATCH_ROW``, within
-    ``[1, MAX_AUTO_BATCH]``: 1 below 2,000 rows, 128 at 200k, 256 from 256k on."""
+    ``[1, MAX_AUTO_BATCH]``: 1 below 500 rows, 4 at 1,797, 256 from 64k rows on."""
     ratio = max(int(n_rows) // ROWS_PER_BATCH_ROW, 1)
     return min(1 << (ratio.bit_length() - 1), MAX_AUTO_BATCH)
 
@@ -59,23 +59,23 @@ def patience_epochs(n_rows: int) -> int:
 
 def converged(objectives: Sequence[float], n_rows: int, tol: float = CONVERGENCE_TOL) -> bool:
     """Whether the epochs' training objectives ``J_1..J_k`` (each the mean loss at the
-    weights each row met, plus the L2 term) have converged: none of the last
-    ``P = patience_epochs(n_rows)`` epochs improved on the best before them by more
-    than ``tol`` relative::
+    weights each row met, plus the L2 term) have converged: the mean over the last
+    ``P = patience_epochs(n_rows)`` epochs is not below the mean over the ``P``
+    epochs before them by more than ``tol`` relative::
 
-        k > P   and   min(J_{k-P+1..k}) >= m - tol |m|,   m = min(J_1..J_{k-P})
+        k >= 2P   and   mean(J_{k-P+1..k}) >= a - tol |a|,   a = mean(J_{k-2P+1..k-P})
 
-    A function of the history alone, so a resumed run decides the same. ``tol = 0``:
-    never (the run makes every epoch). NaN objectives never converge.
+    Means, not best values: an epoch's objective is noisy (the weights move while the
+    rows meet them), and the least of many noisy values says more about the noise
+    than about progress. A function of the history alone, so a resumed run decides
+    the same. ``tol = 0``: never (the run makes every epoch). NaN never converges.
     """
     p = patience_epochs(n_rows)
-    if tol <= 0 or len(objectives) <= p:
+    if tol <= 0 or len(objectives) < 2 * p or any(math.isnan(v) for v in objectives):
         return False
-    before, last = objectives[:-p], objectives[-p:]
-    if any(math.isnan(v) for v in objectives):
-        return False
-    best = min(before)
-    return min(last) >= best - tol * abs(best)
+    before = math.fsum(objectives[-2 * p:-p]) / p
+    last = math.fsum(objectives[-p:]) / p
+    return last >= before - tol * abs(before)
 
 
 def default_lr(schedule: str) -> float:

@@ -135,8 +135,8 @@ def fit_sgd(source, batch_size: int | None = None, epochs: int | None = None,
     (AdaGrad's steps at ``lr`` 1.0, the model the average of the last epoch's
     iterates), ``batch_size`` from the row count, and, when ``epochs`` is not given,
     up to 1000 epochs, stopping when the epoch's training objective has converged
-    (no relative improvement by more than ``tol``, default 1e-3, for
-    ``max(2, ceil(50000 / rows))`` epochs). ``epochs=N`` makes exactly N epochs (or
+    (its mean over the last ``P`` epochs, ``P = ceil(50000 / rows)`` within [2, 100], no
+    better than over the ``P`` before by more than ``tol`` relative, default 1e-3). ``epochs=N`` makes exactly N epochs (or
     fewer with ``early_stopping``). Either way ``info["converged"]`` says whether the
     rule holds at the end and ``info["stop_reason"]`` why the run stopped.
 

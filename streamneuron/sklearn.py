@@ -104,13 +104,14 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
     batch_size : int or "auto", default="auto"
         Rows per mini-batch; one averaged-gradient step per batch. The last,
         shorter batch of each pass is used as it is. ``"auto"``: from the rows of
-        the pass (:func:`streamneuron.defaults.auto_batch_size`: 1 below 2,000
+        the pass (:func:`streamneuron.defaults.auto_batch_size`: 1 below 500
         rows, up to 256).
     epochs : int or None, default=None
         Passes over the data made by :meth:`fit`. ``None``: up to 1000, stopping
-        when the pass's training objective has converged (no relative improvement
-        by more than 1e-3 for ``max(2, ceil(50000 / n_samples))`` passes: the rule
-        of ``streamneuron train``); ``n_iter_`` reports the passes made,
+        when the pass's training objective has converged (its mean over the last
+        ``P = ceil(50000 / n_samples)`` passes, within [2, 100], no better than over
+        the ``P`` before by more than 1e-3 relative: the rule of ``streamneuron
+        train``, :func:`streamneuron.defaults.converged`); ``n_iter_`` reports the passes made,
         ``converged_`` whether the rule held.
     lr : float or None, default=None
         Learning rate (step size) ``lr_0``; ``None``: 1.0 for ``"auto"``, else 0.1.
