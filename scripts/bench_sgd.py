@@ -362,14 +362,17 @@ def main() -> int:
         ["baseline"] if args.baseline_tree else [])
     if others:
         print()
-        print("epoch time / the constant step's, same format, mode and batch size (medians):")
-        print(f"{'format':8} {'mode':10} {'batch':>6} " + " ".join(f"{o:>9}" for o in others))
+        print("epoch / the constant step's epoch, same format, mode and batch size (medians; "
+              "wall seconds, and CPU seconds: the view the machine's other load moves less):")
+        print(f"{'format':8} {'mode':10} {'batch':>6} " +
+              " ".join(f"{o + ' wall':>14} {o + ' cpu':>13}" for o in others))
         for fmt in formats:
             for mode in modes:
                 for B in batches:
-                    base = med(("sgd", fmt, mode, B))
+                    key = ("sgd", fmt, mode, B)
                     print(f"{fmt:8} {mode:10} {B:>6} " + " ".join(
-                        f"{med(('sgd', fmt, mode, B, o)) / base:9.3f}" for o in others))
+                        f"{med(key + (o,)) / med(key):14.3f} "
+                        f"{med(key + (o,), 'cpu') / med(key, 'cpu'):13.3f}" for o in others))
         if args.baseline_tree:
             print(f"baseline: the constant step with {args.baseline_tree}'s streamneuron")
     if not args.no_sklearn:
