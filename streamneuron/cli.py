@@ -281,7 +281,7 @@ def train(data, label, output, features, exclude, mode, loss, batch_size, epochs
     with source, val_source or contextlib.nullcontext(), \
             Progress(source.n_rows, "train", quiet=quiet) as bar:
         def on_epoch(row):
-            if not quiet:
+            if not quiet and (epochs is not None or _epoch_shown(row["epoch"])):
                 bar.echo(f"epoch {row['epoch']}: objective {row['objective']:.6f}"
                          f"{_validation_text(row)} ({row['rows']:,} rows, {row['seconds']:.2f} s)")
             bar.reset()
@@ -377,6 +377,12 @@ def train(data, label, output, features, exclude, mode, loss, batch_size, epochs
             click.echo(f"{mode}: {state} in {summary['iterations']} iterations, "
                        f"{summary['passes']} passes over the data, |grad| "
                        f"{summary['grad_norm']:.3g} ({summary['where']})", err=True)
+
+
+def _epoch_shown(epoch: int) -> bool:
+    """Without --epochs a run may make hundreds of short epochs: show the first ten,
+    then every tenth up to 100, then every hundredth (the last line says the rest)."""
+    return epoch <= 10 or (epoch <= 100 and epoch % 10 == 0) or epoch % 100 == 0
 
 
 def _sgd_convergence_line(info: dict) -> str:
