@@ -10,6 +10,7 @@ the epochs used by:
 * **ours, defaults**: ``fit_sgd(FILE, label="y", l2=l2)`` on a Parquet file of the
   raw features, nothing else given (what ``streamneuron train FILE --label y --l2 L
   -o M`` runs);
+* **ours, 1 epoch**: the same with ``epochs=1`` (for the comparison at equal passes);
 * **each step rule** with the other defaults (batch size from the rows, up to 1000
   epochs with the convergence rule): ``constant``, ``invscaling``, ``adagrad`` (each
   at its default lr 0.1) and ``averaged`` (constant, ``average=True``);
@@ -196,7 +197,7 @@ def fmt_gap(g: float) -> str:
 
 
 def print_table(rows: list[dict]) -> None:
-    cols = ["defaults", *RULES, "sklearn fit", "sklearn partial_fit", "VW 1 pass", "VW 5 passes"]
+    cols = ["defaults", "defaults, 1 epoch", *RULES, "sklearn fit", "sklearn partial_fit", "VW 1 pass", "VW 5 passes"]
     print("| data | l2 | J* | " + " | ".join(cols) + " |")
     print("|---" * (len(cols) + 3) + "|")
     for r in rows:
@@ -238,6 +239,8 @@ def main(argv=None) -> int:
             runs = {}
             runs["defaults"] = run_ours(path, ds, l2, ref)
             log(f"  l2={l2:g} defaults: {runs['defaults']}")
+            runs["defaults, 1 epoch"] = run_ours(path, ds, l2, ref, epochs=1)
+            log(f"  defaults, 1 epoch: {runs['defaults, 1 epoch']}")
             if not args.no_rules:
                 for rule, params in RULES.items():
                     runs[rule] = run_ours(path, ds, l2, ref, **params)
