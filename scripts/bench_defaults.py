@@ -217,6 +217,7 @@ def main(argv=None) -> int:
                     help="the 8M x 32 file (generated there if missing)")
     ap.add_argument("--no-vw", action="store_true")
     ap.add_argument("--no-rules", action="store_true", help="only the defaults and the peers")
+    ap.add_argument("--no-sklearn", action="store_true")
     ap.add_argument("--pf-epochs-max", type=int, default=20,
                     help="most epochs of the scikit-learn partial_fit loop")
     ap.add_argument("--json", default=None)
@@ -245,12 +246,13 @@ def main(argv=None) -> int:
                 for rule, params in RULES.items():
                     runs[rule] = run_ours(path, ds, l2, ref, **params)
                     log(f"  {rule}: {runs[rule]}")
-            runs["sklearn fit"] = run_sklearn_fit(ds, l2, ref)
-            log(f"  sklearn fit: {runs['sklearn fit']}")
-            runs["sklearn partial_fit"] = run_sklearn_partial(
-                ds, l2, ref, runs["defaults"]["batch_size"],
-                min(runs["defaults"]["epochs"], args.pf_epochs_max))
-            log(f"  sklearn partial_fit: {runs['sklearn partial_fit']}")
+            if not args.no_sklearn:
+                runs["sklearn fit"] = run_sklearn_fit(ds, l2, ref)
+                log(f"  sklearn fit: {runs['sklearn fit']}")
+                runs["sklearn partial_fit"] = run_sklearn_partial(
+                    ds, l2, ref, runs["defaults"]["batch_size"],
+                    min(runs["defaults"]["epochs"], args.pf_epochs_max))
+                log(f"  sklearn partial_fit: {runs['sklearn partial_fit']}")
             if text is not None:
                 for passes in (1, 5):
                     runs[f"VW {passes} pass" + ("es" if passes > 1 else "")] = r = run_vw(
