@@ -135,9 +135,9 @@ def fit_sgd(source, batch_size: int | None = None, epochs: int | None = None,
     (AdaGrad's steps at ``lr`` 1.0, the model the average of the last epoch's
     iterates), ``batch_size`` from the row count, and, when ``epochs`` is not given,
     up to 1000 epochs, stopping when the epoch's training objective has converged
-    (its mean over the last ``P`` epochs, ``P = ceil(50000 / rows)`` within [2, 100], no
-    better than over the ``P`` before by more than ``tol`` relative, default 1e-3). ``epochs=N`` makes exactly N epochs (or
-    fewer with ``early_stopping``). Either way ``info["converged"]`` says whether the
+    (its mean over the last ``P`` epochs, ``P = ceil(50000 / rows)`` within [2, 100],
+    no better than over the ``P`` before by more than ``tol`` relative, default 1e-3).
+    ``epochs=N`` makes exactly N epochs (or fewer with ``early_stopping``). Either way ``info["converged"]`` says whether the
     rule holds at the end and ``info["stop_reason"]`` why the run stopped.
 
     ``source``: a :class:`~streamneuron.readers.Source`, paths or URLs, a pandas or
@@ -252,7 +252,8 @@ def fit_sgd(source, batch_size: int | None = None, epochs: int | None = None,
             validate_every=validate_every, early_stopping=bool(early_stopping),
             patience=patience, tol=tol,
             average=int(average) if isinstance(average, numbers.Integral) else average)
-        run = _Run(source, params, defaults.MAX_EPOCHS if epochs is None else epochs, checkpoint, checkpoint_every, checkpoint_seconds,
+        most = defaults.MAX_EPOCHS if epochs is None else epochs
+        run = _Run(source, params, most, checkpoint, checkpoint_every, checkpoint_seconds,
                    progress, on_epoch, fingerprint, notify)
         run.validation, run.on_check = validation, on_check
         run.until_converged = epochs is None and not early_stopping
@@ -315,7 +316,9 @@ class _Run:
         self.position = resumed.position
         self.epoch_seconds = resumed.epoch_seconds
         self.stopping = resumed.stopping or Stopping()
-        if self.stopping.stopped:  # it stopped early: nothing is left to train
+        if self.stopping.stopped or (self.until_converged and self._converged()):
+            # it stopped early or converged (a crash before the final save): nothing is
+            # left to train
             self.position = Position(self.epochs, 0, 0)
         if resumed.position == Position(self.epochs, 0, 0):
             self._say(f"{folder} holds {ckpt.describe(resumed.payload)}; writing its model")

@@ -230,3 +230,32 @@ def test_a_statistics_update_leaves_predictions_unchanged(schedule):
         np.testing.assert_allclose(clf._sgd.g2[:-1], g2[:-1] * (scale / clf.scale_) ** 2,
                                    rtol=1e-14)
         assert clf._sgd.g2[-1] == g2[-1]
+
+
+def test_a_crash_after_the_converging_epoch_resumes_to_the_same_model(tmp_path, monkeypatch):
+    """The epoch-end checkpoint of the epoch that converged is written before the final
+    one: a run that dies between them must not train on when resumed."""
+    from streamneuron import checkpoint as ckpt
+    from test_resume import Crash
+
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(40_000, 3))
+    y = (rng.random(40_000) < 1 / (1 + np.exp(-X @ [1.0, -1.0, 0.5]))).astype(float)
+    path = write_parquet(tmp_path / "d.parquet", X, y, row_group_size=10_000)
+    reference = sn.fit_sgd(path, label="y")
+    assert reference.info["stop_reason"] == "converged"
+    save = ckpt.save
+
+    def dies_at_the_final_save(folder, payload):
+        if payload.get("complete"):
+            raise Crash
+        save(folder, payload)
+
+    monkeypatch.setattr(ckpt, "save", dies_at_the_final_save)
+    ck = str(tmp_path / "ck")
+    with pytest.raises(Crash):
+        sn.fit_sgd(path, label="y", checkpoint=ck)
+    monkeypatch.setattr(ckpt, "save", save)
+    model = sn.fit_sgd(path, label="y", checkpoint=ck, resume=True)
+    assert model.info["epochs"] == reference.info["epochs"]
+    assert model.weights.tolist() == reference.weights.tolist() and model.bias == reference.bias
