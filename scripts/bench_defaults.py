@@ -197,7 +197,8 @@ def fmt_gap(g: float) -> str:
 
 
 def print_table(rows: list[dict]) -> None:
-    cols = ["defaults", "defaults, 1 epoch", *RULES, "sklearn fit", "sklearn partial_fit", "VW 1 pass", "VW 5 passes"]
+    cols = ["defaults", "defaults, 1 epoch", *RULES, "sklearn fit", "sklearn partial_fit",
+            "VW 1 pass", "VW 5 passes"]
     print("| data | l2 | J* | " + " | ".join(cols) + " |")
     print("|---" * (len(cols) + 3) + "|")
     for r in rows:

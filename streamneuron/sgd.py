@@ -137,8 +137,9 @@ def fit_sgd(source, batch_size: int | None = None, epochs: int | None = None,
     up to 1000 epochs, stopping when the epoch's training objective has converged
     (its mean over the last ``P`` epochs, ``P = ceil(50000 / rows)`` within [2, 100],
     no better than over the ``P`` before by more than ``tol`` relative, default 1e-3).
-    ``epochs=N`` makes exactly N epochs (or fewer with ``early_stopping``). Either way ``info["converged"]`` says whether the
-    rule holds at the end and ``info["stop_reason"]`` why the run stopped.
+    ``epochs=N`` makes exactly N epochs (or fewer with ``early_stopping``). Either way
+    ``info["converged"]`` says whether the rule holds at the end, ``info["stop_reason"]``
+    why the run stopped, and ``info["epochs"]`` how many epochs it made.
 
     ``source``: a :class:`~streamneuron.readers.Source`, paths or URLs, a pandas or
     Dask DataFrame, or an ``(X, y)`` pair of numpy/Dask arrays, opened with

@@ -111,8 +111,8 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
         when the pass's training objective has converged (its mean over the last
         ``P = ceil(50000 / n_samples)`` passes, within [2, 100], no better than over
         the ``P`` before by more than 1e-3 relative: the rule of ``streamneuron
-        train``, :func:`streamneuron.defaults.converged`); ``n_iter_`` reports the passes made,
-        ``converged_`` whether the rule held.
+        train``, :func:`streamneuron.defaults.converged`); ``n_iter_`` reports the
+        passes made, ``converged_`` whether the rule held.
     lr : float or None, default=None
         Learning rate (step size) ``lr_0``; ``None``: 1.0 for ``"auto"``, else 0.1.
     schedule : {"auto", "constant", "invscaling", "adagrad"}, default="auto"
