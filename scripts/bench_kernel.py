@@ -9,7 +9,10 @@ shuffled order: any shuffled epoch), this times:
 * ``touch``: a compiled loop that reads every value once in that order and sums
   it (for the shuffled layout: the rows gathered in the permuted order, with the
   same prefetching) -- the memory floor of the layout;
-* ``sgd_block`` at each batch size, over slices of 64Ki rows like the engine.
+* ``sgd_block`` at each batch size, over slices of 64Ki rows like the engine;
+  with ``--schedules constant,adagrad,auto`` each step rule side by side (``adagrad``:
+  AdaGrad's per-coordinate steps; ``auto``: the same with the running average of the
+  iterates, the default of ``streamneuron train``), and its cost over the constant step's.
 
 Thread CPU time (``time.thread_time``), medians of ``--repeat`` interleaved runs;
 ratios are to ``touch`` of the same layout. One core: on a shared machine the
@@ -76,7 +79,10 @@ def main() -> int:
     ap.add_argument("--features", type=int, default=32)
     ap.add_argument("--batch-sizes", default="1,32,256,4096,65536")
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--schedules", default="constant",
+                    help="step rules side by side: constant, adagrad, auto")
     args = ap.parse_args()
+    schedules = [x for x in args.schedules.split(",") if x]
     n, d = args.rows, args.features
     batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
     rng = np.random.default_rng(0)
@@ -95,32 +101,47 @@ def main() -> int:
         touch(A, o)
         return time.thread_time() - t
 
-    def run_sgd(A, o, labels, batch):
+    def run_sgd(A, o, labels, batch, schedule="constant"):
         w, state, carry = np.zeros(d), kernels.new_state(), np.zeros(d)
-        avg = np.zeros(d)  # averaged SGD off
+        avg = np.zeros(d)
+        average = 1.0 if schedule == "auto" else 0.0  # 0: averaged SGD off
+        g2 = np.zeros(d + 1) if schedule in ("adagrad", "auto") else np.empty(0)
         t = time.thread_time()
         for start in range(0, n, CALL_ROWS):
             kernels.sgd_block(A, labels, o, start, min(n, start + CALL_ROWS), w, state, carry,
-                              mean, inv_scale, 0, batch, 0.01, 0.0, 0.0, -1, avg, 0.0)
+                              mean, inv_scale, 0, batch, 0.01, 0.0, 0.0, -1, avg, average, g2)
         return time.thread_time() - t
 
     for A, o, labels in layouts.values():  # compile / load from cache
         run_touch(A, o, labels)
-        run_sgd(A[:1000], o[:0] if o.size else o, labels[:1000], 8)
-        if o.size:
-            run_sgd(A, o, labels, 8)
+        for sched in schedules:
+            run_sgd(A[:1000], o[:0] if o.size else o, labels[:1000], 8, sched)
+            if o.size:
+                run_sgd(A, o, labels, 8, sched)
     print(f"{n:,} x {d} float32 rows; nanoseconds per row (thread CPU time), medians of "
           f"{args.repeat}")
     print(f"{'layout':26s} {'touch':>7s}" + "".join(f" {'b' + str(b):>12s}" for b in batch_sizes))
+    ratios = {}
     for name, (A, o, labels) in layouts.items():
-        times = {"touch": []} | {b: [] for b in batch_sizes}
+        times = {"touch": []} | {(b, sc): [] for b in batch_sizes for sc in schedules}
         for _ in range(args.repeat):  # interleaved: the machine's load hits all alike
             times["touch"].append(run_touch(A, o, labels))
             for b in batch_sizes:
-                times[b].append(run_sgd(A, o, labels, b))
+                for sc in schedules:
+                    times[(b, sc)].append(run_sgd(A, o, labels, b, sc))
         ns = {k: float(np.median(v)) / n * 1e9 for k, v in times.items()}
-        cells = "".join(f" {ns[b]:6.1f} ({ns[b] / ns['touch']:3.1f}x)" for b in batch_sizes)
-        print(f"{name:26s} {ns['touch']:7.1f}{cells}")
+        for sc in schedules:
+            cells = "".join(f" {ns[(b, sc)]:6.1f} ({ns[(b, sc)] / ns['touch']:3.1f}x)"
+                            for b in batch_sizes)
+            label = name if len(schedules) == 1 else f"{name}, {sc}"
+            print(f"{label:26s} {ns['touch']:7.1f}{cells}")
+            if sc != schedules[0]:
+                ratios[label] = [ns[(b, sc)] / ns[(b, schedules[0])] for b in batch_sizes]
+    if ratios:
+        print(f"\nper-row cost / the {schedules[0]} step's (medians):")
+        print(f"{'':26s}" + "".join(f" {'b' + str(b):>8s}" for b in batch_sizes))
+        for label, values in ratios.items():
+            print(f"{label:26s}" + "".join(f" {v:8.3f}" for v in values))
     return 0
 
 

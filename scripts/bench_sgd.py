@@ -18,6 +18,12 @@ groups, and the same rows as HDF5), page cache warm, this times:
   (batch 1 and 32) it is timed on a prefix of ``--sklearn-prefix`` rows and
   extrapolated: scan time + time per row x N (said so in the table).
 
+``--schedules constant,adagrad,auto`` times each step rule on the same files, side by
+side (the table then gives each rule's epoch time over the constant step's);
+``--baseline-tree DIR`` also times the constant step with the streamneuron of another
+checkout (e.g. the main branch), interleaved, to show a change costs the constant
+step nothing.
+
 Every measurement runs in its own subprocess (its peak RSS is reported), the
 tasks interleaved over ``--rounds`` rounds on this noisy shared machine; the
 table shows medians over rounds, and the CPU seconds per epoch (all threads)
@@ -136,7 +142,8 @@ def worker(task: dict) -> dict:
             marks.append((time.perf_counter(), _cpu(), row["seconds"]))
 
         model = sn.fit_sgd(source, batch_size=task["batch"], epochs=task["epochs"],
-                           lr=0.05, shuffle=task["shuffle"], on_epoch=on_epoch)
+                           lr=0.05, shuffle=task["shuffle"], on_epoch=on_epoch,
+                           schedule=task.get("schedule", "constant"))
         seconds = [h["seconds"] for h in model.info["history"]]
         cpu = [marks[k][1] - marks[k - 1][1] for k in range(1, len(marks))]
         return {"seconds": _median(seconds), "cpu": _median(cpu) if cpu else None, "all": seconds,
@@ -181,7 +188,8 @@ def worker(task: dict) -> dict:
 
 
 def run_task(task: dict) -> dict:
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    root = task.get("root") or ROOT  # --baseline-tree: another checkout's streamneuron
+    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.Popen([sys.executable, __file__, "--worker", json.dumps(task)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     out, err = proc.communicate()
@@ -235,6 +243,10 @@ def main() -> int:
     ap.add_argument("--scan-batch-rows", type=int, default=65536,
                     help="iter_batches batch size of the raw scans and of the scikit-learn stream "
                          "(pyarrow's default, and its fastest here)")
+    ap.add_argument("--schedules", default="constant",
+                    help="step rules timed side by side (constant,adagrad,auto)")
+    ap.add_argument("--baseline-tree", default=None,
+                    help="also time the constant step with this checkout's streamneuron")
     ap.add_argument("--json", help="also write all results to this file")
     args = ap.parse_args()
 
@@ -263,7 +275,14 @@ def main() -> int:
         for mode in modes:
             for B in batches:
                 tasks[("sgd", fmt, mode, B)] = dict(kind="sgd", path=paths[fmt], batch=B,
-                                                    epochs=args.epochs, shuffle=mode == "shuffle")
+                                                    epochs=args.epochs, shuffle=mode == "shuffle",
+                                                    schedule="constant")
+                for sched in [x for x in args.schedules.split(",") if x not in ("", "constant")]:
+                    tasks[("sgd", fmt, mode, B, sched)] = dict(tasks[("sgd", fmt, mode, B)],
+                                                               schedule=sched)
+                if args.baseline_tree:
+                    tasks[("sgd", fmt, mode, B, "baseline")] = dict(
+                        tasks[("sgd", fmt, mode, B)], root=os.path.abspath(args.baseline_tree))
     if not args.no_sklearn:
         for B in batches:
             prefix = 0 if B >= args.sklearn_full_from else max(args.sklearn_prefix, 100 * B)
@@ -339,6 +358,23 @@ def main() -> int:
                             ok["sklearn15"] &= ratio >= 15
                 else:
                     ok["hdf5"] &= x_scan <= 1.5
+    others = [x for x in args.schedules.split(",") if x not in ("", "constant")] + (
+        ["baseline"] if args.baseline_tree else [])
+    if others:
+        print()
+        print("epoch / the constant step's epoch, same format, mode and batch size (medians; "
+              "wall seconds, and CPU seconds: the view the machine's other load moves less):")
+        print(f"{'format':8} {'mode':10} {'batch':>6} " +
+              " ".join(f"{o + ' wall':>14} {o + ' cpu':>13}" for o in others))
+        for fmt in formats:
+            for mode in modes:
+                for B in batches:
+                    key = ("sgd", fmt, mode, B)
+                    print(f"{fmt:8} {mode:10} {B:>6} " + " ".join(
+                        f"{med(key + (o,)) / med(key):14.3f} "
+                        f"{med(key + (o,), 'cpu') / med(key, 'cpu'):13.3f}" for o in others))
+        if args.baseline_tree:
+            print(f"baseline: the constant step with {args.baseline_tree}'s streamneuron")
     if not args.no_sklearn:
         print(f"* scikit-learn timed on a prefix of {args.sklearn_prefix:,} rows (at least 100 "
               "batches) and extrapolated to the file, plus one row-major scan")

@@ -137,20 +137,27 @@ def cli():
                    "newton (the optimum in ~5-12 passes), lbfgs (for many features).")
 @click.option("--loss", type=click.Choice(list(LOSSES)), default="log", show_default=True,
               help="log: log loss; mse: the article's 0.5 (p - y)^2.")
-@click.option("--batch-size", type=int, default=256, show_default=True, help="sgd: rows per update.")
-@click.option("--epochs", type=int, default=5, show_default=True, help="sgd: passes over the data.")
+@click.option("--batch-size", type=int, default=None,
+              help="sgd: rows per update [default: from the row count: rows/250 rounded down "
+                   "to a power of two, 1 to 256].")
+@click.option("--epochs", type=int, default=None,
+              help="sgd: passes over the data [default: up to 1000, stopping when the "
+                   "epoch's training objective has converged].")
 @click.option("--max-iter", type=int, default=None,
               help="gd/newton/lbfgs: most iterations [default: 100; lbfgs 1000].")
 @click.option("--tol", type=float, default=None,
               help="gd/newton/lbfgs: the relative tolerance of the stopping rule (0: never; "
                    "newton/lbfgs stop within about this gap to the optimum) [default: 1e-6]. "
-                   "sgd --early-stopping: the least improvement of the checked "
-                   "loss that counts [default: 1e-3].")
-@click.option("--lr", type=float, default=None, help="Learning rate [default: 0.1 for sgd, 1.0 for gd].")
+                   "sgd: the least relative improvement of the epoch's training objective "
+                   "that counts for convergence [default: 1e-3]; with --early-stopping the "
+                   "least improvement of the checked loss [default: 1e-3].")
+@click.option("--lr", type=float, default=None, help="Learning rate [default: 1.0 for sgd's "
+              "auto and for gd, 0.1 for the other sgd schedules].")
 @click.option("--l2", type=float, default=0.0, show_default=True, help="L2 penalty (l2/2)||w||^2; the bias is not penalised.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the shuffling order.")
-@click.option("--schedule", type=click.Choice(list(SCHEDULES)), default="constant",
-              show_default=True, help="sgd: lr_t = lr / (1 + t)^power_t for invscaling; adagrad: "
+@click.option("--schedule", type=click.Choice(list(SCHEDULES)), default="auto",
+              show_default=True, help="sgd: auto: adagrad's steps, the model averaged over "
+              "each epoch; lr_t = lr / (1 + t)^power_t for invscaling; adagrad: "
               "per-coordinate steps lr g_j / sqrt(sum of g_j^2 so far).")
 @click.option("--power-t", type=float, default=0.5, show_default=True, help="sgd: exponent of invscaling.")
 @click.option("--shuffle/--no-shuffle", default=True, show_default=True,
@@ -274,7 +281,7 @@ def train(data, label, output, features, exclude, mode, loss, batch_size, epochs
     with source, val_source or contextlib.nullcontext(), \
             Progress(source.n_rows, "train", quiet=quiet) as bar:
         def on_epoch(row):
-            if not quiet:
+            if not quiet and (epochs is not None or _epoch_shown(row["epoch"])):
                 bar.echo(f"epoch {row['epoch']}: objective {row['objective']:.6f}"
                          f"{_validation_text(row)} ({row['rows']:,} rows, {row['seconds']:.2f} s)")
             bar.reset()
@@ -292,7 +299,7 @@ def train(data, label, output, features, exclude, mode, loss, batch_size, epochs
                     bar.echo(message)
 
             model = fit_sgd(source, batch_size=batch_size, epochs=epochs,
-                            lr=0.1 if lr is None else lr, loss=loss, schedule=schedule,
+                            lr=lr, loss=loss, schedule=schedule,
                             power_t=power_t, l2=l2, seed=seed, shuffle=shuffle, window=window,
                             standardize=standardize, checkpoint=checkpoint, resume=resume,
                             checkpoint_every=checkpoint_every,
@@ -343,6 +350,9 @@ def train(data, label, output, features, exclude, mode, loss, batch_size, epochs
     if mode != "sgd":
         summary.update({key: model.info[key] for key in (
             "converged", "message", "iterations", "passes", "grad_norm", "where")})
+    else:
+        summary.update({key: model.info[key] for key in (
+            "converged", "stop_reason", "epochs", "max_epochs", "updates")})
     summary.update({key: model.info[key] for key in (
         "validation", "best_check", "best_epoch", "best_loss", "stopped_early", "returned")
         if key in model.info})
@@ -357,6 +367,8 @@ def train(data, label, output, features, exclude, mode, loss, batch_size, epochs
                        f"best check {info['best_check']} (epoch {info['best_epoch']}, loss "
                        f"{info['best_loss']:.6f}); the model holds the {info['returned']} "
                        "weights", err=True)
+        if mode == "sgd":
+            click.echo(_sgd_convergence_line(model.info), err=True)
         click.echo(f"wrote {output} ({model.n_features} features: "
                    f"{name_list(columns['features'], limit=8, ends=3)}; final objective "
                    f"{summary['objective']:.6f})", err=True)
@@ -365,6 +377,26 @@ def train(data, label, output, features, exclude, mode, loss, batch_size, epochs
             click.echo(f"{mode}: {state} in {summary['iterations']} iterations, "
                        f"{summary['passes']} passes over the data, |grad| "
                        f"{summary['grad_norm']:.3g} ({summary['where']})", err=True)
+
+
+def _epoch_shown(epoch: int) -> bool:
+    """Without --epochs a run may make hundreds of short epochs: show the first ten,
+    then every tenth up to 100, then every hundredth (the last line says the rest)."""
+    return epoch <= 10 or (epoch <= 100 and epoch % 10 == 0) or epoch % 100 == 0
+
+
+def _sgd_convergence_line(info: dict) -> str:
+    """The last line of an sgd run: whether the training objective converged."""
+    params = info["params"]
+    rule = (f"the training objective's mean over the last {info['patience_epochs']} epochs "
+            f"improved by less than {params['tol']:g} (relative) on the {info['patience_epochs']} "
+            "before")
+    state = f"converged ({rule})" if info["converged"] else f"NOT converged (not yet: {rule})"
+    how = {"converged": "stopped there", "max epochs": "stopped at the most epochs",
+           "early stopping": "stopped by --early-stopping", "epochs": "ran the --epochs given"}
+    return (f"sgd: {state}; {info['epochs']} epochs, {info['updates']:,} updates of "
+            f"{params['batch_size']} rows ({params['schedule']}, lr {params['lr']:g}); "
+            f"{how[info['stop_reason']]}")
 
 
 def _validation_text(row: dict) -> str:

@@ -46,6 +46,19 @@ def as_labels(y, n_rows: int) -> np.ndarray:
     return y
 
 
+def restandardized(weights: np.ndarray, bias: float, old: tuple[np.ndarray, np.ndarray],
+                   new: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, float]:
+    """The weights and bias over features standardized by ``new = (m', s')`` that give
+    the same logit as ``(weights, bias)`` over features standardized by ``old = (m, s)``::
+
+        w'_j = w_j s'_j / s_j,     b' = b + sum_j w_j (m'_j - m_j) / s_j
+
+    since ``sum_j w'_j (x_j - m'_j) / s'_j + b' = sum_j w_j (x_j - m_j) / s_j + b``."""
+    (m, s), (m_new, s_new) = old, new
+    weights = np.asarray(weights, dtype=np.float64)
+    return weights * (s_new / s), float(bias) + float(weights @ ((m_new - m) / s))
+
+
 class Neuron:
     """A single sigmoid neuron.
 

@@ -5,7 +5,8 @@ that the compiled kernel evaluates (``constant`` is ``power = 0``): a schedule h
 the kernel its ``(lr, power)``. ``adagrad`` is per coordinate (AdaGrad): the kernel
 keeps the sum ``G_j`` of each coordinate's squared batch gradients and steps
 ``lr * g_j / (sqrt(G_j) + ADAGRAD_EPS)`` (the bias likewise); its ``adaptive`` flag
-tells the kernel so.
+tells the kernel so. ``auto`` (the default, :mod:`streamneuron.defaults`) takes
+AdaGrad's steps, and the trainers return each epoch's average of the iterates.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ ADAGRAD_EPS = 1e-10
 
 # The registry of step schedules, by name (the first is the default): the command
 # line's --schedule choices, the parameter checks and the estimator read it.
-SCHEDULES = {"constant": lambda lr, power: Constant(lr), "invscaling": InvScaling,
+SCHEDULES = {"auto": lambda lr, power: AdaGrad(lr),
+             "constant": lambda lr, power: Constant(lr), "invscaling": InvScaling,
              "adagrad": lambda lr, power: AdaGrad(lr)}
 
 

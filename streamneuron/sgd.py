@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass
 from typing import Callable
 
 from . import checkpoint as ckpt
+from . import defaults
 from .errors import CheckpointError, ConfigError, DataError, DivergenceError, TrainingInterrupted
 from .losses import get_loss
 from .neuron import Neuron
@@ -58,7 +59,7 @@ class SGDParams:
     loss: str = "log"
     batch_size: int = 256
     lr: float = 0.1
-    schedule: str = "constant"
+    schedule: str = "constant"  # fit_sgd's default is "auto" (streamneuron.defaults)
     power_t: float = 0.5
     l2: float = 0.0
     seed: int = 0
@@ -114,8 +115,9 @@ class _StopRequest:
                 signal.signal(s, handler)
 
 
-def fit_sgd(source, batch_size: int = 256, epochs: int = 5, lr: float = 0.1, *,
-            loss: str = "log", schedule: str = "constant", power_t: float = 0.5,
+def fit_sgd(source, batch_size: int | None = None, epochs: int | None = None,
+            lr: float | None = None, *,
+            loss: str = "log", schedule: str = defaults.AUTO_SCHEDULE, power_t: float = 0.5,
             l2: float = 0.0, seed: int = 0, shuffle: bool = True, window: int = 1,
             standardize: bool = True, checkpoint: str | os.PathLike | None = None,
             resume: bool = False, checkpoint_every: int | None = None,
@@ -127,13 +129,24 @@ def fit_sgd(source, batch_size: int = 256, epochs: int = 5, lr: float = 0.1, *,
             validation_fraction: float = 0.0, validate_every: int | None = None,
             early_stopping: bool = False, patience: int = PATIENCE, tol: float | None = None,
             average: bool | int = False, on_check: Callable[[dict], None] | None = None) -> Neuron:
-    """Train a neuron by mini-batch SGD over ``source`` for ``epochs`` epochs.
+    """Train a neuron by mini-batch SGD over ``source``.
+
+    The defaults need no tuning (:mod:`streamneuron.defaults`): ``schedule="auto"``
+    (AdaGrad's steps at ``lr`` 1.0, the model the average of the last epoch's
+    iterates), ``batch_size`` from the row count, and, when ``epochs`` is not given,
+    up to 1000 epochs, stopping when the epoch's training objective has converged
+    (its mean over the last ``P`` epochs, ``P = ceil(50000 / rows)`` within [2, 100],
+    no better than over the ``P`` before by more than ``tol`` relative, default 1e-3).
+    ``epochs=N`` makes exactly N epochs (or fewer with ``early_stopping``). Either way
+    ``info["converged"]`` says whether the rule holds at the end, ``info["stop_reason"]``
+    why the run stopped, and ``info["epochs"]`` how many epochs it made.
 
     ``source``: a :class:`~streamneuron.readers.Source`, paths or URLs, a pandas or
     Dask DataFrame, or an ``(X, y)`` pair of numpy/Dask arrays, opened with
     :func:`~streamneuron.open_source` (with ``label``/``features``).
-    ``lr`` with ``schedule`` ``"constant"`` or ``"invscaling"``
-    (``lr_t = lr / (1 + t)**power_t``); ``l2`` penalises the weights only;
+    ``lr`` (default 1.0 for ``"auto"``, else 0.1) with ``schedule`` ``"constant"`` or
+    ``"invscaling"`` (``lr_t = lr / (1 + t)**power_t``), or ``"adagrad"`` (per-coordinate
+    steps, the last iterate returned); ``l2`` penalises the weights only;
     ``shuffle`` permutes row groups and the rows inside them, seeded by
     ``seed`` and the epoch; ``standardize`` makes one streaming pass for the
     per-feature mean and scale first.
@@ -182,12 +195,7 @@ def fit_sgd(source, batch_size: int = 256, epochs: int = 5, lr: float = 0.1, *,
     per epoch: epoch, rows, objective (mean loss at the weights each row met,
     plus the L2 term), seconds (and the validation fields).
     """
-    params = SGDParams(loss=loss, batch_size=batch_size, lr=lr, schedule=schedule,
-                       power_t=power_t, l2=l2, seed=seed, shuffle=shuffle, window=window,
-                       standardize=standardize, validation_fraction=validation_fraction,
-                       validate_every=validate_every, early_stopping=bool(early_stopping),
-                       patience=patience, tol=SGD_TOL if tol is None else tol,
-                       average=int(average) if isinstance(average, numbers.Integral) else average)
+    check_params(batch_size=batch_size, lr=lr, schedule=schedule, tol=tol)
     if validate_every is not None and validation is None and not validation_fraction:
         raise ConfigError.about("validate_every", "needs validation data: give --validation "
                                 "or --validation-fraction")
@@ -235,9 +243,21 @@ def fit_sgd(source, batch_size: int = 256, epochs: int = 5, lr: float = 0.1, *,
                 raise CheckpointError(
                     f"{checkpoint} already holds a checkpoint ({what}); continue it with "
                     "--resume, or delete the folder (or give another --checkpoint) to start afresh")
-        run = _Run(source, params, epochs, checkpoint, checkpoint_every, checkpoint_seconds,
+        if tol is None:
+            tol = SGD_TOL if early_stopping else defaults.CONVERGENCE_TOL
+        params = SGDParams(
+            loss=loss, batch_size=defaults.auto_batch_size(source.n_rows) if batch_size is None
+            else batch_size, lr=defaults.default_lr(schedule) if lr is None else lr,
+            schedule=schedule, power_t=power_t, l2=l2, seed=seed, shuffle=shuffle, window=window,
+            standardize=standardize, validation_fraction=validation_fraction,
+            validate_every=validate_every, early_stopping=bool(early_stopping),
+            patience=patience, tol=tol,
+            average=int(average) if isinstance(average, numbers.Integral) else average)
+        most = defaults.MAX_EPOCHS if epochs is None else epochs
+        run = _Run(source, params, most, checkpoint, checkpoint_every, checkpoint_seconds,
                    progress, on_epoch, fingerprint, notify)
         run.validation, run.on_check = validation, on_check
+        run.until_converged = epochs is None and not early_stopping
         if params.validation_fraction > 0:
             from .validation import second_reader
 
@@ -257,8 +277,13 @@ class _Run:
         self.checkpoint_seconds = checkpoint_seconds
         self.progress, self.on_epoch, self.fingerprint = progress, on_epoch, fingerprint
         self.notify = notify
+        # "auto": each epoch's iterates averaged afresh (the average restarts when an
+        # epoch starts), unless an average from update N on is asked for.
+        self.epoch_average = params.schedule == defaults.AUTO_SCHEDULE and not params.average
         self.rule = StepRule.of(get_loss(params.loss), params.batch_size, params.lr,
-                                params.schedule, params.power_t, params.l2, params.average)
+                                params.schedule, params.power_t, params.l2,
+                                1 if self.epoch_average else params.average)
+        self.until_converged = False  # stop when the training objective has converged
         self.state: TrainState | None = None
         self.history: list[dict] = []
         self.position = Position()
@@ -292,7 +317,9 @@ class _Run:
         self.position = resumed.position
         self.epoch_seconds = resumed.epoch_seconds
         self.stopping = resumed.stopping or Stopping()
-        if self.stopping.stopped:  # it stopped early: nothing is left to train
+        if self.stopping.stopped or (self.until_converged and self._converged()):
+            # it stopped early or converged (a crash before the final save): nothing is
+            # left to train
             self.position = Position(self.epochs, 0, 0)
         if resumed.position == Position(self.epochs, 0, 0):
             self._say(f"{folder} holds {ckpt.describe(resumed.payload)}; writing its model")
@@ -331,6 +358,8 @@ class _Run:
             for block in blocks:
                 epoch, k = block.position.epoch, block.position.block
                 pos, n = block.position.row, block.n_train
+                if self.epoch_average and k == 0 and pos == 0:
+                    st.avg_count = 0  # a new epoch's average (its first update restarts it)
                 while pos < n:
                     if stop.signal is not None and st.at_boundary:
                         # e.g. the signal came while the block was being read
@@ -371,9 +400,10 @@ class _Run:
                         self._interrupt(model, nxt, epoch_start, stop.signal)
         model.bias = float(st.bias)
         model.updates = st.updates
-        model.info = {"mode": "sgd", "epochs": self.epochs, "rows": self.source.n_rows,
-                      "updates": model.updates, "history": self.history,
-                      "params": asdict(self.params)}
+        model.info = {"mode": "sgd", "epochs": len(self.history), "max_epochs": self.epochs,
+                      "rows": self.source.n_rows, "updates": model.updates,
+                      "history": self.history, "params": asdict(self.params),
+                      **self._convergence()}
         sp = self.stopping
         if sp.checks:
             model.info.update({
@@ -389,10 +419,30 @@ class _Run:
         if p.early_stopping and sp.best_weights is not None:
             model.weights = sp.best_weights.copy()
             model.bias = sp.best_bias
-        elif p.average > 0 and st.avg_count > 0:
+        elif self.rule.average > 0 and st.avg_count > 0:
             weights, bias = st.model(self.rule)
             model.weights, model.bias = weights.copy(), bias
         return model
+
+    def _converged(self) -> bool:
+        """The convergence rule (:func:`streamneuron.defaults.converged`) on the history."""
+        if not self.history:
+            return False
+        return defaults.converged([row["objective"] for row in self.history],
+                                  self.history[-1]["rows"], self.params.tol)
+
+    def _convergence(self) -> dict:
+        """The model's ``converged`` (the rule holds at the end) and ``stop_reason``."""
+        done = self._converged()
+        if self.stopping.stopped:
+            reason = "early stopping"
+        elif self.until_converged:
+            reason = "converged" if done else "max epochs"
+        else:
+            reason = "epochs"
+        return {"converged": done, "stop_reason": reason,
+                "patience_epochs": defaults.patience_epochs(
+                    self.history[-1]["rows"] if self.history else self.source.n_rows)}
 
     @property
     def _validates(self) -> bool:
@@ -435,6 +485,8 @@ class _Run:
             if self._validates:
                 row.update({key: sp.log[-1][key] for key in FIELDS})
         self.history.append(row)
+        if self.until_converged and not stop:
+            stop = self._converged()
         if self.on_epoch is not None:
             self.on_epoch(row)
         if self.checkpoint:

@@ -55,10 +55,10 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "(pip install 'streamneuron[sklearn]')"
     ) from exc
 
-from . import kernels
+from . import defaults, kernels
 from .errors import DivergenceError
 from .losses import LOSSES, get_loss, sigmoid
-from .neuron import Neuron
+from .neuron import Neuron, restandardized
 from .schedules import SCHEDULES
 from .stats import Moments
 from .stream import block_order
@@ -101,19 +101,27 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
     ----------
     loss : {"log", "mse"}, default="log"
         ``"log"``: log loss (logistic regression). ``"mse"``: ``0.5 (p - y)**2``.
-    batch_size : int, default=32
+    batch_size : int or "auto", default="auto"
         Rows per mini-batch; one averaged-gradient step per batch. The last,
-        shorter batch of each pass is used as it is.
-    epochs : int, default=20
-        Passes over the data made by :meth:`fit` (there is no early stopping;
-        ``n_iter_`` reports the passes made).
-    lr : float, default=0.1
-        Learning rate (step size) ``lr_0``.
-    schedule : {"constant", "invscaling", "adagrad"}, default="constant"
+        shorter batch of each pass is used as it is. ``"auto"``: from the rows of
+        the pass (:func:`streamneuron.defaults.auto_batch_size`: 1 below 500
+        rows, up to 256).
+    epochs : int or None, default=None
+        Passes over the data made by :meth:`fit`. ``None``: up to 1000, stopping
+        when the pass's training objective has converged (its mean over the last
+        ``P = ceil(50000 / n_samples)`` passes, within [2, 100], no better than over
+        the ``P`` before by more than 1e-3 relative: the rule of ``streamneuron
+        train``, :func:`streamneuron.defaults.converged`); ``n_iter_`` reports the
+        passes made, ``converged_`` whether the rule held.
+    lr : float or None, default=None
+        Learning rate (step size) ``lr_0``; ``None``: 1.0 for ``"auto"``, else 0.1.
+    schedule : {"auto", "constant", "invscaling", "adagrad"}, default="auto"
         ``lr_t = lr / (1 + t)**power_t`` with ``t`` the updates made so far
         (``"constant"`` is ``power_t = 0``); ``"adagrad"``: per-coordinate steps
         ``lr * g_j / (sqrt(G_j) + 1e-10)``, ``G_j`` the sum of squared gradients
-        (kept across ``partial_fit`` calls and warm starts).
+        (kept across ``partial_fit`` calls and warm starts); ``"auto"``: AdaGrad's
+        steps, the model being the average of the iterates of the last pass (each
+        pass, an epoch of ``fit`` or a ``partial_fit`` call, averages afresh).
     power_t : float, default=0.5
         Exponent of the ``"invscaling"`` schedule.
     l2 : float, default=1e-4
@@ -122,10 +130,14 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
         :meth:`fit` computes the per-feature mean and population standard
         deviation of ``X`` (``mean_``, ``scale_``; a constant feature gets scale 1)
         and trains on ``(x - mean_) / scale_``; the same statistics are applied
-        when predicting. :meth:`partial_fit` never computes statistics (as
-        ``SGDClassifier``): it trains in the space the model already has, the
-        statistics of an earlier :meth:`fit`, or raw features if the model was
-        started by :meth:`partial_fit`.
+        when predicting. A model started by :meth:`partial_fit` keeps running
+        statistics of every block it was given (streaming standardization): each
+        call first merges its block into them, then re-expresses the weights for
+        the new statistics so that the model's predictions do not move
+        (:func:`streamneuron.neuron.restandardized`; AdaGrad's sums are rescaled
+        with the weights), then trains. So raw, unscaled features work with
+        ``partial_fit`` and dask-ml's ``Incremental``. A model started by
+        :meth:`fit` keeps the statistics of that ``fit`` in ``partial_fit``.
     shuffle : bool, default=True
         Visit the rows of each pass in a seeded random order; ``False``: in the
         given order.
@@ -172,6 +184,9 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
     t_ : int
         Mini-batch updates made since the model was started (drives
         ``"invscaling"``).
+    converged_ : bool
+        Whether the convergence rule (see ``epochs``) held after the last call's
+        passes (always False after ``partial_fit``: one pass decides nothing).
     loss_curve_ : list of float
         One value per pass since the model was started: the objective
         ``mean loss + (l2/2) ||w||**2``, the loss taken at the weights each row
@@ -187,9 +202,9 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
 
     _parameter_constraints: dict = {
         "loss": [StrOptions(set(LOSSES))],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "epochs": [Interval(Integral, 1, None, closed="left")],
-        "lr": [Interval(Real, 0, None, closed="neither")],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "epochs": [Interval(Integral, 1, None, closed="left"), None],
+        "lr": [Interval(Real, 0, None, closed="neither"), None],
         "schedule": [StrOptions(set(SCHEDULES))],
         "power_t": [Interval(Real, 0, None, closed="left")],
         "l2": [Interval(Real, 0, None, closed="left")],
@@ -200,8 +215,8 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
         "average": ["boolean", Interval(Integral, 0, None, closed="left")],
     }
 
-    def __init__(self, *, loss="log", batch_size=32, epochs=20, lr=0.1,
-                 schedule="constant", power_t=0.5, l2=1e-4, standardize=True,
+    def __init__(self, *, loss="log", batch_size="auto", epochs=None, lr=None,
+                 schedule=defaults.AUTO_SCHEDULE, power_t=0.5, l2=1e-4, standardize=True,
                  shuffle=True, random_state=None, warm_start=False, average=False):
         self.loss = loss
         self.batch_size = batch_size
@@ -225,7 +240,7 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
     # -- training -----------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
-        """Train for ``epochs`` passes over ``(X, y)``.
+        """Train for ``epochs`` passes over ``(X, y)`` (``None``: until converged).
 
         Starts from zero weights unless ``warm_start=True`` and the model is
         fitted. ``X`` may be float32 (used without a float64 copy) or float64;
@@ -250,8 +265,7 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
             self._start(X.shape[1], stats)
         y01 = self._encode(y)
         seed = self._seed()
-        self._train(X, y01, seed, self.epochs)
-        self.n_iter_ = self.epochs
+        self.n_iter_ = self._train(X, y01, seed, self.epochs)
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -259,9 +273,10 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
         """One pass of mini-batches over ``(X, y)``, continuing the current model.
 
         ``classes`` (both labels) is required on the first call, as for
-        ``SGDClassifier``; later calls may omit it. No standardization
-        statistics are computed here: the model keeps those of an earlier
-        :meth:`fit`, or trains on raw features if :meth:`partial_fit` started it.
+        ``SGDClassifier``; later calls may omit it. A model started here with
+        ``standardize=True`` updates its running standardization statistics with
+        ``X`` first (predictions unchanged by the update; see ``standardize``); one
+        started by :meth:`fit` keeps the statistics of that fit.
         Rows are shuffled within the block when ``shuffle=True`` (see the module
         docstring for the exact order). Each call ends by applying the last
         short batch, so ``k`` calls on blocks of ``n`` rows make
@@ -282,9 +297,12 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
         if first:
             self.classes_ = wanted
             self._start(X.shape[1], None)
+            self._running = Moments.empty(X.shape[1]) if self.standardize else None
+        if getattr(self, "_running", None) is not None:
+            self._update_running_statistics(X)
         y01 = self._encode(y)
-        self._train(X, y01, self._seed(), 1)
-        self.n_iter_ = 1
+        self.n_iter_ = self._train(X, y01, self._seed(), 1)
+        self.converged_ = False
         return self
 
     # -- prediction -----------------------------------------------------------------
@@ -352,14 +370,39 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
                              "variance overflows float64); rescale it first")
         return total
 
+    def _update_running_statistics(self, X) -> None:
+        """Streaming standardization (a model started by :meth:`partial_fit`): merge
+        ``X`` into the running moments and re-express the model, and the training
+        state, for the new statistics without changing any prediction."""
+        running = self._running.merge(self._moments(X))
+        new = (running.mean, running.scale())
+        neuron = self._neuron
+        if neuron.mean is not None:
+            old = (neuron.mean, neuron.scale)
+            neuron.weights, neuron.bias = restandardized(neuron.weights, neuron.bias, old, new)
+            state = self._sgd
+            if state is not None:
+                state.weights, state.bias = restandardized(state.weights, state.bias, old, new)
+                if state.avg_count > 0:
+                    state.avg_w, state.avg_b = restandardized(state.avg_w, state.avg_b, old, new)
+                # AdaGrad's sums of squared gradients, as if the past gradients had been
+                # taken over the new scale (d z / d w'_j = (x_j - m'_j) / s'_j): the
+                # per-coordinate steps stay the same size relative to the new weights.
+                state.g2[:-1] *= (old[1] / new[1]) ** 2
+        neuron.set_standardize(new)
+        self._running = running
+        self._publish()
+
     def _start(self, d: int, moments: Moments | None) -> None:
         """A fresh model: a :class:`Neuron` with zero weights and bias."""
         self._neuron = Neuron(d, self.loss, standardize=None if moments is None else (
             moments.mean, moments.scale()))
         self._passes = 0
         self._sgd = None  # averaged SGD: the training state (iterates and average)
+        self._running = None  # streaming standardization's moments (partial_fit)
         self.loss_curve_ = []
         self.n_iter_ = 0
+        self.converged_ = False
         self._publish()
 
     def _rebase_standardization(self, X) -> None:
@@ -392,13 +435,20 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
             )
         return (y == self.classes_[1]).astype(np.float64)
 
-    def _train(self, X, y01, seed: int, passes: int) -> None:
-        """``passes`` passes over the rows; the model is updated only if all succeed."""
+    def _train(self, X, y01, seed: int, passes: int | None) -> int:
+        """``passes`` passes over the rows (``None``: until converged, at most
+        ``defaults.MAX_EPOCHS``); the model is updated only if all succeed. Returns
+        the passes made."""
         n = X.shape[0]
         neuron = self._neuron
         neuron.loss_fn = get_loss(self.loss)  # a warm start may have changed it
-        rule = StepRule.of(neuron.loss_fn, self.batch_size, self.lr, self.schedule,
-                           self.power_t, self.l2, self.average)
+        batch_size = defaults.auto_batch_size(n) if self.batch_size == "auto" \
+            else self.batch_size
+        lr = defaults.default_lr(self.schedule) if self.lr is None else self.lr
+        # "auto": each pass's iterates averaged afresh (see ``schedule``)
+        per_pass = self.schedule == defaults.AUTO_SCHEDULE and not self.average
+        rule = StepRule.of(neuron.loss_fn, batch_size, lr, self.schedule,
+                           self.power_t, self.l2, 1 if per_pass else self.average)
         previous = getattr(self, "_sgd", None)
         if (rule.average > 0 or rule.adagrad) and previous is not None:
             # continue the iterates, their average and AdaGrad's sums
@@ -409,7 +459,10 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
         else:
             state = TrainState.start(neuron.weights.copy(), neuron.bias, neuron.updates)
         curve = []
-        for p in range(self._passes, self._passes + passes):
+        most = defaults.MAX_EPOCHS if passes is None else passes
+        for p in range(self._passes, self._passes + most):
+            if per_pass:
+                state.avg_count = 0  # this pass's average (its first update restarts it)
             order = block_order(n, seed=seed, epoch=p, block=0, shuffle=self.shuffle)
             labels = y01[order] if order.size else y01  # in training order
             _, status = state.train_block(X, labels, rule, neuron._mean, neuron._inv_scale,
@@ -418,9 +471,12 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
                 _, objective = state.finish_pass(rule)  # the last short batch, as it is
             if status != OK or not state.is_finite():
                 raise DivergenceError(
-                    f"the weights became infinite in pass {p + 1}: lower lr (now {self.lr!r})"
+                    f"the weights became infinite in pass {p + 1}: lower lr (now {lr!r})"
                     + ("" if neuron.mean is not None else " or standardize the features"))
             curve.append(objective)
+            if passes is None and defaults.converged(curve, n):
+                break
+        self.converged_ = defaults.converged(curve, n)
         neuron.weights, neuron.bias, neuron.updates = state.weights, state.bias, state.updates
         if rule.average > 0 or rule.adagrad:
             self._sgd = state
@@ -428,9 +484,10 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
             neuron.weights, neuron.bias = weights.copy(), bias
         else:
             self._sgd = None
-        self._passes += passes
+        self._passes += len(curve)
         self.loss_curve_ = self.loss_curve_ + curve
         self._publish()
+        return len(curve)
 
     def _publish(self) -> None:
         """Set the public fitted attributes from the neuron."""

@@ -48,7 +48,7 @@ def test_sgd_equals_the_articles_loop(tmp_path, monkeypatch, batch_size, fmt):
     assert len(source.units) > 1
     epochs = 1 if batch_size == 1 else 3
     model = sn.fit_sgd(source, batch_size=batch_size, epochs=epochs, lr=0.5, loss="mse",
-                       shuffle=False, standardize=False, l2=0.0)
+                       schedule="constant", shuffle=False, standardize=False, l2=0.0)
     W, bias = article_minibatch_sgd(X, y, 0.5, batch_size, epochs)
     np.testing.assert_allclose(model.weights, W, rtol=1e-9, atol=1e-12)
     assert model.bias == pytest.approx(bias, rel=1e-9, abs=1e-12)
@@ -64,7 +64,8 @@ def test_cli_sgd_equals_the_articles_loop_over_several_files(tmp_path):
     out = tmp_path / "model.json"
     subprocess.run([sys.executable, "-m", "streamneuron", "train", str(folder), "--label", "y",
                     "-o", str(out), "--loss", "mse", "--no-shuffle", "--no-standardize",
-                    "--batch-size", "16", "--epochs", "2", "--lr", "0.5", "--quiet"], check=True)
+                    "--batch-size", "16", "--epochs", "2", "--lr", "0.5", "--schedule", "constant",
+                    "--quiet"], check=True)
     model = json.loads(out.read_text())
     W, bias = article_minibatch_sgd(X, y, 0.5, 16, 2)
     np.testing.assert_allclose(model["weights"], W, rtol=1e-9)
@@ -79,7 +80,8 @@ def test_log_loss_sgd_reaches_sklearn_optimum_on_breast_cancer(tmp_path):
     X, y = load_breast_cancer(return_X_y=True)
     l2 = 0.01
     path = write_parquet(tmp_path / "bc.parquet", X, y, row_group_size=100)
-    model = sn.fit_sgd(path, label="y", batch_size=16, epochs=60, lr=0.05, l2=l2, seed=1)
+    model = sn.fit_sgd(path, label="y", batch_size=16, epochs=60, lr=0.05, l2=l2, seed=1,
+                       schedule="constant")
 
     Xs = StandardScaler().fit_transform(X)
     ref = LogisticRegression(C=1 / (l2 * len(y)), tol=1e-10, max_iter=10_000).fit(Xs, y)

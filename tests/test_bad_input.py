@@ -438,7 +438,7 @@ def test_losses_and_schedules_come_from_one_registry(monkeypatch):
 
     choices = {p.name: p.type.choices for p in train.params if p.name in ("loss", "schedule")}
     assert list(choices["loss"]) == ["log", "mse"]  # the CLI's choices: the registry's names
-    assert list(choices["schedule"]) == ["constant", "invscaling", "adagrad"]
+    assert list(choices["schedule"]) == ["auto", "constant", "invscaling", "adagrad"]
 
 
 @pytest.mark.parametrize("key, match", [

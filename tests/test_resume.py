@@ -531,7 +531,7 @@ def test_stale_temporary_files_are_removed_on_resume(tmp_path):
 
 def test_resume_refusals_say_what_differs(tmp_path, capsys):
     paths = small_parquet(tmp_path, seed=4, n_files=1)
-    base = ["train", *paths, "--batch-size", "20", "--epochs", "2", "--quiet", "-o",
+    base = ["train", *paths, "--batch-size", "20", "--epochs", "2", "--lr", "0.1", "--quiet", "-o",
             str(tmp_path / "m.json")]
     ck = str(tmp_path / "ck")
 
@@ -549,7 +549,7 @@ def test_resume_refusals_say_what_differs(tmp_path, capsys):
 
     # A run stopped half-way.
     with pytest.raises(Crash):
-        sn.fit_sgd(paths, batch_size=20, epochs=2, checkpoint=ck, checkpoint_every=2,
+        sn.fit_sgd(paths, batch_size=20, epochs=2, lr=0.1, checkpoint=ck, checkpoint_every=2,
                    progress=crash_after(3))
     saved = Path(ck, ckpt.CURRENT).read_bytes()
 

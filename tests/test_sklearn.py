@@ -61,6 +61,10 @@ def _numpy_sgd(Xs, y01, orders, *, batch_size, lr, power_t=0.0, l2=0.0, loss="lo
     return w, b, t
 
 
+# The estimator's step rule and epochs before the defaults of issue 14.
+OLD_DEFAULTS = dict(schedule="constant", lr=0.1, batch_size=32, epochs=20)
+
+
 def _perm(seed, p, n):
     """The documented row order of pass ``p``."""
     return np.random.default_rng([seed, p, 0]).permutation(n)
@@ -202,7 +206,8 @@ def test_partial_fit_equals_neuron_partial_fit_steps():
     B, lr, l2 = 32, 0.2, 0.05
 
     for shuffle in (False, True):
-        clf = NeuronClassifier(batch_size=B, lr=lr, l2=l2, shuffle=shuffle, random_state=4)
+        clf = NeuronClassifier(batch_size=B, lr=lr, l2=l2, shuffle=shuffle, random_state=4,
+                               schedule="constant", standardize=False)
         ref = Neuron(X.shape[1])
         for k, rows in enumerate(blocks):
             clf.partial_fit(X[rows], y[rows], classes=[0, 1] if k == 0 else None)
@@ -213,12 +218,13 @@ def test_partial_fit_equals_neuron_partial_fit_steps():
             assert np.array_equal(clf.coef_[0], ref.weights)
             assert clf.intercept_[0] == ref.bias
         assert clf.t_ == ref.updates == 3 + 3 + 3
-        assert clf.mean_ is None and clf.n_iter_ == 1  # partial_fit never standardizes
+        assert clf.mean_ is None and clf.n_iter_ == 1  # standardize=False: raw features
 
 
 def test_partial_fit_after_fit_keeps_fit_statistics():
     X, y = _data(n=200)
-    clf = NeuronClassifier(batch_size=50, epochs=2, lr=0.3, shuffle=False).fit(X[:120], y[:120])
+    clf = NeuronClassifier(batch_size=50, epochs=2, lr=0.3, shuffle=False,
+                           schedule="constant").fit(X[:120], y[:120])
     ref = clf.to_neuron()
     mean = clf.mean_.copy()
     clf.partial_fit(X[120:], y[120:])
@@ -246,7 +252,8 @@ def test_warm_start_continues_exactly():
 @pytest.mark.parametrize("standardize", [True, False])
 def test_warm_start_changes_space_without_changing_the_model(standardize):
     X, y = _data(n=120)
-    clf = NeuronClassifier(standardize=standardize, epochs=2, random_state=0).fit(X, y)
+    clf = NeuronClassifier(standardize=standardize, random_state=0,
+                           **{**OLD_DEFAULTS, "epochs": 2}).fit(X, y)
     before = clf.decision_function(X)
     # A warm fit in the other space with a step too small to move any weight: only
     # the change of space shows.
@@ -316,8 +323,8 @@ def test_pipeline_and_grid_search(cancer):
 def test_any_two_labels_map_to_0_1(labels):
     X, y01 = _data(n=100)
     y = np.array(labels, dtype=object if isinstance(labels[0], str) else None)[y01]
-    ref = NeuronClassifier(random_state=1).fit(X, y == sorted(labels)[1])  # False/True
-    clf = NeuronClassifier(random_state=1).fit(X, y)
+    ref = NeuronClassifier(random_state=1, **OLD_DEFAULTS).fit(X, y == sorted(labels)[1])
+    clf = NeuronClassifier(random_state=1, **OLD_DEFAULTS).fit(X, y)  # (ref: False/True)
     assert list(clf.classes_) == sorted(labels)  # classes_[1] is the positive class
     assert np.array_equal(clf.coef_, ref.coef_)
     pred = clf.predict(X)
@@ -413,10 +420,13 @@ def test_default_random_state_is_seed_zero_and_seeds_matter():
     X, y = _data(n=100)
     a = NeuronClassifier().fit(X, y)
     assert np.array_equal(a.coef_, NeuronClassifier().fit(X, y).coef_)
-    assert np.array_equal(a.coef_, NeuronClassifier(random_state=0).fit(X, y).coef_)
-    assert not np.array_equal(a.coef_, NeuronClassifier(random_state=1).fit(X, y).coef_)
+    a = NeuronClassifier(**OLD_DEFAULTS).fit(X, y)  # the seeds' effect, as before
+    assert np.array_equal(a.coef_, NeuronClassifier(**OLD_DEFAULTS).fit(X, y).coef_)
+    assert np.array_equal(a.coef_, NeuronClassifier(random_state=0, **OLD_DEFAULTS).fit(X, y).coef_)
+    assert not np.array_equal(a.coef_,
+                              NeuronClassifier(random_state=1, **OLD_DEFAULTS).fit(X, y).coef_)
     rs = np.random.RandomState(5)  # a RandomState draws a seed per fit: still valid
-    assert NeuronClassifier(random_state=rs).fit(X, y).score(X, y) > 0.8
+    assert NeuronClassifier(random_state=rs, **OLD_DEFAULTS).fit(X, y).score(X, y) > 0.8
 
 
 def test_to_neuron_round_trips_through_the_model_file(tmp_path):

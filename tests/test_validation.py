@@ -167,6 +167,7 @@ def test_cli_validation_outputs(tmp_path, capsys):
     code = main(["train", *paths, "--label", "y", "-o", str(out), "--epochs", "30",
                  "--validation", paths[0], "--validation-fraction", "0.2",
                  "--validate-every", "20", "--early-stopping", "--patience", "2",
+                 "--batch-size", "256",
                  "--history", str(hist), "--json"])
     assert code == 0
     captured = capsys.readouterr()
@@ -220,14 +221,19 @@ def test_averaged_sgd_returns_the_average_of_the_iterates():
         ref = {}
         w_ref, b_ref, _ = numpy_sgd(X, y, average=average, averaged=ref, **kwargs)
         model = sn.fit_sgd(sn.ArraySource(X, y), epochs=1, batch_size=16, lr=0.1,
-                           shuffle=False, standardize=False, average=average)
+                           schedule="constant", shuffle=False, standardize=False,
+                           average=average)
         np.testing.assert_allclose(model.weights, ref["w"], rtol=1e-12, atol=1e-12)
         assert model.bias == pytest.approx(ref["b"], rel=1e-12, abs=1e-12)
         assert not np.allclose(model.weights, w_ref)
     plain = sn.fit_sgd(sn.ArraySource(X, y), epochs=1, batch_size=16, lr=0.1, shuffle=False,
-                       standardize=False)
+                       standardize=False, schedule="constant")
     w_ref, b_ref, _ = numpy_sgd(X, y, **kwargs)
     np.testing.assert_allclose(plain.weights, w_ref, rtol=1e-11, atol=1e-13)
+
+
+# The estimator's step rule before the defaults of issue 14 (the references below use it).
+OLD_ESTIMATOR_DEFAULTS = dict(schedule="constant", lr=0.1, batch_size=32)
 
 
 def test_averaging_off_leaves_the_weights_unchanged_bit_for_bit():
@@ -238,9 +244,10 @@ def test_averaging_off_leaves_the_weights_unchanged_bit_for_bit():
     y = (rng.random(3000) < 0.4).astype(float)
     expected = REFERENCE_D018EDA
     for average in (False, 0):
-        m = sn.fit_sgd(sn.ArraySource(X, y), epochs=3, batch_size=10, average=average)
+        m = sn.fit_sgd(sn.ArraySource(X, y), epochs=3, batch_size=10, lr=0.1,
+                       schedule="constant", average=average)
         assert [float(v).hex() for v in m.weights] + [float(m.bias).hex()] == expected
-    clf = sn.NeuronClassifier(random_state=0, epochs=5).fit(X, y)
+    clf = sn.NeuronClassifier(random_state=0, epochs=5, **OLD_ESTIMATOR_DEFAULTS).fit(X, y)
     assert [float(v).hex() for v in clf.coef_.ravel()] + \
         [float(clf.intercept_[0]).hex()] == SKLEARN_D018EDA
 
