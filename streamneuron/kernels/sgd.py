@@ -16,28 +16,40 @@ from .intrinsics import _logit, _prefetch_row
 
 
 @njit(cache=True, nogil=True)
-def apply_update(w, state, carry_w, lr0, power_t, l2, avg_w, avg_from, g2):
+def apply_update(w, state, carry_w, lr0, power_t, l2, avg_w, avg_from, g2, l1=0.0,
+                 l1_u=None, l1_q=None):
     """One step ``w -= lr_t (g_w / m + l2 w)``, ``b -= lr_t g_b / m``, ``lr_t = lr0 / (1 + t)**power_t``.
 
-    ``g_w, g_b`` are the gradient sums of the ``m`` rows of the batch (the article's
-    averaged gradient); the carry is emptied and ``t`` advanced. With ``avg_from > 0``
-    the new iterate joins the running average ``avg_w`` (:func:`~.common._average`).
+    ``g_w, g_b`` are the (weighted) gradient sums of the carried batch and ``m`` the
+    sum of its row weights (:func:`~.common._step`; the article's averaged gradient
+    when unweighted); the carry is emptied and ``t`` advanced. A batch whose weights
+    sum to 0 takes no step (and ``t`` stays). With ``avg_from > 0`` the new iterate
+    joins the running average ``avg_w`` (:func:`~.common._average`); ``l1 > 0`` applies
+    the cumulative L1 penalty (``l1_u``, ``l1_q``: :func:`~.common._cumulative_l1`).
     """
+    if l1_u is None:
+        l1_u = np.empty(0, dtype=np.float64)  # omitted: unweighted / no L1
+    if l1_q is None:
+        l1_q = np.empty(0, dtype=np.float64)  # omitted: unweighted / no L1
     s = state[0]
-    # The kernels' own step, with no last row to add (a zero row): one update rule.
-    b, t = _step(w, carry_w, np.zeros((1, w.shape[0])), 0, 0.0, s.bias, s.carry_b,
-                 s.carry_rows, s.updates, lr0, power_t, l2, g2)
-    s.avg_b, s.avg_count = _average(w, avg_w, b, s.avg_b, s.avg_count, t, avg_from)
-    s.bias = b
-    s.updates = t
+    if s.carry_weight > 0.0:
+        # The kernels' own step, with no last row to add (a zero row): one update rule.
+        b, t = _step(w, carry_w, np.zeros((1, w.shape[0])), 0, 0.0, s.bias, s.carry_b,
+                     s.carry_weight, s.updates, lr0, power_t, l2, g2, l1, l1_u, l1_q)
+        s.avg_b, s.avg_count = _average(w, avg_w, b, s.avg_b, s.avg_count, t, avg_from)
+        s.bias = b
+        s.updates = t
+    else:
+        carry_w[:] = 0.0
     s.carry_b = 0.0
     s.carry_rows = 0.0
-
+    s.carry_weight = 0.0
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def sgd_block(X, y, order, start, stop, w, state, carry_w, mean, inv_scale,
-              loss_id, batch_size, lr0, power_t, l2, max_updates, avg_w, avg_from, g2):
+              loss_id, batch_size, lr0, power_t, l2, max_updates, avg_w, avg_from, g2,
+              rw=None, l1=0.0, l1_u=None, l1_q=None):
     """Mini-batch SGD over rows ``order[start:stop]`` of the block ``X`` (n, d).
 
     ``X`` may be row- or column-major, float32 or float64 (never converted as a
@@ -54,6 +66,14 @@ def sgd_block(X, y, order, start, stop, w, state, carry_w, mean, inv_scale,
     update step (:func:`~.common._average`); ``avg_from <= 0`` leaves it untouched.
     AdaGrad: a non-empty ``g2`` (``d + 1``: the sums of squared gradients of each weight
     and the bias) makes every step per coordinate (:func:`~.common._adagrad_step`).
+    Row weights: a non-empty ``rw`` holds each row's weight *in training order*, like
+    ``y``; a row then adds ``w_i L_i`` to the pass's loss, ``w_i dL/dz_i x_i`` to the
+    carry and ``w_i`` to the batch's weight ``state.carry_weight``, and the step divides
+    by that weight (a batch is still ``batch_size`` rows; one whose weights sum to 0
+    takes no step and is not counted as an update). Empty or omitted: every weight is
+    1, the unweighted arithmetic exactly.
+    L1: ``l1 > 0`` applies the cumulative L1 penalty after every step (``l1_u``, ``l1_q``: (d,),
+    :func:`~.common._cumulative_l1`); 0 or omitted: none.
 
     The rows of a tile are taken in *spans* that share the weights (up to the end
     of the tile or of the batch): the span's logits first, then its losses and
@@ -64,10 +84,17 @@ def sgd_block(X, y, order, start, stop, w, state, carry_w, mean, inv_scale,
     Returns ``(position, status)``: the next row position and ``OK``, ``PAUSED``,
     or ``NONFINITE`` (then ``position`` is the offending row of ``X``).
     """
+    if rw is None:
+        rw = np.empty(0, dtype=np.float64)  # omitted: unweighted / no L1
+    if l1_u is None:
+        l1_u = np.empty(0, dtype=np.float64)  # omitted: unweighted / no L1
+    if l1_q is None:
+        l1_q = np.empty(0, dtype=np.float64)  # omitted: unweighted / no L1
     d = X.shape[1]
     tile, ty, tz, tdz, tloss = _workspace(d)
     rows = tile.shape[0]
     identity = order.shape[0] == 0
+    weighted = rw.shape[0] > 0
     updates = 0
     # The state lives in registers while the loop runs; written back on every exit.
     s = state[0]
@@ -79,6 +106,8 @@ def sgd_block(X, y, order, start, stop, w, state, carry_w, mean, inv_scale,
     rows_seen = s.rows_seen
     avg_b = s.avg_b
     avg_count = s.avg_count
+    carry_weight = s.carry_weight
+    weight_seen = s.weight_seen
     pos = start
     status = OK
     while pos < stop and status == OK:
@@ -103,17 +132,23 @@ def sgd_block(X, y, order, start, stop, w, state, carry_w, mean, inv_scale,
                     status = NONFINITE
                     break
                 loss, dz = loss_and_dz_scalar(loss_id, z, ty[r])
+                weight = rw[pos + r] if weighted else 1.0
+                if weighted:
+                    loss *= weight
+                    dz *= weight
                 loss_sum += loss
                 carry_b += dz
                 rows_seen += 1.0
-                carry_rows += 1.0
-                b, t = _step(w, carry_w, tile, r, dz, b, carry_b, carry_rows, t, lr0, power_t, l2,
-                             g2)
+                weight_seen += weight
+                r += 1
+                if weight == 0.0:  # no step (the carry holds nothing)
+                    carry_b = 0.0
+                    continue
+                b, t = _step(w, carry_w, tile, r - 1, dz, b, carry_b, weight, t, lr0, power_t,
+                             l2, g2, l1, l1_u, l1_q)
                 avg_b, avg_count = _average(w, avg_w, b, avg_b, avg_count, t, avg_from)
                 carry_b = 0.0
-                carry_rows = 0.0
                 updates += 1
-                r += 1
                 if updates == max_updates:
                     pos = pos + r
                     status = PAUSED
@@ -128,9 +163,22 @@ def sgd_block(X, y, order, start, stop, w, state, carry_w, mean, inv_scale,
             _losses(loss_id, tz, ty, tloss, tdz, r, bad)
             found = bad < r + span
             span = bad - r
-            for q in range(r, r + span):
-                loss_sum += tloss[q]
-                carry_b += tdz[q]
+            if weighted:
+                # Row by row into the running sums, so that they do not depend on where
+                # spans begin.
+                for k in range(r, r + span):
+                    weight = rw[pos + k]
+                    tdz[k] *= weight
+                    loss_sum += tloss[k] * weight
+                    carry_b += tdz[k]
+                    carry_weight += weight
+                    weight_seen += weight
+            else:
+                for k in range(r, r + span):
+                    loss_sum += tloss[k]
+                    carry_b += tdz[k]
+                carry_weight += span
+                weight_seen += span
             rows_seen += span
             carry_rows += span
             full = carry_rows >= batch_size
@@ -139,13 +187,18 @@ def sgd_block(X, y, order, start, stop, w, state, carry_w, mean, inv_scale,
                 _add_rows(carry_w, tile, tdz, r, last)
             r += span
             if full:
-                b, t = _step(w, carry_w, tile, last, tdz[last], b, carry_b, carry_rows, t,
-                             lr0, power_t, l2, g2)
-                avg_b, avg_count = _average(w, avg_w, b, avg_b, avg_count, t, avg_from)
+                stepped = carry_weight > 0.0
+                if stepped:
+                    b, t = _step(w, carry_w, tile, last, tdz[last], b, carry_b, carry_weight, t,
+                                 lr0, power_t, l2, g2, l1, l1_u, l1_q)
+                    avg_b, avg_count = _average(w, avg_w, b, avg_b, avg_count, t, avg_from)
+                    updates += 1
+                else:  # every weight 0: no step, not an update
+                    carry_w[:] = 0.0
                 carry_b = 0.0
                 carry_rows = 0.0
-                updates += 1
-                if updates == max_updates:
+                carry_weight = 0.0
+                if stepped and updates == max_updates:
                     pos = pos + r
                     status = PAUSED
                     break
@@ -163,5 +216,7 @@ def sgd_block(X, y, order, start, stop, w, state, carry_w, mean, inv_scale,
     s.rows_seen = rows_seen
     s.avg_b = avg_b
     s.avg_count = avg_count
+    s.carry_weight = carry_weight
+    s.weight_seen = weight_seen
     return pos, status
 
