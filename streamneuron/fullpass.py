@@ -184,17 +184,17 @@ def sums_partition(parts: list[Partition], params: np.ndarray, loss_id: int, hes
 
 
 def sums_decoded(units: list, params: np.ndarray, loss_id: int, hessian: bool):
-    """Partial sums over decoded ``(where, features, X, y)`` units (kept in memory)."""
+    """Partial sums over decoded ``(where, features, X, y, w)`` units (kept in memory)."""
     d = (params.shape[0] - 1) // 3
     acc = np.zeros(Sums.size(d, hessian))
-    for where, features, X, y in units:
+    for where, features, X, y, _w in units:
         add_unit_sums(acc, where, features, X, y, params, loss_id)
     return [acc]
 
 
 def decode(parts: list[Partition]):
     """The decoded units of a bag partition, to be kept in (cluster) memory."""
-    return [(where, part.features, X, y) for part in parts
+    return [(where, part.features, X, y, None) for part in parts
             for where, X, y in read_partition(part)]
 
 
@@ -220,7 +220,7 @@ def moments_partition(parts: list[Partition], with_labels: bool):
 
 def moments_decoded(units: list, with_labels: bool):
     total = None
-    for where, features, X, y in units:
+    for where, features, X, y, _w in units:
         m = _unit_moments(where, features, X, y, with_labels)
         total = m if total is None else total.merge(m)
     return [total]

@@ -11,6 +11,11 @@ here; ``evaluate`` reports it as ``loss`` for a model trained with it.
     accuracy = (1/n) #{(p >= 0.5) == y}
     auc      = P(s_pos > s_neg) + 0.5 P(s_pos = s_neg)  (over all positive/negative pairs)
 
+With sample weights ``c`` (``update(..., sample_weight=c)``) every mean is the
+``c``-weighted mean (``(1/n) sum`` becomes ``(1/sum c) sum c_i``) and the AUC
+counts each positive/negative pair with weight ``c_pos c_neg``: scikit-learn's
+``log_loss``, ``accuracy_score`` and ``roc_auc_score`` with ``sample_weight``.
+
 Sums and counts add over blocks, so they stream in O(1) memory. The AUC needs
 the order of all scores; it is computed from a fine histogram of ``p`` instead
 (:data:`AUC_BINS` equal bins over [0, 1], one count array per class), treating
@@ -68,16 +73,20 @@ class StreamingMetrics:
     formulas.
     """
 
-    def __init__(self, bins: int = AUC_BINS) -> None:
+    def __init__(self, bins: int = AUC_BINS, *, weighted: bool = False) -> None:
         if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins < 2:
             raise ConfigError(f"metrics histogram bins must be an integer >= 2, got {bins!r}")
         self.bins = int(bins)
+        self.weighted = bool(weighted)  # every update gives sample_weight
         self.rows = 0
-        self.correct = 0
+        self.total_weight = 0.0  # sum c (the rows, unweighted)
+        self.class_rows = [0, 0]  # rows labelled 0, 1
+        self.correct = 0.0  # sum c over the rows predicted right
         self.sum_log_loss = 0.0
-        self.sum_sq_error = 0.0  # sum (p - y)**2
-        # counts[0] negatives, counts[1] positives, per probability bin.
-        self.counts = np.zeros((2, self.bins), dtype=np.int64)
+        self.sum_sq_error = 0.0  # sum c (p - y)**2
+        # counts[0] negatives, counts[1] positives, per probability bin (weighted:
+        # the sums of their weights).
+        self.counts = np.zeros((2, self.bins), dtype=np.float64 if weighted else np.int64)
         # One score seen in each bin (NaN: empty) and whether any other score in
         # that bin differs from it; same-bin pairs are real ties when not.
         self.bin_value = np.full(self.bins, np.nan)
@@ -85,13 +94,18 @@ class StreamingMetrics:
 
     # ------------------------------------------------------------------ update
 
-    def update(self, prob: np.ndarray, y: np.ndarray, logit: np.ndarray | None = None) -> None:
-        """Add one block: probabilities ``prob``, 0/1 labels ``y``, optional logits.
+    def update(self, prob: np.ndarray, y: np.ndarray, logit: np.ndarray | None = None,
+               sample_weight: np.ndarray | None = None) -> None:
+        """Add one block: probabilities ``prob``, 0/1 labels ``y``, optional logits,
+        and (when the metrics are ``weighted``) each row's weight.
 
         With ``logit`` the log loss is ``logaddexp(0, z) - y z`` (finite for any
         finite z); without it, ``-(y log p + (1-y) log(1-p))`` with p clipped to
         [PROB_EPS, 1 - PROB_EPS].
         """
+        if (sample_weight is not None) != self.weighted:
+            raise ConfigError("weighted metrics take a sample_weight with every block, "
+                              "unweighted ones none")
         p = np.asarray(prob, dtype=np.float64).reshape(-1)
         yv = np.asarray(y).reshape(-1)
         if yv.shape != p.shape:
@@ -113,24 +127,39 @@ class StreamingMetrics:
                 raise DataError(f"metrics: {p.size} probabilities but {z.size} logits")
             if not np.all(np.isfinite(z)):
                 raise DataError("metrics: a logit is NaN or infinite")
-            chunk_log_loss = float(np.sum(np.logaddexp(0.0, z) - yv * z))
+            row_loss = np.logaddexp(0.0, z) - yv * z
         else:
             pc = np.clip(p, PROB_EPS, 1.0 - PROB_EPS)
-            chunk_log_loss = float(np.sum(np.where(is_pos, -np.log(pc), -np.log1p(-pc))))
+            row_loss = np.where(is_pos, -np.log(pc), -np.log1p(-pc))
 
         r = p - yv
+        right = (p >= DECISION_THRESHOLD) == is_pos
         self.rows += p.size
-        self.sum_log_loss += chunk_log_loss
-        self.sum_sq_error += float(np.dot(r, r))
-        self.correct += int(np.count_nonzero((p >= DECISION_THRESHOLD) == is_pos))
+        positives = int(np.count_nonzero(is_pos))
+        self.class_rows[0] += p.size - positives
+        self.class_rows[1] += positives
+        if self.weighted:
+            c = np.asarray(sample_weight, dtype=np.float64).reshape(-1)
+            if c.shape != p.shape:
+                raise DataError(f"metrics: {p.size} probabilities but {c.size} weights")
+            self.total_weight += float(c.sum())
+            self.sum_log_loss += float(np.dot(c, row_loss))
+            self.sum_sq_error += float(np.dot(c * r, r))
+            self.correct += float(c[right].sum())
+        else:
+            c = None
+            self.total_weight += float(p.size)
+            self.sum_log_loss += float(np.sum(row_loss))
+            self.sum_sq_error += float(np.dot(r, r))
+            self.correct += float(np.count_nonzero(right))
 
         idx = np.minimum((p * self.bins).astype(np.int64), self.bins - 1)  # p = 1 -> last bin
         key = idx + self.bins * is_pos  # flat index into counts
         flat = self.counts.reshape(-1)
         if p.size >= _DENSE_UPDATE_FRACTION * flat.size:
-            flat += np.bincount(key, minlength=flat.size)
+            flat += np.bincount(key, weights=c, minlength=flat.size).astype(flat.dtype, copy=False)
         else:
-            np.add.at(flat, key, 1)
+            np.add.at(flat, key, 1 if c is None else c)
 
         # Record a value for bins seen for the first time, then flag every bin
         # holding a value different from its recorded one. Plain assignments are
@@ -143,11 +172,12 @@ class StreamingMetrics:
 
     @property
     def positives(self) -> int:
-        return int(self.counts[1].sum())
+        """Rows labelled 1 (counted, whatever their weights)."""
+        return self.class_rows[1]
 
     @property
     def negatives(self) -> int:
-        return int(self.counts[0].sum())
+        return self.class_rows[0]
 
     def auc(self) -> tuple[float, float]:
         """``(auc, auc_error_bound)`` from the histogram; ``(nan, nan)`` with one class.
@@ -156,7 +186,7 @@ class StreamingMetrics:
         bound = 0.5 * sum_{b not single-valued} pos_b * neg_b / (P N)
         """
         neg, pos = self.counts
-        n_neg, n_pos = int(neg.sum()), int(pos.sum())
+        n_neg, n_pos = neg.sum(), pos.sum()
         if n_neg == 0 or n_pos == 0:
             return math.nan, math.nan
         neg_below = np.cumsum(neg) - neg  # exact int64, then float for the products
@@ -168,21 +198,25 @@ class StreamingMetrics:
 
     def result(self) -> dict[str, Any]:
         """Plain dict: rows, log_loss, mse, brier, accuracy, auc, auc_error_bound,
-        positives, negatives. Means are NaN when no row was seen."""
-        n = self.rows
+        positives, negatives (and, weighted, ``weight_sum``). Means are NaN when no
+        row (or no weight) was seen."""
+        n = self.total_weight
         auc, bound = self.auc()
-        mean = (lambda s: s / n) if n else (lambda s: math.nan)
-        return {
-            "rows": n,
+        mean = (lambda s: s / n) if n > 0 else (lambda s: math.nan)
+        out = {
+            "rows": self.rows,
             "log_loss": mean(self.sum_log_loss),
             "mse": mean(self.sum_sq_error),
             "brier": mean(self.sum_sq_error),
-            "accuracy": mean(float(self.correct)),
+            "accuracy": mean(self.correct),
             "auc": auc,
             "auc_error_bound": bound,
             "positives": self.positives,
             "negatives": self.negatives,
         }
+        if self.weighted:
+            out["weight_sum"] = self.total_weight
+        return out
 
 
 # ---------------------------------------------------------------------------

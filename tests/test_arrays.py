@@ -242,8 +242,9 @@ def test_delayed_chunks_match_read(kind, data):
     source = make_source(kind, X, y)
     parts = dask.compute(*source.delayed_chunks(), scheduler="sync")
     assert len(parts) == len(source.units)
-    for i, [(where, features, Xc, yc)] in enumerate(parts):
+    for i, [(where, features, Xc, yc, wc)] in enumerate(parts):
         chunk = source.read(i)
+        assert wc is None and chunk.w is None
         assert where == chunk.where and list(features) == source.feature_names
         assert Xc.dtype == chunk.X.dtype and np.array_equal(Xc, chunk.X)
         assert np.array_equal(yc, chunk.y)

@@ -275,3 +275,36 @@ def test_calibration_empty_bins_are_nan():
     assert observed[0] == 0.0 and observed[-1] == 1.0 and np.all(np.isnan(observed[1:-1]))
     with pytest.raises(ConfigError):
         calibration_points(m, 0)
+
+
+def test_weighted_metrics_match_scikit_learn_sample_weight():
+    """Weighted log loss, mse, accuracy and AUC equal scikit-learn's with
+    ``sample_weight``, fed in blocks; integer weights equal duplicated rows."""
+    from sklearn.metrics import accuracy_score, log_loss, mean_squared_error, roc_auc_score
+
+    rng = np.random.default_rng(7)
+    n = 5000
+    z = rng.normal(size=n) * 2
+    p = 1 / (1 + np.exp(-z))
+    y = (rng.random(n) < p).astype(np.float64)
+    c = rng.integers(0, 4, size=n).astype(np.float64)
+    m = StreamingMetrics(weighted=True)
+    for lo in range(0, n, 1300):
+        m.update(p[lo:lo + 1300], y[lo:lo + 1300], logit=z[lo:lo + 1300],
+                 sample_weight=c[lo:lo + 1300])
+    r = m.result()
+    assert r["rows"] == n and r["weight_sum"] == c.sum()
+    assert r["positives"] == int(y.sum())
+    assert abs(r["log_loss"] - log_loss(y, p, sample_weight=c)) < 1e-12
+    assert abs(r["mse"] - mean_squared_error(y, p, sample_weight=c)) < 1e-12
+    assert abs(r["accuracy"] - accuracy_score(y, p >= 0.5, sample_weight=c)) < 1e-12
+    assert abs(r["auc"] - roc_auc_score(y, p, sample_weight=c)) <= r["auc_error_bound"] + 1e-12
+    # integer weights = duplicated rows
+    rep = np.repeat(np.arange(n), c.astype(int))
+    plain = StreamingMetrics()
+    plain.update(p[rep], y[rep], logit=z[rep])
+    d = plain.result()
+    for key in ("log_loss", "mse", "accuracy", "auc"):
+        assert abs(r[key] - d[key]) < 1e-12, key
+    with pytest.raises(ConfigError):
+        m.update(p, y)

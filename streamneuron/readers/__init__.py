@@ -16,7 +16,8 @@ from .paths import FileRef, expand, sniff_format
 
 def open_source(paths, label: str | None = "y", features: Sequence[str] | None = None,
                 x_key: str = "X", y_key: str | None = None,
-                exclude: Sequence[str] | None = None, positional: bool = False) -> Source:
+                exclude: Sequence[str] | None = None, positional: bool = False,
+                weight=None) -> Source:
     """Open Parquet or HDF5 input, the format chosen by each file's first bytes.
 
     ``paths``: a file, a folder, a glob, an fsspec URL (``s3://``, ``gs://``,
@@ -31,7 +32,12 @@ def open_source(paths, label: str | None = "y", features: Sequence[str] | None =
     ``X``, else the file's only pandas frame). ``positional=True`` (for applying
     a model): an HDF5 ``X`` without column names whose column count equals
     ``len(features)`` gives its columns in order as ``features``
-    (``source.by_position`` is then True).
+    (``source.by_position`` is then True). ``weight``: the sample-weight column
+    (a Parquet or DataFrame column, a dataset beside ``X``/``y`` in HDF5; for a pair
+    ``(X, y)`` of arrays, the weights themselves, n numbers): each row's loss counts
+    ``w_i`` times, objectives become ``sum w_i L_i / sum w_i``; weights must be finite
+    and >= 0 (DataError naming the column, row group and row otherwise). It is
+    never a default feature.
 
     In-memory and Dask data are accepted too (see :mod:`streamneuron.readers.arrays`):
     a pandas or Dask DataFrame (with ``label``/``features`` as for Parquet), or a
@@ -50,8 +56,14 @@ def open_source(paths, label: str | None = "y", features: Sequence[str] | None =
         from ..errors import ConfigError
 
         raise ConfigError("exclude is for files; for in-memory data pass features=[...]")
+    if weight is not None and not isinstance(weight, str) and not (
+            isinstance(paths, tuple) and len(paths) == 2 and is_array(paths[0])):
+        from ..errors import ConfigError
+
+        raise ConfigError("weight names a column (a str); weights as an array go with "
+                          "arrays: open_source((X, y), weight=w)")
     if is_dataframe(paths):
-        return from_dataframe(paths, label=label, features=features)
+        return from_dataframe(paths, label=label, features=features, weight=weight)
     if is_array(paths):
         if label is not None:
             raise DataError("an array alone has no labels: give (X, y), or label=None to "
@@ -59,8 +71,13 @@ def open_source(paths, label: str | None = "y", features: Sequence[str] | None =
         return ArraySource(paths, None, feature_names=features)
     if isinstance(paths, tuple) and len(paths) == 2 and is_array(paths[0]):
         X, y = paths
+        if isinstance(weight, str):
+            from ..errors import ConfigError
+
+            raise ConfigError("arrays have no named columns: pass the weights themselves, "
+                              "open_source((X, y), weight=w)")
         return ArraySource(X, y if label is not None else None, feature_names=features,
-                           label=label or "y")
+                           label=label or "y", sample_weight=weight)
     files = expand(paths)
     kinds = [sniff_format(ref) for ref in files]
     # The format chooses how a remote file is cached when the reader opens it.
@@ -73,8 +90,8 @@ def open_source(paths, label: str | None = "y", features: Sequence[str] | None =
         )
     if "hdf5" in formats:
         return HDF5Source(files, label=label, x_key=x_key, y_key=y_key, features=features,
-                          exclude=exclude, positional=positional)
-    return ParquetSource(files, label=label, features=features, exclude=exclude)
+                          exclude=exclude, positional=positional, weight=weight)
+    return ParquetSource(files, label=label, features=features, exclude=exclude, weight=weight)
 
 
 __all__ = ["open_source", "Source", "Chunk", "Unit", "ParquetSource", "HDF5Source",

@@ -38,7 +38,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import DataError
-from .base import COLUMN, Chunk, Source, Unit, check_labels
+from .base import COLUMN, Chunk, Source, Unit, check_labels, check_weights
 
 # Rows per unit of a numpy array or pandas DataFrame (as the HDF5 reader's units).
 DEFAULT_CHUNK_ROWS = 1 << 16
@@ -91,9 +91,11 @@ def _column_major(n: int, d: int, dtype) -> np.ndarray:
     return np.empty((d, n), dtype=dtype)
 
 
-def _array_chunk(xb, yb, where: str, dtype, label: str | None, out=None):
-    """``(X, y)`` of one array block: X column-major in ``dtype`` (or written into
-    ``out``), y checked float64."""
+def _array_chunk(xb, yb, where: str, dtype, label: str | None, out=None, wb=None,
+                 weight: str | None = None):
+    """``(X, y, w)`` of one array block: X column-major in ``dtype`` (or written into
+    ``out``), y checked float64, w (from ``wb``, the weights named ``weight``) checked
+    float64 or None."""
     xb = np.asarray(xb)
     if out is not None:
         out[...] = xb
@@ -109,7 +111,10 @@ def _array_chunk(xb, yb, where: str, dtype, label: str | None, out=None):
         y = check_labels(np.asarray(yb), label=label or "y", where=where)
         if y.shape[0] != X.shape[0]:
             raise DataError(f"{where}: {X.shape[0]} rows of X but {y.shape[0]} labels")
-    return X, y
+    w = None
+    if wb is not None:
+        w = check_weights(np.asarray(wb), column=weight, where=where)
+    return X, y, w
 
 
 def _frame_values(series) -> np.ndarray:
@@ -122,26 +127,29 @@ def _frame_values(series) -> np.ndarray:
 
 
 def _frame_chunk(part, where: str, features: Sequence[str], label: str | None, dtype,
-                 out=None):
-    """``(X, y)`` of one pandas partition, converted column by column like a row group
-    (into ``out`` when given)."""
+                 out=None, weight: str | None = None):
+    """``(X, y, w)`` of one pandas partition, converted column by column like a row
+    group (into ``out`` when given); ``w`` from the ``weight`` column, or None."""
     X = _column_major(len(part), len(features), dtype).T if out is None else out
     for j, name in enumerate(features):
         X[:, j] = _frame_values(part[name])
     y = None
     if label is not None:
         y = check_labels(_frame_values(part[label]), label=label, where=where)
-    return X, y
+    w = None
+    if weight is not None:
+        w = check_weights(_frame_values(part[weight]), column=weight, where=where)
+    return X, y, w
 
 
-def _delayed_array_chunk(xb, yb, where, features, dtype, label):
-    X, y = _array_chunk(xb, yb, where, dtype, label)
-    return [(where, tuple(features), X, y)]
+def _delayed_array_chunk(xb, yb, where, features, dtype, label, wb=None, weight=None):
+    X, y, w = _array_chunk(xb, yb, where, dtype, label, wb=wb, weight=weight)
+    return [(where, tuple(features), X, y, w)]
 
 
-def _delayed_frame_chunk(part, where, features, dtype, label):
-    X, y = _frame_chunk(part, where, features, label, dtype)
-    return [(where, tuple(features), X, y)]
+def _delayed_frame_chunk(part, where, features, dtype, label, weight=None):
+    X, y, w = _frame_chunk(part, where, features, label, dtype, weight=weight)
+    return [(where, tuple(features), X, y, w)]
 
 
 # --------------------------------------------------------------------------
@@ -159,7 +167,8 @@ class ArraySource(Source):
     ``x1``, ... (the names the HDF5 reader and ``streamneuron generate`` use), or
     a DataFrame's column names. ``label``: the name recorded in the model.
     ``chunk_rows``: rows per unit of a numpy array (Dask arrays keep their
-    chunks; rechunk them to change the units).
+    chunks; rechunk them to change the units). ``sample_weight``: n weights
+    (numpy or Dask array, or a Series), each finite and >= 0, or None.
     """
 
     format = "array"
@@ -168,8 +177,22 @@ class ArraySource(Source):
     unit_kind = "partitions"
 
     def __init__(self, X, y=None, feature_names: Sequence[str] | None = None, *,
-                 label: str = "y", chunk_rows: int | None = None):
+                 label: str = "y", chunk_rows: int | None = None, sample_weight=None):
         self.files = []
+        self.weight = None
+        w = None
+        if sample_weight is not None:
+            self.weight = "sample_weight"
+            w = sample_weight
+            if _is_pandas_series(w):
+                w = w.to_numpy()
+            elif _is_dask_series(w):
+                w = w.to_dask_array(lengths=True)
+            elif not is_array(w):
+                w = np.asarray(w)
+            if w.ndim != 1:
+                raise DataError(f"sample_weight must be 1-D (one weight per row), got shape "
+                                f"{w.shape}")
         if is_dataframe(X):
             if feature_names is None:
                 feature_names = [str(c) for c in X.columns]
@@ -202,24 +225,33 @@ class ArraySource(Source):
             raise DataError(f"feature names repeat: {self.feature_names}")
         self.dtype = _x_dtype([X.dtype])
         self._frame = None
-        if _is_dask_array(X) or _is_dask_array(y):
+        if _is_dask_array(X) or _is_dask_array(y) or _is_dask_array(w):
             self._kind = "dask array"
+            if not (_is_dask_array(X) or _is_dask_array(y)):  # only the weights are Dask
+                import dask.array as da
+
+                X = da.from_array(X, chunks=(w.chunks[0], X.shape[1]))
             self._X, self._y, sizes = _align_dask(X, y)
+            self._w = _align_rows(w, self._X, "sample_weight", "weights")
         else:
             self._kind = "numpy array"
             if y is not None and y.shape[0] != X.shape[0]:
                 raise DataError(f"X has {X.shape[0]} rows but y has {y.shape[0]} labels; "
                                 "they must have the same length")
-            self._X, self._y = X, y
+            if w is not None and w.shape[0] != X.shape[0]:
+                raise DataError(f"X has {X.shape[0]} rows but sample_weight has {w.shape[0]} "
+                                "weights; they must have the same length")
+            self._X, self._y, self._w = X, y, w
             sizes = _slices(X.shape[0], chunk_rows)
         self._set_units(sizes)
 
     # -- DataFrames ---------------------------------------------------------
     @classmethod
     def _from_frame(cls, df, label: str | None, features: Sequence[str] | None,
-                    chunk_rows: int | None) -> "ArraySource":
+                    chunk_rows: int | None, weight: str | None = None) -> "ArraySource":
         self = cls.__new__(cls)
         self.files = []
+        self.weight = weight
         dask_frame = _is_dask_frame(df)
         self._kind = "dask DataFrame" if dask_frame else "pandas DataFrame"
         columns = [str(c) for c in df.columns]
@@ -230,8 +262,21 @@ class ArraySource(Source):
         if label is not None and label not in columns:
             raise DataError(f"{self._kind}: no label column {label!r}; columns are "
                             f"{', '.join(columns)}")
+        if weight is not None:
+            if weight == label:
+                raise DataError(f"{self._kind}: the weight column {weight!r} is the label")
+            if weight not in columns:
+                raise DataError(f"{self._kind}: no weight column {weight!r}; columns are "
+                                f"{', '.join(columns)}")
+            if not _numeric_column(dtypes[weight]) or pd_bool(dtypes[weight]):
+                raise DataError(f"{self._kind}: weight column {weight!r} has type "
+                                f"{dtypes[weight]}, not a number")
+            if features is not None and weight in features:
+                raise DataError(f"{self._kind}: column {weight!r} is the weight column; it "
+                                "cannot also be a feature")
         if features is None:
-            features = [c for c in columns if c != label and _numeric_column(dtypes[c])]
+            features = [c for c in columns if c != label and c != weight
+                        and _numeric_column(dtypes[c])]
             if not features:
                 raise DataError(f"{self._kind}: no numeric feature columns besides the label")
         features = [str(f) for f in features]
@@ -247,7 +292,7 @@ class ArraySource(Source):
                             "labels must be 0/1 integers, 0.0/1.0 floats or booleans")
         self.feature_names, self.label = features, label
         self.dtype = _x_dtype(dtypes[f] for f in features)
-        self._frame, self._X, self._y = df, None, None
+        self._frame, self._X, self._y, self._w = df, None, None, None
         if dask_frame:
             sizes = [int(n) for n in df.map_partitions(len).compute()]
         else:
@@ -294,13 +339,14 @@ class ArraySource(Source):
     def _read(self, u: Unit, where: str, keep: Sequence[str], out) -> Chunk:
         if self._frame is not None:
             part = self._partition(u, list(keep))
-            X, y = _frame_chunk(part, where, self.feature_names, self.label, self.dtype, out)
+            X, y, w = _frame_chunk(part, where, self.feature_names, self.label, self.dtype, out,
+                                   weight=self.weight)
             extra = {}
             if keep:
                 import pyarrow as pa
 
                 extra = {name: pa.Array.from_pandas(part[name]) for name in keep}
-            return Chunk(X, y, where, extra)
+            return Chunk(X, y, where, extra, w)
         if keep:
             raise DataError(f"{where}: --keep columns are only available for Parquet files "
                             "and DataFrames")
@@ -308,17 +354,19 @@ class ArraySource(Source):
             import dask
 
             yb = self._y.blocks[u.index] if self._y is not None else None
-            xb, yb = dask.compute(self._X.blocks[u.index], yb)
+            wb = self._w.blocks[u.index] if self._w is not None else None
+            xb, yb, wb = dask.compute(self._X.blocks[u.index], yb, wb)
         else:
             rows = self._rows(u)
             xb = self._X[rows]
             yb = self._y[rows] if self._y is not None else None
-        X, y = _array_chunk(xb, yb, where, self.dtype, self.label, out)
-        return Chunk(X, y, where)
+            wb = self._w[rows] if self._w is not None else None
+        X, y, w = _array_chunk(xb, yb, where, self.dtype, self.label, out, wb, self.weight)
+        return Chunk(X, y, where, {}, w)
 
     def _partition(self, u: Unit, keep: list[str]):
         columns = list(dict.fromkeys(
-            self.feature_names + ([self.label] if self.label else []) + keep))
+            self.feature_names + [c for c in (self.label, self.weight) if c] + keep))
         missing = [c for c in keep if c not in self._frame.columns]
         if missing:
             raise DataError(f"{self.describe(self.units.index(u))}: no column {missing[0]!r}; "
@@ -331,7 +379,8 @@ class ArraySource(Source):
         """What identifies this input: a content/graph token, features, label, layout."""
         from dask.base import tokenize
 
-        data = (self._frame,) if self._frame is not None else (self._X, self._y)
+        data = ((self._frame,) if self._frame is not None
+                else (self._X, self._y) + ((self._w,) if self._w is not None else ()))
         try:
             token = tokenize(*data, ensure_deterministic=True)
         except Exception:  # an object Dask cannot hash deterministically: never matches
@@ -343,13 +392,14 @@ class ArraySource(Source):
             "token": token,
             "features": list(self.feature_names),
             "label": self.label,
+            **({"weight": self.weight} if self.weight is not None else {}),
             "units": [[u.file, u.index, u.n_rows] for u in self.units],
         }
 
     # -- Dask ---------------------------------------------------------------
     def delayed_units(self) -> list:
         """One ``dask.delayed`` per unit, in unit order, each computing
-        ``[(where, features, X, y)]`` (a one-element list, the layout of a decoded
+        ``[(where, features, X, y, w)]`` (a one-element list, the layout of a decoded
         bag partition in :mod:`streamneuron.gd`) on whatever worker runs it, with
         the same conversion and label checks as :meth:`read`.
 
@@ -362,26 +412,29 @@ class ArraySource(Source):
         features = tuple(self.feature_names)
         out = []
         if self._frame is not None:
-            columns = list(features) + ([self.label] if self.label else [])
+            columns = list(features) + [c for c in (self.label, self.weight) if c]
             frame = self._frame[columns]
             parts = frame.to_delayed() if self._kind == "dask DataFrame" else None
             for i, u in enumerate(self.units):
                 part = parts[u.index] if parts is not None else frame.iloc[self._rows(u)]
                 out.append(dask.delayed(_delayed_frame_chunk, pure=True)(
-                    part, self.describe(i), features, self.dtype, self.label))
+                    part, self.describe(i), features, self.dtype, self.label, self.weight))
             return out
         if self._kind == "dask array":
             xs = self._X.to_delayed()[:, 0]
             ys = self._y.to_delayed() if self._y is not None else None
+            ws = self._w.to_delayed() if self._w is not None else None
         for i, u in enumerate(self.units):
             if self._kind == "dask array":
                 xb, yb = xs[u.index], (ys[u.index] if ys is not None else None)
+                wb = ws[u.index] if ws is not None else None
             else:
                 rows = self._rows(u)
                 xb = self._X[rows]
                 yb = self._y[rows] if self._y is not None else None
+                wb = self._w[rows] if self._w is not None else None
             out.append(dask.delayed(_delayed_array_chunk, pure=True)(
-                xb, yb, self.describe(i), features, self.dtype, self.label))
+                xb, yb, self.describe(i), features, self.dtype, self.label, wb, self.weight))
         return out
 
     delayed_chunks = delayed_units  # the former name
@@ -430,27 +483,51 @@ def _align_dask(X, y):
     return X, y, [int(c) for c in X.chunks[0]]
 
 
+def _align_rows(v, X, name: str, what: str):
+    """``v`` (n values per row, or None) as a Dask array with the row blocks of ``X``."""
+    if v is None:
+        return None
+    import dask.array as da
+
+    if not _is_dask_array(v):
+        v = da.from_array(np.asarray(v), chunks=(X.chunks[0],))
+    if any(np.isnan(c) for c in v.chunks[0]):
+        v = v.compute_chunk_sizes()
+    if v.shape[0] != X.shape[0]:
+        raise DataError(f"X has {X.shape[0]} rows but {name} has {v.shape[0]} {what}; they "
+                        "must have the same length")
+    return v.rechunk((X.chunks[0],)) if v.chunks[0] != X.chunks[0] else v
+
+
+def pd_bool(dtype) -> bool:
+    import pandas as pd
+
+    return bool(pd.api.types.is_bool_dtype(dtype))
+
+
 def from_dataframe(df, label: str | None = "y", features: Sequence[str] | None = None, *,
-                   chunk_rows: int | None = None) -> ArraySource:
+                   chunk_rows: int | None = None, weight: str | None = None) -> ArraySource:
     """A source over a pandas or Dask DataFrame, columns chosen as for Parquet.
 
     ``label``: the label column (None: features only); ``features``: the feature
     columns in order, default every numeric (integer, float, bool) column but the
-    label. Units: the Dask partitions, or ``chunk_rows`` rows of a pandas frame.
+    label and ``weight`` (the sample-weight column, or None). Units: the Dask
+    partitions, or ``chunk_rows`` rows of a pandas frame.
     """
     if isinstance(features, str):
         features = [f.strip() for f in features.split(",") if f.strip()]
     if not is_dataframe(df):
         raise DataError(f"expected a pandas or Dask DataFrame, got {type(df).__name__}")
-    return ArraySource._from_frame(df, label, features, chunk_rows)
+    return ArraySource._from_frame(df, label, features, chunk_rows, weight)
 
 
 def from_dask_dataframe(ddf, label: str | None = "y",
-                        features: Sequence[str] | None = None) -> ArraySource:
+                        features: Sequence[str] | None = None,
+                        weight: str | None = None) -> ArraySource:
     """A source over a Dask DataFrame: one unit per (non-empty) partition."""
     if not _is_dask_frame(ddf):
         raise DataError(f"expected a Dask DataFrame, got {type(ddf).__name__}")
-    return from_dataframe(ddf, label=label, features=features)
+    return from_dataframe(ddf, label=label, features=features, weight=weight)
 
 
 __all__ = ["ArraySource", "from_dataframe", "from_dask_dataframe", "DEFAULT_CHUNK_ROWS"]

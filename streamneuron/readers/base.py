@@ -36,6 +36,9 @@ class Chunk:
     y: np.ndarray | None  # (n,) float64 in {0, 1}; None when no label was asked for
     where: str  # "data.parquet, row group 3": for error messages
     extra: dict = field(default_factory=dict)  # kept columns (predict --keep), by name
+    # The rows' weights (the source's ``weight`` column), float64 (n,), finite and >= 0
+    # (checked by ``check_weights``); None when the source has no weight column.
+    w: np.ndarray | None = None
 
 
 def check_labels(values: np.ndarray, *, label: str, where: str) -> np.ndarray:
@@ -58,11 +61,31 @@ def check_labels(values: np.ndarray, *, label: str, where: str) -> np.ndarray:
     return y
 
 
+def check_weights(values: np.ndarray, *, column: str, where: str) -> np.ndarray:
+    """Sample weights as float64, each finite and >= 0; DataError naming the column,
+    the piece (``where``: file and row group) and the first bad row and value.
+
+    Why refuse rather than clip: a negative or NaN weight is a broken column, and
+    a model trained on it silently would be wrong in a way nobody could trace."""
+    if values.dtype == np.bool_ or not (np.issubdtype(values.dtype, np.integer)
+                                        or np.issubdtype(values.dtype, np.floating)):
+        raise DataError(f"{where}: weight column {column!r} has type {values.dtype}; "
+                        "weights must be numbers >= 0")
+    w = values.astype(np.float64, copy=False)
+    bad = np.flatnonzero(~(w >= 0.0) | ~np.isfinite(w))
+    if bad.size:
+        row = int(bad[0])
+        raise DataError(
+            f"{where}, row {row}: weight column {column!r} has value {values[row].item()!r}; "
+            f"weights must be finite and >= 0 ({bad.size} bad value(s) in this piece)")
+    return w
+
+
 # -- which columns become features ------------------------------------------------
 
 def choose_features(columns: Sequence[tuple[str, str | None]], *, label: str | None,
                     features: Sequence[str] | None, exclude: Sequence[str] | None,
-                    index_columns: Sequence[str] = (), where: str,
+                    index_columns: Sequence[str] = (), where: str, weight: str | None = None,
                     hint: str = "leave it out with --features or --exclude"
                     ) -> tuple[list[str], list[tuple[str, str]]]:
     """The feature columns and the columns left out, each with its reason.
@@ -78,6 +101,11 @@ def choose_features(columns: Sequence[tuple[str, str | None]], *, label: str | N
     """
     names = [name for name, _ in columns]
     problems = dict(columns)
+    if weight is not None:
+        check_weight_column(weight, problems, label=label, where=where)
+        if features is not None and weight in features:
+            raise DataError(f"{where}: column {weight!r} is the weight column (--weight); it "
+                            "cannot also be a feature")
     if features is not None and exclude:
         from ..errors import ConfigError
 
@@ -87,7 +115,7 @@ def choose_features(columns: Sequence[tuple[str, str | None]], *, label: str | N
             raise DataError(f"{where}: --exclude names no column {name!r}; columns are "
                             f"{', '.join(names)}")
     if features is None:
-        features = [n for n in names if n != label and problems[n] is None
+        features = [n for n in names if n != label and n != weight and problems[n] is None
                     and n not in index_columns and n not in (exclude or ())]
         if not features:
             raise DataError(f"{where}: no numeric feature columns besides the label"
@@ -107,7 +135,9 @@ def choose_features(columns: Sequence[tuple[str, str | None]], *, label: str | N
     for name in names:
         if name in chosen or name == label:
             continue
-        if name in index_columns:
+        if name == weight:
+            reason = "--weight"
+        elif name in index_columns:
             reason = "pandas index"
         elif name in (exclude or ()):
             reason = "--exclude"
@@ -117,6 +147,20 @@ def choose_features(columns: Sequence[tuple[str, str | None]], *, label: str | N
             reason = reason_rest or "not chosen"
         left_out.append((name, reason))
     return list(features), left_out
+
+
+def check_weight_column(weight: str, problems: dict, *, label: str | None, where: str) -> None:
+    """DataError unless ``weight`` is a number column of ``problems`` (name -> None for
+    a number column, else its type) other than the label."""
+    if weight == label:
+        raise DataError(f"{where}: the weight column {weight!r} is the label; name another "
+                        "column with --weight")
+    if weight not in problems:
+        raise DataError(f"{where}: no weight column {weight!r}; columns are "
+                        f"{', '.join(problems)}")
+    if problems[weight] is not None:
+        raise DataError(f"{where}: weight column {weight!r} has type {problems[weight]}, not "
+                        "a number")
 
 
 def looks_like_row_id(values: np.ndarray) -> bool:
@@ -159,7 +203,8 @@ class Source(abc.ABC):
     What the rows are (set by every reader):
 
     * ``feature_names`` (the columns of ``X``, in order), ``label`` (the label
-      column, or None when only features are read), ``dtype`` (float32 or
+      column, or None when only features are read), ``weight`` (the sample-weight
+      column, or None: ``read`` then gives ``Chunk.w`` None), ``dtype`` (float32 or
       float64: the type of ``X``), ``left_out`` (``(column, reason)`` for every
       column that is neither a feature nor the label), ``column_warnings``
       (doubts about the chosen columns, also issued as
@@ -174,7 +219,8 @@ class Source(abc.ABC):
 
     * ``read(i, *, keep=(), out=None)`` decodes unit ``i`` into a :class:`Chunk`:
       ``X`` of shape (rows, features) in ``dtype``, ``y`` float64 0/1 (None
-      without a label), and the ``keep`` columns (predict ``--keep``) as Arrow
+      without a label), ``w`` the rows' weights (float64, checked finite and
+      >= 0; None without a weight column), and the ``keep`` columns (predict ``--keep``) as Arrow
       arrays. With ``out`` (an ``(n_rows, n_features)`` array of ``dtype``, row-
       or column-major) the features are written there.
     * ``describe(i)``: where unit ``i`` is, for messages ("data.parquet, row
@@ -199,7 +245,7 @@ class Source(abc.ABC):
       a task reads its own rows on a worker: nothing big crosses the network.
       None when the rows cannot be opened elsewhere: then
     * ``delayed_units()``: one ``dask.delayed`` per unit, each computing
-      ``[(where, features, X, y)]``; and ``in_memory``: True when the rows are
+      ``[(where, features, X, y, w)]``; and ``in_memory``: True when the rows are
       held by this process (numpy, pandas), which a cluster should then
       persist once rather than be sent every pass.
 
@@ -222,6 +268,7 @@ class Source(abc.ABC):
     files: list[FileRef]
     feature_names: list[str]
     label: str | None
+    weight: str | None = None  # the weight column (None: every row weighs 1)
     units: list[Unit]
     dtype: np.dtype
     left_out: list[tuple[str, str]] = []
@@ -253,7 +300,7 @@ class Source(abc.ABC):
         return None
 
     def delayed_units(self) -> list:
-        """One ``dask.delayed`` per unit computing ``[(where, features, X, y)]``,
+        """One ``dask.delayed`` per unit computing ``[(where, features, X, y, w)]``,
         for sources that cannot be reopened elsewhere (``reopen_args()`` None)."""
         from ..errors import ConfigError
 
@@ -318,6 +365,7 @@ class Source(abc.ABC):
             ],
             "features": list(self.feature_names),
             "label": self.label,
+            **({"weight": self.weight} if self.weight is not None else {}),
             "units": [[u.file, u.index, u.n_rows] for u in self.units],
         }
 

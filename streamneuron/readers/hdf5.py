@@ -20,8 +20,8 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import ConfigError, DataError
-from .base import (ROW, Chunk, Source, Unit, check_labels, choose_features, looks_like_row_id,
-                   name_list, row_id_warning)
+from .base import (ROW, Chunk, Source, Unit, check_labels, check_weights, choose_features,
+                   looks_like_row_id, name_list, row_id_warning)
 from .pandas_hdf5 import PandasFrame, pandas_frames
 from .paths import FileRef
 
@@ -58,9 +58,11 @@ class HDF5Source(Source):
 
     def __init__(self, files: list[FileRef], *, label: str | None, x_key: str = "X",
                  y_key: str | None = None, features: Sequence[str] | None = None,
-                 exclude: Sequence[str] | None = None, positional: bool = False):
+                 exclude: Sequence[str] | None = None, positional: bool = False,
+                 weight: str | None = None):
         self.files = files
         self._positional = positional
+        self.weight = weight
         self.x_key = x_key
         self.label = label_key(label, y_key)
         self.y_key = self.label or y_key or "y"
@@ -180,9 +182,31 @@ class HDF5Source(Source):
         elif y is not None and y.shape[0] != X.shape[0]:
             problem = (f"{key!r} has {X.shape[0]} rows but {self.label!r} has "
                        f"{y.shape[0]}; they must have the same length")
+        elif self.weight is not None:
+            problem = self._weight_problem(f, X)
         if problem:
             raise DataError(f"{ref.url}: {problem}")
         return X, y
+
+    def _weight_problem(self, f, X) -> str | None:
+        """What is wrong with the weight dataset of the X/y layout, or None."""
+        import h5py
+
+        if self.weight == self.label:
+            return (f"the weight dataset {self.weight!r} is the label; name another with "
+                    "--weight")
+        w = f.get(self.weight)
+        if w is None:
+            return (f"no weight dataset {self.weight!r} (datasets: "
+                    f"{', '.join(sorted(f.keys()))})")
+        if not isinstance(w, h5py.Dataset) or w.ndim != 1:
+            return f"weight dataset {self.weight!r} must be 1-D, got shape {getattr(w, 'shape', '?')}"
+        if not _numeric(w.dtype) or w.dtype == np.bool_:
+            return f"weight dataset {self.weight!r} has dtype {w.dtype}, not numbers"
+        if w.shape[0] != X.shape[0]:
+            return (f"{self.x_key!r} has {X.shape[0]} rows but the weights {self.weight!r} have "
+                    f"{w.shape[0]}; they must have the same length")
+        return None
 
     def _layout_signature(self, k: int) -> tuple:
         X, _ = self._datasets(k)
@@ -234,7 +258,7 @@ class HDF5Source(Source):
         self.feature_names, self.left_out = choose_features(
             [(n, frame.problems[n]) for n in frame.names], label=self.label, features=features,
             exclude=exclude, index_columns=frame.index_columns,
-            where=f"{ref.url}: pandas frame {frame.key!r}")
+            where=f"{ref.url}: pandas frame {frame.key!r}", weight=self.weight)
         all_float32 = all(frame.dtypes[n] == np.float32 for n in self.feature_names)
         self.dtype = np.dtype(np.float32 if all_float32 else np.float64)
         self._file_dtype = self.dtype
@@ -288,7 +312,7 @@ class HDF5Source(Source):
 
     def reopen_args(self) -> dict:
         return {"label": self.label, "features": list(self.feature_names),
-                "x_key": self.x_key, "y_key": self.y_key}
+                "x_key": self.x_key, "y_key": self.y_key, "weight": self.weight}
 
     def fingerprint(self) -> dict:
         """The files' fingerprint and the HDF5 dataset names (``x_key``, ``y_key``)."""
@@ -357,6 +381,8 @@ class HDF5Source(Source):
             else:
                 block = X[rows]
             labels = y[rows] if y is not None else None
+            weights = (self._handles[u.file][0][self.weight][rows]
+                       if self.weight is not None else None)
         except OSError as exc:
             raise DataError(f"{where}: cannot be read ({exc})") from None
         if not direct:
@@ -368,13 +394,16 @@ class HDF5Source(Source):
                 block = out
         if labels is not None:
             labels = check_labels(labels, label=self.label, where=where)
-        return Chunk(block, labels, where)
+        if weights is not None:
+            weights = check_weights(weights, column=self.weight, where=where)
+        return Chunk(block, labels, where, {}, weights)
 
     def _read_frame(self, frame: PandasFrame, rows: slice, where: str, keep, out) -> Chunk:
         """A slice of a pandas frame: the needed dtype blocks or table fields only."""
         if keep:
             self.check_keep(keep)
-        names = list(self.feature_names) + ([self.label] if self.label else []) + list(keep)
+        extras = [c for c in (self.label, self.weight) if c]
+        names = list(self.feature_names) + extras + list(keep)
         try:
             values = frame.read(rows, names)
         except OSError as exc:
@@ -384,16 +413,19 @@ class HDF5Source(Source):
             out = np.empty((rows.stop - rows.start, d), dtype=self.dtype)
         for j in range(d):
             out[:, j] = values[j]  # NaN (pandas' missing value) is caught by the kernels
-        labels = None
+        labels = weights = None
         if self.label:
             labels = check_labels(values[d], label=self.label, where=where)
+        if self.weight:
+            weights = check_weights(values[d + extras.index(self.weight)], column=self.weight,
+                                    where=where)
         extra = {}
         if keep:
             import pyarrow as pa
 
             extra = {name: pa.array(np.char.decode(v, "utf-8") if v.dtype.kind == "S" else v)
                      for name, v in zip(keep, values[-len(keep):])}
-        return Chunk(out, labels, where, extra)
+        return Chunk(out, labels, where, extra, weights)
 
     def close(self) -> None:
         for k in list(self._handles):

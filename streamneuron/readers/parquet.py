@@ -23,8 +23,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import DataError
-from .base import (COLUMN, Chunk, Source, Unit, check_labels, choose_features, looks_like_row_id,
-                   row_id_warning)
+from .base import (COLUMN, Chunk, Source, Unit, check_labels, check_weights, choose_features,
+                   looks_like_row_id, row_id_warning)
 from .paths import FileRef
 
 # Rows decoded at once (memory: this many rows of every column, ~8 MiB at 32 features).
@@ -115,9 +115,11 @@ class ParquetSource(Source):
     unit_kind = "row groups"
 
     def __init__(self, files: list[FileRef], *, label: str | None,
-                 features: Sequence[str] | None = None, exclude: Sequence[str] | None = None):
+                 features: Sequence[str] | None = None, exclude: Sequence[str] | None = None,
+                 weight: str | None = None):
         self.files = files
         self.label = label
+        self.weight = weight
         self._open: dict[int, pq.ParquetFile] = {}
         first = self._file(0)
         schema = first.schema_arrow
@@ -128,9 +130,9 @@ class ParquetSource(Source):
         columns = [(f.name, None if _is_feature_type(f.type) else str(f.type)) for f in schema]
         self.feature_names, self.left_out = choose_features(
             columns, label=label, features=features, exclude=exclude,
-            index_columns=pandas_index_columns(schema), where=files[0].url)
+            index_columns=pandas_index_columns(schema), where=files[0].url, weight=weight)
         self.column_warnings = []
-        used = self.feature_names + ([label] if label is not None else [])
+        used = self.feature_names + [c for c in (label, weight) if c is not None]
         self._types = {name: schema.field(name).type for name in used}
         all_float32 = all(pa.types.is_float32(self._types[n]) for n in self.feature_names)
         self.dtype = np.dtype(np.float32 if all_float32 else np.float64)
@@ -216,7 +218,8 @@ class ParquetSource(Source):
         return f"{self.files[u.file].url}, row group {u.index}"
 
     def reopen_args(self) -> dict:
-        return {"label": self.label, "features": list(self.feature_names)}
+        return {"label": self.label, "features": list(self.feature_names),
+                "weight": self.weight}
 
     def schema(self) -> dict:
         """Every column of the first file and its Arrow type."""
@@ -255,9 +258,9 @@ class ParquetSource(Source):
         if keep:
             return self._read_whole(u, where, keep, out)
         d = self.n_features
-        columns = list(dict.fromkeys(self.feature_names + ([self.label] if self.label else [])))
+        columns = list(dict.fromkeys(self.feature_names + self._extra_columns()))
         index = None
-        labels = []
+        labels, weights = [], []
         row = 0
         addresses = np.empty(d, dtype=np.int64)
         try:
@@ -285,15 +288,29 @@ class ParquetSource(Source):
                 del arrays
                 if self.label:
                     labels.append(batch.column(index_of[self.label]))
+                if self.weight:
+                    weights.append(batch.column(index_of[self.weight]))
                 row += m
         except (pa.ArrowException, OSError) as exc:
             raise DataError(f"{where}: cannot be decoded ({exc})") from None
         if row != u.n_rows:
             raise DataError(f"{where}: holds {row} rows but its metadata says {u.n_rows}")
-        y = None
+        y = w = None
         if self.label:
             y = self._labels(pa.chunked_array(labels, type=self._types[self.label]), where)
-        return Chunk(out, y, where, {})
+        if self.weight:
+            w = self._weights(pa.chunked_array(weights, type=self._types[self.weight]), where)
+        return Chunk(out, y, where, {}, w)
+
+    def _extra_columns(self) -> list[str]:
+        """The columns read beside the features: the label and the weight, if any."""
+        return [c for c in (self.label, self.weight) if c]
+
+    def _weights(self, column, where: str) -> np.ndarray:
+        if column.null_count:
+            raise DataError(f"{where}: weight column {self.weight!r} has "
+                            f"{column.null_count} null value(s); weights must be numbers >= 0")
+        return check_weights(_values(column), column=self.weight, where=where)
 
     def _raise_nulls(self, u: Unit, where: str) -> None:
         """The error for null features, counted over the whole row group (error path)."""
@@ -320,8 +337,7 @@ class ParquetSource(Source):
 
     def _read_whole(self, u: Unit, where: str, keep: Sequence[str], out: np.ndarray) -> Chunk:
         """The row group in one piece, with the ``keep`` columns (predict --keep)."""
-        columns = list(dict.fromkeys(
-            self.feature_names + ([self.label] if self.label else []) + list(keep)))
+        columns = list(dict.fromkeys(self.feature_names + self._extra_columns() + list(keep)))
         try:
             table = self._file(u.file).read_row_group(u.index, columns=columns)
         except (pa.ArrowException, OSError) as exc:
@@ -338,8 +354,9 @@ class ParquetSource(Source):
                 )
             out[:, j] = _values(column)
         y = self._labels(table.column(self.label), where) if self.label else None
+        w = self._weights(table.column(self.weight), where) if self.weight else None
         extra = {name: table.column(name) for name in keep}
-        return Chunk(out, y, where, extra)
+        return Chunk(out, y, where, extra, w)
 
     def close(self) -> None:
         for k in list(self._open):
