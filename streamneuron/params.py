@@ -60,6 +60,7 @@ RULES = {
     "partition_rows": (_int_at_least(1), "a whole number of rows >= 1"),
     "lr": (_positive, "> 0"),
     "l2": (_non_negative, ">= 0"),
+    "l1": (_non_negative, ">= 0"),
     "tol": (_non_negative, ">= 0 (0 disables it)"),
     "power_t": (_non_negative, ">= 0"),
     "validation_fraction": (lambda v: isinstance(v, numbers.Real) and not isinstance(v, bool)

@@ -210,3 +210,164 @@ def test_a_state_saved_mid_batch_resumes_bit_exact_with_weights_and_l1(name):
         assert np.array_equal(getattr(state, field), getattr(whole, field)), field
     assert (state.bias, state.updates) == (whole.bias, whole.updates)
     assert first + [second] + third == whole_obj
+
+
+# -- the engine (fit_sgd) on files with a weight column -----------------------------------
+
+import h5py  # noqa: E402
+import pyarrow as pa  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
+
+import streamneuron as sn  # noqa: E402
+from streamneuron.stream import block_order, block_rows, epoch_plan, held_out  # noqa: E402
+
+
+def _weighted_table(seed=0, n_groups=6):
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(20, 160, size=n_groups)
+    n = int(sizes.sum())
+    X = rng.normal(size=(n, 4)) * [1.0, 2.0, 0.5, 3.0] + [0.0, 1.0, -1.0, 2.0]
+    y = (rng.random(n) < _sigmoid(X @ [1.0, -0.5, 2.0, 0.3] - 1.0)).astype(np.int8)
+    w = rng.choice([0.0, 0.5, 1.0, 2.0, 3.0], size=n)
+    return X, y, w, sizes
+
+
+def _parquet(folder, X, y, w, sizes):
+    path = folder / "weighted.parquet"
+    table = pa.table({**{f"x{j}": X[:, j] for j in range(X.shape[1])}, "y": y, "w": w})
+    pq.write_table(table, path, row_group_size=int(sizes.max()))
+    # uneven row groups: write them one by one
+    with pq.ParquetWriter(path, table.schema) as writer:
+        start = 0
+        for size in sizes:
+            writer.write_table(table.slice(start, int(size)))
+            start += int(size)
+    return str(path)
+
+
+def _hdf5(folder, X, y, w):
+    path = folder / "weighted.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("X", data=X, chunks=(53, X.shape[1]))
+        f.create_dataset("y", data=y, chunks=(53,))
+        f.create_dataset("w", data=w, chunks=(53,))
+    return str(path)
+
+
+@pytest.fixture(params=["parquet", "hdf5"])
+def weighted_file(request, tmp_path):
+    X, y, w, sizes = _weighted_table()
+    path = _parquet(tmp_path, X, y, w, sizes) if request.param == "parquet" else \
+        _hdf5(tmp_path, X, y, w)
+    return path, X, y.astype(np.float64), w
+
+
+def _stream_orders(source, epochs, seed, shuffle=True):
+    """Each epoch's row order: the stream's documented plan (units permuted, then the
+    rows of each block)."""
+    orders = []
+    for epoch in range(epochs):
+        plan = epoch_plan(len(source.units), seed=seed, epoch=epoch, shuffle=shuffle)
+        parts = []
+        for k, units in enumerate(plan):
+            rows = block_rows(source, units)
+            perm = block_order(len(rows), seed=seed, epoch=epoch, block=k, shuffle=shuffle)
+            parts.append(rows[perm] if perm.size else rows)
+        orders.append(np.concatenate(parts))
+    return orders
+
+
+def _weighted_std(X, c):
+    mean = np.average(X, axis=0, weights=c)
+    return mean, np.sqrt(np.average((X - mean) ** 2, axis=0, weights=c))
+
+
+@pytest.mark.parametrize("class_weight", [None, "balanced", {0: 0.25, 1: 3.0}])
+def test_fit_sgd_with_a_weight_column_equals_the_numpy_transcription(weighted_file,
+                                                                      class_weight):
+    from sklearn.utils.class_weight import compute_class_weight
+
+    path, X, y, w = weighted_file
+    factors = {None: (1.0, 1.0), "balanced": tuple(compute_class_weight(
+        "balanced", classes=np.array([0.0, 1.0]), y=y)), 1: (0.25, 3.0)}[
+        class_weight if not isinstance(class_weight, dict) else 1]
+    c = w * np.where(y == 1, factors[1], factors[0])
+    with sn.open_source(path, weight="w") as source:
+        orders = _stream_orders(source, 3, seed=4)
+    model = sn.fit_sgd(path, weight="w", class_weight=class_weight, batch_size=13, epochs=3,
+                       lr=0.2, l2=1e-3, seed=4, schedule="invscaling")
+    if class_weight is not None:
+        np.testing.assert_allclose(model.info["class_weights"], factors, rtol=1e-15)
+    mean, scale = _weighted_std(X, c)  # the standardization is weighted too
+    np.testing.assert_allclose(model.mean, mean, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(model.scale, scale, rtol=1e-12)
+    Z = (X - model.mean) / model.scale
+    want = numpy_weighted_sgd(Z, y, c, orders, batch=13, lr=0.2, power=0.5, l2=1e-3)
+    np.testing.assert_allclose(model.weights, want["w"], rtol=1e-11, atol=1e-13)
+    assert model.bias == pytest.approx(want["b"], rel=1e-11)
+    assert model.updates == want["t"]
+    np.testing.assert_allclose([h["objective"] for h in model.info["history"]],
+                               want["objectives"], rtol=1e-11)
+
+
+def test_held_out_validation_is_weighted(weighted_file):
+    path, X, y, w = weighted_file
+    model = sn.fit_sgd(path, weight="w", batch_size=16, epochs=2, lr=0.1, seed=1,
+                       validation_fraction=0.3, class_weight={0: 2.0, 1: 1.0})
+    held = held_out(np.arange(len(y)), 0.3, 1)
+    c = (w * np.where(y == 1, 1.0, 2.0))[held]
+    z = (X[held] - model.mean) / model.scale @ model.weights + model.bias
+    loss = np.logaddexp(0.0, z) - y[held] * z
+    row = model.info["history"][-1]
+    assert row["val_log_loss"] == pytest.approx(np.average(loss, weights=c), rel=1e-12)
+    assert row["val_accuracy"] == pytest.approx(
+        np.average((z >= 0) == (y[held] == 1), weights=c), rel=1e-12)
+
+
+def test_a_source_of_zero_weight_is_a_data_error(tmp_path):
+    X, y, w, sizes = _weighted_table(seed=2)
+    path = _parquet(tmp_path, X, y, np.zeros_like(w), sizes)
+    with pytest.raises(sn.DataError, match=r"weighted.parquet.*weights of every row are 0"):
+        sn.fit_sgd(path, weight="w", standardize=False, epochs=2)
+
+
+class Crash(Exception):
+    pass
+
+
+def _crash_after(calls):
+    count = [0]
+
+    def progress(rows, loss):
+        count[0] += 1
+        if count[0] == calls:
+            raise Crash
+
+    return progress
+
+
+@pytest.mark.parametrize("config", [
+    dict(batch_size=7, l1=0.1, class_weight="balanced"),
+    dict(batch_size=40, l1=0.1, schedule="adagrad", lr=0.5, average=5),
+])
+def test_checkpoint_resume_is_bit_exact_with_weights_and_l1(weighted_file, tmp_path, config):
+    path = weighted_file[0]
+    kwargs = dict(weight="w", epochs=3, seed=5, **config)
+    reference = sn.fit_sgd(path, **kwargs)
+    ck = str(tmp_path / "ck")
+    resume, crashes = False, 0
+    while True:
+        try:
+            model = sn.fit_sgd(path, checkpoint=ck, resume=resume, checkpoint_every=3,
+                               progress=_crash_after(2) if crashes < 3 else None, **kwargs)
+            break
+        except Crash:
+            crashes, resume = crashes + 1, True
+    assert crashes == 3
+    assert np.array_equal(model.weights, reference.weights)
+    assert model.bias == reference.bias
+    def timeless(history):
+        return [{k: v for k, v in row.items() if k != "seconds"} for row in history]
+
+    assert timeless(model.info["history"]) == timeless(reference.info["history"])
+    assert model.info["nonzero"] == reference.info["nonzero"]
