@@ -404,3 +404,81 @@ def test_l1_sgd_gives_exact_zeros_near_the_elastic_net_optimum():
     assert model.info["nonzero"] == np.count_nonzero(~zeros)
     assert zeros.sum() >= 15  # of 30; the optimum has 20
     assert not (zeros & (ref.coef_ != 0)).any()  # every zero is a zero of the optimum
+
+
+# -- Neuron.partial_fit and NeuronClassifier -----------------------------------------------
+
+
+def test_neuron_partial_fit_takes_one_weighted_step_then_the_l1_proximal_step():
+    X, Z, y, rw, orders, mean, inv_scale = _problem(n=50, d=5, seed=6)
+    neuron = sn.Neuron(5)
+    neuron.weights[:] = [0.3, -0.2, 0.001, -0.0005, 1.0]
+    neuron.bias = 0.1
+    w0, b0 = neuron.weights.copy(), neuron.bias
+    neuron.partial_fit(Z, y, lr=0.5, l2=0.01, l1=0.2, sample_weight=rw)
+    dz = (_sigmoid(Z @ w0 + b0) - y) * rw
+    w = w0 - 0.5 * (Z.T @ dz / rw.sum() + 0.01 * w0)
+    w = np.sign(w) * np.maximum(0.0, np.abs(w) - 0.5 * 0.2)
+    np.testing.assert_allclose(neuron.weights, w, rtol=1e-13, atol=1e-16)
+    assert neuron.bias == pytest.approx(b0 - 0.5 * dz.sum() / rw.sum(), rel=1e-13)
+    assert (neuron.weights == 0.0).any() and (w == 0.0).any() and neuron.updates == 1
+    neuron.partial_fit(Z, y, sample_weight=np.zeros(len(y)))  # weighs nothing: no step
+    assert neuron.updates == 1
+    with pytest.raises(sn.DataError, match=r"sample_weight\[3\] is -1.0"):
+        neuron.partial_fit(Z, y, sample_weight=np.r_[np.ones(3), -1.0, np.ones(46)])
+
+
+def _labelled(n=120, seed=7):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 3)) * [1.0, 4.0, 0.2] + [2.0, -1.0, 0.0]
+    y = np.where(rng.random(n) < _sigmoid(X[:, 0] - X[:, 1] - 4.0), "yes", "no")
+    return X, y
+
+
+def test_classifier_balanced_class_weight_is_sklearns_compute_class_weight():
+    from sklearn.utils.class_weight import compute_class_weight
+
+    X, y = _labelled()
+    classes = np.array(["no", "yes"])
+    factors = compute_class_weight("balanced", classes=classes, y=y)
+    assert factors[0] != factors[1]
+    balanced = sn.NeuronClassifier(class_weight="balanced", random_state=0).fit(X, y)
+    explicit = sn.NeuronClassifier(random_state=0).fit(
+        X, y, sample_weight=np.where(y == "yes", factors[1], factors[0]))
+    by_dict = sn.NeuronClassifier(class_weight={"no": factors[0], "yes": factors[1]},
+                                  random_state=0).fit(X, y)
+    for other in (explicit, by_dict):
+        assert np.array_equal(balanced.coef_, other.coef_)
+        assert np.array_equal(balanced.intercept_, other.intercept_)
+    unweighted = sn.NeuronClassifier(random_state=0).fit(X, y)
+    assert not np.array_equal(balanced.coef_, unweighted.coef_)
+    with pytest.raises(ValueError, match="not supported for partial_fit"):
+        sn.NeuronClassifier(class_weight="balanced").partial_fit(X, y, classes=classes)
+
+
+def test_classifier_integer_weights_equal_repeated_rows_and_zero_weights_absent_rows():
+    # A batch holding every row (gradient descent), shuffled or not: integer weights are
+    # the rows repeated (the standardization too), a weight of 0 the row left out.
+    X, y = _labelled(n=90, seed=8)
+    counts = np.random.default_rng(9).integers(0, 4, size=len(y))
+    kwargs = dict(batch_size=500, epochs=40, lr=0.5, l1=1e-3)
+    weighted = sn.NeuronClassifier(**kwargs).fit(X, y, sample_weight=counts)
+    repeated = sn.NeuronClassifier(**kwargs).fit(np.repeat(X, counts, axis=0),
+                                                 np.repeat(y, counts))
+    np.testing.assert_allclose(weighted.predict_proba(X), repeated.predict_proba(X),
+                               rtol=1e-10)
+    np.testing.assert_allclose(weighted.mean_, repeated.mean_, rtol=1e-12)
+    np.testing.assert_allclose(weighted.scale_, repeated.scale_, rtol=1e-12)
+
+
+def test_classifier_l1_gives_zeros_and_partial_fit_continues_its_sums():
+    X, y = _labelled(n=200, seed=10)
+    X = np.column_stack([X, np.random.default_rng(11).normal(size=(200, 4))])  # noise
+    kwargs = dict(l1=0.02, batch_size=16, lr=0.2, random_state=3, standardize=False)
+    whole = sn.NeuronClassifier(epochs=6, **kwargs).fit(X, y)
+    assert (whole.coef_ == 0.0).sum() >= 3
+    parts = sn.NeuronClassifier(epochs=6, **kwargs)
+    for _ in range(6):
+        parts.partial_fit(X, y, classes=["no", "yes"])
+    assert np.array_equal(parts.coef_, whole.coef_)
+    assert parts.loss_curve_ == whole.loss_curve_
