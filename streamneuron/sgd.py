@@ -144,7 +144,7 @@ def fit_sgd(source, batch_size: int = 256, epochs: int = 5, lr: float = 0.1, *,
             validation_fraction: float = 0.0, validate_every: int | None = None,
             early_stopping: bool = False, patience: int = PATIENCE, tol: float | None = None,
             average: bool | int = False, on_check: Callable[[dict], None] | None = None,
-            weight: str | None = None, class_weight=None, l1: float = 0.0) -> Neuron:
+            weight=None, class_weight=None, l1: float = 0.0) -> Neuron:
     """Train a neuron by mini-batch SGD over ``source`` for ``epochs`` epochs.
 
     ``source``: a :class:`~streamneuron.readers.Source`, paths or URLs, a pandas or
@@ -196,8 +196,9 @@ def fit_sgd(source, batch_size: int = 256, epochs: int = 5, lr: float = 0.1, *,
     kept inside the fused kernel's update step and checkpointed. The history's
     objective stays the loss at the iterates each row met.
 
-    Weights: ``weight`` names the source's weight column (opening paths; a Source
-    brings its own), ``class_weight`` is None, ``"balanced"`` (``n / (2 n_c)`` from the
+    Weights: ``weight`` names the source's weight column (opening paths or a
+    DataFrame; for an ``(X, y)`` pair, the weights themselves; a Source brings its
+    own), ``class_weight`` is None, ``"balanced"`` (``n / (2 n_c)`` from the
     label counts, one label-only pass) or ``{0: a0, 1: a1}``; a row's weight is their
     product. The objective becomes ``sum c_i L_i / sum c_i + penalties``, each step the
     weighted mean gradient of its batch, the validation metrics weighted likewise. A
@@ -212,7 +213,6 @@ def fit_sgd(source, batch_size: int = 256, epochs: int = 5, lr: float = 0.1, *,
     per epoch: epoch, rows, objective (the (weighted) mean loss at the weights each
     row met, plus the penalties), seconds (and the validation fields).
     """
-    check_class_weight(class_weight)
     params = SGDParams(loss=loss, batch_size=batch_size, lr=lr, schedule=schedule,
                        power_t=power_t, l2=l2, seed=seed, shuffle=shuffle, window=window,
                        standardize=standardize, validation_fraction=validation_fraction,

@@ -148,14 +148,20 @@ class TrainState:
         Returns ``(position, status)``: :func:`streamneuron.kernels.sgd_block`'s next
         row and ``OK``, ``PAUSED`` or ``NONFINITE``.
         """
+        if row_weights is None:
+            row_weights = _NO_WEIGHTS
+        else:
+            row_weights = np.asarray(row_weights, dtype=np.float64)
+            if row_weights.shape != labels.shape:  # the kernel reads them without checks
+                raise ValueError(f"{row_weights.shape[0]} row weights for {labels.shape[0]} "
+                                 "labels")
         record = self._record()
         pos, status = kernels.sgd_block(
             X, labels, order, start, X.shape[0] if stop is None else stop, self.weights,
             record, self.carry_w, mean, inv_scale, rule.loss_id, rule.batch_size, rule.lr,
             rule.power, rule.l2, max_updates, self.avg_w, float(rule.average),
             self.g2 if rule.adagrad else _NO_ADAGRAD,
-            _NO_WEIGHTS if row_weights is None else row_weights, rule.l1, self.l1_u,
-            self.l1_q)
+            row_weights, rule.l1, self.l1_u, self.l1_q)
         self._take(record)
         return pos, status
 
