@@ -482,3 +482,19 @@ def test_classifier_l1_gives_zeros_and_partial_fit_continues_its_sums():
         parts.partial_fit(X, y, classes=["no", "yes"])
     assert np.array_equal(parts.coef_, whole.coef_)
     assert parts.loss_curve_ == whole.loss_curve_
+
+
+def test_a_checkpoint_of_format_3_is_refused_clearly(tmp_path, weighted_file):
+    # Format 3 (before row weights and L1) is refused, not read with defaults: its
+    # parameters lack l1, class_weight and weight, so the resume could not be checked.
+    from streamneuron import checkpoint as ckpt
+
+    ck = tmp_path / "ck"
+    ck.mkdir()
+    payload = {"state": {"bias": 0.0}, "params": {}}
+    record = {"kind": ckpt.KIND, "version": 3, "sha256": ckpt._digest(payload),
+              "payload": payload}
+    (ck / ckpt.CURRENT).write_text(json.dumps(record))
+    with pytest.raises(sn.CheckpointError, match=r"checkpoint format 3.*older version.*"
+                                                 r"format 4 only.*start afresh"):
+        sn.fit_sgd(weighted_file[0], weight="w", checkpoint=str(ck), resume=True)

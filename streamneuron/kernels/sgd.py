@@ -132,23 +132,22 @@ def sgd_block(X, y, order, start, stop, w, state, carry_w, mean, inv_scale,
                     status = NONFINITE
                     break
                 loss, dz = loss_and_dz_scalar(loss_id, z, ty[r])
-                weight = rw[pos + r] if weighted else 1.0
+                weight = 1.0
                 if weighted:
+                    weight = rw[pos + r]
                     loss *= weight
                     dz *= weight
+                    weight_seen += weight
                 loss_sum += loss
                 carry_b += dz
                 rows_seen += 1.0
-                weight_seen += weight
-                r += 1
-                if weight == 0.0:  # no step (the carry holds nothing)
-                    carry_b = 0.0
-                    continue
-                b, t = _step(w, carry_w, tile, r - 1, dz, b, carry_b, weight, t, lr0, power_t,
-                             l2, g2, l1, l1_u, l1_q)
-                avg_b, avg_count = _average(w, avg_w, b, avg_b, avg_count, t, avg_from)
+                if weight > 0.0:  # else no step (the carry holds nothing)
+                    b, t = _step(w, carry_w, tile, r, dz, b, carry_b, weight, t, lr0, power_t,
+                                 l2, g2, l1, l1_u, l1_q)
+                    avg_b, avg_count = _average(w, avg_w, b, avg_b, avg_count, t, avg_from)
+                    updates += 1
                 carry_b = 0.0
-                updates += 1
+                r += 1
                 if updates == max_updates:
                     pos = pos + r
                     status = PAUSED
@@ -177,8 +176,6 @@ def sgd_block(X, y, order, start, stop, w, state, carry_w, mean, inv_scale,
                 for k in range(r, r + span):
                     loss_sum += tloss[k]
                     carry_b += tdz[k]
-                carry_weight += span
-                weight_seen += span
             rows_seen += span
             carry_rows += span
             full = carry_rows >= batch_size
@@ -187,9 +184,10 @@ def sgd_block(X, y, order, start, stop, w, state, carry_w, mean, inv_scale,
                 _add_rows(carry_w, tile, tdz, r, last)
             r += span
             if full:
-                stepped = carry_weight > 0.0
+                m = carry_weight if weighted else carry_rows
+                stepped = m > 0.0
                 if stepped:
-                    b, t = _step(w, carry_w, tile, last, tdz[last], b, carry_b, carry_weight, t,
+                    b, t = _step(w, carry_w, tile, last, tdz[last], b, carry_b, m, t,
                                  lr0, power_t, l2, g2, l1, l1_u, l1_q)
                     avg_b, avg_count = _average(w, avg_w, b, avg_b, avg_count, t, avg_from)
                     updates += 1
@@ -208,6 +206,11 @@ def sgd_block(X, y, order, start, stop, w, state, carry_w, mean, inv_scale,
                 break
         if status == OK:
             pos += count
+    if not weighted:  # every weight 1: the weight sums are the row counts
+        carry_weight = carry_rows
+        weight_seen += rows_seen - s.rows_seen
+    s.carry_weight = carry_weight
+    s.weight_seen = weight_seen
     s.bias = b
     s.updates = t
     s.carry_b = carry_b
@@ -216,7 +219,5 @@ def sgd_block(X, y, order, start, stop, w, state, carry_w, mean, inv_scale,
     s.rows_seen = rows_seen
     s.avg_b = avg_b
     s.avg_count = avg_count
-    s.carry_weight = carry_weight
-    s.weight_seen = weight_seen
     return pos, status
 
