@@ -40,7 +40,8 @@ def apply_update(w, state, carry_w, lr0, power_t, l2, avg_w, avg_from, g2, l1=0.
         s.bias = b
         s.updates = t
     else:
-        carry_w[:] = 0.0
+        for j in range(w.shape[0]):
+            carry_w[j] = 0.0
     s.carry_b = 0.0
     s.carry_rows = 0.0
     s.carry_weight = 0.0
@@ -120,10 +121,11 @@ def sgd_block(X, y, order, start, stop, w, state, carry_w, mean, inv_scale,
         ahead = 0 if identity else min(count, stop - pos - count)
         r = 0
         while r < count:
-            if batch_size == 1:
+            if batch_size == 1 and not weighted:
                 # Every row is a batch: a plain row loop (each row waits for the
                 # previous row's update, so the span bookkeeping would lie on that
-                # chain); the same arithmetic.
+                # chain); the same arithmetic. (Weighted rows take the spans, one row
+                # each: weights here cost the unweighted loop 6%.)
                 if r < ahead:
                     _prefetch_row(X, order[pos + count + r])
                 z = _logit(b, w, tile, r, d)
@@ -132,21 +134,16 @@ def sgd_block(X, y, order, start, stop, w, state, carry_w, mean, inv_scale,
                     status = NONFINITE
                     break
                 loss, dz = loss_and_dz_scalar(loss_id, z, ty[r])
-                weight = 1.0
-                if weighted:
-                    weight = rw[pos + r]
-                    loss *= weight
-                    dz *= weight
-                    weight_seen += weight
                 loss_sum += loss
                 carry_b += dz
                 rows_seen += 1.0
-                if weight > 0.0:  # else no step (the carry holds nothing)
-                    b, t = _step(w, carry_w, tile, r, dz, b, carry_b, weight, t, lr0, power_t,
-                                 l2, g2, l1, l1_u, l1_q)
-                    avg_b, avg_count = _average(w, avg_w, b, avg_b, avg_count, t, avg_from)
-                    updates += 1
+                carry_rows += 1.0
+                b, t = _step(w, carry_w, tile, r, dz, b, carry_b, carry_rows, t, lr0, power_t, l2,
+                             g2, l1, l1_u, l1_q)
+                avg_b, avg_count = _average(w, avg_w, b, avg_b, avg_count, t, avg_from)
                 carry_b = 0.0
+                carry_rows = 0.0
+                updates += 1
                 r += 1
                 if updates == max_updates:
                     pos = pos + r
@@ -192,7 +189,10 @@ def sgd_block(X, y, order, start, stop, w, state, carry_w, mean, inv_scale,
                     avg_b, avg_count = _average(w, avg_w, b, avg_b, avg_count, t, avg_from)
                     updates += 1
                 else:  # every weight 0: no step, not an update
-                    carry_w[:] = 0.0
+                    # (a loop: a slice assignment here costs the batch-1 loop 10%, numba's
+                    # reference counting of the view)
+                    for j in range(d):
+                        carry_w[j] = 0.0
                 carry_b = 0.0
                 carry_rows = 0.0
                 carry_weight = 0.0
