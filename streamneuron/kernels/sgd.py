@@ -28,9 +28,9 @@ def apply_update(w, state, carry_w, lr0, power_t, l2, avg_w, avg_from, g2, l1=0.
     the cumulative L1 penalty (``l1_u``, ``l1_q``: :func:`~.common._cumulative_l1`).
     """
     if l1_u is None:
-        l1_u = np.empty(0, dtype=np.float64)  # omitted: unweighted / no L1
+        l1_u = np.empty(0, dtype=np.float64)  # omitted: no L1
     if l1_q is None:
-        l1_q = np.empty(0, dtype=np.float64)  # omitted: unweighted / no L1
+        l1_q = np.empty(0, dtype=np.float64)  # omitted: no L1
     s = state[0]
     if s.carry_weight > 0.0:
         # The kernels' own step, with no last row to add (a zero row): one update rule.
@@ -72,25 +72,26 @@ def sgd_block(X, y, order, start, stop, w, state, carry_w, mean, inv_scale,
     carry and ``w_i`` to the batch's weight ``state.carry_weight``, and the step divides
     by that weight (a batch is still ``batch_size`` rows; one whose weights sum to 0
     takes no step and is not counted as an update). Empty or omitted: every weight is
-    1, the unweighted arithmetic exactly.
-    L1: ``l1 > 0`` applies the cumulative L1 penalty after every step (``l1_u``, ``l1_q``: (d,),
-    :func:`~.common._cumulative_l1`); 0 or omitted: none.
+    1, the unweighted arithmetic exactly (the state's weight sums are then set to the
+    row counts on exit).
+    L1: ``l1 > 0`` applies the cumulative L1 penalty after every step (``l1_u``,
+    ``l1_q``: (d,), :func:`~.common._cumulative_l1`); 0 or omitted: none.
 
     The rows of a tile are taken in *spans* that share the weights (up to the end
     of the tile or of the batch): the span's logits first, then its losses and
     ``dL/dz`` (vectorized), then the carry in row order. At batch size 1 (every
-    row a batch) a plain row loop. Every sum is in row order, so the numbers do not
+    row a batch, unweighted) a plain row loop. Every sum is in row order, so the numbers do not
     depend on where tiles, calls or blocks begin.
 
     Returns ``(position, status)``: the next row position and ``OK``, ``PAUSED``,
     or ``NONFINITE`` (then ``position`` is the offending row of ``X``).
     """
     if rw is None:
-        rw = np.empty(0, dtype=np.float64)  # omitted: unweighted / no L1
+        rw = np.empty(0, dtype=np.float64)  # omitted: unweighted
     if l1_u is None:
-        l1_u = np.empty(0, dtype=np.float64)  # omitted: unweighted / no L1
+        l1_u = np.empty(0, dtype=np.float64)  # omitted: no L1
     if l1_q is None:
-        l1_q = np.empty(0, dtype=np.float64)  # omitted: unweighted / no L1
+        l1_q = np.empty(0, dtype=np.float64)  # omitted: no L1
     d = X.shape[1]
     tile, ty, tz, tdz, tloss = _workspace(d)
     rows = tile.shape[0]
