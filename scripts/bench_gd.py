@@ -87,7 +87,7 @@ def kernel_pass(path: str) -> None:
         grad = np.zeros(d)
         for i in range(len(source.units)):
             chunk = source.read(i)
-            kernels.gradient_sums(chunk.X, chunk.y, w, 0.0, mean, inv, 0, grad)
+            kernels.gradient_sums(chunk.X, chunk.y, np.empty(0), w, 0.0, mean, inv, 0, grad)
 
 
 def gd_seconds(path: str, client, iterations: int, persist: bool, units: int):

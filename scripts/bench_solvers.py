@@ -741,7 +741,7 @@ def hessian_cost(args) -> list[dict]:
         w = rng.standard_normal(d) / math.sqrt(d)
         params = np.concatenate([w, [0.1], np.zeros(d), np.ones(d)])
         chunks = [(f"rows {i}", [f"x{j}" for j in range(d)], X[i:i + DEFAULT_CHUNK_ROWS],
-                   y[i:i + DEFAULT_CHUNK_ROWS]) for i in range(0, n, DEFAULT_CHUNK_ROWS)]
+                   y[i:i + DEFAULT_CHUNK_ROWS], None) for i in range(0, n, DEFAULT_CHUNK_ROWS)]
         for h in (False, True):  # compile / warm
             sums_decoded(chunks[:1], params, loss_id, h)
         times = {}
@@ -755,7 +755,7 @@ def hessian_cost(args) -> list[dict]:
         # For comparison: the same curvature sums by BLAS (float64 copy of each unit,
         # X^T diag(h) X as one gemm; single-threaded OpenBLAS, see the top of the file).
         t = time.perf_counter()
-        for _, _, Xu, _ in chunks:
+        for _, _, Xu, _, _ in chunks:
             Xf = Xu.astype(np.float64)
             h = 0.25 / np.cosh(0.5 * (Xf @ w + 0.1)) ** 2  # p (1 - p)
             (Xf * h[:, None]).T @ Xf

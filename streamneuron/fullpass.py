@@ -4,18 +4,22 @@ Given ``(w, b)``, a pass reads each partition once and computes, in one fused
 kernel call per unit (:func:`streamneuron.kernels.gradient_sums`, or
 :func:`~streamneuron.kernels.gradient_hessian_sums` when curvature is asked)::
 
-    sum_i dL/dz_i x_i      sum_i dL/dz_i      sum_i L_i      n
-    sum_i h_i x~_i x~_i^T                      (x~ = (x, 1); only when asked)
+    sum_i s_i dL/dz_i x_i    sum_i s_i dL/dz_i    sum_i s_i L_i    n    W = sum_i s_i
+    sum_i s_i h_i x~_i x~_i^T                     (x~ = (x, 1); only when asked)
 
-as one flat float64 array (:class:`Sums` names its parts). The partial arrays
+as one flat float64 array (:class:`Sums` names its parts), ``s_i`` the row
+weights (sample weights times class weights; 1 when unweighted, where nothing
+is multiplied and ``W = n``). The partial arrays
 are added in a Dask tree reduction in a fixed order, so a pass gives the same
 bits whatever the workers, the scheduling or a worker lost and recomputed. The
 client turns the sums into the objective and its derivatives
 (:meth:`Sums.evaluate`), with ``theta = (w, b)``, the bias last::
 
-    J(theta)   = (1/n) sum_i L_i + (l2/2) ||w||**2
-    grad J     = ((1/n) sum_i dL/dz_i x_i + l2 w,   (1/n) sum_i dL/dz_i)
-    Hess J     = (1/n) sum_i h_i x~_i x~_i^T + l2 diag(1, .., 1, 0)
+    J(theta)   = (1/W) sum_i s_i L_i + (l2/2) ||w||**2
+    grad J     = ((1/W) sum_i s_i dL/dz_i x_i + l2 w,   (1/W) sum_i s_i dL/dz_i)
+    Hess J     = (1/W) sum_i s_i h_i x~_i x~_i^T + l2 diag(1, .., 1, 0)
+
+(the smooth part; an L1 term ``l1 ||w||_1`` is the solvers' to add).
 
 Everything here runs on a worker (or in this process): the functions a task
 calls on a partition (``*_partition``) or on partitions kept decoded in memory
@@ -50,10 +54,16 @@ class Evaluation:
         return float(np.sqrt(self.gradient @ self.gradient))
 
 
-class Sums:
-    """Names for the parts of a pass's flat sum array ``[sum dz x (d), sum dz, sum L, n, H]``.
+# Scalars after the d gradient sums: sum dz, sum L, rows, weight.
+HEAD = 4
 
-    ``H`` (``(d+1)**2`` values, only with curvature) holds ``sum h x~ x~^T``;
+
+class Sums:
+    """Names for the parts of a pass's flat sum array
+    ``[sum s dz x (d), sum s dz, sum s L, n, W, H]``.
+
+    ``n`` the rows read, ``W`` the sum of their weights (``n`` unweighted); ``H``
+    (``(d+1)**2`` values, only with curvature) holds ``sum s h x~ x~^T``;
     :meth:`evaluate` takes its upper triangle and mirrors it (exactly symmetric).
     """
 
@@ -62,11 +72,16 @@ class Sums:
 
     @staticmethod
     def size(d: int, hessian: bool) -> int:
-        return d + 3 + ((d + 1) ** 2 if hessian else 0)
+        return d + HEAD + ((d + 1) ** 2 if hessian else 0)
 
     @property
     def rows(self) -> float:
         return float(self.total[self.d + 2])
+
+    @property
+    def weight(self) -> float:
+        """``W``: the sum of the row weights (the rows, unweighted)."""
+        return float(self.total[self.d + 3])
 
     def evaluate(self, w: np.ndarray, b: float, l2: float) -> Evaluation:
         """Objective, gradient and (if summed) Hessian of ``J`` at ``(w, b)``.
@@ -75,14 +90,14 @@ class Sums:
         ``gd`` solver's weights depend on it bit for bit).
         """
         d, total = self.d, self.total
-        n = total[d + 2]
+        n = total[d + 3]  # W: the rows themselves when unweighted
         with np.errstate(over="ignore", invalid="ignore"):  # the solvers check finiteness
             grad_w = total[:d] / n + l2 * w
             grad_b = total[d] / n
             objective = total[d + 1] / n + 0.5 * l2 * float(w @ w)
         hessian = None
-        if total.shape[0] > d + 3:
-            upper = total[d + 3:].reshape(d + 1, d + 1)
+        if total.shape[0] > d + HEAD:
+            upper = total[d + HEAD:].reshape(d + 1, d + 1)
             hessian = np.triu(upper) + np.triu(upper, 1).T
             hessian /= n
             hessian[np.arange(d), np.arange(d)] += l2
@@ -105,9 +120,10 @@ def start_from_moments(moments: CoMoments, mean: np.ndarray, inv_scale: np.ndarr
     whose sums come from the co-moments: ``sum u = n (mu - m) s``,
     ``sum u u^T = s (C_xx + n (mu - m)(mu - m)^T) s``,
     ``sum y u = s (C_xy + n ybar (mu - m))``. So Newton's first step costs no
-    pass of its own: it comes out of the standardization pass.
+    pass of its own: it comes out of the standardization pass. With row weights
+    every sum is weighted and ``n`` is their total ``W`` (weighted co-moments).
     """
-    n = float(moments.n)
+    n = float(moments.weight)
     d = moments.mean.shape[0] - 1
     mu, ybar = moments.mean[:d], moments.mean[d]
     shift = mu - mean
@@ -150,17 +166,20 @@ def _unpack(params: np.ndarray):
     return params[:d], float(params[d]), params[d + 1:2 * d + 1], params[2 * d + 1:]
 
 
-def add_unit_sums(acc: np.ndarray, where: str, features, X, y, params, loss_id: int) -> None:
-    """Add one unit's sums into ``acc`` (layout of :class:`Sums`; curvature if ``acc`` has room)."""
+def add_unit_sums(acc: np.ndarray, where: str, features, X, y, params, loss_id: int,
+                  sw: np.ndarray | None = None) -> None:
+    """Add one unit's sums into ``acc`` (layout of :class:`Sums`; curvature if ``acc``
+    has room); ``sw`` the unit's row weights, or None (unweighted)."""
     w, b, mean, inv_scale = _unpack(params)
     d = w.shape[0]
-    if acc.shape[0] > d + 3:
-        hess = acc[d + 3:].reshape(d + 1, d + 1)
-        sum_dz, sum_loss, bad = kernels.gradient_hessian_sums(X, y, w, b, mean, inv_scale,
-                                                              loss_id, acc[:d], hess)
+    weights = _NO_WEIGHTS if sw is None else sw
+    if acc.shape[0] > d + HEAD:
+        hess = acc[d + HEAD:].reshape(d + 1, d + 1)
+        sum_dz, sum_loss, sum_w, bad = kernels.gradient_hessian_sums(
+            X, y, weights, w, b, mean, inv_scale, loss_id, acc[:d], hess)
     else:
-        sum_dz, sum_loss, bad = kernels.gradient_sums(X, y, w, b, mean, inv_scale, loss_id,
-                                                      acc[:d])
+        sum_dz, sum_loss, sum_w, bad = kernels.gradient_sums(X, y, weights, w, b, mean,
+                                                             inv_scale, loss_id, acc[:d])
     if bad >= 0:
         located = _Located(where, features, X)
         raise_nonfinite(located, located, int(bad))
@@ -171,6 +190,10 @@ def add_unit_sums(acc: np.ndarray, where: str, features, X, y, params, loss_id: 
     acc[d] += sum_dz
     acc[d + 1] += sum_loss
     acc[d + 2] += y.shape[0]
+    acc[d + 3] += sum_w
+
+
+_NO_WEIGHTS = np.empty(0)
 
 
 def sums_partition(parts: list[Partition], params: np.ndarray, loss_id: int, hessian: bool):
@@ -178,28 +201,40 @@ def sums_partition(parts: list[Partition], params: np.ndarray, loss_id: int, hes
     d = (params.shape[0] - 1) // 3
     acc = np.zeros(Sums.size(d, hessian))
     for part in parts:
-        for where, X, y in read_partition(part, reuse=True):
-            add_unit_sums(acc, where, part.features, X, y, params, loss_id)
+        for where, X, y, sw in read_partition(part, reuse=True):
+            add_unit_sums(acc, where, part.features, X, y, params, loss_id, sw)
     return [acc]
 
 
 def sums_decoded(units: list, params: np.ndarray, loss_id: int, hessian: bool):
-    """Partial sums over decoded ``(where, features, X, y, w)`` units (kept in memory)."""
+    """Partial sums over decoded ``(where, features, X, y, sw)`` units (kept in memory;
+    ``sw`` the effective row weights or None)."""
     d = (params.shape[0] - 1) // 3
     acc = np.zeros(Sums.size(d, hessian))
-    for where, features, X, y, _w in units:
-        add_unit_sums(acc, where, features, X, y, params, loss_id)
+    for where, features, X, y, sw in units:
+        add_unit_sums(acc, where, features, X, y, params, loss_id, sw)
     return [acc]
 
 
 def decode(parts: list[Partition]):
-    """The decoded units of a bag partition, to be kept in (cluster) memory."""
-    return [(where, part.features, X, y, None) for part in parts
-            for where, X, y in read_partition(part)]
+    """The decoded units of a bag partition, to be kept in (cluster) memory, with
+    their effective row weights."""
+    return [(where, part.features, X, y, sw) for part in parts
+            for where, X, y, sw in read_partition(part)]
 
 
-def _unit_moments(where: str, features, X, y, with_labels: bool):
-    moments = CoMoments.of(X, y) if with_labels else Moments.of(X)
+def with_row_weights(units: list, class_weights):
+    """Decoded units ``(where, features, X, y, w)`` of in-memory or Dask data, their
+    column weights ``w`` (or None) turned into the effective row weights
+    (:func:`streamneuron.weighting.row_weights`: times the class weight of ``y``)."""
+    from .weighting import row_weights
+
+    return [(where, features, X, y, row_weights(w, y, class_weights))
+            for where, features, X, y, w in units]
+
+
+def _unit_moments(where: str, features, X, y, sw, with_labels: bool):
+    moments = CoMoments.of(X, y, sw) if with_labels else Moments.of(X, sw)
     m2 = np.diag(moments.comoment) if with_labels else moments.m2
     if not np.isfinite(m2).all():  # a NaN or infinity: name it
         located = _Located(where, features, X)
@@ -209,19 +244,20 @@ def _unit_moments(where: str, features, X, y, with_labels: bool):
 
 def moments_partition(parts: list[Partition], with_labels: bool):
     """:class:`~streamneuron.stats.Moments` of a bag partition's features (files), or
-    :class:`~streamneuron.stats.CoMoments` of ``(x, y)`` when ``with_labels``."""
+    :class:`~streamneuron.stats.CoMoments` of ``(x, y)`` when ``with_labels``;
+    weighted by the effective row weights when the run has any."""
     total = None
     for part in parts:
-        for where, X, y in read_partition(part, reuse=True):
-            m = _unit_moments(where, part.features, X, y, with_labels)
+        for where, X, y, sw in read_partition(part, reuse=True):
+            m = _unit_moments(where, part.features, X, y, sw, with_labels)
             total = m if total is None else total.merge(m)
     return [total]
 
 
 def moments_decoded(units: list, with_labels: bool):
     total = None
-    for where, features, X, y, _w in units:
-        m = _unit_moments(where, features, X, y, with_labels)
+    for where, features, X, y, sw in units:
+        m = _unit_moments(where, features, X, y, sw, with_labels)
         total = m if total is None else total.merge(m)
     return [total]
 

@@ -2,7 +2,10 @@
 
 Every solver minimises the same objective (README, "The math")::
 
-    J(w, b) = (1/n) sum_i L(z_i, y_i) + (l2/2) ||w||**2
+    J(w, b) = (1/W) sum_i s_i L(z_i, y_i) + (l2/2) ||w||**2 + l1 ||w||_1
+
+with ``s_i`` the row weights (the weight column times the class weight of the
+row's label; 1 unweighted, ``W = n``) and their total ``W = sum_i s_i``.
 
 with the sums of every pass computed where the data is: each partition (a
 Parquet row group or HDF5 chunk range, or a run of them up to
@@ -33,7 +36,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import asdict, dataclass
-from typing import Callable
+from typing import Callable, Mapping
 
 import numpy as np
 
@@ -41,12 +44,13 @@ from .cluster import DaskCluster, check_where, open_executor
 from .errors import ConfigError, DataError, StreamNeuronError
 from .fullpass import (Evaluation, Sums, decode, merge_moments, moments_decoded,
                        moments_partition, start_from_moments, sum_partials, sums_decoded,
-                       sums_partition)
+                       sums_partition, with_row_weights)
 from .losses import get_loss
 from .neuron import Neuron
 from .params import check_params
 from .partitions import Partition, plan_partitions, release_buffers, units_read
 from .solvers import SOLVERS, Options
+from .weighting import check_class_weight, check_total, resolve_class_weight
 
 # Partials combined per task of the reduction tree.
 SPLIT_EVERY = 8
@@ -84,22 +88,26 @@ class GDParams:
     standardize: bool = True
     persist: bool = False
     partition_rows: int | None = None
+    l1: float = 0.0
+    weight: str | None = None  # the weight column (None: unweighted)
+    class_weight: str | dict | None = None  # as given: None, "balanced" or {0: a, 1: b}
 
     def __post_init__(self):
         check_params(loss=self.loss, max_iter=self.max_iter, lr=self.lr, l2=self.l2,
-                     tol=self.tol, partition_rows=self.partition_rows)
+                     l1=self.l1, tol=self.tol, partition_rows=self.partition_rows)
         if self.solver not in SOLVERS:
             raise ConfigError(f"solver must be one of {', '.join(SOLVERS)} or 'auto', "
                               f"got {self.solver!r}")
 
 
 def fit_gd(source, max_iter: int | None = None, lr: float = 1.0, *, loss: str = "log",
-           solver: str = "gd", l2: float = 0.0, tol: float = 1e-6, standardize: bool = True,
+           solver: str = "gd", l2: float = 0.0, l1: float = 0.0, tol: float = 1e-6,
+           standardize: bool = True, class_weight: str | dict | None = None,
            client=None, scheduler: str | None = None, workers: int | None = None,
            persist: bool = False, partition_rows: int | None = None, verbose: bool = False,
            progress: Callable[[dict], None] | None = None,
            on_cluster: Callable[[str], None] | None = None,
-           label: str | None = "y", features=None) -> Neuron:
+           label: str | None = "y", features=None, weight=None) -> Neuron:
     """Train a neuron by full passes over the data, on Dask or in this process.
 
     ``max_iter``: the most iterations (default 100; 1000 for lbfgs).
@@ -109,10 +117,22 @@ def fit_gd(source, max_iter: int | None = None, lr: float = 1.0, *, loss: str = 
     ``"lbfgs"`` scipy's L-BFGS-B, one pass per evaluation; ``"auto"`` newton up
     to ``NEWTON_MAX_FEATURES`` features, lbfgs above. ``lr`` is used by gd only.
 
+    ``l2``, ``l1``: the penalties ``(l2/2) ||w||**2 + l1 ||w||_1`` (elastic net
+    with both; the bias is never penalised). With ``l1 > 0``: newton takes
+    proximal Newton steps, lbfgs is OWL-QN, gd a proximal gradient step (see
+    :mod:`streamneuron.solvers`); ``info["nonzero"]`` counts the non-zero weights.
+
+    Weights: the source's weight column (``open_source(..., weight=COL)``), times
+    ``class_weight`` (None, ``"balanced"``: ``n / (2 n_class)`` from the label
+    counts, or ``{0: a, 1: b}``); the objective is then the weighted mean loss and
+    the standardization the weighted mean and std. Weights summing to 0 are a
+    :class:`~streamneuron.DataError`.
+
     ``source``: a :class:`~streamneuron.readers.Source`, or what
     :func:`~streamneuron.open_source` takes (with ``label``/``features``): paths
     or URLs of Parquet/HDF5 files, whose partitions each worker reads itself; or
-    a pandas/Dask DataFrame or ``(X, y)`` numpy/Dask arrays.
+    a pandas/Dask DataFrame or ``(X, y)`` numpy/Dask arrays. ``weight``: passed to
+    ``open_source`` (a weight column's name, or for arrays the weights themselves).
 
     Where it runs: ``client`` (a ``distributed.Client``); or ``scheduler`` (the
     address of a running scheduler, never closed here); or ``workers``: 0 for
@@ -137,41 +157,49 @@ def fit_gd(source, max_iter: int | None = None, lr: float = 1.0, *, loss: str = 
 
     Returns the trained :class:`Neuron`; its ``info`` holds mode (the solver),
     iterations, passes (reads of the data, the standardization pass included),
-    rows, converged, message, objective, grad_norm, where (in-process, local,
-    scheduler or client), params and ``history``: one row per iteration with
+    rows, converged, message, objective (with ``l1``, ``F``), grad_norm (with ``l1``,
+    the pseudo-gradient's), where (in-process, local, scheduler or client), params,
+    nonzero (the non-zero weights), with weights ``weight_total`` (``W``) and
+    ``class_weights`` (``[a0, a1]``), and ``history``: one row per iteration with
     iteration, objective, grad_norm and seconds (newton adds decrement and step).
     ``progress(row)`` is called with each row.
     """
-    def make_params(name: str) -> GDParams:
-        return GDParams(loss=loss, solver=name, lr=lr, l2=l2, tol=tol,
+    def make_params(name: str, weight_column: str | None = None) -> GDParams:
+        return GDParams(loss=loss, solver=name, lr=lr, l2=l2, l1=l1, tol=tol,
+                        weight=weight_column, class_weight=class_weight,
                         max_iter=DEFAULT_MAX_ITER.get(name, 100) if max_iter is None else max_iter,
                         standardize=bool(standardize), persist=bool(persist),
                         partition_rows=partition_rows)
 
     # Every value is checked before any work ("auto" is settled once the features are known).
+    check_class_weight(class_weight)
+    if isinstance(class_weight, Mapping):  # as recorded in info["params"]: plain JSON values
+        class_weight = {int(k): float(v) for k, v in class_weight.items()}
     params = make_params("gd" if solver == "auto" else solver)
     check_params(workers=workers)
     check_where(client=client, scheduler=scheduler, workers=workers)
     from .readers import open_source
 
     given = source
-    source = open_source(source, label=label, features=features)  # a Source as it is
+    source = open_source(source, label=label, features=features,
+                         **({} if weight is None else {"weight": weight}))  # a Source as it is
     opened = source is not given
     try:
         if source.label is None:
             raise DataError("training needs a label column")
         if solver == "auto":
-            params = make_params("newton" if source.n_features <= NEWTON_MAX_FEATURES
-                                 else "lbfgs")
+            solver = "newton" if source.n_features <= NEWTON_MAX_FEATURES else "lbfgs"
+        params = make_params(solver, source.weight)
+        class_weights = resolve_class_weight(class_weight, source)
         if source.reopen_args() is not None:  # files: each task opens its own rows
-            data = _FileData(source, params.partition_rows)
+            data = _FileData(source, params.partition_rows, class_weights)
         else:  # in-memory or Dask arrays / DataFrames: one dask.delayed per unit
-            data = _ArrayData(source)
+            data = _ArrayData(source, class_weights)
         size = data.n_rows * source.n_features * source.dtype.itemsize
         executor = open_executor(client=client, scheduler=scheduler, workers=workers,
                                  data_bytes=size, verbose=verbose, on_cluster=on_cluster)
         try:
-            return _Run(executor, source, data, params, progress).run()
+            return _Run(executor, source, data, params, progress, class_weights).run()
         finally:
             executor.close()
     finally:
@@ -194,8 +222,8 @@ class _FileData:
 
     decoded = False
 
-    def __init__(self, source, partition_rows):
-        self.partitions = plan_partitions(source, partition_rows)
+    def __init__(self, source, partition_rows, class_weights):
+        self.partitions = plan_partitions(source, partition_rows, class_weights)
         self.n_rows = sum(part.n_rows for part in self.partitions)
         self.persist_anyway = False
 
@@ -210,7 +238,8 @@ class _FileData:
 
 
 class _ArrayData:
-    """Units of an ArraySource, each a ``dask.delayed`` of ``[(where, features, X, y)]``.
+    """Units of an ArraySource, each a ``dask.delayed`` of ``[(where, features, X, y, w)]``,
+    the bag's units carrying the effective row weights (class weights applied).
 
     numpy and pandas data are embedded in the graph: they are always persisted
     (sent once), never re-sent every pass.
@@ -218,24 +247,30 @@ class _ArrayData:
 
     decoded = True
 
-    def __init__(self, source):
+    def __init__(self, source, class_weights):
         self.units = source.delayed_units()  # ConfigError if the source has none
         self.n_rows = source.n_rows
         self.partitions = source.units
         self.persist_anyway = source.in_memory
+        self.class_weights = class_weights
 
     def bag(self):
         import dask.bag as db
 
-        return db.from_delayed(self.units)
+        bag = db.from_delayed(self.units)
+        if self.class_weights is None:  # the units' weights (or None) are the row weights
+            return bag
+        return bag.map_partitions(with_row_weights, self.class_weights)
 
 
 class _Run:
     """One training run: the graphs of a pass, the pass counter, the solver."""
 
-    def __init__(self, executor, source, data, params: GDParams, progress):
+    def __init__(self, executor, source, data, params: GDParams, progress, class_weights):
         self.executor, self.source, self.data = executor, source, data
         self.params, self.progress = params, progress
+        self.class_weights = class_weights
+        self.weight_total: float | None = None  # W, once a pass has summed it
         self.loss = get_loss(params.loss)
         self.d = source.n_features
         self.passes = 0
@@ -282,12 +317,14 @@ class _Run:
         moments = self.executor.compute(self.bag.map_partitions(self.moments_fn, with_labels).reduction(
             merge_moments, merge_moments, split_every=SPLIT_EVERY))
         self.passes += 1
+        self._check_weight(moments.weight)
         if p.standardize:
             features = moments.feature_moments() if with_labels else moments
             model.set_standardize((features.mean, features.scale()))
         if not with_labels:
             return None
         self._check_rows(moments.n)
+        self._check_weight(moments.weight)
         return start_from_moments(moments, model._mean, model._inv_scale, self.loss, p.l2)
 
     def _evaluate(self, model: Neuron, theta: np.ndarray, curvature: bool) -> Evaluation:
@@ -303,11 +340,12 @@ class _Run:
         sums = Sums(self.executor.compute(graph), d)
         self.passes += 1
         self._check_rows(sums.rows)
+        self._check_weight(sums.weight)
         return sums.evaluate(w, b, self.params.l2)
 
     def _solve(self, model: Neuron, first: Evaluation | None) -> None:
         p = self.params
-        options = Options(max_iter=p.max_iter, tol=p.tol, lr=p.lr, l2=p.l2)
+        options = Options(max_iter=p.max_iter, tol=p.tol, lr=p.lr, l2=p.l2, l1=p.l1)
         history: list[dict] = []
 
         def report(row: dict) -> None:
@@ -332,9 +370,20 @@ class _Run:
                       "message": result.message, "objective": result.objective,
                       "grad_norm": result.grad_norm, "where": self.executor.kind,
                       "history": history, "params": asdict(p),
-                      "partitions": len(self.data.partitions)}
+                      "partitions": len(self.data.partitions),
+                      "nonzero": int(np.count_nonzero(model.weights))}
+        if self.class_weights is not None:
+            model.info["class_weights"] = [float(a) for a in self.class_weights]
+        if self.weight_total is not None and (p.weight or self.class_weights is not None):
+            model.info["weight_total"] = self.weight_total
         if not result.converged and (p.tol > 0 or result.message != f"stopped after max_iter = {p.max_iter} iterations"):
             warnings.warn(f"{p.solver}: {result.message}", ConvergenceWarning, stacklevel=4)
+
+    def _check_weight(self, total: float) -> None:
+        """DataError when the row weights of the whole input sum to 0."""
+        self.weight_total = float(total)
+        if not total > 0:
+            check_total(float(total), _describe(self.source, self.params.weight))
 
     def _check_rows(self, n: float) -> None:
         if n != self.data.n_rows:
@@ -355,6 +404,14 @@ class _Run:
         warnings.warn(f"--persist keeps the decoded data in memory: about {_gib(size)} "
                       f"({rows} rows x {self.d} features); {room}.{too_big}",
                       PersistWarning, stacklevel=5)
+
+
+def _describe(source, weight: str | None) -> str:
+    """The input and its weight column, for the message of a zero weight total."""
+    files = source.files
+    names = ", ".join(ref.url for ref in files[:3]) + (", ..." if len(files) > 3 else "")
+    what = names or type(source).__name__
+    return f"{what}, weight column {weight!r}" if weight else what
 
 
 def _gib(n: float) -> str:

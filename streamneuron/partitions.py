@@ -35,7 +35,9 @@ class Partition:
     the worker opens the file the same way. ``units`` are ``(index, rows)``
     pairs, the index into the units of a source opened on that one file.
     ``stamp`` (size, modification time) keeps a worker from serving a changed
-    file from its cache.
+    file from its cache. ``class_weights``: the run's ``(a0, a1)`` or None, which
+    :func:`read_partition` applies to each row by its label (the weight column,
+    if any, is among ``options``: the source reopens with it).
     """
 
     url: str
@@ -45,6 +47,7 @@ class Partition:
     options: tuple[tuple[str, object], ...]
     stamp: tuple
     units: tuple[tuple[int, int], ...]
+    class_weights: tuple[float, float] | None = None
 
     @property
     def n_rows(self) -> int:
@@ -58,12 +61,14 @@ class Partition:
         return {"label": self.label, "features": list(self.features), **dict(self.options)}
 
 
-def plan_partitions(source, partition_rows: int | None = None) -> list[Partition]:
+def plan_partitions(source, partition_rows: int | None = None,
+                    class_weights: tuple[float, float] | None = None) -> list[Partition]:
     """The partitions of ``source``, in file order.
 
     Default: one unit (row group / HDF5 chunk range) each. With
     ``partition_rows``, consecutive units of one file are grouped while the group
     stays within ``partition_rows`` rows; a unit larger than that is alone.
+    ``class_weights`` go into every partition (see :class:`Partition`).
     For a source whose files can be opened on a worker (``Source.reopen_args()``
     not None; full passes over other data use ``Source.delayed_units()``).
     """
@@ -96,11 +101,12 @@ def plan_partitions(source, partition_rows: int | None = None) -> list[Partition
         for unit in units:
             if group and (partition_rows is None or rows + unit[1] > partition_rows):
                 parts.append(Partition(url, ref.url, features, label, options, stamp,
-                                       tuple(group)))
+                                       tuple(group), class_weights))
                 group, rows = [], 0
             group.append(unit)
             rows += unit[1]
-        parts.append(Partition(url, ref.url, features, label, options, stamp, tuple(group)))
+        parts.append(Partition(url, ref.url, features, label, options, stamp, tuple(group),
+                               class_weights))
     return parts
 
 
@@ -176,17 +182,22 @@ def release_buffers() -> None:
 
 
 def read_partition(part: Partition, reuse: bool = False):
-    """``(where, X, y)`` for each unit of the partition, one at a time.
+    """``(where, X, y, sw)`` for each unit of the partition, one at a time; ``sw`` the
+    rows' effective weights (:func:`streamneuron.weighting.row_weights`: the weight
+    column times the class weight of each label), None when the run is unweighted.
 
     ``reuse``: decode into this thread's buffer; ``X`` is then valid only until the
     next unit is read (right for a pass that reduces each unit at once).
     """
+    from .weighting import row_weights
+
     source = _worker_source(part)
     for index, n_rows in part.units:
         chunk = source.read(index, out=_buffer(source, n_rows) if reuse else None)
         with _SOURCES_LOCK:
             _UNITS_READ[0] += 1
-        yield chunk.where, chunk.X, chunk.y
+        yield chunk.where, chunk.X, chunk.y, row_weights(chunk.w, chunk.y,
+                                                         part.class_weights)
 
 
 __all__ = ["Partition", "plan_partitions", "read_partition", "release_buffers", "units_read"]

@@ -59,8 +59,6 @@ CALL_ROWS = 1 << 16
 PREFETCH = 1
 # A checkpoint is written at least this often when --checkpoint is given.
 CHECKPOINT_SECONDS = 30.0
-# Rows per piece of the weighted standardization pass (bounds its float64 temporaries).
-MOMENT_ROWS = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -288,34 +286,14 @@ def fit_sgd(source, batch_size: int = 256, epochs: int = 5, lr: float = 0.1, *,
         return run.run(resume)
 
 
-def weighted_moments(X: np.ndarray, w: np.ndarray) -> Moments:
-    """The weighted per-feature moments of a block: ``W = sum w_i``,
-    ``mean = sum w_i x_i / W``, ``M2 = sum w_i (x_i - mean)**2``, as a :class:`Moments`
-    whose count is ``W`` (its merge and ``scale()``, ``sqrt(M2 / W)``, are then the
-    weighted ones; integer weights give the moments of the rows repeated), summed
-    ``MOMENT_ROWS`` rows at a time (bounded float64 temporaries).
-    (``stats.Moments.of(X, sample_weight)`` does the same once the full-pass weights
-    land; this serves SGD until then.)"""
-    total = Moments.empty(X.shape[1])
-    for start in range(0, X.shape[0], MOMENT_ROWS):
-        ws = w[start:start + MOMENT_ROWS]
-        weight = float(ws.sum())
-        if weight == 0.0:
-            continue
-        part = np.array(X[start:start + MOMENT_ROWS], dtype=np.float64)
-        mean = (ws @ part) / weight
-        part -= mean
-        total = total.merge(Moments(weight, mean, ws @ (part * part)))
-    return total
-
-
 def weighted_streaming_moments(source, class_weights) -> Moments:
     """One pass over ``source`` (file order): the moments of its rows weighted by their
-    effective weights (weight column times class weights)."""
+    effective weights (weight column times class weights; ``stats.streaming_moments``
+    with the class weights)."""
     total = Moments.empty(source.n_features)
     for block in iter_blocks(source, Position(), epochs=1, shuffle=False, seed=0,
                              class_weights=class_weights):
-        moments = weighted_moments(block.X, block.w)
+        moments = Moments.of(block.X, block.w)
         if not np.isfinite(moments.m2).all():
             raise_nonfinite(source, block)
         total = total.merge(moments)

@@ -402,18 +402,10 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
     @staticmethod
     def _moments(X, weights=None) -> Moments:
         """The (weighted) per-feature mean and spread of ``X``, ``_MOMENT_ROWS`` rows at a time."""
-        if weights is not None:
-            from .sgd import weighted_moments
-
-            total = weighted_moments(X, weights)
-            if not np.isfinite(total.m2).all():
-                column = int(np.flatnonzero(~np.isfinite(total.m2))[0])
-                raise ValueError(f"feature {column} of X is too large to standardize (its "
-                                 "variance overflows float64); rescale it first")
-            return total
         total = Moments.empty(X.shape[1])
         for start in range(0, X.shape[0], _MOMENT_ROWS):
-            total = total.merge(Moments.of(X[start:start + _MOMENT_ROWS]))
+            rows = slice(start, start + _MOMENT_ROWS)
+            total = total.merge(Moments.of(X[rows], None if weights is None else weights[rows]))
         if not np.isfinite(total.m2).all():
             column = int(np.flatnonzero(~np.isfinite(total.m2))[0])
             raise ValueError(f"feature {column} of X is too large to standardize (its "

@@ -12,10 +12,18 @@ the textbook ``E[x^2] - E[x]^2`` loses every digit::
 The scale is the population standard deviation ``sqrt(M2 / n)`` (numpy's
 ``std`` with ``ddof=0``); a feature with zero variance gets scale 1, so it is
 only centred. The same merge serves the SGD pass and the Dask reduction.
+
+With row weights ``s_i`` every count above becomes a sum of weights (``W``), the
+mean ``sum s x / W`` and ``M2 = sum s (x - mean)**2`` (the weighted population
+std ``sqrt(M2 / W)``); the merge is the same with ``W`` for ``n``. Integer weights
+give the moments of the rows repeated that many times. The summaries keep the
+row count ``n`` as well (rows read, weighted or not); unweighted, ``weight`` is
+``n`` itself, the same int, so the arithmetic is the unweighted one exactly.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,43 +33,69 @@ from .errors import DataError
 
 def _pairwise(a, b, square):
     """Chan, Golub and LeVeque's update, shared by both summaries below: the merged
-    count and mean, and the term ``square(delta) n_a n_b / n`` the spreads gain."""
-    n = a.n + b.n
+    weight and mean, and the term ``square(delta) W_a W_b / W`` the spreads gain."""
+    weight = a.weight + b.weight
     delta = b.mean - a.mean
-    return n, a.mean + delta * (b.n / n), square(delta) * (a.n * b.n / n)
+    return weight, a.mean + delta * (b.weight / weight), \
+        square(delta) * (a.weight * b.weight / weight)
+
+
+def _weights_of(sample_weight, n: int) -> np.ndarray:
+    """The kernels' form of row weights: float64 ``(n,)``, or empty for None (unweighted)."""
+    if sample_weight is None:
+        return _NO_WEIGHTS
+    sw = np.ascontiguousarray(sample_weight, dtype=np.float64)
+    if sw.shape != (n,):
+        raise ValueError(f"sample_weight has shape {sw.shape}, expected ({n},)")
+    return sw
+
+
+_NO_WEIGHTS = np.empty(0)
+
+
+def _float_rows(X) -> np.ndarray:
+    X = np.asarray(X)
+    return X if X.dtype in (np.float32, np.float64) else X.astype(np.float64)
 
 
 @dataclass
 class Moments:
-    n: int
+    n: int  # rows
     mean: np.ndarray  # float64 (d,)
     m2: np.ndarray  # float64 (d,)
+    weight: float | int | None = None  # sum of the row weights; None: n (unweighted)
+
+    def __post_init__(self):
+        if self.weight is None:
+            self.weight = self.n
 
     @classmethod
-    def of(cls, X: np.ndarray) -> "Moments":
+    def of(cls, X: np.ndarray, sample_weight: np.ndarray | None = None) -> "Moments":
         """Summary of one in-memory block: float64 sums in a compiled two-pass loop,
-        without a float64 copy of a float32 block, the same numbers for any layout."""
+        without a float64 copy of a float32 block, the same numbers for any layout.
+        ``sample_weight``: the rows' weights (finite, >= 0), or None."""
         from .kernels import moments
 
-        X = np.asarray(X)
-        if X.dtype not in (np.float32, np.float64):
-            X = X.astype(np.float64)
-        mean, m2 = moments(X)
-        return cls(X.shape[0], mean, m2)
+        X = _float_rows(X)
+        sw = _weights_of(sample_weight, X.shape[0])
+        mean, m2, total = moments(X, sw)
+        return cls(X.shape[0], mean, m2, total if sw.shape[0] else None)
 
     @classmethod
     def empty(cls, d: int) -> "Moments":
         return cls(0, np.zeros(d), np.zeros(d))
 
     def merge(self, other: "Moments") -> "Moments":
-        if other.n == 0 or self.n == 0:
-            return self if other.n == 0 else other
-        n, mean, spread = _pairwise(self, other, np.square)
-        return Moments(n, mean, self.m2 + other.m2 + spread)
+        if other.weight == 0 or self.weight == 0:  # rows of zero weight only count as rows
+            kept = self if other.weight == 0 else other
+            rows = self.n + other.n
+            return kept if rows == kept.n else dataclasses.replace(kept, n=rows)
+        weight, mean, spread = _pairwise(self, other, np.square)
+        return Moments(self.n + other.n, mean, self.m2 + other.m2 + spread, weight)
 
     def scale(self) -> np.ndarray:
-        """Population standard deviation, 1 where it is zero."""
-        std = np.sqrt(self.m2 / self.n)
+        """Population standard deviation ``sqrt(M2 / W)``, 1 where it is zero."""
+        std = np.sqrt(self.m2 / self.weight)
         return np.where(std > 0.0, std, 1.0)
 
 
@@ -111,21 +145,31 @@ class CoMoments:
     Newton step needs no pass of its own (:func:`streamneuron.fullpass.start_from_moments`).
     """
 
-    n: int
+    n: int  # rows
     mean: np.ndarray  # float64 (d + 1,): features, then the label
     comoment: np.ndarray  # float64 (d + 1, d + 1)
+    weight: float | int | None = None  # sum of the row weights; None: n (unweighted)
+
+    def __post_init__(self):
+        if self.weight is None:
+            self.weight = self.n
 
     @classmethod
-    def of(cls, X: np.ndarray, y: np.ndarray) -> "CoMoments":
+    def of(cls, X: np.ndarray, y: np.ndarray,
+           sample_weight: np.ndarray | None = None) -> "CoMoments":
+        """With row weights ``s``: weighted means and ``sum_i s_i (v_i - mean)(v_i - mean)^T``."""
         from .kernels import moments
 
-        X = np.asarray(X)
-        if X.dtype not in (np.float32, np.float64):
-            X = X.astype(np.float64)
+        X = _float_rows(X)
         n, d = X.shape
-        mean_x, _ = moments(X)
+        sw = _weights_of(sample_weight, n)
+        mean_x, _, total = moments(X, sw)
         y = np.asarray(y, dtype=np.float64)
-        mean = np.append(mean_x, y.mean() if n else 0.0)
+        if not sw.shape[0]:
+            mean_y = y.mean() if n else 0.0
+        else:
+            mean_y = float(sw @ y) / total if total > 0 else 0.0
+        mean = np.append(mean_x, mean_y)
         comoment = np.zeros((d + 1, d + 1))
         block = np.empty((min(n, COMOMENT_BLOCK_ROWS), d + 1))
         for start in range(0, n, COMOMENT_BLOCK_ROWS):
@@ -133,20 +177,26 @@ class CoMoments:
             z = block[: stop - start]
             np.subtract(X[start:stop], mean_x, out=z[:, :d])
             np.subtract(y[start:stop], mean[d], out=z[:, d])
+            if sw.shape[0]:  # sum s z z^T as (sqrt(s) z)^T (sqrt(s) z): BLAS's symmetric product
+                z *= np.sqrt(sw[start:stop])[:, None]
             comoment += z.T @ z
-        return cls(n, mean, comoment)
+        return cls(n, mean, comoment, total if sw.shape[0] else None)
 
     @classmethod
     def empty(cls, d: int) -> "CoMoments":
         return cls(0, np.zeros(d + 1), np.zeros((d + 1, d + 1)))
 
     def merge(self, other: "CoMoments") -> "CoMoments":
-        if other.n == 0 or self.n == 0:
-            return self if other.n == 0 else other
-        n, mean, spread = _pairwise(self, other, lambda delta: np.outer(delta, delta))
-        return CoMoments(n, mean, self.comoment + other.comoment + spread)
+        if other.weight == 0 or self.weight == 0:  # rows of zero weight only count as rows
+            kept = self if other.weight == 0 else other
+            rows = self.n + other.n
+            return kept if rows == kept.n else dataclasses.replace(kept, n=rows)
+        weight, mean, spread = _pairwise(self, other, lambda delta: np.outer(delta, delta))
+        return CoMoments(self.n + other.n, mean, self.comoment + other.comoment + spread,
+                         weight)
 
     def feature_moments(self) -> Moments:
         """The per-feature :class:`Moments` (the label's column dropped)."""
         d = self.mean.shape[0] - 1
-        return Moments(self.n, self.mean[:d].copy(), np.diag(self.comoment)[:d].copy())
+        return Moments(self.n, self.mean[:d].copy(), np.diag(self.comoment)[:d].copy(),
+                       self.weight)

@@ -52,8 +52,8 @@ def test_scalar_kernel_math_equals_array_math(loss):
     y = rng.integers(0, 2, 30).astype(float)
     w, b = rng.normal(size=3), -0.2
     grad_w = np.zeros(3)
-    sum_dz, sum_loss, bad = kernels.gradient_sums(X, y, w, b, np.zeros(3), np.ones(3),
-                                                  loss.kernel_id, grad_w)
+    sum_dz, sum_loss, _, bad = kernels.gradient_sums(X, y, np.empty(0), w, b, np.zeros(3),
+                                                  np.ones(3), loss.kernel_id, grad_w)
     assert bad == -1
     z = X @ w + b
     np.testing.assert_allclose(grad_w, X.T @ loss.dloss_dz(z, y), rtol=1e-12)

@@ -5,6 +5,8 @@ The package, by what the pieces are for:
 * :mod:`.sgd`: the SGD step kernels (:func:`sgd_block`, :func:`apply_update`);
 * :mod:`.sums`: the full-pass sum kernels (:func:`gradient_sums`,
   :func:`gradient_hessian_sums`, :func:`moments`);
+* :mod:`.proximal`: the proximal Newton direction with an L1 penalty
+  (:func:`l1_newton_direction`, coordinate descent on a small quadratic model);
 * :mod:`.apply`: logits for predictions and metrics, and data movement
   (:func:`gather`, :func:`columns_into`);
 * :mod:`.common`: the tile, its workspace, the vectorized losses and the one update
@@ -73,13 +75,14 @@ from __future__ import annotations
 from .apply import TRANSPOSE_AHEAD, columns_into, gather, logits
 from .common import LANES, NONFINITE, OK, PAUSED, STATE, TILE, TILE_VALUES, new_state
 from .intrinsics import _prefetch_row
+from .proximal import l1_newton_direction
 from .sgd import apply_update, sgd_block
 from .sums import MOMENT_BLOCK, gradient_hessian_sums, gradient_sums, moments
 
 sgd_chunk = sgd_block  # its name before "block" became the one word for it; use sgd_block
 
 __all__ = [
-    "sgd_block", "sgd_chunk", "apply_update", "gradient_sums", "gradient_hessian_sums", "moments", "logits", "gather",
+    "sgd_block", "sgd_chunk", "apply_update", "gradient_sums", "gradient_hessian_sums", "moments", "l1_newton_direction", "logits", "gather",
     "columns_into", "new_state", "STATE", "OK", "PAUSED", "NONFINITE", "TILE", "TILE_VALUES",
     "LANES",
     "TRANSPOSE_AHEAD", "MOMENT_BLOCK", "_prefetch_row",

@@ -38,9 +38,27 @@ def _stage_curvature(tile, h, count, rows, weighted, staged):
 
 
 @njit(inline="always")
-def _pass_sums(X, y, w, b, mean, inv_scale, loss_id, grad_w, hess, curvature):
-    """The one body of both kernels below; ``curvature`` is a constant in each."""
+def _weigh(sw, first, tloss, tdz, count, sum_dz, sum_loss, sum_w):
+    """The weighted rows' sums: ``dL/dz_q <- s_q dL/dz_q`` in place (the gradient rows
+    then carry the weights) for the ``count`` rows of a tile from position ``first``;
+    returns ``sum_dz + sum_q s_q dL/dz_q``, ``sum_loss + sum_q s_q L_q`` and
+    ``sum_w + sum_q s_q``."""
+    for q in range(count):
+        s = sw[first + q]
+        dz = s * tdz[q]
+        tdz[q] = dz
+        sum_loss += s * tloss[q]
+        sum_dz += dz
+        sum_w += s
+    return sum_dz, sum_loss, sum_w
+
+
+@njit(inline="always")
+def _pass_sums(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w, hess, curvature):
+    """The one body of both kernels below; ``curvature`` is a constant in each.
+    ``sw``: the rows' weights, or empty (unweighted: no multiplication at all)."""
     n, d = X.shape
+    weighted_rows = sw.shape[0] > 0
     tile, ty, tz, tdz, tloss = _workspace(d)
     tile_rows = tile.shape[0]
     th = np.empty(tile_rows, dtype=np.float64)
@@ -52,6 +70,7 @@ def _pass_sums(X, y, w, b, mean, inv_scale, loss_id, grad_w, hess, curvature):
     no_order = np.empty(0, dtype=np.int64)
     sum_dz = 0.0
     sum_loss = 0.0
+    sum_w = 0.0 if weighted_rows else float(n)
     for first in range(0, n, tile_rows):
         count = min(tile_rows, n - first)
         _fill(X, no_order, True, first, count, mean, inv_scale, tile)
@@ -60,9 +79,13 @@ def _pass_sums(X, y, w, b, mean, inv_scale, loss_id, grad_w, hess, curvature):
             tz[r] = _logit(b, w, tile, r, d)
         bad = _first_nonfinite(tz, 0, count)
         _losses(loss_id, tz, ty, tloss, tdz, 0, bad)
-        for r in range(bad):
-            sum_loss += tloss[r]
-            sum_dz += tdz[r]
+        if weighted_rows:
+            sum_dz, sum_loss, sum_w = _weigh(sw, first, tloss, tdz, bad, sum_dz, sum_loss,
+                                             sum_w)
+        else:
+            for r in range(bad):
+                sum_loss += tloss[r]
+                sum_dz += tdz[r]
         _add_rows(grad_w, tile, tdz, 0, bad)
         if curvature:
             if loss_id == 0:
@@ -71,37 +94,42 @@ def _pass_sums(X, y, w, b, mean, inv_scale, loss_id, grad_w, hess, curvature):
             else:
                 for q in range(bad):
                     th[q] = curvature_scalar(1, tz[q])
+            if weighted_rows:
+                for q in range(bad):
+                    th[q] *= sw[first + q]
             if staged + bad > staging:
                 np.dot(rows[:staged].T, weighted[:staged], product)
                 hess += product
                 staged = 0
             staged = _stage_curvature(tile, th, bad, rows, weighted, staged)
         if bad < count:
-            return sum_dz, sum_loss, first + bad
+            return sum_dz, sum_loss, sum_w, first + bad
     if staged > 0:
         np.dot(rows[:staged].T, weighted[:staged], product)
         hess += product
-    return sum_dz, sum_loss, -1
+    return sum_dz, sum_loss, sum_w, -1
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def gradient_sums(X, y, w, b, mean, inv_scale, loss_id, grad_w):
+def gradient_sums(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w):
     """Full-pass partial sums for one partition, at fixed ``(w, b)``.
 
-    Adds ``sum_i dL/dz_i x_i`` into ``grad_w`` and returns
-    ``(sum_i dL/dz_i, sum_i L_i, bad_row)`` with ``bad_row = -1`` unless a logit
-    was not finite. The tiles, logits and vectorized losses of :func:`sgd_block`
+    Adds ``sum_i s_i dL/dz_i x_i`` into ``grad_w`` and returns
+    ``(sum_i s_i dL/dz_i, sum_i s_i L_i, sum_i s_i, bad_row)`` with ``bad_row = -1``
+    unless a logit was not finite; ``s`` = ``sw``, the rows' weights, or 1 for every row
+    when ``sw`` is empty (then nothing is multiplied: the unweighted numbers
+    exactly). The tiles, logits and vectorized losses of :func:`sgd_block`
     (a tile is one span: the weights are fixed); rows are summed in file order.
     """
-    return _pass_sums(X, y, w, b, mean, inv_scale, loss_id, grad_w,
+    return _pass_sums(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w,
                       np.empty((0, 0)), False)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def gradient_hessian_sums(X, y, w, b, mean, inv_scale, loss_id, grad_w, hess):
+def gradient_hessian_sums(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w, hess):
     """:func:`gradient_sums`, and Newton's curvature sums in the same read.
 
-    Adds ``sum_i dL/dz_i x_i`` into ``grad_w`` and ``sum_i h_i x~_i x~_i^T`` into
+    Adds ``sum_i s_i dL/dz_i x_i`` into ``grad_w`` and ``sum_i s_i h_i x~_i x~_i^T`` into
     the ``(d+1) x (d+1)`` ``hess``, with ``x~ = (standardized x, 1)`` and ``h``
     the loss's curvature weight (:func:`~.common.curvature_scalar`). Returns
     what :func:`gradient_sums` returns, from the same tiles, logits and losses.
@@ -109,7 +137,7 @@ def gradient_hessian_sums(X, y, w, b, mean, inv_scale, loss_id, grad_w, hess):
     product (``rows^T @ weighted``): the same numbers on one machine every time;
     another CPU's BLAS may round the last bit differently.
     """
-    return _pass_sums(X, y, w, b, mean, inv_scale, loss_id, grad_w, hess, True)
+    return _pass_sums(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w, hess, True)
 
 
 # Rows summed together before joining the column total (a two-level sum: error
@@ -118,9 +146,15 @@ MOMENT_BLOCK = 1024
 
 
 @njit(cache=True, nogil=True)
-def moments(X):
-    """Per-column ``(mean, m2)`` of ``X`` (n, d), ``m2 = sum_i (x_ij - mean_j)**2``, in
-    float64 without a float64 copy of ``X`` (the standardization pass).
+def moments(X, sw):
+    """Per-column ``(mean, m2, total)`` of ``X`` (n, d) in float64 without a float64
+    copy of ``X`` (the standardization pass). Unweighted (``sw`` empty)::
+
+        mean_j = sum_i x_ij / n,   m2_j = sum_i (x_ij - mean_j)**2,   total = n
+
+    with row weights ``s = sw`` (``total = sum_i s_i``, which must be > 0)::
+
+        mean_j = sum_i s_i x_ij / total,   m2_j = sum_i s_i (x_ij - mean_j)**2
 
     Each column is summed in blocks of ``MOMENT_BLOCK`` rows, in row order, the
     block sums added in order: the same numbers for a row- or column-major ``X``.
@@ -130,10 +164,19 @@ def moments(X):
     mean = np.zeros(d)
     m2 = np.zeros(d)
     part = np.zeros(d)
+    weighted = sw.shape[0] > 0
+    total = float(n)
+    if weighted:
+        total = 0.0
+        for start in range(0, n, MOMENT_BLOCK):
+            block = 0.0
+            for i in range(start, min(n, start + MOMENT_BLOCK)):
+                block += sw[i]
+            total += block
     if n == 0:
-        return mean, m2
+        return mean, m2, total
     for phase in range(2):
-        total = mean if phase == 0 else m2
+        into = mean if phase == 0 else m2
         for start in range(0, n, MOMENT_BLOCK):
             stop = min(n, start + MOMENT_BLOCK)
             part[:] = 0.0
@@ -143,18 +186,29 @@ def moments(X):
             group = d if X.strides[1] <= X.strides[0] else 8
             for j0 in range(0, d, group):
                 j1 = min(d, j0 + group)
-                if phase == 0:
+                if phase == 0 and not weighted:
                     for i in range(start, stop):
                         for j in range(j0, j1):
                             part[j] += X[i, j]
-                else:
+                elif phase == 0:
+                    for i in range(start, stop):
+                        s = sw[i]
+                        for j in range(j0, j1):
+                            part[j] += s * X[i, j]
+                elif not weighted:
                     for i in range(start, stop):
                         for j in range(j0, j1):
                             v = X[i, j] - mean[j]
                             part[j] += v * v
+                else:
+                    for i in range(start, stop):
+                        s = sw[i]
+                        for j in range(j0, j1):
+                            v = X[i, j] - mean[j]
+                            part[j] += s * (v * v)
             for j in range(d):
-                total[j] += part[j]
-        if phase == 0:
+                into[j] += part[j]
+        if phase == 0 and total > 0.0:  # all weights zero: nothing of these rows counts
             for j in range(d):
-                mean[j] /= n
-    return mean, m2
+                mean[j] /= total
+    return mean, m2, total
