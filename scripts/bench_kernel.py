@@ -13,6 +13,10 @@ shuffled order: any shuffled epoch), this times:
   with ``--schedules constant,adagrad,auto`` each step rule side by side (``adagrad``:
   AdaGrad's per-coordinate steps; ``auto``: the same with the running average of the
   iterates, the default of ``streamneuron train``), and its cost over the constant step's.
+* then, shuffled, the cost of row weights and of L1 beside the unweighted kernel:
+  ``sgd_block`` unweighted (as the engine calls it: an empty weight array), with a
+  weight per row (uniform in [0, 2), in training order), and with ``l1 > 0`` (the
+  cumulative penalty after every step). Target: weighted <= 1.1 x unweighted.
 
 Thread CPU time (``time.thread_time``), medians of ``--repeat`` interleaved runs;
 ratios are to ``touch`` of the same layout. One core: on a shared machine the
@@ -81,6 +85,7 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--schedules", default="constant",
                     help="step rules side by side: constant, adagrad, auto")
+    ap.add_argument("--l1", type=float, default=1e-4)
     args = ap.parse_args()
     schedules = [x for x in args.schedules.split(",") if x]
     n, d = args.rows, args.features
@@ -110,6 +115,19 @@ def main() -> int:
         for start in range(0, n, CALL_ROWS):
             kernels.sgd_block(A, labels, o, start, min(n, start + CALL_ROWS), w, state, carry,
                               mean, inv_scale, 0, batch, 0.01, 0.0, 0.0, -1, avg, average, g2)
+        return time.thread_time() - t
+
+    no_weights = np.empty(0)
+    row_weights = rng.uniform(0.0, 2.0, n)[order]  # in training order, as Block.row_weights
+
+    def run_variant(A, o, labels, batch, weights, l1):
+        w, state, carry = np.zeros(d), kernels.new_state(), np.zeros(d)
+        avg, u, q = np.zeros(d), np.zeros(d), np.zeros(d)
+        t = time.thread_time()
+        for start in range(0, n, CALL_ROWS):
+            kernels.sgd_block(A, labels, o, start, min(n, start + CALL_ROWS), w, state, carry,
+                              mean, inv_scale, 0, batch, 0.01, 0.0, 0.0, -1, avg, 0.0, no_weights,
+                              weights, l1, u, q)
         return time.thread_time() - t
 
     for A, o, labels in layouts.values():  # compile / load from cache
@@ -142,6 +160,29 @@ def main() -> int:
         print(f"{'':26s}" + "".join(f" {'b' + str(b):>8s}" for b in batch_sizes))
         for label, values in ratios.items():
             print(f"{label:26s}" + "".join(f" {v:8.3f}" for v in values))
+
+    A, o, labels = layouts["row-major, shuffled"]
+    variants = {"unweighted": (no_weights, 0.0), "weighted": (row_weights, 0.0),
+                "l1 > 0": (no_weights, args.l1)}
+    for weights, l1 in variants.values():  # compile / load from cache
+        run_variant(A[:1000], o[:0], labels[:1000], 8, weights[:1000] if weights.size else
+                    weights, l1)
+    print()
+    print(f"row weights and L1 (row-major, shuffled; l1 = {args.l1:g}); ns per row, medians "
+          f"of {args.repeat}:")
+    print(f"{'batch':>6s} {'unweighted':>11s} {'weighted':>9s} {'x':>5s} {'l1 > 0':>7s} {'x':>5s}")
+    met = True
+    for b in batch_sizes:
+        times = {v: [] for v in variants}
+        for _ in range(args.repeat):  # interleaved
+            for v, (weights, l1) in variants.items():
+                times[v].append(run_variant(A, o, labels, b, weights, l1))
+        ns = {k: float(np.median(t)) / n * 1e9 for k, t in times.items()}
+        rw, r1 = ns["weighted"] / ns["unweighted"], ns["l1 > 0"] / ns["unweighted"]
+        met &= rw <= 1.1
+        print(f"{b:6d} {ns['unweighted']:11.1f} {ns['weighted']:9.1f} {rw:5.2f} "
+              f"{ns['l1 > 0']:7.1f} {r1:5.2f}")
+    print(f"weighted <= 1.1 x unweighted at every batch size: {'met' if met else 'NOT met'}")
     return 0
 
 

@@ -13,6 +13,11 @@ groups, and the same rows as HDF5), page cache warm, this times:
 * one epoch of ``streamneuron.fit_sgd`` at each batch size, shuffled (the
   default) and in file order, Parquet and HDF5: the median of ``--epochs`` epochs
   (``info["history"]`` seconds, which leave out the standardization pass);
+* the cost of row weights and of L1, side by side on one Parquet file that has a
+  weight column ``w`` too (the same rows): a shuffled epoch unweighted (``w`` not
+  read), weighted (``weight="w"``: the column read, each row's loss and gradient
+  weighted) and unweighted with ``l1 > 0`` (the cumulative penalty after every step),
+  at the ``--weight-batch-sizes``; targets: weighted <= 1.1 x unweighted;
 * scikit-learn's ``SGDClassifier(loss="log_loss").partial_fit`` on the same
   batches of the same row-major stream. Where a full pass would take too long
   (batch 1 and 32) it is timed on a prefix of ``--sklearn-prefix`` rows and
@@ -141,9 +146,14 @@ def worker(task: dict) -> dict:
         def on_epoch(row):
             marks.append((time.perf_counter(), _cpu(), row["seconds"]))
 
+        extra = {}
+        if task.get("features"):  # the file with a weight column: features named
+            source = sn.open_source(task["path"], label="y", features=task["features"],
+                                    weight=task.get("weight"))
+            extra = {"l1": task.get("l1", 0.0)}
         model = sn.fit_sgd(source, batch_size=task["batch"], epochs=task["epochs"],
                            lr=0.05, shuffle=task["shuffle"], on_epoch=on_epoch,
-                           schedule=task.get("schedule", "constant"))
+                           schedule=task.get("schedule", "constant"), **extra)
         seconds = [h["seconds"] for h in model.info["history"]]
         cpu = [marks[k][1] - marks[k - 1][1] for k in range(1, len(marks))]
         return {"seconds": _median(seconds), "cpu": _median(cpu) if cpu else None, "all": seconds,
@@ -216,6 +226,27 @@ def ensure_files(rows: int, features: int, rg: int) -> dict:
     return paths
 
 
+def ensure_weighted_file(path: str) -> str:
+    """The Parquet file with a weight column ``w`` (uniform in [0, 2), seeded) added,
+    row groups as in the original."""
+    out = path.replace(".parquet", "-weighted.parquet")
+    if not os.path.exists(out):
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        print(f"generating {out} ...", flush=True)
+        pf = pq.ParquetFile(path)
+        rng = np.random.default_rng(0)
+        schema = pf.schema_arrow.append(pa.field("w", pa.float64()))
+        with pq.ParquetWriter(out, schema) as writer:
+            for i in range(pf.num_row_groups):
+                table = pf.read_row_group(i)
+                writer.write_table(table.append_column("w", pa.array(
+                    rng.uniform(0.0, 2.0, table.num_rows))))
+    return out
+
+
 def warm(paths: dict) -> None:
     for path in paths.values():  # page cache
         with open(path, "rb") as f:
@@ -247,6 +278,9 @@ def main() -> int:
                     help="step rules timed side by side (constant,adagrad,auto)")
     ap.add_argument("--baseline-tree", default=None,
                     help="also time the constant step with this checkout's streamneuron")
+    ap.add_argument("--weight-batch-sizes", default="32,256",
+                    help="batch sizes of the weighted / L1 comparison ('' to skip it)")
+    ap.add_argument("--l1", type=float, default=1e-4, help="l1 of the L1 comparison")
     ap.add_argument("--json", help="also write all results to this file")
     args = ap.parse_args()
 
@@ -261,6 +295,9 @@ def main() -> int:
     formats = [f.strip() for f in args.formats.split(",") if f.strip()]
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     paths = ensure_files(args.rows, args.features, args.row_group_size)
+    weight_batches = [int(b) for b in args.weight_batch_sizes.split(",") if b.strip()]
+    if weight_batches:
+        paths["weighted"] = ensure_weighted_file(paths["parquet"])
     warm(paths)
     tasks = {}
     rg = args.scan_batch_rows
@@ -283,6 +320,13 @@ def main() -> int:
                 if args.baseline_tree:
                     tasks[("sgd", fmt, mode, B, "baseline")] = dict(
                         tasks[("sgd", fmt, mode, B)], root=os.path.abspath(args.baseline_tree))
+    names = [f"x{j}" for j in range(args.features)]
+    variants = {"unweighted": {}, "weighted": {"weight": "w"}, "l1": {"l1": args.l1}}
+    for B in weight_batches:
+        for variant, extra in variants.items():
+            tasks[("weights", variant, B)] = dict(kind="sgd", path=paths["weighted"], batch=B,
+                                                  epochs=args.epochs, shuffle=True,
+                                                  features=names, **extra)
     if not args.no_sklearn:
         for B in batches:
             prefix = 0 if B >= args.sklearn_full_from else max(args.sklearn_prefix, 100 * B)
@@ -390,6 +434,25 @@ def main() -> int:
               f"{'met' if ok['sklearn_all'] else 'NOT met'}")
     if "hdf5" in formats:
         print(f"  HDF5 epoch <= 1.5 x HDF5 read at every batch size: {'met' if ok['hdf5'] else 'NOT met'}")
+    if weight_batches:
+        print()
+        print(f"row weights and L1 (Parquet with a weight column, shuffled; epoch seconds, "
+              f"medians; l1 = {args.l1:g}):")
+        header = (f"{'batch':>6} {'unweighted':>11} {'weighted':>9} {'x':>6} "
+                  f"{'l1 > 0':>8} {'x':>6}   cpu s: {'unw':>5} {'w':>5} {'l1':>5}")
+        print(header)
+        print("-" * len(header))
+        ok["weights"] = True
+        for B in weight_batches:
+            t = {v: med(("weights", v, B)) for v in variants}
+            c = {v: med(("weights", v, B), "cpu") for v in variants}
+            ratio_w, ratio_l1 = t["weighted"] / t["unweighted"], t["l1"] / t["unweighted"]
+            ok["weights"] &= ratio_w <= 1.1
+            print(f"{B:>6} {t['unweighted']:11.3f} {t['weighted']:9.3f} {ratio_w:6.2f} "
+                  f"{t['l1']:8.3f} {ratio_l1:6.2f}   {'':7}{c['unweighted']:5.2f} "
+                  f"{c['weighted']:5.2f} {c['l1']:5.2f}")
+        print(f"  weighted epoch <= 1.1 x unweighted at every batch size: "
+              f"{'met' if ok['weights'] else 'NOT met'}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"/".join(map(str, k)): v for k, v in results.items()}, f, indent=1)

@@ -53,8 +53,12 @@ KIND = "streamneuron-checkpoint"
 # The format version: 1 kept the engine's scalars as one unnamed list ("state": [...])
 # and the carry apart; 2 keeps the training state by name ("state": {"bias": ...});
 # 3 adds the early-stopping state ("state": {"stopping": {...}}: best weights, patience
-# counter, the checks so far) and the running average of the weights.
-VERSION = 3
+# counter, the checks so far) and the running average of the weights; 4 adds row weights
+# and L1 to the training state ("carry_weight", "weight_seen", "l1_u", "l1_q") and
+# "l1", "class_weight", "weight" to the parameters. An older format is refused, not
+# read with defaults: its parameters lack the new ones, so a resume could not be
+# checked against the command line it was made with.
+VERSION = 4
 
 # Files this process wrote or verified, by (device, inode, size, mtime): a save
 # rotates the current file to PREVIOUS without re-reading it when it is one of

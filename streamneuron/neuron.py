@@ -18,6 +18,7 @@ from . import kernels
 from .atomic import write_text
 from .errors import ConfigError, DataError, ModelError
 from .losses import get_loss
+from .params import check_params
 from .training import NONFINITE, StepRule, TrainState
 
 MODEL_FORMAT = "streamneuron-model"
@@ -57,6 +58,17 @@ def restandardized(weights: np.ndarray, bias: float, old: tuple[np.ndarray, np.n
     (m, s), (m_new, s_new) = old, new
     weights = np.asarray(weights, dtype=np.float64)
     return weights * (s_new / s), float(bias) + float(weights @ ((m_new - m) / s))
+def as_sample_weight(sample_weight, n_rows: int) -> np.ndarray:
+    """Row weights as float64 (n,), each finite and >= 0 (DataError naming the first bad one)."""
+    w = np.asarray(sample_weight, dtype=np.float64)
+    if w.shape != (n_rows,):
+        raise DataError(f"sample_weight has shape {w.shape}; it must hold one weight per row "
+                        f"({n_rows},)")
+    bad = np.flatnonzero(~np.isfinite(w) | (w < 0))
+    if bad.size:
+        raise DataError(f"sample_weight[{bad[0]}] is {float(w[bad[0]])!r}; weights must be "
+                        "finite and >= 0")
+    return w
 
 
 class Neuron:
@@ -141,20 +153,31 @@ class Neuron:
         return self.loss(X, y) + 0.5 * l2 * float(self.weights @ self.weights)
 
     # -- training ---------------------------------------------------------------
-    def partial_fit(self, X, y, lr: float = 0.1, l2: float = 0.0) -> "Neuron":
+    def partial_fit(self, X, y, lr: float = 0.1, l2: float = 0.0, *, l1: float = 0.0,
+                    sample_weight=None) -> "Neuron":
         """One step on this batch with the gradient averaged over its rows:
-        ``w -= lr (mean dL/dz x + l2 w)``, ``b -= lr mean dL/dz``."""
+        ``w -= lr (mean dL/dz x + l2 w)``, ``b -= lr mean dL/dz``.
+
+        ``sample_weight`` (n numbers, finite and >= 0): the weighted mean
+        ``sum c_i g_i / sum c_i`` instead (weights summing to 0: no step). ``l1``: then
+        ``w_j = sign(w_j) max(0, |w_j| - lr l1)`` (the L1 proximal step, which is the
+        cumulative penalty of :mod:`streamneuron.training` for one step); never the bias.
+        """
         if not lr > 0:
             raise ConfigError.about("lr", f"must be positive, got {lr}")
+        check_params(l2=l2, l1=l1)
         X = as_features(X, self.n_features)
         y = as_labels(y, X.shape[0])
+        weights = None if sample_weight is None else as_sample_weight(sample_weight, X.shape[0])
         if X.shape[0] == 0:
             return self
         # The whole batch is one step; the weights are a copy, so that a bad batch
         # leaves the model intact.
         state = TrainState.start(self.weights.copy(), self.bias, self.updates)
-        rule = StepRule(self.loss_fn.kernel_id, X.shape[0], float(lr), 0.0, float(l2))
-        _, status = state.train_block(X, y, rule, self._mean, self._inv_scale)
+        rule = StepRule(self.loss_fn.kernel_id, X.shape[0], float(lr), 0.0, float(l2),
+                        l1=float(l1))
+        _, status = state.train_block(X, y, rule, self._mean, self._inv_scale,
+                                      row_weights=weights)
         if status == NONFINITE:
             raise DataError("X holds NaN or infinity (or the step diverged); nothing was updated")
         self.weights, self.bias, self.updates = state.weights, float(state.bias), state.updates

@@ -6,6 +6,12 @@ where needed; the last short batch of an epoch is used as it is)::
     w <- w - lr_t * ((1/m) sum_{i in B} dL/dz_i x_i + l2 w)
     b <- b - lr_t * (1/m) sum_{i in B} dL/dz_i
 
+With row weights ``c_i`` (a weight column, class weights, or both: their product,
+:mod:`streamneuron.weighting`) ``1/m`` becomes ``1/sum_{i in B} c_i`` and each row's
+term is multiplied by ``c_i`` (a batch is still ``m`` rows; one whose weights sum to
+0 takes no step); with ``l1 > 0`` the cumulative L1 penalty follows every step
+(:mod:`streamneuron.training`).
+
 The engine knows nothing of file formats: it takes blocks from
 :func:`streamneuron.stream.iter_blocks` and trains on each through
 :meth:`streamneuron.training.TrainState.train_block` (the fused kernel), at most
@@ -31,6 +37,8 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Callable
 
+import numpy as np
+
 from . import checkpoint as ckpt
 from . import defaults
 from .errors import CheckpointError, ConfigError, DataError, DivergenceError, TrainingInterrupted
@@ -41,6 +49,7 @@ from .stats import Moments, raise_nonfinite, streaming_moments
 from .stream import Position, iter_blocks
 from .training import NONFINITE, StepRule, TrainState
 from .validation import FIELDS, PATIENCE, SGD_TOL, Stopping, validate
+from .weighting import check_class_weight, check_total, resolve_class_weight
 
 # Rows per kernel call: small enough to notice a signal or a due checkpoint within
 # milliseconds, large enough that the per-call overhead (boxing the arguments) is
@@ -72,10 +81,15 @@ class SGDParams:
     patience: int = PATIENCE
     tol: float = SGD_TOL
     average: int = 0  # averaged SGD from this update on (0: off)
+    l1: float = 0.0
+    # None, "balanced" or [a0, a1] (a mapping {0: a0, 1: a1} made JSON-stable, so that a
+    # resume compares equal)
+    class_weight: str | list | None = None
+    weight: str | None = None  # the source's weight column (None: none)
 
     def __post_init__(self):
         check_params(loss=self.loss, batch_size=self.batch_size, lr=self.lr,
-                     schedule=self.schedule, power_t=self.power_t, l2=self.l2,
+                     schedule=self.schedule, power_t=self.power_t, l2=self.l2, l1=self.l1,
                      seed=self.seed, window=self.window,
                      validation_fraction=self.validation_fraction,
                      validate_every=self.validate_every, patience=self.patience, tol=self.tol,
@@ -128,7 +142,8 @@ def fit_sgd(source, batch_size: int | None = None, epochs: int | None = None,
             label: str | None = "y", features=None, validation=None,
             validation_fraction: float = 0.0, validate_every: int | None = None,
             early_stopping: bool = False, patience: int = PATIENCE, tol: float | None = None,
-            average: bool | int = False, on_check: Callable[[dict], None] | None = None) -> Neuron:
+            average: bool | int = False, on_check: Callable[[dict], None] | None = None,
+            weight=None, class_weight=None, l1: float = 0.0) -> Neuron:
     """Train a neuron by mini-batch SGD over ``source``.
 
     The defaults need no tuning (:mod:`streamneuron.defaults`): ``schedule="auto"``
@@ -191,11 +206,25 @@ def fit_sgd(source, batch_size: int | None = None, epochs: int | None = None,
     kept inside the fused kernel's update step and checkpointed. The history's
     objective stays the loss at the iterates each row met.
 
+    Weights: ``weight`` names the source's weight column (opening paths or a
+    DataFrame; for an ``(X, y)`` pair, the weights themselves; a Source brings its
+    own), ``class_weight`` is None, ``"balanced"`` (``n / (2 n_c)`` from the
+    label counts, one label-only pass) or ``{0: a0, 1: a1}``; a row's weight is their
+    product. The objective becomes ``sum c_i L_i / sum c_i + penalties``, each step the
+    weighted mean gradient of its batch, the validation metrics weighted likewise. A
+    source whose training rows' weights sum to 0 is a DataError (at the end of the
+    first epoch).
+
+    ``l1``: the L1 penalty ``l1 ||w||_1`` (elastic net with ``l2``; never the bias), by
+    the cumulative penalty of Tsuruoka et al. (2009) after every step: weights become
+    exactly zero. ``info["nonzero"]`` counts the model's non-zero weights.
+
     Returns the trained :class:`Neuron`; its ``info["history"]`` holds one row
-    per epoch: epoch, rows, objective (mean loss at the weights each row met,
-    plus the L2 term), seconds (and the validation fields).
+    per epoch: epoch, rows, objective (the (weighted) mean loss at the weights each
+    row met, plus the penalties), seconds (and the validation fields).
     """
-    check_params(batch_size=batch_size, lr=lr, schedule=schedule, tol=tol)
+    check_params(batch_size=batch_size, lr=lr, schedule=schedule, tol=tol, l1=l1)
+    class_weight = _class_weight_param(class_weight)  # checked before any work
     if validate_every is not None and validation is None and not validation_fraction:
         raise ConfigError.about("validate_every", "needs validation data: give --validation "
                                 "or --validation-fraction")
@@ -209,19 +238,27 @@ def fit_sgd(source, batch_size: int | None = None, epochs: int | None = None,
         from .readers import open_source
 
         given = source
-        source = open_source(source, label=label, features=features)  # a Source as it is
+        source = open_source(source, label=label, features=features,
+                             weight=weight)  # a Source as it is
         if source is not given:
             stack.enter_context(source)
         if source.label is None:
             raise DataError("training needs a label column")
+        if weight is not None and source.weight is None:
+            raise ConfigError.about("weight", f"names the column {weight!r}, but the source "
+                                    "given was opened without it: open_source(..., weight=)")
         if validation is not None:
             if not hasattr(validation, "units"):
                 from .readers import open_source
 
                 validation = stack.enter_context(open_source(
-                    validation, label=source.label, features=source.feature_names))
+                    validation, label=source.label, features=source.feature_names,
+                    weight=source.weight))
             if validation.label is None:
                 raise DataError("the validation data needs a label column")
+            if source.weight is not None and validation.weight is None:
+                raise DataError(f"the training rows are weighted by {source.weight!r} but the "
+                                "validation data has no weight column")
             if list(validation.feature_names) != list(source.feature_names):
                 raise DataError(
                     f"the validation data has the features {validation.feature_names[:5]}... "
@@ -252,7 +289,8 @@ def fit_sgd(source, batch_size: int | None = None, epochs: int | None = None,
             standardize=standardize, validation_fraction=validation_fraction,
             validate_every=validate_every, early_stopping=bool(early_stopping),
             patience=patience, tol=tol,
-            average=int(average) if isinstance(average, numbers.Integral) else average)
+            average=int(average) if isinstance(average, numbers.Integral) else average,
+            l1=l1, class_weight=class_weight, weight=source.weight)
         most = defaults.MAX_EPOCHS if epochs is None else epochs
         run = _Run(source, params, most, checkpoint, checkpoint_every, checkpoint_seconds,
                    progress, on_epoch, fingerprint, notify)
@@ -265,6 +303,29 @@ def fit_sgd(source, batch_size: int | None = None, epochs: int | None = None,
             if run.holdout_source is not source:
                 stack.callback(run.holdout_source.close)
         return run.run(resume)
+
+
+def weighted_streaming_moments(source, class_weights) -> Moments:
+    """One pass over ``source`` (file order): the moments of its rows weighted by their
+    effective weights (weight column times class weights; ``stats.streaming_moments``
+    with the class weights)."""
+    total = Moments.empty(source.n_features)
+    for block in iter_blocks(source, Position(), epochs=1, shuffle=False, seed=0,
+                             class_weights=class_weights):
+        moments = Moments.of(block.X, block.w)
+        if not np.isfinite(moments.m2).all():
+            raise_nonfinite(source, block)
+        total = total.merge(moments)
+    return total
+
+
+def _class_weight_param(spec):
+    """``class_weight`` as the run's parameters keep it (JSON-stable): None, "balanced"
+    or ``[a0, a1]``."""
+    check_class_weight(spec)
+    if spec is None or isinstance(spec, str):
+        return spec
+    return [float(spec.get(0, 1.0)), float(spec.get(1, 1.0))]
 
 
 class _Run:
@@ -282,8 +343,15 @@ class _Run:
         self.epoch_average = params.schedule == defaults.AUTO_SCHEDULE and not params.average
         self.rule = StepRule.of(get_loss(params.loss), params.batch_size, params.lr,
                                 params.schedule, params.power_t, params.l2,
-                                1 if self.epoch_average else params.average)
+                                1 if self.epoch_average else params.average,
+                                l1=params.l1)
         self.until_converged = False  # stop when the training objective has converged
+        # (a0, a1) multiplying each row's weight, or None; the rows are weighted when
+        # the source has a weight column or there are class weights.
+        cw = params.class_weight
+        self.class_weights = resolve_class_weight(
+            {0: cw[0], 1: cw[1]} if isinstance(cw, list) else cw, source)
+        self.weighted = source.weight is not None or self.class_weights is not None
         self.state: TrainState | None = None
         self.history: list[dict] = []
         self.position = Position()
@@ -302,7 +370,8 @@ class _Run:
     def _fresh_model(self) -> Neuron:
         stats = None
         if self.params.standardize:
-            moments = streaming_moments(self.source)
+            moments = (weighted_streaming_moments(self.source, self.class_weights)
+                       if self.weighted else streaming_moments(self.source))
             stats = (moments.mean, moments.scale())
         return Neuron(self.source.n_features, self.params.loss,
                       feature_names=self.source.feature_names, label=self.source.label,
@@ -351,7 +420,8 @@ class _Run:
         stop = _StopRequest(self.checkpoint)
         holdout = (p.validation_fraction, p.seed) if p.validation_fraction > 0 else None
         blocks = iter_blocks(self.source, self.position, epochs=self.epochs, shuffle=p.shuffle,
-                             seed=p.seed, window=p.window, prefetch=PREFETCH, holdout=holdout)
+                             seed=p.seed, window=p.window, prefetch=PREFETCH, holdout=holdout,
+                             class_weights=self.class_weights)
         every = p.validate_every if self._validates else None
         stopped = False
         with stop.installed(active=self.checkpoint is not None), contextlib.closing(blocks):
@@ -372,7 +442,7 @@ class _Run:
                     pos, status = st.train_block(
                         block.X, block.labels, rule, model._mean, model._inv_scale,
                         order=block.order, start=pos, stop=min(n, pos + CALL_ROWS),
-                        max_updates=limit)
+                        max_updates=limit, row_weights=block.row_weights)
                     if status == NONFINITE:
                         self._nonfinite(block, pos)
                     if self.progress is not None:
@@ -404,6 +474,8 @@ class _Run:
                       "rows": self.source.n_rows, "updates": model.updates,
                       "history": self.history, "params": asdict(self.params),
                       **self._convergence()}
+        if self.class_weights is not None:
+            model.info["class_weights"] = list(self.class_weights)
         sp = self.stopping
         if sp.checks:
             model.info.update({
@@ -422,6 +494,7 @@ class _Run:
         elif self.rule.average > 0 and st.avg_count > 0:
             weights, bias = st.model(self.rule)
             model.weights, model.bias = weights.copy(), bias
+        model.info["nonzero"] = int(np.count_nonzero(model.weights))
         return model
 
     def _converged(self) -> bool:
@@ -456,7 +529,8 @@ class _Run:
         if self._validates:
             row = validate(weights, bias, model._mean, model._inv_scale, p.loss,
                            files=self.validation, training=self.holdout_source,
-                           fraction=p.validation_fraction, seed=p.seed)
+                           fraction=p.validation_fraction, seed=p.seed,
+                           class_weights=self.class_weights)
             loss = row["val_loss"]
         else:
             row, loss = {}, objective
@@ -470,6 +544,8 @@ class _Run:
     def _end_epoch(self, model: Neuron, epoch: int, epoch_start: float) -> bool:
         """Close the epoch (history, check, checkpoint); True when the run stops early."""
         st = self.state
+        if self.weighted:
+            check_total(st.weight_seen, self._training_rows())
         rows, objective = st.finish_pass(self.rule)  # the last short batch is used as it is
         if not st.is_finite():
             raise DivergenceError(f"the weights became infinite in epoch {epoch + 1}: lower --lr")
@@ -492,6 +568,13 @@ class _Run:
         if self.checkpoint:
             self._save(model, Position(epoch + 1, 0, 0), 0.0)
         return stop
+
+    def _training_rows(self) -> str:
+        """The training rows, named for a message."""
+        files = self.source.files
+        where = files[0].url if len(files) == 1 else (f"{len(files)} files" if files
+                                                      else "the training data")
+        return where + (" (the rows not held out)" if self.params.validation_fraction else "")
 
     def _updates_until_checkpoint(self) -> int:
         if not self.checkpoint or self.checkpoint_every is None:

@@ -48,7 +48,12 @@ try:
         type_of_target,
         unique_labels,
     )
-    from sklearn.utils.validation import check_is_fitted, check_random_state, validate_data
+    from sklearn.utils.validation import (
+        _check_sample_weight,
+        check_is_fitted,
+        check_random_state,
+        validate_data,
+    )
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(
         "streamneuron.NeuronClassifier needs scikit-learn >= 1.6 "
@@ -63,6 +68,7 @@ from .schedules import SCHEDULES
 from .stats import Moments
 from .stream import block_order
 from .training import OK, StepRule, TrainState
+from .weighting import balanced, row_weights
 
 # Rows per summary when computing the standardization statistics (bounds the
 # float64 temporary to this many rows, whatever the size of X).
@@ -160,6 +166,15 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
         counts rows instead), kept inside the compiled update step. Training
         continues from the iterates (``partial_fit``, ``warm_start``); a warm start
         that changes the standardization restarts the average from the model.
+    l1 : float, default=0.0
+        L1 penalty ``l1 * ||w||_1`` (elastic net with ``l2``; never the bias), by the
+        cumulative penalty of Tsuruoka et al. (2009) after every step: weights
+        become exactly zero. Its sums are kept across ``partial_fit`` calls.
+    class_weight : None, "balanced" or dict, default=None
+        Each row's loss counts ``class_weight[label]`` times (times its
+        ``sample_weight``); ``"balanced"``: ``n / (2 n_c)`` from the label counts of
+        the ``fit`` data (not with ``partial_fit``, as ``SGDClassifier``); a dict maps
+        class labels to weights (a class left out: 1).
 
     Attributes
     ----------
@@ -213,11 +228,14 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
         "random_state": ["random_state"],
         "warm_start": ["boolean"],
         "average": ["boolean", Interval(Integral, 0, None, closed="left")],
+        "l1": [Interval(Real, 0, None, closed="left")],
+        "class_weight": [StrOptions({"balanced"}), dict, None],
     }
 
     def __init__(self, *, loss="log", batch_size="auto", epochs=None, lr=None,
                  schedule=defaults.AUTO_SCHEDULE, power_t=0.5, l2=1e-4, standardize=True,
-                 shuffle=True, random_state=None, warm_start=False, average=False):
+                 shuffle=True, random_state=None, warm_start=False, average=False, l1=0.0,
+                 class_weight=None):
         self.loss = loss
         self.batch_size = batch_size
         self.epochs = epochs
@@ -230,6 +248,8 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.warm_start = warm_start
         self.average = average
+        self.l1 = l1
+        self.class_weight = class_weight
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -239,14 +259,18 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
 
     # -- training -----------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Train for ``epochs`` passes over ``(X, y)`` (``None``: until converged).
 
         Starts from zero weights unless ``warm_start=True`` and the model is
         fitted. ``X`` may be float32 (used without a float64 copy) or float64;
         other types are converted to float64, and a non-C-ordered array is
         copied once to C order for the row-wise kernel. ``y`` holds any two
-        labels.
+        labels. ``sample_weight``: each row's loss counts that many times (with
+        ``class_weight``, their product): every batch steps with the weighted mean
+        gradient, and the standardization statistics are the weighted mean and
+        standard deviation (so integer weights equal repeated rows when a batch
+        holds every row, and a weight of 0 equals the row being absent).
         """
         warm = self.warm_start and hasattr(self, "classes_")
         X, y = validate_data(self, X, y, dtype=_FLOAT_DTYPES, order="C", reset=not warm)
@@ -261,15 +285,17 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
             self._rebase_standardization(X)
         else:
             self.classes_ = classes
-            stats = self._moments(X) if self.standardize else None
-            self._start(X.shape[1], stats)
         y01 = self._encode(y)
+        weights = self._row_weights(X, y01, sample_weight, fit=True)
+        if not warm:
+            stats = self._moments(X, weights) if self.standardize else None
+            self._start(X.shape[1], stats)
         seed = self._seed()
-        self.n_iter_ = self._train(X, y01, seed, self.epochs)
+        self.n_iter_ = self._train(X, y01, seed, self.epochs, weights)
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, classes=None):
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One pass of mini-batches over ``(X, y)``, continuing the current model.
 
         ``classes`` (both labels) is required on the first call, as for
@@ -280,7 +306,8 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
         Rows are shuffled within the block when ``shuffle=True`` (see the module
         docstring for the exact order). Each call ends by applying the last
         short batch, so ``k`` calls on blocks of ``n`` rows make
-        ``k * ceil(n / batch_size)`` updates.
+        ``k * ceil(n / batch_size)`` updates (a batch whose weights sum to 0 takes
+        no step). ``sample_weight`` as for :meth:`fit`.
         """
         first = not hasattr(self, "classes_")
         if first and classes is None:
@@ -301,7 +328,8 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
         if getattr(self, "_running", None) is not None:
             self._update_running_statistics(X)
         y01 = self._encode(y)
-        self.n_iter_ = self._train(X, y01, self._seed(), 1)
+        weights = self._row_weights(X, y01, sample_weight, fit=False)
+        self.n_iter_ = self._train(X, y01, self._seed(), 1, weights)
         self.converged_ = False
         return self
 
@@ -359,11 +387,43 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
             return int(self.random_state)
         return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
 
+    def _row_weights(self, X, y01, sample_weight, *, fit: bool):
+        """Each row's weight (``sample_weight`` times ``class_weight``), float64, or
+        None when neither is given; ValueError for weights that cannot train."""
+        class_weights = None
+        if self.class_weight is not None:
+            if isinstance(self.class_weight, str):
+                if not fit:
+                    raise ValueError("class_weight 'balanced' is not supported for "
+                                     "partial_fit: it needs the class counts of all the data; "
+                                     "give class_weight={label: weight}")
+                ones = int(np.count_nonzero(y01))
+                class_weights = balanced((len(y01) - ones, ones))
+            else:
+                class_weights = tuple(float(self.class_weight.get(c, 1.0)) for c in
+                                      (self.classes_[0], self.classes_[1]))
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
+                                                 ensure_non_negative=True)
+        weights = row_weights(sample_weight, y01, class_weights)
+        if weights is not None:
+            if not weights.sum() > 0:
+                raise ValueError("the sample weights are all zero: no row would count; "
+                                 "give at least one non-zero weight")
+            present = np.unique(y01[weights > 0])
+            if fit and present.shape[0] < 2:
+                raise ValueError(
+                    "NeuronClassifier needs samples of 2 classes, but the rows of non-zero "
+                    f"weight hold only one class: {self.classes_[int(present[0])]!r}")
+        return weights
+
     @staticmethod
-    def _moments(X) -> Moments:
+    def _moments(X, weights=None) -> Moments:
+        """The (weighted) per-feature mean and spread of ``X``, ``_MOMENT_ROWS`` rows at a time."""
         total = Moments.empty(X.shape[1])
         for start in range(0, X.shape[0], _MOMENT_ROWS):
-            total = total.merge(Moments.of(X[start:start + _MOMENT_ROWS]))
+            rows = slice(start, start + _MOMENT_ROWS)
+            total = total.merge(Moments.of(X[rows], None if weights is None else weights[rows]))
         if not np.isfinite(total.m2).all():
             column = int(np.flatnonzero(~np.isfinite(total.m2))[0])
             raise ValueError(f"feature {column} of X is too large to standardize (its "
@@ -435,10 +495,10 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
             )
         return (y == self.classes_[1]).astype(np.float64)
 
-    def _train(self, X, y01, seed: int, passes: int | None) -> int:
+    def _train(self, X, y01, seed: int, passes: int | None, weights=None) -> int:
         """``passes`` passes over the rows (``None``: until converged, at most
-        ``defaults.MAX_EPOCHS``); the model is updated only if all succeed. Returns
-        the passes made."""
+        ``defaults.MAX_EPOCHS``; ``weights``: each row's, or None); the model is
+        updated only if all succeed. Returns the passes made."""
         n = X.shape[0]
         neuron = self._neuron
         neuron.loss_fn = get_loss(self.loss)  # a warm start may have changed it
@@ -448,14 +508,16 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
         # "auto": each pass's iterates averaged afresh (see ``schedule``)
         per_pass = self.schedule == defaults.AUTO_SCHEDULE and not self.average
         rule = StepRule.of(neuron.loss_fn, batch_size, lr, self.schedule,
-                           self.power_t, self.l2, 1 if per_pass else self.average)
+                           self.power_t, self.l2, 1 if per_pass else self.average,
+                           l1=self.l1)
         previous = getattr(self, "_sgd", None)
-        if (rule.average > 0 or rule.adagrad) and previous is not None:
-            # continue the iterates, their average and AdaGrad's sums
+        if (rule.average > 0 or rule.adagrad or rule.l1 > 0) and previous is not None:
+            # continue the iterates, their average, AdaGrad's sums and L1's
             state = TrainState(previous.weights.copy(), np.zeros_like(previous.weights),
                                previous.bias, previous.updates, avg_b=previous.avg_b,
                                avg_count=previous.avg_count, avg_w=previous.avg_w.copy(),
-                               g2=previous.g2.copy())
+                               g2=previous.g2.copy(), l1_u=previous.l1_u.copy(),
+                               l1_q=previous.l1_q.copy())
         else:
             state = TrainState.start(neuron.weights.copy(), neuron.bias, neuron.updates)
         curve = []
@@ -465,8 +527,9 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
                 state.avg_count = 0  # this pass's average (its first update restarts it)
             order = block_order(n, seed=seed, epoch=p, block=0, shuffle=self.shuffle)
             labels = y01[order] if order.size else y01  # in training order
+            in_order = None if weights is None else weights[order] if order.size else weights
             _, status = state.train_block(X, labels, rule, neuron._mean, neuron._inv_scale,
-                                          order=order)
+                                          order=order, row_weights=in_order)
             if status == OK:
                 _, objective = state.finish_pass(rule)  # the last short batch, as it is
             if status != OK or not state.is_finite():
@@ -478,7 +541,7 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
                 break
         self.converged_ = defaults.converged(curve, n)
         neuron.weights, neuron.bias, neuron.updates = state.weights, state.bias, state.updates
-        if rule.average > 0 or rule.adagrad:
+        if rule.average > 0 or rule.adagrad or rule.l1 > 0:
             self._sgd = state
             weights, bias = state.model(rule)
             neuron.weights, neuron.bias = weights.copy(), bias

@@ -64,18 +64,23 @@ class Block:
     """One block of the stream: ``X`` (n, d), rows in file order; ``y``; ``order``,
     the row permutation (empty: file order); ``labels``, ``y`` in that order;
     ``position``, where this block starts being consumed; ``units``, the unit
-    indices concatenated; ``bounds``, the first row of each unit in ``X``, plus n.
+    indices concatenated; ``bounds``, the first row of each unit in ``X``, plus n;
+    ``w``, each row's effective weight in file order (the weight column times the
+    class weights: :func:`streamneuron.weighting.row_weights`; None: unweighted) and
+    ``row_weights``, those in training order, as ``labels``.
 
     ``order`` may be given as a callable: it is then made on first use (the reader
     thread hands that work to the training thread when it is itself the slower one).
     """
 
     __slots__ = ("X", "y", "_order", "_labels", "position", "units", "bounds", "held",
-                 "_kept")
+                 "_kept", "w", "_row_weights")
 
     def __init__(self, X: np.ndarray, y: np.ndarray, order, position: Position,
-                 units: list[int], bounds: np.ndarray, held: np.ndarray | None = None):
+                 units: list[int], bounds: np.ndarray, held: np.ndarray | None = None,
+                 w: np.ndarray | None = None):
         self.X, self.y, self._order, self._labels = X, y, order, None
+        self.w, self._row_weights = w, None
         self.position, self.units, self.bounds = position, units, bounds
         # Rows held out of training (a validation fraction): True for each such row of
         # X. They are left out of ``order`` (then always explicit, even in file order).
@@ -109,6 +114,21 @@ class Block:
             else:
                 self._labels = self.y
         return self._labels
+
+    @property
+    def row_weights(self) -> np.ndarray | None:
+        """``w`` in training order, ``w[order]`` (None: unweighted)."""
+        if self.w is None:
+            return None
+        if self._row_weights is None:
+            order = self.order
+            if order.size:
+                from .kernels import gather
+
+                self._row_weights = gather(self.w, order, np.empty(len(order), np.float64))
+            else:
+                self._row_weights = self.w
+        return self._row_weights
 
     def describe_row(self, source: Source, row: int) -> str:
         """"file, row group 3" for a row of ``X`` (used by error messages)."""
@@ -210,24 +230,38 @@ def _largest_block(source: Source, window: int) -> int:
     return sum(sizes[:max(1, window)])
 
 
+def _joined(parts: list):
+    """The parts concatenated (the one part as it is; None when the parts are None)."""
+    if parts[0] is None:
+        return None
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
 def read_block(source: Source, units: list[int], buffer: np.ndarray | None = None,
-               row_major: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(X, y, bounds)`` of the units, concatenated; decoded into ``buffer`` (flat,
-    large enough) when given, as a row- or column-major ``(n, d)`` view of it."""
+               row_major: bool = False, class_weights=None
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """``(X, y, bounds, w)`` of the units, concatenated; decoded into ``buffer`` (flat,
+    large enough) when given, as a row- or column-major ``(n, d)`` view of it. ``w``:
+    each row's effective weight (the source's weight column times ``class_weights``,
+    :func:`streamneuron.weighting.row_weights`), None when unweighted."""
     if buffer is None:
         chunks = [source.read(u) for u in units]
         bounds = np.cumsum([0] + [len(c.y) for c in chunks])
-        if len(chunks) == 1:
-            return chunks[0].X, chunks[0].y, bounds
-        return (np.concatenate([c.X for c in chunks]), np.concatenate([c.y for c in chunks]),
-                bounds)
-    sizes = [source.units[u].n_rows for u in units]
-    bounds = np.cumsum([0] + sizes)
-    n, d = int(bounds[-1]), source.n_features
-    flat = buffer[:n * d]
-    X = flat.reshape(n, d) if row_major else flat.reshape(d, n).T
-    ys = [source.read(u, out=X[bounds[k]:bounds[k + 1]]).y for k, u in enumerate(units)]
-    return X, (ys[0] if len(ys) == 1 else np.concatenate(ys)), bounds
+        X = chunks[0].X if len(chunks) == 1 else np.concatenate([c.X for c in chunks])
+    else:
+        sizes = [source.units[u].n_rows for u in units]
+        bounds = np.cumsum([0] + sizes)
+        n, d = int(bounds[-1]), source.n_features
+        flat = buffer[:n * d]
+        X = flat.reshape(n, d) if row_major else flat.reshape(d, n).T
+        chunks = [source.read(u, out=X[bounds[k]:bounds[k + 1]]) for k, u in enumerate(units)]
+    y = _joined([c.y for c in chunks])
+    w = _joined([c.w for c in chunks])
+    if w is not None or class_weights is not None:
+        from .weighting import row_weights
+
+        w = row_weights(w, y, class_weights)
+    return X, y, bounds, w
 
 
 def _plan_blocks(source: Source, start: Position, epochs: int, shuffle: bool, seed: int,
@@ -242,30 +276,36 @@ def _plan_blocks(source: Source, start: Position, epochs: int, shuffle: bool, se
 
 def _load(source: Source, pos: Position, units: list[int], shuffle: bool, seed: int,
           buffer: np.ndarray | None = None, row_major: bool = False,
-          order: np.ndarray | None = None, holdout: tuple | None = None) -> Block:
-    """Read a block. Its row permutation is ``order`` when given (then the labels in
-    training order are made here too), else made on first use. ``holdout``
-    ``(fraction, seed)``: the rows :func:`held_out` are left out of the order."""
-    X, y, bounds = read_block(source, units, buffer, row_major)
+          order: np.ndarray | None = None, holdout: tuple | None = None,
+          class_weights=None) -> Block:
+    """Read a block. Its row permutation is ``order`` when given (then the labels and
+    weights in training order are made here too), else made on first use. ``holdout``
+    ``(fraction, seed)``: the rows :func:`held_out` are left out of the order.
+    ``class_weights``: ``(a0, a1)`` multiplying each row's weight (None: none)."""
+    X, y, bounds, w = read_block(source, units, buffer, row_major, class_weights)
     held = None
     if holdout is not None:
         held = held_out(block_rows(source, units), holdout[0], holdout[1])
     if not shuffle:
-        return Block(X, y, np.empty(0, dtype=np.int64), pos, units, bounds, held)
+        return Block(X, y, np.empty(0, dtype=np.int64), pos, units, bounds, held, w)
     if order is None:
         def make():
             return block_order(len(y), seed=seed, epoch=pos.epoch, block=pos.block, shuffle=True)
 
-        return Block(X, y, make, pos, units, bounds, held)
-    block = Block(X, y, order, pos, units, bounds, held)
+        return Block(X, y, make, pos, units, bounds, held, w)
+    block = Block(X, y, order, pos, units, bounds, held, w)
     block.labels  # made here too, on the thread that had time to spare
+    block.row_weights
     return block
 
 
 def iter_blocks(source: Source, start: Position, *, epochs: int, shuffle: bool, seed: int,
-                window: int = 1, prefetch: int = 1,
-                holdout: tuple | None = None) -> Iterator[Block]:
+                window: int = 1, prefetch: int = 1, holdout: tuple | None = None,
+                class_weights=None) -> Iterator[Block]:
     """Blocks from ``start`` to the end of epoch ``epochs - 1``.
+
+    Each block's ``w`` is its rows' effective weights: the source's weight column (if
+    it has one) times ``class_weights`` ``(a0, a1)`` (if given); None when neither.
 
     ``holdout`` ``(fraction, seed)``: the rows :func:`held_out` by that pair are left
     out of each block's ``order`` (``Block.held`` marks them; ``Block.n_train``
@@ -300,7 +340,8 @@ def iter_blocks(source: Source, start: Position, *, epochs: int, shuffle: bool, 
 
         buffer = pool.take(wait_or_work) if pool is not None else None
         return _load(source, pos, units, shuffle, seed, buffer, row_major,
-                     order=early[0] if early else None, holdout=holdout)
+                     order=early[0] if early else None, holdout=holdout,
+                     class_weights=class_weights)
 
     if prefetch <= 0:
         for pos, units in plan:

@@ -4,7 +4,15 @@
 weights and bias, the update count ``t`` (it drives the ``invscaling`` schedule),
 the gradient sums of the unfinished batch (a batch may straddle blocks), and the
 pass's loss sum. :class:`StepRule` is what shapes each step (batch size, the
-schedule's ``(lr, power)``, ``l2``).
+schedule's ``(lr, power)``, ``l2``, ``l1``).
+
+Row weights (``row_weights=`` of :meth:`TrainState.train_block`, in training order):
+the objective becomes ``sum_i w_i L_i / sum_i w_i + (l2/2) ||w||**2 + l1 ||w||_1`` and
+each batch (still ``batch_size`` rows) steps with ``sum_i w_i g_i / sum_i w_i``; the
+state carries the batch's weight (``carry_weight``) and the pass's (``weight_seen``).
+Unweighted, both are row counts and the arithmetic is the unweighted one exactly.
+L1 (``StepRule.l1 > 0``): the cumulative penalty of Tsuruoka et al. (2009), its sums
+``l1_u``, ``l1_q`` in the state (:func:`streamneuron.kernels.common._cumulative_l1`).
 
 Two calls train: :meth:`TrainState.train_block` runs the fused kernel over rows of
 one decoded block, every mini-batch update inside; :meth:`TrainState.finish_pass`
@@ -34,16 +42,20 @@ NONFINITE = kernels.NONFINITE  # a logit was not finite; the position is that ro
 
 _NO_ORDER = np.empty(0, dtype=np.int64)
 _NO_ADAGRAD = np.empty(0, dtype=np.float64)
+_NO_WEIGHTS = np.empty(0, dtype=np.float64)  # unweighted: the kernel's fast path
 
 # The scalar fields: those of the kernels' state record (kernels.STATE).
 _SCALARS = kernels.STATE.names
 _COUNTS = ("updates", "carry_rows", "rows_seen", "avg_count")
+# The array fields saved by name, with their length beyond d (AdaGrad's g2 has the bias too).
+_VECTORS = {"carry_w": 0, "avg_w": 0, "g2": 1, "l1_u": 0, "l1_q": 0}
 
 
 @dataclass(frozen=True)
 class StepRule:
     """How each step is taken: ``batch_size`` rows per step, ``lr_t = lr / (1 + t)**power``
-    (``power = 0``: constant), ``l2`` on the weights, ``loss_id`` the kernel's loss."""
+    (``power = 0``: constant), ``l2`` and ``l1`` on the weights (never the bias),
+    ``loss_id`` the kernel's loss."""
 
     loss_id: int
     batch_size: int
@@ -52,16 +64,17 @@ class StepRule:
     l2: float = 0.0
     average: int = 0  # averaged SGD: average the iterates from update ``average`` on (0: off)
     adagrad: bool = False  # per-coordinate AdaGrad steps (the schedule "adagrad")
+    l1: float = 0.0  # L1 penalty l1 ||w||_1: the cumulative penalty after each step (0: off)
 
     @classmethod
     def of(cls, loss, batch_size: int, lr: float, schedule: str = "constant",
-           power_t: float = 0.5, l2: float = 0.0, average=0) -> "StepRule":
+           power_t: float = 0.5, l2: float = 0.0, average=0, *, l1: float = 0.0) -> "StepRule":
         """From the user's parameters (``loss``: a loss object of :mod:`streamneuron.losses`;
         ``average``: False/0 off, True from the first update, N from update N on)."""
         made = make_schedule(schedule, lr, power_t)
         lr0, power = made.kernel_params
         return cls(int(loss.kernel_id), int(batch_size), lr0, power, float(l2),
-                   average_start(average), bool(made.adaptive))
+                   average_start(average), bool(made.adaptive), float(l1))
 
 
 def average_start(average) -> int:
@@ -86,12 +99,20 @@ class TrainState:
     avg_count: int = 0  # iterates in the average
     avg_w: np.ndarray | None = None  # the running average of w (d,)
     g2: np.ndarray | None = None  # AdaGrad: sums of squared gradients, w's then b's (d + 1,)
+    carry_weight: float = 0.0  # sum of the row weights of the unfinished batch
+    weight_seen: float = 0.0  # sum of the row weights of the pass so far
+    l1_u: np.ndarray | None = None  # L1: the penalty each weight could have had so far (d,)
+    l1_q: np.ndarray | None = None  # L1: the penalty each weight did have so far (d,)
 
     def __post_init__(self):
         if self.avg_w is None:
             self.avg_w = np.zeros_like(self.weights)
         if self.g2 is None:
             self.g2 = np.zeros(self.weights.shape[0] + 1)
+        if self.l1_u is None:
+            self.l1_u = np.zeros_like(self.weights)
+        if self.l1_q is None:
+            self.l1_q = np.zeros_like(self.weights)
 
     @classmethod
     def start(cls, weights: np.ndarray, bias: float = 0.0, updates: int = 0) -> "TrainState":
@@ -115,44 +136,55 @@ class TrainState:
 
     # -- the two calls ---------------------------------------------------------------
     def train_block(self, X, labels, rule: StepRule, mean, inv_scale, *, order=_NO_ORDER,
-                    start: int = 0, stop: int | None = None,
-                    max_updates: int = -1) -> tuple[int, int]:
+                    start: int = 0, stop: int | None = None, max_updates: int = -1,
+                    row_weights: np.ndarray | None = None) -> tuple[int, int]:
         """Train on rows ``order[start:stop]`` of the block ``X`` (empty ``order``: file
         order), ``labels`` in training order, standardized by ``mean``/``inv_scale``.
 
         Every ``rule.batch_size`` rows one averaged step is taken; a batch left
         unfinished at ``stop`` stays in the carry. Stops after ``max_updates``
-        updates (< 0: no limit). Returns ``(position, status)``:
-        :func:`streamneuron.kernels.sgd_block`'s next row and ``OK``, ``PAUSED`` or
-        ``NONFINITE``.
+        updates (< 0: no limit). ``row_weights`` (float64, in training order like
+        ``labels``; None: unweighted) weight the rows' losses and gradients.
+        Returns ``(position, status)``: :func:`streamneuron.kernels.sgd_block`'s next
+        row and ``OK``, ``PAUSED`` or ``NONFINITE``.
         """
+        if row_weights is None:
+            row_weights = _NO_WEIGHTS
+        else:
+            row_weights = np.asarray(row_weights, dtype=np.float64)
+            if row_weights.shape != labels.shape:  # the kernel reads them without checks
+                raise ValueError(f"{row_weights.shape[0]} row weights for {labels.shape[0]} "
+                                 "labels")
         record = self._record()
         pos, status = kernels.sgd_block(
             X, labels, order, start, X.shape[0] if stop is None else stop, self.weights,
             record, self.carry_w, mean, inv_scale, rule.loss_id, rule.batch_size, rule.lr,
             rule.power, rule.l2, max_updates, self.avg_w, float(rule.average),
-            self.g2 if rule.adagrad else _NO_ADAGRAD)
+            self.g2 if rule.adagrad else _NO_ADAGRAD,
+            row_weights, rule.l1, self.l1_u, self.l1_q)
         self._take(record)
         return pos, status
 
     def finish_pass(self, rule: StepRule) -> tuple[int, float]:
         """End a pass: step on the last short batch, as it is (if any rows are carried).
 
-        Returns ``(rows, objective)`` of the pass (objective: the mean loss at the
-        weights each row met, plus the L2 term at the final weights) and starts the
-        next pass's loss sum from zero.
+        Returns ``(rows, objective)`` of the pass (objective: the (weighted) mean loss
+        at the weights each row met, plus the penalties at the final weights:
+        :func:`objective`; NaN when the pass's weights sum to 0) and starts the next
+        pass's sums from zero.
         """
         if self.carry_rows > 0:
             record = self._record()
             kernels.apply_update(self.weights, record, self.carry_w, rule.lr, rule.power,
                                  rule.l2, self.avg_w, float(rule.average),
-                                 self.g2 if rule.adagrad else _NO_ADAGRAD)
+                                 self.g2 if rule.adagrad else _NO_ADAGRAD, rule.l1, self.l1_u,
+                                 self.l1_q)
             self._take(record)
-        w = self.weights
         rows = self.rows_seen
-        objective = float(self.loss_sum / rows + 0.5 * rule.l2 * float(w @ w)) if rows else math.nan
-        self.loss_sum, self.rows_seen = 0.0, 0
-        return rows, objective
+        value = objective(self.loss_sum, self.weight_seen, self.weights, rule) \
+            if self.weight_seen > 0 else math.nan
+        self.loss_sum, self.rows_seen, self.weight_seen = 0.0, 0, 0.0
+        return rows, value
 
     # -- the kernel's record, and the checkpoint ----------------------------------------
     def _record(self) -> np.ndarray:
@@ -167,9 +199,8 @@ class TrainState:
     def to_dict(self) -> dict:
         """Every field but the weights (saved with the model), by name."""
         out = {name: getattr(self, name) for name in _SCALARS}
-        out["carry_w"] = self.carry_w.tolist()
-        out["avg_w"] = self.avg_w.tolist()
-        out["g2"] = self.g2.tolist()
+        for name in _VECTORS:
+            out[name] = getattr(self, name).tolist()
         return out
 
     @classmethod
@@ -178,16 +209,13 @@ class TrainState:
         ``data`` does not fit (the checkpoint code turns them into its error)."""
         if not isinstance(data, dict):
             raise TypeError(f"the state is a {type(data).__name__}, not a mapping")
-        carry_w = np.asarray(data["carry_w"], dtype=np.float64)
-        if carry_w.shape != weights.shape:
-            raise ValueError(f"carry_w has shape {carry_w.shape}, the weights {weights.shape}")
-        avg_w = np.asarray(data["avg_w"], dtype=np.float64)
-        if avg_w.shape != weights.shape:
-            raise ValueError(f"avg_w has shape {avg_w.shape}, the weights {weights.shape}")
-        g2 = np.asarray(data["g2"], dtype=np.float64)
-        if g2.shape != (weights.shape[0] + 1,):
-            raise ValueError(f"g2 has shape {g2.shape}, not ({weights.shape[0] + 1},)")
         values = {}
+        for name, extra in _VECTORS.items():
+            array = np.asarray(data[name], dtype=np.float64)
+            shape = (weights.shape[0] + extra,)
+            if array.shape != shape:
+                raise ValueError(f"{name} has shape {array.shape}, not {shape}")
+            values[name] = array
         for name in _SCALARS:
             value = data[name]
             if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -197,7 +225,18 @@ class TrainState:
                     raise ValueError(f"{name} is {value!r}, not a count")
                 value = int(value)
             values[name] = value if name in _COUNTS else float(value)
-        return cls(weights, carry_w, avg_w=avg_w, g2=g2, **values)
+        return cls(weights, **values)
 
 
-__all__ = ["TrainState", "StepRule", "OK", "PAUSED", "NONFINITE"]
+def objective(loss_sum: float, weight_sum: float, weights: np.ndarray, rule: StepRule) -> float:
+    """``J = loss_sum / weight_sum + (l2/2) ||w||**2 + l1 ||w||_1`` (the bias is not
+    penalised): the pass's (weighted) mean loss and the penalties at ``weights``. The L1
+    term is added only when ``l1 > 0`` (the L1-free objective is the same number as
+    before L1 existed)."""
+    value = loss_sum / weight_sum + 0.5 * rule.l2 * float(weights @ weights)
+    if rule.l1 > 0:
+        value += rule.l1 * float(np.abs(weights).sum())
+    return float(value)
+
+
+__all__ = ["TrainState", "StepRule", "objective", "OK", "PAUSED", "NONFINITE"]

@@ -49,15 +49,21 @@ FIELDS = ("val_loss", "val_log_loss", "val_accuracy", "val_auc", "val_rows")
 
 def validate(weights: np.ndarray, bias: float, mean: np.ndarray, inv_scale: np.ndarray,
              loss_name: str, *, files=None, training=None, fraction: float = 0.0,
-             seed: int = 0, bins: int = 1 << 16) -> dict:
+             seed: int = 0, bins: int = 1 << 16, class_weights=None) -> dict:
     """One check: the metrics of ``(weights, bias)`` on every row of ``files`` (a
     Source, or None) and on the rows of ``training`` held out by ``(fraction, seed)``.
+
+    Weighted rows (a source's weight column, ``class_weights`` ``(a0, a1)``, or both:
+    the training objective's weights) give weighted metrics: every mean is
+    ``sum c_i m_i / sum c_i`` (:class:`~streamneuron.metrics.StreamingMetrics`).
 
     Returns ``{"val_loss", "val_log_loss", "val_accuracy", "val_auc", "val_rows"}``.
     The AUC histogram has ``bins`` bins (its error bound is small next to the
     differences early stopping looks at; the loss is exact).
     """
-    metrics = StreamingMetrics(bins=bins)
+    weighted = class_weights is not None or any(
+        source is not None and source.weight is not None for source in (files, training))
+    metrics = StreamingMetrics(bins=bins, weighted=weighted)
 
     def add(source, block, rows=None):
         X = block.X if rows is None else block.X[rows]
@@ -71,13 +77,18 @@ def validate(weights: np.ndarray, bias: float, mean: np.ndarray, inv_scale: np.n
             raise DataError(f"{block.describe_row(source, row)[0]}: a validation logit "
                             "overflowed: lower --lr")
         y = block.y if rows is None else block.y[rows]
-        metrics.update(sigmoid(z), y, logit=z)
+        c = None
+        if weighted:
+            c = np.ones(len(y)) if block.w is None else block.w if rows is None else block.w[rows]
+        metrics.update(sigmoid(z), y, logit=z, sample_weight=c)
 
     if files is not None:
-        for block in iter_blocks(files, Position(), epochs=1, shuffle=False, seed=0):
+        for block in iter_blocks(files, Position(), epochs=1, shuffle=False, seed=0,
+                                 class_weights=class_weights):
             add(files, block)
     if training is not None and fraction > 0:
-        for block in iter_blocks(training, Position(), epochs=1, shuffle=False, seed=0):
+        for block in iter_blocks(training, Position(), epochs=1, shuffle=False, seed=0,
+                                 class_weights=class_weights):
             held = held_out(block_rows(training, block.units), fraction, seed)
             add(training, block, np.flatnonzero(held))
     result = metrics.result()

@@ -623,11 +623,13 @@ def test_checkpoint_contents(tmp_path):
                                      power_t=0.5, l2=0.01, seed=7, shuffle=True, window=1,
                                      standardize=True, validation_fraction=0.0,
                                      validate_every=None, early_stopping=False, patience=5,
-                                     tol=1e-3, average=0)
+                                     tol=1e-3, average=0, l1=0.0, class_weight=None,
+                                     weight=None)
     assert set(payload["position"]) == {"epoch", "block", "row"}
     state = payload["state"]
     assert set(state) == {"bias", "updates", "carry_b", "carry_rows", "loss_sum", "rows_seen",
-                          "carry_w", "stopping", "avg_b", "avg_count", "avg_w", "g2"}
+                          "carry_w", "stopping", "avg_b", "avg_count", "avg_w", "g2",
+                          "carry_weight", "weight_seen", "l1_u", "l1_q"}
     assert state["stopping"]["checks"] == 0 and state["stopping"]["best_weights"] is None
     assert state["updates"] > 0  # the update count t drives invscaling
     assert len(state["carry_w"]) == 4

@@ -26,6 +26,11 @@ STATE = np.dtype([
     ("rows_seen", np.float64),  # rows of the pass so far
     ("avg_b", np.float64),  # the running (Polyak-Ruppert) average of b (averaged SGD)
     ("avg_count", np.float64),  # iterates in the average so far
+    # Row weights: the sum of the weights of the unfinished batch (the step divides by
+    # it; unweighted, it equals carry_rows) and of the pass's rows (the objective's
+    # denominator; unweighted, rows_seen).
+    ("carry_weight", np.float64),
+    ("weight_seen", np.float64),
 ])
 
 # Status codes returned by the kernels.
@@ -191,15 +196,16 @@ ADAGRAD_EPS = 1e-10  # streamneuron.schedules.ADAGRAD_EPS
 
 
 @njit(inline="always")
-def _adagrad_step(w, carry_w, tile, r, dz, b, carry_b, carry_rows, lr, l2, g2):
-    """AdaGrad's update (``g2`` holds ``G_j`` for each weight and, last, the bias)::
+def _adagrad_step(w, carry_w, tile, r, dz, b, carry_b, m, lr, l2, g2):
+    """AdaGrad's update (``g2`` holds ``G_j`` for each weight and, last, the bias;
+    ``m`` the batch's weight, see :func:`_step`)::
 
         g_j = (carry_w_j + dz x_j) / m + l2 w_j,   G_j += g_j**2,
         w_j -= lr g_j / (sqrt(G_j) + eps)          (the bias: g = carry_b / m)
 
     Empties ``carry_w``; returns the new ``b``."""
     d = w.shape[0]
-    inv_m = 1.0 / carry_rows
+    inv_m = 1.0 / m
     for j in range(d):
         g = (carry_w[j] + dz * tile[r, j]) * inv_m + l2 * w[j]
         G = g2[j] + g * g
@@ -213,23 +219,57 @@ def _adagrad_step(w, carry_w, tile, r, dz, b, carry_b, carry_rows, lr, l2, g2):
 
 
 @njit(inline="always")
-def _step(w, carry_w, tile, r, dz, b, carry_b, carry_rows, t, lr0, power_t, l2, g2):
+def _step(w, carry_w, tile, r, dz, b, carry_b, m, t, lr0, power_t, l2, g2, l1, u, q):
     """The update step, the one every kernel takes: the batch's last row
     (``tile[r]`` with ``dz``) joins the carry and
 
         w -= lr_t (g_w / m + l2 w),   b -= lr_t g_b / m,   lr_t = lr0 / (1 + t)**power_t
 
-    with ``g_w, g_b`` the carried gradient sums of the ``m = carry_rows`` rows. The
-    carry ``carry_w`` is emptied; returns the new ``(b, t)`` (the caller empties
-    ``carry_b`` and ``carry_rows``). A step with no last row passes a zero row.
+    with ``g_w, g_b`` the carried gradient sums of the batch's rows and ``m`` the sum of
+    their weights (their count when unweighted: ``dz`` and the carry are then the
+    weighted sums ``sum_i w_i dL/dz_i x_i``). The carry ``carry_w`` is emptied; returns
+    the new ``(b, t)`` (the caller empties ``carry_b`` and the batch's counts). A step
+    with no last row passes a zero row.
     A non-empty ``g2``: AdaGrad's per-coordinate step instead (:func:`_adagrad_step`).
+    ``l1 > 0``: then the cumulative L1 penalty (:func:`_cumulative_l1`); the bias is
+    never penalised.
     """
     if g2.shape[0] > 0:
-        return _adagrad_step(w, carry_w, tile, r, dz, b, carry_b, carry_rows, lr0, l2,
-                             g2), t + 1.0
+        b = _adagrad_step(w, carry_w, tile, r, dz, b, carry_b, m, lr0, l2, g2)
+        if l1 > 0.0:
+            _cumulative_l1(w, u, q, lr0, l1, g2)
+        return b, t + 1.0
     lr = _rate(t, lr0, power_t)
-    _update_row(w, carry_w, tile, r, dz, lr, carry_rows, _power_of_two(carry_rows), l2)
-    return b - lr * (carry_b / carry_rows), t + 1.0
+    _update_row(w, carry_w, tile, r, dz, lr, m, _power_of_two(m), l2)
+    if l1 > 0.0:
+        _cumulative_l1(w, u, q, lr, l1, g2)
+    return b - lr * (carry_b / m), t + 1.0
+
+
+@njit(inline="always")
+def _cumulative_l1(w, u, q, lr, l1, g2):
+    """The cumulative L1 penalty of Tsuruoka, Tsujii & Ananiadou (2009), after a step at
+    rate ``lr``: ``u_j`` is the L1 penalty weight ``j`` could have received so far, ``q_j``
+    the penalty it did receive (signed); each weight moves towards zero by what it is
+    owed, and stops at zero::
+
+        u_j += lr_j l1          (lr_j = lr; AdaGrad: lr / (sqrt(G_j) + eps))
+        w_j > 0:  w_j = max(0, w_j - (u_j + q_j))
+        w_j < 0:  w_j = min(0, w_j + (u_j - q_j))
+        q_j += w_j(after) - w_j(before)
+
+    so weights become exactly zero. ``u``, ``q``: (d,), kept in the training state."""
+    adaptive = g2.shape[0] > 0
+    for j in range(w.shape[0]):
+        rate = lr / (np.sqrt(g2[j]) + ADAGRAD_EPS) if adaptive else lr
+        uj = u[j] + rate * l1
+        u[j] = uj
+        z = w[j]
+        if z > 0.0:
+            w[j] = max(0.0, z - (uj + q[j]))
+        elif z < 0.0:
+            w[j] = min(0.0, z + (uj - q[j]))
+        q[j] += w[j] - z
 
 
 @njit(inline="always")
