@@ -179,16 +179,24 @@ def _as_block(chunk, unit: int):
 
 def evaluate(model: Neuron, source: Source, *,
              progress: Callable[[int], None] | None = None) -> StreamingMetrics:
-    """Streaming metrics of ``model`` on a labelled ``source`` (log loss, mse, accuracy, AUC)."""
+    """Streaming metrics of ``model`` on a labelled ``source`` (log loss, mse, accuracy,
+    AUC); weighted by the source's weight column, if it has one."""
     check_model_fits(model, source)
     if source.label is None:
         raise DataError("evaluate needs a label column")
-    metrics = StreamingMetrics()
+    weighted = source.weight is not None
+    metrics = StreamingMetrics(weighted=weighted)
+    total = 0.0  # the weights' sum
     for block in iter_blocks(source, Position(), epochs=1, shuffle=False, seed=0):
         z = _logits(model, source, block)
-        metrics.update(sigmoid(z), block.y, logit=z)
+        metrics.update(sigmoid(z), block.y, logit=z, sample_weight=block.w if weighted else None)
+        total = metrics.total_weight
         if progress is not None:
             progress(len(z))
+    if weighted:
+        from .weighting import check_total
+
+        check_total(total, f"evaluate: weight column {source.weight!r}")
     return metrics
 
 

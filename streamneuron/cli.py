@@ -154,6 +154,17 @@ def cli():
 @click.option("--lr", type=float, default=None, help="Learning rate [default: 1.0 for sgd's "
               "auto and for gd, 0.1 for the other sgd schedules].")
 @click.option("--l2", type=float, default=0.0, show_default=True, help="L2 penalty (l2/2)||w||^2; the bias is not penalised.")
+@click.option("--l1", type=float, default=0.0, show_default=True,
+              help="L1 penalty l1 ||w||_1 (elastic net with --l2; the bias is not penalised): "
+                   "weights become exactly zero. newton: proximal Newton; lbfgs: OWL-QN; sgd: "
+                   "the cumulative L1 penalty.")
+@click.option("--weight", metavar="COL", default=None,
+              help="Sample-weight column (numbers >= 0; HDF5 X/y: a dataset): each row's loss "
+                   "counts that many times; the objective, the standardization and the metrics "
+                   "become weighted means.")
+@click.option("--class-weight", type=click.Choice(["balanced"]), default=None,
+              help="balanced: weight each class by n / (2 n_class), from the label counts "
+                   "(times --weight, if given).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the shuffling order.")
 @click.option("--schedule", type=click.Choice(list(SCHEDULES)), default="auto",
               show_default=True, help="sgd: auto: adagrad's steps, the model averaged over "
@@ -212,7 +223,7 @@ def cli():
 @click.option("--quiet", is_flag=True, help="No progress bar or summary.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
 def train(data, label, output, features, exclude, mode, loss, batch_size, epochs, max_iter, tol, lr, l2,
-          seed, schedule, power_t, shuffle, window, standardize, validation, validation_fraction,
+          l1, weight, class_weight, seed, schedule, power_t, shuffle, window, standardize, validation, validation_fraction,
           validate_every, early_stopping, patience, average, average_from, init, x_key, y_key, checkpoint,
           resume, checkpoint_every, checkpoint_seconds, scheduler, workers, verbose, persist, partition_rows,
           history_path, plot_path, quiet, as_json):
@@ -246,7 +257,7 @@ def train(data, label, output, features, exclude, mode, loss, batch_size, epochs
                  window=window, workers=workers, checkpoint_every=checkpoint_every, seed=seed,
                  checkpoint_seconds=checkpoint_seconds, validation_fraction=validation_fraction,
                  validate_every=validate_every, patience=patience, power_t=power_t,
-                 average=average_from, partition_rows=partition_rows)
+                 average=average_from, partition_rows=partition_rows, l1=l1)
     if average_from is not None and not average:
         raise click.BadParameter("needs --average", param_hint="--average-from")
     if average_from == 0:
@@ -263,12 +274,12 @@ def train(data, label, output, features, exclude, mode, loss, batch_size, epochs
         raise click.BadParameter(f"--lr is for --mode gd and sgd; {mode} needs no learning "
                                  "rate", param_hint="--lr")
     source = open_source(list(data), label=_label_name(label, y_key), features=_split(features),
-                         x_key=x_key, exclude=_split(exclude, "--exclude"))
+                         x_key=x_key, exclude=_split(exclude, "--exclude"), weight=weight)
     val_source = None
     if validation:
         try:
             val_source = open_source(list(validation), label=source.label,
-                                     features=source.feature_names, x_key=x_key)
+                                     features=source.feature_names, x_key=x_key, weight=weight)
         except BaseException:
             source.close()
             raise
@@ -310,7 +321,7 @@ def train(data, label, output, features, exclude, mode, loss, batch_size, epochs
                             validate_every=validate_every, early_stopping=early_stopping,
                             patience=5 if patience is None else patience, tol=tol,
                             average=(average_from or 1) if average else False,
-                            on_check=on_check)
+                            on_check=on_check, l1=l1, class_weight=class_weight)
         else:
             from .gd import fit_gd
 
@@ -329,7 +340,8 @@ def train(data, label, output, features, exclude, mode, loss, batch_size, epochs
                     click.echo(f"Dask dashboard: {link}", err=True)
 
             model = fit_gd(source, solver=mode, max_iter=max_iter,
-                           lr=1.0 if lr is None else lr, loss=loss, l2=l2,
+                           lr=1.0 if lr is None else lr, loss=loss, l2=l2, l1=l1,
+                           class_weight=class_weight,
                            tol=1e-6 if tol is None else tol,
                            standardize=standardize, scheduler=scheduler, workers=workers,
                            persist=persist, partition_rows=partition_rows, verbose=verbose,
@@ -354,8 +366,12 @@ def train(data, label, output, features, exclude, mode, loss, batch_size, epochs
         summary.update({key: model.info[key] for key in (
             "converged", "stop_reason", "epochs", "max_epochs", "updates")})
     summary.update({key: model.info[key] for key in (
-        "validation", "best_check", "best_epoch", "best_loss", "stopped_early", "returned")
-        if key in model.info})
+        "validation", "best_check", "best_epoch", "best_loss", "stopped_early", "returned",
+        "class_weights", "weight_total") if key in model.info})
+    summary["nonzero"] = int((model.weights != 0.0).sum())
+    summary["largest_weights"] = _largest_weights(model, columns["features"])
+    if weight is not None:
+        summary["weight"] = weight
     if as_json:
         _emit_json(summary)
     elif not quiet:
@@ -372,11 +388,28 @@ def train(data, label, output, features, exclude, mode, loss, batch_size, epochs
         click.echo(f"wrote {output} ({model.n_features} features: "
                    f"{name_list(columns['features'], limit=8, ends=3)}; final objective "
                    f"{summary['objective']:.6f})", err=True)
+        if l1 > 0 or summary["nonzero"] < model.n_features:
+            largest = ", ".join(f"{w['feature']} {w['weight']:+.4g}"
+                                for w in summary["largest_weights"])
+            click.echo(f"{summary['nonzero']} of {model.n_features} weights non-zero; "
+                       f"largest: {largest or 'none'}", err=True)
         if mode != "sgd":
             state = "converged" if summary["converged"] else "NOT converged"
             click.echo(f"{mode}: {state} in {summary['iterations']} iterations, "
                        f"{summary['passes']} passes over the data, |grad| "
                        f"{summary['grad_norm']:.3g} ({summary['where']})", err=True)
+
+
+LARGEST_WEIGHTS = 5  # the weights the summary names (by |w|, on standardized features)
+
+
+def _largest_weights(model, names) -> list[dict]:
+    """The non-zero weights of largest magnitude, largest first: ``{"feature", "weight"}``."""
+    import numpy as np
+
+    w = model.weights
+    order = [j for j in np.argsort(-np.abs(w), kind="stable") if w[j] != 0.0]
+    return [{"feature": names[j], "weight": float(w[j])} for j in order[:LARGEST_WEIGHTS]]
 
 
 def _epoch_shown(epoch: int) -> bool:
@@ -459,10 +492,12 @@ def predict(model_path, data, output, keep, x_key, quiet):
 @click.option("--x-key", default="X", show_default=True,
               help="HDF5: features dataset, or the key of a pandas frame.")
 @click.option("--y-key", default=None, help="HDF5: label dataset (the same as --label).")
+@click.option("--weight", metavar="COL", default=None,
+              help="Sample-weight column: weighted metrics (each row counts its weight).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--plot", "plot_path", metavar="FILE.png", help="Draw the ROC and calibration curves.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def evaluate(model_path, data, label, x_key, y_key, as_json, plot_path, quiet):
+def evaluate(model_path, data, label, x_key, y_key, weight, as_json, plot_path, quiet):
     """Streaming log loss, mse, accuracy and AUC of MODEL on labelled DATA.
 
     \b
@@ -482,7 +517,8 @@ def evaluate(model_path, data, label, x_key, y_key, as_json, plot_path, quiet):
         require_matplotlib()
     model = load_model(model_path)
     source = open_source(list(data), label=_label_name(label, y_key, model.label or "y"),
-                         features=model.feature_names, x_key=x_key, positional=True)
+                         features=model.feature_names, x_key=x_key, positional=True,
+                         weight=weight)
     with source, Progress(source.n_rows, "evaluate", quiet=quiet) as bar:
         metrics = run_evaluate(model, source, progress=bar)
     report = evaluation_report(model, metrics)
@@ -495,6 +531,9 @@ def evaluate(model_path, data, label, x_key, y_key, as_json, plot_path, quiet):
     else:
         loss_note = ("log loss, the training loss" if report["loss_name"] == "log" else
                      "mse: mean 0.5 (p - y)^2, the training loss")
+        if "weight_sum" in report:
+            click.echo(f"weights   {report['weight_sum']:.6g} (sum of {weight!r}; the metrics "
+                       "below are weighted means)")
         click.echo(f"rows      {report['rows']:,}\n"
                    f"loss      {report['loss']:.6f}  ({loss_note})\n"
                    f"log_loss  {report['log_loss']:.6f}\n"

@@ -319,6 +319,12 @@ def weighted_streaming_moments(source, class_weights) -> Moments:
     return total
 
 
+def _weights_where(source) -> str:
+    """Where the weights come from, for an all-zero weights message."""
+    where = source.files[0].url if source.files else "the training data"
+    return f"{where}, weight column {source.weight!r}" if source.weight else where
+
+
 def _class_weight_param(spec):
     """``class_weight`` as the run's parameters keep it (JSON-stable): None, "balanced"
     or ``[a0, a1]``."""
@@ -372,6 +378,8 @@ class _Run:
         if self.params.standardize:
             moments = (weighted_streaming_moments(self.source, self.class_weights)
                        if self.weighted else streaming_moments(self.source))
+            if self.weighted:  # all weights 0: say so, before 0/0 makes the scale NaN
+                check_total(float(moments.weight), _weights_where(self.source))
             stats = (moments.mean, moments.scale())
         return Neuron(self.source.n_features, self.params.loss,
                       feature_names=self.source.feature_names, label=self.source.label,
