@@ -434,6 +434,10 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
         solver = self.solver
         if solver == "auto":
             solver = "newton" if X.shape[1] <= NEWTON_MAX_FEATURES else "lbfgs"
+        if self.standardize:
+            # fit_gd computes the same statistics, but gives an overflowing variance as
+            # an infinite scale: check here for the clear ValueError (one cheap pass).
+            self._moments(X, weights)
         fitted = fit_gd((X, y01), solver=solver, loss=self.loss, l2=self.l2, l1=self.l1,
                         tol=FULL_PASS_TOL, standardize=self.standardize, workers=0,
                         weight=weights)
