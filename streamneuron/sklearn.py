@@ -305,10 +305,12 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
         converged).
 
         SGD starts from zero weights unless ``warm_start=True`` and the model is
-        fitted. ``X`` may be float32 (used without a float64 copy) or float64;
-        other types are converted to float64, and a non-C-ordered array is
-        copied once to C order for the row-wise kernel. ``y`` holds any two
-        labels. ``sample_weight``: each row's loss counts that many times (with
+        fitted. ``X`` may be float32 (SGD uses it without a float64 copy; the
+        full-pass solvers' sums take float64 temporaries, about 3x the float32 X
+        at peak, measured with tracemalloc) or float64; other types are
+        converted to float64, and a non-C-ordered array is copied once to C
+        order for the row-wise kernel. ``y`` holds any two labels.
+        ``sample_weight``: each row's loss counts that many times (with
         ``class_weight``, their product): the objective is the weighted mean loss
         (SGD: every batch steps with the weighted mean gradient), and the
         standardization statistics are the weighted mean and standard deviation.

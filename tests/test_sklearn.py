@@ -215,6 +215,16 @@ def test_solver_sgd_still_trains_by_sgd():
     np.testing.assert_allclose(lbfgs.coef_, newton.coef_, rtol=1e-4)
 
 
+def test_warm_start_with_a_full_pass_solver_reaches_the_same_optimum():
+    X, y = _data(n=120, seed=4)
+    cold = NeuronClassifier(l2=1e-3).fit(X, y)
+    warm = NeuronClassifier(l2=1e-3, warm_start=True).fit(X[:60], y[:60]).fit(X, y)
+    np.testing.assert_array_equal(warm.coef_, cold.coef_)
+    assert warm.n_iter_ == cold.n_iter_ and warm.t_ == 0
+    with pytest.raises(ValueError, match="differ from those of the fitted model"):
+        warm.fit(X, np.where(y == 1, 7, 0))
+
+
 # -- the exact engine arithmetic ---------------------------------------------------------
 
 
@@ -222,7 +232,8 @@ def test_solver_sgd_still_trains_by_sgd():
 @pytest.mark.parametrize("shuffle", [False, True])
 def test_fit_matches_numpy_sgd(loss, shuffle):
     X, y = _data(n=203)  # 203 rows, batch 16: a short last batch in every epoch
-    kw = dict(solver="sgd", batch_size=16, epochs=4, lr=0.3, schedule="invscaling", power_t=0.3, l2=0.01)
+    kw = dict(solver="sgd", batch_size=16, epochs=4, lr=0.3, schedule="invscaling", power_t=0.3,
+              l2=0.01)
     clf = NeuronClassifier(loss=loss, shuffle=shuffle, random_state=11, **kw).fit(X, y)
 
     mean, std = X.mean(0), X.std(0)
@@ -452,15 +463,16 @@ def test_float32_is_trained_without_a_copy():
 
     X, y = _data(n=20_000, d=50)
     X32 = X.astype(np.float32)
-    NeuronClassifier(solver="sgd", epochs=1, random_state=0, standardize=False).fit(X32[:100], y[:100])  # compiled
+    sgd = dict(solver="sgd", random_state=0, standardize=False)
+    NeuronClassifier(epochs=1, **sgd).fit(X32[:100], y[:100])  # compiled
     tracemalloc.start()
     try:
-        clf32 = NeuronClassifier(solver="sgd", epochs=3, random_state=0, standardize=False).fit(X32, y)
+        clf32 = NeuronClassifier(epochs=3, **sgd).fit(X32, y)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
     assert peak < X32.nbytes / 2, f"{peak} bytes allocated for a {X32.nbytes}-byte X"
-    clf64 = NeuronClassifier(solver="sgd", epochs=3, random_state=0, standardize=False).fit(
+    clf64 = NeuronClassifier(epochs=3, **sgd).fit(
         X32.astype(np.float64), y)
     np.testing.assert_allclose(clf32.coef_, clf64.coef_, rtol=1e-12)  # same values, same math
 
