@@ -9,9 +9,13 @@ scikit-learn >= 1.6).
 How training runs
 -----------------
 The estimator holds a :class:`streamneuron.Neuron` (weights, bias, update count,
-standardization) and trains it as :func:`streamneuron.fit_sgd` does: every pass
-over the rows (an epoch of :meth:`NeuronClassifier.fit`, or one call of
-:meth:`NeuronClassifier.partial_fit`) is one
+standardization). :meth:`NeuronClassifier.fit` with ``solver="auto"`` (the
+default), ``"newton"`` or ``"lbfgs"`` reaches the optimum of the objective by
+full passes, as :func:`streamneuron.fit_gd` (in this process, on the in-memory
+rows), so integer sample weights equal repeated rows and the result does not
+depend on a seed. :meth:`NeuronClassifier.partial_fit`, and ``fit`` with
+``solver="sgd"``, train it as :func:`streamneuron.fit_sgd` does: every pass
+over the rows (an epoch of ``fit``, or one call of ``partial_fit``) is one
 :meth:`~streamneuron.training.TrainState.train_block` over the whole array (the
 fused kernel: rows visited in a seeded permutation, cut into mini-batches of
 ``batch_size`` rows, one averaged-gradient step per batch) and one
@@ -62,6 +66,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from . import defaults, kernels
 from .errors import DivergenceError
+from .gd import NEWTON_MAX_FEATURES, fit_gd
 from .losses import LOSSES, get_loss, sigmoid
 from .neuron import Neuron, restandardized
 from .schedules import SCHEDULES
@@ -75,6 +80,14 @@ from .weighting import balanced, row_weights
 _MOMENT_ROWS = 1 << 16
 
 _FLOAT_DTYPES = [np.float64, np.float32]
+
+# The full-pass solvers of ``fit`` stop within this relative gap of the optimum:
+# tight enough that weighted and repeated-row fits agree to ~1e-9 in probability
+# (scikit-learn's sample-weight check asks 1e-7); Newton converges quadratically,
+# so this costs it one or two iterations more than fit_gd's default of 1e-6.
+FULL_PASS_TOL = 1e-10
+# solver values that fit by full passes (fit_gd's names); "sgd" is the SGD engine.
+_FULL_PASS_SOLVERS = ("auto", "newton", "lbfgs")
 
 
 def _binary_classes(y, what: str) -> np.ndarray:
@@ -95,18 +108,38 @@ def _binary_classes(y, what: str) -> np.ndarray:
 
 
 class NeuronClassifier(ClassifierMixin, BaseEstimator):
-    """A single sigmoid neuron ``p = sigmoid(x . w + b)`` trained by mini-batch SGD.
+    """A single sigmoid neuron ``p = sigmoid(x . w + b)``: its exact optimum, or SGD.
 
     Logistic regression (``loss="log"``) or the article's squared error through
     the sigmoid (``loss="mse"``), with an L2 penalty on the weights (not the
-    bias), trained with the same compiled engine as ``streamneuron train``.
-    The objective is ``mean loss + (l2 / 2) * ||w||**2``, so ``l2`` corresponds
-    to ``LogisticRegression(C=1 / (l2 * n_samples))``.
+    bias). The objective is ``J = sum_i s_i L_i / sum_i s_i + (l2 / 2) * ||w||**2
+    + l1 * ||w||_1`` (``s_i`` the row weights: ``sample_weight`` times
+    ``class_weight``, 1 by default), so ``l2`` corresponds to
+    ``LogisticRegression(C=1 / (l2 * sum_i s_i))`` on the standardized features.
+
+    :meth:`fit` minimises ``J`` by full passes over the rows (``solver``: Newton
+    or L-BFGS, as :func:`streamneuron.fit_gd`, to ``FULL_PASS_TOL = 1e-10``
+    relative), unless ``solver="sgd"``. :meth:`partial_fit` always trains by
+    mini-batch SGD with the compiled engine of ``streamneuron train`` (one pass
+    over the block per call), from raw features.
+
+    Which parameters apply where: ``loss``, ``l2``, ``l1``, ``class_weight``,
+    ``standardize``, ``warm_start`` apply to every solver; ``batch_size``,
+    ``epochs``, ``lr``, ``schedule``, ``power_t``, ``shuffle``, ``random_state``,
+    ``average`` only to SGD (``partial_fit``, and ``fit`` with ``solver="sgd"``).
 
     Parameters
     ----------
     loss : {"log", "mse"}, default="log"
         ``"log"``: log loss (logistic regression). ``"mse"``: ``0.5 (p - y)**2``.
+    solver : {"auto", "newton", "lbfgs", "sgd"}, default="auto"
+        How :meth:`fit` trains. ``"newton"``: damped Newton (Gauss-Newton for
+        ``"mse"``; proximal Newton with ``l1``), stopping when its predicted gap
+        to the optimum is at most ``1e-10 * |J|``; ``"lbfgs"``: L-BFGS-B (OWL-QN
+        with ``l1``) on scipy's criteria from the same tolerance; ``"auto"``:
+        newton up to ``streamneuron.gd.NEWTON_MAX_FEATURES`` (128) features,
+        lbfgs above; ``"sgd"``: ``epochs`` passes of mini-batch SGD as
+        :meth:`partial_fit` makes them. Never used by :meth:`partial_fit`.
     batch_size : int or "auto", default="auto"
         Rows per mini-batch; one averaged-gradient step per batch. The last,
         shorter batch of each pass is used as it is. ``"auto"``: from the rows of
@@ -152,6 +185,8 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
         reproducible by default; an int is used as the seed; a ``RandomState``
         draws a seed on every call of ``fit``/``partial_fit``.
     warm_start : bool, default=False
+        With a full-pass solver, ``fit`` reaches the same optimum from any start,
+        so a warm start only keeps (and checks) the classes. With ``"sgd"``:
         ``fit`` continues from the current weights, bias, update count ``t_``
         and pass count (so ``fit`` with ``epochs=a`` then a warm ``fit`` with
         ``epochs=b`` on the same data equals one ``fit`` with ``epochs=a + b``).
@@ -194,18 +229,21 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Only when ``X`` was a DataFrame with string column names.
     n_iter_ : int
-        Passes over the data made by the last call: ``epochs`` for ``fit``, 1 for
-        ``partial_fit``.
+        Iterations of the last call: Newton or L-BFGS iterations for a full-pass
+        ``fit``; passes over the data for SGD (``epochs`` for ``fit``, 1 for
+        ``partial_fit``).
     t_ : int
         Mini-batch updates made since the model was started (drives
         ``"invscaling"``).
     converged_ : bool
-        Whether the convergence rule (see ``epochs``) held after the last call's
-        passes (always False after ``partial_fit``: one pass decides nothing).
+        A full-pass ``fit``: whether the solver met its tolerance. SGD: whether
+        the convergence rule (see ``epochs``) held after the last call's passes
+        (always False after ``partial_fit``: one pass decides nothing).
     loss_curve_ : list of float
-        One value per pass since the model was started: the objective
-        ``mean loss + (l2/2) ||w||**2``, the loss taken at the weights each row
-        met during the pass (as the ``history`` of ``streamneuron train``).
+        A full-pass ``fit``: the objective ``J`` after each iteration. SGD: one
+        value per pass since the model was started, the objective with the loss
+        taken at the weights each row met during the pass (as the ``history`` of
+        ``streamneuron train``).
 
     Notes
     -----
@@ -217,6 +255,7 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
 
     _parameter_constraints: dict = {
         "loss": [StrOptions(set(LOSSES))],
+        "solver": [StrOptions({*_FULL_PASS_SOLVERS, "sgd"})],
         "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "epochs": [Interval(Integral, 1, None, closed="left"), None],
         "lr": [Interval(Real, 0, None, closed="neither"), None],
@@ -232,11 +271,12 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
         "class_weight": [StrOptions({"balanced"}), dict, None],
     }
 
-    def __init__(self, *, loss="log", batch_size="auto", epochs=None, lr=None,
+    def __init__(self, *, loss="log", solver="auto", batch_size="auto", epochs=None, lr=None,
                  schedule=defaults.AUTO_SCHEDULE, power_t=0.5, l2=1e-4, standardize=True,
                  shuffle=True, random_state=None, warm_start=False, average=False, l1=0.0,
                  class_weight=None):
         self.loss = loss
+        self.solver = solver
         self.batch_size = batch_size
         self.epochs = epochs
         self.lr = lr
@@ -260,17 +300,23 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
     # -- training -----------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
-        """Train for ``epochs`` passes over ``(X, y)`` (``None``: until converged).
+        """Fit the model to ``(X, y)``: its optimum (``solver`` "auto", "newton",
+        "lbfgs"), or ``epochs`` passes of SGD (``solver="sgd"``; ``None``: until
+        converged).
 
-        Starts from zero weights unless ``warm_start=True`` and the model is
-        fitted. ``X`` may be float32 (used without a float64 copy) or float64;
-        other types are converted to float64, and a non-C-ordered array is
-        copied once to C order for the row-wise kernel. ``y`` holds any two
-        labels. ``sample_weight``: each row's loss counts that many times (with
-        ``class_weight``, their product): every batch steps with the weighted mean
-        gradient, and the standardization statistics are the weighted mean and
-        standard deviation (so integer weights equal repeated rows when a batch
-        holds every row, and a weight of 0 equals the row being absent).
+        SGD starts from zero weights unless ``warm_start=True`` and the model is
+        fitted. ``X`` may be float32 (SGD uses it without a float64 copy; the
+        full-pass solvers' sums take float64 temporaries, about 3x the float32 X
+        at peak, measured with tracemalloc) or float64; other types are
+        converted to float64, and a non-C-ordered array is copied once to C
+        order for the row-wise kernel. ``y`` holds any two labels.
+        ``sample_weight``: each row's loss counts that many times (with
+        ``class_weight``, their product): the objective is the weighted mean loss
+        (SGD: every batch steps with the weighted mean gradient), and the
+        standardization statistics are the weighted mean and standard deviation.
+        So with a full-pass solver integer weights equal repeated rows and a
+        weight of 0 equals the row being absent (with SGD only when a batch holds
+        every row).
         """
         warm = self.warm_start and hasattr(self, "classes_")
         X, y = validate_data(self, X, y, dtype=_FLOAT_DTYPES, order="C", reset=not warm)
@@ -287,6 +333,9 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
             self.classes_ = classes
         y01 = self._encode(y)
         weights = self._row_weights(X, y01, sample_weight, fit=True)
+        if self.solver != "sgd":
+            self._fit_full_pass(X, y01, weights)
+            return self
         if not warm:
             stats = self._moments(X, weights) if self.standardize else None
             self._start(X.shape[1], stats)
@@ -380,6 +429,30 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
         return neuron
 
     # -- internals ------------------------------------------------------------------
+    def _fit_full_pass(self, X, y01, weights) -> None:
+        """The optimum of the objective by :func:`streamneuron.fit_gd` (in this
+        process), as a fresh model: weights, bias and standardization copied from
+        the Neuron it returns."""
+        solver = self.solver
+        if solver == "auto":
+            solver = "newton" if X.shape[1] <= NEWTON_MAX_FEATURES else "lbfgs"
+        if self.standardize:
+            # fit_gd computes the same statistics, but gives an overflowing variance as
+            # an infinite scale: check here for the clear ValueError (one cheap pass).
+            self._moments(X, weights)
+        fitted = fit_gd((X, y01), solver=solver, loss=self.loss, l2=self.l2, l1=self.l1,
+                        tol=FULL_PASS_TOL, standardize=self.standardize, workers=0,
+                        weight=weights)
+        self._start(X.shape[1], None)
+        neuron = self._neuron
+        neuron.set_standardize(None if fitted.mean is None else (fitted.mean, fitted.scale))
+        neuron.weights, neuron.bias = fitted.weights.copy(), float(fitted.bias)
+        info = fitted.info
+        self.n_iter_ = int(info["iterations"])
+        self.converged_ = bool(info["converged"])
+        self.loss_curve_ = [float(row["objective"]) for row in info["history"]]
+        self._publish()
+
     def _seed(self) -> int:
         if self.random_state is None:
             return 0

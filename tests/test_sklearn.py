@@ -61,8 +61,9 @@ def _numpy_sgd(Xs, y01, orders, *, batch_size, lr, power_t=0.0, l2=0.0, loss="lo
     return w, b, t
 
 
-# The estimator's step rule and epochs before the defaults of issue 14.
-OLD_DEFAULTS = dict(schedule="constant", lr=0.1, batch_size=32, epochs=20)
+# The estimator's step rule and epochs before the defaults of issue 14 (SGD, as fit was
+# before the full-pass default of issue 15).
+OLD_DEFAULTS = dict(solver="sgd", schedule="constant", lr=0.1, batch_size=32, epochs=20)
 
 
 def _perm(seed, p, n):
@@ -152,6 +153,78 @@ def test_full_batch_converges_to_logistic_regression(cancer):
                                atol=1e-4)
 
 
+# -- fit's full-pass optimum (solver "auto": Newton) -------------------------------------
+
+
+def _weighted_standardized(X, s):
+    """``(X - m) / sd`` with the ``s``-weighted mean and population std of each column."""
+    m = np.average(X, axis=0, weights=s)
+    sd = np.sqrt(np.average((X - m) ** 2, axis=0, weights=s))
+    return (X - m) / sd, m, sd
+
+
+def test_default_fit_is_logistic_regression_optimum_with_weights():
+    # Objective: sum s_i L_i / W + (l2/2)||w||^2 on the s-weighted standardized features,
+    # s_i = sample_weight * balanced class weight (n / (2 n_c), from the label counts)
+    # <=> LogisticRegression(C = 1 / (l2 W)) with sample_weight s on the same features.
+    X, y = _data(n=400, d=5, seed=3)
+    y = np.where(np.arange(len(y)) % 3 == 0, 1, y)  # unbalanced classes
+    sw = np.random.default_rng(1).uniform(0.0, 3.0, len(y))
+    l2 = 1e-2
+    clf = NeuronClassifier(l2=l2, class_weight="balanced").fit(X, y, sample_weight=sw)
+    counts = np.bincount(y)
+    s = sw * (len(y) / (2.0 * counts))[y]
+    Xs, m, sd = _weighted_standardized(X, s)
+    ref = LogisticRegression(C=1.0 / (l2 * s.sum()), solver="newton-cholesky", tol=1e-12,
+                             max_iter=1000).fit(Xs, y, sample_weight=s)
+    np.testing.assert_allclose(clf.mean_, m, rtol=1e-12)
+    np.testing.assert_allclose(clf.scale_, sd, rtol=1e-12)
+    np.testing.assert_allclose(clf.coef_ * sd, ref.coef_, atol=1e-6)
+    np.testing.assert_allclose(clf.intercept_ + clf.coef_ @ m, ref.intercept_, atol=1e-6)
+    assert clf.converged_ and 1 <= clf.n_iter_ <= 30 and len(clf.loss_curve_) >= 1
+
+
+@pytest.mark.parametrize("loss", ["log", "mse"])
+def test_integer_sample_weights_equal_repeated_rows(loss):
+    X, y = _data(n=150, d=4, seed=5)
+    counts = np.random.default_rng(2).integers(0, 4, len(y))  # zeros: rows absent
+    kw = dict(loss=loss, l2=1e-3)
+    weighted = NeuronClassifier(**kw).fit(X, y, sample_weight=counts)
+    repeated = NeuronClassifier(**kw).fit(np.repeat(X, counts, axis=0), np.repeat(y, counts))
+    np.testing.assert_allclose(weighted.coef_, repeated.coef_, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(weighted.intercept_, repeated.intercept_, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(weighted.predict_proba(X), repeated.predict_proba(X),
+                               rtol=1e-8, atol=1e-12)
+
+
+def test_solver_sgd_still_trains_by_sgd():
+    # solver="sgd": the seeded mini-batch passes (epochs, updates, seeds matter), not the
+    # seed-free optimum the default fit reaches; the default fit ignores SGD's parameters.
+    X, y = _data(n=203)
+    kw = dict(batch_size=16, epochs=3, lr=0.3, schedule="invscaling", l2=0.01)
+    a = NeuronClassifier(solver="sgd", random_state=0, **kw).fit(X, y)
+    b = NeuronClassifier(solver="sgd", random_state=1, **kw).fit(X, y)
+    assert a.n_iter_ == 3 and a.t_ == 3 * 13 and len(a.loss_curve_) == 3
+    assert not np.array_equal(a.coef_, b.coef_)
+    exact = NeuronClassifier(random_state=0, **kw).fit(X, y)
+    assert np.array_equal(exact.coef_, NeuronClassifier(l2=0.01, random_state=1).fit(X, y).coef_)
+    assert np.abs(a.coef_ - exact.coef_).max() > 1e-4
+    newton = NeuronClassifier(solver="newton", l2=0.01).fit(X, y)
+    lbfgs = NeuronClassifier(solver="lbfgs", l2=0.01).fit(X, y)
+    assert np.array_equal(exact.coef_, newton.coef_)
+    np.testing.assert_allclose(lbfgs.coef_, newton.coef_, rtol=1e-4)
+
+
+def test_warm_start_with_a_full_pass_solver_reaches_the_same_optimum():
+    X, y = _data(n=120, seed=4)
+    cold = NeuronClassifier(l2=1e-3).fit(X, y)
+    warm = NeuronClassifier(l2=1e-3, warm_start=True).fit(X[:60], y[:60]).fit(X, y)
+    np.testing.assert_array_equal(warm.coef_, cold.coef_)
+    assert warm.n_iter_ == cold.n_iter_ and warm.t_ == 0
+    with pytest.raises(ValueError, match="differ from those of the fitted model"):
+        warm.fit(X, np.where(y == 1, 7, 0))
+
+
 # -- the exact engine arithmetic ---------------------------------------------------------
 
 
@@ -159,7 +232,8 @@ def test_full_batch_converges_to_logistic_regression(cancer):
 @pytest.mark.parametrize("shuffle", [False, True])
 def test_fit_matches_numpy_sgd(loss, shuffle):
     X, y = _data(n=203)  # 203 rows, batch 16: a short last batch in every epoch
-    kw = dict(batch_size=16, epochs=4, lr=0.3, schedule="invscaling", power_t=0.3, l2=0.01)
+    kw = dict(solver="sgd", batch_size=16, epochs=4, lr=0.3, schedule="invscaling", power_t=0.3,
+              l2=0.01)
     clf = NeuronClassifier(loss=loss, shuffle=shuffle, random_state=11, **kw).fit(X, y)
 
     mean, std = X.mean(0), X.std(0)
@@ -184,7 +258,7 @@ def test_fit_equals_streaming_engine(tmp_path, standardize):
     kw = dict(batch_size=24, epochs=3, lr=0.2 if standardize else 0.01,
               schedule="invscaling", power_t=0.5, l2=1e-3, standardize=standardize)
     engine = sn.fit_sgd(str(path), label="y", seed=9, shuffle=True, loss="log", **kw)
-    clf = NeuronClassifier(random_state=9, **kw).fit(pd.DataFrame(cols), y)
+    clf = NeuronClassifier(solver="sgd", random_state=9, **kw).fit(pd.DataFrame(cols), y)
     mine = clf.to_neuron()
     assert clf.t_ == engine.updates == 3 * 21
     if not standardize:
@@ -237,14 +311,16 @@ def test_partial_fit_after_fit_keeps_fit_statistics():
 
 def test_warm_start_continues_exactly():
     X, y = _data(n=150)
-    full = NeuronClassifier(epochs=5, schedule="invscaling", random_state=2).fit(X, y)
-    warm = NeuronClassifier(epochs=3, schedule="invscaling", random_state=2, warm_start=True)
+    full = NeuronClassifier(solver="sgd", epochs=5, schedule="invscaling",
+                            random_state=2).fit(X, y)
+    warm = NeuronClassifier(solver="sgd", epochs=3, schedule="invscaling", random_state=2,
+                            warm_start=True)
     warm.fit(X, y).set_params(epochs=2).fit(X, y)
     assert np.array_equal(warm.coef_, full.coef_) and np.array_equal(warm.intercept_,
                                                                      full.intercept_)
     assert warm.t_ == full.t_ and warm.loss_curve_ == full.loss_curve_ and warm.n_iter_ == 2
 
-    cold = NeuronClassifier(epochs=3, random_state=2).fit(X, y)
+    cold = NeuronClassifier(solver="sgd", epochs=3, random_state=2).fit(X, y)
     again = clone(cold).fit(X[:40], y[:40]).fit(X, y)  # warm_start=False: starts afresh
     assert np.array_equal(again.coef_, cold.coef_)
 
@@ -387,15 +463,16 @@ def test_float32_is_trained_without_a_copy():
 
     X, y = _data(n=20_000, d=50)
     X32 = X.astype(np.float32)
-    NeuronClassifier(epochs=1, random_state=0, standardize=False).fit(X32[:100], y[:100])  # compiled
+    sgd = dict(solver="sgd", random_state=0, standardize=False)
+    NeuronClassifier(epochs=1, **sgd).fit(X32[:100], y[:100])  # compiled
     tracemalloc.start()
     try:
-        clf32 = NeuronClassifier(epochs=3, random_state=0, standardize=False).fit(X32, y)
+        clf32 = NeuronClassifier(epochs=3, **sgd).fit(X32, y)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
     assert peak < X32.nbytes / 2, f"{peak} bytes allocated for a {X32.nbytes}-byte X"
-    clf64 = NeuronClassifier(epochs=3, random_state=0, standardize=False).fit(
+    clf64 = NeuronClassifier(epochs=3, **sgd).fit(
         X32.astype(np.float64), y)
     np.testing.assert_allclose(clf32.coef_, clf64.coef_, rtol=1e-12)  # same values, same math
 

@@ -232,8 +232,9 @@ def test_averaged_sgd_returns_the_average_of_the_iterates():
     np.testing.assert_allclose(plain.weights, w_ref, rtol=1e-11, atol=1e-13)
 
 
-# The estimator's step rule before the defaults of issue 14 (the references below use it).
-OLD_ESTIMATOR_DEFAULTS = dict(schedule="constant", lr=0.1, batch_size=32)
+# The estimator's step rule before the defaults of issue 14 (the references below use it),
+# by SGD as fit was before the full-pass default of issue 15.
+OLD_ESTIMATOR_DEFAULTS = dict(solver="sgd", schedule="constant", lr=0.1, batch_size=32)
 
 
 def test_averaging_off_leaves_the_weights_unchanged_bit_for_bit():
@@ -254,11 +255,12 @@ def test_averaging_off_leaves_the_weights_unchanged_bit_for_bit():
 
 def test_the_estimator_averages_and_continues_the_iterates():
     X, y = arrays(n=1_024, d=3, seed=8)
-    plain = sn.NeuronClassifier(random_state=0, epochs=4).fit(X, y)
-    averaged = sn.NeuronClassifier(random_state=0, epochs=4, average=True).fit(X, y)
+    plain = sn.NeuronClassifier(solver="sgd", random_state=0, epochs=4).fit(X, y)
+    averaged = sn.NeuronClassifier(solver="sgd", random_state=0, epochs=4, average=True).fit(X, y)
     assert averaged.t_ == plain.t_ and not np.allclose(averaged.coef_, plain.coef_)
     # the average is the model; the iterates go on underneath: 2 + 2 warm epochs = 4
-    warm = sn.NeuronClassifier(random_state=0, epochs=2, average=True, warm_start=True)
+    warm = sn.NeuronClassifier(solver="sgd", random_state=0, epochs=2, average=True,
+                                warm_start=True)
     warm.fit(X, y).fit(X, y)
     np.testing.assert_array_equal(warm.coef_, averaged.coef_)
     model = sn.fit_sgd(sn.ArraySource(X, y), epochs=2, average=True)
@@ -299,8 +301,9 @@ def test_adagrad_through_the_engine_the_estimator_and_the_cli(tmp_path):
     np.testing.assert_allclose(model.weights, w_ref, rtol=1e-11, atol=1e-13)
     assert model.bias == pytest.approx(b_ref, rel=1e-11)
     # the estimator keeps AdaGrad's sums across partial_fit calls: two halves = one pass
-    one = sn.NeuronClassifier(schedule="adagrad", shuffle=False, standardize=False, epochs=1,
-                              batch_size=16, lr=0.2, l2=1e-3).fit(X, y)
+    one = sn.NeuronClassifier(solver="sgd", schedule="adagrad", shuffle=False,
+                              standardize=False, epochs=1, batch_size=16, lr=0.2,
+                              l2=1e-3).fit(X, y)
     halves = sn.NeuronClassifier(schedule="adagrad", shuffle=False, standardize=False,
                                  batch_size=16, lr=0.2, l2=1e-3)
     halves.partial_fit(X[:1024], y[:1024], classes=[0, 1]).partial_fit(X[1024:], y[1024:])

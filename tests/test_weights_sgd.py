@@ -442,15 +442,16 @@ def test_classifier_balanced_class_weight_is_sklearns_compute_class_weight():
     classes = np.array(["no", "yes"])
     factors = compute_class_weight("balanced", classes=classes, y=y)
     assert factors[0] != factors[1]
-    balanced = sn.NeuronClassifier(class_weight="balanced", random_state=0).fit(X, y)
-    explicit = sn.NeuronClassifier(random_state=0).fit(
+    balanced = sn.NeuronClassifier(solver="sgd", class_weight="balanced",
+                                   random_state=0).fit(X, y)
+    explicit = sn.NeuronClassifier(solver="sgd", random_state=0).fit(
         X, y, sample_weight=np.where(y == "yes", factors[1], factors[0]))
     by_dict = sn.NeuronClassifier(class_weight={"no": factors[0], "yes": factors[1]},
-                                  random_state=0).fit(X, y)
+                                  solver="sgd", random_state=0).fit(X, y)
     for other in (explicit, by_dict):
         assert np.array_equal(balanced.coef_, other.coef_)
         assert np.array_equal(balanced.intercept_, other.intercept_)
-    unweighted = sn.NeuronClassifier(random_state=0).fit(X, y)
+    unweighted = sn.NeuronClassifier(solver="sgd", random_state=0).fit(X, y)
     assert not np.array_equal(balanced.coef_, unweighted.coef_)
     with pytest.raises(ValueError, match="not supported for partial_fit"):
         sn.NeuronClassifier(class_weight="balanced").partial_fit(X, y, classes=classes)
@@ -461,7 +462,7 @@ def test_classifier_integer_weights_equal_repeated_rows_and_zero_weights_absent_
     # the rows repeated (the standardization too), a weight of 0 the row left out.
     X, y = _labelled(n=90, seed=8)
     counts = np.random.default_rng(9).integers(0, 4, size=len(y))
-    kwargs = dict(batch_size=500, epochs=40, lr=0.5, l1=1e-3)
+    kwargs = dict(solver="sgd", batch_size=500, epochs=40, lr=0.5, l1=1e-3)
     weighted = sn.NeuronClassifier(**kwargs).fit(X, y, sample_weight=counts)
     repeated = sn.NeuronClassifier(**kwargs).fit(np.repeat(X, counts, axis=0),
                                                  np.repeat(y, counts))
@@ -474,7 +475,7 @@ def test_classifier_integer_weights_equal_repeated_rows_and_zero_weights_absent_
 def test_classifier_l1_gives_zeros_and_partial_fit_continues_its_sums():
     X, y = _labelled(n=200, seed=10)
     X = np.column_stack([X, np.random.default_rng(11).normal(size=(200, 4))])  # noise
-    kwargs = dict(l1=0.02, batch_size=16, lr=0.2, random_state=3, standardize=False)
+    kwargs = dict(solver="sgd", l1=0.02, batch_size=16, lr=0.2, random_state=3, standardize=False)
     whole = sn.NeuronClassifier(epochs=6, **kwargs).fit(X, y)
     assert (whole.coef_ == 0.0).sum() >= 3
     parts = sn.NeuronClassifier(epochs=6, **kwargs)
