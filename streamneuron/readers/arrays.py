@@ -470,17 +470,7 @@ def _align_dask(X, y):
         X = X.compute_chunk_sizes()
     if len(X.chunks[1]) > 1:
         X = X.rechunk({1: -1})
-    if y is not None:
-        if not _is_dask_array(y):
-            y = da.from_array(np.asarray(y), chunks=(X.chunks[0],))
-        if any(np.isnan(c) for c in y.chunks[0]):
-            y = y.compute_chunk_sizes()
-        if y.shape[0] != X.shape[0]:
-            raise DataError(f"X has {X.shape[0]} rows but y has {y.shape[0]} labels; "
-                            "they must have the same length")
-        if y.chunks[0] != X.chunks[0]:
-            y = y.rechunk((X.chunks[0],))
-    return X, y, [int(c) for c in X.chunks[0]]
+    return X, _align_rows(y, X, "y", "labels"), [int(c) for c in X.chunks[0]]
 
 
 def _align_rows(v, X, name: str, what: str):
