@@ -305,20 +305,6 @@ def fit_sgd(source, batch_size: int | None = None, epochs: int | None = None,
         return run.run(resume)
 
 
-def weighted_streaming_moments(source, class_weights) -> Moments:
-    """One pass over ``source`` (file order): the moments of its rows weighted by their
-    effective weights (weight column times class weights; ``stats.streaming_moments``
-    with the class weights)."""
-    total = Moments.empty(source.n_features)
-    for block in iter_blocks(source, Position(), epochs=1, shuffle=False, seed=0,
-                             class_weights=class_weights):
-        moments = Moments.of(block.X, block.w)
-        if not np.isfinite(moments.m2).all():
-            raise_nonfinite(source, block)
-        total = total.merge(moments)
-    return total
-
-
 def _weights_where(source) -> str:
     """Where the weights come from, for an all-zero weights message."""
     where = source.files[0].url if source.files else "the training data"
@@ -376,8 +362,7 @@ class _Run:
     def _fresh_model(self) -> Neuron:
         stats = None
         if self.params.standardize:
-            moments = (weighted_streaming_moments(self.source, self.class_weights)
-                       if self.weighted else streaming_moments(self.source))
+            moments = streaming_moments(self.source, class_weights=self.class_weights)
             if self.weighted:  # all weights 0: say so, before 0/0 makes the scale NaN
                 check_total(float(moments.weight), _weights_where(self.source))
             stats = (moments.mean, moments.scale())

@@ -99,13 +99,15 @@ class Moments:
         return np.where(std > 0.0, std, 1.0)
 
 
-def streaming_moments(source, *, progress=None) -> Moments:
-    """One pass over ``source`` (file order), merging each unit's moments."""
+def streaming_moments(source, *, progress=None, class_weights=None) -> Moments:
+    """One pass over ``source`` (file order), merging each unit's moments, weighted by
+    each row's weight (the source's weight column times ``class_weights``, if either)."""
     from .stream import Position, iter_blocks
 
     total = Moments.empty(source.n_features)
-    for block in iter_blocks(source, Position(), epochs=1, shuffle=False, seed=0):
-        moments = Moments.of(block.X)
+    for block in iter_blocks(source, Position(), epochs=1, shuffle=False, seed=0,
+                             class_weights=class_weights):
+        moments = Moments.of(block.X, block.w)
         if not np.isfinite(moments.m2).all():  # a NaN or infinity: name it (error path only)
             raise_nonfinite(source, block)
         total = total.merge(moments)
