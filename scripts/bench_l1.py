@@ -96,7 +96,7 @@ def glum_optimum(ds, l2, l1):
 
 def run_once(ds, solver: str, l2: float, l1: float, F_star: float, gap: float) -> dict:
     import streamneuron as sn
-    from streamneuron import solvers
+    from streamneuron.fullpass import solvers
 
     aligned = solver == "lbfgs-aligned"
     solvers.OWLQN_ALIGN_DIRECTION = aligned
@@ -159,7 +159,7 @@ def l1_part(args) -> None:
 
 
 def weights_part(args) -> None:
-    from streamneuron import fullpass
+    from streamneuron.fullpass import sums as fullpass
     from streamneuron.losses import get_loss
     from streamneuron.readers.arrays import DEFAULT_CHUNK_ROWS
     from streamneuron.stats import CoMoments, Moments
@@ -221,8 +221,9 @@ def file_pass(X, y, s, args) -> dict:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from streamneuron import fullpass, open_source
-    from streamneuron.partitions import plan_partitions
+    from streamneuron import open_source
+    from streamneuron.fullpass import sums as fullpass
+    from streamneuron.fullpass.partitions import plan_partitions
 
     d = X.shape[1]
     params = np.concatenate([np.full(d, 0.01), [0.1], np.zeros(d), np.ones(d)])

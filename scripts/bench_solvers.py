@@ -49,7 +49,7 @@ once (start-up not timed), as Spark's session is started once before its timing.
 
 ``--hessian-cost``: seconds of one in-process full pass over in-memory float32
 data computing only the gradient, against one that also computes the Hessian, for
-several feature counts (needs ``streamneuron.fullpass.partial_sums``).
+several feature counts (needs ``streamneuron.fullpass.sums.partial_sums``).
 """
 
 from __future__ import annotations
@@ -540,7 +540,7 @@ def run_ours(ds: Dataset, l2: float, solver: str, args, client, ref: Reference,
 def _default_stop(rows, tol, max_iter):
     """Iterations a gd run with the default stopping rule makes, given the history
     rows (objective and gradient norm at w_0, w_1, ...) of a run without one (None:
-    not known yet). The rule of ``streamneuron.solvers.gd``: the relative objective
+    not known yet). The rule of ``streamneuron.fullpass.solvers.gd``: the relative objective
     change at most ``tol`` and the gradient norm at most ``sqrt(tol)``."""
     for k in range(2, min(len(rows), max_iter) + 1):
         now, before = rows[k - 1], rows[k - 2]
@@ -711,13 +711,13 @@ def hessian_cost(args) -> list[dict]:
     """One in-process pass over in-memory float32 data, without and with the Hessian.
 
     The pass is what a worker runs on data kept in memory:
-    ``streamneuron.fullpass.sums_decoded`` over units of ``ArraySource``'s default
+    ``streamneuron.fullpass.sums.sums_decoded`` over units of ``ArraySource``'s default
     size (the fused kernels ``gradient_sums`` / ``gradient_hessian_sums``), one
     thread, standardization applied on the fly. Also the numpy float64 ``X.T @
     (h X)`` the reference Newton uses, for scale.
     """
     try:
-        from streamneuron import fullpass
+        from streamneuron.fullpass import sums as fullpass
         from streamneuron.losses import get_loss
         from streamneuron.readers.arrays import DEFAULT_CHUNK_ROWS
         sums_decoded = fullpass.sums_decoded
@@ -761,7 +761,7 @@ def hessian_cost(args) -> list[dict]:
             (Xf * h[:, None]).T @ Xf
         blas = time.perf_counter() - t
         H = np.eye(d + 1) * 2.0 + 0.01
-        from streamneuron.solvers import _newton_step
+        from streamneuron.fullpass.solvers import _newton_step
         t = time.perf_counter()
         _newton_step(H, np.ones(d + 1))  # the client's solve of one Newton step
         solve = time.perf_counter() - t

@@ -24,7 +24,7 @@ _LAZY = {
     "open_source": "readers", "Source": "readers", "ArraySource": "readers",
     "from_dataframe": "readers",
     "fit_sgd": "sgd", "Position": "stream",
-    "fit_gd": "gd", "fit_newton": "gd", "fit_lbfgs": "gd", "NeuronClassifier": "sklearn",
+    "fit_gd": "fullpass", "fit_newton": "fullpass", "fit_lbfgs": "fullpass", "NeuronClassifier": "sklearn",
 }
 
 

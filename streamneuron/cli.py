@@ -323,7 +323,7 @@ def train(data, label, output, features, exclude, mode, loss, batch_size, epochs
                             average=(average_from or 1) if average else False,
                             on_check=on_check, l1=l1, class_weight=class_weight)
         else:
-            from .gd import fit_gd
+            from .fullpass import fit_gd
 
             if checkpoint or resume or checkpoint_every or checkpoint_seconds:
                 raise click.BadParameter("--checkpoint/--resume are for --mode sgd",

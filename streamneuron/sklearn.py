@@ -66,7 +66,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from . import defaults, kernels
 from .errors import DivergenceError
-from .gd import NEWTON_MAX_FEATURES, fit_gd
+from .fullpass.engine import NEWTON_MAX_FEATURES, fit_gd
 from .losses import LOSSES, get_loss, sigmoid
 from .neuron import Neuron, restandardized
 from .schedules import SCHEDULES
@@ -137,7 +137,7 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
         ``"mse"``; proximal Newton with ``l1``), stopping when its predicted gap
         to the optimum is at most ``1e-10 * |J|``; ``"lbfgs"``: L-BFGS-B (OWL-QN
         with ``l1``) on scipy's criteria from the same tolerance; ``"auto"``:
-        newton up to ``streamneuron.gd.NEWTON_MAX_FEATURES`` (128) features,
+        newton up to ``streamneuron.fullpass.engine.NEWTON_MAX_FEATURES`` (128) features,
         lbfgs above; ``"sgd"``: ``epochs`` passes of mini-batch SGD as
         :meth:`partial_fit` makes them. Never used by :meth:`partial_fit`.
     batch_size : int or "auto", default="auto"

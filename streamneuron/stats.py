@@ -144,7 +144,7 @@ class CoMoments:
     as :class:`Moments` (``+ delta delta^T n_a n_b / n``). It gives the
     standardization (its diagonal) and, since every row has the same logit at
     ``w = 0``, Newton's gradient and Hessian at the starting point, so the first
-    Newton step needs no pass of its own (:func:`streamneuron.fullpass.start_from_moments`).
+    Newton step needs no pass of its own (:func:`streamneuron.fullpass.sums.start_from_moments`).
     """
 
     n: int  # rows

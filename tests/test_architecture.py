@@ -134,11 +134,11 @@ def _describe(graph: dict[str, set[str]], component: list[str]) -> str:
 
 def test_graph_sees_lazy_and_relative_imports():
     graph = import_graph()
-    # Module level, relative: sgd.py imports the stream.
-    assert "streamneuron.stream" in graph["streamneuron.sgd"]
+    # Module level, relative: the SGD engine imports the stream.
+    assert "streamneuron.stream" in graph["streamneuron.sgd.engine"]
     # Inside a function: the package __init__ loads its names lazily through
-    # importlib, which is no import statement; gd.py opens sources inside fit_gd.
-    assert "streamneuron.readers" in graph["streamneuron.gd"]
+    # importlib, which is no import statement; the full-pass engine opens sources inside fit_gd.
+    assert "streamneuron.readers" in graph["streamneuron.fullpass.engine"]
     # ``from . import kernels`` names the subpackage.
     assert "streamneuron.kernels" in graph["streamneuron.apply"]
 

@@ -1,4 +1,4 @@
-"""Full-pass gradient descent on Dask (streamneuron.gd).
+"""Full-pass gradient descent on Dask (streamneuron.fullpass.engine).
 
 Two local clusters are shared by the module (1 and 2 single-threaded worker
 processes); the real-process test starts its own ``dask scheduler`` and two
@@ -24,7 +24,7 @@ import pytest
 
 distributed = pytest.importorskip("distributed")
 
-from streamneuron import gd  # noqa: E402
+from streamneuron.fullpass import engine as gd  # noqa: E402
 from streamneuron.errors import ConfigError, DataError, DivergenceError  # noqa: E402
 from streamneuron.losses import get_loss  # noqa: E402
 from streamneuron.readers import open_source  # noqa: E402
@@ -347,7 +347,7 @@ def free_port() -> int:
 
 
 def test_unreachable_scheduler_is_a_clear_error(parquet_data, monkeypatch):
-    from streamneuron import cluster
+    from streamneuron.fullpass import cluster
 
     monkeypatch.setattr(cluster, "CONNECT_TIMEOUT", "1s")
     address = f"tcp://127.0.0.1:{free_port()}"

@@ -71,7 +71,7 @@ def test_branch_free_exp_and_log1p_are_within_an_ulp_of_libm():
 
     from numba import njit
 
-    from streamneuron.elementary import EXP_FLOOR, exp_nonpositive, log1p_unit
+    from streamneuron.kernels.elementary import EXP_FLOOR, exp_nonpositive, log1p_unit
 
     @njit
     def both(a, e, out_exp, out_log):

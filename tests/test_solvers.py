@@ -24,8 +24,8 @@ import pyarrow.parquet as pq
 import pytest
 
 import streamneuron as sn
-from streamneuron import gd
-from streamneuron.fullpass import Sums, add_unit_sums, start_from_moments
+from streamneuron.fullpass import engine as gd
+from streamneuron.fullpass.sums import Sums, add_unit_sums, start_from_moments
 from streamneuron.losses import get_loss
 from streamneuron.stats import CoMoments
 
@@ -334,7 +334,7 @@ def test_small_data_runs_in_process_by_default(files):
 def test_newton_counts_one_read_per_pass(files):
     """passes = reads of the data: the standardization pass (which also gives the
     first step) and one per trial point."""
-    from streamneuron.partitions import units_read
+    from streamneuron.fullpass.partitions import units_read
 
     paths = files[0]
     units = len(sn.open_source(paths).units)

@@ -20,9 +20,9 @@ import pytest
 import streamneuron as sn
 from streamneuron import kernels
 from streamneuron.errors import ConfigError, DataError
-from streamneuron.fullpass import Sums, add_unit_sums, start_from_moments
+from streamneuron.fullpass.sums import Sums, add_unit_sums, start_from_moments
 from streamneuron.losses import get_loss
-from streamneuron.solvers import pseudo_gradient
+from streamneuron.fullpass.solvers import pseudo_gradient
 from streamneuron.stats import CoMoments, Moments
 
 sklearn_datasets = pytest.importorskip("sklearn.datasets")
@@ -146,7 +146,7 @@ def test_weighted_first_newton_step_equals_a_weighted_pass_at_zero():
 # --------------------------------------------------------------------------
 
 
-@pytest.mark.filterwarnings("ignore::streamneuron.gd.ConvergenceWarning")
+@pytest.mark.filterwarnings("ignore::streamneuron.fullpass.engine.ConvergenceWarning")
 @pytest.mark.parametrize("solver", ["gd", "newton", "lbfgs"])
 def test_integer_weights_equal_repeated_rows_and_zero_weight_a_row_absent(cancer, solver):
     """The same sums up to rounding, so the same iterates: newton to its optimum, gd
@@ -275,7 +275,7 @@ def test_elastic_net_reaches_glums_optimum_with_its_zeros(cancer, solver, l1):
 def test_owlqn_with_andrew_and_gaos_aligned_direction_reaches_the_same_optimum(cancer,
                                                                              monkeypatch):
     """The paper's direction (every entry along -pg), streamneuron's fallback, used always."""
-    from streamneuron import solvers
+    from streamneuron.fullpass import solvers
 
     X, y, s = cancer
     Xs = weighted_standardize(X, s)

@@ -34,7 +34,7 @@ How the work is laid out (all of it fixed, none of it dependent on the layout):
 * The rows of a tile are trained in *spans* that share the weights (up to the
   end of the tile or of the batch): the span's logits, then its losses and
   ``dL/dz`` in one branch-free loop that LLVM runs four rows per instruction
-  (the ``exp``/``log1p`` of :mod:`streamneuron.elementary`), then its rows added
+  (the ``exp``/``log1p`` of :mod:`streamneuron.kernels.elementary`), then its rows added
   to the carry in row order, eight sums held in registers (:func:`~.intrinsics._accumulate8`).
   At batch size 1 every row is its own batch: a plain row loop.
 * A shuffled block is read in random row order: while a tile trains, the rows

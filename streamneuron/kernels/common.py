@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ..elementary import exp_nonpositive, log1p_unit
+from .elementary import exp_nonpositive, log1p_unit
 from .intrinsics import _accumulate8, _prefetch, _transpose4, _update_row
 
 # The SGD scalars a kernel reads and writes back, by name: one record (new_state()).
@@ -64,7 +64,7 @@ def loss_and_dz_scalar(loss_id, z, y):
         p = 1 / (1 + e)              (z >= 0)      p = e / (1 + e)     (z < 0)
         log(1 + e**z) = max(z, 0) + log1p(e)
 
-    ``exp`` and ``log1p`` are the branch-free ones of :mod:`streamneuron.elementary`
+    ``exp`` and ``log1p`` are the branch-free ones of :mod:`streamneuron.kernels.elementary`
     (the kernels evaluate this over a tile of rows, four at a time).
     """
     e = exp_nonpositive(-abs(z))

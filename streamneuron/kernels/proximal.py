@@ -1,5 +1,5 @@
 """The proximal Newton direction with an L1 penalty: coordinate descent on a quadratic
-model (the glmnet / glum inner loop), for :func:`streamneuron.solvers.newton` when
+model (the glmnet / glum inner loop), for :func:`streamneuron.fullpass.solvers.newton` when
 ``l1 > 0``. Small and dense: ``(d+1) x (d+1)``, no data; compiled because its
 loops run per coordinate.
 """

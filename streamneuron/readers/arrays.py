@@ -400,7 +400,7 @@ class ArraySource(Source):
     def delayed_units(self) -> list:
         """One ``dask.delayed`` per unit, in unit order, each computing
         ``[(where, features, X, y, w)]`` (a one-element list, the layout of a decoded
-        bag partition in :mod:`streamneuron.gd`) on whatever worker runs it, with
+        bag partition in :mod:`streamneuron.fullpass.engine`) on whatever worker runs it, with
         the same conversion and label checks as :meth:`read`.
 
         Dask inputs become tasks of their own graph (a Dask DataFrame partition, a

@@ -237,7 +237,7 @@ class Source(abc.ABC):
       memory stays flat. False: ``read`` makes arrays of its own (a slice of an
       array in memory, a computed Dask block), taken as they are.
 
-    How a full pass spreads it over Dask workers (see :mod:`streamneuron.gd`):
+    How a full pass spreads it over Dask workers (see :mod:`streamneuron.fullpass.engine`):
 
     * ``reopen_args()``: the keyword arguments of
       :func:`~streamneuron.readers.open_source` that open any one of ``files``

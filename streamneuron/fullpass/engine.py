@@ -12,12 +12,12 @@ Parquet row group or HDF5 chunk range, or a run of them up to
 ``partition_rows`` rows) is read and reduced by one task, and a Dask tree
 reduction adds the partial sums in a fixed order. This module wires the pieces:
 
-* :mod:`streamneuron.partitions`: what a partition is and how a task reads one;
-* :mod:`streamneuron.fullpass`: the full-pass primitive (the sums of one pass,
+* :mod:`streamneuron.fullpass.partitions`: what a partition is and how a task reads one;
+* :mod:`streamneuron.fullpass.sums`: the full-pass primitive (the sums of one pass,
   and the objective, gradient and Hessian they give);
-* :mod:`streamneuron.cluster`: where a pass runs (this process, a local
+* :mod:`streamneuron.fullpass.cluster`: where a pass runs (this process, a local
   cluster, a running scheduler);
-* :mod:`streamneuron.solvers`: gd, newton and lbfgs, side by side.
+* :mod:`streamneuron.fullpass.solvers`: gd, newton and lbfgs, side by side.
 
 The first pass computes the standardization (mean and scale of each feature);
 for ``newton`` it also sums the co-moments of features and label, which give
@@ -41,16 +41,16 @@ from typing import Callable, Mapping
 import numpy as np
 
 from .cluster import DaskCluster, check_where, open_executor
-from .errors import ConfigError, DataError, StreamNeuronError
-from .fullpass import (Evaluation, Sums, decode, merge_moments, moments_decoded,
+from ..errors import ConfigError, DataError, StreamNeuronError
+from .sums import (Evaluation, Sums, decode, merge_moments, moments_decoded,
                        moments_partition, start_from_moments, sum_partials, sums_decoded,
                        sums_partition, with_row_weights)
-from .losses import get_loss
-from .neuron import Neuron
-from .params import check_params
+from ..losses import get_loss
+from ..neuron import Neuron
+from ..params import check_params
 from .partitions import Partition, plan_partitions, release_buffers, units_read
 from .solvers import SOLVERS, Options
-from .weighting import check_class_weight, check_total, resolve_class_weight
+from ..weighting import check_class_weight, check_total, resolve_class_weight
 
 # Partials combined per task of the reduction tree.
 SPLIT_EVERY = 8
@@ -120,7 +120,7 @@ def fit_gd(source, max_iter: int | None = None, lr: float = 1.0, *, loss: str = 
     ``l2``, ``l1``: the penalties ``(l2/2) ||w||**2 + l1 ||w||_1`` (elastic net
     with both; the bias is never penalised). With ``l1 > 0``: newton takes
     proximal Newton steps, lbfgs is OWL-QN, gd a proximal gradient step (see
-    :mod:`streamneuron.solvers`); ``info["nonzero"]`` counts the non-zero weights.
+    :mod:`streamneuron.fullpass.solvers`); ``info["nonzero"]`` counts the non-zero weights.
 
     Weights: the source's weight column (``open_source(..., weight=COL)``), times
     ``class_weight`` (None, ``"balanced"``: ``n / (2 n_class)`` from the label
@@ -139,11 +139,11 @@ def fit_gd(source, max_iter: int | None = None, lr: float = 1.0, *, loss: str = 
     this process (Dask's threaded scheduler), N for a local cluster of N
     single-threaded worker processes, closed at the end. With none of them: the
     running default client if there is one, else this process for data up to
-    ``streamneuron.cluster.IN_PROCESS_BYTES`` decoded, else a local cluster of
+    ``streamneuron.fullpass.cluster.IN_PROCESS_BYTES`` decoded, else a local cluster of
     2 workers. ``on_cluster(link)`` gets the dashboard link of a cluster started
     here; ``verbose=True`` lets the cluster's own logs through.
 
-    Stopping (:mod:`streamneuron.solvers`): gd when the objective changes by at
+    Stopping (:mod:`streamneuron.fullpass.solvers`): gd when the objective changes by at
     most ``tol`` (relative) and the gradient norm is at most ``sqrt(tol)``;
     newton when its predicted gap to the optimum is at most ``tol`` (relative);
     lbfgs on scipy's criteria derived from ``tol``; every solver after
@@ -178,7 +178,7 @@ def fit_gd(source, max_iter: int | None = None, lr: float = 1.0, *, loss: str = 
     params = make_params("gd" if solver == "auto" else solver)
     check_params(workers=workers)
     check_where(client=client, scheduler=scheduler, workers=workers)
-    from .readers import open_source
+    from ..readers import open_source
 
     given = source
     source = open_source(source, label=label, features=features,

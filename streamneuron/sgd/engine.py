@@ -39,17 +39,17 @@ from typing import Callable
 
 import numpy as np
 
-from . import checkpoint as ckpt
-from . import defaults
-from .errors import CheckpointError, ConfigError, DataError, DivergenceError, TrainingInterrupted
-from .losses import get_loss
-from .neuron import Neuron
-from .params import check_params
-from .stats import Moments, raise_nonfinite, streaming_moments
-from .stream import Position, iter_blocks
-from .training import NONFINITE, StepRule, TrainState
-from .validation import FIELDS, PATIENCE, SGD_TOL, Stopping, validate
-from .weighting import check_class_weight, check_total, resolve_class_weight
+from .. import checkpoint as ckpt
+from .. import defaults
+from ..errors import CheckpointError, ConfigError, DataError, DivergenceError, TrainingInterrupted
+from ..losses import get_loss
+from ..neuron import Neuron
+from ..params import check_params
+from ..stats import Moments, raise_nonfinite, streaming_moments
+from ..stream import Position, iter_blocks
+from ..training import NONFINITE, StepRule, TrainState
+from ..validation import FIELDS, PATIENCE, SGD_TOL, Stopping, validate
+from ..weighting import check_class_weight, check_total, resolve_class_weight
 
 # Rows per kernel call: small enough to notice a signal or a due checkpoint within
 # milliseconds, large enough that the per-call overhead (boxing the arguments) is
@@ -235,7 +235,7 @@ def fit_sgd(source, batch_size: int | None = None, epochs: int | None = None,
     if checkpoint_every is not None and not checkpoint:
         raise ConfigError("--checkpoint-every needs --checkpoint DIR")
     with contextlib.ExitStack() as stack:
-        from .readers import open_source
+        from ..readers import open_source
 
         given = source
         source = open_source(source, label=label, features=features,
@@ -249,7 +249,7 @@ def fit_sgd(source, batch_size: int | None = None, epochs: int | None = None,
                                     "given was opened without it: open_source(..., weight=)")
         if validation is not None:
             if not hasattr(validation, "units"):
-                from .readers import open_source
+                from ..readers import open_source
 
                 validation = stack.enter_context(open_source(
                     validation, label=source.label, features=source.feature_names,
@@ -297,7 +297,7 @@ def fit_sgd(source, batch_size: int | None = None, epochs: int | None = None,
         run.validation, run.on_check = validation, on_check
         run.until_converged = epochs is None and not early_stopping
         if params.validation_fraction > 0:
-            from .validation import second_reader
+            from ..validation import second_reader
 
             run.holdout_source = second_reader(source)
             if run.holdout_source is not source:

@@ -24,7 +24,7 @@ import multiprocessing
 import os
 import sys
 
-from .errors import ConfigError, StreamNeuronError
+from ..errors import ConfigError, StreamNeuronError
 
 # How long to try to reach a --scheduler address before giving up.
 CONNECT_TIMEOUT = "10s"

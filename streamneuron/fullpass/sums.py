@@ -24,7 +24,7 @@ client turns the sums into the objective and its derivatives
 Everything here runs on a worker (or in this process): the functions a task
 calls on a partition (``*_partition``) or on partitions kept decoded in memory
 (``*_decoded``), and the reductions that add their results. The solvers
-(:mod:`streamneuron.solvers`) see only :class:`Evaluation`.
+(:mod:`streamneuron.fullpass.solvers`) see only :class:`Evaluation`.
 """
 
 from __future__ import annotations
@@ -34,10 +34,10 @@ from typing import Sequence
 
 import numpy as np
 
-from . import kernels
-from .errors import DivergenceError
+from .. import kernels
+from ..errors import DivergenceError
 from .partitions import Partition, read_partition
-from .stats import CoMoments, Moments, raise_nonfinite
+from ..stats import CoMoments, Moments, raise_nonfinite
 
 
 @dataclass(frozen=True)
@@ -227,7 +227,7 @@ def with_row_weights(units: list, class_weights):
     """Decoded units ``(where, features, X, y, w)`` of in-memory or Dask data, their
     column weights ``w`` (or None) turned into the effective row weights
     (:func:`streamneuron.weighting.row_weights`: times the class weight of ``y``)."""
-    from .weighting import row_weights
+    from ..weighting import row_weights
 
     return [(where, features, X, y, row_weights(w, y, class_weights))
             for where, features, X, y, w in units]

@@ -1,7 +1,7 @@
 """Full-pass solvers, side by side over one primitive.
 
 Each solver minimises ``J(theta)``, ``theta = (w, b)`` with the bias last
-(:mod:`streamneuron.fullpass`), through one callable::
+(:mod:`streamneuron.fullpass.sums`), through one callable::
 
     evaluate(theta, curvature: bool) -> Evaluation     # one pass over the data
 
@@ -54,8 +54,8 @@ from typing import Callable
 
 import numpy as np
 
-from .errors import DivergenceError
-from .fullpass import Evaluation
+from ..errors import DivergenceError
+from .sums import Evaluation
 
 Evaluate = Callable[[np.ndarray, bool], Evaluation]
 
@@ -299,7 +299,7 @@ def proximal_newton(evaluate: Evaluate, theta: np.ndarray, options: Options,
     Hessian there. Stops when ``-q(d)``, the model's prediction of the gap
     ``F - F*``, is at most ``NEWTON_MARGIN tol |F|``.
     """
-    from .kernels import l1_newton_direction
+    from ..kernels import l1_newton_direction
 
     l1 = options.l1
     ev = first if first is not None else evaluate(theta, True)

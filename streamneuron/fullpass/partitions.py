@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import DataError
+from ..errors import DataError
 
 # Opened sources a thread keeps (each holds one open file and its footer).
 SOURCE_CACHE_SIZE = 16
@@ -130,7 +130,7 @@ def _worker_source(part: Partition):
         if source is not None:
             _SOURCES.move_to_end(key)
             return source
-    from .readers import open_source
+    from ..readers import open_source
 
     try:
         source = open_source([part.url], **part.open_args())
@@ -189,7 +189,7 @@ def read_partition(part: Partition, reuse: bool = False):
     ``reuse``: decode into this thread's buffer; ``X`` is then valid only until the
     next unit is read (right for a pass that reduces each unit at once).
     """
-    from .weighting import row_weights
+    from ..weighting import row_weights
 
     source = _worker_source(part)
     for index, n_rows in part.units:
