@@ -159,7 +159,9 @@ def fit_gd(source, max_iter: int | None = None, lr: float = 1.0, *, loss: str = 
 
     Returns the trained :class:`Neuron`; its ``info`` holds mode (the solver),
     iterations, passes (reads of the data, the standardization pass included),
-    rows, converged, message, objective (with ``l1``, ``F``), grad_norm (with ``l1``,
+    rows, converged, message, stop_reason (a :class:`~streamneuron.stop.StopReason`:
+    converged, max iterations, unbounded, no descent, scipy), objective (with ``l1``,
+    ``F``), grad_norm (with ``l1``,
     the pseudo-gradient's), where (in-process, local, scheduler or client), params,
     nonzero (the non-zero weights), with weights ``weight_total`` (``W``) and
     ``class_weights`` (``[a0, a1]``), and ``history``: one row per iteration with
