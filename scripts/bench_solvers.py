@@ -761,9 +761,9 @@ def hessian_cost(args) -> list[dict]:
             (Xf * h[:, None]).T @ Xf
         blas = time.perf_counter() - t
         H = np.eye(d + 1) * 2.0 + 0.01
-        from streamneuron.fullpass.solvers import _newton_step
+        from streamneuron.fullpass.solvers import newton_step
         t = time.perf_counter()
-        _newton_step(H, np.ones(d + 1))  # the client's solve of one Newton step
+        newton_step(H, np.ones(d + 1))  # the client's solve of one Newton step
         solve = time.perf_counter() - t
         row = {"d": d, "rows": n, "gradient": times[False], "hessian": times[True],
                "ratio": times[True] / times[False], "solve": solve, "numpy_blas": blas}

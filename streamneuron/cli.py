@@ -420,13 +420,17 @@ def _epoch_shown(epoch: int) -> bool:
 
 def _sgd_convergence_line(info: dict) -> str:
     """The last line of an sgd run: whether the training objective converged."""
+    from .stop import StopReason
+
     params = info["params"]
     rule = (f"the training objective's mean over the last {info['patience_epochs']} epochs "
             f"improved by less than {params['tol']:g} (relative) on the {info['patience_epochs']} "
             "before")
     state = f"converged ({rule})" if info["converged"] else f"NOT converged (not yet: {rule})"
-    how = {"converged": "stopped there", "max epochs": "stopped at the most epochs",
-           "early stopping": "stopped by --early-stopping", "epochs": "ran the --epochs given"}
+    how = {StopReason.CONVERGED: "stopped there",
+           StopReason.MAX_EPOCHS: "stopped at the most epochs",
+           StopReason.EARLY_STOPPING: "stopped by --early-stopping",
+           StopReason.EPOCHS: "ran the --epochs given"}
     return (f"sgd: {state}; {info['epochs']} epochs, {info['updates']:,} updates of "
             f"{params['batch_size']} rows ({params['schedule']}, lr {params['lr']:g}); "
             f"{how[info['stop_reason']]}")

@@ -45,6 +45,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import ConfigError
+from .penalty import Penalty
 
 # --------------------------------------------------------------------------
 # Array versions (numpy or Dask arrays)
@@ -123,13 +124,13 @@ def logit(X, w, b):
 
 def objective(loss, X, y, w, b, l2: float = 0.0) -> float:
     """``J(w, b) = mean L(z, y) + (l2/2) ||w||**2`` on one in-memory batch."""
-    return float(loss.loss(logit(X, w, b), y).mean() + 0.5 * l2 * np.dot(w, w))
+    return float(Penalty(l2=l2).objective(loss.loss(logit(X, w, b), y).mean(), w))
 
 
 def gradient(loss, X, y, w, b, l2: float = 0.0):
     """``(dJ/dw, dJ/db)``: the loss gradient averaged over the rows, plus ``l2 w``."""
     dz = loss.dloss_dz(logit(X, w, b), y)
-    return X.T @ dz / X.shape[0] + l2 * w, dz.mean()
+    return X.T @ dz / X.shape[0] + Penalty(l2=l2).l2_gradient(w), dz.mean()
 
 
 def __getattr__(name):

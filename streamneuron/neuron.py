@@ -19,6 +19,7 @@ from .atomic import write_text
 from .errors import ConfigError, DataError, ModelError
 from .losses import get_loss
 from .params import check_params
+from .penalty import Penalty
 from .training import NONFINITE, StepRule, TrainState
 
 MODEL_FORMAT = "streamneuron-model"
@@ -150,7 +151,7 @@ class Neuron:
 
     def objective(self, X, y, l2: float = 0.0) -> float:
         """``J = mean L + (l2/2) ||w||**2``."""
-        return self.loss(X, y) + 0.5 * l2 * float(self.weights @ self.weights)
+        return Penalty(l2=l2).objective(self.loss(X, y), self.weights)
 
     # -- training ---------------------------------------------------------------
     def partial_fit(self, X, y, lr: float = 0.1, l2: float = 0.0, *, l1: float = 0.0,

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import kernels
+from .penalty import Penalty
 from .schedules import make_schedule
 
 # What train_block returns with the next row position.
@@ -233,10 +234,7 @@ def objective(loss_sum: float, weight_sum: float, weights: np.ndarray, rule: Ste
     penalised): the pass's (weighted) mean loss and the penalties at ``weights``. The L1
     term is added only when ``l1 > 0`` (the L1-free objective is the same number as
     before L1 existed)."""
-    value = loss_sum / weight_sum + 0.5 * rule.l2 * float(weights @ weights)
-    if rule.l1 > 0:
-        value += rule.l1 * float(np.abs(weights).sum())
-    return float(value)
+    return float(Penalty(l2=rule.l2, l1=rule.l1).objective(loss_sum / weight_sum, weights))
 
 
 __all__ = ["TrainState", "StepRule", "objective", "OK", "PAUSED", "NONFINITE"]

@@ -49,7 +49,9 @@ from ..losses import get_loss
 from ..neuron import Neuron
 from ..params import check_params
 from .partitions import Partition, plan_partitions, release_buffers, units_read
+from ..penalty import Penalty
 from .solvers import SOLVERS, Options
+from ..stop import StopReason
 from ..weighting import check_class_weight, check_total, resolve_class_weight
 
 # Partials combined per task of the reduction tree.
@@ -157,7 +159,9 @@ def fit_gd(source, max_iter: int | None = None, lr: float = 1.0, *, loss: str = 
 
     Returns the trained :class:`Neuron`; its ``info`` holds mode (the solver),
     iterations, passes (reads of the data, the standardization pass included),
-    rows, converged, message, objective (with ``l1``, ``F``), grad_norm (with ``l1``,
+    rows, converged, message, stop_reason (a :class:`~streamneuron.stop.StopReason`:
+    converged, max iterations, unbounded, no descent, scipy), objective (with ``l1``,
+    ``F``), grad_norm (with ``l1``,
     the pseudo-gradient's), where (in-process, local, scheduler or client), params,
     nonzero (the non-zero weights), with weights ``weight_total`` (``W``) and
     ``class_weights`` (``[a0, a1]``), and ``history``: one row per iteration with
@@ -345,7 +349,8 @@ class _Run:
 
     def _solve(self, model: Neuron, first: Evaluation | None) -> None:
         p = self.params
-        options = Options(max_iter=p.max_iter, tol=p.tol, lr=p.lr, l2=p.l2, l1=p.l1)
+        options = Options(max_iter=p.max_iter, tol=p.tol, lr=p.lr,
+                          penalty=Penalty(l2=p.l2, l1=p.l1))
         history: list[dict] = []
 
         def report(row: dict) -> None:
@@ -367,7 +372,8 @@ class _Run:
         model.updates = result.iterations
         model.info = {"mode": p.solver, "iterations": result.iterations, "passes": self.passes,
                       "rows": self.data.n_rows, "converged": result.converged,
-                      "message": result.message, "objective": result.objective,
+                      "message": result.message, "stop_reason": result.stop.reason,
+                      "objective": result.objective,
                       "grad_norm": result.grad_norm, "where": self.executor.kind,
                       "history": history, "params": asdict(p),
                       "partitions": len(self.data.partitions),
@@ -376,7 +382,7 @@ class _Run:
             model.info["class_weights"] = [float(a) for a in self.class_weights]
         if self.weight_total is not None and (p.weight or self.class_weights is not None):
             model.info["weight_total"] = self.weight_total
-        if not result.converged and (p.tol > 0 or result.message != f"stopped after max_iter = {p.max_iter} iterations"):
+        if not result.converged and (p.tol > 0 or result.stop.reason is not StopReason.MAX_ITER):
             warnings.warn(f"{p.solver}: {result.message}", ConvergenceWarning, stacklevel=4)
 
     def _check_weight(self, total: float) -> None:

@@ -37,6 +37,7 @@ import numpy as np
 from .. import kernels
 from ..errors import DivergenceError
 from .partitions import Partition, read_partition
+from ..penalty import Penalty
 from ..stats import CoMoments, Moments, raise_nonfinite
 
 
@@ -84,23 +85,25 @@ class Sums:
         return float(self.total[self.d + 3])
 
     def evaluate(self, w: np.ndarray, b: float, l2: float) -> Evaluation:
-        """Objective, gradient and (if summed) Hessian of ``J`` at ``(w, b)``.
+        """Objective, gradient and (if summed) Hessian of ``J`` at ``(w, b)``, the
+        L2 term by :class:`~streamneuron.penalty.Penalty` (the L1 term is the solvers').
 
         The arithmetic of the article's GD step, operation for operation (the
         ``gd`` solver's weights depend on it bit for bit).
         """
         d, total = self.d, self.total
         n = total[d + 3]  # W: the rows themselves when unweighted
+        penalty = Penalty(l2=l2)
         with np.errstate(over="ignore", invalid="ignore"):  # the solvers check finiteness
-            grad_w = total[:d] / n + l2 * w
+            grad_w = total[:d] / n + penalty.l2_gradient(w)
             grad_b = total[d] / n
-            objective = total[d + 1] / n + 0.5 * l2 * float(w @ w)
+            objective = total[d + 1] / n + penalty.l2_value(w)
         hessian = None
         if total.shape[0] > d + HEAD:
             upper = total[d + HEAD:].reshape(d + 1, d + 1)
             hessian = np.triu(upper) + np.triu(upper, 1).T
             hessian /= n
-            hessian[np.arange(d), np.arange(d)] += l2
+            penalty.add_l2_curvature(hessian[:d, :d])
         return Evaluation(np.append(w, b), float(objective), np.append(grad_w, grad_b), hessian)
 
 
@@ -141,7 +144,7 @@ def start_from_moments(moments: CoMoments, mean: np.ndarray, inv_scale: np.ndarr
     hessian[:d, :d] = h * sum_uu / n
     hessian[:d, d] = hessian[d, :d] = h * sum_u / n
     hessian[d, d] = h
-    hessian[np.arange(d), np.arange(d)] += l2
+    Penalty(l2=l2).add_l2_curvature(hessian[:d, :d])
     return Evaluation(np.zeros(d + 1), loss0 + (loss1 - loss0) * ybar, gradient, hessian)
 
 

@@ -46,6 +46,7 @@ from ..losses import get_loss
 from ..neuron import Neuron
 from ..params import check_params
 from ..stats import Moments, raise_nonfinite, streaming_moments
+from ..stop import StopReason
 from ..stream import Position, iter_blocks
 from ..training import NONFINITE, StepRule, TrainState
 from ..validation import FIELDS, PATIENCE, SGD_TOL, Stopping, validate
@@ -501,11 +502,11 @@ class _Run:
         """The model's ``converged`` (the rule holds at the end) and ``stop_reason``."""
         done = self._converged()
         if self.stopping.stopped:
-            reason = "early stopping"
+            reason = StopReason.EARLY_STOPPING
         elif self.until_converged:
-            reason = "converged" if done else "max epochs"
+            reason = StopReason.CONVERGED if done else StopReason.MAX_EPOCHS
         else:
-            reason = "epochs"
+            reason = StopReason.EPOCHS
         return {"converged": done, "stop_reason": reason,
                 "patience_epochs": defaults.patience_epochs(
                     self.history[-1]["rows"] if self.history else self.source.n_rows)}
