@@ -159,11 +159,11 @@ def test_type_checking_imports_are_not_edges(tmp_path):
 
 
 def test_stream_imports_no_reader():
-    """The stream orders any source through the protocol; the readers' public
-    ``Source.batches`` imports the stream (the direction of the old circle)."""
+    """The stream orders any source through the protocol (``readers/base.py``) and
+    imports no module of ``readers/``. (Which way the readers import is not this test's
+    business: asserting that a lower room imports a higher one would hold a defect in.)"""
     graph = import_graph()
     assert not {m for m in graph["streamneuron.stream"] if m.startswith("streamneuron.readers")}
-    assert "streamneuron.stream" in graph["streamneuron.readers.base"]
 
 
 def source_switches(root: pathlib.Path = ROOT) -> list[str]:
