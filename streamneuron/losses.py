@@ -131,13 +131,3 @@ def gradient(loss, X, y, w, b, l2: float = 0.0):
     dz = loss.dloss_dz(logit(X, w, b), y)
     return X.T @ dz / X.shape[0] + l2 * w, dz.mean()
 
-
-def __getattr__(name):
-    # The scalar version compiled into the kernels lives with them
-    # (streamneuron.kernels.common), so that this module, and the registry the
-    # command line reads, load without numba.
-    if name == "loss_and_dz_scalar":
-        from .kernels.common import loss_and_dz_scalar
-
-        return loss_and_dz_scalar
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -48,7 +48,7 @@ from .sums import (Evaluation, Sums, decode, merge_moments, moments_decoded,
 from ..losses import get_loss
 from ..neuron import Neuron
 from ..params import check_params
-from .partitions import Partition, plan_partitions, release_buffers, units_read
+from .partitions import Partition, plan_partitions, release_buffers
 from .solvers import SOLVERS, Options
 from ..weighting import check_class_weight, check_total, resolve_class_weight
 
@@ -419,4 +419,4 @@ def _gib(n: float) -> str:
 
 
 __all__ = ["fit_gd", "fit_newton", "fit_lbfgs", "GDParams", "Partition", "plan_partitions",
-           "PersistWarning", "ConvergenceWarning", "units_read", "NEWTON_MAX_FEATURES"]
+           "PersistWarning", "ConvergenceWarning", "NEWTON_MAX_FEATURES"]

@@ -45,7 +45,7 @@ from ..errors import CheckpointError, ConfigError, DataError, DivergenceError, T
 from ..losses import get_loss
 from ..neuron import Neuron
 from ..params import check_params
-from ..stats import Moments, raise_nonfinite, streaming_moments
+from ..stats import raise_nonfinite, streaming_moments
 from ..stream import Position, iter_blocks
 from ..training import NONFINITE, StepRule, TrainState
 from ..validation import FIELDS, PATIENCE, SGD_TOL, Stopping, validate
@@ -598,4 +598,4 @@ class _Run:
             "learning rate is too large for this data: lower --lr or use --standardize")
 
 
-__all__ = ["fit_sgd", "SGDParams", "Moments"]
+__all__ = ["fit_sgd", "SGDParams"]
