@@ -76,6 +76,11 @@ class LogLoss:
         p = sigmoid(z)
         return p * (1.0 - p)
 
+    @staticmethod
+    def from_metrics(result: dict) -> float:
+        """The mean of this loss from :meth:`StreamingMetrics.result`'s numbers: the log loss."""
+        return result["log_loss"]
+
 
 class SquaredError:
     """The article's loss. ``L = 0.5 (p - y)**2``; ``dL/dz = (p - y) p (1 - p)``."""
@@ -99,6 +104,12 @@ class SquaredError:
         Hessian); the Gauss-Newton term never is."""
         p = sigmoid(z)
         return (p * (1.0 - p)) ** 2
+
+    @staticmethod
+    def from_metrics(result: dict) -> float:
+        """The mean of this loss from :meth:`StreamingMetrics.result`'s numbers:
+        ``0.5 (p - y)**2`` is half the mean squared error ``mse`` (the Brier score)."""
+        return 0.5 * result["mse"]
 
 
 # The registry of losses, by name (the first is the default). A new loss needs an

@@ -110,25 +110,38 @@ class Neuron:
     def loss_name(self) -> str:
         return self.loss_fn.name
 
+    @property
+    def center(self) -> np.ndarray:
+        """What is subtracted from each raw feature, ``x_std = (x - center) * inv_scale``:
+        ``mean``, or zeros when the model has no standardization statistics."""
+        return self._center
+
+    @property
+    def inv_scale(self) -> np.ndarray:
+        """What each centred feature is multiplied by: ``1 / scale``, or ones when the
+        model has no standardization statistics."""
+        return self._inv_scale
+
     def set_standardize(self, standardize) -> None:
-        """Set ``(mean, scale)`` or ``None``; kernels get ``mean`` and ``1/scale``."""
+        """Set ``(mean, scale)`` or ``None``; the kernels get :attr:`center` and
+        :attr:`inv_scale`."""
         if standardize is None:
             self.mean = self.scale = None
-            self._mean = np.zeros(self.n_features)
+            self._center = np.zeros(self.n_features)
             self._inv_scale = np.ones(self.n_features)
         else:
             mean, scale = (np.asarray(a, dtype=np.float64) for a in standardize)
             if mean.shape != (self.n_features,) or scale.shape != (self.n_features,):
                 raise ModelError("standardization statistics must have one value per feature")
             self.mean, self.scale = mean, scale
-            self._mean, self._inv_scale = mean, 1.0 / scale
+            self._center, self._inv_scale = mean, 1.0 / scale
 
     # -- prediction -----------------------------------------------------------
     def decision_function(self, X) -> np.ndarray:
         """The logit ``z = x_std . w + b`` of each row."""
         X = as_features(X, self.n_features)
         z = np.empty(X.shape[0], dtype=np.float64)
-        bad = kernels.logits(X, self.weights, self.bias, self._mean, self._inv_scale, z)
+        bad = kernels.logits(X, self.weights, self.bias, self.center, self.inv_scale, z)
         if bad >= 0:
             raise DataError(f"row {bad} of X gives a non-finite logit (NaN or infinity in X)")
         return z
@@ -176,7 +189,7 @@ class Neuron:
         state = TrainState.start(self.weights.copy(), self.bias, self.updates)
         rule = StepRule(self.loss_fn.kernel_id, X.shape[0], float(lr), 0.0, float(l2),
                         l1=float(l1))
-        _, status = state.train_block(X, y, rule, self._mean, self._inv_scale,
+        _, status = state.train_block(X, y, rule, self.center, self.inv_scale,
                                       row_weights=weights)
         if status == NONFINITE:
             raise DataError("X holds NaN or infinity (or the step diverged); nothing was updated")

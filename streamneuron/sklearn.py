@@ -389,7 +389,7 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
         X = validate_data(self, X, dtype=_FLOAT_DTYPES, reset=False)
         z = np.empty(X.shape[0], dtype=np.float64)
         n = self._neuron
-        bad = kernels.logits(X, n.weights, n.bias, n._mean, n._inv_scale, z)
+        bad = kernels.logits(X, n.weights, n.bias, n.center, n.inv_scale, z)
         if bad >= 0:
             raise ValueError(f"row {bad} of X gives a non-finite logit (the values are too large)")
         return z
@@ -551,8 +551,8 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
             neuron.weights = neuron.weights * scale
             neuron.set_standardize((mean, scale))
         elif not self.standardize and neuron.mean is not None:
-            coef = neuron.weights * neuron._inv_scale
-            neuron.bias -= float(coef @ neuron._mean)
+            coef = neuron.weights * neuron.inv_scale
+            neuron.bias -= float(coef @ neuron.center)
             neuron.weights = coef
             neuron.set_standardize(None)
         self._publish()
@@ -601,7 +601,7 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
             order = block_order(n, seed=seed, epoch=p, block=0, shuffle=self.shuffle)
             labels = y01[order] if order.size else y01  # in training order
             in_order = None if weights is None else weights[order] if order.size else weights
-            _, status = state.train_block(X, labels, rule, neuron._mean, neuron._inv_scale,
+            _, status = state.train_block(X, labels, rule, neuron.center, neuron.inv_scale,
                                           order=order, row_weights=in_order)
             if status == OK:
                 _, objective = state.finish_pass(rule)  # the last short batch, as it is
@@ -630,9 +630,9 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
         neuron = self._neuron
         self.mean_, self.scale_ = neuron.mean, neuron.scale
         self.t_ = int(neuron.updates)
-        coef = neuron.weights * neuron._inv_scale
+        coef = neuron.weights * neuron.inv_scale
         self.coef_ = coef.reshape(1, -1)
-        self.intercept_ = np.array([float(neuron.bias) - float(coef @ neuron._mean)])
+        self.intercept_ = np.array([float(neuron.bias) - float(coef @ neuron.center)])
 
 
 __all__ = ["NeuronClassifier"]

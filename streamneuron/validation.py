@@ -34,7 +34,7 @@ import numpy as np
 
 from . import kernels
 from .errors import DataError
-from .losses import sigmoid
+from .losses import get_loss, sigmoid
 from .metrics import StreamingMetrics
 from .stats import raise_nonfinite
 from .stream import Position, block_rows, held_out, iter_blocks
@@ -92,7 +92,7 @@ def validate(weights: np.ndarray, bias: float, mean: np.ndarray, inv_scale: np.n
             held = held_out(block_rows(training, block.units), fraction, seed)
             add(training, block, np.flatnonzero(held))
     result = metrics.result()
-    loss = result["log_loss"] if loss_name == "log" else 0.5 * result["mse"]
+    loss = get_loss(loss_name).from_metrics(result)
     return {"val_loss": loss, "val_log_loss": result["log_loss"],
             "val_accuracy": result["accuracy"], "val_auc": result["auc"],
             "val_rows": result["rows"]}

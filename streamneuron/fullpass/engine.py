@@ -325,7 +325,7 @@ class _Run:
             return None
         self._check_rows(moments.n)
         self._check_weight(moments.weight)
-        return start_from_moments(moments, model._mean, model._inv_scale, self.loss, p.l2)
+        return start_from_moments(moments, model.center, model.inv_scale, self.loss, p.l2)
 
     def _evaluate(self, model: Neuron, theta: np.ndarray, curvature: bool) -> Evaluation:
         """One pass: the objective and derivatives at ``theta``."""
@@ -333,7 +333,7 @@ class _Run:
 
         d = self.d
         w, b = theta[:d], float(theta[d])
-        params = np.concatenate([w, [b], model._mean, model._inv_scale])
+        params = np.concatenate([w, [b], model.center, model.inv_scale])
         graph = self.bag.map_partitions(
             self.sums_fn, dask.delayed(params, traverse=False), self.loss.kernel_id, curvature
         ).reduction(sum_partials, sum_partials, split_every=SPLIT_EVERY)

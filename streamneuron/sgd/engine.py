@@ -433,7 +433,7 @@ class _Run:
                         limit = due if limit < 0 else min(limit, due)
                     before = st.rows_seen
                     pos, status = st.train_block(
-                        block.X, block.labels, rule, model._mean, model._inv_scale,
+                        block.X, block.labels, rule, model.center, model.inv_scale,
                         order=block.order, start=pos, stop=min(n, pos + CALL_ROWS),
                         max_updates=limit, row_weights=block.row_weights)
                     if status == NONFINITE:
@@ -520,7 +520,7 @@ class _Run:
         st, p = self.state, self.params
         weights, bias = st.model(self.rule)  # the running average with averaged SGD
         if self._validates:
-            row = validate(weights, bias, model._mean, model._inv_scale, p.loss,
+            row = validate(weights, bias, model.center, model.inv_scale, p.loss,
                            files=self.validation, training=self.holdout_source,
                            fraction=p.validation_fraction, seed=p.seed,
                            class_weights=self.class_weights)
