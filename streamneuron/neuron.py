@@ -19,7 +19,7 @@ from .atomic import write_text
 from .errors import ConfigError, DataError, ModelError
 from .losses import get_loss
 from .params import check_params
-from .training import NONFINITE, StepRule, TrainState
+from .training import NONFINITE, PassPolicy
 
 MODEL_FORMAT = "streamneuron-model"
 MODEL_VERSION = 1
@@ -184,12 +184,12 @@ class Neuron:
         weights = None if sample_weight is None else as_sample_weight(sample_weight, X.shape[0])
         if X.shape[0] == 0:
             return self
-        # The whole batch is one step; the weights are a copy, so that a bad batch
-        # leaves the model intact.
-        state = TrainState.start(self.weights.copy(), self.bias, self.updates)
-        rule = StepRule(self.loss_fn.kernel_id, X.shape[0], float(lr), 0.0, float(l2),
-                        l1=float(l1))
-        _, status = state.train_block(X, y, rule, self.center, self.inv_scale,
+        # The whole batch is one step at a constant rate; the state trains a copy of
+        # the weights, so that a bad batch leaves the model intact.
+        policy = PassPolicy.of(self.loss_fn, X.shape[0], batch_size=X.shape[0], lr=lr,
+                               schedule="constant", l2=l2, l1=l1)
+        state = policy.state(self.weights, self.bias, self.updates)
+        _, status = state.train_block(X, y, policy.rule, self.center, self.inv_scale,
                                       row_weights=weights)
         if status == NONFINITE:
             raise DataError("X holds NaN or infinity (or the step diverged); nothing was updated")

@@ -134,8 +134,8 @@ def _describe(graph: dict[str, set[str]], component: list[str]) -> str:
 
 def test_graph_sees_lazy_and_relative_imports():
     graph = import_graph()
-    # Module level, relative: the SGD engine imports the stream.
-    assert "streamneuron.stream" in graph["streamneuron.sgd.engine"]
+    # Module level, relative: the SGD run imports the stream.
+    assert "streamneuron.stream" in graph["streamneuron.sgd.run"]
     # Inside a function: the package __init__ loads its names lazily through
     # importlib, which is no import statement; the full-pass engine opens sources inside fit_gd.
     assert "streamneuron.readers" in graph["streamneuron.fullpass.engine"]
