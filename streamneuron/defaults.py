@@ -1,4 +1,4 @@
-"""The SGD defaults that need no tuning (issue 14), and the convergence rule.
+"""The SGD defaults that need no tuning, and the convergence rule.
 
 ``streamneuron train FILE -o M`` with no other flag (and ``fit_sgd(FILE)``) trains with
 
