@@ -1,4 +1,4 @@
-"""The SGD training state, by name, and the two calls every trainer makes.
+"""The SGD training state, by name, the two calls every trainer makes, and the pass policy.
 
 :class:`TrainState` is everything a run carries from one block to the next: the
 weights and bias, the update count ``t`` (it drives the ``invscaling`` schedule),
@@ -18,7 +18,10 @@ Two calls train: :meth:`TrainState.train_block` runs the fused kernel over rows 
 one decoded block, every mini-batch update inside; :meth:`TrainState.finish_pass`
 takes the step of the last short batch and closes the pass's loss. The SGD engine
 (:mod:`streamneuron.sgd`), :meth:`streamneuron.Neuron.partial_fit` and
-:class:`streamneuron.NeuronClassifier` all train through them.
+:class:`streamneuron.NeuronClassifier` all train through them, and all follow one
+:class:`PassPolicy`: the batch size and learning rate when none is given, each pass's
+average with ``schedule="auto"``, the convergence rule, what a next call continues
+(in-memory passes: :meth:`PassPolicy.train_array`).
 
 The state is saved to a checkpoint by name (:meth:`TrainState.to_dict`); floats
 round-trip exactly through JSON, so a resumed run is bit-identical. Counts are kept
