@@ -37,7 +37,8 @@ if str(ROOT) not in sys.path:
 import numpy as np  # noqa: E402
 
 from streamneuron import kernels, open_source  # noqa: E402
-from streamneuron.fullpass.engine import PersistWarning, fit_gd, units_read  # noqa: E402
+from streamneuron.fullpass.engine import PersistWarning, fit_gd  # noqa: E402
+from streamneuron.fullpass.partitions import units_read  # noqa: E402
 from streamneuron.generate import generate  # noqa: E402
 from streamneuron.losses import LogLoss, sigmoid  # noqa: E402
 

@@ -41,7 +41,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from numba import njit  # noqa: E402
 
 from streamneuron import kernels  # noqa: E402
-from streamneuron.kernels import _prefetch_row  # noqa: E402
+from streamneuron.kernels.common import TILE  # noqa: E402
+from streamneuron.kernels.intrinsics import _prefetch_row  # noqa: E402
 
 CALL_ROWS = 1 << 16
 
@@ -69,8 +70,8 @@ def touch(X, order):
                 acc[j] += X[i, j]
     else:
         for k in range(n):
-            if k + kernels.TILE < n:
-                _prefetch_row(X, order[k + kernels.TILE])
+            if k + TILE < n:
+                _prefetch_row(X, order[k + TILE])
             i = order[k]
             for j in range(d):
                 acc[j] += X[i, j]

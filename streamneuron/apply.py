@@ -44,7 +44,7 @@ def check_model_fits(model: Neuron, source: Source) -> None:
 
 def _logits(model: Neuron, source: Source, block) -> np.ndarray:
     z = np.empty(len(block.X), dtype=np.float64)
-    bad = kernels.logits(block.X, model.weights, model.bias, model._mean, model._inv_scale, z)
+    bad = kernels.logits(block.X, model.weights, model.bias, model.center, model.inv_scale, z)
     if bad >= 0:
         raise_nonfinite(source, block, bad)
         raise DataError(f"{block.describe_row(source, bad)[0]}: a logit overflowed")
@@ -203,8 +203,8 @@ def evaluate(model: Neuron, source: Source, *,
 def evaluation_report(model: Neuron, metrics: StreamingMetrics) -> dict:
     """The ``evaluate --json`` object: rows, loss (the model's loss), log_loss, mse, accuracy, auc, ..."""
     result = metrics.result()
-    # "loss" is the loss the model was trained with, exactly as it defines it: the
-    # log loss (from the logit), or the article's 0.5 (p - y)^2, half the usual
-    # mean squared error that "mse" (= "brier", as scikit-learn computes them) reports.
-    loss = result["log_loss"] if model.loss_name == "log" else 0.5 * result["mse"]
+    # "loss" is the loss the model was trained with, exactly as it defines it (the
+    # loss's own from_metrics: the log loss, or the article's 0.5 (p - y)^2, half the
+    # "mse" (= "brier", as scikit-learn computes them) reported beside it).
+    loss = model.loss_fn.from_metrics(result)
     return {"rows": result["rows"], "loss": loss, "loss_name": model.loss_name, **result}

@@ -22,9 +22,8 @@ one is, and a damaged file is never rotated over the previous good one.
 One run at a time: :func:`locked` holds an advisory lock (``.lock``) on the
 folder for the whole run, released by the kernel even on ``kill -9``.
 
-Why one module of this length: writing, reading, validating and deciding
-whether a run may resume are one format's four sides; a change to the payload
-must be made in all four at once.
+Preparing a run's folder (:func:`held_for_run`: fingerprint, lock, the refusal to
+overwrite) is here too: the engine only asks for it.
 """
 
 from __future__ import annotations
@@ -324,6 +323,30 @@ def prepare_folder(folder: str, resume: bool) -> None:
     except OSError as exc:
         raise CheckpointError(f"--checkpoint {folder}: cannot create the folder "
                               f"({exc.strerror or exc})") from None
+
+
+@contextlib.contextmanager
+def held_for_run(folder: str, source, validation, resume: bool) -> Iterator[dict]:
+    """Make ``folder`` ready for a run and hold it for the run's duration: yields the
+    input's fingerprint (``source``'s, with ``validation``'s files when given); the
+    folder is made (or, with ``resume``, must exist), locked, cleared of a killed
+    writer's temporaries; without ``resume`` a folder already holding a checkpoint
+    is refused rather than overwritten."""
+    fp = fingerprint(source)  # here, once: for in-memory arrays it hashes the data
+    if validation is not None:
+        fp["validation"] = fingerprint(validation)["files"]
+    prepare_folder(folder, resume)
+    with locked(folder):
+        remove_stale_temporaries(folder)
+        if not resume and exists(folder):
+            try:
+                what = describe(load(folder, warn=lambda message: None))
+            except CheckpointError:
+                what = "damaged"
+            raise CheckpointError(
+                f"{folder} already holds a checkpoint ({what}); continue it with "
+                "--resume, or delete the folder (or give another --checkpoint) to start afresh")
+        yield fp
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""The SGD defaults that need no tuning (issue 14), and the convergence rule.
+"""The SGD defaults that need no tuning, and the convergence rule.
 
 ``streamneuron train FILE -o M`` with no other flag (and ``fit_sgd(FILE)``) trains with
 
@@ -12,8 +12,9 @@
 * up to ``MAX_EPOCHS`` epochs, stopping when the training objective has converged
   (:func:`converged`).
 
-The rule was chosen by ``scripts/bench_defaults.py`` (README, "Defaults that need no
-tuning"): these values land within 1% of the exact optimum on every benchmark set.
+The values were chosen by ``scripts/bench_defaults.py`` (its results: README, "Defaults
+that need no tuning"). :class:`streamneuron.training.PassPolicy` applies them, the same
+way for every trainer.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-# The step rule used when none is given (the first of streamneuron.schedules.SCHEDULES).
+# The schedule used when none is given (the first of streamneuron.schedules.SCHEDULES).
 AUTO_SCHEDULE = "auto"
-# AdaGrad's step for "auto": on standardized features a coordinate moves about this
-# much per step at first, less as its squared gradients add up.
+# The learning rate of "auto" (its AdaGrad steps) when none is given: on standardized
+# features a coordinate moves about this much per step at first, less as its squared
+# gradients add up.
 AUTO_LR = 1.0
 # The learning rate of the other schedules when none is given (the article's).
 LR = 0.1
@@ -78,10 +80,5 @@ def converged(objectives: Sequence[float], n_rows: int, tol: float = CONVERGENCE
     return last >= before - tol * abs(before)
 
 
-def default_lr(schedule: str) -> float:
-    """The learning rate when none is given: ``AUTO_LR`` for ``"auto"``, else ``LR``."""
-    return AUTO_LR if schedule == AUTO_SCHEDULE else LR
-
-
-__all__ = ["auto_batch_size", "patience_epochs", "converged", "default_lr", "AUTO_SCHEDULE",
+__all__ = ["auto_batch_size", "patience_epochs", "converged", "AUTO_SCHEDULE",
            "AUTO_LR", "LR", "MAX_EPOCHS", "CONVERGENCE_TOL", "PATIENCE_ROWS"]

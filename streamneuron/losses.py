@@ -77,6 +77,11 @@ class LogLoss:
         p = sigmoid(z)
         return p * (1.0 - p)
 
+    @staticmethod
+    def from_metrics(result: dict) -> float:
+        """The mean of this loss from :meth:`StreamingMetrics.result`'s numbers: the log loss."""
+        return result["log_loss"]
+
 
 class SquaredError:
     """The article's loss. ``L = 0.5 (p - y)**2``; ``dL/dz = (p - y) p (1 - p)``."""
@@ -100,6 +105,12 @@ class SquaredError:
         Hessian); the Gauss-Newton term never is."""
         p = sigmoid(z)
         return (p * (1.0 - p)) ** 2
+
+    @staticmethod
+    def from_metrics(result: dict) -> float:
+        """The mean of this loss from :meth:`StreamingMetrics.result`'s numbers:
+        ``0.5 (p - y)**2`` is half the mean squared error ``mse`` (the Brier score)."""
+        return 0.5 * result["mse"]
 
 
 # The registry of losses, by name (the first is the default). A new loss needs an
@@ -132,13 +143,3 @@ def gradient(loss, X, y, w, b, l2: float = 0.0):
     dz = loss.dloss_dz(logit(X, w, b), y)
     return X.T @ dz / X.shape[0] + Penalty(l2=l2).l2_gradient(w), dz.mean()
 
-
-def __getattr__(name):
-    # The scalar version compiled into the kernels lives with them
-    # (streamneuron.kernels.common), so that this module, and the registry the
-    # command line reads, load without numba.
-    if name == "loss_and_dz_scalar":
-        from .kernels.common import loss_and_dz_scalar
-
-        return loss_and_dz_scalar
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -20,7 +20,7 @@ from .errors import ConfigError, DataError, ModelError
 from .losses import get_loss
 from .params import check_params
 from .penalty import Penalty
-from .training import NONFINITE, StepRule, TrainState
+from .training import NONFINITE, PassPolicy
 
 MODEL_FORMAT = "streamneuron-model"
 MODEL_VERSION = 1
@@ -111,25 +111,38 @@ class Neuron:
     def loss_name(self) -> str:
         return self.loss_fn.name
 
+    @property
+    def center(self) -> np.ndarray:
+        """What is subtracted from each raw feature, ``x_std = (x - center) * inv_scale``:
+        ``mean``, or zeros when the model has no standardization statistics."""
+        return self._center
+
+    @property
+    def inv_scale(self) -> np.ndarray:
+        """What each centred feature is multiplied by: ``1 / scale``, or ones when the
+        model has no standardization statistics."""
+        return self._inv_scale
+
     def set_standardize(self, standardize) -> None:
-        """Set ``(mean, scale)`` or ``None``; kernels get ``mean`` and ``1/scale``."""
+        """Set ``(mean, scale)`` or ``None``; the kernels get :attr:`center` and
+        :attr:`inv_scale`."""
         if standardize is None:
             self.mean = self.scale = None
-            self._mean = np.zeros(self.n_features)
+            self._center = np.zeros(self.n_features)
             self._inv_scale = np.ones(self.n_features)
         else:
             mean, scale = (np.asarray(a, dtype=np.float64) for a in standardize)
             if mean.shape != (self.n_features,) or scale.shape != (self.n_features,):
                 raise ModelError("standardization statistics must have one value per feature")
             self.mean, self.scale = mean, scale
-            self._mean, self._inv_scale = mean, 1.0 / scale
+            self._center, self._inv_scale = mean, 1.0 / scale
 
     # -- prediction -----------------------------------------------------------
     def decision_function(self, X) -> np.ndarray:
         """The logit ``z = x_std . w + b`` of each row."""
         X = as_features(X, self.n_features)
         z = np.empty(X.shape[0], dtype=np.float64)
-        bad = kernels.logits(X, self.weights, self.bias, self._mean, self._inv_scale, z)
+        bad = kernels.logits(X, self.weights, self.bias, self.center, self.inv_scale, z)
         if bad >= 0:
             raise DataError(f"row {bad} of X gives a non-finite logit (NaN or infinity in X)")
         return z
@@ -172,12 +185,12 @@ class Neuron:
         weights = None if sample_weight is None else as_sample_weight(sample_weight, X.shape[0])
         if X.shape[0] == 0:
             return self
-        # The whole batch is one step; the weights are a copy, so that a bad batch
-        # leaves the model intact.
-        state = TrainState.start(self.weights.copy(), self.bias, self.updates)
-        rule = StepRule(self.loss_fn.kernel_id, X.shape[0], float(lr), 0.0, float(l2),
-                        l1=float(l1))
-        _, status = state.train_block(X, y, rule, self._mean, self._inv_scale,
+        # The whole batch is one step at a constant rate; the state trains a copy of
+        # the weights, so that a bad batch leaves the model intact.
+        policy = PassPolicy.of(self.loss_fn, X.shape[0], batch_size=X.shape[0], lr=lr,
+                               schedule="constant", l2=l2, l1=l1)
+        state = policy.state(self.weights, self.bias, self.updates)
+        _, status = state.train_block(X, y, policy.rule, self.center, self.inv_scale,
                                       row_weights=weights)
         if status == NONFINITE:
             raise DataError("X holds NaN or infinity (or the step diverged); nothing was updated")

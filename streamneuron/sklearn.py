@@ -3,8 +3,8 @@
 The same model, math and compiled engine as :func:`streamneuron.fit_sgd`, for
 data that fits in memory (numpy arrays, pandas DataFrames, and Dask arrays
 through ``dask_ml.wrappers.Incremental``). scikit-learn is an optional
-dependency: only this module imports it (``pip install 'streamneuron[sklearn]'``,
-scikit-learn >= 1.6).
+dependency: only this module and :mod:`streamneuron.sklearn_input` import it
+(``pip install 'streamneuron[sklearn]'``, scikit-learn >= 1.6).
 
 How training runs
 -----------------
@@ -14,28 +14,19 @@ default), ``"newton"`` or ``"lbfgs"`` reaches the optimum of the objective by
 full passes, as :func:`streamneuron.fit_gd` (in this process, on the in-memory
 rows), so integer sample weights equal repeated rows and the result does not
 depend on a seed. :meth:`NeuronClassifier.partial_fit`, and ``fit`` with
-``solver="sgd"``, train it as :func:`streamneuron.fit_sgd` does: every pass
-over the rows (an epoch of ``fit``, or one call of ``partial_fit``) is one
-:meth:`~streamneuron.training.TrainState.train_block` over the whole array (the
-fused kernel: rows visited in a seeded permutation, cut into mini-batches of
-``batch_size`` rows, one averaged-gradient step per batch) and one
-:meth:`~streamneuron.training.TrainState.finish_pass` (the last short batch of the
-pass is used as it is; README, "The math"). There is no Python loop per
-mini-batch.
+``solver="sgd"``, follow the pass policy of :func:`streamneuron.fit_sgd`
+(:meth:`streamneuron.training.PassPolicy.train_array`: each pass one call of the
+fused kernel over the whole array, the rows in the order ``fit_sgd`` gives a file of
+one row group, the passes of ``fit`` and ``partial_fit`` counted together from the
+last cold start). With the same ``seed`` and ``standardize=False``, ``fit`` on an
+array and ``fit_sgd`` on a one-row-group Parquet file of the same rows give
+bit-identical weights (with standardization they agree to rounding: numpy's column
+means of a C-ordered array and of the reader's column-major block can differ in
+the last bit).
 
-Pass ``p`` of a model (fit epochs and partial_fit calls counted together from
-the last cold start) visits the rows in the order
-``numpy.random.default_rng([seed, p, 0]).permutation(n_rows)``, which is the
-order :func:`streamneuron.fit_sgd` gives a data set of one row group in epoch
-``p`` (:func:`streamneuron.stream.block_order`). With the same ``seed`` and
-``standardize=False``, ``fit`` on an array and ``fit_sgd`` on a one-row-group
-Parquet file of the same rows give bit-identical weights (with standardization
-they agree to rounding: numpy's column means of a C-ordered array and of the
-reader's column-major block can differ in the last bit).
-
-Why one module of this length: most of it is scikit-learn's contract
-(parameter constraints, input validation, classes, warm start, sample checks)
-that ``check_estimator`` holds us to; the training itself is the ``Neuron``'s.
+The input checks are :mod:`streamneuron.sklearn_input`'s; standardization on arrays
+(the statistics, streaming standardization in ``partial_fit``, a warm start's
+rebase) is :mod:`streamneuron.standardization`'s.
 """
 
 from __future__ import annotations
@@ -47,17 +38,10 @@ import numpy as np
 try:
     from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
     from sklearn.utils._param_validation import Interval, StrOptions
-    from sklearn.utils.multiclass import (
-        check_classification_targets,
-        type_of_target,
-        unique_labels,
-    )
-    from sklearn.utils.validation import (
-        _check_sample_weight,
-        check_is_fitted,
-        check_random_state,
-        validate_data,
-    )
+    from sklearn.utils.multiclass import check_classification_targets
+    from sklearn.utils.validation import check_is_fitted, validate_data
+
+    from .sklearn_input import binary_classes, encode_labels, estimator_row_weights, seed_of
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(
         "streamneuron.NeuronClassifier needs scikit-learn >= 1.6 "
@@ -65,19 +49,13 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     ) from exc
 
 from . import defaults, kernels
-from .errors import DivergenceError
 from .fullpass.engine import NEWTON_MAX_FEATURES, fit_gd
 from .losses import LOSSES, get_loss, sigmoid
-from .neuron import Neuron, restandardized
+from .neuron import Neuron
 from .schedules import SCHEDULES
+from .standardization import array_moments, rebase, restandardize
 from .stats import Moments
-from .stream import block_order
-from .training import OK, StepRule, TrainState
-from .weighting import balanced, row_weights
-
-# Rows per summary when computing the standardization statistics (bounds the
-# float64 temporary to this many rows, whatever the size of X).
-_MOMENT_ROWS = 1 << 16
+from .training import PassPolicy
 
 _FLOAT_DTYPES = [np.float64, np.float32]
 
@@ -88,23 +66,6 @@ _FLOAT_DTYPES = [np.float64, np.float32]
 FULL_PASS_TOL = 1e-10
 # solver values that fit by full passes (fit_gd's names); "sgd" is the SGD engine.
 _FULL_PASS_SOLVERS = ("auto", "newton", "lbfgs")
-
-
-def _binary_classes(y, what: str) -> np.ndarray:
-    """The two sorted class labels of ``y`` (sklearn-style errors otherwise)."""
-    y_type = type_of_target(y, input_name=what, raise_unknown=True)
-    if y_type != "binary":
-        raise ValueError(
-            "Only binary classification is supported. The type of the target "
-            f"is {y_type}."
-        )
-    classes = unique_labels(y)
-    if classes.shape[0] < 2:
-        raise ValueError(
-            "NeuronClassifier needs samples of exactly 2 classes, but the data contains "
-            f"only one class: {classes.tolist()[0]!r}"
-        )
-    return classes
 
 
 class NeuronClassifier(ClassifierMixin, BaseEstimator):
@@ -306,8 +267,7 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
 
         SGD starts from zero weights unless ``warm_start=True`` and the model is
         fitted. ``X`` may be float32 (SGD uses it without a float64 copy; the
-        full-pass solvers' sums take float64 temporaries, about 3x the float32 X
-        at peak, measured with tracemalloc) or float64; other types are
+        full-pass solvers' sums take float64 temporaries) or float64; other types are
         converted to float64, and a non-C-ordered array is copied once to C
         order for the row-wise kernel. ``y`` holds any two labels.
         ``sample_weight``: each row's loss counts that many times (with
@@ -321,7 +281,7 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
         warm = self.warm_start and hasattr(self, "classes_")
         X, y = validate_data(self, X, y, dtype=_FLOAT_DTYPES, order="C", reset=not warm)
         check_classification_targets(y)
-        classes = _binary_classes(y, "y")
+        classes = binary_classes(y, "y")
         if warm:
             if not np.array_equal(classes, self.classes_):
                 raise ValueError(
@@ -331,15 +291,16 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
             self._rebase_standardization(X)
         else:
             self.classes_ = classes
-        y01 = self._encode(y)
-        weights = self._row_weights(X, y01, sample_weight, fit=True)
+        y01 = encode_labels(y, self.classes_)
+        weights = estimator_row_weights(X, y01, sample_weight, self.class_weight,
+                                        self.classes_, fit=True)
         if self.solver != "sgd":
             self._fit_full_pass(X, y01, weights)
             return self
         if not warm:
-            stats = self._moments(X, weights) if self.standardize else None
+            stats = array_moments(X, weights) if self.standardize else None
             self._start(X.shape[1], stats)
-        seed = self._seed()
+        seed = seed_of(self.random_state)
         self.n_iter_ = self._train(X, y01, seed, self.epochs, weights)
         return self
 
@@ -364,7 +325,7 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
         X, y = validate_data(self, X, y, dtype=_FLOAT_DTYPES, order="C", reset=first)
         check_classification_targets(y)
         if classes is not None:
-            wanted = _binary_classes(np.asarray(classes), "classes")
+            wanted = binary_classes(np.asarray(classes), "classes")
             if not first and not np.array_equal(wanted, self.classes_):
                 raise ValueError(
                     f"`classes={classes!r}` is not the same as on last call to "
@@ -376,9 +337,10 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
             self._running = Moments.empty(X.shape[1]) if self.standardize else None
         if getattr(self, "_running", None) is not None:
             self._update_running_statistics(X)
-        y01 = self._encode(y)
-        weights = self._row_weights(X, y01, sample_weight, fit=False)
-        self.n_iter_ = self._train(X, y01, self._seed(), 1, weights)
+        y01 = encode_labels(y, self.classes_)
+        weights = estimator_row_weights(X, y01, sample_weight, self.class_weight,
+                                        self.classes_, fit=False)
+        self.n_iter_ = self._train(X, y01, seed_of(self.random_state), 1, weights)
         self.converged_ = False
         return self
 
@@ -389,7 +351,7 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
         X = validate_data(self, X, dtype=_FLOAT_DTYPES, reset=False)
         z = np.empty(X.shape[0], dtype=np.float64)
         n = self._neuron
-        bad = kernels.logits(X, n.weights, n.bias, n._mean, n._inv_scale, z)
+        bad = kernels.logits(X, n.weights, n.bias, n.center, n.inv_scale, z)
         if bad >= 0:
             raise ValueError(f"row {bad} of X gives a non-finite logit (the values are too large)")
         return z
@@ -439,7 +401,7 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
         if self.standardize:
             # fit_gd computes the same statistics, but gives an overflowing variance as
             # an infinite scale: check here for the clear ValueError (one cheap pass).
-            self._moments(X, weights)
+            array_moments(X, weights)
         fitted = fit_gd((X, y01), solver=solver, loss=self.loss, l2=self.l2, l1=self.l1,
                         tol=FULL_PASS_TOL, standardize=self.standardize, workers=0,
                         weight=weights)
@@ -453,76 +415,12 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
         self.loss_curve_ = [float(row["objective"]) for row in info["history"]]
         self._publish()
 
-    def _seed(self) -> int:
-        if self.random_state is None:
-            return 0
-        if isinstance(self.random_state, Integral):
-            return int(self.random_state)
-        return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-
-    def _row_weights(self, X, y01, sample_weight, *, fit: bool):
-        """Each row's weight (``sample_weight`` times ``class_weight``), float64, or
-        None when neither is given; ValueError for weights that cannot train."""
-        class_weights = None
-        if self.class_weight is not None:
-            if isinstance(self.class_weight, str):
-                if not fit:
-                    raise ValueError("class_weight 'balanced' is not supported for "
-                                     "partial_fit: it needs the class counts of all the data; "
-                                     "give class_weight={label: weight}")
-                ones = int(np.count_nonzero(y01))
-                class_weights = balanced((len(y01) - ones, ones))
-            else:
-                class_weights = tuple(float(self.class_weight.get(c, 1.0)) for c in
-                                      (self.classes_[0], self.classes_[1]))
-        if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
-                                                 ensure_non_negative=True)
-        weights = row_weights(sample_weight, y01, class_weights)
-        if weights is not None:
-            if not weights.sum() > 0:
-                raise ValueError("the sample weights are all zero: no row would count; "
-                                 "give at least one non-zero weight")
-            present = np.unique(y01[weights > 0])
-            if fit and present.shape[0] < 2:
-                raise ValueError(
-                    "NeuronClassifier needs samples of 2 classes, but the rows of non-zero "
-                    f"weight hold only one class: {self.classes_[int(present[0])]!r}")
-        return weights
-
-    @staticmethod
-    def _moments(X, weights=None) -> Moments:
-        """The (weighted) per-feature mean and spread of ``X``, ``_MOMENT_ROWS`` rows at a time."""
-        total = Moments.empty(X.shape[1])
-        for start in range(0, X.shape[0], _MOMENT_ROWS):
-            rows = slice(start, start + _MOMENT_ROWS)
-            total = total.merge(Moments.of(X[rows], None if weights is None else weights[rows]))
-        if not np.isfinite(total.m2).all():
-            column = int(np.flatnonzero(~np.isfinite(total.m2))[0])
-            raise ValueError(f"feature {column} of X is too large to standardize (its "
-                             "variance overflows float64); rescale it first")
-        return total
-
     def _update_running_statistics(self, X) -> None:
         """Streaming standardization (a model started by :meth:`partial_fit`): merge
         ``X`` into the running moments and re-express the model, and the training
         state, for the new statistics without changing any prediction."""
-        running = self._running.merge(self._moments(X))
-        new = (running.mean, running.scale())
-        neuron = self._neuron
-        if neuron.mean is not None:
-            old = (neuron.mean, neuron.scale)
-            neuron.weights, neuron.bias = restandardized(neuron.weights, neuron.bias, old, new)
-            state = self._sgd
-            if state is not None:
-                state.weights, state.bias = restandardized(state.weights, state.bias, old, new)
-                if state.avg_count > 0:
-                    state.avg_w, state.avg_b = restandardized(state.avg_w, state.avg_b, old, new)
-                # AdaGrad's sums of squared gradients, as if the past gradients had been
-                # taken over the new scale (d z / d w'_j = (x_j - m'_j) / s'_j): the
-                # per-coordinate steps stay the same size relative to the new weights.
-                state.g2[:-1] *= (old[1] / new[1]) ** 2
-        neuron.set_standardize(new)
+        running = self._running.merge(array_moments(X))
+        restandardize(self._neuron, self._sgd, (running.mean, running.scale()))
         self._running = running
         self._publish()
 
@@ -540,33 +438,10 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
 
     def _rebase_standardization(self, X) -> None:
         """Warm start: match the model's statistics to ``standardize``, model unchanged."""
-        neuron = self._neuron
-        if self.standardize != (neuron.mean is not None):
+        if self.standardize != (self._neuron.mean is not None):
             self._sgd = None  # the average restarts from the rebased model
-        if self.standardize and neuron.mean is None:
-            moments = self._moments(X)
-            mean, scale = moments.mean, moments.scale()
-            # z = w.x + b = (w * scale) . (x - mean) / scale + (b + w . mean)
-            neuron.bias += float(neuron.weights @ mean)
-            neuron.weights = neuron.weights * scale
-            neuron.set_standardize((mean, scale))
-        elif not self.standardize and neuron.mean is not None:
-            coef = neuron.weights * neuron._inv_scale
-            neuron.bias -= float(coef @ neuron._mean)
-            neuron.weights = coef
-            neuron.set_standardize(None)
+            rebase(self._neuron, self.standardize, X)
         self._publish()
-
-    def _encode(self, y) -> np.ndarray:
-        """Labels as float64 0/1, 1 for ``classes_[1]``; ValueError for unknown labels."""
-        y = np.asarray(y)
-        unknown = ~np.isin(y, self.classes_)
-        if unknown.any():
-            raise ValueError(
-                f"y contains labels that are not in classes_ {self.classes_.tolist()!r}: "
-                f"{np.unique(y[unknown]).tolist()!r}"
-            )
-        return (y == self.classes_[1]).astype(np.float64)
 
     def _train(self, X, y01, seed: int, passes: int | None, weights=None) -> int:
         """``passes`` passes over the rows (``None``: until converged, at most
@@ -575,51 +450,18 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
         n = X.shape[0]
         neuron = self._neuron
         neuron.loss_fn = get_loss(self.loss)  # a warm start may have changed it
-        batch_size = defaults.auto_batch_size(n) if self.batch_size == "auto" \
-            else self.batch_size
-        lr = defaults.default_lr(self.schedule) if self.lr is None else self.lr
-        # "auto": each pass's iterates averaged afresh (see ``schedule``)
-        per_pass = self.schedule == defaults.AUTO_SCHEDULE and not self.average
-        rule = StepRule.of(neuron.loss_fn, batch_size, lr, self.schedule,
-                           self.power_t, self.l2, 1 if per_pass else self.average,
-                           l1=self.l1)
-        previous = getattr(self, "_sgd", None)
-        if (rule.average > 0 or rule.adagrad or rule.l1 > 0) and previous is not None:
-            # continue the iterates, their average, AdaGrad's sums and L1's
-            state = TrainState(previous.weights.copy(), np.zeros_like(previous.weights),
-                               previous.bias, previous.updates, avg_b=previous.avg_b,
-                               avg_count=previous.avg_count, avg_w=previous.avg_w.copy(),
-                               g2=previous.g2.copy(), l1_u=previous.l1_u.copy(),
-                               l1_q=previous.l1_q.copy())
-        else:
-            state = TrainState.start(neuron.weights.copy(), neuron.bias, neuron.updates)
-        curve = []
-        most = defaults.MAX_EPOCHS if passes is None else passes
-        for p in range(self._passes, self._passes + most):
-            if per_pass:
-                state.avg_count = 0  # this pass's average (its first update restarts it)
-            order = block_order(n, seed=seed, epoch=p, block=0, shuffle=self.shuffle)
-            labels = y01[order] if order.size else y01  # in training order
-            in_order = None if weights is None else weights[order] if order.size else weights
-            _, status = state.train_block(X, labels, rule, neuron._mean, neuron._inv_scale,
-                                          order=order, row_weights=in_order)
-            if status == OK:
-                _, objective = state.finish_pass(rule)  # the last short batch, as it is
-            if status != OK or not state.is_finite():
-                raise DivergenceError(
-                    f"the weights became infinite in pass {p + 1}: lower lr (now {lr!r})"
-                    + ("" if neuron.mean is not None else " or standardize the features"))
-            curve.append(objective)
-            if passes is None and defaults.converged(curve, n):
-                break
-        self.converged_ = defaults.converged(curve, n)
-        neuron.weights, neuron.bias, neuron.updates = state.weights, state.bias, state.updates
-        if rule.average > 0 or rule.adagrad or rule.l1 > 0:
-            self._sgd = state
-            weights, bias = state.model(rule)
-            neuron.weights, neuron.bias = weights.copy(), bias
-        else:
-            self._sgd = None
+        policy = PassPolicy.of(neuron.loss_fn, n, batch_size=self.batch_size, lr=self.lr,
+                               schedule=self.schedule, power_t=self.power_t, l2=self.l2,
+                               average=self.average, l1=self.l1, passes=passes)
+        state = policy.state(neuron.weights, neuron.bias, neuron.updates,
+                             previous=getattr(self, "_sgd", None))
+        curve = policy.train_array(state, X, y01, neuron.center, neuron.inv_scale,
+                                   row_weights=weights, seed=seed, shuffle=self.shuffle,
+                                   first_pass=self._passes, unscaled=neuron.mean is None)
+        self.converged_ = policy.converged(curve, n)
+        self._sgd = policy.carried(state)
+        weights, bias = policy.model(state)
+        neuron.weights, neuron.bias, neuron.updates = weights.copy(), bias, state.updates
         self._passes += len(curve)
         self.loss_curve_ = self.loss_curve_ + curve
         self._publish()
@@ -630,9 +472,9 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
         neuron = self._neuron
         self.mean_, self.scale_ = neuron.mean, neuron.scale
         self.t_ = int(neuron.updates)
-        coef = neuron.weights * neuron._inv_scale
+        coef = neuron.weights * neuron.inv_scale
         self.coef_ = coef.reshape(1, -1)
-        self.intercept_ = np.array([float(neuron.bias) - float(coef @ neuron._mean)])
+        self.intercept_ = np.array([float(neuron.bias) - float(coef @ neuron.center)])
 
 
 __all__ = ["NeuronClassifier"]

@@ -32,10 +32,6 @@ row-major for HDF5 (rows as stored).
 
 This module knows sources only through that protocol (it imports no reader);
 the readers' public :meth:`Source.batches` comes here (:func:`batches`).
-
-Why one module of this length: the epoch plan, the held-out rows, block row
-orders and the reader thread must agree on one definition of a row's place in
-the stream, which is what makes resume exact.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The SGD training state, by name, and the two calls every trainer makes.
+"""The SGD training state, by name, the two calls every trainer makes, and the pass policy.
 
 :class:`TrainState` is everything a run carries from one block to the next: the
 weights and bias, the update count ``t`` (it drives the ``invscaling`` schedule),
@@ -18,7 +18,10 @@ Two calls train: :meth:`TrainState.train_block` runs the fused kernel over rows 
 one decoded block, every mini-batch update inside; :meth:`TrainState.finish_pass`
 takes the step of the last short batch and closes the pass's loss. The SGD engine
 (:mod:`streamneuron.sgd`), :meth:`streamneuron.Neuron.partial_fit` and
-:class:`streamneuron.NeuronClassifier` all train through them.
+:class:`streamneuron.NeuronClassifier` all train through them, and all follow one
+:class:`PassPolicy`: the batch size and learning rate when none is given, each pass's
+average with ``schedule="auto"``, the convergence rule, what a next call continues
+(in-memory passes: :meth:`PassPolicy.train_array`).
 
 The state is saved to a checkpoint by name (:meth:`TrainState.to_dict`); floats
 round-trip exactly through JSON, so a resumed run is bit-identical. Counts are kept
@@ -32,9 +35,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import kernels
+from . import defaults, kernels
+from .errors import DivergenceError
 from .penalty import Penalty
-from .schedules import make_schedule
+from .schedules import get_schedule
+from .stream import block_order
 
 # What train_block returns with the next row position.
 OK = kernels.OK
@@ -71,11 +76,12 @@ class StepRule:
     def of(cls, loss, batch_size: int, lr: float, schedule: str = "constant",
            power_t: float = 0.5, l2: float = 0.0, average=0, *, l1: float = 0.0) -> "StepRule":
         """From the user's parameters (``loss``: a loss object of :mod:`streamneuron.losses`;
-        ``average``: False/0 off, True from the first update, N from update N on)."""
-        made = make_schedule(schedule, lr, power_t)
-        lr0, power = made.kernel_params
+        ``schedule``: a name of :data:`streamneuron.schedules.SCHEDULES`; ``average``:
+        False/0 off, True from the first update, N from update N on)."""
+        made = get_schedule(schedule)
+        lr0, power = made.kernel_params(lr, power_t)
         return cls(int(loss.kernel_id), int(batch_size), lr0, power, float(l2),
-                   average_start(average), bool(made.adaptive), float(l1))
+                   average_start(average), made.adagrad, float(l1))
 
 
 def average_start(average) -> int:
@@ -134,6 +140,14 @@ class TrainState:
 
     def is_finite(self) -> bool:
         return bool(np.isfinite(self.weights).all()) and math.isfinite(self.bias)
+
+    def continued(self) -> "TrainState":
+        """A copy to train on from here, at a batch boundary: the iterates, their running
+        average, AdaGrad's and L1's sums carried over; the carry and the pass's sums empty."""
+        return TrainState(self.weights.copy(), np.zeros_like(self.weights), self.bias,
+                          self.updates, avg_b=self.avg_b, avg_count=self.avg_count,
+                          avg_w=self.avg_w.copy(), g2=self.g2.copy(), l1_u=self.l1_u.copy(),
+                          l1_q=self.l1_q.copy())
 
     # -- the two calls ---------------------------------------------------------------
     def train_block(self, X, labels, rule: StepRule, mean, inv_scale, *, order=_NO_ORDER,
@@ -229,6 +243,127 @@ class TrainState:
         return cls(weights, **values)
 
 
+@dataclass(frozen=True)
+class PassPolicy:
+    """How SGD passes are driven, the one policy of every trainer (the engine of
+    :func:`streamneuron.fit_sgd`, :class:`streamneuron.NeuronClassifier`'s SGD,
+    :meth:`streamneuron.Neuron.partial_fit`), made from the user's parameters by :meth:`of`:
+
+    * ``rule``, each step's :class:`StepRule`, with the defaults that need no tuning
+      (:mod:`streamneuron.defaults`): no batch size given, ``auto_batch_size(n_rows)``;
+      no learning rate given, the schedule's ``default_lr``;
+    * ``average_each_pass``: with a schedule that asks for it (``auto``) and no
+      ``average``, the model is the average of the last pass's iterates, the average
+      restarting when a pass starts (:meth:`start_pass`);
+    * ``max_passes`` and ``until_converged``: ``passes`` given, exactly that many;
+      else up to ``defaults.MAX_EPOCHS``, stopping once :meth:`converged` (the rule of
+      ``defaults.converged`` at ``tol``; with ``early_stopping`` the engine's checks
+      decide instead, ``passes`` a maximum);
+    * what a next call continues (:meth:`carried`, :meth:`state`): with an average,
+      AdaGrad or L1 the whole training state, else only the weights, bias and ``t``.
+    """
+
+    rule: StepRule
+    average_each_pass: bool = False
+    max_passes: int = 1
+    until_converged: bool = False
+    tol: float = defaults.CONVERGENCE_TOL
+
+    @classmethod
+    def of(cls, loss, n_rows: int, *, batch_size: int | str | None = None,
+           lr: float | None = None, schedule: str = defaults.AUTO_SCHEDULE,
+           power_t: float = 0.5, l2: float = 0.0, average=0, l1: float = 0.0,
+           passes: int | None = None, early_stopping: bool = False,
+           tol: float | None = None) -> "PassPolicy":
+        """``loss``: a loss object; ``n_rows``: the rows of a pass; ``batch_size`` None
+        or ``"auto"``, and ``lr`` None: the defaults; ``passes`` None: until converged."""
+        batch_size, lr, tol = cls.given_or_default(n_rows, schedule, batch_size=batch_size,
+                                                   lr=lr, tol=tol)
+        each_pass = get_schedule(schedule).average_each_pass and not average
+        rule = StepRule.of(loss, batch_size, lr, schedule, power_t, l2,
+                           1 if each_pass else average, l1=l1)
+        return cls(rule, each_pass, defaults.MAX_EPOCHS if passes is None else int(passes),
+                   passes is None and not early_stopping, tol)
+
+    @staticmethod
+    def given_or_default(n_rows: int, schedule: str, *, batch_size: int | str | None = None,
+                         lr: float | None = None, tol: float | None = None) -> tuple:
+        """``(batch_size, lr, tol)``: each as given, or its default when None (the batch
+        size also when ``"auto"``): ``defaults.auto_batch_size(n_rows)``, the schedule's
+        ``default_lr``, ``defaults.CONVERGENCE_TOL``. What a run records as its
+        parameters (a checkpoint compares them on resume)."""
+        if batch_size is None or batch_size == "auto":
+            batch_size = defaults.auto_batch_size(n_rows)
+        return (batch_size, get_schedule(schedule).default_lr if lr is None else lr,
+                defaults.CONVERGENCE_TOL if tol is None else tol)
+
+    def start_pass(self, state: TrainState) -> None:
+        """A pass begins: with ``average_each_pass`` its average restarts (the pass's
+        first update replaces it)."""
+        if self.average_each_pass:
+            state.avg_count = 0
+
+    def converged(self, objectives, n_rows: int) -> bool:
+        """The convergence rule on the passes' training objectives so far
+        (:func:`streamneuron.defaults.converged` at ``tol``)."""
+        return defaults.converged(objectives, n_rows, self.tol)
+
+    @property
+    def keeps_state(self) -> bool:
+        """Whether training continues from the whole state (the average of the iterates,
+        AdaGrad's sums, L1's sums), not from the model's weights alone."""
+        rule = self.rule
+        return rule.average > 0 or rule.adagrad or rule.l1 > 0
+
+    def state(self, weights: np.ndarray, bias: float, updates: int,
+              previous: TrainState | None = None) -> TrainState:
+        """The state a call trains: ``previous`` continued when the policy keeps state
+        and there is one, else a fresh state from a copy of ``weights``."""
+        if previous is not None and self.keeps_state:
+            return previous.continued()
+        return TrainState.start(weights.copy(), bias, updates)
+
+    def carried(self, state: TrainState) -> TrainState | None:
+        """What a next call continues from after training ``state``: the state itself
+        when the policy keeps state, else None (the model's weights suffice)."""
+        return state if self.keeps_state else None
+
+    def model(self, state: TrainState) -> tuple[np.ndarray, float]:
+        """The model trained: the running average with averaged SGD, else the iterate."""
+        return state.model(self.rule)
+
+    def train_array(self, state: TrainState, X, y, center: np.ndarray, inv_scale: np.ndarray,
+                    *, row_weights: np.ndarray | None = None, seed: int = 0,
+                    shuffle: bool = True, first_pass: int = 0,
+                    unscaled: bool = False) -> list[float]:
+        """Passes over in-memory rows ``(X, y)``, the whole array one block: pass ``p``
+        (counted from ``first_pass``) visits the rows in ``block_order(n, seed, p)``, the
+        order :func:`streamneuron.fit_sgd` gives a source of one unit in epoch ``p``, and
+        ends with :meth:`TrainState.finish_pass`. Up to ``max_passes`` passes, fewer when
+        ``until_converged`` and :meth:`converged`. Returns the passes' objectives;
+        DivergenceError naming the pass when the weights stop being finite (``unscaled``:
+        the features are not standardized, which it then suggests)."""
+        n, rule, curve = X.shape[0], self.rule, []
+        for p in range(first_pass, first_pass + self.max_passes):
+            self.start_pass(state)
+            order = block_order(n, seed=seed, epoch=p, block=0, shuffle=shuffle)
+            labels = y[order] if order.size else y  # in training order
+            in_order = row_weights[order] if row_weights is not None and order.size \
+                else row_weights
+            _, status = state.train_block(X, labels, rule, center, inv_scale, order=order,
+                                          row_weights=in_order)
+            if status == OK:
+                _, objective = state.finish_pass(rule)  # the last short batch, as it is
+            if status != OK or not state.is_finite():
+                raise DivergenceError(
+                    f"the weights became infinite in pass {p + 1}: lower lr (now {rule.lr!r})"
+                    + (" or standardize the features" if unscaled else ""))
+            curve.append(objective)
+            if self.until_converged and self.converged(curve, n):
+                break
+        return curve
+
+
 def objective(loss_sum: float, weight_sum: float, weights: np.ndarray, rule: StepRule) -> float:
     """``J = loss_sum / weight_sum + (l2/2) ||w||**2 + l1 ||w||_1`` (the bias is not
     penalised): the pass's (weighted) mean loss and the penalties at ``weights``. The L1
@@ -237,4 +372,4 @@ def objective(loss_sum: float, weight_sum: float, weights: np.ndarray, rule: Ste
     return float(Penalty(l2=rule.l2, l1=rule.l1).objective(loss_sum / weight_sum, weights))
 
 
-__all__ = ["TrainState", "StepRule", "objective", "OK", "PAUSED", "NONFINITE"]
+__all__ = ["TrainState", "StepRule", "PassPolicy", "objective", "OK", "PAUSED", "NONFINITE"]

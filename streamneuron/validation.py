@@ -27,6 +27,7 @@ are kept and returned; the whole state goes into the checkpoint by name.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass, field
 
@@ -34,7 +35,7 @@ import numpy as np
 
 from . import kernels
 from .errors import DataError
-from .losses import sigmoid
+from .losses import get_loss, sigmoid
 from .metrics import StreamingMetrics
 from .stats import raise_nonfinite
 from .stream import Position, block_rows, held_out, iter_blocks
@@ -92,10 +93,36 @@ def validate(weights: np.ndarray, bias: float, mean: np.ndarray, inv_scale: np.n
             held = held_out(block_rows(training, block.units), fraction, seed)
             add(training, block, np.flatnonzero(held))
     result = metrics.result()
-    loss = result["log_loss"] if loss_name == "log" else 0.5 * result["mse"]
+    loss = get_loss(loss_name).from_metrics(result)
     return {"val_loss": loss, "val_log_loss": result["log_loss"],
             "val_accuracy": result["accuracy"], "val_auc": result["auc"],
             "val_rows": result["rows"]}
+
+
+def open_validation(data, training, stack: contextlib.ExitStack):
+    """The validation ``data`` (paths, a DataFrame, an ``(X, y)`` pair, a Source: as
+    :func:`~streamneuron.open_source` takes them) opened like the ``training`` source,
+    with its label, features and weight column, and closed by ``stack``; None for
+    None. DataError when it cannot validate that training: no label, no weight
+    column for weighted training rows, other features."""
+    if data is None:
+        return None
+    from .readers import open_source
+
+    opened = open_source(data, label=training.label, features=training.feature_names,
+                         weight=training.weight)  # a Source as it is
+    if opened is not data:
+        stack.enter_context(opened)
+    if opened.label is None:
+        raise DataError("the validation data needs a label column")
+    if training.weight is not None and opened.weight is None:
+        raise DataError(f"the training rows are weighted by {training.weight!r} but the "
+                        "validation data has no weight column")
+    if list(opened.feature_names) != list(training.feature_names):
+        raise DataError(
+            f"the validation data has the features {opened.feature_names[:5]}... "
+            f"but the training data {training.feature_names[:5]}...: they must be the same")
+    return opened
 
 
 def second_reader(source):
@@ -186,4 +213,4 @@ class Stopping:
                    bool(data["stopped"]), list(data["log"]))
 
 
-__all__ = ["validate", "Stopping", "SGD_TOL", "PATIENCE", "FIELDS"]
+__all__ = ["validate", "open_validation", "second_reader", "Stopping", "SGD_TOL", "PATIENCE", "FIELDS"]

@@ -241,7 +241,9 @@ def test_partition_rows_groups_row_groups(parquet_data, cluster2):
 
 
 def _units_read(client) -> int:
-    return sum(client.run(gd.units_read).values())
+    from streamneuron.fullpass.partitions import units_read
+
+    return sum(client.run(units_read).values())
 
 
 def test_one_pass_per_iteration(parquet_data, cluster2):

@@ -103,7 +103,7 @@ def test_scalar_loss_is_stable_far_out_in_both_tails():
     log loss of a confident mistake is |z|, not inf."""
     from numba import njit
 
-    from streamneuron.losses import loss_and_dz_scalar
+    from streamneuron.kernels.common import loss_and_dz_scalar
 
     @njit
     def pair(loss_id, z, y):

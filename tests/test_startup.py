@@ -59,13 +59,20 @@ def test_train_imports_nothing_it_does_not_use(table, tmp_path):
 
 
 def test_warmup_loads_numba_once():
+    """However often it is asked for (twice at once, again after it finished), the
+    warm-up starts one thread, and that thread leaves numba and the kernels loaded."""
     printed = python(
         "import sys, threading\nfrom streamneuron import warmup\n"
         "assert warmup.wait()  # never started: nothing to wait for\n"
+        "started = []\noriginal = threading.Thread.start\n"
+        "def counted(thread):\n    started.append(thread)\n    original(thread)\n"
+        "threading.Thread.start = counted\n"
         "warmup.start(); warmup.start()\n"
         "assert warmup.wait(120)\n"
-        "print('numba' in sys.modules, 'streamneuron.kernels' in sys.modules)")
-    assert printed.split() == ["True", "True"]
+        "warmup.start()\n"
+        "threading.Thread.start = original\n"
+        "print(len(started), 'numba' in sys.modules, 'streamneuron.kernels' in sys.modules)")
+    assert printed.split() == ["1", "True", "True"]
 
 
 def test_plain_local_file_is_resolved_as_fsspec_would(table, tmp_path):

@@ -48,7 +48,7 @@ from .sums import (Evaluation, Sums, decode, merge_moments, moments_decoded,
 from ..losses import get_loss
 from ..neuron import Neuron
 from ..params import check_params
-from .partitions import Partition, plan_partitions, release_buffers, units_read
+from .partitions import Partition, plan_partitions, release_buffers
 from ..penalty import Penalty
 from .solvers import SOLVERS, Options
 from ..stop import StopReason
@@ -329,7 +329,7 @@ class _Run:
             return None
         self._check_rows(moments.n)
         self._check_weight(moments.weight)
-        return start_from_moments(moments, model._mean, model._inv_scale, self.loss, p.l2)
+        return start_from_moments(moments, model.center, model.inv_scale, self.loss, p.l2)
 
     def _evaluate(self, model: Neuron, theta: np.ndarray, curvature: bool) -> Evaluation:
         """One pass: the objective and derivatives at ``theta``."""
@@ -337,7 +337,7 @@ class _Run:
 
         d = self.d
         w, b = theta[:d], float(theta[d])
-        params = np.concatenate([w, [b], model._mean, model._inv_scale])
+        params = np.concatenate([w, [b], model.center, model.inv_scale])
         graph = self.bag.map_partitions(
             self.sums_fn, dask.delayed(params, traverse=False), self.loss.kernel_id, curvature
         ).reduction(sum_partials, sum_partials, split_every=SPLIT_EVERY)
@@ -425,4 +425,4 @@ def _gib(n: float) -> str:
 
 
 __all__ = ["fit_gd", "fit_newton", "fit_lbfgs", "GDParams", "Partition", "plan_partitions",
-           "PersistWarning", "ConvergenceWarning", "units_read", "NEWTON_MAX_FEATURES"]
+           "PersistWarning", "ConvergenceWarning", "NEWTON_MAX_FEATURES"]

@@ -72,18 +72,14 @@ package and its checkpoints.
 
 from __future__ import annotations
 
-from .apply import TRANSPOSE_AHEAD, columns_into, gather, logits
-from .common import LANES, NONFINITE, OK, PAUSED, STATE, TILE, TILE_VALUES, new_state
-from .intrinsics import _prefetch_row
+from .apply import columns_into, gather, logits
+from .common import NONFINITE, OK, PAUSED, STATE, new_state
 from .proximal import l1_newton_direction
 from .sgd import apply_update, sgd_block
-from .sums import MOMENT_BLOCK, gradient_hessian_sums, gradient_sums, moments
-
-sgd_chunk = sgd_block  # its name before "block" became the one word for it; use sgd_block
+from .sums import gradient_hessian_sums, gradient_sums, moments
 
 __all__ = [
-    "sgd_block", "sgd_chunk", "apply_update", "gradient_sums", "gradient_hessian_sums", "moments", "l1_newton_direction", "logits", "gather",
-    "columns_into", "new_state", "STATE", "OK", "PAUSED", "NONFINITE", "TILE", "TILE_VALUES",
-    "LANES",
-    "TRANSPOSE_AHEAD", "MOMENT_BLOCK", "_prefetch_row",
+    "sgd_block", "apply_update", "gradient_sums", "gradient_hessian_sums", "moments",
+    "l1_newton_direction", "logits", "gather", "columns_into", "new_state", "STATE", "OK",
+    "PAUSED", "NONFINITE",
 ]

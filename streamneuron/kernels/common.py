@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from ..schedules import ADAGRAD_EPS
 from .elementary import exp_nonpositive, log1p_unit
 from .intrinsics import _accumulate8, _prefetch, _transpose4, _update_row
 
@@ -190,9 +191,6 @@ def _first_nonfinite(z, first, stop):
         if not np.isfinite(z[q]):
             return q
     return stop
-
-
-ADAGRAD_EPS = 1e-10  # streamneuron.schedules.ADAGRAD_EPS
 
 
 @njit(inline="always")

@@ -24,10 +24,6 @@ when the source is made, unless Dask knows them. For full-pass GD on a cluster,
 (``reopen_args()`` is None: the rows live in this process or its Dask graph).
 
 Dask is imported only when Dask objects are given (or for the fingerprint).
-
-Why one module of this length: numpy, pandas, Dask arrays and Dask DataFrames
-each need their own way to list units, read one and name a bad value, and they
-share the label checks; one module keeps the four side by side.
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ written by ``df.to_hdf`` (format "fixed" or "table"), read in chunk-aligned slic
 A unit is a run of whole HDF5 chunks along the rows (at least
 ``TARGET_UNIT_ROWS`` rows), so every read decompresses each chunk once. Files
 are opened read-only and closed when the source is closed. h5py is imported
-only when an HDF5 file is opened (it costs ~0.2 s and ~26 MiB at start-up,
-which Parquet users need not pay).
+only when an HDF5 file is opened (a start-up cost in time and memory that
+Parquet users need not pay; README, "Memory").
 
 Which layout: ``x_key`` names a dataset (the X/y layout) or a pandas group;
 when the default ``X`` is absent and the file holds exactly one pandas

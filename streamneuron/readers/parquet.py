@@ -1,17 +1,16 @@
 """Parquet reader: one unit per row group, only the needed columns.
 
 Files are opened with ``pre_buffer=False``: with pyarrow's default read-ahead the
-peak memory grew with the file (457 MiB at 1M rows, 1041 MiB at 5M); without it
-memory stays at about one decoded row group, and reading is no slower.
+peak memory grows with the file; without it memory stays at about one decoded row
+group (README, "Memory").
 
 A row group is decoded ``DECODE_ROWS`` rows at a time, single-threaded (the
 other core trains), local files through a ``READ_BUFFER``-byte buffer per
 column: pyarrow then holds about one batch of decoded columns and a buffer per
 column instead of the whole row group twice over (compressed and decoded), and a
 batch's columns are still in cache when they are copied into the caller's array
-(:func:`_copy_columns`). Measured on 5M x 32 float32 rows, 1Mi-row groups: the
-same decode time as ``read_row_group`` and 74 MiB of pyarrow memory instead of
-295.
+(:func:`_copy_columns`), at the decode speed of ``read_row_group`` (README,
+"Memory").
 """
 
 from __future__ import annotations
@@ -64,10 +63,10 @@ def _copy_columns(arrays: list[np.ndarray], addresses: np.ndarray, m: int, out: 
     """Copy one decoded batch (``m`` values per feature: ``arrays``, whose data
     pointers are ``addresses``) into ``out[row:row + m]``.
 
-    Column-major ``out``: a numpy memcpy per column (14 ms per 1Mi x 32 float32
-    rows, against 32 ms for the kernel, and no numba needed: the statistics pass
-    decodes while numba loads). Row-major: the kernel's cache-blocked transpose
-    (75 ms against numpy's 120). Either way the same bytes land in ``out``.
+    Column-major ``out``: a numpy memcpy per column (faster than the kernel, and no
+    numba needed: the statistics pass decodes while numba loads). Row-major: the
+    kernel's cache-blocked transpose (faster than numpy's; README, "Speed"). Either
+    way the same bytes land in ``out``.
     """
     if out.strides[0] == out.itemsize:  # column-major
         target = out[row:row + m]

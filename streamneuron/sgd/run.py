@@ -1,0 +1,430 @@
+"""One SGD run's loop: blocks in, checkpoints when due, signals, checks, history.
+
+:class:`Run` takes the blocks of :func:`streamneuron.stream.iter_blocks` and trains
+on each through :meth:`streamneuron.training.TrainState.train_block`, at most
+``CALL_ROWS`` rows per kernel call, so that everything that interrupts the loop
+(a due checkpoint, a signal, a held-out check every ``validate_every`` updates)
+meets the position and state at a batch boundary within milliseconds. At an
+epoch's end it closes the pass (:meth:`~streamneuron.training.TrainState.finish_pass`),
+checks, records the history and asks the pass policy
+(:class:`streamneuron.training.PassPolicy`) whether the run has converged.
+:func:`streamneuron.fit_sgd` (:mod:`.engine`) sets a run up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import signal
+import threading
+import time
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+import numpy as np
+
+from .. import checkpoint as ckpt
+from .. import defaults
+from ..errors import DivergenceError, TrainingInterrupted
+from ..losses import get_loss
+from ..neuron import Neuron
+from ..params import check_params
+from ..stats import raise_nonfinite, streaming_moments
+from ..stop import StopReason
+from ..stream import Position, iter_blocks
+from ..training import NONFINITE, PassPolicy, TrainState
+from ..validation import FIELDS, PATIENCE, SGD_TOL, Stopping, validate
+from ..weighting import check_total, resolve_class_weight
+
+# Rows per kernel call: small enough to notice a signal or a due checkpoint within
+# milliseconds, large enough that the per-call overhead (boxing the arguments) is
+# negligible next to the rows trained.
+CALL_ROWS = 1 << 16
+# Blocks decoded ahead on the reader thread (memory: PREFETCH + 1 decoded blocks).
+PREFETCH = 1
+
+
+@dataclass(frozen=True)
+class SGDParams:
+    """Everything that shapes the arithmetic of a run (a resume must match it)."""
+
+    loss: str = "log"
+    batch_size: int = 256
+    lr: float = 0.1
+    schedule: str = "constant"  # fit_sgd's default is "auto" (streamneuron.defaults)
+    power_t: float = 0.5
+    l2: float = 0.0
+    seed: int = 0
+    shuffle: bool = True
+    window: int = 1
+    standardize: bool = True
+    validation_fraction: float = 0.0
+    validate_every: int | None = None
+    early_stopping: bool = False
+    patience: int = PATIENCE
+    tol: float = SGD_TOL
+    average: int = 0  # averaged SGD from this update on (0: off)
+    l1: float = 0.0
+    # None, "balanced" or [a0, a1] (a mapping {0: a0, 1: a1} made JSON-stable, so that a
+    # resume compares equal)
+    class_weight: str | list | None = None
+    weight: str | None = None  # the source's weight column (None: none)
+
+    def __post_init__(self):
+        check_params(loss=self.loss, batch_size=self.batch_size, lr=self.lr,
+                     schedule=self.schedule, power_t=self.power_t, l2=self.l2, l1=self.l1,
+                     seed=self.seed, window=self.window,
+                     validation_fraction=self.validation_fraction,
+                     validate_every=self.validate_every, patience=self.patience, tol=self.tol,
+                     average=self.average)
+
+    def policy(self, n_rows: int, epochs: int | None) -> PassPolicy:
+        """The pass policy of these parameters, for ``n_rows`` rows and ``epochs``
+        (None: until converged, unless stopping early)."""
+        return PassPolicy.of(get_loss(self.loss), n_rows, batch_size=self.batch_size,
+                             lr=self.lr, schedule=self.schedule, power_t=self.power_t,
+                             l2=self.l2, average=self.average, l1=self.l1, passes=epochs,
+                             early_stopping=self.early_stopping, tol=self.tol)
+
+
+class StopRequest:
+    """SIGINT/SIGTERM set a flag; the engine stops at the next batch boundary.
+
+    A second signal stops at once (raising ``TrainingInterrupted`` wherever the
+    main thread is): the checkpoint on disk is then the last one written, intact
+    since every write is atomic.
+    """
+
+    def __init__(self, checkpoint: str | None = None):
+        self.signal: int | None = None
+        self.checkpoint = checkpoint
+
+    def __call__(self, signum, frame):
+        if self.signal is not None:
+            raise TrainingInterrupted(
+                f"stopped at once by a second {signal.Signals(signum).name}; the last checkpoint "
+                f"in {self.checkpoint} is intact: run the same command with --resume to continue "
+                "from it")
+        self.signal = signum
+
+    @contextlib.contextmanager
+    def installed(self, active: bool):
+        if not active or threading.current_thread() is not threading.main_thread():
+            yield self
+            return
+        old = {s: signal.signal(s, self) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield self
+        finally:
+            for s, handler in old.items():
+                signal.signal(s, handler)
+
+
+@dataclass(frozen=True)
+class Checkpointing:
+    """Where and when a run writes its checkpoint: in ``folder`` (None: never), every
+    ``every`` updates (None: only by time), at least every ``seconds``; with the
+    input's ``fingerprint``."""
+
+    folder: str | None
+    every: int | None
+    seconds: float
+    fingerprint: dict | None
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """What the caller hears: ``progress(rows, mean loss)`` after each kernel call,
+    ``on_epoch(row)``, ``on_check(row)``, ``notify(message)``; None: nothing."""
+
+    progress: Callable[[int, float], None] | None = None
+    on_epoch: Callable[[dict], None] | None = None
+    on_check: Callable[[dict], None] | None = None
+    notify: Callable[[str], None] | None = None
+
+
+class Run:
+    """One training run: the model, its training state, and where the stream is."""
+
+    def __init__(self, source, params: SGDParams, policy: PassPolicy, saving: Checkpointing,
+                 hooks: Hooks, validation=None):
+        self.source, self.params, self.policy = source, params, policy
+        self.epochs = policy.max_passes
+        self.rule = policy.rule
+        self.saving, self.hooks = saving, hooks
+        self.checkpoint = saving.folder
+        # (a0, a1) multiplying each row's weight, or None; the rows are weighted when
+        # the source has a weight column or there are class weights.
+        cw = params.class_weight
+        self.class_weights = resolve_class_weight(
+            {0: cw[0], 1: cw[1]} if isinstance(cw, list) else cw, source)
+        self.weighted = source.weight is not None or self.class_weights is not None
+        self.state: TrainState | None = None
+        self.history: list[dict] = []
+        self.position = Position()
+        self.epoch_seconds = 0.0  # seconds spent in the current epoch before a resume
+        self.last_save = (time.monotonic(), 0)
+        self.validation = validation  # a Source validated on whole, or None
+        self.stopping = Stopping()
+        self.holdout_source = source  # where the held-out rows are read for a check
+
+    def _say(self, message: str) -> None:
+        if self.hooks.notify is not None:
+            self.hooks.notify(message)
+
+    # -- set-up -----------------------------------------------------------------
+    def _fresh_model(self) -> Neuron:
+        stats = None
+        if self.params.standardize:
+            moments = streaming_moments(self.source, class_weights=self.class_weights)
+            if self.weighted:  # all weights 0: say so, before 0/0 makes the scale NaN
+                check_total(float(moments.weight), _weights_where(self.source))
+            stats = (moments.mean, moments.scale())
+        return Neuron(self.source.n_features, self.params.loss,
+                      feature_names=self.source.feature_names, label=self.source.label,
+                      standardize=stats)
+
+    def _restore(self) -> Neuron:
+        folder = self.checkpoint
+        resumed = ckpt.resume(folder, asdict(self.params), self.saving.fingerprint, self.epochs,
+                              self.source.n_features, warn=self.hooks.notify)
+        self.state = resumed.state
+        self.history = resumed.history
+        self.position = resumed.position
+        self.epoch_seconds = resumed.epoch_seconds
+        self.stopping = resumed.stopping or Stopping()
+        if self.stopping.stopped or (self.policy.until_converged and self._converged()):
+            # it stopped early or converged (a crash before the final save): nothing is
+            # left to train
+            self.position = Position(self.epochs, 0, 0)
+        if resumed.position == Position(self.epochs, 0, 0):
+            self._say(f"{folder} holds {ckpt.describe(resumed.payload)}; writing its model")
+        else:
+            self._say(f"resuming from {folder}: {ckpt.describe(resumed.payload)}")
+        return resumed.model
+
+    def _save(self, model: Neuron, position: Position, epoch_seconds: float,
+              complete: bool = False) -> None:
+        ckpt.save(self.checkpoint, ckpt.run_payload(
+            model, self.state, position, epochs=self.epochs, complete=complete,
+            epoch_seconds=epoch_seconds, history=self.history, params=asdict(self.params),
+            input_fingerprint=self.saving.fingerprint, stopping=self.stopping.to_dict()))
+        self.last_save = (time.monotonic(), self.state.updates)
+
+    def _start(self) -> Neuron:
+        """A fresh run: the model (after the standardization pass) and its state, saved
+        at once when checkpointing (from here on a crash can resume)."""
+        model = self._fresh_model()
+        self.state = TrainState.start(model.weights)  # trains the model's weights in place
+        if self.checkpoint:
+            self._save(model, Position(), 0.0)
+        return model
+
+    def _blocks(self):
+        """The stream of blocks from the run's position on (held-out rows left out)."""
+        p = self.params
+        holdout = (p.validation_fraction, p.seed) if p.validation_fraction > 0 else None
+        return iter_blocks(self.source, self.position, epochs=self.epochs, shuffle=p.shuffle,
+                           seed=p.seed, window=p.window, prefetch=PREFETCH, holdout=holdout,
+                           class_weights=self.class_weights)
+
+    # -- the loop ---------------------------------------------------------------
+    def run(self, resume: bool) -> Neuron:
+        model = self._restore() if resume else self._start()
+        p, st, rule = self.params, self.state, self.rule
+        n_blocks = math.ceil(len(self.source.units) / p.window)
+        self.last_save = (time.monotonic(), st.updates)
+        epoch_start = time.perf_counter() - self.epoch_seconds
+        stop = StopRequest(self.checkpoint)
+        blocks = self._blocks()
+        every = p.validate_every if self._validates else None
+        stopped = False
+        with stop.installed(active=self.checkpoint is not None), contextlib.closing(blocks):
+            for block in blocks:
+                epoch, k = block.position.epoch, block.position.block
+                pos, n = block.position.row, block.n_train
+                if k == 0 and pos == 0:
+                    self.policy.start_pass(st)  # ("auto": a new epoch's average)
+                while pos < n:
+                    if stop.signal is not None and st.at_boundary:
+                        # e.g. the signal came while the block was being read
+                        self._interrupt(model, Position(epoch, k, pos), epoch_start, stop.signal)
+                    limit = self._updates_until_checkpoint() if stop.signal is None else 1
+                    if every is not None:  # pause at the next multiple of validate_every
+                        due = every - st.updates % every
+                        limit = due if limit < 0 else min(limit, due)
+                    before = st.rows_seen
+                    pos, status = st.train_block(
+                        block.X, block.labels, rule, model.center, model.inv_scale,
+                        order=block.order, start=pos, stop=min(n, pos + CALL_ROWS),
+                        max_updates=limit, row_weights=block.row_weights)
+                    if status == NONFINITE:
+                        self._nonfinite(block, pos)
+                    if self.hooks.progress is not None:
+                        self.hooks.progress(st.rows_seen - before, st.loss_sum / max(st.rows_seen, 1.0))
+                    if every is not None and st.at_boundary and st.updates % every == 0 and st.updates > 0 and \
+                            st.updates != self.stopping.last_check_updates:
+                        if self._check(model, epoch + 1, None):
+                            stopped = True
+                            break
+                    if stop.signal is not None and st.at_boundary and pos < n:
+                        self._interrupt(model, Position(epoch, k, pos), epoch_start, stop.signal)
+                    if self.checkpoint and st.at_boundary and self._checkpoint_due():
+                        self._save(model, Position(epoch, k, pos), time.perf_counter() - epoch_start)
+                if stopped:
+                    break
+                last = k == n_blocks - 1
+                if last:
+                    if self._end_epoch(model, epoch, epoch_start):
+                        break
+                    epoch_start = time.perf_counter()
+                if stop.signal is not None:  # the block is done: stop before the next one
+                    # (an unfinished batch's sums are in the carry, saved with the checkpoint)
+                    nxt = Position(epoch + 1, 0, 0) if last else Position(epoch, k + 1, 0)
+                    if nxt.epoch < self.epochs:
+                        self._interrupt(model, nxt, epoch_start, stop.signal)
+        model.bias = float(st.bias)
+        model.updates = st.updates
+        model.info = {"mode": "sgd", "epochs": len(self.history), "max_epochs": self.epochs,
+                      "rows": self.source.n_rows, "updates": model.updates,
+                      "history": self.history, "params": asdict(self.params),
+                      **self._convergence()}
+        if self.class_weights is not None:
+            model.info["class_weights"] = list(self.class_weights)
+        sp = self.stopping
+        if sp.checks:
+            model.info.update({
+                "validation": sp.log, "best_check": sp.best_check, "best_epoch": sp.best_epoch,
+                "best_loss": sp.best_loss, "stopped_early": sp.stopped,
+                "returned": "best" if p.early_stopping and sp.best_weights is not None
+                else "last"})
+        if self.checkpoint:
+            self._save(model, Position(self.epochs, 0, 0), 0.0, complete=True)
+        # The model returned, after the checkpoint (which keeps the weights trained, so
+        # that a resume with more epochs continues exactly): the best check's, or the
+        # running average with averaged SGD.
+        if p.early_stopping and sp.best_weights is not None:
+            model.weights = sp.best_weights.copy()
+            model.bias = sp.best_bias
+        else:
+            weights, bias = self.policy.model(st)
+            model.weights, model.bias = weights.copy(), bias
+        model.info["nonzero"] = int(np.count_nonzero(model.weights))
+        return model
+
+    def _converged(self) -> bool:
+        """The convergence rule (:meth:`PassPolicy.converged`) on the history."""
+        if not self.history:
+            return False
+        return self.policy.converged([row["objective"] for row in self.history],
+                                     self.history[-1]["rows"])
+
+    def _convergence(self) -> dict:
+        """The model's ``converged`` (the rule holds at the end) and ``stop_reason``."""
+        done = self._converged()
+        if self.stopping.stopped:
+            reason = StopReason.EARLY_STOPPING
+        elif self.policy.until_converged:
+            reason = StopReason.CONVERGED if done else StopReason.MAX_EPOCHS
+        else:
+            reason = StopReason.EPOCHS
+        return {"converged": done, "stop_reason": reason,
+                "patience_epochs": defaults.patience_epochs(
+                    self.history[-1]["rows"] if self.history else self.source.n_rows)}
+
+    @property
+    def _validates(self) -> bool:
+        return self.validation is not None or self.params.validation_fraction > 0
+
+    def _check(self, model: Neuron, epoch: int, objective: float | None) -> bool:
+        """One check at the current weights: validate (or, without validation data,
+        take the epoch's ``objective``), update the stopping state; True to stop."""
+        st, p = self.state, self.params
+        weights, bias = st.model(self.rule)  # the running average with averaged SGD
+        if self._validates:
+            row = validate(weights, bias, model.center, model.inv_scale, p.loss,
+                           files=self.validation, training=self.holdout_source,
+                           fraction=p.validation_fraction, seed=p.seed,
+                           class_weights=self.class_weights)
+            loss = row["val_loss"]
+        else:
+            row, loss = {}, objective
+        stop = self.stopping.update(loss, weights, bias, epoch=epoch,
+                                    updates=st.updates, tol=p.tol,
+                                    patience=p.patience if p.early_stopping else None, row=row)
+        if self.hooks.on_check is not None and row:
+            self.hooks.on_check(self.stopping.log[-1])
+        return stop
+
+    def _end_epoch(self, model: Neuron, epoch: int, epoch_start: float) -> bool:
+        """Close the epoch (history, check, checkpoint); True when the run stops early."""
+        st = self.state
+        if self.weighted:
+            check_total(st.weight_seen, self._training_rows())
+        rows, objective = st.finish_pass(self.rule)  # the last short batch is used as it is
+        if not st.is_finite():
+            raise DivergenceError(f"the weights became infinite in epoch {epoch + 1}: lower --lr")
+        row = {"epoch": epoch + 1, "rows": rows, "objective": objective,
+               "seconds": round(time.perf_counter() - epoch_start, 6)}
+        stop = False
+        sp = self.stopping
+        if self._validates or self.params.early_stopping:
+            if self._validates and sp.log and sp.last_check_updates == st.updates:
+                stop = sp.stopped  # checked at these very weights already (validate_every)
+            else:
+                stop = self._check(model, epoch + 1, objective)
+            if self._validates:
+                row.update({key: sp.log[-1][key] for key in FIELDS})
+        self.history.append(row)
+        if self.policy.until_converged and not stop:
+            stop = self._converged()
+        if self.hooks.on_epoch is not None:
+            self.hooks.on_epoch(row)
+        if self.checkpoint:
+            self._save(model, Position(epoch + 1, 0, 0), 0.0)
+        return stop
+
+    def _training_rows(self) -> str:
+        """The training rows, named for a message."""
+        files = self.source.files
+        where = files[0].url if len(files) == 1 else (f"{len(files)} files" if files
+                                                      else "the training data")
+        return where + (" (the rows not held out)" if self.params.validation_fraction else "")
+
+    def _updates_until_checkpoint(self) -> int:
+        if not self.checkpoint or self.saving.every is None:
+            return -1
+        done = self.state.updates - self.last_save[1]
+        return max(1, int(self.saving.every - done))
+
+    def _checkpoint_due(self) -> bool:
+        saved_at, updates = self.last_save
+        every = self.saving.every
+        if every is not None and self.state.updates - updates >= every:
+            return True
+        return time.monotonic() - saved_at >= self.saving.seconds
+
+    def _interrupt(self, model, position, epoch_start, signum) -> None:
+        self._save(model, position, time.perf_counter() - epoch_start)
+        name = signal.Signals(signum).name
+        raise TrainingInterrupted(
+            f"stopped by {name} at epoch {position.epoch + 1}, block {position.block}, "
+            f"row {position.row}; checkpoint written to {self.checkpoint}: run the same command "
+            "with --resume to continue")
+
+    def _nonfinite(self, block, row: int) -> None:
+        raise_nonfinite(self.source, block, row)
+        where, local = block.describe_row(self.source, row)
+        raise DivergenceError(
+            f"{where}, row {local}: the logit overflowed although the row is finite; the "
+            "learning rate is too large for this data: lower --lr or use --standardize")
+
+
+
+def _weights_where(source) -> str:
+    """Where the weights come from, for an all-zero weights message."""
+    where = source.files[0].url if source.files else "the training data"
+    return f"{where}, weight column {source.weight!r}" if source.weight else where
+
+
+__all__ = ["Run", "SGDParams", "Checkpointing", "Hooks", "CALL_ROWS"]
