@@ -44,11 +44,12 @@ from .. import defaults
 from ..errors import CheckpointError, ConfigError, DataError, DivergenceError, TrainingInterrupted
 from ..losses import get_loss
 from ..neuron import Neuron
-from ..params import check_params
+from ..params import DEFAULT, check_params
 from ..stats import Moments, raise_nonfinite, streaming_moments
 from ..stream import Position, iter_blocks
 from ..training import NONFINITE, StepRule, TrainState
 from ..validation import FIELDS, PATIENCE, SGD_TOL, Stopping, validate
+from ..warmstart import initial_model
 from ..weighting import check_class_weight, check_total, resolve_class_weight
 
 # Rows per kernel call: small enough to notice a signal or a due checkpoint within
@@ -58,7 +59,7 @@ CALL_ROWS = 1 << 16
 # Blocks decoded ahead on the reader thread (memory: PREFETCH + 1 decoded blocks).
 PREFETCH = 1
 # A checkpoint is written at least this often when --checkpoint is given.
-CHECKPOINT_SECONDS = 30.0
+CHECKPOINT_SECONDS = DEFAULT.checkpoint_seconds
 
 
 @dataclass(frozen=True)
@@ -86,14 +87,6 @@ class SGDParams:
     # resume compares equal)
     class_weight: str | list | None = None
     weight: str | None = None  # the source's weight column (None: none)
-
-    def __post_init__(self):
-        check_params(loss=self.loss, batch_size=self.batch_size, lr=self.lr,
-                     schedule=self.schedule, power_t=self.power_t, l2=self.l2, l1=self.l1,
-                     seed=self.seed, window=self.window,
-                     validation_fraction=self.validation_fraction,
-                     validate_every=self.validate_every, patience=self.patience, tol=self.tol,
-                     average=self.average)
 
 
 class _StopRequest:
@@ -131,19 +124,23 @@ class _StopRequest:
 
 def fit_sgd(source, batch_size: int | None = None, epochs: int | None = None,
             lr: float | None = None, *,
-            loss: str = "log", schedule: str = defaults.AUTO_SCHEDULE, power_t: float = 0.5,
-            l2: float = 0.0, seed: int = 0, shuffle: bool = True, window: int = 1,
-            standardize: bool = True, checkpoint: str | os.PathLike | None = None,
+            loss: str = DEFAULT.loss, schedule: str = DEFAULT.schedule,
+            power_t: float = DEFAULT.power_t, l2: float = DEFAULT.l2, seed: int = DEFAULT.seed,
+            shuffle: bool = DEFAULT.shuffle, window: int = DEFAULT.window,
+            standardize: bool = DEFAULT.standardize,
+            checkpoint: str | os.PathLike | None = None,
             resume: bool = False, checkpoint_every: int | None = None,
             checkpoint_seconds: float = CHECKPOINT_SECONDS,
             progress: Callable[[int, float], None] | None = None,
             on_epoch: Callable[[dict], None] | None = None,
             notify: Callable[[str], None] | None = None,
             label: str | None = "y", features=None, validation=None,
-            validation_fraction: float = 0.0, validate_every: int | None = None,
-            early_stopping: bool = False, patience: int = PATIENCE, tol: float | None = None,
-            average: bool | int = False, on_check: Callable[[dict], None] | None = None,
-            weight=None, class_weight=None, l1: float = 0.0) -> Neuron:
+            validation_fraction: float = DEFAULT.validation_fraction,
+            validate_every: int | None = None, early_stopping: bool = False,
+            patience: int = DEFAULT.patience, tol: float | None = None,
+            average: bool | int = DEFAULT.average, on_check: Callable[[dict], None] | None = None,
+            weight=None, class_weight=None, l1: float = DEFAULT.l1,
+            init: str | os.PathLike | Neuron | None = DEFAULT.init) -> Neuron:
     """Train a neuron by mini-batch SGD over ``source``.
 
     The defaults need no tuning (:mod:`streamneuron.defaults`): ``schedule="auto"``
@@ -219,17 +216,25 @@ def fit_sgd(source, batch_size: int | None = None, epochs: int | None = None,
     the cumulative penalty of Tsuruoka et al. (2009) after every step: weights become
     exactly zero. ``info["nonzero"]`` counts the model's non-zero weights.
 
+    ``init``: where the weights start: ``"zeros"``, or a model (a file's path or a
+    :class:`Neuron`) with the same features, re-expressed for this run's
+    standardization (:mod:`streamneuron.warmstart`). A resume continues its checkpoint.
+
     Returns the trained :class:`Neuron`; its ``info["history"]`` holds one row
     per epoch: epoch, rows, objective (the (weighted) mean loss at the weights each
     row met, plus the penalties), seconds (and the validation fields).
     """
-    check_params(batch_size=batch_size, lr=lr, schedule=schedule, tol=tol, l1=l1)
-    class_weight = _class_weight_param(class_weight)  # checked before any work
+    # Every value is checked once, here, before any work.
+    check_params(loss=loss, batch_size=batch_size, epochs=epochs, lr=lr, schedule=schedule,
+                 power_t=power_t, l2=l2, l1=l1, seed=seed, window=window, tol=tol,
+                 validation_fraction=validation_fraction, validate_every=validate_every,
+                 patience=patience, average=average, checkpoint_every=checkpoint_every,
+                 checkpoint_seconds=checkpoint_seconds)
+    class_weight = _class_weight_param(class_weight)
     if validate_every is not None and validation is None and not validation_fraction:
         raise ConfigError.about("validate_every", "needs validation data: give --validation "
                                 "or --validation-fraction")
-    check_params(epochs=epochs, checkpoint_every=checkpoint_every,
-                 checkpoint_seconds=checkpoint_seconds)
+    start = initial_model(init)
     if resume and not checkpoint:
         raise CheckpointError("--resume needs --checkpoint DIR")
     if checkpoint_every is not None and not checkpoint:
@@ -294,6 +299,7 @@ def fit_sgd(source, batch_size: int | None = None, epochs: int | None = None,
         most = defaults.MAX_EPOCHS if epochs is None else epochs
         run = _Run(source, params, most, checkpoint, checkpoint_every, checkpoint_seconds,
                    progress, on_epoch, fingerprint, notify)
+        run.start = start
         run.validation, run.on_check = validation, on_check
         run.until_converged = epochs is None and not early_stopping
         if params.validation_fraction > 0:
@@ -353,6 +359,7 @@ class _Run:
         self.on_check: Callable[[dict], None] | None = None
         self.stopping = Stopping()
         self.holdout_source = source  # where the held-out rows are read for a check
+        self.start = None  # a warmstart.Start, or None: zeros
 
     def _say(self, message: str) -> None:
         if self.notify is not None:
@@ -366,9 +373,12 @@ class _Run:
             if self.weighted:  # all weights 0: say so, before 0/0 makes the scale NaN
                 check_total(float(moments.weight), _weights_where(self.source))
             stats = (moments.mean, moments.scale())
-        return Neuron(self.source.n_features, self.params.loss,
-                      feature_names=self.source.feature_names, label=self.source.label,
-                      standardize=stats)
+        model = Neuron(self.source.n_features, self.params.loss,
+                       feature_names=self.source.feature_names, label=self.source.label,
+                       standardize=stats)
+        if self.start is not None:
+            self.start.apply(model)
+        return model
 
     def _restore(self) -> Neuron:
         folder = self.checkpoint
@@ -403,7 +413,7 @@ class _Run:
             model = self._restore()
         else:
             model = self._fresh_model()
-            self.state = TrainState.start(model.weights)
+            self.state = TrainState.start(model.weights, model.bias)
             if self.checkpoint:  # from here on a crash can resume (statistics included)
                 self._save(model, Position(), 0.0)
         p, st, rule = self.params, self.state, self.rule
