@@ -269,11 +269,11 @@ def check_modes(mode: str, given: Iterable[str], values: dict) -> None:
     or given without the parameter it needs."""
     for name in given:
         entry = PARAMS[name]
-        if entry.needs is not None and not values.get(entry.needs):
-            raise ConfigError.about(name, f"needs {flag(entry.needs)}")
         if not entry.applies_to(mode) and values.get(name) != entry.inert:
             modes = "/".join(entry.modes)
             raise ConfigError.about(name, f"is for --mode {modes}; --mode {mode} does not use it")
+        if entry.needs is not None and not values.get(entry.needs):
+            raise ConfigError.about(name, f"needs {flag(entry.needs)}")
 
 
 def estimator_constraints() -> dict[str, list]:

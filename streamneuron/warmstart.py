@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import ConfigError
+from .errors import ConfigError, ModelError
 from .neuron import Neuron, load_model, restandardized
 from .params import DEFAULT
 
@@ -68,7 +68,10 @@ def initial_model(init: str | os.PathLike | Neuron | None) -> Start | None:
     if not isinstance(init, (str, os.PathLike)):
         raise ConfigError.about("init", f"must be 'zeros', a model file or a Neuron, got "
                                 f"{type(init).__name__}")
-    return Start(load_model(init), os.fspath(init))
+    try:
+        return Start(load_model(init), os.fspath(init))
+    except ModelError as exc:  # the file is named; say which parameter named it
+        raise ConfigError.about("init", str(exc)) from None
 
 
 def _names(names: list[str]) -> str:
