@@ -123,7 +123,7 @@ def generate(
     format: str = "parquet",
     seed: int = DEFAULT.seed,
     row_group_size: int = DEFAULT.row_group_size,
-    dtype: str = "float32",
+    dtype: str = DEFAULT.dtype,
     label: str = "y",
     chunk_rows: int | None = None,
     progress: Callable[[int], Any] | None = None,

@@ -24,17 +24,20 @@ from types import SimpleNamespace
 from typing import Any, Iterable
 
 from .errors import ConfigError
+from .losses import LOSSES
 from .rules import (ClassWeight, Fraction, Native, Number, OneOf, Rule, Switch, Text, Whole,
                     WholeOrSwitch, one_of)
+from .schedules import SCHEDULES
 
-__all__ = ["Param", "PARAMS", "DEFAULT", "check_params", "check_modes", "flag", "param",
-           "estimator_constraints", "one_of", "Rule"]
+__all__ = ["Param", "PARAMS", "DEFAULT", "check_params", "check_modes", "flag",
+           "estimator_constraints", "estimator_default", "pick_solver", "mode_names", "one_of",
+           "Rule"]
 
 _NOTHING = object()
 
 # The modes (``--mode``): the SGD engine, and the full-pass solvers of the registry
 # :data:`streamneuron.fullpass.solvers.SOLVERS`; ``auto`` picks one of AUTO_SOLVERS by
-# the number of features (:func:`streamneuron.fullpass.engine.pick_solver`).
+# the number of features (:func:`pick_solver`, for the CLI, fit_gd and the estimator).
 SGD = ("sgd",)
 FULL_PASS = ("gd", "newton", "lbfgs")
 STEP = ("sgd", "gd")  # the modes that take a learning rate
@@ -123,8 +126,8 @@ PARAMS: dict[str, Param] = _entries(
     Param("mode", OneOf(mode_names), "sgd",
           help="sgd: streaming mini-batch SGD. Full passes: gd (the article's gradient "
                "descent), newton (the optimum in ~5-12 passes), lbfgs (for many features); "
-               "auto: newton up to 128 features, lbfgs above."),
-    Param("loss", OneOf(lambda: _registry("losses", "LOSSES")), "log", estimator=ESTIMATOR,
+               f"auto: newton up to {NEWTON_MAX_FEATURES} features, lbfgs above."),
+    Param("loss", OneOf(lambda: LOSSES), "log", estimator=ESTIMATOR,
           help="log: log loss; mse: the article's 0.5 (p - y)^2."),
     Param("batch_size", Whole(1), None, SGD, estimator=estimator("auto", default="auto"),
           help="sgd: rows per update", default_text="from the row count: rows/250 rounded "
@@ -158,7 +161,7 @@ PARAMS: dict[str, Param] = _entries(
                "(times --weight, if given)."),
     Param("seed", Whole(0), 0, SGD, commands=("train", "generate"),
           help="Seed of the shuffling order (and of --validation-fraction's rows)."),
-    Param("schedule", OneOf(lambda: _registry("schedules", "SCHEDULES")), "auto", SGD,
+    Param("schedule", OneOf(lambda: SCHEDULES), "auto", SGD,
           estimator=ESTIMATOR,
           help="sgd: auto: adagrad's steps, the model averaged over each epoch; "
                "lr_t = lr / (1 + t)^power_t for invscaling; adagrad: per-coordinate steps "
@@ -232,21 +235,15 @@ PARAMS: dict[str, Param] = _entries(
     Param("features", Whole(1), None, commands=("generate",)),
     Param("row_group_size", Whole(1), 1 << 20, commands=("generate",)),
     Param("chunk_rows", Whole(1), None, commands=("generate",)),
+    Param("dtype", OneOf(lambda: ("float32", "float64")), "float32", commands=("generate",),
+          help="The features' type in the file."),
+    # convert
+    Param("delimiter", Text(), ",", commands=("convert",), help="Field separator."),
 )
-
-
-def _registry(module: str, name: str) -> Iterable[str]:
-    import importlib
-
-    return getattr(importlib.import_module(f"streamneuron.{module}"), name)
 
 
 # The defaults, by name: ``DEFAULT.loss == "log"`` (the library's signatures read them).
 DEFAULT = SimpleNamespace(**{p.name: p.default for p in PARAMS.values()})
-
-
-def param(name: str) -> Param:
-    return PARAMS[name]
 
 
 def flag(name: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .common import check_writable
+from .common import check_writable, option
 
 
 @click.command()
@@ -15,7 +15,7 @@ from .common import check_writable
 @click.option("--float32", "float32", is_flag=True, help="Store float columns as float32.")
 @click.option("--type", "types", multiple=True, metavar="COL=TYPE",
               help="A column's type when the guess from the first rows is wrong (repeatable).")
-@click.option("--delimiter", default=",", show_default=True, help="Field separator.")
+@option("delimiter")
 @click.option("--quiet", is_flag=True, help="No progress bar or summary.")
 def convert(src, out, row_group_size, float32, types, delimiter, quiet):
     """Convert a CSV file (.csv, .csv.gz, ...) to Parquet for training, streaming.

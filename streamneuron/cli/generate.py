@@ -15,7 +15,7 @@ from .common import option
               help="[default: from OUT's suffix, else parquet]")
 @option("seed", help="Seed of the teacher neuron and the data.")
 @option("row_group_size", help="Rows per Parquet row group / HDF5 chunk.")
-@click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float32", show_default=True)
+@option("dtype")
 @click.option("--id-column", is_flag=True, help="Parquet: add an int64 'id' column first.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def generate(out, rows, features, fmt, seed, row_group_size, dtype, id_column, quiet):
