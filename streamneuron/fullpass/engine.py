@@ -83,18 +83,19 @@ class ConvergenceWarning(UserWarning):
 class GDParams:
     """Everything that shapes the arithmetic of a run (recorded in ``info["params"]``)."""
 
-    loss: str = "log"
-    solver: str = "gd"
-    max_iter: int = 100
-    lr: float = 1.0
-    l2: float = 0.0
-    tol: float = 1e-6
-    standardize: bool = True
-    persist: bool = False
-    partition_rows: int | None = None
-    l1: float = 0.0
-    weight: str | None = None  # the weight column (None: unweighted)
-    class_weight: str | dict | None = None  # as given: None, "balanced" or {0: a, 1: b}
+    # No defaults here: fit_gd sets every field (its defaults are the parameter table's).
+    loss: str
+    solver: str
+    max_iter: int
+    lr: float
+    l2: float
+    tol: float
+    standardize: bool
+    persist: bool
+    partition_rows: int | None
+    l1: float
+    weight: str | None  # the weight column (None: unweighted)
+    class_weight: str | dict | None  # as given: None, "balanced" or {0: a, 1: b}
 
 
 def fit_gd(source, max_iter: int | None = None, lr: float = GD_LR, *, loss: str = DEFAULT.loss,

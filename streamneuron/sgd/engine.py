@@ -48,7 +48,7 @@ from ..params import DEFAULT, check_params
 from ..stats import Moments, raise_nonfinite, streaming_moments
 from ..stream import Position, iter_blocks
 from ..training import NONFINITE, StepRule, TrainState
-from ..validation import FIELDS, PATIENCE, SGD_TOL, Stopping, validate
+from ..validation import FIELDS, SGD_TOL, Stopping, validate
 from ..warmstart import initial_model
 from ..weighting import check_class_weight, check_total, resolve_class_weight
 
@@ -66,27 +66,28 @@ CHECKPOINT_SECONDS = DEFAULT.checkpoint_seconds
 class SGDParams:
     """Everything that shapes the arithmetic of a run (a resume must match it)."""
 
-    loss: str = "log"
-    batch_size: int = 256
-    lr: float = 0.1
-    schedule: str = "constant"  # fit_sgd's default is "auto" (streamneuron.defaults)
-    power_t: float = 0.5
-    l2: float = 0.0
-    seed: int = 0
-    shuffle: bool = True
-    window: int = 1
-    standardize: bool = True
-    validation_fraction: float = 0.0
-    validate_every: int | None = None
-    early_stopping: bool = False
-    patience: int = PATIENCE
-    tol: float = SGD_TOL
-    average: int = 0  # averaged SGD from this update on (0: off)
-    l1: float = 0.0
+    # No defaults here: fit_sgd sets every field (its defaults are the parameter table's).
+    loss: str
+    batch_size: int
+    lr: float
+    schedule: str
+    power_t: float
+    l2: float
+    seed: int
+    shuffle: bool
+    window: int
+    standardize: bool
+    validation_fraction: float
+    validate_every: int | None
+    early_stopping: bool
+    patience: int
+    tol: float
+    average: int  # averaged SGD from this update on (0: off)
+    l1: float
     # None, "balanced" or [a0, a1] (a mapping {0: a0, 1: a1} made JSON-stable, so that a
     # resume compares equal)
-    class_weight: str | list | None = None
-    weight: str | None = None  # the source's weight column (None: none)
+    class_weight: str | list | None
+    weight: str | None  # the source's weight column (None: none)
 
 
 class _StopRequest:
