@@ -3,8 +3,9 @@
 The training parameters are the table's (:data:`streamneuron.params.PARAMS`): their
 flags, defaults, help, rules and modes. This module adds the inputs and outputs
 (data, label, columns, files written) and prints what the library reports
-(:mod:`streamneuron.report`). A parameter left at its default is not passed on:
-the library's default is the table's.
+(:mod:`streamneuron.report`). The click defaults and the library's defaults are
+both the table's; a parameter whose default is None (chosen at run time, e.g. the
+batch size from the row count) is not passed on, so the library chooses it.
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ def train_options(command):
 
 
 def library_arguments(settings: dict, mode: str) -> dict:
-    """The keyword arguments of the library call: the parameters ``mode`` uses, given
-    (None and the switch flags' False left out: the library's defaults apply)."""
+    """The keyword arguments of the library call: the parameters ``mode`` uses that
+    have a value (None left out: the library chooses)."""
     kwargs = {name: value for name, value in settings.items()
               if name not in OWN and PARAMS[name].applies_to(mode) and value is not None}
     if mode == "sgd":
