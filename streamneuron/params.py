@@ -231,8 +231,8 @@ PARAMS: dict[str, Param] = _entries(
           commands=()),
     Param("warm_start", Switch(), False, flag="", estimator=ESTIMATOR, commands=()),
     # generate
-    Param("rows", Whole(1), None, commands=("generate",)),
-    Param("features", Whole(1), None, commands=("generate",)),
+    Param("rows", Whole(1), None, commands=("generate",), help="Number of rows."),
+    Param("features", Whole(1), None, commands=("generate",), help="Number of features."),
     Param("row_group_size", Whole(1), 1 << 20, commands=("generate",)),
     Param("chunk_rows", Whole(1), None, commands=("generate",)),
     Param("dtype", OneOf(lambda: ("float32", "float64")), "float32", commands=("generate",),

@@ -9,8 +9,8 @@ from .common import option
 
 @click.command()
 @click.argument("out", metavar="OUT")
-@click.option("--rows", type=int, required=True, help="Number of rows.")
-@click.option("--features", type=int, required=True, help="Number of features.")
+@option("rows", required=True)
+@option("features", required=True)
 @click.option("--format", "fmt", type=click.Choice(["parquet", "hdf5"]), default=None,
               help="[default: from OUT's suffix, else parquet]")
 @option("seed", help="Seed of the teacher neuron and the data.")
