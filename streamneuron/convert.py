@@ -22,6 +22,7 @@ import os
 from typing import Callable, Mapping
 
 from .errors import ConfigError, DataError
+from .params import DEFAULT
 
 BLOCK_BYTES = 4 << 20  # CSV text parsed at once
 TARGET_GROUP_BYTES = 128 << 20  # decoded bytes of one row group
@@ -62,7 +63,7 @@ def _parse_types(types: Mapping[str, str] | None) -> dict:
 
 def convert_csv(src: str | os.PathLike, out: str | os.PathLike, *,
                 row_group_size: int | None = None, float32: bool = False,
-                types: Mapping[str, str] | None = None, delimiter: str = ",",
+                types: Mapping[str, str] | None = None, delimiter: str = DEFAULT.delimiter,
                 progress: Callable[[int], None] | None = None) -> dict:
     """Convert the CSV file ``src`` (optionally .gz/.bz2/.zst compressed) to the
     Parquet file ``out``, written atomically (no partial output on failure).

@@ -41,7 +41,7 @@ import numpy as np
 
 from .atomic import atomic_path
 from .errors import ConfigError
-from .params import check_params
+from .params import DEFAULT, check_params
 
 __all__ = ["Teacher", "make_teacher", "generate", "FORMATS", "DTYPES", "LABEL_DTYPES"]
 
@@ -99,7 +99,7 @@ class Teacher:
         }
 
 
-def make_teacher(features: int, seed: int = 0) -> Teacher:
+def make_teacher(features: int, seed: int = DEFAULT.seed) -> Teacher:
     """The teacher that :func:`generate` uses for ``(features, seed)``."""
     check_params(features=features, seed=seed)
     rng = np.random.default_rng(seed)
@@ -121,9 +121,9 @@ def generate(
     rows: int,
     features: int,
     format: str = "parquet",
-    seed: int = 0,
-    row_group_size: int = 1 << 20,
-    dtype: str = "float32",
+    seed: int = DEFAULT.seed,
+    row_group_size: int = DEFAULT.row_group_size,
+    dtype: str = DEFAULT.dtype,
     label: str = "y",
     chunk_rows: int | None = None,
     progress: Callable[[int], Any] | None = None,

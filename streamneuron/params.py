@@ -1,86 +1,291 @@
-"""Declarative parameter checks, shared by the library and the CLI.
+"""Every parameter declared once: its rule, default, modes, flag and help.
 
-Each rule is ``name: (test, what is allowed)``; a failed test raises a
-:class:`ConfigError` such as ``lr must be > 0, got -1``, with ``param="lr"``. The
-CLI spells the names as flags (``--lr``; :data:`FLAGS` where the flag is not just
-the name with dashes). The allowed losses and schedules are those of their
-registries (:data:`streamneuron.losses.LOSSES`,
-:data:`streamneuron.schedules.SCHEDULES`).
+:data:`PARAMS` is one table, one :class:`Param` per parameter. Everything else is
+derived from it:
+
+* the library's checks (:func:`check_params`: ``lr must be > 0, got -1`` as a
+  :class:`ConfigError` with ``param="lr"``), made once at each entry point
+  (``fit_sgd``, ``fit_gd``, ``NeuronClassifier.fit``, the command line);
+* the library's defaults (:data:`DEFAULT`: ``fit_sgd(loss=DEFAULT.loss, ...)``);
+* the command line's options, their defaults and help (:mod:`streamneuron.cli`), the
+  flag of each name (:func:`flag`) and the refusal of a flag given with a mode it
+  does not apply to (:func:`check_modes`: ``--workers is for --mode gd/newton/lbfgs``);
+* ``NeuronClassifier._parameter_constraints`` (:func:`estimator_constraints`).
+
+The allowed losses, schedules and modes are those of their registries
+(:data:`streamneuron.losses.LOSSES`, :data:`streamneuron.schedules.SCHEDULES`, the
+full-pass solvers), read when needed.
 """
 
 from __future__ import annotations
 
-import math
-import numbers
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any, Iterable
 
 from .errors import ConfigError
 from .losses import LOSSES
+from .rules import (ClassWeight, Fraction, Native, Number, OneOf, Rule, Switch, Text, Whole,
+                    WholeOrSwitch, one_of)
 from .schedules import SCHEDULES
 
-# Library parameters whose command-line flag is not ``--`` + the name with dashes.
-FLAGS = {"window": "--shuffle-window", "average": "--average-from", "shuffle": "--shuffle/--no-shuffle",
-         "standardize": "--standardize/--no-standardize"}
+__all__ = ["Param", "PARAMS", "DEFAULT", "check_params", "check_modes", "flag",
+           "estimator_constraints", "estimator_default", "pick_solver", "mode_names", "one_of",
+           "Rule"]
+
+_NOTHING = object()
+
+# The modes (``--mode``): the SGD engine, and the full-pass solvers of the registry
+# :data:`streamneuron.fullpass.solvers.SOLVERS`; ``auto`` picks one of AUTO_SOLVERS by
+# the number of features (:func:`pick_solver`, for the CLI, fit_gd and the estimator).
+SGD = ("sgd",)
+FULL_PASS = ("gd", "newton", "lbfgs")
+STEP = ("sgd", "gd")  # the modes that take a learning rate
+AUTO = "auto"
+AUTO_SOLVERS = ("newton", "lbfgs")
+# "auto": newton up to this many features, lbfgs above (why: streamneuron.fullpass.engine).
+NEWTON_MAX_FEATURES = 128
+
+
+def pick_solver(n_features: int) -> str:
+    """The solver ``auto`` picks for ``n_features`` features."""
+    return "newton" if n_features <= NEWTON_MAX_FEATURES else "lbfgs"
+
+
+def mode_names() -> tuple[str, ...]:
+    """Every ``--mode``: ``sgd``, the solver registry's names, ``auto``. (Reading the
+    registry loads the full-pass engine: only when a full-pass mode is asked for.)"""
+    from .fullpass.solvers import SOLVERS
+
+    return (*SGD, *SOLVERS, AUTO)
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter.
+
+    ``default``: the single place the default lives (None: chosen at run time, as
+    ``default_text`` says). ``modes``: the ``--mode`` values it applies to (None: every
+    one). ``flag``: the command-line spelling (None: ``--`` + the name with dashes; ""
+    none). ``kind``: how the command line takes it: ``"value"``, ``"switch"`` (a
+    ``--x/--no-x`` pair), ``"flag"`` (present or not), ``"many"`` (repeatable).
+    ``inert``: a value that means what every mode does anyway (``--workers 0``: in
+    this process), accepted with any mode. ``needs``: another parameter that must be
+    given with it. ``estimator``: ``(extra constraints, its default)`` for
+    :class:`~streamneuron.NeuronClassifier`, or None when the estimator has no such
+    parameter.
+    """
+
+    name: str
+    rule: Rule
+    default: Any = None
+    modes: tuple[str, ...] | None = None
+    help: str = ""
+    flag: str | None = None
+    kind: str = "value"
+    default_text: str = ""
+    metavar: str | None = None
+    inert: Any = _NOTHING
+    needs: str | None = None
+    estimator: tuple | None = None
+    commands: tuple[str, ...] = ("train",)
+
+    @property
+    def spelling(self) -> str:
+        """The flag as an error names it: ``--batch-size``, ``--shuffle/--no-shuffle``."""
+        if self.flag is not None:
+            return self.flag
+        name = "--" + self.name.replace("_", "-")
+        return f"{name}/--no-{name[2:]}" if self.kind == "switch" else name
+
+    def applies_to(self, mode: str) -> bool:
+        """Whether the parameter means something with ``--mode mode`` (``auto``: with
+        every solver it may pick)."""
+        if self.modes is None:
+            return True
+        picks = AUTO_SOLVERS if mode == AUTO else (mode,)
+        return all(m in self.modes for m in picks)
+
+    def check(self, value) -> None:
+        if value is not None and not self.rule.test(value):
+            raise ConfigError.about(self.name, f"must be {self.rule.allowed()}, got {value!r}")
+
+
+def _entries(*params: Param) -> dict[str, Param]:
+    return {p.name: p for p in params}
+
+
+# Estimator markers: ``ESTIMATOR`` (the same default), or ``estimator(extra, default=...)``.
+def estimator(*extra, default=_NOTHING) -> tuple:
+    return (extra, default)
+
+
+ESTIMATOR = estimator()
+
+PARAMS: dict[str, Param] = _entries(
+    Param("mode", OneOf(mode_names), "sgd",
+          help="sgd: streaming mini-batch SGD. Full passes: gd (the article's gradient "
+               "descent), newton (the optimum in ~5-12 passes), lbfgs (for many features); "
+               f"auto: newton up to {NEWTON_MAX_FEATURES} features, lbfgs above."),
+    Param("loss", OneOf(lambda: LOSSES), "log", estimator=ESTIMATOR,
+          help="log: log loss; mse: the article's 0.5 (p - y)^2."),
+    Param("batch_size", Whole(1), None, SGD, estimator=estimator("auto", default="auto"),
+          help="sgd: rows per update", default_text="from the row count: rows/250 rounded "
+          "down to a power of two, 1 to 256"),
+    Param("epochs", Whole(1), None, SGD, estimator=estimator(None),
+          help="sgd: passes over the data", default_text="up to 1000, stopping when the "
+          "epoch's training objective has converged"),
+    Param("max_iter", Whole(1), None, FULL_PASS, help="gd/newton/lbfgs: most iterations",
+          default_text="100; lbfgs 1000"),
+    Param("tol", Number(0, note="0 disables it"), None,
+          help="gd/newton/lbfgs: the relative tolerance of the stopping rule (0: never; "
+               "newton/lbfgs stop within about this gap to the optimum) [default: 1e-6]. "
+               "sgd: the least relative improvement of the epoch's training objective that "
+               "counts for convergence [default: 1e-3]; with --early-stopping the least "
+               "improvement of the checked loss [default: 1e-3]."),
+    Param("lr", Number(0, strict=True), None, STEP, estimator=estimator(None),
+          help="Learning rate", default_text="1.0 for sgd's auto and for gd, 0.1 for the "
+          "other sgd schedules"),
+    Param("l2", Number(0), 0.0, estimator=estimator(default=1e-4),
+          help="L2 penalty (l2/2)||w||^2; the bias is not penalised."),
+    Param("l1", Number(0), 0.0, estimator=ESTIMATOR,
+          help="L1 penalty l1 ||w||_1 (elastic net with --l2; the bias is not penalised): "
+               "weights become exactly zero. newton: proximal Newton; lbfgs: OWL-QN; sgd: "
+               "the cumulative L1 penalty."),
+    Param("weight", Text(), None, metavar="COL",
+          help="Sample-weight column (numbers >= 0; HDF5 X/y: a dataset): each row's loss "
+               "counts that many times; the objective, the standardization and the metrics "
+               "become weighted means."),
+    Param("class_weight", ClassWeight(), None, estimator=estimator(dict, None),
+          help="balanced: weight each class by n / (2 n_class), from the label counts "
+               "(times --weight, if given)."),
+    Param("seed", Whole(0), 0, SGD, commands=("train", "generate"),
+          help="Seed of the shuffling order (and of --validation-fraction's rows)."),
+    Param("schedule", OneOf(lambda: SCHEDULES), "auto", SGD,
+          estimator=ESTIMATOR,
+          help="sgd: auto: adagrad's steps, the model averaged over each epoch; "
+               "lr_t = lr / (1 + t)^power_t for invscaling; adagrad: per-coordinate steps "
+               "lr g_j / sqrt(sum of g_j^2 so far)."),
+    Param("power_t", Number(0), 0.5, SGD, estimator=ESTIMATOR,
+          help="sgd: exponent of invscaling."),
+    Param("shuffle", Switch(), True, SGD, kind="switch", estimator=ESTIMATOR,
+          help="sgd: shuffle row groups and rows inside them each epoch (seeded)."),
+    Param("window", Whole(1), 1, SGD, flag="--shuffle-window",
+          help="sgd: mix the rows of this many row groups at once (memory grows with it)."),
+    Param("standardize", Switch(), True, kind="switch", estimator=ESTIMATOR,
+          help="One streaming pass for each feature's mean and std, applied before the "
+               "weights."),
+    Param("init", Text("zeros or a model file"), "zeros", metavar="zeros|MODEL.json",
+          help="Initial weights and bias: zeros, or a model file to start from (its "
+               "features must be the training features; its standardization is "
+               "re-expressed for this run's)."),
+    Param("validation", Text(), None, SGD, kind="many", metavar="DATA",
+          help="sgd: validate on these files (repeatable) at each epoch's end."),
+    Param("validation_fraction", Fraction(), 0.0, SGD,
+          help="sgd: hold out this fraction of the training rows (seeded by --seed, never "
+               "trained on) and validate on them at each epoch's end."),
+    Param("validate_every", Whole(1, "batches"), None, SGD,
+          help="sgd: validate also every N batches."),
+    Param("early_stopping", Switch(), False, SGD, kind="flag",
+          help="sgd: stop when the validation loss (without validation data: the epoch's "
+               "training objective) has not improved by --tol for --patience checks; keep "
+               "the best weights (--epochs is then a maximum)."),
+    Param("patience", Whole(1, "checks"), 5, SGD, needs="early_stopping",
+          help="sgd --early-stopping: checks without improvement before stopping."),
+    Param("average", WholeOrSwitch(), False, SGD, kind="flag", estimator=ESTIMATOR,
+          flag="--average",
+          help="sgd: averaged SGD: the model is the running average of the iterates "
+               "(from the first update, or --average-from N)."),
+    Param("average_from", Whole(1), None, SGD, needs="average",
+          help="sgd --average: average the iterates from update N on", default_text="1"),
+    Param("checkpoint", Text(), None, SGD, metavar="DIR",
+          help="sgd: folder for resumable training state (refused if it already holds a "
+               "checkpoint and --resume is not given)."),
+    Param("resume", Switch(), False, SGD, kind="flag",
+          help="sgd: continue exactly from --checkpoint (same data and flags; --epochs may "
+               "grow)."),
+    Param("checkpoint_every", Whole(1, "batches"), None, SGD,
+          help="sgd: write the checkpoint every N batches (and at the end)",
+          default_text="every 30 s and each epoch"),
+    Param("checkpoint_seconds", Number(0, strict=True, unit="seconds"), 30.0, SGD,
+          help="sgd: write the checkpoint at least every T seconds."),
+    Param("scheduler", Text(), None, FULL_PASS, metavar="ADDRESS",
+          help="gd/newton/lbfgs: address of a running Dask scheduler."),
+    Param("workers", Whole(0, note="0: in this process"), None, FULL_PASS, inert=0,
+          help="gd/newton/lbfgs: a local cluster of N worker processes; 0: in this process",
+          default_text="in this process for data up to 1 GiB decoded, else 2 workers"),
+    Param("verbose", Switch(), False, FULL_PASS, kind="flag",
+          help="gd/newton/lbfgs: show the Dask cluster's own logs."),
+    Param("persist", Switch(), False, FULL_PASS, kind="flag",
+          help="gd/newton/lbfgs: keep decoded partitions in cluster memory."),
+    Param("partition_rows", Whole(1, "rows"), None, FULL_PASS,
+          help="gd/newton/lbfgs: rows per Dask partition (runs of row groups)",
+          default_text="one row group each"),
+    Param("x_key", Text(), "X", commands=("train", "predict", "evaluate", "inspect"),
+          help="HDF5: features dataset, or the key of a pandas frame (df.to_hdf)",
+          default_text="X, else the file's only pandas frame"),
+    # The estimator's own parameters (no flag: the command line says --mode and --seed).
+    Param("solver", OneOf(lambda: (AUTO, *AUTO_SOLVERS, *SGD)), "auto",
+          flag="", estimator=ESTIMATOR, commands=()),
+    Param("random_state", Native("random_state"), None, flag="", estimator=ESTIMATOR,
+          commands=()),
+    Param("warm_start", Switch(), False, flag="", estimator=ESTIMATOR, commands=()),
+    # generate
+    Param("rows", Whole(1), None, commands=("generate",), help="Number of rows."),
+    Param("features", Whole(1), None, commands=("generate",), help="Number of features."),
+    Param("row_group_size", Whole(1), 1 << 20, commands=("generate",)),
+    Param("chunk_rows", Whole(1), None, commands=("generate",)),
+    Param("dtype", OneOf(lambda: ("float32", "float64")), "float32", commands=("generate",),
+          help="The features' type in the file."),
+    # convert
+    Param("delimiter", Text(), ",", commands=("convert",), help="Field separator."),
+)
+
+
+# The defaults, by name: ``DEFAULT.loss == "log"`` (the library's signatures read them).
+DEFAULT = SimpleNamespace(**{p.name: p.default for p in PARAMS.values()})
 
 
 def flag(name: str) -> str:
     """The command-line spelling of a library parameter: ``batch_size`` -> ``--batch-size``."""
-    return FLAGS.get(name, "--" + name.replace("_", "-"))
-
-
-def _one_of(names) -> str:
-    quoted = [repr(n) for n in names]
-    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
-
-
-def _int_at_least(low):
-    return lambda v: isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= low
-
-
-def _positive(v) -> bool:
-    return isinstance(v, numbers.Real) and math.isfinite(v) and v > 0
-
-
-def _non_negative(v) -> bool:
-    return isinstance(v, numbers.Real) and math.isfinite(v) and v >= 0
-
-
-RULES = {
-    "batch_size": (_int_at_least(1), "a whole number >= 1"),
-    "epochs": (_int_at_least(1), "a whole number >= 1"),
-    "max_iter": (_int_at_least(1), "a whole number >= 1"),
-    "window": (_int_at_least(1), "a whole number >= 1"),
-    "workers": (_int_at_least(0), "a whole number >= 0 (0: in this process)"),
-    "checkpoint_every": (_int_at_least(1), "a whole number of batches >= 1"),
-    "checkpoint_seconds": (_positive, "> 0 seconds"),
-    "seed": (_int_at_least(0), "a whole number >= 0"),
-    "rows": (_int_at_least(1), "a whole number >= 1"),
-    "features": (_int_at_least(1), "a whole number >= 1"),
-    "row_group_size": (_int_at_least(1), "a whole number >= 1"),
-    "chunk_rows": (_int_at_least(1), "a whole number >= 1"),
-    "partition_rows": (_int_at_least(1), "a whole number of rows >= 1"),
-    "lr": (_positive, "> 0"),
-    "l2": (_non_negative, ">= 0"),
-    "l1": (_non_negative, ">= 0"),
-    "tol": (_non_negative, ">= 0 (0 disables it)"),
-    "power_t": (_non_negative, ">= 0"),
-    "validation_fraction": (lambda v: isinstance(v, numbers.Real) and not isinstance(v, bool)
-                            and 0 <= v < 1, "a fraction >= 0 and < 1"),
-    "validate_every": (_int_at_least(1), "a whole number of batches >= 1"),
-    "patience": (_int_at_least(1), "a whole number of checks >= 1"),
-    "average": (lambda v: isinstance(v, bool) or _int_at_least(0)(v),
-                "True, False or the whole number of the update averaging starts from (>= 0)"),
-    "loss": (lambda v: isinstance(v, str) and v in LOSSES, lambda: _one_of(LOSSES)),
-    "schedule": (lambda v: isinstance(v, str) and v in SCHEDULES, lambda: _one_of(SCHEDULES)),
-}
+    entry = PARAMS.get(name)
+    if entry is None or not entry.spelling:
+        return "--" + name.replace("_", "-")
+    return entry.spelling
 
 
 def check_params(**values) -> None:
     """Raise ConfigError for the first value that breaks its rule (None is skipped)."""
     for name, value in values.items():
-        if value is None or name not in RULES:
-            continue
-        test, allowed = RULES[name]
-        if not test(value):
-            if callable(allowed):  # read from a registry when needed
-                allowed = allowed()
-            raise ConfigError.about(name, f"must be {allowed}, got {value!r}")
+        if name in PARAMS:
+            PARAMS[name].check(value)
+
+
+def check_modes(mode: str, given: Iterable[str], values: dict) -> None:
+    """ConfigError for the first parameter given (by name) that ``mode`` does not use,
+    or given without the parameter it needs."""
+    for name in given:
+        entry = PARAMS[name]
+        if not entry.applies_to(mode) and values.get(name) != entry.inert:
+            modes = "/".join(entry.modes)
+            raise ConfigError.about(name, f"is for --mode {modes}; --mode {mode} does not use it")
+        if entry.needs is not None and not values.get(entry.needs):
+            raise ConfigError.about(name, f"needs {flag(entry.needs)}")
+
+
+def estimator_constraints() -> dict[str, list]:
+    """``NeuronClassifier._parameter_constraints`` in scikit-learn's format
+    (:mod:`sklearn.utils._param_validation`), from the rules."""
+    from sklearn.utils._param_validation import StrOptions
+
+    def extra(option):  # "auto" -> StrOptions({"auto"}); None, dict as they are
+        return StrOptions({option}) if isinstance(option, str) else option
+
+    return {p.name: [*p.rule.estimator(), *map(extra, p.estimator[0])]
+            for p in PARAMS.values() if p.estimator is not None}
+
+
+def estimator_default(name: str):
+    """The estimator's default of ``name``: its own where it differs from the library's."""
+    extra, default = PARAMS[name].estimator
+    return PARAMS[name].default if default is _NOTHING else default

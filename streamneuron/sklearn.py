@@ -31,13 +31,11 @@ rebase) is :mod:`streamneuron.standardization`'s.
 
 from __future__ import annotations
 
-from numbers import Integral, Real
 
 import numpy as np
 
 try:
     from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
-    from sklearn.utils._param_validation import Interval, StrOptions
     from sklearn.utils.multiclass import check_classification_targets
     from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -49,10 +47,10 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     ) from exc
 
 from . import defaults, kernels
-from .fullpass.engine import NEWTON_MAX_FEATURES, fit_gd
-from .losses import LOSSES, get_loss, sigmoid
+from .fullpass.engine import fit_gd
+from .losses import get_loss, sigmoid
 from .neuron import Neuron
-from .schedules import SCHEDULES
+from .params import estimator_constraints, estimator_default, pick_solver
 from .standardization import array_moments, rebase, restandardize
 from .stats import Moments
 from .training import PassPolicy
@@ -64,8 +62,6 @@ _FLOAT_DTYPES = [np.float64, np.float32]
 # (scikit-learn's sample-weight check asks 1e-7); Newton converges quadratically,
 # so this costs it one or two iterations more than fit_gd's default of 1e-6.
 FULL_PASS_TOL = 1e-10
-# solver values that fit by full passes (fit_gd's names); "sgd" is the SGD engine.
-_FULL_PASS_SOLVERS = ("auto", "newton", "lbfgs")
 
 
 class NeuronClassifier(ClassifierMixin, BaseEstimator):
@@ -214,28 +210,19 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
     :class:`streamneuron.Neuron` (JSON model file, CLI ``predict``).
     """
 
-    _parameter_constraints: dict = {
-        "loss": [StrOptions(set(LOSSES))],
-        "solver": [StrOptions({*_FULL_PASS_SOLVERS, "sgd"})],
-        "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
-        "epochs": [Interval(Integral, 1, None, closed="left"), None],
-        "lr": [Interval(Real, 0, None, closed="neither"), None],
-        "schedule": [StrOptions(set(SCHEDULES))],
-        "power_t": [Interval(Real, 0, None, closed="left")],
-        "l2": [Interval(Real, 0, None, closed="left")],
-        "standardize": ["boolean"],
-        "shuffle": ["boolean"],
-        "random_state": ["random_state"],
-        "warm_start": ["boolean"],
-        "average": ["boolean", Interval(Integral, 0, None, closed="left")],
-        "l1": [Interval(Real, 0, None, closed="left")],
-        "class_weight": [StrOptions({"balanced"}), dict, None],
-    }
+    # Derived from the parameter table (streamneuron.params), as the defaults below.
+    _parameter_constraints: dict = estimator_constraints()
 
-    def __init__(self, *, loss="log", solver="auto", batch_size="auto", epochs=None, lr=None,
-                 schedule=defaults.AUTO_SCHEDULE, power_t=0.5, l2=1e-4, standardize=True,
-                 shuffle=True, random_state=None, warm_start=False, average=False, l1=0.0,
-                 class_weight=None):
+    def __init__(self, *, loss=estimator_default("loss"), solver=estimator_default("solver"),
+                 batch_size=estimator_default("batch_size"),
+                 epochs=estimator_default("epochs"), lr=estimator_default("lr"),
+                 schedule=estimator_default("schedule"), power_t=estimator_default("power_t"),
+                 l2=estimator_default("l2"), standardize=estimator_default("standardize"),
+                 shuffle=estimator_default("shuffle"),
+                 random_state=estimator_default("random_state"),
+                 warm_start=estimator_default("warm_start"),
+                 average=estimator_default("average"), l1=estimator_default("l1"),
+                 class_weight=estimator_default("class_weight")):
         self.loss = loss
         self.solver = solver
         self.batch_size = batch_size
@@ -397,7 +384,7 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
         the Neuron it returns."""
         solver = self.solver
         if solver == "auto":
-            solver = "newton" if X.shape[1] <= NEWTON_MAX_FEATURES else "lbfgs"
+            solver = pick_solver(X.shape[1])
         if self.standardize:
             # fit_gd computes the same statistics, but gives an overflowing variance as
             # an infinite scale: check here for the clear ValueError (one cheap pass).

@@ -37,13 +37,14 @@ from . import kernels
 from .errors import DataError
 from .losses import get_loss, sigmoid
 from .metrics import StreamingMetrics
+from .params import DEFAULT
 from .stats import raise_nonfinite
 from .stream import Position, block_rows, held_out, iter_blocks
 
 # The tolerance of early stopping in SGD when none is given (scikit-learn's).
 SGD_TOL = 1e-3
-# Checks without improvement before stopping when none is given (scikit-learn's).
-PATIENCE = 5
+# Checks without improvement before stopping when none is given (scikit-learn's 5).
+PATIENCE = DEFAULT.patience
 # The fields a check adds to its history row.
 FIELDS = ("val_loss", "val_log_loss", "val_accuracy", "val_auc", "val_rows")
 

@@ -47,26 +47,30 @@ from .sums import (Evaluation, Sums, decode, merge_moments, moments_decoded,
                        sums_partition, with_row_weights)
 from ..losses import get_loss
 from ..neuron import Neuron
-from ..params import check_params
+from ..params import DEFAULT, NEWTON_MAX_FEATURES, check_params, pick_solver
 from .partitions import Partition, plan_partitions, release_buffers
 from ..penalty import Penalty
 from .solvers import SOLVERS, Options
 from ..stop import StopReason
+from ..warmstart import initial_model
 from ..weighting import check_class_weight, check_total, resolve_class_weight
 
 # Partials combined per task of the reduction tree.
 SPLIT_EVERY = 8
-# solver="auto": newton up to this many features, lbfgs above. Per row and pass,
+# solver="auto": newton up to NEWTON_MAX_FEATURES features, lbfgs above
+# (streamneuron.params.pick_solver). Why 128: per row and pass,
 # reading costs ~r*d ns (r ~ 1-10 a value, page cache to disk), the gradient
 # ~0.8*d, the Hessian sums ~0.06*d**2 (scripts/bench_solvers.py --hessian-cost, on
 # a quiet machine: a newton pass is 2.9x a gradient pass's compute at d = 32, 10x
 # at 128, 18x at 512); newton needs 1/2 (easy problems) to 1/10 (ill-conditioned)
 # of lbfgs's passes. At 128 features a newton run costs at worst ~1.8x an lbfgs run
 # (easy, cached data) and at best ~2.8x less (hard); above it the worst case grows.
-NEWTON_MAX_FEATURES = 128
 # max_iter when not given: lbfgs takes many cheap iterations (up to ~150 on the
 # benchmark problems at l2 = 1e-4), newton few.
 DEFAULT_MAX_ITER = {"gd": 100, "newton": 100, "lbfgs": 1000}
+# gd's learning rate and every solver's tolerance when none is given.
+GD_LR = 1.0
+FULL_PASS_TOL = 1e-6
 
 
 class PersistWarning(UserWarning):
@@ -81,30 +85,26 @@ class ConvergenceWarning(UserWarning):
 class GDParams:
     """Everything that shapes the arithmetic of a run (recorded in ``info["params"]``)."""
 
-    loss: str = "log"
-    solver: str = "gd"
-    max_iter: int = 100
-    lr: float = 1.0
-    l2: float = 0.0
-    tol: float = 1e-6
-    standardize: bool = True
-    persist: bool = False
-    partition_rows: int | None = None
-    l1: float = 0.0
-    weight: str | None = None  # the weight column (None: unweighted)
-    class_weight: str | dict | None = None  # as given: None, "balanced" or {0: a, 1: b}
-
-    def __post_init__(self):
-        check_params(loss=self.loss, max_iter=self.max_iter, lr=self.lr, l2=self.l2,
-                     l1=self.l1, tol=self.tol, partition_rows=self.partition_rows)
-        if self.solver not in SOLVERS:
-            raise ConfigError(f"solver must be one of {', '.join(SOLVERS)} or 'auto', "
-                              f"got {self.solver!r}")
+    # No defaults here: fit_gd sets every field (its defaults are the parameter table's).
+    loss: str
+    solver: str
+    max_iter: int
+    lr: float
+    l2: float
+    tol: float
+    standardize: bool
+    persist: bool
+    partition_rows: int | None
+    l1: float
+    weight: str | None  # the weight column (None: unweighted)
+    class_weight: str | dict | None  # as given: None, "balanced" or {0: a, 1: b}
 
 
-def fit_gd(source, max_iter: int | None = None, lr: float = 1.0, *, loss: str = "log",
-           solver: str = "gd", l2: float = 0.0, l1: float = 0.0, tol: float = 1e-6,
-           standardize: bool = True, class_weight: str | dict | None = None,
+def fit_gd(source, max_iter: int | None = None, lr: float = GD_LR, *, loss: str = DEFAULT.loss,
+           solver: str = "gd", l2: float = DEFAULT.l2, l1: float = DEFAULT.l1,
+           tol: float = FULL_PASS_TOL, standardize: bool = DEFAULT.standardize,
+           class_weight: str | dict | None = None,
+           init: str | Neuron | None = DEFAULT.init,
            client=None, scheduler: str | None = None, workers: int | None = None,
            persist: bool = False, partition_rows: int | None = None, verbose: bool = False,
            progress: Callable[[dict], None] | None = None,
@@ -153,6 +153,11 @@ def fit_gd(source, max_iter: int | None = None, lr: float = 1.0, *, loss: str = 
     within about 1e-6 of the optimum objective. A run that stops unconverged
     warns with :class:`ConvergenceWarning`.
 
+    ``init``: where the weights start: ``"zeros"``, or a model (a file's path or a
+    :class:`Neuron`) with the same features, re-expressed for this run's
+    standardization (:mod:`streamneuron.warmstart`); newton then makes its first
+    evaluation by a pass.
+
     ``persist=True`` keeps the decoded partitions in memory (warning with
     :class:`PersistWarning` and their estimated size first) instead of re-reading
     the files every pass.
@@ -175,12 +180,17 @@ def fit_gd(source, max_iter: int | None = None, lr: float = 1.0, *, loss: str = 
                         standardize=bool(standardize), persist=bool(persist),
                         partition_rows=partition_rows)
 
-    # Every value is checked before any work ("auto" is settled once the features are known).
+    # Every value is checked once, here, before any work ("auto" is settled once the
+    # features are known).
+    check_params(loss=loss, max_iter=max_iter, lr=lr, l2=l2, l1=l1, tol=tol,
+                 partition_rows=partition_rows, workers=workers)
+    if solver not in SOLVERS and solver != "auto":
+        raise ConfigError(f"solver must be one of {', '.join(SOLVERS)} or 'auto', "
+                          f"got {solver!r}", param="solver")
+    start = initial_model(init)
     check_class_weight(class_weight)
     if isinstance(class_weight, Mapping):  # as recorded in info["params"]: plain JSON values
         class_weight = {int(k): float(v) for k, v in class_weight.items()}
-    params = make_params("gd" if solver == "auto" else solver)
-    check_params(workers=workers)
     check_where(client=client, scheduler=scheduler, workers=workers)
     from ..readers import open_source
 
@@ -192,7 +202,7 @@ def fit_gd(source, max_iter: int | None = None, lr: float = 1.0, *, loss: str = 
         if source.label is None:
             raise DataError("training needs a label column")
         if solver == "auto":
-            solver = "newton" if source.n_features <= NEWTON_MAX_FEATURES else "lbfgs"
+            solver = pick_solver(source.n_features)
         params = make_params(solver, source.weight)
         class_weights = resolve_class_weight(class_weight, source)
         if source.reopen_args() is not None:  # files: each task opens its own rows
@@ -203,7 +213,9 @@ def fit_gd(source, max_iter: int | None = None, lr: float = 1.0, *, loss: str = 
         executor = open_executor(client=client, scheduler=scheduler, workers=workers,
                                  data_bytes=size, verbose=verbose, on_cluster=on_cluster)
         try:
-            return _Run(executor, source, data, params, progress, class_weights).run()
+            run = _Run(executor, source, data, params, progress, class_weights)
+            run.start = start
+            return run.run()
         finally:
             executor.close()
     finally:
@@ -278,6 +290,7 @@ class _Run:
         self.loss = get_loss(params.loss)
         self.d = source.n_features
         self.passes = 0
+        self.start = None  # a warmstart.Start, or None: zeros
 
     def run(self) -> Neuron:
         p, d = self.params, self.d
@@ -302,6 +315,9 @@ class _Run:
             self.sums_fn = sums_decoded if decoded else sums_partition
             self.moments_fn = moments_decoded if decoded else moments_partition
             first = self._first_pass(model)
+            if self.start is not None:  # the first point is not w = 0: first is not at it
+                self.start.apply(model)
+                first = None
             self._solve(model, first)
             finished = True
         finally:
@@ -362,7 +378,7 @@ class _Run:
         def evaluate(theta, curvature):
             return self._evaluate(model, theta, curvature)
 
-        theta0 = np.zeros(self.d + 1)
+        theta0 = np.append(model.weights, model.bias)
         solver = SOLVERS[p.solver]
         if p.solver == "newton":
             result = solver(evaluate, theta0, options, report, first=first)

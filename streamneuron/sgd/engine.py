@@ -32,31 +32,36 @@ from .. import checkpoint as ckpt
 from .. import defaults
 from ..errors import CheckpointError, ConfigError, DataError
 from ..neuron import Neuron
-from ..params import check_params
+from ..params import DEFAULT, check_params
 from ..training import PassPolicy
-from ..validation import PATIENCE, SGD_TOL, open_validation, second_reader
+from ..validation import SGD_TOL, open_validation, second_reader
+from ..warmstart import initial_model
 from ..weighting import check_class_weight
 from .run import Checkpointing, Hooks, Run, SGDParams
 
 # A checkpoint is written at least this often when --checkpoint is given.
-CHECKPOINT_SECONDS = 30.0
+CHECKPOINT_SECONDS = DEFAULT.checkpoint_seconds
 
 
 def fit_sgd(source, batch_size: int | None = None, epochs: int | None = None,
             lr: float | None = None, *,
-            loss: str = "log", schedule: str = defaults.AUTO_SCHEDULE, power_t: float = 0.5,
-            l2: float = 0.0, seed: int = 0, shuffle: bool = True, window: int = 1,
-            standardize: bool = True, checkpoint: str | os.PathLike | None = None,
+            loss: str = DEFAULT.loss, schedule: str = DEFAULT.schedule,
+            power_t: float = DEFAULT.power_t, l2: float = DEFAULT.l2, seed: int = DEFAULT.seed,
+            shuffle: bool = DEFAULT.shuffle, window: int = DEFAULT.window,
+            standardize: bool = DEFAULT.standardize,
+            checkpoint: str | os.PathLike | None = None,
             resume: bool = False, checkpoint_every: int | None = None,
             checkpoint_seconds: float = CHECKPOINT_SECONDS,
             progress: Callable[[int, float], None] | None = None,
             on_epoch: Callable[[dict], None] | None = None,
             notify: Callable[[str], None] | None = None,
             label: str | None = "y", features=None, validation=None,
-            validation_fraction: float = 0.0, validate_every: int | None = None,
-            early_stopping: bool = False, patience: int = PATIENCE, tol: float | None = None,
-            average: bool | int = False, on_check: Callable[[dict], None] | None = None,
-            weight=None, class_weight=None, l1: float = 0.0) -> Neuron:
+            validation_fraction: float = DEFAULT.validation_fraction,
+            validate_every: int | None = None, early_stopping: bool = False,
+            patience: int = DEFAULT.patience, tol: float | None = None,
+            average: bool | int = DEFAULT.average, on_check: Callable[[dict], None] | None = None,
+            weight=None, class_weight=None, l1: float = DEFAULT.l1,
+            init: str | os.PathLike | Neuron | None = DEFAULT.init) -> Neuron:
     """Train a neuron by mini-batch SGD over ``source``.
 
     The defaults need no tuning (:mod:`streamneuron.defaults`): ``schedule="auto"``
@@ -132,17 +137,25 @@ def fit_sgd(source, batch_size: int | None = None, epochs: int | None = None,
     the cumulative penalty of Tsuruoka et al. (2009) after every step: weights become
     exactly zero. ``info["nonzero"]`` counts the model's non-zero weights.
 
+    ``init``: where the weights start: ``"zeros"``, or a model (a file's path or a
+    :class:`Neuron`) with the same features, re-expressed for this run's
+    standardization (:mod:`streamneuron.warmstart`). A resume continues its checkpoint.
+
     Returns the trained :class:`Neuron`; its ``info["history"]`` holds one row
     per epoch: epoch, rows, objective (the (weighted) mean loss at the weights each
     row met, plus the penalties), seconds (and the validation fields).
     """
-    check_params(batch_size=batch_size, lr=lr, schedule=schedule, tol=tol, l1=l1)
-    class_weight = _class_weight_param(class_weight)  # checked before any work
+    # Every value is checked once, here, before any work.
+    check_params(loss=loss, batch_size=batch_size, epochs=epochs, lr=lr, schedule=schedule,
+                 power_t=power_t, l2=l2, l1=l1, seed=seed, window=window, tol=tol,
+                 validation_fraction=validation_fraction, validate_every=validate_every,
+                 patience=patience, average=average, checkpoint_every=checkpoint_every,
+                 checkpoint_seconds=checkpoint_seconds)
+    class_weight = _class_weight_param(class_weight)
     if validate_every is not None and validation is None and not validation_fraction:
         raise ConfigError.about("validate_every", "needs validation data: give --validation "
                                 "or --validation-fraction")
-    check_params(epochs=epochs, checkpoint_every=checkpoint_every,
-                 checkpoint_seconds=checkpoint_seconds)
+    start = initial_model(init)
     if resume and not checkpoint:
         raise CheckpointError("--resume needs --checkpoint DIR")
     if checkpoint_every is not None and not checkpoint:
@@ -168,6 +181,7 @@ def fit_sgd(source, batch_size: int | None = None, epochs: int | None = None,
         run = Run(source, params, params.policy(source.n_rows, epochs),
                   Checkpointing(checkpoint, checkpoint_every, checkpoint_seconds, fingerprint),
                   Hooks(progress, on_epoch, on_check, notify), validation)
+        run.start = start
         if params.validation_fraction > 0:
             run.holdout_source = second_reader(source)
             if run.holdout_source is not source:

@@ -28,12 +28,11 @@ from .. import defaults
 from ..errors import DivergenceError, TrainingInterrupted
 from ..losses import get_loss
 from ..neuron import Neuron
-from ..params import check_params
 from ..stats import raise_nonfinite, streaming_moments
 from ..stop import StopReason
 from ..stream import Position, iter_blocks
 from ..training import NONFINITE, PassPolicy, TrainState
-from ..validation import FIELDS, PATIENCE, SGD_TOL, Stopping, validate
+from ..validation import FIELDS, Stopping, validate
 from ..weighting import check_total, resolve_class_weight
 
 # Rows per kernel call: small enough to notice a signal or a due checkpoint within
@@ -48,35 +47,28 @@ PREFETCH = 1
 class SGDParams:
     """Everything that shapes the arithmetic of a run (a resume must match it)."""
 
-    loss: str = "log"
-    batch_size: int = 256
-    lr: float = 0.1
-    schedule: str = "constant"  # fit_sgd's default is "auto" (streamneuron.defaults)
-    power_t: float = 0.5
-    l2: float = 0.0
-    seed: int = 0
-    shuffle: bool = True
-    window: int = 1
-    standardize: bool = True
-    validation_fraction: float = 0.0
-    validate_every: int | None = None
-    early_stopping: bool = False
-    patience: int = PATIENCE
-    tol: float = SGD_TOL
-    average: int = 0  # averaged SGD from this update on (0: off)
-    l1: float = 0.0
+    # No defaults here: fit_sgd sets every field (its defaults are the parameter table's).
+    loss: str
+    batch_size: int
+    lr: float
+    schedule: str
+    power_t: float
+    l2: float
+    seed: int
+    shuffle: bool
+    window: int
+    standardize: bool
+    validation_fraction: float
+    validate_every: int | None
+    early_stopping: bool
+    patience: int
+    tol: float
+    average: int  # averaged SGD from this update on (0: off)
+    l1: float
     # None, "balanced" or [a0, a1] (a mapping {0: a0, 1: a1} made JSON-stable, so that a
     # resume compares equal)
-    class_weight: str | list | None = None
-    weight: str | None = None  # the source's weight column (None: none)
-
-    def __post_init__(self):
-        check_params(loss=self.loss, batch_size=self.batch_size, lr=self.lr,
-                     schedule=self.schedule, power_t=self.power_t, l2=self.l2, l1=self.l1,
-                     seed=self.seed, window=self.window,
-                     validation_fraction=self.validation_fraction,
-                     validate_every=self.validate_every, patience=self.patience, tol=self.tol,
-                     average=self.average)
+    class_weight: str | list | None
+    weight: str | None  # the source's weight column (None: none)
 
     def policy(self, n_rows: int, epochs: int | None) -> PassPolicy:
         """The pass policy of these parameters, for ``n_rows`` rows and ``epochs``
@@ -167,6 +159,7 @@ class Run:
         self.validation = validation  # a Source validated on whole, or None
         self.stopping = Stopping()
         self.holdout_source = source  # where the held-out rows are read for a check
+        self.start = None  # a warmstart.Start, or None: zeros
 
     def _say(self, message: str) -> None:
         if self.hooks.notify is not None:
@@ -180,9 +173,12 @@ class Run:
             if self.weighted:  # all weights 0: say so, before 0/0 makes the scale NaN
                 check_total(float(moments.weight), _weights_where(self.source))
             stats = (moments.mean, moments.scale())
-        return Neuron(self.source.n_features, self.params.loss,
-                      feature_names=self.source.feature_names, label=self.source.label,
-                      standardize=stats)
+        model = Neuron(self.source.n_features, self.params.loss,
+                       feature_names=self.source.feature_names, label=self.source.label,
+                       standardize=stats)
+        if self.start is not None:
+            self.start.apply(model)
+        return model
 
     def _restore(self) -> Neuron:
         folder = self.checkpoint
@@ -215,7 +211,7 @@ class Run:
         """A fresh run: the model (after the standardization pass) and its state, saved
         at once when checkpointing (from here on a crash can resume)."""
         model = self._fresh_model()
-        self.state = TrainState.start(model.weights)  # trains the model's weights in place
+        self.state = TrainState.start(model.weights, model.bias)  # trains the model's weights in place
         if self.checkpoint:
             self._save(model, Position(), 0.0)
         return model

@@ -1,0 +1,143 @@
+"""What a training run reports: the summary ``train`` prints (or returns as ``--json``).
+
+:func:`run_summary` is the one dictionary (the model file written, the mode the run
+used, rows, features and the columns left out, the final objective, the weights,
+the history, and the engine's own fields: convergence, passes, validation, class
+weights); :func:`summary_lines` says it for a person. The command line only prints.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import numpy as np
+
+from .readers.base import name_list
+from .stop import StopReason
+
+# The weights the summary names (by |w|, on standardized features).
+LARGEST_WEIGHTS = 5
+# The engine's fields copied into the summary.
+FULL_PASS_FIELDS = ("converged", "message", "iterations", "passes", "grad_norm", "where")
+SGD_FIELDS = ("converged", "stop_reason", "epochs", "max_epochs", "updates")
+OPTIONAL_FIELDS = ("validation", "best_check", "best_epoch", "best_loss", "stopped_early",
+                   "returned", "class_weights", "weight_total")
+
+
+def largest_weights(model, names) -> list[dict]:
+    """The non-zero weights of largest magnitude, largest first: ``{"feature", "weight"}``."""
+    w = model.weights
+    order = [j for j in np.argsort(-np.abs(w), kind="stable") if w[j] != 0.0]
+    return [{"feature": names[j], "weight": float(w[j])} for j in order[:LARGEST_WEIGHTS]]
+
+
+def run_summary(model, columns: dict, *, output: str, rows: int, weight: str | None) -> dict:
+    """The summary of a run that trained ``model`` on ``rows`` rows (``columns``: the
+    source's :meth:`columns_report`) and wrote it to ``output``."""
+    info = model.info
+    history = info.get("history", [])
+    summary = {"model": output, "mode": info["mode"], "loss": model.loss_name, "rows": rows,
+               "features": model.n_features, "feature_names": columns["features"],
+               "left_out": columns["left_out"], "warnings": columns["warnings"],
+               "objective": history[-1]["objective"] if history else None,
+               "weights": model.weights.tolist(), "bias": model.bias, "history": history}
+    fields = SGD_FIELDS if info["mode"] == "sgd" else FULL_PASS_FIELDS
+    summary.update({key: info[key] for key in fields})
+    summary.update({key: info[key] for key in OPTIONAL_FIELDS if key in info})
+    summary["nonzero"] = int((model.weights != 0.0).sum())
+    summary["largest_weights"] = largest_weights(model, columns["features"])
+    if weight is not None:
+        summary["weight"] = weight
+    return summary
+
+
+def summary_lines(summary: dict, info: dict) -> list[str]:
+    """The end of a run, for a person: early stopping, convergence, the model written,
+    the non-zero weights (with L1, or when some are zero)."""
+    lines = []
+    if "best_check" in info:
+        lines.append(f"{'stopped early' if info['stopped_early'] else 'ran every epoch'}; "
+                     f"best check {info['best_check']} (epoch {info['best_epoch']}, loss "
+                     f"{info['best_loss']:.6f}); the model holds the {info['returned']} weights")
+    if summary["mode"] == "sgd":
+        lines.append(sgd_convergence_line(info))
+    names = summary["feature_names"]
+    lines.append(f"wrote {summary['model']} ({summary['features']} features: "
+                 f"{name_list(names, limit=8, ends=3)}; final objective "
+                 f"{summary['objective']:.6f})")
+    if info["params"].get("l1", 0.0) > 0 or summary["nonzero"] < summary["features"]:
+        largest = ", ".join(f"{w['feature']} {w['weight']:+.4g}"
+                            for w in summary["largest_weights"])
+        lines.append(f"{summary['nonzero']} of {summary['features']} weights non-zero; "
+                     f"largest: {largest or 'none'}")
+    if summary["mode"] != "sgd":
+        state = "converged" if summary["converged"] else "NOT converged"
+        lines.append(f"{summary['mode']}: {state} in {summary['iterations']} iterations, "
+                     f"{summary['passes']} passes over the data, |grad| "
+                     f"{summary['grad_norm']:.3g} ({summary['where']})")
+    return lines
+
+
+def columns_lines(report: dict) -> list[str]:
+    """The features used and the columns left out, for a person: every name when
+    few, else a count with the first and last few."""
+    lines = [f"features ({len(report['features'])}): {name_list(report['features'])}"]
+    if report["left_out"]:
+        left = [f"{c['column']} ({c['reason']})" for c in report["left_out"]]
+        lines.append(f"left out ({len(left)}): {name_list(left, limit=8, ends=3)}")
+    return lines
+
+
+def epoch_shown(epoch: int) -> bool:
+    """Without --epochs a run may make hundreds of short epochs: show the first ten,
+    then every tenth up to 100, then every hundredth (the last line says the rest)."""
+    return epoch <= 10 or (epoch <= 100 and epoch % 10 == 0) or epoch % 100 == 0
+
+
+def epoch_line(row: dict) -> str:
+    return (f"epoch {row['epoch']}: objective {row['objective']:.6f}{validation_text(row)} "
+            f"({row['rows']:,} rows, {row['seconds']:.2f} s)")
+
+
+def check_line(row: dict) -> str:
+    return (f"check {row['check']} (epoch {row['epoch']}, {row['updates']:,} updates): "
+            f"{validation_text(row)[2:]}")
+
+
+def iteration_line(row: dict) -> str:
+    return (f"iteration {row['iteration']}: objective {row['objective']:.6f} |grad| "
+            f"{row['grad_norm']:.3g} (pass {row['passes']}, {row['seconds']:.2f} s)")
+
+
+def sgd_convergence_line(info: dict) -> str:
+    """The last line of an sgd run: whether the training objective converged."""
+    params = info["params"]
+    rule = (f"the training objective's mean over the last {info['patience_epochs']} epochs "
+            f"improved by less than {params['tol']:g} (relative) on the {info['patience_epochs']} "
+            "before")
+    state = f"converged ({rule})" if info["converged"] else f"NOT converged (not yet: {rule})"
+    how = {StopReason.CONVERGED: "stopped there",
+           StopReason.MAX_EPOCHS: "stopped at the most epochs",
+           StopReason.EARLY_STOPPING: "stopped by --early-stopping",
+           StopReason.EPOCHS: "ran the --epochs given"}
+    return (f"sgd: {state}; {info['epochs']} epochs, {info['updates']:,} updates of "
+            f"{params['batch_size']} rows ({params['schedule']}, lr {params['lr']:g}); "
+            f"{how[info['stop_reason']]}")
+
+
+def validation_text(row: dict) -> str:
+    if "val_loss" not in row:
+        return ""
+    return (f", validation loss {row['val_loss']:.6f} accuracy {row['val_accuracy']:.4f} "
+            f"auc {row['val_auc']:.4f} ({row['val_rows']:,} rows)")
+
+
+def history_csv(history: list[dict]) -> str:
+    """The history as CSV text (one row per epoch or iteration)."""
+    out = io.StringIO()
+    if history:
+        writer = csv.DictWriter(out, fieldnames=list(history[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(history)
+    return out.getvalue()

@@ -1,0 +1,209 @@
+"""The kinds of rule a parameter follows (:mod:`streamneuron.params` declares which).
+
+A rule says whether a value is allowed (``test``), what is allowed in words
+(``allowed``: ``"a whole number >= 1"``), the type the command line parses, and
+the same rule in scikit-learn's constraint format (``estimator``, for
+``NeuronClassifier._parameter_constraints``; scikit-learn is imported only there).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+
+def one_of(names) -> str:
+    """``'a', 'b' or 'c'``."""
+    quoted = [repr(n) for n in names]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
+
+
+def _whole(v) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+class Rule:
+    """Any value (a column name, a path, a Source): nothing is checked."""
+
+    click_type: type | None = str
+
+    def click_param_type(self):
+        """What the command line parses the flag's text into."""
+        return self.click_type
+
+    def test(self, value) -> bool:
+        return True
+
+    def allowed(self) -> str:
+        return "anything"
+
+    def estimator(self) -> list:
+        return []
+
+
+@dataclass(frozen=True)
+class Text(Rule):
+    """A string (a column, a path, an address)."""
+
+    what: str = ""
+
+    def estimator(self) -> list:
+        return [str]
+
+
+@dataclass(frozen=True)
+class Whole(Rule):
+    """A whole number ``>= low``."""
+
+    low: int
+    unit: str = ""
+    note: str = ""
+    click_type = int
+
+    def test(self, value) -> bool:
+        return _whole(value) and value >= self.low
+
+    def allowed(self) -> str:
+        unit = f" of {self.unit}" if self.unit else ""
+        note = f" ({self.note})" if self.note else ""
+        return f"a whole number{unit} >= {self.low}{note}"
+
+    def estimator(self) -> list:
+        from sklearn.utils._param_validation import Interval
+
+        return [Interval(numbers.Integral, self.low, None, closed="left")]
+
+
+@dataclass(frozen=True)
+class Number(Rule):
+    """A finite number ``>= low`` (``> low`` when ``strict``)."""
+
+    low: float = 0.0
+    strict: bool = False
+    unit: str = ""
+    note: str = ""
+    click_type = float
+
+    def test(self, value) -> bool:
+        if not isinstance(value, numbers.Real) or not math.isfinite(value):
+            return False
+        return value > self.low if self.strict else value >= self.low
+
+    def allowed(self) -> str:
+        text = f"{'>' if self.strict else '>='} {self.low:g}"
+        text += f" {self.unit}" if self.unit else ""
+        return text + (f" ({self.note})" if self.note else "")
+
+    def estimator(self) -> list:
+        from sklearn.utils._param_validation import Interval
+
+        return [Interval(numbers.Real, self.low, None,
+                         closed="neither" if self.strict else "left")]
+
+
+@dataclass(frozen=True)
+class Fraction(Rule):
+    """A number in ``[0, 1)``."""
+
+    click_type = float
+
+    def test(self, value) -> bool:
+        return isinstance(value, numbers.Real) and not isinstance(value, bool) and 0 <= value < 1
+
+    def allowed(self) -> str:
+        return "a fraction >= 0 and < 1"
+
+    def estimator(self) -> list:
+        from sklearn.utils._param_validation import Interval
+
+        return [Interval(numbers.Real, 0, 1, closed="left")]
+
+
+@dataclass(frozen=True)
+class OneOf(Rule):
+    """One of the names of a registry, read when needed (a name added there is allowed)."""
+
+    names: Callable[[], Iterable[str]]
+
+    def test(self, value) -> bool:
+        return isinstance(value, str) and value in tuple(self.names())
+
+    def allowed(self) -> str:
+        return one_of(self.names())
+
+    def estimator(self) -> list:
+        from sklearn.utils._param_validation import StrOptions
+
+        return [StrOptions(set(self.names()))]
+
+    def click_param_type(self):
+        import click
+
+        return click.Choice(list(self.names()))
+
+
+@dataclass(frozen=True)
+class Switch(Rule):
+    """True or False."""
+
+    click_type = bool
+
+    def test(self, value) -> bool:
+        return isinstance(value, bool)
+
+    def allowed(self) -> str:
+        return "True or False"
+
+    def estimator(self) -> list:
+        return ["boolean"]
+
+
+@dataclass(frozen=True)
+class WholeOrSwitch(Rule):
+    """True, False, or a whole number ``>= 0`` (averaged SGD from that update on)."""
+
+    def test(self, value) -> bool:
+        return isinstance(value, bool) or (_whole(value) and value >= 0)
+
+    def allowed(self) -> str:
+        return "True, False or the whole number of the update averaging starts from (>= 0)"
+
+    def estimator(self) -> list:
+        return ["boolean", *Whole(0).estimator()]
+
+
+@dataclass(frozen=True)
+class ClassWeight(Rule):
+    """None, ``"balanced"`` or ``{0: a0, 1: a1}`` (checked by
+    :func:`streamneuron.weighting.check_class_weight`, which says what is wrong)."""
+
+    def test(self, value) -> bool:
+        from .weighting import check_class_weight
+
+        check_class_weight(value)  # raises its own, more precise ConfigError
+        return True
+
+    def allowed(self) -> str:
+        return "None, 'balanced' or a mapping {0: a, 1: b}"
+
+    def click_param_type(self):
+        import click
+
+        return click.Choice(["balanced"])  # a mapping is for the library
+
+    def estimator(self) -> list:
+        from sklearn.utils._param_validation import StrOptions
+
+        return [StrOptions({"balanced"})]
+
+
+@dataclass(frozen=True)
+class Native(Rule):
+    """A constraint scikit-learn knows by name (``"random_state"``); no CLI, no check."""
+
+    kind: str = ""
+
+    def estimator(self) -> list:
+        return [self.kind]
