@@ -37,8 +37,8 @@ class Start:
         start model's, re-expressed over ``model``'s standardization: the same logits."""
         start = self.model
         order = self._feature_order(list(model.feature_names))
-        old = (start._mean[order], 1.0 / start._inv_scale[order])
-        new = (model._mean, 1.0 / model._inv_scale)
+        old = (start.center[order], 1.0 / start.inv_scale[order])
+        new = (model.center, 1.0 / model.inv_scale)
         weights, bias = restandardized(start.weights[order], start.bias, old, new)
         model.weights[:] = weights
         model.bias = float(bias)
