@@ -38,7 +38,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import DataError
-from .base import COLUMN, Chunk, Source, Unit, check_labels, check_weights
+from .base import COLUMN, DecodedUnit, Source, Unit, check_labels, check_weights
 
 # Rows per unit of a numpy array or pandas DataFrame (as the HDF5 reader's units).
 DEFAULT_CHUNK_ROWS = 1 << 16
@@ -142,14 +142,14 @@ def _frame_chunk(part, where: str, features: Sequence[str], label: str | None, d
     return X, y, w
 
 
-def _delayed_array_chunk(xb, yb, where, features, dtype, label, wb=None, weight=None):
+def _delayed_array_unit(xb, yb, where, dtype, label, wb=None, weight=None):
     X, y, w = _array_chunk(xb, yb, where, dtype, label, wb=wb, weight=weight)
-    return [(where, tuple(features), X, y, w)]
+    return [DecodedUnit(X, y, where, w=w)]
 
 
-def _delayed_frame_chunk(part, where, features, dtype, label, weight=None):
+def _delayed_frame_unit(part, where, features, dtype, label, weight=None):
     X, y, w = _frame_chunk(part, where, features, label, dtype, weight=weight)
-    return [(where, tuple(features), X, y, w)]
+    return [DecodedUnit(X, y, where, w=w)]
 
 
 # --------------------------------------------------------------------------
@@ -327,7 +327,7 @@ class ArraySource(Source):
         start = int(self._starts[u.index])
         return slice(start, start + u.n_rows)
 
-    def read(self, i: int, *, keep: Sequence[str] = (), out: np.ndarray | None = None) -> Chunk:
+    def read(self, i: int, *, keep: Sequence[str] = (), out: np.ndarray | None = None) -> DecodedUnit:
         """Compute unit ``i`` only; with ``out`` (an ``(n_rows, n_features)`` array of
         ``self.dtype``, any layout) the features are written there."""
         u = self.units[i]
@@ -336,7 +336,7 @@ class ArraySource(Source):
                              f"got {out.shape} {out.dtype}")
         return self._read(u, self.describe(i), keep, out)
 
-    def _read(self, u: Unit, where: str, keep: Sequence[str], out) -> Chunk:
+    def _read(self, u: Unit, where: str, keep: Sequence[str], out) -> DecodedUnit:
         if self._frame is not None:
             part = self._partition(u, list(keep))
             X, y, w = _frame_chunk(part, where, self.feature_names, self.label, self.dtype, out,
@@ -346,7 +346,7 @@ class ArraySource(Source):
                 import pyarrow as pa
 
                 extra = {name: pa.Array.from_pandas(part[name]) for name in keep}
-            return Chunk(X, y, where, extra, w)
+            return DecodedUnit(X, y, where, extra, w)
         if keep:
             raise DataError(f"{where}: --keep columns are only available for Parquet files "
                             "and DataFrames")
@@ -362,7 +362,7 @@ class ArraySource(Source):
             yb = self._y[rows] if self._y is not None else None
             wb = self._w[rows] if self._w is not None else None
         X, y, w = _array_chunk(xb, yb, where, self.dtype, self.label, out, wb, self.weight)
-        return Chunk(X, y, where, {}, w)
+        return DecodedUnit(X, y, where, {}, w)
 
     def _partition(self, u: Unit, keep: list[str]):
         columns = list(dict.fromkeys(
@@ -399,8 +399,8 @@ class ArraySource(Source):
     # -- Dask ---------------------------------------------------------------
     def delayed_units(self) -> list:
         """One ``dask.delayed`` per unit, in unit order, each computing
-        ``[(where, features, X, y, w)]`` (a one-element list, the layout of a decoded
-        bag partition in :mod:`streamneuron.fullpass.engine`) on whatever worker runs it, with
+        ``[DecodedUnit]`` (a one-element list, the layout of a decoded bag partition
+        in :mod:`streamneuron.fullpass.engine`) on whatever worker runs it, with
         the same conversion and label checks as :meth:`read`.
 
         Dask inputs become tasks of their own graph (a Dask DataFrame partition, a
@@ -417,7 +417,7 @@ class ArraySource(Source):
             parts = frame.to_delayed() if self._kind == "dask DataFrame" else None
             for i, u in enumerate(self.units):
                 part = parts[u.index] if parts is not None else frame.iloc[self._rows(u)]
-                out.append(dask.delayed(_delayed_frame_chunk, pure=True)(
+                out.append(dask.delayed(_delayed_frame_unit, pure=True)(
                     part, self.describe(i), features, self.dtype, self.label, self.weight))
             return out
         if self._kind == "dask array":
@@ -433,11 +433,9 @@ class ArraySource(Source):
                 xb = self._X[rows]
                 yb = self._y[rows] if self._y is not None else None
                 wb = self._w[rows] if self._w is not None else None
-            out.append(dask.delayed(_delayed_array_chunk, pure=True)(
-                xb, yb, self.describe(i), features, self.dtype, self.label, wb, self.weight))
+            out.append(dask.delayed(_delayed_array_unit, pure=True)(
+                xb, yb, self.describe(i), self.dtype, self.label, wb, self.weight))
         return out
-
-    delayed_chunks = delayed_units  # the former name
 
     def __repr__(self) -> str:
         return (f"<ArraySource {self._kind}, {self.n_rows} rows, {self.n_features} features, "

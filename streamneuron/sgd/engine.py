@@ -48,8 +48,8 @@ from ..params import check_params
 from ..stats import Moments, raise_nonfinite, streaming_moments
 from ..stream import Position, iter_blocks
 from ..training import NONFINITE, StepRule, TrainState
-from ..validation import FIELDS, PATIENCE, SGD_TOL, Stopping, validate
-from ..weighting import check_class_weight, check_total, resolve_class_weight
+from ..validation import FIELDS, PATIENCE, SGD_TOL, Stopping, open_validation, validate
+from ..weighting import check_class_weight, check_total, describe_weights
 
 # Rows per kernel call: small enough to notice a signal or a due checkpoint within
 # milliseconds, large enough that the per-call overhead (boxing the arguments) is
@@ -224,6 +224,7 @@ def fit_sgd(source, batch_size: int | None = None, epochs: int | None = None,
     row met, plus the penalties), seconds (and the validation fields).
     """
     check_params(batch_size=batch_size, lr=lr, schedule=schedule, tol=tol, l1=l1)
+    class_weights_given = class_weight
     class_weight = _class_weight_param(class_weight)  # checked before any work
     if validate_every is not None and validation is None and not validation_fraction:
         raise ConfigError.about("validate_every", "needs validation data: give --validation "
@@ -235,7 +236,7 @@ def fit_sgd(source, batch_size: int | None = None, epochs: int | None = None,
     if checkpoint_every is not None and not checkpoint:
         raise ConfigError("--checkpoint-every needs --checkpoint DIR")
     with contextlib.ExitStack() as stack:
-        from ..readers import open_source
+        from ..readers import open_source, with_class_weights
 
         given = source
         source = open_source(source, label=label, features=features,
@@ -247,22 +248,10 @@ def fit_sgd(source, batch_size: int | None = None, epochs: int | None = None,
         if weight is not None and source.weight is None:
             raise ConfigError.about("weight", f"names the column {weight!r}, but the source "
                                     "given was opened without it: open_source(..., weight=)")
+        # Class weights are applied where a unit is decoded: every row's w is its weight.
+        source = with_class_weights(source, class_weights_given)
         if validation is not None:
-            if not hasattr(validation, "units"):
-                from ..readers import open_source
-
-                validation = stack.enter_context(open_source(
-                    validation, label=source.label, features=source.feature_names,
-                    weight=source.weight))
-            if validation.label is None:
-                raise DataError("the validation data needs a label column")
-            if source.weight is not None and validation.weight is None:
-                raise DataError(f"the training rows are weighted by {source.weight!r} but the "
-                                "validation data has no weight column")
-            if list(validation.feature_names) != list(source.feature_names):
-                raise DataError(
-                    f"the validation data has the features {validation.feature_names[:5]}... "
-                    f"but the training data {source.feature_names[:5]}...: they must be the same")
+            validation = open_validation(validation, source, stack)
         fingerprint = None
         if checkpoint is not None:
             fingerprint = ckpt.fingerprint(source)  # only here: for arrays it hashes the data
@@ -305,12 +294,6 @@ def fit_sgd(source, batch_size: int | None = None, epochs: int | None = None,
         return run.run(resume)
 
 
-def _weights_where(source) -> str:
-    """Where the weights come from, for an all-zero weights message."""
-    where = source.files[0].url if source.files else "the training data"
-    return f"{where}, weight column {source.weight!r}" if source.weight else where
-
-
 def _class_weight_param(spec):
     """``class_weight`` as the run's parameters keep it (JSON-stable): None, "balanced"
     or ``[a0, a1]``."""
@@ -338,12 +321,6 @@ class _Run:
                                 1 if self.epoch_average else params.average,
                                 l1=params.l1)
         self.until_converged = False  # stop when the training objective has converged
-        # (a0, a1) multiplying each row's weight, or None; the rows are weighted when
-        # the source has a weight column or there are class weights.
-        cw = params.class_weight
-        self.class_weights = resolve_class_weight(
-            {0: cw[0], 1: cw[1]} if isinstance(cw, list) else cw, source)
-        self.weighted = source.weight is not None or self.class_weights is not None
         self.state: TrainState | None = None
         self.history: list[dict] = []
         self.position = Position()
@@ -362,9 +339,9 @@ class _Run:
     def _fresh_model(self) -> Neuron:
         stats = None
         if self.params.standardize:
-            moments = streaming_moments(self.source, class_weights=self.class_weights)
-            if self.weighted:  # all weights 0: say so, before 0/0 makes the scale NaN
-                check_total(float(moments.weight), _weights_where(self.source))
+            moments = streaming_moments(self.source)
+            if self.source.weighted:  # all weights 0: say so, before 0/0 makes the scale NaN
+                check_total(float(moments.weight), describe_weights(self.source))
             stats = (moments.mean, moments.scale())
         return Neuron(self.source.n_features, self.params.loss,
                       feature_names=self.source.feature_names, label=self.source.label,
@@ -413,8 +390,7 @@ class _Run:
         stop = _StopRequest(self.checkpoint)
         holdout = (p.validation_fraction, p.seed) if p.validation_fraction > 0 else None
         blocks = iter_blocks(self.source, self.position, epochs=self.epochs, shuffle=p.shuffle,
-                             seed=p.seed, window=p.window, prefetch=PREFETCH, holdout=holdout,
-                             class_weights=self.class_weights)
+                             seed=p.seed, window=p.window, prefetch=PREFETCH, holdout=holdout)
         every = p.validate_every if self._validates else None
         stopped = False
         with stop.installed(active=self.checkpoint is not None), contextlib.closing(blocks):
@@ -467,8 +443,8 @@ class _Run:
                       "rows": self.source.n_rows, "updates": model.updates,
                       "history": self.history, "params": asdict(self.params),
                       **self._convergence()}
-        if self.class_weights is not None:
-            model.info["class_weights"] = list(self.class_weights)
+        if self.source.class_weights is not None:
+            model.info["class_weights"] = list(self.source.class_weights)
         sp = self.stopping
         if sp.checks:
             model.info.update({
@@ -522,8 +498,7 @@ class _Run:
         if self._validates:
             row = validate(weights, bias, model._mean, model._inv_scale, p.loss,
                            files=self.validation, training=self.holdout_source,
-                           fraction=p.validation_fraction, seed=p.seed,
-                           class_weights=self.class_weights)
+                           fraction=p.validation_fraction, seed=p.seed)
             loss = row["val_loss"]
         else:
             row, loss = {}, objective
@@ -537,7 +512,7 @@ class _Run:
     def _end_epoch(self, model: Neuron, epoch: int, epoch_start: float) -> bool:
         """Close the epoch (history, check, checkpoint); True when the run stops early."""
         st = self.state
-        if self.weighted:
+        if self.source.weighted:
             check_total(st.weight_seen, self._training_rows())
         rows, objective = st.finish_pass(self.rule)  # the last short batch is used as it is
         if not st.is_finite():
@@ -564,10 +539,8 @@ class _Run:
 
     def _training_rows(self) -> str:
         """The training rows, named for a message."""
-        files = self.source.files
-        where = files[0].url if len(files) == 1 else (f"{len(files)} files" if files
-                                                      else "the training data")
-        return where + (" (the rows not held out)" if self.params.validation_fraction else "")
+        return (describe_weights(self.source)
+                + (" (the rows not held out)" if self.params.validation_fraction else ""))
 
     def _updates_until_checkpoint(self) -> int:
         if not self.checkpoint or self.checkpoint_every is None:
@@ -591,8 +564,8 @@ class _Run:
             "with --resume to continue")
 
     def _nonfinite(self, block, row: int) -> None:
-        raise_nonfinite(self.source, block, row)
-        where, local = block.describe_row(self.source, row)
+        raise_nonfinite(self.source.feature_names, block, row)
+        where, local = block.describe_row(row)
         raise DivergenceError(
             f"{where}, row {local}: the logit overflowed although the row is finite; the "
             "learning rate is too large for this data: lower --lr or use --standardize")
