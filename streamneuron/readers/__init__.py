@@ -7,8 +7,9 @@ import dataclasses
 from typing import Sequence
 
 from ..errors import DataError
-from .arrays import ArraySource, from_dask_dataframe, from_dataframe, is_array, is_dataframe
+from .arrays import ArraySource, is_array, is_dataframe
 from .base import DecodedUnit, Source, Unit
+from .frames import FrameSource, from_dask_dataframe, from_dataframe
 from .hdf5 import HDF5Source
 from .parquet import ParquetSource
 from .paths import FileRef, expand, sniff_format
@@ -42,7 +43,8 @@ def open_source(paths, label: str | None = "y", features: Sequence[str] | None =
     multiplied by its class's (a :class:`Weighted` source; what ``reopen_args()``
     of one gives).
 
-    In-memory and Dask data are accepted too (see :mod:`streamneuron.readers.arrays`):
+    In-memory and Dask data are accepted too (see :mod:`streamneuron.readers.arrays`
+    and :mod:`streamneuron.readers.frames`):
     a pandas or Dask DataFrame (with ``label``/``features`` as for Parquet), or a
     pair ``(X, y)`` of numpy / Dask arrays (``label=None``: ``X`` alone). A
     :class:`Source` is returned as it is.
@@ -102,5 +104,5 @@ def open_source(paths, label: str | None = "y", features: Sequence[str] | None =
 
 
 __all__ = ["open_source", "Source", "DecodedUnit", "Unit", "Weighted", "with_class_weights",
-           "ParquetSource", "HDF5Source", "ArraySource", "from_dataframe", "from_dask_dataframe", "FileRef", "expand",
+           "ParquetSource", "HDF5Source", "ArraySource", "FrameSource", "from_dataframe", "from_dask_dataframe", "FileRef", "expand",
            "sniff_format"]
