@@ -142,7 +142,6 @@ class RowBlocks(Source):
     """
 
     format = "array"
-    files: list = []
     layout = COLUMN  # as the Parquet reader gives a row group
     reuse_buffers = False  # read() slices or computes a block: taken as it is
     unit_kind = "partitions"
@@ -165,18 +164,8 @@ class RowBlocks(Source):
         collections (computed block by block from their graph)."""
         return not self._kind.startswith("dask")
 
-    @property
-    def kind(self) -> str:
-        """``"numpy array"``, ``"dask array"``, ``"pandas DataFrame"`` or ``"dask DataFrame"``."""
-        return self._kind
-
-    @property
-    def in_memory(self) -> bool:
-        """True for numpy and pandas data (held by this process), False for Dask
-        collections (computed block by block from their graph)."""
-        return not self._kind.startswith("dask")
-
     def describe_input(self) -> str:
+        """``"the pandas DataFrame"``, ``"the numpy array"``, ...: the data, for messages."""
         return f"the {self._kind}"
 
     def describe(self, i: int) -> str:

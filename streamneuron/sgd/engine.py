@@ -224,8 +224,7 @@ def fit_sgd(source, batch_size: int | None = None, epochs: int | None = None,
     row met, plus the penalties), seconds (and the validation fields).
     """
     check_params(batch_size=batch_size, lr=lr, schedule=schedule, tol=tol, l1=l1)
-    class_weights_given = class_weight
-    class_weight = _class_weight_param(class_weight)  # checked before any work
+    check_class_weight(class_weight)  # before any work
     if validate_every is not None and validation is None and not validation_fraction:
         raise ConfigError.about("validate_every", "needs validation data: give --validation "
                                 "or --validation-fraction")
@@ -249,7 +248,7 @@ def fit_sgd(source, batch_size: int | None = None, epochs: int | None = None,
             raise ConfigError.about("weight", f"names the column {weight!r}, but the source "
                                     "given was opened without it: open_source(..., weight=)")
         # Class weights are applied where a unit is decoded: every row's w is its weight.
-        source = with_class_weights(source, class_weights_given)
+        source = with_class_weights(source, class_weight)
         if validation is not None:
             validation = open_validation(validation, source, stack)
         fingerprint = None
@@ -279,7 +278,7 @@ def fit_sgd(source, batch_size: int | None = None, epochs: int | None = None,
             validate_every=validate_every, early_stopping=bool(early_stopping),
             patience=patience, tol=tol,
             average=int(average) if isinstance(average, numbers.Integral) else average,
-            l1=l1, class_weight=class_weight, weight=source.weight)
+            l1=l1, class_weight=_class_weight_param(class_weight), weight=source.weight)
         most = defaults.MAX_EPOCHS if epochs is None else epochs
         run = _Run(source, params, most, checkpoint, checkpoint_every, checkpoint_seconds,
                    progress, on_epoch, fingerprint, notify)
@@ -297,7 +296,6 @@ def fit_sgd(source, batch_size: int | None = None, epochs: int | None = None,
 def _class_weight_param(spec):
     """``class_weight`` as the run's parameters keep it (JSON-stable): None, "balanced"
     or ``[a0, a1]``."""
-    check_class_weight(spec)
     if spec is None or isinstance(spec, str):
         return spec
     return [float(spec.get(0, 1.0)), float(spec.get(1, 1.0))]
