@@ -30,9 +30,9 @@ Newton at ``tol=1e-13``; their gap to each other is printed. Datasets: those of
 
 Part ``weights``: one in-process pass over in-memory float32 data (column-major, as
 Parquet decodes; units of ``ArraySource``'s default size), the gradient pass
-(``fullpass.pass_sums`` over decoded units) and the gradient + Hessian pass, unweighted (no weights:
-the kernels' unweighted path) against weighted (random weights in [0, 2)), and the
-standardization summaries (``Moments.of``, ``CoMoments.of``) likewise, and a
+(``fullpass.pass_sums`` over decoded units) and the gradient + Hessian pass, unweighted
+(no weights: the kernels' unweighted path) against weighted (random weights in [0, 2)),
+and the standardization summaries (``Moments.of``, ``CoMoments.of``) likewise, and a
 gradient pass that reads a Parquet file (the weight column read too); the runs
 alternate, medians of ``--weights-repeat``, in CPU seconds of this process (``CLOCK``).
 Target: weighted <= 1.1x unweighted.

@@ -214,4 +214,5 @@ class Stopping:
                    bool(data["stopped"]), list(data["log"]))
 
 
-__all__ = ["validate", "open_validation", "second_reader", "Stopping", "SGD_TOL", "PATIENCE", "FIELDS"]
+__all__ = ["validate", "open_validation", "second_reader", "Stopping", "SGD_TOL", "PATIENCE",
+           "FIELDS"]

@@ -20,6 +20,7 @@ import pytest
 import streamneuron as sn
 from streamneuron import kernels
 from streamneuron.errors import ConfigError, DataError
+from streamneuron.fullpass.engine import PersistWarning
 from streamneuron.fullpass.sums import Sums, add_unit_sums, start_from_moments
 from streamneuron.losses import get_loss
 from streamneuron.readers import DecodedUnit
@@ -390,7 +391,7 @@ def test_persisted_parquet_and_a_dask_frame_carry_the_weights(weighted_files, ca
     X, y, s = cancer
     kw = dict(weight="w", l1=1e-3, class_weight={0: 2.0, 1: 0.5}, tol=1e-12)
     read = fit(str(weighted_files[0]), "newton", **kw)
-    with pytest.warns(sn.gd.PersistWarning):
+    with pytest.warns(PersistWarning):
         persisted = fit(str(weighted_files[0]), "newton", persist=True, **kw)
     frame = pd.DataFrame({**{f"x{j}": X[:, j] for j in range(X.shape[1])}, "y": y, "w": s})
     dask_frame = fit(dd.from_pandas(frame, npartitions=4), "newton", label="y", **kw)

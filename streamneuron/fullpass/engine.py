@@ -27,7 +27,7 @@ the gradient and Hessian at ``w = 0``, so the first Newton step costs no pass.
 Out of core by default: every pass re-reads its partitions, so a worker holds
 about one decoded partition per thread. ``persist=True`` keeps the decoded
 partitions in (cluster) memory instead, after a warning with their size.
-In-memory and Dask data (an :class:`~streamneuron.readers.ArraySource`) go
+In-memory and Dask data (arrays, DataFrames: ``reopen_args()`` None) go
 through the same reduction, one task per unit; numpy and pandas data are
 persisted once, Dask collections recomputed every pass unless ``persist``.
 """

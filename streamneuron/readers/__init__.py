@@ -104,5 +104,5 @@ def open_source(paths, label: str | None = "y", features: Sequence[str] | None =
 
 
 __all__ = ["open_source", "Source", "DecodedUnit", "Unit", "Weighted", "with_class_weights",
-           "ParquetSource", "HDF5Source", "ArraySource", "FrameSource", "from_dataframe", "from_dask_dataframe", "FileRef", "expand",
-           "sniff_format"]
+           "ParquetSource", "HDF5Source", "ArraySource", "FrameSource", "from_dataframe",
+           "from_dask_dataframe", "FileRef", "expand", "sniff_format"]

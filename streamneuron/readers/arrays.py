@@ -88,11 +88,11 @@ def _column_major(n: int, d: int, dtype) -> np.ndarray:
     return np.empty((d, n), dtype=dtype)
 
 
-def _array_chunk(xb, yb, where: str, dtype, label: str | None, out=None, wb=None,
-                 weight: str | None = None):
-    """``(X, y, w)`` of one array block: X column-major in ``dtype`` (or written into
-    ``out``), y checked float64, w (from ``wb``, the weights named ``weight``) checked
-    float64 or None."""
+def _array_unit(xb, yb, where: str, dtype, label: str | None, out=None, wb=None,
+                weight: str | None = None) -> DecodedUnit:
+    """One array block decoded: X column-major in ``dtype`` (or written into ``out``),
+    y checked float64, w (from ``wb``, the weights named ``weight``) checked float64
+    or None."""
     xb = np.asarray(xb)
     if out is not None:
         out[...] = xb
@@ -111,12 +111,11 @@ def _array_chunk(xb, yb, where: str, dtype, label: str | None, out=None, wb=None
     w = None
     if wb is not None:
         w = check_weights(np.asarray(wb), column=weight, where=where)
-    return X, y, w
+    return DecodedUnit(X, y, where, w=w)
 
 
 def _delayed_array_unit(xb, yb, where, dtype, label, wb=None, weight=None):
-    X, y, w = _array_chunk(xb, yb, where, dtype, label, wb=wb, weight=weight)
-    return [DecodedUnit(X, y, where, w=w)]
+    return [_array_unit(xb, yb, where, dtype, label, wb=wb, weight=weight)]
 
 
 def numeric_column(dtype) -> bool:
@@ -318,8 +317,7 @@ class ArraySource(RowBlocks):
             xb = self._X[rows]
             yb = self._y[rows] if self._y is not None else None
             wb = self._w[rows] if self._w is not None else None
-        X, y, w = _array_chunk(xb, yb, where, self.dtype, self.label, out, wb, self.weight)
-        return DecodedUnit(X, y, where, {}, w)
+        return _array_unit(xb, yb, where, self.dtype, self.label, out, wb, self.weight)
 
     def _token_data(self) -> tuple:
         return (self._X, self._y) + ((self._w,) if self._w is not None else ())

@@ -2,10 +2,10 @@
 
 A source is a list of *units*: the smallest pieces it reads at once (a Parquet
 row group, a run of HDF5 chunks). ``read(i)`` decodes unit ``i`` into a
-:class:`DecodedUnit`: ``X`` of shape (rows, features) in the file's float precision,
-in the source's ``layout``, ``y`` as float64 0/1 and ``w`` each row's weight. Readers know nothing of
-models (to them a model's features are only names), nor of the order rows are
-trained in (:mod:`streamneuron.stream`, which knows readers only by this protocol).
+:class:`DecodedUnit`: ``X`` of shape (rows, features) in the file's float
+precision, in the source's ``layout``, ``y`` as float64 0/1 and ``w`` each row's
+weight. Readers know nothing of models (to them a model's features are only
+names), nor of the order rows are trained in (:mod:`streamneuron.stream`, which knows readers only by this protocol).
 """
 
 from __future__ import annotations
@@ -263,8 +263,8 @@ class Source(abc.ABC):
       ``X`` of shape (rows, features) in ``dtype``, ``y`` float64 0/1 (None
       without a label), ``w`` the rows' effective weights (float64, checked finite
       and >= 0; None unless ``weighted``), and the ``keep`` columns (predict
-      ``--keep``) as Arrow arrays. With ``out`` (an ``(n_rows, n_features)`` array of ``dtype``, row-
-      or column-major) the features are written there.
+      ``--keep``) as Arrow arrays. With ``out`` (an ``(n_rows, n_features)``
+      array of ``dtype``, row- or column-major) the features are written there.
     * ``describe(i)``: where unit ``i`` is, for messages ("data.parquet, row
       group 3"). ``check_keep(keep)``: DataError unless the ``keep`` columns can
       be read, asked before any output is written. ``close()``: release files.

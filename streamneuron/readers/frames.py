@@ -32,10 +32,10 @@ def _frame_values(series) -> np.ndarray:
     return series.to_numpy()
 
 
-def _frame_chunk(part, where: str, features: Sequence[str], label: str | None, dtype,
-                 out=None, weight: str | None = None):
-    """``(X, y, w)`` of one pandas partition, converted column by column like a row
-    group (into ``out`` when given); ``w`` from the ``weight`` column, or None."""
+def _frame_unit(part, where: str, features: Sequence[str], label: str | None, dtype,
+                out=None, weight: str | None = None) -> DecodedUnit:
+    """One pandas partition decoded, column by column like a row group (``X`` into
+    ``out`` when given); ``w`` from the ``weight`` column, or None."""
     X = _column_major(len(part), len(features), dtype).T if out is None else out
     for j, name in enumerate(features):
         X[:, j] = _frame_values(part[name])
@@ -45,12 +45,11 @@ def _frame_chunk(part, where: str, features: Sequence[str], label: str | None, d
     w = None
     if weight is not None:
         w = check_weights(_frame_values(part[weight]), column=weight, where=where)
-    return X, y, w
+    return DecodedUnit(X, y, where, w=w)
 
 
 def _delayed_frame_unit(part, where, features, dtype, label, weight=None):
-    X, y, w = _frame_chunk(part, where, features, label, dtype, weight=weight)
-    return [DecodedUnit(X, y, where, w=w)]
+    return [_frame_unit(part, where, features, label, dtype, weight=weight)]
 
 
 def _problem(dtype) -> str | None:
@@ -111,14 +110,13 @@ class FrameSource(RowBlocks):
 
     def _read(self, u: Unit, where: str, keep: Sequence[str], out) -> DecodedUnit:
         part = self._partition(u, list(keep))
-        X, y, w = _frame_chunk(part, where, self.feature_names, self.label, self.dtype, out,
-                               weight=self.weight)
-        extra = {}
+        unit = _frame_unit(part, where, self.feature_names, self.label, self.dtype, out,
+                           weight=self.weight)
         if keep:
             import pyarrow as pa
 
-            extra = {name: pa.Array.from_pandas(part[name]) for name in keep}
-        return DecodedUnit(X, y, where, extra, w)
+            unit.extra = {name: pa.Array.from_pandas(part[name]) for name in keep}
+        return unit
 
     def _partition(self, u: Unit, keep: list[str]):
         columns = list(dict.fromkeys(

@@ -19,6 +19,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..errors import ConfigError
 from ..weighting import ClassWeights, ClassWeightSpec, resolve_class_weight, row_weights
 from .base import DecodedUnit, Source
 
@@ -45,10 +46,9 @@ class Weighted(Source):
 
     def __init__(self, source: Source, class_weights: ClassWeights):
         if source.class_weights is not None:
-            raise ValueError("the source already carries class weights")
+            raise ConfigError(f"the source already carries class weights "
+                              f"{source.class_weights}; give them once", param="class_weight")
         if source.label is None:
-            from ..errors import ConfigError
-
             raise ConfigError("class weights need labels", param="class_weight")
         self.source = source
         self.class_weights = (float(class_weights[0]), float(class_weights[1]))
