@@ -30,9 +30,9 @@ Newton at ``tol=1e-13``; their gap to each other is printed. Datasets: those of
 
 Part ``weights``: one in-process pass over in-memory float32 data (column-major, as
 Parquet decodes; units of ``ArraySource``'s default size), the gradient pass
-(``fullpass.sums_decoded``) and the gradient + Hessian pass, unweighted (no weights:
-the kernels' unweighted path) against weighted (random weights in [0, 2)), and the
-standardization summaries (``Moments.of``, ``CoMoments.of``) likewise, and a
+(``fullpass.pass_sums`` over decoded units) and the gradient + Hessian pass, unweighted
+(no weights: the kernels' unweighted path) against weighted (random weights in [0, 2)),
+and the standardization summaries (``Moments.of``, ``CoMoments.of``) likewise, and a
 gradient pass that reads a Parquet file (the weight column read too); the runs
 alternate, medians of ``--weights-repeat``, in CPU seconds of this process (``CLOCK``).
 Target: weighted <= 1.1x unweighted.
@@ -160,7 +160,9 @@ def l1_part(args) -> None:
 
 def weights_part(args) -> None:
     from streamneuron.fullpass import sums as fullpass
+    from streamneuron.fullpass.partitions import already_decoded
     from streamneuron.losses import get_loss
+    from streamneuron.readers import DecodedUnit
     from streamneuron.readers.arrays import DEFAULT_CHUNK_ROWS
     from streamneuron.stats import CoMoments, Moments
 
@@ -180,15 +182,17 @@ def weights_part(args) -> None:
         params = np.concatenate([w, [0.1], np.zeros(d), np.ones(d)])
         names = [f"x{j}" for j in range(d)]
         cuts = range(0, n, DEFAULT_CHUNK_ROWS)
-        units = {False: [(f"rows {i}", names, X[i:i + DEFAULT_CHUNK_ROWS],
-                          y[i:i + DEFAULT_CHUNK_ROWS], None) for i in cuts],
-                 True: [(f"rows {i}", names, X[i:i + DEFAULT_CHUNK_ROWS],
-                         y[i:i + DEFAULT_CHUNK_ROWS], s[i:i + DEFAULT_CHUNK_ROWS]) for i in cuts]}
+        rows = [slice(i, i + DEFAULT_CHUNK_ROWS) for i in cuts]
+        units = {weighted: [DecodedUnit(X[r], y[r], f"rows {r.start}",
+                                        w=s[r] if weighted else None) for r in rows]
+                 for weighted in (False, True)}
         passes = {
-            "gradient": lambda us: fullpass.sums_decoded(us, params, loss_id, False),
-            "gradient + Hessian": lambda us: fullpass.sums_decoded(us, params, loss_id, True),
-            "moments (gd, lbfgs)": lambda us: [Moments.of(u[2], u[4]) for u in us],
-            "co-moments (newton)": lambda us: [CoMoments.of(u[2], u[3], u[4]) for u in us],
+            "gradient": lambda us: fullpass.pass_sums(us, already_decoded, names, params,
+                                                      loss_id, False),
+            "gradient + Hessian": lambda us: fullpass.pass_sums(us, already_decoded, names,
+                                                                params, loss_id, True),
+            "moments (gd, lbfgs)": lambda us: [Moments.of(u.X, u.w) for u in us],
+            "co-moments (newton)": lambda us: [CoMoments.of(u.X, u.y, u.w) for u in us],
         }
         for what, run in passes.items():
             for weighted in (False, True):  # compile / warm
@@ -215,7 +219,8 @@ def _ratio_row(d: int, what: str, times: dict) -> str:
 def file_pass(X, y, s, args) -> dict:
     """Seconds of one gradient pass over a Parquet file (float32 features, row
     groups of 2**17 rows, in the page cache), read by the tasks' own reader
-    (``fullpass.sums_partition``, one thread), without and with its weight column."""
+    (``fullpass.pass_sums`` with ``partitions.read_units``, one thread), without and with
+    its weight column."""
     import tempfile
 
     import pyarrow as pa
@@ -223,7 +228,7 @@ def file_pass(X, y, s, args) -> dict:
 
     from streamneuron import open_source
     from streamneuron.fullpass import sums as fullpass
-    from streamneuron.fullpass.partitions import plan_partitions
+    from streamneuron.fullpass.partitions import plan_partitions, read_units
 
     d = X.shape[1]
     params = np.concatenate([np.full(d, 0.01), [0.1], np.zeros(d), np.ones(d)])
@@ -237,13 +242,14 @@ def file_pass(X, y, s, args) -> dict:
             source = open_source(path, label="y", features=[f"x{j}" for j in range(d)],
                                  weight="w" if weighted else None)
             parts[weighted] = plan_partitions(source)
+            names = source.feature_names
             source.close()
-            fullpass.sums_partition(parts[weighted], params, 0, False)  # warm, page cache
+            fullpass.pass_sums(parts[weighted], read_units, names, params, 0, False)  # warm
         times = {False: [], True: []}
         for _ in range(args.weights_repeat):
             for weighted in (False, True):
                 t = CLOCK()
-                fullpass.sums_partition(parts[weighted], params, 0, False)
+                fullpass.pass_sums(parts[weighted], read_units, names, params, 0, False)
                 times[weighted].append(CLOCK() - t)
     return times
 

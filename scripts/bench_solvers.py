@@ -711,7 +711,7 @@ def hessian_cost(args) -> list[dict]:
     """One in-process pass over in-memory float32 data, without and with the Hessian.
 
     The pass is what a worker runs on data kept in memory:
-    ``streamneuron.fullpass.sums.sums_decoded`` over units of ``ArraySource``'s default
+    ``streamneuron.fullpass.sums.pass_sums`` over decoded units of ``ArraySource``'s default
     size (the fused kernels ``gradient_sums`` / ``gradient_hessian_sums``), one
     thread, standardization applied on the fly. Also the numpy float64 ``X.T @
     (h X)`` the reference Newton uses, for scale.
@@ -719,8 +719,9 @@ def hessian_cost(args) -> list[dict]:
     try:
         from streamneuron.fullpass import sums as fullpass
         from streamneuron.losses import get_loss
+        from streamneuron.fullpass.partitions import already_decoded
+        from streamneuron.readers import DecodedUnit
         from streamneuron.readers.arrays import DEFAULT_CHUNK_ROWS
-        sums_decoded = fullpass.sums_decoded
     except (ImportError, AttributeError) as exc:
         print(f"\n### Hessian cost\n\nunavailable: {type(exc).__name__}: {exc}")
         return []
@@ -740,8 +741,13 @@ def hessian_cost(args) -> list[dict]:
         y = (rng.random(n) < 0.5).astype(np.float64)
         w = rng.standard_normal(d) / math.sqrt(d)
         params = np.concatenate([w, [0.1], np.zeros(d), np.ones(d)])
-        chunks = [(f"rows {i}", [f"x{j}" for j in range(d)], X[i:i + DEFAULT_CHUNK_ROWS],
-                   y[i:i + DEFAULT_CHUNK_ROWS], None) for i in range(0, n, DEFAULT_CHUNK_ROWS)]
+        names = [f"x{j}" for j in range(d)]
+        chunks = [DecodedUnit(X[i:i + DEFAULT_CHUNK_ROWS], y[i:i + DEFAULT_CHUNK_ROWS],
+                              f"rows {i}") for i in range(0, n, DEFAULT_CHUNK_ROWS)]
+
+        def sums_decoded(units, params, loss_id, hessian):
+            return fullpass.pass_sums(units, already_decoded, names, params, loss_id, hessian)
+
         for h in (False, True):  # compile / warm
             sums_decoded(chunks[:1], params, loss_id, h)
         times = {}
@@ -755,8 +761,8 @@ def hessian_cost(args) -> list[dict]:
         # For comparison: the same curvature sums by BLAS (float64 copy of each unit,
         # X^T diag(h) X as one gemm; single-threaded OpenBLAS, see the top of the file).
         t = time.perf_counter()
-        for _, _, Xu, _, _ in chunks:
-            Xf = Xu.astype(np.float64)
+        for unit in chunks:
+            Xf = unit.X.astype(np.float64)
             h = 0.25 / np.cosh(0.5 * (Xf @ w + 0.1)) ** 2  # p (1 - p)
             (Xf * h[:, None]).T @ Xf
         blas = time.perf_counter() - t

@@ -42,12 +42,14 @@ def check_model_fits(model: Neuron, source: Source) -> None:
         )
 
 
-def _logits(model: Neuron, source: Source, block) -> np.ndarray:
-    z = np.empty(len(block.X), dtype=np.float64)
-    bad = kernels.logits(block.X, model.weights, model.bias, model.center, model.inv_scale, z)
+def _logits(model: Neuron, rows_read) -> np.ndarray:
+    """The model's logits of some rows read: a decoded unit or a block of the stream."""
+    z = np.empty(len(rows_read.X), dtype=np.float64)
+    bad = kernels.logits(rows_read.X, model.weights, model.bias, model.center,
+                         model.inv_scale, z)
     if bad >= 0:
-        raise_nonfinite(source, block, bad)
-        raise DataError(f"{block.describe_row(source, bad)[0]}: a logit overflowed")
+        raise_nonfinite(model.feature_names, rows_read, bad)
+        raise DataError(f"{rows_read.describe_row(bad)[0]}: a logit overflowed")
     return z
 
 
@@ -146,12 +148,11 @@ def predict_to_parquet(model: Neuron, source: Source, out: str | os.PathLike, *,
         writer = None
         try:
             for unit in range(len(source.units)):
-                chunk = source.read(unit, keep=keep)
-                block = _as_block(chunk, unit)
-                z = _logits(model, source, block)
+                decoded = source.read(unit, keep=keep)
+                z = _logits(model, decoded)
                 columns = {"probability": sigmoid(z),
                            "prediction": (z >= 0.0).astype(np.int8)}
-                columns.update(chunk.extra)
+                columns.update(decoded.extra)
                 table = pa.table(columns)
                 if writer is None:
                     if fmt == "csv":
@@ -170,13 +171,6 @@ def predict_to_parquet(model: Neuron, source: Source, out: str | os.PathLike, *,
     return rows
 
 
-def _as_block(chunk, unit: int):
-    from .stream import Block
-
-    n = chunk.X.shape[0]
-    return Block(chunk.X, chunk.y, np.empty(0, np.int64), Position(), [unit], np.array([0, n]))
-
-
 def evaluate(model: Neuron, source: Source, *,
              progress: Callable[[int], None] | None = None) -> StreamingMetrics:
     """Streaming metrics of ``model`` on a labelled ``source`` (log loss, mse, accuracy,
@@ -184,19 +178,19 @@ def evaluate(model: Neuron, source: Source, *,
     check_model_fits(model, source)
     if source.label is None:
         raise DataError("evaluate needs a label column")
-    weighted = source.weight is not None
+    weighted = source.weighted
     metrics = StreamingMetrics(weighted=weighted)
     total = 0.0  # the weights' sum
     for block in iter_blocks(source, Position(), epochs=1, shuffle=False, seed=0):
-        z = _logits(model, source, block)
+        z = _logits(model, block)
         metrics.update(sigmoid(z), block.y, logit=z, sample_weight=block.w if weighted else None)
         total = metrics.total_weight
         if progress is not None:
             progress(len(z))
     if weighted:
-        from .weighting import check_total
+        from .weighting import check_total, describe_weights
 
-        check_total(total, f"evaluate: weight column {source.weight!r}")
+        check_total(total, f"evaluate: {describe_weights(source)}")
     return metrics
 
 

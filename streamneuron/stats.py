@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 
@@ -99,32 +100,33 @@ class Moments:
         return np.where(std > 0.0, std, 1.0)
 
 
-def streaming_moments(source, *, progress=None, class_weights=None) -> Moments:
+def streaming_moments(source, *, progress=None) -> Moments:
     """One pass over ``source`` (file order), merging each unit's moments, weighted by
-    each row's weight (the source's weight column times ``class_weights``, if either)."""
+    each row's weight as the source decodes it (``DecodedUnit.w``; None: unweighted)."""
     from .stream import Position, iter_blocks
 
     total = Moments.empty(source.n_features)
-    for block in iter_blocks(source, Position(), epochs=1, shuffle=False, seed=0,
-                             class_weights=class_weights):
+    for block in iter_blocks(source, Position(), epochs=1, shuffle=False, seed=0):
         moments = Moments.of(block.X, block.w)
         if not np.isfinite(moments.m2).all():  # a NaN or infinity: name it (error path only)
-            raise_nonfinite(source, block)
+            raise_nonfinite(source.feature_names, block)
         total = total.merge(moments)
         if progress is not None:
             progress(len(block.y))
     return total
 
 
-def raise_nonfinite(source, block, row: int | None = None) -> None:
-    """Raise the DataError that names the first NaN/infinity of a block (or of ``row``)."""
+def raise_nonfinite(feature_names: Sequence[str], rows_read, row: int | None = None) -> None:
+    """Raise the DataError that names the first NaN/infinity of some rows read (or of
+    ``row``): ``rows_read`` a decoded unit or a block (``X`` and ``describe_row``)."""
+    block = rows_read
     values = block.X if row is None else block.X[row:row + 1]
     rows, cols = np.nonzero(~np.isfinite(values))
     if rows.size:
         r = int(rows[0]) if row is None else row
-        where, local = block.describe_row(source, r)
+        where, local = block.describe_row(r)
         raise DataError(
-            f"{where}, row {local}: feature column {source.feature_names[int(cols[0])]!r} is "
+            f"{where}, row {local}: feature column {feature_names[int(cols[0])]!r} is "
             f"{float(block.X[r, int(cols[0])])!r}; NaN and infinity are not allowed "
             "(drop or impute those rows first)"
         )

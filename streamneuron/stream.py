@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Callable, Iterator
 import numpy as np
 
 if TYPE_CHECKING:  # the protocol, for type hints only: the readers import this module
-    from .readers.base import Source
+    from .readers.base import DecodedUnit, Source
 
 
 @dataclass(frozen=True)
@@ -57,27 +57,30 @@ class Position:
 
 
 class Block:
-    """One block of the stream: ``X`` (n, d), rows in file order; ``y``; ``order``,
-    the row permutation (empty: file order); ``labels``, ``y`` in that order;
-    ``position``, where this block starts being consumed; ``units``, the unit
-    indices concatenated; ``bounds``, the first row of each unit in ``X``, plus n;
-    ``w``, each row's effective weight in file order (the weight column times the
-    class weights: :func:`streamneuron.weighting.row_weights`; None: unweighted) and
-    ``row_weights``, those in training order, as ``labels``.
+    """One block of the stream: the decoded units of ``units`` (unit indices) joined.
+
+    ``X`` (n, d), rows in file order (the units' ``X`` are views of it, or it is the
+    one unit's); ``y`` and ``w`` the units' labels and effective row weights joined
+    (``w`` None: unweighted); ``bounds``, the first row of each unit in ``X``, plus
+    n; ``wheres``, each unit named for messages; ``order``, the row permutation
+    (empty: file order); ``labels`` and ``row_weights``, ``y`` and ``w`` in that
+    order; ``position``, where this block starts being consumed.
 
     ``order`` may be given as a callable: it is then made on first use (the reader
     thread hands that work to the training thread when it is itself the slower one).
     """
 
     __slots__ = ("X", "y", "_order", "_labels", "position", "units", "bounds", "held",
-                 "_kept", "w", "_row_weights")
+                 "_kept", "w", "_row_weights", "wheres")
 
-    def __init__(self, X: np.ndarray, y: np.ndarray, order, position: Position,
-                 units: list[int], bounds: np.ndarray, held: np.ndarray | None = None,
-                 w: np.ndarray | None = None):
-        self.X, self.y, self._order, self._labels = X, y, order, None
-        self.w, self._row_weights = w, None
-        self.position, self.units, self.bounds = position, units, bounds
+    def __init__(self, X: np.ndarray, decoded: list[DecodedUnit], order, position: Position,
+                 units: list[int], held: np.ndarray | None = None):
+        self.X, self._order, self._labels = X, order, None
+        self.y = _joined([unit.y for unit in decoded])
+        self.w, self._row_weights = _joined([unit.w for unit in decoded]), None
+        self.bounds = np.cumsum([0] + [unit.n_rows for unit in decoded])
+        self.wheres = [unit.where for unit in decoded]
+        self.position, self.units = position, units
         # Rows held out of training (a validation fraction): True for each such row of
         # X. They are left out of ``order`` (then always explicit, even in file order).
         self.held = held
@@ -126,10 +129,10 @@ class Block:
                 self._row_weights = self.w
         return self._row_weights
 
-    def describe_row(self, source: Source, row: int) -> str:
-        """"file, row group 3" for a row of ``X`` (used by error messages)."""
+    def describe_row(self, row: int) -> tuple[str, int]:
+        """``("file, row group 3", row in that unit)`` for a row of ``X`` (messages)."""
         k = int(np.searchsorted(self.bounds, row, side="right")) - 1
-        return source.describe(self.units[k]), row - int(self.bounds[k])
+        return self.wheres[k], row - int(self.bounds[k])
 
     def __repr__(self) -> str:
         return (f"Block({self.position}, units {self.units}, {len(self.y)} rows"
@@ -234,30 +237,21 @@ def _joined(parts: list):
 
 
 def read_block(source: Source, units: list[int], buffer: np.ndarray | None = None,
-               row_major: bool = False, class_weights=None
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
-    """``(X, y, bounds, w)`` of the units, concatenated; decoded into ``buffer`` (flat,
-    large enough) when given, as a row- or column-major ``(n, d)`` view of it. ``w``:
-    each row's effective weight (the source's weight column times ``class_weights``,
-    :func:`streamneuron.weighting.row_weights`), None when unweighted."""
+               row_major: bool = False) -> tuple[np.ndarray, list[DecodedUnit]]:
+    """``X`` of the units, concatenated, and the decoded units themselves; decoded into
+    ``buffer`` (flat, large enough) when given, as a row- or column-major ``(n, d)``
+    view of it (each unit's ``X`` a view of its rows)."""
     if buffer is None:
-        chunks = [source.read(u) for u in units]
-        bounds = np.cumsum([0] + [len(c.y) for c in chunks])
-        X = chunks[0].X if len(chunks) == 1 else np.concatenate([c.X for c in chunks])
+        decoded = [source.read(u) for u in units]
+        X = decoded[0].X if len(decoded) == 1 else np.concatenate([c.X for c in decoded])
     else:
-        sizes = [source.units[u].n_rows for u in units]
-        bounds = np.cumsum([0] + sizes)
+        bounds = np.cumsum([0] + [source.units[u].n_rows for u in units])
         n, d = int(bounds[-1]), source.n_features
         flat = buffer[:n * d]
         X = flat.reshape(n, d) if row_major else flat.reshape(d, n).T
-        chunks = [source.read(u, out=X[bounds[k]:bounds[k + 1]]) for k, u in enumerate(units)]
-    y = _joined([c.y for c in chunks])
-    w = _joined([c.w for c in chunks])
-    if w is not None or class_weights is not None:
-        from .weighting import row_weights
-
-        w = row_weights(w, y, class_weights)
-    return X, y, bounds, w
+        decoded = [source.read(u, out=X[bounds[k]:bounds[k + 1]])
+                   for k, u in enumerate(units)]
+    return X, decoded
 
 
 def _plan_blocks(source: Source, start: Position, epochs: int, shuffle: bool, seed: int,
@@ -272,36 +266,36 @@ def _plan_blocks(source: Source, start: Position, epochs: int, shuffle: bool, se
 
 def _load(source: Source, pos: Position, units: list[int], shuffle: bool, seed: int,
           buffer: np.ndarray | None = None, row_major: bool = False,
-          order: np.ndarray | None = None, holdout: tuple | None = None,
-          class_weights=None) -> Block:
+          order: np.ndarray | None = None, holdout: tuple | None = None) -> Block:
     """Read a block. Its row permutation is ``order`` when given (then the labels and
     weights in training order are made here too), else made on first use. ``holdout``
-    ``(fraction, seed)``: the rows :func:`held_out` are left out of the order.
-    ``class_weights``: ``(a0, a1)`` multiplying each row's weight (None: none)."""
-    X, y, bounds, w = read_block(source, units, buffer, row_major, class_weights)
+    ``(fraction, seed)``: the rows :func:`held_out` are left out of the order."""
+    X, decoded = read_block(source, units, buffer, row_major)
     held = None
     if holdout is not None:
         held = held_out(block_rows(source, units), holdout[0], holdout[1])
     if not shuffle:
-        return Block(X, y, np.empty(0, dtype=np.int64), pos, units, bounds, held, w)
+        return Block(X, decoded, np.empty(0, dtype=np.int64), pos, units, held)
     if order is None:
-        def make():
-            return block_order(len(y), seed=seed, epoch=pos.epoch, block=pos.block, shuffle=True)
+        n = len(X)
 
-        return Block(X, y, make, pos, units, bounds, held, w)
-    block = Block(X, y, order, pos, units, bounds, held, w)
+        def make():
+            return block_order(n, seed=seed, epoch=pos.epoch, block=pos.block, shuffle=True)
+
+        return Block(X, decoded, make, pos, units, held)
+    block = Block(X, decoded, order, pos, units, held)
     block.labels  # made here too, on the thread that had time to spare
     block.row_weights
     return block
 
 
 def iter_blocks(source: Source, start: Position, *, epochs: int, shuffle: bool, seed: int,
-                window: int = 1, prefetch: int = 1, holdout: tuple | None = None,
-                class_weights=None) -> Iterator[Block]:
+                window: int = 1, prefetch: int = 1,
+                holdout: tuple | None = None) -> Iterator[Block]:
     """Blocks from ``start`` to the end of epoch ``epochs - 1``.
 
-    Each block's ``w`` is its rows' effective weights: the source's weight column (if
-    it has one) times ``class_weights`` ``(a0, a1)`` (if given); None when neither.
+    Each block's ``w`` is its rows' effective weights, as the source decodes them
+    (``DecodedUnit.w``; None when unweighted).
 
     ``holdout`` ``(fraction, seed)``: the rows :func:`held_out` by that pair are left
     out of each block's ``order`` (``Block.held`` marks them; ``Block.n_train``
@@ -336,8 +330,7 @@ def iter_blocks(source: Source, start: Position, *, epochs: int, shuffle: bool, 
 
         buffer = pool.take(wait_or_work) if pool is not None else None
         return _load(source, pos, units, shuffle, seed, buffer, row_major,
-                     order=early[0] if early else None, holdout=holdout,
-                     class_weights=class_weights)
+                     order=early[0] if early else None, holdout=holdout)
 
     if prefetch <= 0:
         for pos, units in plan:

@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -41,6 +42,9 @@ from .params import DEFAULT
 from .stats import raise_nonfinite
 from .stream import Position, block_rows, held_out, iter_blocks
 
+if TYPE_CHECKING:
+    from .readers.base import Source
+
 # The tolerance of early stopping in SGD when none is given (scikit-learn's).
 SGD_TOL = 1e-3
 # Checks without improvement before stopping when none is given (scikit-learn's 5).
@@ -51,20 +55,19 @@ FIELDS = ("val_loss", "val_log_loss", "val_accuracy", "val_auc", "val_rows")
 
 def validate(weights: np.ndarray, bias: float, mean: np.ndarray, inv_scale: np.ndarray,
              loss_name: str, *, files=None, training=None, fraction: float = 0.0,
-             seed: int = 0, bins: int = 1 << 16, class_weights=None) -> dict:
+             seed: int = 0, bins: int = 1 << 16) -> dict:
     """One check: the metrics of ``(weights, bias)`` on every row of ``files`` (a
     Source, or None) and on the rows of ``training`` held out by ``(fraction, seed)``.
 
-    Weighted rows (a source's weight column, ``class_weights`` ``(a0, a1)``, or both:
-    the training objective's weights) give weighted metrics: every mean is
+    Weighted rows (``Source.weighted``: a weight column, class weights, or both, as
+    the training objective's) give weighted metrics: every mean is
     ``sum c_i m_i / sum c_i`` (:class:`~streamneuron.metrics.StreamingMetrics`).
 
     Returns ``{"val_loss", "val_log_loss", "val_accuracy", "val_auc", "val_rows"}``.
     The AUC histogram has ``bins`` bins (its error bound is small next to the
     differences early stopping looks at; the loss is exact).
     """
-    weighted = class_weights is not None or any(
-        source is not None and source.weight is not None for source in (files, training))
+    weighted = any(source is not None and source.weighted for source in (files, training))
     metrics = StreamingMetrics(bins=bins, weighted=weighted)
 
     def add(source, block, rows=None):
@@ -75,8 +78,8 @@ def validate(weights: np.ndarray, bias: float, mean: np.ndarray, inv_scale: np.n
         bad = kernels.logits(X, weights, bias, mean, inv_scale, z)
         if bad >= 0:
             row = bad if rows is None else int(rows[bad])
-            raise_nonfinite(source, block, row)
-            raise DataError(f"{block.describe_row(source, row)[0]}: a validation logit "
+            raise_nonfinite(source.feature_names, block, row)
+            raise DataError(f"{block.describe_row(row)[0]}: a validation logit "
                             "overflowed: lower --lr")
         y = block.y if rows is None else block.y[rows]
         c = None
@@ -85,12 +88,10 @@ def validate(weights: np.ndarray, bias: float, mean: np.ndarray, inv_scale: np.n
         metrics.update(sigmoid(z), y, logit=z, sample_weight=c)
 
     if files is not None:
-        for block in iter_blocks(files, Position(), epochs=1, shuffle=False, seed=0,
-                                 class_weights=class_weights):
+        for block in iter_blocks(files, Position(), epochs=1, shuffle=False, seed=0):
             add(files, block)
     if training is not None and fraction > 0:
-        for block in iter_blocks(training, Position(), epochs=1, shuffle=False, seed=0,
-                                 class_weights=class_weights):
+        for block in iter_blocks(training, Position(), epochs=1, shuffle=False, seed=0):
             held = held_out(block_rows(training, block.units), fraction, seed)
             add(training, block, np.flatnonzero(held))
     result = metrics.result()
@@ -100,15 +101,16 @@ def validate(weights: np.ndarray, bias: float, mean: np.ndarray, inv_scale: np.n
             "val_rows": result["rows"]}
 
 
-def open_validation(data, training, stack: contextlib.ExitStack):
+def open_validation(data, training: Source, stack: contextlib.ExitStack) -> Source | None:
     """The validation ``data`` (paths, a DataFrame, an ``(X, y)`` pair, a Source: as
     :func:`~streamneuron.open_source` takes them) opened like the ``training`` source,
-    with its label, features and weight column, and closed by ``stack``; None for
-    None. DataError when it cannot validate that training: no label, no weight
-    column for weighted training rows, other features."""
+    with its label, features and weight column (closed by ``stack``; a Source given is
+    taken as it is) and weighted by its class weights; None for None. DataError when it
+    cannot validate that training: no label, no weight column for weighted training
+    rows, other features."""
     if data is None:
         return None
-    from .readers import open_source
+    from .readers import Weighted, open_source
 
     opened = open_source(data, label=training.label, features=training.feature_names,
                          weight=training.weight)  # a Source as it is
@@ -123,15 +125,17 @@ def open_validation(data, training, stack: contextlib.ExitStack):
         raise DataError(
             f"the validation data has the features {opened.feature_names[:5]}... "
             f"but the training data {training.feature_names[:5]}...: they must be the same")
+    if training.class_weights is not None and opened.class_weights is None:
+        opened = Weighted(opened, training.class_weights)
     return opened
 
 
-def second_reader(source):
+def second_reader(source: Source) -> Source:
     """A source for reading the held-out rows of ``source`` while training reads it on
     another thread: the same files opened again (a file reader is not shared between
-    threads), or ``source`` itself for in-memory arrays."""
+    threads), or ``source`` itself when it cannot be reopened (data in memory)."""
     args = source.reopen_args()
-    if args is None or not source.files:  # in memory: nothing to reopen
+    if args is None:  # in memory or a Dask graph: nothing to reopen
         return source
     from .readers import open_source
 
@@ -214,4 +218,5 @@ class Stopping:
                    bool(data["stopped"]), list(data["log"]))
 
 
-__all__ = ["validate", "open_validation", "second_reader", "Stopping", "SGD_TOL", "PATIENCE", "FIELDS"]
+__all__ = ["validate", "open_validation", "second_reader", "Stopping", "SGD_TOL", "PATIENCE",
+           "FIELDS"]

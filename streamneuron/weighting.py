@@ -14,8 +14,9 @@ weight equals a row that is absent.
 Class weights ``"balanced"`` are scikit-learn's ``n / (2 n_c)`` from the
 (unweighted) label counts, one label-only pass over the units
 (:meth:`~streamneuron.readers.base.Source.labels`: the label column alone for
-Parquet). Readers give ``s`` (``Chunk.w``, already checked finite and >= 0);
-the engines call :func:`row_weights` on each unit or block they read.
+Parquet). Readers give ``s`` (the weight column, already checked finite and
+>= 0); :class:`streamneuron.readers.Weighted` applies :func:`row_weights` to each
+unit it decodes, so every engine reads ``c`` as ``DecodedUnit.w`` and nothing else.
 """
 
 from __future__ import annotations
@@ -88,8 +89,7 @@ def resolve_class_weight(spec: ClassWeightSpec, source=None) -> ClassWeights | N
         if source is None:
             raise ConfigError("class_weight='balanced' needs the data to count labels",
                               param="class_weight")
-        return balanced(label_counts(source),
-                        source.files[0].url if source.files else "the training data")
+        return balanced(label_counts(source), source.describe_input())
     return float(spec.get(0, 1.0)), float(spec.get(1, 1.0))
 
 
@@ -106,6 +106,12 @@ def row_weights(w: np.ndarray | None, y: np.ndarray | None,
     return factor if w is None else w * factor
 
 
+def describe_weights(source) -> str:
+    """The input and its weight column (if any), named for a message about its weights."""
+    where = source.describe_input()
+    return f"{where}, weight column {source.weight!r}" if source.weight else where
+
+
 def check_total(total: float, where: str) -> None:
     """DataError when the weights of the whole input sum to 0 (no row would count)."""
     if not total > 0.0:
@@ -114,4 +120,4 @@ def check_total(total: float, where: str) -> None:
 
 
 __all__ = ["ClassWeights", "check_class_weight", "label_counts", "balanced",
-           "resolve_class_weight", "row_weights", "check_total"]
+           "resolve_class_weight", "row_weights", "describe_weights", "check_total"]

@@ -166,32 +166,123 @@ def test_stream_imports_no_reader():
     assert not {m for m in graph["streamneuron.stream"] if m.startswith("streamneuron.readers")}
 
 
+def _reader_names(root: pathlib.Path = ROOT) -> tuple[set[str], set[str]]:
+    """The reader classes (every class defined under ``readers/``) and the members
+    of the protocol (what ``readers/base.py``'s ``Source`` declares or defines)."""
+    classes, members = set(), set()
+    for path in sorted((root / "readers").glob("*.py")):
+        tree = ast.parse(path.read_text(), str(path))
+        for node in tree.body:
+            if isinstance(node, ast.ClassDef):
+                classes.add(node.name)
+                if path.name == "base.py" and node.name == "Source":
+                    for item in node.body:
+                        if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                            members.add(item.name)
+                        elif isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
+                            members.add(item.target.id)
+                        elif isinstance(item, ast.Assign):
+                            members.update(t.id for t in item.targets if isinstance(t, ast.Name))
+    # Names every file object, array or string has too: asking for them is no switch.
+    everyday = {"close", "read", "dtype", "format"}
+    return classes, {m for m in members if not m.startswith("__") and m not in everyday}
+
+
+def _names_in(node: ast.AST) -> set[str]:
+    """The names a type expression mentions (``Source``, ``readers.Source``, a
+    tuple of classes, a string annotation)."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        try:
+            node = ast.parse(node.value, mode="eval").body
+        except SyntaxError:
+            return set()
+    out = set()
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Name):
+            out.add(sub.id)
+        elif isinstance(sub, ast.Attribute):
+            out.add(sub.attr)
+    return out
+
+
+def _looks_like_a_source(node: ast.AST, typed: set[str]) -> bool:
+    """A variable or attribute named like a source (``source``, ``src``,
+    ``self.source``, ``holdout_source``), or a name annotated as one."""
+    name = node.id if isinstance(node, ast.Name) else (
+        node.attr if isinstance(node, ast.Attribute) else None)
+    if name is None:
+        return False
+    lowered = name.lower()
+    return "source" in lowered or lowered == "src" or name in typed
+
+
 def source_switches(root: pathlib.Path = ROOT) -> list[str]:
-    """``file:line`` of every ``isinstance``/``hasattr``/``getattr`` on a variable
-    named ``source``, any use of ``source.format`` but as a value to report, and
-    any import of a concrete reader, outside ``readers/``: what a source is
-    able to do is said by the protocol (``readers/base.py``), not found out."""
+    """``file:line`` of every switch on the kind of a source outside ``readers/``:
+    what a source is able to do is said by the protocol (``readers/base.py``), not
+    found out. A switch is, whatever the variable is called:
+
+    * ``isinstance(x, C)`` with ``C`` a reader class (any class defined in
+      ``readers/``: ``Source``, ``ParquetSource``, ``Weighted``, ...);
+    * ``hasattr``/``getattr`` on anything named or annotated like a source, or
+      asking any object for a member of the protocol (``hasattr(v, "units")``);
+    * a comparison with ``x.format`` (the format is a name to report);
+    * an import of a concrete reader module.
+    """
     found = []
-    readers = {"parquet", "hdf5", "arrays", "pandas_hdf5"}
+    readers = {"parquet", "hdf5", "arrays", "frames", "pandas_hdf5", "weighted"}
+    classes, members = _reader_names(root)
     for name, path in _modules(root).items():
         if name.startswith(f"{PACKAGE}.readers"):
             continue
         tree = ast.parse(path.read_text(), str(path))
+        typed = {arg.arg for arg in ast.walk(tree) if isinstance(arg, ast.arg)
+                 and arg.annotation is not None and _names_in(arg.annotation) & classes}
+        typed |= {node.target.id for node in ast.walk(tree) if isinstance(node, ast.AnnAssign)
+                  and isinstance(node.target, ast.Name) and _names_in(node.annotation) & classes}
         for node in ast.walk(tree):
             where = f"{path.relative_to(root.parent)}:{getattr(node, 'lineno', '?')}"
-            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-                    and node.func.id in ("isinstance", "hasattr", "getattr") and node.args
-                    and isinstance(node.args[0], ast.Name) and node.args[0].id == "source"):
-                found.append(f"{where}: {node.func.id}(source, ...)")
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.args:
+                fn, first = node.func.id, node.args[0]
+                if fn == "isinstance" and len(node.args) > 1 and \
+                        _names_in(node.args[1]) & classes:
+                    found.append(f"{where}: isinstance(..., {ast.unparse(node.args[1])})")
+                elif fn in ("hasattr", "getattr"):
+                    asked = node.args[1] if len(node.args) > 1 else None
+                    member = (asked.value if isinstance(asked, ast.Constant) else None)
+                    if _looks_like_a_source(first, typed) or member in members:
+                        found.append(f"{where}: {fn}({ast.unparse(first)}, {member!r})")
             elif isinstance(node, ast.Compare) and any(
                     isinstance(x, ast.Attribute) and x.attr == "format"
-                    and isinstance(x.value, ast.Name) and x.value.id == "source"
                     for x in [node.left, *node.comparators]):
-                found.append(f"{where}: compares source.format")
+                found.append(f"{where}: compares a .format")
             elif isinstance(node, ast.ImportFrom) and node.module and \
                     set(node.module.split(".")) & readers and "readers" in node.module:
                 found.append(f"{where}: imports {node.module}")
     return found
+
+
+def test_switch_finder_sees_any_variable_name(tmp_path):
+    """The finder is not fooled by a name: a switch on a source under any name counts."""
+    pkg = tmp_path / PACKAGE
+    (pkg / "readers").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "readers" / "__init__.py").write_text("")
+    (pkg / "readers" / "base.py").write_text(
+        "class Source:\n    units: list\n    def read(self, i): ...\n"
+        "class ParquetSource(Source): ...\n")
+    (pkg / "engine.py").write_text(
+        "from .readers.base import Source\n"
+        "def f(data, other: Source, validation):\n"
+        "    if isinstance(data, Source): pass\n"          # any name, a reader class
+        "    if hasattr(validation, 'units'): pass\n"      # a protocol member
+        "    if getattr(other, 'by_position', False): pass\n"  # typed as a Source
+        "    if data.format == 'parquet': pass\n"
+        "    if isinstance(data, (int, str)): pass\n"     # not a switch on a source
+        "    if hasattr(data, 'shape'): pass\n")
+    found = source_switches(pkg)
+    assert [f.split(": ", 1)[1] for f in found] == [
+        "isinstance(..., Source)", "hasattr(validation, 'units')",
+        "getattr(other, 'by_position')", "compares a .format"]
 
 
 def test_no_switch_on_sources_outside_the_readers():

@@ -237,17 +237,17 @@ def test_fingerprint_is_deterministic_and_tracks_the_data(data):
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_delayed_chunks_match_read(kind, data):
+def test_delayed_units_match_read(kind, data):
     X, y = data
     source = make_source(kind, X, y)
-    parts = dask.compute(*source.delayed_chunks(), scheduler="sync")
+    parts = dask.compute(*source.delayed_units(), scheduler="sync")
     assert len(parts) == len(source.units)
-    for i, [(where, features, Xc, yc, wc)] in enumerate(parts):
+    for i, [unit] in enumerate(parts):
         chunk = source.read(i)
-        assert wc is None and chunk.w is None
-        assert where == chunk.where and list(features) == source.feature_names
-        assert Xc.dtype == chunk.X.dtype and np.array_equal(Xc, chunk.X)
-        assert np.array_equal(yc, chunk.y)
+        assert unit.w is None and chunk.w is None
+        assert unit.where == chunk.where
+        assert unit.X.dtype == chunk.X.dtype and np.array_equal(unit.X, chunk.X)
+        assert np.array_equal(unit.y, chunk.y)
 
 
 def test_predict_and_evaluate_on_dataframes_match_parquet(data, parquet, tmp_path):

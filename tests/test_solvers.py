@@ -27,6 +27,7 @@ import streamneuron as sn
 from streamneuron.fullpass import engine as gd
 from streamneuron.fullpass.sums import Sums, add_unit_sums, start_from_moments
 from streamneuron.losses import get_loss
+from streamneuron.readers import DecodedUnit
 from streamneuron.stats import CoMoments
 
 distributed = pytest.importorskip("distributed")
@@ -125,7 +126,8 @@ def test_curvature_sums_match_numpy(loss, layout):
     w, b = rng.normal(size=d) * 0.4, 0.3
     params = np.concatenate([w, [b], mean, inv_scale])
     acc = np.zeros(Sums.size(d, True))
-    add_unit_sums(acc, "test", [f"x{j}" for j in range(d)], X, y, params, get_loss(loss).kernel_id)
+    add_unit_sums(acc, DecodedUnit(X, y, "test"), [f"x{j}" for j in range(d)], params,
+                  get_loss(loss).kernel_id)
     ev = Sums(acc, d).evaluate(w, b, l2=0.1)
 
     Xs = (X.astype(np.float64) - mean) * inv_scale
@@ -152,7 +154,7 @@ def test_log_loss_hessian_is_the_derivative_of_the_gradient():
     def evaluate(theta):
         params = np.concatenate([theta[:d], [theta[d]], mean, inv_scale])
         acc = np.zeros(Sums.size(d, True))
-        add_unit_sums(acc, "fd", list("abcd"), X, y, params, 0)
+        add_unit_sums(acc, DecodedUnit(X, y, "fd"), list("abcd"), params, 0)
         return Sums(acc, d).evaluate(theta[:d], theta[d], l2=0.0)
 
     H = evaluate(theta).hessian
@@ -182,7 +184,7 @@ def test_first_newton_step_from_the_moments_equals_a_pass_at_zero(loss, standard
 
     params = np.concatenate([np.zeros(d), [0.0], mean, inv_scale])
     acc = np.zeros(Sums.size(d, True))
-    add_unit_sums(acc, "zero", list("abcde"), X, y, params, fn.kernel_id)
+    add_unit_sums(acc, DecodedUnit(X, y, "zero"), list("abcde"), params, fn.kernel_id)
     at_zero = Sums(acc, d).evaluate(np.zeros(d), 0.0, l2=0.01)
     assert start.objective == pytest.approx(at_zero.objective, rel=1e-12)
     np.testing.assert_allclose(start.gradient, at_zero.gradient, rtol=1e-9, atol=1e-12)

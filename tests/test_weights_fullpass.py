@@ -20,9 +20,10 @@ import pytest
 import streamneuron as sn
 from streamneuron import kernels
 from streamneuron.errors import ConfigError, DataError
+from streamneuron.fullpass.engine import PersistWarning
 from streamneuron.fullpass.sums import Sums, add_unit_sums, start_from_moments
 from streamneuron.losses import get_loss
-from streamneuron.fullpass import PersistWarning
+from streamneuron.readers import DecodedUnit
 from streamneuron.fullpass.solvers import pseudo_gradient
 from streamneuron.stats import CoMoments, Moments
 
@@ -78,8 +79,8 @@ def test_weighted_sums_match_numpy(layout, loss):
     w, b = rng.normal(size=d) * 0.3, -0.2
     params = np.concatenate([w, [b], mean, inv_scale])
     acc = np.zeros(Sums.size(d, True))
-    add_unit_sums(acc, "t", [f"x{j}" for j in range(d)], X, y, params,
-                  get_loss(loss).kernel_id, s)
+    add_unit_sums(acc, DecodedUnit(X, y, "t", w=s), [f"x{j}" for j in range(d)], params,
+                  get_loss(loss).kernel_id)
     f = get_loss(loss)
     U = (X.astype(np.float64) - mean) * inv_scale
     z = U @ w + b
@@ -134,8 +135,8 @@ def test_weighted_first_newton_step_equals_a_weighted_pass_at_zero():
     mean, inv_scale = c.mean[:d], 1.0 / c.feature_moments().scale()
     start = start_from_moments(c, mean, inv_scale, get_loss("log"), L2)
     acc = np.zeros(Sums.size(d, True))
-    add_unit_sums(acc, "t", [f"x{j}" for j in range(d)], X, y,
-                  np.concatenate([np.zeros(d), [0.0], mean, inv_scale]), 0, s)
+    add_unit_sums(acc, DecodedUnit(X, y, "t", w=s), [f"x{j}" for j in range(d)],
+                  np.concatenate([np.zeros(d), [0.0], mean, inv_scale]), 0)
     ev = Sums(acc, d).evaluate(np.zeros(d), 0.0, L2)
     np.testing.assert_allclose(start.gradient, ev.gradient, rtol=1e-9, atol=1e-14)
     np.testing.assert_allclose(start.hessian, ev.hessian, rtol=1e-9, atol=1e-14)

@@ -1,4 +1,4 @@
-"""The weight column, as every reader gives it (``Chunk.w``), and the class weights
+"""The weight column, as every reader gives it (``DecodedUnit.w``), and the class weights
 (:mod:`streamneuron.weighting`): checked against the values written by pyarrow,
 pandas and h5py, with several row groups / chunks."""
 
@@ -135,7 +135,7 @@ def test_array_sample_weight_and_dask(tmp_path):
     src = sn.open_source((X, y), weight=w)
     np.testing.assert_array_equal(_all_w(src), w)
     parts = dask.compute(*src.delayed_units(), scheduler="sync")
-    np.testing.assert_array_equal(np.concatenate([p[0][4] for p in parts]), w)
+    np.testing.assert_array_equal(np.concatenate([p[0].w for p in parts]), w)
     dsrc = sn.open_source((da.from_array(X, chunks=(300, 3)), da.from_array(y, chunks=300)),
                           weight=da.from_array(w, chunks=250))
     np.testing.assert_array_equal(_all_w(dsrc), w)
@@ -145,7 +145,7 @@ def test_array_sample_weight_and_dask(tmp_path):
         sn.open_source((X, y), weight="wt")
     unweighted = sn.open_source((X, y))
     parts = dask.compute(*unweighted.delayed_units(), scheduler="sync")
-    assert all(p[0][4] is None for p in parts)
+    assert all(p[0].w is None for p in parts)
 
 
 def test_class_weights_match_scikit_learn(parquet_file):

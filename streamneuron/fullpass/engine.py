@@ -27,7 +27,7 @@ the gradient and Hessian at ``w = 0``, so the first Newton step costs no pass.
 Out of core by default: every pass re-reads its partitions, so a worker holds
 about one decoded partition per thread. ``persist=True`` keeps the decoded
 partitions in (cluster) memory instead, after a warning with their size.
-In-memory and Dask data (an :class:`~streamneuron.readers.ArraySource`) go
+In-memory and Dask data (arrays, DataFrames: ``reopen_args()`` None) go
 through the same reduction, one task per unit; numpy and pandas data are
 persisted once, Dask collections recomputed every pass unless ``persist``.
 """
@@ -42,18 +42,18 @@ import numpy as np
 
 from .cluster import DaskCluster, check_where, open_executor
 from ..errors import ConfigError, DataError, StreamNeuronError
-from .sums import (Evaluation, Sums, decode, merge_moments, moments_decoded,
-                       moments_partition, start_from_moments, sum_partials, sums_decoded,
-                       sums_partition, with_row_weights)
+from .sums import (Evaluation, Sums, merge_moments, pass_moments, pass_sums,
+                   start_from_moments, sum_partials)
 from ..losses import get_loss
 from ..neuron import Neuron
 from ..params import DEFAULT, NEWTON_MAX_FEATURES, check_params, pick_solver
-from .partitions import Partition, plan_partitions, release_buffers
+from .partitions import (Partition, already_decoded, decode, plan_partitions, read_units,
+                         release_buffers)
 from ..penalty import Penalty
 from .solvers import SOLVERS, Options
 from ..stop import StopReason
 from ..warmstart import initial_model
-from ..weighting import check_class_weight, check_total, resolve_class_weight
+from ..weighting import check_class_weight, check_total, describe_weights
 
 # Partials combined per task of the reduction tree.
 SPLIT_EVERY = 8
@@ -192,7 +192,7 @@ def fit_gd(source, max_iter: int | None = None, lr: float = GD_LR, *, loss: str 
     if isinstance(class_weight, Mapping):  # as recorded in info["params"]: plain JSON values
         class_weight = {int(k): float(v) for k, v in class_weight.items()}
     check_where(client=client, scheduler=scheduler, workers=workers)
-    from ..readers import open_source
+    from ..readers import open_source, with_class_weights
 
     given = source
     source = open_source(source, label=label, features=features,
@@ -204,16 +204,17 @@ def fit_gd(source, max_iter: int | None = None, lr: float = GD_LR, *, loss: str 
         if solver == "auto":
             solver = pick_solver(source.n_features)
         params = make_params(solver, source.weight)
-        class_weights = resolve_class_weight(class_weight, source)
+        # Class weights are applied where a unit is decoded: every row's w is its weight.
+        source = with_class_weights(source, class_weight)
         if source.reopen_args() is not None:  # files: each task opens its own rows
-            data = _FileData(source, params.partition_rows, class_weights)
+            data = _FileData(source, params.partition_rows)
         else:  # in-memory or Dask arrays / DataFrames: one dask.delayed per unit
-            data = _ArrayData(source, class_weights)
+            data = _ArrayData(source)
         size = data.n_rows * source.n_features * source.dtype.itemsize
         executor = open_executor(client=client, scheduler=scheduler, workers=workers,
                                  data_bytes=size, verbose=verbose, on_cluster=on_cluster)
         try:
-            run = _Run(executor, source, data, params, progress, class_weights)
+            run = _Run(executor, source, data, params, progress)
             run.start = start
             return run.run()
         finally:
@@ -238,8 +239,8 @@ class _FileData:
 
     decoded = False
 
-    def __init__(self, source, partition_rows, class_weights):
-        self.partitions = plan_partitions(source, partition_rows, class_weights)
+    def __init__(self, source, partition_rows):
+        self.partitions = plan_partitions(source, partition_rows)
         self.n_rows = sum(part.n_rows for part in self.partitions)
         self.persist_anyway = False
 
@@ -254,8 +255,8 @@ class _FileData:
 
 
 class _ArrayData:
-    """Units of an ArraySource, each a ``dask.delayed`` of ``[(where, features, X, y, w)]``,
-    the bag's units carrying the effective row weights (class weights applied).
+    """Units of an ArraySource, each a ``dask.delayed`` of ``[DecodedUnit]`` (its ``w``
+    the rows' effective weights, as the source decodes them).
 
     numpy and pandas data are embedded in the graph: they are always persisted
     (sent once), never re-sent every pass.
@@ -263,29 +264,25 @@ class _ArrayData:
 
     decoded = True
 
-    def __init__(self, source, class_weights):
+    def __init__(self, source):
         self.units = source.delayed_units()  # ConfigError if the source has none
         self.n_rows = source.n_rows
         self.partitions = source.units
         self.persist_anyway = source.in_memory
-        self.class_weights = class_weights
 
     def bag(self):
         import dask.bag as db
 
-        bag = db.from_delayed(self.units)
-        if self.class_weights is None:  # the units' weights (or None) are the row weights
-            return bag
-        return bag.map_partitions(with_row_weights, self.class_weights)
+        return db.from_delayed(self.units)
 
 
 class _Run:
     """One training run: the graphs of a pass, the pass counter, the solver."""
 
-    def __init__(self, executor, source, data, params: GDParams, progress, class_weights):
+    def __init__(self, executor, source, data, params: GDParams, progress):
         self.executor, self.source, self.data = executor, source, data
         self.params, self.progress = params, progress
-        self.class_weights = class_weights
+        self.features = tuple(source.feature_names)  # for messages about a bad value
         self.weight_total: float | None = None  # W, once a pass has summed it
         self.loss = get_loss(params.loss)
         self.d = source.n_features
@@ -312,8 +309,8 @@ class _Run:
             else:  # Dask collections, not persisted: recomputed from their graph each pass
                 decoded = True
             self.bag = bag
-            self.sums_fn = sums_decoded if decoded else sums_partition
-            self.moments_fn = moments_decoded if decoded else moments_partition
+            # How a task gets its decoded units: read from its descriptors, or as kept.
+            self.read = already_decoded if decoded else read_units
             first = self._first_pass(model)
             if self.start is not None:  # the first point is not w = 0: first is not at it
                 self.start.apply(model)
@@ -334,8 +331,9 @@ class _Run:
         with_labels = p.solver == "newton"
         if not (p.standardize or with_labels):
             return None
-        moments = self.executor.compute(self.bag.map_partitions(self.moments_fn, with_labels).reduction(
-            merge_moments, merge_moments, split_every=SPLIT_EVERY))
+        moments = self.executor.compute(self.bag.map_partitions(
+            pass_moments, self.read, self.features, with_labels
+        ).reduction(merge_moments, merge_moments, split_every=SPLIT_EVERY))
         self.passes += 1
         self._check_weight(moments.weight)
         if p.standardize:
@@ -355,7 +353,8 @@ class _Run:
         w, b = theta[:d], float(theta[d])
         params = np.concatenate([w, [b], model.center, model.inv_scale])
         graph = self.bag.map_partitions(
-            self.sums_fn, dask.delayed(params, traverse=False), self.loss.kernel_id, curvature
+            pass_sums, self.read, self.features, dask.delayed(params, traverse=False),
+            self.loss.kernel_id, curvature
         ).reduction(sum_partials, sum_partials, split_every=SPLIT_EVERY)
         sums = Sums(self.executor.compute(graph), d)
         self.passes += 1
@@ -394,9 +393,9 @@ class _Run:
                       "history": history, "params": asdict(p),
                       "partitions": len(self.data.partitions),
                       "nonzero": int(np.count_nonzero(model.weights))}
-        if self.class_weights is not None:
-            model.info["class_weights"] = [float(a) for a in self.class_weights]
-        if self.weight_total is not None and (p.weight or self.class_weights is not None):
+        if self.source.class_weights is not None:
+            model.info["class_weights"] = [float(a) for a in self.source.class_weights]
+        if self.weight_total is not None and self.source.weighted:
             model.info["weight_total"] = self.weight_total
         if not result.converged and (p.tol > 0 or result.stop.reason is not StopReason.MAX_ITER):
             warnings.warn(f"{p.solver}: {result.message}", ConvergenceWarning, stacklevel=4)
@@ -405,7 +404,7 @@ class _Run:
         """DataError when the row weights of the whole input sum to 0."""
         self.weight_total = float(total)
         if not total > 0:
-            check_total(float(total), _describe(self.source, self.params.weight))
+            check_total(float(total), describe_weights(self.source))
 
     def _check_rows(self, n: float) -> None:
         if n != self.data.n_rows:
@@ -426,14 +425,6 @@ class _Run:
         warnings.warn(f"--persist keeps the decoded data in memory: about {_gib(size)} "
                       f"({rows} rows x {self.d} features); {room}.{too_big}",
                       PersistWarning, stacklevel=5)
-
-
-def _describe(source, weight: str | None) -> str:
-    """The input and its weight column, for the message of a zero weight total."""
-    files = source.files
-    names = ", ".join(ref.url for ref in files[:3]) + (", ..." if len(files) > 3 else "")
-    what = names or type(source).__name__
-    return f"{what}, weight column {weight!r}" if weight else what
 
 
 def _gib(n: float) -> str:

@@ -7,6 +7,10 @@ that reads it opens the file itself with :func:`~streamneuron.open_source` on
 whatever worker runs it (or in this process), so nothing big crosses the network. Opened sources are cached
 per thread (footers are parsed once, not per pass) and never pickled; decoded
 units go into a buffer the thread reuses.
+
+What a task reduces is an iterable of :class:`~streamneuron.readers.base.DecodedUnit`,
+whatever its origin: :func:`read_units` decodes a bag partition of descriptors,
+:func:`already_decoded` hands over units kept in (cluster) memory.
 """
 
 from __future__ import annotations
@@ -15,10 +19,14 @@ import dataclasses
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 import numpy as np
 
 from ..errors import DataError
+
+if TYPE_CHECKING:
+    from ..readers.base import DecodedUnit
 
 # Opened sources a thread keeps (each holds one open file and its footer).
 SOURCE_CACHE_SIZE = 16
@@ -35,9 +43,9 @@ class Partition:
     the worker opens the file the same way. ``units`` are ``(index, rows)``
     pairs, the index into the units of a source opened on that one file.
     ``stamp`` (size, modification time) keeps a worker from serving a changed
-    file from its cache. ``class_weights``: the run's ``(a0, a1)`` or None, which
-    :func:`read_partition` applies to each row by its label (the weight column,
-    if any, is among ``options``: the source reopens with it).
+    file from its cache. The weight column and class weights, if any, are among
+    ``options``: the worker's source reopens with them and decodes each row's
+    effective weight itself.
     """
 
     url: str
@@ -47,7 +55,6 @@ class Partition:
     options: tuple[tuple[str, object], ...]
     stamp: tuple
     units: tuple[tuple[int, int], ...]
-    class_weights: tuple[float, float] | None = None
 
     @property
     def n_rows(self) -> int:
@@ -61,14 +68,12 @@ class Partition:
         return {"label": self.label, "features": list(self.features), **dict(self.options)}
 
 
-def plan_partitions(source, partition_rows: int | None = None,
-                    class_weights: tuple[float, float] | None = None) -> list[Partition]:
+def plan_partitions(source, partition_rows: int | None = None) -> list[Partition]:
     """The partitions of ``source``, in file order.
 
     Default: one unit (row group / HDF5 chunk range) each. With
     ``partition_rows``, consecutive units of one file are grouped while the group
     stays within ``partition_rows`` rows; a unit larger than that is alone.
-    ``class_weights`` go into every partition (see :class:`Partition`).
     For a source whose files can be opened on a worker (``Source.reopen_args()``
     not None; full passes over other data use ``Source.delayed_units()``).
     """
@@ -101,12 +106,11 @@ def plan_partitions(source, partition_rows: int | None = None,
         for unit in units:
             if group and (partition_rows is None or rows + unit[1] > partition_rows):
                 parts.append(Partition(url, ref.url, features, label, options, stamp,
-                                       tuple(group), class_weights))
+                                       tuple(group)))
                 group, rows = [], 0
             group.append(unit)
             rows += unit[1]
-        parts.append(Partition(url, ref.url, features, label, options, stamp, tuple(group),
-                               class_weights))
+        parts.append(Partition(url, ref.url, features, label, options, stamp, tuple(group)))
     return parts
 
 
@@ -181,23 +185,33 @@ def release_buffers() -> None:
     _BUFFERS.clear()
 
 
-def read_partition(part: Partition, reuse: bool = False):
-    """``(where, X, y, sw)`` for each unit of the partition, one at a time; ``sw`` the
-    rows' effective weights (:func:`streamneuron.weighting.row_weights`: the weight
-    column times the class weight of each label), None when the run is unweighted.
+def read_units(parts: Iterable[Partition], reuse: bool = True) -> Iterator[DecodedUnit]:
+    """Each unit of the partitions, decoded, one at a time (its ``w`` the rows'
+    effective weights, as the reopened source gives them).
 
-    ``reuse``: decode into this thread's buffer; ``X`` is then valid only until the
-    next unit is read (right for a pass that reduces each unit at once).
+    ``reuse``: decode into this thread's buffer; a unit's ``X`` is then valid only
+    until the next unit is read (right for a pass that reduces each unit at once).
     """
-    from ..weighting import row_weights
-
-    source = _worker_source(part)
-    for index, n_rows in part.units:
-        chunk = source.read(index, out=_buffer(source, n_rows) if reuse else None)
-        with _SOURCES_LOCK:
-            _UNITS_READ[0] += 1
-        yield chunk.where, chunk.X, chunk.y, row_weights(chunk.w, chunk.y,
-                                                         part.class_weights)
+    for part in parts:
+        source = _worker_source(part)
+        for index, n_rows in part.units:
+            unit = source.read(index, out=_buffer(source, n_rows) if reuse else None)
+            with _SOURCES_LOCK:
+                _UNITS_READ[0] += 1
+            yield unit
 
 
-__all__ = ["Partition", "plan_partitions", "read_partition", "release_buffers", "units_read"]
+def already_decoded(units: Iterable[DecodedUnit]) -> Iterable[DecodedUnit]:
+    """The units of a bag partition that holds decoded units (kept in memory, or
+    computed from a Dask graph): as they are."""
+    return units
+
+
+def decode(parts: Iterable[Partition]) -> list[DecodedUnit]:
+    """The decoded units of a bag partition of descriptors, in arrays of their own
+    (to be kept in cluster memory)."""
+    return list(read_units(parts, reuse=False))
+
+
+__all__ = ["Partition", "plan_partitions", "read_units", "already_decoded", "decode",
+           "release_buffers", "units_read"]

@@ -21,24 +21,26 @@ client turns the sums into the objective and its derivatives
 
 (the smooth part; an L1 term ``l1 ||w||_1`` is the solvers' to add).
 
-Everything here runs on a worker (or in this process): the functions a task
-calls on a partition (``*_partition``) or on partitions kept decoded in memory
-(``*_decoded``), and the reductions that add their results. The solvers
+Everything here runs on a worker (or in this process): the two task functions
+(:func:`pass_sums`, :func:`pass_moments`), each one loop over the decoded units of
+its bag partition whatever their origin, and the reductions that add their results. The solvers
 (:mod:`streamneuron.fullpass.solvers`) see only :class:`Evaluation`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 import numpy as np
 
 from .. import kernels
 from ..errors import DivergenceError
-from .partitions import Partition, read_partition
 from ..penalty import Penalty
 from ..stats import CoMoments, Moments, raise_nonfinite
+
+if TYPE_CHECKING:
+    from ..readers.base import DecodedUnit
 
 
 @dataclass(frozen=True)
@@ -153,114 +155,66 @@ def start_from_moments(moments: CoMoments, mean: np.ndarray, inv_scale: np.ndarr
 # --------------------------------------------------------------------------
 
 
-class _Located:
-    """What :func:`raise_nonfinite` needs to name a bad value: columns, rows, a place."""
-
-    def __init__(self, where: str, features: Sequence[str], X: np.ndarray):
-        self.where, self.feature_names, self.X = where, list(features), X
-
-    def describe_row(self, source, row: int):
-        return self.where, row
-
-
 def _unpack(params: np.ndarray):
     """``[w, b, mean, inv_scale]``: the one small graph input of a pass."""
     d = (params.shape[0] - 1) // 3
     return params[:d], float(params[d]), params[d + 1:2 * d + 1], params[2 * d + 1:]
 
 
-def add_unit_sums(acc: np.ndarray, where: str, features, X, y, params, loss_id: int,
-                  sw: np.ndarray | None = None) -> None:
-    """Add one unit's sums into ``acc`` (layout of :class:`Sums`; curvature if ``acc``
-    has room); ``sw`` the unit's row weights, or None (unweighted)."""
+def add_unit_sums(acc: np.ndarray, unit: DecodedUnit, features: Sequence[str],
+                  params: np.ndarray, loss_id: int) -> None:
+    """Add one decoded unit's sums into ``acc`` (layout of :class:`Sums`; curvature if
+    ``acc`` has room), weighted by ``unit.w`` (None: unweighted); ``features`` name
+    the columns in a message about a bad value."""
     w, b, mean, inv_scale = _unpack(params)
     d = w.shape[0]
-    weights = _NO_WEIGHTS if sw is None else sw
+    weights = _NO_WEIGHTS if unit.w is None else unit.w
     if acc.shape[0] > d + HEAD:
         hess = acc[d + HEAD:].reshape(d + 1, d + 1)
         sum_dz, sum_loss, sum_w, bad = kernels.gradient_hessian_sums(
-            X, y, weights, w, b, mean, inv_scale, loss_id, acc[:d], hess)
+            unit.X, unit.y, weights, w, b, mean, inv_scale, loss_id, acc[:d], hess)
     else:
-        sum_dz, sum_loss, sum_w, bad = kernels.gradient_sums(X, y, weights, w, b, mean,
-                                                             inv_scale, loss_id, acc[:d])
+        sum_dz, sum_loss, sum_w, bad = kernels.gradient_sums(
+            unit.X, unit.y, weights, w, b, mean, inv_scale, loss_id, acc[:d])
     if bad >= 0:
-        located = _Located(where, features, X)
-        raise_nonfinite(located, located, int(bad))
+        raise_nonfinite(features, unit, int(bad))
         raise DivergenceError(
-            f"{where}, row {int(bad)}: the logit overflowed although the row is finite; the "
-            "steps are too large for this data: lower --lr, use --standardize, or use "
+            f"{unit.where}, row {int(bad)}: the logit overflowed although the row is finite; "
+            "the steps are too large for this data: lower --lr, use --standardize, or use "
             "--mode newton")
     acc[d] += sum_dz
     acc[d + 1] += sum_loss
-    acc[d + 2] += y.shape[0]
+    acc[d + 2] += unit.y.shape[0]
     acc[d + 3] += sum_w
 
 
 _NO_WEIGHTS = np.empty(0)
 
 
-def sums_partition(parts: list[Partition], params: np.ndarray, loss_id: int, hessian: bool):
-    """Read every unit of a bag partition (files) and return its partial sums."""
+def pass_sums(items: list, read: Callable[[list], Iterable[DecodedUnit]],
+              features: Sequence[str], params: np.ndarray, loss_id: int, hessian: bool):
+    """One task of a pass: the partial sums of a bag partition's units, ``read(items)``
+    (:func:`~streamneuron.fullpass.partitions.read_units` for descriptors,
+    :func:`~streamneuron.fullpass.partitions.already_decoded` for decoded units)."""
     d = (params.shape[0] - 1) // 3
     acc = np.zeros(Sums.size(d, hessian))
-    for part in parts:
-        for where, X, y, sw in read_partition(part, reuse=True):
-            add_unit_sums(acc, where, part.features, X, y, params, loss_id, sw)
+    for unit in read(items):
+        add_unit_sums(acc, unit, features, params, loss_id)
     return [acc]
 
 
-def sums_decoded(units: list, params: np.ndarray, loss_id: int, hessian: bool):
-    """Partial sums over decoded ``(where, features, X, y, sw)`` units (kept in memory;
-    ``sw`` the effective row weights or None)."""
-    d = (params.shape[0] - 1) // 3
-    acc = np.zeros(Sums.size(d, hessian))
-    for where, features, X, y, sw in units:
-        add_unit_sums(acc, where, features, X, y, params, loss_id, sw)
-    return [acc]
-
-
-def decode(parts: list[Partition]):
-    """The decoded units of a bag partition, to be kept in (cluster) memory, with
-    their effective row weights."""
-    return [(where, part.features, X, y, sw) for part in parts
-            for where, X, y, sw in read_partition(part)]
-
-
-def with_row_weights(units: list, class_weights):
-    """Decoded units ``(where, features, X, y, w)`` of in-memory or Dask data, their
-    column weights ``w`` (or None) turned into the effective row weights
-    (:func:`streamneuron.weighting.row_weights`: times the class weight of ``y``)."""
-    from ..weighting import row_weights
-
-    return [(where, features, X, y, row_weights(w, y, class_weights))
-            for where, features, X, y, w in units]
-
-
-def _unit_moments(where: str, features, X, y, sw, with_labels: bool):
-    moments = CoMoments.of(X, y, sw) if with_labels else Moments.of(X, sw)
-    m2 = np.diag(moments.comoment) if with_labels else moments.m2
-    if not np.isfinite(m2).all():  # a NaN or infinity: name it
-        located = _Located(where, features, X)
-        raise_nonfinite(located, located)
-    return moments
-
-
-def moments_partition(parts: list[Partition], with_labels: bool):
-    """:class:`~streamneuron.stats.Moments` of a bag partition's features (files), or
-    :class:`~streamneuron.stats.CoMoments` of ``(x, y)`` when ``with_labels``;
-    weighted by the effective row weights when the run has any."""
+def pass_moments(items: list, read: Callable[[list], Iterable[DecodedUnit]],
+                 features: Sequence[str], with_labels: bool):
+    """One task of the first pass: :class:`~streamneuron.stats.Moments` of the units'
+    features, or :class:`~streamneuron.stats.CoMoments` of ``(x, y)`` when
+    ``with_labels``; weighted by each unit's ``w`` (``read`` as in :func:`pass_sums`)."""
     total = None
-    for part in parts:
-        for where, X, y, sw in read_partition(part, reuse=True):
-            m = _unit_moments(where, part.features, X, y, sw, with_labels)
-            total = m if total is None else total.merge(m)
-    return [total]
-
-
-def moments_decoded(units: list, with_labels: bool):
-    total = None
-    for where, features, X, y, sw in units:
-        m = _unit_moments(where, features, X, y, sw, with_labels)
+    for unit in read(items):
+        m = (CoMoments.of(unit.X, unit.y, unit.w) if with_labels
+             else Moments.of(unit.X, unit.w))
+        m2 = np.diag(m.comoment) if with_labels else m.m2
+        if not np.isfinite(m2).all():  # a NaN or infinity: name it
+            raise_nonfinite(features, unit)
         total = m if total is None else total.merge(m)
     return [total]
 

@@ -7,17 +7,19 @@ import dataclasses
 from typing import Sequence
 
 from ..errors import DataError
-from .arrays import ArraySource, from_dask_dataframe, from_dataframe, is_array, is_dataframe
-from .base import Chunk, Source, Unit
+from .arrays import ArraySource, is_array, is_dataframe
+from .base import DecodedUnit, Source, Unit
+from .frames import FrameSource, from_dask_dataframe, from_dataframe
 from .hdf5 import HDF5Source
 from .parquet import ParquetSource
 from .paths import FileRef, expand, sniff_format
+from .weighted import Weighted, with_class_weights
 
 
 def open_source(paths, label: str | None = "y", features: Sequence[str] | None = None,
                 x_key: str = "X", y_key: str | None = None,
                 exclude: Sequence[str] | None = None, positional: bool = False,
-                weight=None) -> Source:
+                weight=None, class_weights: tuple[float, float] | None = None) -> Source:
     """Open Parquet or HDF5 input, the format chosen by each file's first bytes.
 
     ``paths``: a file, a folder, a glob, an fsspec URL (``s3://``, ``gs://``,
@@ -37,13 +39,20 @@ def open_source(paths, label: str | None = "y", features: Sequence[str] | None =
     ``(X, y)`` of arrays, the weights themselves, n numbers): each row's loss counts
     ``w_i`` times, objectives become ``sum w_i L_i / sum w_i``; weights must be finite
     and >= 0 (DataError naming the column, row group and row otherwise). It is
-    never a default feature.
+    never a default feature. ``class_weights``: ``(a0, a1)``, each row's weight
+    multiplied by its class's (a :class:`Weighted` source; what ``reopen_args()``
+    of one gives).
 
-    In-memory and Dask data are accepted too (see :mod:`streamneuron.readers.arrays`):
+    In-memory and Dask data are accepted too (see :mod:`streamneuron.readers.arrays`
+    and :mod:`streamneuron.readers.frames`):
     a pandas or Dask DataFrame (with ``label``/``features`` as for Parquet), or a
     pair ``(X, y)`` of numpy / Dask arrays (``label=None``: ``X`` alone). A
     :class:`Source` is returned as it is.
     """
+    if class_weights is not None:
+        return Weighted(open_source(paths, label=label, features=features, x_key=x_key,
+                                    y_key=y_key, exclude=exclude, positional=positional,
+                                    weight=weight), class_weights)
     if isinstance(paths, Source):
         return paths
     if isinstance(features, str):
@@ -94,6 +103,6 @@ def open_source(paths, label: str | None = "y", features: Sequence[str] | None =
     return ParquetSource(files, label=label, features=features, exclude=exclude, weight=weight)
 
 
-__all__ = ["open_source", "Source", "Chunk", "Unit", "ParquetSource", "HDF5Source",
-           "ArraySource", "from_dataframe", "from_dask_dataframe", "FileRef", "expand",
-           "sniff_format"]
+__all__ = ["open_source", "Source", "DecodedUnit", "Unit", "Weighted", "with_class_weights",
+           "ParquetSource", "HDF5Source", "ArraySource", "FrameSource", "from_dataframe",
+           "from_dask_dataframe", "FileRef", "expand", "sniff_format"]

@@ -1,9 +1,10 @@
-"""In-memory and Dask data as a :class:`~streamneuron.readers.base.Source`.
+"""In-memory and Dask arrays as a :class:`~streamneuron.readers.base.Source`.
 
 ``ArraySource(X, y)`` takes numpy or Dask arrays (``X`` of shape (n, d), ``y``
-of n labels, or None to predict); :func:`from_dataframe` a pandas or Dask
-DataFrame with a label column, as the Parquet reader does. The training engines
-then see the same units, chunks and arithmetic as with files:
+of n labels, or None to predict); DataFrames are :mod:`.frames`' (columns chosen
+as for Parquet). Both derive from :class:`RowBlocks`, what data without files
+shares, so that the training engines see the same units, decoded units and
+arithmetic as with files:
 
 * units: the row blocks of a Dask array (``X.chunks[0]``), the partitions of a
   Dask DataFrame, or fixed slices of ``chunk_rows`` rows (default
@@ -20,8 +21,8 @@ then see the same units, chunks and arithmetic as with files:
 
 The lengths of Dask partitions (or blocks with unknown sizes) are computed once,
 when the source is made, unless Dask knows them. For full-pass GD on a cluster,
-:meth:`ArraySource.delayed_units` gives one ``dask.delayed`` per unit
-(``reopen_args()`` is None: the rows live in this process or its Dask graph).
+``delayed_units()`` gives one ``dask.delayed`` per unit (``reopen_args()`` is
+None: the rows live in this process or its Dask graph).
 
 Dask is imported only when Dask objects are given (or for the fingerprint).
 """
@@ -34,7 +35,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import DataError
-from .base import COLUMN, Chunk, Source, Unit, check_labels, check_weights
+from .base import COLUMN, DecodedUnit, Source, Unit, check_labels, check_weights
 
 # Rows per unit of a numpy array or pandas DataFrame (as the HDF5 reader's units).
 DEFAULT_CHUNK_ROWS = 1 << 16
@@ -87,11 +88,11 @@ def _column_major(n: int, d: int, dtype) -> np.ndarray:
     return np.empty((d, n), dtype=dtype)
 
 
-def _array_chunk(xb, yb, where: str, dtype, label: str | None, out=None, wb=None,
-                 weight: str | None = None):
-    """``(X, y, w)`` of one array block: X column-major in ``dtype`` (or written into
-    ``out``), y checked float64, w (from ``wb``, the weights named ``weight``) checked
-    float64 or None."""
+def _array_unit(xb, yb, where: str, dtype, label: str | None, out=None, wb=None,
+                weight: str | None = None) -> DecodedUnit:
+    """One array block decoded: X column-major in ``dtype`` (or written into ``out``),
+    y checked float64, w (from ``wb``, the weights named ``weight``) checked float64
+    or None."""
     xb = np.asarray(xb)
     if out is not None:
         out[...] = xb
@@ -110,67 +111,128 @@ def _array_chunk(xb, yb, where: str, dtype, label: str | None, out=None, wb=None
     w = None
     if wb is not None:
         w = check_weights(np.asarray(wb), column=weight, where=where)
-    return X, y, w
+    return DecodedUnit(X, y, where, w=w)
 
 
-def _frame_values(series) -> np.ndarray:
-    """A column as numpy; nullable (extension) columns with NA as float NaN."""
+def _delayed_array_unit(xb, yb, where, dtype, label, wb=None, weight=None):
+    return [_array_unit(xb, yb, where, dtype, label, wb=wb, weight=weight)]
+
+
+def numeric_column(dtype) -> bool:
+    """A pandas column type that is a number a neuron can use (bool, integer, float)."""
     import pandas as pd
 
-    if pd.api.types.is_extension_array_dtype(series.dtype):
-        return series.to_numpy(dtype=np.float64, na_value=np.nan)
-    return series.to_numpy()
-
-
-def _frame_chunk(part, where: str, features: Sequence[str], label: str | None, dtype,
-                 out=None, weight: str | None = None):
-    """``(X, y, w)`` of one pandas partition, converted column by column like a row
-    group (into ``out`` when given); ``w`` from the ``weight`` column, or None."""
-    X = _column_major(len(part), len(features), dtype).T if out is None else out
-    for j, name in enumerate(features):
-        X[:, j] = _frame_values(part[name])
-    y = None
-    if label is not None:
-        y = check_labels(_frame_values(part[label]), label=label, where=where)
-    w = None
-    if weight is not None:
-        w = check_weights(_frame_values(part[weight]), column=weight, where=where)
-    return X, y, w
-
-
-def _delayed_array_chunk(xb, yb, where, features, dtype, label, wb=None, weight=None):
-    X, y, w = _array_chunk(xb, yb, where, dtype, label, wb=wb, weight=weight)
-    return [(where, tuple(features), X, y, w)]
-
-
-def _delayed_frame_chunk(part, where, features, dtype, label, weight=None):
-    X, y, w = _frame_chunk(part, where, features, label, dtype, weight=weight)
-    return [(where, tuple(features), X, y, w)]
+    return (pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_integer_dtype(dtype)
+            or pd.api.types.is_float_dtype(dtype))
 
 
 # --------------------------------------------------------------------------
-# The source
+# The sources
 # --------------------------------------------------------------------------
 
 
-class ArraySource(Source):
-    """Rows of numpy or Dask arrays (or a DataFrame, via :func:`from_dataframe`).
+class RowBlocks(Source):
+    """What data without files shares (arrays here, DataFrames in :mod:`.frames`):
+    units as row blocks (``_set_units``), their names, the check of ``read``'s
+    ``out``, the fingerprint by content or graph token.
 
-    ``X``: (n, d) numpy array, Dask array, pandas DataFrame (all its columns
-    are features) or Dask DataFrame; ``y``: n labels (0/1 integers, 0.0/1.0
-    floats or booleans) as a numpy or Dask array or a pandas or Dask Series, or
-    None for features only (prediction). ``feature_names``: default ``x0``,
-    ``x1``, ... (the names the HDF5 reader and ``streamneuron generate`` use), or
-    a DataFrame's column names. ``label``: the name recorded in the model.
-    ``chunk_rows``: rows per unit of a numpy array (Dask arrays keep their
-    chunks; rechunk them to change the units). ``sample_weight``: n weights
-    (numpy or Dask array, or a Series), each finite and >= 0, or None.
+    A subclass sets ``_kind`` (what the data is, for messages) and implements
+    ``_read(unit, where, keep, out)``, ``_token_data()`` and ``delayed_units()``.
     """
 
     format = "array"
     layout = COLUMN  # as the Parquet reader gives a row group
     reuse_buffers = False  # read() slices or computes a block: taken as it is
     unit_kind = "partitions"
+    _kind = "array"
+
+    def _set_units(self, sizes: Sequence[int]) -> None:
+        self._starts = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])
+        self.units = [Unit(0, i, int(n)) for i, n in enumerate(sizes) if n > 0]
+        if not self.units:
+            raise DataError(f"the {self._kind} has no rows")
+
+    @property
+    def kind(self) -> str:
+        """``"numpy array"``, ``"dask array"``, ``"pandas DataFrame"`` or ``"dask DataFrame"``."""
+        return self._kind
+
+    @property
+    def in_memory(self) -> bool:
+        """True for numpy and pandas data (held by this process), False for Dask
+        collections (computed block by block from their graph)."""
+        return not self._kind.startswith("dask")
+
+    def describe_input(self) -> str:
+        """``"the pandas DataFrame"``, ``"the numpy array"``, ...: the data, for messages."""
+        return f"the {self._kind}"
+
+    def describe(self, i: int) -> str:
+        u = self.units[i]
+        start = int(self._starts[u.index])
+        return f"{self._kind}, partition {u.index} (rows {start}-{start + u.n_rows - 1})"
+
+    def _rows(self, u: Unit) -> slice:
+        start = int(self._starts[u.index])
+        return slice(start, start + u.n_rows)
+
+    def read(self, i: int, *, keep: Sequence[str] = (),
+             out: np.ndarray | None = None) -> DecodedUnit:
+        """Compute unit ``i`` only; with ``out`` (an ``(n_rows, n_features)`` array of
+        ``self.dtype``, any layout) the features are written there."""
+        u = self.units[i]
+        if out is not None and (out.shape != (u.n_rows, self.n_features)
+                                or out.dtype != self.dtype):
+            raise ValueError(f"out must be ({u.n_rows}, {self.n_features}) {self.dtype}, "
+                             f"got {out.shape} {out.dtype}")
+        return self._read(u, self.describe(i), keep, out)
+
+    def _read(self, u: Unit, where: str, keep: Sequence[str], out) -> DecodedUnit:
+        raise NotImplementedError
+
+    def _token_data(self) -> tuple:
+        raise NotImplementedError
+
+    def fingerprint(self) -> dict:
+        """What identifies this input: a content/graph token, features, label, layout."""
+        from dask.base import tokenize
+
+        data = self._token_data()
+        try:
+            token = tokenize(*data, ensure_deterministic=True)
+        except Exception:  # an object Dask cannot hash deterministically: never matches
+            token = tokenize(*data)
+        return {
+            "format": self.format,
+            "kind": self._kind,
+            "files": [],
+            "token": token,
+            "features": list(self.feature_names),
+            "label": self.label,
+            **({"weight": self.weight} if self.weight is not None else {}),
+            "units": [[u.file, u.index, u.n_rows] for u in self.units],
+        }
+
+    def __repr__(self) -> str:
+        return (f"<{type(self).__name__} {self._kind}, {self.n_rows} rows, "
+                f"{self.n_features} features, {len(self.units)} units>")
+
+
+class ArraySource(RowBlocks):
+    """Rows of numpy or Dask arrays.
+
+    ``X``: (n, d) numpy array, Dask array, or a pandas / Dask DataFrame whose
+    columns are all features (to choose columns and take the label from a
+    DataFrame: :func:`~streamneuron.readers.from_dataframe`); ``y``: n labels
+    (0/1 integers, 0.0/1.0 floats or booleans) as a numpy or Dask array or a
+    pandas or Dask Series, or None for features only (prediction).
+    ``feature_names``: default ``x0``, ``x1``, ... (the names the HDF5 reader and
+    ``streamneuron generate`` use), or a DataFrame's column names. ``label``: the
+    name recorded in the model. ``chunk_rows``: rows per unit of a numpy array
+    (Dask arrays keep their chunks; rechunk them to change the units).
+    ``sample_weight``: n weights (numpy or Dask array, or a Series), each finite
+    and >= 0, or None.
+    """
 
     def __init__(self, X, y=None, feature_names: Sequence[str] | None = None, *,
                  label: str = "y", chunk_rows: int | None = None, sample_weight=None):
@@ -192,7 +254,7 @@ class ArraySource(Source):
         if is_dataframe(X):
             if feature_names is None:
                 feature_names = [str(c) for c in X.columns]
-            bad = [f"{c!r} ({t})" for c, t in zip(X.columns, X.dtypes) if not _numeric_column(t)]
+            bad = [f"{c!r} ({t})" for c, t in zip(X.columns, X.dtypes) if not numeric_column(t)]
             if bad:
                 raise DataError(f"X: column {bad[0]} is not a number")
             X = (X.to_dask_array(lengths=True) if _is_dask_frame(X)
@@ -220,7 +282,6 @@ class ArraySource(Source):
         if len(set(self.feature_names)) != d:
             raise DataError(f"feature names repeat: {self.feature_names}")
         self.dtype = _x_dtype([X.dtype])
-        self._frame = None
         if _is_dask_array(X) or _is_dask_array(y) or _is_dask_array(w):
             self._kind = "dask array"
             if not (_is_dask_array(X) or _is_dask_array(y)):  # only the weights are Dask
@@ -241,108 +302,7 @@ class ArraySource(Source):
             sizes = _slices(X.shape[0], chunk_rows)
         self._set_units(sizes)
 
-    # -- DataFrames ---------------------------------------------------------
-    @classmethod
-    def _from_frame(cls, df, label: str | None, features: Sequence[str] | None,
-                    chunk_rows: int | None, weight: str | None = None) -> "ArraySource":
-        self = cls.__new__(cls)
-        self.files = []
-        self.weight = weight
-        dask_frame = _is_dask_frame(df)
-        self._kind = "dask DataFrame" if dask_frame else "pandas DataFrame"
-        columns = [str(c) for c in df.columns]
-        if len(set(columns)) != len(columns):
-            raise DataError(f"{self._kind}: column names repeat: {columns}")
-        df = df.rename(columns=str) if list(df.columns) != columns else df
-        dtypes = dict(zip(columns, df.dtypes))
-        if label is not None and label not in columns:
-            raise DataError(f"{self._kind}: no label column {label!r}; columns are "
-                            f"{', '.join(columns)}")
-        if weight is not None:
-            if weight == label:
-                raise DataError(f"{self._kind}: the weight column {weight!r} is the label")
-            if weight not in columns:
-                raise DataError(f"{self._kind}: no weight column {weight!r}; columns are "
-                                f"{', '.join(columns)}")
-            if not _numeric_column(dtypes[weight]) or pd_bool(dtypes[weight]):
-                raise DataError(f"{self._kind}: weight column {weight!r} has type "
-                                f"{dtypes[weight]}, not a number")
-            if features is not None and weight in features:
-                raise DataError(f"{self._kind}: column {weight!r} is the weight column; it "
-                                "cannot also be a feature")
-        if features is None:
-            features = [c for c in columns if c != label and c != weight
-                        and _numeric_column(dtypes[c])]
-            if not features:
-                raise DataError(f"{self._kind}: no numeric feature columns besides the label")
-        features = [str(f) for f in features]
-        for name in features:
-            if name not in columns:
-                raise DataError(f"{self._kind}: no feature column {name!r}; columns are "
-                                f"{', '.join(columns)}")
-            if not _numeric_column(dtypes[name]):
-                raise DataError(f"{self._kind}: feature column {name!r} has type "
-                                f"{dtypes[name]}, not a number; leave it out with features=")
-        if label is not None and not (_numeric_column(dtypes[label])):
-            raise DataError(f"{self._kind}: label column {label!r} has type {dtypes[label]}; "
-                            "labels must be 0/1 integers, 0.0/1.0 floats or booleans")
-        self.feature_names, self.label = features, label
-        self.dtype = _x_dtype(dtypes[f] for f in features)
-        self._frame, self._X, self._y, self._w = df, None, None, None
-        if dask_frame:
-            sizes = [int(n) for n in df.map_partitions(len).compute()]
-        else:
-            sizes = _slices(len(df), chunk_rows)
-        self._set_units(sizes)
-        return self
-
-    def _set_units(self, sizes: Sequence[int]) -> None:
-        self._starts = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])
-        self.units = [Unit(0, i, int(n)) for i, n in enumerate(sizes) if n > 0]
-        if not self.units:
-            raise DataError(f"the {self._kind} has no rows")
-
-    @property
-    def kind(self) -> str:
-        """``"numpy array"``, ``"dask array"``, ``"pandas DataFrame"`` or ``"dask DataFrame"``."""
-        return self._kind
-
-    @property
-    def in_memory(self) -> bool:
-        """True for numpy and pandas data (held by this process), False for Dask
-        collections (computed block by block from their graph)."""
-        return not self._kind.startswith("dask")
-
-    # -- the Source protocol --------------------------------------------------
-    def describe(self, i: int) -> str:
-        u = self.units[i]
-        start = int(self._starts[u.index])
-        return f"{self._kind}, partition {u.index} (rows {start}-{start + u.n_rows - 1})"
-
-    def _rows(self, u: Unit) -> slice:
-        start = int(self._starts[u.index])
-        return slice(start, start + u.n_rows)
-
-    def read(self, i: int, *, keep: Sequence[str] = (), out: np.ndarray | None = None) -> Chunk:
-        """Compute unit ``i`` only; with ``out`` (an ``(n_rows, n_features)`` array of
-        ``self.dtype``, any layout) the features are written there."""
-        u = self.units[i]
-        if out is not None and (out.shape != (u.n_rows, self.n_features) or out.dtype != self.dtype):
-            raise ValueError(f"out must be ({u.n_rows}, {self.n_features}) {self.dtype}, "
-                             f"got {out.shape} {out.dtype}")
-        return self._read(u, self.describe(i), keep, out)
-
-    def _read(self, u: Unit, where: str, keep: Sequence[str], out) -> Chunk:
-        if self._frame is not None:
-            part = self._partition(u, list(keep))
-            X, y, w = _frame_chunk(part, where, self.feature_names, self.label, self.dtype, out,
-                                   weight=self.weight)
-            extra = {}
-            if keep:
-                import pyarrow as pa
-
-                extra = {name: pa.Array.from_pandas(part[name]) for name in keep}
-            return Chunk(X, y, where, extra, w)
+    def _read(self, u: Unit, where: str, keep: Sequence[str], out) -> DecodedUnit:
         if keep:
             raise DataError(f"{where}: --keep columns are only available for Parquet files "
                             "and DataFrames")
@@ -357,65 +317,24 @@ class ArraySource(Source):
             xb = self._X[rows]
             yb = self._y[rows] if self._y is not None else None
             wb = self._w[rows] if self._w is not None else None
-        X, y, w = _array_chunk(xb, yb, where, self.dtype, self.label, out, wb, self.weight)
-        return Chunk(X, y, where, {}, w)
+        return _array_unit(xb, yb, where, self.dtype, self.label, out, wb, self.weight)
 
-    def _partition(self, u: Unit, keep: list[str]):
-        columns = list(dict.fromkeys(
-            self.feature_names + [c for c in (self.label, self.weight) if c] + keep))
-        missing = [c for c in keep if c not in self._frame.columns]
-        if missing:
-            raise DataError(f"{self.describe(self.units.index(u))}: no column {missing[0]!r}; "
-                            f"columns are {', '.join(map(str, self._frame.columns))}")
-        if self._kind == "dask DataFrame":
-            return self._frame.get_partition(u.index)[columns].compute()
-        return self._frame.iloc[self._rows(u)][columns]
+    def _token_data(self) -> tuple:
+        return (self._X, self._y) + ((self._w,) if self._w is not None else ())
 
-    def fingerprint(self) -> dict:
-        """What identifies this input: a content/graph token, features, label, layout."""
-        from dask.base import tokenize
-
-        data = ((self._frame,) if self._frame is not None
-                else (self._X, self._y) + ((self._w,) if self._w is not None else ()))
-        try:
-            token = tokenize(*data, ensure_deterministic=True)
-        except Exception:  # an object Dask cannot hash deterministically: never matches
-            token = tokenize(*data)
-        return {
-            "format": self.format,
-            "kind": self._kind,
-            "files": [],
-            "token": token,
-            "features": list(self.feature_names),
-            "label": self.label,
-            **({"weight": self.weight} if self.weight is not None else {}),
-            "units": [[u.file, u.index, u.n_rows] for u in self.units],
-        }
-
-    # -- Dask ---------------------------------------------------------------
     def delayed_units(self) -> list:
         """One ``dask.delayed`` per unit, in unit order, each computing
-        ``[(where, features, X, y, w)]`` (a one-element list, the layout of a decoded
-        bag partition in :mod:`streamneuron.fullpass.engine`) on whatever worker runs it, with
+        ``[DecodedUnit]`` (a one-element list, the layout of a decoded bag partition
+        in :mod:`streamneuron.fullpass.engine`) on whatever worker runs it, with
         the same conversion and label checks as :meth:`read`.
 
-        Dask inputs become tasks of their own graph (a Dask DataFrame partition, a
-        block of a Dask array); numpy and pandas inputs are embedded in the graph,
-        so a cluster should persist them once rather than recompute per pass.
+        A Dask array's blocks become tasks of their own graph; numpy arrays are
+        embedded in the graph, so a cluster should persist them once rather than
+        recompute per pass.
         """
         import dask
 
-        features = tuple(self.feature_names)
         out = []
-        if self._frame is not None:
-            columns = list(features) + [c for c in (self.label, self.weight) if c]
-            frame = self._frame[columns]
-            parts = frame.to_delayed() if self._kind == "dask DataFrame" else None
-            for i, u in enumerate(self.units):
-                part = parts[u.index] if parts is not None else frame.iloc[self._rows(u)]
-                out.append(dask.delayed(_delayed_frame_chunk, pure=True)(
-                    part, self.describe(i), features, self.dtype, self.label, self.weight))
-            return out
         if self._kind == "dask array":
             xs = self._X.to_delayed()[:, 0]
             ys = self._y.to_delayed() if self._y is not None else None
@@ -429,22 +348,9 @@ class ArraySource(Source):
                 xb = self._X[rows]
                 yb = self._y[rows] if self._y is not None else None
                 wb = self._w[rows] if self._w is not None else None
-            out.append(dask.delayed(_delayed_array_chunk, pure=True)(
-                xb, yb, self.describe(i), features, self.dtype, self.label, wb, self.weight))
+            out.append(dask.delayed(_delayed_array_unit, pure=True)(
+                xb, yb, self.describe(i), self.dtype, self.label, wb, self.weight))
         return out
-
-    delayed_chunks = delayed_units  # the former name
-
-    def __repr__(self) -> str:
-        return (f"<ArraySource {self._kind}, {self.n_rows} rows, {self.n_features} features, "
-                f"{len(self.units)} units>")
-
-
-def _numeric_column(dtype) -> bool:
-    import pandas as pd
-
-    return (pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_integer_dtype(dtype)
-            or pd.api.types.is_float_dtype(dtype))
 
 
 def _slices(n: int, chunk_rows: int | None) -> list[int]:
@@ -485,35 +391,4 @@ def _align_rows(v, X, name: str, what: str):
     return v.rechunk((X.chunks[0],)) if v.chunks[0] != X.chunks[0] else v
 
 
-def pd_bool(dtype) -> bool:
-    import pandas as pd
-
-    return bool(pd.api.types.is_bool_dtype(dtype))
-
-
-def from_dataframe(df, label: str | None = "y", features: Sequence[str] | None = None, *,
-                   chunk_rows: int | None = None, weight: str | None = None) -> ArraySource:
-    """A source over a pandas or Dask DataFrame, columns chosen as for Parquet.
-
-    ``label``: the label column (None: features only); ``features``: the feature
-    columns in order, default every numeric (integer, float, bool) column but the
-    label and ``weight`` (the sample-weight column, or None). Units: the Dask
-    partitions, or ``chunk_rows`` rows of a pandas frame.
-    """
-    if isinstance(features, str):
-        features = [f.strip() for f in features.split(",") if f.strip()]
-    if not is_dataframe(df):
-        raise DataError(f"expected a pandas or Dask DataFrame, got {type(df).__name__}")
-    return ArraySource._from_frame(df, label, features, chunk_rows, weight)
-
-
-def from_dask_dataframe(ddf, label: str | None = "y",
-                        features: Sequence[str] | None = None,
-                        weight: str | None = None) -> ArraySource:
-    """A source over a Dask DataFrame: one unit per (non-empty) partition."""
-    if not _is_dask_frame(ddf):
-        raise DataError(f"expected a Dask DataFrame, got {type(ddf).__name__}")
-    return from_dataframe(ddf, label=label, features=features, weight=weight)
-
-
-__all__ = ["ArraySource", "from_dataframe", "from_dask_dataframe", "DEFAULT_CHUNK_ROWS"]
+__all__ = ["ArraySource", "RowBlocks", "DEFAULT_CHUNK_ROWS", "is_array", "is_dataframe"]

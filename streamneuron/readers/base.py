@@ -2,10 +2,10 @@
 
 A source is a list of *units*: the smallest pieces it reads at once (a Parquet
 row group, a run of HDF5 chunks). ``read(i)`` decodes unit ``i`` into a
-:class:`Chunk`: ``X`` of shape (rows, features) in the file's float precision,
-in the source's ``layout``, and ``y`` as float64 0/1. Readers know nothing of
-models (to them a model's features are only names), nor of the order rows are
-trained in (:mod:`streamneuron.stream`, which knows readers only by this protocol).
+:class:`DecodedUnit`: ``X`` of shape (rows, features) in the file's float
+precision, in the source's ``layout``, ``y`` as float64 0/1 and ``w`` each row's
+weight. Readers know nothing of models (to them a model's features are only
+names), nor of the order rows are trained in (:mod:`streamneuron.stream`, which knows readers only by this protocol).
 """
 
 from __future__ import annotations
@@ -31,14 +31,52 @@ class Unit:
 
 
 @dataclass
-class Chunk:
-    X: np.ndarray  # (n, d) float32 or float64
-    y: np.ndarray | None  # (n,) float64 in {0, 1}; None when no label was asked for
-    where: str  # "data.parquet, row group 3": for error messages
-    extra: dict = field(default_factory=dict)  # kept columns (predict --keep), by name
-    # The rows' weights (the source's ``weight`` column), float64 (n,), finite and >= 0
-    # (checked by ``check_weights``); None when the source has no weight column.
+class DecodedUnit:
+    """One unit as ``Source.read`` decodes it: the only shape a decoded unit has.
+
+    The stream joins one or more of them into a :class:`~streamneuron.stream.Block`;
+    a full-pass task reduces them one at a time; ``predict`` writes one output row
+    group per unit. Fields:
+
+    * ``X``: (n, d) features, float32 or float64, in the source's ``layout``;
+    * ``y``: (n,) float64 labels in {0, 1}; None when no label was asked for;
+    * ``where``: the unit named for messages ("data.parquet, row group 3");
+    * ``extra``: the kept columns (predict ``--keep``), by name, as Arrow arrays;
+    * ``w``: (n,) float64, each row's effective weight ``c_i`` (its sample weight
+      times its class weight, :mod:`streamneuron.weighting`), finite and >= 0;
+      None when every row weighs 1;
+    * ``codes``: reserved for categorical columns: an (n, k) block of integer level
+      codes beside the float block ``X``. Always None for now.
+    """
+
+    X: np.ndarray
+    y: np.ndarray | None
+    where: str
+    extra: dict = field(default_factory=dict)
     w: np.ndarray | None = None
+    codes: np.ndarray | None = None
+
+    @property
+    def weighted(self) -> bool:
+        """Whether ``read`` gives each row's weight (``DecodedUnit.w``): a weight
+        column, class weights, or both."""
+        return self.weight is not None or self.class_weights is not None
+
+    def describe_input(self) -> str:
+        """The input, named for a message: its files (the first three), or, for data
+        without files, what it is."""
+        names = ", ".join(ref.url for ref in self.files[:3])
+        if len(self.files) > 3:
+            names += f", ... ({len(self.files)} files)"
+        return names or f"the {self.format or 'input'} data"
+
+    @property
+    def n_rows(self) -> int:
+        return self.X.shape[0]
+
+    def describe_row(self, row: int) -> tuple[str, int]:
+        """``(where, row)``: the unit and the row's index in it, for a message."""
+        return self.where, row
 
 
 def check_labels(values: np.ndarray, *, label: str, where: str) -> np.ndarray:
@@ -204,7 +242,9 @@ class Source(abc.ABC):
 
     * ``feature_names`` (the columns of ``X``, in order), ``label`` (the label
       column, or None when only features are read), ``weight`` (the sample-weight
-      column, or None: ``read`` then gives ``Chunk.w`` None), ``dtype`` (float32 or
+      column, or None), ``class_weights`` (``(a0, a1)`` multiplying each row's
+      weight by its label's, or None: see :class:`~.weighted.Weighted`),
+      ``weighted`` (whether ``read`` gives ``w``: either of the two), ``dtype`` (float32 or
       float64: the type of ``X``), ``left_out`` (``(column, reason)`` for every
       column that is neither a feature nor the label), ``column_warnings``
       (doubts about the chosen columns, also issued as
@@ -214,15 +254,17 @@ class Source(abc.ABC):
     * ``files``: the :class:`~.paths.FileRef` of every file (empty for data in
       memory or in a Dask graph). ``format``: a name for reports and
       fingerprints (``"parquet"``, ``"hdf5"``, ``"array"``), never a switch.
+      ``describe_input()``: the input named for a message (its files, or the
+      kind of data in memory).
 
     How a unit is read:
 
-    * ``read(i, *, keep=(), out=None)`` decodes unit ``i`` into a :class:`Chunk`:
+    * ``read(i, *, keep=(), out=None)`` decodes unit ``i`` into a :class:`DecodedUnit`:
       ``X`` of shape (rows, features) in ``dtype``, ``y`` float64 0/1 (None
-      without a label), ``w`` the rows' weights (float64, checked finite and
-      >= 0; None without a weight column), and the ``keep`` columns (predict ``--keep``) as Arrow
-      arrays. With ``out`` (an ``(n_rows, n_features)`` array of ``dtype``, row-
-      or column-major) the features are written there.
+      without a label), ``w`` the rows' effective weights (float64, checked finite
+      and >= 0; None unless ``weighted``), and the ``keep`` columns (predict
+      ``--keep``) as Arrow arrays. With ``out`` (an ``(n_rows, n_features)``
+      array of ``dtype``, row- or column-major) the features are written there.
     * ``describe(i)``: where unit ``i`` is, for messages ("data.parquet, row
       group 3"). ``check_keep(keep)``: DataError unless the ``keep`` columns can
       be read, asked before any output is written. ``close()``: release files.
@@ -245,9 +287,9 @@ class Source(abc.ABC):
       a task reads its own rows on a worker: nothing big crosses the network.
       None when the rows cannot be opened elsewhere: then
     * ``delayed_units()``: one ``dask.delayed`` per unit, each computing
-      ``[(where, features, X, y, w)]``; and ``in_memory``: True when the rows are
-      held by this process (numpy, pandas), which a cluster should then
-      persist once rather than be sent every pass.
+      ``[DecodedUnit]`` (the unit that ``read`` gives); and ``in_memory``: True
+      when the rows are held by this process (numpy, pandas), which a cluster
+      should then persist once rather than be sent every pass.
 
     What ``inspect`` reports (:mod:`streamneuron.inspect`):
 
@@ -269,6 +311,7 @@ class Source(abc.ABC):
     feature_names: list[str]
     label: str | None
     weight: str | None = None  # the weight column (None: every row weighs 1)
+    class_weights: tuple[float, float] | None = None  # (a0, a1), or None: every class 1
     units: list[Unit]
     dtype: np.dtype
     left_out: list[tuple[str, str]] = []
@@ -280,7 +323,8 @@ class Source(abc.ABC):
 
     # -- what a reader implements ------------------------------------------------
     @abc.abstractmethod
-    def read(self, i: int, *, keep: Sequence[str] = (), out: np.ndarray | None = None) -> Chunk:
+    def read(self, i: int, *, keep: Sequence[str] = (),
+             out: np.ndarray | None = None) -> DecodedUnit:
         """Decode unit ``i`` (see the class docstring)."""
 
     @abc.abstractmethod
@@ -300,8 +344,8 @@ class Source(abc.ABC):
         return None
 
     def delayed_units(self) -> list:
-        """One ``dask.delayed`` per unit computing ``[(where, features, X, y, w)]``,
-        for sources that cannot be reopened elsewhere (``reopen_args()`` None)."""
+        """One ``dask.delayed`` per unit computing ``[DecodedUnit]``, for sources
+        that cannot be reopened elsewhere (``reopen_args()`` None)."""
         from ..errors import ConfigError
 
         raise ConfigError(f"fit_gd cannot distribute a {type(self).__name__}: give "
@@ -343,6 +387,20 @@ class Source(abc.ABC):
 
         for message in self.column_warnings:
             warnings.warn(message, DataWarning, stacklevel=4)
+
+    @property
+    def weighted(self) -> bool:
+        """Whether ``read`` gives each row's weight (``DecodedUnit.w``): a weight
+        column, class weights, or both."""
+        return self.weight is not None or self.class_weights is not None
+
+    def describe_input(self) -> str:
+        """The input, named for a message: its files (the first three), or, for data
+        without files, what it is."""
+        names = ", ".join(ref.url for ref in self.files[:3])
+        if len(self.files) > 3:
+            names += f", ... ({len(self.files)} files)"
+        return names or f"the {self.format or 'input'} data"
 
     @property
     def n_rows(self) -> int:

@@ -20,8 +20,8 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import ConfigError, DataError
-from .base import (ROW, Chunk, Source, Unit, check_labels, check_weights, choose_features,
-                   looks_like_row_id, name_list, row_id_warning)
+from .base import (ROW, DecodedUnit, Source, Unit, check_labels, check_weights,
+                   choose_features, looks_like_row_id, name_list, row_id_warning)
 from .pandas_hdf5 import PandasFrame, pandas_frames
 from .paths import FileRef
 
@@ -355,7 +355,8 @@ class HDF5Source(Source):
                                 "stores this column as Python objects, which cannot be read in "
                                 "chunks; write the frame with df.to_hdf(..., format='table')")
 
-    def read(self, i: int, *, keep: Sequence[str] = (), out: np.ndarray | None = None) -> Chunk:
+    def read(self, i: int, *, keep: Sequence[str] = (),
+             out: np.ndarray | None = None) -> DecodedUnit:
         """Read chunk range ``i``; with ``out`` (an ``(n_rows, n_features)`` array of
         ``self.dtype``) the features are written there: straight from the file
         (``read_direct``) when ``out`` is row-major and no conversion or column
@@ -396,9 +397,9 @@ class HDF5Source(Source):
             labels = check_labels(labels, label=self.label, where=where)
         if weights is not None:
             weights = check_weights(weights, column=self.weight, where=where)
-        return Chunk(block, labels, where, {}, weights)
+        return DecodedUnit(block, labels, where, {}, weights)
 
-    def _read_frame(self, frame: PandasFrame, rows: slice, where: str, keep, out) -> Chunk:
+    def _read_frame(self, frame: PandasFrame, rows: slice, where: str, keep, out) -> DecodedUnit:
         """A slice of a pandas frame: the needed dtype blocks or table fields only."""
         if keep:
             self.check_keep(keep)
@@ -425,7 +426,7 @@ class HDF5Source(Source):
 
             extra = {name: pa.array(np.char.decode(v, "utf-8") if v.dtype.kind == "S" else v)
                      for name, v in zip(keep, values[-len(keep):])}
-        return Chunk(out, labels, where, extra, weights)
+        return DecodedUnit(out, labels, where, extra, weights)
 
     def close(self) -> None:
         for k in list(self._handles):

@@ -22,8 +22,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import DataError
-from .base import (COLUMN, Chunk, Source, Unit, check_labels, check_weights, choose_features,
-                   looks_like_row_id, row_id_warning)
+from .base import (COLUMN, DecodedUnit, Source, Unit, check_labels, check_weights,
+                   choose_features, looks_like_row_id, row_id_warning)
 from .paths import FileRef
 
 # Rows decoded at once (memory: this many rows of every column, ~8 MiB at 32 features).
@@ -241,7 +241,8 @@ class ParquetSource(Source):
                     raise DataError(f"{ref.url}: --keep names no column {name!r}; columns are "
                                     f"{', '.join(names)}")
 
-    def read(self, i: int, *, keep: Sequence[str] = (), out: np.ndarray | None = None) -> Chunk:
+    def read(self, i: int, *, keep: Sequence[str] = (),
+             out: np.ndarray | None = None) -> DecodedUnit:
         """Decode row group ``i``: features into ``out`` (an ``(n_rows, n_features)``
         array of ``self.dtype``, row- or column-major; default a new column-major
         one), labels checked, and the ``keep`` columns as Arrow arrays."""
@@ -299,7 +300,7 @@ class ParquetSource(Source):
             y = self._labels(pa.chunked_array(labels, type=self._types[self.label]), where)
         if self.weight:
             w = self._weights(pa.chunked_array(weights, type=self._types[self.weight]), where)
-        return Chunk(out, y, where, {}, w)
+        return DecodedUnit(out, y, where, {}, w)
 
     def _extra_columns(self) -> list[str]:
         """The columns read beside the features: the label and the weight, if any."""
@@ -334,7 +335,8 @@ class ParquetSource(Source):
             )
         return check_labels(_values(labels), label=self.label, where=where)
 
-    def _read_whole(self, u: Unit, where: str, keep: Sequence[str], out: np.ndarray) -> Chunk:
+    def _read_whole(self, u: Unit, where: str, keep: Sequence[str],
+                    out: np.ndarray) -> DecodedUnit:
         """The row group in one piece, with the ``keep`` columns (predict --keep)."""
         columns = list(dict.fromkeys(self.feature_names + self._extra_columns() + list(keep)))
         try:
@@ -355,7 +357,7 @@ class ParquetSource(Source):
         y = self._labels(table.column(self.label), where) if self.label else None
         w = self._weights(table.column(self.weight), where) if self.weight else None
         extra = {name: table.column(name) for name in keep}
-        return Chunk(out, y, where, extra, w)
+        return DecodedUnit(out, y, where, extra, w)
 
     def close(self) -> None:
         for k in list(self._open):

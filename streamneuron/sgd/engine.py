@@ -36,6 +36,7 @@ from ..params import DEFAULT, check_params
 from ..training import PassPolicy
 from ..validation import SGD_TOL, open_validation, second_reader
 from ..warmstart import initial_model
+from ..readers import with_class_weights
 from ..weighting import check_class_weight
 from .run import Checkpointing, Hooks, Run, SGDParams
 
@@ -151,7 +152,7 @@ def fit_sgd(source, batch_size: int | None = None, epochs: int | None = None,
                  validation_fraction=validation_fraction, validate_every=validate_every,
                  patience=patience, average=average, checkpoint_every=checkpoint_every,
                  checkpoint_seconds=checkpoint_seconds)
-    class_weight = _class_weight_param(class_weight)
+    check_class_weight(class_weight)
     if validate_every is not None and validation is None and not validation_fraction:
         raise ConfigError.about("validate_every", "needs validation data: give --validation "
                                 "or --validation-fraction")
@@ -162,6 +163,8 @@ def fit_sgd(source, batch_size: int | None = None, epochs: int | None = None,
         raise ConfigError("--checkpoint-every needs --checkpoint DIR")
     with contextlib.ExitStack() as stack:
         source = _training_source(source, label, features, weight, stack)
+        # Class weights are applied where a unit is decoded: every row's w is its weight.
+        source = with_class_weights(source, class_weight)
         validation = open_validation(validation, source, stack)
         fingerprint = None
         if checkpoint is not None:
@@ -177,7 +180,7 @@ def fit_sgd(source, batch_size: int | None = None, epochs: int | None = None,
             validation_fraction=validation_fraction, validate_every=validate_every,
             early_stopping=bool(early_stopping), patience=patience, tol=tol,
             average=int(average) if isinstance(average, numbers.Integral) else average,
-            l1=l1, class_weight=class_weight, weight=source.weight)
+            l1=l1, class_weight=_class_weight_param(class_weight), weight=source.weight)
         run = Run(source, params, params.policy(source.n_rows, epochs),
                   Checkpointing(checkpoint, checkpoint_every, checkpoint_seconds, fingerprint),
                   Hooks(progress, on_epoch, on_check, notify), validation)

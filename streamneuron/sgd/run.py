@@ -33,7 +33,7 @@ from ..stop import StopReason
 from ..stream import Position, iter_blocks
 from ..training import NONFINITE, PassPolicy, TrainState
 from ..validation import FIELDS, Stopping, validate
-from ..weighting import check_total, resolve_class_weight
+from ..weighting import check_total, describe_weights
 
 # Rows per kernel call: small enough to notice a signal or a due checkpoint within
 # milliseconds, large enough that the per-call overhead (boxing the arguments) is
@@ -145,12 +145,6 @@ class Run:
         self.rule = policy.rule
         self.saving, self.hooks = saving, hooks
         self.checkpoint = saving.folder
-        # (a0, a1) multiplying each row's weight, or None; the rows are weighted when
-        # the source has a weight column or there are class weights.
-        cw = params.class_weight
-        self.class_weights = resolve_class_weight(
-            {0: cw[0], 1: cw[1]} if isinstance(cw, list) else cw, source)
-        self.weighted = source.weight is not None or self.class_weights is not None
         self.state: TrainState | None = None
         self.history: list[dict] = []
         self.position = Position()
@@ -169,9 +163,9 @@ class Run:
     def _fresh_model(self) -> Neuron:
         stats = None
         if self.params.standardize:
-            moments = streaming_moments(self.source, class_weights=self.class_weights)
-            if self.weighted:  # all weights 0: say so, before 0/0 makes the scale NaN
-                check_total(float(moments.weight), _weights_where(self.source))
+            moments = streaming_moments(self.source)
+            if self.source.weighted:  # all weights 0: say so, before 0/0 makes the scale NaN
+                check_total(float(moments.weight), describe_weights(self.source))
             stats = (moments.mean, moments.scale())
         model = Neuron(self.source.n_features, self.params.loss,
                        feature_names=self.source.feature_names, label=self.source.label,
@@ -221,8 +215,7 @@ class Run:
         p = self.params
         holdout = (p.validation_fraction, p.seed) if p.validation_fraction > 0 else None
         return iter_blocks(self.source, self.position, epochs=self.epochs, shuffle=p.shuffle,
-                           seed=p.seed, window=p.window, prefetch=PREFETCH, holdout=holdout,
-                           class_weights=self.class_weights)
+                           seed=p.seed, window=p.window, prefetch=PREFETCH, holdout=holdout)
 
     # -- the loop ---------------------------------------------------------------
     def run(self, resume: bool) -> Neuron:
@@ -285,8 +278,8 @@ class Run:
                       "rows": self.source.n_rows, "updates": model.updates,
                       "history": self.history, "params": asdict(self.params),
                       **self._convergence()}
-        if self.class_weights is not None:
-            model.info["class_weights"] = list(self.class_weights)
+        if self.source.class_weights is not None:
+            model.info["class_weights"] = list(self.source.class_weights)
         sp = self.stopping
         if sp.checks:
             model.info.update({
@@ -340,8 +333,7 @@ class Run:
         if self._validates:
             row = validate(weights, bias, model.center, model.inv_scale, p.loss,
                            files=self.validation, training=self.holdout_source,
-                           fraction=p.validation_fraction, seed=p.seed,
-                           class_weights=self.class_weights)
+                           fraction=p.validation_fraction, seed=p.seed)
             loss = row["val_loss"]
         else:
             row, loss = {}, objective
@@ -355,7 +347,7 @@ class Run:
     def _end_epoch(self, model: Neuron, epoch: int, epoch_start: float) -> bool:
         """Close the epoch (history, check, checkpoint); True when the run stops early."""
         st = self.state
-        if self.weighted:
+        if self.source.weighted:
             check_total(st.weight_seen, self._training_rows())
         rows, objective = st.finish_pass(self.rule)  # the last short batch is used as it is
         if not st.is_finite():
@@ -382,10 +374,8 @@ class Run:
 
     def _training_rows(self) -> str:
         """The training rows, named for a message."""
-        files = self.source.files
-        where = files[0].url if len(files) == 1 else (f"{len(files)} files" if files
-                                                      else "the training data")
-        return where + (" (the rows not held out)" if self.params.validation_fraction else "")
+        return (describe_weights(self.source)
+                + (" (the rows not held out)" if self.params.validation_fraction else ""))
 
     def _updates_until_checkpoint(self) -> int:
         if not self.checkpoint or self.saving.every is None:
@@ -409,18 +399,12 @@ class Run:
             "with --resume to continue")
 
     def _nonfinite(self, block, row: int) -> None:
-        raise_nonfinite(self.source, block, row)
-        where, local = block.describe_row(self.source, row)
+        raise_nonfinite(self.source.feature_names, block, row)
+        where, local = block.describe_row(row)
         raise DivergenceError(
             f"{where}, row {local}: the logit overflowed although the row is finite; the "
             "learning rate is too large for this data: lower --lr or use --standardize")
 
-
-
-def _weights_where(source) -> str:
-    """Where the weights come from, for an all-zero weights message."""
-    where = source.files[0].url if source.files else "the training data"
-    return f"{where}, weight column {source.weight!r}" if source.weight else where
 
 
 __all__ = ["Run", "SGDParams", "Checkpointing", "Hooks", "CALL_ROWS"]

@@ -1,0 +1,185 @@
+"""pandas and Dask DataFrames as a :class:`~streamneuron.readers.base.Source`.
+
+:class:`FrameSource` (made by :func:`from_dataframe`, or by
+:func:`~streamneuron.readers.open_source` given a DataFrame) chooses its columns
+as the Parquet reader does, with the same shared code
+(:func:`~streamneuron.readers.base.choose_features`): by default every number
+column (integers, floats, booleans) but the label and the weight column; every
+other column is listed in ``left_out`` with its reason (a string column:
+``"string, not a number"``). Units are the Dask partitions, or slices of
+``chunk_rows`` rows of a pandas frame; each is converted column by column as a
+Parquet row group is (:mod:`.arrays` says what the two in-memory sources share).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import DataError
+from .arrays import (RowBlocks, _column_major, _is_dask_frame, _slices, _x_dtype,
+                     is_dataframe, numeric_column)
+from .base import DecodedUnit, Unit, check_labels, check_weights, choose_features
+
+
+def _frame_values(series) -> np.ndarray:
+    """A column as numpy; nullable (extension) columns with NA as float NaN."""
+    import pandas as pd
+
+    if pd.api.types.is_extension_array_dtype(series.dtype):
+        return series.to_numpy(dtype=np.float64, na_value=np.nan)
+    return series.to_numpy()
+
+
+def _frame_unit(part, where: str, features: Sequence[str], label: str | None, dtype,
+                out=None, weight: str | None = None) -> DecodedUnit:
+    """One pandas partition decoded, column by column like a row group (``X`` into
+    ``out`` when given); ``w`` from the ``weight`` column, or None."""
+    X = _column_major(len(part), len(features), dtype).T if out is None else out
+    for j, name in enumerate(features):
+        X[:, j] = _frame_values(part[name])
+    y = None
+    if label is not None:
+        y = check_labels(_frame_values(part[label]), label=label, where=where)
+    w = None
+    if weight is not None:
+        w = check_weights(_frame_values(part[weight]), column=weight, where=where)
+    return DecodedUnit(X, y, where, w=w)
+
+
+def _delayed_frame_unit(part, where, features, dtype, label, weight=None):
+    return [_frame_unit(part, where, features, label, dtype, weight=weight)]
+
+
+def _problem(dtype) -> str | None:
+    """None for a column a neuron can use (a number), else its type, as
+    :func:`~streamneuron.readers.base.choose_features` takes it (strings named as
+    Arrow names them in a Parquet file: ``string``)."""
+    import pandas as pd
+
+    if numeric_column(dtype):
+        return None
+    return "string" if pd.api.types.is_string_dtype(dtype) else str(dtype)
+
+
+class FrameSource(RowBlocks):
+    """Rows of a pandas or Dask DataFrame, its columns chosen as for Parquet.
+
+    ``label``: the label column (None: features only); ``features``: the feature
+    columns in order, default every number column but the label and ``weight``
+    (the sample-weight column, or None). ``left_out`` lists every other column
+    with its reason. Units: the Dask partitions, or ``chunk_rows`` rows of a
+    pandas frame.
+    """
+
+    def __init__(self, df, label: str | None = "y", features: Sequence[str] | None = None, *,
+                 chunk_rows: int | None = None, weight: str | None = None):
+        self.files = []
+        self.weight = weight
+        dask_frame = _is_dask_frame(df)
+        self._kind = "dask DataFrame" if dask_frame else "pandas DataFrame"
+        columns = [str(c) for c in df.columns]
+        if len(set(columns)) != len(columns):
+            raise DataError(f"{self._kind}: column names repeat: {columns}")
+        df = df.rename(columns=str) if list(df.columns) != columns else df
+        dtypes = dict(zip(columns, df.dtypes))
+        if label is not None and label not in columns:
+            raise DataError(f"{self._kind}: no label column {label!r}; columns are "
+                            f"{', '.join(columns)}")
+        if features is not None:
+            features = [str(f) for f in features]
+        self.feature_names, self.left_out = choose_features(
+            [(c, _problem(dtypes[c])) for c in columns], label=label, features=features,
+            exclude=None, where=self._kind, weight=weight,
+            hint="leave it out with features=")
+        if weight is not None and _bool(dtypes[weight]):
+            raise DataError(f"{self._kind}: weight column {weight!r} has type "
+                            f"{dtypes[weight]}, not a number")
+        if label is not None and not numeric_column(dtypes[label]):
+            raise DataError(f"{self._kind}: label column {label!r} has type {dtypes[label]}; "
+                            "labels must be 0/1 integers, 0.0/1.0 floats or booleans")
+        self.label = label
+        self.dtype = _x_dtype(dtypes[f] for f in self.feature_names)
+        self._frame = df
+        if dask_frame:
+            sizes = [int(n) for n in df.map_partitions(len).compute()]
+        else:
+            sizes = _slices(len(df), chunk_rows)
+        self._set_units(sizes)
+
+    def _read(self, u: Unit, where: str, keep: Sequence[str], out) -> DecodedUnit:
+        part = self._partition(u, list(keep))
+        unit = _frame_unit(part, where, self.feature_names, self.label, self.dtype, out,
+                           weight=self.weight)
+        if keep:
+            import pyarrow as pa
+
+            unit.extra = {name: pa.Array.from_pandas(part[name]) for name in keep}
+        return unit
+
+    def _partition(self, u: Unit, keep: list[str]):
+        columns = list(dict.fromkeys(
+            self.feature_names + [c for c in (self.label, self.weight) if c] + keep))
+        missing = [c for c in keep if c not in self._frame.columns]
+        if missing:
+            raise DataError(f"{self.describe(self.units.index(u))}: no column {missing[0]!r}; "
+                            f"columns are {', '.join(map(str, self._frame.columns))}")
+        if self._kind == "dask DataFrame":
+            return self._frame.get_partition(u.index)[columns].compute()
+        return self._frame.iloc[self._rows(u)][columns]
+
+    def _token_data(self) -> tuple:
+        return (self._frame,)
+
+    def delayed_units(self) -> list:
+        """One ``dask.delayed`` per unit, in unit order, each computing
+        ``[DecodedUnit]`` (as :meth:`read`), on whatever worker runs it: a Dask
+        DataFrame's partitions are tasks of its own graph; a pandas frame's slices
+        are embedded in the graph (a cluster should persist them once)."""
+        import dask
+
+        features = tuple(self.feature_names)
+        columns = list(features) + [c for c in (self.label, self.weight) if c]
+        frame = self._frame[columns]
+        parts = frame.to_delayed() if self._kind == "dask DataFrame" else None
+        out = []
+        for i, u in enumerate(self.units):
+            part = parts[u.index] if parts is not None else frame.iloc[self._rows(u)]
+            out.append(dask.delayed(_delayed_frame_unit, pure=True)(
+                part, self.describe(i), features, self.dtype, self.label, self.weight))
+        return out
+
+
+def _bool(dtype) -> bool:
+    import pandas as pd
+
+    return bool(pd.api.types.is_bool_dtype(dtype))
+
+
+def from_dataframe(df, label: str | None = "y", features: Sequence[str] | None = None, *,
+                   chunk_rows: int | None = None, weight: str | None = None) -> FrameSource:
+    """A source over a pandas or Dask DataFrame, columns chosen as for Parquet.
+
+    ``label``: the label column (None: features only); ``features``: the feature
+    columns in order, default every numeric (integer, float, bool) column but the
+    label and ``weight`` (the sample-weight column, or None). Units: the Dask
+    partitions, or ``chunk_rows`` rows of a pandas frame.
+    """
+    if isinstance(features, str):
+        features = [f.strip() for f in features.split(",") if f.strip()]
+    if not is_dataframe(df):
+        raise DataError(f"expected a pandas or Dask DataFrame, got {type(df).__name__}")
+    return FrameSource(df, label, features, chunk_rows=chunk_rows, weight=weight)
+
+
+def from_dask_dataframe(ddf, label: str | None = "y",
+                        features: Sequence[str] | None = None,
+                        weight: str | None = None) -> FrameSource:
+    """A source over a Dask DataFrame: one unit per (non-empty) partition."""
+    if not _is_dask_frame(ddf):
+        raise DataError(f"expected a Dask DataFrame, got {type(ddf).__name__}")
+    return from_dataframe(ddf, label=label, features=features, weight=weight)
+
+
+__all__ = ["FrameSource", "from_dataframe", "from_dask_dataframe"]
