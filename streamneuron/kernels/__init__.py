@@ -4,7 +4,7 @@ The package, by what the pieces are for:
 
 * :mod:`.sgd`: the SGD step kernels (:func:`sgd_block`, :func:`apply_update`);
 * :mod:`.sums`: the full-pass sum kernels (:func:`gradient_sums`,
-  :func:`gradient_hessian_sums`, :func:`moments`);
+  :func:`gradient_hessian_sums`, :func:`hessian_meat_sums`, :func:`moments`);
 * :mod:`.proximal`: the proximal Newton direction with an L1 penalty
   (:func:`l1_newton_direction`, coordinate descent on a small quadratic model);
 * :mod:`.apply`: logits for predictions and metrics, and data movement
@@ -77,12 +77,12 @@ from .common import LANES, NONFINITE, OK, PAUSED, STATE, TILE, TILE_VALUES, new_
 from .intrinsics import _prefetch_row
 from .proximal import l1_newton_direction
 from .sgd import apply_update, sgd_block
-from .sums import MOMENT_BLOCK, gradient_hessian_sums, gradient_sums, moments
+from .sums import MOMENT_BLOCK, gradient_hessian_sums, gradient_sums, hessian_meat_sums, moments
 
 sgd_chunk = sgd_block  # its name before "block" became the one word for it; use sgd_block
 
 __all__ = [
-    "sgd_block", "sgd_chunk", "apply_update", "gradient_sums", "gradient_hessian_sums", "moments", "l1_newton_direction", "logits", "gather",
+    "sgd_block", "sgd_chunk", "apply_update", "gradient_sums", "gradient_hessian_sums", "hessian_meat_sums", "moments", "l1_newton_direction", "logits", "gather",
     "columns_into", "new_state", "STATE", "OK", "PAUSED", "NONFINITE", "TILE", "TILE_VALUES",
     "LANES",
     "TRANSPOSE_AHEAD", "MOMENT_BLOCK", "_prefetch_row",
