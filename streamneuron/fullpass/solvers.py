@@ -35,7 +35,10 @@ With an L1 penalty (``l1 > 0``) each solver minimises ``F = J + l1 ||w||_1``
 
 Stopping. ``newton``: when the Newton decrement, the model's own prediction of
 the remaining gap ``J - J* ~ grad^T H^-1 grad / 2``, is at most ``tol |J| / 4``
-(with L1 the model's predicted decrease ``-q(d)``, the same number at ``l1 = 0``).
+(with L1 the model's predicted decrease ``-q(d)``, the same number at ``l1 = 0``)
+and, without L1, the Newton step (the estimate of the weights' own remaining
+error) is at most ``tol`` relative to the weights, or the previous point already
+met the gap test (:class:`NewtonStop`: at most one pass more than the gap alone).
 ``lbfgs``: when the objective change is at most ``1e-4 tol max(|J|, 1)`` or the
 largest gradient entry at most ``tol`` (scipy's ``ftol``/``gtol``; OWL-QN the same,
 ``F`` and the pseudo-gradient in their place).
@@ -241,6 +244,31 @@ def _newton_step(hessian: np.ndarray, gradient: np.ndarray) -> np.ndarray:
     return step
 
 
+class NewtonStop:
+    """Newton's stopping test at a point, its step ``s = -H^-1 g`` and ``slope = g.s``.
+
+    Stop when the predicted gap ``-slope / 2`` is at most ``NEWTON_MARGIN tol |J|``
+    and either ``||s||_inf <= tol max(||theta||_inf, 1)`` (``s`` estimates
+    ``theta* - theta``: the weights are within ``tol``, relative, of the optimum) or
+    the previous point met the gap test too. The gap is quadratic in the weights'
+    error, so it alone leaves them ``sqrt(tol)``-accurate; Newton's quadratic
+    convergence makes the one step more (the second case, which also ends a run whose
+    step is at the rounding noise of the gradient) square their error.
+    """
+
+    def __init__(self, tol: float):
+        self.tol = tol
+        self.gap_met_before = False
+
+    def __call__(self, ev: Evaluation, step: np.ndarray, slope: float) -> bool:
+        gap_met = -slope / 2 <= NEWTON_MARGIN * self.tol * max(abs(ev.objective), 1e-300)
+        small = float(np.max(np.abs(step))) <= \
+            self.tol * max(float(np.max(np.abs(ev.theta))), 1.0)
+        done = gap_met and (small or self.gap_met_before)
+        self.gap_met_before = gap_met
+        return done
+
+
 def newton(evaluate: Evaluate, theta: np.ndarray, options: Options,
            report: Callable[[dict], None], first: Evaluation | None = None) -> Result:
     """Damped Newton with Armijo backtracking; ``first`` is the evaluation at
@@ -252,14 +280,14 @@ def newton(evaluate: Evaluate, theta: np.ndarray, options: Options,
     start_objective = ev.objective
     history: list[dict] = []
     converged, message = False, f"stopped after max_iter = {options.max_iter} iterations"
+    stop = NewtonStop(options.tol)
     for it in range(1, options.max_iter + 1):
         start = time.perf_counter()
         step = _newton_step(ev.hessian, ev.gradient)
         slope = float(ev.gradient @ step)  # -(Newton decrement)**2
         # -slope / 2 is the quadratic model's gap to the optimum; the margin covers
         # the model's error (the true gap is at most ~1.1x the predicted one here).
-        if not math.isfinite(slope) or \
-                -slope / 2 <= NEWTON_MARGIN * options.tol * max(abs(ev.objective), 1e-300):
+        if not math.isfinite(slope) or stop(ev, step, slope):
             converged, message = True, "converged"
             break
         t = 1.0
