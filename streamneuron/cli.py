@@ -649,6 +649,10 @@ def convert(src, out, row_group_size, float32, types, delimiter, quiet):
                    f"{summary['row_group_size']:,} rows)", err=True)
 
 
+from .summary_cli import summary as summary_command  # noqa: E402 (issue 23's command)
+cli.add_command(summary_command)
+
+
 # ---------------------------------------------------------------------------- entry point
 def _one_line(text: str) -> str:
     """Messages from libraries may span lines; ``Error:`` output is one line."""

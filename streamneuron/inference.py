@@ -272,15 +272,9 @@ def summary(model, source=None, robust: bool = False, *, label: str | None = Non
         return result
     _check_model(model, penalty)
     from .fullpass import sums_at_model
-    from .readers import open_source
 
-    params = model.info.get("params") or {}
     given = source
-    arrays = isinstance(source, tuple)  # (X, y): columns by position, not by name
-    source = open_source(source, label=label or model.label or "y",
-                         features=None if arrays else model.feature_names,
-                         positional=not arrays,
-                         weight=weight if weight is not None else params.get("weight"))
+    source = open_data(model, source, label=label, weight=weight)
     try:
         if source.label is None:
             raise DataError("summary needs the label column (--label)")
@@ -303,6 +297,20 @@ def summary(model, source=None, robust: bool = False, *, label: str | None = Non
     result.method = method
     _warn_if_not_optimum(sums, step, cov, theta, penalty["l2"])
     return result
+
+
+def open_data(model, source, *, label: str | None = None, weight=None, x_key: str = "X"):
+    """``source`` opened for ``model``: its features (by name; ``(X, y)`` arrays by
+    position), ``label`` (default the model's), ``weight`` (default the model's training
+    weight column); an open :class:`~streamneuron.readers.Source` as it is."""
+    from .readers import open_source
+
+    params = model.info.get("params") or {}
+    arrays = isinstance(source, tuple)
+    return open_source(source, label=label or model.label or "y",
+                       features=None if arrays else model.feature_names, x_key=x_key,
+                       positional=not arrays,
+                       weight=weight if weight is not None else params.get("weight"))
 
 
 def _warn_if_not_optimum(sums, step: np.ndarray, cov: np.ndarray, theta: np.ndarray,
@@ -340,5 +348,5 @@ def _as_neuron(model, source, weight):
     return neuron, source, weight
 
 
-__all__ = ["summary", "Summary", "NotOptimumWarning", "original_scale_map", "covariance_of",
+__all__ = ["summary", "open_data", "Summary", "NotOptimumWarning", "original_scale_map", "covariance_of",
            "format_table", "MAX_FEATURES", "INTERCEPT"]
