@@ -300,16 +300,14 @@ def summary(model, source=None, robust: bool = False, *, label: str | None = Non
 
 
 def open_data(model, source, *, label: str | None = None, weight=None, x_key: str = "X"):
-    """``source`` opened for ``model``: its features (by name; ``(X, y)`` arrays by
-    position), ``label`` (default the model's), ``weight`` (default the model's training
+    """``source`` opened for ``model``: its features (by name; ``(X, y)`` arrays and an
+    unnamed HDF5 ``X`` by position), ``label`` (default the model's), ``weight`` (default the model's training
     weight column); an open :class:`~streamneuron.readers.Source` as it is."""
     from .readers import open_source
 
     params = model.info.get("params") or {}
-    arrays = isinstance(source, tuple)
     return open_source(source, label=label or model.label or "y",
-                       features=None if arrays else model.feature_names, x_key=x_key,
-                       positional=not arrays,
+                       features=model.feature_names, x_key=x_key, positional=True,
                        weight=weight if weight is not None else params.get("weight"))
 
 

@@ -146,10 +146,12 @@ def fit_gd(source, max_iter: int | None = None, lr: float = 1.0, *, loss: str = 
 
     Stopping (:mod:`streamneuron.fullpass.solvers`): gd when the objective changes by at
     most ``tol`` (relative) and the gradient norm is at most ``sqrt(tol)``;
-    newton when its predicted gap to the optimum is at most ``tol`` (relative);
+    newton when its predicted gap to the optimum is at most ``tol`` (relative) and
+    its step at most ``tol`` relative to the weights (``solvers.NewtonStop``);
     lbfgs on scipy's criteria derived from ``tol``; every solver after
     ``max_iter`` iterations. The default ``tol=1e-6`` puts newton and lbfgs
-    within about 1e-6 of the optimum objective. A run that stops unconverged
+    within about 1e-6 of the optimum objective, and newton's weights within about
+    1e-6 (relative) of the optimum's. A run that stops unconverged
     warns with :class:`ConvergenceWarning`.
 
     ``persist=True`` keeps the decoded partitions in memory (warning with
