@@ -196,14 +196,19 @@ def _check_model(model, penalty: dict) -> None:
                           f"solved here); this model has {model.n_features}")
 
 
-def _inverse(A: np.ndarray, names: list[str]) -> np.ndarray:
-    """``A^-1`` for the symmetric ``A``; a :class:`DataError` naming the columns when
-    ``A`` is singular (a constant column, or columns that are combinations of others)."""
-    diag = np.diag(A).copy()
-    zero = [names[j] for j in np.flatnonzero(~(diag > 0))]
+def _check_constant(H: np.ndarray, names: list[str]) -> None:
+    """A :class:`DataError` naming the columns without information: zero on every row
+    (constant before standardization), whatever the penalty (their error would be 0/0)."""
+    zero = [names[j] for j in np.flatnonzero(~(np.diag(H) > 0))]
     if zero:
         raise DataError(f"the Hessian is singular: {', '.join(zero)} is constant on this "
                         "data (no information about its coefficient); leave it out and refit")
+
+
+def _inverse(A: np.ndarray, names: list[str]) -> np.ndarray:
+    """``A^-1`` for the symmetric ``A`` of positive diagonal; a :class:`DataError` naming
+    the columns when ``A`` is singular (columns that are combinations of others)."""
+    diag = np.diag(A).copy()
     scale = 1.0 / np.sqrt(diag)
     values, vectors = np.linalg.eigh(scale[:, None] * A * scale[None, :])
     if not values[0] > SINGULAR_RCOND * values[-1]:
@@ -224,6 +229,7 @@ def covariance_of(sums, theta: np.ndarray, l2: float, robust: bool,
     one-line description (module docstring)."""
     d = theta.shape[0] - 1
     H = sums.matrix(0)
+    _check_constant(H, names)
     A = H.copy()
     A[np.arange(d), np.arange(d)] += sums.weight * l2
     A_inv = _inverse(A, names)

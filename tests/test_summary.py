@@ -230,6 +230,9 @@ def test_a_singular_hessian_names_its_columns(extra, named, tmp_path, capsys):
     path = tmp_path / "data.parquet"
     frame.to_parquet(path)
     model = sn.fit_gd(str(path), solver="newton", l2=1e-3, label="y", workers=0)
+    if "constant" in extra:  # no information about it, whatever the penalty
+        with pytest.raises(DataError, match="constant"):
+            sn.summary(model, str(path), workers=0)
     model.info["params"]["l2"] = 0.0  # as if fitted without the penalty: H alone is singular
     with pytest.raises(DataError, match="singular") as caught:
         sn.summary(model, str(path), workers=0)
