@@ -318,8 +318,8 @@ class _Run:
 
     @contextmanager
     def _passes(self):
-        """The bag of a run's passes (``self.bag``, ``self.sums_fn``, ...) for the block's
-        length: persisted or not, released after."""
+        """The bag of a run's passes (``self.bag``, ``self.sums_fn``, ...) inside the
+        ``with`` statement: persisted or not, released after it."""
         p = self.params
         bag = self.data.bag()
         finished = False
