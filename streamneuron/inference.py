@@ -284,9 +284,9 @@ def summary(model, source=None, robust: bool = False, *, label: str | None = Non
     try:
         if source.label is None:
             raise DataError("summary needs the label column (--label)")
-        if source.n_features != model.n_features:
-            raise ModelError(f"the data has {source.n_features} features, the model "
-                             f"{model.n_features}")
+        if list(source.feature_names) != list(model.feature_names):
+            raise ModelError(f"the data's features ({', '.join(source.feature_names)}) are "
+                             f"not the model's ({', '.join(model.feature_names)})")
         sums = sums_at_model(model, source, matrices=2 if robust else 1, client=client,
                              scheduler=scheduler, workers=workers)
     finally:
@@ -307,8 +307,9 @@ def summary(model, source=None, robust: bool = False, *, label: str | None = Non
 
 def open_data(model, source, *, label: str | None = None, weight=None, x_key: str = "X"):
     """``source`` opened for ``model``: its features (by name; ``(X, y)`` arrays and an
-    unnamed HDF5 ``X`` by position), ``label`` (default the model's), ``weight`` (default the model's training
-    weight column); an open :class:`~streamneuron.readers.Source` as it is."""
+    unnamed HDF5 ``X`` by position), ``label`` (default the model's), ``weight``
+    (default the model's training weight column); an open
+    :class:`~streamneuron.readers.Source` as it is."""
     from .readers import open_source
 
     params = model.info.get("params") or {}

@@ -305,3 +305,10 @@ def test_neuron_classifier_fitted_by_newton(spector):
     frame_out = table.to_frame()
     assert list(frame_out.index) == table.names
     np.testing.assert_allclose(frame_out["std_err"], table.std_err)
+
+
+def test_an_open_source_with_other_features_is_refused(spector):
+    frame, path, model = spector
+    with sn.open_source(path, label="y", features=["GPA", "PSI", "TUCE"]) as source:
+        with pytest.raises(ModelError, match="not the model's"):
+            sn.summary(model, source, workers=0)
