@@ -1,7 +1,7 @@
 """The ``streamneuron`` command: a thin click layer over the library.
 
 One module per command (:mod:`.train`, :mod:`.predict`, :mod:`.evaluate`,
-:mod:`.inspect`, :mod:`.generate`, :mod:`.convert`); :mod:`.common` holds what they
+:mod:`.inspect`, :mod:`.generate`, :mod:`.convert`, :mod:`.summary`); :mod:`.common` holds what they
 share: the options declared by the parameter table, and every error as one
 ``Error:`` line with exit code 2. A command is registered below, one line each.
 """
@@ -19,6 +19,7 @@ from .evaluate import evaluate
 from .generate import generate
 from .inspect import inspect
 from .predict import predict
+from .summary import summary
 from .train import train
 
 
@@ -46,6 +47,7 @@ cli.add_command(evaluate)
 cli.add_command(inspect)
 cli.add_command(generate)
 cli.add_command(convert)
+cli.add_command(summary)
 
 
 def main(argv: list[str] | None = None) -> int:

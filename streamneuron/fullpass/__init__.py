@@ -6,7 +6,7 @@ and what they give a solver), :mod:`.cluster` (where a pass runs), :mod:`.solver
 """
 
 from .engine import (ConvergenceWarning, GDParams, PersistWarning, fit_gd, fit_lbfgs,
-                     fit_newton)
+                     fit_newton, sums_at_model)
 
-__all__ = ["fit_gd", "fit_newton", "fit_lbfgs", "GDParams", "ConvergenceWarning",
+__all__ = ["fit_gd", "fit_newton", "fit_lbfgs", "sums_at_model", "GDParams", "ConvergenceWarning",
            "PersistWarning"]

@@ -35,6 +35,7 @@ persisted once, Dask collections recomputed every pass unless ``persist``.
 from __future__ import annotations
 
 import warnings
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Callable, Mapping
 
@@ -147,10 +148,12 @@ def fit_gd(source, max_iter: int | None = None, lr: float = GD_LR, *, loss: str 
 
     Stopping (:mod:`streamneuron.fullpass.solvers`): gd when the objective changes by at
     most ``tol`` (relative) and the gradient norm is at most ``sqrt(tol)``;
-    newton when its predicted gap to the optimum is at most ``tol`` (relative);
+    newton when its predicted gap to the optimum is at most ``tol`` (relative) and
+    its step at most ``tol`` relative to the weights (``solvers.NewtonStop``);
     lbfgs on scipy's criteria derived from ``tol``; every solver after
     ``max_iter`` iterations. The default ``tol=1e-6`` puts newton and lbfgs
-    within about 1e-6 of the optimum objective. A run that stops unconverged
+    within about 1e-6 of the optimum objective, and newton's weights within about
+    1e-6 (relative) of the optimum's. A run that stops unconverged
     warns with :class:`ConvergenceWarning`.
 
     ``init``: where the weights start: ``"zeros"``, or a model (a file's path or a
@@ -234,6 +237,39 @@ def fit_lbfgs(source, **kwargs) -> Neuron:
     return fit_gd(source, solver="lbfgs", **kwargs)
 
 
+def sums_at_model(model: Neuron, source, *, matrices: int, client=None,
+                  scheduler: str | None = None, workers: int | None = None) -> Sums:
+    """One pass over ``source`` (an open :class:`~streamneuron.readers.Source` with the
+    model's features and a label) at the model's weights and standardization: its
+    :class:`Sums` with ``matrices`` matrix sums (1: ``sum s h x~ x~^T``; 2: also
+    ``sum s dz**2 x~ x~^T``), exact, in the reduction's fixed order. The row weights
+    are the source's weight column times the model's class weights
+    (``info["class_weights"]``). ``client``/``scheduler``/``workers`` as :func:`fit_gd`.
+    """
+    check_params(workers=workers)
+    check_where(client=client, scheduler=scheduler, workers=workers)
+    from ..readers import with_class_weights
+
+    recorded = model.info.get("class_weights")
+    if recorded is not None and source.class_weights is None:
+        source = with_class_weights(source, {0: float(recorded[0]), 1: float(recorded[1])})
+    params = GDParams(loss=model.loss_name, solver="newton", max_iter=1, lr=GD_LR, l2=0.0,
+                      tol=FULL_PASS_TOL, standardize=model.mean is not None, persist=False,
+                      partition_rows=None, l1=0.0, weight=source.weight, class_weight=None)
+    if source.reopen_args() is not None:
+        data = _FileData(source, None)
+    else:
+        data = _ArrayData(source)
+    executor = open_executor(client=client, scheduler=scheduler, workers=workers,
+                             data_bytes=data.n_rows * source.n_features * source.dtype.itemsize)
+    try:
+        run = _Run(executor, source, data, params, None)
+        with run._passes():
+            return run._sums(model, np.append(model.weights, model.bias), matrices)
+    finally:
+        executor.close()
+
+
 class _FileData:
     """Partitions of Parquet/HDF5 files: descriptors; a task reads its own rows."""
 
@@ -293,6 +329,19 @@ class _Run:
         p, d = self.params, self.d
         model = Neuron(d, p.loss, feature_names=self.source.feature_names,
                        label=self.source.label)
+        with self._passes():
+            first = self._first_pass(model)
+            if self.start is not None:  # the first point is not w = 0: first is not at it
+                self.start.apply(model)
+                first = None
+            self._solve(model, first)
+        return model
+
+    @contextmanager
+    def _passes(self):
+        """The bag of a run's passes (``self.bag``, ``self.sums_fn``, ...) inside the
+        ``with`` statement: persisted or not, released after it."""
+        p = self.params
         bag = self.data.bag()
         finished = False
         try:
@@ -311,11 +360,7 @@ class _Run:
             self.bag = bag
             # How a task gets its decoded units: read from its descriptors, or as kept.
             self.read = already_decoded if decoded else read_units
-            first = self._first_pass(model)
-            if self.start is not None:  # the first point is not w = 0: first is not at it
-                self.start.apply(model)
-                first = None
-            self._solve(model, first)
+            yield
             finished = True
         finally:
             if finished:  # after a failed task, the cluster forgets it by itself
@@ -323,7 +368,6 @@ class _Run:
             self.bag = bag = None  # the last references: persisted data goes with them
             if not self.data.decoded:
                 self.executor.run_everywhere(release_buffers)
-        return model
 
     def _first_pass(self, model: Neuron) -> Evaluation | None:
         """The standardization pass; for newton also the evaluation at ``w = 0``."""
@@ -347,6 +391,11 @@ class _Run:
 
     def _evaluate(self, model: Neuron, theta: np.ndarray, curvature: bool) -> Evaluation:
         """One pass: the objective and derivatives at ``theta``."""
+        sums = self._sums(model, theta, curvature)
+        return sums.evaluate(theta[:self.d], float(theta[self.d]), self.params.l2)
+
+    def _sums(self, model: Neuron, theta: np.ndarray, matrices: bool | int) -> Sums:
+        """One pass: the sums at ``theta`` with ``matrices`` matrix sums (:meth:`Sums.size`)."""
         import dask
 
         d = self.d
@@ -354,13 +403,13 @@ class _Run:
         params = np.concatenate([w, [b], model.center, model.inv_scale])
         graph = self.bag.map_partitions(
             pass_sums, self.read, self.features, dask.delayed(params, traverse=False),
-            self.loss.kernel_id, curvature
+            self.loss.kernel_id, matrices
         ).reduction(sum_partials, sum_partials, split_every=SPLIT_EVERY)
         sums = Sums(self.executor.compute(graph), d)
         self.passes += 1
         self._check_rows(sums.rows)
         self._check_weight(sums.weight)
-        return sums.evaluate(w, b, self.params.l2)
+        return sums
 
     def _solve(self, model: Neuron, first: Evaluation | None) -> None:
         p = self.params
@@ -431,5 +480,5 @@ def _gib(n: float) -> str:
     return f"{n / 2**30:.2f} GiB"
 
 
-__all__ = ["fit_gd", "fit_newton", "fit_lbfgs", "GDParams", "Partition", "plan_partitions",
-           "PersistWarning", "ConvergenceWarning", "NEWTON_MAX_FEATURES"]
+__all__ = ["fit_gd", "fit_newton", "fit_lbfgs", "sums_at_model", "GDParams", "Partition",
+           "plan_partitions", "PersistWarning", "ConvergenceWarning", "NEWTON_MAX_FEATURES"]

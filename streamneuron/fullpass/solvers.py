@@ -41,7 +41,10 @@ and a typed stop (:class:`~streamneuron.fullpass.iteration.Stop`).
 
 Stopping. ``newton``: when the Newton decrement, the model's own prediction of
 the remaining gap ``J - J* ~ grad^T H^-1 grad / 2``, is at most ``tol |J| / 4``
-(with L1 the model's predicted decrease ``-q(d)``, the same number at ``l1 = 0``).
+(with L1 the model's predicted decrease ``-q(d)``, the same number at ``l1 = 0``)
+and, without L1, the Newton step (the estimate of the weights' own remaining
+error) is at most ``tol`` relative to the weights, or the previous point already
+met the gap test (:class:`NewtonStop`: at most one pass more than the gap alone).
 ``lbfgs``: when the objective change is at most ``1e-4 tol max(|J|, 1)`` or the
 largest gradient entry at most ``tol`` (scipy's ``ftol``/``gtol``; OWL-QN the same,
 ``F`` and the pseudo-gradient in their place).
@@ -183,6 +186,31 @@ def cholesky_direction(ev: Evaluation, penalty: Penalty, threshold: float) -> Di
     return Direction(step, slope / 2, slope)
 
 
+class NewtonStop:
+    """Newton's stopping test (no L1) at a point, given its step ``s = -H^-1 g`` and
+    whether the gap test holds (the predicted gap ``-g.s / 2`` at most
+    ``NEWTON_MARGIN tol |J|``).
+
+    Stop when the gap test holds and either ``||s||_inf <= tol max(||theta||_inf, 1)``
+    (``s`` estimates ``theta* - theta``: the weights are within ``tol``, relative, of the
+    optimum) or the previous point met the gap test too. The gap is quadratic in the
+    weights' error, so it alone leaves them ``sqrt(tol)``-accurate; Newton's quadratic
+    convergence makes the one step more (the second case, which also ends a run whose
+    step is at the rounding noise of the gradient) square their error.
+    """
+
+    def __init__(self, tol: float):
+        self.tol = tol
+        self.gap_met_before = False
+
+    def __call__(self, ev: Evaluation, step: np.ndarray, gap_met: bool) -> bool:
+        small = float(np.max(np.abs(step))) <= \
+            self.tol * max(float(np.max(np.abs(ev.theta))), 1.0)
+        done = gap_met and (small or self.gap_met_before)
+        self.gap_met_before = gap_met
+        return done
+
+
 def proximal_direction(ev: Evaluation, penalty: Penalty, threshold: float) -> Direction:
     """Proximal Newton's direction: ``d`` minimises ``q(d) = g.d + d'Hd/2 + l1 (||w +
     d||_1 - ||w||_1)`` (coordinate descent, :func:`~streamneuron.kernels.l1_newton_direction`,
@@ -225,10 +253,15 @@ def newton(evaluate: Evaluate, theta: np.ndarray, options: Options,
     F = objective_of(ev, penalty)
     trace = Trace(report, penalty, start_objective=F)
     stop = max_iter_stop(options)
+    # Without L1 the stop also bounds the weights' error (NewtonStop): at most one pass more.
+    weights_stop = NewtonStop(options.tol) if penalty.l1 == 0.0 else None
     for _ in range(options.max_iter):
         threshold = NEWTON_MARGIN * options.tol * max(abs(F), 1e-300)
         d = direction(ev, penalty, threshold)
-        if not math.isfinite(d.model) or -d.model <= threshold:
+        gap_met = -d.model <= threshold
+        if weights_stop is not None and math.isfinite(d.model):
+            gap_met = weights_stop(ev, d.step, gap_met)
+        if not math.isfinite(d.model) or gap_met:
             stop = CONVERGED
             break
         trial = line_search(evaluate, penalty, lambda t: ev.theta + t * d.step,

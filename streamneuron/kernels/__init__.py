@@ -4,7 +4,7 @@ The package, by what the pieces are for:
 
 * :mod:`.sgd`: the SGD step kernels (:func:`sgd_block`, :func:`apply_update`);
 * :mod:`.sums`: the full-pass sum kernels (:func:`gradient_sums`,
-  :func:`gradient_hessian_sums`, :func:`moments`);
+  :func:`gradient_hessian_sums`, :func:`hessian_meat_sums`, :func:`moments`);
 * :mod:`.proximal`: the proximal Newton direction with an L1 penalty
   (:func:`l1_newton_direction`, coordinate descent on a small quadratic model);
 * :mod:`.apply`: logits for predictions and metrics, and data movement
@@ -76,10 +76,11 @@ from .apply import columns_into, gather, logits
 from .common import NONFINITE, OK, PAUSED, STATE, new_state
 from .proximal import l1_newton_direction
 from .sgd import apply_update, sgd_block
-from .sums import gradient_hessian_sums, gradient_sums, moments
+from .sums import gradient_hessian_sums, gradient_sums, hessian_meat_sums, moments
 
 __all__ = [
-    "sgd_block", "apply_update", "gradient_sums", "gradient_hessian_sums", "moments",
+    "sgd_block", "apply_update", "gradient_sums", "gradient_hessian_sums",
+    "hessian_meat_sums", "moments",
     "l1_newton_direction", "logits", "gather", "columns_into", "new_state", "STATE", "OK",
     "PAUSED", "NONFINITE",
 ]

@@ -2,7 +2,9 @@
 gradient sums at fixed weights, for every full-pass solver),
 :func:`gradient_hessian_sums` (the same and Newton's curvature sums, in one read)
 and :func:`moments`
-(per-column mean and squared deviations, for the standardization pass).
+(per-column mean and squared deviations, for the standardization pass);
+:func:`hessian_meat_sums` (the same read also sums the gradient outer products, for
+``summary --robust``).
 """
 
 from __future__ import annotations
@@ -138,6 +140,91 @@ def gradient_hessian_sums(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w, hess
     another CPU's BLAS may round the last bit differently.
     """
     return _pass_sums(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w, hess, True)
+
+
+@njit(inline="always")
+def _stage_two(tile, h, g, count, rows, weighted, staged):
+    """Append ``count`` tile rows as ``x~ = (x, 1)`` to ``rows`` and ``[h x~, g x~]``
+    side by side to ``weighted`` (``2 (d+1)`` columns), from position ``staged``;
+    returns the new position."""
+    d = tile.shape[1]
+    for q in range(count):
+        hq = h[q]
+        gq = g[q]
+        for j in range(d):
+            v = tile[q, j]
+            rows[staged, j] = v
+            weighted[staged, j] = hq * v
+            weighted[staged, d + 1 + j] = gq * v
+        rows[staged, d] = 1.0
+        weighted[staged, d] = hq
+        weighted[staged, 2 * d + 1] = gq
+        staged += 1
+    return staged
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def hessian_meat_sums(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w, hess, meat):
+    """:func:`gradient_hessian_sums`, and the per-row gradients' outer products in the
+    same read (the "meat" of the HC0 sandwich, ``summary --robust``).
+
+    Adds ``sum_i s_i dL/dz_i x_i`` into ``grad_w``, ``sum_i s_i h_i x~_i x~_i^T`` into
+    ``hess`` and ``sum_i s_i (dL/dz_i)**2 x~_i x~_i^T`` into ``meat`` (both
+    ``(d+1) x (d+1)``, ``x~ = (standardized x, 1)``). The weight enters once, not
+    squared: an integer weight ``s`` counts as ``s`` repeated rows (frequency weights).
+    Returns what :func:`gradient_sums` returns. Both matrices come from one matrix
+    product per ``CURVATURE_ROWS`` rows (``rows^T @ [h x~, g x~]``), in row order.
+    """
+    n, d = X.shape
+    weighted_rows = sw.shape[0] > 0
+    tile, ty, tz, tdz, tloss = _workspace(d)
+    tile_rows = tile.shape[0]
+    th = np.empty(tile_rows, dtype=np.float64)
+    tg = np.empty(tile_rows, dtype=np.float64)
+    rows = np.zeros((CURVATURE_ROWS, d + 1))
+    weighted = np.zeros((CURVATURE_ROWS, 2 * (d + 1)))
+    product = np.empty((d + 1, 2 * (d + 1)))
+    staged = 0
+    no_order = np.empty(0, dtype=np.int64)
+    sum_dz = 0.0
+    sum_loss = 0.0
+    sum_w = 0.0 if weighted_rows else float(n)
+    for first in range(0, n, tile_rows):
+        count = min(tile_rows, n - first)
+        _fill(X, no_order, True, first, count, mean, inv_scale, tile)
+        for r in range(count):
+            ty[r] = y[first + r]
+            tz[r] = _logit(b, w, tile, r, d)
+        bad = _first_nonfinite(tz, 0, count)
+        _losses(loss_id, tz, ty, tloss, tdz, 0, bad)
+        for q in range(bad):
+            tg[q] = tdz[q] * tdz[q]
+            th[q] = curvature_scalar(0, tz[q]) if loss_id == 0 else curvature_scalar(1, tz[q])
+        if weighted_rows:
+            for q in range(bad):
+                s = sw[first + q]
+                th[q] *= s
+                tg[q] *= s
+            sum_dz, sum_loss, sum_w = _weigh(sw, first, tloss, tdz, bad, sum_dz, sum_loss,
+                                             sum_w)
+        else:
+            for r in range(bad):
+                sum_loss += tloss[r]
+                sum_dz += tdz[r]
+        _add_rows(grad_w, tile, tdz, 0, bad)
+        if staged + bad > CURVATURE_ROWS:
+            np.dot(rows[:staged].T, weighted[:staged], product)
+            hess += product[:, :d + 1]
+            meat += product[:, d + 1:]
+            staged = 0
+        staged = _stage_two(tile, th, tg, bad, rows, weighted, staged)
+        if bad < count:
+            return sum_dz, sum_loss, sum_w, first + bad
+    if staged > 0:
+        np.dot(rows[:staged].T, weighted[:staged], product)
+        hess += product[:, :d + 1]
+        meat += product[:, d + 1:]
+    return sum_dz, sum_loss, sum_w, -1
 
 
 # Rows summed together before joining the column total (a two-level sum: error
