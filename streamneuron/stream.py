@@ -23,7 +23,7 @@ longer (or a view of it) is safe all the same: a buffer is reused only when
 nothing but the pool refers to it, otherwise a fresh one is made.
 
 Which sources get buffers, and in which layout, is what the source declares
-(:class:`~streamneuron.readers.base.Source`): ``reuse_buffers`` (files: yes;
+(:class:`~streamneuron.units.UnitReader`, which the readers' ``Source`` provides): ``reuse_buffers`` (files: yes;
 in-memory and Dask data make arrays of their own) and ``layout``. Shuffled
 blocks are decoded row-major (the kernel reads rows in random order: one row is
 then two cache lines, not ``d``), file-order ones in the source's own layout:
@@ -41,12 +41,11 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
-if TYPE_CHECKING:  # the protocol, for type hints only: the readers import this module
-    from .readers.base import DecodedUnit, Source
+from .units import ROW, DecodedUnit, UnitReader
 
 
 @dataclass(frozen=True)
@@ -139,7 +138,7 @@ class Block:
                 f"{', shuffled' if callable(self._order) or self._order.size else ''})")
 
 
-def block_rows(source: Source, units: list[int]) -> np.ndarray:
+def block_rows(source: UnitReader, units: list[int]) -> np.ndarray:
     """The global row indices (rows counted over all units in file order) of the
     units' rows, concatenated: a pure function of the layout."""
     sizes = np.asarray(source.unit_sizes, dtype=np.int64)
@@ -218,13 +217,13 @@ class _Buffers:
         return buf
 
 
-def _row_major(source: Source, shuffle: bool) -> bool:
+def _row_major(source: UnitReader, shuffle: bool) -> bool:
     """Decode row-major when shuffled (rows are read in random order), else in the
     layout the source fills without a transpose (``Source.layout``)."""
-    return shuffle or source.layout == "row"
+    return shuffle or source.layout == ROW
 
 
-def _largest_block(source: Source, window: int) -> int:
+def _largest_block(source: UnitReader, window: int) -> int:
     sizes = sorted(source.unit_sizes, reverse=True)
     return sum(sizes[:max(1, window)])
 
@@ -236,7 +235,7 @@ def _joined(parts: list):
     return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
-def read_block(source: Source, units: list[int], buffer: np.ndarray | None = None,
+def read_block(source: UnitReader, units: list[int], buffer: np.ndarray | None = None,
                row_major: bool = False) -> tuple[np.ndarray, list[DecodedUnit]]:
     """``X`` of the units, concatenated, and the decoded units themselves; decoded into
     ``buffer`` (flat, large enough) when given, as a row- or column-major ``(n, d)``
@@ -254,7 +253,7 @@ def read_block(source: Source, units: list[int], buffer: np.ndarray | None = Non
     return X, decoded
 
 
-def _plan_blocks(source: Source, start: Position, epochs: int, shuffle: bool, seed: int,
+def _plan_blocks(source: UnitReader, start: Position, epochs: int, shuffle: bool, seed: int,
                  window: int) -> Iterator[tuple[Position, list[int]]]:
     for epoch in range(start.epoch, epochs):
         plan = epoch_plan(len(source.units), seed=seed, epoch=epoch, shuffle=shuffle, window=window)
@@ -264,7 +263,7 @@ def _plan_blocks(source: Source, start: Position, epochs: int, shuffle: bool, se
             yield Position(epoch, k, row), plan[k]
 
 
-def _load(source: Source, pos: Position, units: list[int], shuffle: bool, seed: int,
+def _load(source: UnitReader, pos: Position, units: list[int], shuffle: bool, seed: int,
           buffer: np.ndarray | None = None, row_major: bool = False,
           order: np.ndarray | None = None, holdout: tuple | None = None) -> Block:
     """Read a block. Its row permutation is ``order`` when given (then the labels and
@@ -289,7 +288,7 @@ def _load(source: Source, pos: Position, units: list[int], shuffle: bool, seed: 
     return block
 
 
-def iter_blocks(source: Source, start: Position, *, epochs: int, shuffle: bool, seed: int,
+def iter_blocks(source: UnitReader, start: Position, *, epochs: int, shuffle: bool, seed: int,
                 window: int = 1, prefetch: int = 1,
                 holdout: tuple | None = None) -> Iterator[Block]:
     """Blocks from ``start`` to the end of epoch ``epochs - 1``.
@@ -403,7 +402,7 @@ def iter_blocks(source: Source, start: Position, *, epochs: int, shuffle: bool, 
         worker.join()
 
 
-def batches(source: Source, batch_size: int = 256, *, shuffle: bool = True, seed: int = 0,
+def batches(source: UnitReader, batch_size: int = 256, *, shuffle: bool = True, seed: int = 0,
             epoch: int = 0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Row-major ``(X, y)`` mini-batches of one epoch of ``source``, in bounded memory
     (``Source.batches``, the public call, comes here).

@@ -19,14 +19,12 @@ import dataclasses
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable, Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
 
 from ..errors import DataError
-
-if TYPE_CHECKING:
-    from ..readers.base import DecodedUnit
+from ..units import ROW, DecodedUnit
 
 # Opened sources a thread keeps (each holds one open file and its footer).
 SOURCE_CACHE_SIZE = 16
@@ -174,7 +172,7 @@ def _buffer(source, n_rows: int) -> np.ndarray:
         if len(mine) >= 2:
             mine.clear()
         # Parquet decodes column by column (column-major); HDF5 reads rows (row-major).
-        buf = (np.empty((n_rows, d), dtype) if source.layout == "row"
+        buf = (np.empty((n_rows, d), dtype) if source.layout == ROW
                else np.empty((d, n_rows), dtype).T)
         mine[key] = buf
     return buf

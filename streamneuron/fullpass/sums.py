@@ -31,17 +31,15 @@ its bag partition whatever their origin, and the reductions that add their resul
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
 from .. import kernels
 from ..errors import DivergenceError
+from ..units import DecodedUnit
 from ..penalty import Penalty
 from ..stats import CoMoments, Moments, raise_nonfinite
-
-if TYPE_CHECKING:
-    from ..readers.base import DecodedUnit
 
 
 @dataclass(frozen=True)

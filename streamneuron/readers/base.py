@@ -11,72 +11,13 @@ names), nor of the order rows are trained in (:mod:`streamneuron.stream`, which 
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
 import numpy as np
 
 from ..errors import DataError
+from ..units import COLUMN, ROW, DecodedUnit, Unit  # noqa: F401 (the protocol's types)
 from .paths import FileRef
-
-
-@dataclass(frozen=True)
-class Unit:
-    """One readable piece: ``file`` indexes ``Source.files``; ``index`` is the
-    row group (Parquet) or first row (HDF5); ``n_rows`` its length."""
-
-    file: int
-    index: int
-    n_rows: int
-
-
-@dataclass
-class DecodedUnit:
-    """One unit as ``Source.read`` decodes it: the only shape a decoded unit has.
-
-    The stream joins one or more of them into a :class:`~streamneuron.stream.Block`;
-    a full-pass task reduces them one at a time; ``predict`` writes one output row
-    group per unit. Fields:
-
-    * ``X``: (n, d) features, float32 or float64, in the source's ``layout``;
-    * ``y``: (n,) float64 labels in {0, 1}; None when no label was asked for;
-    * ``where``: the unit named for messages ("data.parquet, row group 3");
-    * ``extra``: the kept columns (predict ``--keep``), by name, as Arrow arrays;
-    * ``w``: (n,) float64, each row's effective weight ``c_i`` (its sample weight
-      times its class weight, :mod:`streamneuron.weighting`), finite and >= 0;
-      None when every row weighs 1;
-    * ``codes``: reserved for categorical columns: an (n, k) block of integer level
-      codes beside the float block ``X``. Always None for now.
-    """
-
-    X: np.ndarray
-    y: np.ndarray | None
-    where: str
-    extra: dict = field(default_factory=dict)
-    w: np.ndarray | None = None
-    codes: np.ndarray | None = None
-
-    @property
-    def weighted(self) -> bool:
-        """Whether ``read`` gives each row's weight (``DecodedUnit.w``): a weight
-        column, class weights, or both."""
-        return self.weight is not None or self.class_weights is not None
-
-    def describe_input(self) -> str:
-        """The input, named for a message: its files (the first three), or, for data
-        without files, what it is."""
-        names = ", ".join(ref.url for ref in self.files[:3])
-        if len(self.files) > 3:
-            names += f", ... ({len(self.files)} files)"
-        return names or f"the {self.format or 'input'} data"
-
-    @property
-    def n_rows(self) -> int:
-        return self.X.shape[0]
-
-    def describe_row(self, row: int) -> tuple[str, int]:
-        """``(where, row)``: the unit and the row's index in it, for a message."""
-        return self.where, row
 
 
 def check_labels(values: np.ndarray, *, label: str, where: str) -> np.ndarray:
@@ -225,9 +166,6 @@ def name_list(names: Sequence[str], limit: int = 12, ends: int = 4) -> str:
             + ", ".join(names[-ends:]))
 
 
-# The values of ``Source.layout``.
-ROW = "row"
-COLUMN = "column"
 
 
 class Source(abc.ABC):
