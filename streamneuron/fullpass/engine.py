@@ -35,6 +35,7 @@ persisted once, Dask collections recomputed every pass unless ``persist``.
 from __future__ import annotations
 
 import warnings
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Callable, Mapping
 
@@ -217,6 +218,35 @@ def fit_lbfgs(source, **kwargs) -> Neuron:
     return fit_gd(source, solver="lbfgs", **kwargs)
 
 
+def sums_at_model(model: Neuron, source, *, matrices: int, client=None,
+                  scheduler: str | None = None, workers: int | None = None) -> Sums:
+    """One pass over ``source`` (an open :class:`~streamneuron.readers.Source` with the
+    model's features and a label) at the model's weights and standardization: its
+    :class:`Sums` with ``matrices`` matrix sums (1: ``sum s h x~ x~^T``; 2: also
+    ``sum s dz**2 x~ x~^T``), exact, in the reduction's fixed order. The row weights
+    are the source's weight column times the model's class weights
+    (``info["class_weights"]``). ``client``/``scheduler``/``workers`` as :func:`fit_gd`.
+    """
+    check_params(workers=workers)
+    check_where(client=client, scheduler=scheduler, workers=workers)
+    recorded = model.info.get("class_weights")
+    class_weights = None if recorded is None else (float(recorded[0]), float(recorded[1]))
+    params = GDParams(loss=model.loss_name, solver="newton", weight=source.weight,
+                      standardize=model.mean is not None)
+    if source.reopen_args() is not None:
+        data = _FileData(source, None, class_weights)
+    else:
+        data = _ArrayData(source, class_weights)
+    executor = open_executor(client=client, scheduler=scheduler, workers=workers,
+                             data_bytes=data.n_rows * source.n_features * source.dtype.itemsize)
+    try:
+        run = _Run(executor, source, data, params, None, class_weights)
+        with run._passes():
+            return run._sums(model, np.append(model.weights, model.bias), matrices)
+    finally:
+        executor.close()
+
+
 class _FileData:
     """Partitions of Parquet/HDF5 files: descriptors; a task reads its own rows."""
 
@@ -279,6 +309,16 @@ class _Run:
         p, d = self.params, self.d
         model = Neuron(d, p.loss, feature_names=self.source.feature_names,
                        label=self.source.label)
+        with self._passes():
+            first = self._first_pass(model)
+            self._solve(model, first)
+        return model
+
+    @contextmanager
+    def _passes(self):
+        """The bag of a run's passes (``self.bag``, ``self.sums_fn``, ...) for the block's
+        length: persisted or not, released after."""
+        p = self.params
         bag = self.data.bag()
         finished = False
         try:
@@ -297,8 +337,7 @@ class _Run:
             self.bag = bag
             self.sums_fn = sums_decoded if decoded else sums_partition
             self.moments_fn = moments_decoded if decoded else moments_partition
-            first = self._first_pass(model)
-            self._solve(model, first)
+            yield
             finished = True
         finally:
             if finished:  # after a failed task, the cluster forgets it by itself
@@ -306,7 +345,6 @@ class _Run:
             self.bag = bag = None  # the last references: persisted data goes with them
             if not self.data.decoded:
                 self.executor.run_everywhere(release_buffers)
-        return model
 
     def _first_pass(self, model: Neuron) -> Evaluation | None:
         """The standardization pass; for newton also the evaluation at ``w = 0``."""
@@ -329,19 +367,23 @@ class _Run:
 
     def _evaluate(self, model: Neuron, theta: np.ndarray, curvature: bool) -> Evaluation:
         """One pass: the objective and derivatives at ``theta``."""
+        sums = self._sums(model, theta, curvature)
+        return sums.evaluate(theta[:self.d], float(theta[self.d]), self.params.l2)
+
+    def _sums(self, model: Neuron, theta: np.ndarray, matrices: bool | int) -> Sums:
+        """One pass: the sums at ``theta`` with ``matrices`` matrix sums (:meth:`Sums.size`)."""
         import dask
 
         d = self.d
-        w, b = theta[:d], float(theta[d])
-        params = np.concatenate([w, [b], model._mean, model._inv_scale])
+        params = np.concatenate([theta[:d], theta[d:], model._mean, model._inv_scale])
         graph = self.bag.map_partitions(
-            self.sums_fn, dask.delayed(params, traverse=False), self.loss.kernel_id, curvature
+            self.sums_fn, dask.delayed(params, traverse=False), self.loss.kernel_id, matrices
         ).reduction(sum_partials, sum_partials, split_every=SPLIT_EVERY)
         sums = Sums(self.executor.compute(graph), d)
         self.passes += 1
         self._check_rows(sums.rows)
         self._check_weight(sums.weight)
-        return sums.evaluate(w, b, self.params.l2)
+        return sums
 
     def _solve(self, model: Neuron, first: Evaluation | None) -> None:
         p = self.params
@@ -418,5 +460,5 @@ def _gib(n: float) -> str:
     return f"{n / 2**30:.2f} GiB"
 
 
-__all__ = ["fit_gd", "fit_newton", "fit_lbfgs", "GDParams", "Partition", "plan_partitions",
+__all__ = ["fit_gd", "fit_newton", "fit_lbfgs", "sums_at_model", "GDParams", "Partition", "plan_partitions",
            "PersistWarning", "ConvergenceWarning", "units_read", "NEWTON_MAX_FEATURES"]

@@ -6,6 +6,7 @@ kernel call per unit (:func:`streamneuron.kernels.gradient_sums`, or
 
     sum_i s_i dL/dz_i x_i    sum_i s_i dL/dz_i    sum_i s_i L_i    n    W = sum_i s_i
     sum_i s_i h_i x~_i x~_i^T                     (x~ = (x, 1); only when asked)
+    sum_i s_i (dL/dz_i)**2 x~_i x~_i^T            (``summary --robust`` only)
 
 as one flat float64 array (:class:`Sums` names its parts), ``s_i`` the row
 weights (sample weights times class weights; 1 when unweighted, where nothing
@@ -60,19 +61,34 @@ HEAD = 4
 
 class Sums:
     """Names for the parts of a pass's flat sum array
-    ``[sum s dz x (d), sum s dz, sum s L, n, W, H]``.
+    ``[sum s dz x (d), sum s dz, sum s L, n, W, H, M]``.
 
     ``n`` the rows read, ``W`` the sum of their weights (``n`` unweighted); ``H``
-    (``(d+1)**2`` values, only with curvature) holds ``sum s h x~ x~^T``;
-    :meth:`evaluate` takes its upper triangle and mirrors it (exactly symmetric).
+    (``(d+1)**2`` values, only with curvature) holds ``sum s h x~ x~^T``; ``M``
+    (only for ``summary --robust``) ``sum s dz**2 x~ x~^T``.
+    :meth:`evaluate` takes ``H``'s upper triangle and mirrors it (exactly symmetric).
     """
 
     def __init__(self, total: np.ndarray, d: int):
         self.total, self.d = total, d
 
     @staticmethod
-    def size(d: int, hessian: bool) -> int:
-        return d + HEAD + ((d + 1) ** 2 if hessian else 0)
+    def size(d: int, hessian: bool | int) -> int:
+        """``hessian``: the matrices summed: 0 (False), 1 (True: ``H``) or 2 (``H``, ``M``)."""
+        return d + HEAD + (d + 1) ** 2 * int(hessian)
+
+    def matrix(self, k: int) -> np.ndarray:
+        """The ``k``-th matrix sum (0: ``H``, 1: ``M``), not divided by ``W``, mirrored
+        from its upper triangle."""
+        d = self.d
+        start = d + HEAD + k * (d + 1) ** 2
+        upper = self.total[start:start + (d + 1) ** 2].reshape(d + 1, d + 1)
+        return np.triu(upper) + np.triu(upper, 1).T
+
+    @property
+    def loss_sum(self) -> float:
+        """``sum s L``: minus the log-likelihood, for the log loss."""
+        return float(self.total[self.d + 1])
 
     @property
     def rows(self) -> float:
@@ -97,8 +113,7 @@ class Sums:
             objective = total[d + 1] / n + 0.5 * l2 * float(w @ w)
         hessian = None
         if total.shape[0] > d + HEAD:
-            upper = total[d + HEAD:].reshape(d + 1, d + 1)
-            hessian = np.triu(upper) + np.triu(upper, 1).T
+            hessian = self.matrix(0)
             hessian /= n
             hessian[np.arange(d), np.arange(d)] += l2
         return Evaluation(np.append(w, b), float(objective), np.append(grad_w, grad_b), hessian)
@@ -168,12 +183,19 @@ def _unpack(params: np.ndarray):
 
 def add_unit_sums(acc: np.ndarray, where: str, features, X, y, params, loss_id: int,
                   sw: np.ndarray | None = None) -> None:
-    """Add one unit's sums into ``acc`` (layout of :class:`Sums`; curvature if ``acc``
-    has room); ``sw`` the unit's row weights, or None (unweighted)."""
+    """Add one unit's sums into ``acc`` (layout of :class:`Sums`; curvature, and the
+    gradients' outer products, if ``acc`` has room for them); ``sw`` the unit's row
+    weights, or None (unweighted)."""
     w, b, mean, inv_scale = _unpack(params)
     d = w.shape[0]
     weights = _NO_WEIGHTS if sw is None else sw
-    if acc.shape[0] > d + HEAD:
+    if acc.shape[0] == Sums.size(d, 2):
+        square = (d + 1) ** 2
+        hess = acc[d + HEAD:d + HEAD + square].reshape(d + 1, d + 1)
+        meat = acc[d + HEAD + square:].reshape(d + 1, d + 1)
+        sum_dz, sum_loss, sum_w, bad = kernels.hessian_meat_sums(
+            X, y, weights, w, b, mean, inv_scale, loss_id, acc[:d], hess, meat)
+    elif acc.shape[0] > d + HEAD:
         hess = acc[d + HEAD:].reshape(d + 1, d + 1)
         sum_dz, sum_loss, sum_w, bad = kernels.gradient_hessian_sums(
             X, y, weights, w, b, mean, inv_scale, loss_id, acc[:d], hess)
@@ -196,7 +218,7 @@ def add_unit_sums(acc: np.ndarray, where: str, features, X, y, params, loss_id: 
 _NO_WEIGHTS = np.empty(0)
 
 
-def sums_partition(parts: list[Partition], params: np.ndarray, loss_id: int, hessian: bool):
+def sums_partition(parts: list[Partition], params: np.ndarray, loss_id: int, hessian: bool | int):
     """Read every unit of a bag partition (files) and return its partial sums."""
     d = (params.shape[0] - 1) // 3
     acc = np.zeros(Sums.size(d, hessian))
@@ -206,7 +228,7 @@ def sums_partition(parts: list[Partition], params: np.ndarray, loss_id: int, hes
     return [acc]
 
 
-def sums_decoded(units: list, params: np.ndarray, loss_id: int, hessian: bool):
+def sums_decoded(units: list, params: np.ndarray, loss_id: int, hessian: bool | int):
     """Partial sums over decoded ``(where, features, X, y, sw)`` units (kept in memory;
     ``sw`` the effective row weights or None)."""
     d = (params.shape[0] - 1) // 3

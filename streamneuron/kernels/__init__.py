@@ -72,18 +72,29 @@ package and its checkpoints.
 
 from __future__ import annotations
 
-from .apply import TRANSPOSE_AHEAD, columns_into, gather, logits
+from . import apply as _apply
+from . import proximal as _proximal
+from . import sums as _sums
+from .apply import TRANSPOSE_AHEAD
 from .common import LANES, NONFINITE, OK, PAUSED, STATE, TILE, TILE_VALUES, new_state
 from .intrinsics import _prefetch_row
-from .proximal import l1_newton_direction
-from .sgd import apply_update, sgd_block
-from .sums import MOMENT_BLOCK, gradient_hessian_sums, gradient_sums, moments
+from .sgd import Arrays, Rows, apply_update, sgd_block
+from .specialize import Announced
+from .sums import MOMENT_BLOCK
 
-sgd_chunk = sgd_block  # its name before "block" became the one word for it; use sgd_block
+# Every kernel called from outside this package says so when numba has to compile it
+# (the first run after an install): see .specialize.
+logits = Announced(_apply.logits)
+gather = Announced(_apply.gather)
+columns_into = Announced(_apply.columns_into)
+gradient_sums = Announced(_sums.gradient_sums)
+gradient_hessian_sums = Announced(_sums.gradient_hessian_sums)
+moments = Announced(_sums.moments)
+l1_newton_direction = Announced(_proximal.l1_newton_direction)
 
 __all__ = [
-    "sgd_block", "sgd_chunk", "apply_update", "gradient_sums", "gradient_hessian_sums", "moments", "l1_newton_direction", "logits", "gather",
-    "columns_into", "new_state", "STATE", "OK", "PAUSED", "NONFINITE", "TILE", "TILE_VALUES",
-    "LANES",
-    "TRANSPOSE_AHEAD", "MOMENT_BLOCK", "_prefetch_row",
+    "sgd_block", "apply_update", "Rows", "Arrays", "gradient_sums", "gradient_hessian_sums",
+    "moments", "l1_newton_direction", "logits", "gather", "columns_into", "new_state", "STATE",
+    "OK", "PAUSED", "NONFINITE", "TILE", "TILE_VALUES", "LANES", "TRANSPOSE_AHEAD",
+    "MOMENT_BLOCK", "_prefetch_row",
 ]
