@@ -79,8 +79,8 @@ def patch_progress(module):
 def patch_stats(module):
     of = module.Moments.of.__func__
     seen = []
-    def wrapped(cls, X):
-        result = of(cls, X)
+    def wrapped(cls, X, *rest):
+        result = of(cls, X, *rest)
         if result.n and not seen:
             seen.append(1)
             mark("stats")

@@ -11,7 +11,10 @@ The package, by what the pieces are for:
   (:func:`gather`, :func:`columns_into`);
 * :mod:`.common`: the tile, its workspace, the vectorized losses and the one update
   step that every kernel shares, the state record and the status codes;
-* :mod:`.intrinsics`: the per-row helpers written in LLVM IR.
+* :mod:`.intrinsics`: the per-row helpers written in LLVM IR;
+* :mod:`.specialize`: compiling on first use only the variants a run needs (the SGD
+  kernels per loss, step rule, weighting, batch size 1 or not, and tile filling), and
+  saying so on stderr when numba's cache is cold.
 
 A Python-level numpy loop per mini-batch pays the interpreter and numpy's call
 overhead for every batch, which at small batch sizes dwarfs the arithmetic; these
