@@ -43,6 +43,7 @@ from numba import njit  # noqa: E402
 from streamneuron import kernels  # noqa: E402
 from streamneuron.kernels.common import TILE  # noqa: E402
 from streamneuron.kernels.intrinsics import _prefetch_row  # noqa: E402
+from streamneuron.training import StepRule  # noqa: E402
 
 CALL_ROWS = 1 << 16
 
@@ -107,36 +108,43 @@ def main() -> int:
         touch(A, o)
         return time.thread_time() - t
 
-    def run_sgd(A, o, labels, batch, schedule="constant"):
-        w, state, carry = np.zeros(d), kernels.new_state(), np.zeros(d)
-        avg = np.zeros(d)
-        average = 1.0 if schedule == "auto" else 0.0  # 0: averaged SGD off
-        g2 = np.zeros(d + 1) if schedule in ("adagrad", "auto") else np.empty(0)
-        t = time.thread_time()
-        for start in range(0, n, CALL_ROWS):
-            kernels.sgd_block(A, labels, o, start, min(n, start + CALL_ROWS), w, state, carry,
-                              mean, inv_scale, 0, batch, 0.01, 0.0, 0.0, -1, avg, average, g2)
-        return time.thread_time() - t
-
     no_weights = np.empty(0)
     row_weights = rng.uniform(0.0, 2.0, n)[order]  # in training order, as Block.row_weights
 
-    def run_variant(A, o, labels, batch, weights, l1):
-        w, state, carry = np.zeros(d), kernels.new_state(), np.zeros(d)
-        avg, u, q = np.zeros(d), np.zeros(d), np.zeros(d)
+    def run_kernel(A, o, labels, rule, weights=no_weights):
+        """The engine's calls (kernels.sgd_block over slices of CALL_ROWS rows)."""
+        arrays = kernels.Arrays(np.zeros(d), kernels.new_state(), np.zeros(d), np.zeros(d),
+                                np.zeros(d + 1), np.zeros(d), np.zeros(d))
+        rows = kernels.Rows(A, labels, o, weights, mean, inv_scale)
+        rows_in = A.shape[0]
         t = time.thread_time()
-        for start in range(0, n, CALL_ROWS):
-            kernels.sgd_block(A, labels, o, start, min(n, start + CALL_ROWS), w, state, carry,
-                              mean, inv_scale, 0, batch, 0.01, 0.0, 0.0, -1, avg, 0.0, no_weights,
-                              weights, l1, u, q)
+        for start in range(0, rows_in, CALL_ROWS):
+            kernels.sgd_block(rows, arrays, rule, start=start,
+                              stop=min(rows_in, start + CALL_ROWS))
         return time.thread_time() - t
 
-    for A, o, labels in layouts.values():  # compile / load from cache
+    def run_sgd(A, o, labels, batch, schedule="constant"):
+        # auto: AdaGrad with the running average from the first update (0: averaging off)
+        rule = StepRule(0, batch, 0.01, average=1 if schedule == "auto" else 0,
+                        adagrad=schedule in ("adagrad", "auto"))
+        return run_kernel(A, o, labels, rule)
+
+    def run_variant(A, o, labels, batch, weights, l1):
+        return run_kernel(A, o, labels, StepRule(0, batch, 0.01, l1=l1), weights)
+
+    # Compile / load from cache every variant timed below (the step rule, batch size 1
+    # or not, the layout: see streamneuron.kernels.specialize), on a few rows.
+    def small(o):
+        return o if o.size == 0 else np.arange(1000, dtype=o.dtype)
+
+    def head(A):  # the first rows, in A's layout (numba compiles per layout)
+        return np.asfortranarray(A[:1000]) if A.flags.f_contiguous else A[:1000]
+
+    for A, o, labels in layouts.values():
         run_touch(A, o, labels)
         for sched in schedules:
-            run_sgd(A[:1000], o[:0] if o.size else o, labels[:1000], 8, sched)
-            if o.size:
-                run_sgd(A, o, labels, 8, sched)
+            for b in (1, 8):
+                run_sgd(head(A), small(o), labels[:1000], b, sched)
     print(f"{n:,} x {d} float32 rows; nanoseconds per row (thread CPU time), medians of "
           f"{args.repeat}")
     print(f"{'layout':26s} {'touch':>7s}" + "".join(f" {'b' + str(b):>12s}" for b in batch_sizes))
@@ -166,8 +174,9 @@ def main() -> int:
     variants = {"unweighted": (no_weights, 0.0), "weighted": (row_weights, 0.0),
                 "l1 > 0": (no_weights, args.l1)}
     for weights, l1 in variants.values():  # compile / load from cache
-        run_variant(A[:1000], o[:0], labels[:1000], 8, weights[:1000] if weights.size else
-                    weights, l1)
+        for b in (1, 8):
+            run_variant(head(A), small(o), labels[:1000], b, weights[:1000] if weights.size else
+                        weights, l1)
     print()
     print(f"row weights and L1 (row-major, shuffled; l1 = {args.l1:g}); ns per row, medians "
           f"of {args.repeat}:")

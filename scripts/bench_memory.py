@@ -91,9 +91,12 @@ def main() -> int:
     if args.baseline:
         code = ("import numpy as np, pyarrow.parquet, streamneuron.cli, streamneuron.sgd\n"
                 "from streamneuron import kernels\n"
+                "from streamneuron.training import StepRule\n"
                 "X = np.zeros((3, 2), np.float32)\n"
-                "kernels.sgd_block(X, np.zeros(3), np.empty(0, np.int64), 0, 3, np.zeros(2), "
-                "kernels.new_state(), np.zeros(2), np.zeros(2), np.ones(2), 0, 1, 0.1, 0.0, 0.0, -1, np.zeros(2), 0.0)")
+                "kernels.sgd_block(kernels.Rows(X, np.zeros(3), np.empty(0, np.int64), "
+                "np.empty(0), np.zeros(2), np.ones(2)), kernels.Arrays(np.zeros(2), "
+                "kernels.new_state(), np.zeros(2), np.zeros(2), np.zeros(3), np.zeros(2), "
+                "np.zeros(2)), StepRule(0, 1, 0.1))")
         rss = sorted(peak_rss([sys.executable, "-c", code], env)[0] for _ in range(args.repeat))
         baseline = rss[len(rss) // 2]
         print(f"baseline (python + imports + kernels loaded, nothing read): {baseline:.0f} MiB")

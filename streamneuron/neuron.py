@@ -123,6 +123,19 @@ class Neuron:
         model has no standardization statistics."""
         return self._inv_scale
 
+    # The weights a repr shows; the rest are counted ("... (+N)").
+    REPR_WEIGHTS = 4
+
+    def __repr__(self) -> str:
+        """``Neuron(loss='log', n_features=16, standardized, weights=[0.1, -2, ... (+12)],
+        bias=0.3)``: enough to tell two models apart at a glance (4 significant digits)."""
+        shown = ", ".join(f"{w:.4g}" for w in self.weights[:self.REPR_WEIGHTS])
+        rest = self.n_features - self.REPR_WEIGHTS
+        more = f", ... (+{rest})" if rest > 0 else ""
+        scaled = "standardized" if self.mean is not None else "not standardized"
+        return (f"Neuron(loss={self.loss_name!r}, n_features={self.n_features}, {scaled}, "
+                f"weights=[{shown}{more}], bias={self.bias:.4g})")
+
     def set_standardize(self, standardize) -> None:
         """Set ``(mean, scale)`` or ``None``; the kernels get :attr:`center` and
         :attr:`inv_scale`."""

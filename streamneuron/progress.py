@@ -4,6 +4,17 @@ from __future__ import annotations
 
 import sys
 
+# The echo of every open, non-quiet Progress, newest last: where notice() goes.
+_open: list = []
+
+
+def notice(message: str) -> None:
+    """Show ``message`` on stderr through the newest open, non-quiet :class:`Progress`
+    (the command's display; nothing when there is none, e.g. with ``--quiet`` or in a
+    library call). For news from deep inside a run, such as kernels compiling."""
+    if _open:
+        _open[-1](message)
+
 
 class Progress:
     """A rows/s bar with the running loss; silent when ``quiet`` or stderr is not a TTY.
@@ -15,6 +26,9 @@ class Progress:
 
     def __init__(self, total: int | None, desc: str, *, quiet: bool = False):
         self.bar = None
+        self._noticed = not quiet
+        if self._noticed:
+            _open.append(self.echo)
         if not quiet and sys.stderr.isatty():
             from tqdm import tqdm
 
@@ -45,6 +59,9 @@ class Progress:
                 self.bar.set_description(desc)
 
     def close(self) -> None:
+        if self._noticed:
+            self._noticed = False
+            _open.remove(self.echo)
         if self.bar is not None:
             self.bar.close()
             self.bar = None

@@ -47,7 +47,6 @@ PAUSED = kernels.PAUSED  # stopped after ``max_updates`` updates, at a batch bou
 NONFINITE = kernels.NONFINITE  # a logit was not finite; the position is that row of X
 
 _NO_ORDER = np.empty(0, dtype=np.int64)
-_NO_ADAGRAD = np.empty(0, dtype=np.float64)
 _NO_WEIGHTS = np.empty(0, dtype=np.float64)  # unweighted: the kernel's fast path
 
 # The scalar fields: those of the kernels' state record (kernels.STATE).
@@ -172,11 +171,8 @@ class TrainState:
                                  "labels")
         record = self._record()
         pos, status = kernels.sgd_block(
-            X, labels, order, start, X.shape[0] if stop is None else stop, self.weights,
-            record, self.carry_w, mean, inv_scale, rule.loss_id, rule.batch_size, rule.lr,
-            rule.power, rule.l2, max_updates, self.avg_w, float(rule.average),
-            self.g2 if rule.adagrad else _NO_ADAGRAD,
-            row_weights, rule.l1, self.l1_u, self.l1_q)
+            kernels.Rows(X, labels, order, row_weights, mean, inv_scale), self._arrays(record),
+            rule, start=start, stop=stop, max_updates=max_updates)
         self._take(record)
         return pos, status
 
@@ -190,10 +186,7 @@ class TrainState:
         """
         if self.carry_rows > 0:
             record = self._record()
-            kernels.apply_update(self.weights, record, self.carry_w, rule.lr, rule.power,
-                                 rule.l2, self.avg_w, float(rule.average),
-                                 self.g2 if rule.adagrad else _NO_ADAGRAD, rule.l1, self.l1_u,
-                                 self.l1_q)
+            kernels.apply_update(self._arrays(record), rule)
             self._take(record)
         rows = self.rows_seen
         value = objective(self.loss_sum, self.weight_seen, self.weights, rule) \
@@ -206,6 +199,10 @@ class TrainState:
         record = kernels.new_state()
         record[0] = tuple(float(getattr(self, name)) for name in _SCALARS)
         return record
+
+    def _arrays(self, record: np.ndarray) -> "kernels.Arrays":
+        return kernels.Arrays(self.weights, record, self.carry_w, self.avg_w, self.g2, self.l1_u,
+                              self.l1_q)
 
     def _take(self, record: np.ndarray) -> None:
         for name, value in zip(_SCALARS, record.tolist()[0]):

@@ -10,6 +10,7 @@ import pytest
 
 from streamneuron import kernels
 from streamneuron.losses import LogLoss, SquaredError
+from streamneuron.training import StepRule
 
 LOSSES = {0: LogLoss, 1: SquaredError}
 
@@ -53,12 +54,13 @@ def run(X, y, order=None, *, batch, slices=None, lr0=0.05, power_t=0.0, l2=0.0, 
     inv_scale = np.ones(d) if inv_scale is None else inv_scale
     w, state, carry = np.zeros(d), kernels.new_state(), np.zeros(d)
     avg_w = np.zeros(d) if avg_w is None else avg_w
-    g2 = np.empty(0) if g2 is None else g2
+    rule = StepRule(loss_id, batch, lr0, power_t, l2, average, adagrad=g2 is not None)
+    g2 = np.zeros(d + 1) if g2 is None else g2
+    rows = kernels.Rows(X, labels, order, np.empty(0), mean, inv_scale)
+    arrays = kernels.Arrays(w, state, carry, avg_w, g2, np.zeros(d), np.zeros(d))
     cuts = [0] + sorted(slices or []) + [n]
     for start, stop in zip(cuts[:-1], cuts[1:]):
-        pos, status = kernels.sgd_block(X, labels, order, start, stop, w, state, carry, mean,
-                                        inv_scale, loss_id, batch, lr0, power_t, l2, -1,
-                                        avg_w, float(average), g2)
+        pos, status = kernels.sgd_block(rows, arrays, rule, start=start, stop=stop)
         assert (pos, status) == (stop, kernels.OK)
     return w, state, carry
 
@@ -125,20 +127,25 @@ def test_nonfinite_row_and_pause_are_reported_where_they_happen():
     X[321, 5] = np.nan
     order = np.random.default_rng(0).permutation(500)
     w, state, carry = np.zeros(8), kernels.new_state(), np.zeros(8)
+
+    def arrays(w, state, carry):
+        return kernels.Arrays(w, state, carry, np.zeros(8), np.zeros(9), np.zeros(8), np.zeros(8))
+
+    def rows(labels, order):
+        return kernels.Rows(X, labels, order, np.empty(0), np.zeros(8), np.ones(8))
+
     for batch in (1, 16):
-        pos, status = kernels.sgd_block(X, y, np.empty(0, np.int64), 0, 500, w, state, carry,
-                                        np.zeros(8), np.ones(8), 0, batch, 0.1, 0.0, 0.0, -1,
-                                        np.zeros(8), 0.0, np.empty(0))
+        rule = StepRule(0, batch, 0.1)
+        pos, status = kernels.sgd_block(rows(y, np.empty(0, np.int64)), arrays(w, state, carry),
+                                        rule)
         assert (pos, status) == (321, kernels.NONFINITE)
-        pos, status = kernels.sgd_block(X, y[order], order, 0, 500, w, state, carry,
-                                        np.zeros(8), np.ones(8), 0, batch, 0.1, 0.0, 0.0, -1,
-                                        np.zeros(8), 0.0, np.empty(0))
+        pos, status = kernels.sgd_block(rows(y[order], order), arrays(w, state, carry), rule)
         assert (pos, status) == (321, kernels.NONFINITE)  # the row of X, not the position
     X[321, 5] = 0.0
     state, carry = kernels.new_state(), np.zeros(8)
-    pos, status = kernels.sgd_block(X, y, np.empty(0, np.int64), 0, 500, np.zeros(8), state,
-                                    carry, np.zeros(8), np.ones(8), 0, 16, 0.1, 0.0, 0.0, 3,
-                                    np.zeros(8), 0.0, np.empty(0))
+    pos, status = kernels.sgd_block(rows(y, np.empty(0, np.int64)),
+                                    arrays(np.zeros(8), state, carry), StepRule(0, 16, 0.1),
+                                    max_updates=3)
     assert (pos, status) == (48, kernels.PAUSED) and state["updates"][0] == 3
 
 

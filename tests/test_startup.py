@@ -129,3 +129,31 @@ def test_row_and_column_major_decoding_give_the_same_values(tmp_path):
             start = sum(u.n_rows for u in src.units[:i])
             np.testing.assert_array_equal(rows, X[start:start + unit.n_rows])
             np.testing.assert_array_equal(cols, X[start:start + unit.n_rows])
+
+
+def test_a_cold_kernel_cache_is_announced_once_and_a_warm_one_not(table, tmp_path):
+    """The first run after an install compiles the kernels: `train` says so on stderr
+    (once), before it happens; the next run loads them from numba's cache, silently."""
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "numba-cache"),
+               PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    argv = [sys.executable, "-m", "streamneuron", "train", table, "--label", "y", "-o",
+            str(tmp_path / "m.json"), "--epochs", "1"]
+    cold = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=ROOT)
+    assert cold.returncode == 0, cold.stderr
+    assert cold.stderr.count("compiling kernels (first run only") == 1
+    assert cold.stderr.index("compiling kernels") < cold.stderr.index("epoch 1")
+    warm = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=ROOT)
+    assert warm.returncode == 0, warm.stderr
+    assert "compiling" not in warm.stderr
+
+
+def test_notices_go_to_the_open_display_unless_quiet(capsys):
+    from streamneuron.progress import Progress, notice
+
+    notice("nobody listens")  # no display open: nothing
+    with Progress(10, "x", quiet=True):
+        notice("quiet")
+    with Progress(10, "x"):
+        notice("shown")
+    notice("closed again")
+    assert capsys.readouterr().err == "shown\n"

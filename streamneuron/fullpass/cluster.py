@@ -40,9 +40,18 @@ DASK_LOGGERS = ("distributed", "dask", "tornado", "bokeh", "asyncio")
 
 
 class InProcess:
-    """Dask's threaded scheduler in this process (``workers=0``)."""
+    """Dask's threaded scheduler in this process (``workers=0``).
+
+    A pass runs with ``BLAS_THREADS`` BLAS threads (the Hessian sums' matrix
+    products): the pass's own threads, one per core, are its parallelism, and BLAS
+    threads of their own would compete with them for the same cores. One thread also
+    gives the bits a worker process of a local cluster gives (Dask starts its workers
+    with one BLAS thread): a threaded BLAS splits a product differently. None: BLAS as
+    configured (``scripts/bench_blas.py`` compares the two).
+    """
 
     kind = "in-process"
+    BLAS_THREADS: int | None = 1
 
     def __init__(self, threads: int | None = None):
         self.threads = threads or os.cpu_count() or 1
@@ -53,8 +62,9 @@ class InProcess:
         import dask
         import dask.threaded
 
-        return dask.compute(collection, scheduler=dask.threaded.get,
-                            num_workers=self.threads)[0]
+        with _blas_threads(self.BLAS_THREADS):
+            return dask.compute(collection, scheduler=dask.threaded.get,
+                                num_workers=self.threads)[0]
 
     def persist(self, collection):
         import dask
@@ -129,6 +139,25 @@ class DaskCluster:
             with contextlib.suppress(Exception), _quiet(self.verbose):
                 thing.close()
         self._owned = []
+
+
+_blas = None  # threadpoolctl's controller of the BLAS libraries, made on first use
+
+
+def _blas_threads(limit: int | None):
+    """A context in which every loaded BLAS uses at most ``limit`` threads (None: no change).
+
+    scipy's BLAS (the one numba's ``np.dot`` calls) is loaded first, so that the
+    controller, which sees the libraries loaded when it is made, sees it."""
+    global _blas
+    if limit is None:
+        return contextlib.nullcontext()
+    if _blas is None:
+        import scipy.linalg.cython_blas  # noqa: F401
+        from threadpoolctl import ThreadpoolController
+
+        _blas = ThreadpoolController()
+    return _blas.limit(limits=limit, user_api="blas")
 
 
 @contextlib.contextmanager

@@ -11,7 +11,10 @@ The package, by what the pieces are for:
   (:func:`gather`, :func:`columns_into`);
 * :mod:`.common`: the tile, its workspace, the vectorized losses and the one update
   step that every kernel shares, the state record and the status codes;
-* :mod:`.intrinsics`: the per-row helpers written in LLVM IR.
+* :mod:`.intrinsics`: the per-row helpers written in LLVM IR;
+* :mod:`.specialize`: compiling on first use only the variants a run needs (the SGD
+  kernels per loss, step rule, weighting, batch size 1 or not, and tile filling), and
+  saying so on stderr when numba's cache is cold.
 
 A Python-level numpy loop per mini-batch pays the interpreter and numpy's call
 overhead for every batch, which at small batch sizes dwarfs the arithmetic; these
@@ -72,15 +75,26 @@ package and its checkpoints.
 
 from __future__ import annotations
 
-from .apply import columns_into, gather, logits
+from . import apply as _apply
+from . import proximal as _proximal
+from . import sums as _sums
 from .common import NONFINITE, OK, PAUSED, STATE, new_state
-from .proximal import l1_newton_direction
-from .sgd import apply_update, sgd_block
-from .sums import gradient_hessian_sums, gradient_sums, hessian_meat_sums, moments
+from .sgd import Arrays, Rows, apply_update, sgd_block
+from .specialize import Announced
+
+# Every kernel called from outside this package says so when numba has to compile it
+# (the first run after an install): see .specialize.
+logits = Announced(_apply.logits)
+gather = Announced(_apply.gather)
+columns_into = Announced(_apply.columns_into)
+gradient_sums = Announced(_sums.gradient_sums)
+gradient_hessian_sums = Announced(_sums.gradient_hessian_sums)
+hessian_meat_sums = Announced(_sums.hessian_meat_sums)
+moments = Announced(_sums.moments)
+l1_newton_direction = Announced(_proximal.l1_newton_direction)
 
 __all__ = [
-    "sgd_block", "apply_update", "gradient_sums", "gradient_hessian_sums",
-    "hessian_meat_sums", "moments",
-    "l1_newton_direction", "logits", "gather", "columns_into", "new_state", "STATE", "OK",
-    "PAUSED", "NONFINITE",
+    "sgd_block", "apply_update", "Rows", "Arrays", "gradient_sums", "gradient_hessian_sums",
+    "hessian_meat_sums", "moments", "l1_newton_direction", "logits", "gather", "columns_into",
+    "new_state", "STATE", "OK", "PAUSED", "NONFINITE",
 ]

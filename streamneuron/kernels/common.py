@@ -112,34 +112,48 @@ def _fill(X, order, identity, first, count, mean, inv_scale, tile):
     """Standardized float64 copies of ``count`` rows, from position ``first``, into the tile.
 
     ``tile[r, j] = (X[i, j] - mean[j]) * inv_scale[j]`` for the row ``i`` at
-    position ``first + r`` (``order[first + r]`` when shuffled).
+    position ``first + r`` (``order[first + r]`` when shuffled): down the columns
+    (:func:`_fill_columns`) for a column-major block in file order, else row by row
+    (:func:`_fill_rows`).
     """
-    d = X.shape[1]
     if identity and X.strides[0] < X.strides[1]:
-        # Column-major rows in file order: walk down each column (contiguous reads),
-        # hinting the next tile's stretch of it (d streams are more than the
-        # hardware prefetcher follows).
-        ahead = min(count, X.shape[0] - first - count)
-        step = max(1, 64 // X.itemsize)
-        for j in range(d):
-            for r in range(0, ahead, step):
-                _prefetch(X, first + count + r, j)
-        # 4 x 4 blocks transposed in registers; the ragged edges value by value.
-        rows4 = count & ~3 if X.strides[0] == X.itemsize else 0
-        cols4 = d & ~3 if rows4 > 0 else 0
-        for j in range(0, cols4, 4):
-            for r in range(0, rows4, 4):
-                _transpose4(X, first + r, j, tile, r, mean, inv_scale)
-        for j in range(d):
-            m = mean[j]
-            s = inv_scale[j]
-            for r in range(rows4 if j < cols4 else 0, count):
-                tile[r, j] = (X[first + r, j] - m) * s
+        _fill_columns(X, first, count, mean, inv_scale, tile)
     else:
-        for r in range(count):
-            i = first + r if identity else order[first + r]
-            for j in range(d):
-                tile[r, j] = (X[i, j] - mean[j]) * inv_scale[j]
+        _fill_rows(X, order, identity, first, count, mean, inv_scale, tile)
+
+
+@njit(inline="always")
+def _fill_columns(X, first, count, mean, inv_scale, tile):
+    """:func:`_fill` for column-major rows in file order: walk down each column
+    (contiguous reads), hinting the next tile's stretch of it (d streams are more than
+    the hardware prefetcher follows)."""
+    d = X.shape[1]
+    ahead = min(count, X.shape[0] - first - count)
+    step = max(1, 64 // X.itemsize)
+    for j in range(d):
+        for r in range(0, ahead, step):
+            _prefetch(X, first + count + r, j)
+    # 4 x 4 blocks transposed in registers; the ragged edges value by value.
+    rows4 = count & ~3 if X.strides[0] == X.itemsize else 0
+    cols4 = d & ~3 if rows4 > 0 else 0
+    for j in range(0, cols4, 4):
+        for r in range(0, rows4, 4):
+            _transpose4(X, first + r, j, tile, r, mean, inv_scale)
+    for j in range(d):
+        m = mean[j]
+        s = inv_scale[j]
+        for r in range(rows4 if j < cols4 else 0, count):
+            tile[r, j] = (X[first + r, j] - m) * s
+
+
+@njit(inline="always")
+def _fill_rows(X, order, identity, first, count, mean, inv_scale, tile):
+    """:func:`_fill` row by row, in file order or in ``order``."""
+    d = X.shape[1]
+    for r in range(count):
+        i = first + r if identity else order[first + r]
+        for j in range(d):
+            tile[r, j] = (X[i, j] - mean[j]) * inv_scale[j]
 
 
 @njit(inline="always")
@@ -217,7 +231,8 @@ def _adagrad_step(w, carry_w, tile, r, dz, b, carry_b, m, lr, l2, g2):
 
 
 @njit(inline="always")
-def _step(w, carry_w, tile, r, dz, b, carry_b, m, t, lr0, power_t, l2, g2, l1, u, q):
+def _step(adagrad, penalized, w, carry_w, tile, r, dz, b, carry_b, m, t, lr0, power_t, l2, g2,
+          l1, u, q):
     """The update step, the one every kernel takes: the batch's last row
     (``tile[r]`` with ``dz``) joins the carry and
 
@@ -228,24 +243,25 @@ def _step(w, carry_w, tile, r, dz, b, carry_b, m, t, lr0, power_t, l2, g2, l1, u
     weighted sums ``sum_i w_i dL/dz_i x_i``). The carry ``carry_w`` is emptied; returns
     the new ``(b, t)`` (the caller empties ``carry_b`` and the batch's counts). A step
     with no last row passes a zero row.
-    A non-empty ``g2``: AdaGrad's per-coordinate step instead (:func:`_adagrad_step`).
-    ``l1 > 0``: then the cumulative L1 penalty (:func:`_cumulative_l1`); the bias is
-    never penalised.
+    ``adagrad``: AdaGrad's per-coordinate step instead (:func:`_adagrad_step`, ``g2``).
+    ``penalized``: then the cumulative L1 penalty (:func:`_cumulative_l1`); the bias is
+    never penalised. Both flags are compile-time constants of the calling kernel
+    (:mod:`.specialize`), so each kernel holds one step rule's code, not all of them.
     """
-    if g2.shape[0] > 0:
+    if adagrad:
         b = _adagrad_step(w, carry_w, tile, r, dz, b, carry_b, m, lr0, l2, g2)
-        if l1 > 0.0:
-            _cumulative_l1(w, u, q, lr0, l1, g2)
+        if penalized:
+            _cumulative_l1(w, u, q, lr0, l1, g2, True)
         return b, t + 1.0
     lr = _rate(t, lr0, power_t)
     _update_row(w, carry_w, tile, r, dz, lr, m, _power_of_two(m), l2)
-    if l1 > 0.0:
-        _cumulative_l1(w, u, q, lr, l1, g2)
+    if penalized:
+        _cumulative_l1(w, u, q, lr, l1, g2, False)
     return b - lr * (carry_b / m), t + 1.0
 
 
 @njit(inline="always")
-def _cumulative_l1(w, u, q, lr, l1, g2):
+def _cumulative_l1(w, u, q, lr, l1, g2, adaptive):
     """The cumulative L1 penalty of Tsuruoka, Tsujii & Ananiadou (2009), after a step at
     rate ``lr``: ``u_j`` is the L1 penalty weight ``j`` could have received so far, ``q_j``
     the penalty it did receive (signed); each weight moves towards zero by what it is
@@ -257,7 +273,6 @@ def _cumulative_l1(w, u, q, lr, l1, g2):
         q_j += w_j(after) - w_j(before)
 
     so weights become exactly zero. ``u``, ``q``: (d,), kept in the training state."""
-    adaptive = g2.shape[0] > 0
     for j in range(w.shape[0]):
         rate = lr / (np.sqrt(g2[j]) + ADAGRAD_EPS) if adaptive else lr
         uj = u[j] + rate * l1

@@ -1,0 +1,74 @@
+"""Kernels compiled on first use, only the variants a run needs, and a notice when
+numba's cache does not hold them yet.
+
+A kernel that serves several losses and step rules (:func:`~.sgd.sgd_block`) is built
+per *variant*: the loss, the step rule and whether rows are weighted are constants
+of the compiled code (closure variables; numba drops the branches they rule out
+before it types the code), so a run compiles one rule's code, not every rule's.
+:func:`variants` makes such a family: ``build(*key)`` runs once per key, on first
+use. Each variant is cached on disk by numba like any ``cache=True`` function (the
+constants are part of its cache key).
+
+The first run after an install finds numba's cache empty and compiles for seconds;
+:class:`Announced` says so on stderr before it happens
+(:func:`streamneuron.progress.notice`: shown by an open, non-quiet progress display,
+i.e. the command line without ``--quiet``). Whether the cache holds a compiled
+function is read from numba's cache index (private parts of numba: if they change,
+nothing is said and nothing else changes).
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from typing import Any, Callable
+
+from .. import progress
+
+# What a run's kernels take to compile together on a cold cache (a typical SGD run:
+# the statistics pass, the block's labels, the SGD step, the last short batch's step).
+COLD_SECONDS = 5
+
+_said = threading.Event()
+
+
+def variants(build: Callable[..., Any]) -> Callable[..., "Announced"]:
+    """``build(*key) -> numba dispatcher``, called once per key, its result announced."""
+
+    @functools.cache
+    def variant(*key):
+        return Announced(build(*key))
+
+    return variant
+
+
+class Announced:
+    """A compiled kernel that, on its first call in this process, checks numba's cache
+    and, when it lacks the arguments' specialization, gives the cold-start notice
+    (once per process) before numba compiles it. Calls go straight to the kernel."""
+
+    __slots__ = ("kernel", "_checked")
+
+    def __init__(self, kernel):
+        self.kernel = kernel
+        self._checked = False
+
+    def __call__(self, *args):
+        if not self._checked:
+            self._checked = True
+            if not _said.is_set() and not self.kernel.overloads and not in_cache(self.kernel, args):
+                _said.set()
+                progress.notice(f"compiling kernels (first run only, ~{COLD_SECONDS} s)...")
+        return self.kernel(*args)
+
+
+def in_cache(kernel, args) -> bool:
+    """Whether numba's on-disk cache holds ``kernel`` compiled for ``args``' types
+    (True when that cannot be told: no notice rather than a false one)."""
+    try:
+        signature = tuple(kernel.typeof_pyval(a) for a in args)
+        cache = kernel._cache
+        key = cache._index_key(signature, kernel.targetctx.codegen())
+        return key in cache._cache_file._load_index()
+    except Exception:
+        return True
