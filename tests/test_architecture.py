@@ -301,6 +301,46 @@ def test_no_module_above_500_lines():
     assert not long, f"modules above {MAX_MODULE_LINES} lines: {long}"
 
 
+# The floors of ARCHITECTURE.md, top to bottom, by module name (prefixes for packages).
+FLOORS = [
+    ["cli", "__main__"],
+    ["sklearn", "sklearn_input", "standardization", "inference", "apply", "metrics", "plots",
+     "inspect", "generate", "convert"],
+    ["sgd", "fullpass"],
+    ["stream", "stats", "training", "neuron", "checkpoint", "validation", "weighting",
+     "warmstart", "params", "rules", "penalty", "losses", "schedules", "defaults", "stop",
+     "report", "progress", "warmup", "atomic"],
+    ["readers"],
+    ["units", "errors"],
+    ["kernels"],
+]
+# The upward edges ARCHITECTURE.md names, and nothing else.
+NAMED_EXCEPTIONS = {
+    ("readers.base", "stream"), ("readers.weighted", "weighting"),
+    ("params", "fullpass.solvers"), ("validation", "metrics"),
+    ("kernels.common", "schedules"), ("kernels.specialize", "progress"),
+    ("checkpoint", ""), ("cli", ""),  # the package's __version__
+}
+
+
+def _floor(module: str) -> int:
+    name = module[len(PACKAGE) + 1:] if module != PACKAGE else ""
+    if not name:
+        return -1  # the package itself: its __init__ re-exports from every floor
+    top = name.split(".")[0]
+    for k, floor in enumerate(FLOORS):
+        if top in floor:
+            return k
+    raise AssertionError(f"{module} is on no floor of ARCHITECTURE.md")
+
+
+def test_imports_go_down_the_floors():
+    graph = import_graph()
+    upward = sorted((a[len(PACKAGE) + 1:], b[len(PACKAGE) + 1:]) for a, targets in graph.items()
+                    for b in targets if _floor(b) < _floor(a))
+    assert set(upward) <= NAMED_EXCEPTIONS, sorted(set(upward) - NAMED_EXCEPTIONS)
+
+
 if __name__ == "__main__":
     g = import_graph()
     for component in cycles(g):
