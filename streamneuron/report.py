@@ -32,9 +32,11 @@ def largest_weights(model, names) -> list[dict]:
     return [{"feature": names[j], "weight": float(w[j])} for j in order[:LARGEST_WEIGHTS]]
 
 
-def run_summary(model, columns: dict, *, output: str, rows: int, weight: str | None) -> dict:
+def run_summary(model, columns: dict, *, output: str, rows: int, weight: str | None,
+                l2_given: bool = True) -> dict:
     """The summary of a run that trained ``model`` on ``rows`` rows (``columns``: the
-    source's :meth:`columns_report`) and wrote it to ``output``."""
+    source's :meth:`columns_report`) and wrote it to ``output``; ``l2_given``: whether
+    the L2 penalty was given (else the run chose ``1/n``, or ``1/W`` when weighted)."""
     info = model.info
     history = info.get("history", [])
     summary = {"model": output, "mode": info["mode"], "loss": model.loss_name, "rows": rows,
@@ -45,6 +47,9 @@ def run_summary(model, columns: dict, *, output: str, rows: int, weight: str | N
     fields = SGD_FIELDS if info["mode"] == "sgd" else FULL_PASS_FIELDS
     summary.update({key: info[key] for key in fields})
     summary.update({key: info[key] for key in OPTIONAL_FIELDS if key in info})
+    weighted = weight is not None or info["params"].get("class_weight") is not None
+    summary["l2"] = info["params"]["l2"]
+    summary["l2_from"] = "given" if l2_given else ("1/W" if weighted else "1/n")
     summary["nonzero"] = int((model.weights != 0.0).sum())
     summary["largest_weights"] = largest_weights(model, columns["features"])
     if weight is not None:
@@ -62,6 +67,7 @@ def summary_lines(summary: dict, info: dict) -> list[str]:
                      f"{info['best_loss']:.6f}); the model holds the {info['returned']} weights")
     if summary["mode"] == "sgd":
         lines.append(sgd_convergence_line(info))
+    lines.append(l2_line(summary))
     names = summary["feature_names"]
     lines.append(f"wrote {summary['model']} ({summary['features']} features: "
                  f"{name_list(names, limit=8, ends=3)}; final objective "
@@ -77,6 +83,16 @@ def summary_lines(summary: dict, info: dict) -> list[str]:
                      f"{summary['passes']} passes over the data, |grad| "
                      f"{summary['grad_norm']:.3g} ({summary['where']})")
     return lines
+
+
+def l2_line(summary: dict) -> str:
+    """The L2 penalty the run used, and where it came from."""
+    l2, rule = summary["l2"], summary["l2_from"]
+    if rule == "given":
+        return f"l2 = {l2:.4g}"
+    where = ("W: the sum of the row weights" if rule == "1/W"
+             else f"n = {summary['rows']:,} rows")
+    return f"l2 = {rule} = {l2:.4g} ({where}; scikit-learn's C = 1)"
 
 
 def columns_lines(report: dict) -> list[str]:

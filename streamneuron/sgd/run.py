@@ -18,7 +18,7 @@ import math
 import signal
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Callable
 
 import numpy as np
@@ -28,6 +28,7 @@ from .. import defaults
 from ..errors import DivergenceError, TrainingInterrupted
 from ..losses import get_loss
 from ..neuron import Neuron
+from ..penalty import default_l2
 from ..stats import raise_nonfinite, streaming_moments
 from ..stop import StopReason
 from ..stream import Position, iter_blocks
@@ -53,7 +54,7 @@ class SGDParams:
     lr: float
     schedule: str
     power_t: float
-    l2: float
+    l2: float | None  # None until Run settles it (penalty.default_l2)
     seed: int
     shuffle: bool
     window: int
@@ -138,11 +139,9 @@ class Hooks:
 class Run:
     """One training run: the model, its training state, and where the stream is."""
 
-    def __init__(self, source, params: SGDParams, policy: PassPolicy, saving: Checkpointing,
+    def __init__(self, source, params: SGDParams, epochs: int | None, saving: Checkpointing,
                  hooks: Hooks, validation=None):
-        self.source, self.params, self.policy = source, params, policy
-        self.epochs = policy.max_passes
-        self.rule = policy.rule
+        self.source = source
         self.saving, self.hooks = saving, hooks
         self.checkpoint = saving.folder
         # (a0, a1) multiplying each row's weight, or None; the rows are weighted when
@@ -151,6 +150,13 @@ class Run:
         self.class_weights = resolve_class_weight(
             {0: cw[0], 1: cw[1]} if isinstance(cw, list) else cw, source)
         self.weighted = source.weight is not None or self.class_weights is not None
+        self.moments = None  # the standardization pass's, when settling l2 needed it
+        if params.l2 is None:
+            params = replace(params, l2=default_l2(self._weight_total()))
+        self.params = params
+        self.policy = policy = params.policy(source.n_rows, epochs)
+        self.epochs = policy.max_passes
+        self.rule = policy.rule
         self.state: TrainState | None = None
         self.history: list[dict] = []
         self.position = Position()
@@ -166,12 +172,25 @@ class Run:
             self.hooks.notify(message)
 
     # -- set-up -----------------------------------------------------------------
+    def _weight_total(self) -> float:
+        """``W`` of the default ``l2``: the source's rows, or (weighted) the sum of their
+        weights, from the standardization pass (run here, and kept for the model)."""
+        if not self.weighted:
+            return float(self.source.n_rows)
+        self.moments = self._moments()
+        return float(self.moments.weight)
+
+    def _moments(self):
+        """The standardization pass (weighted when the rows are)."""
+        moments = streaming_moments(self.source, class_weights=self.class_weights)
+        if self.weighted:  # all weights 0: say so, before 0/0 makes the scale NaN
+            check_total(float(moments.weight), _weights_where(self.source))
+        return moments
+
     def _fresh_model(self) -> Neuron:
         stats = None
         if self.params.standardize:
-            moments = streaming_moments(self.source, class_weights=self.class_weights)
-            if self.weighted:  # all weights 0: say so, before 0/0 makes the scale NaN
-                check_total(float(moments.weight), _weights_where(self.source))
+            moments = self.moments if self.moments is not None else self._moments()
             stats = (moments.mean, moments.scale())
         model = Neuron(self.source.n_features, self.params.loss,
                        feature_names=self.source.feature_names, label=self.source.label,
