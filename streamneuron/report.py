@@ -20,7 +20,7 @@ from .stop import StopReason
 LARGEST_WEIGHTS = 5
 # The engine's fields copied into the summary.
 FULL_PASS_FIELDS = ("converged", "message", "iterations", "passes", "grad_norm", "where")
-SGD_FIELDS = ("converged", "stop_reason", "epochs", "max_epochs", "updates")
+SGD_FIELDS = ("converged", "stop_reason", "epochs", "max_epochs", "updates", "epoch_objective")
 OPTIONAL_FIELDS = ("validation", "best_check", "best_epoch", "best_loss", "stopped_early",
                    "returned", "class_weights", "weight_total")
 
@@ -42,7 +42,7 @@ def run_summary(model, columns: dict, *, output: str, rows: int, weight: str | N
     summary = {"model": output, "mode": info["mode"], "loss": model.loss_name, "rows": rows,
                "features": model.n_features, "feature_names": columns["features"],
                "left_out": columns["left_out"], "warnings": columns["warnings"],
-               "objective": history[-1]["objective"] if history else None,
+               "objective": info.get("objective", history[-1]["objective"] if history else None),
                "weights": model.weights.tolist(), "bias": model.bias, "history": history}
     fields = SGD_FIELDS if info["mode"] == "sgd" else FULL_PASS_FIELDS
     summary.update({key: info[key] for key in fields})
@@ -62,16 +62,17 @@ def summary_lines(summary: dict, info: dict) -> list[str]:
     the non-zero weights (with L1, or when some are zero)."""
     lines = []
     if "best_check" in info:
-        lines.append(f"{'stopped early' if info['stopped_early'] else 'ran every epoch'}; "
-                     f"best check {info['best_check']} (epoch {info['best_epoch']}, loss "
-                     f"{info['best_loss']:.6f}); the model holds the {info['returned']} weights")
+        lines.append(checks_line(info))
     if summary["mode"] == "sgd":
         lines.append(sgd_convergence_line(info))
     lines.append(l2_line(summary))
     names = summary["feature_names"]
     lines.append(f"wrote {summary['model']} ({summary['features']} features: "
-                 f"{name_list(names, limit=8, ends=3)}; final objective "
+                 f"{name_list(names, limit=8, ends=3)}; its objective "
                  f"{summary['objective']:.6f})")
+    if summary["mode"] == "sgd":
+        lines.append(f"(the last epoch's objective at the moving iterates, the epoch lines' "
+                     f"number: {summary['epoch_objective']:.6f})")
     if info["params"].get("l1", 0.0) > 0 or summary["nonzero"] < summary["features"]:
         largest = ", ".join(f"{w['feature']} {w['weight']:+.4g}"
                             for w in summary["largest_weights"])
@@ -126,13 +127,41 @@ def iteration_line(row: dict) -> str:
             f"{row['grad_norm']:.3g} (pass {row['passes']}, {row['seconds']:.2f} s)")
 
 
+def checks_line(info: dict) -> str:
+    """What the held-out checks (or early stopping's) found: why the run stopped and
+    which check was best."""
+    params, checks = info["params"], info["validation"]
+    last = checks[-1] if checks else {"check": 0, "epoch": 0}
+    best = (f"best check {info['best_check']} of {last['check']} (epoch {info['best_epoch']}, "
+            f"loss {info['best_loss']:.6f})")
+    if info["stopped_early"]:
+        why = (f"stopped early at check {last['check']} (epoch {last['epoch']}): "
+               f"{params['patience']} checks in a row did not improve on the best loss by more "
+               f"than {params['tol']:g}")
+    elif params.get("early_stopping"):
+        why = (f"ran every epoch ({info['epochs']}): early stopping never saw "
+               f"{params['patience']} checks in a row without an improvement by more than "
+               f"{params['tol']:g}")
+    else:
+        why = f"ran every epoch ({info['epochs']})"
+    return f"{why}; {best}; the model holds the {info['returned']} weights"
+
+
 def sgd_convergence_line(info: dict) -> str:
     """The last line of an sgd run: whether the training objective converged."""
     params = info["params"]
-    rule = (f"the training objective's mean over the last {info['patience_epochs']} epochs "
-            f"improved by less than {params['tol']:g} (relative) on the {info['patience_epochs']} "
-            "before")
-    state = f"converged ({rule})" if info["converged"] else f"NOT converged (not yet: {rule})"
+    p, tol = info["patience_epochs"], params["tol"]
+    if info["converged"]:
+        state = (f"converged: the training objective's mean over the last {p} epochs "
+                 f"improved by less than {tol:g} (relative) on the {p} before")
+    elif tol <= 0:
+        state = "NOT converged: --tol 0 never stops on the objective"
+    elif info["epochs"] < 2 * p:
+        state = (f"NOT converged: too few epochs to tell (the rule needs {2 * p}: it compares "
+                 f"the mean objective of the last {p} epochs with the {p} before)")
+    else:
+        state = (f"NOT converged: the training objective still improves by more than "
+                 f"{tol:g} (relative) per {p} epochs")
     how = {StopReason.CONVERGED: "stopped there",
            StopReason.MAX_EPOCHS: "stopped at the most epochs",
            StopReason.EARLY_STOPPING: "stopped by --early-stopping",

@@ -28,12 +28,12 @@ from .. import defaults
 from ..errors import DivergenceError, TrainingInterrupted
 from ..losses import get_loss
 from ..neuron import Neuron
-from ..penalty import default_l2
+from ..penalty import Penalty, default_l2
 from ..stats import raise_nonfinite, streaming_moments
 from ..stop import StopReason
 from ..stream import Position, iter_blocks
 from ..training import NONFINITE, PassPolicy, TrainState
-from ..validation import FIELDS, Stopping, validate
+from ..validation import FIELDS, Stopping, training_objective, validate
 from ..weighting import check_total, resolve_class_weight
 
 # Rows per kernel call: small enough to notice a signal or a due checkpoint within
@@ -325,6 +325,14 @@ class Run:
             weights, bias = self.policy.model(st)
             model.weights, model.bias = weights.copy(), bias
         model.info["nonzero"] = int(np.count_nonzero(model.weights))
+        if self.history:
+            # the epoch's objective is the mean at the moving iterates; the model saved
+            # (averaged, or the best check's) has its own: one more read of the rows
+            model.info["epoch_objective"] = self.history[-1]["objective"]
+            model.info["objective"] = training_objective(
+                model.weights, model.bias, model.center, model.inv_scale, p.loss, self.source,
+                penalty=Penalty(l2=p.l2, l1=p.l1), fraction=p.validation_fraction, seed=p.seed,
+                class_weights=self.class_weights)
         return model
 
     def _converged(self) -> bool:
