@@ -63,16 +63,17 @@ def summary_lines(summary: dict, info: dict) -> list[str]:
     lines = []
     if "best_check" in info:
         lines.append(checks_line(info))
+    lines.append(l2_line(summary))
     if summary["mode"] == "sgd":
         lines.append(sgd_convergence_line(info))
-    lines.append(l2_line(summary))
     names = summary["feature_names"]
+    at_iterates = ""
+    if summary["mode"] == "sgd":
+        at_iterates = (f"; the last epoch's at the moving iterates, as the epoch lines: "
+                       f"{summary['epoch_objective']:.6f}")
     lines.append(f"wrote {summary['model']} ({summary['features']} features: "
                  f"{name_list(names, limit=8, ends=3)}; its objective "
-                 f"{summary['objective']:.6f})")
-    if summary["mode"] == "sgd":
-        lines.append(f"(the last epoch's objective at the moving iterates, the epoch lines' "
-                     f"number: {summary['epoch_objective']:.6f})")
+                 f"{summary['objective']:.6f}{at_iterates})")
     if info["params"].get("l1", 0.0) > 0 or summary["nonzero"] < summary["features"]:
         largest = ", ".join(f"{w['feature']} {w['weight']:+.4g}"
                             for w in summary["largest_weights"])
@@ -152,8 +153,8 @@ def sgd_convergence_line(info: dict) -> str:
     params = info["params"]
     p, tol = info["patience_epochs"], params["tol"]
     if info["converged"]:
-        state = (f"converged: the training objective's mean over the last {p} epochs "
-                 f"improved by less than {tol:g} (relative) on the {p} before")
+        state = (f"converged (the training objective's mean over the last {p} epochs "
+                 f"improved by less than {tol:g} (relative) on the {p} before)")
     elif tol <= 0:
         state = "NOT converged: --tol 0 never stops on the objective"
     elif info["epochs"] < 2 * p:

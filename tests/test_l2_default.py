@@ -156,8 +156,8 @@ def test_cli_sgd_reports_the_saved_models_objective(capsys, tmp_path, cancer_fil
     code, _, err = run(capsys, "train", cancer_file, "--label", "y", "--exclude", "w",
                        "-o", out, "--epochs", "3")
     assert f"its objective {summary['objective']:.6f}" in err
-    assert f"at the moving iterates, the epoch lines' number: {summary['epoch_objective']:.6f}" \
-        in err
+    assert (f"the last epoch's at the moving iterates, as the epoch lines: "
+            f"{summary['epoch_objective']:.6f})") in err
 
 
 def test_cli_not_converged_says_why(capsys, tmp_path, cancer_file):
@@ -181,7 +181,7 @@ def test_cli_converged_and_resume_names_the_epochs_made(capsys, tmp_path):
     assert code == 0, err
     epochs = json.loads(out.read_text())["training"]["epochs"]
     assert epochs < 1000
-    assert "sgd: converged: the training objective's mean over the last 2 epochs improved" in err
+    assert "sgd: converged (the training objective's mean over the last 2 epochs improved" in err
     code, _, err = run(capsys, "train", path, "-o", out, "--checkpoint", ckpt, "--resume")
     assert code == 0, err
     assert f"holds a finished run of {epochs} epochs" in err
@@ -205,3 +205,30 @@ def test_cli_early_stopping_says_why(capsys, tmp_path, cancer_file):
     assert (f"stopped early at check {last['check']} (epoch {last['epoch']}): 2 checks in a row "
             "did not improve on the best loss by more than 0.01") in err
     assert f"best check {model['best_check']} of {last['check']}" in err
+
+
+def test_resume_with_the_default_matches(tmp_path, cancer_file):
+    """The checkpoint holds the number the default settled on; a resume (weighted: W
+    summed again) settles on the same one and continues bit for bit."""
+    ckpt = tmp_path / "ckpt"
+    kwargs = dict(label="y", weight="w", features=[f"f{j}" for j in range(30)])
+    fit_sgd(cancer_file, epochs=2, checkpoint=ckpt, **kwargs)
+    resumed = fit_sgd(cancer_file, epochs=4, checkpoint=ckpt, resume=True, **kwargs)
+    fresh = fit_sgd(cancer_file, epochs=4, **kwargs)
+    assert resumed.info["params"]["l2"] == fresh.info["params"]["l2"]
+    np.testing.assert_array_equal(resumed.weights, fresh.weights)
+    assert resumed.bias == fresh.bias
+
+
+def test_held_out_rows_are_not_in_n(cancer):
+    """With --validation-fraction, n (W) counts the training rows only."""
+    from streamneuron.stream import held_out
+
+    X, y = cancer
+    weights = np.random.default_rng(7).uniform(0.0, 2.0, len(y))
+    plain = fit_sgd((X, y), epochs=1, validation_fraction=0.3, seed=4)
+    assert plain.info["params"]["l2"] == 1.0 / plain.info["history"][0]["rows"]
+    assert plain.info["history"][0]["rows"] < len(y)
+    weighted = fit_sgd((X, y), epochs=1, validation_fraction=0.3, seed=4, weight=weights)
+    kept = ~held_out(np.arange(len(y)), 0.3, 4)
+    assert weighted.info["params"]["l2"] == pytest.approx(1.0 / weights[kept].sum(), rel=1e-12)

@@ -81,8 +81,8 @@ def fit_sgd(source, batch_size: int | None = None, epochs: int | None = None,
     ``lr`` (default 1.0 for ``"auto"``, else 0.1) with ``schedule`` ``"constant"`` or
     ``"invscaling"`` (``lr_t = lr / (1 + t)**power_t``), or ``"adagrad"`` (per-coordinate
     steps, the last iterate returned); ``l2`` penalises the weights only (default ``1/W``, scikit-learn's ``C = 1``:
-    ``W`` the source's rows, held-out ones included, or the sum of their weights when
-    weighted, from the standardization pass; ``info["params"]["l2"]`` holds it);
+    ``W`` the training rows (held-out ones left out), or the sum of their weights
+    when weighted, from the standardization pass; ``info["params"]["l2"]`` holds it);
     ``shuffle`` permutes row groups and the rows inside them, seeded by
     ``seed`` and the epoch; ``standardize`` makes one streaming pass for the
     per-feature mean and scale first.

@@ -31,7 +31,7 @@ from ..neuron import Neuron
 from ..penalty import Penalty, default_l2
 from ..stats import raise_nonfinite, streaming_moments
 from ..stop import StopReason
-from ..stream import Position, iter_blocks
+from ..stream import Position, block_rows, held_out, iter_blocks
 from ..training import NONFINITE, PassPolicy, TrainState
 from ..validation import FIELDS, Stopping, training_objective, validate
 from ..weighting import check_total, resolve_class_weight
@@ -151,9 +151,9 @@ class Run:
             {0: cw[0], 1: cw[1]} if isinstance(cw, list) else cw, source)
         self.weighted = source.weight is not None or self.class_weights is not None
         self.moments = None  # the standardization pass's, when settling l2 needed it
-        if params.l2 is None:
-            params = replace(params, l2=default_l2(self._weight_total()))
         self.params = params
+        if params.l2 is None:
+            self.params = params = replace(params, l2=default_l2(self._weight_total()))
         self.policy = policy = params.policy(source.n_rows, epochs)
         self.epochs = policy.max_passes
         self.rule = policy.rule
@@ -173,16 +173,27 @@ class Run:
 
     # -- set-up -----------------------------------------------------------------
     def _weight_total(self) -> float:
-        """``W`` of the default ``l2``: the source's rows, or (weighted) the sum of their
-        weights, from the standardization pass (run here, and kept for the model)."""
+        """``W`` of the default ``l2``: the training rows (those not held out), or
+        (weighted) the sum of their weights, from the standardization pass (run here,
+        and kept for the model)."""
+        fraction, seed = self.params.validation_fraction, self.params.seed
         if not self.weighted:
-            return float(self.source.n_rows)
-        self.moments = self._moments()
-        return float(self.moments.weight)
+            return float(kept_rows(self.source.n_rows, fraction, seed))
+        kept = [0.0]
 
-    def _moments(self):
+        def add(block) -> None:
+            w = block.w if block.w is not None else np.ones(len(block.y))
+            if fraction > 0:
+                w = w[~held_out(block_rows(self.source, block.units), fraction, seed)]
+            kept[0] += float(w.sum())
+
+        self.moments = self._moments(on_block=add)
+        return kept[0]
+
+    def _moments(self, on_block=None):
         """The standardization pass (weighted when the rows are)."""
-        moments = streaming_moments(self.source, class_weights=self.class_weights)
+        moments = streaming_moments(self.source, class_weights=self.class_weights,
+                                    on_block=on_block)
         if self.weighted:  # all weights 0: say so, before 0/0 makes the scale NaN
             check_total(float(moments.weight), _weights_where(self.source))
         return moments
@@ -442,6 +453,17 @@ class Run:
             f"{where}, row {local}: the logit overflowed although the row is finite; the "
             "learning rate is too large for this data: lower --lr or use --standardize")
 
+
+
+def kept_rows(n_rows: int, fraction: float, seed: int) -> int:
+    """The rows not held out by ``(fraction, seed)`` (:func:`streamneuron.stream.held_out`
+    of every row index, no read)."""
+    held, step = 0, 1 << 20
+    if fraction > 0:
+        for start in range(0, n_rows, step):
+            rows = np.arange(start, min(n_rows, start + step), dtype=np.int64)
+            held += int(held_out(rows, fraction, seed).sum())
+    return n_rows - held
 
 
 def _weights_where(source) -> str:
