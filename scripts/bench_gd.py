@@ -98,7 +98,7 @@ def gd_seconds(path: str, client, iterations: int, persist: bool, units: int):
         warnings.simplefilter("ignore", PersistWarning)
         # (lr only shapes the weights, not the time of a pass; 0.01 keeps the unstandardized
         # objective falling, which the divergence check requires)
-        model = fit_gd(path, max_iter=iterations, lr=0.01, tol=0, client=client,
+        model = fit_gd(path, max_iter=iterations, lr=0.01, l2=0.0, tol=0, client=client,
                        persist=persist, standardize=False)
     passes = (sum(client.run(units_read).values()) - before) / units / iterations
     # The first iteration pays for the workers' first footer parse (and, persisted,

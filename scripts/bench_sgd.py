@@ -152,7 +152,7 @@ def worker(task: dict) -> dict:
                                     weight=task.get("weight"))
             extra = {"l1": task.get("l1", 0.0)}
         model = sn.fit_sgd(source, batch_size=task["batch"], epochs=task["epochs"],
-                           lr=0.05, shuffle=task["shuffle"], on_epoch=on_epoch,
+                           lr=0.05, l2=0.0, shuffle=task["shuffle"], on_epoch=on_epoch,
                            schedule=task.get("schedule", "constant"), **extra)
         seconds = [h["seconds"] for h in model.info["history"]]
         cpu = [marks[k][1] - marks[k - 1][1] for k in range(1, len(marks))]

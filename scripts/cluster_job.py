@@ -43,7 +43,8 @@ def main(argv=None) -> int:
     ap.add_argument("--solver", choices=["newton", "lbfgs", "gd", "auto"], default="newton")
     ap.add_argument("--max-iter", type=int, default=None, help="default 100 (lbfgs 1000)")
     ap.add_argument("--lr", type=float, default=1.0, help="gd only")
-    ap.add_argument("--l2", type=float, default=0.0)
+    ap.add_argument("--l2", type=float, default=None,
+                    help="default: the library's, 1/n (scikit-learn's C = 1)")
     ap.add_argument("--tol", type=float, default=1e-6)
     ap.add_argument("--no-standardize", dest="standardize", action="store_false")
     ap.add_argument("--persist", action="store_true",

@@ -221,7 +221,10 @@ def describe(payload: dict) -> str:
     pos = payload.get("position", {})
     updates = _updates(payload)
     if payload.get("complete"):
-        text = f"a finished run of {payload.get('epochs', pos.get('epoch', '?'))} epochs"
+        # the epochs made (a run until converged may stop long before its most epochs)
+        made = payload.get("history")
+        text = (f"a finished run of {len(made)} epochs" if made is not None
+                else f"a finished run of {payload.get('epochs', pos.get('epoch', '?'))} epochs")
     else:
         text = f"epoch {pos.get('epoch', 0) + 1}"
         if payload.get("epochs"):

@@ -82,3 +82,9 @@ def converged(objectives: Sequence[float], n_rows: int, tol: float = CONVERGENCE
 
 __all__ = ["auto_batch_size", "patience_epochs", "converged", "AUTO_SCHEDULE",
            "AUTO_LR", "LR", "MAX_EPOCHS", "CONVERGENCE_TOL", "PATIENCE_ROWS"]
+
+
+# SGD reports the objective of the model it saves (averaged) by one more read of the rows
+# only after this many epochs or more, when that read costs at most a fifth of the run's;
+# a shorter run reports its last epoch's objective at the moving iterates, and says so.
+SAVED_OBJECTIVE_EPOCHS = 5

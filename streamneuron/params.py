@@ -146,8 +146,10 @@ PARAMS: dict[str, Param] = _entries(
     Param("lr", Number(0, strict=True), None, STEP, estimator=estimator(None),
           help="Learning rate", default_text="1.0 for sgd's auto and for gd, 0.1 for the "
           "other sgd schedules"),
-    Param("l2", Number(0), 0.0, estimator=estimator(default=1e-4),
-          help="L2 penalty (l2/2)||w||^2; the bias is not penalised."),
+    Param("l2", Number(0), None, estimator=estimator(None),
+          help="L2 penalty (l2/2)||w||^2 (the bias is not penalised); l2 = 1/(C n) for "
+               "scikit-learn's C.", default_text="1/n, scikit-learn's C = 1 (n: the training "
+          "rows, or the sum of their weights when weighted)"),
     Param("l1", Number(0), 0.0, estimator=ESTIMATOR,
           help="L1 penalty l1 ||w||_1 (elastic net with --l2; the bias is not penalised): "
                "weights become exactly zero. newton: proximal Newton; lbfgs: OWL-QN; sgd: "

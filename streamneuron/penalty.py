@@ -19,6 +19,16 @@ from dataclasses import dataclass
 import numpy as np
 
 
+def default_l2(weight_total: float) -> float:
+    """The L2 penalty when none is given: ``1/W``, ``W`` the training rows (the sum of
+    their weights when weighted): scikit-learn's ``C = 1``.
+
+    scikit-learn minimises ``(1/2)||w||^2 + C sum_i c_i L_i``; divided by ``C W`` that is
+    ``sum_i c_i L_i / W + (l2/2)||w||^2`` with ``l2 = 1/(C W)``, our objective.
+    """
+    return 1.0 / float(weight_total)
+
+
 def l1_norm(w: np.ndarray) -> float:
     """``||w||_1``."""
     return float(np.abs(w).sum())

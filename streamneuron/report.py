@@ -14,13 +14,14 @@ import io
 import numpy as np
 
 from .readers.base import name_list
+from .defaults import SAVED_OBJECTIVE_EPOCHS
 from .stop import StopReason
 
 # The weights the summary names (by |w|, on standardized features).
 LARGEST_WEIGHTS = 5
 # The engine's fields copied into the summary.
 FULL_PASS_FIELDS = ("converged", "message", "iterations", "passes", "grad_norm", "where")
-SGD_FIELDS = ("converged", "stop_reason", "epochs", "max_epochs", "updates")
+SGD_FIELDS = ("converged", "stop_reason", "epochs", "max_epochs", "updates", "epoch_objective")
 OPTIONAL_FIELDS = ("validation", "best_check", "best_epoch", "best_loss", "stopped_early",
                    "returned", "class_weights", "weight_total")
 
@@ -32,19 +33,24 @@ def largest_weights(model, names) -> list[dict]:
     return [{"feature": names[j], "weight": float(w[j])} for j in order[:LARGEST_WEIGHTS]]
 
 
-def run_summary(model, columns: dict, *, output: str, rows: int, weight: str | None) -> dict:
+def run_summary(model, columns: dict, *, output: str, rows: int, weight: str | None,
+                l2_given: bool = True) -> dict:
     """The summary of a run that trained ``model`` on ``rows`` rows (``columns``: the
-    source's :meth:`columns_report`) and wrote it to ``output``."""
+    source's :meth:`columns_report`) and wrote it to ``output``; ``l2_given``: whether
+    the L2 penalty was given (else the run chose ``1/n``, or ``1/W`` when weighted)."""
     info = model.info
     history = info.get("history", [])
     summary = {"model": output, "mode": info["mode"], "loss": model.loss_name, "rows": rows,
                "features": model.n_features, "feature_names": columns["features"],
                "left_out": columns["left_out"], "warnings": columns["warnings"],
-               "objective": history[-1]["objective"] if history else None,
+               "objective": info.get("objective", history[-1]["objective"] if history else None),
                "weights": model.weights.tolist(), "bias": model.bias, "history": history}
     fields = SGD_FIELDS if info["mode"] == "sgd" else FULL_PASS_FIELDS
     summary.update({key: info[key] for key in fields})
     summary.update({key: info[key] for key in OPTIONAL_FIELDS if key in info})
+    weighted = weight is not None or info["params"].get("class_weight") is not None
+    summary["l2"] = info["params"]["l2"]
+    summary["l2_from"] = "given" if l2_given else ("1/W" if weighted else "1/n")
     summary["nonzero"] = int((model.weights != 0.0).sum())
     summary["largest_weights"] = largest_weights(model, columns["features"])
     if weight is not None:
@@ -57,15 +63,20 @@ def summary_lines(summary: dict, info: dict) -> list[str]:
     the non-zero weights (with L1, or when some are zero)."""
     lines = []
     if "best_check" in info:
-        lines.append(f"{'stopped early' if info['stopped_early'] else 'ran every epoch'}; "
-                     f"best check {info['best_check']} (epoch {info['best_epoch']}, loss "
-                     f"{info['best_loss']:.6f}); the model holds the {info['returned']} weights")
+        lines.append(checks_line(info))
+    lines.append(l2_line(summary))
     if summary["mode"] == "sgd":
         lines.append(sgd_convergence_line(info))
     names = summary["feature_names"]
+    objective = f"its objective {summary['objective']:.6f}"
+    if summary["mode"] == "sgd":
+        iterates = ("the last epoch's at the moving iterates, as the epoch lines: "
+                    f"{summary['epoch_objective']:.6f}")
+        objective = (f"{objective}; {iterates}" if info.get("objective_of") == "saved model"
+                     else f"{iterates} (the saved model's own is read again only after "
+                          f"{SAVED_OBJECTIVE_EPOCHS} epochs or more: `evaluate` gives its loss)")
     lines.append(f"wrote {summary['model']} ({summary['features']} features: "
-                 f"{name_list(names, limit=8, ends=3)}; final objective "
-                 f"{summary['objective']:.6f})")
+                 f"{name_list(names, limit=8, ends=3)}; {objective})")
     if info["params"].get("l1", 0.0) > 0 or summary["nonzero"] < summary["features"]:
         largest = ", ".join(f"{w['feature']} {w['weight']:+.4g}"
                             for w in summary["largest_weights"])
@@ -77,6 +88,16 @@ def summary_lines(summary: dict, info: dict) -> list[str]:
                      f"{summary['passes']} passes over the data, |grad| "
                      f"{summary['grad_norm']:.3g} ({summary['where']})")
     return lines
+
+
+def l2_line(summary: dict) -> str:
+    """The L2 penalty the run used, and where it came from."""
+    l2, rule = summary["l2"], summary["l2_from"]
+    if rule == "given":
+        return f"l2 = {l2:.4g}"
+    where = ("W: the sum of the row weights" if rule == "1/W"
+             else f"n = {summary['rows']:,} rows")
+    return f"l2 = {rule} = {l2:.4g} ({where}; scikit-learn's C = 1)"
 
 
 def columns_lines(report: dict) -> list[str]:
@@ -110,13 +131,41 @@ def iteration_line(row: dict) -> str:
             f"{row['grad_norm']:.3g} (pass {row['passes']}, {row['seconds']:.2f} s)")
 
 
+def checks_line(info: dict) -> str:
+    """What the held-out checks (or early stopping's) found: why the run stopped and
+    which check was best."""
+    params, checks = info["params"], info["validation"]
+    last = checks[-1] if checks else {"check": 0, "epoch": 0}
+    best = (f"best check {info['best_check']} of {last['check']} (epoch {info['best_epoch']}, "
+            f"loss {info['best_loss']:.6f})")
+    if info["stopped_early"]:
+        why = (f"stopped early at check {last['check']} (epoch {last['epoch']}): "
+               f"{params['patience']} checks in a row did not improve on the best loss by more "
+               f"than {params['tol']:g}")
+    elif params.get("early_stopping"):
+        why = (f"ran every epoch ({info['epochs']}): early stopping never saw "
+               f"{params['patience']} checks in a row without an improvement by more than "
+               f"{params['tol']:g}")
+    else:
+        why = f"ran every epoch ({info['epochs']})"
+    return f"{why}; {best}; the model holds the {info['returned']} weights"
+
+
 def sgd_convergence_line(info: dict) -> str:
     """The last line of an sgd run: whether the training objective converged."""
     params = info["params"]
-    rule = (f"the training objective's mean over the last {info['patience_epochs']} epochs "
-            f"improved by less than {params['tol']:g} (relative) on the {info['patience_epochs']} "
-            "before")
-    state = f"converged ({rule})" if info["converged"] else f"NOT converged (not yet: {rule})"
+    p, tol = info["patience_epochs"], params["tol"]
+    if info["converged"]:
+        state = (f"converged (the training objective's mean over the last {p} epochs "
+                 f"improved by less than {tol:g} (relative) on the {p} before)")
+    elif tol <= 0:
+        state = "NOT converged: --tol 0 never stops on the objective"
+    elif info["epochs"] < 2 * p:
+        state = (f"NOT converged: too few epochs to tell (the rule needs {2 * p}: it compares "
+                 f"the mean objective of the last {p} epochs with the {p} before)")
+    else:
+        state = (f"NOT converged: the training objective still improves by more than "
+                 f"{tol:g} (relative) per {p} epochs")
     how = {StopReason.CONVERGED: "stopped there",
            StopReason.MAX_EPOCHS: "stopped at the most epochs",
            StopReason.EARLY_STOPPING: "stopped by --early-stopping",

@@ -51,6 +51,7 @@ from .fullpass.engine import fit_gd
 from .losses import get_loss, sigmoid
 from .neuron import Neuron
 from .params import estimator_constraints, estimator_default, pick_solver
+from .penalty import default_l2
 from .standardization import array_moments, rebase, restandardize
 from .stats import Moments
 from .training import PassPolicy
@@ -72,7 +73,8 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
     bias). The objective is ``J = sum_i s_i L_i / sum_i s_i + (l2 / 2) * ||w||**2
     + l1 * ||w||_1`` (``s_i`` the row weights: ``sample_weight`` times
     ``class_weight``, 1 by default), so ``l2`` corresponds to
-    ``LogisticRegression(C=1 / (l2 * sum_i s_i))`` on the standardized features.
+    ``LogisticRegression(C=1 / (l2 * sum_i s_i))`` on the standardized features
+    (the default, ``l2 = 1 / sum_i s_i``, is ``C = 1``).
 
     :meth:`fit` minimises ``J`` by full passes over the rows (``solver``: Newton
     or L-BFGS, as :func:`streamneuron.fit_gd`, to ``FULL_PASS_TOL = 1e-10``
@@ -120,8 +122,10 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
         pass, an epoch of ``fit`` or a ``partial_fit`` call, averages afresh).
     power_t : float, default=0.5
         Exponent of the ``"invscaling"`` schedule.
-    l2 : float, default=1e-4
+    l2 : float or None, default=None
         L2 penalty ``(l2 / 2) * ||w||**2`` (weights only; the bias is free).
+        None: ``1 / sum_i s_i`` (``n`` unweighted), scikit-learn's ``C = 1``; with
+        :meth:`partial_fit`, the rows of the call. ``l2_`` is the number used.
     standardize : bool, default=True
         :meth:`fit` computes the per-feature mean and population standard
         deviation of ``X`` (``mean_``, ``scale_``; a constant feature gets scale 1)
@@ -397,10 +401,16 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
         neuron.set_standardize(None if fitted.mean is None else (fitted.mean, fitted.scale))
         neuron.weights, neuron.bias = fitted.weights.copy(), float(fitted.bias)
         info = fitted.info
+        self.l2_ = float(info["params"]["l2"])
         self.n_iter_ = int(info["iterations"])
         self.converged_ = bool(info["converged"])
         self.loss_curve_ = [float(row["objective"]) for row in info["history"]]
         self._publish()
+
+    def _l2(self, weight_total: float) -> float:
+        """The L2 penalty of a run on rows weighing ``weight_total`` (``l2_``)."""
+        self.l2_ = self.l2 if self.l2 is not None else default_l2(weight_total)
+        return self.l2_
 
     def _update_running_statistics(self, X) -> None:
         """Streaming standardization (a model started by :meth:`partial_fit`): merge
@@ -438,7 +448,8 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
         neuron = self._neuron
         neuron.loss_fn = get_loss(self.loss)  # a warm start may have changed it
         policy = PassPolicy.of(neuron.loss_fn, n, batch_size=self.batch_size, lr=self.lr,
-                               schedule=self.schedule, power_t=self.power_t, l2=self.l2,
+                               schedule=self.schedule, power_t=self.power_t,
+                               l2=self._l2(n if weights is None else float(weights.sum())),
                                average=self.average, l1=self.l1, passes=passes)
         state = policy.state(neuron.weights, neuron.bias, neuron.updates,
                              previous=getattr(self, "_sgd", None))

@@ -100,9 +100,10 @@ class Moments:
         return np.where(std > 0.0, std, 1.0)
 
 
-def streaming_moments(source, *, progress=None) -> Moments:
+def streaming_moments(source, *, progress=None, on_block=None) -> Moments:
     """One pass over ``source`` (file order), merging each unit's moments, weighted by
-    each row's weight as the source decodes it (``DecodedUnit.w``; None: unweighted)."""
+    each row's weight as the source decodes it (``DecodedUnit.w``; None: unweighted).
+    ``on_block(block)``: also called with each block read (other sums in the same read)."""
     from .stream import Position, iter_blocks
 
     total = Moments.empty(source.n_features)
@@ -111,6 +112,8 @@ def streaming_moments(source, *, progress=None) -> Moments:
         if not np.isfinite(moments.m2).all():  # a NaN or infinity: name it (error path only)
             raise_nonfinite(source.feature_names, block)
         total = total.merge(moments)
+        if on_block is not None:
+            on_block(block)
         if progress is not None:
             progress(len(block.y))
     return total

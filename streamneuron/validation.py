@@ -39,6 +39,7 @@ from .errors import DataError
 from .losses import get_loss, sigmoid
 from .metrics import StreamingMetrics
 from .params import DEFAULT
+from .penalty import Penalty
 from .stats import raise_nonfinite
 from .stream import Position, block_rows, held_out, iter_blocks
 
@@ -99,6 +100,37 @@ def validate(weights: np.ndarray, bias: float, mean: np.ndarray, inv_scale: np.n
     return {"val_loss": loss, "val_log_loss": result["log_loss"],
             "val_accuracy": result["accuracy"], "val_auc": result["auc"],
             "val_rows": result["rows"]}
+
+
+def training_objective(weights: np.ndarray, bias: float, mean: np.ndarray,
+                       inv_scale: np.ndarray, loss_name: str, source, *, penalty: Penalty,
+                       fraction: float = 0.0, seed: int = 0) -> float:
+    """``J = sum_i c_i L_i / sum_i c_i + penalty(w)`` of ``(weights, bias)`` on the
+    training rows of ``source`` (those not held out by ``(fraction, seed)``): one read
+    in file order. SGD's epoch objective is the mean at the moving iterates; this is
+    the objective of the model it saves (averaged, or the best check's)."""
+    loss = get_loss(loss_name)
+    loss_sum = weight_sum = 0.0
+    for block in iter_blocks(source, Position(), epochs=1, shuffle=False, seed=0):
+        rows = None
+        if fraction > 0:
+            rows = np.flatnonzero(~held_out(block_rows(source, block.units), fraction, seed))
+        X = block.X if rows is None else block.X[rows]
+        y = block.y if rows is None else block.y[rows]
+        z = np.empty(len(X), dtype=np.float64)
+        bad = kernels.logits(X, weights, bias, mean, inv_scale, z)
+        if bad >= 0:
+            raise DataError(f"{block.describe_row(bad if rows is None else int(rows[bad]))[0]}"
+                            ": the model's logit overflowed")
+        losses = loss.loss(z, np.asarray(y, dtype=np.float64))
+        if block.w is None:
+            loss_sum += float(losses.sum())
+            weight_sum += len(losses)
+        else:
+            c = block.w if rows is None else block.w[rows]
+            loss_sum += float(np.dot(c, losses))
+            weight_sum += float(c.sum())
+    return float(penalty.objective(loss_sum / weight_sum, weights))
 
 
 def open_validation(data, training: Source, stack: contextlib.ExitStack) -> Source | None:
@@ -218,5 +250,5 @@ class Stopping:
                    bool(data["stopped"]), list(data["log"]))
 
 
-__all__ = ["validate", "open_validation", "second_reader", "Stopping", "SGD_TOL", "PATIENCE",
-           "FIELDS"]
+__all__ = ["validate", "training_objective", "open_validation", "second_reader", "Stopping",
+           "SGD_TOL", "PATIENCE", "FIELDS"]

@@ -127,7 +127,7 @@ def test_the_cli_says_at_the_end_whether_it_converged(tmp_path, capsys):
     assert summary["epochs"] == 2
     code, stdout, err = run(capsys, "train", path, "--label", "y", "-o", out, "--epochs", "2")
     lines = [line for line in err.splitlines() if line.strip()]
-    assert lines[-2].startswith("sgd: NOT converged (not yet: ") and \
+    assert lines[-2].startswith("sgd: NOT converged: too few epochs to tell ") and \
         lines[-2].endswith("ran the --epochs given"), lines[-2]
 
 

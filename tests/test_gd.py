@@ -234,7 +234,8 @@ def test_partition_rows_groups_row_groups(parquet_data, cluster2):
     assert [p.n_rows for p in default] == [100, 100, 100, 64, 64, 64, 58, 170]
     grouped = gd.plan_partitions(source, 200)
     assert [p.n_rows for p in grouped] == [200, 100, 192, 58, 170]  # never across files
-    model = gd.fit_gd(source, max_iter=3, lr=0.5, tol=0, client=cluster2, partition_rows=200)
+    model = gd.fit_gd(source, max_iter=3, lr=0.5, l2=0.0, tol=0, client=cluster2,
+                      partition_rows=200)
     w, b, _ = numpy_gd(X, y, 3, 0.5, "log", 0.0, True)
     assert_rel(model.weights, w, 1e-12)
     source.close()

@@ -185,7 +185,7 @@ def test_sgd_from_a_model_equals_the_plain_minibatch_loop_from_its_weights():
     X, y = make_data(n=200, d=3, seed=6, dtype=np.float64)
     start = _start_model([f"x{j}" for j in range(3)])
     model = sn.fit_sgd((X, y), batch_size=16, epochs=1, lr=0.1, schedule="constant",
-                       shuffle=False, standardize=False, init=start)
+                       shuffle=False, standardize=False, init=start, l2=0.0)
     w, b = start.weights.copy(), start.bias
     for i in range(0, len(y), 16):
         gw, gb = _gradient(X[i:i + 16], y[i:i + 16], w, b, 0.0)
@@ -205,10 +205,10 @@ def test_a_solver_from_its_own_optimum_converges_at_once(tmp_path, capsys, table
 
     first = tmp_path / "first.json"
     assert run(capsys, "train", table, "-o", first, "--mode", mode, "--tol", "1e-12",
-               "--quiet")[0] == 0
+               "--l2", "0", "--quiet")[0] == 0
     again = tmp_path / "again.json"
     code, out, err = run(capsys, "train", table, "-o", again, "--mode", mode, "--tol",
-                         "1e-12", "--init", first, "--json", *second)
+                         "1e-12", "--l2", "0", "--init", first, "--json", *second)
     assert code == 0, err
     summary = json.loads(out)
     assert summary["converged"] and summary["iterations"] <= 1

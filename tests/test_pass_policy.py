@@ -51,7 +51,8 @@ def test_auto_averages_each_pass_afresh_in_the_engine_and_the_estimator(problem)
     iterates; the engine and the estimator follow the same policy."""
     X, y = problem
     want_w, want_b = numpy_adagrad(X, y, batch=4, lr=1.0, passes=3, average_each_pass=True)
-    model = sn.fit_sgd((X, y), batch_size=4, epochs=3, shuffle=False, standardize=False)
+    model = sn.fit_sgd((X, y), batch_size=4, epochs=3, shuffle=False, standardize=False,
+                       l2=0.0)
     assert model.info["params"]["lr"] == 1.0
     np.testing.assert_allclose(model.weights, want_w, rtol=1e-9, atol=1e-12)
     assert model.bias == pytest.approx(want_b, rel=1e-9, abs=1e-12)
@@ -65,7 +66,7 @@ def test_adagrad_is_the_same_steps_returning_the_last_iterate(problem):
     X, y = problem
     want_w, want_b = numpy_adagrad(X, y, batch=4, lr=1.0, passes=3, average_each_pass=False)
     model = sn.fit_sgd((X, y), batch_size=4, epochs=3, lr=1.0, schedule="adagrad",
-                       shuffle=False, standardize=False)
+                       shuffle=False, standardize=False, l2=0.0)
     np.testing.assert_allclose(model.weights, want_w, rtol=1e-9, atol=1e-12)
     assert model.bias == pytest.approx(want_b, rel=1e-9, abs=1e-12)
     # the same step rule, told apart by what the trainers do around it

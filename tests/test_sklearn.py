@@ -298,7 +298,7 @@ def test_partial_fit_equals_neuron_partial_fit_steps():
 def test_partial_fit_after_fit_keeps_fit_statistics():
     X, y = _data(n=200)
     clf = NeuronClassifier(batch_size=50, epochs=2, lr=0.3, shuffle=False,
-                           schedule="constant").fit(X[:120], y[:120])
+                           schedule="constant", l2=1e-4).fit(X[:120], y[:120])
     ref = clf.to_neuron()
     mean = clf.mean_.copy()
     clf.partial_fit(X[120:], y[120:])

@@ -207,7 +207,7 @@ def test_sgd_epoch_equals_batches_stream(sizes, batch_size, seed, shuffle):
         paths = write_parquet(folder, sizes)
         with sn.open_source(paths, label="y") as src:
             model = sn.fit_sgd(src, batch_size=batch_size, epochs=1, lr=0.05, schedule="constant", seed=seed,
-                               shuffle=shuffle, standardize=False)
+                               shuffle=shuffle, standardize=False, l2=0.0)
             ref = sn.Neuron(src.n_features)
             for X, y in src.batches(batch_size, shuffle=shuffle, seed=seed):
                 ref.partial_fit(X, y, lr=0.05)

@@ -222,19 +222,20 @@ def test_averaged_sgd_returns_the_average_of_the_iterates():
         w_ref, b_ref, _ = numpy_sgd(X, y, average=average, averaged=ref, **kwargs)
         model = sn.fit_sgd(sn.ArraySource(X, y), epochs=1, batch_size=16, lr=0.1,
                            schedule="constant", shuffle=False, standardize=False,
-                           average=average)
+                           average=average, l2=0.0)
         np.testing.assert_allclose(model.weights, ref["w"], rtol=1e-12, atol=1e-12)
         assert model.bias == pytest.approx(ref["b"], rel=1e-12, abs=1e-12)
         assert not np.allclose(model.weights, w_ref)
     plain = sn.fit_sgd(sn.ArraySource(X, y), epochs=1, batch_size=16, lr=0.1, shuffle=False,
-                       standardize=False, schedule="constant")
+                       standardize=False, schedule="constant", l2=0.0)
     w_ref, b_ref, _ = numpy_sgd(X, y, **kwargs)
     np.testing.assert_allclose(plain.weights, w_ref, rtol=1e-11, atol=1e-13)
 
 
 # The estimator's step rule before the defaults of issue 14 (the references below use it),
-# by SGD as fit was before the full-pass default of issue 15.
-OLD_ESTIMATOR_DEFAULTS = dict(solver="sgd", schedule="constant", lr=0.1, batch_size=32)
+# by SGD as fit was before the full-pass default of issue 15, with its l2 before issue 22.
+OLD_ESTIMATOR_DEFAULTS = dict(solver="sgd", schedule="constant", lr=0.1, batch_size=32,
+                              l2=1e-4)
 
 
 def test_averaging_off_leaves_the_weights_unchanged_bit_for_bit():
@@ -246,7 +247,7 @@ def test_averaging_off_leaves_the_weights_unchanged_bit_for_bit():
     expected = REFERENCE_D018EDA
     for average in (False, 0):
         m = sn.fit_sgd(sn.ArraySource(X, y), epochs=3, batch_size=10, lr=0.1,
-                       schedule="constant", average=average)
+                       schedule="constant", average=average, l2=0.0)
         assert [float(v).hex() for v in m.weights] + [float(m.bias).hex()] == expected
     clf = sn.NeuronClassifier(random_state=0, epochs=5, **OLD_ESTIMATOR_DEFAULTS).fit(X, y)
     assert [float(v).hex() for v in clf.coef_.ravel()] + \

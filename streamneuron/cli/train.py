@@ -71,7 +71,7 @@ def train(ctx, data, label, output, features, exclude, y_key, history_path, plot
       streamneuron train big.h5 -o model.json --batch-size 1024 --checkpoint ckpt/
       streamneuron train big.h5 -o model.json --checkpoint ckpt/ --resume
       streamneuron train s3://bucket/table/ --label y -o model.json --mode gd --workers 4
-      streamneuron train big.parquet --label y -o model.json --mode newton --l2 1e-4
+      streamneuron train big.parquet --label y -o model.json --mode newton
       streamneuron train big.parquet --label y -o tuned.json --init model.json --epochs 2
     """
     mode = settings["mode"]
@@ -151,7 +151,7 @@ def train(ctx, data, label, output, features, exclude, y_key, history_path, plot
         plot_objective(history, plot_path)
     model.save(output)
     summary = report.run_summary(model, columns, output=output, rows=source.n_rows,
-                                 weight=settings["weight"])
+                                 weight=settings["weight"], l2_given=settings["l2"] is not None)
     if as_json:
         emit_json(summary)
     elif not quiet:

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import warnings
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Callable, Mapping
 
 import numpy as np
@@ -50,7 +50,7 @@ from ..neuron import Neuron
 from ..params import DEFAULT, NEWTON_MAX_FEATURES, check_params, pick_solver
 from .partitions import (Partition, already_decoded, decode, plan_partitions, read_units,
                          release_buffers)
-from ..penalty import Penalty
+from ..penalty import Penalty, default_l2
 from .solvers import SOLVERS, Options
 from ..stop import StopReason
 from ..warmstart import initial_model
@@ -91,7 +91,7 @@ class GDParams:
     solver: str
     max_iter: int
     lr: float
-    l2: float
+    l2: float | None  # None until the run settles it (penalty.default_l2)
     tol: float
     standardize: bool
     persist: bool
@@ -102,7 +102,7 @@ class GDParams:
 
 
 def fit_gd(source, max_iter: int | None = None, lr: float = GD_LR, *, loss: str = DEFAULT.loss,
-           solver: str = "gd", l2: float = DEFAULT.l2, l1: float = DEFAULT.l1,
+           solver: str = "gd", l2: float | None = DEFAULT.l2, l1: float = DEFAULT.l1,
            tol: float = FULL_PASS_TOL, standardize: bool = DEFAULT.standardize,
            class_weight: str | dict | None = None,
            init: str | Neuron | None = DEFAULT.init,
@@ -121,7 +121,10 @@ def fit_gd(source, max_iter: int | None = None, lr: float = GD_LR, *, loss: str 
     to ``NEWTON_MAX_FEATURES`` features, lbfgs above. ``lr`` is used by gd only.
 
     ``l2``, ``l1``: the penalties ``(l2/2) ||w||**2 + l1 ||w||_1`` (elastic net
-    with both; the bias is never penalised). With ``l1 > 0``: newton takes
+    with both; the bias is never penalised). ``l2=None``: ``1/W``, scikit-learn's
+    ``C = 1`` (``W`` the rows, or the sum of their weights when weighted; known after
+    the first pass, which then also runs with ``standardize=False`` for weighted gd and
+    lbfgs); ``info["params"]["l2"]`` holds the number used. With ``l1 > 0``: newton takes
     proximal Newton steps, lbfgs is OWL-QN, gd a proximal gradient step (see
     :mod:`streamneuron.fullpass.solvers`); ``info["nonzero"]`` counts the non-zero weights.
 
@@ -330,7 +333,9 @@ class _Run:
         model = Neuron(d, p.loss, feature_names=self.source.feature_names,
                        label=self.source.label)
         with self._passes():
-            first = self._first_pass(model)
+            if not self.source.weighted:  # W is the row count, known up front
+                self._settle_l2(self.data.n_rows)
+            first = self._first_pass(model)  # (weighted: W, and l2, from this pass)
             if self.start is not None:  # the first point is not w = 0: first is not at it
                 self.start.apply(model)
                 first = None
@@ -373,13 +378,15 @@ class _Run:
         """The standardization pass; for newton also the evaluation at ``w = 0``."""
         p = self.params
         with_labels = p.solver == "newton"
-        if not (p.standardize or with_labels):
+        if not (p.standardize or with_labels or (p.l2 is None and self.source.weighted)):
             return None
         moments = self.executor.compute(self.bag.map_partitions(
             pass_moments, self.read, self.features, with_labels
         ).reduction(merge_moments, merge_moments, split_every=SPLIT_EVERY))
         self.passes += 1
         self._check_weight(moments.weight)
+        if self.source.weighted:
+            self._settle_l2(moments.weight)
         if p.standardize:
             features = moments.feature_moments() if with_labels else moments
             model.set_standardize((features.mean, features.scale()))
@@ -387,7 +394,8 @@ class _Run:
             return None
         self._check_rows(moments.n)
         self._check_weight(moments.weight)
-        return start_from_moments(moments, model.center, model.inv_scale, self.loss, p.l2)
+        return start_from_moments(moments, model.center, model.inv_scale, self.loss,
+                                  self.params.l2)
 
     def _evaluate(self, model: Neuron, theta: np.ndarray, curvature: bool) -> Evaluation:
         """One pass: the objective and derivatives at ``theta``."""
@@ -448,6 +456,11 @@ class _Run:
             model.info["weight_total"] = self.weight_total
         if not result.converged and (p.tol > 0 or result.stop.reason is not StopReason.MAX_ITER):
             warnings.warn(f"{p.solver}: {result.message}", ConvergenceWarning, stacklevel=4)
+
+    def _settle_l2(self, weight_total: float) -> None:
+        """``l2`` when none was given: ``1/W`` (the number recorded in the params)."""
+        if self.params.l2 is None:
+            self.params = replace(self.params, l2=default_l2(weight_total))
 
     def _check_weight(self, total: float) -> None:
         """DataError when the row weights of the whole input sum to 0."""

@@ -173,7 +173,8 @@ class Trace:
                         f"stopped: the weights grow without bound (largest |weight| "
                         f"{largest:.3g}, objective {objective:.3g}): the classes are (almost) "
                         "linearly separable, so with l2 = 0 the optimum is at infinity; add an "
-                        "L2 penalty (--l2 1e-4) for a finite optimum")
+                        "L2 penalty (without --l2: 1/n, scikit-learn's C = 1) for a finite "
+                        "optimum")
         return None
 
 

@@ -47,7 +47,8 @@ CHECKPOINT_SECONDS = DEFAULT.checkpoint_seconds
 def fit_sgd(source, batch_size: int | None = None, epochs: int | None = None,
             lr: float | None = None, *,
             loss: str = DEFAULT.loss, schedule: str = DEFAULT.schedule,
-            power_t: float = DEFAULT.power_t, l2: float = DEFAULT.l2, seed: int = DEFAULT.seed,
+            power_t: float = DEFAULT.power_t, l2: float | None = DEFAULT.l2,
+            seed: int = DEFAULT.seed,
             shuffle: bool = DEFAULT.shuffle, window: int = DEFAULT.window,
             standardize: bool = DEFAULT.standardize,
             checkpoint: str | os.PathLike | None = None,
@@ -80,7 +81,9 @@ def fit_sgd(source, batch_size: int | None = None, epochs: int | None = None,
     :func:`~streamneuron.open_source` (with ``label``/``features``).
     ``lr`` (default 1.0 for ``"auto"``, else 0.1) with ``schedule`` ``"constant"`` or
     ``"invscaling"`` (``lr_t = lr / (1 + t)**power_t``), or ``"adagrad"`` (per-coordinate
-    steps, the last iterate returned); ``l2`` penalises the weights only;
+    steps, the last iterate returned); ``l2`` penalises the weights only (default ``1/W``, scikit-learn's ``C = 1``:
+    ``W`` the training rows (held-out ones left out), or the sum of their weights
+    when weighted, from the standardization pass; ``info["params"]["l2"]`` holds it);
     ``shuffle`` permutes row groups and the rows inside them, seeded by
     ``seed`` and the epoch; ``standardize`` makes one streaming pass for the
     per-feature mean and scale first.
@@ -181,7 +184,7 @@ def fit_sgd(source, batch_size: int | None = None, epochs: int | None = None,
             early_stopping=bool(early_stopping), patience=patience, tol=tol,
             average=int(average) if isinstance(average, numbers.Integral) else average,
             l1=l1, class_weight=_class_weight_param(class_weight), weight=source.weight)
-        run = Run(source, params, params.policy(source.n_rows, epochs),
+        run = Run(source, params, epochs,
                   Checkpointing(checkpoint, checkpoint_every, checkpoint_seconds, fingerprint),
                   Hooks(progress, on_epoch, on_check, notify), validation)
         run.start = start

@@ -18,7 +18,7 @@ import math
 import signal
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Callable
 
 import numpy as np
@@ -28,11 +28,12 @@ from .. import defaults
 from ..errors import DivergenceError, TrainingInterrupted
 from ..losses import get_loss
 from ..neuron import Neuron
+from ..penalty import Penalty, default_l2
 from ..stats import raise_nonfinite, streaming_moments
 from ..stop import StopReason
-from ..stream import Position, iter_blocks
+from ..stream import Position, block_rows, held_out, iter_blocks
 from ..training import NONFINITE, PassPolicy, TrainState
-from ..validation import FIELDS, Stopping, validate
+from ..validation import FIELDS, Stopping, training_objective, validate
 from ..weighting import check_total, describe_weights
 
 # Rows per kernel call: small enough to notice a signal or a due checkpoint within
@@ -53,7 +54,7 @@ class SGDParams:
     lr: float
     schedule: str
     power_t: float
-    l2: float
+    l2: float | None  # None until Run settles it (penalty.default_l2)
     seed: int
     shuffle: bool
     window: int
@@ -138,13 +139,18 @@ class Hooks:
 class Run:
     """One training run: the model, its training state, and where the stream is."""
 
-    def __init__(self, source, params: SGDParams, policy: PassPolicy, saving: Checkpointing,
+    def __init__(self, source, params: SGDParams, epochs: int | None, saving: Checkpointing,
                  hooks: Hooks, validation=None):
-        self.source, self.params, self.policy = source, params, policy
-        self.epochs = policy.max_passes
-        self.rule = policy.rule
+        self.source = source
         self.saving, self.hooks = saving, hooks
         self.checkpoint = saving.folder
+        self.moments = None  # the standardization pass's, when settling l2 needed it
+        self.params = params
+        if params.l2 is None:
+            self.params = params = replace(params, l2=default_l2(self._weight_total()))
+        self.policy = policy = params.policy(source.n_rows, epochs)
+        self.epochs = policy.max_passes
+        self.rule = policy.rule
         self.state: TrainState | None = None
         self.history: list[dict] = []
         self.position = Position()
@@ -160,12 +166,35 @@ class Run:
             self.hooks.notify(message)
 
     # -- set-up -----------------------------------------------------------------
+    def _weight_total(self) -> float:
+        """``W`` of the default ``l2``: the training rows (those not held out), or
+        (weighted) the sum of their weights, from the standardization pass (run here,
+        and kept for the model)."""
+        fraction, seed = self.params.validation_fraction, self.params.seed
+        if not self.source.weighted:
+            return float(kept_rows(self.source.n_rows, fraction, seed))
+        kept = [0.0]
+
+        def add(block) -> None:
+            w = block.w if block.w is not None else np.ones(len(block.y))
+            if fraction > 0:
+                w = w[~held_out(block_rows(self.source, block.units), fraction, seed)]
+            kept[0] += float(w.sum())
+
+        self.moments = self._moments(on_block=add)
+        return kept[0]
+
+    def _moments(self, on_block=None):
+        """The standardization pass (weighted when the rows are)."""
+        moments = streaming_moments(self.source, on_block=on_block)
+        if self.source.weighted:  # all weights 0: say so, before 0/0 makes the scale NaN
+            check_total(float(moments.weight), describe_weights(self.source))
+        return moments
+
     def _fresh_model(self) -> Neuron:
         stats = None
         if self.params.standardize:
-            moments = streaming_moments(self.source)
-            if self.source.weighted:  # all weights 0: say so, before 0/0 makes the scale NaN
-                check_total(float(moments.weight), describe_weights(self.source))
+            moments = self.moments if self.moments is not None else self._moments()
             stats = (moments.mean, moments.scale())
         model = Neuron(self.source.n_features, self.params.loss,
                        feature_names=self.source.feature_names, label=self.source.label,
@@ -299,6 +328,20 @@ class Run:
             weights, bias = self.policy.model(st)
             model.weights, model.bias = weights.copy(), bias
         model.info["nonzero"] = int(np.count_nonzero(model.weights))
+        if self.history:
+            # The epoch's objective is the mean at the moving iterates; the model saved
+            # (averaged, or the best check's) has its own, which costs one more read of
+            # the rows: made when that read is at most 1/defaults.SAVED_OBJECTIVE_EPOCHS of the run's.
+            model.info["epoch_objective"] = self.history[-1]["objective"]
+            if len(self.history) >= defaults.SAVED_OBJECTIVE_EPOCHS:
+                model.info["objective"] = training_objective(
+                    model.weights, model.bias, model.center, model.inv_scale, p.loss,
+                    self.source, penalty=Penalty(l2=p.l2, l1=p.l1),
+                    fraction=p.validation_fraction, seed=p.seed)
+                model.info["objective_of"] = "saved model"
+            else:
+                model.info["objective"] = model.info["epoch_objective"]
+                model.info["objective_of"] = "moving iterates"
         return model
 
     def _converged(self) -> bool:
@@ -405,6 +448,17 @@ class Run:
             f"{where}, row {local}: the logit overflowed although the row is finite; the "
             "learning rate is too large for this data: lower --lr or use --standardize")
 
+
+
+def kept_rows(n_rows: int, fraction: float, seed: int) -> int:
+    """The rows not held out by ``(fraction, seed)`` (:func:`streamneuron.stream.held_out`
+    of every row index, no read)."""
+    held, step = 0, 1 << 20
+    if fraction > 0:
+        for start in range(0, n_rows, step):
+            rows = np.arange(start, min(n_rows, start + step), dtype=np.int64)
+            held += int(held_out(rows, fraction, seed).sum())
+    return n_rows - held
 
 
 __all__ = ["Run", "SGDParams", "Checkpointing", "Hooks", "CALL_ROWS"]
