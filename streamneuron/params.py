@@ -25,8 +25,8 @@ from typing import Any, Iterable
 
 from .errors import ConfigError
 from .losses import LOSSES
-from .rules import (ClassWeight, Fraction, Native, Number, OneOf, Rule, Switch, Text, Whole,
-                    WholeOrSwitch, one_of)
+from .rules import (ClassWeight, Fraction, Native, Number, NumberOrAuto, OneOf, Rule, Switch,
+                    Text, Whole, WholeOrSwitch, one_of)
 from .schedules import SCHEDULES
 
 __all__ = ["Param", "PARAMS", "DEFAULT", "check_params", "check_modes", "flag",
@@ -146,9 +146,11 @@ PARAMS: dict[str, Param] = _entries(
     Param("lr", Number(0, strict=True), None, STEP, estimator=estimator(None),
           help="Learning rate", default_text="1.0 for sgd's auto and for gd, 0.1 for the "
           "other sgd schedules"),
-    Param("l2", Number(0), 0.0, estimator=estimator(default=1e-4),
-          help="L2 penalty (l2/2)||w||^2; the bias is not penalised."),
-    Param("l1", Number(0), 0.0, estimator=ESTIMATOR,
+    Param("l2", NumberOrAuto(0), 0.0, estimator=estimator(default=1e-4),
+          help="L2 penalty (l2/2)||w||^2; the bias is not penalised. auto (newton/lbfgs; "
+               "sgd refuses it): chosen on held-out rows (--cv, --validation-fraction) "
+               "along a warm-started path of penalties, then refitted on every row."),
+    Param("l1", NumberOrAuto(0), 0.0, estimator=ESTIMATOR,
           help="L1 penalty l1 ||w||_1 (elastic net with --l2; the bias is not penalised): "
                "weights become exactly zero. newton: proximal Newton; lbfgs: OWL-QN; sgd: "
                "the cumulative L1 penalty."),

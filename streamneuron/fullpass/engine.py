@@ -48,16 +48,15 @@ from .sums import (Evaluation, Sums, merge_moments, pass_moments, pass_sums,
 from ..losses import get_loss
 from ..neuron import Neuron
 from ..params import DEFAULT, NEWTON_MAX_FEATURES, check_params, pick_solver
-from .partitions import (Partition, already_decoded, decode, plan_partitions, read_units,
+from .partitions import (SPLIT_EVERY, Partition, already_decoded, decode, plan_partitions, read_units,
                          release_buffers)
 from ..penalty import Penalty
+from .path import Selection, choose_penalty
 from .solvers import SOLVERS, Options
 from ..stop import StopReason
 from ..warmstart import initial_model
 from ..weighting import check_class_weight, check_total, describe_weights
 
-# Partials combined per task of the reduction tree.
-SPLIT_EVERY = 8
 # solver="auto": newton up to NEWTON_MAX_FEATURES features, lbfgs above
 # (streamneuron.params.pick_solver). Why 128: per row and pass,
 # reading costs ~r*d ns (r ~ 1-10 a value, page cache to disk), the gradient
@@ -110,7 +109,9 @@ def fit_gd(source, max_iter: int | None = None, lr: float = GD_LR, *, loss: str 
            persist: bool = False, partition_rows: int | None = None, verbose: bool = False,
            progress: Callable[[dict], None] | None = None,
            on_cluster: Callable[[str], None] | None = None,
-           label: str | None = "y", features=None, weight=None) -> Neuron:
+           label: str | None = "y", features=None, weight=None, cv: int | None = None,
+           validation_fraction: float = DEFAULT.validation_fraction,
+           seed: int = DEFAULT.seed) -> Neuron:
     """Train a neuron by full passes over the data, on Dask or in this process.
 
     ``max_iter``: the most iterations (default 100; 1000 for lbfgs).
@@ -124,6 +125,9 @@ def fit_gd(source, max_iter: int | None = None, lr: float = GD_LR, *, loss: str 
     with both; the bias is never penalised). With ``l1 > 0``: newton takes
     proximal Newton steps, lbfgs is OWL-QN, gd a proximal gradient step (see
     :mod:`streamneuron.fullpass.solvers`); ``info["nonzero"]`` counts the non-zero weights.
+    ``l2="auto"`` (or ``l1``): chosen on held-out rows along a path of penalties, by
+    ``cv`` folds (default 5) or a ``validation_fraction``, their rows hashed with ``seed``
+    (:mod:`streamneuron.fullpass.path`; ``info["path"]`` records it).
 
     Weights: the source's weight column (``open_source(..., weight=COL)``), times
     ``class_weight`` (None, ``"balanced"``: ``n / (2 n_class)`` from the label
@@ -177,7 +181,8 @@ def fit_gd(source, max_iter: int | None = None, lr: float = GD_LR, *, loss: str 
     ``progress(row)`` is called with each row.
     """
     def make_params(name: str, weight_column: str | None = None) -> GDParams:
-        return GDParams(loss=loss, solver=name, lr=lr, l2=l2, l1=l1, tol=tol,
+        return GDParams(loss=loss, solver=name, lr=lr, tol=tol,
+                        l2=0.0 if l2 == "auto" else l2, l1=0.0 if l1 == "auto" else l1,
                         weight=weight_column, class_weight=class_weight,
                         max_iter=DEFAULT_MAX_ITER.get(name, 100) if max_iter is None else max_iter,
                         standardize=bool(standardize), persist=bool(persist),
@@ -186,7 +191,10 @@ def fit_gd(source, max_iter: int | None = None, lr: float = GD_LR, *, loss: str 
     # Every value is checked once, here, before any work ("auto" is settled once the
     # features are known).
     check_params(loss=loss, max_iter=max_iter, lr=lr, l2=l2, l1=l1, tol=tol,
-                 partition_rows=partition_rows, workers=workers)
+                 partition_rows=partition_rows, workers=workers, seed=seed,
+                 validation_fraction=validation_fraction)
+    selection = Selection.of(l2=l2, l1=l1, cv=cv, validation_fraction=validation_fraction,
+                             seed=seed)
     if solver not in SOLVERS and solver != "auto":
         raise ConfigError(f"solver must be one of {', '.join(SOLVERS)} or 'auto', "
                           f"got {solver!r}", param="solver")
@@ -218,7 +226,7 @@ def fit_gd(source, max_iter: int | None = None, lr: float = GD_LR, *, loss: str 
                                  data_bytes=size, verbose=verbose, on_cluster=on_cluster)
         try:
             run = _Run(executor, source, data, params, progress)
-            run.start = start
+            run.start, run.selection = start, selection
             return run.run()
         finally:
             executor.close()
@@ -324,6 +332,7 @@ class _Run:
         self.d = source.n_features
         self.passes = 0
         self.start = None  # a warmstart.Start, or None: zeros
+        self.selection: Selection | None = None  # l2 or l1 "auto"
 
     def run(self) -> Neuron:
         p, d = self.params, self.d
@@ -331,6 +340,9 @@ class _Run:
                        label=self.source.label)
         with self._passes():
             first = self._first_pass(model)
+            if self.selection is not None:  # the penalty chosen on held-out rows
+                choose_penalty(self, model, first, self.selection)
+                return model
             if self.start is not None:  # the first point is not w = 0: first is not at it
                 self.start.apply(model)
                 first = None
@@ -372,7 +384,7 @@ class _Run:
     def _first_pass(self, model: Neuron) -> Evaluation | None:
         """The standardization pass; for newton also the evaluation at ``w = 0``."""
         p = self.params
-        with_labels = p.solver == "newton"
+        with_labels = p.solver == "newton" or self.selection is not None
         if not (p.standardize or with_labels):
             return None
         moments = self.executor.compute(self.bag.map_partitions(

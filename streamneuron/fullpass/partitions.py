@@ -28,6 +28,8 @@ from ..errors import DataError
 if TYPE_CHECKING:
     from ..readers.base import DecodedUnit
 
+# Partials combined per task of the reduction tree of a pass.
+SPLIT_EVERY = 8
 # Opened sources a thread keeps (each holds one open file and its footer).
 SOURCE_CACHE_SIZE = 16
 
