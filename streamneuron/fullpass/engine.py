@@ -48,8 +48,8 @@ from .sums import (Evaluation, Sums, merge_moments, pass_moments, pass_sums,
 from ..losses import get_loss
 from ..neuron import Neuron
 from ..params import DEFAULT, NEWTON_MAX_FEATURES, check_params, pick_solver
-from .partitions import (SPLIT_EVERY, Partition, already_decoded, decode, plan_partitions, read_units,
-                         release_buffers)
+from .partitions import (SPLIT_EVERY, Partition, already_decoded, decode, plan_partitions,
+                         read_units, release_buffers)
 from ..penalty import Penalty
 from .path import Selection, choose_penalty
 from .solvers import SOLVERS, Options

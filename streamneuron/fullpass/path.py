@@ -213,14 +213,20 @@ def advance(model: _Model, ev: Evaluation, penalty: Penalty) -> None:
 @dataclass(frozen=True)
 class PathPoint:
     """One penalty of the path: its held-out log loss over the folds (mean, standard
-    deviation, each fold's), the passes it took, and the model on every row there."""
+    deviation, each fold's), the passes it took, and every model's ``theta`` there (one
+    row each, the model on every row last)."""
 
     penalty: float
     loss: float
     spread: float
     folds: tuple[float, ...]
     passes: int
-    theta: np.ndarray
+    thetas: np.ndarray
+
+    @property
+    def theta(self) -> np.ndarray:
+        """The model on every row."""
+        return self.thetas[-1]
 
     def record(self) -> dict:
         return {"penalty": self.penalty, "loss": self.loss, "spread": self.spread,
@@ -255,7 +261,7 @@ def walk_path(evaluate: Callable[[np.ndarray], tuple[list, list]], design: Desig
         folds = tuple(loss / weight for loss, weight in (h for h in held if h is not None))
         point = PathPoint(float(penalties[index]), float(np.mean(folds)),
                           float(np.std(folds)), folds, passes - passes_at_start,
-                          models[-1].theta.copy())
+                          np.stack([m.theta for m in models]))
         points.append(point)
         if on_point is not None:
             on_point(point)
