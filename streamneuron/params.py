@@ -161,8 +161,9 @@ PARAMS: dict[str, Param] = _entries(
     Param("class_weight", ClassWeight(), None, estimator=estimator(dict, None),
           help="balanced: weight each class by n / (2 n_class), from the label counts "
                "(times --weight, if given)."),
-    Param("seed", Whole(0), 0, SGD, commands=("train", "generate"),
-          help="Seed of the shuffling order (and of --validation-fraction's rows)."),
+    Param("seed", Whole(0), 0, commands=("train", "generate"),
+          help="Seed of the shuffling order (and of the held-out rows: "
+               "--validation-fraction's, --cv's folds)."),
     Param("schedule", OneOf(lambda: SCHEDULES), "auto", SGD,
           estimator=ESTIMATOR,
           help="sgd: auto: adagrad's steps, the model averaged over each epoch; "
@@ -183,9 +184,14 @@ PARAMS: dict[str, Param] = _entries(
                "re-expressed for this run's)."),
     Param("validation", Text(), None, SGD, kind="many", metavar="DATA",
           help="sgd: validate on these files (repeatable) at each epoch's end."),
-    Param("validation_fraction", Fraction(), 0.0, SGD,
+    Param("validation_fraction", Fraction(), 0.0,
           help="sgd: hold out this fraction of the training rows (seeded by --seed, never "
-               "trained on) and validate on them at each epoch's end."),
+               "trained on) and validate on them at each epoch's end. newton/lbfgs with "
+               "--l2/--l1 auto: choose the penalty on these rows instead of --cv's folds."),
+    Param("cv", Whole(2, "folds"), None, FULL_PASS,
+          help="newton/lbfgs with --l2/--l1 auto: choose the penalty by this many folds "
+               "(rows hashed by --seed; every fold served by the same read)",
+          default_text="5"),
     Param("validate_every", Whole(1, "batches"), None, SGD,
           help="sgd: validate also every N batches."),
     Param("early_stopping", Switch(), False, SGD, kind="flag",

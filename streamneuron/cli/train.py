@@ -57,7 +57,8 @@ def library_arguments(settings: dict, mode: str) -> dict:
 @click.option("--history", "history_path", metavar="FILE.csv",
               help="Write the objective per epoch/iteration as CSV.")
 @click.option("--plot", "plot_path", metavar="FILE.png",
-              help="Draw the objective per epoch/iteration.")
+              help="Draw the objective per epoch/iteration (with --l2/--l1 auto: the held-out "
+              "log loss against the penalty).")
 @click.option("--quiet", is_flag=True, help="No progress bar or summary.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
 @click.pass_context
@@ -145,15 +146,23 @@ def train(ctx, data, label, output, features, exclude, y_key, history_path, plot
         from ..atomic import write_text
 
         write_text(history_path, report.history_csv(history))
+    path = model.info.get("path")
     if plot_path:
-        from ..plots import plot_objective
+        from ..plots import plot_objective, plot_path as plot_penalty_path
 
-        plot_objective(history, plot_path)
+        if path is not None:
+            plot_penalty_path(path, plot_path)
+        else:
+            plot_objective(history, plot_path)
     model.save(output)
     summary = report.run_summary(model, columns, output=output, rows=source.n_rows,
                                  weight=settings["weight"])
     if as_json:
         emit_json(summary)
     elif not quiet:
+        if path is not None:
+            for point in path["points"]:
+                click.echo(report.path_line(point, path["penalty"]), err=True)
+            click.echo(report.chosen_line(path), err=True)
         for line in report.summary_lines(summary, model.info):
             click.echo(line, err=True)

@@ -31,7 +31,9 @@ exactly zero, and its optimum is about ``w_j ~ -g_j / (l2 + h_jj)``: ``l2_max =
 max_j |g_j| / L2_NEAR_ZERO`` leaves every weight below ``L2_NEAR_ZERO`` (glmnet's
 ridge start, ``max |g| / 0.001``, is the same rule). Both paths go down to
 ``PATH_RATIO`` of their start, and stop early once the held-out loss has risen for
-``PATH_PATIENCE`` values in a row past its best. The chosen value is the one with the
+``PATH_PATIENCE`` values in a row past its best, or stopped falling.
+A point is fitted to a loose gap (``PATH_TOL``, always at least one Newton step): the
+choice needs the held-out loss to a few parts in 1e3, not the weights to 1e-6. The chosen value is the one with the
 least mean held-out log loss; the model on every row is then finished at it by the
 ordinary solver (:mod:`streamneuron.fullpass.solvers`), from its point on the path.
 """
@@ -61,8 +63,10 @@ L2_NEAR_ZERO = 0.1
 PATH_TOL = 1e-3
 # Newton steps one point may take (separable folds at a tiny l2 run off slowly).
 PATH_MAX_STEPS = 25
-# Stop the path once this many values in a row are worse than the best.
+# Stop the path once this many values in a row are worse than the best, or have
+# lowered the held-out loss by at most PATH_FLAT (relative) together.
 PATH_PATIENCE = 3
+PATH_FLAT = 1e-4
 # The default number of folds.
 DEFAULT_CV = 5
 
@@ -186,10 +190,12 @@ def objective(ev: Evaluation, penalty: Penalty) -> float:
     return ev.objective
 
 
-def advance(model: _Model, ev: Evaluation, penalty: Penalty) -> None:
+def advance(model: _Model, ev: Evaluation, penalty: Penalty, first: bool = False) -> None:
     """One model after a pass evaluated it at ``model.theta`` (``ev``): accept the trial
     point or halve its step (Armijo on ``F``), then take the next Newton step unless the
-    predicted gap is at most ``PATH_TOL |F|`` (``model.done``)."""
+    predicted gap is at most ``PATH_TOL |F|`` (``model.done``). At a point's ``first``
+    evaluation (the last point's optimum under the new penalty) the step is always taken:
+    the held-out loss is then never the last point's."""
     if model.base is not None and model.step is not None:
         base = objective(model.base, penalty)
         if not objective(ev, penalty) <= base + 1e-4 * model.t * model.slope and model.t > 1e-6:
@@ -201,8 +207,8 @@ def advance(model: _Model, ev: Evaluation, penalty: Penalty) -> None:
     threshold = PATH_TOL * max(abs(f), 1e-12)
     pick = proximal_direction if penalty.l1 > 0 else cholesky_direction
     direction = pick(ev, penalty, threshold)
-    if not -direction.model > threshold or model.steps >= PATH_MAX_STEPS \
-            or not math.isfinite(direction.model):
+    small = not -direction.model > threshold and not (first and -direction.model > 0)
+    if small or model.steps >= PATH_MAX_STEPS or not math.isfinite(direction.model):
         model.done, model.step = True, None
         return
     model.step, model.slope, model.t = direction.step, direction.slope, 1.0
@@ -267,20 +273,26 @@ def walk_path(evaluate: Callable[[np.ndarray], tuple[list, list]], design: Desig
             on_point(point)
         passes_at_start = passes
         index += 1
-        if index == len(penalties) or _worse_for_long(points):
+        if index == len(penalties) or _settled(points):
             break
         penalty = selection.penalty(penalties[index])
         for model, s in zip(models, sums):
             model.done, model.steps, model.base, model.step = False, 0, None, None
             advance(model, s.evaluate(model.theta[:d], float(model.theta[d]), penalty.l2),
-                    penalty)
+                    penalty, first=True)
     return points
 
 
-def _worse_for_long(points: list[PathPoint]) -> bool:
-    """The last PATH_PATIENCE points all worse than the best before them."""
+def _settled(points: list[PathPoint]) -> bool:
+    """The last PATH_PATIENCE points all worse than the best before them, or together
+    lowering the held-out loss by at most PATH_FLAT of it (the penalty no longer
+    matters)."""
+    if len(points) <= PATH_PATIENCE:
+        return False
     best = min(range(len(points)), key=lambda i: points[i].loss)
-    return len(points) - 1 - best >= PATH_PATIENCE
+    before = points[-1 - PATH_PATIENCE].loss
+    return (len(points) - 1 - best >= PATH_PATIENCE
+            or before - points[-1].loss <= PATH_FLAT * abs(before))
 
 
 def choose(points: list[PathPoint]) -> PathPoint:

@@ -152,6 +152,11 @@ def fit_sgd(source, batch_size: int | None = None, epochs: int | None = None,
                  validation_fraction=validation_fraction, validate_every=validate_every,
                  patience=patience, average=average, checkpoint_every=checkpoint_every,
                  checkpoint_seconds=checkpoint_seconds)
+    for name, value in (("l2", l2), ("l1", l1)):
+        if value == "auto":
+            raise ConfigError.about(name, "auto (a penalty chosen on held-out rows) is for "
+                                    "the full-pass solvers newton/lbfgs: give a number, "
+                                    "or use --mode newton")
     check_class_weight(class_weight)
     if validate_every is not None and validation is None and not validation_fraction:
         raise ConfigError.about("validate_every", "needs validation data: give --validation "
