@@ -30,8 +30,8 @@ from .rules import (ClassWeight, Fraction, Native, Number, NumberOrAuto, OneOf, 
 from .schedules import SCHEDULES
 
 __all__ = ["Param", "PARAMS", "DEFAULT", "check_params", "check_modes", "flag",
-           "estimator_constraints", "estimator_default", "pick_solver", "mode_names", "one_of",
-           "Rule"]
+           "estimator_constraints", "estimator_default", "pick_solver", "check_auto_penalty",
+           "mode_names", "one_of", "Rule"]
 
 _NOTHING = object()
 
@@ -268,6 +268,19 @@ def check_params(**values) -> None:
     for name, value in values.items():
         if name in PARAMS:
             PARAMS[name].check(value)
+
+
+def check_auto_penalty(mode: str, *, l2, l1, cv: int | None = None) -> None:
+    """ConfigError when a penalty is ``"auto"`` (chosen on held-out rows along a path,
+    :mod:`streamneuron.fullpass.path`) with a mode that has no path (sgd, gd), or when
+    ``cv`` is given with no penalty to choose."""
+    if cv is not None and AUTO not in (l2, l1):
+        raise ConfigError.about("cv", "needs l2 or l1 'auto' (a penalty to choose)")
+    for name, value in (("l2", l2), ("l1", l1)):
+        if value == AUTO and mode not in (*AUTO_SOLVERS, AUTO):
+            raise ConfigError.about(name, f"auto (the penalty chosen on held-out rows) is for "
+                                    f"--mode newton/lbfgs/auto, not {mode}: give a number, "
+                                    "or use --mode newton")
 
 
 def check_modes(mode: str, given: Iterable[str], values: dict) -> None:

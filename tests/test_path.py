@@ -150,3 +150,58 @@ def test_hold_out_fraction_and_bad_choices(cancer):
         fit_gd((X, y), solver="newton", l2="auto", l1="auto", workers=0)
     with pytest.raises(ConfigError, match="cv"):
         fit_gd((X, y), solver="newton", l2="auto", cv=1, workers=0)
+
+
+# --------------------------------------------------------------------------
+# The command line
+# --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cancer_file(tmp_path_factory, cancer):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    X, y = cancer
+    path_ = tmp_path_factory.mktemp("cancer") / "cancer.parquet"
+    columns = {f"x{j}": X[:, j] for j in range(X.shape[1])}
+    columns["y"] = y
+    pq.write_table(pa.table(columns), path_, row_group_size=100)
+    return path_
+
+
+def test_cli_l2_auto_json_plot_and_model_file(cancer_file, cancer, tmp_path, capsys):
+    import json
+
+    from cli_helpers import run
+
+    out, plot = tmp_path / "m.json", tmp_path / "path.png"
+    code, stdout, err = run(capsys, "train", cancer_file, "--label", "y", "-o", out,
+                            "--mode", "newton", "--l2", "auto", "--cv", "5", "--seed", "2",
+                            "--json", "--plot", plot)
+    assert code == 0, err
+    summary = json.loads(stdout)
+    record = summary["path"]
+    assert record["cv"] == 5 and record["seed"] == 2
+    saved = json.loads(out.read_text())["training"]
+    assert saved["params"]["l2"] == record["chosen"] == saved["path"]["chosen"]
+    assert plot.stat().st_size > 0
+    # The same choice as the library on the same rows (row order = file order).
+    X, y = cancer
+    lib = fit_gd((X, y), solver="newton", l2="auto", cv=5, seed=2, workers=0)
+    np.testing.assert_allclose(record["chosen"], lib.info["path"]["chosen"], rtol=1e-12)
+    # The path's losses: the first is near the intercept-only model's held-out loss.
+    base = log_loss(y, np.full(len(y), y.mean()))
+    assert record["points"][0]["loss"] < base and record["points"][0]["loss"] > 0.5 * base
+
+
+def test_cli_refuses_auto_with_sgd_and_cv_without_auto(cancer_file, tmp_path, capsys):
+    from cli_helpers import turned_away
+
+    out = tmp_path / "m.json"
+    turned_away(capsys, ["train", cancer_file, "--label", "y", "-o", out, "--l2", "auto"],
+                ["l2", "auto", "newton"], output=out)
+    turned_away(capsys, ["train", cancer_file, "--label", "y", "-o", out, "--mode", "newton",
+                         "--cv", "3"], ["cv"], output=out)
+    turned_away(capsys, ["train", cancer_file, "--label", "y", "-o", out, "--mode", "newton",
+                         "--l2", "big"], ["big"], output=out)

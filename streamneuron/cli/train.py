@@ -14,7 +14,7 @@ import contextlib
 
 import click
 
-from ..params import PARAMS, check_modes, check_params
+from ..params import PARAMS, check_auto_penalty, check_modes, check_params
 from .common import DATA, check_writable, emit_json, given, label_name, option, split
 
 # The table's parameters that the command line takes (in --help's order).
@@ -93,6 +93,7 @@ def train(ctx, data, label, output, features, exclude, y_key, history_path, plot
         require_matplotlib()
     check_params(**{name: value for name, value in settings.items() if name != "mode"})
     check_modes(mode, given(ctx, settings), settings)
+    check_auto_penalty(mode, l2=settings["l2"], l1=settings["l1"], cv=settings["cv"])
     source = open_source(list(data), label=label_name(label, y_key), features=split(features),
                          x_key=settings["x_key"], exclude=split(exclude, "--exclude"),
                          weight=settings["weight"])

@@ -47,7 +47,8 @@ from .sums import (Evaluation, Sums, merge_moments, pass_moments, pass_sums,
                    start_from_moments, sum_partials)
 from ..losses import get_loss
 from ..neuron import Neuron
-from ..params import DEFAULT, NEWTON_MAX_FEATURES, check_params, pick_solver
+from ..params import (DEFAULT, NEWTON_MAX_FEATURES, check_auto_penalty, check_params,
+                      pick_solver)
 from .partitions import (SPLIT_EVERY, Partition, already_decoded, decode, plan_partitions,
                          read_units, release_buffers)
 from ..penalty import Penalty
@@ -214,6 +215,7 @@ def fit_gd(source, max_iter: int | None = None, lr: float = GD_LR, *, loss: str 
             raise DataError("training needs a label column")
         if solver == "auto":
             solver = pick_solver(source.n_features)
+        check_auto_penalty(solver, l2=l2, l1=l1, cv=cv)
         params = make_params(solver, source.weight)
         # Class weights are applied where a unit is decoded: every row's w is its weight.
         source = with_class_weights(source, class_weight)

@@ -318,9 +318,6 @@ class Selection:
         :data:`DEFAULT_CV`), or a hold-out of ``validation_fraction`` when it is > 0
         and no ``cv`` is given."""
         if l2 != "auto" and l1 != "auto":
-            if cv is not None:
-                raise ConfigError("cv needs l2='auto' or l1='auto' (a penalty to choose)",
-                                  param="cv")
             return None
         if l2 == "auto" and l1 == "auto":
             raise ConfigError("one penalty at a time may be 'auto': give l2 or l1 a number",
