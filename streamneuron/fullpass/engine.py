@@ -111,8 +111,8 @@ def fit_gd(source, max_iter: int | None = None, lr: float = GD_LR, *, loss: str 
            progress: Callable[[dict], None] | None = None,
            on_cluster: Callable[[str], None] | None = None,
            label: str | None = "y", features=None, weight=None, cv: int | None = None,
-           validation_fraction: float = DEFAULT.validation_fraction,
-           seed: int = DEFAULT.seed) -> Neuron:
+           validation_fraction: float = DEFAULT.validation_fraction, seed: int = DEFAULT.seed,
+           path_values=None) -> Neuron:
     """Train a neuron by full passes over the data, on Dask or in this process.
 
     ``max_iter``: the most iterations (default 100; 1000 for lbfgs).
@@ -127,8 +127,8 @@ def fit_gd(source, max_iter: int | None = None, lr: float = GD_LR, *, loss: str 
     proximal Newton steps, lbfgs is OWL-QN, gd a proximal gradient step (see
     :mod:`streamneuron.fullpass.solvers`); ``info["nonzero"]`` counts the non-zero weights.
     ``l2="auto"`` (or ``l1``): chosen on held-out rows along a path of penalties, by
-    ``cv`` folds (default 5) or a ``validation_fraction``, their rows hashed with ``seed``
-    (:mod:`streamneuron.fullpass.path`; ``info["path"]`` records it).
+    ``cv`` folds (default 5) or a ``validation_fraction``, their rows hashed with ``seed``,
+    ``path_values`` the penalties or their number (:mod:`streamneuron.fullpass.path`).
 
     Weights: the source's weight column (``open_source(..., weight=COL)``), times
     ``class_weight`` (None, ``"balanced"``: ``n / (2 n_class)`` from the label
@@ -195,7 +195,7 @@ def fit_gd(source, max_iter: int | None = None, lr: float = GD_LR, *, loss: str 
                  partition_rows=partition_rows, workers=workers, seed=seed,
                  validation_fraction=validation_fraction)
     selection = Selection.of(l2=l2, l1=l1, cv=cv, validation_fraction=validation_fraction,
-                             seed=seed)
+                             seed=seed, values=path_values)
     if solver not in SOLVERS and solver != "auto":
         raise ConfigError(f"solver must be one of {', '.join(SOLVERS)} or 'auto', "
                           f"got {solver!r}", param="solver")

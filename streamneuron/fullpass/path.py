@@ -273,7 +273,7 @@ def walk_path(evaluate: Callable[[np.ndarray], tuple[list, list]], design: Desig
             on_point(point)
         passes_at_start = passes
         index += 1
-        if index == len(penalties) or _settled(points):
+        if index == len(penalties) or (selection.stops_early and _settled(points)):
             break
         penalty = selection.penalty(penalties[index])
         for model, s in zip(models, sums):
@@ -304,16 +304,18 @@ def choose(points: list[PathPoint]) -> PathPoint:
 class Selection:
     """What ``l2="auto"`` / ``l1="auto"`` asks for: the penalty chosen (``kind``), on
     which held-out rows (``design``), the rows' hash seeded by ``seed``; the other
-    penalty stays fixed at ``fixed``."""
+    penalty stays fixed at ``fixed``; ``values``: the grid's size, or the penalties
+    themselves (then every one is fitted: no early stop)."""
 
     kind: str
     design: Design
     seed: int
     fixed: Penalty
+    values: int | tuple[float, ...] = PATH_VALUES
 
     @classmethod
-    def of(cls, *, l2, l1, cv: int | None, validation_fraction: float,
-           seed: int) -> "Selection | None":
+    def of(cls, *, l2, l1, cv: int | None, validation_fraction: float, seed: int,
+           values=None) -> "Selection | None":
         """None unless a penalty is ``"auto"``; ``cv`` folds (default
         :data:`DEFAULT_CV`), or a hold-out of ``validation_fraction`` when it is > 0
         and no ``cv`` is given."""
@@ -329,7 +331,30 @@ class Selection:
         kind = "l2" if l2 == "auto" else "l1"
         fixed = Penalty(l2=0.0 if kind == "l2" else float(l2),
                         l1=0.0 if kind == "l1" else float(l1))
-        return cls(kind, design, int(seed), fixed)
+        if values is None:
+            values = PATH_VALUES
+        elif np.ndim(values) == 0:
+            if not (isinstance(values, (int, np.integer)) and values >= 1):
+                raise ConfigError(f"path_values must be a whole number >= 1 or a list of "
+                                  f"penalties, got {values!r}", param="path_values")
+            values = int(values)
+        else:
+            values = tuple(sorted((float(v) for v in values), reverse=True))
+            if not values or not all(math.isfinite(v) and v >= 0 for v in values):
+                raise ConfigError(f"path_values must be penalties >= 0, got {values!r}",
+                                  param="path_values")
+        return cls(kind, design, int(seed), fixed, values)
+
+    def grid(self, first: Evaluation) -> np.ndarray:
+        """The penalties of the path, largest first."""
+        if isinstance(self.values, tuple):
+            return np.array(self.values)
+        return grid(self.start(first), self.values)
+
+    @property
+    def stops_early(self) -> bool:
+        """Whether the path may end before its last value (not when they were given)."""
+        return not isinstance(self.values, tuple)
 
     def penalty(self, value: float) -> Penalty:
         return dataclasses.replace(self.fixed, **{self.kind: float(value)})
@@ -342,11 +367,13 @@ class Selection:
         return largest if self.kind == "l1" else largest / L2_NEAR_ZERO
 
     def record(self, points: list[PathPoint], chosen: PathPoint) -> dict:
-        """The path as the model's ``info["path"]`` records it."""
+        """The path as the model's ``info["path"]`` records it (``fold_models``: each
+        fold's ``theta`` at the chosen penalty, in the model's standardized units)."""
         folds = self.design.groups if self.design.score[0] != 1 else None
         return {"penalty": self.kind, "chosen": chosen.penalty, "cv": folds,
                 "validation_fraction": None if folds else self.design.edges[0],
-                "seed": self.seed, "points": [p.record() for p in points]}
+                "seed": self.seed, "points": [p.record() for p in points],
+                "fold_models": chosen.thetas[:-1].tolist()}
 
 
 def choose_penalty(run, model, first: Evaluation, selection: Selection,
@@ -385,7 +412,7 @@ def choose_penalty(run, model, first: Evaluation, selection: Selection,
             held.append(None if g is None else (table[m, g, d + 1], table[m, g, d + 3]))
         return sums, held
 
-    penalties = grid(selection.start(first))
+    penalties = selection.grid(first)
     points = walk_path(evaluate, design, penalties, selection, d, on_point)
     chosen = choose(points)
     run.params = dataclasses.replace(run.params, **{selection.kind: chosen.penalty})
