@@ -184,7 +184,7 @@ PARAMS: dict[str, Param] = _entries(
                "re-expressed for this run's)."),
     Param("validation", Text(), None, SGD, kind="many", metavar="DATA",
           help="sgd: validate on these files (repeatable) at each epoch's end."),
-    Param("validation_fraction", Fraction(), 0.0,
+    Param("validation_fraction", Fraction(), 0.0, ("sgd", "newton", "lbfgs"),
           help="sgd: hold out this fraction of the training rows (seeded by --seed, never "
                "trained on) and validate on them at each epoch's end. newton/lbfgs with "
                "--l2/--l1 auto: choose the penalty on these rows instead of --cv's folds."),
@@ -270,12 +270,18 @@ def check_params(**values) -> None:
             PARAMS[name].check(value)
 
 
-def check_auto_penalty(mode: str, *, l2, l1, cv: int | None = None) -> None:
+def check_auto_penalty(mode: str, *, l2, l1, cv: int | None = None,
+                       validation_fraction: float = 0.0) -> None:
     """ConfigError when a penalty is ``"auto"`` (chosen on held-out rows along a path,
     :mod:`streamneuron.fullpass.path`) with a mode that has no path (sgd, gd), or when
-    ``cv`` is given with no penalty to choose."""
+    ``cv`` (or, in a full-pass mode, ``validation_fraction``) is given with no penalty
+    to choose."""
     if cv is not None and AUTO not in (l2, l1):
         raise ConfigError.about("cv", "needs l2 or l1 'auto' (a penalty to choose)")
+    if validation_fraction and mode != "sgd" and AUTO not in (l2, l1):
+        raise ConfigError.about("validation_fraction", f"with --mode {mode} chooses the "
+                                "penalty: it needs l2 or l1 'auto' (the held-out metrics of "
+                                "a fixed penalty's full-pass fit are not there yet)")
     for name, value in (("l2", l2), ("l1", l1)):
         if value == AUTO and mode not in (*AUTO_SOLVERS, AUTO):
             raise ConfigError.about(name, f"auto (the penalty chosen on held-out rows) is for "

@@ -93,7 +93,8 @@ def train(ctx, data, label, output, features, exclude, y_key, history_path, plot
         require_matplotlib()
     check_params(**{name: value for name, value in settings.items() if name != "mode"})
     check_modes(mode, given(ctx, settings), settings)
-    check_auto_penalty(mode, l2=settings["l2"], l1=settings["l1"], cv=settings["cv"])
+    check_auto_penalty(mode, l2=settings["l2"], l1=settings["l1"], cv=settings["cv"],
+                       validation_fraction=settings["validation_fraction"])
     source = open_source(list(data), label=label_name(label, y_key), features=split(features),
                          x_key=settings["x_key"], exclude=split(exclude, "--exclude"),
                          weight=settings["weight"])

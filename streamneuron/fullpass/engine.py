@@ -215,7 +215,8 @@ def fit_gd(source, max_iter: int | None = None, lr: float = GD_LR, *, loss: str 
             raise DataError("training needs a label column")
         if solver == "auto":
             solver = pick_solver(source.n_features)
-        check_auto_penalty(solver, l2=l2, l1=l1, cv=cv)
+        check_auto_penalty(solver, l2=l2, l1=l1, cv=cv,
+                           validation_fraction=validation_fraction)
         params = make_params(solver, source.weight)
         # Class weights are applied where a unit is decoded: every row's w is its weight.
         source = with_class_weights(source, class_weight)
