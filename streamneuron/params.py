@@ -153,7 +153,8 @@ PARAMS: dict[str, Param] = _entries(
     Param("l1", NumberOrAuto(0), 0.0, estimator=ESTIMATOR,
           help="L1 penalty l1 ||w||_1 (elastic net with --l2; the bias is not penalised): "
                "weights become exactly zero. newton: proximal Newton; lbfgs: OWL-QN; sgd: "
-               "the cumulative L1 penalty."),
+               "the cumulative L1 penalty. auto: chosen as --l2 auto, from the smallest l1 "
+               "that keeps every weight zero."),
     Param("weight", Text(), None, metavar="COL",
           help="Sample-weight column (numbers >= 0; HDF5 X/y: a dataset): each row's loss "
                "counts that many times; the objective, the standardization and the metrics "

@@ -205,3 +205,16 @@ def test_cli_refuses_auto_with_sgd_and_cv_without_auto(cancer_file, tmp_path, ca
                          "--cv", "3"], ["cv"], output=out)
     turned_away(capsys, ["train", cancer_file, "--label", "y", "-o", out, "--mode", "newton",
                          "--l2", "big"], ["big"], output=out)
+
+
+def test_held_out_group_is_sgds_held_out_rows_and_runs_repeat_bit_for_bit(cancer):
+    from streamneuron.stream import held_out
+
+    rows = np.arange(5000)
+    group = path.Design.held_out(0.3).group_of(rows, 11)
+    np.testing.assert_array_equal(group == 1, held_out(rows, 0.3, 11))
+    X, y = cancer
+    first = fit_gd((X, y), solver="newton", l2="auto", cv=4, seed=3, workers=0)
+    again = fit_gd((X, y), solver="newton", l2="auto", cv=4, seed=3, workers=0)
+    np.testing.assert_array_equal(first.weights, again.weights)
+    assert first.bias == again.bias
