@@ -25,13 +25,13 @@ from typing import Any, Iterable
 
 from .errors import ConfigError
 from .losses import LOSSES
-from .rules import (ClassWeight, Fraction, Native, Number, OneOf, Rule, Switch, Text, Whole,
-                    WholeOrSwitch, one_of)
+from .rules import (ClassWeight, Fraction, Native, Number, NumberOrAuto, OneOf, Rule, Switch,
+                    Text, Whole, WholeOrSwitch, one_of)
 from .schedules import SCHEDULES
 
 __all__ = ["Param", "PARAMS", "DEFAULT", "check_params", "check_modes", "flag",
-           "estimator_constraints", "estimator_default", "pick_solver", "mode_names", "one_of",
-           "Rule"]
+           "estimator_constraints", "estimator_default", "pick_solver", "check_auto_penalty",
+           "mode_names", "one_of", "Rule"]
 
 _NOTHING = object()
 
@@ -146,14 +146,17 @@ PARAMS: dict[str, Param] = _entries(
     Param("lr", Number(0, strict=True), None, STEP, estimator=estimator(None),
           help="Learning rate", default_text="1.0 for sgd's auto and for gd, 0.1 for the "
           "other sgd schedules"),
-    Param("l2", Number(0), None, estimator=estimator(None),
+    Param("l2", NumberOrAuto(0), None, estimator=estimator(None),
           help="L2 penalty (l2/2)||w||^2 (the bias is not penalised); l2 = 1/(C n) for "
-               "scikit-learn's C.", default_text="1/n, scikit-learn's C = 1 (n: the training "
-          "rows, or the sum of their weights when weighted)"),
-    Param("l1", Number(0), 0.0, estimator=ESTIMATOR,
+               "scikit-learn's C. auto (newton/lbfgs; sgd refuses it): chosen on held-out "
+               "rows (--cv, --validation-fraction) along a warm-started path of penalties, "
+               "then refitted on every row.", default_text="1/n, scikit-learn's C = 1 (n: "
+          "the training rows, or the sum of their weights when weighted)"),
+    Param("l1", NumberOrAuto(0), 0.0, estimator=ESTIMATOR,
           help="L1 penalty l1 ||w||_1 (elastic net with --l2; the bias is not penalised): "
                "weights become exactly zero. newton: proximal Newton; lbfgs: OWL-QN; sgd: "
-               "the cumulative L1 penalty."),
+               "the cumulative L1 penalty. auto: chosen as --l2 auto, from the smallest l1 "
+               "that keeps every weight zero."),
     Param("weight", Text(), None, metavar="COL",
           help="Sample-weight column (numbers >= 0; HDF5 X/y: a dataset): each row's loss "
                "counts that many times; the objective, the standardization and the metrics "
@@ -161,8 +164,9 @@ PARAMS: dict[str, Param] = _entries(
     Param("class_weight", ClassWeight(), None, estimator=estimator(dict, None),
           help="balanced: weight each class by n / (2 n_class), from the label counts "
                "(times --weight, if given)."),
-    Param("seed", Whole(0), 0, SGD, commands=("train", "generate"),
-          help="Seed of the shuffling order (and of --validation-fraction's rows)."),
+    Param("seed", Whole(0), 0, commands=("train", "generate"),
+          help="Seed of the shuffling order (and of the held-out rows: "
+               "--validation-fraction's, --cv's folds)."),
     Param("schedule", OneOf(lambda: SCHEDULES), "auto", SGD,
           estimator=ESTIMATOR,
           help="sgd: auto: adagrad's steps, the model averaged over each epoch; "
@@ -183,9 +187,14 @@ PARAMS: dict[str, Param] = _entries(
                "re-expressed for this run's)."),
     Param("validation", Text(), None, SGD, kind="many", metavar="DATA",
           help="sgd: validate on these files (repeatable) at each epoch's end."),
-    Param("validation_fraction", Fraction(), 0.0, SGD,
+    Param("validation_fraction", Fraction(), 0.0, ("sgd", "newton", "lbfgs"),
           help="sgd: hold out this fraction of the training rows (seeded by --seed, never "
-               "trained on) and validate on them at each epoch's end."),
+               "trained on) and validate on them at each epoch's end. newton/lbfgs with "
+               "--l2/--l1 auto: choose the penalty on these rows instead of --cv's folds."),
+    Param("cv", Whole(2, "folds"), None, FULL_PASS,
+          help="newton/lbfgs with --l2/--l1 auto: choose the penalty by this many folds "
+               "(rows hashed by --seed; every fold served by the same read)",
+          default_text="5"),
     Param("validate_every", Whole(1, "batches"), None, SGD,
           help="sgd: validate also every N batches."),
     Param("early_stopping", Switch(), False, SGD, kind="flag",
@@ -262,6 +271,25 @@ def check_params(**values) -> None:
     for name, value in values.items():
         if name in PARAMS:
             PARAMS[name].check(value)
+
+
+def check_auto_penalty(mode: str, *, l2, l1, cv: int | None = None,
+                       validation_fraction: float = 0.0) -> None:
+    """ConfigError when a penalty is ``"auto"`` (chosen on held-out rows along a path,
+    :mod:`streamneuron.fullpass.path`) with a mode that has no path (sgd, gd), or when
+    ``cv`` (or, in a full-pass mode, ``validation_fraction``) is given with no penalty
+    to choose."""
+    if cv is not None and AUTO not in (l2, l1):
+        raise ConfigError.about("cv", "needs l2 or l1 'auto' (a penalty to choose)")
+    if validation_fraction and mode != "sgd" and AUTO not in (l2, l1):
+        raise ConfigError.about("validation_fraction", f"with --mode {mode} chooses the "
+                                "penalty: it needs l2 or l1 'auto' (the held-out metrics of "
+                                "a fixed penalty's full-pass fit are not there yet)")
+    for name, value in (("l2", l2), ("l1", l1)):
+        if value == AUTO and mode not in (*AUTO_SOLVERS, AUTO):
+            raise ConfigError.about(name, f"auto (the penalty chosen on held-out rows) is for "
+                                    f"--mode newton/lbfgs/auto, not {mode}: give a number, "
+                                    "or use --mode newton")
 
 
 def check_modes(mode: str, given: Iterable[str], values: dict) -> None:

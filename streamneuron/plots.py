@@ -133,6 +133,36 @@ def plot_objective(history: list[dict], path: str | os.PathLike) -> None:
     _save_png_atomic(fig, path)
 
 
+def path_series(path: dict) -> dict[str, Any]:
+    """The points of a penalty path (``info["path"]``): penalty, mean held-out log loss
+    and its spread over the folds, and the chosen penalty."""
+    points = path["points"]
+    return {"penalty": [p["penalty"] for p in points], "loss": [p["loss"] for p in points],
+            "spread": [p["spread"] for p in points], "chosen": path["chosen"],
+            "kind": path["penalty"]}
+
+
+def plot_path(path: dict, target: str | os.PathLike) -> None:
+    """Write a PNG of the held-out log loss against the penalty (log x axis, error bars:
+    the folds' standard deviation, the chosen penalty marked), as glmnet's cv plot."""
+    target = _check_target(target)
+    series = path_series(path)
+    fig = _new_figure(OBJECTIVE_FIGSIZE)
+    ax = fig.add_subplot()
+    ax.errorbar(series["penalty"], series["loss"], yerr=series["spread"], marker="o",
+                capsize=3, label="held-out log loss")
+    ax.axvline(series["chosen"], color="k", linestyle="--",
+               label=f"chosen {series['kind']} = {series['chosen']:.3g}")
+    ax.set_xscale("log")
+    ax.set_xlabel(f"penalty {series['kind']}")
+    ax.set_ylabel("held-out log loss")
+    ax.set_title(f"Held-out log loss along the {series['kind']} path")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    _save_png_atomic(fig, target)
+
+
 # ---------------------------------------------------------------------------
 # Evaluation: ROC and calibration
 # ---------------------------------------------------------------------------

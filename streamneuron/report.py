@@ -23,7 +23,7 @@ LARGEST_WEIGHTS = 5
 FULL_PASS_FIELDS = ("converged", "message", "iterations", "passes", "grad_norm", "where")
 SGD_FIELDS = ("converged", "stop_reason", "epochs", "max_epochs", "updates", "epoch_objective")
 OPTIONAL_FIELDS = ("validation", "best_check", "best_epoch", "best_loss", "stopped_early",
-                   "returned", "class_weights", "weight_total")
+                   "returned", "class_weights", "weight_total", "path")
 
 
 def largest_weights(model, names) -> list[dict]:
@@ -124,6 +124,20 @@ def epoch_line(row: dict) -> str:
 def check_line(row: dict) -> str:
     return (f"check {row['check']} (epoch {row['epoch']}, {row['updates']:,} updates): "
             f"{validation_text(row)[2:]}")
+
+
+def path_line(point: dict, kind: str) -> str:
+    """One penalty of an ``auto`` penalty's path."""
+    return (f"{kind} {point['penalty']:.4g}: held-out log loss {point['loss']:.6f} "
+            f"(+/- {point['spread']:.4f} over {len(point['folds'])} fold(s), "
+            f"{point['passes']} pass(es))")
+
+
+def chosen_line(path: dict) -> str:
+    """The penalty an ``auto`` run chose."""
+    best = min(path["points"], key=lambda p: p["loss"])
+    return (f"chose {path['penalty']} = {path['chosen']:.6g} (held-out log loss "
+            f"{best['loss']:.6f}, {len(path['points'])} values tried); refitted on every row")
 
 
 def iteration_line(row: dict) -> str:

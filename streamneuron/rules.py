@@ -104,6 +104,34 @@ class Number(Rule):
 
 
 @dataclass(frozen=True)
+class NumberOrAuto(Number):
+    """A :class:`Number`, or ``"auto"``: chosen on held-out rows (a penalty path). The
+    estimator takes the number only (``NeuronClassifierCV`` chooses)."""
+
+    def test(self, value) -> bool:
+        return value == "auto" or super().test(value)
+
+    def allowed(self) -> str:
+        return super().allowed() + " or 'auto'"
+
+    def click_param_type(self):
+        import click
+
+        class _NumberOrAuto(click.ParamType):
+            name = "NUMBER|auto"
+
+            def convert(self, value, param, ctx):
+                if value == "auto" or not isinstance(value, str):
+                    return value
+                try:
+                    return float(value)
+                except ValueError:
+                    self.fail(f"{value!r} is neither a number nor 'auto'", param, ctx)
+
+        return _NumberOrAuto()
+
+
+@dataclass(frozen=True)
 class Fraction(Rule):
     """A number in ``[0, 1)``."""
 

@@ -150,14 +150,21 @@ def block_rows(source: UnitReader, units: list[int]) -> np.ndarray:
 def held_out(rows: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     """Whether each global row index is held out for validation: ``u(seed, row) <
     fraction``, ``u`` a uniform number in [0, 1) from a splitmix64 hash of the seed and
-    the row. A pure function: the same rows whatever the epoch, order or resume."""
+    the row (:func:`row_uniform`). A pure function: the same rows whatever the epoch,
+    order or resume."""
+    return row_uniform(rows, seed) < fraction
+
+
+def row_uniform(rows: np.ndarray, seed: int) -> np.ndarray:
+    """``u(seed, row)``: a uniform number in [0, 1) for each global row index, from a
+    splitmix64 hash of the seed and the row (the held-out rows, the folds)."""
     with np.errstate(over="ignore"):
         x = rows.astype(np.uint64) + np.uint64((seed * 0x9E3779B97F4A7C15 + 0x632BE59BD9B4E019)
                                                % 2**64)
         x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
         x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
         x = x ^ (x >> np.uint64(31))
-    return (x >> np.uint64(11)).astype(np.float64) * 2.0**-53 < fraction
+    return (x >> np.uint64(11)).astype(np.float64) * 2.0**-53
 
 
 def epoch_plan(n_units: int, *, seed: int, epoch: int, shuffle: bool,

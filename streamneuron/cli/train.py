@@ -14,7 +14,7 @@ import contextlib
 
 import click
 
-from ..params import PARAMS, check_modes, check_params
+from ..params import PARAMS, check_auto_penalty, check_modes, check_params
 from .common import DATA, check_writable, emit_json, given, label_name, option, split
 
 # The table's parameters that the command line takes (in --help's order).
@@ -57,7 +57,8 @@ def library_arguments(settings: dict, mode: str) -> dict:
 @click.option("--history", "history_path", metavar="FILE.csv",
               help="Write the objective per epoch/iteration as CSV.")
 @click.option("--plot", "plot_path", metavar="FILE.png",
-              help="Draw the objective per epoch/iteration.")
+              help="Draw the objective per epoch/iteration (with --l2/--l1 auto: the held-out "
+              "log loss against the penalty).")
 @click.option("--quiet", is_flag=True, help="No progress bar or summary.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
 @click.pass_context
@@ -92,6 +93,8 @@ def train(ctx, data, label, output, features, exclude, y_key, history_path, plot
         require_matplotlib()
     check_params(**{name: value for name, value in settings.items() if name != "mode"})
     check_modes(mode, given(ctx, settings), settings)
+    check_auto_penalty(mode, l2=settings["l2"], l1=settings["l1"], cv=settings["cv"],
+                       validation_fraction=settings["validation_fraction"])
     source = open_source(list(data), label=label_name(label, y_key), features=split(features),
                          x_key=settings["x_key"], exclude=split(exclude, "--exclude"),
                          weight=settings["weight"])
@@ -145,15 +148,23 @@ def train(ctx, data, label, output, features, exclude, y_key, history_path, plot
         from ..atomic import write_text
 
         write_text(history_path, report.history_csv(history))
+    path = model.info.get("path")
     if plot_path:
-        from ..plots import plot_objective
+        from ..plots import plot_objective, plot_path as plot_penalty_path
 
-        plot_objective(history, plot_path)
+        if path is not None:
+            plot_penalty_path(path, plot_path)
+        else:
+            plot_objective(history, plot_path)
     model.save(output)
     summary = report.run_summary(model, columns, output=output, rows=source.n_rows,
                                  weight=settings["weight"], l2_given=settings["l2"] is not None)
     if as_json:
         emit_json(summary)
     elif not quiet:
+        if path is not None:
+            for point in path["points"]:
+                click.echo(report.path_line(point, path["penalty"]), err=True)
+            click.echo(report.chosen_line(path), err=True)
         for line in report.summary_lines(summary, model.info):
             click.echo(line, err=True)

@@ -42,22 +42,22 @@ from typing import Callable, Mapping
 import numpy as np
 
 from .cluster import DaskCluster, check_where, open_executor
-from ..errors import ConfigError, DataError, StreamNeuronError
+from ..errors import ConfigError, DataError
 from .sums import (Evaluation, Sums, merge_moments, pass_moments, pass_sums,
                    start_from_moments, sum_partials)
 from ..losses import get_loss
 from ..neuron import Neuron
-from ..params import DEFAULT, NEWTON_MAX_FEATURES, check_params, pick_solver
-from .partitions import (Partition, already_decoded, decode, plan_partitions, read_units,
-                         release_buffers)
+from ..params import (DEFAULT, NEWTON_MAX_FEATURES, check_auto_penalty, check_params,
+                      pick_solver)
+from .partitions import (SPLIT_EVERY, Partition, already_decoded, decode, pass_data,
+                         plan_partitions, read_units, release_buffers)
 from ..penalty import Penalty, default_l2
+from .path import Selection, choose_penalty
 from .solvers import SOLVERS, Options
 from ..stop import StopReason
 from ..warmstart import initial_model
 from ..weighting import check_class_weight, check_total, describe_weights
 
-# Partials combined per task of the reduction tree.
-SPLIT_EVERY = 8
 # solver="auto": newton up to NEWTON_MAX_FEATURES features, lbfgs above
 # (streamneuron.params.pick_solver). Why 128: per row and pass,
 # reading costs ~r*d ns (r ~ 1-10 a value, page cache to disk), the gradient
@@ -110,7 +110,9 @@ def fit_gd(source, max_iter: int | None = None, lr: float = GD_LR, *, loss: str 
            persist: bool = False, partition_rows: int | None = None, verbose: bool = False,
            progress: Callable[[dict], None] | None = None,
            on_cluster: Callable[[str], None] | None = None,
-           label: str | None = "y", features=None, weight=None) -> Neuron:
+           label: str | None = "y", features=None, weight=None, cv: int | None = None,
+           validation_fraction: float = DEFAULT.validation_fraction, seed: int = DEFAULT.seed,
+           path_values=None) -> Neuron:
     """Train a neuron by full passes over the data, on Dask or in this process.
 
     ``max_iter``: the most iterations (default 100; 1000 for lbfgs).
@@ -127,6 +129,9 @@ def fit_gd(source, max_iter: int | None = None, lr: float = GD_LR, *, loss: str 
     lbfgs); ``info["params"]["l2"]`` holds the number used. With ``l1 > 0``: newton takes
     proximal Newton steps, lbfgs is OWL-QN, gd a proximal gradient step (see
     :mod:`streamneuron.fullpass.solvers`); ``info["nonzero"]`` counts the non-zero weights.
+    ``l2="auto"`` (or ``l1``): chosen on held-out rows along a path of penalties, by
+    ``cv`` folds (default 5) or a ``validation_fraction``, their rows hashed with ``seed``,
+    ``path_values`` the penalties or their number (:mod:`streamneuron.fullpass.path`).
 
     Weights: the source's weight column (``open_source(..., weight=COL)``), times
     ``class_weight`` (None, ``"balanced"``: ``n / (2 n_class)`` from the label
@@ -180,7 +185,8 @@ def fit_gd(source, max_iter: int | None = None, lr: float = GD_LR, *, loss: str 
     ``progress(row)`` is called with each row.
     """
     def make_params(name: str, weight_column: str | None = None) -> GDParams:
-        return GDParams(loss=loss, solver=name, lr=lr, l2=l2, l1=l1, tol=tol,
+        return GDParams(loss=loss, solver=name, lr=lr, tol=tol,
+                        l2=0.0 if l2 == "auto" else l2, l1=0.0 if l1 == "auto" else l1,
                         weight=weight_column, class_weight=class_weight,
                         max_iter=DEFAULT_MAX_ITER.get(name, 100) if max_iter is None else max_iter,
                         standardize=bool(standardize), persist=bool(persist),
@@ -189,7 +195,10 @@ def fit_gd(source, max_iter: int | None = None, lr: float = GD_LR, *, loss: str 
     # Every value is checked once, here, before any work ("auto" is settled once the
     # features are known).
     check_params(loss=loss, max_iter=max_iter, lr=lr, l2=l2, l1=l1, tol=tol,
-                 partition_rows=partition_rows, workers=workers)
+                 partition_rows=partition_rows, workers=workers, seed=seed,
+                 validation_fraction=validation_fraction)
+    selection = Selection.of(l2=l2, l1=l1, cv=cv, validation_fraction=validation_fraction,
+                             seed=seed, values=path_values)
     if solver not in SOLVERS and solver != "auto":
         raise ConfigError(f"solver must be one of {', '.join(SOLVERS)} or 'auto', "
                           f"got {solver!r}", param="solver")
@@ -209,19 +218,18 @@ def fit_gd(source, max_iter: int | None = None, lr: float = GD_LR, *, loss: str 
             raise DataError("training needs a label column")
         if solver == "auto":
             solver = pick_solver(source.n_features)
+        check_auto_penalty(solver, l2=l2, l1=l1, cv=cv,
+                           validation_fraction=validation_fraction)
         params = make_params(solver, source.weight)
         # Class weights are applied where a unit is decoded: every row's w is its weight.
         source = with_class_weights(source, class_weight)
-        if source.reopen_args() is not None:  # files: each task opens its own rows
-            data = _FileData(source, params.partition_rows)
-        else:  # in-memory or Dask arrays / DataFrames: one dask.delayed per unit
-            data = _ArrayData(source)
+        data = pass_data(source, params.partition_rows)
         size = data.n_rows * source.n_features * source.dtype.itemsize
         executor = open_executor(client=client, scheduler=scheduler, workers=workers,
                                  data_bytes=size, verbose=verbose, on_cluster=on_cluster)
         try:
             run = _Run(executor, source, data, params, progress)
-            run.start = start
+            run.start, run.selection = start, selection
             return run.run()
         finally:
             executor.close()
@@ -259,10 +267,7 @@ def sums_at_model(model: Neuron, source, *, matrices: int, client=None,
     params = GDParams(loss=model.loss_name, solver="newton", max_iter=1, lr=GD_LR, l2=0.0,
                       tol=FULL_PASS_TOL, standardize=model.mean is not None, persist=False,
                       partition_rows=None, l1=0.0, weight=source.weight, class_weight=None)
-    if source.reopen_args() is not None:
-        data = _FileData(source, None)
-    else:
-        data = _ArrayData(source)
+    data = pass_data(source)
     executor = open_executor(client=client, scheduler=scheduler, workers=workers,
                              data_bytes=data.n_rows * source.n_features * source.dtype.itemsize)
     try:
@@ -271,48 +276,6 @@ def sums_at_model(model: Neuron, source, *, matrices: int, client=None,
             return run._sums(model, np.append(model.weights, model.bias), matrices)
     finally:
         executor.close()
-
-
-class _FileData:
-    """Partitions of Parquet/HDF5 files: descriptors; a task reads its own rows."""
-
-    decoded = False
-
-    def __init__(self, source, partition_rows):
-        self.partitions = plan_partitions(source, partition_rows)
-        self.n_rows = sum(part.n_rows for part in self.partitions)
-        self.persist_anyway = False
-
-    def bag(self):
-        import dask.bag as db
-
-        # One descriptor per bag partition: the reduction tree follows the file order.
-        bag = db.from_sequence(self.partitions, npartitions=len(self.partitions))
-        if bag.npartitions != len(self.partitions):
-            raise StreamNeuronError("internal error: dask.bag regrouped the partitions")
-        return bag
-
-
-class _ArrayData:
-    """Units of an ArraySource, each a ``dask.delayed`` of ``[DecodedUnit]`` (its ``w``
-    the rows' effective weights, as the source decodes them).
-
-    numpy and pandas data are embedded in the graph: they are always persisted
-    (sent once), never re-sent every pass.
-    """
-
-    decoded = True
-
-    def __init__(self, source):
-        self.units = source.delayed_units()  # ConfigError if the source has none
-        self.n_rows = source.n_rows
-        self.partitions = source.units
-        self.persist_anyway = source.in_memory
-
-    def bag(self):
-        import dask.bag as db
-
-        return db.from_delayed(self.units)
 
 
 class _Run:
@@ -327,6 +290,7 @@ class _Run:
         self.d = source.n_features
         self.passes = 0
         self.start = None  # a warmstart.Start, or None: zeros
+        self.selection: Selection | None = None  # l2 or l1 "auto"
 
     def run(self) -> Neuron:
         p, d = self.params, self.d
@@ -336,6 +300,9 @@ class _Run:
             if not self.source.weighted:  # W is the row count, known up front
                 self._settle_l2(self.data.n_rows)
             first = self._first_pass(model)  # (weighted: W, and l2, from this pass)
+            if self.selection is not None:  # the penalty chosen on held-out rows
+                choose_penalty(self, model, first, self.selection)
+                return model
             if self.start is not None:  # the first point is not w = 0: first is not at it
                 self.start.apply(model)
                 first = None
@@ -377,7 +344,7 @@ class _Run:
     def _first_pass(self, model: Neuron) -> Evaluation | None:
         """The standardization pass; for newton also the evaluation at ``w = 0``."""
         p = self.params
-        with_labels = p.solver == "newton"
+        with_labels = p.solver == "newton" or self.selection is not None
         if not (p.standardize or with_labels or (p.l2 is None and self.source.weighted)):
             return None
         moments = self.executor.compute(self.bag.map_partitions(

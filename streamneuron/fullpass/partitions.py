@@ -23,9 +23,11 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import DataError, StreamNeuronError
 from ..units import ROW, DecodedUnit
 
+# Partials combined per task of the reduction tree of a pass.
+SPLIT_EVERY = 8
 # Opened sources a thread keeps (each holds one open file and its footer).
 SOURCE_CACHE_SIZE = 16
 
@@ -211,5 +213,57 @@ def decode(parts: Iterable[Partition]) -> list[DecodedUnit]:
     return list(read_units(parts, reuse=False))
 
 
-__all__ = ["Partition", "plan_partitions", "read_units", "already_decoded", "decode",
-           "release_buffers", "units_read"]
+class FileData:
+    """Partitions of Parquet/HDF5 files: descriptors; a task reads its own rows."""
+
+    decoded = False
+
+    def __init__(self, source, partition_rows):
+        self.partitions = plan_partitions(source, partition_rows)
+        self.n_rows = sum(part.n_rows for part in self.partitions)
+        self.persist_anyway = False
+
+    def bag(self):
+        import dask.bag as db
+
+        # One descriptor per bag partition: the reduction tree follows the file order.
+        bag = db.from_sequence(self.partitions, npartitions=len(self.partitions))
+        if bag.npartitions != len(self.partitions):
+            raise StreamNeuronError("internal error: dask.bag regrouped the partitions")
+        return bag
+
+
+class ArrayData:
+    """Units of an ArraySource, each a ``dask.delayed`` of ``[DecodedUnit]`` (its ``w``
+    the rows' effective weights, as the source decodes them).
+
+    numpy and pandas data are embedded in the graph: they are always persisted
+    (sent once), never re-sent every pass.
+    """
+
+    decoded = True
+
+    def __init__(self, source):
+        self.units = source.delayed_units()  # ConfigError if the source has none
+        self.n_rows = source.n_rows
+        self.partitions = source.units
+        self.persist_anyway = source.in_memory
+
+    def bag(self):
+        import dask.bag as db
+
+        return db.from_delayed(self.units)
+
+
+
+def pass_data(source, partition_rows: int | None = None):
+    """What the passes of a run read: :class:`FileData` (descriptors: each task opens
+    its own rows) for files, :class:`ArrayData` (one ``dask.delayed`` per unit) for
+    in-memory or Dask arrays and DataFrames."""
+    if source.reopen_args() is not None:
+        return FileData(source, partition_rows)
+    return ArrayData(source)
+
+
+__all__ = ["FileData", "ArrayData", "pass_data", "Partition", "plan_partitions", "read_units",
+           "already_decoded", "decode", "release_buffers", "units_read"]

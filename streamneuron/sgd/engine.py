@@ -32,7 +32,7 @@ from .. import checkpoint as ckpt
 from .. import defaults
 from ..errors import CheckpointError, ConfigError, DataError
 from ..neuron import Neuron
-from ..params import DEFAULT, check_params
+from ..params import DEFAULT, check_auto_penalty, check_params
 from ..training import PassPolicy
 from ..validation import SGD_TOL, open_validation, second_reader
 from ..warmstart import initial_model
@@ -155,6 +155,7 @@ def fit_sgd(source, batch_size: int | None = None, epochs: int | None = None,
                  validation_fraction=validation_fraction, validate_every=validate_every,
                  patience=patience, average=average, checkpoint_every=checkpoint_every,
                  checkpoint_seconds=checkpoint_seconds)
+    check_auto_penalty("sgd", l2=l2, l1=l1)
     check_class_weight(class_weight)
     if validate_every is not None and validation is None and not validation_fraction:
         raise ConfigError.about("validate_every", "needs validation data: give --validation "
