@@ -47,19 +47,44 @@ class Announced:
     and, when it lacks the arguments' specialization, gives the cold-start notice
     (once per process) before numba compiles it. Calls go straight to the kernel."""
 
-    __slots__ = ("kernel", "_checked")
+    __slots__ = ("kernel", "_checked", "helper")
 
     def __init__(self, kernel):
         self.kernel = kernel
         self._checked = False
+        # A helper process compiling this kernel (:mod:`.ahead`): waited for on the
+        # first call, which then loads the kernel from numba's cache.
+        self.helper = None
 
     def __call__(self, *args):
         if not self._checked:
             self._checked = True
-            if not _said.is_set() and not self.kernel.overloads and not in_cache(self.kernel, args):
-                _said.set()
-                progress.notice(f"compiling kernels (first run only, ~{COLD_SECONDS} s)...")
+            if self.helper is not None:
+                self.helper.wait()
+            elif not self.kernel.overloads and not in_cache(self.kernel, args):
+                announce()
         return self.kernel(*args)
+
+    def signature(self, *args) -> tuple:
+        """The numba signature of a call with ``args``."""
+        return tuple(self.kernel.typeof_pyval(a) for a in args)
+
+    def cached(self, *args) -> bool:
+        """Whether this kernel is compiled, in this process or in numba's cache, for
+        ``args``' types (True when that cannot be told)."""
+        try:
+            if self.signature(*args) in self.kernel.overloads:
+                return True
+        except Exception:
+            return True
+        return in_cache(self.kernel, args)
+
+
+def announce() -> None:
+    """The cold-start notice, once per process."""
+    if not _said.is_set():
+        _said.set()
+        progress.notice(f"compiling kernels (first run only, ~{COLD_SECONDS} s)...")
 
 
 def in_cache(kernel, args) -> bool:
