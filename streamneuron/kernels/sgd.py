@@ -4,7 +4,8 @@ in one call; :func:`apply_update` takes the step of an unfinished (last, short) 
 Both take their step through :func:`~streamneuron.kernels.common._step`, so there
 is one update rule. Each is compiled per variant (:mod:`.specialize`): the loss, the
 step rule (plain or AdaGrad, with or without L1) and, for :func:`sgd_block`, whether
-rows are weighted are constants of the compiled code, so a run compiles only its own.
+rows are weighted are constants of the compiled code, so a run compiles only its own;
+on a cold cache :func:`compile_ahead` has a helper process compile it (:mod:`.ahead`).
 
 Arguments travel in three groups: the block's rows (:class:`Rows`), the arrays the
 kernel trains in place (:class:`Arrays`), and the step rule (any object with the

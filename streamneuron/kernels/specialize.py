@@ -45,7 +45,9 @@ def variants(build: Callable[..., Any]) -> Callable[..., "Announced"]:
 class Announced:
     """A compiled kernel that, on its first call in this process, checks numba's cache
     and, when it lacks the arguments' specialization, gives the cold-start notice
-    (once per process) before numba compiles it. Calls go straight to the kernel."""
+    (once per process) before numba compiles it; when a helper process compiles it
+    (:mod:`.ahead`), the next call waits for the helper instead. Calls go straight to
+    the kernel."""
 
     __slots__ = ("kernel", "_checked", "helper")
 
@@ -53,15 +55,16 @@ class Announced:
         self.kernel = kernel
         self._checked = False
         # A helper process compiling this kernel (:mod:`.ahead`): waited for on the
-        # first call, which then loads the kernel from numba's cache.
+        # next call, which then loads the kernel from numba's cache.
         self.helper = None
 
     def __call__(self, *args):
-        if not self._checked:
+        if self.helper is not None:
+            helper, self.helper = self.helper, None
+            helper.wait()
+        elif not self._checked:
             self._checked = True
-            if self.helper is not None:
-                self.helper.wait()
-            elif not self.kernel.overloads and not in_cache(self.kernel, args):
+            if not self.kernel.overloads and not in_cache(self.kernel, args):
                 announce()
         return self.kernel(*args)
 
