@@ -119,7 +119,12 @@ sys.exit(main(sys.argv[1:]))
 
 
 def env() -> dict:
-    return dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    """The children's environment: this checkout first on the path, and .pyc files
+    written and used (as after an install; with PYTHONDONTWRITEBYTECODE set every start
+    compiles the package's modules from source)."""
+    environ = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    return environ
 
 
 def wall(argv: list[str]) -> dict:
