@@ -230,6 +230,22 @@ def _row_major(source: UnitReader, shuffle: bool) -> bool:
     return shuffle or source.layout == ROW
 
 
+def block_like(source: UnitReader, *, shuffle: bool, holdout: bool) -> tuple[np.ndarray, np.ndarray]:
+    """A two-row ``(X, order)`` of the types :func:`iter_blocks` hands for ``source``
+    (``X`` of its dtype, row- or column-major as :func:`read_block` decodes it; the
+    order's integer type, empty in file order without held-out rows): what compiling
+    the SGD kernel ahead needs (:func:`streamneuron.kernels.compile_ahead`). Only for
+    sources decoded into buffers (``reuse_buffers``); others hand arrays of their own."""
+    d = source.n_features
+    flat = np.zeros(2 * d, dtype=source.dtype)
+    X = flat.reshape(2, d) if _row_major(source, shuffle) else flat.reshape(d, 2).T
+    if shuffle:
+        order = block_order(2, seed=0, epoch=0, block=0, shuffle=True)
+    else:
+        order = np.arange(2 if holdout else 0, dtype=np.int64)  # np.flatnonzero's type
+    return X, order
+
+
 def _largest_block(source: UnitReader, window: int) -> int:
     sizes = sorted(source.unit_sizes, reverse=True)
     return sum(sizes[:max(1, window)])

@@ -89,6 +89,19 @@ def average_start(average) -> int:
     return int(average)
 
 
+def compile_ahead(rule: StepRule, X: np.ndarray, order: np.ndarray, *, weighted: bool) -> bool:
+    """On a cold cache, start compiling the SGD kernels that training blocks like ``X``
+    (rows in ``order``; ``weighted``: with row weights) by ``rule`` calls, in a helper
+    process (:func:`streamneuron.kernels.compile_ahead`): only when they are compiled
+    changes. True when a helper was started."""
+    d = X.shape[1]
+    n = order.shape[0] or X.shape[0]
+    state = TrainState.start(np.zeros(d))
+    rows = kernels.Rows(X, np.zeros(n), order, np.ones(n) if weighted else _NO_WEIGHTS,
+                        np.zeros(d), np.ones(d))
+    return kernels.compile_ahead(rows, state._arrays(state._record()), rule)
+
+
 @dataclass
 class TrainState:
     """The state of SGD training between two blocks (see the module docstring)."""

@@ -157,3 +157,57 @@ def test_notices_go_to_the_open_display_unless_quiet(capsys):
         notice("shown")
     notice("closed again")
     assert capsys.readouterr().err == "shown\n"
+
+
+# A cold run in a subprocess: train on FILE with numba's cache empty (or as left by a
+# previous run), and print the weights and what the helper process did.
+COLD_RUN = """
+import json, sys
+import streamneuron as sn
+from streamneuron.kernels import ahead
+if {fail!r}:
+    ahead.HELPER = [sys.executable, "-c", "raise SystemExit(3)"]
+started = []
+original = ahead.start
+def recorded(helper_jobs, here=()):
+    helper = original(helper_jobs, here)
+    started.append((helper, helper_jobs))
+    return helper
+ahead.start = recorded
+model = sn.fit_sgd({path!r}, batch_size=16, epochs=2, seed=5, shuffle={shuffle!r})
+out = {{"weights": model.weights.tolist(), "bias": model.bias, "helper": None}}
+for helper, jobs in started:
+    dispatcher = jobs[0].kernel().kernel
+    out.update(helper=helper.process.returncode,
+               loaded=sum(dispatcher._cache_hits.values()),
+               compiled=sum(dispatcher._cache_misses.values()))
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_a_cold_run_trains_the_same_bits_with_or_without_its_helper(table, tmp_path, shuffle):
+    """On an empty numba cache the SGD kernel is compiled by a helper process and
+    loaded from the cache; when the helper fails it is compiled here. Either way the
+    weights are bit for bit those of a warm run (this process's kernels); a warm
+    cache starts no helper."""
+    warm = sn.fit_sgd(table, batch_size=16, epochs=2, seed=5, shuffle=shuffle)
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+
+    def run(cache: str, fail: bool) -> dict:
+        proc = subprocess.run(
+            [sys.executable, "-c", COLD_RUN.format(fail=fail, path=table, shuffle=shuffle)],
+            capture_output=True, text=True, env=dict(env, NUMBA_CACHE_DIR=str(tmp_path / cache)))
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout)
+
+    helped = run("helped", fail=False)
+    assert (helped["helper"], helped["loaded"], helped["compiled"]) == (0, 1, 0)
+    failed = run("failed", fail=True)
+    assert (failed["helper"], failed["loaded"], failed["compiled"]) == (3, 0, 1)
+    again = run("helped", fail=False)
+    assert again["helper"] is None
+    for result in (helped, failed, again):
+        assert result["weights"] == warm.weights.tolist()
+        assert result["bias"] == warm.bias

@@ -14,7 +14,9 @@ The package, by what the pieces are for:
 * :mod:`.intrinsics`: the per-row helpers written in LLVM IR;
 * :mod:`.specialize`: compiling on first use only the variants a run needs (the SGD
   kernels per loss, step rule, weighting, batch size 1 or not, and tile filling), and
-  saying so on stderr when numba's cache is cold.
+  saying so on stderr when numba's cache is cold;
+* :mod:`.ahead`: on a cold cache, the SGD kernel compiled in a helper process while
+  this one compiles the others and reads its data (:func:`compile_ahead`).
 
 A Python-level numpy loop per mini-batch pays the interpreter and numpy's call
 overhead for every batch, which at small batch sizes dwarfs the arithmetic; these
@@ -79,7 +81,7 @@ from . import apply as _apply
 from . import proximal as _proximal
 from . import sums as _sums
 from .common import NONFINITE, OK, PAUSED, STATE, new_state
-from .sgd import Arrays, Rows, apply_update, sgd_block
+from .sgd import Arrays, Rows, apply_update, compile_ahead, sgd_block
 from .specialize import Announced
 
 # Every kernel called from outside this package says so when numba has to compile it
@@ -94,7 +96,7 @@ moments = Announced(_sums.moments)
 l1_newton_direction = Announced(_proximal.l1_newton_direction)
 
 __all__ = [
-    "sgd_block", "apply_update", "Rows", "Arrays", "gradient_sums", "gradient_hessian_sums",
+    "sgd_block", "apply_update", "compile_ahead", "Rows", "Arrays", "gradient_sums", "gradient_hessian_sums",
     "hessian_meat_sums", "moments", "l1_newton_direction", "logits", "gather", "columns_into",
     "new_state", "STATE", "OK", "PAUSED", "NONFINITE",
 ]

@@ -4,7 +4,8 @@ in one call; :func:`apply_update` takes the step of an unfinished (last, short) 
 Both take their step through :func:`~streamneuron.kernels.common._step`, so there
 is one update rule. Each is compiled per variant (:mod:`.specialize`): the loss, the
 step rule (plain or AdaGrad, with or without L1) and, for :func:`sgd_block`, whether
-rows are weighted are constants of the compiled code, so a run compiles only its own.
+rows are weighted are constants of the compiled code, so a run compiles only its own;
+on a cold cache :func:`compile_ahead` has a helper process compile it (:mod:`.ahead`).
 
 Arguments travel in three groups: the block's rows (:class:`Rows`), the arrays the
 kernel trains in place (:class:`Arrays`), and the step rule (any object with the
@@ -21,7 +22,9 @@ from numba import njit
 from .common import (NONFINITE, OK, PAUSED, _add_rows, _average, _fill_columns, _fill_rows,
                      _first_nonfinite, _losses, _step, _workspace, loss_and_dz_scalar)
 from .intrinsics import _logit, _prefetch_row
-from .specialize import variants
+from . import ahead
+from .ahead import Job
+from .specialize import announce, variants
 
 
 class Rows(NamedTuple):
@@ -90,12 +93,42 @@ def sgd_block(rows: Rows, arrays: Arrays, rule, *, start: int = 0, stop: int | N
     Returns ``(position, status)``: the next row position and ``OK``, ``PAUSED``,
     or ``NONFINITE`` (then ``position`` is the offending row of ``X``).
     """
+    kernel = _sgd_block(*_sgd_block_key(rows, rule))
+    return kernel(*_sgd_block_args(rows, arrays, rule, start, stop, max_updates))
+
+
+def _sgd_block_key(rows: Rows, rule) -> tuple:
+    """The variant of :func:`_sgd_block` that trains ``rows`` by ``rule``."""
     weighted = rows.weights.shape[0] > 0
     by_columns = rows.order.shape[0] == 0 and rows.X.strides[0] < rows.X.strides[1]
-    kernel = _sgd_block(int(rule.loss_id), bool(rule.adagrad), rule.l1 > 0, weighted,
-                        rule.batch_size == 1 and not weighted, by_columns)
-    return kernel(tuple(rows), tuple(arrays), _numbers(rule), start,
-                  rows.X.shape[0] if stop is None else stop, max_updates)
+    return (int(rule.loss_id), bool(rule.adagrad), rule.l1 > 0, weighted,
+            rule.batch_size == 1 and not weighted, by_columns)
+
+
+def _sgd_block_args(rows: Rows, arrays: Arrays, rule, start: int = 0, stop: int | None = None,
+                    max_updates: int = -1) -> tuple:
+    return (tuple(rows), tuple(arrays), _numbers(rule), start,
+            rows.X.shape[0] if stop is None else stop, max_updates)
+
+
+def compile_ahead(rows: Rows, arrays: Arrays, rule) -> bool:
+    """On a cold cache, start compiling :func:`sgd_block`'s variant for blocks like
+    ``rows`` (the slowest kernel to compile) in a helper process (:mod:`.ahead`), and
+    queue :func:`apply_update`'s to be compiled here while the first block waits for
+    it. True when a helper was started (the cold-start notice is then given)."""
+    block = _sgd_block(*_sgd_block_key(rows, rule))
+    args = _sgd_block_args(rows, arrays, rule)
+    if block.cached(*args):
+        return False
+    update = _apply_update(*_apply_update_key(rule))
+    update_args = (tuple(arrays), _numbers(rule))
+    here = [] if update.cached(*update_args) else [
+        Job(__name__, "_apply_update", _apply_update_key(rule), update.signature(*update_args))]
+    helper = ahead.start([Job(__name__, "_sgd_block", _sgd_block_key(rows, rule),
+                              block.signature(*args))], here)
+    if helper is not None:
+        announce()
+    return helper is not None
 
 
 def apply_update(arrays: Arrays, rule) -> None:
@@ -107,7 +140,11 @@ def apply_update(arrays: Arrays, rule) -> None:
     sum to 0 takes no step (and ``t`` stays). Averaged SGD, AdaGrad and L1 as in
     :func:`sgd_block`.
     """
-    _apply_update(bool(rule.adagrad), rule.l1 > 0)(tuple(arrays), _numbers(rule))
+    _apply_update(*_apply_update_key(rule))(tuple(arrays), _numbers(rule))
+
+
+def _apply_update_key(rule) -> tuple:
+    return bool(rule.adagrad), rule.l1 > 0
 
 
 @variants

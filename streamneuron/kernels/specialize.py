@@ -45,30 +45,71 @@ def variants(build: Callable[..., Any]) -> Callable[..., "Announced"]:
 class Announced:
     """A compiled kernel that, on its first call in this process, checks numba's cache
     and, when it lacks the arguments' specialization, gives the cold-start notice
-    (once per process) before numba compiles it. Calls go straight to the kernel."""
+    (once per process) before numba compiles it; when a helper process compiles it
+    (:mod:`.ahead`), the next call waits for the helper instead. Calls go straight to
+    the kernel."""
 
-    __slots__ = ("kernel", "_checked")
+    __slots__ = ("kernel", "_checked", "helper")
 
     def __init__(self, kernel):
         self.kernel = kernel
         self._checked = False
+        # A helper process compiling this kernel (:mod:`.ahead`): waited for on the
+        # next call, which then loads the kernel from numba's cache.
+        self.helper = None
 
     def __call__(self, *args):
-        if not self._checked:
+        if self.helper is not None:
+            helper, self.helper = self.helper, None
+            helper.wait()
+        elif not self._checked:
             self._checked = True
-            if not _said.is_set() and not self.kernel.overloads and not in_cache(self.kernel, args):
-                _said.set()
-                progress.notice(f"compiling kernels (first run only, ~{COLD_SECONDS} s)...")
+            if not self.kernel.overloads and not in_cache(self.kernel, args):
+                announce()
         return self.kernel(*args)
+
+    def signature(self, *args) -> tuple:
+        """The numba signature of a call with ``args``."""
+        return tuple(self.kernel.typeof_pyval(a) for a in args)
+
+    def cached(self, *args) -> bool:
+        """Whether this kernel is compiled, in this process or in numba's cache, for
+        ``args``' types (True when that cannot be told)."""
+        try:
+            if self.signature(*args) in self.kernel.overloads:
+                return True
+        except Exception:
+            return True
+        return in_cache(self.kernel, args)
+
+
+def announce() -> None:
+    """The cold-start notice, once per process."""
+    if not _said.is_set():
+        _said.set()
+        progress.notice(f"compiling kernels (first run only, ~{COLD_SECONDS} s)...")
 
 
 def in_cache(kernel, args) -> bool:
     """Whether numba's on-disk cache holds ``kernel`` compiled for ``args``' types
-    (True when that cannot be told: no notice rather than a false one)."""
+    (True when that cannot be told: no notice rather than a false one).
+
+    The index's keys are ``(signature, the machine, (code hash, closure hash))``; the
+    machine is left out of the comparison, as naming it would set up numba's compiler
+    (what the warm-up thread does meanwhile)."""
     try:
         signature = tuple(kernel.typeof_pyval(a) for a in args)
         cache = kernel._cache
-        key = cache._index_key(signature, kernel.targetctx.codegen())
-        return key in cache._cache_file._load_index()
+        wanted = cache._index_key(signature, _AnyMachine)
+        return any(key[0] == wanted[0] and key[2] == wanted[2]
+                   for key in cache._cache_file._load_index())
     except Exception:
         return True
+
+
+class _AnyMachine:
+    """Stands for the code generator in a cache key whose machine is not compared."""
+
+    @staticmethod
+    def magic_tuple():
+        return None

@@ -31,8 +31,8 @@ from ..neuron import Neuron
 from ..penalty import Penalty, default_l2
 from ..stats import raise_nonfinite, streaming_moments
 from ..stop import StopReason
-from ..stream import Position, block_rows, held_out, iter_blocks
-from ..training import NONFINITE, PassPolicy, TrainState
+from ..stream import Position, block_like, block_rows, held_out, iter_blocks
+from ..training import NONFINITE, PassPolicy, TrainState, compile_ahead
 from ..validation import FIELDS, Stopping, training_objective, validate
 from ..weighting import check_total, describe_weights
 
@@ -247,7 +247,19 @@ class Run:
                            seed=p.seed, window=p.window, prefetch=PREFETCH, holdout=holdout)
 
     # -- the loop ---------------------------------------------------------------
+    def _compile_ahead(self) -> None:
+        """On a cold cache, the SGD kernel compiles in a helper process while this one
+        makes the standardization pass (:func:`streamneuron.training.compile_ahead`).
+        Sources decoded into buffers only: their blocks' types are known before any
+        is read."""
+        if self.source.reuse_buffers:
+            p = self.params
+            X, order = block_like(self.source, shuffle=p.shuffle,
+                                  holdout=p.validation_fraction > 0)
+            compile_ahead(self.rule, X, order, weighted=self.source.weighted)
+
     def run(self, resume: bool) -> Neuron:
+        self._compile_ahead()
         model = self._restore() if resume else self._start()
         p, st, rule = self.params, self.state, self.rule
         n_blocks = math.ceil(len(self.source.units) / p.window)
