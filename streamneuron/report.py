@@ -21,7 +21,8 @@ from .stop import StopReason
 LARGEST_WEIGHTS = 5
 # The engine's fields copied into the summary.
 FULL_PASS_FIELDS = ("converged", "message", "iterations", "passes", "grad_norm", "where")
-SGD_FIELDS = ("converged", "stop_reason", "epochs", "max_epochs", "updates", "epoch_objective")
+SGD_FIELDS = ("converged", "stop_reason", "epochs", "max_epochs", "updates", "epoch_objective",
+              "objective_of")
 OPTIONAL_FIELDS = ("validation", "best_check", "best_epoch", "best_loss", "stopped_early",
                    "returned", "class_weights", "weight_total", "path")
 

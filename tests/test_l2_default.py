@@ -13,6 +13,7 @@ from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
 
 from streamneuron import NeuronClassifier, fit_gd, fit_sgd
+from streamneuron.defaults import SAVED_OBJECTIVE_EPOCHS
 from tests.cli_helpers import run
 from tests.conftest import make_data, write_parquet
 
@@ -96,9 +97,9 @@ def test_estimator_default_is_sklearns_c1(cancer):
 def test_sgd_default_and_its_saved_objective(cancer):
     X, y = cancer
     weights = np.random.default_rng(5).uniform(0.0, 2.0, len(y))
-    plain = fit_sgd((X, y), epochs=4)
+    plain = fit_sgd((X, y), epochs=SAVED_OBJECTIVE_EPOCHS)
     assert plain.info["params"]["l2"] == 1.0 / len(y)
-    weighted = fit_sgd((X, y), epochs=4, weight=weights)
+    weighted = fit_sgd((X, y), epochs=SAVED_OBJECTIVE_EPOCHS, weight=weights)
     assert weighted.info["params"]["l2"] == pytest.approx(1.0 / weights.sum(), rel=1e-12)
     for model, s in ((plain, None), (weighted, weights)):
         Z = _standardized(X, s)
@@ -143,8 +144,9 @@ def test_cli_prints_and_records_the_default(capsys, tmp_path, cancer_file):
 def test_cli_sgd_reports_the_saved_models_objective(capsys, tmp_path, cancer_file, cancer):
     X, y = cancer
     out = tmp_path / "m.json"
+    epochs = str(SAVED_OBJECTIVE_EPOCHS)
     code, stdout, err = run(capsys, "train", cancer_file, "--label", "y", "--exclude", "w",
-                            "-o", out, "--epochs", "3", "--json")
+                            "-o", out, "--epochs", epochs, "--json")
     assert code == 0, err
     summary = json.loads(stdout)
     model = json.loads(out.read_text())
@@ -152,12 +154,32 @@ def test_cli_sgd_reports_the_saved_models_objective(capsys, tmp_path, cancer_fil
     std = model["standardize"]
     Z = (X - np.array(std["mean"])) / np.array(std["scale"])
     assert summary["objective"] == pytest.approx(_objective(Z, y, w, b, 1 / 569), rel=1e-9)
+    assert summary["objective_of"] == "saved model"
     assert summary["epoch_objective"] == summary["history"][-1]["objective"]
     code, _, err = run(capsys, "train", cancer_file, "--label", "y", "--exclude", "w",
-                       "-o", out, "--epochs", "3")
+                       "-o", out, "--epochs", epochs)
     assert f"its objective {summary['objective']:.6f}" in err
     assert (f"the last epoch's at the moving iterates, as the epoch lines: "
             f"{summary['epoch_objective']:.6f})") in err
+
+
+def test_cli_sgd_short_run_says_its_objective_is_the_iterates(capsys, tmp_path, cancer_file):
+    """Under SAVED_OBJECTIVE_EPOCHS epochs no extra read is made: the number reported is
+    the last epoch's at the moving iterates, and the summary says so."""
+    out = tmp_path / "m.json"
+    code, stdout, err = run(capsys, "train", cancer_file, "--label", "y", "--exclude", "w",
+                            "-o", out, "--epochs", "2", "--json")
+    assert code == 0, err
+    summary = json.loads(stdout)
+    assert summary["objective_of"] == "moving iterates"
+    assert summary["objective"] == summary["epoch_objective"] == summary["history"][-1]["objective"]
+    code, _, err = run(capsys, "train", cancer_file, "--label", "y", "--exclude", "w",
+                       "-o", out, "--epochs", "2")
+    assert code == 0, err
+    assert "its objective" not in err
+    assert (f"the last epoch's at the moving iterates, as the epoch lines: "
+            f"{summary['epoch_objective']:.6f} (the saved model's own is read again only after "
+            f"{SAVED_OBJECTIVE_EPOCHS} epochs or more") in err
 
 
 def test_cli_not_converged_says_why(capsys, tmp_path, cancer_file):

@@ -329,7 +329,9 @@ class Selection:
         design = (Design.held_out(validation_fraction) if validation_fraction and cv is None
                   else Design.folds(DEFAULT_CV if cv is None else cv))
         kind = "l2" if l2 == "auto" else "l1"
-        fixed = Penalty(l2=0.0 if kind == "l2" else float(l2),
+        # With l1 auto and l2 not given, l2 is the run's default 1/W: choose_penalty sets
+        # it once the run has settled it (0.0 holds its place until then).
+        fixed = Penalty(l2=0.0 if kind == "l2" or l2 is None else float(l2),
                         l1=0.0 if kind == "l1" else float(l1))
         if values is None:
             values = PATH_VALUES
@@ -387,6 +389,9 @@ def choose_penalty(run, model, first: Evaluation, selection: Selection,
     from .partitions import SPLIT_EVERY
     from .sums import sum_partials
 
+    if selection.kind == "l1":  # the fixed l2 as the run settled it (given, or 1/W)
+        selection = dataclasses.replace(
+            selection, fixed=dataclasses.replace(selection.fixed, l2=float(run.params.l2)))
     d, design = run.d, selection.design
     parts = run.data.partitions
     sizes = ([p.n_rows for p in parts] if not run.data.decoded else run.source.unit_sizes)
