@@ -94,8 +94,8 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
     solver : {"auto", "newton", "lbfgs", "sgd"}, default="auto"
         How :meth:`fit` trains. ``"newton"``: damped Newton (Gauss-Newton for
         ``"mse"``; proximal Newton with ``l1``), stopping when its predicted gap
-        to the optimum is at most ``1e-10 * |J|``; ``"lbfgs"``: L-BFGS-B (OWL-QN
-        with ``l1``) on scipy's criteria from the same tolerance; ``"auto"``:
+        to the optimum is at most ``1e-10 * |J|``; ``"lbfgs"``: L-BFGS (OWL-QN
+        with ``l1``), stopping when its estimate of that gap is within the same tolerance; ``"auto"``:
         newton up to ``streamneuron.fullpass.engine.NEWTON_MAX_FEATURES`` (128) features,
         lbfgs above; ``"sgd"``: ``epochs`` passes of mini-batch SGD as
         :meth:`partial_fit` makes them. Never used by :meth:`partial_fit`.

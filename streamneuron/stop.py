@@ -20,7 +20,9 @@ class StopReason(str, Enum):
     MAX_ITER = "max iterations"  # max_iter iterations without meeting the tolerance
     UNBOUNDED = "unbounded"  # the weights head for infinity (separable classes, no penalty)
     NO_DESCENT = "no descent"  # no step along the direction lowers the objective
-    SCIPY = "scipy"  # scipy's L-BFGS-B stopped for a reason of its own (the message says it)
+    # scipy's L-BFGS-B stopped for a reason of its own: no longer made (lbfgs is our own
+    # since issue 22), kept so that the models it wrote still read
+    SCIPY = "scipy"
     # SGD
     MAX_EPOCHS = "max epochs"  # the most epochs without an epoch count given
     EPOCHS = "epochs"  # the epochs asked for

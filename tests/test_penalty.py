@@ -177,7 +177,8 @@ def test_stop_reason_is_recorded_and_typed(solver, tmp_path):
     with pytest.warns(sn.fullpass.ConvergenceWarning):
         model = sn.fit_gd((X, y), solver=solver, max_iter=2, l2=1e-3, workers=0)
     reason = model.info["stop_reason"]
-    assert reason is (StopReason.SCIPY if solver == "lbfgs" else StopReason.MAX_ITER)
+    # (lbfgs is streamneuron's own since issue 22: max_iter is its reason too, no longer scipy's)
+    assert reason is StopReason.MAX_ITER
     assert not model.info["converged"]
     done = sn.fit_gd((X, y), solver=solver, l2=1e-2, workers=0, max_iter=2000, lr=1.0)
     assert done.info["stop_reason"] is StopReason.CONVERGED and done.info["converged"]

@@ -119,7 +119,7 @@ def fit_gd(source, max_iter: int | None = None, lr: float = GD_LR, *, loss: str 
     ``solver``: ``"gd"`` (default) the article's gradient descent, one step of
     ``lr`` along the averaged gradient per pass, exactly; ``"newton"`` damped
     Newton (Gauss-Newton for ``loss="mse"``), the optimum in about 5-12 passes;
-    ``"lbfgs"`` scipy's L-BFGS-B, one pass per evaluation; ``"auto"`` newton up
+    ``"lbfgs"`` L-BFGS (OWL-QN with ``l1``), one pass per evaluation; ``"auto"`` newton up
     to ``NEWTON_MAX_FEATURES`` features, lbfgs above. ``lr`` is used by gd only.
 
     ``l2``, ``l1``: the penalties ``(l2/2) ||w||**2 + l1 ||w||_1`` (elastic net
@@ -158,7 +158,7 @@ def fit_gd(source, max_iter: int | None = None, lr: float = GD_LR, *, loss: str 
     most ``tol`` (relative) and the gradient norm is at most ``sqrt(tol)``;
     newton when its predicted gap to the optimum is at most ``tol`` (relative) and
     its step at most ``tol`` relative to the weights (``solvers.NewtonStop``);
-    lbfgs on scipy's criteria derived from ``tol``; every solver after
+    lbfgs when its estimate of that gap is at most ``tol``; every solver after
     ``max_iter`` iterations. The default ``tol=1e-6`` puts newton and lbfgs
     within about 1e-6 of the optimum objective, and newton's weights within about
     1e-6 (relative) of the optimum's. A run that stops unconverged

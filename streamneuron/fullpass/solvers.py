@@ -14,8 +14,9 @@ call of ``evaluate`` reads all the data once.
             when ``H`` is singular), then an Armijo backtracking line search.
             The pass that evaluates a trial point also sums the next gradient
             and Hessian, so an accepted step costs one pass.
-``lbfgs``   scipy's L-BFGS-B, one pass per objective-and-gradient evaluation
-            (its line search keeps the Wolfe conditions).
+``lbfgs``   L-BFGS: the two-loop recursion over the last steps and gradient
+            changes, a backtracking (Armijo) line search; one pass per
+            objective-and-gradient evaluation.
 
 With an L1 penalty (``l1 > 0``) each solver minimises ``F = J + l1 ||w||_1``
 (the bias is not penalised; :class:`streamneuron.penalty.Penalty` writes the
@@ -45,9 +46,9 @@ the remaining gap ``J - J* ~ grad^T H^-1 grad / 2``, is at most ``tol |J| / 4``
 and, without L1, the Newton step (the estimate of the weights' own remaining
 error) is at most ``tol`` relative to the weights, or the previous point already
 met the gap test (:class:`NewtonStop`: at most one pass more than the gap alone).
-``lbfgs``: when the objective change is at most ``1e-4 tol max(|J|, 1)`` or the
-largest gradient entry at most ``tol`` (scipy's ``ftol``/``gtol``; OWL-QN the same,
-``F`` and the pseudo-gradient in their place).
+``lbfgs``: when its estimate of the gap (the quasi-Newton model's ``pg' H^-1 pg / 2``,
+directions it has not explored taken as flat as the flattest seen: :func:`lbfgs`) is at
+most ``tol |F|``.
 ``gd``: when the relative objective change is at most ``tol`` and ``||grad||``
 at most ``sqrt(tol)``. Each solver also stops, with ``converged = False`` and a
 message, after ``max_iter`` iterations, or when the weights run off to
@@ -72,11 +73,8 @@ from .sums import Evaluation
 
 # newton stops when its predicted gap is below this fraction of ``tol``.
 NEWTON_MARGIN = 0.25
-# lbfgs: scipy's ftol and gtol as multiples of ``tol``. scipy stops on either;
-# these put the gap below tol on every benchmark problem (scripts/bench_solvers.py),
-# for 10-50% more evaluations than the first one below that gap.
-LBFGS_FTOL = 1e-4
-LBFGS_GTOL = 1.0
+# lbfgs stops when its estimate of the gap is below this fraction of ``tol``.
+LBFGS_MARGIN = 1.0
 # gd: an objective that grows by more than this (relative) from one pass to the next.
 GROWTH = 1e-9
 # Proximal Newton's inner coordinate descent: it stops when a full sweep lowers the
@@ -85,9 +83,10 @@ GROWTH = 1e-9
 INNER_REL = 1e-8
 INNER_FLOOR = 1e-3
 INNER_SWEEPS = 1000
-# OWL-QN: the (s, y) pairs kept, and the smallest curvature s.y / y.y accepted.
-OWLQN_MEMORY = 10
-OWLQN_MIN_CURVATURE = 1e-12
+# lbfgs / OWL-QN: the (s, y) pairs kept (scipy's maxcor), and the smallest curvature
+# s.y / y.y accepted.
+LBFGS_MEMORY = 10
+LBFGS_MIN_CURVATURE = 1e-12
 # OWL-QN: always Andrew and Gao's sign-aligned direction (True), or only when the
 # quasi-Newton direction held on the orthant's face is no descent direction (see owlqn).
 OWLQN_ALIGN_DIRECTION = False
@@ -281,16 +280,20 @@ def newton(evaluate: Evaluate, theta: np.ndarray, options: Options,
 # -- lbfgs ------------------------------------------------------------------------
 
 
-def _two_loop(pg: np.ndarray, pairs: list[tuple[np.ndarray, np.ndarray, float]]) -> np.ndarray:
+def _two_loop(pg: np.ndarray, pairs: list[tuple[np.ndarray, np.ndarray, float]],
+              scale: float | None = None) -> np.ndarray:
     """L-BFGS's two-loop recursion: ``H_k pg`` for the inverse-Hessian estimate of the
-    pairs ``(s, y, 1/(y.s))``, oldest first, scaled by ``s.y / y.y`` of the newest."""
+    pairs ``(s, y, 1/(y.s))``, oldest first, ``H_0 = scale I`` (by default ``s.y / y.y``
+    of the newest pair)."""
     q = pg.copy()
     alphas = []
     for s, y, rho in reversed(pairs):
         a = rho * float(s @ q)
         alphas.append(a)
         q -= a * y
-    if pairs:
+    if scale is not None:
+        q *= scale
+    elif pairs:
         s, y, rho = pairs[-1]
         q *= 1.0 / (rho * float(y @ y))
     for (s, y, rho), a in zip(pairs, reversed(alphas)):
@@ -319,32 +322,40 @@ def _aligned(direction: np.ndarray, pg: np.ndarray) -> np.ndarray:
     return out
 
 
-def owlqn(evaluate: Evaluate, theta: np.ndarray, options: Options,
+def lbfgs(evaluate: Evaluate, theta: np.ndarray, options: Options,
           report: Callable[[dict], None]) -> Result:
-    """OWL-QN (Andrew and Gao 2007) for ``F = J + l1 ||w||_1``, one pass per evaluation.
+    """L-BFGS, and with ``l1 > 0`` OWL-QN (Andrew and Gao 2007) for ``F = J + l1 ||w||_1``:
+    one loop, one pass per evaluation.
 
-    On the orthant ``xi`` of the current point (:func:`_orthant`) ``F`` is smooth,
-    with the pseudo-gradient ``pg`` (:func:`pseudo_gradient`) for gradient. Each
-    iteration: the direction ``p = -H pg`` by L-BFGS's two-loop recursion over
-    the last ``OWLQN_MEMORY`` pairs ``(s, y)`` of steps and changes of the smooth
-    gradient; trial points ``x(t) = pi(theta + t p)`` (:func:`_project`: a weight
-    that would leave the orthant stops at zero), the step halving from 1 (the
-    first iteration from ``1 / ||pg||``) until ``F(x(t)) <= F(theta) + ARMIJO_C1
-    pg.(x(t) - theta)``. The bias is free.
+    Each iteration: the direction ``p = -H pg`` by L-BFGS's two-loop recursion
+    (:func:`_two_loop`) over the last ``LBFGS_MEMORY`` pairs ``(s, y)`` of steps and
+    changes of the smooth gradient, ``pg`` the gradient of ``J`` (with L1 the
+    pseudo-gradient of ``F``, :func:`pseudo_gradient`); trial points ``x(t) = theta + t
+    p``, the step halving from 1 (the first iteration from ``1 / ||pg||``) until
+    ``F(x(t)) <= F(theta) + ARMIJO_C1 pg.(x(t) - theta)``. With L1 every trial point is
+    projected onto the orthant ``xi`` of the current point (:func:`_orthant`,
+    :func:`_project`: a weight that would leave it stops at zero), on which ``F`` is
+    smooth with gradient ``pg``. The bias is free.
 
     Andrew and Gao also zero every entry of ``p`` that disagrees in sign with
     ``-pg`` (:func:`_aligned`); that is needed only when ``p``, held on the face of
     the orthant, is not a descent direction, and otherwise throws away the
-    curvature that correlated features need: 1.1-4x more passes on the
-    benchmark sets (``scripts/bench_l1.py``). So the aligned direction is the
+    curvature that correlated features need. So the aligned direction is the
     fallback here (always, with ``OWLQN_ALIGN_DIRECTION``), and ``-pg`` (the
     memory cleared) when even that is no descent direction.
 
-    Stops as scipy's L-BFGS-B does: the relative decrease of ``F`` at most
-    ``LBFGS_FTOL tol``, or ``max |pg|`` at most ``LBFGS_GTOL tol``.
+    Stops when the estimate of the remaining gap ``F - F* ~ pg' H^-1 pg / 2`` is at
+    most ``LBFGS_MARGIN tol |F|`` (as newton stops on its decrement), or when ``pg``
+    is exactly zero. The estimate is the two-loop's quasi-Newton model with ``H_0 =
+    I / mu``, ``mu`` the smallest curvature ``s.y / s.s`` of any step of the run:
+    the pairs give the curvature along the directions they explored, and every other
+    direction is taken to be as flat as the flattest one seen. (L-BFGS's own ``H_0 =
+    (s.y / y.y) I`` takes them as steep as the last step's, and underestimates the
+    gap up to 30x on ill-conditioned data; the estimate here errs the other way, by
+    a few passes of linear convergence.) No pass of its own: one more two-loop.
     """
     penalty = options.penalty
-    ftol, gtol = LBFGS_FTOL * options.tol, LBFGS_GTOL * options.tol
+    l1 = penalty.l1 > 0.0
     ev = evaluate(np.array(theta, dtype=np.float64), False)
     F = objective_of(ev, penalty)
     if not math.isfinite(F):
@@ -352,82 +363,56 @@ def owlqn(evaluate: Evaluate, theta: np.ndarray, options: Options,
     trace = Trace(report, penalty, start_objective=F)
     pairs: list[tuple[np.ndarray, np.ndarray, float]] = []
     stop = max_iter_stop(options)
-    pg = pseudo_gradient(ev.gradient, ev.theta, penalty.l1)
-    for _ in range(options.max_iter):
-        if float(np.max(np.abs(pg))) <= gtol:
+    name = "OWL-QN" if l1 else "L-BFGS"
+    pg = pseudo_gradient(ev.gradient, ev.theta, penalty.l1) if l1 else ev.gradient
+    direction, gap = -pg, math.inf
+    smallest_curvature = math.inf
+    for _ in range(options.max_iter + 1):
+        if not np.any(pg) or gap <= LBFGS_MARGIN * options.tol * abs(F):
             stop = CONVERGED
             break
-        orthant = _orthant(ev.theta, pg)
-        direction = -_two_loop(pg, pairs)
-        # The direction's first move from theta, weights held on the orthant's face.
-        held = _project(ev.theta + direction, orthant) - ev.theta
-        held[:-1][ev.theta[:-1] != 0.0] = direction[:-1][ev.theta[:-1] != 0.0]
-        if OWLQN_ALIGN_DIRECTION or not float(pg @ held) < 0.0:
-            direction = _aligned(direction, pg)
+        if len(trace.rows) == options.max_iter:
+            break
+        point = lambda t: ev.theta + t * direction  # noqa: E731
+        if l1:
+            orthant = _orthant(ev.theta, pg)
+            # The direction's first move from theta, weights held on the orthant's face.
+            held = _project(ev.theta + direction, orthant) - ev.theta
+            held[:-1][ev.theta[:-1] != 0.0] = direction[:-1][ev.theta[:-1] != 0.0]
+            if OWLQN_ALIGN_DIRECTION or not float(pg @ held) < 0.0:
+                direction = _aligned(direction, pg)
+            point = lambda t: _project(ev.theta + t * direction, orthant)  # noqa: E731
         if not float(direction @ pg) < 0.0:  # not a descent direction: start afresh
             pairs.clear()
             direction = -pg
-        trial = line_search(evaluate, penalty,
-                            lambda t: _project(ev.theta + t * direction, orthant),
+        trial = line_search(evaluate, penalty, point,
                             lambda t, x: F + ARMIJO_C1 * float(pg @ (x - ev.theta)),
                             curvature=False,
                             t=1.0 if pairs else 1.0 / max(float(np.linalg.norm(pg)), 1.0))
         if trial is None:
-            stop = no_descent("OWL-QN")
+            stop = no_descent(name)
             break
         s_vec, y_vec = trial.evaluation.theta - ev.theta, trial.evaluation.gradient - ev.gradient
         sy = float(s_vec @ y_vec)
-        if sy > OWLQN_MIN_CURVATURE * float(y_vec @ y_vec):
+        if sy > LBFGS_MIN_CURVATURE * float(y_vec @ y_vec):
             pairs.append((s_vec, y_vec, 1.0 / sy))
-            del pairs[:-OWLQN_MEMORY]
-        decrease = F - trial.objective
-        scale = max(abs(F), abs(trial.objective), 1.0)
+            del pairs[:-LBFGS_MEMORY]
+            smallest_curvature = min(smallest_curvature, sy / float(s_vec @ s_vec))
         ev, F = trial.evaluation, trial.objective
-        pg = pseudo_gradient(ev.gradient, ev.theta, penalty.l1)
-        trace.row(F, float(np.linalg.norm(pg)), step=trial.t)
+        pg = pseudo_gradient(ev.gradient, ev.theta, penalty.l1) if l1 else ev.gradient
+        direction = -_two_loop(pg, pairs)
+        if pairs:
+            gap = 0.5 * float(pg @ _two_loop(pg, pairs, 1.0 / smallest_curvature))
+        trace.row(F, float(np.linalg.norm(pg)), step=trial.t, gap_estimate=gap)
         runaway = trace.runaway(ev.theta, F)
         if runaway:
             stop = runaway
             break
-        if decrease <= ftol * scale:
-            stop = CONVERGED
-            break
     return Result(ev.theta, F, float(np.linalg.norm(pg)), len(trace.rows), stop, trace.rows)
 
 
-def lbfgs(evaluate: Evaluate, theta: np.ndarray, options: Options,
-          report: Callable[[dict], None]) -> Result:
-    """scipy's L-BFGS-B, each objective-and-gradient evaluation one pass; with
-    ``l1 > 0``, OWL-QN (:func:`owlqn`)."""
-    from scipy.optimize import minimize
-
-    if options.penalty.l1 > 0.0:
-        return owlqn(evaluate, theta, options, report)
-    trace = Trace(report, options.penalty)
-    last: list[Evaluation] = []
-
-    def fun(x):
-        ev = evaluate(np.array(x, dtype=np.float64), False)
-        last[:] = [ev]
-        if not math.isfinite(ev.objective):
-            raise DivergenceError(f"the objective became {ev.objective} at an L-BFGS trial "
-                                  "point; use --standardize")
-        return ev.objective, ev.gradient
-
-    def callback(x):
-        trace.row(last[0].objective, last[0].grad_norm)
-
-    result = minimize(fun, theta, jac=True, method="L-BFGS-B", callback=callback,
-                      options={"maxiter": options.max_iter, "maxfun": 10 * options.max_iter,
-                               "ftol": LBFGS_FTOL * options.tol,
-                               "gtol": LBFGS_GTOL * options.tol})
-    final = last[0]
-    if not np.array_equal(final.theta, result.x):  # scipy ends on its best point
-        final = evaluate(np.array(result.x, dtype=np.float64), False)
-    stop = trace.runaway(final.theta, final.objective) or (
-        CONVERGED if result.success else Stop(StopReason.SCIPY, f"stopped: {result.message}"))
-    return Result(final.theta, final.objective, final.grad_norm, int(result.nit), stop,
-                  trace.rows)
+# OWL-QN is lbfgs with l1 > 0: the same loop.
+owlqn = lbfgs
 
 
 SOLVERS = {"gd": gd, "newton": newton, "lbfgs": lbfgs}
