@@ -56,18 +56,22 @@ def _weigh(sw, first, tloss, tdz, count, sum_dz, sum_loss, sum_w):
 
 
 @njit(inline="always")
-def _pass_sums(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w, hess, curvature):
-    """The one body of both kernels below; ``curvature`` is a constant in each.
-    ``sw``: the rows' weights, or empty (unweighted: no multiplication at all)."""
+def _pass_sums(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w, hess, meat, curvature,
+               robust):
+    """The one body of the three kernels below; ``curvature`` (the Hessian sums) and
+    ``robust`` (the gradients' outer products too) are constants in each. ``sw``: the
+    rows' weights, or empty (unweighted: no multiplication at all)."""
     n, d = X.shape
     weighted_rows = sw.shape[0] > 0
     tile, ty, tz, tdz, tloss = _workspace(d)
     tile_rows = tile.shape[0]
     th = np.empty(tile_rows, dtype=np.float64)
+    tg = np.empty(tile_rows if robust else 0, dtype=np.float64)
     staging = CURVATURE_ROWS if curvature else 0
+    width = 2 * (d + 1) if robust else d + 1  # [h x~] or [h x~, g x~] side by side
     rows = np.zeros((staging, d + 1))
-    weighted = np.zeros((staging, d + 1))
-    product = np.empty((d + 1, d + 1) if curvature else (0, 0))
+    weighted = np.zeros((staging, width))
+    product = np.empty((d + 1, width) if curvature else (0, 0))
     staged = 0
     no_order = np.empty(0, dtype=np.int64)
     sum_dz = 0.0
@@ -81,6 +85,9 @@ def _pass_sums(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w, hess, curvature
             tz[r] = _logit(b, w, tile, r, d)
         bad = _first_nonfinite(tz, 0, count)
         _losses(loss_id, tz, ty, tloss, tdz, 0, bad)
+        if robust:  # before the weights enter dL/dz: (dL/dz)**2 is weighted once, below
+            for q in range(bad):
+                tg[q] = tdz[q] * tdz[q]
         if weighted_rows:
             sum_dz, sum_loss, sum_w = _weigh(sw, first, tloss, tdz, bad, sum_dz, sum_loss,
                                              sum_w)
@@ -99,17 +106,35 @@ def _pass_sums(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w, hess, curvature
             if weighted_rows:
                 for q in range(bad):
                     th[q] *= sw[first + q]
+                if robust:
+                    for q in range(bad):
+                        tg[q] *= sw[first + q]
             if staged + bad > staging:
-                np.dot(rows[:staged].T, weighted[:staged], product)
-                hess += product
+                _add_product(rows, weighted, product, staged, hess, meat, robust)
                 staged = 0
-            staged = _stage_curvature(tile, th, bad, rows, weighted, staged)
+            if robust:
+                staged = _stage_two(tile, th, tg, bad, rows, weighted, staged)
+            else:
+                staged = _stage_curvature(tile, th, bad, rows, weighted, staged)
         if bad < count:
             return sum_dz, sum_loss, sum_w, first + bad
     if staged > 0:
-        np.dot(rows[:staged].T, weighted[:staged], product)
-        hess += product
+        _add_product(rows, weighted, product, staged, hess, meat, robust)
     return sum_dz, sum_loss, sum_w, -1
+
+
+@njit(inline="always")
+def _add_product(rows, weighted, product, staged, hess, meat, robust):
+    """Add the staged rows' curvature (``rows^T @ weighted``, one matrix product) into
+    ``hess``, and with ``robust`` the gradients' outer products (the right half of
+    ``weighted``) into ``meat``."""
+    np.dot(rows[:staged].T, weighted[:staged], product)
+    if robust:
+        d1 = hess.shape[0]
+        hess += product[:, :d1]
+        meat += product[:, d1:]
+    else:
+        hess += product
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -124,7 +149,7 @@ def gradient_sums(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w):
     (a tile is one span: the weights are fixed); rows are summed in file order.
     """
     return _pass_sums(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w,
-                      np.empty((0, 0)), False)
+                      np.empty((0, 0)), np.empty((0, 0)), False, False)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -139,7 +164,8 @@ def gradient_hessian_sums(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w, hess
     product (``rows^T @ weighted``): the same numbers on one machine every time;
     another CPU's BLAS may round the last bit differently.
     """
-    return _pass_sums(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w, hess, True)
+    return _pass_sums(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w, hess,
+                      np.empty((0, 0)), True, False)
 
 
 @njit(inline="always")
@@ -175,56 +201,8 @@ def hessian_meat_sums(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w, hess, me
     Returns what :func:`gradient_sums` returns. Both matrices come from one matrix
     product per ``CURVATURE_ROWS`` rows (``rows^T @ [h x~, g x~]``), in row order.
     """
-    n, d = X.shape
-    weighted_rows = sw.shape[0] > 0
-    tile, ty, tz, tdz, tloss = _workspace(d)
-    tile_rows = tile.shape[0]
-    th = np.empty(tile_rows, dtype=np.float64)
-    tg = np.empty(tile_rows, dtype=np.float64)
-    rows = np.zeros((CURVATURE_ROWS, d + 1))
-    weighted = np.zeros((CURVATURE_ROWS, 2 * (d + 1)))
-    product = np.empty((d + 1, 2 * (d + 1)))
-    staged = 0
-    no_order = np.empty(0, dtype=np.int64)
-    sum_dz = 0.0
-    sum_loss = 0.0
-    sum_w = 0.0 if weighted_rows else float(n)
-    for first in range(0, n, tile_rows):
-        count = min(tile_rows, n - first)
-        _fill(X, no_order, True, first, count, mean, inv_scale, tile)
-        for r in range(count):
-            ty[r] = y[first + r]
-            tz[r] = _logit(b, w, tile, r, d)
-        bad = _first_nonfinite(tz, 0, count)
-        _losses(loss_id, tz, ty, tloss, tdz, 0, bad)
-        for q in range(bad):
-            tg[q] = tdz[q] * tdz[q]
-            th[q] = curvature_scalar(0, tz[q]) if loss_id == 0 else curvature_scalar(1, tz[q])
-        if weighted_rows:
-            for q in range(bad):
-                s = sw[first + q]
-                th[q] *= s
-                tg[q] *= s
-            sum_dz, sum_loss, sum_w = _weigh(sw, first, tloss, tdz, bad, sum_dz, sum_loss,
-                                             sum_w)
-        else:
-            for r in range(bad):
-                sum_loss += tloss[r]
-                sum_dz += tdz[r]
-        _add_rows(grad_w, tile, tdz, 0, bad)
-        if staged + bad > CURVATURE_ROWS:
-            np.dot(rows[:staged].T, weighted[:staged], product)
-            hess += product[:, :d + 1]
-            meat += product[:, d + 1:]
-            staged = 0
-        staged = _stage_two(tile, th, tg, bad, rows, weighted, staged)
-        if bad < count:
-            return sum_dz, sum_loss, sum_w, first + bad
-    if staged > 0:
-        np.dot(rows[:staged].T, weighted[:staged], product)
-        hess += product[:, :d + 1]
-        meat += product[:, d + 1:]
-    return sum_dz, sum_loss, sum_w, -1
+    return _pass_sums(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w, hess, meat, True,
+                      True)
 
 
 # Rows summed together before joining the column total (a two-level sum: error
