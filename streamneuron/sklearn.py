@@ -65,7 +65,35 @@ _FLOAT_DTYPES = [np.float64, np.float32]
 FULL_PASS_TOL = 1e-10
 
 
-class NeuronClassifier(ClassifierMixin, BaseEstimator):
+class LogitOutputs:
+    """What a binary estimator derives from its ``decision_function`` (the logit ``z``
+    of each row) and ``classes_``: probabilities, log-probabilities, predictions, and
+    its tags (two classes, dense input). Shared by :class:`NeuronClassifier` and
+    :class:`~streamneuron.sklearn_cv.NeuronClassifierCV`."""
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False
+        tags.input_tags.sparse = False
+        return tags
+
+    def predict_proba(self, X):
+        """``[[P(classes_[0]), P(classes_[1])], ...]``, shape (n_samples, 2)."""
+        z = self.decision_function(X)
+        return np.column_stack([sigmoid(-z), sigmoid(z)])
+
+    def predict_log_proba(self, X):
+        """Log of :meth:`predict_proba`, computed from the logit without overflow."""
+        z = self.decision_function(X)
+        return np.column_stack([-np.logaddexp(0.0, z), -np.logaddexp(0.0, -z)])
+
+    def predict(self, X):
+        """``classes_[1]`` where the logit is > 0, else ``classes_[0]``."""
+        z = self.decision_function(X)
+        return self.classes_[(z > 0.0).astype(np.intp)]
+
+
+class NeuronClassifier(LogitOutputs, ClassifierMixin, BaseEstimator):
     """A single sigmoid neuron ``p = sigmoid(x . w + b)``: its exact optimum, or SGD.
 
     Logistic regression (``loss="log"``) or the article's squared error through
@@ -243,12 +271,6 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
         self.l1 = l1
         self.class_weight = class_weight
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_class = False
-        tags.input_tags.sparse = False
-        return tags
-
     # -- training -----------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
@@ -346,21 +368,6 @@ class NeuronClassifier(ClassifierMixin, BaseEstimator):
         if bad >= 0:
             raise ValueError(f"row {bad} of X gives a non-finite logit (the values are too large)")
         return z
-
-    def predict_proba(self, X):
-        """``[[P(classes_[0]), P(classes_[1])], ...]``, shape (n_samples, 2)."""
-        z = self.decision_function(X)
-        return np.column_stack([sigmoid(-z), sigmoid(z)])
-
-    def predict_log_proba(self, X):
-        """Log of :meth:`predict_proba`, computed from the logit without overflow."""
-        z = self.decision_function(X)
-        return np.column_stack([-np.logaddexp(0.0, z), -np.logaddexp(0.0, -z)])
-
-    def predict(self, X):
-        """``classes_[1]`` where the logit is > 0, else ``classes_[0]``."""
-        z = self.decision_function(X)
-        return self.classes_[(z > 0.0).astype(np.intp)]
 
     def to_neuron(self, label: str | None = "y") -> Neuron:
         """The fitted model as a :class:`streamneuron.Neuron` (outputs ``P(classes_[1])``).

@@ -33,15 +33,15 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     ) from exc
 
 from .fullpass.engine import fit_gd
-from .losses import sigmoid
 from .params import pick_solver
+from .sklearn import LogitOutputs
 
 # The full-pass fit at the chosen penalty stops within this relative gap (as
 # NeuronClassifier's full-pass fit).
 REFIT_TOL = 1e-10
 
 
-class NeuronClassifierCV(ClassifierMixin, BaseEstimator):
+class NeuronClassifierCV(LogitOutputs, ClassifierMixin, BaseEstimator):
     """Logistic regression with its L2 penalty chosen on held-out folds.
 
     Parameters
@@ -97,12 +97,6 @@ class NeuronClassifierCV(ClassifierMixin, BaseEstimator):
         self.standardize = standardize
         self.random_state = random_state
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_class = False
-        tags.input_tags.sparse = False
-        return tags
-
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
         """Choose the penalty on ``cv`` folds of ``(X, y)`` and fit the model."""
@@ -143,19 +137,6 @@ class NeuronClassifierCV(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
         return X @ self.coef_[0] + self.intercept_[0]
-
-    def predict_proba(self, X):
-        """``[[P(classes_[0]), P(classes_[1])], ...]``."""
-        z = self.decision_function(X)
-        return np.column_stack([sigmoid(-z), sigmoid(z)])
-
-    def predict_log_proba(self, X):
-        z = self.decision_function(X)
-        return np.column_stack([-np.logaddexp(0.0, z), -np.logaddexp(0.0, -z)])
-
-    def predict(self, X):
-        z = self.decision_function(X)
-        return self.classes_[(z > 0.0).astype(np.intp)]
 
 
 __all__ = ["NeuronClassifierCV"]
