@@ -45,8 +45,8 @@ def check_model_fits(model: Neuron, source: Source) -> None:
 def _logits(model: Neuron, rows_read) -> np.ndarray:
     """The model's logits of some rows read: a decoded unit or a block of the stream."""
     z = np.empty(len(rows_read.X), dtype=np.float64)
-    bad = kernels.logits(rows_read.X, model.weights, model.bias, model.center,
-                         model.inv_scale, z)
+    bad = kernels.logits_with_levels(rows_read.X, rows_read.codes, model.weights, model.bias,
+                                     model.center, model.inv_scale, z)
     if bad >= 0:
         raise_nonfinite(model.feature_names, rows_read, bad)
         raise DataError(f"{rows_read.describe_row(bad)[0]}: a logit overflowed")

@@ -314,7 +314,7 @@ def open_data(model, source, *, label: str | None = None, weight=None, x_key: st
 
     params = model.info.get("params") or {}
     return open_source(source, label=label or model.label or "y",
-                       features=model.feature_names, x_key=x_key, positional=True,
+                       **model.columns(), x_key=x_key, positional=True,
                        weight=weight if weight is not None else params.get("weight"))
 
 

@@ -81,17 +81,23 @@ class Neuron:
     loss : ``"log"`` (default) or ``"mse"`` (the article's squared error).
     feature_names, label : recorded in the model file (default ``x0..``, ``"y"``).
     standardize : ``None`` or ``(mean, scale)`` arrays applied to raw features.
+    levels : the categorical columns' levels (:class:`~streamneuron.levels.Levels`), or
+        None: then ``weights`` holds the ``d`` number weights and, after them, one
+        weight per level (:mod:`streamneuron.levels`), and rows carry level codes.
 
     Weights and bias start at zero (``train --init zeros``).
     """
 
     def __init__(self, n_features: int, loss: str = "log", *,
                  feature_names: Sequence[str] | None = None, label: str | None = "y",
-                 standardize: tuple[np.ndarray, np.ndarray] | None = None):
-        if int(n_features) < 1:
+                 standardize: tuple[np.ndarray, np.ndarray] | None = None, levels=None):
+        self.levels = levels if levels is not None and levels.columns else None
+        if int(n_features) < (0 if self.levels is not None else 1):
             raise ConfigError.about("n_features", f"must be at least 1, got {n_features}")
         self.loss_fn = get_loss(loss)
-        self.weights = np.zeros(int(n_features), dtype=np.float64)
+        self._d = int(n_features)
+        self.weights = np.zeros(self._d + (self.levels.n_weights if self.levels else 0),
+                                dtype=np.float64)
         self.bias = 0.0
         self.feature_names = list(feature_names) if feature_names is not None else [
             f"x{j}" for j in range(self.n_features)]
@@ -105,7 +111,18 @@ class Neuron:
     # -- properties ------------------------------------------------------------
     @property
     def n_features(self) -> int:
+        """``d``: the number features (the columns of ``X``)."""
+        return self._d
+
+    @property
+    def n_weights(self) -> int:
+        """Every weight: the ``d`` number weights, then the level weights."""
         return self.weights.shape[0]
+
+    @property
+    def weight_names(self) -> list[str]:
+        """Each weight's name: the features, then ``column=level``."""
+        return list(self.feature_names) + (self.levels.labels() if self.levels else [])
 
     @property
     def loss_name(self) -> str:
@@ -136,6 +153,15 @@ class Neuron:
         return (f"Neuron(loss={self.loss_name!r}, n_features={self.n_features}, {scaled}, "
                 f"weights=[{shown}{more}], bias={self.bias:.4g})")
 
+    def columns(self) -> dict:
+        """The :func:`~streamneuron.open_source` arguments that read this model's columns:
+        its ``features`` and, with categorical columns, those columns encoded by its
+        levels (values, not dictionary indices: any file with the columns fits)."""
+        if self.levels is None:
+            return {"features": list(self.feature_names)}
+        return {"features": list(self.feature_names), "categorical": self.levels.names,
+                "levels": self.levels}
+
     def set_standardize(self, standardize) -> None:
         """Set ``(mean, scale)`` or ``None``; the kernels get :attr:`center` and
         :attr:`inv_scale`."""
@@ -151,11 +177,17 @@ class Neuron:
             self._center, self._inv_scale = mean, 1.0 / scale
 
     # -- prediction -----------------------------------------------------------
-    def decision_function(self, X) -> np.ndarray:
-        """The logit ``z = x_std . w + b`` of each row."""
+    def decision_function(self, X, codes: np.ndarray | None = None) -> np.ndarray:
+        """The logit ``z = x_std . w + b`` of each row (plus its levels' weights: ``codes``,
+        each row's level codes, :mod:`streamneuron.levels`)."""
         X = as_features(X, self.n_features)
         z = np.empty(X.shape[0], dtype=np.float64)
-        bad = kernels.logits(X, self.weights, self.bias, self.center, self.inv_scale, z)
+        if (codes is None) != (self.levels is None):
+            raise DataError("the model has categorical columns: give each row's level codes"
+                            if self.levels is not None else "the model has no categorical "
+                            "columns, but level codes were given")
+        bad = kernels.logits_with_levels(X, codes, self.weights, self.bias, self.center,
+                                         self.inv_scale, z)
         if bad >= 0:
             raise DataError(f"row {bad} of X gives a non-finite logit (NaN or infinity in X)")
         return z
@@ -212,18 +244,24 @@ class Neuron:
 
     # -- file -----------------------------------------------------------------
     def to_dict(self) -> dict:
-        return {
+        """The model file's content; ``categorical`` (each column's levels, their weights
+        and counts) only for a model with categorical columns."""
+        d = self.n_features
+        out = {
             "format": MODEL_FORMAT,
             "version": MODEL_VERSION,
             "features": self.feature_names,
             "label": self.label,
             "loss": self.loss_name,
-            "weights": self.weights.tolist(),
+            "weights": self.weights[:d].tolist(),
             "bias": self.bias,
             "standardize": None if self.mean is None else {
                 "mean": self.mean.tolist(), "scale": self.scale.tolist()},
             "training": self.info,
         }
+        if self.levels is not None:
+            out["categorical"] = self.levels.to_list(self.weights[d:])
+        return out
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the model as JSON, atomically (never a half-written file)."""
@@ -244,7 +282,18 @@ class Neuron:
             if key not in data:
                 fail(f"missing key {key!r}")
         weights, features = data["weights"], data["features"]
-        if not isinstance(weights, list) or not isinstance(features, list) or not weights:
+        levels, level_weights = None, np.empty(0)
+        if data.get("categorical"):
+            from .levels import Levels
+
+            try:
+                levels, level_weights = Levels.from_list(data["categorical"])
+            except (KeyError, TypeError, ValueError) as exc:
+                fail(f"'categorical' is malformed ({exc})")
+            if not np.isfinite(level_weights).all():
+                fail("the level weights must be finite numbers")
+        if not isinstance(weights, list) or not isinstance(features, list) or not (
+                weights or levels is not None):
             fail("'weights' and 'features' must be non-empty lists")
         if len(weights) != len(features):
             fail(f"{len(weights)} weights for {len(features)} features")
@@ -263,11 +312,11 @@ class Neuron:
             fail("weights, bias and standardization must be finite numbers")
         try:
             model = cls(len(weights), data["loss"], feature_names=[str(f) for f in features],
-                        label=data.get("label"),
+                        label=data.get("label"), levels=levels,
                         standardize=None if std is None else (std["mean"], std["scale"]))
         except ConfigError as exc:
             fail(str(exc))
-        model.weights = np.asarray(weights, dtype=np.float64)
+        model.weights = np.concatenate([np.asarray(weights, dtype=np.float64), level_weights])
         model.bias = float(data["bias"])
         model.info = data.get("training") or {}
         return model

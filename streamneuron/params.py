@@ -24,6 +24,7 @@ from types import SimpleNamespace
 from typing import Any, Iterable
 
 from .errors import ConfigError
+from .levels import MAX_LEVELS
 from .losses import LOSSES
 from .rules import (ClassWeight, Fraction, Native, Number, NumberOrAuto, OneOf, Rule, Switch,
                     Text, Whole, WholeOrSwitch, one_of)
@@ -45,11 +46,18 @@ AUTO = "auto"
 AUTO_SOLVERS = ("newton", "lbfgs")
 # "auto": newton up to this many features, lbfgs above (why: streamneuron.fullpass.engine).
 NEWTON_MAX_FEATURES = 128
+# ... and up to this many weights in all (number features and categorical levels): a
+# row's Hessian work is (d + k)**2 / 2 whatever the levels (one column's levels never
+# meet), but the Hessian itself is (p + 1)**2 floats per task and its Cholesky p**3 / 3.
+NEWTON_MAX_WEIGHTS = 2048
 
 
-def pick_solver(n_features: int) -> str:
-    """The solver ``auto`` picks for ``n_features`` features."""
-    return "newton" if n_features <= NEWTON_MAX_FEATURES else "lbfgs"
+def pick_solver(n_features: int, n_weights: int | None = None) -> str:
+    """The solver ``auto`` picks for ``n_features`` number features and ``n_weights``
+    weights in all (None: the features alone)."""
+    n_weights = n_features if n_weights is None else n_weights
+    return ("newton" if n_features <= NEWTON_MAX_FEATURES and n_weights <= NEWTON_MAX_WEIGHTS
+            else "lbfgs")
 
 
 def mode_names() -> tuple[str, ...]:
@@ -236,6 +244,15 @@ PARAMS: dict[str, Param] = _entries(
     Param("x_key", Text(), "X", commands=("train", "predict", "evaluate", "inspect", "summary"),
           help="HDF5: features dataset, or the key of a pandas frame (df.to_hdf)",
           default_text="X, else the file's only pandas frame"),
+    Param("categorical", Text(), None, metavar="COL,...",
+          help="One-hot encode these columns (strings, integers, booleans, dictionary / "
+               "pandas category): a weight per level seen in training, a null is a level, an "
+               "unseen level adds nothing. String and dictionary columns are categorical "
+               "without being named.",
+          default_text="the string and dictionary columns"),
+    Param("max_levels", Whole(1), MAX_LEVELS,
+          help="A categorical column with more distinct values is left out of the default "
+               "features (an id or free text?), or refused when named."),
     # The estimator's own parameters (no flag: the command line says --mode and --seed).
     Param("solver", OneOf(lambda: (AUTO, *AUTO_SOLVERS, *SGD)), "auto",
           flag="", estimator=ESTIMATOR, commands=()),

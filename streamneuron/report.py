@@ -34,6 +34,35 @@ def largest_weights(model, names) -> list[dict]:
     return [{"feature": names[j], "weight": float(w[j])} for j in order[:LARGEST_WEIGHTS]]
 
 
+def categorical_report(model, candidates, max_levels) -> list[dict]:
+    """Each categorical column: its levels (and reference level), or why it was left
+    out (more distinct values than ``--max-levels``)."""
+    kept = {c.name: c for c in model.levels.columns} if model.levels is not None else {}
+    out = []
+    for name in candidates:
+        column = kept.get(name)
+        if column is None:
+            out.append({"column": name, "left_out": f"more than {max_levels} levels"})
+            continue
+        entry = {"column": name, "levels": column.n_levels}
+        if column.has_reference:
+            entry["reference"] = column.reference
+        out.append(entry)
+    return out
+
+
+def categorical_line(entries: list[dict]) -> str:
+    """``categorical (2): carrier (18 levels), origin (312 levels, reference 'ATL')``."""
+    parts = []
+    for e in entries:
+        if "left_out" in e:
+            parts.append(f"{e['column']} (left out: {e['left_out']})")
+        else:
+            ref = f", reference {e['reference']!r}" if "reference" in e else ""
+            parts.append(f"{e['column']} ({e['levels']} levels{ref})")
+    return f"categorical ({len(entries)}): {name_list(parts, limit=8, ends=3)}"
+
+
 def run_summary(model, columns: dict, *, output: str, rows: int, weight: str | None,
                 l2_given: bool = True) -> dict:
     """The summary of a run that trained ``model`` on ``rows`` rows (``columns``: the
@@ -53,7 +82,10 @@ def run_summary(model, columns: dict, *, output: str, rows: int, weight: str | N
     summary["l2"] = info["params"]["l2"]
     summary["l2_from"] = "given" if l2_given else ("1/W" if weighted else "1/n")
     summary["nonzero"] = int((model.weights != 0.0).sum())
-    summary["largest_weights"] = largest_weights(model, columns["features"])
+    summary["largest_weights"] = largest_weights(model, model.weight_names)
+    if model.levels is not None or columns.get("categorical"):
+        summary["categorical"] = categorical_report(model, columns.get("categorical", []),
+                                                    info["params"].get("max_levels"))
     if weight is not None:
         summary["weight"] = weight
     return summary
@@ -65,6 +97,8 @@ def summary_lines(summary: dict, info: dict) -> list[str]:
     lines = []
     if "best_check" in info:
         lines.append(checks_line(info))
+    if summary.get("categorical"):
+        lines.append(categorical_line(summary["categorical"]))
     lines.append(l2_line(summary))
     if summary["mode"] == "sgd":
         lines.append(sgd_convergence_line(info))
@@ -105,6 +139,9 @@ def columns_lines(report: dict) -> list[str]:
     """The features used and the columns left out, for a person: every name when
     few, else a count with the first and last few."""
     lines = [f"features ({len(report['features'])}): {name_list(report['features'])}"]
+    if report.get("categorical"):
+        lines.append(f"categorical ({len(report['categorical'])}): "
+                     f"{name_list(report['categorical'])} (levels counted in the first pass)")
     if report["left_out"]:
         left = [f"{c['column']} ({c['reason']})" for c in report["left_out"]]
         lines.append(f"left out ({len(left)}): {name_list(left, limit=8, ends=3)}")

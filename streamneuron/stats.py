@@ -119,6 +119,32 @@ def streaming_moments(source, *, progress=None, on_block=None) -> Moments:
     return total
 
 
+def first_pass(source, *, max_levels: int, reference: bool, on_block=None):
+    """The standardization pass (:func:`streaming_moments`); when ``source`` has
+    categorical columns not yet encoded, the same read counts their levels
+    (:class:`~streamneuron.levels.LevelCounts`, unit by unit in file order). Returns
+    ``(moments, source)``, the source encoded by those levels
+    (:func:`~streamneuron.readers.encoded.encode_source`) or as it was."""
+    from .levels import LevelCounts
+    from .readers.encoded import encode_source
+
+    counts = None
+    if source.categorical and source.levels is None:
+        counts = LevelCounts(list(source.categorical), max_levels)
+
+    def each(block) -> None:
+        if counts is not None:
+            for extra in block.extras:
+                counts.add(extra)
+        if on_block is not None:
+            on_block(block)
+
+    moments = streaming_moments(source, on_block=each)
+    if counts is None:
+        return moments, source
+    return moments, encode_source(source, counts, reference=reference)
+
+
 def raise_nonfinite(feature_names: Sequence[str], rows_read, row: int | None = None) -> None:
     """Raise the DataError that names the first NaN/infinity of some rows read (or of
     ``row``): ``rows_read`` a decoded unit or a block (``X`` and ``describe_row``)."""

@@ -59,8 +59,9 @@ class Block:
     """One block of the stream: the decoded units of ``units`` (unit indices) joined.
 
     ``X`` (n, d), rows in file order (the units' ``X`` are views of it, or it is the
-    one unit's); ``y`` and ``w`` the units' labels and effective row weights joined
-    (``w`` None: unweighted); ``bounds``, the first row of each unit in ``X``, plus
+    one unit's); ``y``, ``w`` and ``codes`` the units' labels, effective row weights
+    and categorical level codes joined (``w`` None: unweighted; ``codes`` None: no
+    categorical columns); ``bounds``, the first row of each unit in ``X``, plus
     n; ``wheres``, each unit named for messages; ``order``, the row permutation
     (empty: file order); ``labels`` and ``row_weights``, ``y`` and ``w`` in that
     order; ``position``, where this block starts being consumed.
@@ -70,13 +71,17 @@ class Block:
     """
 
     __slots__ = ("X", "y", "_order", "_labels", "position", "units", "bounds", "held",
-                 "_kept", "w", "_row_weights", "wheres")
+                 "_kept", "w", "_row_weights", "wheres", "codes", "extras")
 
     def __init__(self, X: np.ndarray, decoded: list[DecodedUnit], order, position: Position,
                  units: list[int], held: np.ndarray | None = None):
         self.X, self._order, self._labels = X, order, None
         self.y = _joined([unit.y for unit in decoded])
         self.w, self._row_weights = _joined([unit.w for unit in decoded]), None
+        # Categorical columns: the rows' level codes, joined (None: no categorical
+        # columns, or not yet encoded); ``extras``, each unit's raw columns (counting).
+        self.codes = _joined([unit.codes for unit in decoded])
+        self.extras = [unit.extra for unit in decoded]
         self.bounds = np.cumsum([0] + [unit.n_rows for unit in decoded])
         self.wheres = [unit.where for unit in decoded]
         self.position, self.units = position, units

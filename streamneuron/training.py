@@ -31,6 +31,7 @@ as integers here and as float64 in the kernel's record (exact below 2**53).
 from __future__ import annotations
 
 import math
+from functools import partial
 from dataclasses import dataclass
 
 import numpy as np
@@ -164,14 +165,17 @@ class TrainState:
     # -- the two calls ---------------------------------------------------------------
     def train_block(self, X, labels, rule: StepRule, mean, inv_scale, *, order=_NO_ORDER,
                     start: int = 0, stop: int | None = None, max_updates: int = -1,
-                    row_weights: np.ndarray | None = None) -> tuple[int, int]:
+                    row_weights: np.ndarray | None = None,
+                    codes: np.ndarray | None = None) -> tuple[int, int]:
         """Train on rows ``order[start:stop]`` of the block ``X`` (empty ``order``: file
         order), ``labels`` in training order, standardized by ``mean``/``inv_scale``.
 
         Every ``rule.batch_size`` rows one averaged step is taken; a batch left
         unfinished at ``stop`` stays in the carry. Stops after ``max_updates``
         updates (< 0: no limit). ``row_weights`` (float64, in training order like
-        ``labels``; None: unweighted) weight the rows' losses and gradients.
+        ``labels``; None: unweighted) weight the rows' losses and gradients. ``codes``
+        (None: no categorical columns): each row's level codes, in the rows' file order
+        like ``X`` (:func:`streamneuron.kernels.sgd_codes_block`).
         Returns ``(position, status)``: :func:`streamneuron.kernels.sgd_block`'s next
         row and ``OK``, ``PAUSED`` or ``NONFINITE``.
         """
@@ -183,9 +187,11 @@ class TrainState:
                 raise ValueError(f"{row_weights.shape[0]} row weights for {labels.shape[0]} "
                                  "labels")
         record = self._record()
-        pos, status = kernels.sgd_block(
-            kernels.Rows(X, labels, order, row_weights, mean, inv_scale), self._arrays(record),
-            rule, start=start, stop=stop, max_updates=max_updates)
+        rows = kernels.Rows(X, labels, order, row_weights, mean, inv_scale)
+        train = kernels.sgd_block if codes is None else partial(kernels.sgd_codes_block,
+                                                                codes=codes)
+        pos, status = train(rows, arrays=self._arrays(record), rule=rule, start=start,
+                            stop=stop, max_updates=max_updates)
         self._take(record)
         return pos, status
 

@@ -73,10 +73,11 @@ def validate(weights: np.ndarray, bias: float, mean: np.ndarray, inv_scale: np.n
 
     def add(source, block, rows=None):
         X = block.X if rows is None else block.X[rows]
+        codes = block.codes if rows is None or block.codes is None else block.codes[rows]
         if len(X) == 0:
             return
         z = np.empty(len(X), dtype=np.float64)
-        bad = kernels.logits(X, weights, bias, mean, inv_scale, z)
+        bad = kernels.logits_with_levels(X, codes, weights, bias, mean, inv_scale, z)
         if bad >= 0:
             row = bad if rows is None else int(rows[bad])
             raise_nonfinite(source.feature_names, block, row)
@@ -116,9 +117,10 @@ def training_objective(weights: np.ndarray, bias: float, mean: np.ndarray,
         if fraction > 0:
             rows = np.flatnonzero(~held_out(block_rows(source, block.units), fraction, seed))
         X = block.X if rows is None else block.X[rows]
+        codes = block.codes if rows is None or block.codes is None else block.codes[rows]
         y = block.y if rows is None else block.y[rows]
         z = np.empty(len(X), dtype=np.float64)
-        bad = kernels.logits(X, weights, bias, mean, inv_scale, z)
+        bad = kernels.logits_with_levels(X, codes, weights, bias, mean, inv_scale, z)
         if bad >= 0:
             raise DataError(f"{block.describe_row(bad if rows is None else int(rows[bad]))[0]}"
                             ": the model's logit overflowed")
@@ -145,7 +147,8 @@ def open_validation(data, training: Source, stack: contextlib.ExitStack) -> Sour
     from .readers import Weighted, open_source
 
     opened = open_source(data, label=training.label, features=training.feature_names,
-                         weight=training.weight)  # a Source as it is
+                         weight=training.weight,
+                         categorical=list(training.categorical) or None)  # a Source as it is
     if opened is not data:
         stack.enter_context(opened)
     if opened.label is None:
@@ -159,7 +162,17 @@ def open_validation(data, training: Source, stack: contextlib.ExitStack) -> Sour
             f"but the training data {training.feature_names[:5]}...: they must be the same")
     if training.class_weights is not None and opened.class_weights is None:
         opened = Weighted(opened, training.class_weights)
-    return opened
+    return encoded_like(opened, training)
+
+
+def encoded_like(data: Source, training: Source) -> Source:
+    """``data`` encoded by the levels of ``training``'s categorical columns (as it is
+    when ``training`` has none yet, or ``data`` has its own)."""
+    if training.levels is None or data.levels is not None:
+        return data
+    from .readers import Encoded
+
+    return Encoded(data, training.levels)
 
 
 def second_reader(source: Source) -> Source:

@@ -38,7 +38,7 @@ def evaluate(model_path, data, label, x_key, y_key, weight, as_json, plot_path, 
         require_matplotlib()
     model = load_model(model_path)
     source = open_source(list(data), label=label_name(label, y_key, model.label or "y"),
-                         features=model.feature_names, x_key=x_key, positional=True,
+                         **model.columns(), x_key=x_key, positional=True,
                          weight=weight)
     with source, Progress(source.n_rows, "evaluate", quiet=quiet) as bar:
         metrics = run_evaluate(model, source, progress=bar)

@@ -31,7 +31,7 @@ def predict(model_path, data, output, keep, x_key, quiet):
     output_format(output)
     check_writable(output, "-o", remote=True)
     model = load_model(model_path)
-    source = open_source(list(data), label=None, features=model.feature_names, x_key=x_key,
+    source = open_source(list(data), label=None, **model.columns(), x_key=x_key,
                          positional=True)
     with source, Progress(source.n_rows, "predict", quiet=quiet) as bar:
         rows = predict_to_parquet(model, source, output, keep=split(keep) or (), progress=bar)

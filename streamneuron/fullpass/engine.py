@@ -47,7 +47,7 @@ from .sums import (Evaluation, Sums, merge_moments, pass_moments, pass_sums,
                    start_from_moments, sum_partials)
 from ..losses import get_loss
 from ..neuron import Neuron
-from ..params import (DEFAULT, NEWTON_MAX_FEATURES, check_auto_penalty, check_params,
+from ..params import (AUTO, DEFAULT, NEWTON_MAX_FEATURES, check_auto_penalty, check_params,
                       pick_solver)
 from .partitions import (SPLIT_EVERY, Partition, already_decoded, decode, pass_data,
                          plan_partitions, read_units, release_buffers)
@@ -96,6 +96,7 @@ class GDParams:
     standardize: bool
     persist: bool
     partition_rows: int | None
+    max_levels: int  # categorical columns: the most levels a column may have
     l1: float
     weight: str | None  # the weight column (None: unweighted)
     class_weight: str | dict | None  # as given: None, "balanced" or {0: a, 1: b}
@@ -112,7 +113,7 @@ def fit_gd(source, max_iter: int | None = None, lr: float = GD_LR, *, loss: str 
            on_cluster: Callable[[str], None] | None = None,
            label: str | None = "y", features=None, weight=None, cv: int | None = None,
            validation_fraction: float = DEFAULT.validation_fraction, seed: int = DEFAULT.seed,
-           path_values=None) -> Neuron:
+           path_values=None, categorical=None, max_levels: int = DEFAULT.max_levels) -> Neuron:
     """Train a neuron by full passes over the data, on Dask or in this process.
 
     ``max_iter``: the most iterations (default 100; 1000 for lbfgs).
@@ -190,13 +191,13 @@ def fit_gd(source, max_iter: int | None = None, lr: float = GD_LR, *, loss: str 
                         weight=weight_column, class_weight=class_weight,
                         max_iter=DEFAULT_MAX_ITER.get(name, 100) if max_iter is None else max_iter,
                         standardize=bool(standardize), persist=bool(persist),
-                        partition_rows=partition_rows)
+                        partition_rows=partition_rows, max_levels=max_levels)
 
     # Every value is checked once, here, before any work ("auto" is settled once the
     # features are known).
     check_params(loss=loss, max_iter=max_iter, lr=lr, l2=l2, l1=l1, tol=tol,
                  partition_rows=partition_rows, workers=workers, seed=seed,
-                 validation_fraction=validation_fraction)
+                 validation_fraction=validation_fraction, max_levels=max_levels)
     selection = Selection.of(l2=l2, l1=l1, cv=cv, validation_fraction=validation_fraction,
                              seed=seed, values=path_values)
     if solver not in SOLVERS and solver != "auto":
@@ -210,14 +211,18 @@ def fit_gd(source, max_iter: int | None = None, lr: float = GD_LR, *, loss: str 
     from ..readers import open_source, with_class_weights
 
     given = source
-    source = open_source(source, label=label, features=features,
+    source = open_source(source, label=label, features=features, categorical=categorical,
                          **({} if weight is None else {"weight": weight}))  # a Source as it is
     opened = source is not given
     try:
         if source.label is None:
             raise DataError("training needs a label column")
-        if solver == "auto":
-            solver = pick_solver(source.n_features)
+        levels_known = not source.categorical or source.levels is not None
+        if solver == AUTO and levels_known:  # (else once the levels are counted)
+            solver = pick_solver(source.n_features, getattr(source, "n_weights", None))
+        if source.categorical and selection is not None:
+            raise ConfigError("--l2/--l1 auto and --cv do not take categorical columns yet; "
+                              "give --l2", param="l2")
         check_auto_penalty(solver, l2=l2, l1=l1, cv=cv,
                            validation_fraction=validation_fraction)
         params = make_params(solver, source.weight)
@@ -229,7 +234,7 @@ def fit_gd(source, max_iter: int | None = None, lr: float = GD_LR, *, loss: str 
                                  data_bytes=size, verbose=verbose, on_cluster=on_cluster)
         try:
             run = _Run(executor, source, data, params, progress)
-            run.start, run.selection = start, selection
+            run.start, run.selection, run.make_params = start, selection, make_params
             return run.run()
         finally:
             executor.close()
@@ -293,13 +298,19 @@ class _Run:
         self.selection: Selection | None = None  # l2 or l1 "auto"
 
     def run(self) -> Neuron:
-        p, d = self.params, self.d
-        model = Neuron(d, p.loss, feature_names=self.source.feature_names,
-                       label=self.source.label)
+        first = stats = None
+        if self.source.categorical and self.source.levels is None:
+            stats = self._learn_levels()  # the standardization pass counts the levels
+        p = self.params
+        model = Neuron(self.d, p.loss, feature_names=self.source.feature_names,
+                       label=self.source.label, levels=self.source.levels)
+        if stats is not None and p.standardize:
+            model.set_standardize(stats)
         with self._passes():
             if not self.source.weighted:  # W is the row count, known up front
                 self._settle_l2(self.data.n_rows)
-            first = self._first_pass(model)  # (weighted: W, and l2, from this pass)
+            if stats is None:
+                first = self._first_pass(model)  # (weighted: W, and l2, from this pass)
             if self.selection is not None:  # the penalty chosen on held-out rows
                 choose_penalty(self, model, first, self.selection)
                 return model
@@ -308,6 +319,34 @@ class _Run:
                 first = None
             self._solve(model, first)
         return model
+
+    def _learn_levels(self):
+        """The first pass of a source with categorical columns: the standardization
+        statistics and the levels (each task counts its own, merged in the reduction's
+        fixed order); the source is encoded by them from here on (and its partitions
+        planned anew: a task reopening a file gets the levels). Returns ``(mean, scale)``."""
+        from ..levels import LevelCounts
+        from ..readers.encoded import encode_source
+
+        p = self.params
+        with self._passes():
+            moments, counts = self.executor.compute(self.bag.map_partitions(
+                pass_moments, self.read, self.features, False,
+                LevelCounts(list(self.source.categorical), p.max_levels)
+            ).reduction(merge_moments, merge_moments, split_every=SPLIT_EVERY))
+        self.passes += 1
+        self._check_weight(moments.weight)
+        if self.source.weighted:
+            self._settle_l2(moments.weight)
+        else:
+            self._settle_l2(self.data.n_rows)
+        self.source = encode_source(self.source, counts,
+                                    reference=self.params.l2 == 0 and p.l1 == 0)
+        self.data = pass_data(self.source, p.partition_rows)
+        if p.solver == AUTO:  # now that the weights are known
+            picked = pick_solver(self.d, self.d + self.source.levels.n_weights)
+            self.params = replace(self.make_params(picked, p.weight), l2=self.params.l2)
+        return moments.mean, moments.scale()
 
     @contextmanager
     def _passes(self):
@@ -367,13 +406,14 @@ class _Run:
     def _evaluate(self, model: Neuron, theta: np.ndarray, curvature: bool) -> Evaluation:
         """One pass: the objective and derivatives at ``theta``."""
         sums = self._sums(model, theta, curvature)
-        return sums.evaluate(theta[:self.d], float(theta[self.d]), self.params.l2)
+        p = theta.shape[0] - 1
+        return sums.evaluate(theta[:p], float(theta[p]), self.params.l2)
 
     def _sums(self, model: Neuron, theta: np.ndarray, matrices: bool | int) -> Sums:
         """One pass: the sums at ``theta`` with ``matrices`` matrix sums (:meth:`Sums.size`)."""
         import dask
 
-        d = self.d
+        d = theta.shape[0] - 1  # every weight
         w, b = theta[:d], float(theta[d])
         params = np.concatenate([w, [b], model.center, model.inv_scale])
         graph = self.bag.map_partitions(
@@ -407,7 +447,8 @@ class _Run:
             result = solver(evaluate, theta0, options, report, first=first)
         else:
             result = solver(evaluate, theta0, options, report)
-        model.weights, model.bias = result.theta[:self.d].copy(), float(result.theta[self.d])
+        p_ = model.n_weights
+        model.weights, model.bias = result.theta[:p_].copy(), float(result.theta[p_])
         model.updates = result.iterations
         model.info = {"mode": p.solver, "iterations": result.iterations, "passes": self.passes,
                       "rows": self.data.n_rows, "converged": result.converged,

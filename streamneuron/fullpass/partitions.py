@@ -84,7 +84,9 @@ def plan_partitions(source, partition_rows: int | None = None) -> list[Partition
     args = dict(args)
     features = tuple(args.pop("features"))
     label = args.pop("label")
-    options = tuple(sorted(args.items()))
+    # (hashable: a worker caches its source by them; lists, e.g. categorical, as tuples)
+    options = tuple(sorted((name, tuple(value) if isinstance(value, list) else value)
+                           for name, value in args.items()))
     per_file: dict[int, list[tuple[int, int]]] = {}
     for u in source.units:
         local = per_file.setdefault(u.file, [])

@@ -168,10 +168,11 @@ def start_from_moments(moments: CoMoments, mean: np.ndarray, inv_scale: np.ndarr
 # --------------------------------------------------------------------------
 
 
-def _unpack(params: np.ndarray):
-    """``[w, b, mean, inv_scale]``: the one small graph input of a pass."""
-    d = (params.shape[0] - 1) // 3
-    return params[:d], float(params[d]), params[d + 1:2 * d + 1], params[2 * d + 1:]
+def _unpack(params: np.ndarray, d: int):
+    """``[w, b, mean, inv_scale]``: the one small graph input of a pass (``w`` the
+    ``p`` weights: the ``d`` number features', then the level weights)."""
+    p = params.shape[0] - 1 - 2 * d
+    return params[:p], float(params[p]), params[p + 1:p + 1 + d], params[p + 1 + d:]
 
 
 def add_unit_sums(acc: np.ndarray, unit: DecodedUnit, features: Sequence[str],
@@ -179,10 +180,16 @@ def add_unit_sums(acc: np.ndarray, unit: DecodedUnit, features: Sequence[str],
     """Add one decoded unit's sums into ``acc`` (layout of :class:`Sums`; curvature, and
     the gradients' outer products, if ``acc`` has room for them), weighted by ``unit.w``
     (None: unweighted); ``features`` name the columns in a message about a bad value."""
-    w, b, mean, inv_scale = _unpack(params)
-    d = w.shape[0]
+    w, b, mean, inv_scale = _unpack(params, len(features))
+    d = w.shape[0]  # (every weight: the number features' and the levels')
     weights = _NO_WEIGHTS if unit.w is None else unit.w
-    if acc.shape[0] == Sums.size(d, 2):
+    if unit.codes is not None:
+        if acc.shape[0] == Sums.size(d, 2):
+            raise NotImplementedError("summary --robust with categorical columns")
+        hess = acc[d + HEAD:].reshape(d + 1, d + 1) if acc.shape[0] > d + HEAD else _NO_MATRIX
+        sum_dz, sum_loss, sum_w, bad = kernels.categorical_sums(
+            unit.X, unit.codes, unit.y, weights, w, b, mean, inv_scale, loss_id, acc[:d], hess)
+    elif acc.shape[0] == Sums.size(d, 2):
         square = (d + 1) ** 2
         hess = acc[d + HEAD:d + HEAD + square].reshape(d + 1, d + 1)
         meat = acc[d + HEAD + square:].reshape(d + 1, d + 1)
@@ -208,6 +215,7 @@ def add_unit_sums(acc: np.ndarray, unit: DecodedUnit, features: Sequence[str],
 
 
 _NO_WEIGHTS = np.empty(0)
+_NO_MATRIX = np.empty((0, 0))
 
 
 def pass_sums(items: list, read: Callable[[list], Iterable[DecodedUnit]],
@@ -215,7 +223,7 @@ def pass_sums(items: list, read: Callable[[list], Iterable[DecodedUnit]],
     """One task of a pass: the partial sums of a bag partition's units, ``read(items)``
     (:func:`~streamneuron.fullpass.partitions.read_units` for descriptors,
     :func:`~streamneuron.fullpass.partitions.already_decoded` for decoded units)."""
-    d = (params.shape[0] - 1) // 3
+    d = params.shape[0] - 1 - 2 * len(features)  # the weights
     acc = np.zeros(Sums.size(d, hessian))
     for unit in read(items):
         add_unit_sums(acc, unit, features, params, loss_id)
@@ -223,19 +231,25 @@ def pass_sums(items: list, read: Callable[[list], Iterable[DecodedUnit]],
 
 
 def pass_moments(items: list, read: Callable[[list], Iterable[DecodedUnit]],
-                 features: Sequence[str], with_labels: bool):
+                 features: Sequence[str], with_labels: bool, counts=None):
     """One task of the first pass: :class:`~streamneuron.stats.Moments` of the units'
     features, or :class:`~streamneuron.stats.CoMoments` of ``(x, y)`` when
-    ``with_labels``; weighted by each unit's ``w`` (``read`` as in :func:`pass_sums`)."""
+    ``with_labels``; weighted by each unit's ``w`` (``read`` as in :func:`pass_sums`).
+    ``counts`` (an empty :class:`~streamneuron.levels.LevelCounts`): then the units'
+    categorical levels are counted too, and the task gives ``(moments, counts)``."""
     total = None
+    if counts is not None:
+        counts = type(counts)(counts.names, counts.max_levels)  # this task's own
     for unit in read(items):
+        if counts is not None:
+            counts.add(unit.extra)
         m = (CoMoments.of(unit.X, unit.y, unit.w) if with_labels
              else Moments.of(unit.X, unit.w))
         m2 = np.diag(m.comoment) if with_labels else m.m2
         if not np.isfinite(m2).all():  # a NaN or infinity: name it
             raise_nonfinite(features, unit)
         total = m if total is None else total.merge(m)
-    return [total]
+    return [total if counts is None else (total, counts)]
 
 
 def sum_partials(partials) -> np.ndarray:
@@ -247,8 +261,11 @@ def sum_partials(partials) -> np.ndarray:
 
 
 def merge_moments(partials):
+    """The moments (or ``(moments, level counts)``) of the parts, merged in their order."""
     total = None
     for m in partials:
         if m is not None:
-            total = m if total is None else total.merge(m)
+            total = m if total is None else (
+                (total[0].merge(m[0]), total[1].merge(m[1])) if isinstance(m, tuple)
+                else total.merge(m))
     return total

@@ -5,6 +5,8 @@ The package, by what the pieces are for:
 * :mod:`.sgd`: the SGD step kernels (:func:`sgd_block`, :func:`apply_update`);
 * :mod:`.sums`: the full-pass sum kernels (:func:`gradient_sums`,
   :func:`gradient_hessian_sums`, :func:`hessian_meat_sums`, :func:`moments`);
+* :mod:`.categorical`: the same sums and SGD steps for rows with categorical level
+  codes (:func:`categorical_sums`, :func:`sgd_codes_block`, :func:`level_logits`);
 * :mod:`.proximal`: the proximal Newton direction with an L1 penalty
   (:func:`l1_newton_direction`, coordinate descent on a small quadratic model);
 * :mod:`.apply`: logits for predictions and metrics, and data movement
@@ -78,6 +80,7 @@ package and its checkpoints.
 from __future__ import annotations
 
 from . import apply as _apply
+from . import categorical as _categorical
 from . import proximal as _proximal
 from . import sums as _sums
 from .common import NONFINITE, OK, PAUSED, STATE, new_state
@@ -94,9 +97,14 @@ gradient_hessian_sums = Announced(_sums.gradient_hessian_sums)
 hessian_meat_sums = Announced(_sums.hessian_meat_sums)
 moments = Announced(_sums.moments)
 l1_newton_direction = Announced(_proximal.l1_newton_direction)
+categorical_sums = Announced(_categorical.categorical_sums)
+level_logits = Announced(_categorical.level_logits)
+sgd_codes_block = _categorical.sgd_codes_block
+logits_with_levels = _categorical.logits_with_levels
 
 __all__ = [
     "sgd_block", "apply_update", "compile_ahead", "Rows", "Arrays", "gradient_sums", "gradient_hessian_sums",
     "hessian_meat_sums", "moments", "l1_newton_direction", "logits", "gather", "columns_into",
-    "new_state", "STATE", "OK", "PAUSED", "NONFINITE",
+    "new_state", "STATE", "OK", "PAUSED", "NONFINITE", "categorical_sums", "level_logits",
+    "sgd_codes_block", "logits_with_levels",
 ]

@@ -13,13 +13,15 @@ from .frames import FrameSource, from_dask_dataframe, from_dataframe
 from .hdf5 import HDF5Source
 from .parquet import ParquetSource
 from .paths import FileRef, expand, sniff_format
+from .encoded import Encoded
 from .weighted import Weighted, with_class_weights
 
 
 def open_source(paths, label: str | None = "y", features: Sequence[str] | None = None,
                 x_key: str = "X", y_key: str | None = None,
                 exclude: Sequence[str] | None = None, positional: bool = False,
-                weight=None, class_weights: tuple[float, float] | None = None) -> Source:
+                weight=None, class_weights: tuple[float, float] | None = None,
+                categorical: Sequence[str] | None = None, levels=None) -> Source:
     """Open Parquet or HDF5 input, the format chosen by each file's first bytes.
 
     ``paths``: a file, a folder, a glob, an fsspec URL (``s3://``, ``gs://``,
@@ -41,7 +43,11 @@ def open_source(paths, label: str | None = "y", features: Sequence[str] | None =
     and >= 0 (DataError naming the column, row group and row otherwise). It is
     never a default feature. ``class_weights``: ``(a0, a1)``, each row's weight
     multiplied by its class's (a :class:`Weighted` source; what ``reopen_args()``
-    of one gives).
+    of one gives). ``categorical``: columns to one-hot encode (string, dictionary /
+    pandas ``category``, integer or boolean columns); string and dictionary columns are
+    categorical without being named. They are read raw (``source.categorical``) until
+    their levels are counted; ``levels`` (a :class:`~streamneuron.levels.Levels`) gives
+    each row's level codes (an :class:`Encoded` source).
 
     In-memory and Dask data are accepted too (see :mod:`streamneuron.readers.arrays`
     and :mod:`streamneuron.readers.frames`):
@@ -52,7 +58,14 @@ def open_source(paths, label: str | None = "y", features: Sequence[str] | None =
     if class_weights is not None:
         return Weighted(open_source(paths, label=label, features=features, x_key=x_key,
                                     y_key=y_key, exclude=exclude, positional=positional,
-                                    weight=weight), class_weights)
+                                    weight=weight, categorical=categorical, levels=levels),
+                        class_weights)
+    if levels is not None:
+        return Encoded(open_source(paths, label=label, features=features, x_key=x_key,
+                                   y_key=y_key, exclude=exclude, positional=positional,
+                                   weight=weight, categorical=categorical), levels)
+    if isinstance(categorical, str):
+        categorical = [c.strip() for c in categorical.split(",") if c.strip()]
     if isinstance(paths, Source):
         return paths
     if isinstance(features, str):
@@ -98,11 +111,17 @@ def open_source(paths, label: str | None = "y", features: Sequence[str] | None =
             "give files of one format"
         )
     if "hdf5" in formats:
+        if categorical:
+            from ..errors import ConfigError
+
+            raise ConfigError("categorical columns are read from Parquet files and "
+                              "DataFrames; HDF5 holds numbers", param="categorical")
         return HDF5Source(files, label=label, x_key=x_key, y_key=y_key, features=features,
                           exclude=exclude, positional=positional, weight=weight)
-    return ParquetSource(files, label=label, features=features, exclude=exclude, weight=weight)
+    return ParquetSource(files, label=label, features=features, exclude=exclude, weight=weight,
+                         categorical=categorical)
 
 
-__all__ = ["open_source", "Source", "DecodedUnit", "Unit", "Weighted", "with_class_weights",
+__all__ = ["open_source", "Source", "DecodedUnit", "Unit", "Weighted", "Encoded", "with_class_weights",
            "ParquetSource", "HDF5Source", "ArraySource", "FrameSource", "from_dataframe",
            "from_dask_dataframe", "FileRef", "expand", "sniff_format"]

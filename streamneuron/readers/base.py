@@ -11,7 +11,7 @@ names), nor of the order rows are trained in (:mod:`streamneuron.stream`, which 
 from __future__ import annotations
 
 import abc
-from typing import Iterator, Sequence
+from typing import Iterator, NamedTuple, Sequence
 
 import numpy as np
 
@@ -67,19 +67,51 @@ def choose_features(columns: Sequence[tuple[str, str | None]], *, label: str | N
                     index_columns: Sequence[str] = (), where: str, weight: str | None = None,
                     hint: str = "leave it out with --features or --exclude"
                     ) -> tuple[list[str], list[tuple[str, str]]]:
-    """The feature columns and the columns left out, each with its reason.
+    """The number feature columns and the columns left out (:func:`choose_columns`
+    for a source without categorical columns)."""
+    chosen = choose_columns(columns, label=label, features=features, exclude=exclude,
+                            index_columns=index_columns, where=where, weight=weight, hint=hint)
+    return chosen.features, chosen.left_out
+
+
+class Columns(NamedTuple):
+    """What :func:`choose_columns` chose: the number ``features`` (the columns of ``X``),
+    the ``categorical`` columns (one-hot, :mod:`streamneuron.levels`) and the columns
+    ``left_out``, each with its reason."""
+
+    features: list[str]
+    categorical: list[str]
+    left_out: list[tuple[str, str]]
+
+
+def choose_columns(columns: Sequence[tuple[str, str | None]], *, label: str | None,
+                   features: Sequence[str] | None, exclude: Sequence[str] | None,
+                   index_columns: Sequence[str] = (), where: str, weight: str | None = None,
+                   hint: str = "leave it out with --features or --exclude",
+                   categorical: Sequence[str] | None = None,
+                   category_columns: Sequence[str] = (), discrete_columns: Sequence[str] = ()
+                   ) -> Columns:
+    """The feature columns, the categorical ones and the columns left out, each with
+    its reason.
 
     ``columns``: every column of the file as ``(name, problem)``, ``problem``
     None for a number column (integers, floats, booleans), else its type, which
-    keeps it from being a feature. ``features``: the user's list (checked, in
-    that order); default every number column but the label, the pandas index
-    columns (``index_columns``: ``__index_level_0__`` and named indexes that
-    ``df.to_parquet`` stores beside the data) and ``exclude``. Why: a model
-    must not learn from row numbers, and the user must be able to see what it
-    learned from (the CLI prints both lists).
+    keeps it from being a number feature. ``category_columns``: the string and
+    dictionary (pandas ``category``) columns, categorical without being named;
+    ``discrete_columns``: integer and boolean columns, which ``categorical`` may name
+    too. ``features``: the user's list (checked, in that order); default every number
+    column but the label, the pandas index columns (``index_columns``:
+    ``__index_level_0__`` and named indexes that ``df.to_parquet`` stores beside the
+    data) and ``exclude``, and every category column. ``categorical``: the columns
+    to one-hot encode (``--categorical``), whether or not ``features`` names them.
+    Why: a model must not learn from row numbers, and the user must be able to see
+    what it learned from (the CLI prints the lists).
     """
     names = [name for name, _ in columns]
     problems = dict(columns)
+    category = set(category_columns)
+    exclude = list(exclude or ())
+    named = list(dict.fromkeys(categorical or ()))
     if weight is not None:
         check_weight_column(weight, problems, label=label, where=where)
         if features is not None and weight in features:
@@ -89,14 +121,29 @@ def choose_features(columns: Sequence[tuple[str, str | None]], *, label: str | N
         from ..errors import ConfigError
 
         raise ConfigError("give --features or --exclude, not both")
-    for name in exclude or ():
+    for name in exclude:
         if name not in problems:
             raise DataError(f"{where}: --exclude names no column {name!r}; columns are "
-                            f"{', '.join(names)}")
+                            f"{name_list(names)}")
+    for name in named:
+        if name not in problems:
+            raise DataError(f"{where}: --categorical names no column {name!r}; columns are "
+                            f"{name_list(names)}")
+        if name in (label, weight):
+            raise DataError(f"{where}: column {name!r} is the "
+                            f"{'label' if name == label else 'weight column'}; it cannot also "
+                            "be a categorical feature")
+        if name not in category and name not in discrete_columns:
+            kind = problems[name] or "a float column"
+            raise DataError(f"{where}: --categorical names column {name!r}, which is {kind}; "
+                            "categorical columns hold strings, integers, booleans or a "
+                            "dictionary (pandas category)")
     if features is None:
-        features = [n for n in names if n != label and n != weight and problems[n] is None
-                    and n not in index_columns and n not in (exclude or ())]
-        if not features:
+        usable = [n for n in names if n != label and n != weight and n not in index_columns
+                  and n not in exclude]
+        cats = [n for n in usable if n in named or n in category]
+        features = [n for n in usable if problems[n] is None and n not in cats]
+        if not features and not cats:
             raise DataError(f"{where}: no numeric feature columns besides the label"
                             + (" and the excluded ones" if exclude else ""))
         reason_rest = None
@@ -104,12 +151,14 @@ def choose_features(columns: Sequence[tuple[str, str | None]], *, label: str | N
         for name in features:
             if name not in problems:
                 raise DataError(f"{where}: no feature column {name!r}; columns are "
-                                f"{', '.join(names)}")
-            if problems[name] is not None:
+                                f"{name_list(names)}")
+            if problems[name] is not None and name not in category and name not in named:
                 raise DataError(f"{where}: feature column {name!r} has type {problems[name]}, "
                                 f"not a number; {hint}")
+        cats = [n for n in names if n in named or (n in features and n in category)]
+        features = [n for n in features if n not in cats]
         reason_rest = "not in --features"
-    chosen = set(features)
+    chosen = set(features) | set(cats)
     left_out = []
     for name in names:
         if name in chosen or name == label:
@@ -118,14 +167,14 @@ def choose_features(columns: Sequence[tuple[str, str | None]], *, label: str | N
             reason = "--weight"
         elif name in index_columns:
             reason = "pandas index"
-        elif name in (exclude or ()):
+        elif name in exclude:
             reason = "--exclude"
-        elif problems[name] is not None:
+        elif problems[name] is not None and name not in category:
             reason = f"{problems[name]}, not a number"
         else:
             reason = reason_rest or "not chosen"
         left_out.append((name, reason))
-    return list(features), left_out
+    return Columns(list(features), cats, left_out)
 
 
 def check_weight_column(weight: str, problems: dict, *, label: str | None, where: str) -> None:
@@ -252,6 +301,12 @@ class Source(abc.ABC):
     class_weights: tuple[float, float] | None = None  # (a0, a1), or None: every class 1
     units: list[Unit]
     dtype: np.dtype
+    # The categorical columns (one-hot, :mod:`streamneuron.levels`): ``read`` gives them
+    # raw, as Arrow arrays in ``DecodedUnit.extra``; once their levels are known,
+    # :class:`~.encoded.Encoded` gives each row's level codes in ``DecodedUnit.codes``
+    # (``levels``: those levels; None: not encoded).
+    categorical: list[str] = []
+    levels = None
     left_out: list[tuple[str, str]] = []
     column_warnings: list[str] = []
     layout: str = COLUMN
@@ -315,6 +370,7 @@ class Source(abc.ABC):
         """What the model will learn from: ``features`` (names, in order),
         ``left_out`` (``{"column", "reason"}`` each) and ``warnings``."""
         return {"features": list(self.feature_names),
+                **({"categorical": list(self.categorical)} if self.categorical else {}),
                 "left_out": [{"column": c, "reason": r} for c, r in self.left_out],
                 "warnings": list(self.column_warnings)}
 

@@ -23,7 +23,8 @@ import pyarrow.parquet as pq
 
 from ..errors import DataError
 from .base import (COLUMN, DecodedUnit, Source, Unit, check_labels, check_weights,
-                   choose_features, looks_like_row_id, row_id_warning)
+                   choose_columns, looks_like_row_id, row_id_warning)
+from ..levels import can_be_categorical, is_categorical_type
 from .paths import FileRef
 
 # Rows decoded at once (memory: this many rows of every column, ~8 MiB at 32 features).
@@ -115,7 +116,7 @@ class ParquetSource(Source):
 
     def __init__(self, files: list[FileRef], *, label: str | None,
                  features: Sequence[str] | None = None, exclude: Sequence[str] | None = None,
-                 weight: str | None = None):
+                 weight: str | None = None, categorical: Sequence[str] | None = None):
         self.files = files
         self.label = label
         self.weight = weight
@@ -127,13 +128,21 @@ class ParquetSource(Source):
                 f"{files[0].url}: no label column {label!r}; columns are {', '.join(schema.names)}"
             )
         columns = [(f.name, None if _is_feature_type(f.type) else str(f.type)) for f in schema]
-        self.feature_names, self.left_out = choose_features(
+        self.feature_names, self.categorical, self.left_out = choose_columns(
             columns, label=label, features=features, exclude=exclude,
-            index_columns=pandas_index_columns(schema), where=files[0].url, weight=weight)
+            index_columns=pandas_index_columns(schema), where=files[0].url, weight=weight,
+            categorical=categorical,
+            category_columns=[f.name for f in schema if is_categorical_type(f.type)],
+            discrete_columns=[f.name for f in schema if can_be_categorical(f.type)])
+        # the categorical columns the user named (refused, not left out, past --max-levels)
+        self.named_categorical = [c for c in self.categorical
+                                  if c in (categorical or ()) or c in (features or ())]
         self.column_warnings = []
-        used = self.feature_names + [c for c in (label, weight) if c is not None]
+        used = self.feature_names + self.categorical + [c for c in (label, weight)
+                                                        if c is not None]
         self._types = {name: schema.field(name).type for name in used}
-        all_float32 = all(pa.types.is_float32(self._types[n]) for n in self.feature_names)
+        all_float32 = bool(self.feature_names) and all(
+            pa.types.is_float32(self._types[n]) for n in self.feature_names)
         self.dtype = np.dtype(np.float32 if all_float32 else np.float64)
 
         self.units = []
@@ -218,7 +227,7 @@ class ParquetSource(Source):
 
     def reopen_args(self) -> dict:
         return {"label": self.label, "features": list(self.feature_names),
-                "weight": self.weight}
+                "weight": self.weight, "categorical": list(self.categorical)}
 
     def schema(self) -> dict:
         """Every column of the first file and its Arrow type."""
@@ -261,6 +270,7 @@ class ParquetSource(Source):
         columns = list(dict.fromkeys(self.feature_names + self._extra_columns()))
         index = None
         labels, weights = [], []
+        categories = {name: [] for name in self.categorical}
         row = 0
         addresses = np.empty(d, dtype=np.int64)
         try:
@@ -290,6 +300,8 @@ class ParquetSource(Source):
                     labels.append(batch.column(index_of[self.label]))
                 if self.weight:
                     weights.append(batch.column(index_of[self.weight]))
+                for name, chunks in categories.items():
+                    chunks.append(batch.column(index_of[name]))
                 row += m
         except (pa.ArrowException, OSError) as exc:
             raise DataError(f"{where}: cannot be decoded ({exc})") from None
@@ -300,11 +312,14 @@ class ParquetSource(Source):
             y = self._labels(pa.chunked_array(labels, type=self._types[self.label]), where)
         if self.weight:
             w = self._weights(pa.chunked_array(weights, type=self._types[self.weight]), where)
-        return DecodedUnit(out, y, where, {}, w)
+        extra = {name: pa.chunked_array(chunks, type=self._types[name])
+                 for name, chunks in categories.items()}
+        return DecodedUnit(out, y, where, extra, w)
 
     def _extra_columns(self) -> list[str]:
-        """The columns read beside the features: the label and the weight, if any."""
-        return [c for c in (self.label, self.weight) if c]
+        """The columns read beside the features: the label, the weight and the
+        categorical columns (given raw in ``DecodedUnit.extra``, :mod:`streamneuron.levels`)."""
+        return [c for c in (self.label, self.weight) if c] + list(self.categorical)
 
     def _weights(self, column, where: str) -> np.ndarray:
         if column.null_count:
@@ -356,7 +371,7 @@ class ParquetSource(Source):
             out[:, j] = _values(column)
         y = self._labels(table.column(self.label), where) if self.label else None
         w = self._weights(table.column(self.weight), where) if self.weight else None
-        extra = {name: table.column(name) for name in keep}
+        extra = {name: table.column(name) for name in [*keep, *self.categorical]}
         return DecodedUnit(out, y, where, extra, w)
 
     def close(self) -> None:

@@ -22,6 +22,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..weighting import ClassWeights, ClassWeightSpec, resolve_class_weight, row_weights
 from .base import DecodedUnit, Source
+from .wrapped import Wrapped
 
 
 def with_class_weights(source: Source, spec: ClassWeightSpec) -> Source:
@@ -39,7 +40,7 @@ def _weigh(units: list[DecodedUnit], class_weights: ClassWeights) -> list[Decode
     return units
 
 
-class Weighted(Source):
+class Weighted(Wrapped):
     """``source`` with class weights ``(a0, a1)``: ``read(i).w`` is each row's weight
     times the weight of its label's class (the module docstring). Every other member
     is the wrapped source's."""
@@ -50,10 +51,11 @@ class Weighted(Source):
                               f"{source.class_weights}; give them once", param="class_weight")
         if source.label is None:
             raise ConfigError("class weights need labels", param="class_weight")
-        self.source = source
-        self.class_weights = (float(class_weights[0]), float(class_weights[1]))
+        super().__init__(source)
+        self._class_weights = (float(class_weights[0]), float(class_weights[1]))
 
-    # -- what changes -----------------------------------------------------------
+    class_weights = property(lambda self: self._class_weights)
+
     def read(self, i: int, *, keep: Sequence[str] = (),
              out: np.ndarray | None = None) -> DecodedUnit:
         unit = self.source.read(i, keep=keep, out=out)
@@ -72,51 +74,6 @@ class Weighted(Source):
 
     def fingerprint(self) -> dict:
         return {**self.source.fingerprint(), "class_weights": list(self.class_weights)}
-
-    # -- the wrapped source's ---------------------------------------------------
-    format = property(lambda self: self.source.format)
-    files = property(lambda self: self.source.files)
-    feature_names = property(lambda self: self.source.feature_names)
-    label = property(lambda self: self.source.label)
-    weight = property(lambda self: self.source.weight)
-    units = property(lambda self: self.source.units)
-    dtype = property(lambda self: self.source.dtype)
-    left_out = property(lambda self: self.source.left_out)
-    column_warnings = property(lambda self: self.source.column_warnings)
-    layout = property(lambda self: self.source.layout)
-    reuse_buffers = property(lambda self: self.source.reuse_buffers)
-    in_memory = property(lambda self: self.source.in_memory)
-    unit_kind = property(lambda self: self.source.unit_kind)
-
-    def describe(self, i: int) -> str:
-        return self.source.describe(i)
-
-    def describe_input(self) -> str:
-        return self.source.describe_input()
-
-    def check_keep(self, keep: Sequence[str]) -> None:
-        self.source.check_keep(keep)
-
-    def close(self) -> None:
-        self.source.close()
-
-    def check_model_columns(self, names: Sequence[str]) -> None:
-        self.source.check_model_columns(names)
-
-    def schema(self) -> dict:
-        return self.source.schema()
-
-    def details(self) -> dict:
-        return self.source.details()
-
-    def labels(self, i: int) -> np.ndarray:
-        return self.source.labels(i)
-
-    def __getattr__(self, name: str):
-        # A reader's own attributes (HDF5's ``by_position``, ``ArraySource.kind``).
-        if name == "source":
-            raise AttributeError(name)
-        return getattr(self.source, name)
 
     def __repr__(self) -> str:
         return f"<Weighted {self.source!r}, class weights {self.class_weights}>"

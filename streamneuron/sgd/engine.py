@@ -63,7 +63,8 @@ def fit_sgd(source, batch_size: int | None = None, epochs: int | None = None,
             patience: int = DEFAULT.patience, tol: float | None = None,
             average: bool | int = DEFAULT.average, on_check: Callable[[dict], None] | None = None,
             weight=None, class_weight=None, l1: float = DEFAULT.l1,
-            init: str | os.PathLike | Neuron | None = DEFAULT.init) -> Neuron:
+            init: str | os.PathLike | Neuron | None = DEFAULT.init,
+            categorical=None, max_levels: int = DEFAULT.max_levels) -> Neuron:
     """Train a neuron by mini-batch SGD over ``source``.
 
     The defaults need no tuning (:mod:`streamneuron.defaults`): ``schedule="auto"``
@@ -141,6 +142,13 @@ def fit_sgd(source, batch_size: int | None = None, epochs: int | None = None,
     the cumulative penalty of Tsuruoka et al. (2009) after every step: weights become
     exactly zero. ``info["nonzero"]`` counts the model's non-zero weights.
 
+    Categorical columns (``categorical``, opening paths or a DataFrame; and every
+    string or dictionary column): one-hot, a weight per level, the levels counted in the
+    standardization pass (:mod:`streamneuron.levels`; a column past ``max_levels``
+    distinct values is left out, or refused when named). A row's gradient touches
+    its own levels' weights; each step updates every weight (L2 exactly the
+    objective's).
+
     ``init``: where the weights start: ``"zeros"``, or a model (a file's path or a
     :class:`Neuron`) with the same features, re-expressed for this run's
     standardization (:mod:`streamneuron.warmstart`). A resume continues its checkpoint.
@@ -154,7 +162,7 @@ def fit_sgd(source, batch_size: int | None = None, epochs: int | None = None,
                  power_t=power_t, l2=l2, l1=l1, seed=seed, window=window, tol=tol,
                  validation_fraction=validation_fraction, validate_every=validate_every,
                  patience=patience, average=average, checkpoint_every=checkpoint_every,
-                 checkpoint_seconds=checkpoint_seconds)
+                 checkpoint_seconds=checkpoint_seconds, max_levels=max_levels)
     check_auto_penalty("sgd", l2=l2, l1=l1)
     check_class_weight(class_weight)
     if validate_every is not None and validation is None and not validation_fraction:
@@ -166,7 +174,7 @@ def fit_sgd(source, batch_size: int | None = None, epochs: int | None = None,
     if checkpoint_every is not None and not checkpoint:
         raise ConfigError("--checkpoint-every needs --checkpoint DIR")
     with contextlib.ExitStack() as stack:
-        source = _training_source(source, label, features, weight, stack)
+        source = _training_source(source, label, features, weight, categorical, stack)
         # Class weights are applied where a unit is decoded: every row's w is its weight.
         source = with_class_weights(source, class_weight)
         validation = open_validation(validation, source, stack)
@@ -184,24 +192,27 @@ def fit_sgd(source, batch_size: int | None = None, epochs: int | None = None,
             validation_fraction=validation_fraction, validate_every=validate_every,
             early_stopping=bool(early_stopping), patience=patience, tol=tol,
             average=int(average) if isinstance(average, numbers.Integral) else average,
-            l1=l1, class_weight=_class_weight_param(class_weight), weight=source.weight)
+            l1=l1, class_weight=_class_weight_param(class_weight), weight=source.weight,
+            max_levels=max_levels)
         run = Run(source, params, epochs,
                   Checkpointing(checkpoint, checkpoint_every, checkpoint_seconds, fingerprint),
                   Hooks(progress, on_epoch, on_check, notify), validation)
         run.start = start
         if params.validation_fraction > 0:
-            run.holdout_source = second_reader(source)
-            if run.holdout_source is not source:
+            run.holdout_source = second_reader(run.source)  # (encoded, as trained)
+            if run.holdout_source is not run.source:
                 stack.callback(run.holdout_source.close)
         return run.run(resume)
 
 
-def _training_source(given, label, features, weight, stack: contextlib.ExitStack):
+def _training_source(given, label, features, weight, categorical,
+                     stack: contextlib.ExitStack):
     """The training data opened as a Source (closed by ``stack`` when opened here);
     DataError without a label, ConfigError when a given Source lacks ``weight``."""
     from ..readers import open_source
 
-    source = open_source(given, label=label, features=features, weight=weight)  # a Source as it is
+    source = open_source(given, label=label, features=features, weight=weight,
+                         categorical=categorical)  # a Source as it is
     if source is not given:
         stack.enter_context(source)
     if source.label is None:

@@ -29,11 +29,11 @@ from ..errors import DivergenceError, TrainingInterrupted
 from ..losses import get_loss
 from ..neuron import Neuron
 from ..penalty import Penalty, default_l2
-from ..stats import raise_nonfinite, streaming_moments
+from ..stats import first_pass, raise_nonfinite, streaming_moments
 from ..stop import StopReason
 from ..stream import Position, block_like, block_rows, held_out, iter_blocks
 from ..training import NONFINITE, PassPolicy, TrainState, compile_ahead
-from ..validation import FIELDS, Stopping, training_objective, validate
+from ..validation import FIELDS, Stopping, encoded_like, training_objective, validate
 from ..weighting import check_total, describe_weights
 
 # Rows per kernel call: small enough to notice a signal or a due checkpoint within
@@ -70,6 +70,7 @@ class SGDParams:
     # resume compares equal)
     class_weight: str | list | None
     weight: str | None  # the source's weight column (None: none)
+    max_levels: int  # categorical columns: the most levels a column may have
 
     def policy(self, n_rows: int, epochs: int | None) -> PassPolicy:
         """The pass policy of these parameters, for ``n_rows`` rows and ``epochs``
@@ -145,7 +146,11 @@ class Run:
         self.saving, self.hooks = saving, hooks
         self.checkpoint = saving.folder
         self.moments = None  # the standardization pass's, when settling l2 needed it
+        self.kept_weight: float | None = None  # W of the default l2, from that pass
         self.params = params
+        self.validation = validation  # a Source validated on whole, or None
+        if source.categorical and source.levels is None:
+            self._first_pass()  # the levels are counted in the standardization pass
         if params.l2 is None:
             self.params = params = replace(params, l2=default_l2(self._weight_total()))
         self.policy = policy = params.policy(source.n_rows, epochs)
@@ -156,9 +161,8 @@ class Run:
         self.position = Position()
         self.epoch_seconds = 0.0  # seconds spent in the current epoch before a resume
         self.last_save = (time.monotonic(), 0)
-        self.validation = validation  # a Source validated on whole, or None
         self.stopping = Stopping()
-        self.holdout_source = source  # where the held-out rows are read for a check
+        self.holdout_source = self.source  # where the held-out rows are read for a check
         self.start = None  # a warmstart.Start, or None: zeros
 
     def _say(self, message: str) -> None:
@@ -168,21 +172,37 @@ class Run:
     # -- set-up -----------------------------------------------------------------
     def _weight_total(self) -> float:
         """``W`` of the default ``l2``: the training rows (those not held out), or
-        (weighted) the sum of their weights, from the standardization pass (run here,
-        and kept for the model)."""
-        fraction, seed = self.params.validation_fraction, self.params.seed
+        (weighted) the sum of their weights, from the standardization pass."""
         if not self.source.weighted:
-            return float(kept_rows(self.source.n_rows, fraction, seed))
+            p = self.params
+            return float(kept_rows(self.source.n_rows, p.validation_fraction, p.seed))
+        if self.kept_weight is None:
+            self._first_pass()
+        return self.kept_weight
+
+    def _first_pass(self) -> None:
+        """The standardization pass (kept for the model), which also sums the training
+        rows' weights and counts the categorical columns' levels: the source (and the
+        validation data) are encoded by them from here on."""
+        p = self.params
+        fraction, seed = p.validation_fraction, p.seed
         kept = [0.0]
 
         def add(block) -> None:
-            w = block.w if block.w is not None else np.ones(len(block.y))
-            if fraction > 0:
-                w = w[~held_out(block_rows(self.source, block.units), fraction, seed)]
-            kept[0] += float(w.sum())
+            if self.source.weighted:
+                w = block.w if block.w is not None else np.ones(len(block.y))
+                if fraction > 0:
+                    w = w[~held_out(block_rows(self.source, block.units), fraction, seed)]
+                kept[0] += float(w.sum())
 
-        self.moments = self._moments(on_block=add)
-        return kept[0]
+        self.moments, self.source = first_pass(
+            self.source, max_levels=p.max_levels, reference=p.l2 == 0 and p.l1 == 0,
+            on_block=add)
+        if self.source.weighted:  # all weights 0: say so, before 0/0 makes the scale NaN
+            check_total(float(self.moments.weight), describe_weights(self.source))
+        self.kept_weight = kept[0]
+        if self.validation is not None:
+            self.validation = encoded_like(self.validation, self.source)
 
     def _moments(self, on_block=None):
         """The standardization pass (weighted when the rows are)."""
@@ -198,7 +218,7 @@ class Run:
             stats = (moments.mean, moments.scale())
         model = Neuron(self.source.n_features, self.params.loss,
                        feature_names=self.source.feature_names, label=self.source.label,
-                       standardize=stats)
+                       standardize=stats, levels=self.source.levels)
         if self.start is not None:
             self.start.apply(model)
         return model
@@ -287,7 +307,7 @@ class Run:
                     pos, status = st.train_block(
                         block.X, block.labels, rule, model.center, model.inv_scale,
                         order=block.order, start=pos, stop=min(n, pos + CALL_ROWS),
-                        max_updates=limit, row_weights=block.row_weights)
+                        max_updates=limit, row_weights=block.row_weights, codes=block.codes)
                     if status == NONFINITE:
                         self._nonfinite(block, pos)
                     if self.hooks.progress is not None:

@@ -1,0 +1,227 @@
+"""The kernels of rows with categorical columns: each row carries, beside its number
+features ``x`` (standardized as everywhere), ``k`` level codes (:mod:`streamneuron.levels`:
+the index of the level's weight in ``w``, or -1 for none), so that::
+
+    z = b + sum_j w_j x~_j + sum_c w[code_c]
+
+A row touches the weights of its own levels only: its gradient adds ``dL/dz`` to
+``k`` level weights, its curvature ``h`` to the Hessian's entries of its levels.
+The Hessian is built from its blocks in one pass (numbers x numbers dense, each
+column's levels diagonal since one column's levels never meet in a row, levels x
+numbers and levels x other columns' levels where rows meet them), upper triangle
+only, as :func:`~.sums.gradient_hessian_sums` leaves it.
+
+One plain row loop each (no tiles): the work per row is ``d + k`` for the logit and
+the gradient, plus ``(d + k + 1)**2 / 2`` for the Hessian, wherever the levels lie.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .common import (NONFINITE, OK, PAUSED, _average, _step, curvature_scalar,
+                     loss_and_dz_scalar)
+
+
+@njit(cache=True, nogil=True)
+def categorical_sums(X, codes, y, weights, w, b, mean, inv_scale, loss_id, grad, hess):
+    """Add one unit's sums into ``grad`` (``p = len(w)``: ``sum s dz x~`` for the
+    number weights, ``sum s dz`` into each level weight) and, when ``hess`` is
+    ``(p + 1, p + 1)`` (else empty), ``sum s h x~ x~^T`` over the one-hot expanded
+    row ``x~ = (x_std, onehot(codes), 1)``, upper triangle. ``weights`` empty:
+    unweighted. Returns ``(sum s dz, sum s L, sum s, bad)``, ``bad`` the first row
+    whose logit is not finite (-1: none)."""
+    n, d = X.shape
+    k = codes.shape[1]
+    p = w.shape[0]
+    curvature = hess.shape[0] == p + 1
+    weighted = weights.shape[0] > 0
+    x = np.empty(d)
+    sum_dz = 0.0
+    sum_loss = 0.0
+    sum_w = 0.0
+    for i in range(n):
+        z = b
+        for j in range(d):
+            x[j] = (X[i, j] - mean[j]) * inv_scale[j]
+            z += w[j] * x[j]
+        for c in range(k):
+            code = codes[i, c]
+            if code >= 0:
+                z += w[code]
+        if not np.isfinite(z):
+            return sum_dz, sum_loss, sum_w, i
+        loss, dz = loss_and_dz_scalar(loss_id, z, y[i])
+        s = weights[i] if weighted else 1.0
+        loss *= s
+        dz *= s
+        sum_loss += loss
+        sum_dz += dz
+        sum_w += s
+        for j in range(d):
+            grad[j] += dz * x[j]
+        for c in range(k):
+            code = codes[i, c]
+            if code >= 0:
+                grad[code] += dz
+        if curvature:
+            h = s * curvature_scalar(loss_id, z)
+            for j in range(d):
+                hx = h * x[j]
+                for m in range(j, d):
+                    hess[j, m] += hx * x[m]
+                for c in range(k):
+                    code = codes[i, c]
+                    if code >= 0:
+                        hess[j, code] += hx
+                hess[j, p] += hx
+            for c in range(k):
+                code = codes[i, c]
+                if code < 0:
+                    continue
+                # columns' weights lie in column order, so a later column's code is larger
+                for e in range(c, k):
+                    other = codes[i, e]
+                    if other >= 0:
+                        hess[code, other] += h
+                hess[code, p] += h
+            hess[p, p] += h
+    return sum_dz, sum_loss, sum_w, -1
+
+
+@njit(cache=True, nogil=True)
+def level_logits(codes, w, z):
+    """``z_i += sum_c w[codes[i, c]]`` (codes of -1 add nothing)."""
+    for i in range(codes.shape[0]):
+        acc = 0.0
+        for c in range(codes.shape[1]):
+            code = codes[i, c]
+            if code >= 0:
+                acc += w[code]
+        z[i] += acc
+
+
+def logits_with_levels(X: np.ndarray, codes: np.ndarray | None, weights: np.ndarray, bias: float,
+                       center: np.ndarray, inv_scale: np.ndarray, z: np.ndarray) -> int:
+    """``z = x~ . w + b`` plus the rows' level weights (``codes`` None: none): the
+    number features' logits (:func:`~.apply.logits`, ``weights[:d]``), then
+    :func:`level_logits`. Returns the first row with a non-finite logit, or -1."""
+    from . import logits
+
+    d = X.shape[1]
+    bad = logits(X, weights[:d], bias, center, inv_scale, z)
+    if codes is not None and bad < 0:
+        level_logits(codes, weights, z)
+        if not np.isfinite(z).all():
+            bad = int(np.flatnonzero(~np.isfinite(z))[0])
+    return bad
+
+
+def sgd_codes_block(rows, codes: np.ndarray, arrays, rule, *, start: int = 0,
+                    stop: int | None = None, max_updates: int = -1) -> tuple[int, int]:
+    """:func:`~.sgd.sgd_block` for a block whose rows carry level ``codes`` (rows in
+    the block's file order, like ``rows.X``): the same arguments, the same result."""
+    return _sgd_codes_block(
+        rows.X, codes, rows.labels, rows.order, rows.weights, rows.mean, rows.inv_scale,
+        tuple(arrays), (int(rule.batch_size), float(rule.lr), float(rule.power), float(rule.l2),
+                        float(rule.average), float(rule.l1)),
+        bool(rule.adagrad), rule.l1 > 0, int(rule.loss_id), start,
+        rows.X.shape[0] if stop is None else stop, max_updates)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _sgd_codes_block(X, codes, labels, order, rw, mean, inv_scale, arrays, numbers, adagrad,
+                    penalized, loss_id, start, stop, max_updates):
+    """Mini-batch SGD over rows ``order[start:stop]`` (empty ``order``: file order) of
+    a block with categorical columns: :func:`~.sgd.sgd_block`'s arithmetic, row by
+    row. Each row adds ``dL/dz x~`` to the carry of its number weights and ``dL/dz``
+    to the carry of its level weights; every ``batch_size`` rows the one update step
+    (:func:`~.common._step`: plain or AdaGrad, L2 on every weight, cumulative L1,
+    averaging) over all ``p`` weights, exactly the objective's L2. Returns
+    ``(position, status)`` as :func:`~.sgd.sgd_block`."""
+    w, state, carry_w, avg_w, g2, l1_u, l1_q = arrays
+    batch_size, lr0, power_t, l2, avg_from, l1 = numbers
+    d = X.shape[1]
+    k = codes.shape[1]
+    p = w.shape[0]
+    weighted = rw.shape[0] > 0
+    identity = order.shape[0] == 0
+    zero = np.zeros((1, p))
+    s = state[0]
+    b = s.bias
+    t = s.updates
+    carry_b = s.carry_b
+    carry_rows = s.carry_rows
+    carry_weight = s.carry_weight
+    loss_sum = s.loss_sum
+    rows_seen = s.rows_seen
+    weight_seen = s.weight_seen
+    avg_b = s.avg_b
+    avg_count = s.avg_count
+    x = np.empty(d)
+    updates = 0
+    pos = start
+    status = OK
+    while pos < stop:
+        i = pos if identity else order[pos]
+        # (labels and rw are in training order, like order itself)
+        z = b
+        for j in range(d):
+            x[j] = (X[i, j] - mean[j]) * inv_scale[j]
+            z += w[j] * x[j]
+        for c in range(k):
+            code = codes[i, c]
+            if code >= 0:
+                z += w[code]
+        if not np.isfinite(z):
+            status = NONFINITE
+            pos = i
+            break
+        loss, dz = loss_and_dz_scalar(loss_id, z, labels[pos])
+        weight = rw[pos] if weighted else 1.0
+        if weighted:
+            loss *= weight
+            dz *= weight
+        loss_sum += loss
+        carry_b += dz
+        carry_weight += weight
+        weight_seen += weight
+        rows_seen += 1.0
+        carry_rows += 1.0
+        for j in range(d):
+            carry_w[j] += dz * x[j]
+        for c in range(k):
+            code = codes[i, c]
+            if code >= 0:
+                carry_w[code] += dz
+        pos += 1
+        if carry_rows >= batch_size:
+            if carry_weight > 0.0:
+                b, t = _step(adagrad, penalized, w, carry_w, zero, 0, 0.0, b, carry_b,
+                             carry_weight, t, lr0, power_t, l2, g2, l1, l1_u, l1_q)
+                avg_b, avg_count = _average(w, avg_w, b, avg_b, avg_count, t, avg_from)
+                updates += 1
+            else:
+                for j in range(p):
+                    carry_w[j] = 0.0
+            carry_b = 0.0
+            carry_rows = 0.0
+            carry_weight = 0.0
+            if updates == max_updates:
+                status = PAUSED
+                break
+    s.carry_weight = carry_weight
+    s.weight_seen = weight_seen
+    s.bias = b
+    s.updates = t
+    s.carry_b = carry_b
+    s.carry_rows = carry_rows
+    s.loss_sum = loss_sum
+    s.rows_seen = rows_seen
+    s.avg_b = avg_b
+    s.avg_count = avg_count
+    return pos, status
+
+
+__all__ = ["categorical_sums", "level_logits", "sgd_codes_block", "logits_with_levels"]

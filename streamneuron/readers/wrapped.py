@@ -1,0 +1,82 @@
+"""A source that reads another source's units and changes what a decoded unit holds:
+the base of :class:`~.weighted.Weighted` (class weights) and
+:class:`~.encoded.Encoded` (categorical codes). Every member not overridden is the
+wrapped source's."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from .base import Source
+
+
+class Wrapped(Source):
+    """``source`` as it is; subclasses override ``read`` and what else changes."""
+
+    def __init__(self, source: Source):
+        self.source = source
+
+    def reopen_args(self) -> dict | None:
+        return self.source.reopen_args()
+
+    def delayed_units(self) -> list:
+        return self.source.delayed_units()
+
+    def fingerprint(self) -> dict:
+        return self.source.fingerprint()
+
+    # -- the wrapped source's ---------------------------------------------------
+    format = property(lambda self: self.source.format)
+    files = property(lambda self: self.source.files)
+    feature_names = property(lambda self: self.source.feature_names)
+    categorical = property(lambda self: self.source.categorical)
+    label = property(lambda self: self.source.label)
+    weight = property(lambda self: self.source.weight)
+    class_weights = property(lambda self: self.source.class_weights)
+    units = property(lambda self: self.source.units)
+    dtype = property(lambda self: self.source.dtype)
+    left_out = property(lambda self: self.source.left_out)
+    column_warnings = property(lambda self: self.source.column_warnings)
+    layout = property(lambda self: self.source.layout)
+    reuse_buffers = property(lambda self: self.source.reuse_buffers)
+    in_memory = property(lambda self: self.source.in_memory)
+    unit_kind = property(lambda self: self.source.unit_kind)
+    levels = property(lambda self: self.source.levels)
+
+    def read(self, i: int, *, keep: Sequence[str] = (), out: np.ndarray | None = None):
+        return self.source.read(i, keep=keep, out=out)
+
+    def describe(self, i: int) -> str:
+        return self.source.describe(i)
+
+    def describe_input(self) -> str:
+        return self.source.describe_input()
+
+    def check_keep(self, keep: Sequence[str]) -> None:
+        self.source.check_keep(keep)
+
+    def close(self) -> None:
+        self.source.close()
+
+    def check_model_columns(self, names: Sequence[str]) -> None:
+        self.source.check_model_columns(names)
+
+    def schema(self) -> dict:
+        return self.source.schema()
+
+    def details(self) -> dict:
+        return self.source.details()
+
+    def labels(self, i: int) -> np.ndarray:
+        return self.source.labels(i)
+
+    def __getattr__(self, name: str):
+        # A reader's own attributes (HDF5's ``by_position``, ``ArraySource.kind``).
+        if name == "source":
+            raise AttributeError(name)
+        return getattr(self.source, name)
+
+
+__all__ = ["Wrapped"]
