@@ -44,7 +44,14 @@ FULL_PASS = ("gd", "newton", "lbfgs")
 STEP = ("sgd", "gd")  # the modes that take a learning rate
 AUTO = "auto"
 AUTO_SOLVERS = ("newton", "lbfgs")
-# "auto": newton up to this many features, lbfgs above (why: streamneuron.fullpass.engine).
+# solver="auto": newton up to NEWTON_MAX_FEATURES features, lbfgs above
+# (streamneuron.params.pick_solver). Why 128: per row and pass,
+# reading costs ~r*d ns (r ~ 1-10 a value, page cache to disk), the gradient
+# ~0.8*d, the Hessian sums ~0.06*d**2 (scripts/bench_solvers.py --hessian-cost, on
+# a quiet machine: a newton pass is 2.9x a gradient pass's compute at d = 32, 10x
+# at 128, 18x at 512); newton needs 1/2 (easy problems) to 1/10 (ill-conditioned)
+# of lbfgs's passes. At 128 features a newton run costs at worst ~1.8x an lbfgs run
+# (easy, cached data) and at best ~2.8x less (hard); above it the worst case grows.
 NEWTON_MAX_FEATURES = 128
 # ... and up to this many weights in all (number features and categorical levels): a
 # row's Hessian work is (d + k)**2 / 2 whatever the levels (one column's levels never

@@ -312,7 +312,7 @@ FLOORS = [
      "warmstart", "params", "rules", "penalty", "losses", "schedules", "defaults", "stop",
      "report", "progress", "warmup", "atomic"],
     ["readers"],
-    ["units", "errors"],
+    ["units", "errors", "levels"],
     ["kernels"],
 ]
 # The upward edges ARCHITECTURE.md names, and nothing else.

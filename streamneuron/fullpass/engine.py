@@ -58,14 +58,6 @@ from ..stop import StopReason
 from ..warmstart import initial_model
 from ..weighting import check_class_weight, check_total, describe_weights
 
-# solver="auto": newton up to NEWTON_MAX_FEATURES features, lbfgs above
-# (streamneuron.params.pick_solver). Why 128: per row and pass,
-# reading costs ~r*d ns (r ~ 1-10 a value, page cache to disk), the gradient
-# ~0.8*d, the Hessian sums ~0.06*d**2 (scripts/bench_solvers.py --hessian-cost, on
-# a quiet machine: a newton pass is 2.9x a gradient pass's compute at d = 32, 10x
-# at 128, 18x at 512); newton needs 1/2 (easy problems) to 1/10 (ill-conditioned)
-# of lbfgs's passes. At 128 features a newton run costs at worst ~1.8x an lbfgs run
-# (easy, cached data) and at best ~2.8x less (hard); above it the worst case grows.
 # max_iter when not given: lbfgs takes many cheap iterations (up to ~150 on the
 # benchmark problems at l2 = 1e-4), newton few.
 DEFAULT_MAX_ITER = {"gd": 100, "newton": 100, "lbfgs": 1000}
@@ -219,7 +211,8 @@ def fit_gd(source, max_iter: int | None = None, lr: float = GD_LR, *, loss: str 
             raise DataError("training needs a label column")
         levels_known = not source.categorical or source.levels is not None
         if solver == AUTO and levels_known:  # (else once the levels are counted)
-            solver = pick_solver(source.n_features, getattr(source, "n_weights", None))
+            solver = pick_solver(source.n_features, source.n_features + (
+                source.levels.n_weights if source.levels is not None else 0))
         if source.categorical and selection is not None:
             raise ConfigError("--l2/--l1 auto and --cv do not take categorical columns yet; "
                               "give --l2", param="l2")

@@ -107,7 +107,7 @@ def logits_with_levels(X: np.ndarray, codes: np.ndarray | None, weights: np.ndar
     """``z = x~ . w + b`` plus the rows' level weights (``codes`` None: none): the
     number features' logits (:func:`~.apply.logits`, ``weights[:d]``), then
     :func:`level_logits`. Returns the first row with a non-finite logit, or -1."""
-    from . import logits
+    from .apply import logits
 
     d = X.shape[1]
     bad = logits(X, weights[:d], bias, center, inv_scale, z)
