@@ -72,10 +72,11 @@ def files(tmp_path_factory) -> dict[str, str]:
     f["empty"] = str(d / "empty.parquet")
     (d / "text.parquet").write_text("x0,x1,y\n1,2,0\n3,4,1\n")
     f["text"] = str(d / "text.parquet")
+    # Binary columns are neither numbers nor categories (strings are categorical: issue 20)
     f["string_feature"] = write(d / "string_feature.parquet",
-                                {**good, "city": np.array(["Oslo", "Rome"] * (N // 2))})
+                                {**good, "city": pa.array([b"Oslo", b"Rome"] * (N // 2))})
     f["only_strings"] = write(d / "only_strings.parquet",
-                              {"city": np.array(["Oslo"] * N), "y": good["y"]})
+                              {"city": pa.array([b"Oslo"] * N), "y": good["y"]})
     f["label_2"] = write(d / "label_2.parquet", {**good, "y": at(good["y"], 57, 2)})
     f["label_minus_1"] = write(d / "label_minus_1.parquet", {**good, "y": at(good["y"], 57, -1)})
     f["label_half"] = write(d / "label_half.parquet",
@@ -201,7 +202,7 @@ TRAIN_CASES = {
     "zero_bytes": ("empty", [], ["empty.parquet", "empty (0 bytes)"]),
     "text_named_parquet": ("text", [], ["text.parquet", "neither Parquet nor HDF5"]),
     "string_feature": ("string_feature", ["--features", "x0,city"],
-                       ["string_feature.parquet", "'city'", "string", "not a number"]),
+                       ["string_feature.parquet", "'city'", "binary", "not a number"]),
     "only_string_features": ("only_strings", [], ["only_strings.parquet", "no numeric feature"]),
     "label_2": ("label_2", [], ["label_2.parquet", "row group 5", "row 7", "'y'", "value 2;"]),
     "label_minus_1": ("label_minus_1", [], ["label_minus_1.parquet", "row group 5", "value -1;"]),
