@@ -91,8 +91,8 @@ def choose_features(columns: Sequence[tuple[str, str | None]], *, label: str | N
         raise ConfigError("give --features or --exclude, not both")
     for name in exclude or ():
         if name not in problems:
-            raise DataError(f"{where}: --exclude names no column {name!r}; columns are "
-                            f"{', '.join(names)}")
+            raise DataError(f"{where}: --exclude names no column {name!r}; "
+                            f"{columns_are(names, name)}")
     if features is None:
         features = [n for n in names if n != label and n != weight and problems[n] is None
                     and n not in index_columns and n not in (exclude or ())]
@@ -103,8 +103,8 @@ def choose_features(columns: Sequence[tuple[str, str | None]], *, label: str | N
     else:
         for name in features:
             if name not in problems:
-                raise DataError(f"{where}: no feature column {name!r}; columns are "
-                                f"{', '.join(names)}")
+                raise DataError(f"{where}: no feature column {name!r}; "
+                                f"{columns_are(names, name)}")
             if problems[name] is not None:
                 raise DataError(f"{where}: feature column {name!r} has type {problems[name]}, "
                                 f"not a number; {hint}")
@@ -135,8 +135,8 @@ def check_weight_column(weight: str, problems: dict, *, label: str | None, where
         raise DataError(f"{where}: the weight column {weight!r} is the label; name another "
                         "column with --weight")
     if weight not in problems:
-        raise DataError(f"{where}: no weight column {weight!r}; columns are "
-                        f"{', '.join(problems)}")
+        raise DataError(f"{where}: no weight column {weight!r}; "
+                        f"{columns_are(list(problems), weight)}")
     if problems[weight] is not None:
         raise DataError(f"{where}: weight column {weight!r} has type {problems[weight]}, not "
                         "a number")
@@ -154,6 +154,28 @@ def looks_like_row_id(values: np.ndarray) -> bool:
 def row_id_warning(where: str, name: str) -> str:
     return (f"{where}: feature column {name!r} looks like a row id (integers, all distinct, "
             f"increasing); if it is one, leave it out with --exclude {name}")
+
+
+def close_name(name: str, names: Sequence[str]) -> str | None:
+    """The name the user probably meant: the same but for case, else difflib's
+    closest (``get_close_matches``, similarity >= 0.6), else None."""
+    import difflib
+
+    names = [str(n) for n in names]
+    folded = [n for n in names if n.lower() == str(name).lower()]
+    if folded:
+        return folded[0]
+    close = difflib.get_close_matches(str(name), names, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def columns_are(names: Sequence[str], wanted: str | None = None, what: str = "columns") -> str:
+    """``did you mean 'x'? columns are a, b, ... (120 more) ..., z``: the tail of a
+    "no column" message, the names shortened by :func:`name_list`."""
+    names = [str(n) for n in names]
+    guess = close_name(wanted, names) if wanted is not None else None
+    hint = f"did you mean {guess!r}? " if guess is not None and guess != wanted else ""
+    return f"{hint}{what} are {name_list(names)}"
 
 
 def name_list(names: Sequence[str], limit: int = 12, ends: int = 4) -> str:

@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 
 from ..errors import DataError
 from .base import (COLUMN, DecodedUnit, Source, Unit, check_labels, check_weights,
-                   choose_features, looks_like_row_id, row_id_warning)
+                   choose_features, columns_are, looks_like_row_id, row_id_warning)
 from .paths import FileRef
 
 # Rows decoded at once (memory: this many rows of every column, ~8 MiB at 32 features).
@@ -124,7 +124,7 @@ class ParquetSource(Source):
         schema = first.schema_arrow
         if label is not None and label not in schema.names:
             raise DataError(
-                f"{files[0].url}: no label column {label!r}; columns are {', '.join(schema.names)}"
+                f"{files[0].url}: no label column {label!r}; {columns_are(schema.names, label)}"
             )
         columns = [(f.name, None if _is_feature_type(f.type) else str(f.type)) for f in schema]
         self.feature_names, self.left_out = choose_features(
@@ -238,8 +238,8 @@ class ParquetSource(Source):
             names = self._file(k).schema_arrow.names
             for name in keep:
                 if name not in names:
-                    raise DataError(f"{ref.url}: --keep names no column {name!r}; columns are "
-                                    f"{', '.join(names)}")
+                    raise DataError(f"{ref.url}: --keep names no column {name!r}; "
+                                    f"{columns_are(names, name)}")
 
     def read(self, i: int, *, keep: Sequence[str] = (),
              out: np.ndarray | None = None) -> DecodedUnit:
