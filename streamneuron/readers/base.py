@@ -20,6 +20,11 @@ from ..units import COLUMN, ROW, DecodedUnit, Unit  # noqa: F401 (the protocol's
 from .paths import FileRef
 
 
+# What to do about a null label: in the words of the null-feature message
+# ("drop or impute them first"); a label cannot be imputed.
+NULL_LABEL_ADVICE = "drop those rows first"
+
+
 def check_labels(values: np.ndarray, *, label: str, where: str) -> np.ndarray:
     """Labels as float64 0.0/1.0; DataError naming the first other value."""
     if values.dtype == np.bool_:
@@ -30,6 +35,10 @@ def check_labels(values: np.ndarray, *, label: str, where: str) -> np.ndarray:
             "0/1 integers, 0.0/1.0 floats or booleans"
         )
     y = values.astype(np.float64, copy=False)
+    missing = np.flatnonzero(np.isnan(y))
+    if missing.size:  # NaN: pandas' and HDF5's null
+        raise DataError(f"{where}, row {int(missing[0])}: label column {label!r} has "
+                        f"{missing.size} null value(s) (NaN); {NULL_LABEL_ADVICE}")
     bad = np.flatnonzero((y != 0.0) & (y != 1.0))
     if bad.size:
         row = int(bad[0])
@@ -331,6 +340,16 @@ class Source(abc.ABC):
     def labels(self, i: int) -> np.ndarray:
         """The labels of unit ``i`` (float64 0/1); here by reading the unit."""
         return self.read(i).y
+
+    def label_values(self, i: int):
+        """The label column of unit ``i`` as stored, unchecked (nulls, strings, 2s
+        and all: what ``inspect`` counts); here the checked ``labels(i)``."""
+        return self.labels(i)
+
+    def null_counts(self) -> dict[str, int] | None:
+        """Nulls per column over every unit (``inspect``), or None when the format
+        cannot tell without reading everything (here)."""
+        return None
 
     # -- shared ------------------------------------------------------------------
     def columns_report(self) -> dict:

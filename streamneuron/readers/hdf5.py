@@ -356,6 +356,15 @@ class HDF5Source(Source):
                                 "stores this column as Python objects, which cannot be read in "
                                 "chunks; write the frame with df.to_hdf(..., format='table')")
 
+    def label_values(self, i: int) -> np.ndarray:
+        """The labels of chunk range ``i`` as stored (the label dataset or column alone)."""
+        u = self.units[i]
+        X, y = self._datasets(u.file)
+        rows = slice(u.index, u.index + u.n_rows)
+        if isinstance(X, PandasFrame):
+            return X.read(rows, [self.label])[0]
+        return y[rows]
+
     def read(self, i: int, *, keep: Sequence[str] = (),
              out: np.ndarray | None = None) -> DecodedUnit:
         """Read chunk range ``i``; with ``out`` (an ``(n_rows, n_features)`` array of
