@@ -52,6 +52,8 @@ def _inspect(paths, label, x_key, y_key, exclude) -> dict:
             if label is None or "label" not in str(exc):
                 raise
             source = open_source(paths, label=None, x_key=x_key, y_key=y_key, exclude=exclude)
+            if label != "y" or "did you mean" in str(exc):  # a label asked for, or misspelt
+                source.column_warnings = [*source.column_warnings, str(exc)]
     with source:
         itemsize = source.dtype.itemsize
         sizes = source.unit_sizes

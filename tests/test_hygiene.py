@@ -266,6 +266,10 @@ def test_a_long_column_list_is_shortened_and_a_misspelt_label_gets_a_guess(tmp_p
     # Nothing close: no guess, still short.
     line = turned_away(capsys, ["train", path, "--label", "zzz", "-o", model], ["columns are"])
     assert "did you mean" not in line and len(line) < 300
+    # inspect shows the file without a label, and says what it probably was.
+    code, out, err = run(capsys, "inspect", path, "--label", "clikced")
+    assert code == 0, err
+    assert "label:     none found" in out and "did you mean 'clicked'?" in out
     # The library: a pandas DataFrame, the same message.
     with pytest.raises(sn.DataError, match="did you mean 'clicked'"):
         sn.open_source(table.to_pandas(), label="Clicked")
