@@ -266,7 +266,10 @@ class Source(abc.ABC):
       "chunk ranges", "partitions"); ``schema()``: every column of the (first)
       file and its type; ``details()``: format-specific facts, as report
       entries (HDF5: ``{"hdf5": ...}`` its dataset layout); ``labels(i)``: the
-      0/1 labels of unit ``i``, reading as little else as the format allows.
+      0/1 labels of unit ``i``, reading as little else as the format allows;
+      ``label_values(i)``: the same column as stored, unchecked (nulls, strings);
+      ``null_counts()``: nulls per column, or None when the format cannot tell
+      cheaply.
 
     And: ``fingerprint()`` (what identifies the input, for checkpoints),
     ``check_model_columns(names)`` (before a model with features ``names`` is
