@@ -23,6 +23,7 @@ from typing import Callable, Mapping
 
 from .errors import ConfigError, DataError
 from .params import DEFAULT
+from .readers.base import columns_are
 
 BLOCK_BYTES = 4 << 20  # CSV text parsed at once
 TARGET_GROUP_BYTES = 128 << 20  # decoded bytes of one row group
@@ -104,8 +105,8 @@ def convert_csv(src: str | os.PathLike, out: str | os.PathLike, *,
         schema = reader.schema
         missing = [n for n in column_types if n not in schema.names]
         if missing:
-            raise DataError(f"{ref.url}: --type names no column {missing[0]!r}; columns are "
-                            f"{', '.join(schema.names)}")
+            raise DataError(f"{ref.url}: --type names no column {missing[0]!r}; "
+                            f"{columns_are(schema.names, missing[0])}")
         if float32:
             schema = pa.schema([pa.field(f.name, pa.float32()) if pa.types.is_float64(f.type)
                                 and f.name not in column_types else f for f in schema])

@@ -285,8 +285,10 @@ def summary(model, source=None, robust: bool = False, *, label: str | None = Non
         if source.label is None:
             raise DataError("summary needs the label column (--label)")
         if list(source.feature_names) != list(model.feature_names):
-            raise ModelError(f"the data's features ({', '.join(source.feature_names)}) are "
-                             f"not the model's ({', '.join(model.feature_names)})")
+            from .readers.base import name_list
+
+            raise ModelError(f"the data's features ({name_list(source.feature_names)}) are "
+                             f"not the model's ({name_list(model.feature_names)})")
         sums = sums_at_model(model, source, matrices=2 if robust else 1, client=client,
                              scheduler=scheduler, workers=workers)
     finally:

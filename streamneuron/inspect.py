@@ -14,6 +14,8 @@ from .readers.base import name_list
 # Above this decoded size of one row group, the memory bound (a few decoded row
 # groups) becomes large enough to mention: rewrite with smaller row groups.
 LARGE_UNIT_BYTES = 256 << 20
+# A label with at most this many distinct values has them all listed with their counts.
+LABEL_VALUES_SHOWN = 10
 
 
 def inspect_paths(paths, *, label: str | None = "y", x_key: str = "X", y_key: str | None = None,
@@ -50,6 +52,8 @@ def _inspect(paths, label, x_key, y_key, exclude) -> dict:
             if label is None or "label" not in str(exc):
                 raise
             source = open_source(paths, label=None, x_key=x_key, y_key=y_key, exclude=exclude)
+            if label != "y" or "did you mean" in str(exc):  # a label asked for, or misspelt
+                source.column_warnings = [*source.column_warnings, str(exc)]
     with source:
         itemsize = source.dtype.itemsize
         sizes = source.unit_sizes
@@ -78,14 +82,58 @@ def _inspect(paths, label, x_key, y_key, exclude) -> dict:
                 f"{report['decoded_bytes_per_unit_max'] / 2**20:.0f} MiB; training holds about 3 "
                 "of them in memory: rewrite the data with smaller row groups (e.g. 1Mi rows) "
                 "to lower the bound")
+        nulls = source.null_counts()
+        if nulls is not None:
+            report["nulls"] = nulls
         if source.label is not None:
-            positives = 0
-            for i in range(len(source.units)):
-                positives += int(source.labels(i).sum())
-            report["label_balance"] = {"positives": positives,
-                                       "negatives": source.n_rows - positives,
-                                       "positive_rate": positives / source.n_rows}
+            report.update(_label_report(source, report["warnings"]))
     return report
+
+
+def _label_report(source, warnings_: list[str]) -> dict:
+    """The label's values as stored, counted one unit at a time (the label column
+    alone where the format allows): ``label_balance`` when they are 0/1 (or
+    booleans) without nulls; else ``label_values`` (the first
+    ``LABEL_VALUES_SHOWN`` distinct values and their counts), ``label_nulls`` and a
+    warning saying what training will refuse. Why: a file whose labels training
+    refuses must still be inspectable, to see what is wrong with it."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    counts: dict = {}
+    more = False  # more distinct values than LABEL_VALUES_SHOWN
+    nulls, first_null = 0, None
+    for i in range(len(source.units)):
+        values = source.label_values(i)
+        if not isinstance(values, (pa.Array, pa.ChunkedArray)):
+            values = pa.array(np.asarray(values), from_pandas=True)  # NaN counts as null
+        if values.null_count:
+            nulls += values.null_count
+            first_null = first_null or source.describe(i)
+            values = values.drop_null()
+        for entry in pc.value_counts(values).to_pylist():
+            value, count = entry["values"], entry["counts"]
+            if value in counts or len(counts) < LABEL_VALUES_SHOWN:
+                counts[value] = counts.get(value, 0) + count
+            else:
+                more = True
+    label = source.label
+    if not nulls and not more and all(v in (0, 1) for v in counts):  # 0/1, 0.0/1.0, bools
+        positives = sum(c for v, c in counts.items() if v == 1)
+        return {"label_balance": {"positives": positives, "negatives": source.n_rows - positives,
+                                  "positive_rate": positives / source.n_rows}}
+    shown = sorted(counts.items(), key=lambda vc: -vc[1])
+    if nulls:
+        warnings_.append(f"label column {label!r} has {nulls} null value(s) (the first in "
+                         f"{first_null}); training refuses them: drop those rows first")
+    others = [v for v, _ in shown if v not in (0, 1)]
+    if others or more:
+        warnings_.append(f"label column {label!r} has values other than 0 and 1 "
+                         f"({name_list([repr(v) for v in others], limit=5, ends=2)}"
+                         f"{', ...' if more else ''}); training needs 0/1 integers, 0.0/1.0 "
+                         "floats or booleans")
+    return {"label_values": [{"value": v, "count": c} for v, c in shown],
+            "label_values_complete": not more, "label_nulls": nulls}
 
 
 def _role(report: dict, name: str) -> str:
@@ -135,10 +183,20 @@ def format_report(report: dict, all_columns: bool = False) -> str:
         layout = f" (pandas, format {h['pandas_format']!r})" if "pandas_format" in h else ""
         lines.append(f"hdf5:      {h['x_key']}{layout} {h['shape']} {h['dtype']}, chunks "
                      f"{h['chunks']}, compression {h['compression']}")
+    if "nulls" in report:
+        nulls = [f"{name}: {n:,}" for name, n in report["nulls"].items() if n]
+        lines.append(f"nulls:     {name_list(nulls, limit=8, ends=3) if nulls else 'none'}")
     if "label_balance" in report:
         b = report["label_balance"]
         lines.append(f"label:     {report['label']}: {b['positives']:,} positive, "
                      f"{b['negatives']:,} negative ({b['positive_rate']:.1%} positive)")
+    elif "label_values" in report:
+        values = [f"{v['value']!r} ({v['count']:,})" for v in report["label_values"]]
+        if report["label_nulls"]:
+            values.append(f"null ({report['label_nulls']:,})")
+        more = "" if report["label_values_complete"] else (
+            f"; more than {LABEL_VALUES_SHOWN} distinct values, these the first seen")
+        lines.append(f"label:     {report['label']}: values {', '.join(values)}{more}")
     else:
         lines.append("label:     none found")
     for w in report["warnings"]:

@@ -177,8 +177,10 @@ PARAMS: dict[str, Param] = _entries(
                "counts that many times; the objective, the standardization and the metrics "
                "become weighted means."),
     Param("class_weight", ClassWeight(), None, estimator=estimator(dict, None),
-          help="balanced: weight each class by n / (2 n_class), from the label counts "
-               "(times --weight, if given)."),
+          metavar="balanced|0=A,1=B",
+          help="balanced: weight each class by n / (2 n_class), from the label counts; or "
+               "each class's weight, e.g. 0=1,1=5 (a class left out: 1). Times --weight, if "
+               "given."),
     Param("seed", Whole(0), 0, commands=("train", "generate"),
           help="Seed of the shuffling order (and of the held-out rows: "
                "--validation-fraction's, --cv's folds)."),

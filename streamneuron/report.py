@@ -100,6 +100,8 @@ def summary_lines(summary: dict, info: dict) -> list[str]:
     if summary.get("categorical"):
         lines.append(categorical_line(summary["categorical"]))
     lines.append(l2_line(summary))
+    if summary.get("class_weights") is not None:
+        lines.append(class_weights_line(summary["class_weights"], info["params"]))
     if summary["mode"] == "sgd":
         lines.append(sgd_convergence_line(info))
     names = summary["feature_names"]
@@ -133,6 +135,16 @@ def l2_line(summary: dict) -> str:
     where = ("W: the sum of the row weights" if rule == "1/W"
              else f"n = {summary['rows']:,} rows")
     return f"l2 = {rule} = {l2:.4g} ({where}; scikit-learn's C = 1)"
+
+
+def class_weights_line(class_weights, params: dict) -> str:
+    """The class weights the run used (each row's weight is its class's times its
+    weight column's), and where they came from."""
+    a0, a1 = class_weights
+    how = ("balanced: n / (2 n_class)" if params.get("class_weight") == "balanced"
+           else "given")
+    times = f", times the weight column {params['weight']!r}" if params.get("weight") else ""
+    return f"class weights: 0: {a0:.4g}, 1: {a1:.4g} ({how}{times})"
 
 
 def columns_lines(report: dict) -> list[str]:

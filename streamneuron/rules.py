@@ -202,10 +202,29 @@ class WholeOrSwitch(Rule):
         return ["boolean", *Whole(0).estimator()]
 
 
+def class_weights_from_text(text: str) -> dict[int, float]:
+    """``"0=1,1=5"`` -> ``{0: 1.0, 1: 5.0}``: the command line's spelling of a class
+    weight mapping (a class left out keeps weight 1). ValueError saying what is
+    wrong; the values' range is :func:`~streamneuron.weighting.check_class_weight`'s."""
+    weights: dict[int, float] = {}
+    for part in text.split(","):
+        key, sep, value = (s.strip() for s in part.partition("="))
+        if not sep or key not in ("0", "1"):
+            raise ValueError(f"{part.strip()!r} is not CLASS=WEIGHT with a class 0 or 1")
+        if int(key) in weights:
+            raise ValueError(f"class {key} is given twice")
+        try:
+            weights[int(key)] = float(value)
+        except ValueError:
+            raise ValueError(f"{value!r} (class {key}) is not a number") from None
+    return weights
+
+
 @dataclass(frozen=True)
 class ClassWeight(Rule):
     """None, ``"balanced"`` or ``{0: a0, 1: a1}`` (checked by
-    :func:`streamneuron.weighting.check_class_weight`, which says what is wrong)."""
+    :func:`streamneuron.weighting.check_class_weight`, which says what is wrong). On
+    the command line: ``balanced`` or ``0=A,1=B`` (:func:`class_weights_from_text`)."""
 
     def test(self, value) -> bool:
         from .weighting import check_class_weight
@@ -219,7 +238,24 @@ class ClassWeight(Rule):
     def click_param_type(self):
         import click
 
-        return click.Choice(["balanced"])  # a mapping is for the library
+        class _ClassWeight(click.ParamType):
+            name = "balanced|0=A,1=B"
+
+            def convert(self, value, param, ctx):
+                if not isinstance(value, str) or value == "balanced":
+                    return value
+                from .errors import ConfigError
+                from .weighting import check_class_weight
+
+                try:
+                    weights = class_weights_from_text(value)
+                    check_class_weight(weights)
+                except (ValueError, ConfigError) as exc:
+                    self.fail(f"{value!r}: {exc}; give 'balanced' or the weight of each "
+                              "class, e.g. 0=1,1=5", param, ctx)
+                return weights
+
+        return _ClassWeight()
 
     def estimator(self) -> list:
         from sklearn.utils._param_validation import StrOptions

@@ -129,7 +129,8 @@ def test_float32_is_kept_and_other_types_become_float64(kind, data):
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("labels,message", [
     (lambda y: np.where(np.arange(N) == 123, 2, y), "has value 2"),
-    (lambda y: np.where(np.arange(N) == 123, np.nan, y.astype(float)), "has value nan"),
+    (lambda y: np.where(np.arange(N) == 123, np.nan, y.astype(float)),
+     r"has 1 null value\(s\) \(NaN\); drop those rows first"),
     (lambda y: np.where(y == 1, "yes", "no"), "labels must be 0/1"),
 ])
 def test_labels_are_checked_where_they_are_read(kind, labels, message, data):

@@ -20,6 +20,11 @@ from ..units import COLUMN, ROW, DecodedUnit, Unit  # noqa: F401 (the protocol's
 from .paths import FileRef
 
 
+# What to do about a null label: in the words of the null-feature message
+# ("drop or impute them first"); a label cannot be imputed.
+NULL_LABEL_ADVICE = "drop those rows first"
+
+
 def check_labels(values: np.ndarray, *, label: str, where: str) -> np.ndarray:
     """Labels as float64 0.0/1.0; DataError naming the first other value."""
     if values.dtype == np.bool_:
@@ -30,6 +35,10 @@ def check_labels(values: np.ndarray, *, label: str, where: str) -> np.ndarray:
             "0/1 integers, 0.0/1.0 floats or booleans"
         )
     y = values.astype(np.float64, copy=False)
+    missing = np.flatnonzero(np.isnan(y))
+    if missing.size:  # NaN: pandas' and HDF5's null
+        raise DataError(f"{where}, row {int(missing[0])}: label column {label!r} has "
+                        f"{missing.size} null value(s) (NaN); {NULL_LABEL_ADVICE}")
     bad = np.flatnonzero((y != 0.0) & (y != 1.0))
     if bad.size:
         row = int(bad[0])
@@ -123,12 +132,12 @@ def choose_columns(columns: Sequence[tuple[str, str | None]], *, label: str | No
         raise ConfigError("give --features or --exclude, not both")
     for name in exclude:
         if name not in problems:
-            raise DataError(f"{where}: --exclude names no column {name!r}; columns are "
-                            f"{name_list(names)}")
+            raise DataError(f"{where}: --exclude names no column {name!r}; "
+                            f"{columns_are(names, name)}")
     for name in named:
         if name not in problems:
-            raise DataError(f"{where}: --categorical names no column {name!r}; columns are "
-                            f"{name_list(names)}")
+            raise DataError(f"{where}: --categorical names no column {name!r}; "
+                            f"{columns_are(names, name)}")
         if name in (label, weight):
             raise DataError(f"{where}: column {name!r} is the "
                             f"{'label' if name == label else 'weight column'}; it cannot also "
@@ -150,8 +159,8 @@ def choose_columns(columns: Sequence[tuple[str, str | None]], *, label: str | No
     else:
         for name in features:
             if name not in problems:
-                raise DataError(f"{where}: no feature column {name!r}; columns are "
-                                f"{name_list(names)}")
+                raise DataError(f"{where}: no feature column {name!r}; "
+                                f"{columns_are(names, name)}")
             if problems[name] is not None and name not in category and name not in named:
                 raise DataError(f"{where}: feature column {name!r} has type {problems[name]}, "
                                 f"not a number; {hint}")
@@ -184,8 +193,8 @@ def check_weight_column(weight: str, problems: dict, *, label: str | None, where
         raise DataError(f"{where}: the weight column {weight!r} is the label; name another "
                         "column with --weight")
     if weight not in problems:
-        raise DataError(f"{where}: no weight column {weight!r}; columns are "
-                        f"{', '.join(problems)}")
+        raise DataError(f"{where}: no weight column {weight!r}; "
+                        f"{columns_are(list(problems), weight)}")
     if problems[weight] is not None:
         raise DataError(f"{where}: weight column {weight!r} has type {problems[weight]}, not "
                         "a number")
@@ -203,6 +212,28 @@ def looks_like_row_id(values: np.ndarray) -> bool:
 def row_id_warning(where: str, name: str) -> str:
     return (f"{where}: feature column {name!r} looks like a row id (integers, all distinct, "
             f"increasing); if it is one, leave it out with --exclude {name}")
+
+
+def close_name(name: str, names: Sequence[str]) -> str | None:
+    """The name the user probably meant: the same but for case, else difflib's
+    closest (``get_close_matches``, similarity >= 0.6), else None."""
+    import difflib
+
+    names = [str(n) for n in names]
+    folded = [n for n in names if n.lower() == str(name).lower()]
+    if folded:
+        return folded[0]
+    close = difflib.get_close_matches(str(name), names, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def columns_are(names: Sequence[str], wanted: str | None = None, what: str = "columns") -> str:
+    """``did you mean 'x'? columns are a, b, ... (120 more) ..., z``: the tail of a
+    "no column" message, the names shortened by :func:`name_list`."""
+    names = [str(n) for n in names]
+    guess = close_name(wanted, names) if wanted is not None else None
+    hint = f"did you mean {guess!r}? " if guess is not None and guess != wanted else ""
+    return f"{hint}{what} are {name_list(names)}"
 
 
 def name_list(names: Sequence[str], limit: int = 12, ends: int = 4) -> str:
@@ -284,7 +315,10 @@ class Source(abc.ABC):
       "chunk ranges", "partitions"); ``schema()``: every column of the (first)
       file and its type; ``details()``: format-specific facts, as report
       entries (HDF5: ``{"hdf5": ...}`` its dataset layout); ``labels(i)``: the
-      0/1 labels of unit ``i``, reading as little else as the format allows.
+      0/1 labels of unit ``i``, reading as little else as the format allows;
+      ``label_values(i)``: the same column as stored, unchecked (nulls, strings);
+      ``null_counts()``: nulls per column, or None when the format cannot tell
+      cheaply.
 
     And: ``fingerprint()`` (what identifies the input, for checkpoints),
     ``check_model_columns(names)`` (before a model with features ``names`` is
@@ -364,6 +398,16 @@ class Source(abc.ABC):
     def labels(self, i: int) -> np.ndarray:
         """The labels of unit ``i`` (float64 0/1); here by reading the unit."""
         return self.read(i).y
+
+    def label_values(self, i: int):
+        """The label column of unit ``i`` as stored, unchecked (nulls, strings, 2s
+        and all: what ``inspect`` counts); here the checked ``labels(i)``."""
+        return self.labels(i)
+
+    def null_counts(self) -> dict[str, int] | None:
+        """Nulls per column over every unit (``inspect``), or None when the format
+        cannot tell without reading everything (here)."""
+        return None
 
     # -- shared ------------------------------------------------------------------
     def columns_report(self) -> dict:

@@ -20,7 +20,8 @@ import numpy as np
 from ..errors import DataError
 from .arrays import (RowBlocks, _column_major, _is_dask_frame, _slices, _x_dtype,
                      is_dataframe, numeric_column)
-from .base import DecodedUnit, Unit, check_labels, check_weights, choose_features
+from .base import (DecodedUnit, Unit, check_labels, check_weights, choose_features,
+                   columns_are)
 
 
 def _frame_values(series) -> np.ndarray:
@@ -85,8 +86,8 @@ class FrameSource(RowBlocks):
         df = df.rename(columns=str) if list(df.columns) != columns else df
         dtypes = dict(zip(columns, df.dtypes))
         if label is not None and label not in columns:
-            raise DataError(f"{self._kind}: no label column {label!r}; columns are "
-                            f"{', '.join(columns)}")
+            raise DataError(f"{self._kind}: no label column {label!r}; "
+                            f"{columns_are(columns, label)}")
         if features is not None:
             features = [str(f) for f in features]
         self.feature_names, self.left_out = choose_features(
@@ -124,7 +125,7 @@ class FrameSource(RowBlocks):
         missing = [c for c in keep if c not in self._frame.columns]
         if missing:
             raise DataError(f"{self.describe(self.units.index(u))}: no column {missing[0]!r}; "
-                            f"columns are {', '.join(map(str, self._frame.columns))}")
+                            f"{columns_are(self._frame.columns, missing[0])}")
         if self._kind == "dask DataFrame":
             return self._frame.get_partition(u.index)[columns].compute()
         return self._frame.iloc[self._rows(u)][columns]

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..errors import ConfigError, DataError
 from .base import (ROW, DecodedUnit, Source, Unit, check_labels, check_weights,
-                   choose_features, looks_like_row_id, name_list, row_id_warning)
+                   choose_features, columns_are, looks_like_row_id, name_list, row_id_warning)
 from .pandas_hdf5 import PandasFrame, pandas_frames
 from .paths import FileRef
 
@@ -153,7 +153,7 @@ class HDF5Source(Source):
                 if self.label not in frame.problems:
                     raise DataError(
                         f"{ref.url}: pandas frame {key!r} has no label column {self.label!r}; "
-                        f"columns are {', '.join(frame.names)}; name yours with --label")
+                        f"{columns_are(frame.names, self.label)}; name yours with --label")
                 if frame.problems[self.label] is not None:
                     raise DataError(
                         f"{ref.url}: label column {self.label!r} has type "
@@ -163,7 +163,8 @@ class HDF5Source(Source):
         y = None
         if self.label is not None:
             if self.label not in f:
-                raise DataError(f"{ref.url}: no label dataset {self.label!r} (datasets: {keys}); "
+                raise DataError(f"{ref.url}: no label dataset {self.label!r} "
+                                f"({columns_are(sorted(f.keys()), self.label, 'datasets')}); "
                                 "name yours with --label or --y-key")
             y = f[self.label]
         problem = None
@@ -348,12 +349,21 @@ class HDF5Source(Source):
         frame = self.pandas
         for name in keep:
             if name not in frame.problems:
-                raise DataError(f"{self.files[0].url}: --keep names no column {name!r}; columns "
-                                f"are {', '.join(frame.names)}")
+                raise DataError(f"{self.files[0].url}: --keep names no column {name!r}; "
+                                f"{columns_are(frame.names, name)}")
             if name not in frame._where:
                 raise DataError(f"{self.files[0].url}: --keep {name}: pandas format 'fixed' "
                                 "stores this column as Python objects, which cannot be read in "
                                 "chunks; write the frame with df.to_hdf(..., format='table')")
+
+    def label_values(self, i: int) -> np.ndarray:
+        """The labels of chunk range ``i`` as stored (the label dataset or column alone)."""
+        u = self.units[i]
+        X, y = self._datasets(u.file)
+        rows = slice(u.index, u.index + u.n_rows)
+        if isinstance(X, PandasFrame):
+            return X.read(rows, [self.label])[0]
+        return y[rows]
 
     def read(self, i: int, *, keep: Sequence[str] = (),
              out: np.ndarray | None = None) -> DecodedUnit:

@@ -22,8 +22,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import DataError
-from .base import (COLUMN, DecodedUnit, Source, Unit, check_labels, check_weights,
-                   choose_columns, looks_like_row_id, row_id_warning)
+from .base import (COLUMN, NULL_LABEL_ADVICE, DecodedUnit, Source, Unit, check_labels,
+                   check_weights, choose_columns, columns_are, looks_like_row_id,
+                   row_id_warning)
 from ..levels import can_be_categorical, is_categorical_type
 from .paths import FileRef
 
@@ -125,7 +126,7 @@ class ParquetSource(Source):
         schema = first.schema_arrow
         if label is not None and label not in schema.names:
             raise DataError(
-                f"{files[0].url}: no label column {label!r}; columns are {', '.join(schema.names)}"
+                f"{files[0].url}: no label column {label!r}; {columns_are(schema.names, label)}"
             )
         columns = [(f.name, None if _is_feature_type(f.type) else str(f.type)) for f in schema]
         self.feature_names, self.categorical, self.left_out = choose_columns(
@@ -240,6 +241,35 @@ class ParquetSource(Source):
         column = table.column(self.label)
         return check_labels(column.to_numpy(), label=self.label, where=self.describe(i))
 
+    def label_values(self, i: int):
+        """The label column of row group ``i`` as stored (an Arrow array)."""
+        u = self.units[i]
+        return self._file(u.file).read_row_group(u.index, columns=[self.label]).column(0)
+
+    def null_counts(self) -> dict[str, int]:
+        """Nulls per column of every file: each row group's statistics where the
+        writer stored a null count, else that column chunk read alone and counted
+        (``pyarrow.compute.count(mode="only_null")``): memory stays at one column
+        of one row group."""
+        import pyarrow.compute as pc
+
+        counts = {name: 0 for name in self._file(0).schema_arrow.names}
+        for u in self.units:
+            pf = self._file(u.file)
+            names = pf.schema_arrow.names
+            group = pf.metadata.row_group(u.index)
+            leaves = {group.column(j).path_in_schema: j for j in range(group.num_columns)}
+            for name in counts:
+                if name not in names:
+                    continue
+                stats = group.column(leaves[name]).statistics if name in leaves else None
+                if stats is not None and stats.has_null_count:
+                    counts[name] += int(stats.null_count)
+                else:  # no statistics, or a nested column: count it
+                    column = pf.read_row_group(u.index, columns=[name]).column(0)
+                    counts[name] += int(pc.count(column, mode="only_null").as_py())
+        return counts
+
     def check_keep(self, keep: Sequence[str]) -> None:
         """DataError naming a ``--keep`` column that some file does not have
         (asked before any output is written)."""
@@ -247,8 +277,8 @@ class ParquetSource(Source):
             names = self._file(k).schema_arrow.names
             for name in keep:
                 if name not in names:
-                    raise DataError(f"{ref.url}: --keep names no column {name!r}; columns are "
-                                    f"{', '.join(names)}")
+                    raise DataError(f"{ref.url}: --keep names no column {name!r}; "
+                                    f"{columns_are(names, name)}")
 
     def read(self, i: int, *, keep: Sequence[str] = (),
              out: np.ndarray | None = None) -> DecodedUnit:
@@ -341,7 +371,7 @@ class ParquetSource(Source):
     def _labels(self, labels, where: str) -> np.ndarray:
         if labels.null_count:
             raise DataError(f"{where}: label column {self.label!r} has "
-                            f"{labels.null_count} null value(s)")
+                            f"{labels.null_count} null value(s); {NULL_LABEL_ADVICE}")
         if not (pa.types.is_integer(labels.type) or pa.types.is_floating(labels.type)
                 or pa.types.is_boolean(labels.type)):
             raise DataError(

@@ -51,7 +51,8 @@ OBJECT_STORES = ("s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oss")
 class FileRef:
     """One input file: its user-facing name, its filesystem and path on it.
 
-    ``kind`` is ``"parquet"`` or ``"hdf5"`` once :func:`sniff_format` has looked
+    ``folder``: the folder as the user typed it when the file was found by listing
+    it (messages then say how to leave a stray file out). ``kind`` is ``"parquet"`` or ``"hdf5"`` once :func:`sniff_format` has looked
     at the file (set by :func:`~streamneuron.readers.open_source`); it chooses
     how a remote file is cached when opened. ``filesystem`` is None for a plain
     local file named by its path (fsspec, ~0.1 s of imports, is then not needed
@@ -62,6 +63,7 @@ class FileRef:
     path: str
     kind: str = ""
     filesystem: fsspec.AbstractFileSystem | None = None
+    folder: str = ""  # the folder the user named, when the file was found in one
 
     @property
     def fs(self) -> fsspec.AbstractFileSystem:
@@ -161,26 +163,45 @@ def _display(fs, path: str, original: str) -> str:
     return fs.unstrip_protocol(path)
 
 
-def _is_data_file(name: str) -> bool:
-    base = name.rstrip("/").rsplit("/", 1)[-1]
-    # Spark, Hive and Dask leave _SUCCESS, _metadata and .crc files beside the data.
-    return not base.startswith(("_", ".")) and not base.endswith(".crc")
+# What a data folder holds beside its data, skipped when the folder is listed: the
+# rule of pyarrow.dataset's discovery (``ignore_prefixes``, default ``['.', '_']``,
+# applied to every part of the path below the folder, so ``_temporary/`` and
+# ``.ipynb_checkpoints/`` are skipped with all they hold) and of Spark/Hadoop's
+# hidden-path filter. It covers Spark's ``_SUCCESS`` and ``_temporary/``, the
+# ``_metadata`` / ``_common_metadata`` summaries of Dask and Hive, Hadoop's
+# ``.part-0.parquet.crc`` checksums and macOS's ``.DS_Store``. A ``.crc`` file is
+# skipped whatever its name.
+IGNORE_PREFIXES = (".", "_")
+IGNORE_SUFFIXES = (".crc",)
 
 
-def _match(fs, path: str, original: str) -> list[str]:
+def _is_data_file(name: str, folder: str = "") -> bool:
+    """Whether a file found by listing ``folder`` may be data (not a hidden file,
+    nor in a hidden folder below ``folder``)."""
+    relative = name[len(folder):] if folder and name.startswith(folder) else name
+    parts = [p for p in relative.split("/") if p]
+    if not parts:
+        return True
+    return (not any(p.startswith(IGNORE_PREFIXES) for p in parts)
+            and not parts[-1].endswith(IGNORE_SUFFIXES))
+
+
+def _match(fs, path: str, original: str) -> tuple[list[str], bool]:
+    """The files ``path`` names, and whether it named a folder."""
     if any(c in path for c in GLOB_CHARS):
         matches = sorted(p for p in fs.glob(path) if fs.isfile(p))
         if not matches:
             raise DataError(f"{original}: no file matches this pattern")
     elif fs.isdir(path):
-        matches = sorted(p for p in fs.find(path) if _is_data_file(p))
+        matches = sorted(p for p in fs.find(path) if _is_data_file(p, path.rstrip("/") + "/"))
         if not matches:
             raise DataError(f"{original}: the folder holds no data files")
+        return matches, True
     elif fs.exists(path):
         matches = [path]
     else:
         raise DataError(f"{original}: no such file or folder")
-    return matches
+    return matches, False
 
 
 def expand(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list[FileRef]:
@@ -204,18 +225,33 @@ def expand(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list[FileR
             # written since its last listing: s3fs caches listings forever.
             fs.invalidate_cache()
         try:
-            matches = _match(fs, path, original)
+            matches, is_folder = _match(fs, path, original)
         except DataError:
             raise
         except Exception as exc:  # PermissionError, botocore's NoCredentialsError, ...
             if local:
                 raise
             raise DataError(f"{original}: cannot be listed ({type(exc).__name__}: {exc})") from None
+        folder = original if is_folder else ""
         files.extend(FileRef(original if p == path and is_url(original) else
-                             _display(fs, p, original), p, filesystem=fs) for p in matches)
+                             _display(fs, p, original), p, filesystem=fs, folder=folder)
+                     for p in matches)
     if not files:
         raise DataError("no input files given")
     return files
+
+
+def _leave_out(ref: FileRef) -> str:
+    """For a file found by listing a folder: how to read the folder's data without
+    it (a stray README, a schema, a CSV export beside the data), else ''."""
+    if not ref.folder:
+        return ""
+    folder = ref.folder.rstrip("/") or "/"
+    below = ref.url[len(folder):].lstrip("/") if ref.url.startswith(folder) else ""
+    pattern = f"{folder}/**/*.parquet" if "/" in below else f"{folder}/*.parquet"
+    name = below or ref.url.rsplit("/", 1)[-1]
+    return (f"; it is in the folder {ref.folder}, which is read whole: leave it out by naming "
+            f"the data files with a glob, e.g. '{pattern}' (or move {name} out of the folder)")
 
 
 def sniff_format(ref: FileRef) -> str:
@@ -226,17 +262,18 @@ def sniff_format(ref: FileRef) -> str:
     except OSError as exc:
         raise DataError(f"{ref.url}: cannot read the file ({exc.strerror or exc})") from None
     if not head:
-        raise DataError(f"{ref.url}: the file is empty (0 bytes)")
+        raise DataError(f"{ref.url}: the file is empty (0 bytes){_leave_out(ref)}")
     if head.startswith(PARQUET_MAGIC):
         return "parquet"
     for offset in HDF5_SIGNATURE_OFFSETS:
         if head[offset:offset + len(HDF5_SIGNATURE)] == HDF5_SIGNATURE:
             return "hdf5"
-    raise DataError(
-        f"{ref.url}: neither Parquet nor HDF5 (the file does not start with the "
-        "Parquet magic bytes 'PAR1' or the HDF5 signature); for a CSV file, convert it "
-        f"first: streamneuron convert {ref.url} OUT.parquet"
-    )
+    what = (f"{ref.url}: neither Parquet nor HDF5 (the file does not start with the "
+            "Parquet magic bytes 'PAR1' or the HDF5 signature)")
+    if ref.folder:
+        raise DataError(what + _leave_out(ref))
+    raise DataError(f"{what}; for a CSV file, convert it first: streamneuron convert "
+                    f"{ref.url} OUT.parquet")
 
 
 # --------------------------------------------------------------------------

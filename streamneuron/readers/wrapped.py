@@ -72,6 +72,12 @@ class Wrapped(Source):
     def labels(self, i: int) -> np.ndarray:
         return self.source.labels(i)
 
+    def label_values(self, i: int):
+        return self.source.label_values(i)
+
+    def null_counts(self) -> dict[str, int] | None:
+        return self.source.null_counts()
+
     def __getattr__(self, name: str):
         # A reader's own attributes (HDF5's ``by_position``, ``ArraySource.kind``).
         if name == "source":
