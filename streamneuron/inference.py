@@ -196,9 +196,9 @@ def _check_model(model, penalty: dict) -> None:
             "would be wrong; refit the chosen features with --l1 0 and summarize that model")
     p = len(model.weights)
     if p > MAX_FEATURES:
-        raise ConfigError(f"summary handles at most {MAX_FEATURES} weights, features and "
-                          f"level weights (a {MAX_FEATURES + 1}-square Hessian summed by every "
-                          f"task and solved here); this model has {p}")
+        raise ConfigError(f"summary handles at most {MAX_FEATURES} features, a categorical "
+                          f"column's level weights counted (a {MAX_FEATURES + 1}-square Hessian "
+                          f"summed by every task and solved here); this model has {p}")
 
 
 def _check_constant(H: np.ndarray, names: list[str]) -> None:

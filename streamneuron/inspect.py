@@ -101,7 +101,7 @@ def categorical_report(source, max_levels: int = MAX_LEVELS, top: int = TOP_LEVE
     values a column, never by the rows; a column past it (training's
     ``--max-levels``, which would leave it out) gets ``distinct`` None and
     ``more_than`` ``max_levels``, and no top levels."""
-    names = list(getattr(source, "categorical", None) or ())
+    names = list(source.categorical or ())
     if not names:
         return []
     counts = LevelCounts(names, max_levels)
