@@ -107,3 +107,14 @@ def test_a_penalized_model_has_every_level(tmp_path):
     table = sn.summary(model, str(path), robust=True, workers=0)
     assert "carrier=AA" in table.names and "carrier=null" in table.names
     assert np.all(np.isfinite(table.std_err)) and np.all(table.std_err > 0)
+
+
+def test_a_local_dask_cluster_gives_the_same_bits(fitted):
+    """The workers reopen the file with the model's levels (``Encoded.reopen_args``);
+    the reduction's fixed order gives the same table bit for bit."""
+    _, path, model = fitted
+    here = sn.summary(model, path, robust=True, workers=0)
+    cluster = sn.summary(model, path, robust=True, workers=2)
+    assert cluster.names == here.names
+    np.testing.assert_array_equal(cluster.coef, here.coef)
+    np.testing.assert_array_equal(cluster.std_err, here.std_err)
