@@ -156,15 +156,19 @@ def format_table(s: Summary) -> str:
 
 
 def original_scale_map(model) -> np.ndarray:
-    """``T``: the ``(d+1) x (d+1)`` matrix taking ``theta = (w, b)`` (standardized scale,
-    bias last) to ``(beta_0, beta_1, .., beta_d)`` (original scale, intercept first)."""
+    """``T``: the ``(p+1) x (p+1)`` matrix taking ``theta = (w, b)`` (standardized scale,
+    bias last) to ``(beta_0, beta_1, .., beta_p)`` (original scale, intercept first).
+    The ``p - d`` level weights (categorical columns, after the ``d`` numbers) are not
+    standardized: ``T`` passes them through unchanged."""
     d = model.n_features
+    p = len(model.weights)
     mean = np.zeros(d) if model.mean is None else np.asarray(model.mean, dtype=np.float64)
     inv_scale = np.ones(d) if model.scale is None else 1.0 / np.asarray(model.scale, dtype=np.float64)
-    T = np.zeros((d + 1, d + 1))
+    T = np.zeros((p + 1, p + 1))
     T[0, :d] = -mean * inv_scale
-    T[0, d] = 1.0
+    T[0, p] = 1.0
     T[np.arange(1, d + 1), np.arange(d)] = inv_scale
+    T[np.arange(d + 1, p + 1), np.arange(d, p)] = 1.0
     return T
 
 
@@ -190,10 +194,11 @@ def _check_model(model, penalty: dict) -> None:
             f"the model was fitted with l1 = {penalty['l1']:g}: its non-zero weights were "
             "chosen by the data, so standard errors and p-values that ignore the selection "
             "would be wrong; refit the chosen features with --l1 0 and summarize that model")
-    if model.n_features > MAX_FEATURES:
-        raise ConfigError(f"summary handles at most {MAX_FEATURES} features (a "
-                          f"{MAX_FEATURES + 1}-square Hessian summed by every task and "
-                          f"solved here); this model has {model.n_features}")
+    p = len(model.weights)
+    if p > MAX_FEATURES:
+        raise ConfigError(f"summary handles at most {MAX_FEATURES} features, a categorical "
+                          f"column's level weights counted (a {MAX_FEATURES + 1}-square Hessian "
+                          f"summed by every task and solved here); this model has {p}")
 
 
 def _check_constant(H: np.ndarray, names: list[str]) -> None:
@@ -270,7 +275,7 @@ def summary(model, source=None, robust: bool = False, *, label: str | None = Non
     penalty = _penalty(model)
     T = original_scale_map(model)
     theta = np.append(model.weights, model.bias)
-    names = [INTERCEPT, *model.feature_names]
+    names = [INTERCEPT, *model.weight_names]  # the features, then ``column=level``
     converged = model.info.get("converged")
     result = Summary(names=names, coef=T @ theta, penalty=penalty,
                      converged=None if converged is None else bool(converged), robust=robust)
@@ -295,7 +300,7 @@ def summary(model, source=None, robust: bool = False, *, label: str | None = Non
         if source is not given:
             source.close()
     cov, step, method = covariance_of(sums, theta, penalty["l2"], robust,
-                                      [*model.feature_names, INTERCEPT])  # theta's order
+                                      [*model.weight_names, INTERCEPT])  # theta's order
     result.covariance = T @ cov @ T.T
     result.std_err = np.sqrt(np.diag(result.covariance))
     result.rows = int(sums.rows)

@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 
 from .errors import DataError, DataWarning
+from .levels import MAX_LEVELS, LevelCounts, by_frequency
 from .readers import open_source
 from .readers.base import name_list
 
@@ -16,6 +17,8 @@ from .readers.base import name_list
 LARGE_UNIT_BYTES = 256 << 20
 # A label with at most this many distinct values has them all listed with their counts.
 LABEL_VALUES_SHOWN = 10
+# The most frequent levels of a categorical column the report shows.
+TOP_LEVELS = 5
 
 
 def inspect_paths(paths, *, label: str | None = "y", x_key: str = "X", y_key: str | None = None,
@@ -76,6 +79,7 @@ def _inspect(paths, label, x_key, y_key, exclude) -> dict:
         }
         report.update(source.details())  # HDF5: "hdf5", the dataset layout
         report["schema"] = source.schema()
+        report["categorical"] = categorical_report(source)
         if report["decoded_bytes_per_unit_max"] > LARGE_UNIT_BYTES:
             report["warnings"].append(
                 f"the largest {report['unit_kind'][:-1]} decodes to "
@@ -134,6 +138,43 @@ def _label_report(source, warnings_: list[str]) -> dict:
                          "floats or booleans")
     return {"label_values": [{"value": v, "count": c} for v, c in shown],
             "label_values_complete": not more, "label_nulls": nulls}
+def categorical_report(source, max_levels: int = MAX_LEVELS, top: int = TOP_LEVELS) -> list[dict]:
+    """Per categorical column of ``source`` (string, dictionary: ``source.categorical``)
+    ``{column, type, distinct, more_than, nulls, top}``: its distinct values (a null
+    one of them) and the ``top`` most frequent as ``[value, count]`` (by count, then
+    value, the order training gives the levels). Counted unit by unit
+    (:class:`~streamneuron.levels.LevelCounts`): memory bounded by ``max_levels``
+    values a column, never by the rows; a column past it (training's
+    ``--max-levels``, which would leave it out) gets ``distinct`` None and
+    ``more_than`` ``max_levels``, and no top levels."""
+    names = list(source.categorical or ())
+    if not names:
+        return []
+    counts = LevelCounts(names, max_levels)
+    for i in range(len(source.units)):
+        counts.add(source.read(i).extra)
+    schema = source.schema()
+    out = []
+    for name in names:
+        entry = {"column": name, "type": schema.get(name), "distinct": None,
+                 "more_than": None, "nulls": None, "top": []}
+        if name in counts.over:
+            entry["more_than"] = max_levels
+        else:
+            items = by_frequency(counts.counts[name])
+            entry.update(distinct=len(items), nulls=counts.counts[name].get(None, 0),
+                         top=[[_plain(v), n] for v, n in items[:top]])
+        out.append(entry)
+    return out
+
+
+def _plain(value):
+    """A level as JSON holds it (strings, numbers, booleans, null; else its text)."""
+    return value if value is None or isinstance(value, (str, int, float, bool)) else str(value)
+
+
+def _level(value) -> str:
+    return "null" if value is None else str(value)
 
 
 def _role(report: dict, name: str) -> str:
@@ -178,6 +219,20 @@ def format_report(report: dict, all_columns: bool = False) -> str:
         lines.append(f"schema:    {len(schema)} columns: "
                      + name_list([f"{k}: {v}" for k, v in schema.items()], limit=12, ends=4)
                      + ("  (all: --columns)" if len(schema) > 12 else ""))
+    categorical = report.get("categorical") or []
+    if categorical:
+        lines.append(f"categorical: {len(categorical)} column(s) (distinct values; the "
+                     f"{TOP_LEVELS} most frequent with their counts)")
+        width = max(len(c["column"]) for c in categorical)
+        for c in categorical:
+            if c["distinct"] is None:
+                what = (f"more than {c['more_than']:,} distinct: training leaves it out "
+                        "(--max-levels; an id or free text?)")
+            else:
+                what = f"{c['distinct']:,} distinct: " + ", ".join(
+                    f"{_level(v)} {n:,}" for v, n in c["top"]) + (
+                    ", ..." if c["distinct"] > len(c["top"]) else "")
+            lines.append(f"  {c['column']:<{width}}  {what}")
     if "hdf5" in report:
         h = report["hdf5"]
         layout = f" (pandas, format {h['pandas_format']!r})" if "pandas_format" in h else ""

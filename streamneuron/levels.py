@@ -63,6 +63,12 @@ def _sort_key(item):
     return (-count, value is None, "" if value is None else value)
 
 
+def by_frequency(counts: Mapping) -> list[tuple]:
+    """``counts`` (``{value: count}``) as ``(value, count)`` pairs in the levels' order:
+    by count, then value (a null after the values of its count)."""
+    return sorted(counts.items(), key=_sort_key)
+
+
 @dataclass(frozen=True)
 class Column:
     """One categorical column's levels: ``values`` (the levels with a weight, in
@@ -273,7 +279,7 @@ class LevelCounts:
         for name in names if names is not None else self.names:
             if name in self.over:
                 continue
-            items = sorted(self.counts[name].items(), key=_sort_key)
+            items = by_frequency(self.counts[name])
             if reference and items:
                 (ref, ref_count), items = items[0], items[1:]
                 columns.append(Column(name, tuple(v for v, _ in items),
@@ -285,4 +291,4 @@ class LevelCounts:
 
 
 __all__ = ["Levels", "Column", "LevelCounts", "LevelsError", "MAX_LEVELS", "NO_WEIGHT",
-           "is_categorical_type", "can_be_categorical", "value_counts"]
+           "is_categorical_type", "can_be_categorical", "value_counts", "by_frequency"]

@@ -276,3 +276,20 @@ def test_empty_strings_are_a_level(tmp_path):
     frame.to_parquet(path)
     model = sn.fit_gd(path, label="y", solver="newton")
     assert "" in model.levels.columns[0].values
+
+
+@pytest.mark.parametrize("mode", ["sgd", "newton"])
+def test_train_and_evaluate_plots_of_a_categorical_model(files, tmp_path, capsys, mode):
+    """``train --plot`` and ``evaluate --plot`` write their PNGs for a model with level
+    weights (the plots read the history and the metrics, never the weights)."""
+    pytest.importorskip("matplotlib")
+    model_path, train_png, eval_png = (tmp_path / f for f in ("m.json", "t.png", "e.png"))
+    code, _, err = run(capsys, "train", files["train_path"], "--label", "y", "--mode", mode,
+                       "--categorical", "hour", "-o", model_path, "--plot", train_png,
+                       "--quiet")
+    assert code == 0, err
+    assert json.loads(model_path.read_text())["categorical"]
+    code, _, err = run(capsys, "evaluate", model_path, files["dict_path"], "--plot", eval_png)
+    assert code == 0, err
+    for png in (train_png, eval_png):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

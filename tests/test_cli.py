@@ -113,3 +113,41 @@ def test_evaluate_loss_is_the_models_own_loss(parquet_file, data, loss):
     report = evaluation_report(model, evaluate(model, sn.open_source(parquet_file, label="y")))
     assert report["loss_name"] == loss
     assert report["loss"] == pytest.approx(model.loss(X, y), rel=1e-9)
+
+
+def test_inspect_shows_each_categorical_columns_levels(tmp_path):
+    """Distinct counts and top levels of pandas' object and category columns (a null a
+    level of its own), counted row group by row group, against pandas' value_counts;
+    a column past --max-levels' default says "more than" instead."""
+    import pandas as pd
+
+    from streamneuron.levels import MAX_LEVELS
+
+    rng = np.random.default_rng(5)
+    n = 5000
+    frame = pd.DataFrame({
+        "x": rng.normal(size=n),
+        "carrier": rng.choice(["AA", "UA", "DL", "WN", "B6", "NK", None], n,
+                              p=[.3, .2, .15, .12, .1, .08, .05]),
+        "origin": pd.Categorical(rng.choice([f"o{k}" for k in range(9)], n)),
+        "ident": [f"id{k}" for k in range(n)],  # an id: more levels than training keeps
+        "y": rng.integers(0, 2, n)})
+    data = tmp_path / "cats.parquet"
+    frame.to_parquet(data, row_group_size=700)
+    report = json.loads(run("inspect", data, "--json").stdout)
+    by_name = {c["column"]: c for c in report["categorical"]}
+    assert list(by_name) == ["carrier", "origin", "ident"]
+    for name in ("carrier", "origin"):
+        expected = frame[name].astype(object).value_counts(dropna=False)
+        entry = by_name[name]
+        assert entry["distinct"] == len(expected)
+        assert entry["nulls"] == int(frame[name].isna().sum())
+        top = sorted(expected.items(), key=lambda vc: (-vc[1], pd.isna(vc[0]),
+                                                        "" if pd.isna(vc[0]) else vc[0]))[:5]
+        assert entry["top"] == [[None if pd.isna(v) else v, int(c)] for v, c in top]
+    assert by_name["ident"]["distinct"] is None
+    assert by_name["ident"]["more_than"] == MAX_LEVELS and by_name["ident"]["top"] == []
+    text = run("inspect", data).stdout
+    first = by_name["carrier"]["top"][0]
+    assert f"carrier  {by_name['carrier']['distinct']} distinct: {first[0]} {first[1]:,}" in text
+    assert f"more than {MAX_LEVELS:,} distinct" in text

@@ -264,7 +264,8 @@ def sums_at_model(model: Neuron, source, *, matrices: int, client=None,
         source = with_class_weights(source, {0: float(recorded[0]), 1: float(recorded[1])})
     params = GDParams(loss=model.loss_name, solver="newton", max_iter=1, lr=GD_LR, l2=0.0,
                       tol=FULL_PASS_TOL, standardize=model.mean is not None, persist=False,
-                      partition_rows=None, l1=0.0, weight=source.weight, class_weight=None)
+                      partition_rows=None, l1=0.0, weight=source.weight, class_weight=None,
+                      max_levels=DEFAULT.max_levels)
     data = pass_data(source)
     executor = open_executor(client=client, scheduler=scheduler, workers=workers,
                              data_bytes=data.n_rows * source.n_features * source.dtype.itemsize)

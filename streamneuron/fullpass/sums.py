@@ -184,11 +184,14 @@ def add_unit_sums(acc: np.ndarray, unit: DecodedUnit, features: Sequence[str],
     d = w.shape[0]  # (every weight: the number features' and the levels')
     weights = _NO_WEIGHTS if unit.w is None else unit.w
     if unit.codes is not None:
-        if acc.shape[0] == Sums.size(d, 2):
-            raise NotImplementedError("summary --robust with categorical columns")
-        hess = acc[d + HEAD:].reshape(d + 1, d + 1) if acc.shape[0] > d + HEAD else _NO_MATRIX
+        square = (d + 1) ** 2
+        hess = acc[d + HEAD:d + HEAD + square].reshape(d + 1, d + 1) \
+            if acc.shape[0] > d + HEAD else _NO_MATRIX
+        meat = acc[d + HEAD + square:].reshape(d + 1, d + 1) \
+            if acc.shape[0] == Sums.size(d, 2) else _NO_MATRIX
         sum_dz, sum_loss, sum_w, bad = kernels.categorical_sums(
-            unit.X, unit.codes, unit.y, weights, w, b, mean, inv_scale, loss_id, acc[:d], hess)
+            unit.X, unit.codes, unit.y, weights, w, b, mean, inv_scale, loss_id, acc[:d], hess,
+            meat)
     elif acc.shape[0] == Sums.size(d, 2):
         square = (d + 1) ** 2
         hess = acc[d + HEAD:d + HEAD + square].reshape(d + 1, d + 1)

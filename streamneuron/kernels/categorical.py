@@ -24,18 +24,50 @@ from .common import (NONFINITE, OK, PAUSED, _average, _step, curvature_scalar,
                      loss_and_dz_scalar)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _add_outer(mat, a, x, codes, i, d, k, p):
+    """``mat += a x~ x~^T`` (upper triangle) for row ``i``'s one-hot expanded
+    ``x~ = (x_std, onehot(codes[i]), 1)``: the blocks numbers x numbers, numbers x
+    levels, levels x levels (a column's levels never meet: only the row's own) and
+    the bias column."""
+    for j in range(d):
+        ax = a * x[j]
+        for m in range(j, d):
+            mat[j, m] += ax * x[m]
+        for c in range(k):
+            code = codes[i, c]
+            if code >= 0:
+                mat[j, code] += ax
+        mat[j, p] += ax
+    for c in range(k):
+        code = codes[i, c]
+        if code < 0:
+            continue
+        # columns' weights lie in column order, so a later column's code is larger
+        for e in range(c, k):
+            other = codes[i, e]
+            if other >= 0:
+                mat[code, other] += a
+        mat[code, p] += a
+    mat[p, p] += a
+
+
 @njit(cache=True, nogil=True)
-def categorical_sums(X, codes, y, weights, w, b, mean, inv_scale, loss_id, grad, hess):
+def categorical_sums(X, codes, y, weights, w, b, mean, inv_scale, loss_id, grad, hess,
+                     meat):
     """Add one unit's sums into ``grad`` (``p = len(w)``: ``sum s dz x~`` for the
     number weights, ``sum s dz`` into each level weight) and, when ``hess`` is
-    ``(p + 1, p + 1)`` (else empty), ``sum s h x~ x~^T`` over the one-hot expanded
-    row ``x~ = (x_std, onehot(codes), 1)``, upper triangle. ``weights`` empty:
-    unweighted. Returns ``(sum s dz, sum s L, sum s, bad)``, ``bad`` the first row
-    whose logit is not finite (-1: none)."""
+    ``(p + 1, p + 1)`` (else ``(0, 0)``), ``sum s h x~ x~^T`` over the one-hot expanded
+    row ``x~ = (x_std, onehot(codes), 1)``, upper triangle; when ``meat`` is
+    ``(p + 1, p + 1)`` (else ``(0, 0)``), ``sum s dz**2 x~ x~^T`` (``summary --robust``: the row
+    weight once, frequency weights, as :func:`~.sums.hessian_meat_sums`).
+    ``weights`` empty: unweighted. Returns ``(sum s dz, sum s L, sum s, bad)``,
+    ``bad`` the first row whose logit is not finite (-1: none)."""
     n, d = X.shape
     k = codes.shape[1]
     p = w.shape[0]
     curvature = hess.shape[0] == p + 1
+    scores = meat.shape[0] == p + 1
     weighted = weights.shape[0] > 0
     x = np.empty(d)
     sum_dz = 0.0
@@ -54,6 +86,8 @@ def categorical_sums(X, codes, y, weights, w, b, mean, inv_scale, loss_id, grad,
             return sum_dz, sum_loss, sum_w, i
         loss, dz = loss_and_dz_scalar(loss_id, z, y[i])
         s = weights[i] if weighted else 1.0
+        if scores:
+            _add_outer(meat, s * dz * dz, x, codes, i, d, k, p)
         loss *= s
         dz *= s
         sum_loss += loss
@@ -66,27 +100,7 @@ def categorical_sums(X, codes, y, weights, w, b, mean, inv_scale, loss_id, grad,
             if code >= 0:
                 grad[code] += dz
         if curvature:
-            h = s * curvature_scalar(loss_id, z)
-            for j in range(d):
-                hx = h * x[j]
-                for m in range(j, d):
-                    hess[j, m] += hx * x[m]
-                for c in range(k):
-                    code = codes[i, c]
-                    if code >= 0:
-                        hess[j, code] += hx
-                hess[j, p] += hx
-            for c in range(k):
-                code = codes[i, c]
-                if code < 0:
-                    continue
-                # columns' weights lie in column order, so a later column's code is larger
-                for e in range(c, k):
-                    other = codes[i, e]
-                    if other >= 0:
-                        hess[code, other] += h
-                hess[code, p] += h
-            hess[p, p] += h
+            _add_outer(hess, s * curvature_scalar(loss_id, z), x, codes, i, d, k, p)
     return sum_dz, sum_loss, sum_w, -1
 
 
