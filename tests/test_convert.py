@@ -44,13 +44,13 @@ def test_convert_matches_pandas_in_row_groups_of_the_given_size(tmp_path, capsys
     pd.testing.assert_frame_equal(got, expected, check_dtype=False)
     assert got["ok"].dtype == bool
 
-    # Then it trains like any Parquet file (the id is flagged, the string left out).
+    # Then it trains like any Parquet file (the id is flagged, the string categorical).
     model = tmp_path / "m.json"
     code, stdout, err = run(capsys, "train", out, "-o", model, "--epochs", 1, "--json")
     assert code == 0, err
     summary = json.loads(stdout)
     assert summary["feature_names"] == ["id", "a", "b", "ok"]
-    assert {"column": "city", "reason": "string, not a number"} in summary["left_out"]
+    assert [c["column"] for c in summary["categorical"]] == ["city"]
     assert any("'id'" in w for w in summary["warnings"])
 
 

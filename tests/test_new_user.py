@@ -66,7 +66,7 @@ def test_generated_id_column_is_warned_about_and_excluded_on_request(tmp_path, c
     assert sn.load_model(model).feature_names == ["x0", "x1", "x2"]
 
 
-def test_booleans_are_features_and_strings_are_left_out_out_loud(tmp_path, capsys):
+def test_booleans_are_features_and_strings_are_categorical_out_loud(tmp_path, capsys):
     n = 400
     data = write(tmp_path / "d.parquet", table(n, flag=np.arange(n) % 3 == 0,
                                                city=np.array(["Oslo", "Rome"] * (n // 2))))
@@ -75,8 +75,9 @@ def test_booleans_are_features_and_strings_are_left_out_out_loud(tmp_path, capsy
     assert code == 0, err
     summary = json.loads(out)
     assert summary["feature_names"] == ["x0", "x1", "x2", "flag"]
-    assert summary["left_out"] == [{"column": "city", "reason": "string, not a number"}]
-    assert "left out (1): city (string, not a number)" in err
+    assert summary["left_out"] == []
+    assert summary["categorical"] == [{"column": "city", "levels": 2}]
+    assert "categorical (1): city (2 levels)" in err
 
 
 def test_many_features_are_summarised_and_inspect_lists_every_column_on_request(tmp_path,

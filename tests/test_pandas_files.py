@@ -220,15 +220,14 @@ def test_to_parquet_index_is_left_out_and_a_clean_file_scores(tmp_path, capsys, 
     assert pq.read_table(tmp_path / "p.parquet").num_rows == len(df)
 
 
-def test_to_parquet_without_index_has_nothing_to_leave_out_but_strings(tmp_path):
+def test_to_parquet_without_index_has_nothing_to_leave_out(tmp_path):
     df = frame(300)
     df.to_parquet(tmp_path / "plain.parquet")  # a RangeIndex: metadata only
     df.to_parquet(tmp_path / "no_index.parquet", index=False)
     for name in ("plain.parquet", "no_index.parquet"):
         source = sn.open_source(tmp_path / name, label="target")
         assert source.feature_names == ["a", "b", "c", "flag"]
-        assert [c for c, _ in source.left_out] == ["city"]
-        assert "string, not a number" in source.left_out[0][1]
+        assert source.categorical == ["city"] and source.left_out == []  # strings: categorical
         assert source.column_warnings == []
 
 

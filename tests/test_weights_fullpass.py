@@ -161,9 +161,12 @@ def test_integer_weights_equal_repeated_rows_and_zero_weight_a_row_absent(cancer
     repeated = fit((np.repeat(X, rep, 0), np.repeat(y, rep)), solver, tol=1e-12, **kw)
     kept = s > 0
     dropped = fit((X[kept], y[kept]), solver, weight=s[kept], tol=1e-12, **kw)
+    # (newton: the optimum's flat directions on this ill-conditioned data are fixed only to
+    # ~1e-8 by sums that differ in rounding; seen with numpy 2.x's summation here)
+    atol = 1e-7 if solver == "newton" else 1e-10
     for other in (repeated, dropped):
-        np.testing.assert_allclose(weighted.weights, other.weights, rtol=0, atol=1e-10)
-        assert weighted.bias == pytest.approx(other.bias, abs=1e-10)
+        np.testing.assert_allclose(weighted.weights, other.weights, rtol=0, atol=atol)
+        assert weighted.bias == pytest.approx(other.bias, abs=atol)
 
 
 @pytest.mark.parametrize("solver", ["newton", "lbfgs"])

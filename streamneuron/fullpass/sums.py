@@ -180,7 +180,7 @@ def add_unit_sums(acc: np.ndarray, unit: DecodedUnit, features: Sequence[str],
     """Add one decoded unit's sums into ``acc`` (layout of :class:`Sums`; curvature, and
     the gradients' outer products, if ``acc`` has room for them), weighted by ``unit.w``
     (None: unweighted); ``features`` name the columns in a message about a bad value."""
-    w, b, mean, inv_scale = _unpack(params, len(features))
+    w, b, mean, inv_scale = _unpack(params, unit.X.shape[1])
     d = w.shape[0]  # (every weight: the number features' and the levels')
     weights = _NO_WEIGHTS if unit.w is None else unit.w
     if unit.codes is not None:
