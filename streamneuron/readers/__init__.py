@@ -85,7 +85,8 @@ def open_source(paths, label: str | None = "y", features: Sequence[str] | None =
         raise ConfigError("weight names a column (a str); weights as an array go with "
                           "arrays: open_source((X, y), weight=w)")
     if is_dataframe(paths):
-        return from_dataframe(paths, label=label, features=features, weight=weight)
+        return from_dataframe(paths, label=label, features=features, weight=weight,
+                              categorical=categorical)
     if is_array(paths):
         if label is not None:
             raise DataError("an array alone has no labels: give (X, y), or label=None to "
