@@ -78,3 +78,133 @@ def test_dask_dataframe_with_categories(frames):
     pipe, _ = reference(train, 1.0 / len(train))
     ours = model.decision_function(*_frame_rows(model, test))
     assert np.max(np.abs(ours - pipe.decision_function(as_reference_input(test)))) < 1e-6
+
+
+# -- NeuronClassifier ---------------------------------------------------------------
+
+def _pipeline(frame, numeric, categorical):
+    """scikit-learn's pipeline at C = 1 (nulls as a level of their own), and its input."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    ct = ColumnTransformer([("num", StandardScaler(), numeric),
+                            ("cat", OneHotEncoder(handle_unknown="ignore"), categorical)])
+    pipe = make_pipeline(ct, LogisticRegression(C=1.0, solver="newton-cholesky", tol=1e-12,
+                                                max_iter=500))
+    return pipe.fit(_as_strings(frame, numeric, categorical), frame["y"])
+
+
+def _as_strings(frame, numeric, categorical):
+    X = frame[numeric + categorical].copy()
+    for c in categorical:
+        X[c] = X[c].astype(object).where(X[c].notna(), "__null__").astype(str)
+    return X
+
+
+@pytest.mark.parametrize("solver", ["auto", "newton", "lbfgs"])
+def test_classifier_categories_from_dtype_is_the_pipeline(frames, solver):
+    from streamneuron import NeuronClassifier
+
+    train, test = frames
+    clf = NeuronClassifier(solver=solver).fit(train.drop(columns="y"), train["y"])
+    assert clf.levels_.names == ["carrier", "origin"]  # "hour" (int64) stays a number
+    assert list(clf.feature_names_in_) == ["x1", "carrier", "x2", "origin", "hour"]
+    numeric, categorical = ["x1", "x2", "hour"], ["carrier", "origin"]
+    pipe = _pipeline(train, numeric, categorical)
+    X_test = test.drop(columns="y")
+    expected = pipe.decision_function(_as_strings(test, numeric, categorical))
+    tol = 1e-6 if solver != "lbfgs" else 1e-4
+    assert np.max(np.abs(clf.decision_function(X_test) - expected)) < tol  # "ZZ": nothing
+    np.testing.assert_allclose(clf.predict_proba(X_test),
+                               pipe.predict_proba(_as_strings(test, numeric, categorical)),
+                               atol=tol)
+    np.testing.assert_array_equal(clf.predict(X_test), clf.decision_function(X_test) > 0)
+    assert clf.coef_.shape == (1, 3 + clf.levels_.n_weights)
+
+
+def test_classifier_named_categorical_features_and_saved_model(frames, tmp_path):
+    from streamneuron import NeuronClassifier
+
+    train, test = frames
+    clf = NeuronClassifier(categorical_features=CAT).fit(train.drop(columns="y"), train["y"])
+    pipe, _ = reference(train, 1.0 / len(train))
+    expected = pipe.decision_function(as_reference_input(test))
+    assert np.max(np.abs(clf.decision_function(test.drop(columns="y")) - expected)) < 1e-6
+    neuron = clf.to_neuron()
+    neuron.save(tmp_path / "m.json")
+    again = sn.load_model(tmp_path / "m.json")
+    z = again.decision_function(*_frame_rows(again, test))
+    np.testing.assert_allclose(z, clf.decision_function(test.drop(columns="y")), atol=1e-12)
+
+
+def test_classifier_categorical_with_sample_weight_and_string_labels(frames):
+    from streamneuron import NeuronClassifier
+
+    train, _ = frames
+    X, y = train.drop(columns="y"), np.where(train["y"] == 1, "yes", "no")
+    w = np.random.default_rng(5).integers(0, 3, len(train)).astype(float)
+    clf = NeuronClassifier(categorical_features=CAT, standardize=False).fit(X, y,
+                                                                             sample_weight=w)
+    assert list(clf.classes_) == ["no", "yes"]
+    # unstandardized numbers, one-hot levels, weighted LogisticRegression at C = 1 (l2 = 1/W)
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    ct = ColumnTransformer([("num", "passthrough", ["x1", "x2"]),
+                            ("cat", OneHotEncoder(handle_unknown="ignore"), CAT)])
+    pipe = make_pipeline(ct, LogisticRegression(C=1.0, solver="newton-cholesky", tol=1e-12,
+                                                max_iter=500))
+    X_ref = as_reference_input(train)
+    pipe.fit(X_ref, y, logisticregression__sample_weight=w)
+    assert clf.l2_ == pytest.approx(1.0 / w.sum())
+    assert np.max(np.abs(clf.decision_function(X) - pipe.decision_function(X_ref))) < 1e-6
+
+
+def test_classifier_categorical_refusals(frames):
+    from streamneuron import NeuronClassifier
+
+    train, _ = frames
+    X, y = train.drop(columns="y"), train["y"]
+    with pytest.raises(ValueError, match="full-pass solver"):
+        NeuronClassifier(solver="sgd").fit(X, y)
+    with pytest.raises(ValueError, match="names no column 'nope'"):
+        NeuronClassifier(categorical_features=["nope"]).fit(X, y)
+    with pytest.raises(ValueError):  # strings are not numbers without categorical columns
+        NeuronClassifier(categorical_features=None).fit(X, y)
+    clf = NeuronClassifier().fit(X, y)
+    with pytest.raises(ValueError, match="DataFrame"):
+        clf.decision_function(X.to_numpy())
+    with pytest.raises(ValueError, match="categorical"):
+        clf.partial_fit(X, y)
+
+
+def test_classifier_on_one_hot_sparse_input_is_logistic_regression(frames):
+    import scipy.sparse as sp
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import OneHotEncoder
+
+    from streamneuron import NeuronClassifier
+
+    train, test = frames
+    enc = OneHotEncoder(handle_unknown="ignore").fit(_as_strings(train, [], CAT))
+    X, X_test = (enc.transform(_as_strings(f, [], CAT)) for f in (train, test))
+    assert sp.issparse(X)
+    clf = NeuronClassifier(standardize=False).fit(X, train["y"])
+    ref = LogisticRegression(C=1.0, solver="newton-cholesky", tol=1e-12).fit(X, train["y"])
+    assert np.max(np.abs(clf.decision_function(X_test) - ref.decision_function(X_test))) < 1e-6
+    assert clf.__sklearn_tags__().input_tags.sparse
+
+
+def test_sparse_input_past_the_limit_is_refused(monkeypatch):
+    import scipy.sparse as sp
+
+    from streamneuron import NeuronClassifier, sklearn_data
+
+    monkeypatch.setattr(sklearn_data, "MAX_DENSE_VALUES", 100)
+    X = sp.random(50, 3, density=0.5, format="csr", random_state=0)
+    with pytest.raises(ValueError, match="would be 150 values densified.*fit_gd"):
+        NeuronClassifier().fit(X, np.arange(50) % 2)

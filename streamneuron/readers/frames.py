@@ -80,7 +80,7 @@ def _problem(dtype) -> str | None:
     return "string" if pd.api.types.is_string_dtype(dtype) else str(dtype)
 
 
-def _is_category(dtype) -> bool:
+def is_category_dtype(dtype) -> bool:
     """pandas ``category``, string and object columns: categorical without being named."""
     import pandas as pd
 
@@ -92,7 +92,7 @@ def _is_discrete(dtype) -> bool:
     """Integer and boolean columns (and the category ones): ``categorical`` may name them."""
     import pandas as pd
 
-    return bool(_is_category(dtype) or pd.api.types.is_integer_dtype(dtype)
+    return bool(is_category_dtype(dtype) or pd.api.types.is_integer_dtype(dtype)
                 or pd.api.types.is_bool_dtype(dtype))
 
 
@@ -129,7 +129,7 @@ class FrameSource(RowBlocks):
             [(c, _problem(dtypes[c])) for c in columns], label=label, features=features,
             exclude=None, where=self._kind, weight=weight,
             hint="leave it out with features=", categorical=categorical,
-            category_columns=[c for c in columns if _is_category(dtypes[c])],
+            category_columns=[c for c in columns if is_category_dtype(dtypes[c])],
             discrete_columns=[c for c in columns if _is_discrete(dtypes[c])])
         # the categorical columns the user named (refused, not left out, past max_levels)
         self.named_categorical = [c for c in self.categorical
