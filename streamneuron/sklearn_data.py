@@ -23,8 +23,7 @@ from sklearn.utils.validation import (_check_feature_names, _check_n_features,
 from .errors import DataError
 from .fullpass.engine import fit_gd
 from .losses import sigmoid
-from .readers import open_source
-from .readers.frames import is_category_dtype
+from .readers import is_category_dtype, open_source
 from .sklearn_input import binary_classes, encode_labels, estimator_row_weights
 
 # Sparse input is densified up to this many values (2**27 float64: 1 GiB).

@@ -9,7 +9,7 @@ from typing import Sequence
 from ..errors import DataError
 from .arrays import ArraySource, is_array, is_dataframe
 from .base import DecodedUnit, Source, Unit
-from .frames import FrameSource, from_dask_dataframe, from_dataframe
+from .frames import FrameSource, from_dask_dataframe, from_dataframe, is_category_dtype
 from .hdf5 import HDF5Source
 from .parquet import ParquetSource
 from .paths import FileRef, expand, sniff_format
@@ -125,4 +125,4 @@ def open_source(paths, label: str | None = "y", features: Sequence[str] | None =
 
 __all__ = ["open_source", "Source", "DecodedUnit", "Unit", "Weighted", "Encoded", "with_class_weights",
            "ParquetSource", "HDF5Source", "ArraySource", "FrameSource", "from_dataframe",
-           "from_dask_dataframe", "FileRef", "expand", "sniff_format"]
+           "from_dask_dataframe", "is_category_dtype", "FileRef", "expand", "sniff_format"]
