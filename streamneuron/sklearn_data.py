@@ -22,6 +22,7 @@ from sklearn.utils.validation import (_check_feature_names, _check_n_features,
 
 from .errors import DataError
 from .fullpass.engine import fit_gd
+from .levels import MAX_LEVELS
 from .losses import sigmoid
 from .readers import is_category_dtype, open_source
 from .sklearn_input import binary_classes, encode_labels, estimator_row_weights
@@ -147,8 +148,11 @@ def fit_categorical(estimator, X, y, sample_weight, names: list[str], tol: float
                         categorical=names, solver=estimator.solver, loss=estimator.loss,
                         l2=estimator.l2, l1=estimator.l1, tol=tol,
                         standardize=estimator.standardize, workers=0)
-    except DataError as exc:
-        raise ValueError(str(exc).replace(repr(label), "y")) from None
+    except DataError as exc:  # in the estimator's words: no label column, no flags
+        message = str(exc).replace(repr(label), "y").replace(
+            "raise --max-levels, or leave it out", "drop it from X, or name the columns to "
+            f"one-hot encode in categorical_features (at most {MAX_LEVELS} levels each)")
+        raise ValueError(message) from None
     estimator.classes_ = classes
     estimator._neuron, estimator._passes, estimator._sgd, estimator._running = \
         fitted, 0, None, None

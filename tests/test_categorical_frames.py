@@ -208,3 +208,24 @@ def test_sparse_input_past_the_limit_is_refused(monkeypatch):
     X = sp.random(50, 3, density=0.5, format="csr", random_state=0)
     with pytest.raises(ValueError, match="would be 150 values densified.*fit_gd"):
         NeuronClassifier().fit(X, np.arange(50) % 2)
+
+
+def test_classifier_on_categorical_columns_only_is_the_pipeline(frames):
+    from streamneuron import NeuronClassifier
+
+    train, test = frames
+    cols = ["carrier", "origin"]
+    clf = NeuronClassifier().fit(train[cols], train["y"])
+    assert clf.coef_.shape == (1, clf.levels_.n_weights)
+    pipe = _pipeline(train, [], cols)
+    expected = pipe.decision_function(_as_strings(test, [], cols))
+    assert np.max(np.abs(clf.decision_function(test[cols]) - expected)) < 1e-6
+
+
+def test_classifier_refuses_a_column_of_too_many_levels(frames):
+    from streamneuron import NeuronClassifier
+
+    train, _ = frames
+    X = train.drop(columns="y").assign(id=[f"r{i}" for i in range(len(train))])
+    with pytest.raises(ValueError, match="'id' has more than 1000 distinct values.*drop it"):
+        NeuronClassifier().fit(X, train["y"])

@@ -70,7 +70,7 @@ def open_source(paths, label: str | None = "y", features: Sequence[str] | None =
         return paths
     if isinstance(features, str):
         features = [f.strip() for f in features.split(",") if f.strip()]
-    if features is not None and len(features) == 0:
+    if features is not None and len(features) == 0 and not categorical:
         raise DataError("--features names no column")
     if isinstance(exclude, str):
         exclude = [f.strip() for f in exclude.split(",") if f.strip()]
