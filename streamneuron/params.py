@@ -268,6 +268,10 @@ PARAMS: dict[str, Param] = _entries(
     Param("random_state", Native("random_state"), None, flag="", estimator=ESTIMATOR,
           commands=()),
     Param("warm_start", Switch(), False, flag="", estimator=ESTIMATOR, commands=()),
+    # "from_dtype": a DataFrame's string, object and category columns (as
+    # HistGradientBoostingClassifier); a list names them; None: none.
+    Param("categorical_features", Native("array-like"), "from_dtype", flag="",
+          estimator=estimator("from_dtype", None), commands=()),
     # generate
     Param("rows", Whole(1), None, commands=("generate",), help="Number of rows."),
     Param("features", Whole(1), None, commands=("generate",), help="Number of features."),

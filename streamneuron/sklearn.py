@@ -37,8 +37,10 @@ import numpy as np
 try:
     from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
     from sklearn.utils.multiclass import check_classification_targets
-    from sklearn.utils.validation import check_is_fitted, validate_data
+    from sklearn.utils.validation import check_is_fitted
 
+    from .sklearn_data import (LogitOutputs, categorical_columns, categorical_logits,
+                               dense_data, fit_categorical)
     from .sklearn_input import binary_classes, encode_labels, estimator_row_weights, seed_of
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(
@@ -48,7 +50,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from . import defaults, kernels
 from .fullpass.engine import fit_gd
-from .losses import get_loss, sigmoid
+from .losses import get_loss
 from .neuron import Neuron
 from .params import estimator_constraints, estimator_default, pick_solver
 from .penalty import default_l2
@@ -63,34 +65,6 @@ _FLOAT_DTYPES = [np.float64, np.float32]
 # (scikit-learn's sample-weight check asks 1e-7); Newton converges quadratically,
 # so this costs it one or two iterations more than fit_gd's default of 1e-6.
 FULL_PASS_TOL = 1e-10
-
-
-class LogitOutputs:
-    """What a binary estimator derives from its ``decision_function`` (the logit ``z``
-    of each row) and ``classes_``: probabilities, log-probabilities, predictions, and
-    its tags (two classes, dense input). Shared by :class:`NeuronClassifier` and
-    :class:`~streamneuron.sklearn_cv.NeuronClassifierCV`."""
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_class = False
-        tags.input_tags.sparse = False
-        return tags
-
-    def predict_proba(self, X):
-        """``[[P(classes_[0]), P(classes_[1])], ...]``, shape (n_samples, 2)."""
-        z = self.decision_function(X)
-        return np.column_stack([sigmoid(-z), sigmoid(z)])
-
-    def predict_log_proba(self, X):
-        """Log of :meth:`predict_proba`, computed from the logit without overflow."""
-        z = self.decision_function(X)
-        return np.column_stack([-np.logaddexp(0.0, z), -np.logaddexp(0.0, -z)])
-
-    def predict(self, X):
-        """``classes_[1]`` where the logit is > 0, else ``classes_[0]``."""
-        z = self.decision_function(X)
-        return self.classes_[(z > 0.0).astype(np.intp)]
 
 
 class NeuronClassifier(LogitOutputs, ClassifierMixin, BaseEstimator):
@@ -199,6 +173,13 @@ class NeuronClassifier(LogitOutputs, ClassifierMixin, BaseEstimator):
         ``sample_weight``); ``"balanced"``: ``n / (2 n_c)`` from the label counts of
         the ``fit`` data (not with ``partial_fit``, as ``SGDClassifier``); a dict maps
         class labels to weights (a class left out: 1).
+    categorical_features : "from_dtype", list of str or None, default="from_dtype"
+        One-hot columns of a pandas DataFrame ``X``: ``"from_dtype"`` its string, object
+        and ``category`` columns (as ``HistGradientBoostingClassifier``), or the named
+        columns; a weight per level seen in ``fit`` (a null is a level; an unseen level
+        adds nothing), penalised, not standardized: ``ColumnTransformer(StandardScaler,
+        OneHotEncoder(handle_unknown="ignore"))`` then ``LogisticRegression``. Full-pass
+        solvers only. scipy sparse ``X`` is densified, up to 2**27 values.
 
     Attributes
     ----------
@@ -217,6 +198,9 @@ class NeuronClassifier(LogitOutputs, ClassifierMixin, BaseEstimator):
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Only when ``X`` was a DataFrame with string column names.
+    levels_ : streamneuron.levels.Levels or None
+        The categorical columns' levels; ``coef_`` then holds the number features'
+        weights followed by each level's (``levels_.labels()``).
     n_iter_ : int
         Iterations of the last call: Newton or L-BFGS iterations for a full-pass
         ``fit``; passes over the data for SGD (``epochs`` for ``fit``, 1 for
@@ -242,6 +226,7 @@ class NeuronClassifier(LogitOutputs, ClassifierMixin, BaseEstimator):
     :class:`streamneuron.Neuron` (JSON model file, CLI ``predict``).
     """
 
+    _sparse_input = True  # densified (sklearn_data.densify: up to 2**27 values)
     # Derived from the parameter table (streamneuron.params), as the defaults below.
     _parameter_constraints: dict = estimator_constraints()
 
@@ -254,7 +239,8 @@ class NeuronClassifier(LogitOutputs, ClassifierMixin, BaseEstimator):
                  random_state=estimator_default("random_state"),
                  warm_start=estimator_default("warm_start"),
                  average=estimator_default("average"), l1=estimator_default("l1"),
-                 class_weight=estimator_default("class_weight")):
+                 class_weight=estimator_default("class_weight"),
+                 categorical_features=estimator_default("categorical_features")):
         self.loss = loss
         self.solver = solver
         self.batch_size = batch_size
@@ -270,6 +256,7 @@ class NeuronClassifier(LogitOutputs, ClassifierMixin, BaseEstimator):
         self.average = average
         self.l1 = l1
         self.class_weight = class_weight
+        self.categorical_features = categorical_features
 
     # -- training -----------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
@@ -291,8 +278,13 @@ class NeuronClassifier(LogitOutputs, ClassifierMixin, BaseEstimator):
         weight of 0 equals the row being absent (with SGD only when a batch holds
         every row).
         """
-        warm = self.warm_start and hasattr(self, "classes_")
-        X, y = validate_data(self, X, y, dtype=_FLOAT_DTYPES, order="C", reset=not warm)
+        names = categorical_columns(X, self.categorical_features)
+        if names:
+            fit_categorical(self, X, y, sample_weight, names, FULL_PASS_TOL)
+            return self
+        self.levels_ = None
+        warm = self.warm_start and hasattr(self, "classes_") and self._neuron.levels is None
+        X, y = dense_data(self, X, y, dtype=_FLOAT_DTYPES, order="C", reset=not warm)
         check_classification_targets(y)
         classes = binary_classes(y, "y")
         if warm:
@@ -333,9 +325,11 @@ class NeuronClassifier(LogitOutputs, ClassifierMixin, BaseEstimator):
         no step). ``sample_weight`` as for :meth:`fit`.
         """
         first = not hasattr(self, "classes_")
+        if not first and self._neuron.levels is not None:
+            raise ValueError("partial_fit does not continue a model with categorical columns")
         if first and classes is None:
             raise ValueError("classes must be passed on the first call to partial_fit.")
-        X, y = validate_data(self, X, y, dtype=_FLOAT_DTYPES, order="C", reset=first)
+        X, y = dense_data(self, X, y, dtype=_FLOAT_DTYPES, order="C", reset=first)
         check_classification_targets(y)
         if classes is not None:
             wanted = binary_classes(np.asarray(classes), "classes")
@@ -361,7 +355,9 @@ class NeuronClassifier(LogitOutputs, ClassifierMixin, BaseEstimator):
     def decision_function(self, X):
         """The logit ``z`` of each row, shape (n_samples,); ``z > 0`` predicts ``classes_[1]``."""
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=_FLOAT_DTYPES, reset=False)
+        if self._neuron.levels is not None:
+            return categorical_logits(self, X)
+        X = dense_data(self, X, dtype=_FLOAT_DTYPES, reset=False)
         z = np.empty(X.shape[0], dtype=np.float64)
         n = self._neuron
         bad = kernels.logits(X, n.weights, n.bias, n.center, n.inv_scale, z)
@@ -379,6 +375,8 @@ class NeuronClassifier(LogitOutputs, ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         names = getattr(self, "feature_names_in_", None)
         held = self._neuron
+        if held.levels is not None:
+            return Neuron.from_dict({**held.to_dict(), "label": label})
         neuron = Neuron(self.n_features_in_, self.loss,
                         feature_names=None if names is None else [str(c) for c in names],
                         label=label,

@@ -34,7 +34,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from .fullpass.engine import fit_gd
 from .params import pick_solver
-from .sklearn import LogitOutputs
+from .sklearn_data import LogitOutputs
 
 # The full-pass fit at the chosen penalty stops within this relative gap (as
 # NeuronClassifier's full-pass fit).

@@ -79,6 +79,9 @@ class Moments:
 
         X = _float_rows(X)
         sw = _weights_of(sample_weight, X.shape[0])
+        if X.shape[1] == 0:  # categorical columns only: no number to standardize
+            total = float(sw.sum()) if sw.shape[0] else X.shape[0]
+            return cls(X.shape[0], np.zeros(0), np.zeros(0), total if sw.shape[0] else None)
         mean, m2, total = moments(X, sw)
         return cls(X.shape[0], mean, m2, total if sw.shape[0] else None)
 

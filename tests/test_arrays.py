@@ -93,7 +93,7 @@ def test_fit_sgd_takes_dataframes_and_pairs_directly(data, tmp_path):
 def test_features_and_label_chosen_like_parquet(data, parquet):
     X, y = data
     df = frame(X, y, id=np.arange(N), name=["a"] * N)
-    source = from_dataframe(df, label="y")  # numeric columns but the label; strings left out
+    source = from_dataframe(df, label="y")  # numeric columns but the label; strings categorical
     assert source.feature_names == ["x0", "x1", "x2", "x3", "id"]
     assert source.feature_names == sn.open_source(parquet, label="y").feature_names
     assert source.dtype == np.float64  # an int64 feature: float64, as for Parquet
@@ -104,8 +104,12 @@ def test_features_and_label_chosen_like_parquet(data, parquet):
     assert np.array_equal(chunk.X, X[:len(chunk.y), [2, 0]])
     with pytest.raises(sn.DataError, match="no label column 'label'"):
         from_dataframe(df, label="label")
-    with pytest.raises(sn.DataError, match="feature column 'name' has type"):
-        from_dataframe(df, label="y", features=["x0", "name"])
+    # a string column is categorical (issue 20), as in Parquet; a date is no feature
+    assert source.categorical == ["name"]
+    assert from_dataframe(df, label="y", features=["x0", "name"]).categorical == ["name"]
+    dated = df.assign(when=pd.Timestamp("2024-01-01"))
+    with pytest.raises(sn.DataError, match="feature column 'when' has type"):
+        from_dataframe(dated, label="y", features=["x0", "when"])
     with pytest.raises(sn.DataError, match="no feature column 'nope'"):
         sn.open_source(df, label="y", features=["nope"])
     with pytest.raises(sn.DataError, match="label column 'name' has type"):

@@ -115,16 +115,15 @@ def test_dataframe_lists_the_columns_it_leaves_out_with_their_reason(tmp_path):
                        "y": y, "s": s, "when": pd.date_range("2020-01-01", periods=N)})
     source = from_dataframe(df, label="y", weight="s")
     assert source.feature_names == ["a", "b"]
+    assert source.categorical == ["city"]  # a string column is categorical (issue 20)
     when = f"{df['when'].dtype}, not a number"  # datetime64[ns] or [us], by pandas version
-    assert dict(source.left_out) == {"city": "string, not a number", "s": "--weight",
-                                     "when": when}
-    # As the Parquet reader says it of the same column.
+    assert dict(source.left_out) == {"s": "--weight", "when": when}
+    # As the Parquet reader takes the same column.
     pq.write_table(pa.table({"a": X[:, 0], "city": pa.array(df["city"].tolist()), "y": y}),
                    tmp_path / "d.parquet")
     parquet = sn.open_source(tmp_path / "d.parquet", label="y")
-    assert dict(parquet.left_out)["city"] == dict(source.left_out)["city"]
-    assert {"column": "city", "reason": "string, not a number"} in \
-        source.columns_report()["left_out"]
+    assert parquet.categorical == source.categorical
+    assert {"column": "when", "reason": when} in source.columns_report()["left_out"]
     chosen = from_dataframe(df, label="y", features=["b"])
-    assert dict(chosen.left_out) == {"a": "not in --features", "city": "string, not a number",
+    assert dict(chosen.left_out) == {"a": "not in --features", "city": "not in --features",
                                      "s": "not in --features", "when": when}

@@ -9,7 +9,7 @@ from typing import Sequence
 from ..errors import DataError
 from .arrays import ArraySource, is_array, is_dataframe
 from .base import DecodedUnit, Source, Unit
-from .frames import FrameSource, from_dask_dataframe, from_dataframe
+from .frames import FrameSource, from_dask_dataframe, from_dataframe, is_category_dtype
 from .hdf5 import HDF5Source
 from .parquet import ParquetSource
 from .paths import FileRef, expand, sniff_format
@@ -70,7 +70,7 @@ def open_source(paths, label: str | None = "y", features: Sequence[str] | None =
         return paths
     if isinstance(features, str):
         features = [f.strip() for f in features.split(",") if f.strip()]
-    if features is not None and len(features) == 0:
+    if features is not None and len(features) == 0 and not categorical:
         raise DataError("--features names no column")
     if isinstance(exclude, str):
         exclude = [f.strip() for f in exclude.split(",") if f.strip()]
@@ -85,7 +85,8 @@ def open_source(paths, label: str | None = "y", features: Sequence[str] | None =
         raise ConfigError("weight names a column (a str); weights as an array go with "
                           "arrays: open_source((X, y), weight=w)")
     if is_dataframe(paths):
-        return from_dataframe(paths, label=label, features=features, weight=weight)
+        return from_dataframe(paths, label=label, features=features, weight=weight,
+                              categorical=categorical)
     if is_array(paths):
         if label is not None:
             raise DataError("an array alone has no labels: give (X, y), or label=None to "
@@ -124,4 +125,4 @@ def open_source(paths, label: str | None = "y", features: Sequence[str] | None =
 
 __all__ = ["open_source", "Source", "DecodedUnit", "Unit", "Weighted", "Encoded", "with_class_weights",
            "ParquetSource", "HDF5Source", "ArraySource", "FrameSource", "from_dataframe",
-           "from_dask_dataframe", "FileRef", "expand", "sniff_format"]
+           "from_dask_dataframe", "is_category_dtype", "FileRef", "expand", "sniff_format"]

@@ -4,9 +4,10 @@
 :func:`~streamneuron.readers.open_source` given a DataFrame) chooses its columns
 as the Parquet reader does, with the same shared code
 (:func:`~streamneuron.readers.base.choose_features`): by default every number
-column (integers, floats, booleans) but the label and the weight column; every
-other column is listed in ``left_out`` with its reason (a string column:
-``"string, not a number"``). Units are the Dask partitions, or slices of
+column (integers, floats, booleans) but the label and the weight column, and
+every string, object and ``category`` column as a categorical one (given raw, as
+Arrow arrays in ``DecodedUnit.extra``, until :class:`~.encoded.Encoded` codes them);
+every other column is listed in ``left_out`` with its reason. Units are the Dask partitions, or slices of
 ``chunk_rows`` rows of a pandas frame; each is converted column by column as a
 Parquet row group is (:mod:`.arrays` says what the two in-memory sources share).
 """
@@ -20,7 +21,7 @@ import numpy as np
 from ..errors import DataError
 from .arrays import (RowBlocks, _column_major, _is_dask_frame, _slices, _x_dtype,
                      is_dataframe, numeric_column)
-from .base import (DecodedUnit, Unit, check_labels, check_weights, choose_features,
+from .base import (DecodedUnit, Unit, check_labels, check_weights, choose_columns,
                    columns_are)
 
 
@@ -33,10 +34,24 @@ def _frame_values(series) -> np.ndarray:
     return series.to_numpy()
 
 
+def _arrow(series):
+    """A pandas column as an Arrow array (``category``: a DictionaryArray; object
+    strings: a string array), as a Parquet reader gives it."""
+    import pyarrow as pa
+
+    try:
+        return pa.Array.from_pandas(series)
+    except (pa.ArrowException, TypeError, ValueError) as exc:
+        raise DataError(f"column {series.name!r}: cannot be read as a categorical column "
+                        f"({exc}); give it one type (strings, integers or booleans)") from None
+
+
 def _frame_unit(part, where: str, features: Sequence[str], label: str | None, dtype,
-                out=None, weight: str | None = None) -> DecodedUnit:
+                out=None, weight: str | None = None,
+                categorical: Sequence[str] = ()) -> DecodedUnit:
     """One pandas partition decoded, column by column like a row group (``X`` into
-    ``out`` when given); ``w`` from the ``weight`` column, or None."""
+    ``out`` when given); ``w`` from the ``weight`` column, or None; the
+    ``categorical`` columns raw, as Arrow arrays in ``extra``."""
     X = _column_major(len(part), len(features), dtype).T if out is None else out
     for j, name in enumerate(features):
         X[:, j] = _frame_values(part[name])
@@ -46,11 +61,13 @@ def _frame_unit(part, where: str, features: Sequence[str], label: str | None, dt
     w = None
     if weight is not None:
         w = check_weights(_frame_values(part[weight]), column=weight, where=where)
-    return DecodedUnit(X, y, where, w=w)
+    extra = {name: _arrow(part[name]) for name in categorical}
+    return DecodedUnit(X, y, where, extra, w=w)
 
 
-def _delayed_frame_unit(part, where, features, dtype, label, weight=None):
-    return [_frame_unit(part, where, features, label, dtype, weight=weight)]
+def _delayed_frame_unit(part, where, features, dtype, label, weight=None, categorical=()):
+    return [_frame_unit(part, where, features, label, dtype, weight=weight,
+                        categorical=categorical)]
 
 
 def _problem(dtype) -> str | None:
@@ -64,6 +81,22 @@ def _problem(dtype) -> str | None:
     return "string" if pd.api.types.is_string_dtype(dtype) else str(dtype)
 
 
+def is_category_dtype(dtype) -> bool:
+    """pandas ``category``, string and object columns: categorical without being named."""
+    import pandas as pd
+
+    return bool(isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(dtype)
+                or pd.api.types.is_object_dtype(dtype))
+
+
+def _is_discrete(dtype) -> bool:
+    """Integer and boolean columns (and the category ones): ``categorical`` may name them."""
+    import pandas as pd
+
+    return bool(is_category_dtype(dtype) or pd.api.types.is_integer_dtype(dtype)
+                or pd.api.types.is_bool_dtype(dtype))
+
+
 class FrameSource(RowBlocks):
     """Rows of a pandas or Dask DataFrame, its columns chosen as for Parquet.
 
@@ -75,7 +108,8 @@ class FrameSource(RowBlocks):
     """
 
     def __init__(self, df, label: str | None = "y", features: Sequence[str] | None = None, *,
-                 chunk_rows: int | None = None, weight: str | None = None):
+                 chunk_rows: int | None = None, weight: str | None = None,
+                 categorical: Sequence[str] | None = None):
         self.files = []
         self.weight = weight
         dask_frame = _is_dask_frame(df)
@@ -90,10 +124,17 @@ class FrameSource(RowBlocks):
                             f"{columns_are(columns, label)}")
         if features is not None:
             features = [str(f) for f in features]
-        self.feature_names, self.left_out = choose_features(
+        if categorical is not None:
+            categorical = [str(c) for c in categorical]
+        self.feature_names, self.categorical, self.left_out = choose_columns(
             [(c, _problem(dtypes[c])) for c in columns], label=label, features=features,
             exclude=None, where=self._kind, weight=weight,
-            hint="leave it out with features=")
+            hint="leave it out with features=", categorical=categorical,
+            category_columns=[c for c in columns if is_category_dtype(dtypes[c])],
+            discrete_columns=[c for c in columns if _is_discrete(dtypes[c])])
+        # the categorical columns the user named (refused, not left out, past max_levels)
+        self.named_categorical = [c for c in self.categorical
+                                  if c in (categorical or ()) or c in (features or ())]
         if weight is not None and _bool(dtypes[weight]):
             raise DataError(f"{self._kind}: weight column {weight!r} has type "
                             f"{dtypes[weight]}, not a number")
@@ -111,17 +152,14 @@ class FrameSource(RowBlocks):
 
     def _read(self, u: Unit, where: str, keep: Sequence[str], out) -> DecodedUnit:
         part = self._partition(u, list(keep))
-        unit = _frame_unit(part, where, self.feature_names, self.label, self.dtype, out,
-                           weight=self.weight)
-        if keep:
-            import pyarrow as pa
-
-            unit.extra = {name: pa.Array.from_pandas(part[name]) for name in keep}
-        return unit
+        return _frame_unit(part, where, self.feature_names, self.label, self.dtype, out,
+                           weight=self.weight,
+                           categorical=list(dict.fromkeys([*keep, *self.categorical])))
 
     def _partition(self, u: Unit, keep: list[str]):
         columns = list(dict.fromkeys(
-            self.feature_names + [c for c in (self.label, self.weight) if c] + keep))
+            self.feature_names + [c for c in (self.label, self.weight) if c]
+            + list(self.categorical) + keep))
         missing = [c for c in keep if c not in self._frame.columns]
         if missing:
             raise DataError(f"{self.describe(self.units.index(u))}: no column {missing[0]!r}; "
@@ -141,14 +179,17 @@ class FrameSource(RowBlocks):
         import dask
 
         features = tuple(self.feature_names)
-        columns = list(features) + [c for c in (self.label, self.weight) if c]
+        categorical = tuple(self.categorical)
+        columns = list(dict.fromkeys(list(features) + [c for c in (self.label, self.weight) if c]
+                                     + list(categorical)))
         frame = self._frame[columns]
         parts = frame.to_delayed() if self._kind == "dask DataFrame" else None
         out = []
         for i, u in enumerate(self.units):
             part = parts[u.index] if parts is not None else frame.iloc[self._rows(u)]
             out.append(dask.delayed(_delayed_frame_unit, pure=True)(
-                part, self.describe(i), features, self.dtype, self.label, self.weight))
+                part, self.describe(i), features, self.dtype, self.label, self.weight,
+                categorical))
         return out
 
 
@@ -159,19 +200,23 @@ def _bool(dtype) -> bool:
 
 
 def from_dataframe(df, label: str | None = "y", features: Sequence[str] | None = None, *,
-                   chunk_rows: int | None = None, weight: str | None = None) -> FrameSource:
+                   chunk_rows: int | None = None, weight: str | None = None,
+                   categorical: Sequence[str] | None = None) -> FrameSource:
     """A source over a pandas or Dask DataFrame, columns chosen as for Parquet.
 
     ``label``: the label column (None: features only); ``features``: the feature
     columns in order, default every numeric (integer, float, bool) column but the
-    label and ``weight`` (the sample-weight column, or None). Units: the Dask
+    label and ``weight`` (the sample-weight column, or None), and every string, object
+    and ``category`` column as a categorical one (one-hot, :mod:`streamneuron.levels`);
+    ``categorical`` names more (integer or boolean columns). Units: the Dask
     partitions, or ``chunk_rows`` rows of a pandas frame.
     """
     if isinstance(features, str):
         features = [f.strip() for f in features.split(",") if f.strip()]
     if not is_dataframe(df):
         raise DataError(f"expected a pandas or Dask DataFrame, got {type(df).__name__}")
-    return FrameSource(df, label, features, chunk_rows=chunk_rows, weight=weight)
+    return FrameSource(df, label, features, chunk_rows=chunk_rows, weight=weight,
+                       categorical=categorical)
 
 
 def from_dask_dataframe(ddf, label: str | None = "y",

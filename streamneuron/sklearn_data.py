@@ -1,0 +1,199 @@
+"""What :class:`streamneuron.NeuronClassifier` does with data beyond a dense array of
+numbers, and what it derives from its logits.
+
+* **Categorical columns** of a pandas DataFrame (``categorical_features``:
+  ``"from_dtype"``, the string, object and ``category`` columns, as scikit-learn's
+  ``HistGradientBoostingClassifier``; or a list of column names; None: none). ``fit``
+  trains on the frame as :func:`streamneuron.fit_gd` does (levels counted, one weight
+  per level, :mod:`streamneuron.levels`): the objective is scikit-learn's
+  ``ColumnTransformer(StandardScaler, OneHotEncoder(handle_unknown="ignore"))`` then
+  ``LogisticRegression(C = 1 / (l2 n))``. Predicting encodes the rows by the levels
+  learned in ``fit``: an unseen level adds nothing.
+* **scipy sparse** input (``OneHotEncoder``'s output) is densified, up to
+  :data:`MAX_DENSE_VALUES` values; more is refused with how to stream it instead.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import (_check_feature_names, _check_n_features,
+                                      check_consistent_length, validate_data)
+
+from .errors import DataError
+from .fullpass.engine import fit_gd
+from .levels import MAX_LEVELS
+from .losses import sigmoid
+from .readers import is_category_dtype, open_source
+from .sklearn_input import binary_classes, encode_labels, estimator_row_weights
+
+# Sparse input is densified up to this many values (2**27 float64: 1 GiB).
+MAX_DENSE_VALUES = 2 ** 27
+
+
+class LogitOutputs:
+    """What a binary estimator derives from its ``decision_function`` (the logit ``z``
+    of each row) and ``classes_``: probabilities, log-probabilities, predictions, and
+    its tags (two classes; sparse input when ``_sparse_input``). Shared by
+    :class:`~streamneuron.NeuronClassifier` and
+    :class:`~streamneuron.sklearn_cv.NeuronClassifierCV`."""
+
+    _sparse_input = False
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False
+        tags.input_tags.sparse = self._sparse_input
+        return tags
+
+    def predict_proba(self, X):
+        """``[[P(classes_[0]), P(classes_[1])], ...]``, shape (n_samples, 2)."""
+        z = self.decision_function(X)
+        return np.column_stack([sigmoid(-z), sigmoid(z)])
+
+    def predict_log_proba(self, X):
+        """Log of :meth:`predict_proba`, computed from the logit without overflow."""
+        z = self.decision_function(X)
+        return np.column_stack([-np.logaddexp(0.0, z), -np.logaddexp(0.0, -z)])
+
+    def predict(self, X):
+        """``classes_[1]`` where the logit is > 0, else ``classes_[0]``."""
+        z = self.decision_function(X)
+        return self.classes_[(z > 0.0).astype(np.intp)]
+
+
+# -- sparse input -------------------------------------------------------------------
+
+def dense_data(estimator, X, y="no_validation", **kwargs):
+    """scikit-learn's ``validate_data`` accepting scipy sparse ``X``, densified
+    (:func:`densify`); returns what it returns (``X``, or ``(X, y)``)."""
+    out = validate_data(estimator, X, y, accept_sparse=True, **kwargs)
+    if isinstance(out, tuple):
+        return densify(out[0]), out[1]
+    return densify(out)
+
+
+def densify(X):
+    """A scipy sparse matrix as a C-ordered dense array (other input as it is);
+    ValueError past :data:`MAX_DENSE_VALUES` values. Why densify: the estimator's
+    kernels read dense rows, and one-hot blocks that fit in memory densified are
+    the common case; larger data belongs to the streaming path."""
+    import scipy.sparse as sp
+
+    if not sp.issparse(X):
+        return X
+    n, d = X.shape
+    if n * d > MAX_DENSE_VALUES:
+        raise ValueError(
+            f"sparse X of shape ({n}, {d}) would be {n * d} values densified, more than "
+            f"NeuronClassifier's limit of 2**27 ({MAX_DENSE_VALUES}, 1 GiB of float64); give "
+            "the columns before one-hot encoding instead: a pandas DataFrame with category "
+            "columns (categorical_features='from_dtype'), or a Parquet file to "
+            "streamneuron.fit_gd / fit_sgd, which stream the rows and encode the levels")
+    return np.ascontiguousarray(X.toarray())
+
+
+# -- categorical columns ------------------------------------------------------------
+
+def categorical_columns(X, categorical_features) -> list[str] | None:
+    """The categorical columns of ``X`` (see the module docstring), or None when ``X``
+    is no pandas DataFrame or has none."""
+    import pandas as pd
+
+    if categorical_features is None or not isinstance(X, pd.DataFrame):
+        return None
+    if isinstance(categorical_features, str):  # "from_dtype"
+        names = [str(c) for c, t in X.dtypes.items() if is_category_dtype(t)]
+    else:
+        columns = [str(c) for c in X.columns]
+        names = [str(c) for c in categorical_features]
+        missing = [c for c in names if c not in columns]
+        if missing:
+            raise ValueError(f"categorical_features names no column {missing[0]!r}; X's "
+                             f"columns are {columns}")
+    return names or None
+
+
+def _unused(name: str, columns) -> str:
+    while name in columns:
+        name = "_" + name
+    return name
+
+
+def fit_categorical(estimator, X, y, sample_weight, names: list[str], tol: float) -> None:
+    """``estimator.fit`` on a DataFrame with the categorical columns ``names``: the
+    optimum by :func:`streamneuron.fit_gd` on the frame (in this process), the fitted
+    attributes set from the :class:`~streamneuron.Neuron` it returns (``coef_``: the
+    number features' raw weights, then each level's weight, in ``levels_`` order)."""
+    if estimator.solver == "sgd":
+        raise ValueError("categorical columns train with a full-pass solver (solver 'auto', "
+                         "'newton' or 'lbfgs'); for SGD use streamneuron.fit_sgd on the "
+                         "DataFrame, or categorical_features=None with the columns encoded")
+    _check_feature_names(estimator, X, reset=True)
+    _check_n_features(estimator, X, reset=True)
+    check_consistent_length(X, y)
+    y = np.asarray(y)
+    check_classification_targets(y)
+    classes = binary_classes(y, "y")
+    y01 = encode_labels(y, classes)
+    weights = estimator_row_weights(X, y01, sample_weight, estimator.class_weight,
+                                    classes, fit=True)
+    frame = X.rename(columns=str)
+    label = _unused("__label__", frame.columns)
+    weight = None if weights is None else _unused("__weight__", [*frame.columns, label])
+    frame = frame.assign(**{label: y01, **({} if weight is None else {weight: weights})})
+    features = [c for c in frame.columns if c not in (*names, label, weight)]
+    try:
+        fitted = fit_gd(frame, label=label, weight=weight, features=features or None,
+                        categorical=names, solver=estimator.solver, loss=estimator.loss,
+                        l2=estimator.l2, l1=estimator.l1, tol=tol,
+                        standardize=estimator.standardize, workers=0)
+    except DataError as exc:  # in the estimator's words: no label column, no flags
+        message = str(exc).replace(repr(label), "y").replace(
+            "raise --max-levels, or leave it out", "drop it from X, or name the columns to "
+            f"one-hot encode in categorical_features (at most {MAX_LEVELS} levels each)")
+        raise ValueError(message) from None
+    estimator.classes_ = classes
+    estimator._neuron, estimator._passes, estimator._sgd, estimator._running = \
+        fitted, 0, None, None
+    info = fitted.info
+    estimator.l2_ = float(info["params"]["l2"])
+    estimator.n_iter_ = int(info["iterations"])
+    estimator.converged_ = bool(info["converged"])
+    estimator.loss_curve_ = [float(row["objective"]) for row in info["history"]]
+    estimator.levels_ = fitted.levels
+    d = fitted.n_features
+    coef = fitted.weights[:d] * fitted.inv_scale
+    estimator.mean_, estimator.scale_ = fitted.mean, fitted.scale
+    estimator.t_ = int(fitted.updates)
+    estimator.coef_ = np.concatenate([coef, fitted.weights[d:]]).reshape(1, -1)
+    estimator.intercept_ = np.array([float(fitted.bias) - float(coef @ fitted.center)])
+
+
+def categorical_logits(estimator, X) -> np.ndarray:
+    """The logit of each row of the DataFrame ``X``, its categorical columns encoded by
+    the levels learned in ``fit`` (an unseen level adds nothing)."""
+    import pandas as pd
+
+    if not isinstance(X, pd.DataFrame):
+        raise ValueError("this NeuronClassifier was fitted on a DataFrame with categorical "
+                         f"columns {estimator.levels_.names}; give X as a DataFrame with "
+                         "the same columns")
+    _check_feature_names(estimator, X, reset=False)
+    _check_n_features(estimator, X, reset=False)
+    neuron = estimator._neuron
+    try:
+        source = open_source(X.rename(columns=str), label=None, **neuron.columns())
+        units = [source.read(i) for i in range(len(source.units))]
+    except DataError as exc:
+        raise ValueError(str(exc)) from None
+    if not units:
+        raise ValueError("Found array with 0 sample(s) (shape=(0, "
+                         f"{X.shape[1]})) while a minimum of 1 is required.")
+    rows = np.concatenate([u.X for u in units]).astype(np.float64, copy=False)
+    codes = np.concatenate([u.codes for u in units])
+    return neuron.decision_function(np.ascontiguousarray(rows), codes)
+
+
+__all__ = ["LogitOutputs", "MAX_DENSE_VALUES", "categorical_columns", "categorical_logits",
+           "dense_data", "densify", "fit_categorical"]
