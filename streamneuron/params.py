@@ -261,7 +261,11 @@ PARAMS: dict[str, Param] = _entries(
           default_text="the string and dictionary columns"),
     Param("max_levels", Whole(1), MAX_LEVELS,
           help="A categorical column with more distinct values is left out of the default "
-               "features (an id or free text?), or refused when named."),
+               "features (an id or free text?), or refused when named, unless --hash-bits."),
+    Param("hash_bits", Whole(0, note="0: not hashed"), 0,
+          help="Hash a categorical column of more than --max-levels levels into 2**B weights "
+               "(FNV-1a 64 of the value's UTF-8 text, mod 2**B; stored in the model) instead "
+               "of leaving it out."),
     # The estimator's own parameters (no flag: the command line says --mode and --seed).
     Param("solver", OneOf(lambda: (AUTO, *AUTO_SOLVERS, *SGD)), "auto",
           flag="", estimator=ESTIMATOR, commands=()),

@@ -44,6 +44,9 @@ def categorical_report(model, candidates, max_levels) -> list[dict]:
         if column is None:
             out.append({"column": name, "left_out": f"more than {max_levels} levels"})
             continue
+        if column.hash_bits:
+            out.append({"column": name, "hashed": column.n_weights})
+            continue
         entry = {"column": name, "levels": column.n_levels}
         if column.has_reference:
             entry["reference"] = column.reference
@@ -57,6 +60,8 @@ def categorical_line(entries: list[dict]) -> str:
     for e in entries:
         if "left_out" in e:
             parts.append(f"{e['column']} (left out: {e['left_out']})")
+        elif "hashed" in e:
+            parts.append(f"{e['column']} (hashed into {e['hashed']} weights)")
         else:
             ref = f", reference {e['reference']!r}" if "reference" in e else ""
             parts.append(f"{e['column']} ({e['levels']} levels{ref})")

@@ -41,7 +41,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from .cluster import DaskCluster, check_where, open_executor
+from .cluster import PersistWarning, check_where, open_executor, warn_persist
 from ..errors import ConfigError, DataError
 from .sums import (Evaluation, Sums, merge_moments, pass_moments, pass_sums,
                    start_from_moments, sum_partials)
@@ -66,10 +66,6 @@ GD_LR = 1.0
 FULL_PASS_TOL = 1e-6
 
 
-class PersistWarning(UserWarning):
-    """``persist=True``: the decoded partitions are about to fill cluster memory."""
-
-
 class ConvergenceWarning(UserWarning):
     """A full-pass solver stopped before its tolerance was met (the message says why)."""
 
@@ -89,6 +85,7 @@ class GDParams:
     persist: bool
     partition_rows: int | None
     max_levels: int  # categorical columns: the most levels a column may have
+    hash_bits: int  # ... past it, hashed into 2**hash_bits weights (0: not hashed)
     l1: float
     weight: str | None  # the weight column (None: unweighted)
     class_weight: str | dict | None  # as given: None, "balanced" or {0: a, 1: b}
@@ -105,7 +102,8 @@ def fit_gd(source, max_iter: int | None = None, lr: float = GD_LR, *, loss: str 
            on_cluster: Callable[[str], None] | None = None,
            label: str | None = "y", features=None, weight=None, cv: int | None = None,
            validation_fraction: float = DEFAULT.validation_fraction, seed: int = DEFAULT.seed,
-           path_values=None, categorical=None, max_levels: int = DEFAULT.max_levels) -> Neuron:
+           path_values=None, categorical=None, max_levels: int = DEFAULT.max_levels,
+           hash_bits: int = DEFAULT.hash_bits) -> Neuron:
     """Train a neuron by full passes over the data, on Dask or in this process.
 
     ``max_iter``: the most iterations (default 100; 1000 for lbfgs).
@@ -183,13 +181,15 @@ def fit_gd(source, max_iter: int | None = None, lr: float = GD_LR, *, loss: str 
                         weight=weight_column, class_weight=class_weight,
                         max_iter=DEFAULT_MAX_ITER.get(name, 100) if max_iter is None else max_iter,
                         standardize=bool(standardize), persist=bool(persist),
-                        partition_rows=partition_rows, max_levels=max_levels)
+                        partition_rows=partition_rows, max_levels=max_levels,
+                        hash_bits=hash_bits)
 
     # Every value is checked once, here, before any work ("auto" is settled once the
     # features are known).
     check_params(loss=loss, max_iter=max_iter, lr=lr, l2=l2, l1=l1, tol=tol,
                  partition_rows=partition_rows, workers=workers, seed=seed,
-                 validation_fraction=validation_fraction, max_levels=max_levels)
+                 validation_fraction=validation_fraction, max_levels=max_levels,
+                 hash_bits=hash_bits)
     selection = Selection.of(l2=l2, l1=l1, cv=cv, validation_fraction=validation_fraction,
                              seed=seed, values=path_values)
     if solver not in SOLVERS and solver != "auto":
@@ -265,7 +265,7 @@ def sums_at_model(model: Neuron, source, *, matrices: int, client=None,
     params = GDParams(loss=model.loss_name, solver="newton", max_iter=1, lr=GD_LR, l2=0.0,
                       tol=FULL_PASS_TOL, standardize=model.mean is not None, persist=False,
                       partition_rows=None, l1=0.0, weight=source.weight, class_weight=None,
-                      max_levels=DEFAULT.max_levels)
+                      max_levels=DEFAULT.max_levels, hash_bits=DEFAULT.hash_bits)
     data = pass_data(source)
     executor = open_executor(client=client, scheduler=scheduler, workers=workers,
                              data_bytes=data.n_rows * source.n_features * source.dtype.itemsize)
@@ -334,7 +334,7 @@ class _Run:
             self._settle_l2(moments.weight)
         else:
             self._settle_l2(self.data.n_rows)
-        self.source = encode_source(self.source, counts,
+        self.source = encode_source(self.source, counts, hash_bits=p.hash_bits,
                                     reference=self.params.l2 == 0 and p.l1 == 0)
         self.data = pass_data(self.source, p.partition_rows)
         if p.solver == AUTO:  # now that the weights are known
@@ -352,7 +352,8 @@ class _Run:
         try:
             if p.persist or self.data.persist_anyway:
                 if p.persist:
-                    self._warn_persist()
+                    warn_persist(self.executor, self.data.n_rows, self.d,
+                                 self.source.dtype.itemsize)
                 bag = self.executor.persist(bag if self.data.decoded else bag.map_partitions(decode))
                 decoded = True
             elif not self.data.decoded:
@@ -474,25 +475,6 @@ class _Run:
         if n != self.data.n_rows:
             raise DataError(f"the input changed while training: {int(n)} rows read, "
                             f"{self.data.n_rows} expected")
-
-    def _warn_persist(self) -> None:
-        rows = self.data.n_rows
-        size = rows * (self.d * self.source.dtype.itemsize + 8)
-        if isinstance(self.executor, DaskCluster):
-            workers, limit = self.executor.memory_limit()
-            room = (f"the {workers} worker(s) have {_gib(limit)} in all" if limit
-                    else f"{workers} worker(s), memory limit unknown")
-            too_big = (" It does not fit: expect spilling or dying workers."
-                       if limit and size > 0.6 * limit else "")
-        else:
-            room, too_big = "in this process", ""
-        warnings.warn(f"--persist keeps the decoded data in memory: about {_gib(size)} "
-                      f"({rows} rows x {self.d} features); {room}.{too_big}",
-                      PersistWarning, stacklevel=5)
-
-
-def _gib(n: float) -> str:
-    return f"{n / 2**30:.2f} GiB"
 
 
 __all__ = ["fit_gd", "fit_newton", "fit_lbfgs", "sums_at_model", "GDParams", "Partition",
