@@ -25,31 +25,42 @@ from .common import (NONFINITE, OK, PAUSED, _average, _step, curvature_scalar,
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _add_outer(mat, a, x, codes, i, d, k, p):
+def _add_outer(mat, cross, a, x, codes, i, d, k, p):
     """``mat += a x~ x~^T`` (upper triangle) for row ``i``'s one-hot expanded
     ``x~ = (x_std, onehot(codes[i]), 1)``: the blocks numbers x numbers, numbers x
     levels, levels x levels (a column's levels never meet: only the row's own) and
-    the bias column."""
+    the bias column. The levels' rows of the numbers x levels and bias blocks go to
+    ``cross`` (``cross[code - d] = (sum a x, sum a)``: one cache line a level, not
+    ``d + 1`` scattered ones), folded into ``mat`` by :func:`_fold_cross`."""
     for j in range(d):
         ax = a * x[j]
         for m in range(j, d):
             mat[j, m] += ax * x[m]
-        for c in range(k):
-            code = codes[i, c]
-            if code >= 0:
-                mat[j, code] += ax
         mat[j, p] += ax
     for c in range(k):
         code = codes[i, c]
         if code < 0:
             continue
+        row = cross[code - d]
+        for j in range(d):
+            row[j] += a * x[j]
+        row[d] += a
         # columns' weights lie in column order, so a later column's code is larger
         for e in range(c, k):
             other = codes[i, e]
             if other >= 0:
                 mat[code, other] += a
-        mat[code, p] += a
     mat[p, p] += a
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _fold_cross(mat, cross, d, p):
+    """Add ``cross`` (see :func:`_add_outer`) into ``mat``'s upper triangle."""
+    for level in range(cross.shape[0]):
+        code = d + level
+        for j in range(d):
+            mat[j, code] += cross[level, j]
+        mat[code, p] += cross[level, d]
 
 
 @njit(cache=True, nogil=True)
@@ -70,9 +81,12 @@ def categorical_sums(X, codes, y, weights, w, b, mean, inv_scale, loss_id, grad,
     scores = meat.shape[0] == p + 1
     weighted = weights.shape[0] > 0
     x = np.empty(d)
+    cross_h = np.zeros((p - d if curvature else 0, d + 1))
+    cross_m = np.zeros((p - d if scores else 0, d + 1))
     sum_dz = 0.0
     sum_loss = 0.0
     sum_w = 0.0
+    bad = -1
     for i in range(n):
         z = b
         for j in range(d):
@@ -83,11 +97,12 @@ def categorical_sums(X, codes, y, weights, w, b, mean, inv_scale, loss_id, grad,
             if code >= 0:
                 z += w[code]
         if not np.isfinite(z):
-            return sum_dz, sum_loss, sum_w, i
+            bad = i
+            break
         loss, dz = loss_and_dz_scalar(loss_id, z, y[i])
         s = weights[i] if weighted else 1.0
         if scores:
-            _add_outer(meat, s * dz * dz, x, codes, i, d, k, p)
+            _add_outer(meat, cross_m, s * dz * dz, x, codes, i, d, k, p)
         loss *= s
         dz *= s
         sum_loss += loss
@@ -100,8 +115,12 @@ def categorical_sums(X, codes, y, weights, w, b, mean, inv_scale, loss_id, grad,
             if code >= 0:
                 grad[code] += dz
         if curvature:
-            _add_outer(hess, s * curvature_scalar(loss_id, z), x, codes, i, d, k, p)
-    return sum_dz, sum_loss, sum_w, -1
+            _add_outer(hess, cross_h, s * curvature_scalar(loss_id, z), x, codes, i, d, k, p)
+    if curvature:
+        _fold_cross(hess, cross_h, d, p)
+    if scores:
+        _fold_cross(meat, cross_m, d, p)
+    return sum_dz, sum_loss, sum_w, bad
 
 
 @njit(cache=True, nogil=True)
