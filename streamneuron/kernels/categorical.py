@@ -22,6 +22,11 @@ from numba import njit
 
 from .common import (NONFINITE, OK, PAUSED, _average, _step, curvature_scalar,
                      loss_and_dz_scalar)
+from .intrinsics import _prefetch_row
+
+# Shuffled rows: the row this many positions ahead is hinted into cache (its features
+# and its codes), so that the loads of scattered rows overlap the training.
+AHEAD = 16
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -199,6 +204,10 @@ def _sgd_codes_block(X, codes, labels, order, rw, mean, inv_scale, arrays, numbe
     while pos < stop:
         i = pos if identity else order[pos]
         # (labels and rw are in training order, like order itself)
+        if not identity and pos + AHEAD < stop:
+            ahead = order[pos + AHEAD]
+            _prefetch_row(X, ahead)
+            _prefetch_row(codes, ahead)
         z = b
         for j in range(d):
             x[j] = (X[i, j] - mean[j]) * inv_scale[j]
