@@ -117,12 +117,15 @@ def summary_lines(summary: dict, info: dict) -> list[str]:
         objective = (f"{objective}; {iterates}" if info.get("objective_of") == "saved model"
                      else f"{iterates} (the saved model's own is read again only after "
                           f"{SAVED_OBJECTIVE_EPOCHS} epochs or more: `evaluate` gives its loss)")
+    kept = [c for c in summary.get("categorical", []) if "left_out" not in c]
+    levels = (f"; {len(kept)} categorical, {len(summary['weights']) - summary['features']} "
+              "level weights" if kept else "")
     lines.append(f"wrote {summary['model']} ({summary['features']} features: "
-                 f"{name_list(names, limit=8, ends=3)}; {objective})")
-    if info["params"].get("l1", 0.0) > 0 or summary["nonzero"] < summary["features"]:
+                 f"{name_list(names, limit=8, ends=3)}{levels}; {objective})")
+    if info["params"].get("l1", 0.0) > 0 or summary["nonzero"] < len(summary["weights"]):
         largest = ", ".join(f"{w['feature']} {w['weight']:+.4g}"
                             for w in summary["largest_weights"])
-        lines.append(f"{summary['nonzero']} of {summary['features']} weights non-zero; "
+        lines.append(f"{summary['nonzero']} of {len(summary['weights'])} weights non-zero; "
                      f"largest: {largest or 'none'}")
     if summary["mode"] != "sgd":
         state = "converged" if summary["converged"] else "NOT converged"
