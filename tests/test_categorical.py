@@ -336,3 +336,15 @@ def test_hash_bits_is_one_hot_of_fnv1a_buckets(tmp_path, capsys):
     k = _fnv1a64(b"someone new") % 2**bits
     assert z[0] == pytest.approx(model.bias + model.weights[1 + k] - model.weights[0]
                                  * model.mean[0] / model.scale[0], abs=1e-12)
+
+
+def test_l2_auto_with_levels_refits_the_pipeline_at_the_chosen_penalty(files):
+    model = sn.fit_gd(files["train_path"], label="y", solver="newton", categorical=["hour"],
+                      l2="auto", cv=3, tol=1e-10)
+    path = model.info["path"]
+    assert path["penalty"] == "l2" and len(path["points"]) > 3
+    l2 = model.info["params"]["l2"]
+    assert l2 == path["chosen"]
+    pipe, X = reference(files["train"], l2)
+    ours = model.decision_function(*_rows(model, files["train_path"]))
+    assert np.max(np.abs(ours - pipe.decision_function(X))) < 1e-6

@@ -213,9 +213,6 @@ def fit_gd(source, max_iter: int | None = None, lr: float = GD_LR, *, loss: str 
         if solver == AUTO and levels_known:  # (else once the levels are counted)
             solver = pick_solver(source.n_features, source.n_features + (
                 source.levels.n_weights if source.levels is not None else 0))
-        if source.categorical and selection is not None:
-            raise ConfigError("--l2/--l1 auto and --cv do not take categorical columns yet; "
-                              "give --l2", param="l2")
         check_auto_penalty(solver, l2=l2, l1=l1, cv=cv,
                            validation_fraction=validation_fraction)
         params = make_params(solver, source.weight)
@@ -306,6 +303,8 @@ class _Run:
             if stats is None:
                 first = self._first_pass(model)  # (weighted: W, and l2, from this pass)
             if self.selection is not None:  # the penalty chosen on held-out rows
+                if first is None:  # (categorical columns: no start from the co-moments)
+                    first = self._evaluate(model, np.zeros(model.n_weights + 1), True)
                 choose_penalty(self, model, first, self.selection)
                 return model
             if self.start is not None:  # the first point is not w = 0: first is not at it
@@ -334,8 +333,10 @@ class _Run:
             self._settle_l2(moments.weight)
         else:
             self._settle_l2(self.data.n_rows)
+        # a reference level only where nothing is penalised (auto: the path penalises)
+        unpenalised = self.selection is None and self.params.l2 == 0 and p.l1 == 0
         self.source = encode_source(self.source, counts, hash_bits=p.hash_bits,
-                                    reference=self.params.l2 == 0 and p.l1 == 0)
+                                    reference=unpenalised)
         self.data = pass_data(self.source, p.partition_rows)
         if p.solver == AUTO:  # now that the weights are known
             picked = pick_solver(self.d, self.d + self.source.levels.n_weights)
