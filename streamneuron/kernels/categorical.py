@@ -34,9 +34,9 @@ def _add_outer(mat, cross, a, x, codes, i, d, k, p):
     """``mat += a x~ x~^T`` (upper triangle) for row ``i``'s one-hot expanded
     ``x~ = (x_std, onehot(codes[i]), 1)``: the blocks numbers x numbers, numbers x
     levels, levels x levels (a column's levels never meet: only the row's own) and
-    the bias column. The levels' rows of the numbers x levels and bias blocks go to
-    ``cross`` (``cross[code - d] = (sum a x, sum a)``: one cache line a level, not
-    ``d + 1`` scattered ones), folded into ``mat`` by :func:`_fold_cross`."""
+    the bias column. The levels' rows of the numbers x levels, bias and diagonal
+    blocks go to ``cross`` (``cross[code - d] = (sum a x, sum a, sum a)``: a cache line or
+    two a level, not ``d + 2`` scattered ones), folded into ``mat`` by :func:`_fold_cross`."""
     for j in range(d):
         ax = a * x[j]
         for m in range(j, d):
@@ -49,9 +49,10 @@ def _add_outer(mat, cross, a, x, codes, i, d, k, p):
         row = cross[code - d]
         for j in range(d):
             row[j] += a * x[j]
-        row[d] += a
+        row[d] += a  # the bias column
+        row[d + 1] += a  # the diagonal
         # columns' weights lie in column order, so a later column's code is larger
-        for e in range(c, k):
+        for e in range(c + 1, k):
             other = codes[i, e]
             if other >= 0:
                 mat[code, other] += a
@@ -66,6 +67,7 @@ def _fold_cross(mat, cross, d, p):
         for j in range(d):
             mat[j, code] += cross[level, j]
         mat[code, p] += cross[level, d]
+        mat[code, code] += cross[level, d + 1]
 
 
 @njit(cache=True, nogil=True)
@@ -86,8 +88,8 @@ def categorical_sums(X, codes, y, weights, w, b, mean, inv_scale, loss_id, grad,
     scores = meat.shape[0] == p + 1
     weighted = weights.shape[0] > 0
     x = np.empty(d)
-    cross_h = np.zeros((p - d if curvature else 0, d + 1))
-    cross_m = np.zeros((p - d if scores else 0, d + 1))
+    cross_h = np.zeros((p - d if curvature else 0, d + 2))
+    cross_m = np.zeros((p - d if scores else 0, d + 2))
     sum_dz = 0.0
     sum_loss = 0.0
     sum_w = 0.0
