@@ -340,6 +340,7 @@ class Source(abc.ABC):
     # :class:`~.encoded.Encoded` gives each row's level codes in ``DecodedUnit.codes``
     # (``levels``: those levels; None: not encoded).
     categorical: list[str] = []
+    named_categorical: list[str] = []  # those the user named (refused past --max-levels)
     levels = None
     left_out: list[tuple[str, str]] = []
     column_warnings: list[str] = []
