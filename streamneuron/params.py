@@ -57,6 +57,21 @@ NEWTON_MAX_FEATURES = 128
 # row's Hessian work is (d + k)**2 / 2 whatever the levels (one column's levels never
 # meet), but the Hessian itself is (p + 1)**2 floats per task and its Cholesky p**3 / 3.
 NEWTON_MAX_WEIGHTS = 2048
+# Above this many weights newton is refused even when asked for: its Hessian alone is
+# (p + 1)**2 float64 per task (0.5 GiB at 8192) and the Cholesky p**3 / 3 flops.
+NEWTON_LIMIT_WEIGHTS = 8192
+
+
+def check_newton_size(solver: str, n_weights: int) -> None:
+    """ConfigError when ``solver`` is newton and ``n_weights`` is past what a dense
+    Hessian can hold (:data:`NEWTON_LIMIT_WEIGHTS`), saying what to do instead."""
+    if solver == "newton" and n_weights > NEWTON_LIMIT_WEIGHTS:
+        gib = (n_weights + 1) ** 2 * 8 / 2**30
+        raise ConfigError(f"newton with {n_weights:,} weights would sum a {gib:.1f} GiB Hessian "
+                          f"in every task (at most {NEWTON_LIMIT_WEIGHTS:,} weights): use "
+                          "--mode lbfgs (auto picks it above "
+                          f"{NEWTON_MAX_WEIGHTS:,} weights), or fewer levels (--max-levels, "
+                          "--hash-bits)", param="mode")
 
 
 def pick_solver(n_features: int, n_weights: int | None = None) -> str:

@@ -47,8 +47,8 @@ from .sums import (Evaluation, Sums, merge_moments, pass_moments, pass_sums,
                    start_from_moments, sum_partials)
 from ..losses import get_loss
 from ..neuron import Neuron
-from ..params import (AUTO, DEFAULT, NEWTON_MAX_FEATURES, check_auto_penalty, check_params,
-                      pick_solver)
+from ..params import (AUTO, DEFAULT, NEWTON_MAX_FEATURES, check_auto_penalty, check_newton_size,
+                      check_params, pick_solver)
 from .partitions import (SPLIT_EVERY, Partition, already_decoded, decode, pass_data,
                          plan_partitions, read_units, release_buffers)
 from ..penalty import Penalty, default_l2
@@ -338,9 +338,11 @@ class _Run:
         self.source = encode_source(self.source, counts, hash_bits=p.hash_bits,
                                     reference=unpenalised)
         self.data = pass_data(self.source, p.partition_rows)
+        n_weights = self.d + self.source.levels.n_weights
         if p.solver == AUTO:  # now that the weights are known
-            picked = pick_solver(self.d, self.d + self.source.levels.n_weights)
+            picked = pick_solver(self.d, n_weights)
             self.params = replace(self.make_params(picked, p.weight), l2=self.params.l2)
+        check_newton_size(self.params.solver, n_weights)
         return moments.mean, moments.scale()
 
     @contextmanager
