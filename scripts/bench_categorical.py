@@ -32,7 +32,11 @@ reference
     ``GeneralizedLinearRegressor(family="binomial", alpha=l2, l1_ratio=0)`` on the standardized
     numeric columns + pandas ``category`` columns (glum's objective is the same: half the
     binomial deviance per row = the mean log loss). J and the gradient's max norm are
-    evaluated HERE (float64 numpy) at each solver's weights; the two must agree. The reference
+    evaluated HERE (float64 numpy) at each solver's weights; the two must agree. glum's
+    default solver here (irls-ls: dense Newton, 5 iterations) reaches a gradient of ~1e-14
+    and is the faster of the two at 11k weights (1M rows: 133 s against scikit-learn lbfgs's
+    388 s, 2428 iterations, gradient 1e-7, J 1.6e-11 above); ``--sklearn-solver
+    newton-cholesky`` is the exact scikit-learn alternative (a dense 11k x 11k Hessian). The reference
     runs on every file of at most ``--reference-rows`` rows (else on the first file's first
     rows): the gaps of streamneuron and Spark are shown where the reference covers their file.
 
