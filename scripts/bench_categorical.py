@@ -50,7 +50,10 @@ spark
     mapped onto the population scale (w * s_pop / s_sample) and J evaluated here; the problem
     Spark solves differs from ours only by the factor (n-1)/n on the numeric block's penalty
     (a relative change of J far below 1e-9 at 1M rows). Passes = Spark jobs in the job group.
-    Install: ``pip install pyspark`` (4.x; needs Java 17, ``java -version``).
+    Spark runs before the reference is loaded (the JVM and the in-memory problem are never
+    large together; at 10M rows a run holding both was killed), its weights kept until J can
+    be evaluated. Install: ``pip install pyspark`` (4.x, tried 4.3.0; needs Java 17,
+    ``java -version``).
 
 streamneuron
     ``python -m streamneuron train FILE --label y --categorical c10,... --max-levels N
@@ -372,7 +375,7 @@ def spark_session(memory: str):
     return spark
 
 
-def run_spark(spark, path: str, cols: Columns, l2: float, args, prob: Problem | None) -> dict:
+def run_spark(spark, path: str, cols: Columns, l2: float, args) -> dict:
     from pyspark.ml.classification import LogisticRegression
     from pyspark.ml.feature import OneHotEncoder, StandardScaler, StringIndexer, VectorAssembler
     from pyspark.sql.functions import col
@@ -410,11 +413,15 @@ def run_spark(spark, path: str, cols: Columns, l2: float, args, prob: Problem | 
     out = {"seconds": seconds, "jobs": len(sc.statusTracker().getJobIdsForGroup(group)),
            "iterations": model.summary.totalIterations, "weights": len(coef),
            "spark_objective": history[-1] if history else None}
-    if prob is not None and prob.covers_file:
-        pt = point_from(prob, scaler.mean.toArray(), scaler.std.toArray(), coef[:p],
-                        model.intercept, maps)
-        out["J"] = objective(prob, pt)
+    out["_raw"] = (scaler.mean.toArray(), scaler.std.toArray(), coef[:p], model.intercept, maps)
     return out
+
+
+def score_spark(res: dict, prob: Problem) -> None:
+    """J at Spark's weights (sample-std scale mapped onto the problem's), if it covers the file."""
+    raw = res.pop("_raw", None)
+    if raw is not None and prob is not None and prob.covers_file:
+        res["J"] = objective(prob, point_from(prob, *raw))
 
 
 # --------------------------------------------------------------------------
@@ -737,10 +744,26 @@ def main() -> int:
                 r["streamneuron"][mode] = res
                 log(f"  streamneuron {mode}: " + ", ".join(
                     f"{k} {v}" for k, v in res.items() if k not in ("cmd", "model")))
-    # Phase 2: the in-memory reference (and J of every model on it), then Spark.
+    # Phase 2: Spark (its weights kept), then the in-memory reference and J of every model
+    # on it. Spark first: its JVM and the in-memory problem are never large at the same time.
     for path in args.files:
         cols, r = cols_of[path], results["files"][path]
-        prob = None
+        if "spark" in parts:
+            try:
+                if spark is None:
+                    t0 = time.perf_counter()
+                    spark = spark_session(args.spark_memory)
+                    results["spark_startup_s"] = time.perf_counter() - t0
+                r["spark"] = run_spark(spark, path, cols, r["l2"], args)
+            except Exception as exc:  # noqa: BLE001
+                r["spark"] = {"note": f"failed: {type(exc).__name__}: {exc}"[:300]}
+            log(f"  spark: " + ", ".join(f"{k} {v}" for k, v in r["spark"].items()
+                                          if not k.startswith("_")))
+    if spark is not None:
+        spark.stop()
+        spark = None
+    for path in args.files:
+        cols, r = cols_of[path], results["files"][path]
         if "reference" in parts and path in ref_files:
             log(f"{path}: reference on the first {min(sizes[path], args.reference_rows):,} rows")
             prob = load_problem(path, cols, min(sizes[path], args.reference_rows), args.l2)
@@ -749,17 +772,11 @@ def main() -> int:
             r["reference"] = ref
             for res in (r.get("streamneuron") or {}).values():
                 score_streamneuron(res, prob, cols)
-        if "spark" in parts:
-            try:
-                if spark is None:
-                    t0 = time.perf_counter()
-                    spark = spark_session(args.spark_memory)
-                    results["spark_startup_s"] = time.perf_counter() - t0
-                r["spark"] = run_spark(spark, path, cols, r["l2"], args, prob)
-            except Exception as exc:  # noqa: BLE001
-                r["spark"] = {"note": f"failed: {type(exc).__name__}: {exc}"[:300]}
-            log(f"  spark: {r['spark']}")
-        del prob
+            if r.get("spark"):
+                score_spark(r["spark"], prob)
+            del prob
+        if r.get("spark"):
+            r["spark"].pop("_raw", None)
     if spark is not None:
         spark.stop()
     results["targets"] = targets(results)
