@@ -30,6 +30,33 @@ AHEAD = 16
 
 
 @njit(cache=True, nogil=True, inline="always")
+def _row_logit(X, codes, i, w, b, mean, inv_scale, x):
+    """Row ``i``'s standardized features into ``x``, and its logit
+    ``b + w . x + sum_c w[codes[i, c]]`` (a code of -1 adds nothing)."""
+    z = b
+    for j in range(x.shape[0]):
+        x[j] = (X[i, j] - mean[j]) * inv_scale[j]
+        z += w[j] * x[j]
+    for c in range(codes.shape[1]):
+        code = codes[i, c]
+        if code >= 0:
+            z += w[code]
+    return z
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _add_gradient(acc, dz, x, codes, i):
+    """``acc += dz x~`` for row ``i``: ``dz x`` to the number weights, ``dz`` to each of
+    its levels' weights."""
+    for j in range(x.shape[0]):
+        acc[j] += dz * x[j]
+    for c in range(codes.shape[1]):
+        code = codes[i, c]
+        if code >= 0:
+            acc[code] += dz
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _add_outer(mat, cross, a, x, codes, i, d, k, p):
     """``mat += a x~ x~^T`` (upper triangle) for row ``i``'s one-hot expanded
     ``x~ = (x_std, onehot(codes[i]), 1)``: the blocks numbers x numbers, numbers x
@@ -95,14 +122,7 @@ def categorical_sums(X, codes, y, weights, w, b, mean, inv_scale, loss_id, grad,
     sum_w = 0.0
     bad = -1
     for i in range(n):
-        z = b
-        for j in range(d):
-            x[j] = (X[i, j] - mean[j]) * inv_scale[j]
-            z += w[j] * x[j]
-        for c in range(k):
-            code = codes[i, c]
-            if code >= 0:
-                z += w[code]
+        z = _row_logit(X, codes, i, w, b, mean, inv_scale, x)
         if not np.isfinite(z):
             bad = i
             break
@@ -115,12 +135,7 @@ def categorical_sums(X, codes, y, weights, w, b, mean, inv_scale, loss_id, grad,
         sum_loss += loss
         sum_dz += dz
         sum_w += s
-        for j in range(d):
-            grad[j] += dz * x[j]
-        for c in range(k):
-            code = codes[i, c]
-            if code >= 0:
-                grad[code] += dz
+        _add_gradient(grad, dz, x, codes, i)
         if curvature:
             _add_outer(hess, cross_h, s * curvature_scalar(loss_id, z), x, codes, i, d, k, p)
     if curvature:
@@ -210,14 +225,7 @@ def _sgd_codes_block(X, codes, labels, order, rw, mean, inv_scale, arrays, numbe
             ahead = order[pos + AHEAD]
             _prefetch_row(X, ahead)
             _prefetch_row(codes, ahead)
-        z = b
-        for j in range(d):
-            x[j] = (X[i, j] - mean[j]) * inv_scale[j]
-            z += w[j] * x[j]
-        for c in range(k):
-            code = codes[i, c]
-            if code >= 0:
-                z += w[code]
+        z = _row_logit(X, codes, i, w, b, mean, inv_scale, x)
         if not np.isfinite(z):
             status = NONFINITE
             pos = i
@@ -233,12 +241,7 @@ def _sgd_codes_block(X, codes, labels, order, rw, mean, inv_scale, arrays, numbe
         weight_seen += weight
         rows_seen += 1.0
         carry_rows += 1.0
-        for j in range(d):
-            carry_w[j] += dz * x[j]
-        for c in range(k):
-            code = codes[i, c]
-            if code >= 0:
-                carry_w[code] += dz
+        _add_gradient(carry_w, dz, x, codes, i)
         pos += 1
         if carry_rows >= batch_size:
             if carry_weight > 0.0:
