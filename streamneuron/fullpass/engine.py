@@ -442,8 +442,11 @@ class _Run:
 
         every = curvature_every(p.curvature, self.data.n_rows, model.n_weights)
 
-        def evaluate(theta, curvature):  # newton's Hessian: a sample's when every > 1
-            return self._evaluate(model, theta, curvature, every)
+        def evaluate(theta, curvature):  # newton's Hessian: a sample's when every > 1,
+            # unless newton asks for the "exact" one (to decide its stop)
+            rate = 1 if curvature == "exact" or not curvature else every
+            ev = self._evaluate(model, theta, bool(curvature), rate)
+            return replace(ev, hessian_sampled=True) if rate > 1 else ev
 
         theta0 = np.append(model.weights, model.bias)
         solver = SOLVERS[p.solver]

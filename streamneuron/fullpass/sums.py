@@ -50,6 +50,7 @@ class Evaluation:
     objective: float
     gradient: np.ndarray
     hessian: np.ndarray | None = None
+    hessian_sampled: bool = False  # the Hessian from a sample of the rows (it only steers)
 
     @property
     def grad_norm(self) -> float:
