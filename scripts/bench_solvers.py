@@ -730,9 +730,11 @@ def hessian_cost(args) -> list[dict]:
     rng = np.random.default_rng(0)
     print(f"\n### Hessian cost: one in-process pass over up to {args.hessian_rows} float32 "
           f"rows, units of {DEFAULT_CHUNK_ROWS} rows (median of {args.hessian_repeat})\n")
-    print("| d | rows | gradient s | gradient + Hessian s | ratio | ns/row gradient | "
+    every = fullpass.SAMPLE_EVERY
+    print("| d | rows | gradient s | gradient + Hessian s | ratio | gradient + sampled "
+          f"Hessian (1 row in {every}) s | ratio sampled | ns/row gradient | "
           "ns/row gradient + Hessian | ns/row numpy BLAS Hessian only | Newton solve s |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for d in args.hessian_d:
         # The Hessian pass is O(d^2) per row: fewer rows for wide data (ns/row is the result).
         n = min(args.hessian_rows, max(20_000, int(2e10 / d ** 2)))
@@ -745,19 +747,20 @@ def hessian_cost(args) -> list[dict]:
         chunks = [DecodedUnit(X[i:i + DEFAULT_CHUNK_ROWS], y[i:i + DEFAULT_CHUNK_ROWS],
                               f"rows {i}") for i in range(0, n, DEFAULT_CHUNK_ROWS)]
 
-        def sums_decoded(units, params, loss_id, hessian):
-            return fullpass.pass_sums(units, already_decoded, names, params, loss_id, hessian)
+        def sums_decoded(units, params, loss_id, hessian, k=1):
+            return fullpass.pass_sums(units, already_decoded, names, params, loss_id, hessian,
+                                      k)
 
-        for h in (False, True):  # compile / warm
-            sums_decoded(chunks[:1], params, loss_id, h)
-        times = {}
-        for h in (False, True):
-            ts = []
-            for _ in range(args.hessian_repeat):
+        kinds = {False: (False, 1), True: (True, 1), "sampled": (True, every)}
+        for h, k in kinds.values():  # compile / warm
+            sums_decoded(chunks[:1], params, loss_id, h, k)
+        ts: dict = {key: [] for key in kinds}
+        for _ in range(args.hessian_repeat):  # side by side: the load drifts alike
+            for key, (h, k) in kinds.items():
                 t = time.perf_counter()
-                sums_decoded(chunks, params, loss_id, h)
-                ts.append(time.perf_counter() - t)
-            times[h] = statistics.median(ts)
+                sums_decoded(chunks, params, loss_id, h, k)
+                ts[key].append(time.perf_counter() - t)
+        times = {key: statistics.median(v) for key, v in ts.items()}
         # For comparison: the same curvature sums by BLAS (float64 copy of each unit,
         # X^T diag(h) X as one gemm; single-threaded OpenBLAS, see the top of the file).
         t = time.perf_counter()
@@ -772,16 +775,56 @@ def hessian_cost(args) -> list[dict]:
         newton_step(H, np.ones(d + 1))  # the client's solve of one Newton step
         solve = time.perf_counter() - t
         row = {"d": d, "rows": n, "gradient": times[False], "hessian": times[True],
-               "ratio": times[True] / times[False], "solve": solve, "numpy_blas": blas}
+               "ratio": times[True] / times[False], "solve": solve, "numpy_blas": blas,
+               "sampled": times["sampled"], "ratio_sampled": times["sampled"] / times[False]}
         results.append(row)
         ns = 1e9 / n
         print(f"| {d} | {n} | {times[False]:.4f} | {times[True]:.4f} | {row['ratio']:.2f} | "
+              f"{times['sampled']:.4f} | {row['ratio_sampled']:.2f} | "
               f"{times[False] * ns:.1f} | {times[True] * ns:.1f} | {blas * ns:.1f} | "
               f"{solve:.4f} |", flush=True)
         del X, chunks
-    print("\nA newton pass costs `ratio` gradient passes: newton beats lbfgs while "
+    print("\nA newton pass costs `ratio` gradient passes (`ratio sampled` with newton's "
+          "default curvature='sampled' on large data): newton beats lbfgs while "
           "newton passes x ratio < lbfgs passes.")
+    results += curvature_passes(args)
     return results
+
+
+def curvature_passes(args) -> list[dict]:
+    """Newton's passes, gap and wall time with the exact and the sampled Hessian
+    (``fit_gd(curvature=...)``), side by side on the small sets, in process."""
+    import streamneuron as sn
+
+    print("\n### Newton: exact vs sampled Hessian (in process, median of "
+          f"{args.hessian_repeat})\n")
+    print("| set | l2 | Hessian rows (1 in k) | passes exact | passes sampled | gap exact | "
+          "gap sampled | s exact | s sampled |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    out = []
+    for name in SMALL:
+        ds = small_dataset(name)
+        for l2 in (1e-2, 1e-4):
+            ref = newton_reference(ds.X, ds.y, l2)
+            cells: dict = {c: [] for c in ("exact", "sampled")}
+            models = {}
+            for _ in range(args.hessian_repeat):
+                for c in cells:
+                    t = time.perf_counter()
+                    models[c] = sn.fit_gd(ds.fit_input, solver="newton", l2=l2, workers=0,
+                                          curvature=c)
+                    cells[c].append(time.perf_counter() - t)
+            row = {"set": name, "l2": l2, "every": models["sampled"].info["hessian_every"]}
+            for c, m in models.items():
+                row[f"passes_{c}"] = m.info["passes"]
+                row[f"gap_{c}"] = (model_objective(m, ds, l2) - ref.J) / ref.J
+                row[f"seconds_{c}"] = statistics.median(cells[c])
+            out.append(row)
+            print(f"| {name} | {l2:g} | {row['every']} | {row['passes_exact']} | "
+                  f"{row['passes_sampled']} | {row['gap_exact']:.1e} | "
+                  f"{row['gap_sampled']:.1e} | {row['seconds_exact']:.3f} | "
+                  f"{row['seconds_sampled']:.3f} |", flush=True)
+    return out
 
 
 # --------------------------------------------------------------------------

@@ -43,8 +43,8 @@ import numpy as np
 
 from .cluster import PersistWarning, check_where, open_executor, warn_persist
 from ..errors import ConfigError, DataError
-from .sums import (Evaluation, Sums, merge_moments, pass_moments, pass_sums,
-                   start_from_moments, sum_partials)
+from .sums import (Evaluation, Sums, curvature_every, merge_moments, pass_moments,
+                   pass_sums, start_from_moments, sum_partials)
 from ..losses import get_loss
 from ..neuron import Neuron
 from ..params import (AUTO, DEFAULT, NEWTON_MAX_FEATURES, check_auto_penalty, check_newton_size,
@@ -89,6 +89,7 @@ class GDParams:
     l1: float
     weight: str | None  # the weight column (None: unweighted)
     class_weight: str | dict | None  # as given: None, "balanced" or {0: a, 1: b}
+    curvature: str = "sampled"  # newton's steering Hessian: "exact" or "sampled"
 
 
 def fit_gd(source, max_iter: int | None = None, lr: float = GD_LR, *, loss: str = DEFAULT.loss,
@@ -103,7 +104,7 @@ def fit_gd(source, max_iter: int | None = None, lr: float = GD_LR, *, loss: str 
            label: str | None = "y", features=None, weight=None, cv: int | None = None,
            validation_fraction: float = DEFAULT.validation_fraction, seed: int = DEFAULT.seed,
            path_values=None, categorical=None, max_levels: int = DEFAULT.max_levels,
-           hash_bits: int = DEFAULT.hash_bits) -> Neuron:
+           hash_bits: int = DEFAULT.hash_bits, curvature: str = "sampled") -> Neuron:
     """Train a neuron by full passes over the data, on Dask or in this process.
 
     ``max_iter``: the most iterations (default 100; 1000 for lbfgs).
@@ -173,7 +174,9 @@ def fit_gd(source, max_iter: int | None = None, lr: float = GD_LR, *, loss: str 
     nonzero (the non-zero weights), with weights ``weight_total`` (``W``) and
     ``class_weights`` (``[a0, a1]``), and ``history``: one row per iteration with
     iteration, objective, grad_norm and seconds (newton adds decrement and step).
-    ``progress(row)`` is called with each row.
+    ``progress(row)`` is called with each row. ``curvature``: newton's steering Hessian,
+    ``"sampled"`` (from ~1 row in 16 on large data: :func:`~.sums.curvature_every`) or
+    ``"exact"``; the stop is decided by the exact gradient either way.
     """
     def make_params(name: str, weight_column: str | None = None) -> GDParams:
         return GDParams(loss=loss, solver=name, lr=lr, tol=tol,
@@ -182,7 +185,7 @@ def fit_gd(source, max_iter: int | None = None, lr: float = GD_LR, *, loss: str 
                         max_iter=DEFAULT_MAX_ITER.get(name, 100) if max_iter is None else max_iter,
                         standardize=bool(standardize), persist=bool(persist),
                         partition_rows=partition_rows, max_levels=max_levels,
-                        hash_bits=hash_bits)
+                        hash_bits=hash_bits, curvature=curvature)
 
     # Every value is checked once, here, before any work ("auto" is settled once the
     # features are known).
@@ -262,7 +265,8 @@ def sums_at_model(model: Neuron, source, *, matrices: int, client=None,
     params = GDParams(loss=model.loss_name, solver="newton", max_iter=1, lr=GD_LR, l2=0.0,
                       tol=FULL_PASS_TOL, standardize=model.mean is not None, persist=False,
                       partition_rows=None, l1=0.0, weight=source.weight, class_weight=None,
-                      max_levels=DEFAULT.max_levels, hash_bits=DEFAULT.hash_bits)
+                      max_levels=DEFAULT.max_levels, hash_bits=DEFAULT.hash_bits,
+                      curvature="exact")  # standard errors: the Hessian of every row
     data = pass_data(source)
     executor = open_executor(client=client, scheduler=scheduler, workers=workers,
                              data_bytes=data.n_rows * source.n_features * source.dtype.itemsize)
@@ -401,13 +405,15 @@ class _Run:
         return start_from_moments(moments, model.center, model.inv_scale, self.loss,
                                   self.params.l2)
 
-    def _evaluate(self, model: Neuron, theta: np.ndarray, curvature: bool) -> Evaluation:
-        """One pass: the objective and derivatives at ``theta``."""
-        sums = self._sums(model, theta, curvature)
+    def _evaluate(self, model: Neuron, theta: np.ndarray, curvature: bool,
+                  every: int = 1) -> Evaluation:
+        """One pass: the objective and derivatives at ``theta`` (``every``: :func:`pass_sums`)."""
+        sums = self._sums(model, theta, curvature, every)
         p = theta.shape[0] - 1
         return sums.evaluate(theta[:p], float(theta[p]), self.params.l2)
 
-    def _sums(self, model: Neuron, theta: np.ndarray, matrices: bool | int) -> Sums:
+    def _sums(self, model: Neuron, theta: np.ndarray, matrices: bool | int,
+              every: int = 1) -> Sums:
         """One pass: the sums at ``theta`` with ``matrices`` matrix sums (:meth:`Sums.size`)."""
         import dask
 
@@ -416,7 +422,7 @@ class _Run:
         params = np.concatenate([w, [b], model.center, model.inv_scale])
         graph = self.bag.map_partitions(
             pass_sums, self.read, self.features, dask.delayed(params, traverse=False),
-            self.loss.kernel_id, matrices
+            self.loss.kernel_id, matrices, every
         ).reduction(sum_partials, sum_partials, split_every=SPLIT_EVERY)
         sums = Sums(self.executor.compute(graph), d)
         self.passes += 1
@@ -436,8 +442,13 @@ class _Run:
             if self.progress is not None:
                 self.progress(row)
 
-        def evaluate(theta, curvature):
-            return self._evaluate(model, theta, curvature)
+        every = curvature_every(p.curvature, self.data.n_rows, model.n_weights)
+
+        def evaluate(theta, curvature):  # newton's Hessian: a sample's when every > 1,
+            # unless newton asks for the "exact" one (to decide its stop)
+            rate = 1 if curvature == "exact" or not curvature else every
+            ev = self._evaluate(model, theta, bool(curvature), rate)
+            return replace(ev, hessian_sampled=True) if rate > 1 else ev
 
         theta0 = np.append(model.weights, model.bias)
         solver = SOLVERS[p.solver]
@@ -455,7 +466,7 @@ class _Run:
                       "grad_norm": result.grad_norm, "where": self.executor.kind,
                       "history": history, "params": asdict(p),
                       "partitions": len(self.data.partitions),
-                      "nonzero": int(np.count_nonzero(model.weights))}
+                      "nonzero": int(np.count_nonzero(model.weights)), "hessian_every": every}
         if self.source.class_weights is not None:
             model.info["class_weights"] = [float(a) for a in self.source.class_weights]
         if self.weight_total is not None and self.source.weighted:

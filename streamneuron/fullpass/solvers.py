@@ -254,17 +254,28 @@ def newton(evaluate: Evaluate, theta: np.ndarray, options: Options,
     stop = max_iter_stop(options)
     # Without L1 the stop also bounds the weights' error (NewtonStop): at most one pass more.
     weights_stop = NewtonStop(options.tol) if penalty.l1 == 0.0 else None
+    curvature = True  # the Hessian that steers; "exact" once a sampled one says "done"
     for _ in range(options.max_iter):
         threshold = NEWTON_MARGIN * options.tol * max(abs(F), 1e-300)
         d = direction(ev, penalty, threshold)
         gap_met = -d.model <= threshold
+        if gap_met and ev.hessian_sampled:
+            # A sampled Hessian only steers: the stop is decided, and the last steps
+            # taken, with the exact one (one pass more, then Newton's quadratic steps).
+            curvature = "exact"
+            ev = evaluate(ev.theta, curvature)
+            F = objective_of(ev, penalty)
+            d = direction(ev, penalty, threshold)
+            gap_met = -d.model <= threshold
+            if weights_stop is not None:
+                weights_stop.gap_met_before = False
         if weights_stop is not None and math.isfinite(d.model):
             gap_met = weights_stop(ev, d.step, gap_met)
         if not math.isfinite(d.model) or gap_met:
             stop = CONVERGED
             break
         trial = line_search(evaluate, penalty, lambda t: ev.theta + t * d.step,
-                            lambda t, x: F + ARMIJO_C1 * t * d.slope, curvature=True)
+                            lambda t, x: F + ARMIJO_C1 * t * d.slope, curvature=curvature)
         if trial is None:
             stop = no_descent(name)
             break

@@ -23,6 +23,7 @@ from numba import njit
 from .common import (NONFINITE, OK, PAUSED, _average, _step, curvature_scalar,
                      loss_and_dz_scalar)
 from .intrinsics import _prefetch_row
+from .sums import raise_diagonal, sample_gap, sample_start
 
 # Shuffled rows: the row this many positions ahead is hinted into cache (its features
 # and its codes), so that the loads of scattered rows overlap the training.
@@ -99,7 +100,7 @@ def _fold_cross(mat, cross, d, p):
 
 @njit(cache=True, nogil=True)
 def categorical_sums(X, codes, y, weights, w, b, mean, inv_scale, loss_id, grad, hess,
-                     meat):
+                     meat, every):
     """Add one unit's sums into ``grad`` (``p = len(w)``: ``sum s dz x~`` for the
     number weights, ``sum s dz`` into each level weight) and, when ``hess`` is
     ``(p + 1, p + 1)`` (else ``(0, 0)``), ``sum s h x~ x~^T`` over the one-hot expanded
@@ -107,7 +108,14 @@ def categorical_sums(X, codes, y, weights, w, b, mean, inv_scale, loss_id, grad,
     ``(p + 1, p + 1)`` (else ``(0, 0)``), ``sum s dz**2 x~ x~^T`` (``summary --robust``: the row
     weight once, frequency weights, as :func:`~.sums.hessian_meat_sums`).
     ``weights`` empty: unweighted. Returns ``(sum s dz, sum s L, sum s, bad)``,
-    ``bad`` the first row whose logit is not finite (-1: none)."""
+    ``bad`` the first row whose logit is not finite (-1: none).
+
+    ``every`` > 1 (newton's steering curvature, never with ``meat``): ``hess`` from a
+    sample of about one row in ``every``, each counted ``every`` times, the rows those of
+    :func:`~.sums.sampled_hessian_sums`; every row adds to the exact diagonal (its
+    ``d`` numbers, its levels, the bias), and each diagonal entry the sample left below
+    it is raised to it (:func:`~.sums.raise_diagonal`): a rare level the sample missed
+    keeps its true curvature. ``every = 1``: every row's curvature."""
     n, d = X.shape
     k = codes.shape[1]
     p = w.shape[0]
@@ -117,6 +125,13 @@ def categorical_sums(X, codes, y, weights, w, b, mean, inv_scale, loss_id, grad,
     x = np.empty(d)
     cross_h = np.zeros((p - d if curvature else 0, d + 2))
     cross_m = np.zeros((p - d if scores else 0, d + 2))
+    sampled = curvature and every > 1
+    exact_diag = np.zeros(p + 1 if sampled else 0)
+    before = np.empty(p + 1 if sampled else 0)
+    if sampled:
+        for j in range(p + 1):
+            before[j] = hess[j, j]
+    next_row = sample_start(every)
     sum_dz = 0.0
     sum_loss = 0.0
     sum_w = 0.0
@@ -136,10 +151,24 @@ def categorical_sums(X, codes, y, weights, w, b, mean, inv_scale, loss_id, grad,
         sum_dz += dz
         sum_w += s
         _add_gradient(grad, dz, x, codes, i)
-        if curvature:
+        if sampled:
+            a = s * curvature_scalar(loss_id, z)
+            for j in range(d):
+                exact_diag[j] += a * (x[j] * x[j])
+            for c in range(k):
+                code = codes[i, c]
+                if code >= 0:
+                    exact_diag[code] += a
+            exact_diag[p] += a
+            if i == next_row:
+                _add_outer(hess, cross_h, every * a, x, codes, i, d, k, p)
+                next_row += sample_gap(i, every)
+        elif curvature:
             _add_outer(hess, cross_h, s * curvature_scalar(loss_id, z), x, codes, i, d, k, p)
     if curvature:
         _fold_cross(hess, cross_h, d, p)
+    if sampled and bad < 0:
+        raise_diagonal(hess, before, exact_diag)
     if scores:
         _fold_cross(meat, cross_m, d, p)
     return sum_dz, sum_loss, sum_w, bad
