@@ -94,9 +94,10 @@ class Neuron:
     def __init__(self, n_features: int, loss: str = "log", *,
                  feature_names: Sequence[str] | None = None, label: str | None = "y",
                  standardize: tuple[np.ndarray, np.ndarray] | None = None, levels=None,
-                 missing=None):
+                 missing=None, positive=None):
         self.levels = levels if levels is not None and levels.columns else None
         self.missing = missing  # Fills (--missing impute), "drop", or None
+        self.positive = positive  # --positive: the label value that counts as 1
         if int(n_features) < (0 if self.levels is not None else 1):
             raise ConfigError.about("n_features", f"must be at least 1, got {n_features}")
         self.loss_fn = get_loss(loss)
@@ -163,6 +164,8 @@ class Neuron:
         its ``features`` and, with categorical columns, those columns encoded by its
         levels (values, not dictionary indices: any file with the columns fits)."""
         out = {"features": list(self.feature_names)}
+        if self.positive is not None:
+            out["positive"] = self.positive
         if isinstance(self.missing, str):
             out["missing"] = self.missing
         elif self.missing is not None:  # the raw features, imputed by the training means
@@ -270,6 +273,8 @@ class Neuron:
         }
         if self.levels is not None:
             out["categorical"] = self.levels.to_list(self.weights[d:])
+        if self.positive is not None:
+            out["labels"] = {"positive": self.positive}
         if self.missing is not None:
             out["missing"] = {"strategy": self.missing} if isinstance(self.missing, str) \
                 else self.missing.to_dict()
@@ -331,6 +336,8 @@ class Neuron:
         model.weights = np.concatenate([np.asarray(weights, dtype=np.float64), level_weights])
         model.bias = float(data["bias"])
         model.info = data.get("training") or {}
+        if isinstance(data.get("labels"), dict):
+            model.positive = data["labels"].get("positive")
         if data.get("missing"):
             model.missing = _missing_entry(data["missing"], model.feature_names, fail)
         return model

@@ -184,6 +184,13 @@ def model_missing(source):
         "drop" if source.missing == "drop" else None)
 
 
+def model_columns(source) -> dict:
+    """The :class:`~streamneuron.neuron.Neuron` arguments a model trained on ``source``
+    takes from it: the levels, ``missing`` and the ``positive`` label value."""
+    return {"levels": source.levels, "missing": model_missing(source),
+            "positive": source.positive}
+
+
 def observed_moments(source, on_block=None) -> "Observed":
     """One pass over ``source`` (file order): the :class:`Observed` moments of its
     features (NaN: missing), weighted by each row's weight."""

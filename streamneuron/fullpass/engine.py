@@ -54,7 +54,7 @@ from .partitions import (SPLIT_EVERY, Partition, already_decoded, decode, pass_d
 from ..penalty import Penalty, default_l2
 from .path import Selection, choose_penalty
 from .solvers import SOLVERS, Options
-from ..stats import model_missing, pending_fills
+from ..stats import model_columns, pending_fills
 from ..stop import StopReason
 from .learn import learn_columns
 from ..warmstart import initial_model
@@ -212,6 +212,7 @@ def fit_gd(source, max_iter: int | None = None, lr: float = GD_LR, *, loss: str 
                          missing=missing, positive=positive,
                          **({} if weight is None else {"weight": weight}))  # a Source as it is
     opened = source is not given
+    missing = source.missing  # (a Source given brings its own)
     try:
         if source.label is None:
             raise DataError("training needs a label column")
@@ -304,8 +305,7 @@ class _Run:
             stats = learn_columns(self)  # the standardization pass learns levels, fills
         p = self.params
         model = Neuron(self.d, p.loss, feature_names=self.source.feature_names,
-                       label=self.source.label, levels=self.source.levels,
-                       missing=model_missing(self.source))
+                       label=self.source.label, **model_columns(self.source))
         if stats is not None and p.standardize:
             model.set_standardize(stats)
         with self._passes():

@@ -29,7 +29,7 @@ from ..errors import DivergenceError, TrainingInterrupted
 from ..losses import get_loss
 from ..neuron import Neuron
 from ..penalty import Penalty, default_l2
-from ..stats import first_pass, model_missing, pending_fills, raise_nonfinite, streaming_moments
+from ..stats import first_pass, model_columns, pending_fills, raise_nonfinite, streaming_moments
 from ..stop import StopReason
 from ..stream import Position, block_like, block_rows, held_out, iter_blocks
 from ..training import NONFINITE, PassPolicy, TrainState, compile_ahead
@@ -219,8 +219,7 @@ class Run:
             stats = (moments.mean, moments.scale())
         model = Neuron(self.source.n_features, self.params.loss,
                        feature_names=self.source.feature_names, label=self.source.label,
-                       standardize=stats, levels=self.source.levels,
-                       missing=model_missing(self.source))
+                       standardize=stats, **model_columns(self.source))
         if self.start is not None:
             self.start.apply(model)
         return model
