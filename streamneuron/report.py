@@ -104,6 +104,7 @@ def missing_report(model, rows: int, weighted: bool) -> dict:
     total = model.info.get("weight_total")
     if total is not None and not weighted:
         out["dropped"] = int(round(rows - total))
+        out["kept"] = rows - out["dropped"]
     return out
 
 
@@ -161,8 +162,10 @@ def l2_line(summary: dict) -> str:
     l2, rule = summary["l2"], summary["l2_from"]
     if rule == "given":
         return f"l2 = {l2:.4g}"
+    kept = summary.get("missing", {}).get("kept")
     where = ("W: the sum of the row weights" if rule == "1/W"
-             else f"n = {summary['rows']:,} rows")
+             else f"n = {summary['rows']:,} rows" if kept is None
+             else f"n = {kept:,} rows kept")
     return f"l2 = {rule} = {l2:.4g} ({where}; scikit-learn's C = 1)"
 
 

@@ -52,7 +52,7 @@ def evaluate(model_path, data, label, x_key, y_key, weight, as_json, plot_path, 
     else:
         loss_note = ("log loss, the training loss" if report["loss_name"] == "log" else
                      "mse: mean 0.5 (p - y)^2, the training loss")
-        if "weight_sum" in report:
+        if "weight_sum" in report and weight:
             click.echo(f"weights   {report['weight_sum']:.6g} (sum of {weight!r}; the metrics "
                        "below are weighted means)")
         if report.get("skipped"):

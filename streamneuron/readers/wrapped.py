@@ -45,6 +45,7 @@ class Wrapped(Source):
     unit_kind = property(lambda self: self.source.unit_kind)
     levels = property(lambda self: self.source.levels)
     missing = property(lambda self: self.source.missing)
+    weighted = property(lambda self: self.source.weighted)
     positive = property(lambda self: self.source.positive)
     fills = property(lambda self: self.source.fills)
 
