@@ -44,7 +44,7 @@ class LogitOutputs:
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_class = False
         tags.input_tags.sparse = self._sparse_input
-        tags.input_tags.allow_nan = getattr(self, "missing", "error") != "error"
+        tags.input_tags.allow_nan = _missing_of(self) != "error"
         return tags
 
     def predict_proba(self, X):
@@ -68,7 +68,7 @@ class LogitOutputs:
 def dense_data(estimator, X, y="no_validation", **kwargs):
     """scikit-learn's ``validate_data`` accepting scipy sparse ``X``, densified
     (:func:`densify`); returns what it returns (``X``, or ``(X, y)``)."""
-    if getattr(estimator, "missing", "error") != "error":  # NaN: a missing value
+    if _missing_of(estimator) != "error":  # NaN: a missing value
         kwargs["ensure_all_finite"] = "allow-nan"
     out = validate_data(estimator, X, y, accept_sparse=True, **kwargs)
     if isinstance(out, tuple):
@@ -98,6 +98,11 @@ def densify(X):
 
 # -- missing values -----------------------------------------------------------------
 
+def _missing_of(estimator) -> str:
+    """The estimator's ``missing`` parameter (``NeuronClassifierCV`` has none: "error")."""
+    return vars(estimator).get("missing", "error")
+
+
 def fit_missing(estimator, X, y01, weights):
     """``missing="impute"``: ``X`` imputed by its columns' (weighted) observed means, with
     an indicator column per column with a NaN (``missing_fills_``, the model's
@@ -107,7 +112,7 @@ def fit_missing(estimator, X, y01, weights):
     from .stats import Observed
 
     estimator.missing_fills_ = None
-    if getattr(estimator, "missing", "error") == "error":
+    if _missing_of(estimator) == "error":
         return X, y01, weights
     if estimator.missing == "drop":
         kept = ~np.isnan(X).any(axis=1)
@@ -133,7 +138,7 @@ def missing_X(estimator, X):
     if fills is not None:
         out = np.empty((X.shape[0], X.shape[1] + len(fills.indicators)), dtype=X.dtype)
         return impute(X, fills, out=out)
-    if getattr(estimator, "missing", "error") == "drop" and np.isnan(X).any():
+    if _missing_of(estimator) == "drop" and np.isnan(X).any():
         # a row with a NaN still gets a prediction: the value adds nothing to its logit
         # (the training mean when standardized, else 0)
         return np.where(np.isnan(X), estimator._neuron.center, X).astype(X.dtype, order="C")
@@ -150,7 +155,7 @@ def neuron_columns(estimator, names) -> tuple:
     fills = getattr(estimator, "missing_fills_", None)
     if fills is None:
         return estimator.n_features_in_, estimator.loss, raw, \
-            "drop" if getattr(estimator, "missing", "error") == "drop" else None
+            "drop" if _missing_of(estimator) == "drop" else None
     rename = dict(zip(fills.names, raw))
     fills = replace(fills, names=tuple(raw),
                     indicators=tuple(rename[n] for n in fills.indicators))

@@ -93,24 +93,26 @@ def check_labels(values: np.ndarray, *, label: str, where: str, positive=None,
         return values.astype(np.float64)
     if not (np.issubdtype(values.dtype, np.integer) or np.issubdtype(values.dtype, np.floating)):
         seen = _distinct(values[~null])
+        kind = "string" if seen and all(isinstance(v, (str, bytes)) for v in seen) \
+            else str(values.dtype)
         if len(seen) > 2:
-            raise _too_many(label, where, seen, "")
+            raise _too_many(label, where, seen, f" (type {kind})")
         shown = " and ".join(repr(v) for v in seen)
-        raise DataError(f"{where}: label column {label!r} holds {shown}, not 0/1; name the "
-                        f"value that counts as 1 with --positive VALUE (e.g. --positive "
-                        f"{seen[0] if seen else 'yes'})")
+        raise DataError(f"{where}: label column {label!r} has type {kind} ({shown}), not 0/1; "
+                        f"name the value that counts as 1 with --positive VALUE (e.g. "
+                        f"--positive {seen[0] if seen else 'yes'})")
     y = values.astype(np.float64, copy=False)
     bad = np.flatnonzero((y != 0.0) & (y != 1.0) & ~null)
     if bad.size:
         seen = _distinct(values[~null])
-        if len(seen) > 2:
-            raise _too_many(label, where, seen, " (0 and 1, or name the one that counts as "
-                            "1 with --positive VALUE)")
         row = int(bad[0])
+        what = (f"more than two values ({', '.join(repr(v) for v in seen[:SHOWN_VALUES])}"
+                f"{', ...' if len(seen) > SHOWN_VALUES else ''}): labels must be 0 or 1"
+                if len(seen) > 2 else f"the values {' and '.join(repr(v) for v in seen)}: "
+                "name the value that counts as 1 with --positive VALUE")
         raise DataError(
             f"{where}, row {row}: label column {label!r} has value {values[row].item()!r}; "
-            f"labels must be 0 or 1, or name the value that counts as 1 with --positive VALUE "
-            f"(the values: {' and '.join(repr(v) for v in seen)})")
+            f"{what} ({bad.size} bad value(s) in this piece)")
     return y
 
 
