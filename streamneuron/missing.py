@@ -85,20 +85,25 @@ def impute(X: np.ndarray, fills: Fills, out: np.ndarray | None = None) -> np.nda
     index = fills.indicator_index()
     if out is None:
         out = np.empty((d + index.shape[0], n), dtype=X.dtype).T
-    holes = [j for j in range(d) if np.isnan(X[:, j]).any()] if n else []
-    if index.shape[0]:  # the indicators first, while X still holds its NaN
-        out[:, d:] = 0.0
-        missing = set(holes)
-        for k, j in enumerate(index):
-            if j in missing:
-                out[:, d + k] = np.isnan(X[:, j])
     target = out[:, :d]
     if not np.may_share_memory(target, X):
         target[...] = X
+    indicator = {int(j): d + k for k, j in enumerate(index)}
+    if indicator:
+        out[:, d:] = 0.0
     values = fills.values
-    for j in holes:
+    if not n:
+        return out
+    if target.strides[1] == target.itemsize:  # row-major: one scan of the rows
+        gappy = np.flatnonzero(np.isnan(target).any(axis=0))
+    else:  # column-major: a scan per column
+        gappy = [j for j in range(d) if np.isnan(target[:, j]).any()]
+    for j in gappy:
         column = target[:, j]
-        column[np.isnan(column)] = values[j]
+        holes = np.isnan(column)
+        np.copyto(column, values[j], where=holes)
+        if int(j) in indicator:
+            out[:, indicator[int(j)]] = holes
     return out
 
 

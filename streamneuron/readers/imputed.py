@@ -56,17 +56,15 @@ class Imputed(Wrapped):
 
     def read(self, i: int, *, keep: Sequence[str] = (),
              out: np.ndarray | None = None) -> DecodedUnit:
-        d = self.source.n_features
-        if self._fills is None or out is None or out.strides[0] != out.itemsize:
-            # (a row-major buffer's first d columns are no buffer a reader fills)
-            unit = self.source.read(i, keep=keep, out=out if self._fills is None else None)
-            if self._fills is None:
-                unit.w, dropped = drop_rows(unit.X, unit.w, unit.y)
-                self.dropped += dropped
-                return unit
-            unit.X = impute(unit.X, self._fills, out=out)
+        if self._fills is None:
+            unit = self.source.read(i, keep=keep, out=out)
+            unit.w, dropped = drop_rows(unit.X, unit.w, unit.y)
+            self.dropped += dropped
             return unit
-        unit = self.source.read(i, keep=keep, out=out[:, :d])
+        # The reader writes the d columns into the buffer's first d (any layout: every
+        # reader writes a strided view), the indicators go after them.
+        d = self.source.n_features
+        unit = self.source.read(i, keep=keep, out=None if out is None else out[:, :d])
         unit.X = impute(unit.X, self._fills, out=out)
         return unit
 

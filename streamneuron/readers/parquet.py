@@ -362,8 +362,9 @@ class ParquetSource(Source):
     def _nulls(self, column, u: Unit, where: str):
         """A feature column with nulls: as float64 with NaN (``--missing`` impute or
         drop), else the error, counted over the whole row group and the input."""
-        if self.missing != "error":
-            return pc.fill_null(column.cast(pa.float64()), np.nan)
+        if self.missing != "error":  # (a float column keeps its type: no copy to float64)
+            kind = column.type if pa.types.is_floating(column.type) else pa.float64()
+            return pc.fill_null(column.cast(kind), pa.scalar(np.nan, kind))
         table = self._file(u.file).read_row_group(u.index, columns=self.feature_names)
         for name in self.feature_names:
             nulls = table.column(name).null_count
