@@ -98,3 +98,12 @@ def test_null_label_is_an_error_naming_the_row_group_unless_drop(tmp_path):
     kept = df.drop(index=130)
     ref = sn.fit_gd(kept.assign(y=kept["y"] == "late"), label="y", solver="newton")
     np.testing.assert_allclose(model.weights, ref.weights, atol=1e-9)
+
+
+def test_dataframe_string_labels_with_positive():
+    df, y01 = frame()
+    model = sn.fit_gd(df, label="y", solver="newton", positive="late")
+    ref = sn.fit_gd(df.assign(y=y01), label="y", solver="newton")
+    np.testing.assert_allclose(model.weights, ref.weights, rtol=1e-12)
+    with pytest.raises(sn.DataError, match="--positive"):
+        sn.fit_gd(df, label="y", solver="newton")

@@ -155,9 +155,7 @@ class FrameSource(RowBlocks):
         if weight is not None and _bool(dtypes[weight]):
             raise DataError(f"{self._kind}: weight column {weight!r} has type "
                             f"{dtypes[weight]}, not a number")
-        if label is not None and not numeric_column(dtypes[label]):
-            raise DataError(f"{self._kind}: label column {label!r} has type {dtypes[label]}; "
-                            "labels must be 0/1 integers, 0.0/1.0 floats or booleans")
+        # (a label of another type is read as it is: --positive names its 1, check_labels)
         self.label = label
         self.dtype = _x_dtype(dtypes[f] for f in self.feature_names)
         self._frame = df
