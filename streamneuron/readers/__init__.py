@@ -76,7 +76,7 @@ def open_source(paths, label: str | None = "y", features: Sequence[str] | None =
         return Weighted(open_source(paths, levels=levels, fills=fills, **same), class_weights)
     if levels is not None:
         return Encoded(open_source(paths, fills=fills, **same), levels)
-    if fills is not None:
+    if fills is not None and not (isinstance(paths, Source) and paths.fills is not None):
         return Imputed(open_source(paths, **{**same, "missing": "impute"}), fills)
     if isinstance(paths, Source):
         return paths

@@ -340,6 +340,8 @@ class Run:
                       "rows": self.source.n_rows, "updates": model.updates,
                       "history": self.history, "params": asdict(self.params),
                       **self._convergence()}
+        if self.source.weighted and self.kept_weight is not None and not self.params.validation_fraction:
+            model.info["weight_total"] = self.kept_weight  # W
         if self.source.class_weights is not None:
             model.info["class_weights"] = list(self.source.class_weights)
         sp = self.stopping
