@@ -263,3 +263,22 @@ def test_fills_round_trip():
     assert Fills.from_dict(fills.to_dict()) == fills
     X = np.array([[1.0, np.nan], [np.nan, 2.0]])
     np.testing.assert_array_equal(impute(X, fills), [[1.0, -2.0, 1.0], [1.5, 2.0, 0.0]])
+
+
+def test_impute_with_l2_auto_and_balanced_class_weights(train_file):
+    auto = sn.fit_gd(train_file, solver="newton", missing="impute", l2="auto", workers=0)
+    assert auto.feature_names[-2:] == ["a_missing", "n_missing"] and auto.info["params"]["l2"] > 0
+    balanced = sn.fit_gd(train_file, solver="newton", missing="impute",
+                         class_weight="balanced", workers=0)
+    y = gappy()["y"].to_numpy()
+    assert balanced.info["class_weights"] == pytest.approx(
+        [len(y) / (2 * (y == 0).sum()), len(y) / (2 * (y == 1).sum())])
+
+
+def test_summary_of_an_imputed_model(train_file, tmp_path, capsys):
+    out = tmp_path / "m.json"
+    run(capsys, "train", train_file, "--mode", "newton", "--missing", "impute", "-o", out,
+        "--quiet")
+    code, stdout, err = run(capsys, "summary", out, train_file)
+    assert code == 0, err
+    assert "a_missing" in stdout and "n_missing" in stdout

@@ -311,7 +311,7 @@ class _Run:
         with self._passes():
             if not self.source.weighted:  # W is the row count, known up front
                 self._settle_l2(self.data.n_rows)
-            if stats is None:
+            if stats is None or self.selection is not None:  # (the path: co-moments)
                 first = self._first_pass(model)  # (weighted: W, and l2, from this pass)
             if self.selection is not None:  # the penalty chosen on held-out rows
                 choose_penalty(self, model, first, self.selection)
