@@ -6,6 +6,8 @@
     test/part-0.parquet   rows like clicks.parquet's, for evaluate and summary
     new/part-0.parquet    the same without the label, for predict
     table.csv             a CSV for convert: x0..x3, y
+    flights.parquet       a flights-like table: distance, dep_delay, carrier (string),
+                          origin (pandas category, with nulls), hour, month, label late
 
 With them every README example runs as written, in order, from the repository root
 (``tests/test_readme.py`` does so). Run:  python scripts/make_example_data.py
@@ -68,7 +70,28 @@ def write_examples(out: Path = Path(".")) -> list[Path]:
     table = pa.table({**{f"x{j}": X[:, j] for j in range(4)}, "y": frame["target"].to_numpy()})
     pacsv.write_csv(table, out / "table.csv")
     written.append(out / "table.csv")
+    flights(ROWS, 6).to_parquet(out / "flights.parquet", row_group_size=5_000)
+    written.append(out / "flights.parquet")
     return written
+
+
+def flights(rows: int, seed: int):
+    """A small flights-like table: two numbers, a string and a category column (with
+    nulls), two integer columns and a 0/1 label that depends on all of them."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    carriers = np.array(["AA", "DL", "UA", "WN", "B6", "AS"])
+    carrier = carriers[rng.choice(6, rows, p=[.3, .25, .2, .15, .06, .04])]
+    origin = rng.choice([f"A{k:02d}" for k in range(40)], rows)
+    origin = np.where(rng.random(rows) < 0.02, None, origin)
+    hour, month = rng.integers(5, 23, rows), rng.integers(1, 13, rows)
+    distance, delay = rng.gamma(2.0, 400.0, rows), rng.exponential(12.0, rows)
+    z = (0.04 * delay - 0.0003 * distance + 0.08 * (hour - 14) - 1.0
+         + (carrier == "WN") * 0.5 - (carrier == "DL") * 0.4)
+    return pd.DataFrame({"distance": distance, "dep_delay": delay, "carrier": carrier,
+                         "origin": pd.Categorical(origin), "hour": hour, "month": month,
+                         "late": (rng.random(rows) < 1 / (1 + np.exp(-z))).astype(np.int8)})
 
 
 if __name__ == "__main__":

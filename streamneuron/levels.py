@@ -40,6 +40,8 @@ import pyarrow.compute as pc
 MAX_LEVELS = 1000
 
 NO_WEIGHT = -1  # the code of an unseen level or of a reference level: adds nothing
+# The hash of ``--hash-bits`` as the model file names it (:mod:`streamneuron.kernels.hashing`).
+HASH_NAME = "fnv1a64-utf8"
 
 
 class LevelsError(ValueError):
@@ -81,14 +83,24 @@ class Column:
     reference: object = None
     has_reference: bool = False
     reference_count: int = 0
+    # ``--hash-bits B``: a column of too many levels hashed into 2**B weights
+    # (:mod:`streamneuron.kernels.hashing`); ``values`` then empty
+    hash_bits: int = 0
 
     @property
     def n_levels(self) -> int:
         """Distinct values seen in training (the reference included)."""
         return len(self.values) + int(self.has_reference)
 
+    @property
+    def n_weights(self) -> int:
+        return (1 << self.hash_bits) if self.hash_bits else len(self.values)
+
     def labels(self) -> list[str]:
-        """Each weight's name, ``column=value`` (a null shown as ``column=null``)."""
+        """Each weight's name, ``column=value`` (a null shown as ``column=null``;
+        a hashed column's buckets ``column#k``)."""
+        if self.hash_bits:
+            return [f"{self.name}#{k}" for k in range(self.n_weights)]
         return [f"{self.name}={'null' if v is None else v}" for v in self.values]
 
 
@@ -105,11 +117,11 @@ class Levels:
     @property
     def n_weights(self) -> int:
         """``K``: the level weights of every column together."""
-        return sum(len(c.values) for c in self.columns)
+        return sum(c.n_weights for c in self.columns)
 
     def offsets(self) -> np.ndarray:
         """Where each column's weights start among the level weights (and the end)."""
-        return np.cumsum([0] + [len(c.values) for c in self.columns])
+        return np.cumsum([0] + [c.n_weights for c in self.columns])
 
     def labels(self) -> list[str]:
         return [label for c in self.columns for label in c.labels()]
@@ -132,8 +144,11 @@ class Levels:
         out = []
         for column, start in zip(self.columns, self.offsets()):
             entry = {"column": column.name, "levels": list(column.values),
-                     "weights": [float(v) for v in weights[start:start + len(column.values)]],
+                     "weights": [float(v) for v in weights[start:start + column.n_weights]],
                      "counts": list(column.counts)}
+            if column.hash_bits:
+                entry["hash_bits"] = column.hash_bits
+                entry["hash"] = HASH_NAME
             if column.has_reference:
                 entry["reference"] = column.reference
                 entry["reference_count"] = column.reference_count
@@ -147,15 +162,36 @@ class Levels:
         columns, weights = [], []
         for entry in entries:
             levels, ws = entry["levels"], entry["weights"]
-            if not isinstance(levels, list) or not isinstance(ws, list) or len(levels) != len(ws):
+            bits = int(entry.get("hash_bits", 0))
+            if bits and (entry.get("hash") != HASH_NAME or len(ws) != 1 << bits):
+                raise ValueError(f"column {entry.get('column')!r}: a hashed column needs "
+                                 f"'hash': {HASH_NAME!r} and 2**hash_bits weights")
+            if not isinstance(levels, list) or not isinstance(ws, list) or (
+                    not bits and len(levels) != len(ws)):
                 raise ValueError(f"column {entry.get('column')!r}: 'levels' and 'weights' must "
                                  "be lists of one length")
             counts = entry.get("counts") or [0] * len(levels)
             columns.append(Column(str(entry["column"]), tuple(levels), tuple(counts),
                                   entry.get("reference"), "reference" in entry,
-                                  int(entry.get("reference_count", 0))))
+                                  int(entry.get("reference_count", 0)), bits))
             weights.extend(ws)
         return cls(tuple(columns)), np.asarray(weights, dtype=np.float64)
+
+
+def _hashed(array, bits: int, start: int) -> np.ndarray:
+    """``start`` + each value's bucket (:mod:`streamneuron.kernels.hashing`)."""
+    from .kernels.hashing import fnv1a_buckets
+
+    text = array if pa.types.is_string(array.type) else pc.cast(array, pa.string())
+    n = len(text)
+    validity, offsets, data = text.buffers()[:3]
+    offsets = np.frombuffer(offsets, dtype=np.int32)[text.offset:text.offset + n + 1]
+    data = np.frombuffer(data, dtype=np.uint8) if data is not None else np.empty(0, np.uint8)
+    valid = (np.asarray(text.is_valid().to_numpy(zero_copy_only=False)) if text.null_count
+             else np.empty(0, np.bool_))
+    out = np.empty(n, dtype=np.int64)
+    fnv1a_buckets(offsets, data, valid, bits, out)
+    return (out + start).astype(np.int32)
 
 
 def _codes(array, column: Column, start: int) -> np.ndarray:
@@ -164,6 +200,8 @@ def _codes(array, column: Column, start: int) -> np.ndarray:
         parts = [_codes(chunk, column, start) for chunk in array.chunks]
         return parts[0] if len(parts) == 1 else (
             np.concatenate(parts) if parts else np.empty(0, np.int32))
+    if column.hash_bits and not pa.types.is_dictionary(array.type):
+        return _hashed(array, column.hash_bits, start)
     if pa.types.is_dictionary(array.type):
         # Map the (small) dictionary once, then index it with each row's index.
         mapped = _codes(array.dictionary, column, start)
@@ -171,8 +209,9 @@ def _codes(array, column: Column, start: int) -> np.ndarray:
         idx = np.asarray(indices.fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64)
         out = mapped[idx] if mapped.size else np.full(len(idx), NO_WEIGHT, np.int32)
         if indices.null_count:
-            out[np.asarray(indices.is_null().to_numpy(zero_copy_only=False))] = \
-                _null_code(column, start)
+            out[np.asarray(indices.is_null().to_numpy(zero_copy_only=False))] = (
+                _hashed(pa.nulls(1, pa.string()), column.hash_bits, start)[0]
+                if column.hash_bits else _null_code(column, start))
         return out
     present = [v for v in column.values if v is not None]
     try:
@@ -271,13 +310,17 @@ class LevelCounts:
                 out._add(name, other.counts[name])
         return out
 
-    def levels(self, *, reference: bool, names: Sequence[str] | None = None) -> Levels:
+    def levels(self, *, reference: bool, names: Sequence[str] | None = None,
+               hash_bits: int = 0) -> Levels:
         """The :class:`Levels` of the columns ``names`` (default: all not ``over``):
         by count, then value; ``reference``: the most frequent level of each column
-        has no weight (needed when nothing is penalised)."""
+        has no weight (needed when nothing is penalised). ``hash_bits``: a column
+        ``over`` is hashed into ``2**hash_bits`` weights instead of left out."""
         columns = []
         for name in names if names is not None else self.names:
             if name in self.over:
+                if hash_bits:
+                    columns.append(Column(name, (), (), hash_bits=hash_bits))
                 continue
             items = by_frequency(self.counts[name])
             if reference and items:

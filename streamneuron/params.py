@@ -58,6 +58,21 @@ NEWTON_MAX_FEATURES = 128
 # row's Hessian work is (d + k)**2 / 2 whatever the levels (one column's levels never
 # meet), but the Hessian itself is (p + 1)**2 floats per task and its Cholesky p**3 / 3.
 NEWTON_MAX_WEIGHTS = 2048
+# Above this many weights newton is refused even when asked for: its Hessian alone is
+# (p + 1)**2 float64 per task (0.5 GiB at 8192) and the Cholesky p**3 / 3 flops.
+NEWTON_LIMIT_WEIGHTS = 8192
+
+
+def check_newton_size(solver: str, n_weights: int) -> None:
+    """ConfigError when ``solver`` is newton and ``n_weights`` is past what a dense
+    Hessian can hold (:data:`NEWTON_LIMIT_WEIGHTS`), saying what to do instead."""
+    if solver == "newton" and n_weights > NEWTON_LIMIT_WEIGHTS:
+        gib = (n_weights + 1) ** 2 * 8 / 2**30
+        raise ConfigError(f"newton with {n_weights:,} weights would sum a {gib:.1f} GiB Hessian "
+                          f"in every task (at most {NEWTON_LIMIT_WEIGHTS:,} weights): use "
+                          "--mode lbfgs (auto picks it above "
+                          f"{NEWTON_MAX_WEIGHTS:,} weights), or fewer levels (--max-levels, "
+                          "--hash-bits)", param="mode")
 
 
 def pick_solver(n_features: int, n_weights: int | None = None) -> str:
@@ -262,7 +277,11 @@ PARAMS: dict[str, Param] = _entries(
           default_text="the string and dictionary columns"),
     Param("max_levels", Whole(1), MAX_LEVELS,
           help="A categorical column with more distinct values is left out of the default "
-               "features (an id or free text?), or refused when named."),
+               "features (an id or free text?), or refused when named, unless --hash-bits."),
+    Param("hash_bits", Whole(0, note="0: not hashed"), 0,
+          help="Hash a categorical column of more than --max-levels levels into 2**B weights "
+               "(FNV-1a 64 of the value's UTF-8 text, mod 2**B; stored in the model) instead "
+               "of leaving it out."),
     Param("missing", OneOf(lambda: MISSING), "error", estimator=ESTIMATOR,
           metavar="error|impute|drop",
           help="A null or NaN numeric feature: error: refused, naming the column; impute: "

@@ -44,6 +44,9 @@ def categorical_report(model, candidates, max_levels) -> list[dict]:
         if column is None:
             out.append({"column": name, "left_out": f"more than {max_levels} levels"})
             continue
+        if column.hash_bits:
+            out.append({"column": name, "hashed": column.n_weights})
+            continue
         entry = {"column": name, "levels": column.n_levels}
         if column.has_reference:
             entry["reference"] = column.reference
@@ -57,6 +60,8 @@ def categorical_line(entries: list[dict]) -> str:
     for e in entries:
         if "left_out" in e:
             parts.append(f"{e['column']} (left out: {e['left_out']})")
+        elif "hashed" in e:
+            parts.append(f"{e['column']} (hashed into {e['hashed']} weights)")
         else:
             ref = f", reference {e['reference']!r}" if "reference" in e else ""
             parts.append(f"{e['column']} ({e['levels']} levels{ref})")
@@ -142,12 +147,15 @@ def summary_lines(summary: dict, info: dict) -> list[str]:
         objective = (f"{objective}; {iterates}" if info.get("objective_of") == "saved model"
                      else f"{iterates} (the saved model's own is read again only after "
                           f"{SAVED_OBJECTIVE_EPOCHS} epochs or more: `evaluate` gives its loss)")
+    kept = [c for c in summary.get("categorical", []) if "left_out" not in c]
+    levels = (f"; {len(kept)} categorical, {len(summary['weights']) - summary['features']} "
+              "level weights" if kept else "")
     lines.append(f"wrote {summary['model']} ({summary['features']} features: "
-                 f"{name_list(names, limit=8, ends=3)}; {objective})")
-    if info["params"].get("l1", 0.0) > 0 or summary["nonzero"] < summary["features"]:
+                 f"{name_list(names, limit=8, ends=3)}{levels}; {objective})")
+    if info["params"].get("l1", 0.0) > 0 or summary["nonzero"] < len(summary["weights"]):
         largest = ", ".join(f"{w['feature']} {w['weight']:+.4g}"
                             for w in summary["largest_weights"])
-        lines.append(f"{summary['nonzero']} of {summary['features']} weights non-zero; "
+        lines.append(f"{summary['nonzero']} of {len(summary['weights'])} weights non-zero; "
                      f"largest: {largest or 'none'}")
     if summary["mode"] != "sgd":
         state = "converged" if summary["converged"] else "NOT converged"

@@ -15,6 +15,8 @@ numbers, and what it derives from its logits.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (_check_feature_names, _check_n_features,
@@ -218,9 +220,9 @@ def fit_categorical(estimator, X, y, sample_weight, names: list[str], tol: float
                         l2=estimator.l2, l1=estimator.l1, tol=tol,
                         standardize=estimator.standardize, workers=0)
     except DataError as exc:  # in the estimator's words: no label column, no flags
-        message = str(exc).replace(repr(label), "y").replace(
-            "raise --max-levels, or leave it out", "drop it from X, or name the columns to "
-            f"one-hot encode in categorical_features (at most {MAX_LEVELS} levels each)")
+        message = re.sub(r"raise --max-levels.*", "drop it from X, or name the columns to "
+                         f"one-hot encode in categorical_features (at most {MAX_LEVELS} levels "
+                         "each)", str(exc).replace(repr(label), "y"))
         raise ValueError(message) from None
     estimator.classes_ = classes
     estimator._neuron, estimator._passes, estimator._sgd, estimator._running = \

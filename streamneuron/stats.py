@@ -231,7 +231,8 @@ def streaming_moments(source, *, progress=None, on_block=None) -> Moments:
     return total
 
 
-def first_pass(source, *, max_levels: int, reference: bool, on_block=None):
+def first_pass(source, *, max_levels: int, reference: bool, hash_bits: int = 0,
+               on_block=None):
     """The standardization pass (:func:`streaming_moments`; with ``--missing impute``
     :func:`observed_moments`, the source imputed by its means from here on,
     :class:`~streamneuron.readers.imputed.Imputed`); when ``source`` has
@@ -263,7 +264,7 @@ def first_pass(source, *, max_levels: int, reference: bool, on_block=None):
         moments = streaming_moments(source, on_block=each)
     if counts is None:
         return moments, source
-    return moments, encode_source(source, counts, reference=reference)
+    return moments, encode_source(source, counts, reference=reference, hash_bits=hash_bits)
 
 
 def raise_nonfinite(feature_names: Sequence[str], rows_read, row: int | None = None) -> None:

@@ -293,3 +293,76 @@ def test_train_and_evaluate_plots_of_a_categorical_model(files, tmp_path, capsys
     assert code == 0, err
     for png in (train_png, eval_png):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _fnv1a64(data: bytes) -> int:
+    """FNV-1a 64, written out from its definition (the reference for --hash-bits)."""
+    h = 0xCBF29CE484222325
+    for byte in data:
+        h = ((h ^ byte) * 0x100000001B3) % 2**64
+    return h
+
+
+def test_hash_bits_is_one_hot_of_fnv1a_buckets(tmp_path, capsys):
+    rng = np.random.default_rng(4)
+    n, bits = 4000, 6
+    users = np.array([f"user{k}" for k in rng.integers(0, 3000, n)], dtype=object)
+    x = rng.normal(size=n)
+    y = (rng.random(n) < 1 / (1 + np.exp(-(x + (np.char.str_len(users.astype(str)) % 3 - 1))))
+         ).astype(int)
+    path = tmp_path / "ids.parquet"
+    pd.DataFrame({"x": x, "user": users, "y": y}).to_parquet(path, row_group_size=900)
+    out = tmp_path / "m.json"
+    code, _, err = run(capsys, "train", path, "--label", "y", "-o", out, "--mode", "newton",
+                       "--max-levels", "100", "--hash-bits", bits, "--tol", "1e-10")
+    assert code == 0, err
+    assert "user (hashed into 64 weights)" in err
+    saved = json.loads(out.read_text())["categorical"][0]
+    assert saved["hash"] == "fnv1a64-utf8" and len(saved["weights"]) == 64
+    buckets = np.array([_fnv1a64(u.encode()) % 2**bits for u in users])
+    onehot = np.zeros((n, 2**bits))
+    onehot[np.arange(n), buckets] = 1.0
+    xs = (x - x.mean()) / x.std()
+    ref = LogisticRegression(C=1.0, solver="newton-cholesky", tol=1e-12, max_iter=500).fit(
+        np.column_stack([xs, onehot]), y)
+    model = sn.load_model(out)
+    ours = model.decision_function(*_rows(model, path))
+    np.testing.assert_allclose(ours, ref.decision_function(np.column_stack([xs, onehot])),
+                               atol=1e-6)
+    # an id never seen hashes to a trained bucket: it still gets that bucket's weight
+    new = tmp_path / "new.parquet"
+    pd.DataFrame({"x": [0.0], "user": ["someone new"], "y": [1]}).to_parquet(new)
+    z = model.decision_function(*_rows(model, new))
+    k = _fnv1a64(b"someone new") % 2**bits
+    assert z[0] == pytest.approx(model.bias + model.weights[1 + k] - model.weights[0]
+                                 * model.mean[0] / model.scale[0], abs=1e-12)
+
+
+def test_l2_auto_with_levels_refits_the_pipeline_at_the_chosen_penalty(files):
+    model = sn.fit_gd(files["train_path"], label="y", solver="newton", categorical=["hour"],
+                      l2="auto", cv=3, tol=1e-10)
+    path = model.info["path"]
+    assert path["penalty"] == "l2" and len(path["points"]) > 3
+    l2 = model.info["params"]["l2"]
+    assert l2 == path["chosen"]
+    pipe, X = reference(files["train"], l2)
+    ours = model.decision_function(*_rows(model, files["train_path"]))
+    assert np.max(np.abs(ours - pipe.decision_function(X))) < 1e-6
+
+
+def test_newton_past_its_dense_hessian_is_refused_lbfgs_is_picked(tmp_path, capsys):
+    n = 9000
+    frame = pd.DataFrame({"x": np.arange(n, dtype=float) % 7, "id": [f"r{i}" for i in range(n)],
+                          "y": np.arange(n) % 2})
+    path = tmp_path / "ids.parquet"
+    frame.to_parquet(path)
+    out = tmp_path / "m.json"
+    code, _, err = run(capsys, "train", path, "--label", "y", "-o", out, "--mode", "newton",
+                       "--max-levels", "10000")
+    last = err.strip().splitlines()[-1]
+    assert code == 2 and last.startswith("Error: newton with 9,001 weights") and "--mode lbfgs" in last
+    assert not out.exists()
+    code, _, err = run(capsys, "train", path, "--label", "y", "-o", out, "--mode", "auto",
+                       "--max-levels", "10000", "--max-iter", "3")
+    assert code == 0, err
+    assert sn.load_model(out).info["mode"] == "lbfgs"

@@ -41,8 +41,8 @@ def _table(units, starts, thetas, design, seed, d):
     params = np.concatenate([thetas.ravel(), np.zeros(d), np.ones(d)])
     total = 0
     for unit, start in zip(units, starts):
-        total = total + path.path_sums([unit], [start], already_decoded, [], params, 0,
-                                       design, seed)[0]
+        total = total + path.path_sums([unit], [start], already_decoded,
+                                       [f"x{j}" for j in range(d)], params, 0, design, seed)[0]
     return total.reshape(design.models, design.groups, Sums.size(d, True))
 
 

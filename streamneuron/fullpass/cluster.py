@@ -281,3 +281,29 @@ def open_executor(*, client=None, scheduler: str | None = None, workers: int | N
 
 
 __all__ = ["InProcess", "DaskCluster", "open_executor", "IN_PROCESS_BYTES"]
+
+
+class PersistWarning(UserWarning):
+    """``persist=True``: the decoded partitions are about to fill cluster memory."""
+
+
+def warn_persist(executor, rows: int, d: int, itemsize: int) -> None:
+    """``--persist``: say how much memory the decoded data takes, and whether it fits."""
+    import warnings
+
+    size = rows * (d * itemsize + 8)
+    if isinstance(executor, DaskCluster):
+        workers, limit = executor.memory_limit()
+        room = (f"the {workers} worker(s) have {_gib(limit)} in all" if limit
+                else f"{workers} worker(s), memory limit unknown")
+        too_big = (" It does not fit: expect spilling or dying workers."
+                   if limit and size > 0.6 * limit else "")
+    else:
+        room, too_big = "in this process", ""
+    warnings.warn(f"--persist keeps the decoded data in memory: about {_gib(size)} "
+                  f"({rows} rows x {d} features); {room}.{too_big}",
+                  PersistWarning, stacklevel=6)
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2**30:.2f} GiB"

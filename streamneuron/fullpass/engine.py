@@ -41,14 +41,14 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from .cluster import DaskCluster, check_where, open_executor
+from .cluster import PersistWarning, check_where, open_executor, warn_persist
 from ..errors import ConfigError, DataError
 from .sums import (Evaluation, Sums, merge_moments, pass_moments, pass_sums,
                    start_from_moments, sum_partials)
 from ..losses import get_loss
 from ..neuron import Neuron
-from ..params import (AUTO, DEFAULT, NEWTON_MAX_FEATURES, check_auto_penalty, check_params,
-                      pick_solver)
+from ..params import (AUTO, DEFAULT, NEWTON_MAX_FEATURES, check_auto_penalty, check_newton_size,
+                      check_params, pick_solver)
 from .partitions import (SPLIT_EVERY, Partition, already_decoded, decode, pass_data,
                          plan_partitions, read_units, release_buffers)
 from ..penalty import Penalty, default_l2
@@ -66,10 +66,6 @@ DEFAULT_MAX_ITER = {"gd": 100, "newton": 100, "lbfgs": 1000}
 # gd's learning rate and every solver's tolerance when none is given.
 GD_LR = 1.0
 FULL_PASS_TOL = 1e-6
-
-
-class PersistWarning(UserWarning):
-    """``persist=True``: the decoded partitions are about to fill cluster memory."""
 
 
 class ConvergenceWarning(UserWarning):
@@ -91,6 +87,7 @@ class GDParams:
     persist: bool
     partition_rows: int | None
     max_levels: int  # categorical columns: the most levels a column may have
+    hash_bits: int  # ... past it, hashed into 2**hash_bits weights (0: not hashed)
     l1: float
     weight: str | None  # the weight column (None: unweighted)
     class_weight: str | dict | None  # as given: None, "balanced" or {0: a, 1: b}
@@ -109,7 +106,8 @@ def fit_gd(source, max_iter: int | None = None, lr: float = GD_LR, *, loss: str 
            label: str | None = "y", features=None, weight=None, cv: int | None = None,
            validation_fraction: float = DEFAULT.validation_fraction, seed: int = DEFAULT.seed,
            path_values=None, categorical=None, max_levels: int = DEFAULT.max_levels,
-           missing: str = DEFAULT.missing, positive=None) -> Neuron:
+           hash_bits: int = DEFAULT.hash_bits, missing: str = DEFAULT.missing,
+           positive=None) -> Neuron:
     """Train a neuron by full passes over the data, on Dask or in this process.
 
     ``max_iter``: the most iterations (default 100; 1000 for lbfgs).
@@ -188,13 +186,14 @@ def fit_gd(source, max_iter: int | None = None, lr: float = GD_LR, *, loss: str 
                         max_iter=DEFAULT_MAX_ITER.get(name, 100) if max_iter is None else max_iter,
                         standardize=bool(standardize), persist=bool(persist),
                         partition_rows=partition_rows, max_levels=max_levels,
-                        missing=missing)
+                        hash_bits=hash_bits, missing=missing)
 
     # Every value is checked once, here, before any work ("auto" is settled once the
     # features are known).
     check_params(loss=loss, max_iter=max_iter, lr=lr, l2=l2, l1=l1, tol=tol,
                  partition_rows=partition_rows, workers=workers, seed=seed,
-                 validation_fraction=validation_fraction, max_levels=max_levels)
+                 validation_fraction=validation_fraction, max_levels=max_levels,
+                 hash_bits=hash_bits)
     selection = Selection.of(l2=l2, l1=l1, cv=cv, validation_fraction=validation_fraction,
                              seed=seed, values=path_values)
     if solver not in SOLVERS and solver != "auto":
@@ -220,9 +219,6 @@ def fit_gd(source, max_iter: int | None = None, lr: float = GD_LR, *, loss: str 
         if solver == AUTO and levels_known:  # (else once the levels are counted)
             solver = pick_solver(source.n_features, source.n_features + (
                 source.levels.n_weights if source.levels is not None else 0))
-        if source.categorical and selection is not None:
-            raise ConfigError("--l2/--l1 auto and --cv do not take categorical columns yet; "
-                              "give --l2", param="l2")
         check_auto_penalty(solver, l2=l2, l1=l1, cv=cv,
                            validation_fraction=validation_fraction)
         params = make_params(solver, source.weight)
@@ -272,7 +268,7 @@ def sums_at_model(model: Neuron, source, *, matrices: int, client=None,
     params = GDParams(loss=model.loss_name, solver="newton", max_iter=1, lr=GD_LR, l2=0.0,
                       tol=FULL_PASS_TOL, standardize=model.mean is not None, persist=False,
                       partition_rows=None, l1=0.0, weight=source.weight, class_weight=None,
-                      max_levels=DEFAULT.max_levels)
+                      max_levels=DEFAULT.max_levels, hash_bits=DEFAULT.hash_bits)
     data = pass_data(source)
     executor = open_executor(client=client, scheduler=scheduler, workers=workers,
                              data_bytes=data.n_rows * source.n_features * source.dtype.itemsize)
@@ -311,9 +307,11 @@ class _Run:
         with self._passes():
             if not self.source.weighted:  # W is the row count, known up front
                 self._settle_l2(self.data.n_rows)
-            if stats is None or self.selection is not None:  # (the path: co-moments)
+            if stats is None:
                 first = self._first_pass(model)  # (weighted: W, and l2, from this pass)
             if self.selection is not None:  # the penalty chosen on held-out rows
+                if first is None:  # (categorical columns: no start from the co-moments)
+                    first = self._evaluate(model, np.zeros(model.n_weights + 1), True)
                 choose_penalty(self, model, first, self.selection)
                 return model
             if self.start is not None:  # the first point is not w = 0: first is not at it
@@ -332,7 +330,8 @@ class _Run:
         try:
             if p.persist or self.data.persist_anyway:
                 if p.persist:
-                    self._warn_persist()
+                    warn_persist(self.executor, self.data.n_rows, self.d,
+                                 self.source.dtype.itemsize)
                 bag = self.executor.persist(bag if self.data.decoded else bag.map_partitions(decode))
                 decoded = True
             elif not self.data.decoded:
@@ -454,25 +453,6 @@ class _Run:
         if n != self.data.n_rows:
             raise DataError(f"the input changed while training: {int(n)} rows read, "
                             f"{self.data.n_rows} expected")
-
-    def _warn_persist(self) -> None:
-        rows = self.data.n_rows
-        size = rows * (self.d * self.source.dtype.itemsize + 8)
-        if isinstance(self.executor, DaskCluster):
-            workers, limit = self.executor.memory_limit()
-            room = (f"the {workers} worker(s) have {_gib(limit)} in all" if limit
-                    else f"{workers} worker(s), memory limit unknown")
-            too_big = (" It does not fit: expect spilling or dying workers."
-                       if limit and size > 0.6 * limit else "")
-        else:
-            room, too_big = "in this process", ""
-        warnings.warn(f"--persist keeps the decoded data in memory: about {_gib(size)} "
-                      f"({rows} rows x {self.d} features); {room}.{too_big}",
-                      PersistWarning, stacklevel=5)
-
-
-def _gib(n: float) -> str:
-    return f"{n / 2**30:.2f} GiB"
 
 
 __all__ = ["fit_gd", "fit_newton", "fit_lbfgs", "sums_at_model", "GDParams", "Partition",

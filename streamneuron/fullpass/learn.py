@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ..params import AUTO, pick_solver
+from ..params import AUTO, check_newton_size, pick_solver
 from ..stats import pending_fills
 from .partitions import SPLIT_EVERY, pass_data
 from .sums import merge_moments, pass_moments
@@ -43,15 +43,18 @@ def learn_columns(run):
         run._check_weight(moments.weight)
     run._settle_l2(moments.weight if source.weighted else run.data.n_rows)
     if counts is not None:
-        source = encode_source(source, counts, reference=run.params.l2 == 0 and p.l1 == 0)
+        # a reference level only where nothing is penalised (auto: the path penalises)
+        unpenalised = run.selection is None and run.params.l2 == 0 and p.l1 == 0
+        source = encode_source(source, counts, hash_bits=p.hash_bits, reference=unpenalised)
     run.source = source
     run.d = source.n_features
     run.features = tuple(source.feature_names)
     run.data = pass_data(source, p.partition_rows)
+    n_weights = run.d + (source.levels.n_weights if source.levels is not None else 0)
     if p.solver == AUTO:  # now that the weights are known
-        extra = source.levels.n_weights if source.levels is not None else 0
-        picked = pick_solver(run.d, run.d + extra)
+        picked = pick_solver(run.d, n_weights)
         run.params = replace(run.make_params(picked, p.weight), l2=run.params.l2)
+    check_newton_size(run.params.solver, n_weights)
     return moments.mean, moments.scale()
 
 

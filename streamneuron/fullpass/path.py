@@ -122,13 +122,16 @@ def path_sums(items: list, starts: list, read: Callable[[list], Iterable[Decoded
               seed: int):
     """One task of a path pass: the table ``S[m, g]`` (flattened) of a bag partition.
 
-    ``params`` is ``[theta_0, .., theta_{M-1}, mean, inv_scale]``; ``starts[0]`` the
-    global index of the partition's first row. Each unit's rows are split by group
-    once (a copy), then summed at each model's theta that uses the group.
+    ``params`` is ``[theta_0, .., theta_{M-1}, mean, inv_scale]`` (each theta the
+    ``p`` weights and the bias; ``mean`` and ``inv_scale`` one value per number feature,
+    ``features``); ``starts[0]`` the global index of the partition's first row. Each
+    unit's rows are split by group once (a copy), then summed at each model's theta
+    that uses the group.
     """
-    models = design.models
-    d = (params.shape[0] - models) // (models + 2)  # params: M (d + 1) + 2 d values
-    center, inv_scale = params[models * (d + 1):models * (d + 1) + d], params[-d:]
+    models, n = design.models, len(features)
+    d = (params.shape[0] - 2 * n) // models - 1  # every weight: M (d + 1) + 2 n values
+    center = params[models * (d + 1):models * (d + 1) + n]
+    inv_scale = params[models * (d + 1) + n:]
     full, grad_only = Sums.size(d, True), Sums.size(d, False)
     table = np.zeros((models, design.groups, full))
     offset = int(starts[0])
@@ -141,7 +144,8 @@ def path_sums(items: list, starts: list, read: Callable[[list], Iterable[Decoded
             if rows.size == 0:
                 continue
             part = DecodedUnit(X=np.ascontiguousarray(unit.X[rows]), y=unit.y[rows],
-                               where=unit.where, w=None if unit.w is None else unit.w[rows])
+                               where=unit.where, w=None if unit.w is None else unit.w[rows],
+                               codes=None if unit.codes is None else unit.codes[rows])
             for m in range(models):
                 trains, scores = g in design.train[m], design.score[m] == g
                 if not (trains or scores):
@@ -392,7 +396,7 @@ def choose_penalty(run, model, first: Evaluation, selection: Selection,
     if selection.kind == "l1":  # the fixed l2 as the run settled it (given, or 1/W)
         selection = dataclasses.replace(
             selection, fixed=dataclasses.replace(selection.fixed, l2=float(run.params.l2)))
-    d, design = run.d, selection.design
+    d, design = model.n_weights, selection.design  # (every weight: numbers and levels)
     parts = run.data.partitions
     sizes = ([p.n_rows for p in parts] if not run.data.decoded else run.source.unit_sizes)
     starts = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.int64).tolist()

@@ -22,34 +22,79 @@ from numba import njit
 
 from .common import (NONFINITE, OK, PAUSED, _average, _step, curvature_scalar,
                      loss_and_dz_scalar)
+from .intrinsics import _prefetch_row
+
+# Shuffled rows: the row this many positions ahead is hinted into cache (its features
+# and its codes), so that the loads of scattered rows overlap the training.
+AHEAD = 16
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _add_outer(mat, a, x, codes, i, d, k, p):
+def _row_logit(X, codes, i, w, b, mean, inv_scale, x):
+    """Row ``i``'s standardized features into ``x``, and its logit
+    ``b + w . x + sum_c w[codes[i, c]]`` (a code of -1 adds nothing)."""
+    z = b
+    for j in range(x.shape[0]):
+        x[j] = (X[i, j] - mean[j]) * inv_scale[j]
+        z += w[j] * x[j]
+    for c in range(codes.shape[1]):
+        code = codes[i, c]
+        if code >= 0:
+            z += w[code]
+    return z
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _add_gradient(acc, dz, x, codes, i):
+    """``acc += dz x~`` for row ``i``: ``dz x`` to the number weights, ``dz`` to each of
+    its levels' weights."""
+    for j in range(x.shape[0]):
+        acc[j] += dz * x[j]
+    for c in range(codes.shape[1]):
+        code = codes[i, c]
+        if code >= 0:
+            acc[code] += dz
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _add_outer(mat, cross, a, x, codes, i, d, k, p):
     """``mat += a x~ x~^T`` (upper triangle) for row ``i``'s one-hot expanded
     ``x~ = (x_std, onehot(codes[i]), 1)``: the blocks numbers x numbers, numbers x
     levels, levels x levels (a column's levels never meet: only the row's own) and
-    the bias column."""
+    the bias column. The levels' rows of the numbers x levels, bias and diagonal
+    blocks go to ``cross`` (``cross[code - d] = (sum a x, sum a, sum a)``: a cache line or
+    two a level, not ``d + 2`` scattered ones), folded into ``mat`` by :func:`_fold_cross`."""
     for j in range(d):
         ax = a * x[j]
         for m in range(j, d):
             mat[j, m] += ax * x[m]
-        for c in range(k):
-            code = codes[i, c]
-            if code >= 0:
-                mat[j, code] += ax
         mat[j, p] += ax
     for c in range(k):
         code = codes[i, c]
         if code < 0:
             continue
+        row = cross[code - d]
+        for j in range(d):
+            row[j] += a * x[j]
+        row[d] += a  # the bias column
+        row[d + 1] += a  # the diagonal
         # columns' weights lie in column order, so a later column's code is larger
-        for e in range(c, k):
+        for e in range(c + 1, k):
             other = codes[i, e]
             if other >= 0:
                 mat[code, other] += a
-        mat[code, p] += a
     mat[p, p] += a
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _fold_cross(mat, cross, d, p):
+    """Add ``cross`` (see :func:`_add_outer`) into ``mat``'s upper triangle."""
+    for level in range(cross.shape[0]):
+        code = d + level
+        for j in range(d):
+            mat[j, code] += cross[level, j]
+        mat[code, p] += cross[level, d]
+        mat[code, code] += cross[level, d + 1]
 
 
 @njit(cache=True, nogil=True)
@@ -70,38 +115,34 @@ def categorical_sums(X, codes, y, weights, w, b, mean, inv_scale, loss_id, grad,
     scores = meat.shape[0] == p + 1
     weighted = weights.shape[0] > 0
     x = np.empty(d)
+    cross_h = np.zeros((p - d if curvature else 0, d + 2))
+    cross_m = np.zeros((p - d if scores else 0, d + 2))
     sum_dz = 0.0
     sum_loss = 0.0
     sum_w = 0.0
+    bad = -1
     for i in range(n):
-        z = b
-        for j in range(d):
-            x[j] = (X[i, j] - mean[j]) * inv_scale[j]
-            z += w[j] * x[j]
-        for c in range(k):
-            code = codes[i, c]
-            if code >= 0:
-                z += w[code]
+        z = _row_logit(X, codes, i, w, b, mean, inv_scale, x)
         if not np.isfinite(z):
-            return sum_dz, sum_loss, sum_w, i
+            bad = i
+            break
         loss, dz = loss_and_dz_scalar(loss_id, z, y[i])
         s = weights[i] if weighted else 1.0
         if scores:
-            _add_outer(meat, s * dz * dz, x, codes, i, d, k, p)
+            _add_outer(meat, cross_m, s * dz * dz, x, codes, i, d, k, p)
         loss *= s
         dz *= s
         sum_loss += loss
         sum_dz += dz
         sum_w += s
-        for j in range(d):
-            grad[j] += dz * x[j]
-        for c in range(k):
-            code = codes[i, c]
-            if code >= 0:
-                grad[code] += dz
+        _add_gradient(grad, dz, x, codes, i)
         if curvature:
-            _add_outer(hess, s * curvature_scalar(loss_id, z), x, codes, i, d, k, p)
-    return sum_dz, sum_loss, sum_w, -1
+            _add_outer(hess, cross_h, s * curvature_scalar(loss_id, z), x, codes, i, d, k, p)
+    if curvature:
+        _fold_cross(hess, cross_h, d, p)
+    if scores:
+        _fold_cross(meat, cross_m, d, p)
+    return sum_dz, sum_loss, sum_w, bad
 
 
 @njit(cache=True, nogil=True)
@@ -180,14 +221,11 @@ def _sgd_codes_block(X, codes, labels, order, rw, mean, inv_scale, arrays, numbe
     while pos < stop:
         i = pos if identity else order[pos]
         # (labels and rw are in training order, like order itself)
-        z = b
-        for j in range(d):
-            x[j] = (X[i, j] - mean[j]) * inv_scale[j]
-            z += w[j] * x[j]
-        for c in range(k):
-            code = codes[i, c]
-            if code >= 0:
-                z += w[code]
+        if not identity and pos + AHEAD < stop:
+            ahead = order[pos + AHEAD]
+            _prefetch_row(X, ahead)
+            _prefetch_row(codes, ahead)
+        z = _row_logit(X, codes, i, w, b, mean, inv_scale, x)
         if not np.isfinite(z):
             status = NONFINITE
             pos = i
@@ -203,12 +241,7 @@ def _sgd_codes_block(X, codes, labels, order, rw, mean, inv_scale, arrays, numbe
         weight_seen += weight
         rows_seen += 1.0
         carry_rows += 1.0
-        for j in range(d):
-            carry_w[j] += dz * x[j]
-        for c in range(k):
-            code = codes[i, c]
-            if code >= 0:
-                carry_w[code] += dz
+        _add_gradient(carry_w, dz, x, codes, i)
         pos += 1
         if carry_rows >= batch_size:
             if carry_weight > 0.0:

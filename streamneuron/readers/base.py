@@ -314,6 +314,7 @@ class Source(abc.ABC):
     # :class:`~.encoded.Encoded` gives each row's level codes in ``DecodedUnit.codes``
     # (``levels``: those levels; None: not encoded).
     categorical: list[str] = []
+    named_categorical: list[str] = []  # those the user named (refused past --max-levels)
     levels = None
     missing: str = "error"  # --missing (impute, drop: a missing feature read as NaN)
     positive = None  # --positive: the label value that counts 1; fills: Imputed's

@@ -79,21 +79,24 @@ class Encoded(Wrapped):
         return f"<Encoded {self.source!r}, {self._levels.n_weights} level weights>"
 
 
-def encode_source(source: Source, counts: LevelCounts, *, reference: bool) -> Source:
+def encode_source(source: Source, counts: LevelCounts, *, reference: bool,
+                  hash_bits: int = 0) -> Source:
     """``source`` encoded by the levels ``counts`` found (:meth:`LevelCounts.levels`;
     ``reference``: the most frequent level of each column gets no weight). A column
-    past ``--max-levels`` is left out with its reason when it was a default choice,
-    and refused (DataError) when the user named it (``source.named_categorical``)."""
-    named = set(getattr(source, "named_categorical", ()))
+    past ``--max-levels`` is hashed into ``2**hash_bits`` weights when ``hash_bits``
+    is given; else left out with its reason when it was a default choice, and refused
+    (DataError) when the user named it (``source.named_categorical``)."""
+    named = set(source.named_categorical)
     left = []
-    for name, seen in counts.over.items():
+    for name, seen in counts.over.items() if not hash_bits else ():
         what = (f"more than {counts.max_levels} distinct values ({seen} in the rows counted "
                 "before it stopped)")
         if name in named:
             raise DataError(f"{source.describe_input()}: categorical column {name!r} has {what}; "
-                            f"raise --max-levels, or leave it out (an id or free text?)")
+                            "raise --max-levels, hash it (--hash-bits), or leave it out (an "
+                            "id or free text?)")
         left.append((name, f"{what} > --max-levels: an id or free text?"))
-    levels = counts.levels(reference=reference)
+    levels = counts.levels(reference=reference, hash_bits=hash_bits)
     if not source.n_features and not levels.columns:
         raise DataError(f"{source.describe_input()}: no feature columns left: every "
                         "categorical column has more levels than --max-levels")

@@ -99,12 +99,17 @@ def pandas_index_columns(schema: pa.Schema) -> list[str]:
     return [c for c in meta.get("index_columns", []) if isinstance(c, str)]
 
 
-def _open(ref: FileRef) -> pq.ParquetFile:
+def _open(ref: FileRef, dictionary: Sequence[str] = ()) -> pq.ParquetFile:
+    """The file, its ``dictionary`` columns read as Arrow dictionaries (a categorical
+    string column decoded from Parquet's dictionary pages: a small dictionary and an
+    int32 index per row, not a string per row)."""
     try:
         if ref.is_local:
-            return pq.ParquetFile(ref.path, pre_buffer=False, buffer_size=READ_BUFFER)
+            return pq.ParquetFile(ref.path, pre_buffer=False, buffer_size=READ_BUFFER,
+                                  read_dictionary=list(dictionary) or None)
         # Remote: one range request per column chunk (see readers.paths).
-        return pq.ParquetFile(ref.open(), pre_buffer=False)
+        return pq.ParquetFile(ref.open(), pre_buffer=False,
+                              read_dictionary=list(dictionary) or None)
     except (pa.ArrowException, OSError) as exc:
         raise DataError(f"{ref.url}: not a readable Parquet file ({exc})") from None
 
@@ -124,6 +129,7 @@ class ParquetSource(Source):
         self.label = label
         self.weight = weight
         self._open: dict[int, pq.ParquetFile] = {}
+        self._dictionary: list[str] = []  # string columns read as Arrow dictionaries
         first = self._file(0)
         schema = first.schema_arrow
         if label is not None and label not in schema.names:
@@ -141,6 +147,14 @@ class ParquetSource(Source):
         self.named_categorical = [c for c in self.categorical
                                   if c in (categorical or ()) or c in (features or ())]
         self.column_warnings = []
+        strings = [c for c in self.categorical if pa.types.is_string(schema.field(c).type)
+                   or pa.types.is_large_string(schema.field(c).type)]
+        # the file's own types, for inspect (before string columns read as dictionaries)
+        self._stored_types = {f.name: str(f.type) for f in schema}
+        if strings:  # from now on read from the dictionary pages (the same values)
+            self._dictionary = strings
+            self.close()
+            schema = self._file(0).schema_arrow
         used = self.feature_names + self.categorical + [c for c in (label, weight)
                                                         if c is not None]
         self._types = {name: schema.field(name).type for name in used}
@@ -207,7 +221,7 @@ class ParquetSource(Source):
             # Keep the number of open files small: the stream reads one file after another.
             for other in list(self._open):
                 self._open.pop(other).close()
-            pf = self._open[k] = _open(self.files[k])
+            pf = self._open[k] = _open(self.files[k], self._dictionary)
         return pf
 
     def _check_schema(self, ref: FileRef, schema: pa.Schema) -> None:
@@ -234,8 +248,8 @@ class ParquetSource(Source):
                 **reader_options(self)}
 
     def schema(self) -> dict:
-        """Every column of the first file and its Arrow type."""
-        return {f.name: str(f.type) for f in self._file(0).schema_arrow}
+        """Every column of the first file and its Arrow type, as stored."""
+        return dict(self._stored_types)
 
     def labels(self, i: int) -> np.ndarray:
         """The labels of row group ``i``, reading only the label column."""

@@ -32,6 +32,7 @@ class Wrapped(Source):
     files = property(lambda self: self.source.files)
     feature_names = property(lambda self: self.source.feature_names)
     categorical = property(lambda self: self.source.categorical)
+    named_categorical = property(lambda self: self.source.named_categorical)
     label = property(lambda self: self.source.label)
     weight = property(lambda self: self.source.weight)
     class_weights = property(lambda self: self.source.class_weights)

@@ -65,7 +65,8 @@ def fit_sgd(source, batch_size: int | None = None, epochs: int | None = None,
             weight=None, class_weight=None, l1: float = DEFAULT.l1,
             init: str | os.PathLike | Neuron | None = DEFAULT.init,
             categorical=None, max_levels: int = DEFAULT.max_levels,
-            missing: str = DEFAULT.missing, positive=None) -> Neuron:
+            hash_bits: int = DEFAULT.hash_bits, missing: str = DEFAULT.missing,
+            positive=None) -> Neuron:
     """Train a neuron by mini-batch SGD over ``source``.
 
     The defaults need no tuning (:mod:`streamneuron.defaults`): ``schedule="auto"``
@@ -146,7 +147,8 @@ def fit_sgd(source, batch_size: int | None = None, epochs: int | None = None,
     Categorical columns (``categorical``, opening paths or a DataFrame; and every
     string or dictionary column): one-hot, a weight per level, the levels counted in the
     standardization pass (:mod:`streamneuron.levels`; a column past ``max_levels``
-    distinct values is left out, or refused when named). A row's gradient touches
+    distinct values is left out, or refused when named; with ``hash_bits`` it is hashed into
+    ``2**hash_bits`` weights instead, :mod:`streamneuron.kernels.hashing`). A row's gradient touches
     its own levels' weights; each step updates every weight (L2 exactly the
     objective's).
 
@@ -168,7 +170,8 @@ def fit_sgd(source, batch_size: int | None = None, epochs: int | None = None,
                  power_t=power_t, l2=l2, l1=l1, seed=seed, window=window, tol=tol,
                  validation_fraction=validation_fraction, validate_every=validate_every,
                  patience=patience, average=average, checkpoint_every=checkpoint_every,
-                 checkpoint_seconds=checkpoint_seconds, max_levels=max_levels)
+                 checkpoint_seconds=checkpoint_seconds, max_levels=max_levels,
+                 hash_bits=hash_bits)
     check_auto_penalty("sgd", l2=l2, l1=l1)
     check_class_weight(class_weight)
     if validate_every is not None and validation is None and not validation_fraction:
@@ -200,7 +203,7 @@ def fit_sgd(source, batch_size: int | None = None, epochs: int | None = None,
             early_stopping=bool(early_stopping), patience=patience, tol=tol,
             average=int(average) if isinstance(average, numbers.Integral) else average,
             l1=l1, class_weight=_class_weight_param(class_weight), weight=source.weight,
-            max_levels=max_levels, missing=source.missing)
+            max_levels=max_levels, hash_bits=hash_bits, missing=source.missing)
         run = Run(source, params, epochs,
                   Checkpointing(checkpoint, checkpoint_every, checkpoint_seconds, fingerprint),
                   Hooks(progress, on_epoch, on_check, notify), validation)

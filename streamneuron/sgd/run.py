@@ -71,6 +71,7 @@ class SGDParams:
     class_weight: str | list | None
     weight: str | None  # the source's weight column (None: none)
     max_levels: int  # categorical columns: the most levels a column may have
+    hash_bits: int  # ... past it, hashed into 2**hash_bits weights (0: not hashed)
     missing: str = "error"  # --missing
 
     def policy(self, n_rows: int, epochs: int | None) -> PassPolicy:
@@ -198,7 +199,7 @@ class Run:
 
         self.moments, self.source = first_pass(
             self.source, max_levels=p.max_levels, reference=p.l2 == 0 and p.l1 == 0,
-            on_block=add)
+            hash_bits=p.hash_bits, on_block=add)
         if self.source.weighted:  # all weights 0: say so, before 0/0 makes the scale NaN
             check_total(float(self.moments.weight), describe_weights(self.source))
         self.kept_weight = kept[0]
