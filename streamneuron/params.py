@@ -25,6 +25,7 @@ from typing import Any, Iterable
 
 from .errors import ConfigError
 from .levels import MAX_LEVELS
+from .missing import MISSING
 from .losses import LOSSES
 from .rules import (ClassWeight, Fraction, Native, Number, NumberOrAuto, OneOf, Rule, Switch,
                     Text, Whole, WholeOrSwitch, one_of)
@@ -281,6 +282,16 @@ PARAMS: dict[str, Param] = _entries(
           help="Hash a categorical column of more than --max-levels levels into 2**B weights "
                "(FNV-1a 64 of the value's UTF-8 text, mod 2**B; stored in the model) instead "
                "of leaving it out."),
+    Param("missing", OneOf(lambda: MISSING), "error", estimator=ESTIMATOR,
+          metavar="error|impute|drop",
+          help="A null or NaN numeric feature: error: refused, naming the column; impute: "
+               "filled with the column's training mean, plus a 0/1 column COL_missing "
+               "(both standardized; the model keeps the fill values); drop: the row is not "
+               "trained on (counted). A null in a categorical column is a level of its own."),
+    Param("positive", Text(), None, metavar="VALUE",
+          help="The label value that counts as 1 (a string, a number, true/false); the one "
+               "other value counts as 0. Labels other than 0/1 or booleans need it.",
+          default_text="0/1 numbers and booleans as they are"),
     # The estimator's own parameters (no flag: the command line says --mode and --seed).
     Param("solver", OneOf(lambda: (AUTO, *AUTO_SOLVERS, *SGD)), "auto",
           flag="", estimator=ESTIMATOR, commands=()),

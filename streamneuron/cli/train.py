@@ -20,7 +20,8 @@ from .common import DATA, check_writable, emit_json, given, label_name, option, 
 # The table's parameters that the command line takes (in --help's order).
 TRAIN_PARAMS = [p.name for p in PARAMS.values() if "train" in p.commands and p.flag != ""]
 # Parameters the command line resolves itself rather than passing them on.
-OWN = {"mode", "average_from", "x_key", "validation", "weight", "categorical"}
+OWN = {"mode", "average_from", "x_key", "validation", "weight", "categorical", "missing",
+       "positive"}
 
 
 def train_options(command):
@@ -97,14 +98,16 @@ def train(ctx, data, label, output, features, exclude, y_key, history_path, plot
                        validation_fraction=settings["validation_fraction"])
     source = open_source(list(data), label=label_name(label, y_key), features=split(features),
                          x_key=settings["x_key"], exclude=split(exclude, "--exclude"),
-                         weight=settings["weight"],
+                         weight=settings["weight"], missing=settings["missing"],
+                         positive=settings["positive"],
                          categorical=split(settings["categorical"], "--categorical"))
     val_source = None
     if settings["validation"]:
         try:
             val_source = open_source(list(settings["validation"]), label=source.label,
                                      features=source.feature_names, x_key=settings["x_key"],
-                                     weight=settings["weight"],
+                                     weight=settings["weight"], missing=settings["missing"],
+                                     positive=settings["positive"],
                                      categorical=list(source.categorical) or None)
         except BaseException:
             source.close()

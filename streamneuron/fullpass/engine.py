@@ -54,7 +54,9 @@ from .partitions import (SPLIT_EVERY, Partition, already_decoded, decode, pass_d
 from ..penalty import Penalty, default_l2
 from .path import Selection, choose_penalty
 from .solvers import SOLVERS, Options
+from ..stats import model_columns, pending_fills
 from ..stop import StopReason
+from .learn import learn_columns
 from ..warmstart import initial_model
 from ..weighting import check_class_weight, check_total, describe_weights
 
@@ -90,6 +92,7 @@ class GDParams:
     weight: str | None  # the weight column (None: unweighted)
     class_weight: str | dict | None  # as given: None, "balanced" or {0: a, 1: b}
     curvature: str = "sampled"  # newton's steering Hessian: "exact" or "sampled"
+    missing: str = "error"  # --missing (streamneuron.missing)
 
 
 def fit_gd(source, max_iter: int | None = None, lr: float = GD_LR, *, loss: str = DEFAULT.loss,
@@ -104,7 +107,8 @@ def fit_gd(source, max_iter: int | None = None, lr: float = GD_LR, *, loss: str 
            label: str | None = "y", features=None, weight=None, cv: int | None = None,
            validation_fraction: float = DEFAULT.validation_fraction, seed: int = DEFAULT.seed,
            path_values=None, categorical=None, max_levels: int = DEFAULT.max_levels,
-           hash_bits: int = DEFAULT.hash_bits, curvature: str = "sampled") -> Neuron:
+           hash_bits: int = DEFAULT.hash_bits, missing: str = DEFAULT.missing,
+           positive=None, curvature: str = "sampled") -> Neuron:
     """Train a neuron by full passes over the data, on Dask or in this process.
 
     ``max_iter``: the most iterations (default 100; 1000 for lbfgs).
@@ -185,7 +189,7 @@ def fit_gd(source, max_iter: int | None = None, lr: float = GD_LR, *, loss: str 
                         max_iter=DEFAULT_MAX_ITER.get(name, 100) if max_iter is None else max_iter,
                         standardize=bool(standardize), persist=bool(persist),
                         partition_rows=partition_rows, max_levels=max_levels,
-                        hash_bits=hash_bits, curvature=curvature)
+                        hash_bits=hash_bits, missing=missing, curvature=curvature)
 
     # Every value is checked once, here, before any work ("auto" is settled once the
     # features are known).
@@ -207,8 +211,10 @@ def fit_gd(source, max_iter: int | None = None, lr: float = GD_LR, *, loss: str 
 
     given = source
     source = open_source(source, label=label, features=features, categorical=categorical,
+                         missing=missing, positive=positive,
                          **({} if weight is None else {"weight": weight}))  # a Source as it is
     opened = source is not given
+    missing = source.missing  # (a Source given brings its own)
     try:
         if source.label is None:
             raise DataError("training needs a label column")
@@ -294,11 +300,12 @@ class _Run:
 
     def run(self) -> Neuron:
         first = stats = None
-        if self.source.categorical and self.source.levels is None:
-            stats = self._learn_levels()  # the standardization pass counts the levels
+        if (self.source.categorical and self.source.levels is None) or \
+                pending_fills(self.source):
+            stats = learn_columns(self)  # the standardization pass learns levels, fills
         p = self.params
         model = Neuron(self.d, p.loss, feature_names=self.source.feature_names,
-                       label=self.source.label, levels=self.source.levels)
+                       label=self.source.label, **model_columns(self.source))
         if stats is not None and p.standardize:
             model.set_standardize(stats)
         with self._passes():
@@ -316,38 +323,6 @@ class _Run:
                 first = None
             self._solve(model, first)
         return model
-
-    def _learn_levels(self):
-        """The first pass of a source with categorical columns: the standardization
-        statistics and the levels (each task counts its own, merged in the reduction's
-        fixed order); the source is encoded by them from here on (and its partitions
-        planned anew: a task reopening a file gets the levels). Returns ``(mean, scale)``."""
-        from ..levels import LevelCounts
-        from ..readers.encoded import encode_source
-
-        p = self.params
-        with self._passes():
-            moments, counts = self.executor.compute(self.bag.map_partitions(
-                pass_moments, self.read, self.features, False,
-                LevelCounts(list(self.source.categorical), p.max_levels)
-            ).reduction(merge_moments, merge_moments, split_every=SPLIT_EVERY))
-        self.passes += 1
-        self._check_weight(moments.weight)
-        if self.source.weighted:
-            self._settle_l2(moments.weight)
-        else:
-            self._settle_l2(self.data.n_rows)
-        # a reference level only where nothing is penalised (auto: the path penalises)
-        unpenalised = self.selection is None and self.params.l2 == 0 and p.l1 == 0
-        self.source = encode_source(self.source, counts, hash_bits=p.hash_bits,
-                                    reference=unpenalised)
-        self.data = pass_data(self.source, p.partition_rows)
-        n_weights = self.d + self.source.levels.n_weights
-        if p.solver == AUTO:  # now that the weights are known
-            picked = pick_solver(self.d, n_weights)
-            self.params = replace(self.make_params(picked, p.weight), l2=self.params.l2)
-        check_newton_size(self.params.solver, n_weights)
-        return moments.mean, moments.scale()
 
     @contextmanager
     def _passes(self):

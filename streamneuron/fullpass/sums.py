@@ -39,7 +39,7 @@ from .. import kernels
 from ..errors import ConfigError, DivergenceError
 from ..units import DecodedUnit
 from ..penalty import Penalty
-from ..stats import CoMoments, Moments, raise_nonfinite
+from ..stats import CoMoments, Moments, Observed, raise_nonfinite
 
 
 @dataclass(frozen=True)
@@ -270,18 +270,25 @@ def curvature_every(curvature: str, rows: int, weights: int) -> int:
 
 
 def pass_moments(items: list, read: Callable[[list], Iterable[DecodedUnit]],
-                 features: Sequence[str], with_labels: bool, counts=None):
+                 features: Sequence[str], with_labels: bool, counts=None,
+                 observed: bool = False):
     """One task of the first pass: :class:`~streamneuron.stats.Moments` of the units'
     features, or :class:`~streamneuron.stats.CoMoments` of ``(x, y)`` when
     ``with_labels``; weighted by each unit's ``w`` (``read`` as in :func:`pass_sums`).
     ``counts`` (an empty :class:`~streamneuron.levels.LevelCounts`): then the units'
-    categorical levels are counted too, and the task gives ``(moments, counts)``."""
+    categorical levels are counted too, and the task gives ``(moments, counts)``.
+    ``observed`` (``--missing impute``, fills not yet learned): the
+    :class:`~streamneuron.stats.Observed` moments of the values present instead."""
     total = None
     if counts is not None:
         counts = type(counts)(counts.names, counts.max_levels)  # this task's own
     for unit in read(items):
         if counts is not None:
             counts.add(unit.extra)
+        if observed:
+            m = Observed.of(unit.X, unit.w, features, unit)
+            total = m if total is None else total.merge(m)
+            continue
         m = (CoMoments.of(unit.X, unit.y, unit.w) if with_labels
              else Moments.of(unit.X, unit.w))
         m2 = np.diag(m.comoment) if with_labels else m.m2
