@@ -218,12 +218,16 @@ PARAMS: dict[str, Param] = _entries(
           help="Initial weights and bias: zeros, or a model file to start from (its "
                "features must be the training features; its standardization is "
                "re-expressed for this run's)."),
-    Param("validation", Text(), None, SGD, kind="many", metavar="DATA",
-          help="sgd: validate on these files (repeatable) at each epoch's end."),
-    Param("validation_fraction", Fraction(), 0.0, ("sgd", "newton", "lbfgs"),
-          help="sgd: hold out this fraction of the training rows (seeded by --seed, never "
-               "trained on) and validate on them at each epoch's end. newton/lbfgs with "
-               "--l2/--l1 auto: choose the penalty on these rows instead of --cv's folds."),
+    Param("validation", Text(), None, (*SGD, *FULL_PASS), kind="many", metavar="DATA",
+          help="Validate on these files (repeatable): sgd at each epoch's end; gd/newton/"
+               "lbfgs the final model (log loss, accuracy, AUC), and with --l2/--l1 auto "
+               "choose the penalty on them instead of --cv's folds."),
+    Param("validation_fraction", Fraction(), 0.0, (*SGD, *FULL_PASS),
+          help="Hold out this fraction of the training rows (seeded by --seed, never "
+               "trained on): sgd validates on them at each epoch's end; gd/newton/lbfgs "
+               "report the final model's log loss, accuracy and AUC on them, and with "
+               "--l2/--l1 auto choose the penalty on them instead of --cv's folds (then "
+               "refitting on every row)."),
     Param("cv", Whole(2, "folds"), None, FULL_PASS,
           help="newton/lbfgs with --l2/--l1 auto: choose the penalty by this many folds "
                "(rows hashed by --seed; every fold served by the same read)",
@@ -334,17 +338,17 @@ def check_params(**values) -> None:
 
 
 def check_auto_penalty(mode: str, *, l2, l1, cv: int | None = None,
-                       validation_fraction: float = 0.0) -> None:
+                       validation_fraction: float = 0.0, validation: bool = False) -> None:
     """ConfigError when a penalty is ``"auto"`` (chosen on held-out rows along a path,
-    :mod:`streamneuron.fullpass.path`) with a mode that has no path (sgd, gd), or when
-    ``cv`` (or, in a full-pass mode, ``validation_fraction``) is given with no penalty
-    to choose."""
+    :mod:`streamneuron.fullpass.path`) with a mode that has no path (sgd, gd), when
+    ``cv`` is given with no penalty to choose, or when more than one of ``cv``,
+    ``validation_fraction`` and ``validation`` says where to choose it."""
     if cv is not None and AUTO not in (l2, l1):
         raise ConfigError.about("cv", "needs l2 or l1 'auto' (a penalty to choose)")
-    if validation_fraction and mode != "sgd" and AUTO not in (l2, l1):
-        raise ConfigError.about("validation_fraction", f"with --mode {mode} chooses the "
-                                "penalty: it needs l2 or l1 'auto' (the held-out metrics of "
-                                "a fixed penalty's full-pass fit are not there yet)")
+    if AUTO in (l2, l1) and sum((cv is not None, bool(validation_fraction), validation)) > 1:
+        raise ConfigError.about("validation" if validation else "cv", "choose the penalty on "
+                                "one of --cv, --validation-fraction and --validation, not "
+                                "several")
     for name, value in (("l2", l2), ("l1", l1)):
         if value == AUTO and mode not in (*AUTO_SOLVERS, AUTO):
             raise ConfigError.about(name, f"auto (the penalty chosen on held-out rows) is for "

@@ -24,7 +24,7 @@ FULL_PASS_FIELDS = ("converged", "message", "iterations", "passes", "grad_norm",
 SGD_FIELDS = ("converged", "stop_reason", "epochs", "max_epochs", "updates", "epoch_objective",
               "objective_of")
 OPTIONAL_FIELDS = ("validation", "best_check", "best_epoch", "best_loss", "stopped_early",
-                   "returned", "class_weights", "weight_total", "path")
+                   "returned", "class_weights", "weight_total", "path", "held_out")
 
 
 def largest_weights(model, names) -> list[dict]:
@@ -157,6 +157,8 @@ def summary_lines(summary: dict, info: dict) -> list[str]:
                             for w in summary["largest_weights"])
         lines.append(f"{summary['nonzero']} of {len(summary['weights'])} weights non-zero; "
                      f"largest: {largest or 'none'}")
+    if "held_out" in summary:
+        lines.append(held_out_line(summary["held_out"]))
     if summary["mode"] != "sgd":
         state = "converged" if summary["converged"] else "NOT converged"
         lines.append(f"{summary['mode']}: {state} in {summary['iterations']} iterations, "
@@ -228,6 +230,12 @@ def chosen_line(path: dict) -> str:
     best = min(path["points"], key=lambda p: p["loss"])
     return (f"chose {path['penalty']} = {path['chosen']:.6g} (held-out log loss "
             f"{best['loss']:.6f}, {len(path['points'])} values tried); refitted on every row")
+
+
+def held_out_line(held: dict) -> str:
+    """The final full-pass model on the held-out rows."""
+    return (f"held out ({held['on']}, {held['rows']:,} rows): log loss {held['log_loss']:.6f}, "
+            f"accuracy {held['accuracy']:.4f}, AUC {held['auc']:.4f}")
 
 
 def iteration_line(row: dict) -> str:

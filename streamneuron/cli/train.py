@@ -95,7 +95,8 @@ def train(ctx, data, label, output, features, exclude, y_key, history_path, plot
     check_params(**{name: value for name, value in settings.items() if name != "mode"})
     check_modes(mode, given(ctx, settings), settings)
     check_auto_penalty(mode, l2=settings["l2"], l1=settings["l1"], cv=settings["cv"],
-                       validation_fraction=settings["validation_fraction"])
+                       validation_fraction=settings["validation_fraction"],
+                       validation=bool(settings["validation"]))
     source = open_source(list(data), label=label_name(label, y_key), features=split(features),
                          x_key=settings["x_key"], exclude=split(exclude, "--exclude"),
                          weight=settings["weight"], missing=settings["missing"],
@@ -147,7 +148,7 @@ def train(ctx, data, label, output, features, exclude, y_key, history_path, plot
                     click.echo(f"Dask dashboard: {link}", err=True)
 
             model = fit_gd(source, **kwargs, progress=lambda row: say(report.iteration_line(row)),
-                           on_cluster=on_cluster)
+                           on_cluster=on_cluster, validation=val_source)
     history = model.info.get("history", [])
     if history_path:
         from ..atomic import write_text

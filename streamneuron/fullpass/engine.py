@@ -5,8 +5,7 @@ Every solver minimises the same objective (README, "The math")::
     J(w, b) = (1/W) sum_i s_i L(z_i, y_i) + (l2/2) ||w||**2 + l1 ||w||_1
 
 with ``s_i`` the row weights (the weight column times the class weight of the
-row's label; 1 unweighted, ``W = n``) and their total ``W = sum_i s_i``.
-
+row's label; 1 unweighted, ``W = n``) and their total ``W = sum_i s_i``,
 with the sums of every pass computed where the data is: each partition (a
 Parquet row group or HDF5 chunk range, or a run of them up to
 ``partition_rows`` rows) is read and reduced by one task, and a Dask tree
@@ -52,6 +51,7 @@ from ..params import (AUTO, DEFAULT, NEWTON_MAX_FEATURES, check_auto_penalty, ch
 from .partitions import (SPLIT_EVERY, Partition, already_decoded, decode, pass_data,
                          plan_partitions, read_units, release_buffers)
 from ..penalty import Penalty, default_l2
+from .heldout import KeptRows, kept_rows, score_held_out
 from .path import Selection, choose_penalty
 from .solvers import SOLVERS, Options
 from ..stats import model_columns, pending_fills
@@ -108,7 +108,7 @@ def fit_gd(source, max_iter: int | None = None, lr: float = GD_LR, *, loss: str 
            validation_fraction: float = DEFAULT.validation_fraction, seed: int = DEFAULT.seed,
            path_values=None, categorical=None, max_levels: int = DEFAULT.max_levels,
            hash_bits: int = DEFAULT.hash_bits, missing: str = DEFAULT.missing,
-           positive=None, curvature: str = "sampled") -> Neuron:
+           positive=None, curvature: str = "sampled", validation=None) -> Neuron:
     """Train a neuron by full passes over the data, on Dask or in this process.
 
     ``max_iter``: the most iterations (default 100; 1000 for lbfgs).
@@ -127,7 +127,11 @@ def fit_gd(source, max_iter: int | None = None, lr: float = GD_LR, *, loss: str 
     :mod:`streamneuron.fullpass.solvers`); ``info["nonzero"]`` counts the non-zero weights.
     ``l2="auto"`` (or ``l1``): chosen on held-out rows along a path of penalties, by
     ``cv`` folds (default 5) or a ``validation_fraction``, their rows hashed with ``seed``,
-    ``path_values`` the penalties or their number (:mod:`streamneuron.fullpass.path`).
+    ``path_values`` the penalties or their number (:mod:`streamneuron.fullpass.path`), or
+    on ``validation`` (data as ``source``, every row held out). With fixed penalties a
+    ``validation_fraction`` of the rows is left out of training, and ``info["held_out"]``
+    holds the final model's log loss, accuracy and AUC on them and on ``validation``
+    (:mod:`streamneuron.fullpass.heldout`).
 
     Weights: the source's weight column (``open_source(..., weight=COL)``), times
     ``class_weight`` (None, ``"balanced"``: ``n / (2 n_class)`` from the label
@@ -198,7 +202,7 @@ def fit_gd(source, max_iter: int | None = None, lr: float = GD_LR, *, loss: str 
                  validation_fraction=validation_fraction, max_levels=max_levels,
                  hash_bits=hash_bits)
     selection = Selection.of(l2=l2, l1=l1, cv=cv, validation_fraction=validation_fraction,
-                             seed=seed, values=path_values)
+                             seed=seed, values=path_values, validation=validation is not None)
     if solver not in SOLVERS and solver != "auto":
         raise ConfigError(f"solver must be one of {', '.join(SOLVERS)} or 'auto', "
                           f"got {solver!r}", param="solver")
@@ -223,7 +227,8 @@ def fit_gd(source, max_iter: int | None = None, lr: float = GD_LR, *, loss: str 
             solver = pick_solver(source.n_features, source.n_features + (
                 source.levels.n_weights if source.levels is not None else 0))
         check_auto_penalty(solver, l2=l2, l1=l1, cv=cv,
-                           validation_fraction=validation_fraction)
+                           validation_fraction=validation_fraction,
+                           validation=validation is not None)
         params = make_params(solver, source.weight)
         # Class weights are applied where a unit is decoded: every row's w is its weight.
         source = with_class_weights(source, class_weight)
@@ -234,6 +239,7 @@ def fit_gd(source, max_iter: int | None = None, lr: float = GD_LR, *, loss: str 
         try:
             run = _Run(executor, source, data, params, progress)
             run.start, run.selection, run.make_params = start, selection, make_params
+            run.held_out = (validation, 0.0 if selection else validation_fraction, seed)
             return run.run()
         finally:
             executor.close()
@@ -297,9 +303,18 @@ class _Run:
         self.passes = 0
         self.start = None  # a warmstart.Start, or None: zeros
         self.selection: Selection | None = None  # l2 or l1 "auto"
+        self.held_out = (None, 0.0, 0)  # validation data, fraction left out, seed
+        self.n_rows = data.n_rows  # the rows a pass reads (not those left out)
 
     def run(self) -> Neuron:
+        model = self._run()
+        score_held_out(self, model)  # info["held_out"], if asked
+        return model
+
+    def _run(self) -> Neuron:
         first = stats = None
+        if self.held_out[1] > 0:  # rows left out of every pass
+            self.n_rows = kept_rows(self.data.n_rows, self.held_out[1], self.held_out[2])
         if (self.source.categorical and self.source.levels is None) or \
                 pending_fills(self.source):
             stats = learn_columns(self)  # the standardization pass learns levels, fills
@@ -310,7 +325,7 @@ class _Run:
             model.set_standardize(stats)
         with self._passes():
             if not self.source.weighted:  # W is the row count, known up front
-                self._settle_l2(self.data.n_rows)
+                self._settle_l2(self.n_rows)
             if stats is None:
                 first = self._first_pass(model)  # (weighted: W, and l2, from this pass)
             if self.selection is not None:  # the penalty chosen on held-out rows
@@ -345,9 +360,11 @@ class _Run:
                 decoded = False
             else:  # Dask collections, not persisted: recomputed from their graph each pass
                 decoded = True
-            self.bag = bag
             # How a task gets its decoded units: read from its descriptors, or as kept.
-            self.read = already_decoded if decoded else read_units
+            self.bag, self.read = bag, already_decoded if decoded else read_units
+            if self.held_out[1] > 0:  # every pass without the held-out rows
+                self.bag, self.read = KeptRows.wrap(bag, self.read, self.data, self.source,
+                                                    *self.held_out[1:])
             yield
             finished = True
         finally:
@@ -435,7 +452,7 @@ class _Run:
         model.weights, model.bias = result.theta[:p_].copy(), float(result.theta[p_])
         model.updates = result.iterations
         model.info = {"mode": p.solver, "iterations": result.iterations, "passes": self.passes,
-                      "rows": self.data.n_rows, "converged": result.converged,
+                      "rows": self.n_rows, "converged": result.converged,
                       "message": result.message, "stop_reason": result.stop.reason,
                       "objective": result.objective,
                       "grad_norm": result.grad_norm, "where": self.executor.kind,
@@ -461,9 +478,9 @@ class _Run:
             check_total(float(total), describe_weights(self.source))
 
     def _check_rows(self, n: float) -> None:
-        if n != self.data.n_rows:
+        if n != self.n_rows:
             raise DataError(f"the input changed while training: {int(n)} rows read, "
-                            f"{self.data.n_rows} expected")
+                            f"{self.n_rows} expected")
 
 
 __all__ = ["fit_gd", "fit_newton", "fit_lbfgs", "sums_at_model", "GDParams", "Partition",

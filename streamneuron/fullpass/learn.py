@@ -41,7 +41,7 @@ def learn_columns(run):
         run._check_weight(total)
     else:
         run._check_weight(moments.weight)
-    run._settle_l2(moments.weight if source.weighted else run.data.n_rows)
+    run._settle_l2(moments.weight if source.weighted else run.n_rows)
     if counts is not None:
         # a reference level only where nothing is penalised (auto: the path penalises)
         unpenalised = run.selection is None and run.params.l2 == 0 and p.l1 == 0
