@@ -434,7 +434,8 @@ class _Run:
             if self.progress is not None:
                 self.progress(row)
 
-        every = curvature_every(p.curvature, self.data.n_rows, model.n_weights)
+        every = curvature_every(p.curvature, self.data.n_rows, model.n_weights,
+                                levels=model.levels is not None)
 
         def evaluate(theta, curvature):  # newton's Hessian: a sample's when every > 1,
             # unless newton asks for the "exact" one (to decide its stop)

@@ -62,6 +62,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+from scipy.linalg import solve_triangular
 
 from ..errors import DivergenceError
 from ..penalty import Penalty
@@ -177,7 +178,9 @@ def newton_step(hessian: np.ndarray, gradient: np.ndarray) -> np.ndarray:
     H, g = hessian[np.ix_(active, active)], gradient[active]
     try:
         factor = np.linalg.cholesky(H)
-        step[active] = -np.linalg.solve(factor.T, np.linalg.solve(factor, g))
+        # two triangular solves, p**2 each (a general solve would factor again, p**3)
+        half = solve_triangular(factor, g, lower=True, check_finite=False)
+        step[active] = -solve_triangular(factor.T, half, lower=False, check_finite=False)
     except np.linalg.LinAlgError:
         values, vectors = np.linalg.eigh(H)
         keep = values > values.max(initial=0.0) * 1e-12
