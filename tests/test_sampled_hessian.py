@@ -135,7 +135,9 @@ def test_sampled_newton_reaches_the_exact_optimum(sample_small_data):
     assert np.array_equal(again.weights, runs["sampled"].weights)  # deterministic
 
 
-def test_sampled_newton_with_categorical_columns(sample_small_data):
+def test_newton_with_categorical_columns_keeps_the_exact_hessian(sample_small_data):
+    """A sample misses rare levels and the pairs of levels rows meet (49 passes against 6
+    on a 1M-row flights-like file): with categorical columns newton sums every row."""
     rng = np.random.default_rng(4)
     n = 30_000
     frame = pd.DataFrame({"a": rng.standard_normal(n), "b": rng.standard_normal(n),
@@ -144,11 +146,9 @@ def test_sampled_newton_with_categorical_columns(sample_small_data):
     frame["y"] = (rng.random(n) < 1 / (1 + np.exp(-z))).astype(np.int8)
     runs = {c: sn.fit_gd(frame, label="y", solver="newton", l2=1e-3, workers=0,
                          categorical=["c"], curvature=c) for c in ("exact", "sampled")}
-    assert runs["sampled"].info["hessian_every"] == fsums.SAMPLE_EVERY
-    assert runs["sampled"].info["converged"]
-    assert runs["sampled"].info["passes"] <= runs["exact"].info["passes"] + 2
-    np.testing.assert_allclose(runs["sampled"].weights, runs["exact"].weights, atol=1e-5)
-    np.testing.assert_allclose(runs["sampled"].bias, runs["exact"].bias, atol=1e-5)
+    assert runs["sampled"].info["hessian_every"] == 1
+    np.testing.assert_array_equal(runs["sampled"].weights, runs["exact"].weights)
+    assert runs["sampled"].bias == runs["exact"].bias
 
 
 def test_l1_proximal_newton_with_a_sampled_hessian(sample_small_data):
