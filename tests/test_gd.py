@@ -307,7 +307,7 @@ def test_nan_names_file_row_group_and_column(tmp_path, standardize, cluster2):
     path = str(tmp_path / "bad.parquet")
     write_parquet(path, X, y, 100)
     with pytest.raises(DataError, match=r"bad\.parquet, row group 1, row 5: feature column "
-                                        r"'x2' is nan"):
+                                        r"'x2' has 1 NaN value.*--missing impute"):
         gd.fit_gd(path, max_iter=2, standardize=standardize, client=cluster2)
 
 
