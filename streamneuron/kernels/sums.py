@@ -24,19 +24,25 @@ CURVATURE_ROWS = 256
 
 
 @njit(inline="always")
+def _stage_row(tile, q, hq, rows, weighted, staged):
+    """Append tile row ``q`` as ``x~ = (x, 1)`` to ``rows`` and ``hq x~`` to
+    ``weighted``; returns the new position."""
+    d = tile.shape[1]
+    for j in range(d):
+        v = tile[q, j]
+        rows[staged, j] = v
+        weighted[staged, j] = hq * v
+    rows[staged, d] = 1.0
+    weighted[staged, d] = hq
+    return staged + 1
+
+
+@njit(inline="always")
 def _stage_curvature(tile, h, count, rows, weighted, staged):
     """Append ``count`` tile rows as ``x~ = (x, 1)`` to ``rows`` and ``h x~`` to
     ``weighted``, from position ``staged``; returns the new position."""
-    d = tile.shape[1]
     for q in range(count):
-        hq = h[q]
-        for j in range(d):
-            v = tile[q, j]
-            rows[staged, j] = v
-            weighted[staged, j] = hq * v
-        rows[staged, d] = 1.0
-        weighted[staged, d] = hq
-        staged += 1
+        staged = _stage_row(tile, q, h[q], rows, weighted, staged)
     return staged
 
 
@@ -190,18 +196,6 @@ def raise_diagonal(hess, before, exact_diag):
             hess[j, j] += exact_diag[j] - sampled
 
 
-@njit(inline="always")
-def _stage_row(tile, q, hq, rows, weighted, staged):
-    """Append tile row ``q`` as ``x~ = (x, 1)`` to ``rows`` and ``hq x~`` to
-    ``weighted``; returns the new position."""
-    d = tile.shape[1]
-    for j in range(d):
-        v = tile[q, j]
-        rows[staged, j] = v
-        weighted[staged, j] = hq * v
-    rows[staged, d] = 1.0
-    weighted[staged, d] = hq
-    return staged + 1
 
 
 @njit(inline="always")
