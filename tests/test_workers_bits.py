@@ -37,3 +37,45 @@ def test_in_process_and_two_workers_give_identical_bits(wide_file, solver, extra
     assert np.array_equal(in_process.weights, cluster.weights), \
         np.abs(in_process.weights - cluster.weights).max()
     assert in_process.bias == cluster.bias
+
+
+@pytest.mark.parametrize("n_parts", [1, 2, 8, 9, 17, 64, 65, 100])
+def test_tree_reduce_is_dask_bags_reduction(n_parts):
+    """In this process a pass over a persisted bag adds its tasks' results without a
+    Dask graph: in the order of ``dask.bag``'s own reduction tree (checked with a
+    non-associative aggregate that records the order), empty partitions included."""
+    import dask
+    import dask.bag as db
+
+    from streamneuron.fullpass.cluster import tree_reduce
+
+    def task(items):
+        return [tuple(items)] if items else []
+
+    def aggregate(parts):
+        return "(" + " ".join(str(p) for p in parts) + ")"
+
+    items = [list(range(k, k + k % 3)) for k in range(n_parts)]  # some empty
+    bag = db.from_sequence(items, npartitions=n_parts).map_partitions(lambda p: p[0])
+    expected = dask.compute(bag.map_partitions(task).reduction(aggregate, aggregate,
+                                                               split_every=8),
+                            scheduler="sync")[0]
+    assert tree_reduce([task(i) for i in items], aggregate, 8) == expected
+
+
+def test_in_process_passes_without_a_graph_give_the_graphs_bits():
+    """workers=0 on in-memory data: the passes run the tasks directly (no Dask graph);
+    the same weights as through the graph, 30 units (a two-level tree)."""
+    from streamneuron.fullpass import cluster
+
+    X, y = make_data(n=3000, d=6, seed=2)
+    direct = sn.fit_gd((X, y), solver="newton", workers=0, partition_rows=100)
+    original = cluster.InProcess.map_reduce
+    try:
+        cluster.InProcess.map_reduce = lambda self, bag, task, *args, aggregate: \
+            self.compute(cluster._graph(bag, task, args, aggregate))
+        graph = sn.fit_gd((X, y), solver="newton", workers=0, partition_rows=100)
+    finally:
+        cluster.InProcess.map_reduce = original
+    assert direct.weights.tolist() == graph.weights.tolist()
+    assert direct.bias == graph.bias
