@@ -48,13 +48,14 @@ def test_cli_train_with_background_warmup_equals_library(tmp_path, table, flags)
 
 
 def test_train_imports_nothing_it_does_not_use(table, tmp_path):
-    """A local Parquet file, --quiet, sgd: no fsspec, Dask, matplotlib, tqdm or pandas."""
+    """A local Parquet file, --quiet, sgd: no fsspec, Dask, matplotlib, tqdm or pandas;
+    and no scipy, cffi or numba extension (the warm-up's lean numba set-up)."""
     out = tmp_path / "m.json"
     printed = python(
         "import sys\nfrom streamneuron.cli import main\n"
         f"assert main(['train', {table!r}, '-o', {str(out)!r}, '--epochs', '1', '--quiet']) == 0\n"
         "print(sorted(m for m in ('fsspec', 'dask', 'distributed', 'matplotlib', 'tqdm', "
-        "'pandas') if m in sys.modules))")
+        "'pandas', 'scipy', 'cffi', 'sparse') if m in sys.modules))")
     assert printed.strip() == "[]"
 
 
@@ -73,6 +74,26 @@ def test_warmup_loads_numba_once():
         "threading.Thread.start = original\n"
         "print(len(started), 'numba' in sys.modules, 'streamneuron.kernels' in sys.modules)")
     assert printed.split() == ["1", "True", "True"]
+
+
+def test_the_lean_warm_up_keeps_blas_for_np_dot_and_scipy_for_other_threads():
+    """The warm-up's numba set-up leaves scipy out on its own thread only, and numba
+    still compiles ``np.dot`` to BLAS (``_HAVE_BLAS``), as a set-up with scipy does:
+    so a kernel compiled after it is the one compiled without it. Newton's Hessian
+    (``np.dot`` in the sums kernel) then gives the same bits as in a plain process."""
+    code = ("import numpy as np, streamneuron as sn\n"
+            "rng = np.random.default_rng(0); X = rng.normal(size=(500, 40))\n"
+            "y = (X[:, 0] + rng.logistic(size=500) > 0).astype(float)\n"
+            "m = sn.fit_gd((X, y), solver='newton', workers=0)\n"
+            "print(m.weights.tolist(), m.bias)\n")
+    lean = python("import sys\nfrom streamneuron import warmup\nwarmup.start(); warmup.wait()\n"
+                  "import numba.np.arraymath as a, numba.core.typing.cffi_utils as c\n"
+                  "print(a._HAVE_BLAS, c.SUPPORTED, 'scipy' in sys.modules)\n"
+                  "import scipy.linalg  # other threads, and this one afterwards, import it\n"
+                  + code)
+    plain = python(code)
+    assert lean.splitlines()[0] == "True False False"
+    assert lean.splitlines()[1] == plain.strip()
 
 
 def test_plain_local_file_is_resolved_as_fsspec_would(table, tmp_path):
