@@ -18,6 +18,9 @@ C helpers import on the first such call), cffi (numba builds a C parser to type 
 functions) and third-party numba extensions (``numba_extensions`` entry points,
 found by scanning every installed package's metadata).
 
+On a cold cache the helper process that compiles the SGD kernel meanwhile
+(:mod:`.kernels.ahead`) runs as ``python -m streamneuron.warmup``: the same lean set-up.
+
 Nothing here changes a number: the kernels are the very functions loaded from
 the same cache, whichever thread loads them first (numba serialises compiling
 and cache loading with one lock), and ``np.dot`` is compiled to the same BLAS call.
@@ -99,7 +102,10 @@ def _warm() -> None:
         with _lean():
             from numba import njit
 
-            from . import kernels  # noqa: F401  (the kernels package: LLVM intrinsics)
+            from .kernels import ahead  # the kernels package itself: LLVM intrinsics
+
+            if ahead.HELPER == _DEFAULT_HELPER:  # a cold run's helper: lean likewise
+                ahead.HELPER = [sys.executable, "-m", __name__]
 
             # Any cached function's first call sets up numba's target (the part that
             # costs); a trivial one keeps this independent of the kernels' signatures.
@@ -108,6 +114,18 @@ def _warm() -> None:
         pass
     finally:
         _done.set()
+
+
+# The helper command of :mod:`.kernels.ahead` (kept unless a test changed it).
+_DEFAULT_HELPER = [sys.executable, "-m", "streamneuron.kernels.ahead"]
+
+
+def _helper() -> None:
+    """A cold run's helper process (:mod:`.kernels.ahead`) with the lean set-up."""
+    with _lean():
+        from .kernels import ahead
+
+        ahead.main()
 
 
 def start() -> None:
@@ -122,3 +140,7 @@ def start() -> None:
 def wait(timeout: float | None = None) -> bool:
     """Wait for the warm-up to finish (True when it has, or was never started)."""
     return _thread is None or _done.wait(timeout)
+
+
+if __name__ == "__main__":
+    _helper()
