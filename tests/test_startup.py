@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -159,10 +160,14 @@ def test_a_cold_kernel_cache_is_announced_once_and_a_warm_one_not(table, tmp_pat
                PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     argv = [sys.executable, "-m", "streamneuron", "train", table, "--label", "y", "-o",
             str(tmp_path / "m.json"), "--epochs", "1"]
-    cold = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=ROOT)
+    cold = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT,
+                          env=dict(env, NUMBA_DEBUG_CACHE="1"))
     assert cold.returncode == 0, cold.stderr
     assert cold.stderr.count("compiling kernels (first run only") == 1
     assert cold.stderr.index("compiling kernels") < cold.stderr.index("epoch 1")
+    # The SGD kernel was compiled by the helper process (python -m streamneuron.warmup,
+    # numba's lean set-up) and loaded here from the cache.
+    assert re.search(r"data loaded from .*sgd_block", cold.stdout), cold.stdout  # numba prints
     warm = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=ROOT)
     assert warm.returncode == 0, warm.stderr
     assert "compiling" not in warm.stderr
