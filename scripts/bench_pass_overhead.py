@@ -11,6 +11,7 @@ loaded), and the load average.
 Usage::
 
     python scripts/bench_pass_overhead.py [--rows 1000] [--features 8] [--repeat 20]
+        [--row-group-size 100]
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ def main() -> int:
     ap.add_argument("--features", type=int, default=8)
     ap.add_argument("--repeat", type=int, default=20)
     ap.add_argument("--solver", default="newton")
+    ap.add_argument("--row-group-size", type=int, default=None,
+                    help="train on a Parquet file of these row groups instead (several "
+                    "partitions: the pass threads and the reduction tree)")
     args = ap.parse_args()
     rng = np.random.default_rng(0)
     X = rng.normal(size=(args.rows, args.features))
@@ -55,11 +59,24 @@ def main() -> int:
         return out
 
     run_class._sums = timed
-    sn.fit_gd((X, y), solver=args.solver, workers=0)  # untimed: kernels loaded
+    fit = dict(solver=args.solver, workers=0)
+    data = (X, y)
+    if args.row_group_size:
+        import tempfile
+
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        data = os.path.join(tempfile.mkdtemp(), "pass.parquet")
+        columns = {f"x{j}": X[:, j] for j in range(args.features)}
+        pq.write_table(pa.table({**columns, "y": y}), data, row_group_size=args.row_group_size)
+        fit["label"] = "y"
+    sn.fit_gd(data, **fit)  # untimed: kernels loaded
     cpu.clear(), wall.clear()
     for _ in range(args.repeat):
-        model = sn.fit_gd((X, y), solver=args.solver, workers=0)
-    print(f"{args.rows} x {args.features}, {args.solver}, workers=0: one pass "
+        model = sn.fit_gd(data, **fit)
+    where = f"Parquet, row groups of {args.row_group_size}" if args.row_group_size else "array"
+    print(f"{args.rows} x {args.features} ({where}), {args.solver}, workers=0: one pass "
           f"{statistics.median(cpu) * 1e3:.3f} ms CPU, {statistics.median(wall) * 1e3:.3f} ms "
           f"wall (medians of {len(cpu)} passes in {args.repeat} fits); load average "
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; bias {model.bias!r}")

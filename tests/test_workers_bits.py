@@ -63,19 +63,34 @@ def test_tree_reduce_is_dask_bags_reduction(n_parts):
     assert tree_reduce([task(i) for i in items], aggregate, 8) == expected
 
 
-def test_in_process_passes_without_a_graph_give_the_graphs_bits():
-    """workers=0 on in-memory data: the passes run the tasks directly (no Dask graph);
-    the same weights as through the graph, 30 units (a two-level tree)."""
+def test_in_process_passes_without_a_graph_give_the_graphs_bits(tmp_path):
+    """workers=0: the passes run the tasks directly (no Dask graph; several partitions on
+    the pass threads); the same weights as through the graph. 30 row groups: a
+    two-level tree; an in-memory array: one partition."""
     from streamneuron.fullpass import cluster
 
     X, y = make_data(n=3000, d=6, seed=2)
-    direct = sn.fit_gd((X, y), solver="newton", workers=0, partition_rows=100)
-    original = cluster.InProcess.map_reduce
+    path = write_parquet(tmp_path / "t.parquet", X, y, row_group_size=100)
+    sizes = []
+    original, reduce = cluster.InProcess.map_reduce, cluster.tree_reduce
+
+    def counted(outputs, *args):
+        sizes.append(len(outputs))
+        return reduce(outputs, *args)
+
+    def fits():
+        return [sn.fit_gd(data, label="y", solver=solver, workers=0)
+                for data in (path, (X, y)) for solver in ("newton", "lbfgs")]
+
     try:
+        cluster.tree_reduce = counted
+        direct = fits()
         cluster.InProcess.map_reduce = lambda self, bag, task, *args, aggregate: \
             self.compute(cluster._graph(bag, task, args, aggregate))
-        graph = sn.fit_gd((X, y), solver="newton", workers=0, partition_rows=100)
+        graph = fits()
     finally:
-        cluster.InProcess.map_reduce = original
-    assert direct.weights.tolist() == graph.weights.tolist()
-    assert direct.bias == graph.bias
+        cluster.InProcess.map_reduce, cluster.tree_reduce = original, reduce
+    assert set(sizes) == {30, 1}
+    for a, b in zip(direct, graph):
+        assert a.weights.tolist() == b.weights.tolist()
+        assert a.bias == b.bias

@@ -61,7 +61,6 @@ class InProcess:
         self.threads = threads or os.cpu_count() or 1
         # The partitions of each bag persisted here, by the bag's name.
         self._kept: dict[str, list] = {}
-        self._pool = None
 
     def map_reduce(self, bag, task, *args, aggregate):
         """``bag.map_partitions(task, *args).reduction(aggregate, aggregate,
@@ -76,15 +75,8 @@ class InProcess:
             if len(parts) == 1 or self.threads == 1:
                 outputs = [task(part, *args) for part in parts]
             else:
-                outputs = list(self._threads().map(lambda part: task(part, *args), parts))
+                outputs = list(_pool(self.threads).map(lambda part: task(part, *args), parts))
         return tree_reduce(outputs, aggregate)
-
-    def _threads(self):
-        if self._pool is None:
-            from concurrent.futures import ThreadPoolExecutor
-
-            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="streamneuron-pass")
-        return self._pool
 
     # The scheduler is passed as the function itself: given by name ("threads"),
     # dask imports distributed (a second) to look for a client first.
@@ -116,9 +108,6 @@ class InProcess:
 
     def close(self) -> None:
         self._kept.clear()
-        if self._pool is not None:
-            self._pool.shutdown()
-            self._pool = None
 
 
 class DaskCluster:
@@ -182,6 +171,22 @@ class DaskCluster:
             with contextlib.suppress(Exception), _quiet(self.verbose):
                 thing.close()
         self._owned = []
+
+
+_POOLS: dict = {}  # threads -> the process's pool of that many pass threads
+_POOLS_LOCK = threading.Lock()
+
+
+def _pool(threads: int):
+    """The pass threads, one pool per size kept for the process, as Dask keeps its own:
+    a task's thread keeps its open files and decode buffers
+    (:mod:`~streamneuron.fullpass.partitions`) from run to run."""
+    with _POOLS_LOCK:
+        if threads not in _POOLS:
+            from concurrent.futures import ThreadPoolExecutor
+
+            _POOLS[threads] = ThreadPoolExecutor(threads, thread_name_prefix="streamneuron-pass")
+        return _POOLS[threads]
 
 
 def _graph(bag, task, args, aggregate):
