@@ -168,6 +168,9 @@ def test_a_cold_kernel_cache_is_announced_once_and_a_warm_one_not(table, tmp_pat
     # The SGD kernel was compiled by the helper process (python -m streamneuron.warmup,
     # numba's lean set-up) and loaded here from the cache.
     assert re.search(r"data loaded from .*sgd_block", cold.stdout), cold.stdout  # numba prints
+    # A numeric run compiles and loads none of the categorical columns' kernels.
+    touched = re.findall(r"data (?:saved to|loaded from) '([^']+)'", cold.stdout)
+    assert touched and not [f for f in touched if "categorical" in f or "hashing" in f]
     warm = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=ROOT)
     assert warm.returncode == 0, warm.stderr
     assert "compiling" not in warm.stderr
