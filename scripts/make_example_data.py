@@ -1,6 +1,7 @@
 """Write small stand-ins for the files the README's examples name, in the current folder.
 
     big.parquet, big.h5   20,000 rows from the teacher neuron: x0..x7 float32, label y
+    val.parquet           5,000 more rows of the same teacher (validation data)
     frame.h5              a pandas frame (df.to_hdf, format "table"): x0..x3, label target
     clicks.parquet        user_id (int64, the row number), x0..x7, w (row weights), clicked
     test/part-0.parquet   rows like clicks.parquet's, for evaluate and summary
@@ -55,6 +56,11 @@ def write_examples(out: Path = Path(".")) -> list[Path]:
     for name, fmt in (("big.parquet", "parquet"), ("big.h5", "hdf5")):
         generate(out / name, rows=ROWS, features=8, format=fmt, seed=1, row_group_size=5_000)
         written.append(out / name)
+    # val.parquet: 5,000 more rows of big.parquet's teacher (the rows after its own)
+    generate(out / "val.parquet", rows=ROWS + 5_000, features=8, seed=1, row_group_size=5_000)
+    more = pq.read_table(out / "val.parquet")
+    pq.write_table(more.slice(ROWS), out / "val.parquet", row_group_size=5_000)
+    written.append(out / "val.parquet")
     for name, rows, seed, label in (("clicks.parquet", ROWS, 2, True),
                                     ("test/part-0.parquet", 5_000, 3, True),
                                     ("new/part-0.parquet", 1_000, 4, False)):

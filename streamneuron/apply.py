@@ -152,6 +152,9 @@ def predict_to_parquet(model: Neuron, source: Source, out: str | os.PathLike, *,
                 z = _logits(model, decoded)
                 columns = {"probability": sigmoid(z),
                            "prediction": (z >= 0.0).astype(np.int8)}
+                if source.missing == "drop":  # a row with a missing value: no prediction
+                    dropped = decoded.w == 0.0
+                    columns = {k: pa.array(v, mask=dropped) for k, v in columns.items()}
                 columns.update(decoded.extra)
                 table = pa.table(columns)
                 if writer is None:
@@ -180,8 +183,11 @@ def evaluate(model: Neuron, source: Source, *,
         raise DataError("evaluate needs a label column")
     weighted = source.weighted
     metrics = StreamingMetrics(weighted=weighted)
+    metrics.skipped = 0  # --missing drop: the rows with a missing value
     total = 0.0  # the weights' sum
     for block in iter_blocks(source, Position(), epochs=1, shuffle=False, seed=0):
+        if source.missing == "drop":
+            metrics.skipped += int(np.count_nonzero(block.w == 0.0))
         z = _logits(model, block)
         metrics.update(sigmoid(z), block.y, logit=z, sample_weight=block.w if weighted else None)
         total = metrics.total_weight
@@ -201,4 +207,7 @@ def evaluation_report(model: Neuron, metrics: StreamingMetrics) -> dict:
     # loss's own from_metrics: the log loss, or the article's 0.5 (p - y)^2, half the
     # "mse" (= "brier", as scikit-learn computes them) reported beside it).
     loss = model.loss_fn.from_metrics(result)
-    return {"rows": result["rows"], "loss": loss, "loss_name": model.loss_name, **result}
+    out = {"rows": result["rows"], "loss": loss, "loss_name": model.loss_name, **result}
+    if getattr(metrics, "skipped", 0):
+        out["skipped"] = metrics.skipped  # (--missing drop: rows with a missing value)
+    return out

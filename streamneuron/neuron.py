@@ -84,14 +84,20 @@ class Neuron:
     levels : the categorical columns' levels (:class:`~streamneuron.levels.Levels`), or
         None: then ``weights`` holds the ``d`` number weights and, after them, one
         weight per level (:mod:`streamneuron.levels`), and rows carry level codes.
+    missing : ``--missing``: a :class:`~streamneuron.missing.Fills` (impute: the features
+        are the raw ones, then the indicators), ``"drop"``, or None (the model file's
+        ``"missing"`` entry; ``predict``/``evaluate`` apply it).
 
     Weights and bias start at zero (``train --init zeros``).
     """
 
     def __init__(self, n_features: int, loss: str = "log", *,
                  feature_names: Sequence[str] | None = None, label: str | None = "y",
-                 standardize: tuple[np.ndarray, np.ndarray] | None = None, levels=None):
+                 standardize: tuple[np.ndarray, np.ndarray] | None = None, levels=None,
+                 missing=None, positive=None):
         self.levels = levels if levels is not None and levels.columns else None
+        self.missing = missing  # Fills (--missing impute), "drop", or None
+        self.positive = positive  # --positive: the label value that counts as 1
         if int(n_features) < (0 if self.levels is not None else 1):
             raise ConfigError.about("n_features", f"must be at least 1, got {n_features}")
         self.loss_fn = get_loss(loss)
@@ -157,10 +163,16 @@ class Neuron:
         """The :func:`~streamneuron.open_source` arguments that read this model's columns:
         its ``features`` and, with categorical columns, those columns encoded by its
         levels (values, not dictionary indices: any file with the columns fits)."""
+        out = {"features": list(self.feature_names)}
+        if self.positive is not None:
+            out["positive"] = self.positive
+        if isinstance(self.missing, str):
+            out["missing"] = self.missing
+        elif self.missing is not None:  # the raw features, imputed by the training means
+            out.update(features=list(self.missing.names), missing="impute", fills=self.missing)
         if self.levels is None:
-            return {"features": list(self.feature_names)}
-        return {"features": list(self.feature_names), "categorical": self.levels.names,
-                "levels": self.levels}
+            return out
+        return {**out, "categorical": self.levels.names, "levels": self.levels}
 
     def set_standardize(self, standardize) -> None:
         """Set ``(mean, scale)`` or ``None``; the kernels get :attr:`center` and
@@ -261,6 +273,11 @@ class Neuron:
         }
         if self.levels is not None:
             out["categorical"] = self.levels.to_list(self.weights[d:])
+        if self.positive is not None:
+            out["labels"] = {"positive": self.positive}
+        if self.missing is not None:
+            out["missing"] = {"strategy": self.missing} if isinstance(self.missing, str) \
+                else self.missing.to_dict()
         return out
 
     def save(self, path: str | os.PathLike) -> None:
@@ -319,7 +336,26 @@ class Neuron:
         model.weights = np.concatenate([np.asarray(weights, dtype=np.float64), level_weights])
         model.bias = float(data["bias"])
         model.info = data.get("training") or {}
+        if isinstance(data.get("labels"), dict):
+            model.positive = data["labels"].get("positive")
+        if data.get("missing"):
+            model.missing = _missing_entry(data["missing"], model.feature_names, fail)
         return model
+
+
+def _missing_entry(entry, features: list[str], fail):
+    """The model file's ``"missing"`` entry: ``"drop"``, or the fills of ``impute``."""
+    from .missing import Fills
+
+    try:
+        if entry["strategy"] == "drop":
+            return "drop"
+        fills = Fills.from_dict(entry)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        fail(f"'missing' is malformed ({exc})")
+    if fills.feature_names != features:
+        fail("'missing' names other features than 'features'")
+    return fills
 
 
 def load_model(path: str | os.PathLike) -> Neuron:

@@ -25,6 +25,7 @@ from typing import Any, Iterable
 
 from .errors import ConfigError
 from .levels import MAX_LEVELS
+from .missing import MISSING
 from .losses import LOSSES
 from .rules import (ClassWeight, Fraction, Native, Number, NumberOrAuto, OneOf, Rule, Switch,
                     Text, Whole, WholeOrSwitch, one_of)
@@ -57,6 +58,21 @@ NEWTON_MAX_FEATURES = 128
 # row's Hessian work is (d + k)**2 / 2 whatever the levels (one column's levels never
 # meet), but the Hessian itself is (p + 1)**2 floats per task and its Cholesky p**3 / 3.
 NEWTON_MAX_WEIGHTS = 2048
+# Above this many weights newton is refused even when asked for: its Hessian alone is
+# (p + 1)**2 float64 per task (0.5 GiB at 8192) and the Cholesky p**3 / 3 flops.
+NEWTON_LIMIT_WEIGHTS = 8192
+
+
+def check_newton_size(solver: str, n_weights: int) -> None:
+    """ConfigError when ``solver`` is newton and ``n_weights`` is past what a dense
+    Hessian can hold (:data:`NEWTON_LIMIT_WEIGHTS`), saying what to do instead."""
+    if solver == "newton" and n_weights > NEWTON_LIMIT_WEIGHTS:
+        gib = (n_weights + 1) ** 2 * 8 / 2**30
+        raise ConfigError(f"newton with {n_weights:,} weights would sum a {gib:.1f} GiB Hessian "
+                          f"in every task (at most {NEWTON_LIMIT_WEIGHTS:,} weights): use "
+                          "--mode lbfgs (auto picks it above "
+                          f"{NEWTON_MAX_WEIGHTS:,} weights), or fewer levels (--max-levels, "
+                          "--hash-bits)", param="mode")
 
 
 def pick_solver(n_features: int, n_weights: int | None = None) -> str:
@@ -202,12 +218,16 @@ PARAMS: dict[str, Param] = _entries(
           help="Initial weights and bias: zeros, or a model file to start from (its "
                "features must be the training features; its standardization is "
                "re-expressed for this run's)."),
-    Param("validation", Text(), None, SGD, kind="many", metavar="DATA",
-          help="sgd: validate on these files (repeatable) at each epoch's end."),
-    Param("validation_fraction", Fraction(), 0.0, ("sgd", "newton", "lbfgs"),
-          help="sgd: hold out this fraction of the training rows (seeded by --seed, never "
-               "trained on) and validate on them at each epoch's end. newton/lbfgs with "
-               "--l2/--l1 auto: choose the penalty on these rows instead of --cv's folds."),
+    Param("validation", Text(), None, (*SGD, *FULL_PASS), kind="many", metavar="DATA",
+          help="Validate on these files (repeatable): sgd at each epoch's end; gd/newton/"
+               "lbfgs the final model (log loss, accuracy, AUC), and with --l2/--l1 auto "
+               "choose the penalty on them instead of --cv's folds."),
+    Param("validation_fraction", Fraction(), 0.0, (*SGD, *FULL_PASS),
+          help="Hold out this fraction of the training rows (seeded by --seed, never "
+               "trained on): sgd validates on them at each epoch's end; gd/newton/lbfgs "
+               "report the final model's log loss, accuracy and AUC on them, and with "
+               "--l2/--l1 auto choose the penalty on them instead of --cv's folds (then "
+               "refitting on every row)."),
     Param("cv", Whole(2, "folds"), None, FULL_PASS,
           help="newton/lbfgs with --l2/--l1 auto: choose the penalty by this many folds "
                "(rows hashed by --seed; every fold served by the same read)",
@@ -266,6 +286,16 @@ PARAMS: dict[str, Param] = _entries(
           help="Hash a categorical column of more than --max-levels levels into 2**B weights "
                "(FNV-1a 64 of the value's UTF-8 text, mod 2**B; stored in the model) instead "
                "of leaving it out."),
+    Param("missing", OneOf(lambda: MISSING), "error", estimator=ESTIMATOR,
+          metavar="error|impute|drop",
+          help="A null or NaN numeric feature: error: refused, naming the column; impute: "
+               "filled with the column's training mean, plus a 0/1 column COL_missing "
+               "(both standardized; the model keeps the fill values); drop: the row is not "
+               "trained on (counted). A null in a categorical column is a level of its own."),
+    Param("positive", Text(), None, metavar="VALUE",
+          help="The label value that counts as 1 (a string, a number, true/false); the one "
+               "other value counts as 0. Labels other than 0/1 or booleans need it.",
+          default_text="0/1 numbers and booleans as they are"),
     # The estimator's own parameters (no flag: the command line says --mode and --seed).
     Param("solver", OneOf(lambda: (AUTO, *AUTO_SOLVERS, *SGD)), "auto",
           flag="", estimator=ESTIMATOR, commands=()),
@@ -308,17 +338,17 @@ def check_params(**values) -> None:
 
 
 def check_auto_penalty(mode: str, *, l2, l1, cv: int | None = None,
-                       validation_fraction: float = 0.0) -> None:
+                       validation_fraction: float = 0.0, validation: bool = False) -> None:
     """ConfigError when a penalty is ``"auto"`` (chosen on held-out rows along a path,
-    :mod:`streamneuron.fullpass.path`) with a mode that has no path (sgd, gd), or when
-    ``cv`` (or, in a full-pass mode, ``validation_fraction``) is given with no penalty
-    to choose."""
+    :mod:`streamneuron.fullpass.path`) with a mode that has no path (sgd, gd), when
+    ``cv`` is given with no penalty to choose, or when more than one of ``cv``,
+    ``validation_fraction`` and ``validation`` says where to choose it."""
     if cv is not None and AUTO not in (l2, l1):
         raise ConfigError.about("cv", "needs l2 or l1 'auto' (a penalty to choose)")
-    if validation_fraction and mode != "sgd" and AUTO not in (l2, l1):
-        raise ConfigError.about("validation_fraction", f"with --mode {mode} chooses the "
-                                "penalty: it needs l2 or l1 'auto' (the held-out metrics of "
-                                "a fixed penalty's full-pass fit are not there yet)")
+    if AUTO in (l2, l1) and sum((cv is not None, bool(validation_fraction), validation)) > 1:
+        raise ConfigError.about("validation" if validation else "cv", "choose the penalty on "
+                                "one of --cv, --validation-fraction and --validation, not "
+                                "several")
     for name, value in (("l2", l2), ("l1", l1)):
         if value == AUTO and mode not in (*AUTO_SOLVERS, AUTO):
             raise ConfigError.about(name, f"auto (the penalty chosen on held-out rows) is for "

@@ -24,7 +24,7 @@ FULL_PASS_FIELDS = ("converged", "message", "iterations", "passes", "grad_norm",
 SGD_FIELDS = ("converged", "stop_reason", "epochs", "max_epochs", "updates", "epoch_objective",
               "objective_of")
 OPTIONAL_FIELDS = ("validation", "best_check", "best_epoch", "best_loss", "stopped_early",
-                   "returned", "class_weights", "weight_total", "path")
+                   "returned", "class_weights", "weight_total", "path", "held_out")
 
 
 def largest_weights(model, names) -> list[dict]:
@@ -93,7 +93,35 @@ def run_summary(model, columns: dict, *, output: str, rows: int, weight: str | N
                                                     info["params"].get("max_levels"))
     if weight is not None:
         summary["weight"] = weight
+    if model.missing is not None:
+        summary["missing"] = missing_report(model, rows, weighted)
     return summary
+
+
+def missing_report(model, rows: int, weighted: bool) -> dict:
+    """``--missing``: the values imputed per column, or the rows dropped (known when the
+    rows were not weighted otherwise: the rows less the kept ones, ``W``)."""
+    if not isinstance(model.missing, str):
+        return {"strategy": "impute", "imputed": {n: c for n, c in zip(
+            model.missing.names, model.missing.counts) if c},
+            "indicators": model.missing.indicator_names}
+    out = {"strategy": "drop"}
+    total = model.info.get("weight_total")
+    if total is not None and not weighted:
+        out["dropped"] = int(round(rows - total))
+        out["kept"] = rows - out["dropped"]
+    return out
+
+
+def missing_line(entry: dict) -> str:
+    """``imputed: a (300 values), b (12 values) with their training means``."""
+    if entry["strategy"] == "drop":
+        if "dropped" in entry:
+            return f"dropped: {entry['dropped']:,} rows with a missing value (not trained on)"
+        return "dropped: the rows with a missing value (weight 0, not trained on)"
+    parts = [f"{n} ({c:,} values)" for n, c in entry["imputed"].items()]
+    return (f"imputed ({len(parts)}): {name_list(parts, limit=8, ends=3)} with their "
+            "training means, and a COL_missing indicator each")
 
 
 def summary_lines(summary: dict, info: dict) -> list[str]:
@@ -104,6 +132,8 @@ def summary_lines(summary: dict, info: dict) -> list[str]:
         lines.append(checks_line(info))
     if summary.get("categorical"):
         lines.append(categorical_line(summary["categorical"]))
+    if summary.get("missing"):
+        lines.append(missing_line(summary["missing"]))
     lines.append(l2_line(summary))
     if summary.get("class_weights") is not None:
         lines.append(class_weights_line(summary["class_weights"], info["params"]))
@@ -127,6 +157,8 @@ def summary_lines(summary: dict, info: dict) -> list[str]:
                             for w in summary["largest_weights"])
         lines.append(f"{summary['nonzero']} of {len(summary['weights'])} weights non-zero; "
                      f"largest: {largest or 'none'}")
+    if "held_out" in summary:
+        lines.append(held_out_line(summary["held_out"]))
     if summary["mode"] != "sgd":
         state = "converged" if summary["converged"] else "NOT converged"
         lines.append(f"{summary['mode']}: {state} in {summary['iterations']} iterations, "
@@ -140,8 +172,10 @@ def l2_line(summary: dict) -> str:
     l2, rule = summary["l2"], summary["l2_from"]
     if rule == "given":
         return f"l2 = {l2:.4g}"
+    kept = summary.get("missing", {}).get("kept")
     where = ("W: the sum of the row weights" if rule == "1/W"
-             else f"n = {summary['rows']:,} rows")
+             else f"n = {summary['rows']:,} rows" if kept is None
+             else f"n = {kept:,} rows kept")
     return f"l2 = {rule} = {l2:.4g} ({where}; scikit-learn's C = 1)"
 
 
@@ -196,6 +230,12 @@ def chosen_line(path: dict) -> str:
     best = min(path["points"], key=lambda p: p["loss"])
     return (f"chose {path['penalty']} = {path['chosen']:.6g} (held-out log loss "
             f"{best['loss']:.6f}, {len(path['points'])} values tried); refitted on every row")
+
+
+def held_out_line(held: dict) -> str:
+    """The final full-pass model on the held-out rows."""
+    return (f"held out ({held['on']}, {held['rows']:,} rows): log loss {held['log_loss']:.6f}, "
+            f"accuracy {held['accuracy']:.4f}, AUC {held['auc']:.4f}")
 
 
 def iteration_line(row: dict) -> str:

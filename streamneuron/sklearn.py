@@ -40,7 +40,8 @@ try:
     from sklearn.utils.validation import check_is_fitted
 
     from .sklearn_data import (LogitOutputs, categorical_columns, categorical_logits,
-                               dense_data, fit_categorical)
+                               dense_data, fit_categorical, fit_missing, missing_X,
+                               neuron_columns)
     from .sklearn_input import binary_classes, encode_labels, estimator_row_weights, seed_of
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(
@@ -180,6 +181,12 @@ class NeuronClassifier(LogitOutputs, ClassifierMixin, BaseEstimator):
         adds nothing), penalised, not standardized: ``ColumnTransformer(StandardScaler,
         OneHotEncoder(handle_unknown="ignore"))`` then ``LogisticRegression``. Full-pass
         solvers only. scipy sparse ``X`` is densified, up to 2**27 values.
+    missing : "error", "impute" or "drop", default="error"
+        NaN in ``X``: refused; ``"impute"``: each column's (weighted) mean from ``fit``,
+        and a 0/1 indicator column for each column with a NaN in ``fit``
+        (``SimpleImputer(strategy="mean", add_indicator=True)``; ``missing_fills_``);
+        ``"drop"``: the rows with a NaN are not trained on (in prediction a NaN adds
+        nothing to the logit).
 
     Attributes
     ----------
@@ -240,7 +247,8 @@ class NeuronClassifier(LogitOutputs, ClassifierMixin, BaseEstimator):
                  warm_start=estimator_default("warm_start"),
                  average=estimator_default("average"), l1=estimator_default("l1"),
                  class_weight=estimator_default("class_weight"),
-                 categorical_features=estimator_default("categorical_features")):
+                 categorical_features=estimator_default("categorical_features"),
+                 missing=estimator_default("missing")):
         self.loss = loss
         self.solver = solver
         self.batch_size = batch_size
@@ -257,6 +265,7 @@ class NeuronClassifier(LogitOutputs, ClassifierMixin, BaseEstimator):
         self.l1 = l1
         self.class_weight = class_weight
         self.categorical_features = categorical_features
+        self.missing = missing
 
     # -- training -----------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
@@ -299,6 +308,7 @@ class NeuronClassifier(LogitOutputs, ClassifierMixin, BaseEstimator):
         y01 = encode_labels(y, self.classes_)
         weights = estimator_row_weights(X, y01, sample_weight, self.class_weight,
                                         self.classes_, fit=True)
+        X, y01, weights = fit_missing(self, X, y01, weights)
         if self.solver != "sgd":
             self._fit_full_pass(X, y01, weights)
             return self
@@ -357,7 +367,7 @@ class NeuronClassifier(LogitOutputs, ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         if self._neuron.levels is not None:
             return categorical_logits(self, X)
-        X = dense_data(self, X, dtype=_FLOAT_DTYPES, reset=False)
+        X = missing_X(self, dense_data(self, X, dtype=_FLOAT_DTYPES, reset=False))
         z = np.empty(X.shape[0], dtype=np.float64)
         n = self._neuron
         bad = kernels.logits(X, n.weights, n.bias, n.center, n.inv_scale, z)
@@ -377,9 +387,8 @@ class NeuronClassifier(LogitOutputs, ClassifierMixin, BaseEstimator):
         held = self._neuron
         if held.levels is not None:
             return Neuron.from_dict({**held.to_dict(), "label": label})
-        neuron = Neuron(self.n_features_in_, self.loss,
-                        feature_names=None if names is None else [str(c) for c in names],
-                        label=label,
+        n, loss, features, missing = neuron_columns(self, names)
+        neuron = Neuron(n, loss, feature_names=features, missing=missing, label=label,
                         standardize=None if held.mean is None else (held.mean, held.scale))
         neuron.weights = held.weights.copy()
         neuron.bias = float(held.bias)

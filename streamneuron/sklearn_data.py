@@ -15,6 +15,8 @@ numbers, and what it derives from its logits.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (_check_feature_names, _check_n_features,
@@ -44,6 +46,7 @@ class LogitOutputs:
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_class = False
         tags.input_tags.sparse = self._sparse_input
+        tags.input_tags.allow_nan = _missing_of(self) != "error"
         return tags
 
     def predict_proba(self, X):
@@ -67,6 +70,8 @@ class LogitOutputs:
 def dense_data(estimator, X, y="no_validation", **kwargs):
     """scikit-learn's ``validate_data`` accepting scipy sparse ``X``, densified
     (:func:`densify`); returns what it returns (``X``, or ``(X, y)``)."""
+    if _missing_of(estimator) != "error":  # NaN: a missing value
+        kwargs["ensure_all_finite"] = "allow-nan"
     out = validate_data(estimator, X, y, accept_sparse=True, **kwargs)
     if isinstance(out, tuple):
         return densify(out[0]), out[1]
@@ -91,6 +96,72 @@ def densify(X):
             "columns (categorical_features='from_dtype'), or a Parquet file to "
             "streamneuron.fit_gd / fit_sgd, which stream the rows and encode the levels")
     return np.ascontiguousarray(X.toarray())
+
+
+# -- missing values -----------------------------------------------------------------
+
+def _missing_of(estimator) -> str:
+    """The estimator's ``missing`` parameter (``NeuronClassifierCV`` has none: "error")."""
+    return vars(estimator).get("missing", "error")
+
+
+def fit_missing(estimator, X, y01, weights):
+    """``missing="impute"``: ``X`` imputed by its columns' (weighted) observed means, with
+    an indicator column per column with a NaN (``missing_fills_``, the model's
+    :class:`~streamneuron.missing.Fills`); ``"drop"``: the rows with a NaN left out (a
+    full pass's weight 0); ``"error"``: as it is. Returns ``(X, y01, weights)``."""
+    from .missing import Fills, impute
+    from .stats import Observed
+
+    estimator.missing_fills_ = None
+    if _missing_of(estimator) == "error":
+        return X, y01, weights
+    if estimator.missing == "drop":
+        kept = ~np.isnan(X).any(axis=1)
+        if not kept.any():
+            raise ValueError("missing='drop': every row of X has a NaN")
+        return (np.ascontiguousarray(X[kept]), y01[kept],
+                None if weights is None else weights[kept])
+    names = [f"x{j}" for j in range(X.shape[1])]
+    observed = Observed.of(X, weights)
+    if (observed.missing.astype(bool) & ~(observed.weight > 0)).any():
+        raise ValueError("missing='impute': a column of X has no value (only NaN)")
+    fills = observed.fills(names)
+    estimator.missing_fills_ = Fills(fills.names, fills.values, fills.indicators, fills.counts)
+    return missing_X(estimator, X), y01, weights
+
+
+def missing_X(estimator, X):
+    """``X`` as the fitted model reads it: imputed by ``missing_fills_`` (C order), or,
+    with ``missing="drop"``, a NaN set to the value that adds nothing to the logit."""
+    from .missing import impute
+
+    fills = getattr(estimator, "missing_fills_", None)
+    if fills is not None:
+        out = np.empty((X.shape[0], X.shape[1] + len(fills.indicators)), dtype=X.dtype)
+        return impute(X, fills, out=out)
+    if _missing_of(estimator) == "drop" and np.isnan(X).any():
+        # a row with a NaN still gets a prediction: the value adds nothing to its logit
+        # (the training mean when standardized, else 0)
+        return np.where(np.isnan(X), estimator._neuron.center, X).astype(X.dtype, order="C")
+    return X
+
+
+def neuron_columns(estimator, names) -> tuple:
+    """``(n_features, loss, feature_names, missing)`` of the estimator's :class:`Neuron`
+    (``names``: ``feature_names_in_`` or None: ``x0, x1, ...``), its fills named so."""
+    from dataclasses import replace
+
+    raw = [str(c) for c in names] if names is not None else [
+        f"x{j}" for j in range(estimator.n_features_in_)]
+    fills = getattr(estimator, "missing_fills_", None)
+    if fills is None:
+        return estimator.n_features_in_, estimator.loss, raw, \
+            "drop" if _missing_of(estimator) == "drop" else None
+    rename = dict(zip(fills.names, raw))
+    fills = replace(fills, names=tuple(raw),
+                    indicators=tuple(rename[n] for n in fills.indicators))
+    return len(fills.feature_names), estimator.loss, fills.feature_names, fills
 
 
 # -- categorical columns ------------------------------------------------------------
@@ -149,9 +220,9 @@ def fit_categorical(estimator, X, y, sample_weight, names: list[str], tol: float
                         l2=estimator.l2, l1=estimator.l1, tol=tol,
                         standardize=estimator.standardize, workers=0)
     except DataError as exc:  # in the estimator's words: no label column, no flags
-        message = str(exc).replace(repr(label), "y").replace(
-            "raise --max-levels, or leave it out", "drop it from X, or name the columns to "
-            f"one-hot encode in categorical_features (at most {MAX_LEVELS} levels each)")
+        message = re.sub(r"raise --max-levels.*", "drop it from X, or name the columns to "
+                         f"one-hot encode in categorical_features (at most {MAX_LEVELS} levels "
+                         "each)", str(exc).replace(repr(label), "y"))
         raise ValueError(message) from None
     estimator.classes_ = classes
     estimator._neuron, estimator._passes, estimator._sgd, estimator._running = \
@@ -195,5 +266,5 @@ def categorical_logits(estimator, X) -> np.ndarray:
     return neuron.decision_function(np.ascontiguousarray(rows), codes)
 
 
-__all__ = ["LogitOutputs", "MAX_DENSE_VALUES", "categorical_columns", "categorical_logits",
+__all__ = ["fit_missing", "missing_X", "neuron_columns", "LogitOutputs", "MAX_DENSE_VALUES", "categorical_columns", "categorical_logits",
            "dense_data", "densify", "fit_categorical"]

@@ -103,6 +103,115 @@ class Moments:
         return np.where(std > 0.0, std, 1.0)
 
 
+@dataclass
+class Observed:
+    """``--missing impute``'s first pass: per column, the (weighted) moments of the values
+    present (``weight[j]``, ``mean[j]``, ``m2[j]``, merged column by column as
+    :class:`Moments`), the rows missing a value (``missing[j]``) and the rows' total weight
+    ``total`` (``n`` rows). Enough for the imputed data's standardization in one pass
+    (:meth:`moments`) and for the fill values (:meth:`fills`)."""
+
+    n: int
+    total: float
+    weight: np.ndarray
+    mean: np.ndarray
+    m2: np.ndarray
+    missing: np.ndarray
+
+    @classmethod
+    def of(cls, X: np.ndarray, sample_weight: np.ndarray | None = None,
+           names: Sequence[str] = (), rows_read=None) -> "Observed":
+        X = _float_rows(X)
+        n, d = X.shape
+        holes = np.asarray([bool(np.isnan(X[:, j]).any()) for j in range(d)], dtype=bool)
+        s = np.ones(n) if sample_weight is None else np.asarray(sample_weight, np.float64)
+        total = float(s.sum())
+        weight, mean, m2 = np.full(d, total), np.zeros(d), np.zeros(d)
+        missing = np.zeros(d, dtype=np.int64)
+        if (~holes).any():  # the columns without a gap: the compiled moments
+            full = Moments.of(X[:, ~holes], sample_weight)
+            mean[~holes], m2[~holes] = full.mean, full.m2
+        for j in np.flatnonzero(holes):
+            present = ~np.isnan(X[:, j])
+            x, sj = X[present, j].astype(np.float64), s[present]
+            missing[j] = n - x.shape[0]
+            weight[j] = float(sj.sum())
+            mean[j] = float(sj @ x) / weight[j] if weight[j] > 0 else 0.0
+            m2[j] = float(sj @ np.square(x - mean[j]))
+        if rows_read is not None and not (np.isfinite(m2).all() and np.isfinite(mean).all()):
+            raise_nonfinite(names, rows_read)  # infinity is not missing
+        return cls(n, total, weight, mean, m2, missing)
+
+    def merge(self, other: "Observed") -> "Observed":
+        weight = self.weight + other.weight
+        delta = other.mean - self.mean
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = np.where(weight > 0, other.weight / weight, 0.0)
+            spread = np.where(weight > 0, delta ** 2 * self.weight * other.weight / weight, 0.0)
+        return Observed(self.n + other.n, self.total + other.total, weight,
+                        self.mean + delta * share, self.m2 + other.m2 + spread,
+                        self.missing + other.missing)
+
+    def fills(self, names: Sequence[str], where: str = "the input"):
+        """The :class:`~streamneuron.missing.Fills`: each column's observed mean; an
+        indicator for each column with a missing value. DataError for a column
+        without any value (nothing to impute it from)."""
+        from .missing import Fills
+
+        empty = [name for name, w, k in zip(names, self.weight, self.missing)
+                 if k and not w > 0]
+        if empty:
+            raise DataError(f"{where}: feature column {empty[0]!r} has no value in any "
+                            "row (weighted rows); leave it out (--exclude)")
+        indicators = tuple(n for n, k in zip(names, self.missing) if k)
+        return Fills(tuple(names), tuple(float(v) for v in self.mean), indicators,
+                     tuple(int(k) for k in self.missing))
+
+    def moments(self) -> Moments:
+        """The :class:`Moments` of the imputed columns, then of the indicators: a
+        column filled with its mean keeps the observed ``M2``; an indicator with
+        weighted frequency ``p`` has mean ``p`` and ``M2 = W p (1 - p)``."""
+        has = self.missing > 0
+        p = (self.total - self.weight[has]) / self.total if self.total > 0 else \
+            np.zeros(int(has.sum()))
+        return Moments(self.n, np.concatenate([self.mean, p]),
+                       np.concatenate([self.m2, self.total * p * (1.0 - p)]),
+                       self.total if self.total != self.n else None)
+
+
+def pending_fills(source) -> bool:
+    """Whether ``source`` is to be imputed (``--missing impute``) by fills not yet learned."""
+    return source.missing == "impute" and source.fills is None
+
+
+def model_missing(source):
+    """What a model trained on ``source`` keeps of ``--missing`` (:class:`Neuron`'s
+    ``missing``): the fills, ``"drop"``, or None."""
+    return source.fills if source.fills is not None else (
+        "drop" if source.missing == "drop" else None)
+
+
+def model_columns(source) -> dict:
+    """The :class:`~streamneuron.neuron.Neuron` arguments a model trained on ``source``
+    takes from it: the levels, ``missing`` and the ``positive`` label value."""
+    return {"levels": source.levels, "missing": model_missing(source),
+            "positive": source.positive}
+
+
+def observed_moments(source, on_block=None) -> "Observed":
+    """One pass over ``source`` (file order): the :class:`Observed` moments of its
+    features (NaN: missing), weighted by each row's weight."""
+    from .stream import Position, iter_blocks
+
+    total = None
+    for block in iter_blocks(source, Position(), epochs=1, shuffle=False, seed=0):
+        part = Observed.of(block.X, block.w, source.feature_names, block)
+        total = part if total is None else total.merge(part)
+        if on_block is not None:
+            on_block(block)
+    return total
+
+
 def streaming_moments(source, *, progress=None, on_block=None) -> Moments:
     """One pass over ``source`` (file order), merging each unit's moments, weighted by
     each row's weight as the source decodes it (``DecodedUnit.w``; None: unweighted).
@@ -124,7 +233,9 @@ def streaming_moments(source, *, progress=None, on_block=None) -> Moments:
 
 def first_pass(source, *, max_levels: int, reference: bool, hash_bits: int = 0,
                on_block=None):
-    """The standardization pass (:func:`streaming_moments`); when ``source`` has
+    """The standardization pass (:func:`streaming_moments`; with ``--missing impute``
+    :func:`observed_moments`, the source imputed by its means from here on,
+    :class:`~streamneuron.readers.imputed.Imputed`); when ``source`` has
     categorical columns not yet encoded, the same read counts their levels
     (:class:`~streamneuron.levels.LevelCounts`, unit by unit in file order). Returns
     ``(moments, source)``, the source encoded by those levels
@@ -143,7 +254,14 @@ def first_pass(source, *, max_levels: int, reference: bool, hash_bits: int = 0,
         if on_block is not None:
             on_block(block)
 
-    moments = streaming_moments(source, on_block=each)
+    if pending_fills(source):
+        from .readers.imputed import Imputed
+
+        observed = observed_moments(source, on_block=each)
+        moments = observed.moments()
+        source = Imputed(source, observed.fills(source.feature_names, source.describe_input()))
+    else:
+        moments = streaming_moments(source, on_block=each)
     if counts is None:
         return moments, source
     return moments, encode_source(source, counts, reference=reference, hash_bits=hash_bits)
@@ -158,10 +276,18 @@ def raise_nonfinite(feature_names: Sequence[str], rows_read, row: int | None = N
     if rows.size:
         r = int(rows[0]) if row is None else row
         where, local = block.describe_row(r)
+        j = int(cols[0])
+        value = float(block.X[r, j])
+        if value != value:  # NaN: a missing value
+            nulls = int(np.isnan(block.X[:, j]).sum()) if row is None else 1
+            from .missing import null_feature_message
+
+            raise DataError(f"{where}, row {local}: " + null_feature_message(
+                "NaN", feature_names[j], nulls).replace("NaN: ", "", 1).replace(
+                    "null value(s)", "NaN value(s) in this piece", 1))
         raise DataError(
-            f"{where}, row {local}: feature column {feature_names[int(cols[0])]!r} is "
-            f"{float(block.X[r, int(cols[0])])!r}; NaN and infinity are not allowed "
-            "(drop or impute those rows first)"
+            f"{where}, row {local}: feature column {feature_names[j]!r} is "
+            f"{value!r}; infinity is not allowed (drop or fix those rows first)"
         )
 
 

@@ -146,8 +146,11 @@ def open_validation(data, training: Source, stack: contextlib.ExitStack) -> Sour
         return None
     from .readers import Weighted, open_source
 
-    opened = open_source(data, label=training.label, features=training.feature_names,
-                         weight=training.weight,
+    features = list(training.fills.names) if training.fills is not None \
+        else training.feature_names
+    opened = open_source(data, label=training.label, features=features,
+                         weight=training.weight, missing=training.missing,
+                         positive=training.positive,
                          categorical=list(training.categorical) or None)  # a Source as it is
     if opened is not data:
         stack.enter_context(opened)
@@ -156,7 +159,7 @@ def open_validation(data, training: Source, stack: contextlib.ExitStack) -> Sour
     if training.weight is not None and opened.weight is None:
         raise DataError(f"the training rows are weighted by {training.weight!r} but the "
                         "validation data has no weight column")
-    if list(opened.feature_names) != list(training.feature_names):
+    if list(opened.feature_names) != list(features):
         raise DataError(
             f"the validation data has the features {opened.feature_names[:5]}... "
             f"but the training data {training.feature_names[:5]}...: they must be the same")
@@ -168,9 +171,12 @@ def open_validation(data, training: Source, stack: contextlib.ExitStack) -> Sour
 def encoded_like(data: Source, training: Source) -> Source:
     """``data`` encoded by the levels of ``training``'s categorical columns (as it is
     when ``training`` has none yet, or ``data`` has its own)."""
+    from .readers import Encoded, Imputed
+
+    if training.fills is not None and data.fills is None:  # imputed by the training means
+        data = Imputed(data, training.fills)
     if training.levels is None or data.levels is not None:
         return data
-    from .readers import Encoded
 
     return Encoded(data, training.levels)
 

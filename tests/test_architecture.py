@@ -312,7 +312,7 @@ FLOORS = [
      "warmstart", "params", "rules", "penalty", "losses", "schedules", "defaults", "stop",
      "report", "progress", "warmup", "atomic"],
     ["readers"],
-    ["units", "errors", "levels"],
+    ["units", "errors", "levels", "missing"],
     ["kernels"],
 ]
 # The upward edges ARCHITECTURE.md names, and nothing else.

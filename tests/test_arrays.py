@@ -112,8 +112,9 @@ def test_features_and_label_chosen_like_parquet(data, parquet):
         from_dataframe(dated, label="y", features=["x0", "when"])
     with pytest.raises(sn.DataError, match="no feature column 'nope'"):
         sn.open_source(df, label="y", features=["nope"])
-    with pytest.raises(sn.DataError, match="label column 'name' has type"):
-        from_dataframe(df, label="name")
+    # (issue 21: a string label is read as it is, --positive naming its 1)
+    with pytest.raises(sn.DataError, match="label column 'name' has"):
+        from_dataframe(df, label="name").read(0)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -135,7 +136,7 @@ def test_float32_is_kept_and_other_types_become_float64(kind, data):
     (lambda y: np.where(np.arange(N) == 123, 2, y), "has value 2"),
     (lambda y: np.where(np.arange(N) == 123, np.nan, y.astype(float)),
      r"has 1 null value\(s\) \(NaN\); drop those rows first"),
-    (lambda y: np.where(y == 1, "yes", "no"), "labels must be 0/1"),
+    (lambda y: np.where(y == 1, "yes", "no"), "not 0/1; name the value that counts as 1 with --positive"),
 ])
 def test_labels_are_checked_where_they_are_read(kind, labels, message, data):
     X, y = data
@@ -143,7 +144,7 @@ def test_labels_are_checked_where_they_are_read(kind, labels, message, data):
     with pytest.raises(sn.DataError, match=message) as info:  # DataFrames: at once, by type
         source = make_source(kind, X, bad)
         sn.fit_sgd(source, shuffle=False, standardize=False, batch_size=16, epochs=1)
-    if message != "labels must be 0/1":
+    if message != "not 0/1; name the value that counts as 1 with --positive":
         assert "partition 2 (rows 100-149), row 23" in str(info.value)
 
 

@@ -348,3 +348,21 @@ def test_l2_auto_with_levels_refits_the_pipeline_at_the_chosen_penalty(files):
     pipe, X = reference(files["train"], l2)
     ours = model.decision_function(*_rows(model, files["train_path"]))
     assert np.max(np.abs(ours - pipe.decision_function(X))) < 1e-6
+
+
+def test_newton_past_its_dense_hessian_is_refused_lbfgs_is_picked(tmp_path, capsys):
+    n = 9000
+    frame = pd.DataFrame({"x": np.arange(n, dtype=float) % 7, "id": [f"r{i}" for i in range(n)],
+                          "y": np.arange(n) % 2})
+    path = tmp_path / "ids.parquet"
+    frame.to_parquet(path)
+    out = tmp_path / "m.json"
+    code, _, err = run(capsys, "train", path, "--label", "y", "-o", out, "--mode", "newton",
+                       "--max-levels", "10000")
+    last = err.strip().splitlines()[-1]
+    assert code == 2 and last.startswith("Error: newton with 9,001 weights") and "--mode lbfgs" in last
+    assert not out.exists()
+    code, _, err = run(capsys, "train", path, "--label", "y", "-o", out, "--mode", "auto",
+                       "--max-levels", "10000", "--max-iter", "3")
+    assert code == 0, err
+    assert sn.load_model(out).info["mode"] == "lbfgs"

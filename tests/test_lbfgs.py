@@ -76,8 +76,9 @@ def test_lbfgs_stops_within_two_passes_of_the_first_point_inside_tol(name):
 
 
 def test_lbfgs_on_ill_conditioned_data_stops_inside_tol_and_soon_after():
-    """l2 = 1e-4 on breast_cancer (condition number ~1e5): the estimate errs on the safe
-    side; it stops inside the gap, a few passes after the first point inside it."""
+    """l2 = 1e-4 on breast_cancer (condition number ~1e5), where the gap shrinks by only
+    10-20% a pass near 1e-6: the estimate from every pair of the run stops inside the
+    gap, at most 2 passes after the first point inside it (it was 5 with 10 pairs)."""
     X, y = load("breast_cancer")
     l2, tol = 1e-4, 1e-6
     model = sn.fit_gd((X, y), solver="lbfgs", l2=l2, tol=tol, workers=0)
@@ -85,4 +86,4 @@ def test_lbfgs_on_ill_conditioned_data_stops_inside_tol_and_soon_after():
     first = next(row["passes"] for row in model.info["history"]
                  if row["objective"] <= best * (1 + tol))
     assert model.info["objective"] <= best * (1 + tol)
-    assert model.info["passes"] - first <= 8
+    assert model.info["passes"] - first <= 2

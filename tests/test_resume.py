@@ -624,7 +624,7 @@ def test_checkpoint_contents(tmp_path):
                                      standardize=True, validation_fraction=0.0,
                                      validate_every=None, early_stopping=False, patience=5,
                                      tol=1e-3, average=0, l1=0.0, class_weight=None,
-                                     weight=None, max_levels=1000)
+                                     weight=None, max_levels=1000, hash_bits=0, missing="error")
     assert set(payload["position"]) == {"epoch", "block", "row"}
     state = payload["state"]
     assert set(state) == {"bias", "updates", "carry_b", "carry_rows", "loss_sum", "rows_seen",

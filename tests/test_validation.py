@@ -187,7 +187,7 @@ def test_cli_validation_outputs(tmp_path, capsys):
     (["--validate-every", "0", "--validation-fraction", "0.1"], "--validate-every must be"),
     (["--validate-every", "10"], "--validate-every needs validation data"),
     (["--patience", "3"], "needs --early-stopping"),
-    (["--mode", "gd", "--validation-fraction", "0.1"], "is for --mode sgd"),
+    (["--mode", "gd", "--validate-every", "5"], "is for --mode sgd"),
 ])
 def test_bad_values_exit_2_with_one_error_line(tmp_path, capsys, args, message):
     paths = small_parquet(tmp_path, seed=6, n_files=1)

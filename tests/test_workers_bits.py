@@ -24,9 +24,16 @@ def wide_file(tmp_path_factory):
 
 @pytest.mark.parametrize("solver,extra", [
     ("newton", {"l2": 1e-3}),
+    ("newton", {"l2": 1e-3, "sampled": True}),
     ("gd", {"max_iter": 4, "lr": 0.5, "tol": 0}),
 ])
-def test_in_process_and_two_workers_give_identical_bits(wide_file, solver, extra):
+def test_in_process_and_two_workers_give_identical_bits(wide_file, solver, extra,
+                                                        monkeypatch):
+    extra = dict(extra)
+    if extra.pop("sampled", False):  # newton's Hessian from a sample even of this table
+        from streamneuron.fullpass import sums
+        monkeypatch.setattr(sums, "SAMPLE_MIN_ROWS", 100)
+        monkeypatch.setattr(sums, "SAMPLE_ROWS_PER_WEIGHT", 1)
     # Two row groups per partition: 12 tasks, more than SPLIT_EVERY (8), so the
     # reduction tree has two levels.
     runs = {workers: sn.fit_gd(wide_file, label="y", solver=solver, workers=workers,
@@ -37,6 +44,8 @@ def test_in_process_and_two_workers_give_identical_bits(wide_file, solver, extra
     assert np.array_equal(in_process.weights, cluster.weights), \
         np.abs(in_process.weights - cluster.weights).max()
     assert in_process.bias == cluster.bias
+    if solver == "newton":
+        assert in_process.info["hessian_every"] == cluster.info["hessian_every"]
 
 
 @pytest.mark.parametrize("n_parts", [1, 2, 8, 9, 17, 64, 65, 100])

@@ -52,9 +52,12 @@ def evaluate(model_path, data, label, x_key, y_key, weight, as_json, plot_path, 
     else:
         loss_note = ("log loss, the training loss" if report["loss_name"] == "log" else
                      "mse: mean 0.5 (p - y)^2, the training loss")
-        if "weight_sum" in report:
+        if "weight_sum" in report and weight:
             click.echo(f"weights   {report['weight_sum']:.6g} (sum of {weight!r}; the metrics "
                        "below are weighted means)")
+        if report.get("skipped"):
+            click.echo(f"skipped   {report['skipped']:,} rows with a missing value "
+                       "(--missing drop)")
         click.echo(f"rows      {report['rows']:,}\n"
                    f"loss      {report['loss']:.6f}  ({loss_note})\n"
                    f"log_loss  {report['log_loss']:.6f}\n"

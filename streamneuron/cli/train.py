@@ -20,7 +20,8 @@ from .common import DATA, check_writable, emit_json, given, label_name, option, 
 # The table's parameters that the command line takes (in --help's order).
 TRAIN_PARAMS = [p.name for p in PARAMS.values() if "train" in p.commands and p.flag != ""]
 # Parameters the command line resolves itself rather than passing them on.
-OWN = {"mode", "average_from", "x_key", "validation", "weight", "categorical"}
+OWN = {"mode", "average_from", "x_key", "validation", "weight", "categorical", "missing",
+       "positive"}
 
 
 def train_options(command):
@@ -94,17 +95,20 @@ def train(ctx, data, label, output, features, exclude, y_key, history_path, plot
     check_params(**{name: value for name, value in settings.items() if name != "mode"})
     check_modes(mode, given(ctx, settings), settings)
     check_auto_penalty(mode, l2=settings["l2"], l1=settings["l1"], cv=settings["cv"],
-                       validation_fraction=settings["validation_fraction"])
+                       validation_fraction=settings["validation_fraction"],
+                       validation=bool(settings["validation"]))
     source = open_source(list(data), label=label_name(label, y_key), features=split(features),
                          x_key=settings["x_key"], exclude=split(exclude, "--exclude"),
-                         weight=settings["weight"],
+                         weight=settings["weight"], missing=settings["missing"],
+                         positive=settings["positive"],
                          categorical=split(settings["categorical"], "--categorical"))
     val_source = None
     if settings["validation"]:
         try:
             val_source = open_source(list(settings["validation"]), label=source.label,
                                      features=source.feature_names, x_key=settings["x_key"],
-                                     weight=settings["weight"],
+                                     weight=settings["weight"], missing=settings["missing"],
+                                     positive=settings["positive"],
                                      categorical=list(source.categorical) or None)
         except BaseException:
             source.close()
@@ -144,7 +148,7 @@ def train(ctx, data, label, output, features, exclude, y_key, history_path, plot
                     click.echo(f"Dask dashboard: {link}", err=True)
 
             model = fit_gd(source, **kwargs, progress=lambda row: say(report.iteration_line(row)),
-                           on_cluster=on_cluster)
+                           on_cluster=on_cluster, validation=val_source)
     history = model.info.get("history", [])
     if history_path:
         from ..atomic import write_text

@@ -5,8 +5,7 @@ Every solver minimises the same objective (README, "The math")::
     J(w, b) = (1/W) sum_i s_i L(z_i, y_i) + (l2/2) ||w||**2 + l1 ||w||_1
 
 with ``s_i`` the row weights (the weight column times the class weight of the
-row's label; 1 unweighted, ``W = n``) and their total ``W = sum_i s_i``.
-
+row's label; 1 unweighted, ``W = n``) and their total ``W = sum_i s_i``,
 with the sums of every pass computed where the data is: each partition (a
 Parquet row group or HDF5 chunk range, or a run of them up to
 ``partition_rows`` rows) is read and reduced by one task, and a Dask tree
@@ -43,18 +42,21 @@ import numpy as np
 
 from .cluster import PersistWarning, check_where, open_executor, warn_persist
 from ..errors import ConfigError, DataError
-from .sums import (Evaluation, Sums, merge_moments, pass_moments, pass_sums,
-                   start_from_moments, sum_partials)
+from .sums import (Evaluation, Sums, curvature_every, merge_moments, pass_moments,
+                   pass_sums, start_from_moments, sum_partials)
 from ..losses import get_loss
 from ..neuron import Neuron
-from ..params import (AUTO, DEFAULT, NEWTON_MAX_FEATURES, check_auto_penalty, check_params,
-                      pick_solver)
+from ..params import (AUTO, DEFAULT, NEWTON_MAX_FEATURES, check_auto_penalty, check_newton_size,
+                      check_params, pick_solver)
 from .partitions import (Partition, already_decoded, decode, pass_data,
                          plan_partitions, read_units, release_buffers)
 from ..penalty import Penalty, default_l2
+from .heldout import KeptRows, kept_rows, score_held_out
 from .path import Selection, choose_penalty
 from .solvers import SOLVERS, Options
+from ..stats import model_columns, pending_fills
 from ..stop import StopReason
+from .learn import learn_columns
 from ..warmstart import initial_model
 from ..weighting import check_class_weight, check_total, describe_weights
 
@@ -89,6 +91,8 @@ class GDParams:
     l1: float
     weight: str | None  # the weight column (None: unweighted)
     class_weight: str | dict | None  # as given: None, "balanced" or {0: a, 1: b}
+    curvature: str = "sampled"  # newton's steering Hessian: "exact" or "sampled"
+    missing: str = "error"  # --missing (streamneuron.missing)
 
 
 def fit_gd(source, max_iter: int | None = None, lr: float = GD_LR, *, loss: str = DEFAULT.loss,
@@ -103,7 +107,8 @@ def fit_gd(source, max_iter: int | None = None, lr: float = GD_LR, *, loss: str 
            label: str | None = "y", features=None, weight=None, cv: int | None = None,
            validation_fraction: float = DEFAULT.validation_fraction, seed: int = DEFAULT.seed,
            path_values=None, categorical=None, max_levels: int = DEFAULT.max_levels,
-           hash_bits: int = DEFAULT.hash_bits) -> Neuron:
+           hash_bits: int = DEFAULT.hash_bits, missing: str = DEFAULT.missing,
+           positive=None, curvature: str = "sampled", validation=None) -> Neuron:
     """Train a neuron by full passes over the data, on Dask or in this process.
 
     ``max_iter``: the most iterations (default 100; 1000 for lbfgs).
@@ -122,7 +127,11 @@ def fit_gd(source, max_iter: int | None = None, lr: float = GD_LR, *, loss: str 
     :mod:`streamneuron.fullpass.solvers`); ``info["nonzero"]`` counts the non-zero weights.
     ``l2="auto"`` (or ``l1``): chosen on held-out rows along a path of penalties, by
     ``cv`` folds (default 5) or a ``validation_fraction``, their rows hashed with ``seed``,
-    ``path_values`` the penalties or their number (:mod:`streamneuron.fullpass.path`).
+    ``path_values`` the penalties or their number (:mod:`streamneuron.fullpass.path`), or
+    on ``validation`` (data as ``source``, every row held out). With fixed penalties a
+    ``validation_fraction`` of the rows is left out of training, and ``info["held_out"]``
+    holds the final model's log loss, accuracy and AUC on them and on ``validation``
+    (:mod:`streamneuron.fullpass.heldout`).
 
     Weights: the source's weight column (``open_source(..., weight=COL)``), times
     ``class_weight`` (None, ``"balanced"``: ``n / (2 n_class)`` from the label
@@ -173,7 +182,9 @@ def fit_gd(source, max_iter: int | None = None, lr: float = GD_LR, *, loss: str 
     nonzero (the non-zero weights), with weights ``weight_total`` (``W``) and
     ``class_weights`` (``[a0, a1]``), and ``history``: one row per iteration with
     iteration, objective, grad_norm and seconds (newton adds decrement and step).
-    ``progress(row)`` is called with each row.
+    ``progress(row)`` is called with each row. ``curvature``: newton's steering Hessian,
+    ``"sampled"`` (from ~1 row in 16 on large data: :func:`~.sums.curvature_every`) or
+    ``"exact"``; the stop is decided by the exact gradient either way.
     """
     def make_params(name: str, weight_column: str | None = None) -> GDParams:
         return GDParams(loss=loss, solver=name, lr=lr, tol=tol,
@@ -182,7 +193,7 @@ def fit_gd(source, max_iter: int | None = None, lr: float = GD_LR, *, loss: str 
                         max_iter=DEFAULT_MAX_ITER.get(name, 100) if max_iter is None else max_iter,
                         standardize=bool(standardize), persist=bool(persist),
                         partition_rows=partition_rows, max_levels=max_levels,
-                        hash_bits=hash_bits)
+                        hash_bits=hash_bits, missing=missing, curvature=curvature)
 
     # Every value is checked once, here, before any work ("auto" is settled once the
     # features are known).
@@ -191,7 +202,7 @@ def fit_gd(source, max_iter: int | None = None, lr: float = GD_LR, *, loss: str 
                  validation_fraction=validation_fraction, max_levels=max_levels,
                  hash_bits=hash_bits)
     selection = Selection.of(l2=l2, l1=l1, cv=cv, validation_fraction=validation_fraction,
-                             seed=seed, values=path_values)
+                             seed=seed, values=path_values, validation=validation is not None)
     if solver not in SOLVERS and solver != "auto":
         raise ConfigError(f"solver must be one of {', '.join(SOLVERS)} or 'auto', "
                           f"got {solver!r}", param="solver")
@@ -204,8 +215,10 @@ def fit_gd(source, max_iter: int | None = None, lr: float = GD_LR, *, loss: str 
 
     given = source
     source = open_source(source, label=label, features=features, categorical=categorical,
+                         missing=missing, positive=positive,
                          **({} if weight is None else {"weight": weight}))  # a Source as it is
     opened = source is not given
+    missing = source.missing  # (a Source given brings its own)
     try:
         if source.label is None:
             raise DataError("training needs a label column")
@@ -214,7 +227,8 @@ def fit_gd(source, max_iter: int | None = None, lr: float = GD_LR, *, loss: str 
             solver = pick_solver(source.n_features, source.n_features + (
                 source.levels.n_weights if source.levels is not None else 0))
         check_auto_penalty(solver, l2=l2, l1=l1, cv=cv,
-                           validation_fraction=validation_fraction)
+                           validation_fraction=validation_fraction,
+                           validation=validation is not None)
         params = make_params(solver, source.weight)
         # Class weights are applied where a unit is decoded: every row's w is its weight.
         source = with_class_weights(source, class_weight)
@@ -225,6 +239,7 @@ def fit_gd(source, max_iter: int | None = None, lr: float = GD_LR, *, loss: str 
         try:
             run = _Run(executor, source, data, params, progress)
             run.start, run.selection, run.make_params = start, selection, make_params
+            run.held_out = (validation, 0.0 if selection else validation_fraction, seed)
             return run.run()
         finally:
             executor.close()
@@ -262,7 +277,8 @@ def sums_at_model(model: Neuron, source, *, matrices: int, client=None,
     params = GDParams(loss=model.loss_name, solver="newton", max_iter=1, lr=GD_LR, l2=0.0,
                       tol=FULL_PASS_TOL, standardize=model.mean is not None, persist=False,
                       partition_rows=None, l1=0.0, weight=source.weight, class_weight=None,
-                      max_levels=DEFAULT.max_levels, hash_bits=DEFAULT.hash_bits)
+                      max_levels=DEFAULT.max_levels, hash_bits=DEFAULT.hash_bits,
+                      curvature="exact")  # standard errors: the Hessian of every row
     data = pass_data(source)
     executor = open_executor(client=client, scheduler=scheduler, workers=workers,
                              data_bytes=data.n_rows * source.n_features * source.dtype.itemsize)
@@ -287,19 +303,29 @@ class _Run:
         self.passes = 0
         self.start = None  # a warmstart.Start, or None: zeros
         self.selection: Selection | None = None  # l2 or l1 "auto"
+        self.held_out = (None, 0.0, 0)  # validation data, fraction left out, seed
+        self.n_rows = data.n_rows  # the rows a pass reads (not those left out)
 
     def run(self) -> Neuron:
+        model = self._run()
+        score_held_out(self, model)  # info["held_out"], if asked
+        return model
+
+    def _run(self) -> Neuron:
         first = stats = None
-        if self.source.categorical and self.source.levels is None:
-            stats = self._learn_levels()  # the standardization pass counts the levels
+        if self.held_out[1] > 0:  # rows left out of every pass
+            self.n_rows = kept_rows(self.data.n_rows, self.held_out[1], self.held_out[2])
+        if (self.source.categorical and self.source.levels is None) or \
+                pending_fills(self.source):
+            stats = learn_columns(self)  # the standardization pass learns levels, fills
         p = self.params
         model = Neuron(self.d, p.loss, feature_names=self.source.feature_names,
-                       label=self.source.label, levels=self.source.levels)
+                       label=self.source.label, **model_columns(self.source))
         if stats is not None and p.standardize:
             model.set_standardize(stats)
         with self._passes():
             if not self.source.weighted:  # W is the row count, known up front
-                self._settle_l2(self.data.n_rows)
+                self._settle_l2(self.n_rows)
             if stats is None:
                 first = self._first_pass(model)  # (weighted: W, and l2, from this pass)
             if self.selection is not None:  # the penalty chosen on held-out rows
@@ -312,35 +338,6 @@ class _Run:
                 first = None
             self._solve(model, first)
         return model
-
-    def _learn_levels(self):
-        """The first pass of a source with categorical columns: the standardization
-        statistics and the levels (each task counts its own, merged in the reduction's
-        fixed order); the source is encoded by them from here on (and its partitions
-        planned anew: a task reopening a file gets the levels). Returns ``(mean, scale)``."""
-        from ..levels import LevelCounts
-        from ..readers.encoded import encode_source
-
-        p = self.params
-        with self._passes():
-            moments, counts = self.executor.map_reduce(
-                self.bag, pass_moments, self.read, self.features, False,
-                LevelCounts(list(self.source.categorical), p.max_levels), aggregate=merge_moments)
-        self.passes += 1
-        self._check_weight(moments.weight)
-        if self.source.weighted:
-            self._settle_l2(moments.weight)
-        else:
-            self._settle_l2(self.data.n_rows)
-        # a reference level only where nothing is penalised (auto: the path penalises)
-        unpenalised = self.selection is None and self.params.l2 == 0 and p.l1 == 0
-        self.source = encode_source(self.source, counts, hash_bits=p.hash_bits,
-                                    reference=unpenalised)
-        self.data = pass_data(self.source, p.partition_rows)
-        if p.solver == AUTO:  # now that the weights are known
-            picked = pick_solver(self.d, self.d + self.source.levels.n_weights)
-            self.params = replace(self.make_params(picked, p.weight), l2=self.params.l2)
-        return moments.mean, moments.scale()
 
     @contextmanager
     def _passes(self):
@@ -363,9 +360,11 @@ class _Run:
                 decoded = False
             else:  # Dask collections, not persisted: recomputed from their graph each pass
                 decoded = True
-            self.bag = bag
             # How a task gets its decoded units: read from its descriptors, or as kept.
-            self.read = already_decoded if decoded else read_units
+            self.bag, self.read = bag, already_decoded if decoded else read_units
+            if self.held_out[1] > 0:  # every pass without the held-out rows
+                self.bag, self.read = KeptRows.wrap(bag, self.read, self.data, self.source,
+                                                    *self.held_out[1:])
             yield
             finished = True
         finally:
@@ -397,19 +396,21 @@ class _Run:
         return start_from_moments(moments, model.center, model.inv_scale, self.loss,
                                   self.params.l2)
 
-    def _evaluate(self, model: Neuron, theta: np.ndarray, curvature: bool) -> Evaluation:
-        """One pass: the objective and derivatives at ``theta``."""
-        sums = self._sums(model, theta, curvature)
+    def _evaluate(self, model: Neuron, theta: np.ndarray, curvature: bool,
+                  every: int = 1) -> Evaluation:
+        """One pass: the objective and derivatives at ``theta`` (``every``: :func:`pass_sums`)."""
+        sums = self._sums(model, theta, curvature, every)
         p = theta.shape[0] - 1
         return sums.evaluate(theta[:p], float(theta[p]), self.params.l2)
 
-    def _sums(self, model: Neuron, theta: np.ndarray, matrices: bool | int) -> Sums:
+    def _sums(self, model: Neuron, theta: np.ndarray, matrices: bool | int,
+              every: int = 1) -> Sums:
         """One pass: the sums at ``theta`` with ``matrices`` matrix sums (:meth:`Sums.size`)."""
         d = theta.shape[0] - 1  # every weight
         w, b = theta[:d], float(theta[d])
         params = np.concatenate([w, [b], model.center, model.inv_scale])
         sums = Sums(self.executor.map_reduce(self.bag, pass_sums, self.read, self.features,
-                                             params, self.loss.kernel_id, matrices,
+                                             params, self.loss.kernel_id, matrices, every,
                                              aggregate=sum_partials), d)
         self.passes += 1
         self._check_rows(sums.rows)
@@ -428,8 +429,14 @@ class _Run:
             if self.progress is not None:
                 self.progress(row)
 
-        def evaluate(theta, curvature):
-            return self._evaluate(model, theta, curvature)
+        every = curvature_every(p.curvature, self.data.n_rows, model.n_weights,
+                                levels=model.levels is not None)
+
+        def evaluate(theta, curvature):  # newton's Hessian: a sample's when every > 1,
+            # unless newton asks for the "exact" one (to decide its stop)
+            rate = 1 if curvature == "exact" or not curvature else every
+            ev = self._evaluate(model, theta, bool(curvature), rate)
+            return replace(ev, hessian_sampled=True) if rate > 1 else ev
 
         theta0 = np.append(model.weights, model.bias)
         solver = SOLVERS[p.solver]
@@ -441,13 +448,13 @@ class _Run:
         model.weights, model.bias = result.theta[:p_].copy(), float(result.theta[p_])
         model.updates = result.iterations
         model.info = {"mode": p.solver, "iterations": result.iterations, "passes": self.passes,
-                      "rows": self.data.n_rows, "converged": result.converged,
+                      "rows": self.n_rows, "converged": result.converged,
                       "message": result.message, "stop_reason": result.stop.reason,
                       "objective": result.objective,
                       "grad_norm": result.grad_norm, "where": self.executor.kind,
                       "history": history, "params": asdict(p),
                       "partitions": len(self.data.partitions),
-                      "nonzero": int(np.count_nonzero(model.weights))}
+                      "nonzero": int(np.count_nonzero(model.weights)), "hessian_every": every}
         if self.source.class_weights is not None:
             model.info["class_weights"] = [float(a) for a in self.source.class_weights]
         if self.weight_total is not None and self.source.weighted:
@@ -467,9 +474,9 @@ class _Run:
             check_total(float(total), describe_weights(self.source))
 
     def _check_rows(self, n: float) -> None:
-        if n != self.data.n_rows:
+        if n != self.n_rows:
             raise DataError(f"the input changed while training: {int(n)} rows read, "
-                            f"{self.data.n_rows} expected")
+                            f"{self.n_rows} expected")
 
 
 __all__ = ["fit_gd", "fit_newton", "fit_lbfgs", "sums_at_model", "GDParams", "Partition",

@@ -78,12 +78,19 @@ class Design:
     ``groups``: how many groups the rows are hashed into; ``train[m]``: the groups
     model ``m`` trains on; ``score[m]``: the group it is scored on (None: none, the
     model on every row, always last). ``fractions``: the groups' upper edges in [0, 1).
+    ``external``: the model on every row is scored on other data (``validation``).
     """
 
     groups: int
     train: tuple[tuple[int, ...], ...]
     score: tuple[int | None, ...]
     edges: tuple[float, ...]
+    external: bool = False
+
+    @classmethod
+    def validation_data(cls) -> "Design":
+        """One model, on every row, scored on the rows of the validation data."""
+        return cls(1, ((0,),), (None,), (1.0,), external=True)
 
     @classmethod
     def folds(cls, k: int) -> "Design":
@@ -319,18 +326,20 @@ class Selection:
 
     @classmethod
     def of(cls, *, l2, l1, cv: int | None, validation_fraction: float, seed: int,
-           values=None) -> "Selection | None":
+           values=None, validation: bool = False) -> "Selection | None":
         """None unless a penalty is ``"auto"``; ``cv`` folds (default
         :data:`DEFAULT_CV`), or a hold-out of ``validation_fraction`` when it is > 0
-        and no ``cv`` is given."""
+        and no ``cv`` is given, or every row of the ``validation`` data."""
         if l2 != "auto" and l1 != "auto":
             return None
         if l2 == "auto" and l1 == "auto":
             raise ConfigError("one penalty at a time may be 'auto': give l2 or l1 a number",
                               param="l1")
-        if cv is not None and validation_fraction:
-            raise ConfigError("give cv or validation_fraction, not both", param="cv")
-        design = (Design.held_out(validation_fraction) if validation_fraction and cv is None
+        if sum((cv is not None, bool(validation_fraction), validation)) > 1:
+            raise ConfigError("give one of cv, validation_fraction and validation to choose "
+                              "the penalty on", param="cv" if cv is not None else "validation")
+        design = (Design.validation_data() if validation else
+                  Design.held_out(validation_fraction) if validation_fraction and cv is None
                   else Design.folds(DEFAULT_CV if cv is None else cv))
         kind = "l2" if l2 == "auto" else "l1"
         # With l1 auto and l2 not given, l2 is the run's default 1/W: choose_penalty sets
@@ -375,9 +384,11 @@ class Selection:
     def record(self, points: list[PathPoint], chosen: PathPoint) -> dict:
         """The path as the model's ``info["path"]`` records it (``fold_models``: each
         fold's ``theta`` at the chosen penalty, in the model's standardized units)."""
-        folds = self.design.groups if self.design.score[0] != 1 else None
+        external = self.design.external
+        folds = self.design.groups if self.design.score[0] not in (1, None) else None
         return {"penalty": self.kind, "chosen": chosen.penalty, "cv": folds,
-                "validation_fraction": None if folds else self.design.edges[0],
+                "validation_fraction": None if folds or external else self.design.edges[0],
+                "validation": "data" if external else None,
                 "seed": self.seed, "points": [p.record() for p in points],
                 "fold_models": chosen.thetas[:-1].tolist()}
 
@@ -387,9 +398,12 @@ def choose_penalty(run, model, first: Evaluation, selection: Selection,
     """The path on ``run`` (a :class:`~streamneuron.fullpass.engine._Run` inside its
     ``_passes``), the choice, then ``run._solve`` at the chosen penalty from the model
     on every row's point of the path; ``model.info["path"]`` records it."""
-    import dask
-    import dask.bag as db
+    import contextlib
 
+    import dask
+
+    from ..validation import open_validation
+    from .heldout import ValidationData, starts_bag
     from .partitions import SPLIT_EVERY
     from .sums import sum_partials
 
@@ -397,16 +411,18 @@ def choose_penalty(run, model, first: Evaluation, selection: Selection,
         selection = dataclasses.replace(
             selection, fixed=dataclasses.replace(selection.fixed, l2=float(run.params.l2)))
     d, design = model.n_weights, selection.design  # (every weight: numbers and levels)
-    parts = run.data.partitions
-    sizes = ([p.n_rows for p in parts] if not run.data.decoded else run.source.unit_sizes)
-    starts = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.int64).tolist()
-    starts_bag = db.from_sequence(starts, npartitions=len(starts))
+    starts = starts_bag(run.data, run.source)
     size = Sums.size(d, True)
+    stack = contextlib.ExitStack()
+    validation = None
+    if design.external:  # the path scored on the validation data: one read of it a pass
+        validation = ValidationData(open_validation(run.held_out[0], run.source, stack),
+                                    run.executor, run.features)
 
     def evaluate(thetas: np.ndarray):
         params = np.concatenate([thetas.ravel(), model.center, model.inv_scale])
         graph = run.bag.map_partitions(
-            path_sums, starts_bag, run.read, run.features, dask.delayed(params, traverse=False),
+            path_sums, starts, run.read, run.features, dask.delayed(params, traverse=False),
             run.loss.kernel_id, design, selection.seed
         ).reduction(sum_partials, sum_partials, split_every=SPLIT_EVERY)
         table = run.executor.compute(graph).reshape(design.models, design.groups, size)
@@ -419,10 +435,13 @@ def choose_penalty(run, model, first: Evaluation, selection: Selection,
             sums.append(Sums(total, d))
             g = design.score[m]
             held.append(None if g is None else (table[m, g, d + 1], table[m, g, d + 3]))
+        if validation is not None:
+            held[-1] = validation.loss(model, thetas[-1], run.loss.kernel_id)
         return sums, held
 
     penalties = selection.grid(first)
-    points = walk_path(evaluate, design, penalties, selection, d, on_point)
+    with stack:
+        points = walk_path(evaluate, design, penalties, selection, d, on_point)
     chosen = choose(points)
     run.params = dataclasses.replace(run.params, **{selection.kind: chosen.penalty})
     model.weights, model.bias = chosen.theta[:d].copy(), float(chosen.theta[d])

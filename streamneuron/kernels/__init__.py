@@ -4,7 +4,8 @@ The package, by what the pieces are for:
 
 * :mod:`.sgd`: the SGD step kernels (:func:`sgd_block`, :func:`apply_update`);
 * :mod:`.sums`: the full-pass sum kernels (:func:`gradient_sums`,
-  :func:`gradient_hessian_sums`, :func:`hessian_meat_sums`, :func:`moments`);
+  :func:`gradient_hessian_sums`, :func:`sampled_hessian_sums` (newton's steering
+  curvature from a sample of the rows), :func:`hessian_meat_sums`, :func:`moments`);
 * :mod:`.categorical`: the same sums and SGD steps for rows with categorical level
   codes (:func:`categorical_sums`, :func:`sgd_codes_block`, :func:`level_logits`);
 * :mod:`.proximal`: the proximal Newton direction with an L1 penalty
@@ -94,6 +95,7 @@ gather = Announced(_apply.gather)
 columns_into = Announced(_apply.columns_into)
 gradient_sums = Announced(_sums.gradient_sums)
 gradient_hessian_sums = Announced(_sums.gradient_hessian_sums)
+sampled_hessian_sums = Announced(_sums.sampled_hessian_sums)
 hessian_meat_sums = Announced(_sums.hessian_meat_sums)
 moments = Announced(_sums.moments)
 l1_newton_direction = Announced(_proximal.l1_newton_direction)
@@ -104,6 +106,7 @@ logits_with_levels = _categorical.logits_with_levels
 
 __all__ = [
     "sgd_block", "apply_update", "compile_ahead", "Rows", "Arrays", "gradient_sums", "gradient_hessian_sums",
+    "sampled_hessian_sums",
     "hessian_meat_sums", "moments", "l1_newton_direction", "logits", "gather", "columns_into",
     "new_state", "STATE", "OK", "PAUSED", "NONFINITE", "categorical_sums", "level_logits",
     "sgd_codes_block", "logits_with_levels",

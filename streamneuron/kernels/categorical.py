@@ -23,10 +23,38 @@ from numba import njit
 from .common import (NONFINITE, OK, PAUSED, _average, _step, curvature_scalar,
                      loss_and_dz_scalar)
 from .intrinsics import _prefetch_row
+from .sums import raise_diagonal, sample_gap, sample_start
 
 # Shuffled rows: the row this many positions ahead is hinted into cache (its features
 # and its codes), so that the loads of scattered rows overlap the training.
 AHEAD = 16
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _row_logit(X, codes, i, w, b, mean, inv_scale, x):
+    """Row ``i``'s standardized features into ``x``, and its logit
+    ``b + w . x + sum_c w[codes[i, c]]`` (a code of -1 adds nothing)."""
+    z = b
+    for j in range(x.shape[0]):
+        x[j] = (X[i, j] - mean[j]) * inv_scale[j]
+        z += w[j] * x[j]
+    for c in range(codes.shape[1]):
+        code = codes[i, c]
+        if code >= 0:
+            z += w[code]
+    return z
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _add_gradient(acc, dz, x, codes, i):
+    """``acc += dz x~`` for row ``i``: ``dz x`` to the number weights, ``dz`` to each of
+    its levels' weights."""
+    for j in range(x.shape[0]):
+        acc[j] += dz * x[j]
+    for c in range(codes.shape[1]):
+        code = codes[i, c]
+        if code >= 0:
+            acc[code] += dz
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -72,7 +100,7 @@ def _fold_cross(mat, cross, d, p):
 
 @njit(cache=True, nogil=True)
 def categorical_sums(X, codes, y, weights, w, b, mean, inv_scale, loss_id, grad, hess,
-                     meat):
+                     meat, every):
     """Add one unit's sums into ``grad`` (``p = len(w)``: ``sum s dz x~`` for the
     number weights, ``sum s dz`` into each level weight) and, when ``hess`` is
     ``(p + 1, p + 1)`` (else ``(0, 0)``), ``sum s h x~ x~^T`` over the one-hot expanded
@@ -80,7 +108,14 @@ def categorical_sums(X, codes, y, weights, w, b, mean, inv_scale, loss_id, grad,
     ``(p + 1, p + 1)`` (else ``(0, 0)``), ``sum s dz**2 x~ x~^T`` (``summary --robust``: the row
     weight once, frequency weights, as :func:`~.sums.hessian_meat_sums`).
     ``weights`` empty: unweighted. Returns ``(sum s dz, sum s L, sum s, bad)``,
-    ``bad`` the first row whose logit is not finite (-1: none)."""
+    ``bad`` the first row whose logit is not finite (-1: none).
+
+    ``every`` > 1 (newton's steering curvature, never with ``meat``): ``hess`` from a
+    sample of about one row in ``every``, each counted ``every`` times, the rows those of
+    :func:`~.sums.sampled_hessian_sums`; every row adds to the exact diagonal (its
+    ``d`` numbers, its levels, the bias), and each diagonal entry the sample left below
+    it is raised to it (:func:`~.sums.raise_diagonal`): a rare level the sample missed
+    keeps its true curvature. ``every = 1``: every row's curvature."""
     n, d = X.shape
     k = codes.shape[1]
     p = w.shape[0]
@@ -90,19 +125,19 @@ def categorical_sums(X, codes, y, weights, w, b, mean, inv_scale, loss_id, grad,
     x = np.empty(d)
     cross_h = np.zeros((p - d if curvature else 0, d + 2))
     cross_m = np.zeros((p - d if scores else 0, d + 2))
+    sampled = curvature and every > 1
+    exact_diag = np.zeros(p + 1 if sampled else 0)
+    before = np.empty(p + 1 if sampled else 0)
+    if sampled:
+        for j in range(p + 1):
+            before[j] = hess[j, j]
+    next_row = sample_start(every)
     sum_dz = 0.0
     sum_loss = 0.0
     sum_w = 0.0
     bad = -1
     for i in range(n):
-        z = b
-        for j in range(d):
-            x[j] = (X[i, j] - mean[j]) * inv_scale[j]
-            z += w[j] * x[j]
-        for c in range(k):
-            code = codes[i, c]
-            if code >= 0:
-                z += w[code]
+        z = _row_logit(X, codes, i, w, b, mean, inv_scale, x)
         if not np.isfinite(z):
             bad = i
             break
@@ -115,16 +150,25 @@ def categorical_sums(X, codes, y, weights, w, b, mean, inv_scale, loss_id, grad,
         sum_loss += loss
         sum_dz += dz
         sum_w += s
-        for j in range(d):
-            grad[j] += dz * x[j]
-        for c in range(k):
-            code = codes[i, c]
-            if code >= 0:
-                grad[code] += dz
-        if curvature:
+        _add_gradient(grad, dz, x, codes, i)
+        if sampled:
+            a = s * curvature_scalar(loss_id, z)
+            for j in range(d):
+                exact_diag[j] += a * (x[j] * x[j])
+            for c in range(k):
+                code = codes[i, c]
+                if code >= 0:
+                    exact_diag[code] += a
+            exact_diag[p] += a
+            if i == next_row:
+                _add_outer(hess, cross_h, every * a, x, codes, i, d, k, p)
+                next_row += sample_gap(i, every)
+        elif curvature:
             _add_outer(hess, cross_h, s * curvature_scalar(loss_id, z), x, codes, i, d, k, p)
     if curvature:
         _fold_cross(hess, cross_h, d, p)
+    if sampled and bad < 0:
+        raise_diagonal(hess, before, exact_diag)
     if scores:
         _fold_cross(meat, cross_m, d, p)
     return sum_dz, sum_loss, sum_w, bad
@@ -210,14 +254,7 @@ def _sgd_codes_block(X, codes, labels, order, rw, mean, inv_scale, arrays, numbe
             ahead = order[pos + AHEAD]
             _prefetch_row(X, ahead)
             _prefetch_row(codes, ahead)
-        z = b
-        for j in range(d):
-            x[j] = (X[i, j] - mean[j]) * inv_scale[j]
-            z += w[j] * x[j]
-        for c in range(k):
-            code = codes[i, c]
-            if code >= 0:
-                z += w[code]
+        z = _row_logit(X, codes, i, w, b, mean, inv_scale, x)
         if not np.isfinite(z):
             status = NONFINITE
             pos = i
@@ -233,12 +270,7 @@ def _sgd_codes_block(X, codes, labels, order, rw, mean, inv_scale, arrays, numbe
         weight_seen += weight
         rows_seen += 1.0
         carry_rows += 1.0
-        for j in range(d):
-            carry_w[j] += dz * x[j]
-        for c in range(k):
-            code = codes[i, c]
-            if code >= 0:
-                carry_w[code] += dz
+        _add_gradient(carry_w, dz, x, codes, i)
         pos += 1
         if carry_rows >= batch_size:
             if carry_weight > 0.0:

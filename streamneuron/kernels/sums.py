@@ -1,6 +1,7 @@
 """The full-pass sum kernels: :func:`gradient_sums` (one partition's partial
 gradient sums at fixed weights, for every full-pass solver),
-:func:`gradient_hessian_sums` (the same and Newton's curvature sums, in one read)
+:func:`gradient_hessian_sums` (the same and Newton's curvature sums, in one read),
+:func:`sampled_hessian_sums` (the curvature of a sample of the rows: newton's steering)
 and :func:`moments`
 (per-column mean and squared deviations, for the standardization pass);
 :func:`hessian_meat_sums` (the same read also sums the gradient outer products, for
@@ -57,10 +58,11 @@ def _weigh(sw, first, tloss, tdz, count, sum_dz, sum_loss, sum_w):
 
 @njit(inline="always")
 def _pass_sums(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w, hess, meat, curvature,
-               robust):
-    """The one body of the three kernels below; ``curvature`` (the Hessian sums) and
+               robust, every):
+    """The one body of the four kernels below; ``curvature`` (the Hessian sums) and
     ``robust`` (the gradients' outer products too) are constants in each. ``sw``: the
-    rows' weights, or empty (unweighted: no multiplication at all)."""
+    rows' weights, or empty (unweighted: no multiplication at all). ``every`` > 1: the
+    Hessian of a sample of the rows (:func:`sampled_hessian_sums`), 1: of every row."""
     n, d = X.shape
     weighted_rows = sw.shape[0] > 0
     tile, ty, tz, tdz, tloss = _workspace(d)
@@ -73,6 +75,13 @@ def _pass_sums(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w, hess, meat, cur
     weighted = np.zeros((staging, width))
     product = np.empty((d + 1, width) if curvature else (0, 0))
     staged = 0
+    sampled = curvature and every > 1
+    exact_diag = np.zeros(d + 1 if sampled else 0)  # sum s h x~_j**2 over every row
+    before = np.empty(d + 1 if sampled else 0)
+    if sampled:
+        for j in range(d + 1):
+            before[j] = hess[j, j]
+    next_row = sample_start(every)
     no_order = np.empty(0, dtype=np.int64)
     sum_dz = 0.0
     sum_loss = 0.0
@@ -112,7 +121,18 @@ def _pass_sums(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w, hess, meat, cur
             if staged + bad > staging:
                 _add_product(rows, weighted, product, staged, hess, meat, robust)
                 staged = 0
-            if robust:
+            if sampled:
+                for q in range(bad):
+                    hq = th[q]
+                    for j in range(d):
+                        v = tile[q, j]
+                        exact_diag[j] += hq * (v * v)
+                    exact_diag[d] += hq
+                while next_row < first + bad:
+                    staged = _stage_row(tile, next_row - first, every * th[next_row - first],
+                                        rows, weighted, staged)
+                    next_row += sample_gap(next_row, every)
+            elif robust:
                 staged = _stage_two(tile, th, tg, bad, rows, weighted, staged)
             else:
                 staged = _stage_curvature(tile, th, bad, rows, weighted, staged)
@@ -120,7 +140,68 @@ def _pass_sums(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w, hess, meat, cur
             return sum_dz, sum_loss, sum_w, first + bad
     if staged > 0:
         _add_product(rows, weighted, product, staged, hess, meat, robust)
+    if sampled:
+        raise_diagonal(hess, before, exact_diag)
     return sum_dz, sum_loss, sum_w, -1
+
+
+# The Hessian of a sample (:func:`sampled_hessian_sums`): the gaps between sampled rows
+# come from a splitmix64 hash of the row's index in its unit, salted with this.
+SAMPLE_SALT = 0x5DEECE66D
+# A sampled diagonal entry below this fraction of the exact one was missed by the sample.
+MISSED = 0.5
+
+
+@njit(inline="always")
+def _mix(i):
+    """splitmix64 of the row index ``i`` and :data:`SAMPLE_SALT` (as ``stream.row_uniform``)."""
+    x = np.uint64(i) + np.uint64(SAMPLE_SALT) * np.uint64(0x9E3779B97F4A7C15)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+@njit(inline="always")
+def sample_start(every):
+    """The first sampled row of a unit: uniform in ``[0, every)``."""
+    return np.int64(_mix(np.int64(-1)) % np.uint64(every))
+
+
+@njit(inline="always")
+def sample_gap(i, every):
+    """The rows from sampled row ``i`` to the next: uniform in ``[1, 2 every - 1]``
+    (mean ``every``), so that in the long run each row is sampled with probability
+    ``1 / every`` and no period of the data lines up with the sample."""
+    return np.int64(1 + _mix(i) % np.uint64(2 * every - 1))
+
+
+@njit(inline="always")
+def raise_diagonal(hess, before, exact_diag):
+    """Where this unit's sampled diagonal (``hess[j, j] - before[j]``) is below
+    ``MISSED`` of the exact one (``exact_diag[j]``), raise it to the exact one: the sample
+    plus a non-negative diagonal, so still positive semi-definite, and a rare feature or
+    level that the sample missed gets the Newton step of its diagonal, not one ``1/l2``
+    long. Entries within the sample's noise are left as sampled: raising those too would
+    add a diagonal of the noise's size, which swamps the small eigenvalues of correlated
+    features (the AR(1) set: 9 passes instead of 6)."""
+    for j in range(exact_diag.shape[0]):
+        sampled = hess[j, j] - before[j]
+        if sampled < MISSED * exact_diag[j]:
+            hess[j, j] += exact_diag[j] - sampled
+
+
+@njit(inline="always")
+def _stage_row(tile, q, hq, rows, weighted, staged):
+    """Append tile row ``q`` as ``x~ = (x, 1)`` to ``rows`` and ``hq x~`` to
+    ``weighted``; returns the new position."""
+    d = tile.shape[1]
+    for j in range(d):
+        v = tile[q, j]
+        rows[staged, j] = v
+        weighted[staged, j] = hq * v
+    rows[staged, d] = 1.0
+    weighted[staged, d] = hq
+    return staged + 1
 
 
 @njit(inline="always")
@@ -149,7 +230,7 @@ def gradient_sums(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w):
     (a tile is one span: the weights are fixed); rows are summed in file order.
     """
     return _pass_sums(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w,
-                      np.empty((0, 0)), np.empty((0, 0)), False, False)
+                      np.empty((0, 0)), np.empty((0, 0)), False, False, 1)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -165,7 +246,26 @@ def gradient_hessian_sums(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w, hess
     another CPU's BLAS may round the last bit differently.
     """
     return _pass_sums(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w, hess,
-                      np.empty((0, 0)), True, False)
+                      np.empty((0, 0)), True, False, 1)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def sampled_hessian_sums(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w, hess, every):
+    """:func:`gradient_hessian_sums` with the Hessian of a sample of the rows: Newton's
+    steering curvature at a fraction of the cost (the gradient, loss and weight sums
+    are the exact ones, over every row, bit for bit those of :func:`gradient_sums`).
+
+    About one row in ``every`` is sampled: from a first row uniform in ``[0, every)``,
+    the gaps to the next are uniform in ``[1, 2 every - 1]`` (:func:`sample_gap`, a hash
+    of the row's index in the unit: the same rows every pass, on every machine, whatever
+    the workers). Adds ``every sum_{i sampled} s_i h_i x~_i x~_i^T`` into ``hess``; then
+    each diagonal entry that came out below the exact ``sum_i s_i h_i x~_ij**2`` (summed
+    over every row: ``d + 1`` more products a row) is raised to it
+    (:func:`raise_diagonal`). ``every = 1``: :func:`gradient_hessian_sums` exactly.
+    Not for standard errors (``summary``): they take the exact Hessian.
+    """
+    return _pass_sums(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w, hess,
+                      np.empty((0, 0)), True, False, every)
 
 
 @njit(inline="always")
@@ -202,7 +302,7 @@ def hessian_meat_sums(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w, hess, me
     product per ``CURVATURE_ROWS`` rows (``rows^T @ [h x~, g x~]``), in row order.
     """
     return _pass_sums(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w, hess, meat, True,
-                      True)
+                      True, 1)
 
 
 # Rows summed together before joining the column total (a two-level sum: error

@@ -14,6 +14,8 @@ from .hdf5 import HDF5Source
 from .parquet import ParquetSource
 from .paths import FileRef, expand, sniff_format
 from .encoded import Encoded
+from .imputed import Imputed
+from ..missing import MISSING
 from .weighted import Weighted, with_class_weights
 
 
@@ -21,7 +23,8 @@ def open_source(paths, label: str | None = "y", features: Sequence[str] | None =
                 x_key: str = "X", y_key: str | None = None,
                 exclude: Sequence[str] | None = None, positional: bool = False,
                 weight=None, class_weights: tuple[float, float] | None = None,
-                categorical: Sequence[str] | None = None, levels=None) -> Source:
+                categorical: Sequence[str] | None = None, levels=None,
+                missing: str = "error", fills=None, positive=None) -> Source:
     """Open Parquet or HDF5 input, the format chosen by each file's first bytes.
 
     ``paths``: a file, a folder, a glob, an fsspec URL (``s3://``, ``gs://``,
@@ -49,21 +52,44 @@ def open_source(paths, label: str | None = "y", features: Sequence[str] | None =
     their levels are counted; ``levels`` (a :class:`~streamneuron.levels.Levels`) gives
     each row's level codes (an :class:`Encoded` source).
 
+    ``missing`` (:mod:`streamneuron.missing`): ``"error"`` refuses a null or NaN
+    feature; ``"impute"`` gives them as NaN (the engines learn the fill values in their
+    first pass), or, with ``fills`` (a :class:`~streamneuron.missing.Fills`), imputed
+    (an :class:`Imputed` source); ``"drop"``: a row with a missing feature or label
+    weighs 0. ``positive``: the label value that counts as 1 (the other one as 0).
+
     In-memory and Dask data are accepted too (see :mod:`streamneuron.readers.arrays`
     and :mod:`streamneuron.readers.frames`):
     a pandas or Dask DataFrame (with ``label``/``features`` as for Parquet), or a
     pair ``(X, y)`` of numpy / Dask arrays (``label=None``: ``X`` alone). A
     :class:`Source` is returned as it is.
     """
+    if missing not in MISSING:
+        from ..errors import ConfigError
+
+        raise ConfigError(f"missing must be one of {', '.join(MISSING)}, got {missing!r}",
+                          param="missing")
+    same = dict(label=label, features=features, x_key=x_key, y_key=y_key, exclude=exclude,
+                positional=positional, weight=weight, categorical=categorical,
+                missing=missing, positive=positive)
     if class_weights is not None:
-        return Weighted(open_source(paths, label=label, features=features, x_key=x_key,
-                                    y_key=y_key, exclude=exclude, positional=positional,
-                                    weight=weight, categorical=categorical, levels=levels),
-                        class_weights)
+        return Weighted(open_source(paths, levels=levels, fills=fills, **same), class_weights)
     if levels is not None:
-        return Encoded(open_source(paths, label=label, features=features, x_key=x_key,
-                                   y_key=y_key, exclude=exclude, positional=positional,
-                                   weight=weight, categorical=categorical), levels)
+        return Encoded(open_source(paths, fills=fills, **same), levels)
+    if fills is not None and not (isinstance(paths, Source) and paths.fills is not None):
+        return Imputed(open_source(paths, **{**same, "missing": "impute"}), fills)
+    if isinstance(paths, Source):
+        return paths
+    source = _open(paths, label=label, features=features, x_key=x_key, y_key=y_key,
+                   exclude=exclude, positional=positional, weight=weight,
+                   categorical=categorical)
+    source.missing, source.positive = missing, positive
+    return Imputed(source, None) if missing == "drop" else source
+
+
+def _open(paths, label, features, x_key, y_key, exclude, positional, weight,
+          categorical) -> Source:
+    """The reader of ``paths`` (:func:`open_source` without its wrappers)."""
     if isinstance(categorical, str):
         categorical = [c.strip() for c in categorical.split(",") if c.strip()]
     if isinstance(paths, Source):
@@ -123,6 +149,6 @@ def open_source(paths, label: str | None = "y", features: Sequence[str] | None =
                          categorical=categorical)
 
 
-__all__ = ["open_source", "Source", "DecodedUnit", "Unit", "Weighted", "Encoded", "with_class_weights",
+__all__ = ["open_source", "Source", "DecodedUnit", "Unit", "Weighted", "Encoded", "Imputed", "with_class_weights",
            "ParquetSource", "HDF5Source", "ArraySource", "FrameSource", "from_dataframe",
            "from_dask_dataframe", "is_category_dtype", "FileRef", "expand", "sniff_format"]

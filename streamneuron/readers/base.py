@@ -20,33 +20,7 @@ from ..units import COLUMN, ROW, DecodedUnit, Unit  # noqa: F401 (the protocol's
 from .paths import FileRef
 
 
-# What to do about a null label: in the words of the null-feature message
-# ("drop or impute them first"); a label cannot be imputed.
-NULL_LABEL_ADVICE = "drop those rows first"
-
-
-def check_labels(values: np.ndarray, *, label: str, where: str) -> np.ndarray:
-    """Labels as float64 0.0/1.0; DataError naming the first other value."""
-    if values.dtype == np.bool_:
-        return values.astype(np.float64)
-    if not (np.issubdtype(values.dtype, np.integer) or np.issubdtype(values.dtype, np.floating)):
-        raise DataError(
-            f"{where}: label column {label!r} has type {values.dtype}; labels must be "
-            "0/1 integers, 0.0/1.0 floats or booleans"
-        )
-    y = values.astype(np.float64, copy=False)
-    missing = np.flatnonzero(np.isnan(y))
-    if missing.size:  # NaN: pandas' and HDF5's null
-        raise DataError(f"{where}, row {int(missing[0])}: label column {label!r} has "
-                        f"{missing.size} null value(s) (NaN); {NULL_LABEL_ADVICE}")
-    bad = np.flatnonzero((y != 0.0) & (y != 1.0))
-    if bad.size:
-        row = int(bad[0])
-        raise DataError(
-            f"{where}, row {row}: label column {label!r} has value {values[row].item()!r}; "
-            f"labels must be 0 or 1 ({bad.size} bad value(s) in this piece)"
-        )
-    return y
+from .labels import NULL_LABEL_ADVICE, check_labels  # noqa: F401 (the readers')
 
 
 def check_weights(values: np.ndarray, *, column: str, where: str) -> np.ndarray:
@@ -340,7 +314,11 @@ class Source(abc.ABC):
     # :class:`~.encoded.Encoded` gives each row's level codes in ``DecodedUnit.codes``
     # (``levels``: those levels; None: not encoded).
     categorical: list[str] = []
+    named_categorical: list[str] = []  # those the user named (refused past --max-levels)
     levels = None
+    missing: str = "error"  # --missing (impute, drop: a missing feature read as NaN)
+    positive = None  # --positive: the label value that counts 1; fills: Imputed's
+    fills = None
     left_out: list[tuple[str, str]] = []
     column_warnings: list[str] = []
     layout: str = COLUMN

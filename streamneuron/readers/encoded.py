@@ -86,7 +86,7 @@ def encode_source(source: Source, counts: LevelCounts, *, reference: bool,
     past ``--max-levels`` is hashed into ``2**hash_bits`` weights when ``hash_bits``
     is given; else left out with its reason when it was a default choice, and refused
     (DataError) when the user named it (``source.named_categorical``)."""
-    named = set(getattr(source, "named_categorical", ()))
+    named = set(source.named_categorical)
     left = []
     for name, seen in counts.over.items() if not hash_bits else ():
         what = (f"more than {counts.max_levels} distinct values ({seen} in the rows counted "

@@ -48,7 +48,7 @@ def _arrow(series):
 
 def _frame_unit(part, where: str, features: Sequence[str], label: str | None, dtype,
                 out=None, weight: str | None = None,
-                categorical: Sequence[str] = ()) -> DecodedUnit:
+                categorical: Sequence[str] = (), labels: dict | None = None) -> DecodedUnit:
     """One pandas partition decoded, column by column like a row group (``X`` into
     ``out`` when given); ``w`` from the ``weight`` column, or None; the
     ``categorical`` columns raw, as Arrow arrays in ``extra``."""
@@ -57,7 +57,8 @@ def _frame_unit(part, where: str, features: Sequence[str], label: str | None, dt
         X[:, j] = _frame_values(part[name])
     y = None
     if label is not None:
-        y = check_labels(_frame_values(part[label]), label=label, where=where)
+        y = check_labels(_label_values(part[label]), label=label, where=where,
+                         **(labels or {}))
     w = None
     if weight is not None:
         w = check_weights(_frame_values(part[weight]), column=weight, where=where)
@@ -65,9 +66,25 @@ def _frame_unit(part, where: str, features: Sequence[str], label: str | None, dt
     return DecodedUnit(X, y, where, extra, w=w)
 
 
-def _delayed_frame_unit(part, where, features, dtype, label, weight=None, categorical=()):
+def _delayed_frame_unit(part, where, features, dtype, label, weight=None, categorical=(),
+                        labels=None):
     return [_frame_unit(part, where, features, label, dtype, weight=weight,
-                        categorical=categorical)]
+                        categorical=categorical, labels=labels)]
+
+
+def _label_values(series) -> np.ndarray:
+    """A label column as numpy: numbers (nullable ones with NA as NaN), else objects
+    (strings, with None for a missing one)."""
+    import pandas as pd
+
+    if pd.api.types.is_extension_array_dtype(series.dtype):
+        if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(
+                series.dtype):
+            return series.to_numpy(dtype=np.float64, na_value=np.nan)
+        if not series.isna().any() and pd.api.types.is_bool_dtype(series.dtype):
+            return series.to_numpy(dtype=bool)
+        return series.astype(object).where(series.notna(), None).to_numpy()
+    return series.to_numpy()
 
 
 def _problem(dtype) -> str | None:
@@ -138,9 +155,7 @@ class FrameSource(RowBlocks):
         if weight is not None and _bool(dtypes[weight]):
             raise DataError(f"{self._kind}: weight column {weight!r} has type "
                             f"{dtypes[weight]}, not a number")
-        if label is not None and not numeric_column(dtypes[label]):
-            raise DataError(f"{self._kind}: label column {label!r} has type {dtypes[label]}; "
-                            "labels must be 0/1 integers, 0.0/1.0 floats or booleans")
+        # (a label of another type is read as it is: --positive names its 1, check_labels)
         self.label = label
         self.dtype = _x_dtype(dtypes[f] for f in self.feature_names)
         self._frame = df
@@ -154,7 +169,8 @@ class FrameSource(RowBlocks):
         part = self._partition(u, list(keep))
         return _frame_unit(part, where, self.feature_names, self.label, self.dtype, out,
                            weight=self.weight,
-                           categorical=list(dict.fromkeys([*keep, *self.categorical])))
+                           categorical=list(dict.fromkeys([*keep, *self.categorical])),
+                           labels={"positive": self.positive, "missing": self.missing})
 
     def _partition(self, u: Unit, keep: list[str]):
         columns = list(dict.fromkeys(
@@ -189,7 +205,7 @@ class FrameSource(RowBlocks):
             part = parts[u.index] if parts is not None else frame.iloc[self._rows(u)]
             out.append(dask.delayed(_delayed_frame_unit, pure=True)(
                 part, self.describe(i), features, self.dtype, self.label, self.weight,
-                categorical))
+                categorical, {"positive": self.positive, "missing": self.missing}))
         return out
 
 

@@ -20,6 +20,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import ConfigError, DataError
+from ..missing import reader_options
 from .base import (ROW, DecodedUnit, Source, Unit, check_labels, check_weights,
                    choose_features, columns_are, looks_like_row_id, name_list, row_id_warning)
 from .pandas_hdf5 import PandasFrame, pandas_frames
@@ -313,7 +314,8 @@ class HDF5Source(Source):
 
     def reopen_args(self) -> dict:
         return {"label": self.label, "features": list(self.feature_names),
-                "x_key": self.x_key, "y_key": self.y_key, "weight": self.weight}
+                "x_key": self.x_key, "y_key": self.y_key, "weight": self.weight,
+                **reader_options(self)}
 
     def fingerprint(self) -> dict:
         """The files' fingerprint and the HDF5 dataset names (``x_key``, ``y_key``)."""
@@ -404,7 +406,8 @@ class HDF5Source(Source):
                 out[...] = block
                 block = out
         if labels is not None:
-            labels = check_labels(labels, label=self.label, where=where)
+            labels = check_labels(labels, label=self.label, where=where,
+                                  positive=self.positive, missing=self.missing)
         if weights is not None:
             weights = check_weights(weights, column=self.weight, where=where)
         return DecodedUnit(block, labels, where, {}, weights)
@@ -426,7 +429,8 @@ class HDF5Source(Source):
             out[:, j] = values[j]  # NaN (pandas' missing value) is caught by the kernels
         labels = weights = None
         if self.label:
-            labels = check_labels(values[d], label=self.label, where=where)
+            labels = check_labels(values[d], label=self.label, where=where,
+                                  positive=self.positive, missing=self.missing)
         if self.weight:
             weights = check_weights(values[d + extras.index(self.weight)], column=self.weight,
                                     where=where)

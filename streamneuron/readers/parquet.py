@@ -19,12 +19,14 @@ from typing import Sequence
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..errors import DataError
-from .base import (COLUMN, NULL_LABEL_ADVICE, DecodedUnit, Source, Unit, check_labels,
+from .base import (COLUMN, DecodedUnit, Source, Unit, check_labels,
                    check_weights, choose_columns, columns_are, looks_like_row_id,
                    row_id_warning)
+from ..missing import null_feature_message, reader_options
 from ..levels import can_be_categorical, is_categorical_type
 from .paths import FileRef
 
@@ -242,7 +244,8 @@ class ParquetSource(Source):
 
     def reopen_args(self) -> dict:
         return {"label": self.label, "features": list(self.feature_names),
-                "weight": self.weight, "categorical": list(self.categorical)}
+                "weight": self.weight, "categorical": list(self.categorical),
+                **reader_options(self)}
 
     def schema(self) -> dict:
         """Every column of the first file and its Arrow type, as stored."""
@@ -252,8 +255,7 @@ class ParquetSource(Source):
         """The labels of row group ``i``, reading only the label column."""
         u = self.units[i]
         table = self._file(u.file).read_row_group(u.index, columns=[self.label])
-        column = table.column(self.label)
-        return check_labels(column.to_numpy(), label=self.label, where=self.describe(i))
+        return self._labels(table.column(self.label), self.describe(i))
 
     def label_values(self, i: int):
         """The label column of row group ``i`` as stored (an Arrow array)."""
@@ -330,7 +332,7 @@ class ParquetSource(Source):
                 for j in range(d):
                     column = batch.column(features[j])
                     if column.null_count:
-                        self._raise_nulls(u, where)
+                        column = self._nulls(column, u, where)
                     values = _values(column)
                     if values.dtype != self.dtype or not values.flags.c_contiguous:
                         values = np.ascontiguousarray(values, dtype=self.dtype)
@@ -371,28 +373,29 @@ class ParquetSource(Source):
                             f"{column.null_count} null value(s); weights must be numbers >= 0")
         return check_weights(_values(column), column=self.weight, where=where)
 
-    def _raise_nulls(self, u: Unit, where: str) -> None:
-        """The error for null features, counted over the whole row group (error path)."""
+    def _nulls(self, column, u: Unit, where: str):
+        """A feature column with nulls: as float64 with NaN (``--missing`` impute or
+        drop), else the error, counted over the whole row group and the input."""
+        if self.missing != "error":  # (a float column keeps its type: no copy to float64)
+            kind = column.type if pa.types.is_floating(column.type) else pa.float64()
+            return pc.fill_null(column.cast(kind), pa.scalar(np.nan, kind))
         table = self._file(u.file).read_row_group(u.index, columns=self.feature_names)
         for name in self.feature_names:
-            column = table.column(name)
-            if column.null_count:
-                raise DataError(
-                    f"{where}: feature column {name!r} has {column.null_count} null value(s); "
-                    "drop or impute them first"
-                )
+            nulls = table.column(name).null_count
+            if nulls:
+                raise DataError(null_feature_message(where, name, nulls, self.null_counts))
 
     def _labels(self, labels, where: str) -> np.ndarray:
-        if labels.null_count:
-            raise DataError(f"{where}: label column {self.label!r} has "
-                            f"{labels.null_count} null value(s); {NULL_LABEL_ADVICE}")
-        if not (pa.types.is_integer(labels.type) or pa.types.is_floating(labels.type)
-                or pa.types.is_boolean(labels.type)):
-            raise DataError(
-                f"{where}: label column {self.label!r} has type {labels.type}; labels must "
-                "be 0/1 integers, 0.0/1.0 floats or booleans"
-            )
-        return check_labels(_values(labels), label=self.label, where=where)
+        numeric = (pa.types.is_integer(labels.type) or pa.types.is_floating(labels.type)
+                   or pa.types.is_boolean(labels.type))
+        if not numeric:
+            values = np.asarray(labels.to_pylist(), dtype=object)
+        elif labels.null_count:
+            values = _values(pc.fill_null(labels.cast(pa.float64()), np.nan))
+        else:
+            values = _values(labels)
+        return check_labels(values, label=self.label, where=where, positive=self.positive,
+                            missing=self.missing)
 
     def _read_whole(self, u: Unit, where: str, keep: Sequence[str],
                     out: np.ndarray) -> DecodedUnit:
@@ -408,10 +411,7 @@ class ParquetSource(Source):
         for j, name in enumerate(self.feature_names):
             column = table.column(name)
             if column.null_count:
-                raise DataError(
-                    f"{where}: feature column {name!r} has {column.null_count} null value(s); "
-                    "drop or impute them first"
-                )
+                column = self._nulls(column, u, where)
             out[:, j] = _values(column)
         y = self._labels(table.column(self.label), where) if self.label else None
         w = self._weights(table.column(self.weight), where) if self.weight else None

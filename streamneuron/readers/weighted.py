@@ -55,6 +55,7 @@ class Weighted(Wrapped):
         self._class_weights = (float(class_weights[0]), float(class_weights[1]))
 
     class_weights = property(lambda self: self._class_weights)
+    weighted = property(lambda self: True)
 
     def read(self, i: int, *, keep: Sequence[str] = (),
              out: np.ndarray | None = None) -> DecodedUnit:

@@ -32,6 +32,7 @@ class Wrapped(Source):
     files = property(lambda self: self.source.files)
     feature_names = property(lambda self: self.source.feature_names)
     categorical = property(lambda self: self.source.categorical)
+    named_categorical = property(lambda self: self.source.named_categorical)
     label = property(lambda self: self.source.label)
     weight = property(lambda self: self.source.weight)
     class_weights = property(lambda self: self.source.class_weights)
@@ -44,6 +45,10 @@ class Wrapped(Source):
     in_memory = property(lambda self: self.source.in_memory)
     unit_kind = property(lambda self: self.source.unit_kind)
     levels = property(lambda self: self.source.levels)
+    missing = property(lambda self: self.source.missing)
+    weighted = property(lambda self: self.source.weighted)
+    positive = property(lambda self: self.source.positive)
+    fills = property(lambda self: self.source.fills)
 
     def read(self, i: int, *, keep: Sequence[str] = (), out: np.ndarray | None = None):
         return self.source.read(i, keep=keep, out=out)

@@ -65,7 +65,8 @@ def fit_sgd(source, batch_size: int | None = None, epochs: int | None = None,
             weight=None, class_weight=None, l1: float = DEFAULT.l1,
             init: str | os.PathLike | Neuron | None = DEFAULT.init,
             categorical=None, max_levels: int = DEFAULT.max_levels,
-            hash_bits: int = DEFAULT.hash_bits) -> Neuron:
+            hash_bits: int = DEFAULT.hash_bits, missing: str = DEFAULT.missing,
+            positive=None) -> Neuron:
     """Train a neuron by mini-batch SGD over ``source``.
 
     The defaults need no tuning (:mod:`streamneuron.defaults`): ``schedule="auto"``
@@ -155,6 +156,11 @@ def fit_sgd(source, batch_size: int | None = None, epochs: int | None = None,
     :class:`Neuron`) with the same features, re-expressed for this run's
     standardization (:mod:`streamneuron.warmstart`). A resume continues its checkpoint.
 
+    ``missing`` (:mod:`streamneuron.missing`): ``"error"``, ``"impute"`` (each feature's
+    mean, learned in the standardization pass, and an indicator column per feature with
+    missing values) or ``"drop"`` (those rows weigh 0); ``positive``: the label value
+    that counts as 1 (opening paths or a DataFrame).
+
     Returns the trained :class:`Neuron`; its ``info["history"]`` holds one row
     per epoch: epoch, rows, objective (the (weighted) mean loss at the weights each
     row met, plus the penalties), seconds (and the validation fields).
@@ -177,7 +183,8 @@ def fit_sgd(source, batch_size: int | None = None, epochs: int | None = None,
     if checkpoint_every is not None and not checkpoint:
         raise ConfigError("--checkpoint-every needs --checkpoint DIR")
     with contextlib.ExitStack() as stack:
-        source = _training_source(source, label, features, weight, categorical, stack)
+        source = _training_source(source, label, features, weight, categorical, stack,
+                                  missing=missing, positive=positive)
         # Class weights are applied where a unit is decoded: every row's w is its weight.
         source = with_class_weights(source, class_weight)
         validation = open_validation(validation, source, stack)
@@ -196,7 +203,7 @@ def fit_sgd(source, batch_size: int | None = None, epochs: int | None = None,
             early_stopping=bool(early_stopping), patience=patience, tol=tol,
             average=int(average) if isinstance(average, numbers.Integral) else average,
             l1=l1, class_weight=_class_weight_param(class_weight), weight=source.weight,
-            max_levels=max_levels, hash_bits=hash_bits)
+            max_levels=max_levels, hash_bits=hash_bits, missing=source.missing)
         run = Run(source, params, epochs,
                   Checkpointing(checkpoint, checkpoint_every, checkpoint_seconds, fingerprint),
                   Hooks(progress, on_epoch, on_check, notify), validation)
@@ -209,13 +216,13 @@ def fit_sgd(source, batch_size: int | None = None, epochs: int | None = None,
 
 
 def _training_source(given, label, features, weight, categorical,
-                     stack: contextlib.ExitStack):
+                     stack: contextlib.ExitStack, **options):
     """The training data opened as a Source (closed by ``stack`` when opened here);
     DataError without a label, ConfigError when a given Source lacks ``weight``."""
     from ..readers import open_source
 
     source = open_source(given, label=label, features=features, weight=weight,
-                         categorical=categorical)  # a Source as it is
+                         categorical=categorical, **options)  # a Source as it is
     if source is not given:
         stack.enter_context(source)
     if source.label is None:

@@ -29,7 +29,7 @@ from ..errors import DivergenceError, TrainingInterrupted
 from ..losses import get_loss
 from ..neuron import Neuron
 from ..penalty import Penalty, default_l2
-from ..stats import first_pass, raise_nonfinite, streaming_moments
+from ..stats import first_pass, model_columns, pending_fills, raise_nonfinite, streaming_moments
 from ..stop import StopReason
 from ..stream import Position, block_like, block_rows, held_out, iter_blocks
 from ..training import NONFINITE, PassPolicy, TrainState, compile_ahead
@@ -72,6 +72,7 @@ class SGDParams:
     weight: str | None  # the source's weight column (None: none)
     max_levels: int  # categorical columns: the most levels a column may have
     hash_bits: int  # ... past it, hashed into 2**hash_bits weights (0: not hashed)
+    missing: str = "error"  # --missing
 
     def policy(self, n_rows: int, epochs: int | None) -> PassPolicy:
         """The pass policy of these parameters, for ``n_rows`` rows and ``epochs``
@@ -150,8 +151,8 @@ class Run:
         self.kept_weight: float | None = None  # W of the default l2, from that pass
         self.params = params
         self.validation = validation  # a Source validated on whole, or None
-        if source.categorical and source.levels is None:
-            self._first_pass()  # the levels are counted in the standardization pass
+        if (source.categorical and source.levels is None) or pending_fills(source):
+            self._first_pass()  # the levels (and fills) are learned in that pass
         if params.l2 is None:
             self.params = params = replace(params, l2=default_l2(self._weight_total()))
         self.policy = policy = params.policy(source.n_rows, epochs)
@@ -219,7 +220,7 @@ class Run:
             stats = (moments.mean, moments.scale())
         model = Neuron(self.source.n_features, self.params.loss,
                        feature_names=self.source.feature_names, label=self.source.label,
-                       standardize=stats, levels=self.source.levels)
+                       standardize=stats, **model_columns(self.source))
         if self.start is not None:
             self.start.apply(model)
         return model
@@ -340,6 +341,8 @@ class Run:
                       "rows": self.source.n_rows, "updates": model.updates,
                       "history": self.history, "params": asdict(self.params),
                       **self._convergence()}
+        if self.source.weighted and self.kept_weight is not None and not self.params.validation_fraction:
+            model.info["weight_total"] = self.kept_weight  # W
         if self.source.class_weights is not None:
             model.info["class_weights"] = list(self.source.class_weights)
         sp = self.stopping

@@ -1,0 +1,125 @@
+"""The cost of ``--missing impute`` (issue 21): per SGD epoch and per full pass, against
+the same file without gaps.
+
+    python scripts/bench_missing.py [--rows 1000000] [--features 20] [--repeat 3]
+
+Two Parquet files of float32 features (row groups of 65,536 rows), written once to a
+temporary folder: ``clean`` without gaps, ``gappy`` the same values with 3% of 5 of the
+columns null (as on the flights table). Timed, alternating, medians of ``--repeat``:
+
+* **SGD epoch**: ``fit_sgd(epochs=2)``, the seconds of each epoch as its history row
+  says (reading, imputing, training); ``gappy`` with ``missing="impute"`` trains on
+  ``d + 5`` columns (the indicators), as scikit-learn's pipeline would;
+* **full pass**: ``fit_gd(solver="gd", max_iter=6, tol=0)`` in this process, the
+  seconds per iteration (one pass each) from the history rows;
+* **first pass**: ``stats.first_pass`` (the standardization pass; with impute, the
+  NaN-aware moments of the values present).
+
+Each is also timed on ``wide``, a file without gaps as wide as ``gappy`` imputed
+(``d + 5`` columns): the share of the cost that is the indicator columns themselves
+(more weights to train) against the share that is the imputation.
+Target: impute <= 1.1x clean per epoch and per pass.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+import pyarrow as pa  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
+
+import streamneuron as sn  # noqa: E402
+from streamneuron.stats import first_pass  # noqa: E402
+
+GAPPY_COLUMNS = 5
+GAP_FRACTION = 0.03
+
+
+def write(folder: Path, rows: int, d: int) -> tuple[Path, Path, Path]:
+    """``clean`` (d columns), ``gappy`` (the same, 5 columns with gaps) and ``wide``
+    (d + 5 columns without gaps: as wide as ``gappy`` imputed, with its indicators)."""
+    rng = np.random.default_rng(0)
+    clean, gappy, wide = (folder / f"{name}.parquet" for name in ("clean", "gappy", "wide"))
+    w = rng.normal(size=d + GAPPY_COLUMNS)
+    with pq.ParquetWriter(clean, _schema(d)) as a, pq.ParquetWriter(gappy, _schema(d)) as b, \
+            pq.ParquetWriter(wide, _schema(d + GAPPY_COLUMNS)) as c:
+        for start in range(0, rows, 1 << 16):
+            n = min(1 << 16, rows - start)
+            X = rng.normal(size=(n, d + GAPPY_COLUMNS)).astype(np.float32)
+            y = (X @ w + rng.normal(size=n) > 0).astype(np.int8)
+            a.write_table(_table(X[:, :d], y, None))
+            holes = rng.random((n, GAPPY_COLUMNS)) < GAP_FRACTION
+            b.write_table(_table(X[:, :d], y, holes))
+            c.write_table(_table(X, y, None))
+    return clean, gappy, wide
+
+
+def _schema(d: int) -> pa.Schema:
+    return pa.schema([(f"x{j}", pa.float32()) for j in range(d)] + [("y", pa.int8())])
+
+
+def _table(X, y, holes) -> pa.Table:
+    columns = {}
+    for j in range(X.shape[1]):
+        mask = holes[:, j] if holes is not None and j < holes.shape[1] else None
+        columns[f"x{j}"] = pa.array(X[:, j], mask=mask)
+    columns["y"] = pa.array(y)
+    return pa.table(columns)
+
+
+def sgd_epoch(path, missing) -> float:
+    model = sn.fit_sgd(path, epochs=2, missing=missing, batch_size=256, seed=0)
+    return statistics.median(row["seconds"] for row in model.info["history"])
+
+
+def full_pass(path, missing) -> float:
+    model = sn.fit_gd(path, solver="gd", max_iter=6, tol=0, missing=missing, workers=0)
+    return statistics.median(row["seconds"] for row in model.info["history"][1:])
+
+
+def standardization(path, missing) -> float:
+    source = sn.open_source(path, missing=missing)
+    start = time.perf_counter()
+    first_pass(source, max_levels=100, reference=False)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--features", type=int, default=20)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        clean, gappy, wide = write(Path(tmp), args.rows, args.features)
+        sgd_epoch(clean, "error")  # compile and warm the page cache
+        sgd_epoch(gappy, "impute")
+        print(f"{args.rows:,} rows x {args.features} float32 features; gappy: "
+              f"{GAPPY_COLUMNS} columns {GAP_FRACTION:.0%} null (impute: "
+              f"{args.features + GAPPY_COLUMNS} columns)")
+        for name, fn in (("SGD epoch", sgd_epoch), ("full pass (gd)", full_pass),
+                         ("first pass", standardization)):
+            a, b, c = [], [], []
+            for _ in range(args.repeat):
+                a.append(fn(clean, "error"))
+                b.append(fn(gappy, "impute"))
+                c.append(fn(wide, "error"))
+            ma, mb, mc = (statistics.median(v) for v in (a, b, c))
+            print(f"{name:16s} clean {ma:7.3f} s  impute {mb:7.3f} s  ({mb / ma:4.2f}x)   "
+                  f"clean as wide {mc:7.3f} s  (impute {mb / mc:4.2f}x of it)")
+
+
+if __name__ == "__main__":
+    main()

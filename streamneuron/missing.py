@@ -1,0 +1,152 @@
+"""Missing values in numeric features (``--missing error|impute|drop``): the words
+every floor uses.
+
+* ``error`` (the default): a null or NaN feature is refused, naming the column.
+* ``impute``: each feature is filled, where missing, with its training mean (weighted
+  when the rows are), and each feature with missing values in training gains a 0/1
+  column ``COL_missing``; both are then standardized like any feature. This is
+  scikit-learn's ``SimpleImputer(strategy="mean", add_indicator=True)``: the model's
+  features are the ``d`` columns, then the ``m`` indicators.
+* ``drop``: a row with a missing feature (or a null label) weighs 0: it is read, never
+  trained on, and counted.
+
+:class:`Fills` is what a model keeps (its ``"missing"`` entry) and what a source
+applies where a unit is decoded (:class:`~streamneuron.readers.imputed.Imputed`);
+:func:`impute` is that step. Infinity is never missing: it stays an error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+MISSING = ("error", "impute", "drop")
+INDICATOR_SUFFIX = "_missing"
+
+
+@dataclass(frozen=True)
+class Fills:
+    """The fill value of every raw feature (``names``, in order, ``values`` their
+    training means) and the features that gained an indicator column (``indicators``,
+    those with missing values in training). ``counts``: the values imputed per column
+    in training (reported, kept in the model). Hashable: a worker's source cache keys
+    on it."""
+
+    names: tuple
+    values: tuple
+    indicators: tuple
+    counts: tuple = ()
+
+    @property
+    def indicator_names(self) -> list[str]:
+        return [f"{name}{INDICATOR_SUFFIX}" for name in self.indicators]
+
+    @property
+    def feature_names(self) -> list[str]:
+        """The model's features: the raw ones, then one indicator per imputed column."""
+        return list(self.names) + self.indicator_names
+
+    def fill_array(self) -> np.ndarray:
+        return np.asarray(self.values, dtype=np.float64)
+
+    def indicator_index(self) -> np.ndarray:
+        """Each indicator's raw column, as an index."""
+        where = {name: j for j, name in enumerate(self.names)}
+        return np.asarray([where[name] for name in self.indicators], dtype=np.int64)
+
+    def to_dict(self) -> dict:
+        """The model file's ``"missing"`` entry."""
+        return {"strategy": "impute",
+                "fill": {n: float(v) for n, v in zip(self.names, self.values)},
+                "indicators": list(self.indicators),
+                "imputed": {n: int(c) for n, c in zip(self.names, self.counts) if c}}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Fills":
+        fill = data["fill"]
+        names = tuple(str(n) for n in fill)
+        values = tuple(float(fill[n]) for n in fill)
+        if not all(np.isfinite(values)):
+            raise ValueError("fill values must be finite numbers")
+        indicators = tuple(str(n) for n in data.get("indicators", []))
+        unknown = [n for n in indicators if n not in fill]
+        if unknown:
+            raise ValueError(f"indicator {unknown[0]!r} has no fill value")
+        imputed = data.get("imputed", {})
+        return cls(names, values, indicators, tuple(int(imputed.get(n, 0)) for n in names))
+
+
+def impute(X: np.ndarray, fills: Fills, out: np.ndarray | None = None) -> np.ndarray:
+    """``X`` (n, d) with each NaN replaced by its column's fill value and the ``m``
+    indicator columns (1.0 where the value was missing) appended: (n, d + m), written
+    into ``out`` when given (``X`` may be ``out[:, :d]`` itself: filled in place)."""
+    n, d = X.shape
+    index = fills.indicator_index()
+    if out is None:
+        out = np.empty((d + index.shape[0], n), dtype=X.dtype).T
+    target = out[:, :d]
+    if not np.may_share_memory(target, X):
+        target[...] = X
+    indicator = {int(j): d + k for k, j in enumerate(index)}
+    if indicator:
+        out[:, d:] = 0.0
+    values = fills.values
+    if not n:
+        return out
+    if target.strides[1] == target.itemsize:  # row-major: one scan of the rows
+        gappy = np.flatnonzero(np.isnan(target).any(axis=0))
+    else:  # column-major: a scan per column
+        gappy = [j for j in range(d) if np.isnan(target[:, j]).any()]
+    for j in gappy:
+        column = target[:, j]
+        holes = np.isnan(column)
+        np.copyto(column, values[j], where=holes)
+        if int(j) in indicator:
+            out[:, indicator[int(j)]] = holes
+    return out
+
+
+def drop_rows(X: np.ndarray, w: np.ndarray | None, y: np.ndarray | None):
+    """``--missing drop``: the rows with a NaN feature (or a NaN label) get weight 0
+    and their NaN become 0 (read, never trained on). Returns ``(w, dropped)``."""
+    bad = np.isnan(X).any(axis=1) if X.shape[1] else np.zeros(X.shape[0], dtype=bool)
+    if y is not None:
+        bad |= np.isnan(y)
+        y[np.isnan(y)] = 0.0
+    w = np.ones(X.shape[0]) if w is None else w
+    dropped = int(bad.sum())
+    if dropped:
+        w = np.where(bad, 0.0, w)
+        X[np.isnan(X)] = 0.0
+    return w, dropped
+
+
+def null_feature_message(where: str, name: str, nulls: int, counts=None) -> str:
+    """The error for a missing feature value (``--missing error``): the column, its count
+    here and in the whole input (``counts()``: nulls per column, when the reader can
+    tell), and the two options."""
+    total = ""
+    try:
+        whole = counts() if counts is not None else None
+    except Exception:  # noqa: BLE001 (the count is a courtesy of an error message)
+        whole = None
+    if whole and whole.get(name):
+        total = f" ({whole[name]} in the whole input)"
+    return (f"{where}: feature column {name!r} has {nulls} null value(s){total}; give "
+            "--missing impute (the column's mean, and a COL_missing indicator) or --missing "
+            "drop (those rows not trained on), or drop or impute them first")
+
+
+def reader_options(source) -> dict:
+    """A reader's ``reopen_args`` share of ``--missing`` and ``--positive`` (nothing
+    for the defaults, so that other sources' partitions are as they were)."""
+    out = {}
+    if source.missing != "error":
+        out["missing"] = source.missing
+    if source.positive is not None:
+        out["positive"] = source.positive
+    return out
+
+
+__all__ = ["null_feature_message", "reader_options", "MISSING", "INDICATOR_SUFFIX", "Fills", "impute", "drop_rows"]

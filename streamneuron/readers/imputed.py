@@ -1,0 +1,93 @@
+"""Missing values handled where a unit is decoded: the :class:`Imputed` source.
+
+``Imputed(source, fills)`` (``--missing impute``) reads the units of ``source``
+(whose ``read`` gives missing values as NaN) and gives ``X`` with each NaN replaced
+by its column's training mean and the indicator columns ``COL_missing`` appended
+(:func:`streamneuron.missing.impute`): the engines, kernels, validation and
+``apply`` see a plain ``X`` of ``d + m`` columns. ``Imputed(source, None)``
+(``--missing drop``) gives each row with a NaN feature (or a NaN label) weight 0
+instead (:func:`streamneuron.missing.drop_rows`): the source is then weighted.
+A worker reopening the files gets the fills too (``reopen_args()``).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from ..missing import Fills, drop_rows, impute
+from .base import DecodedUnit, Source
+from .wrapped import Wrapped
+
+
+def _apply(units: list[DecodedUnit], fills: Fills | None) -> list[DecodedUnit]:
+    """The units imputed by ``fills`` (None: rows with a NaN dropped by weight 0)."""
+    for unit in units:
+        if fills is None:
+            unit.w, dropped = drop_rows(unit.X, unit.w, unit.y)
+            unit.extra["_dropped"] = dropped
+        else:
+            unit.X = impute(unit.X, fills)
+    return units
+
+
+class Imputed(Wrapped):
+    """``source`` with its missing values imputed by ``fills``, or (``fills`` None)
+    its rows with a missing value dropped by weight 0 (the module docstring)."""
+
+    def __init__(self, source: Source, fills: Fills | None):
+        super().__init__(source)
+        self._fills = fills
+        self.dropped = 0  # rows read with weight 0 (``drop``), counted as they are read
+
+    fills = property(lambda self: self._fills)
+    missing = property(lambda self: "drop" if self._fills is None else "impute")
+
+    @property
+    def feature_names(self) -> list[str]:
+        if self._fills is None:
+            return self.source.feature_names
+        return self.source.feature_names + self._fills.indicator_names
+
+    @property
+    def weighted(self) -> bool:
+        return self._fills is None or self.source.weighted
+
+    def read(self, i: int, *, keep: Sequence[str] = (),
+             out: np.ndarray | None = None) -> DecodedUnit:
+        if self._fills is None:
+            unit = self.source.read(i, keep=keep, out=out)
+            unit.w, dropped = drop_rows(unit.X, unit.w, unit.y)
+            self.dropped += dropped
+            return unit
+        # The reader writes the d columns into the buffer's first d (any layout: every
+        # reader writes a strided view), the indicators go after them.
+        d = self.source.n_features
+        unit = self.source.read(i, keep=keep, out=None if out is None else out[:, :d])
+        unit.X = impute(unit.X, self._fills, out=out)
+        return unit
+
+    def reopen_args(self) -> dict | None:
+        args = self.source.reopen_args()
+        return None if args is None else {**args, "missing": self.missing,
+                                          "fills": self._fills}
+
+    def delayed_units(self) -> list:
+        import dask
+
+        return [dask.delayed(_apply, pure=True)(unit, self._fills)
+                for unit in self.source.delayed_units()]
+
+    def fingerprint(self) -> dict:
+        return {**self.source.fingerprint(), "missing": self.missing}
+
+    def check_model_columns(self, names: Sequence[str]) -> None:
+        indicators = set(self._fills.indicator_names if self._fills is not None else ())
+        self.source.check_model_columns([n for n in names if n not in indicators])
+
+    def __repr__(self) -> str:
+        return f"<Imputed {self.source!r}, {self.missing}>"
+
+
+__all__ = ["Imputed"]

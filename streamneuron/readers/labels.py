@@ -1,0 +1,119 @@
+"""Label columns as 0.0/1.0 (:func:`check_labels`): 0/1 numbers and booleans as they
+are; any other two values with ``--positive VALUE`` naming the one that counts as 1.
+A null label is an error, unless ``--missing drop`` (NaN: the row is dropped)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import DataError
+
+# What to do about a null label: in the words of the null-feature message; a label
+# cannot be imputed.
+NULL_LABEL_ADVICE = "drop those rows first, or give --missing drop"
+SHOWN_VALUES = 5
+
+
+def _distinct(values: np.ndarray, limit: int = SHOWN_VALUES) -> list:
+    seen: list = []
+    for v in values:
+        v = v.item() if hasattr(v, "item") else v
+        if v not in seen:
+            seen.append(v)
+            if len(seen) > limit:
+                break
+    return seen
+
+
+def _nulls(values: np.ndarray) -> np.ndarray:
+    if values.dtype.kind == "f":
+        return np.isnan(values)
+    if values.dtype.kind == "O":
+        return np.array([v is None or (isinstance(v, float) and v != v) for v in values],
+                        dtype=bool)
+    return np.zeros(values.shape[0], dtype=bool)
+
+
+def _as_type_of(values: np.ndarray, positive):
+    """``positive`` (a string from the command line, or a value) as the column's type."""
+    kind = values.dtype.kind
+    text = str(positive).strip()
+    if kind == "b":
+        if isinstance(positive, (bool, np.bool_)):
+            return bool(positive)
+        return {"true": True, "1": True, "false": False, "0": False}.get(text.lower(), text)
+    if kind in "iuf":
+        try:
+            return float(positive)
+        except (TypeError, ValueError):
+            return text
+    return positive if not isinstance(positive, (int, float)) else text
+
+
+def _too_many(label: str, where: str, values, advice: str) -> DataError:
+    shown = ", ".join(repr(v) for v in values[:SHOWN_VALUES])
+    more = ", ..." if len(values) > SHOWN_VALUES else ""
+    return DataError(f"{where}: label column {label!r} has more than two values ({shown}{more}); "
+                     f"a label has two values{advice}")
+
+
+def _null_error(label: str, where: str, null: np.ndarray, nan: bool) -> DataError:
+    first = int(np.flatnonzero(null)[0])
+    return DataError(f"{where}, row {first}: label column {label!r} has {int(null.sum())} "
+                     f"null value(s){' (NaN)' if nan else ''}; {NULL_LABEL_ADVICE}")
+
+
+def check_labels(values: np.ndarray, *, label: str, where: str, positive=None,
+                 missing: str = "error") -> np.ndarray:
+    """Labels as float64 0.0/1.0 (NaN for a null label with ``missing="drop"``).
+
+    Without ``positive``: booleans, or numbers that are 0 or 1; two other values are an
+    error listing them and naming ``--positive``. With ``positive``: 1.0 where the value
+    equals it, 0.0 for the one other value; a third value is an error listing them."""
+    values = np.asarray(values)
+    null = _nulls(values)
+    if null.any() and missing != "drop":
+        raise _null_error(label, where, null, values.dtype.kind == "f")
+    if positive is not None:
+        pos = _as_type_of(values, positive)
+        kind = values.dtype.kind
+        if kind == "O" or kind in "US":
+            is_pos = np.array([v == pos or (not isinstance(v, str) and str(v) == str(pos))
+                               for v in values], dtype=bool)
+        else:
+            is_pos = values == pos
+        others = _distinct(values[~is_pos & ~null], 2)
+        if len(others) > 1:
+            raise _too_many(label, where, [pos, *others], f": {positive!r} counts as 1 and one "
+                            "other value as 0")
+        y = is_pos.astype(np.float64)
+        y[null] = np.nan
+        return y
+    if values.dtype == np.bool_:
+        return values.astype(np.float64)
+    if not (np.issubdtype(values.dtype, np.integer) or np.issubdtype(values.dtype, np.floating)):
+        seen = _distinct(values[~null])
+        kind = "string" if seen and all(isinstance(v, (str, bytes)) for v in seen) \
+            else str(values.dtype)
+        if len(seen) > 2:
+            raise _too_many(label, where, seen, f" (type {kind})")
+        shown = " and ".join(repr(v) for v in seen)
+        raise DataError(f"{where}: label column {label!r} has type {kind} ({shown}), not 0/1; "
+                        f"name the value that counts as 1 with --positive VALUE (e.g. "
+                        f"--positive {seen[0] if seen else 'yes'})")
+    y = values.astype(np.float64, copy=False)
+    bad = np.flatnonzero((y != 0.0) & (y != 1.0) & ~null)
+    if bad.size:
+        seen = _distinct(values[~null])
+        row = int(bad[0])
+        what = (f"more than two values ({', '.join(repr(v) for v in seen[:SHOWN_VALUES])}"
+                f"{', ...' if len(seen) > SHOWN_VALUES else ''}): labels must be 0 or 1"
+                if len(seen) > 2 else f"the values {' and '.join(repr(v) for v in seen)}: "
+                "name the value that counts as 1 with --positive VALUE")
+        raise DataError(
+            f"{where}, row {row}: label column {label!r} has value {values[row].item()!r}; "
+            f"{what} ({bad.size} bad value(s) in this piece)")
+    return y
+
+
+__all__ = ["check_labels", "NULL_LABEL_ADVICE"]

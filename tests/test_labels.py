@@ -1,0 +1,109 @@
+"""--positive VALUE (issue 21): labels other than 0/1, stored in the model so that
+evaluate reads the same file; the errors that name the flag; null labels with
+--missing drop."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import streamneuron as sn
+from streamneuron.neuron import load_model
+from streamneuron.readers.labels import check_labels
+
+from cli_helpers import run, turned_away
+
+
+def frame(n=600, seed=0, labels=("late", "on time")):
+    r = np.random.default_rng(seed)
+    X = r.normal(size=(n, 2))
+    hit = X @ [1.0, -1.0] + r.normal(size=n) > 0
+    df = pd.DataFrame(X, columns=["a", "b"])
+    df["y"] = np.where(hit, labels[0], labels[1])
+    return df, hit.astype(float)
+
+
+def test_string_labels_with_positive_equal_01_labels(tmp_path):
+    df, y01 = frame()
+    strings, numbers = tmp_path / "s.parquet", tmp_path / "n.parquet"
+    df.to_parquet(strings, row_group_size=100)
+    df.assign(y=y01.astype(int)).to_parquet(numbers, row_group_size=100)
+    a = sn.fit_gd(strings, solver="newton", positive="late", workers=0)
+    b = sn.fit_gd(numbers, solver="newton", workers=0)
+    np.testing.assert_array_equal(a.weights, b.weights)
+    assert a.positive == "late" and a.to_dict()["labels"] == {"positive": "late"}
+    c = sn.fit_gd(strings, solver="newton", positive="on time", workers=0)
+    np.testing.assert_allclose(c.weights, -b.weights, atol=1e-9)
+    sgd = sn.fit_sgd(strings, positive="late", epochs=2)
+    sgd01 = sn.fit_sgd(numbers, epochs=2)
+    np.testing.assert_array_equal(sgd.weights, sgd01.weights)
+
+
+def test_cli_train_and_evaluate_read_the_same_labels(tmp_path, capsys):
+    df, y01 = frame()
+    path = tmp_path / "s.parquet"
+    df.to_parquet(path, row_group_size=100)
+    out = tmp_path / "m.json"
+    turned_away(capsys, ["train", path, "-o", out, "--quiet"],
+                ["label column 'y'", "'late'", "'on time'", "--positive"], output=out)
+    code, _, err = run(capsys, "train", path, "-o", out, "--mode", "newton", "--positive",
+                       "late", "--quiet")
+    assert code == 0, err
+    assert load_model(out).positive == "late"
+    code, stdout, err = run(capsys, "evaluate", out, path, "--json")
+    assert code == 0, err
+    from sklearn.metrics import roc_auc_score
+
+    model = load_model(out)
+    z = model.decision_function(df[["a", "b"]].to_numpy())
+    assert json.loads(stdout)["auc"] == pytest.approx(roc_auc_score(y01, z), abs=1e-6)
+
+
+def test_numbers_and_booleans_with_positive(tmp_path):
+    df, y01 = frame()
+    for values, positive in (((1, 2), "1"), ((2.0, 7.0), "2"), ((True, False), "true")):
+        data = df.assign(y=np.where(y01 == 1, values[0], values[1]))
+        model = sn.fit_gd(data, label="y", solver="newton", positive=positive)
+        ref = sn.fit_gd(df.assign(y=y01), label="y", solver="newton")
+        np.testing.assert_allclose(model.weights, ref.weights, rtol=1e-12)
+    # 0/1, 0.0/1.0 and booleans keep working without it
+    sn.fit_gd(df.assign(y=y01 == 1), label="y", solver="newton")
+
+
+def test_two_values_without_positive_and_more_than_two():
+    with pytest.raises(sn.DataError, match=r"'late' and 'on time'.*--positive"):
+        check_labels(np.array(["late", "on time", "late"], dtype=object), label="y", where="f")
+    with pytest.raises(sn.DataError, match=r"the values 1 and 2.*--positive"):
+        check_labels(np.array([1, 2, 1]), label="y", where="f")
+    with pytest.raises(sn.DataError, match=r"more than two values \('a', 'b', 'c'\)"):
+        check_labels(np.array(["a", "b", "c"], dtype=object), label="y", where="f")
+    with pytest.raises(sn.DataError, match=r"more than two values"):
+        check_labels(np.array(["a", "b", "c"], dtype=object), label="y", where="f", positive="a")
+    np.testing.assert_array_equal(
+        check_labels(np.array(["n", "y", "y"], dtype=object), label="y", where="f",
+                     positive="y"), [0.0, 1.0, 1.0])
+
+
+def test_null_label_is_an_error_naming_the_row_group_unless_drop(tmp_path):
+    df, y01 = frame()
+    df.loc[130, "y"] = None
+    path = tmp_path / "s.parquet"
+    df.to_parquet(path, row_group_size=100)
+    with pytest.raises(sn.DataError, match=r"row group 1, row 30: label column 'y' has 1 null"):
+        sn.fit_gd(path, solver="newton", positive="late", workers=0)
+    model = sn.fit_gd(path, solver="newton", positive="late", missing="drop", workers=0)
+    kept = df.drop(index=130)
+    ref = sn.fit_gd(kept.assign(y=kept["y"] == "late"), label="y", solver="newton")
+    np.testing.assert_allclose(model.weights, ref.weights, atol=1e-9)
+
+
+def test_dataframe_string_labels_with_positive():
+    df, y01 = frame()
+    model = sn.fit_gd(df, label="y", solver="newton", positive="late")
+    ref = sn.fit_gd(df.assign(y=y01), label="y", solver="newton")
+    np.testing.assert_allclose(model.weights, ref.weights, rtol=1e-12)
+    with pytest.raises(sn.DataError, match="--positive"):
+        sn.fit_gd(df, label="y", solver="newton")
