@@ -33,7 +33,6 @@ from typing import Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 # A column with more distinct values than this is left out of the default features
 # (or refused when named): an id or free text, not a category. ``--max-levels``.
@@ -180,6 +179,8 @@ class Levels:
 
 def _hashed(array, bits: int, start: int) -> np.ndarray:
     """``start`` + each value's bucket (:mod:`streamneuron.kernels.hashing`)."""
+    import pyarrow.compute as pc  # on first use: ~25 ms of start-up
+
     from .kernels.hashing import fnv1a_buckets
 
     text = array if pa.types.is_string(array.type) else pc.cast(array, pa.string())
@@ -196,6 +197,8 @@ def _hashed(array, bits: int, start: int) -> np.ndarray:
 
 def _codes(array, column: Column, start: int) -> np.ndarray:
     """One column's codes (see :meth:`Levels.encode`)."""
+    import pyarrow.compute as pc  # on first use: ~25 ms of start-up
+
     if isinstance(array, pa.ChunkedArray):  # chunk by chunk: each may have its dictionary
         parts = [_codes(chunk, column, start) for chunk in array.chunks]
         return parts[0] if len(parts) == 1 else (
@@ -245,6 +248,8 @@ def _null_code(column: Column, start: int) -> int:
 
 def value_counts(array) -> dict:
     """``{value: count}`` of one Arrow array (null counted as the value None)."""
+    import pyarrow.compute as pc  # on first use: ~25 ms of start-up
+
     if isinstance(array, pa.ChunkedArray):
         counts: dict = {}
         for chunk in array.chunks:

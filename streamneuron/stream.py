@@ -36,6 +36,7 @@ the readers' public :meth:`Source.batches` comes here (:func:`batches`).
 
 from __future__ import annotations
 
+import itertools
 import queue
 import sys
 import threading
@@ -409,15 +410,26 @@ def iter_blocks(source: UnitReader, start: Position, *, epochs: int, shuffle: bo
         except BaseException as exc:  # handed to the consumer, raised there
             slots.put(exc)
 
+    # The first block's row permutation, made on this thread while the reader decodes
+    # the block (the shuffle releases the GIL): the very array the block would make.
+    first = next(plan, None) if shuffle else None
+    if first is not None:
+        plan = itertools.chain([first], plan)
     worker = threading.Thread(target=produce, name="streamneuron-prefetch", daemon=True)
     worker.start()
     try:
+        first_order = None if first is None else block_order(
+            sum(source.units[u].n_rows for u in first[1]), seed=seed, epoch=first[0].epoch,
+            block=first[0].block, shuffle=True)
         while True:
             item = slots.get()
             if item is done:
                 return
             if isinstance(item, BaseException):
                 raise item
+            if first_order is not None and callable(item._order):
+                item._order = first_order
+            first_order = None
             yield item
             item = None
     finally:

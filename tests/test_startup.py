@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -48,13 +49,14 @@ def test_cli_train_with_background_warmup_equals_library(tmp_path, table, flags)
 
 
 def test_train_imports_nothing_it_does_not_use(table, tmp_path):
-    """A local Parquet file, --quiet, sgd: no fsspec, Dask, matplotlib, tqdm or pandas."""
+    """A local Parquet file, --quiet, sgd: no fsspec, Dask, matplotlib, tqdm or pandas;
+    and no scipy, cffi or numba extension (the warm-up's lean numba set-up)."""
     out = tmp_path / "m.json"
     printed = python(
         "import sys\nfrom streamneuron.cli import main\n"
         f"assert main(['train', {table!r}, '-o', {str(out)!r}, '--epochs', '1', '--quiet']) == 0\n"
         "print(sorted(m for m in ('fsspec', 'dask', 'distributed', 'matplotlib', 'tqdm', "
-        "'pandas') if m in sys.modules))")
+        "'pandas', 'scipy', 'cffi', 'sparse') if m in sys.modules))")
     assert printed.strip() == "[]"
 
 
@@ -73,6 +75,26 @@ def test_warmup_loads_numba_once():
         "threading.Thread.start = original\n"
         "print(len(started), 'numba' in sys.modules, 'streamneuron.kernels' in sys.modules)")
     assert printed.split() == ["1", "True", "True"]
+
+
+def test_the_lean_warm_up_keeps_blas_for_np_dot_and_scipy_for_other_threads():
+    """The warm-up's numba set-up leaves scipy out on its own thread only, and numba
+    still compiles ``np.dot`` to BLAS (``_HAVE_BLAS``), as a set-up with scipy does:
+    so a kernel compiled after it is the one compiled without it. Newton's Hessian
+    (``np.dot`` in the sums kernel) then gives the same bits as in a plain process."""
+    code = ("import numpy as np, streamneuron as sn\n"
+            "rng = np.random.default_rng(0); X = rng.normal(size=(500, 40))\n"
+            "y = (X[:, 0] + rng.logistic(size=500) > 0).astype(float)\n"
+            "m = sn.fit_gd((X, y), solver='newton', workers=0)\n"
+            "print(m.weights.tolist(), m.bias)\n")
+    lean = python("import sys\nfrom streamneuron import warmup\nwarmup.start(); warmup.wait()\n"
+                  "import numba.np.arraymath as a, numba.core.typing.cffi_utils as c\n"
+                  "print(a._HAVE_BLAS, c.SUPPORTED, 'scipy' in sys.modules)\n"
+                  "import scipy.linalg  # other threads, and this one afterwards, import it\n"
+                  + code)
+    plain = python(code)
+    assert lean.splitlines()[0] == "True False False"
+    assert lean.splitlines()[1] == plain.strip()
 
 
 def test_plain_local_file_is_resolved_as_fsspec_would(table, tmp_path):
@@ -138,10 +160,17 @@ def test_a_cold_kernel_cache_is_announced_once_and_a_warm_one_not(table, tmp_pat
                PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     argv = [sys.executable, "-m", "streamneuron", "train", table, "--label", "y", "-o",
             str(tmp_path / "m.json"), "--epochs", "1"]
-    cold = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=ROOT)
+    cold = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT,
+                          env=dict(env, NUMBA_DEBUG_CACHE="1"))
     assert cold.returncode == 0, cold.stderr
     assert cold.stderr.count("compiling kernels (first run only") == 1
     assert cold.stderr.index("compiling kernels") < cold.stderr.index("epoch 1")
+    # The SGD kernel was compiled by the helper process (python -m streamneuron.warmup,
+    # numba's lean set-up) and loaded here from the cache.
+    assert re.search(r"data loaded from .*sgd_block", cold.stdout), cold.stdout  # numba prints
+    # A numeric run compiles and loads none of the categorical columns' kernels.
+    touched = re.findall(r"data (?:saved to|loaded from) '([^']+)'", cold.stdout)
+    assert touched and not [f for f in touched if "categorical" in f or "hashing" in f]
     warm = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=ROOT)
     assert warm.returncode == 0, warm.stderr
     assert "compiling" not in warm.stderr

@@ -46,3 +46,60 @@ def test_in_process_and_two_workers_give_identical_bits(wide_file, solver, extra
     assert in_process.bias == cluster.bias
     if solver == "newton":
         assert in_process.info["hessian_every"] == cluster.info["hessian_every"]
+
+
+@pytest.mark.parametrize("n_parts", [1, 2, 8, 9, 17, 64, 65, 100])
+def test_tree_reduce_is_dask_bags_reduction(n_parts):
+    """In this process a pass over a persisted bag adds its tasks' results without a
+    Dask graph: in the order of ``dask.bag``'s own reduction tree (checked with a
+    non-associative aggregate that records the order), empty partitions included."""
+    import dask
+    import dask.bag as db
+
+    from streamneuron.fullpass.cluster import tree_reduce
+
+    def task(items):
+        return [tuple(items)] if items else []
+
+    def aggregate(parts):
+        return "(" + " ".join(str(p) for p in parts) + ")"
+
+    items = [list(range(k, k + k % 3)) for k in range(n_parts)]  # some empty
+    bag = db.from_sequence(items, npartitions=n_parts).map_partitions(lambda p: p[0])
+    expected = dask.compute(bag.map_partitions(task).reduction(aggregate, aggregate,
+                                                               split_every=8),
+                            scheduler="sync")[0]
+    assert tree_reduce([task(i) for i in items], aggregate, 8) == expected
+
+
+def test_in_process_passes_without_a_graph_give_the_graphs_bits(tmp_path):
+    """workers=0: the passes run the tasks directly (no Dask graph; several partitions on
+    the pass threads); the same weights as through the graph. 30 row groups: a
+    two-level tree; an in-memory array: one partition."""
+    from streamneuron.fullpass import cluster
+
+    X, y = make_data(n=3000, d=6, seed=2)
+    path = write_parquet(tmp_path / "t.parquet", X, y, row_group_size=100)
+    sizes = []
+    original, reduce = cluster.InProcess.map_reduce, cluster.tree_reduce
+
+    def counted(outputs, *args):
+        sizes.append(len(outputs))
+        return reduce(outputs, *args)
+
+    def fits():
+        return [sn.fit_gd(data, label="y", solver=solver, workers=0)
+                for data in (path, (X, y)) for solver in ("newton", "lbfgs")]
+
+    try:
+        cluster.tree_reduce = counted
+        direct = fits()
+        cluster.InProcess.map_reduce = lambda self, bag, task, *args, aggregate: \
+            self.compute(cluster._graph(bag, task, args, aggregate))
+        graph = fits()
+    finally:
+        cluster.InProcess.map_reduce, cluster.tree_reduce = original, reduce
+    assert set(sizes) == {30, 1}
+    for a, b in zip(direct, graph):
+        assert a.weights.tolist() == b.weights.tolist()
+        assert a.bias == b.bias

@@ -7,7 +7,9 @@ reduction of their sums); an :class:`Executor` only decides who computes it:
   start (about 3 s saved), no scheduling round trips (25-65 ms a pass saved), no
   worker processes (so it needs no ``if __name__ == "__main__":`` guard). The
   kernels release the GIL and pyarrow decodes without it, so the threads run in
-  parallel. Chosen by ``workers=0``, and by default for small data.
+  parallel. Chosen by ``workers=0``, and by default for small data. A pass over a
+  bag it persisted (in-memory data, file descriptors) is run without building a
+  Dask graph (:meth:`InProcess.map_reduce`): the same tasks, added in the same tree.
 * :class:`DaskCluster`: a ``distributed.Client``: the one given, one connected
   to ``scheduler``, the running default client, or a local cluster of
   ``workers`` single-threaded worker processes started here and closed at the
@@ -23,8 +25,10 @@ import logging
 import multiprocessing
 import os
 import sys
+import threading
 
 from ..errors import ConfigError, StreamNeuronError
+from .partitions import SPLIT_EVERY
 
 # How long to try to reach a --scheduler address before giving up.
 CONNECT_TIMEOUT = "10s"
@@ -55,6 +59,24 @@ class InProcess:
 
     def __init__(self, threads: int | None = None):
         self.threads = threads or os.cpu_count() or 1
+        # The partitions of each bag persisted here, by the bag's name.
+        self._kept: dict[str, list] = {}
+
+    def map_reduce(self, bag, task, *args, aggregate):
+        """``bag.map_partitions(task, *args).reduction(aggregate, aggregate,
+        split_every=SPLIT_EVERY)``, computed. On a bag persisted here the tasks are
+        called directly (on the pass's threads when there are several partitions) and
+        their results added by :func:`tree_reduce`, Dask's tree: the same numbers,
+        without building, optimizing and scheduling a graph every pass."""
+        parts = self._kept.get(getattr(bag, "name", None))
+        if parts is None:
+            return self.compute(_graph(bag, task, args, aggregate))
+        with _blas_threads(self.BLAS_THREADS):
+            if len(parts) == 1 or self.threads == 1:
+                outputs = [task(part, *args) for part in parts]
+            else:
+                outputs = list(_pool(self.threads).map(lambda part: task(part, *args), parts))
+        return tree_reduce(outputs, aggregate)
 
     # The scheduler is passed as the function itself: given by name ("threads"),
     # dask imports distributed (a second) to look for a client first.
@@ -68,19 +90,24 @@ class InProcess:
 
     def persist(self, collection):
         import dask
+        import dask.local
         import dask.threaded
 
-        return dask.persist(collection, scheduler=dask.threaded.get,
+        kept = dask.persist(collection, scheduler=dask.threaded.get,
                             num_workers=self.threads)[0]
+        if hasattr(kept, "npartitions") and hasattr(kept, "to_delayed"):  # a bag
+            self._kept[kept.name] = list(dask.compute(
+                *kept.to_delayed(optimize_graph=False), scheduler=dask.local.get_sync))
+        return kept
 
     def release(self, collection) -> None:
-        pass
+        self._kept.pop(getattr(collection, "name", None), None)
 
     def run_everywhere(self, function) -> None:
         function()
 
     def close(self) -> None:
-        pass
+        self._kept.clear()
 
 
 class DaskCluster:
@@ -116,6 +143,11 @@ class DaskCluster:
     def persist(self, collection):
         return self.client.persist(collection)
 
+    def map_reduce(self, bag, task, *args, aggregate):
+        """``bag.map_partitions(task, *args).reduction(aggregate, aggregate,
+        split_every=SPLIT_EVERY)``, computed on the cluster."""
+        return self.compute(_graph(bag, task, args, aggregate))
+
     def release(self, collection) -> None:
         """Free what ``persist`` holds on the cluster. (Only after a successful run:
         after a failed task ``client.cancel`` trips an assertion in the scheduler, logged
@@ -139,6 +171,53 @@ class DaskCluster:
             with contextlib.suppress(Exception), _quiet(self.verbose):
                 thing.close()
         self._owned = []
+
+
+_POOLS: dict = {}  # threads -> the process's pool of that many pass threads
+_POOLS_LOCK = threading.Lock()
+
+
+def _pool(threads: int):
+    """The pass threads, one pool per size kept for the process, as Dask keeps its own:
+    a task's thread keeps its open files and decode buffers
+    (:mod:`~streamneuron.fullpass.partitions`) from run to run."""
+    with _POOLS_LOCK:
+        if threads not in _POOLS:
+            from concurrent.futures import ThreadPoolExecutor
+
+            _POOLS[threads] = ThreadPoolExecutor(threads, thread_name_prefix="streamneuron-pass")
+        return _POOLS[threads]
+
+
+def _graph(bag, task, args, aggregate):
+    """The Dask graph of a pass: ``task`` on every partition of ``bag``, the results
+    added in a tree. numpy arguments go in as they are (not tokenized, not traversed)."""
+    import dask
+    import numpy as np
+
+    args = [dask.delayed(a, traverse=False) if isinstance(a, np.ndarray) else a for a in args]
+    return bag.map_partitions(task, *args).reduction(aggregate, aggregate,
+                                                     split_every=SPLIT_EVERY)
+
+
+_NONE = object()  # dask.bag's "no result" of an empty partition
+
+
+def tree_reduce(outputs: list, aggregate, split_every: int = SPLIT_EVERY):
+    """What ``reduction(aggregate, aggregate, split_every)`` of ``dask.bag`` makes of the
+    partitions' results ``outputs``, in its order: ``aggregate`` of each, then of each
+    run of ``split_every`` consecutive results, level by level, then of the last level
+    (an empty result is left out unless it is the only one: Dask's ``empty_safe_*``)."""
+    def apply(values, last):
+        values = [v for v in values if v is not _NONE]
+        return _NONE if not values and not last else aggregate(values)
+
+    level = [_NONE if len(out) == 0 and len(outputs) > 1 else aggregate(out)
+             for out in outputs]
+    while len(level) > split_every:
+        level = [apply(level[k:k + split_every], False)
+                 for k in range(0, len(level), split_every)]
+    return apply(level, True)
 
 
 _blas = None  # threadpoolctl's controller of the BLAS libraries, made on first use

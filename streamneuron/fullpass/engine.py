@@ -48,7 +48,7 @@ from ..losses import get_loss
 from ..neuron import Neuron
 from ..params import (AUTO, DEFAULT, NEWTON_MAX_FEATURES, check_auto_penalty, check_newton_size,
                       check_params, pick_solver)
-from .partitions import (SPLIT_EVERY, Partition, already_decoded, decode, pass_data,
+from .partitions import (Partition, already_decoded, decode, pass_data,
                          plan_partitions, read_units, release_buffers)
 from ..penalty import Penalty, default_l2
 from .heldout import KeptRows, kept_rows, score_held_out
@@ -380,9 +380,8 @@ class _Run:
         with_labels = p.solver == "newton" or self.selection is not None
         if not (p.standardize or with_labels or (p.l2 is None and self.source.weighted)):
             return None
-        moments = self.executor.compute(self.bag.map_partitions(
-            pass_moments, self.read, self.features, with_labels
-        ).reduction(merge_moments, merge_moments, split_every=SPLIT_EVERY))
+        moments = self.executor.map_reduce(self.bag, pass_moments, self.read, self.features,
+                                           with_labels, aggregate=merge_moments)
         self.passes += 1
         self._check_weight(moments.weight)
         if self.source.weighted:
@@ -407,16 +406,12 @@ class _Run:
     def _sums(self, model: Neuron, theta: np.ndarray, matrices: bool | int,
               every: int = 1) -> Sums:
         """One pass: the sums at ``theta`` with ``matrices`` matrix sums (:meth:`Sums.size`)."""
-        import dask
-
         d = theta.shape[0] - 1  # every weight
         w, b = theta[:d], float(theta[d])
         params = np.concatenate([w, [b], model.center, model.inv_scale])
-        graph = self.bag.map_partitions(
-            pass_sums, self.read, self.features, dask.delayed(params, traverse=False),
-            self.loss.kernel_id, matrices, every
-        ).reduction(sum_partials, sum_partials, split_every=SPLIT_EVERY)
-        sums = Sums(self.executor.compute(graph), d)
+        sums = Sums(self.executor.map_reduce(self.bag, pass_sums, self.read, self.features,
+                                             params, self.loss.kernel_id, matrices, every,
+                                             aggregate=sum_partials), d)
         self.passes += 1
         self._check_rows(sums.rows)
         self._check_weight(sums.weight)

@@ -11,7 +11,7 @@ from dataclasses import replace
 
 from ..params import AUTO, check_newton_size, pick_solver
 from ..stats import pending_fills
-from .partitions import SPLIT_EVERY, pass_data
+from .partitions import pass_data
 from .sums import merge_moments, pass_moments
 
 
@@ -29,9 +29,8 @@ def learn_columns(run):
         counts = LevelCounts(list(source.categorical), p.max_levels)
     impute = pending_fills(source)
     with run._passes():
-        result = run.executor.compute(run.bag.map_partitions(
-            pass_moments, run.read, run.features, False, counts, impute
-        ).reduction(merge_moments, merge_moments, split_every=SPLIT_EVERY))
+        result = run.executor.map_reduce(run.bag, pass_moments, run.read, run.features, False,
+                                         counts, impute, aggregate=merge_moments)
     moments, counts = result if counts is not None else (result, None)
     run.passes += 1
     if impute:
