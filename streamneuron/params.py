@@ -282,7 +282,7 @@ PARAMS: dict[str, Param] = _entries(
     Param("max_levels", Whole(1), MAX_LEVELS,
           help="A categorical column with more distinct values is left out of the default "
                "features (an id or free text?), or refused when named, unless --hash-bits."),
-    Param("hash_bits", Whole(0, note="0: not hashed"), 0,
+    Param("hash_bits", Whole(0, note="0: not hashed; 24: 16Mi weights a column", high=24), 0,
           help="Hash a categorical column of more than --max-levels levels into 2**B weights "
                "(FNV-1a 64 of the value's UTF-8 text, mod 2**B; stored in the model) instead "
                "of leaving it out."),

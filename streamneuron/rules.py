@@ -55,25 +55,28 @@ class Text(Rule):
 
 @dataclass(frozen=True)
 class Whole(Rule):
-    """A whole number ``>= low``."""
+    """A whole number ``>= low`` (and ``<= high``, when given)."""
 
     low: int
     unit: str = ""
     note: str = ""
+    high: int | None = None
     click_type = int
 
     def test(self, value) -> bool:
-        return _whole(value) and value >= self.low
+        return _whole(value) and value >= self.low and (self.high is None or value <= self.high)
 
     def allowed(self) -> str:
         unit = f" of {self.unit}" if self.unit else ""
         note = f" ({self.note})" if self.note else ""
-        return f"a whole number{unit} >= {self.low}{note}"
+        high = f" and <= {self.high}" if self.high is not None else ""
+        return f"a whole number{unit} >= {self.low}{high}{note}"
 
     def estimator(self) -> list:
         from sklearn.utils._param_validation import Interval
 
-        return [Interval(numbers.Integral, self.low, None, closed="left")]
+        return [Interval(numbers.Integral, self.low, self.high,
+                         closed="left" if self.high is None else "both")]
 
 
 @dataclass(frozen=True)
