@@ -129,15 +129,19 @@ def _label_report(source, warnings_: list[str]) -> dict:
     shown = sorted(counts.items(), key=lambda vc: -vc[1])
     if nulls:
         warnings_.append(f"label column {label!r} has {nulls} null value(s) (the first in "
-                         f"{first_null}); training refuses them: drop those rows first")
+                         f"{first_null}); training refuses them: drop those rows first, or "
+                         "train with --missing drop")
     others = [v for v, _ in shown if v not in (0, 1)]
     if others or more:
         warnings_.append(f"label column {label!r} has values other than 0 and 1 "
                          f"({name_list([repr(v) for v in others], limit=5, ends=2)}"
                          f"{', ...' if more else ''}); training needs 0/1 integers, 0.0/1.0 "
-                         "floats or booleans")
+                         "floats or booleans, or two values and --positive VALUE naming the "
+                         "one that counts as 1")
     return {"label_values": [{"value": v, "count": c} for v, c in shown],
             "label_values_complete": not more, "label_nulls": nulls}
+
+
 def categorical_report(source, max_levels: int = MAX_LEVELS, top: int = TOP_LEVELS) -> list[dict]:
     """Per categorical column of ``source`` (string, dictionary: ``source.categorical``)
     ``{column, type, distinct, more_than, nulls, top}``: its distinct values (a null
@@ -151,8 +155,12 @@ def categorical_report(source, max_levels: int = MAX_LEVELS, top: int = TOP_LEVE
     if not names:
         return []
     counts = LevelCounts(names, max_levels)
-    for i in range(len(source.units)):
-        counts.add(source.read(i).extra)
+    # The categorical columns alone (no label, no numbers): a file whose labels or
+    # numbers training would refuse (nulls, strings) still has its levels reported.
+    files = [ref.path if ref.is_local else ref.url for ref in source.files]
+    with open_source(files, label=None, features=[], categorical=names) as alone:
+        for i in range(len(alone.units)):
+            counts.add(alone.read(i).extra)
     schema = source.schema()
     out = []
     for name in names:

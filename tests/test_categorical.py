@@ -366,3 +366,19 @@ def test_newton_past_its_dense_hessian_is_refused_lbfgs_is_picked(tmp_path, caps
                        "--max-levels", "10000", "--max-iter", "3")
     assert code == 0, err
     assert sn.load_model(out).info["mode"] == "lbfgs"
+
+
+def test_inspect_reports_levels_of_a_file_training_would_refuse(tmp_path, capsys):
+    """Null numbers and string labels (refused by a plain train) do not keep inspect from
+    counting the categorical columns' levels (read alone)."""
+    frame = pd.DataFrame({"x": [1.0, None, 3.0, 4.0], "c": ["a", "b", "a", None],
+                          "status": ["late", "on time", "late", "late"]})
+    path = tmp_path / "gaps.parquet"
+    frame.to_parquet(path)
+    code, out, err = run(capsys, "inspect", path, "--label", "status", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    (entry,) = report["categorical"]
+    assert entry["column"] == "c" and entry["distinct"] == 3 and entry["top"][0] == ["a", 2]
+    assert report["nulls"]["x"] == 1
+    assert any("--positive" in w for w in report["warnings"])
