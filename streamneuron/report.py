@@ -76,7 +76,7 @@ def run_summary(model, columns: dict, *, output: str, rows: int, weight: str | N
     info = model.info
     history = info.get("history", [])
     summary = {"model": output, "mode": info["mode"], "loss": model.loss_name, "rows": rows,
-               "features": model.n_features, "feature_names": columns["features"],
+               "features": model.n_features, "feature_names": list(model.feature_names),
                "left_out": columns["left_out"], "warnings": columns["warnings"],
                "objective": info.get("objective", history[-1]["objective"] if history else None),
                "weights": model.weights.tolist(), "bias": model.bias, "history": history}
