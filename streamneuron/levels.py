@@ -85,6 +85,9 @@ class Column:
     # ``--hash-bits B``: a column of too many levels hashed into 2**B weights
     # (:mod:`streamneuron.kernels.hashing`); ``values`` then empty
     hash_bits: int = 0
+    # The values as an Arrow array of each column type met, and where each sits in
+    # ``values``: made once, not per decoded batch (:func:`_value_set`)
+    _sets: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     @property
     def n_levels(self) -> int:
@@ -216,17 +219,9 @@ def _codes(array, column: Column, start: int) -> np.ndarray:
                 _hashed(pa.nulls(1, pa.string()), column.hash_bits, start)[0]
                 if column.hash_bits else _null_code(column, start))
         return out
-    present = [v for v in column.values if v is not None]
-    try:
-        value_set = pa.array(present, type=array.type) if present else pa.array([], array.type)
-    except (pa.ArrowException, TypeError, OverflowError):
-        # the model's levels are of another type than this column (e.g. strings vs ints):
-        # nothing matches
-        value_set = pa.array([], array.type)
+    value_set, where = _value_set(column, array.type)
     found = pc.index_in(array, value_set=value_set)
     positions = np.asarray(found.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
-    # present[j] is values[where[j]]: the null level (if any) sits somewhere in values
-    where = np.asarray([j for j, v in enumerate(column.values) if v is not None], np.int64)
     out = np.full(len(array), NO_WEIGHT, dtype=np.int32)
     hit = positions >= 0
     out[hit] = (start + where[positions[hit]]).astype(np.int32)
@@ -234,6 +229,24 @@ def _codes(array, column: Column, start: int) -> np.ndarray:
         out[np.asarray(array.is_null().to_numpy(zero_copy_only=False))] = \
             _null_code(column, start)
     return out
+
+
+def _value_set(column: Column, arrow_type: pa.DataType) -> tuple:
+    """``(value_set, where)``: the column's non-null levels as an Arrow array of
+    ``arrow_type`` (empty when they are of another type, e.g. strings against ints:
+    nothing matches), and ``where[j]``, the position of ``value_set[j]`` in ``values``
+    (the null level sits somewhere among them). Made once per type met."""
+    key = str(arrow_type)
+    cached = column._sets.get(key)
+    if cached is None:
+        present = [v for v in column.values if v is not None]
+        try:
+            value_set = pa.array(present, type=arrow_type)
+        except (pa.ArrowException, TypeError, OverflowError):
+            value_set = pa.array([], arrow_type)
+        where = np.asarray([j for j, v in enumerate(column.values) if v is not None], np.int64)
+        cached = column._sets[key] = (value_set, where)
+    return cached
 
 
 def _null_code(column: Column, start: int) -> int:
