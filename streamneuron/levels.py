@@ -43,10 +43,6 @@ NO_WEIGHT = -1  # the code of an unseen level or of a reference level: adds noth
 HASH_NAME = "fnv1a64-utf8"
 
 
-class LevelsError(ValueError):
-    """A categorical column cannot be encoded (a message for :class:`DataError`)."""
-
-
 def is_categorical_type(t: pa.DataType) -> bool:
     """String and dictionary (pandas ``category``) columns: categorical without being named."""
     return (pa.types.is_string(t) or pa.types.is_large_string(t)
@@ -351,5 +347,5 @@ class LevelCounts:
         return Levels(tuple(columns))
 
 
-__all__ = ["Levels", "Column", "LevelCounts", "LevelsError", "MAX_LEVELS", "NO_WEIGHT",
+__all__ = ["Levels", "Column", "LevelCounts", "MAX_LEVELS", "NO_WEIGHT",
            "is_categorical_type", "can_be_categorical", "value_counts", "by_frequency"]

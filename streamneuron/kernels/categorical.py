@@ -227,7 +227,6 @@ def _sgd_codes_block(X, codes, labels, order, rw, mean, inv_scale, arrays, numbe
     w, state, carry_w, avg_w, g2, l1_u, l1_q = arrays
     batch_size, lr0, power_t, l2, avg_from, l1 = numbers
     d = X.shape[1]
-    k = codes.shape[1]
     p = w.shape[0]
     weighted = rw.shape[0] > 0
     identity = order.shape[0] == 0
