@@ -263,8 +263,20 @@ def test_inspect_counts_levels_of_hdf5(files, capsys):
     code, out, err = run(capsys, "inspect", files["train.h5py.h5"], "--label", "y", "--json")
     assert code == 0, err
     report = {c["column"]: c for c in json.loads(out)["categorical"]}
-    assert report["carrier"]["type"] == "string (variable length)"
+    assert report["carrier"]["type"] == "string (vlen)"
     assert report["origin"]["type"] == "string (S10)" and report["origin"]["distinct"] == 12
+    # the features dataset under another name (--x-key): the levels are read beside it
+    other = files["folder"] / "feats.h5"
+    with h5py.File(other, "w") as f:
+        f["feats"], f["lab"] = np.zeros((4, 1)), np.array([0, 1, 1, 0])
+        f.create_dataset("city", data=np.array(["a", "b", "a", "a"], dtype=object),
+                         dtype=h5py.string_dtype())
+    code, out, err = run(capsys, "inspect", other, "--x-key", "feats", "--label", "lab",
+                         "--columns")
+    assert code == 0, err
+    assert "city  2 distinct: a 3, b 1" in out
+    assert any(line.split()[0] == "city" and line.split()[-1] == "categorical"
+               for line in out.splitlines() if line.strip())
 
 
 def test_bad_hdf5_categorical_input(files, tmp_path, capsys):

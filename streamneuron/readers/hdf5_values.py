@@ -46,7 +46,7 @@ def is_text_dtype(dtype: np.dtype) -> bool:
 def text_type_name(dtype: np.dtype) -> str:
     """How ``inspect`` names a text dataset's type."""
     if dtype.kind == "O":
-        return "string (variable length)"
+        return "string (vlen)"
     return f"string ({dtype.str.lstrip('|<>')})"
 
 
