@@ -328,3 +328,26 @@ def test_hash_bits_on_hdf5_is_the_parquet_model(files, tmp_path):
     np.testing.assert_allclose(a.decision_function(*_rows(a, files["test.h5py.h5"])),
                                b.decision_function(*_rows(b, files["test.plain.parquet"])),
                                atol=1e-7)
+
+
+def test_booleans_and_pandas_missing_marker_as_pd_read_hdf(tmp_path):
+    """A boolean column named in --categorical gives the levels True/False in both layouts
+    (pandas stores it as uint8); a string column's missing value is read as pandas reads
+    it: null where pandas wrote its marker, and a literal "nan" in a column without missing
+    values stays the text "nan" (pandas' per-column ``nan_rep``)."""
+    frame = pd.DataFrame({"x": np.arange(6.0), "flag": [True, False, True, True, False, True],
+                          "s": ["a", None, "nan", "a", "b", None],
+                          "t": ["nan", "a", "a", "b", "nan", "a"], "y": [0, 1, 0, 1, 1, 0]})
+    frame.to_hdf(tmp_path / "t.h5", key="df", format="table")
+    with h5py.File(tmp_path / "x.h5", "w") as f:
+        f["X"], f["flag"], f["y"] = frame[["x"]].to_numpy(), frame["flag"].to_numpy(), frame["y"]
+    back = pd.read_hdf(tmp_path / "t.h5")
+    src = sn.open_source(tmp_path / "t.h5", label="y", categorical=["flag"])
+    assert src.categorical == ["flag", "s", "t"]
+    extra = src.read(0).extra
+    assert extra["flag"].to_pylist() == frame["flag"].tolist()
+    for c in ("s", "t"):
+        assert extra[c].to_pylist() == [None if pd.isna(v) else v for v in back[c]]
+    assert extra["t"].to_pylist()[0] == "nan"
+    x = sn.open_source(tmp_path / "x.h5", label="y", categorical=["flag"]).read(0).extra
+    assert x["flag"].to_pylist() == frame["flag"].tolist()
