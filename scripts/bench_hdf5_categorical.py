@@ -172,18 +172,31 @@ def main() -> None:
                      "newton_pass": statistics.median(s["pass"] for s in runs[kind]["newton"]),
                      "newton_passes": runs[kind]["newton"][-1]["passes"],
                      "objective": runs[kind]["newton"][-1]["objective"]}
-    base = med.get("parquet")
+    # Ratios paired within a repeat (the formats ran back to back, under the same load),
+    # then their median and range: steadier than a ratio of medians on a shared machine.
+    def paired(kind, measure):
+        if "parquet" not in runs:
+            return [float("nan")]
+        return [measure(runs[kind], r) / measure(runs["parquet"], r)
+                for r in range(args.repeat)]
+
+    sgd = lambda runs_, r: runs_["sgd"][r]["epoch"]  # noqa: E731
+    newton = lambda runs_, r: runs_["newton"][r]["pass"]  # noqa: E731
     print(f"\n{args.rows:,} rows, {len(NUMERIC)} numeric + {', '.join(CATEGORICAL)}; medians of "
-          f"{args.repeat}")
+          f"{args.repeat} (ratios: median [min-max] of the repeats' paired ratios)")
     print(f"{'format':<11} {'raw read':>9} {'sgd epoch':>10} {'newton pass':>12} "
-          f"{'sgd/Parquet':>12} {'newton/Parquet':>15} {'sgd/read':>9}")
+          f"{'sgd/Parquet':>18} {'newton/Parquet':>18} {'sgd/read':>18}")
     for kind, m in med.items():
-        ratio = (lambda key: m[key] / base[key]) if base else (lambda key: float("nan"))
-        m["sgd_vs_parquet"], m["newton_vs_parquet"] = ratio("sgd_epoch"), ratio("newton_pass")
-        m["sgd_vs_read"] = m["sgd_epoch"] / m["read"]
+        ratios = {"sgd_vs_parquet": paired(kind, sgd), "newton_vs_parquet": paired(kind, newton),
+                  "sgd_vs_read": [runs[kind]["sgd"][r]["epoch"] / runs[kind]["read"][r]
+                                  for r in range(args.repeat)]}
+        cells = []
+        for key, values in ratios.items():
+            m[key] = statistics.median(values)
+            m[key + "_range"] = [min(values), max(values)]
+            cells.append(f"{m[key]:.2f}x [{min(values):.2f}-{max(values):.2f}]")
         print(f"{kind:<11} {m['read']:>8.3f}s {m['sgd_epoch']:>9.3f}s {m['newton_pass']:>11.3f}s "
-              f"{m['sgd_vs_parquet']:>11.2f}x {m['newton_vs_parquet']:>14.2f}x "
-              f"{m['sgd_vs_read']:>8.2f}x")
+              + " ".join(f"{c:>18}" for c in cells))
     if args.json:
         args.json.write_text(json.dumps({"rows": args.rows, "repeat": args.repeat,
                                          "medians": med, "runs": runs}, indent=1, default=str))

@@ -351,3 +351,20 @@ def test_booleans_and_pandas_missing_marker_as_pd_read_hdf(tmp_path):
     assert extra["t"].to_pylist()[0] == "nan"
     x = sn.open_source(tmp_path / "x.h5", label="y", categorical=["flag"]).read(0).extra
     assert x["flag"].to_pylist() == frame["flag"].tolist()
+
+
+def test_files_whose_strings_and_categories_are_stored_differently_read_together(tmp_path):
+    """pandas sizes a table's string field by its longest value and a category's codes by
+    its number of categories: two files of one frame layout still read as one input."""
+    a = pd.DataFrame({"x": [0.0, 1.0, 2.0], "s": ["a", "b", "a"],
+                      "c": pd.Categorical(["u", "v", "u"]), "y": [0, 1, 0]})
+    b = pd.DataFrame({"x": [3.0, 4.0], "s": ["a much longer text", "b"],
+                      "c": pd.Categorical([f"k{i}" for i in range(200)])[:2], "y": [1, 0]})
+    a.to_hdf(tmp_path / "a.h5", key="df", format="table")
+    b.to_hdf(tmp_path / "b.h5", key="df", format="table")
+    src = sn.open_source([tmp_path / "a.h5", tmp_path / "b.h5"], label="y")
+    counts = LevelCounts(src.categorical)
+    for i in range(len(src.units)):
+        counts.add(src.read(i).extra)
+    assert counts.counts["s"] == {"a": 2, "b": 2, "a much longer text": 1}
+    assert counts.counts["c"] == {"u": 2, "v": 1, "k0": 1, "k1": 1}

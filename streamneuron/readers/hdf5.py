@@ -230,7 +230,8 @@ class HDF5Source(Source):
     def _layout_signature(self, k: int) -> tuple:
         X, _ = self._datasets(k)
         if isinstance(X, PandasFrame):
-            return ("pandas", tuple(X.names), tuple(str(X.dtypes[n]) for n in X.names))
+            return ("pandas", tuple(X.names),
+                    tuple(X.kinds.get(n) or str(X.dtypes[n]) for n in X.names))
         side = self._side(k)
         return ("arrays", tuple(self._names(X)), str(X.dtype),
                 tuple((c, _kind(side[c]) if c in side else "absent") for c in self.categorical))
