@@ -5,8 +5,9 @@ What the HDF5 readers (:mod:`.hdf5`, :mod:`.pandas_hdf5`) store, and what it bec
 * text: h5py variable-length strings (``h5py.string_dtype()``, read as Python
   ``bytes``), fixed-length bytes (``S10``, NUL-padded), and pandas table fields
   (fixed-length bytes in the frame's encoding, a missing value written as the column's
-  ``nan_rep`` text): an Arrow ``string`` array, the ``nan_rep`` value null. UTF-8 is
-  checked by Arrow's cast (no Python object per value); a value that is not UTF-8 is a
+  ``nan_rep`` text): an Arrow dictionary array of strings (each unit's values hashed
+  once, the distinct ones decoded), the ``nan_rep`` value null. UTF-8 is checked by
+  Arrow's cast of the distinct values; a value that is not UTF-8 is a
   :class:`~streamneuron.errors.DataError` naming the piece, the column, the row and the
   bytes, as no level can be made of it.
 * a pandas ``category`` column in a table: its codes (int8/16/32, -1 for a missing value)
@@ -64,37 +65,67 @@ def _bad_text(values, where: str, column: str, encoding: str, what: str) -> Data
     return DataError(f"{where}: {what} {column!r} is not {encoding} text")
 
 
+def _stripped(fixed: np.ndarray) -> pa.Array:
+    """Fixed-length bytes (``S{w}``, contiguous) as an Arrow binary array, each value's
+    trailing NUL padding dropped (numpy's reading of ``S``), without a Python object
+    per value."""
+    n, width = len(fixed), fixed.dtype.itemsize
+    if not width or not n:
+        return pa.array([b""] * n, pa.binary())
+    u8 = fixed.view(np.uint8).reshape(n, width)
+    nonzero = u8 != 0
+    lengths = np.where(nonzero.any(axis=1), width - np.argmax(nonzero[:, ::-1], axis=1), 0)
+    offsets = np.zeros(n + 1, np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    data = u8[np.arange(width) < lengths[:, None]]
+    return pa.LargeBinaryArray.from_buffers(pa.large_binary(), n, [None, pa.py_buffer(offsets),
+                                                                   pa.py_buffer(data)])
+
+
 def text_array(values: np.ndarray, *, where: str, column: str, encoding: str = UTF8,
                null: bytes | None = None, what: str = "column") -> pa.Array:
     """``values`` (bytes: ``S`` or an object array of ``bytes``/``str``) as an Arrow
-    ``string`` array; a value equal to ``null`` (pandas' ``nan_rep``) is null."""
+    dictionary array of strings; a value equal to ``null`` (pandas' ``nan_rep``) is null.
+
+    Why a dictionary: every value is hashed once (``dictionary_encode``), and the rest
+    (the padding dropped, the UTF-8 check, the null marker, and later the levels' codes)
+    is done once per distinct value of the unit, as for a Parquet dictionary column."""
     values = np.asarray(values)
     if values.ndim != 1:
         values = values.reshape(-1)
-    if values.dtype.kind == "U":
-        binary = None
-        text = pa.array(values, type=pa.string())
-    elif values.dtype.kind == "O" and values.size and isinstance(values[0], str):
-        binary = None
-        text = pa.array(values, type=pa.string())
+    if values.dtype.kind == "S" and values.dtype.itemsize:
+        values = np.ascontiguousarray(values)
+        fixed = pa.FixedSizeBinaryArray.from_buffers(pa.binary(values.dtype.itemsize),
+                                                     len(values), [None, pa.py_buffer(values)])
+        coded = fixed.dictionary_encode()
+        words = coded.dictionary
+        words = _stripped(np.frombuffer(words.buffers()[1], dtype=values.dtype,
+                                        count=len(words), offset=words.offset * words.type.byte_width))
+    elif values.dtype.kind in "US" or (values.dtype.kind == "O" and values.size
+                                        and isinstance(values[0], str)):
+        coded = pa.array(values.astype(object), type=pa.string()).dictionary_encode()
+        words = None
     else:
-        binary = pa.array(values, type=pa.binary())
-        if codecs.lookup(encoding).name == UTF8:
-            try:
-                text = binary.cast(pa.string())
-            except pa.ArrowInvalid:
-                raise _bad_text(values, where, column, encoding, what) from None
-        else:
-            try:
-                text = pa.array([bytes(v).decode(encoding) for v in values], type=pa.string())
-            except UnicodeDecodeError:
-                raise _bad_text(values, where, column, encoding, what) from None
+        coded = pa.array(values, type=pa.binary()).dictionary_encode()
+        words = coded.dictionary
+    if words is not None:
+        try:
+            if codecs.lookup(encoding).name == UTF8:
+                text = words.cast(pa.large_string()).cast(pa.string())
+            else:
+                text = pa.array([bytes(v).decode(encoding) for v in words.to_pylist()],
+                                type=pa.string())
+        except (pa.ArrowInvalid, UnicodeDecodeError):
+            raise _bad_text(values, where, column, encoding, what) from None
+        coded = pa.DictionaryArray.from_arrays(coded.indices, text)
     if null is not None:
         marker = null.decode(encoding, "replace") if isinstance(null, bytes) else str(null)
-        missing = pc.equal(text, pa.scalar(marker, pa.string()))
-        if pc.any(missing).as_py():
-            text = pc.if_else(missing, pa.scalar(None, pa.string()), text)
-    return text
+        found = pc.index(coded.dictionary, pa.scalar(marker, pa.string())).as_py()
+        if found >= 0:
+            indices = coded.indices.to_numpy(zero_copy_only=False)
+            coded = pa.DictionaryArray.from_arrays(
+                pa.array(indices, mask=indices == found), coded.dictionary)
+    return coded
 
 
 def category_array(codes: np.ndarray, categories: pa.Array, *, where: str,
