@@ -1,6 +1,7 @@
 """Categorical columns and string labels in HDF5 files (issues 20 and 21), in every way
 streamneuron reads HDF5: h5py files (``X`` and, beside it, 1-D datasets of variable-length
-strings, fixed-length bytes and integers) and pandas ``to_hdf`` frames (format "table":
+strings, fixed-length bytes and integers; or one 1-D dataset per column, no ``X``) and
+pandas ``to_hdf`` frames (format "table":
 object/string columns with nulls, ``category`` columns, integers; as value blocks and as
 data columns). Against scikit-learn's pipeline optimum (the helpers of
 ``test_categorical.py``), the same levels as the same rows in Parquet, and models applied
@@ -43,6 +44,18 @@ def write_h5py(path, frame: pd.DataFrame, chunk_rows: int = 500) -> None:
         f.create_dataset("y", data=frame["y"].to_numpy(np.int8), chunks=(chunk_rows,))
 
 
+def write_columns(path, frame: pd.DataFrame, chunk_rows: int = 500) -> None:
+    """One 1-D dataset per column, no ``X``: the numbers, carrier (variable-length
+    strings), origin (fixed-length bytes), hour (int64) and y."""
+    with h5py.File(path, "w") as f:
+        for c in ("x1", "x2", "hour", "y"):
+            f.create_dataset(c, data=frame[c].to_numpy(), chunks=(chunk_rows,))
+        f.create_dataset("carrier", data=frame["carrier"].astype(str).to_numpy(dtype=object),
+                         dtype=h5py.string_dtype(), chunks=(chunk_rows,))
+        f.create_dataset("origin", data=frame["origin"].astype(str).to_numpy().astype("S4"),
+                         chunks=(chunk_rows,))
+
+
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     folder = tmp_path_factory.mktemp("h5cat")
@@ -59,6 +72,8 @@ def files(tmp_path_factory):
         frame.to_hdf(paths[f"{name}.table.h5"], key="df", format="table")
         paths[f"{name}.h5py.h5"] = folder / f"{name}.h5py.h5"
         write_h5py(paths[f"{name}.h5py.h5"], plain[name])
+        paths[f"{name}.cols.h5"] = folder / f"{name}.cols.h5"
+        write_columns(paths[f"{name}.cols.h5"], plain[name])
         paths[f"{name}.plain.parquet"] = folder / f"{name}.plain.parquet"
         plain[name].to_parquet(paths[f"{name}.plain.parquet"], row_group_size=800)
     paths["train.columns.h5"] = folder / "train.columns.h5"
@@ -81,17 +96,17 @@ def _counts(path, **kw):
     return src, counts.levels(reference=False)
 
 
-@pytest.mark.parametrize("layout", ["table", "columns", "h5py"])
+@pytest.mark.parametrize("layout", ["table", "columns", "h5py", "cols"])
 def test_levels_are_those_of_the_same_rows_in_parquet(files, layout, small_units):
     h5 = files[f"train.{layout}.h5"]
-    parquet = files["train.plain.parquet" if layout == "h5py" else "train.parquet"]
+    parquet = files["train.plain.parquet" if layout in ("h5py", "cols") else "train.parquet"]
     src, levels = _counts(h5)
-    assert src.feature_names == ["x1", "x2"] and src.left_out == []
+    assert sorted(src.feature_names) == ["x1", "x2"] and src.left_out == []
     assert sorted(src.categorical) == ["carrier", "hour", "origin"]
     _, expected = _counts(parquet)
     assert sorted(levels.columns, key=lambda c: c.name) == \
         sorted(expected.columns, key=lambda c: c.name)
-    if layout != "h5py":  # pandas' NaN/None: a level of its own
+    if layout in ("table", "columns"):  # pandas' NaN/None: a level of its own
         assert None in levels.columns[levels.names.index("carrier")].values
 
 
@@ -101,10 +116,9 @@ def _rows(model, path):
     return np.concatenate([u.X for u in units]), np.concatenate([u.codes for u in units])
 
 
-@pytest.mark.parametrize("layout", ["table", "h5py"])
+@pytest.mark.parametrize("layout", ["table", "h5py", "cols"])
 def test_newton_is_the_pipeline_optimum(files, layout, small_units):
-    frame = files["plain" if layout == "h5py" else "train"]
-    frame = frame["train"] if layout == "h5py" else frame
+    frame = files["train"] if layout == "table" else files["plain"]["train"]
     model = sn.fit_gd(files[f"train.{layout}.h5"], label="y", solver="newton",
                       categorical=["hour"], tol=1e-10)
     pipe, X = reference(frame, 1.0 / N)
@@ -200,6 +214,9 @@ def _label_files(folder):
     with h5py.File(folder / "fixed.h5", "w") as f:
         f.create_dataset("X", data=x, chunks=(300, 2))
         f.create_dataset("status", data=status.astype("S7"))
+    with h5py.File(folder / "cols.h5", "w") as f:
+        f["a"], f["b"] = x[:, 0], x[:, 1]
+        f.create_dataset("status", data=status.astype(object), dtype=h5py.string_dtype())
     frame = pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "status": status})
     frame.to_hdf(folder / "frame.h5", key="df", format="table")
     frame.assign(status=pd.Categorical(status)).to_hdf(folder / "cat.h5", key="df",
@@ -212,7 +229,7 @@ def test_string_labels_with_positive(tmp_path):
     folder = tmp_path
     _label_files(folder)
     ref = sn.fit_gd(folder / "numbers.parquet", label="status", solver="newton", workers=0)
-    for name in ("vlen.h5", "fixed.h5", "frame.h5", "cat.h5"):
+    for name in ("vlen.h5", "fixed.h5", "frame.h5", "cat.h5", "cols.h5"):
         model = sn.fit_gd(folder / name, label="status", positive="late", solver="newton",
                           workers=0)
         np.testing.assert_allclose(model.weights, ref.weights, rtol=1e-12, atol=1e-14)
@@ -231,7 +248,7 @@ def test_label_errors_of_issue_21(tmp_path, capsys):
         assert all(t in last for t in expected), last
         assert not out.exists()
 
-    for name in ("vlen.h5", "frame.h5", "cat.h5"):  # two values: listed, --positive named
+    for name in ("vlen.h5", "frame.h5", "cat.h5", "cols.h5"):  # two values listed, the flag
         refused(folder / name, expected=[name, "'status'", "'late'", "'on time'", "--positive"])
     three = tmp_path / "three.h5"
     with h5py.File(three, "w") as f:
@@ -300,6 +317,12 @@ def test_bad_hdf5_categorical_input(files, tmp_path, capsys):
                 out)
     turned_away(capsys, ["train", numbers, "-o", out, "--features", "x0,k"],
                 ["'k'", "beside 'X'", "--categorical"], out)
+    # one 1-D dataset per column: one length
+    ragged = tmp_path / "ragged.h5"
+    with h5py.File(ragged, "w") as f:
+        f["x"], f["c"], f["y"] = np.zeros(4), np.array([b"a"] * 3), np.array([0, 1, 0, 1])
+    turned_away(capsys, ["train", ragged, "-o", out], ["ragged.h5", "one length", "c (3)",
+                                                         "x (4)"], out)
     # --max-levels: a default column left out with its reason, a named one refused
     code, _, err = run(capsys, "train", files["train.h5py.h5"], "--label", "y", "-o", out,
                        "--max-levels", "5", "--mode", "newton")

@@ -33,6 +33,7 @@ from .base import (ROW, DecodedUnit, Source, Unit, check_labels, check_weights,
                    choose_columns, columns_are, looks_like_row_id, name_list, row_id_warning)
 from .hdf5_values import (as_label_values, is_text_dtype, number_array, text_array,
                           text_type_name)
+from .hdf5_columns import ColumnGroup, column_datasets
 from .pandas_hdf5 import PICKLED, PandasFrame, frame_columns, pandas_frames, read_frame
 from .paths import FileRef
 
@@ -156,18 +157,20 @@ class HDF5Source(Source):
             elif len(frames) > 1:
                 raise DataError(f"{ref.url}: holds several pandas objects "
                                 f"({', '.join(sorted(frames))}); name one with --x-key")
+            elif column_datasets(f):  # no matrix, no frame: 1-D datasets, one per column
+                key = self.x_key = "/"
         if key not in f:
             raise DataError(f"{ref.url}: no dataset {key!r} (datasets: {keys}); "
                             "name yours with --x-key")
         X = f[key]
-        if isinstance(X, h5py.Group) and "pandas_type" in X.attrs:
-            frame = PandasFrame(f, key, ref.url)
+        if isinstance(X, h5py.Group) and ("pandas_type" in X.attrs or column_datasets(X)):
+            frame = (PandasFrame if "pandas_type" in X.attrs else ColumnGroup)(f, key, ref.url)
             if self.pandas is None:
                 self.pandas = frame
             if self.label is not None:
                 if self.label not in frame.problems:
                     raise DataError(
-                        f"{ref.url}: pandas frame {key!r} has no label column {self.label!r}; "
+                        f"{ref.url}: {frame.what} has no label column {self.label!r}; "
                         f"{columns_are(frame.names, self.label)}; name yours with --label")
                 if self.label in frame.pickled:
                     raise DataError(
@@ -310,7 +313,7 @@ class HDF5Source(Source):
         frame = self.pandas
         self.named_columns = True
         self._all_names = list(frame.names)
-        chosen = frame_columns(frame, f"{ref.url}: pandas frame {frame.key!r}",
+        chosen = frame_columns(frame, f"{ref.url}: {frame.what}",
                                label=self.label, features=features, exclude=exclude,
                                weight=self.weight, categorical=categorical)
         self.feature_names, self.categorical, self.left_out = chosen
@@ -339,7 +342,8 @@ class HDF5Source(Source):
         """What ``inspect`` shows of the first file's layout."""
         X, _ = self._datasets(0)
         if isinstance(X, PandasFrame):
-            return {"x_key": X.key, "pandas_format": X.layout, "shape": [X.n_rows, len(X.names)],
+            kind = "layout" if X.layout == "columns" else "pandas_format"
+            return {"x_key": X.key, kind: X.layout, "shape": [X.n_rows, len(X.names)],
                     "dtype": str(self.dtype), "chunks": [X.chunk_rows] if X.chunk_rows else None,
                     "compression": X.compression()}
         return {"x_key": self.x_key, "shape": list(X.shape), "dtype": str(X.dtype),

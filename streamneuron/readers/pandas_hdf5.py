@@ -217,6 +217,11 @@ class PandasFrame:
         if not self.names:
             raise DataError(f"{url}: pandas frame {key!r} has no columns")
 
+    @property
+    def what(self) -> str:
+        """The frame, named for a message."""
+        return f"pandas frame {self.key!r}"
+
     def compression(self):
         return self._datasets[0].compression if self._datasets else None
 
