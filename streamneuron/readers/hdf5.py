@@ -7,10 +7,10 @@ are opened read-only and closed when the source is closed. h5py is imported
 only when an HDF5 file is opened (a start-up cost in time and memory that
 Parquet users need not pay; README, "Memory").
 
-Which layout: ``x_key`` names a dataset (the X/y layout) or a pandas group;
-when the default ``X`` is absent and the file holds exactly one pandas
-DataFrame, that frame is read. The label is a dataset (X/y layout) or a column
-(pandas) named by ``y_key`` if given, else by ``label``.
+Which layout: ``x_key`` names a dataset (the X/y layout), a pandas group, or a group of
+1-D datasets, one per column (:mod:`.hdf5_columns`); when the default ``X`` is absent,
+the file's only pandas DataFrame, else its 1-D datasets (``x_key`` "/"), are read. The
+label is a dataset (X/y layout) or a column named by ``y_key`` if given, else ``label``.
 
 Categorical columns (:mod:`streamneuron.levels`) and string labels: in the X/y layout,
 1-D datasets of ``n`` rows beside ``X``: text (h5py variable-length strings, fixed-length
