@@ -146,10 +146,12 @@ def test_dask_cluster_reads_the_hdf5_partitions_with_the_same_bits(tmp_path):
     frame.to_hdf(tmp_path / "t.h5", key="df", format="table")
     write_h5py(tmp_path / "x.h5", frame.assign(carrier=frame["carrier"].fillna("NA")),
                chunk_rows=50_000)
+    write_columns(tmp_path / "c.h5", frame.assign(carrier=frame["carrier"].fillna("NA")),
+                  chunk_rows=50_000)
     kw = dict(label="y", solver="newton", categorical=["hour"], partition_rows=50_000)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=":0", silence_logs=logging.ERROR) as cluster:
-        for name in ("t.h5", "x.h5"):
+        for name in ("t.h5", "x.h5", "c.h5"):
             assert len(sn.open_source(tmp_path / name, label="y").units) == 2
             here = sn.fit_gd(tmp_path / name, **kw, workers=0)
             there = sn.fit_gd(tmp_path / name, **kw, scheduler=cluster.scheduler_address)
