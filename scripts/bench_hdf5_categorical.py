@@ -14,6 +14,8 @@ parquet      row groups of 65,536 rows (the size of an HDF5 unit), strings as py
 h5py-fixed   ``X`` (n, 8) float64 with ``feature_names``, chunks of 65,536 rows; beside it
              ``c10, c100, c1000`` as fixed-length bytes (``S{longest}``) and ``y`` int8
 h5py-vlen    the same, the strings variable length (``h5py.string_dtype()``)
+h5py-columns one 1-D dataset per column (no ``X``), chunks of 65,536 rows, the strings
+             fixed-length
 table        ``df.to_hdf(format="table")`` of the same frame (object string columns)
 
 Then, for each repeat, each file in turn (the order rotated per repeat, so that the page
@@ -47,7 +49,7 @@ import numpy as np
 NUMERIC = [f"x{j}" for j in range(8)]
 CATEGORICAL = ["c10", "c100", "c1000"]
 UNIT = 1 << 16
-FORMATS = ["parquet", "h5py-fixed", "h5py-vlen", "table"]
+FORMATS = ["parquet", "h5py-fixed", "h5py-vlen", "h5py-columns", "table"]
 
 
 def prepare(source: Path, out_dir: Path, rows: int) -> dict[str, Path]:
@@ -59,8 +61,12 @@ def prepare(source: Path, out_dir: Path, rows: int) -> dict[str, Path]:
     paths = {"parquet": out_dir / f"flights-{rows}.parquet",
              "h5py-fixed": out_dir / f"flights-{rows}-fixed.h5",
              "h5py-vlen": out_dir / f"flights-{rows}-vlen.h5",
+             "h5py-columns": out_dir / f"flights-{rows}-columns.h5",
              "table": out_dir / f"flights-{rows}-table.h5"}
     if all(p.exists() for p in paths.values()):
+        return paths
+    if all(p.exists() for k, p in paths.items() if k != "h5py-columns"):  # (added later)
+        _write_columns(paths["parquet"], paths["h5py-columns"])
         return paths
     table = pq.read_table(source, columns=NUMERIC + CATEGORICAL + ["y"]).slice(0, rows)
     table = table.combine_chunks()
@@ -83,9 +89,24 @@ def prepare(source: Path, out_dir: Path, rows: int) -> dict[str, Path]:
     for c in CATEGORICAL:
         frame[c] = frame[c].astype(object)
     frame.to_hdf(paths["table"], key="df", format="table")
+    _write_columns(paths["parquet"], paths["h5py-columns"])
     del table, X, frame
     _ = pa  # (pyarrow imported for the writes above)
     return paths
+
+
+def _write_columns(parquet: Path, path: Path) -> None:
+    """One 1-D dataset per column (strings fixed-length), from the Parquet copy."""
+    import h5py
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(parquet)
+    with h5py.File(path, "w") as f:
+        for c in NUMERIC + ["y"]:
+            f.create_dataset(c, data=table.column(c).to_numpy(), chunks=(UNIT,))
+        for c in CATEGORICAL:
+            data = np.char.encode(np.asarray(table.column(c).to_pylist(), dtype=str), "utf-8")
+            f.create_dataset(c, data=data, chunks=(UNIT,))
 
 
 def raw_read(kind: str, path: Path) -> float:
@@ -107,6 +128,11 @@ def raw_read(kind: str, path: Path) -> float:
             n = table.shape[0]
             for lo in range(0, n, UNIT):
                 table.fields(fields)[lo:lo + UNIT]
+        elif kind == "h5py-columns":
+            n = f["y"].shape[0]
+            for lo in range(0, n, UNIT):
+                for c in NUMERIC + CATEGORICAL + ["y"]:
+                    f[c][lo:lo + UNIT]
         else:
             n = f["X"].shape[0]
             for lo in range(0, n, UNIT):
