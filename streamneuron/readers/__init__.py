@@ -138,13 +138,9 @@ def _open(paths, label, features, x_key, y_key, exclude, positional, weight,
             "give files of one format"
         )
     if "hdf5" in formats:
-        if categorical:
-            from ..errors import ConfigError
-
-            raise ConfigError("categorical columns are read from Parquet files and "
-                              "DataFrames; HDF5 holds numbers", param="categorical")
         return HDF5Source(files, label=label, x_key=x_key, y_key=y_key, features=features,
-                          exclude=exclude, positional=positional, weight=weight)
+                          exclude=exclude, positional=positional, weight=weight,
+                          categorical=categorical)
     return ParquetSource(files, label=label, features=features, exclude=exclude, weight=weight,
                          categorical=categorical)
 
