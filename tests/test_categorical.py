@@ -269,6 +269,37 @@ def test_bad_categorical_input(files, tmp_path, capsys):
     assert [c.name for c in sn.load_model(out).levels.columns] == ["carrier"]
 
 
+def test_text_that_is_not_utf8_is_one_line_naming_row_column_and_bytes(tmp_path, capsys):
+    # Arrow reads a Parquet string column's bytes unchecked: the reader checks them
+    bad = pa.array([b"ok", b"x", b"\xff\xfe"] * 4, pa.binary()).view(pa.string())
+    ok = pa.array(["a", "b"] * 6)
+    path = tmp_path / "bad.parquet"
+    pq.write_table(pa.table({"x": np.arange(12.0), "c": bad, "y": [0, 1] * 6}), path,
+                   row_group_size=6)
+    labels = tmp_path / "labels.parquet"
+    pq.write_table(pa.table({"x": np.arange(12.0), "c": ok, "y": bad}), labels)
+    out = tmp_path / "m.json"
+    expected = ["bad.parquet", "row group 0, row 2", "'c'", "not UTF-8", "b'\\xff\\xfe'"]
+
+    def refused(argv, texts, output=None):  # train lists its columns first: the last line
+        code, _, err = run(capsys, *argv)
+        last = err.strip().splitlines()[-1]
+        assert code == 2 and last.startswith("Error: ") and "Traceback" not in err, err
+        assert all(t in last for t in texts), last
+        assert output is None or not output.exists()
+
+    for mode in ("sgd", "newton"):
+        refused(["train", path, "--label", "y", "-o", out, "--mode", mode], expected, out)
+    refused(["inspect", path], expected)
+    refused(["train", labels, "--label", "y", "--positive", "ok", "-o", out],
+            ["labels.parquet", "'y'", "not UTF-8"], out)
+    good = tmp_path / "good.parquet"
+    pq.write_table(pa.table({"x": np.arange(12.0), "c": ok, "y": [0, 1] * 6}), good)
+    assert run(capsys, "train", good, "--label", "y", "-o", out, "--mode", "newton")[0] == 0
+    scores = tmp_path / "p.parquet"
+    refused(["predict", out, path, "-o", scores], expected, scores)
+
+
 def test_empty_strings_are_a_level(tmp_path):
     frame = pd.DataFrame({"x": np.arange(8.0), "c": ["", "a", "", "b", "a", "", "b", "a"],
                           "y": [0, 1, 0, 1, 1, 0, 0, 1]})
