@@ -287,7 +287,8 @@ def newton(evaluate: Evaluate, theta: np.ndarray, options: Options,
             stop = CONVERGED
             break
         trial = line_search(evaluate, penalty, lambda t: ev.theta + t * d.step,
-                            lambda t, x: F + ARMIJO_C1 * t * d.slope, curvature=curvature)
+                            lambda t, x: F + ARMIJO_C1 * t * d.slope, curvature=curvature,
+                            start=ev)
         if trial is None:
             stop = no_descent(name)
             break
