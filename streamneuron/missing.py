@@ -50,6 +50,12 @@ class Fills:
     def fill_array(self) -> np.ndarray:
         return np.asarray(self.values, dtype=np.float64)
 
+    def indicator_of(self) -> np.ndarray:
+        """Each raw column's indicator (its index among the indicators), -1 for none."""
+        index = np.full(len(self.names), -1, dtype=np.int64)
+        index[self.indicator_index()] = np.arange(len(self.indicators))
+        return index
+
     def indicator_index(self) -> np.ndarray:
         """Each indicator's raw column, as an index."""
         where = {name: j for j, name in enumerate(self.names)}
@@ -80,30 +86,19 @@ class Fills:
 def impute(X: np.ndarray, fills: Fills, out: np.ndarray | None = None) -> np.ndarray:
     """``X`` (n, d) with each NaN replaced by its column's fill value and the ``m``
     indicator columns (1.0 where the value was missing) appended: (n, d + m), written
-    into ``out`` when given (``X`` may be ``out[:, :d]`` itself: filled in place)."""
+    into ``out`` when given (``X`` may be ``out[:, :d]`` itself: filled in place; a new
+    ``out`` is column-major, as a reader's own units). One compiled read and write
+    (:func:`streamneuron.kernels.impute_into`): no NaN mask, no copy."""
+    from .kernels import impute_into
+
     n, d = X.shape
-    index = fills.indicator_index()
     if out is None:
-        out = np.empty((d + index.shape[0], n), dtype=X.dtype).T
+        out = np.empty((d + len(fills.indicators), n), dtype=X.dtype).T
     target = out[:, :d]
     if not np.may_share_memory(target, X):
         target[...] = X
-    indicator = {int(j): d + k for k, j in enumerate(index)}
-    if indicator:
-        out[:, d:] = 0.0
-    values = fills.values
-    if not n:
-        return out
-    if target.strides[1] == target.itemsize:  # row-major: one scan of the rows
-        gappy = np.flatnonzero(np.isnan(target).any(axis=0))
-    else:  # column-major: a scan per column
-        gappy = [j for j in range(d) if np.isnan(target[:, j]).any()]
-    for j in gappy:
-        column = target[:, j]
-        holes = np.isnan(column)
-        np.copyto(column, values[j], where=holes)
-        if int(j) in indicator:
-            out[:, indicator[int(j)]] = holes
+    if n:
+        impute_into(out, d, fills.fill_array().astype(out.dtype), fills.indicator_of())
     return out
 
 

@@ -62,9 +62,13 @@ class Imputed(Wrapped):
             self.dropped += dropped
             return unit
         # The reader writes the d columns into the buffer's first d (any layout: every
-        # reader writes a strided view), the indicators go after them.
+        # reader writes a strided view), the indicators go after them: filled in place,
+        # no copy (a unit of its own: column-major, as a reader's own).
         d = self.source.n_features
-        unit = self.source.read(i, keep=keep, out=None if out is None else out[:, :d])
+        if out is None:
+            out = np.empty((self.n_features, self.source.units[i].n_rows),
+                           dtype=self.source.dtype).T
+        unit = self.source.read(i, keep=keep, out=out[:, :d])
         unit.X = impute(unit.X, self._fills, out=out)
         return unit
 
