@@ -141,6 +141,8 @@ def reader_options(source) -> dict:
         out["missing"] = source.missing
     if source.positive is not None:
         out["positive"] = source.positive
+    if source.negative is not None:
+        out["negative"] = source.negative
     return out
 
 

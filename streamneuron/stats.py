@@ -187,9 +187,11 @@ def model_missing(source):
 
 def model_columns(source) -> dict:
     """The :class:`~streamneuron.neuron.Neuron` arguments a model trained on ``source``
-    takes from it: the levels, ``missing`` and the ``positive`` label value."""
+    takes from it: the levels, ``missing`` and the ``positive`` and ``negative`` label
+    values."""
     return {"levels": source.levels, "missing": model_missing(source),
-            "positive": source.positive}
+            "positive": source.positive,
+            "negative": source.negative if source.positive is not None else None}
 
 
 def observed_moments(source, on_block=None) -> "Observed":
