@@ -31,12 +31,15 @@ class Fills:
     training means) and the features that gained an indicator column (``indicators``,
     those with missing values in training). ``counts``: the values imputed per column
     in training (reported, kept in the model). Hashable: a worker's source cache keys
-    on it."""
+    on it. ``seen``: learned from the very input they impute, so that only the columns
+    with an indicator can hold a missing value there (what a worker reopening the
+    training input is told; never a model's: another file may have gaps anywhere)."""
 
     names: tuple
     values: tuple
     indicators: tuple
     counts: tuple = ()
+    seen: bool = False
 
     @property
     def indicator_names(self) -> list[str]:
@@ -88,7 +91,8 @@ def impute(X: np.ndarray, fills: Fills, out: np.ndarray | None = None) -> np.nda
     indicator columns (1.0 where the value was missing) appended: (n, d + m), written
     into ``out`` when given (``X`` may be ``out[:, :d]`` itself: filled in place; a new
     ``out`` is column-major, as a reader's own units). One compiled read and write
-    (:func:`streamneuron.kernels.impute_into`): no NaN mask, no copy."""
+    (:func:`streamneuron.kernels.impute_into`): no NaN mask, no copy; with
+    ``fills.seen`` (the training input itself) only the indicator columns are read."""
     from .kernels import impute_into
 
     n, d = X.shape
@@ -98,7 +102,9 @@ def impute(X: np.ndarray, fills: Fills, out: np.ndarray | None = None) -> np.nda
     if not np.may_share_memory(target, X):
         target[...] = X
     if n:
-        impute_into(out, d, fills.fill_array().astype(out.dtype), fills.indicator_of())
+        columns = fills.indicator_index() if fills.seen else np.arange(d, dtype=np.int64)
+        impute_into(out, d, fills.fill_array().astype(out.dtype), fills.indicator_of(),
+                    columns)
     return out
 
 

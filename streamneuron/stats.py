@@ -255,7 +255,8 @@ def first_pass(source, *, max_levels: int, reference: bool, hash_bits: int = 0,
 
         observed = observed_moments(source, on_block=each)
         moments = observed.moments()
-        source = Imputed(source, observed.fills(source.feature_names, source.describe_input()))
+        source = Imputed(source, observed.fills(source.feature_names, source.describe_input()),
+                         seen=True)
     else:
         moments = streaming_moments(source, on_block=each)
     if counts is None:

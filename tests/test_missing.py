@@ -5,6 +5,7 @@ categorical columns; every engine, the model file, predict/evaluate, resume, Das
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -263,6 +264,30 @@ def test_fills_round_trip():
     assert Fills.from_dict(fills.to_dict()) == fills
     X = np.array([[1.0, np.nan], [np.nan, 2.0]])
     np.testing.assert_array_equal(impute(X, fills), [[1.0, -2.0, 1.0], [1.5, 2.0, 0.0]])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_impute_kernel_in_either_layout_and_into_a_buffer(dtype):
+    r = np.random.default_rng(2)
+    X = r.normal(size=(50, 4)).astype(dtype)
+    X[r.random((50, 4)) < 0.2] = np.nan
+    X[:, 2] = 1.0  # no gap: no indicator (a NaN there only where the input is not the training's)
+    X[7, 2] = np.nan
+    fills = Fills(("a", "b", "c", "d"), (0.5, -1.0, 2.0, 3.0), ("a", "b", "d"))
+    holes = np.isnan(X)
+    expected = np.hstack([np.where(holes, np.asarray(fills.values, dtype=dtype), X),
+                          holes[:, [0, 1, 3]].astype(dtype)])
+    for order in ("C", "F"):
+        out = np.zeros((60, 7), dtype=dtype, order=order)[:50]  # a reused buffer's rows
+        out[:, :4] = X
+        got = impute(out[:, :4], fills, out=out)
+        assert got is out
+        np.testing.assert_array_equal(out, expected)
+        assert impute(X, fills).flags.f_contiguous  # a unit of its own: column-major
+    # the training input itself (Fills.seen): only the indicator columns are read
+    seen = impute(X, dataclasses.replace(fills, seen=True))
+    np.testing.assert_array_equal(seen[:, [0, 1, 3, 4, 5, 6]], expected[:, [0, 1, 3, 4, 5, 6]])
+    assert np.isnan(seen[7, 2])
 
 
 def test_impute_with_l2_auto_and_balanced_class_weights(train_file):

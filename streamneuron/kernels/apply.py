@@ -76,18 +76,18 @@ def columns_into(addresses, count, out, first):
 
 
 @njit(cache=True, nogil=True)
-def impute_into(out, d, fill, indicator):
+def impute_into(out, d, fill, indicator, columns):
     """``--missing impute`` in one read of ``out`` (n, d + m), whose first ``d`` columns
     hold a unit's features with NaN where a value is missing: each NaN of column ``j``
-    becomes ``fill[j]`` (of ``out``'s dtype), and the indicator column
-    ``d + indicator[j]`` (``indicator[j] >= 0``) gets 1 where the value was missing,
-    0 elsewhere. In file order down each column (column-major ``out``), else row by
-    row: the same values either way."""
+    (of ``columns``, those that may hold one) becomes ``fill[j]`` (of ``out``'s dtype),
+    and the indicator column ``d + indicator[j]`` (``indicator[j] >= 0``) gets 1 where
+    the value was missing, 0 elsewhere. Down each column (column-major ``out``), else
+    row by row: the same values either way."""
     n = out.shape[0]
     one = out.dtype.type(1.0)
     zero = out.dtype.type(0.0)
     if out.strides[0] <= out.strides[1]:
-        for j in range(d):
+        for j in columns:
             f = fill[j]
             k = indicator[j]
             if k < 0:
@@ -104,7 +104,7 @@ def impute_into(out, d, fill, indicator):
                     out[i, c] = one if gap else zero
         return
     for i in range(n):
-        for j in range(d):
+        for j in columns:
             x = out[i, j]
             k = indicator[j]
             gap = x != x
@@ -112,4 +112,3 @@ def impute_into(out, d, fill, indicator):
                 out[i, j] = fill[j]
             if k >= 0:
                 out[i, d + k] = one if gap else zero
-
