@@ -196,3 +196,16 @@ def test_numeric_values_stored_and_older_model_files_still_read(tmp_path, capsys
     assert load_model(model_path).negative is None
     code, _, err = run(capsys, "evaluate", model_path, path, "--json")
     assert code == 0, err
+
+
+def test_byte_string_labels_read_as_text():
+    """HDF5 gives strings as bytes: ``--positive late`` names them, and the values are text."""
+    for values in (np.array([b"late", b"on time", b"late"]),
+                   np.array([b"late", b"on time", b"late"], dtype=object)):
+        np.testing.assert_array_equal(check_labels(values, label="y", where="f",
+                                                   positive="late"), [1.0, 0.0, 1.0])
+        np.testing.assert_array_equal(check_labels(values, label="y", where="f",
+                                                   positive="late", negative="on time"),
+                                      [1.0, 0.0, 1.0])
+        with pytest.raises(sn.DataError, match=r"value 'on time', neither 'late'"):
+            check_labels(values, label="y", where="f", positive="late", negative="early")

@@ -25,6 +25,17 @@ def _distinct(values: np.ndarray, limit: int = SHOWN_VALUES) -> list:
     return seen
 
 
+def _decoded(values: np.ndarray) -> np.ndarray:
+    """Byte strings (HDF5's fixed-length ``S`` and variable-length strings) as text, so
+    that ``--positive late`` names ``b"late"`` and a model stores a JSON string."""
+    if values.dtype.kind == "S":
+        return np.char.decode(values, "utf-8", errors="replace")
+    if values.dtype.kind == "O" and any(isinstance(v, bytes) for v in values[:1000]):
+        return np.array([v.decode("utf-8", "replace") if isinstance(v, bytes) else v
+                         for v in values], dtype=object)
+    return values
+
+
 def _nulls(values: np.ndarray) -> np.ndarray:
     if values.dtype.kind == "f":
         return np.isnan(values)
@@ -97,7 +108,7 @@ def _unique(values) -> np.ndarray:
     numpy (nulls kept: one None or NaN), in the column's type."""
     if hasattr(values, "unique") and hasattr(values, "to_numpy"):  # Arrow
         values = values.unique().to_numpy(zero_copy_only=False)
-    values = np.asarray(values)
+    values = _decoded(np.asarray(values))
     if values.dtype.kind == "O":
         return np.asarray(list(dict.fromkeys(values.tolist())), dtype=object)
     return np.unique(values)
@@ -125,7 +136,7 @@ def check_labels(values: np.ndarray, *, label: str, where: str, positive=None,
     equals it, 0.0 for the one other value; a third value is an error listing them.
     With ``negative`` too (the other value, as a model stores it): any value but these
     two is an error naming it, even alone (a file labelled with another model's values)."""
-    values = np.asarray(values)
+    values = _decoded(np.asarray(values))
     null = _nulls(values)
     if null.any() and missing != "drop":
         raise _null_error(label, where, null, values.dtype.kind == "f")
