@@ -17,6 +17,7 @@ applies where a unit is decoded (:class:`~streamneuron.readers.imputed.Imputed`)
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -102,10 +103,18 @@ def impute(X: np.ndarray, fills: Fills, out: np.ndarray | None = None) -> np.nda
     if not np.may_share_memory(target, X):
         target[...] = X
     if n:
-        columns = fills.indicator_index() if fills.seen else np.arange(d, dtype=np.int64)
-        impute_into(out, d, fills.fill_array().astype(out.dtype), fills.indicator_of(),
-                    columns)
+        impute_into(out, d, *_kernel_arguments(fills, out.dtype))
     return out
+
+
+@functools.lru_cache(maxsize=32)
+def _kernel_arguments(fills: Fills, dtype: np.dtype) -> tuple:
+    """What :func:`~streamneuron.kernels.impute_into` takes after ``(out, d)``: the fill
+    values in ``dtype``, each column's indicator, the columns to read (made once per
+    fills and dtype, not per unit)."""
+    columns = fills.indicator_index() if fills.seen else np.arange(len(fills.names),
+                                                                    dtype=np.int64)
+    return fills.fill_array().astype(dtype), fills.indicator_of(), columns
 
 
 def drop_rows(X: np.ndarray, w: np.ndarray | None, y: np.ndarray | None):
