@@ -209,3 +209,17 @@ def test_byte_string_labels_read_as_text():
                                       [1.0, 0.0, 1.0])
         with pytest.raises(sn.DataError, match=r"value 'on time', neither 'late'"):
             check_labels(values, label="y", where="f", positive="late", negative="early")
+
+
+def test_dask_frame_and_validation_file_take_the_training_values(tmp_path):
+    import dask.dataframe as dd
+
+    df, y01 = frame()
+    model = sn.fit_gd(dd.from_pandas(df, npartitions=3), label="y", solver="newton",
+                      positive="late", workers=0)
+    assert (model.positive, model.negative) == ("late", "on time")
+    train, val = tmp_path / "t.parquet", tmp_path / "v.parquet"
+    df.to_parquet(train, row_group_size=100)
+    df.assign(y=np.where(y01 == 1, "late", "early")).to_parquet(val, row_group_size=100)
+    with pytest.raises(sn.DataError, match=r"v.parquet.*value 'early', neither 'late'"):
+        sn.fit_sgd(train, positive="late", epochs=2, validation=val)
