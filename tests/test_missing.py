@@ -290,6 +290,30 @@ def test_impute_kernel_in_either_layout_and_into_a_buffer(dtype):
     assert np.isnan(seen[7, 2])
 
 
+def test_observed_moments_kernel_against_numpy():
+    from streamneuron.kernels import moments, observed_moments
+
+    r = np.random.default_rng(4)
+    X = r.normal(size=(3000, 10))
+    X[r.random((3000, 10)) < 0.1] = np.nan
+    X[:, 5:] = r.normal(size=(3000, 5))  # no gap: moments' very numbers
+    for sw in (np.empty(0), r.integers(0, 3, 3000).astype(float)):
+        for A in (X, np.asfortranarray(X)):
+            weight, mean, m2, missing = observed_moments(A, sw)
+            s = np.ones(3000) if not sw.size else sw
+            present = ~np.isnan(X)
+            np.testing.assert_array_equal(missing, (~present).sum(axis=0))
+            np.testing.assert_allclose(weight, (s[:, None] * present).sum(axis=0), rtol=1e-12)
+            ref = np.nansum(s[:, None] * X, axis=0) / weight
+            np.testing.assert_allclose(mean, ref, rtol=1e-10)
+            np.testing.assert_allclose(m2, np.nansum(s[:, None] * (X - ref) ** 2, axis=0),
+                                       rtol=1e-10)
+            if not sw.size:
+                full_mean, full_m2, _ = moments(np.ascontiguousarray(X[:, 5:]), sw)
+                np.testing.assert_array_equal(mean[5:], full_mean)
+                np.testing.assert_array_equal(m2[5:], full_m2)
+
+
 def test_impute_with_l2_auto_and_balanced_class_weights(train_file):
     auto = sn.fit_gd(train_file, solver="newton", missing="impute", l2="auto", workers=0)
     assert auto.feature_names[-2:] == ["a_missing", "n_missing"] and auto.info["params"]["l2"] > 0

@@ -413,7 +413,8 @@ def observed_moments(X, sw):
                             x = X[i, j]
                             ok = x == x
                             part[j] += x if ok else 0.0
-                            have[j] += 1.0 if ok else 0.0
+                            if not ok:  # (rare: a branch, not a second sum per value)
+                                missing[j] += 1
                 elif phase == 0:
                     for i in range(start, stop):
                         s = sw[i]
@@ -424,21 +425,43 @@ def observed_moments(X, sw):
                             have[j] += s if ok else 0.0
                             rows[j] += 1.0 if ok else 0.0
                 else:
-                    for i in range(start, stop):
-                        s = sw[i] if weighted else 1.0
-                        for j in range(j0, j1):
-                            x = X[i, j]
-                            v = x - mean[j]
-                            vv = s * (v * v) if weighted else v * v
-                            part[j] += vv if x == x else 0.0
+                    gaps = False  # (columns without a gap here: :func:`moments`'s loop)
+                    for j in range(j0, j1):
+                        gaps = gaps or missing[j] > 0
+                    if gaps and not weighted:
+                        for i in range(start, stop):
+                            for j in range(j0, j1):
+                                x = X[i, j]
+                                v = x - mean[j]
+                                part[j] += v * v if x == x else 0.0
+                    elif gaps:
+                        for i in range(start, stop):
+                            s = sw[i]
+                            for j in range(j0, j1):
+                                x = X[i, j]
+                                v = x - mean[j]
+                                part[j] += s * (v * v) if x == x else 0.0
+                    elif not weighted:
+                        for i in range(start, stop):
+                            for j in range(j0, j1):
+                                v = X[i, j] - mean[j]
+                                part[j] += v * v
+                    else:
+                        for i in range(start, stop):
+                            s = sw[i]
+                            for j in range(j0, j1):
+                                v = X[i, j] - mean[j]
+                                part[j] += s * (v * v)
             for j in range(d):
                 into[j] += part[j]
-                if phase == 0:
+                if phase == 0 and weighted:
                     weight[j] += have[j]
         if phase == 0:
             for j in range(d):
+                if weighted:
+                    missing[j] = n - int(rows[j])
+                else:
+                    weight[j] = float(n - missing[j])
                 if weight[j] > 0.0:
                     mean[j] /= weight[j]
-    for j in range(d):
-        missing[j] = n - int(rows[j] if weighted else weight[j])
     return weight, mean, m2, missing
