@@ -15,6 +15,9 @@ columns null (as on the flights table). Timed, alternating, medians of ``--repea
 * **first pass**: ``stats.first_pass`` (the standardization pass; with impute, the
   NaN-aware moments of the values present).
 
+* **Parquet decode**: pyarrow's decoding of the ``d`` feature columns alone, the part
+  of every pass that nulls in the file cost before streamneuron sees them.
+
 Each also as CPU seconds (``time.process_time``: every thread of this process, so
 the SGD reader thread too), less swayed by other jobs on a shared machine: per epoch
 or pass, the difference between a run of 3 and of 1 epochs (6 and 2 passes).
@@ -114,12 +117,29 @@ def standardization(path, missing) -> tuple[float, float]:
     return time.perf_counter() - start, time.process_time() - cpu
 
 
+def decode(path, missing) -> tuple[float, float]:
+    """pyarrow's decoding of the feature columns alone (no streamneuron): the part of a
+    pass that a file with nulls costs whatever is done with them."""
+    f = pq.ParquetFile(path)
+    features = [name for name in f.schema_arrow.names if name.startswith("x")][:_D[0]]
+    start, cpu = time.perf_counter(), time.process_time()
+    for group in range(f.num_row_groups):
+        for _ in f.iter_batches(batch_size=1 << 16, row_groups=[group], columns=features,
+                                use_threads=False):
+            pass
+    return time.perf_counter() - start, time.process_time() - cpu
+
+
+_D = [0]  # the features of clean and gappy (decode reads as many of wide's)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--features", type=int, default=20)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
+    _D[0] = args.features
     with tempfile.TemporaryDirectory() as tmp:
         clean, gappy, wide = write(Path(tmp), args.rows, args.features)
         sgd_epoch(clean, "error")  # compile and warm the page cache
@@ -128,7 +148,7 @@ def main() -> None:
               f"{GAPPY_COLUMNS} columns {GAP_FRACTION:.0%} null (impute: "
               f"{args.features + GAPPY_COLUMNS} columns)")
         for name, fn in (("SGD epoch", sgd_epoch), ("full pass (gd)", full_pass),
-                         ("first pass", standardization)):
+                         ("first pass", standardization), ("Parquet decode", decode)):
             a, b, c = [], [], []
             for _ in range(args.repeat):
                 a.append(fn(clean, "error"))
