@@ -48,13 +48,23 @@ def check_label_values(model: Neuron, source: Source) -> None:
     (then any third value is an error naming it)."""
     if model.positive is None:
         return
-    if source.positive is None or str(source.positive) != str(model.positive):
+    if source.positive is None or not _same_value(source.positive, model.positive):
         said = "no label value" if source.positive is None else repr(source.positive)
         raise ModelError(f"the model counts label value {model.positive!r} as 1 (and "
                          f"{model.negative!r} as 0) but the data was opened with {said} as 1; "
                          "open it with open_source(..., **model.columns())")
     if source.negative is None and model.negative is not None:
         source.negative = model.negative
+
+
+def _same_value(a, b) -> bool:
+    """Two spellings of one label value: ``"2"`` and ``2.0``, ``"true"`` and ``True``."""
+    if str(a).strip().lower() == str(b).strip().lower():
+        return True
+    try:
+        return float(a) == float(b)
+    except (TypeError, ValueError):
+        return False
 
 
 def _logits(model: Neuron, rows_read) -> np.ndarray:

@@ -183,6 +183,9 @@ def test_numeric_values_stored_and_older_model_files_still_read(tmp_path, capsys
     df.assign(y=np.where(y01 == 1, 2, 1)).to_parquet(path, row_group_size=100)
     model = sn.fit_gd(path, solver="newton", positive="2", workers=0)
     assert model.negative == 1 and isinstance(model.negative, int)
+    from streamneuron.apply import evaluate
+
+    assert evaluate(model, sn.open_source(path, positive=2.0)).result()["rows"] == len(df)
     model.save(model_path)
     assert json.loads(model_path.read_text())["labels"] == {"positive": "2", "negative": 1}
     assert load_model(model_path).negative == 1
