@@ -113,9 +113,10 @@ def test_the_model_stores_both_values_and_evaluate_refuses_others(tmp_path, caps
     df, y01 = frame()
     path, model_path = tmp_path / "s.parquet", tmp_path / "m.json"
     df.to_parquet(path, row_group_size=100)
-    code, _, err = run(capsys, "train", path, "-o", model_path, "--mode", "newton",
-                       "--positive", "late", "--quiet")
+    code, out, err = run(capsys, "train", path, "-o", model_path, "--mode", "newton",
+                         "--positive", "late")
     assert code == 0, err
+    assert "labels: 'late' counts as 1, 'on time' as 0" in out + err
     stored = json.loads(model_path.read_text())["labels"]
     assert stored == {"positive": "late", "negative": "on time"}
     model = load_model(model_path)
