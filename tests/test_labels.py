@@ -227,3 +227,16 @@ def test_dask_frame_and_validation_file_take_the_training_values(tmp_path):
     df.assign(y=np.where(y01 == 1, "late", "early")).to_parquet(val, row_group_size=100)
     with pytest.raises(sn.DataError, match=r"v.parquet.*value 'early', neither 'late'"):
         sn.fit_sgd(train, positive="late", epochs=2, validation=val)
+
+
+def test_hdf5_numeric_labels_store_the_other_value(tmp_path):
+    h5py = pytest.importorskip("h5py")
+    df, y01 = frame()
+    path = tmp_path / "t.h5"
+    with h5py.File(path, "w") as f:
+        f["X"] = df[["a", "b"]].to_numpy()
+        f["y"] = np.where(y01 == 1, 2, 1)
+    model = sn.fit_gd(path, solver="newton", positive="2", workers=0)
+    assert (model.positive, model.negative) == ("2", 1)
+    ref = sn.fit_gd(df.assign(y=y01), label="y", solver="newton")
+    np.testing.assert_allclose(model.weights, ref.weights, rtol=1e-9)
