@@ -212,6 +212,7 @@ def fit_gd(source, max_iter: int | None = None, lr: float = GD_LR, *, loss: str 
         class_weight = {int(k): float(v) for k, v in class_weight.items()}
     check_where(client=client, scheduler=scheduler, workers=workers)
     from ..readers import open_source, with_class_weights
+    from ..readers.labels import settle_negative
 
     given = source
     source = open_source(source, label=label, features=features, categorical=categorical,
@@ -222,6 +223,7 @@ def fit_gd(source, max_iter: int | None = None, lr: float = GD_LR, *, loss: str 
     try:
         if source.label is None:
             raise DataError("training needs a label column")
+        settle_negative(source)  # (--positive: the other label value, which the model keeps)
         levels_known = not source.categorical or source.levels is not None
         if solver == AUTO and levels_known:  # (else once the levels are counted)
             solver = pick_solver(source.n_features, source.n_features + (

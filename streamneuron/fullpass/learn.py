@@ -35,7 +35,8 @@ def learn_columns(run):
     run.passes += 1
     if impute:
         total = moments.total
-        source = Imputed(source, moments.fills(source.feature_names, source.describe_input()))
+        source = Imputed(source, moments.fills(source.feature_names, source.describe_input()),
+                         seen=True)
         moments = moments.moments()
         run._check_weight(total)
     else:

@@ -396,6 +396,7 @@ class ParquetSource(Source):
         else:
             values = _values(labels)
         return check_labels(values, label=self.label, where=where, positive=self.positive,
+                            negative=self.negative,
                             missing=self.missing)
 
     def _read_whole(self, u: Unit, where: str, keep: Sequence[str],
