@@ -236,6 +236,29 @@ def test_string_labels_with_positive(tmp_path):
                           workers=0)
         np.testing.assert_allclose(model.weights, ref.weights, rtol=1e-12, atol=1e-14)
         assert model.positive == "late"
+        assert model.to_dict()["labels"] == {"positive": "late", "negative": "on time"}
+
+
+def test_evaluate_on_hdf5_reads_the_models_label_values(tmp_path, capsys):
+    _label_files(tmp_path)
+    for trained, others in (("fixed.h5", ["vlen.h5"]), ("frame.h5", ["cat.h5", "cols.h5"])):
+        out = tmp_path / f"{trained}.json"
+        code, _, err = run(capsys, "train", tmp_path / trained, "--label", "status",
+                           "--positive", "late", "-o", out, "--mode", "newton")
+        assert code == 0, err
+        for name in others:  # the model's pair: no --positive needed
+            code, _, err = run(capsys, "evaluate", out, tmp_path / name, "--label", "status")
+            assert code == 0, err
+    out = tmp_path / "fixed.h5.json"
+    other = tmp_path / "other.h5"
+    with h5py.File(other, "w") as f:
+        f["X"] = np.zeros((4, 2))
+        f.create_dataset("status", data=np.array(["late", "early"] * 2, dtype=object),
+                         dtype=h5py.string_dtype())
+    code, _, err = run(capsys, "evaluate", out, other, "--label", "status")
+    last = err.strip().splitlines()[-1]
+    assert code == 2 and last.startswith("Error: ") and "Traceback" not in err, err
+    assert all(t in last for t in ("other.h5", "'status'", "'early'")), last
 
 
 def test_label_errors_of_issue_21(tmp_path, capsys):

@@ -482,7 +482,8 @@ class HDF5Source(Source):
                 labels = as_label_values(text_array(labels, where=where, column=self.label,
                                                     what="label dataset"))
             labels = check_labels(labels, label=self.label, where=where,
-                                  positive=self.positive, missing=self.missing)
+                                  positive=self.positive, negative=self.negative,
+                                  missing=self.missing)
         if weights is not None:
             weights = check_weights(weights, column=self.weight, where=where)
         for name, values in extra.items():

@@ -5,6 +5,7 @@ A null label is an error, unless ``--missing drop`` (NaN: the row is dropped).""
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
 
 from ..errors import DataError
 
@@ -107,7 +108,10 @@ def _unique(values) -> np.ndarray:
     """The distinct values of a label column as stored (an Arrow or numpy array), as
     numpy (nulls kept: one None or NaN), in the column's type."""
     if hasattr(values, "unique") and hasattr(values, "to_numpy"):  # Arrow
-        values = values.unique().to_numpy(zero_copy_only=False)
+        values = values.unique()
+        if pa.types.is_dictionary(values.type):  # (HDF5 text is read as a dictionary)
+            values = values.cast(values.type.value_type).unique()
+        values = values.to_numpy(zero_copy_only=False)
     values = _decoded(np.asarray(values))
     if values.dtype.kind == "O":
         return np.asarray(list(dict.fromkeys(values.tolist())), dtype=object)

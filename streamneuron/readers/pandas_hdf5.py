@@ -350,7 +350,7 @@ def read_frame(source, frame: PandasFrame, rows: slice, where: str, keep,
         if label in frame.kinds:
             values = as_label_values(frame.arrow(label, values, where, "label column"))
         labels = check_labels(values, label=label, where=where, positive=source.positive,
-                              missing=source.missing)
+                              negative=source.negative, missing=source.missing)
     if weight:
         weights = check_weights(got[weight], column=weight, where=where)
     extra = {name: frame.arrow(name, got[name], where)

@@ -260,7 +260,8 @@ class ParquetSource(Source):
     def label_values(self, i: int):
         """The label column of row group ``i`` as stored (an Arrow array)."""
         u = self.units[i]
-        return self._file(u.file).read_row_group(u.index, columns=[self.label]).column(0)
+        return _text_checked(self._file(u.file).read_row_group(u.index, columns=[self.label])
+                             .column(0), self.label, self.describe(i))
 
     def null_counts(self) -> dict[str, int]:
         """Nulls per column of every file: each row group's statistics where the
