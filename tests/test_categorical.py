@@ -350,75 +350,40 @@ def test_l2_auto_with_levels_refits_the_pipeline_at_the_chosen_penalty(files):
     assert np.max(np.abs(ours - pipe.decision_function(X))) < 1e-6
 
 
-def test_newton_past_its_dense_hessian_is_refused_lbfgs_is_picked(tmp_path, capsys):
+def test_newton_keeps_a_many_level_column_diagonal_l1_past_the_dense_limit_is_refused(
+        tmp_path, capsys):
+    # 9,000 levels: newton's Hessian is the arrowhead form (a 2 x 2 dense part, the
+    # levels diagonal), not a 0.6 GiB matrix; proximal newton (--l1) wants the dense one
     n = 9000
     frame = pd.DataFrame({"x": np.arange(n, dtype=float) % 7, "id": [f"r{i}" for i in range(n)],
                           "y": np.arange(n) % 2})
     path = tmp_path / "ids.parquet"
     frame.to_parquet(path)
     out = tmp_path / "m.json"
-    code, _, err = run(capsys, "train", path, "--label", "y", "-o", out, "--mode", "newton",
+    code, _, err = run(capsys, "train", path, "--label", "y", "-o", out, "--mode", "auto",
                        "--max-levels", "10000")
+    assert code == 0, err
+    info = sn.load_model(out).info
+    assert info["mode"] == "newton" and info["converged"] and info["passes"] <= 12
+    out.unlink()
+    code, _, err = run(capsys, "train", path, "--label", "y", "-o", out, "--mode", "newton",
+                       "--max-levels", "10000", "--l1", "1e-3")
     last = err.strip().splitlines()[-1]
     assert code == 2 and last.startswith("Error: newton with 9,001 weights") and "--mode lbfgs" in last
-    assert not out.exists()
-    code, _, err = run(capsys, "train", path, "--label", "y", "-o", out, "--mode", "auto",
-                       "--max-levels", "10000", "--max-iter", "3")
-    assert code == 0, err
-    assert sn.load_model(out).info["mode"] == "lbfgs"
+    assert "--l1" in last and not out.exists()
 
 
-def test_inspect_reports_levels_of_a_file_training_would_refuse(tmp_path, capsys):
-    """Null numbers and string labels (refused by a plain train) do not keep inspect from
-    counting the categorical columns' levels (read alone)."""
-    frame = pd.DataFrame({"x": [1.0, None, 3.0, 4.0], "c": ["a", "b", "a", None],
-                          "status": ["late", "on time", "late", "late"]})
-    path = tmp_path / "gaps.parquet"
-    frame.to_parquet(path)
-    code, out, err = run(capsys, "inspect", path, "--label", "status", "--json")
-    assert code == 0, err
-    report = json.loads(out)
-    (entry,) = report["categorical"]
-    assert entry["column"] == "c" and entry["distinct"] == 3 and entry["top"][0] == ["a", 2]
-    assert report["nulls"]["x"] == 1
-    assert any("--positive" in w for w in report["warnings"])
+def test_newton_size_rule_counts_the_parts():
+    from streamneuron.params import (NEWTON_LIMIT_BYTES, check_newton_size, newton_bytes,
+                                     pick_solver)
 
-
-def test_sgd_with_row_weights_and_l1_on_levels_nears_newtons_optimum(files):
-    """SGD's weighted and L1 step rules on level weights (the cumulative L1 penalty, row
-    weights in the batch's mean): its objective near proximal newton's optimum, with
-    exact zeros."""
-    w = np.random.default_rng(6).uniform(0.5, 2.0, len(files["train"]))
-    path = files["folder"] / "weighted_l1.parquet"
-    files["train"].assign(w=w).to_parquet(path, row_group_size=1500)
-    kw = dict(label="y", weight="w", categorical=["hour"], l1=3e-3, l2=1e-4)
-    best = sn.fit_gd(path, solver="newton", tol=1e-10, **kw)
-    sgd = sn.fit_sgd(path, epochs=40, seed=2, **kw)
-    X, codes = _rows(sgd, path)
-    y = files["train"]["y"].to_numpy()
-
-    def objective(model):
-        z = model.decision_function(X, codes)
-        loss = np.logaddexp(0.0, z) - y * z
-        return (w @ loss / w.sum() + 0.5 * 1e-4 * model.weights @ model.weights
-                + 3e-3 * np.abs(model.weights).sum())
-
-    assert objective(best) == pytest.approx(best.info["objective"], rel=1e-9)
-    assert objective(sgd) <= objective(best) * 1.01
-    assert np.count_nonzero(sgd.weights == 0.0) > 0
-
-
-def test_sgd_validation_data_and_fraction_are_encoded_by_the_training_levels(files):
-    """The held-out rows (a second reader of the training files) and a validation file
-    are read with the training levels: the checks' log loss is the model's own on them."""
-    from sklearn.metrics import log_loss
-
-    model = sn.fit_sgd(files["train_path"], label="y", categorical=["hour"], epochs=2,
-                       seed=1, validation=files["test_path"])
-    z = model.decision_function(*_rows(model, files["test_path"]))
-    last = model.info["validation"][-1]
-    assert last["val_log_loss"] == pytest.approx(
-        log_loss(files["test"]["y"], 1 / (1 + np.exp(-z))), rel=1e-9)
-    held = sn.fit_sgd(files["train_path"], label="y", categorical=["hour"], epochs=2, seed=1,
-                      validation_fraction=0.2)
-    assert 0 < held.info["validation"][-1]["val_rows"] < len(files["train"])
+    assert newton_bytes(11_118, 10_000) == 8 * (1_119**2 + 10_000 * 1_120)
+    check_newton_size("newton", 11_118, 10_000)  # 95 MiB a task: taken
+    check_newton_size("lbfgs", 10**6)
+    with pytest.raises(sn.ConfigError, match="9,000 weights dense"):
+        check_newton_size("newton", 19_000, 10_000)  # a 9,000-weight dense part
+    k = NEWTON_LIMIT_BYTES // (8 * 4_002) + 1  # 4,000 dense and k diagonal: past the bytes
+    with pytest.raises(sn.ConfigError, match="GiB"):
+        check_newton_size("newton", 4_000 + k, k)
+    assert pick_solver(8, 11_118, 10_000) == "newton"
+    assert pick_solver(8, 11_118) == "lbfgs"  # dense: too large for auto

@@ -1,0 +1,173 @@
+"""Newton's Hessian with categorical columns, in H2O's arrowhead form.
+
+One categorical column's levels never meet in a row, so its block of the Hessian is
+diagonal (H2O's GLM keeps its first categorical column's block so: ``hex/gram/Gram.java``,
+``_diag``). Newton's curvature is summed in three parts (:class:`Arrow`), the weights of
+the column with the most levels (``K`` of them, codes ``[lo, lo + K)``) apart from the
+other ``r = p - K`` weights and the bias::
+
+    H = [[A,  B^T],        A  (r + 1) x (r + 1)   the other weights and the bias, dense
+         [B,  C  ]]        B  K x (r + 1)          each level against the others
+                           C  diag(c), K           each level's own curvature
+
+and the Newton system ``H s = -g`` is solved through the Schur complement of ``C``
+(:meth:`ArrowHessian.solve`)::
+
+    S = A - B^T C^-1 B                (one symmetric rank-K product: (r + 1)**2 K flops)
+    S s_r = -g_r + B^T C^-1 g_K       (Cholesky of S: (r + 1)**3 / 3)
+    s_K = C^-1 (-g_K - B s_r)
+
+exact: the same step, the same optimum and the same passes as the dense ``(p + 1)**2``
+Hessian, for ``8 ((r + 1)**2 + K (r + 2))`` bytes a task instead of ``8 (p + 1)**2``
+(11,118 weights, a 9,996-level column: 100 MiB instead of 0.92 GiB) and a solve of
+``(r + 1)**2 (K + (r + 1) / 3)`` flops instead of ``(p + 1)**3 / 3``.
+
+The flat sums (:class:`~streamneuron.fullpass.sums.Sums`) hold ``[A, B, C]`` where they
+held the one matrix; ``K = 0`` (no categorical column: :meth:`Arrow.dense`) is the
+dense layout exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.linalg import blas, solve_triangular
+
+
+@dataclass(frozen=True)
+class Arrow:
+    """The layout of one curvature matrix of ``p`` weights (module docstring): the
+    weights ``[lo, lo + K)`` (one categorical column's) apart, diagonal."""
+
+    p: int  # every weight (numbers and levels), the bias not counted
+    lo: int  # the diagonal column's first weight (p when K = 0)
+    K: int  # its weights
+
+    @classmethod
+    def dense(cls, p: int) -> "Arrow":
+        """No diagonal column: ``A`` is the whole ``(p + 1)**2`` Hessian."""
+        return cls(p, p, 0)
+
+    @classmethod
+    def of(cls, d: int, levels) -> "Arrow":
+        """The column with the most level weights of ``levels`` (a
+        :class:`~streamneuron.levels.Levels`, after ``d`` number features) apart; the
+        first such column on a tie; none (dense) without levels."""
+        if levels is None or not levels.columns:
+            return cls.dense(d)
+        sizes = [c.n_weights for c in levels.columns]
+        big = int(np.argmax(sizes))
+        p = d + levels.n_weights
+        if sizes[big] == 0:
+            return cls.dense(p)
+        return cls(p, d + int(levels.offsets()[big]), int(sizes[big]))
+
+    @property
+    def r(self) -> int:
+        """The weights outside the diagonal column."""
+        return self.p - self.K
+
+    def size(self) -> int:
+        """Values of one matrix: ``(r + 1)**2 + K (r + 1) + K``."""
+        r1 = self.r + 1
+        return r1 * r1 + self.K * r1 + self.K
+
+    def nbytes(self) -> int:
+        return 8 * self.size()
+
+    def parts(self, flat: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(A, B, C)``: views of one matrix's values (``flat``, :meth:`size` long)."""
+        r1, K = self.r + 1, self.K
+        return (flat[:r1 * r1].reshape(r1, r1), flat[r1 * r1:r1 * r1 + K * r1].reshape(K, r1),
+                flat[r1 * r1 + K * r1:r1 * r1 + K * r1 + K])
+
+    def rest(self) -> np.ndarray:
+        """The indices in ``theta = (w, b)`` of ``A``'s rows: the weights outside the
+        diagonal column, in order, then the bias."""
+        return np.r_[0:self.lo, self.lo + self.K:self.p + 1]
+
+    def hessian(self, flat: np.ndarray, scale: float, l2: float, d: int) -> "ArrowHessian":
+        """The :class:`ArrowHessian` of one matrix's sums ``flat`` (upper triangle of
+        ``A``), divided by ``scale`` (``W``), plus ``l2`` on every weight's diagonal
+        entry (never the bias's); ``d`` number features (unused: every weight but the
+        bias is penalised)."""
+        A, B, C = self.parts(flat)
+        A = np.triu(A) + np.triu(A, 1).T
+        A /= scale
+        r = self.r
+        A[np.arange(r), np.arange(r)] += l2
+        return ArrowHessian(self, A, B / scale, C / scale + l2)
+
+
+@dataclass(frozen=True)
+class ArrowHessian:
+    """``H = [[A, B^T], [B, diag(C)]]`` in the order of :meth:`Arrow.rest` and the
+    diagonal column (module docstring); what :class:`~streamneuron.fullpass.sums.Evaluation`
+    carries as ``hessian`` when newton sums the arrowhead form."""
+
+    arrow: Arrow
+    A: np.ndarray
+    B: np.ndarray
+    C: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.arrow.p + 1, self.arrow.p + 1)
+
+    def dense(self) -> np.ndarray:
+        """The whole ``(p + 1)**2`` matrix in ``theta``'s order (the L1 direction, tests)."""
+        a = self.arrow
+        rest = a.rest()
+        levels = np.arange(a.lo, a.lo + a.K)
+        H = np.zeros(self.shape)
+        H[np.ix_(rest, rest)] = self.A
+        H[np.ix_(levels, rest)] = self.B
+        H[np.ix_(rest, levels)] = self.B.T
+        H[levels, levels] = self.C
+        return H
+
+    def diagonal(self) -> np.ndarray:
+        out = np.empty(self.arrow.p + 1)
+        out[self.arrow.rest()] = np.diag(self.A)
+        out[self.arrow.lo:self.arrow.lo + self.arrow.K] = self.C
+        return out
+
+    def solve(self, gradient: np.ndarray, dense_step) -> np.ndarray:
+        """``-H^-1 g`` by the Schur complement of ``diag(C)`` (module docstring);
+        ``dense_step(S, rhs)`` solves the dense part (``-S^-1 rhs``: Cholesky, or its
+        fallbacks for a singular ``S``). A level with no curvature (no rows of weight)
+        gets no step, as a constant column in the dense solve."""
+        a = self.arrow
+        rest, K = a.rest(), a.K
+        g_r, g_k = gradient[rest], gradient[a.lo:a.lo + K]
+        active = self.C > 0.0
+        inv = np.where(active, 1.0 / np.where(active, self.C, 1.0), 0.0)
+        # S = A - B^T diag(inv) B: one symmetric rank-K update (lower triangle), mirrored
+        scaled = np.asfortranarray(self.B * np.sqrt(inv)[:, None])
+        S = blas.dsyrk(-1.0, scaled, beta=1.0, c=np.asfortranarray(self.A), trans=1,
+                       lower=1)
+        S = np.tril(S) + np.tril(S, -1).T
+        s_r = dense_step(S, g_r - self.B.T @ (inv * g_k))
+        step = np.empty_like(gradient)
+        step[rest] = s_r
+        step[a.lo:a.lo + K] = inv * (-g_k - self.B @ s_r)
+        return step
+
+    def inverse_diagonal(self) -> np.ndarray:
+        """The diagonal of ``H^-1`` (``theta``'s order) from the Schur form:
+        ``diag(S^-1)`` for the other weights, ``1/c + ||L^-1 B^T e_i||**2 / c**2``
+        for the diagonal column's (``S = L L^T``)."""
+        a = self.arrow
+        inv = 1.0 / self.C
+        S = self.A - (self.B * inv[:, None]).T @ self.B
+        L = np.linalg.cholesky(S)
+        Y = solve_triangular(L, self.B.T, lower=True, check_finite=False)
+        L_inv = solve_triangular(L, np.eye(L.shape[0]), lower=True, check_finite=False)
+        out = np.empty(a.p + 1)
+        out[a.rest()] = np.einsum("ij,ij->j", L_inv, L_inv)
+        out[a.lo:a.lo + a.K] = inv + np.einsum("ij,ij->j", Y, Y) * inv * inv
+        return out
+
+
+__all__ = ["Arrow", "ArrowHessian"]
