@@ -318,10 +318,17 @@ def pass_moments(items: list, read: Callable[[list], Iterable[DecodedUnit]],
 
 
 def sum_partials(partials) -> np.ndarray:
-    """Sum in the order given (the reduction tree's order): bit-reproducible."""
-    total = None
+    """Sum in the order given (the reduction tree's order): bit-reproducible. No copy of
+    a lone part, one new array for several, added into in place (newton's sums with
+    categorical columns are ~100 MiB: each copy is a page-faulting pass over them)."""
+    total, owned = None, False
     for p in partials:
-        total = np.array(p, dtype=np.float64, copy=True) if total is None else total + p
+        if total is None:
+            total = np.asarray(p, dtype=np.float64)
+        elif owned:
+            total += p
+        else:
+            total, owned = total + p, True
     return total
 
 

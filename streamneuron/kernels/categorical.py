@@ -22,7 +22,7 @@ from numba import njit
 
 from .common import (NONFINITE, OK, PAUSED, _add_rows, _average, _fill, _first_nonfinite,
                      _losses, _step, _workspace, curvature_scalar, loss_and_dz_scalar)
-from .intrinsics import _logit, _prefetch_row
+from .intrinsics import _logit, _prefetch, _prefetch_row
 from .sums import (CURVATURE_ROWS, _add_product, _stage_curvature, _stage_two, _weigh)
 
 # Shuffled rows: the row this many positions ahead is hinted into cache (its features
@@ -93,6 +93,25 @@ def _add_levels(A, B, cross, a, tile, q, codes, i, d, lo, K):
                 B[other - lo, code] += a
             else:
                 A[_rest(code, lo, K), _rest(other, lo, K)] += a
+
+
+@njit(inline="always")
+def _prefetch_pairs(B, codes, start, stop, lo, K):
+    """Hint into cache the entries of ``B`` that rows ``[start, stop)`` (the next tile)
+    will add to: a row's diagonal-column level against its other levels, lines of a
+    matrix of ~100 MiB that a rare level's row would otherwise wait for one by one."""
+    k = codes.shape[1]
+    for i in range(start, stop):
+        big = -1
+        for c in range(k):
+            code = codes[i, c]
+            if code >= lo and code < lo + K:
+                big = code - lo
+        if big >= 0:
+            for c in range(k):
+                code = codes[i, c]
+                if code >= 0 and (code < lo or code >= lo + K):
+                    _prefetch(B, big, _rest(code, lo, K))
 
 
 @njit(inline="always")
@@ -199,8 +218,12 @@ def categorical_sums(X, codes, y, sw, w, b, mean, inv_scale, loss_id, grad, hess
                 if code >= 0:
                     grad[code] += tdz[q]
         if curvature:
-            for q in range(bad):
-                th[q] = curvature_scalar(loss_id, tz[q])
+            if loss_id == 0:  # (a constant in each loop: vectorized)
+                for q in range(bad):
+                    th[q] = curvature_scalar(0, tz[q])
+            else:
+                for q in range(bad):
+                    th[q] = curvature_scalar(1, tz[q])
             if weighted_rows:
                 for q in range(bad):
                     th[q] *= sw[first + q]
@@ -212,6 +235,9 @@ def categorical_sums(X, codes, y, sw, w, b, mean, inv_scale, loss_id, grad, hess
                 staged = _stage_two(tile, th, tg, bad, rows, staged_w, staged)
             else:
                 staged = _stage_curvature(tile, th, bad, rows, staged_w, staged)
+            if K > 0:
+                _prefetch_pairs(B, codes, first + count, min(n, first + count + tile_rows),
+                                lo, K)
             for q in range(bad):
                 _add_levels(A, B, cross_h, th[q], tile, q, codes, first + q, d, lo, K)
                 if robust:
