@@ -48,6 +48,7 @@ class Arrow:
     p: int  # every weight (numbers and levels), the bias not counted
     lo: int  # the diagonal column's first weight (p when K = 0)
     K: int  # its weights
+    column: str = ""  # its name (for info["hessian"])
 
     @classmethod
     def dense(cls, p: int) -> "Arrow":
@@ -66,12 +67,20 @@ class Arrow:
         p = d + levels.n_weights
         if sizes[big] == 0:
             return cls.dense(p)
-        return cls(p, d + int(levels.offsets()[big]), int(sizes[big]))
+        return cls(p, d + int(levels.offsets()[big]), int(sizes[big]),
+                   levels.columns[big].name)
 
     @property
     def r(self) -> int:
         """The weights outside the diagonal column."""
         return self.p - self.K
+
+    def describe(self) -> dict:
+        """``info["hessian"]``: the layout newton summed and solved."""
+        if not self.K:
+            return {"layout": "dense", "weights": self.p}
+        return {"layout": "arrowhead", "diagonal": self.column, "diagonal_weights": self.K,
+                "dense_weights": self.r, "bytes": self.nbytes()}
 
     def size(self) -> int:
         """Values of one matrix: ``(r + 1)**2 + K (r + 1) + K``."""
@@ -145,20 +154,22 @@ class ArrowHessian:
         out[self.arrow.lo:self.arrow.lo + self.arrow.K] = self.C
         return out
 
-    def schur(self, inv: np.ndarray) -> np.ndarray:
-        """``S = A - B^T diag(inv) B``. On ``B``'s nonzeros when it is sparse (a level
-        meets few of the other columns' levels: 5% nonzero on the flights-like file,
-        0.3 s against 1.1 s for the dense product), else one matrix product."""
-        B = self.B_sums
-        nonzero = np.count_nonzero(B)
-        if nonzero <= SPARSE_SHARE * B.size:
+    def schur(self, inv: np.ndarray):
+        """``(S, B)``: ``S = A - B^T diag(inv) B`` and ``B`` as it was multiplied. On
+        ``B``'s nonzeros (a ``scipy.sparse`` matrix) when it is sparse (a level meets few
+        of the other columns' levels: 5% nonzero on the flights-like file, 0.3 s against
+        1.1 s for the dense product), else one dense product (``B`` a new array). Never
+        ``B_sums`` itself: a BLAS product of that view into the pass's sums would round
+        by its address (another on a worker's unpickled buffer), not the same bits."""
+        nonzero = np.count_nonzero(self.B_sums)
+        if nonzero <= SPARSE_SHARE * self.B_sums.size:
             from scipy import sparse
 
-            Bs = sparse.csr_matrix(B)
-            Bs.data /= self.scale
-            return self.A - (Bs.T @ (sparse.diags(inv) @ Bs)).toarray()
-        Bd = self.B
-        return self.A - (Bd * inv[:, None]).T @ Bd
+            B = sparse.csr_matrix(self.B_sums)
+            B.data /= self.scale
+            return self.A - (B.T @ (sparse.diags(inv) @ B)).toarray(), B
+        B = self.B
+        return self.A - (B * inv[:, None]).T @ B, B
 
     def solve(self, gradient: np.ndarray, dense_step) -> np.ndarray:
         """``-H^-1 g`` by the Schur complement of ``diag(C)`` (module docstring);
@@ -170,11 +181,11 @@ class ArrowHessian:
         g_r, g_k = gradient[rest], gradient[a.lo:a.lo + K]
         active = self.C > 0.0
         inv = np.where(active, 1.0 / np.where(active, self.C, 1.0), 0.0)
-        S = self.schur(inv)
-        s_r = dense_step(S, g_r - (self.B_sums.T @ (inv * g_k)) / self.scale)
+        S, B = self.schur(inv)
+        s_r = dense_step(S, g_r - B.T @ (inv * g_k))
         step = np.empty_like(gradient)
         step[rest] = s_r
-        step[a.lo:a.lo + K] = inv * (-g_k - (self.B_sums @ s_r) / self.scale)
+        step[a.lo:a.lo + K] = inv * (-g_k - B @ s_r)
         return step
 
     def inverse_diagonal(self) -> np.ndarray:
@@ -183,8 +194,10 @@ class ArrowHessian:
         for the diagonal column's (``S = L L^T``)."""
         a = self.arrow
         inv = 1.0 / self.C
-        L = np.linalg.cholesky(self.schur(inv))
-        Y = solve_triangular(L, self.B.T, lower=True, check_finite=False)
+        S, B = self.schur(inv)
+        L = np.linalg.cholesky(S)
+        B = B.toarray() if hasattr(B, "toarray") else B
+        Y = solve_triangular(L, B.T, lower=True, check_finite=False)
         L_inv = solve_triangular(L, np.eye(L.shape[0]), lower=True, check_finite=False)
         out = np.empty(a.p + 1)
         out[a.rest()] = np.einsum("ij,ij->j", L_inv, L_inv)

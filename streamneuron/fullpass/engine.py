@@ -464,6 +464,8 @@ class _Run:
                       "history": history, "params": asdict(p),
                       "partitions": len(self.data.partitions),
                       "nonzero": int(np.count_nonzero(model.weights)), "hessian_every": every}
+        if self.arrow is not None:
+            model.info["hessian"] = self.arrow.describe()
         if self.source.class_weights is not None:
             model.info["class_weights"] = [float(a) for a in self.source.class_weights]
         if self.weight_total is not None and self.source.weighted:
