@@ -9,10 +9,14 @@ A row touches the weights of its own levels only: its gradient adds ``dL/dz`` to
 The Hessian is built from its blocks in one pass (numbers x numbers dense, each
 column's levels diagonal since one column's levels never meet in a row, levels x
 numbers and levels x other columns' levels where rows meet them), upper triangle
-only, as :func:`~.sums.gradient_hessian_sums` leaves it.
+only, in the arrowhead layout of :mod:`streamneuron.fullpass.arrow` (one column's
+levels apart as a diagonal, their cross block a matrix of its own; none apart: the
+dense matrix of :func:`~.sums.gradient_hessian_sums`).
 
-One plain row loop each (no tiles): the work per row is ``d + k`` for the logit and
-the gradient, plus ``(d + k + 1)**2 / 2`` for the Hessian, wherever the levels lie.
+:func:`categorical_sums` goes by tiles as :func:`~.sums.gradient_hessian_sums` (the
+numbers' block by one matrix product every ``CURVATURE_ROWS`` rows), then adds each
+row's levels: ``d + 2`` values a level, one a pair of levels. The SGD kernel is one
+plain row loop (no tiles): the work per row is ``d + k`` for the logit and the gradient.
 """
 
 from __future__ import annotations
