@@ -92,7 +92,7 @@ class Sums:
         """The ``k``-th matrix sum (0: ``H``, 1: ``M``), not divided by ``W``, mirrored
         from its upper triangle (whole, in ``theta``'s order, whatever the layout)."""
         if self.arrow.K:
-            return self.arrow.hessian(self._flat(k), 1.0, 0.0, self.d).dense()
+            return self.arrow.hessian(self._flat(k), 1.0, Penalty(l2=0.0)).dense()
         d = self.d
         upper = self._flat(k).reshape(d + 1, d + 1)
         return np.triu(upper) + np.triu(upper, 1).T
@@ -127,7 +127,7 @@ class Sums:
             objective = total[d + 1] / n + penalty.l2_value(w)
         hessian = None
         if total.shape[0] > d + HEAD and self.arrow.K:
-            hessian = self.arrow.hessian(self._flat(0), n, penalty.l2, d)
+            hessian = self.arrow.hessian(self._flat(0), n, penalty)
         elif total.shape[0] > d + HEAD:
             hessian = self.matrix(0)
             hessian /= n
