@@ -333,6 +333,9 @@ def sum_partials(partials) -> np.ndarray:
     return total
 
 
+sum_partials.folds = True  # (cluster.fold_reduce: added as the results come)
+
+
 def merge_moments(partials):
     """The moments (or ``(moments, level counts)``) of the parts, merged in their order."""
     total = None
