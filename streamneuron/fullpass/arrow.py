@@ -163,11 +163,10 @@ class ArrowHessian:
         load), else one dense product (``B`` a new array). Never ``B_sums`` itself: a BLAS
         product of that view into the pass's sums rounds by its address (another on a
         worker's unpickled buffer), not the same bits."""
-        nonzero = np.count_nonzero(self.B_sums)
-        if nonzero <= SPARSE_SHARE * self.B_sums.size:
-            from scipy import sparse
+        from scipy import sparse
 
-            B = sparse.csr_matrix(self.B_sums)
+        B = sparse.csr_matrix(self.B_sums)  # (one scan of B: ~0.4 s at 95 MiB under load)
+        if B.nnz <= SPARSE_SHARE * self.B_sums.size:
             B.data /= self.scale
             root = sparse.csr_matrix(B, copy=True)
             root.data *= np.repeat(np.sqrt(inv), np.diff(root.indptr))
