@@ -58,9 +58,16 @@ NEWTON_MAX_FEATURES = 128
 # newton sums and solves H2O's arrowhead form (streamneuron.fullpass.arrow): the column
 # of most levels (K weights) apart as a diagonal, the other r weights dense, so a pass
 # holds 8 ((r + 1)**2 + K (r + 2)) bytes a task and the solve costs (r + 1)**2 K flops
-# (one symmetric rank-K product) + (r + 1)**3 / 3 (Cholesky). Without categorical
-# columns r is every weight. Why 2048 (dense part) and NEWTON_AUTO_BYTES: see README,
-# "Categorical columns", measured: PENDING.
+# (one product, fewer flops on B's nonzeros) + (r + 1)**3 / 3 (Cholesky). Without
+# categorical columns r is every weight. Why these limits (README, "Categorical columns";
+# scripts/bench_categorical.py on the flights-like file, 1M rows, 2 loaded cores): with
+# 1,118 weights newton took 6 passes and 12 s against lbfgs's 133 passes and 72 s; with
+# 11,114 (a 9,996-level column diagonal, 95 MiB of curvature a task, a solve of ~0.2-1
+# CPU s) 7 passes and ~25 s against lbfgs's 339 passes and 758 s: rare levels make the
+# problem ill-conditioned, and newton's passes do not grow with the levels. What grows is
+# a pass's memory (every task's sums, two or three of them alive in a pass) and the
+# solve's (r + 1)**3 / 3: so auto stays with newton up to a 2,048-weight dense part and
+# 256 MiB a task (the 10,000-level file's sums at 2.7x), lbfgs above.
 NEWTON_MAX_WEIGHTS = 2048
 NEWTON_AUTO_BYTES = 256 << 20
 # Above this many weights in the dense part, or this many bytes of curvature a task,
