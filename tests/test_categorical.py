@@ -387,3 +387,60 @@ def test_newton_size_rule_counts_the_parts():
         check_newton_size("newton", 4_000 + k, k)
     assert pick_solver(8, 11_118, 10_000) == "newton"
     assert pick_solver(8, 11_118) == "lbfgs"  # dense: too large for auto
+
+
+
+def test_inspect_reports_levels_of_a_file_training_would_refuse(tmp_path, capsys):
+    """Null numbers and string labels (refused by a plain train) do not keep inspect from
+    counting the categorical columns' levels (read alone)."""
+    frame = pd.DataFrame({"x": [1.0, None, 3.0, 4.0], "c": ["a", "b", "a", None],
+                          "status": ["late", "on time", "late", "late"]})
+    path = tmp_path / "gaps.parquet"
+    frame.to_parquet(path)
+    code, out, err = run(capsys, "inspect", path, "--label", "status", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    (entry,) = report["categorical"]
+    assert entry["column"] == "c" and entry["distinct"] == 3 and entry["top"][0] == ["a", 2]
+    assert report["nulls"]["x"] == 1
+    assert any("--positive" in w for w in report["warnings"])
+
+
+def test_sgd_with_row_weights_and_l1_on_levels_nears_newtons_optimum(files):
+    """SGD's weighted and L1 step rules on level weights (the cumulative L1 penalty, row
+    weights in the batch's mean): its objective near proximal newton's optimum, with
+    exact zeros."""
+    w = np.random.default_rng(6).uniform(0.5, 2.0, len(files["train"]))
+    path = files["folder"] / "weighted_l1.parquet"
+    files["train"].assign(w=w).to_parquet(path, row_group_size=1500)
+    kw = dict(label="y", weight="w", categorical=["hour"], l1=3e-3, l2=1e-4)
+    best = sn.fit_gd(path, solver="newton", tol=1e-10, **kw)
+    sgd = sn.fit_sgd(path, epochs=40, seed=2, **kw)
+    X, codes = _rows(sgd, path)
+    y = files["train"]["y"].to_numpy()
+
+    def objective(model):
+        z = model.decision_function(X, codes)
+        loss = np.logaddexp(0.0, z) - y * z
+        return (w @ loss / w.sum() + 0.5 * 1e-4 * model.weights @ model.weights
+                + 3e-3 * np.abs(model.weights).sum())
+
+    assert objective(best) == pytest.approx(best.info["objective"], rel=1e-9)
+    assert objective(sgd) <= objective(best) * 1.01
+    assert np.count_nonzero(sgd.weights == 0.0) > 0
+
+
+def test_sgd_validation_data_and_fraction_are_encoded_by_the_training_levels(files):
+    """The held-out rows (a second reader of the training files) and a validation file
+    are read with the training levels: the checks' log loss is the model's own on them."""
+    from sklearn.metrics import log_loss
+
+    model = sn.fit_sgd(files["train_path"], label="y", categorical=["hour"], epochs=2,
+                       seed=1, validation=files["test_path"])
+    z = model.decision_function(*_rows(model, files["test_path"]))
+    last = model.info["validation"][-1]
+    assert last["val_log_loss"] == pytest.approx(
+        log_loss(files["test"]["y"], 1 / (1 + np.exp(-z))), rel=1e-9)
+    held = sn.fit_sgd(files["train_path"], label="y", categorical=["hour"], epochs=2, seed=1,
+                      validation_fraction=0.2)
+    assert 0 < held.info["validation"][-1]["val_rows"] < len(files["train"])
