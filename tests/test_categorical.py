@@ -381,22 +381,44 @@ def test_l2_auto_with_levels_refits_the_pipeline_at_the_chosen_penalty(files):
     assert np.max(np.abs(ours - pipe.decision_function(X))) < 1e-6
 
 
-def test_newton_past_its_dense_hessian_is_refused_lbfgs_is_picked(tmp_path, capsys):
+def test_newton_keeps_a_many_level_column_diagonal_l1_past_the_dense_limit_is_refused(
+        tmp_path, capsys):
+    # 9,000 levels: newton's Hessian is the arrowhead form (a 2 x 2 dense part, the
+    # levels diagonal), not a 0.6 GiB matrix; proximal newton (--l1) wants the dense one
     n = 9000
     frame = pd.DataFrame({"x": np.arange(n, dtype=float) % 7, "id": [f"r{i}" for i in range(n)],
                           "y": np.arange(n) % 2})
     path = tmp_path / "ids.parquet"
     frame.to_parquet(path)
     out = tmp_path / "m.json"
-    code, _, err = run(capsys, "train", path, "--label", "y", "-o", out, "--mode", "newton",
+    code, _, err = run(capsys, "train", path, "--label", "y", "-o", out, "--mode", "auto",
                        "--max-levels", "10000")
+    assert code == 0, err
+    info = sn.load_model(out).info
+    assert info["mode"] == "newton" and info["converged"] and info["passes"] <= 12
+    out.unlink()
+    code, _, err = run(capsys, "train", path, "--label", "y", "-o", out, "--mode", "newton",
+                       "--max-levels", "10000", "--l1", "1e-3")
     last = err.strip().splitlines()[-1]
     assert code == 2 and last.startswith("Error: newton with 9,001 weights") and "--mode lbfgs" in last
-    assert not out.exists()
-    code, _, err = run(capsys, "train", path, "--label", "y", "-o", out, "--mode", "auto",
-                       "--max-levels", "10000", "--max-iter", "3")
-    assert code == 0, err
-    assert sn.load_model(out).info["mode"] == "lbfgs"
+    assert "--l1" in last and not out.exists()
+
+
+def test_newton_size_rule_counts_the_parts():
+    from streamneuron.params import (NEWTON_LIMIT_BYTES, check_newton_size, newton_bytes,
+                                     pick_solver)
+
+    assert newton_bytes(11_118, 10_000) == 8 * (1_119**2 + 10_000 * 1_120)
+    check_newton_size("newton", 11_118, 10_000)  # 95 MiB a task: taken
+    check_newton_size("lbfgs", 10**6)
+    with pytest.raises(sn.ConfigError, match="9,000 weights dense"):
+        check_newton_size("newton", 19_000, 10_000)  # a 9,000-weight dense part
+    k = NEWTON_LIMIT_BYTES // (8 * 4_002) + 1  # 4,000 dense and k diagonal: past the bytes
+    with pytest.raises(sn.ConfigError, match="GiB"):
+        check_newton_size("newton", 4_000 + k, k)
+    assert pick_solver(8, 11_118, 10_000) == "newton"
+    assert pick_solver(8, 11_118) == "lbfgs"  # dense: too large for auto
+
 
 
 def test_inspect_reports_levels_of_a_file_training_would_refuse(tmp_path, capsys):
