@@ -229,3 +229,20 @@ def test_classifier_refuses_a_column_of_too_many_levels(frames):
     X = train.drop(columns="y").assign(id=[f"r{i}" for i in range(len(train))])
     with pytest.raises(ValueError, match="'id' has more than 1000 distinct values.*drop it"):
         NeuronClassifier().fit(X, train["y"])
+
+
+def test_newton_past_its_limit_is_refused_when_the_levels_come_with_the_frame():
+    # a category column's levels are known before any pass: the size rule is applied then
+    import pandas as pd
+
+    from streamneuron.errors import ConfigError
+
+    n = 9000
+    frame = pd.DataFrame({"x": np.arange(n, dtype=float) % 7,
+                          "id": pd.Categorical([f"u{k}" for k in range(n)]),
+                          "y": np.arange(n) % 2})
+    with pytest.raises(ConfigError, match="newton with 9,001 weights"):
+        sn.fit_gd(frame, label="y", solver="newton", l1=1e-3, max_levels=10_000)
+    # auto picks lbfgs there
+    assert sn.fit_gd(frame, label="y", solver="auto", l1=1e-3, max_levels=10_000,
+                     max_iter=1).info["mode"] == "lbfgs"

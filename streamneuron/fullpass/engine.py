@@ -226,11 +226,14 @@ def fit_gd(source, max_iter: int | None = None, lr: float = GD_LR, *, loss: str 
             raise DataError("training needs a label column")
         settle_negative(source)  # (--positive: the other label value, which the model keeps)
         levels_known = not source.categorical or source.levels is not None
-        if solver == AUTO and levels_known:  # (else once the levels are counted)
+        if levels_known:  # (else once the levels are counted: fullpass/learn.py)
             dense = l1 not in (None, 0) or AUTO in (l2, l1) or cv is not None
-            solver = pick_solver(source.n_features, source.n_features + (
-                source.levels.n_weights if source.levels is not None else 0),
-                0 if dense else Arrow.of(source.n_features, source.levels).K)
+            n_weights = source.n_features + (
+                source.levels.n_weights if source.levels is not None else 0)
+            diagonal = 0 if dense else Arrow.of(source.n_features, source.levels).K
+            if solver == AUTO:
+                solver = pick_solver(source.n_features, n_weights, diagonal)
+            check_newton_size(solver, n_weights, diagonal)
         check_auto_penalty(solver, l2=l2, l1=l1, cv=cv,
                            validation_fraction=validation_fraction,
                            validation=validation is not None)
