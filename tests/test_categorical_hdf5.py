@@ -416,3 +416,21 @@ def test_files_whose_strings_and_categories_are_stored_differently_read_together
         counts.add(src.read(i).extra)
     assert counts.counts["s"] == {"a": 2, "b": 2, "a much longer text": 1}
     assert counts.counts["c"] == {"u": 2, "v": 1, "k0": 1, "k1": 1}
+
+
+def test_an_hdf5_file_can_be_written_again_after_a_full_pass_run(tmp_path):
+    # the pass threads' cached sources are closed at the end of a run: h5py refuses to
+    # truncate a file this process still holds open
+    path = tmp_path / "again.h5"
+    rng = np.random.default_rng(1)
+
+    def write():
+        X = rng.normal(size=(500, 2))
+        with h5py.File(path, "w") as f:
+            f.create_dataset("X", data=X, chunks=(100, 2))
+            f["y"] = (X[:, 0] > 0).astype(float)
+
+    write()
+    for solver in ("newton", "gd"):
+        sn.fit_gd(path, solver=solver, max_iter=2, workers=0)
+        write()

@@ -50,7 +50,7 @@ from ..neuron import Neuron
 from ..params import (AUTO, DEFAULT, NEWTON_MAX_FEATURES, check_auto_penalty, check_newton_size,
                       check_params, pick_solver)
 from .partitions import (Partition, already_decoded, decode, pass_data,
-                         plan_partitions, read_units, release_buffers)
+                         plan_partitions, read_units)
 from ..penalty import Penalty, default_l2
 from .heldout import KeptRows, kept_rows, score_held_out
 from .path import Selection, choose_penalty
@@ -381,7 +381,7 @@ class _Run:
                 self.executor.release(bag)
             self.bag = bag = None  # the last references: persisted data goes with them
             if not self.data.decoded:
-                self.executor.run_everywhere(release_buffers)
+                self.executor.run_everywhere(self.data.release)
 
     def _first_pass(self, model: Neuron) -> Evaluation | None:
         """The standardization pass; for newton also the evaluation at ``w = 0``."""

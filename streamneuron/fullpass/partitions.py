@@ -182,9 +182,16 @@ def _buffer(source, n_rows: int) -> np.ndarray:
     return buf
 
 
-def release_buffers() -> None:
-    """Drop the decode buffers of this worker process (run on every worker at the end)."""
+def release_buffers(urls: Iterable[str] = ()) -> None:
+    """Drop the decode buffers of this worker process, and close its sources of the files
+    ``urls`` (run on every worker at the end: an HDF5 file left open here could not be
+    written again by this process, nor by another one while HDF5 locks it)."""
     _BUFFERS.clear()
+    urls = set(urls)
+    with _SOURCES_LOCK:
+        done = [key for key in _SOURCES if key[0][0] in urls]
+        for key in done:
+            _SOURCES.pop(key).close()
 
 
 def read_units(parts: Iterable[Partition], reuse: bool = True) -> Iterator[DecodedUnit]:
@@ -224,6 +231,10 @@ class FileData:
         self.partitions = plan_partitions(source, partition_rows)
         self.n_rows = sum(part.n_rows for part in self.partitions)
         self.persist_anyway = False
+
+    def release(self) -> None:
+        """:func:`release_buffers` of these files (on each worker, at the end of a run)."""
+        release_buffers({part.url for part in self.partitions})
 
     def bag(self):
         import dask.bag as db
