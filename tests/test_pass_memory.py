@@ -22,11 +22,18 @@ def test_tree_fold_adds_results_as_they_come_with_the_trees_bits(n):
     rng = np.random.default_rng(n)
     outputs = [[] if (k % 7 == 3 and n > 1) else
                [rng.standard_normal(5) * 10.0 ** rng.integers(-8, 9, 5)] for k in range(n)]
-    fold = cluster.TreeFold(n, sum_partials)
+    expected = cluster.tree_reduce(outputs, sum_partials)
+    fold = cluster.TreeFold(n, sum_partials)  # (adds into the task's arrays: after)
     for out in outputs:
         fold.add(out)
-    expected = cluster.tree_reduce(outputs, sum_partials)
     assert fold.result().tobytes() == expected.tobytes()
+    def concat(parts):  # a left fold without .fold (as merge_moments): in order
+        return "".join(parts)
+
+    strings = cluster.TreeFold(n, concat)
+    for k in range(n):
+        strings.add([f"{k},"])
+    assert strings.result() == "".join(f"{k}," for k in range(n))
 
 
 def test_in_process_pass_keeps_a_few_task_results_alive_whatever_the_partitions():
@@ -52,5 +59,6 @@ def test_in_process_pass_keeps_a_few_task_results_alive_whatever_the_partitions(
 
     total = executor.map_reduce(bag, task, aggregate=sum_partials)
     assert total[0] == sum(range(60))
-    assert most[0] <= executor.AHEAD * executor.threads + 1
+    # (submitted ahead, the one being added, the two levels' running sums of the tree)
+    assert most[0] <= executor.AHEAD * executor.threads + 1 + 2
     executor.close()

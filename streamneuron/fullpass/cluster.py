@@ -266,6 +266,9 @@ class TreeFold:
 
     def __init__(self, n: int, aggregate, split_every: int = SPLIT_EVERY):
         self.n, self.aggregate, self.split_every = n, aggregate, split_every
+        # ``aggregate.fold(total, x)``: ``aggregate([total, x])`` in total's memory, when
+        # the aggregate has one (``sum_partials``): then a task's array is folded as it is
+        self.fold = getattr(aggregate, "fold", None)
         sizes = [n]  # items on each level; the last level is aggregated whole
         while sizes[-1] > split_every:
             sizes.append(-(-sizes[-1] // split_every))
@@ -275,15 +278,21 @@ class TreeFold:
 
     def add(self, output) -> None:
         """One task's result (the next in the parts' order)."""
-        item = (_NONE if len(output) == 0 and self.n > 1 else self.aggregate(output))
+        if self.fold is not None and len(output) == 1:
+            item = output[0]  # (the task's own array: aggregate([x]) is x's copy)
+        else:
+            item = (_NONE if len(output) == 0 and self.n > 1 else self.aggregate(output))
         self._push(0, item)
 
     def _push(self, level: int, item) -> None:
         last = level == len(self.sizes) - 1
         if item is not _NONE:
             current = self.values[level]
-            self.values[level] = (self.aggregate([item]) if current is _NONE
-                                  else self.aggregate([current, item]))
+            if self.fold is not None:
+                self.values[level] = item if current is _NONE else self.fold(current, item)
+            else:
+                self.values[level] = (self.aggregate([item]) if current is _NONE
+                                      else self.aggregate([current, item]))
         self.seen[level] += 1
         if last:
             return
