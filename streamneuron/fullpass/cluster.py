@@ -56,8 +56,9 @@ class InProcess:
 
     kind = "in-process"
     BLAS_THREADS: int | None = 1
-    # Tasks submitted ahead of the one whose result is added next, per pass thread.
-    AHEAD = 2
+    # Tasks submitted and not yet added: one per pass thread and one waiting, so that a
+    # thread finishing before the one whose result is added next starts another task.
+    AHEAD = 1
 
     def __init__(self, threads: int | None = None):
         self.threads = threads or os.cpu_count() or 1
@@ -70,7 +71,7 @@ class InProcess:
         called directly (on the pass's threads when there are several partitions) and
         their results added as they come, in Dask's tree (:class:`TreeFold`): the same
         numbers, without building, optimizing and scheduling a graph every pass, and
-        with at most ``AHEAD`` task results per thread alive at once, whatever the
+        with at most ``threads + AHEAD`` task results alive at once, whatever the
         number of partitions (a task's result is a partial sum: with newton's Hessian
         ``(p+1)**2`` values, 10 MB at 1,118 weights)."""
         parts = self._kept.get(getattr(bag, "name", None))
@@ -83,7 +84,7 @@ class InProcess:
                     fold.add(task(part, *args))
             else:
                 for output in _in_order(_pool(self.threads), task, args, parts,
-                                        self.AHEAD * self.threads):
+                                        self.threads + self.AHEAD):
                     fold.add(output)
         return fold.result()
 
