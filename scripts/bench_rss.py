@@ -7,7 +7,9 @@ Each run is ``python -m streamneuron train FILE --label y ...`` in a fresh subpr
 version's folder as working directory and ``PYTHONPATH``. Runs are interleaved (every
 version, mode and file once, then again ``--repeat`` times), so that a change in the
 machine's load touches every version alike; the table gives the median peak of each and
-the growth from the first file to the last. The load average is printed before and after.
+the growth from the first file to the last, and the median CPU seconds (user + system:
+less sensitive to the load than the wall time). The load average is printed before and
+after.
 
 Modes (``--modes``): ``newton``, ``lbfgs``, ``sgd`` with the string columns categorical
 (the default ``--max-levels`` leaves the 10,000-level column out: 1,118 weights), ``num-newton``: newton
@@ -38,17 +40,19 @@ MODES = {
 }
 
 
-def peak(folder: str, argv: list[str]) -> tuple[float | None, str]:
-    """(peak RSS MiB, last stderr line) of one run of the CLI from ``folder``."""
+def peak(folder: str, argv: list[str]) -> tuple[float | None, float, str]:
+    """(peak RSS MiB, CPU seconds (user + system), last stderr line) of one run of the
+    CLI from ``folder``."""
     env = {**os.environ, "PYTHONPATH": os.path.abspath(folder)}
     with tempfile.NamedTemporaryFile(suffix=".time") as tf:
-        proc = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", tf.name, sys.executable,
+        proc = subprocess.run(["/usr/bin/time", "-f", "%M %U %S", "-o", tf.name, sys.executable,
                                "-m", "streamneuron", "train", *argv], cwd=folder, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
         if proc.returncode:
-            return None, lines[-1] if lines else f"exit {proc.returncode}"
-        return int(open(tf.name).read().split()[-1]) / 1024.0, ""
+            return None, 0.0, lines[-1] if lines else f"exit {proc.returncode}"
+        rss, user, system = open(tf.name).read().split()[-3:]
+        return int(rss) / 1024.0, float(user) + float(system), ""
 
 
 def load() -> str:
@@ -77,22 +81,23 @@ def main() -> int:
                                 "--quiet", *MODES[mode]]
                         if mode == "lbfgs":
                             argv += ["--max-iter", str(args.lbfgs_iter)]
-                        rss, err = peak(folder, argv)
-                        results.setdefault((mode, name, path), []).append(rss)
+                        rss, cpu, err = peak(folder, argv)
+                        results.setdefault((mode, name, path), []).append((rss, cpu))
                         print(f"  {rep} {mode:10s} {name:8s} {os.path.basename(path):22s} "
-                              f"{'failed: ' + err if rss is None else f'{rss:7.0f} MiB'}",
-                              flush=True)
+                              f"{'failed: ' + err if rss is None else f'{rss:7.0f} MiB'}"
+                              f" {cpu:6.1f} s CPU", flush=True)
     print(f"load average after: {load()}\n")
     names = [os.path.basename(p) for p in args.files]
-    print(f"| mode | version | {' | '.join(names)} | growth |")
-    print("|---|---|" + "---|" * (len(names) + 1))
+    print(f"| mode | version | {' | '.join(names)} | growth | CPU s, {' / '.join(names)} |")
+    print("|---|---|" + "---|" * (len(names) + 2))
     for mode in modes:
         for name, _ in versions:
-            med = [statistics.median([r for r in results[(mode, name, p)] if r is not None] or [0])
-                   for p in args.files]
+            runs = [[r for r in results[(mode, name, p)] if r[0] is not None] for p in args.files]
+            med = [statistics.median([r[0] for r in rs]) if rs else 0.0 for rs in runs]
+            cpu = [statistics.median([r[1] for r in rs]) if rs else 0.0 for rs in runs]
             growth = med[-1] / med[0] if med[0] else float("nan")
             print(f"| {mode} | {name} | {' | '.join(f'{m:.0f} MiB' for m in med)} | "
-                  f"{growth:.2f}x |")
+                  f"{growth:.2f}x | {' / '.join(f'{c:.1f}' for c in cpu)} |")
     return 0
 
 
