@@ -12,8 +12,8 @@ less sensitive to the load than the wall time). The load average is printed befo
 after.
 
 Modes (``--modes``): ``newton``, ``lbfgs``, ``sgd`` with the string columns categorical
-(the default ``--max-levels`` leaves the 10,000-level column out: 1,118 weights), ``num-newton``: newton
-on the numeric columns only. lbfgs runs ``--lbfgs-iter`` iterations (default 10: its peak
+(the default ``--max-levels`` leaves the 10,000-level column out: 1,118 weights),
+``num-newton``: newton on the numeric columns only. lbfgs runs ``--lbfgs-iter`` iterations (default 10: its peak
 is reached in the first passes; the full run takes ~130 passes).
 
     python scripts/make_flights_like.py --rows 1000000 --out /data/flights-1M.parquet
