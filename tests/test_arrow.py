@@ -162,16 +162,3 @@ def test_arrowhead_newton_on_a_dask_cluster_gives_the_same_bits(table):
     np.testing.assert_array_equal(here.weights, there.weights)
     assert np.max(np.abs(_logits(there, path) - _reference_logits(frame, 1.0 / len(frame)))) \
         < 1e-6
-
-
-@pytest.mark.parametrize("count", [1, 2, 8, 9, 17, 65, 100])
-def test_fold_reduce_adds_the_results_as_they_come_with_the_trees_bits(count):
-    # a pass in this process adds each task's (95 MiB with 10,000 levels) sums as it comes
-    from streamneuron.fullpass.cluster import fold_reduce, tree_reduce
-    from streamneuron.fullpass.sums import sum_partials
-
-    rng = np.random.default_rng(count)
-    outputs = [[rng.standard_normal(6) * 10.0 ** rng.integers(-8, 8, 6)]
-               if k % 7 != 3 or count == 1 else [] for k in range(count)]  # some empty
-    expected = tree_reduce([list(o) for o in outputs], sum_partials, 8)
-    assert np.array_equal(fold_reduce(iter(outputs), count, sum_partials, 8), expected)
