@@ -29,6 +29,7 @@ from .base import (COLUMN, DecodedUnit, Source, Unit, check_labels,
 from ..missing import null_feature_message, reader_options
 from ..levels import can_be_categorical, is_categorical_type
 from .paths import FileRef
+from .text import text_checked
 
 # Rows decoded at once (memory: this many rows of every column, ~8 MiB at 32 features).
 DECODE_ROWS = 1 << 16
@@ -319,7 +320,7 @@ class ParquetSource(Source):
         u = self.units[i]
         table = self._file(u.file).read_row_group(u.index, columns=[self.label])
         column = (table.slice(u.start, u.n_rows) if self._step else table).column(0)
-        return _text_checked(column, self.label, self.describe(i))
+        return text_checked(column, self.label, self.describe(i))
 
     def null_counts(self) -> dict[str, int]:
         """Nulls per column of every file: each row group's statistics where the
@@ -415,7 +416,7 @@ class ParquetSource(Source):
             y = self._labels(pa.chunked_array(labels, type=self._types[self.label]), where)
         if self.weight:
             w = self._weights(pa.chunked_array(weights, type=self._types[self.weight]), where)
-        extra = {name: _text_checked(pa.chunked_array(chunks, type=self._types[name]), name,
+        extra = {name: text_checked(pa.chunked_array(chunks, type=self._types[name]), name,
                                      where)
                  for name, chunks in categories.items()}
         return DecodedUnit(out, y, where, extra, w)
@@ -447,7 +448,7 @@ class ParquetSource(Source):
         numeric = (pa.types.is_integer(labels.type) or pa.types.is_floating(labels.type)
                    or pa.types.is_boolean(labels.type))
         if not numeric:
-            values = np.asarray(_text_checked(labels, self.label, where).to_pylist(), dtype=object)
+            values = np.asarray(text_checked(labels, self.label, where).to_pylist(), dtype=object)
         elif labels.null_count:
             values = _values(pc.fill_null(labels.cast(pa.float64()), np.nan))
         else:
@@ -477,40 +478,10 @@ class ParquetSource(Source):
         y = self._labels(table.column(self.label), where) if self.label else None
         w = self._weights(table.column(self.weight), where) if self.weight else None
         extra = {name: table.column(name) for name in keep}
-        extra.update({name: _text_checked(table.column(name), name, where)
+        extra.update({name: text_checked(table.column(name), name, where)
                       for name in self.categorical})
         return DecodedUnit(out, y, where, extra, w)
 
     def close(self) -> None:
         for k in list(self._open):
             self._open.pop(k).close()
-
-
-def _text_checked(column: pa.ChunkedArray, name: str, where: str) -> pa.ChunkedArray:
-    """``column`` if its text is UTF-8 (Arrow's full validation of each chunk's
-    dictionary, or of its values when not dictionary-encoded; other types as they are),
-    else a :class:`DataError` naming the row and the bytes (Arrow reads a Parquet
-    string column's bytes unchecked, and would fail later, far from the file)."""
-    kind = column.type.value_type if pa.types.is_dictionary(column.type) else column.type
-    if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
-        return column
-    row = 0
-    for chunk in column.chunks:
-        text = chunk.dictionary if pa.types.is_dictionary(chunk.type) else chunk
-        try:
-            text.validate(full=True)
-        except pa.ArrowInvalid:
-            raw = (chunk.cast(pa.large_string()) if text is chunk else
-                   chunk.dictionary_decode()).cast(pa.large_binary()).to_pylist()
-            for k, value in enumerate(raw):
-                if value is not None:
-                    try:
-                        value.decode("utf-8")
-                    except UnicodeDecodeError:
-                        raise DataError(
-                            f"{where}, row {row + k}: column {name!r} has a value that is not "
-                            f"UTF-8 text ({value!r}); re-encode the column as UTF-8 (or store "
-                            "integer codes)") from None
-            raise DataError(f"{where}: column {name!r} is not valid UTF-8 text") from None
-        row += len(chunk)
-    return column
