@@ -191,6 +191,14 @@ class TrainState:
         self.levels_from = d
         return self.level_anchor, self.level_stamp, self.level_sum
 
+    def _drop_levels(self) -> None:
+        """Back to the dense step (a next call with another step rule): the level
+        weights' values written, the lazy arrays dropped."""
+        if self.level_anchor is not None:
+            self.sync()
+            self.level_anchor = self.level_stamp = self.level_sum = None
+            self.levels_from = -1
+
     def sync(self) -> None:
         """Write the lazily held level weights' values (and averages) at the current
         update into ``weights`` (``avg_w``): after it they are the model's. A function of
@@ -227,12 +235,14 @@ class TrainState:
                                  "labels")
         record = self._record()
         rows = kernels.Rows(X, labels, order, row_weights, mean, inv_scale)
+        d = X.shape[1]
         if codes is None:
             train = kernels.sgd_block
-        elif kernels.lazy_applies(rule):
-            train = partial(kernels.sgd_codes_block, codes=codes, levels=self._levels(X.shape[1]))
+        elif kernels.lazy_applies(rule, self.weights.shape[0] - d, codes.shape[1]):
+            train = partial(kernels.sgd_codes_block, codes=codes, levels=self._levels(d))
             self._stale_rule = rule  # the level weights' values: sync()
         else:
+            self._drop_levels()
             train = partial(kernels.sgd_codes_block, codes=codes)
         pos, status = train(rows, arrays=self._arrays(record), rule=rule, start=start,
                             stop=stop, max_updates=max_updates)
@@ -247,7 +257,7 @@ class TrainState:
         :func:`objective`; NaN when the pass's weights sum to 0) and starts the next
         pass's sums from zero.
         """
-        if self.carry_rows > 0 and self.levels_from >= 0 and kernels.lazy_applies(rule):
+        if self.carry_rows > 0 and self.level_anchor is not None:
             record = self._record()
             kernels.finish_levels(self._arrays(record), self._levels(self.levels_from), rule,
                                   self.levels_from)

@@ -50,9 +50,22 @@ from .intrinsics import _prefetch_row
 AHEAD = 16
 
 
-def lazy_applies(rule) -> bool:
-    """Whether ``rule``'s steps are taken lazily on level weights (AdaGrad, no L1)."""
-    return bool(rule.adagrad) and not rule.l1 > 0
+# The lazy rule when the level weights are at least this many times the most a batch
+# can meet (``batch_size`` rows x ``k`` columns). A met weight costs the lazy rule
+# 15-20 ns (its catch-up and its step, scattered, one at a time); the dense step costs
+# 0.5-1 ns a weight (contiguous, four at a time). Measured on the flights-like file
+# (batch 256, 4 columns, ~320 weights met a batch): dense 54 ns a row at 11k level
+# weights (lazy 61), lazy 89 / 84 at 2**15 / 2**17 hashed (dense 105 / 351).
+LAZY_RATIO = 16
+
+
+def lazy_applies(rule, levels: int, columns: int) -> bool:
+    """Whether ``rule``'s steps are taken lazily on ``levels`` level weights of
+    ``columns`` categorical columns: AdaGrad without L1 (the rule the lazy catch-up
+    keeps exact), and enough level weights that touching only the met ones pays
+    (:data:`LAZY_RATIO`)."""
+    return (bool(rule.adagrad) and not rule.l1 > 0
+            and levels >= LAZY_RATIO * int(rule.batch_size) * max(columns, 1))
 
 
 def sgd_codes_block(rows, codes: np.ndarray, arrays, rule, *, start: int = 0,
@@ -98,15 +111,16 @@ def sync_levels(arrays, levels: tuple, rule, d: int) -> None:
 def _power_sum(r, m):
     """``(r**m, 1 + r + ... + r**(m - 1))`` for a whole ``m >= 0``, by squaring: blocks
     of ``2**i`` steps (``r**(2**i)`` and its geometric sum ``S(2B) = S(B) (1 + r**B)``)
-    appended for each bit of ``m``, lowest first (``S(n + B) = S(n) + r**n S(B)``)."""
+    appended for each bit of ``m``, lowest first (``S(n + B) = S(n) + r**n S(B)``; a bit
+    of 0 appends nothing: a product with 1 and a sum with 0, exact, and no branch)."""
     power = 1.0
     total = 0.0
     block_power = r
     block_sum = 1.0
     while m > 0:
-        if m & 1:
-            total += power * block_sum
-            power *= block_power
+        bit = (m & 1) == 1
+        total += power * (block_sum if bit else 0.0)
+        power *= block_power if bit else 1.0
         block_sum *= 1.0 + block_power
         block_power *= block_power
         m >>= 1
@@ -124,53 +138,35 @@ def _shrink(lr, l2, root):
 
 
 @njit(inline="always")
-def _value_at(j, t, lo, averaging, anchor, stamp, total, rate):
-    """Level weight ``j`` at update ``t`` and the sum of its iterates in the current
-    average (the iterates from update ``lo`` on; ``averaging`` False: not kept):
-    ``(value, sum)``, from its anchor, nothing changed."""
-    s = stamp[j]
-    a = anchor[j]
-    acc = total[j] if s >= lo else 0.0  # a sum of an average since restarted counts 0
-    if s == t:
-        return a, acc
-    r = rate[j]
-    if averaging:
-        first = max(s + 1.0, lo)
-        m = t - first + 1.0
-        if m > 0.0:
-            lead, _ = _power_sum(r, int(first - s))
-            _, run = _power_sum(r, int(m))
-            acc += a * lead * run
-    power, _ = _power_sum(r, int(t - s))
+def _advance(a, acc, r, s, t, lo, averaging):
+    """A level weight from its anchor ``a`` at update ``s`` to update ``t > s`` (``r`` its
+    shrink factor), and the sum of its iterates in the running average (``acc`` up to
+    ``s``, 0 when the average restarted since; the iterates from update ``lo`` on;
+    ``averaging`` False: not kept): ``(value, sum)``::
+
+        value = a r**(t - s),   sum = acc + sum_{i = max(s + 1, lo)}^{t} a r**(i - s)
+
+    Scalars only: called per row, and numba counts the references of every array an
+    inlined function is handed."""
+    k = int(t - s)
+    if r == 1.0:  # no L2, or no gradient yet
+        return a, acc + a * max(0.0, t - max(s + 1.0, lo) + 1.0) if averaging else acc
+    power, run = _power_sum(r, k)
+    if not averaging:
+        return a * power, acc
+    first = max(s + 1.0, lo)
+    if first == s + 1.0:  # the average began by update s + 1: one run of k iterates
+        return a * power, acc + a * r * run
+    m = t - first + 1.0
+    if m > 0.0:
+        lead, _ = _power_sum(r, int(first - s))
+        _, tail = _power_sum(r, int(m))
+        acc += a * lead * tail
     return a * power, acc
 
 
 @njit(inline="always")
-def _catch_up(j, t, lo, averaging, anchor, stamp, total, rate):
-    """Level weight ``j``'s anchor moved to update ``t`` (when a row meets it); returns
-    its value."""
-    if stamp[j] == t:
-        if t < lo:
-            total[j] = 0.0  # a sum of an average since restarted
-        return anchor[j]
-    value, acc = _value_at(j, t, lo, averaging, anchor, stamp, total, rate)
-    anchor[j] = value
-    total[j] = acc
-    stamp[j] = t
-    return value
-
-
-@njit(inline="always")
-def _rates(g2, d, p, lr, l2):
-    """Each level weight's ``r_j`` from its ``G_j`` (index ``j``; the numbers' unused)."""
-    rate = np.ones(p)
-    for j in range(d, p):
-        rate[j] = _shrink(lr, l2, np.sqrt(g2[j]))
-    return rate
-
-
-@njit(inline="always")
-def _lazy_step(w, carry_w, g2, avg_w, anchor, stamp, total, rate, touched, n_touched, listed,
+def _lazy_step(w, carry_w, g2, avg_w, anchor, stamp, total, touched, n_touched, listed,
                d, p, b, carry_b, m, t, lr, l2, avg_from, avg_b, avg_count):
     """One step of the lazy rule (see the module docstring) on a batch of weight ``m``:
     the number weights and the bias AdaGrad's as :func:`~.common._adagrad_step`, the
@@ -202,11 +198,9 @@ def _lazy_step(w, carry_w, g2, avg_w, anchor, stamp, total, rate, touched, n_tou
         g = c * inv_m + l2 * a
         G = g2[j] + g * g
         g2[j] = G
-        root = np.sqrt(G)
-        a -= lr * g / (root + ADAGRAD_EPS)
+        a -= lr * g / (np.sqrt(G) + ADAGRAD_EPS)
         anchor[j] = a
         stamp[j] = t1
-        rate[j] = _shrink(lr, l2, root)
         if averaged:
             total[j] += a
     avg_b, avg_count = _average(w[:d], avg_w[:d], b, avg_b, avg_count, t1, avg_from)
@@ -253,7 +247,6 @@ def _sgd_codes_lazy(X, codes, labels, order, rw, mean, inv_scale, arrays, levels
     weight_seen = s.weight_seen
     avg_b = s.avg_b
     avg_count = s.avg_count
-    rate = _rates(g2, d, p, lr, l2)
     touched = np.empty(p - d, dtype=np.int64)
     listed = np.zeros(p, dtype=np.bool_)
     n_touched = _listed_carry(carry_w, d, p, touched, listed)
@@ -275,7 +268,18 @@ def _sgd_codes_lazy(X, codes, labels, order, rw, mean, inv_scale, arrays, levels
         for c in range(codes.shape[1]):
             code = codes[i, c]
             if code >= 0:
-                z += _catch_up(code, t, lo, averaging, anchor, stamp, total, rate)
+                # the level's weight caught up to update t (its anchor moved there)
+                stamped = stamp[code]
+                if stamped != t:
+                    value, acc = _advance(anchor[code], total[code] if stamped >= lo else 0.0,
+                                          _shrink(lr, l2, np.sqrt(g2[code])), stamped, t, lo,
+                                          averaging)
+                    anchor[code] = value
+                    total[code] = acc
+                    stamp[code] = t
+                elif t < lo:
+                    total[code] = 0.0  # a sum of an average since restarted
+                z += anchor[code]
         if not np.isfinite(z):
             status = NONFINITE
             pos = i
@@ -305,9 +309,8 @@ def _sgd_codes_lazy(X, codes, labels, order, rw, mean, inv_scale, arrays, levels
         if carry_rows >= batch_size:
             if carry_weight > 0.0:
                 b, t, avg_b, avg_count = _lazy_step(
-                    w, carry_w, g2, avg_w, anchor, stamp, total, rate, touched, n_touched,
-                    listed, d, p, b, carry_b, carry_weight, t, lr, l2, avg_from, avg_b,
-                    avg_count)
+                    w, carry_w, g2, avg_w, anchor, stamp, total, touched, n_touched, listed,
+                    d, p, b, carry_b, carry_weight, t, lr, l2, avg_from, avg_b, avg_count)
                 lo = t - avg_count + 1.0
                 updates += 1
             else:
@@ -349,20 +352,12 @@ def _sync(arrays, levels, numbers, d):
     lo = t - count + 1.0
     averaging = avg_from > 0.0
     for j in range(d, p):
-        r = _shrink(lr, l2, np.sqrt(g2[j]))
-        s_j = stamp[j]
+        stamped = stamp[j]
         a = anchor[j]
-        acc = total[j] if s_j >= lo else 0.0
-        if s_j != t:
-            if averaging:
-                first = max(s_j + 1.0, lo)
-                m = t - first + 1.0
-                if m > 0.0:
-                    lead, _ = _power_sum(r, int(first - s_j))
-                    _, run = _power_sum(r, int(m))
-                    acc += a * lead * run
-            power, _ = _power_sum(r, int(t - s_j))
-            a *= power
+        acc = total[j] if stamped >= lo else 0.0
+        if stamped != t:
+            a, acc = _advance(a, acc, _shrink(lr, l2, np.sqrt(g2[j])), stamped, t, lo,
+                              averaging)
         w[j] = a
         if averaging and count > 0.0:
             avg_w[j] = acc / count
@@ -380,10 +375,9 @@ def _finish_lazy(arrays, levels, numbers, d):
     listed = np.zeros(p, dtype=np.bool_)
     n_touched = _listed_carry(carry_w, d, p, touched, listed)
     if s.carry_weight > 0.0:
-        rate = _rates(g2, d, p, lr, l2)
         s.bias, s.updates, s.avg_b, s.avg_count = _lazy_step(
-            w, carry_w, g2, avg_w, anchor, stamp, total, rate, touched, n_touched, listed, d,
-            p, s.bias, s.carry_b, s.carry_weight, s.updates, lr, l2, avg_from, s.avg_b,
+            w, carry_w, g2, avg_w, anchor, stamp, total, touched, n_touched, listed, d, p,
+            s.bias, s.carry_b, s.carry_weight, s.updates, lr, l2, avg_from, s.avg_b,
             s.avg_count)
     else:
         for j in range(p):
