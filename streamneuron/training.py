@@ -423,14 +423,15 @@ class PassPolicy:
     def train_array(self, state: TrainState, X, y, center: np.ndarray, inv_scale: np.ndarray,
                     *, row_weights: np.ndarray | None = None, seed: int = 0,
                     shuffle: bool = True, first_pass: int = 0,
-                    unscaled: bool = False) -> list[float]:
+                    unscaled: bool = False, codes: np.ndarray | None = None) -> list[float]:
         """Passes over in-memory rows ``(X, y)``, the whole array one block: pass ``p``
         (counted from ``first_pass``) visits the rows in ``block_order(n, seed, p)``, the
         order :func:`streamneuron.fit_sgd` gives a source of one unit in epoch ``p``, and
         ends with :meth:`TrainState.finish_pass`. Up to ``max_passes`` passes, fewer when
         ``until_converged`` and :meth:`converged`. Returns the passes' objectives;
         DivergenceError naming the pass when the weights stop being finite (``unscaled``:
-        the features are not standardized, which it then suggests)."""
+        the features are not standardized, which it then suggests). ``codes``: the rows'
+        level codes (categorical columns), in the rows' order like ``X``."""
         n, rule, curve = X.shape[0], self.rule, []
         for p in range(first_pass, first_pass + self.max_passes):
             self.start_pass(state)
@@ -439,7 +440,7 @@ class PassPolicy:
             in_order = row_weights[order] if row_weights is not None and order.size \
                 else row_weights
             _, status = state.train_block(X, labels, rule, center, inv_scale, order=order,
-                                          row_weights=in_order)
+                                          row_weights=in_order, codes=codes)
             if status == OK:
                 _, objective = state.finish_pass(rule)  # the last short batch, as it is
             if status != OK or not state.is_finite():

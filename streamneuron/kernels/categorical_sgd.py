@@ -40,9 +40,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ..schedules import ADAGRAD_EPS
 from .categorical import _add_gradient, _row_logit
-from .common import NONFINITE, OK, PAUSED, _average, _step, loss_and_dz_scalar
+from .common import ADAGRAD_EPS, NONFINITE, OK, PAUSED, _average, _step, loss_and_dz_scalar
 from .intrinsics import _prefetch_row
 
 # Shuffled rows: the row this many positions ahead is hinted into cache (its features
