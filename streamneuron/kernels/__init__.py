@@ -8,9 +8,10 @@ The package, by what the pieces are for:
   curvature from a sample of the rows), :func:`hessian_meat_sums`, :func:`moments`);
 * :mod:`.categorical`: the same sums for rows with categorical level codes
   (:func:`categorical_sums`, :func:`level_logits`);
-* :mod:`.categorical_sgd`: SGD's steps for rows with level codes (:func:`sgd_codes_block`;
-  AdaGrad's lazily, a step touching only the level weights its rows met:
-  :func:`sync_levels`, :func:`finish_levels`);
+* :mod:`.categorical_sgd`: SGD's steps for rows with level codes (:func:`sgd_codes_block`,
+  rows in spans, their losses vectorized); with many level weights AdaGrad's steps are
+  taken lazily (:mod:`.categorical_lazy`: a step touches only the level weights its rows
+  met, :func:`sync_levels` and :func:`finish_levels` write the others' values);
 * :mod:`.proximal`: the proximal Newton direction with an L1 penalty
   (:func:`l1_newton_direction`, coordinate descent on a small quadratic model);
 * :mod:`.apply`: logits for predictions and metrics, and data movement
