@@ -159,3 +159,22 @@ def test_a_run_crashed_anywhere_and_resumed_is_exact(rows, tmp_path, monkeypatch
     assert crashes == 4
     np.testing.assert_array_equal(model.weights, reference.weights)
     assert model.bias == reference.bias
+
+
+def test_chunks_with_other_dictionaries_of_one_length_are_mapped_each():
+    """A unit's chunks that repeat a dictionary map it once; another dictionary (even of
+    the same length and type) is mapped afresh."""
+    import pyarrow as pa
+
+    from streamneuron.levels import LevelCounts
+
+    counts = LevelCounts(["c"])
+    counts.add({"c": pa.array(["a", "b", "c", "a"])})
+    levels = counts.levels(reference=False)
+    first = pa.DictionaryArray.from_arrays(pa.array([0, 1, 1], pa.int32()), pa.array(["a", "b"]))
+    again = pa.DictionaryArray.from_arrays(pa.array([1, 0], pa.int32()), pa.array(["a", "b"]))
+    other = pa.DictionaryArray.from_arrays(pa.array([0, 1], pa.int32()), pa.array(["c", "z"]))
+    column = pa.chunked_array([first, again, other, first])
+    codes = levels.encode({"c": column}, 10, 5)[:, 0]
+    a, b, c = (5 + levels.columns[0].values.index(v) for v in "abc")
+    np.testing.assert_array_equal(codes, [a, b, b, b, a, c, -1, a, b, b])

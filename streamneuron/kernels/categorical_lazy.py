@@ -31,9 +31,6 @@ def _span_space(d):
             np.empty(SPAN), np.empty(SPAN), np.empty(SPAN))
 
 
-
-
-
 @njit(inline="always")
 def _power_sum(r, m):
     """``(r**m, 1 + r + ... + r**(m - 1))`` for a whole ``m >= 0``, by squaring: blocks

@@ -1,17 +1,22 @@
 """SGD on rows with categorical level codes: a row's gradient goes to its own levels'
 weights (``z = b + sum_j w_j x~_j + sum_c w[code_c]``, :mod:`.categorical`).
 
-Two ways to take the steps, one per step rule:
+Both kernels take the rows in *spans* of at most ``SPAN`` rows of one batch (they meet
+the same weights): the span's logits, then its losses and ``dL/dz`` four rows per
+instruction (:func:`~.common._losses`), then the carry in row order: the numbers of a
+row-by-row loop. Two ways to take the steps:
 
-* **lazy** (:func:`_sgd_codes_lazy`), AdaGrad without L1 (the default schedule
-  ``auto``, and ``adagrad``): a step touches the number weights, the bias and the
-  level weights its batch's rows met, nothing else. A level weight ``j`` is held as
+* **lazy** (:mod:`.categorical_lazy`), AdaGrad without L1 (the default schedule
+  ``auto``, and ``adagrad``) when the level weights are many (:data:`LAZY_RATIO`): a step
+  touches the number weights, the bias and the level weights its batch's rows met,
+  nothing else. A level weight ``j`` is held as
   an *anchor* ``a_j``, its value after update ``s_j`` (its *stamp*); a step that
   meets none of its rows only shrinks it by the L2 term at its own AdaGrad rate,
   with its sum of squares ``G_j`` unchanged, so ``k`` such steps multiply it by
   ``r_j**k``::
 
-      r_j = 1 - lr l2 / (sqrt(G_j) + eps)      (1 while G_j = 0; 0 at the least)
+      r_j = 1 - lr l2 / (sqrt(G_j) + eps)      (1 while G_j = 0; 0 at the least:
+                                               a shrink never overshoots zero)
       w_j(t) = a_j r_j**(t - s_j)
 
   and a step that meets its rows is AdaGrad's, the L2 term in the gradient as in
@@ -27,12 +32,15 @@ Two ways to take the steps, one per step rule:
   weight's value (and average) at update ``t`` into ``w`` (``avg_w``) without changing
   the anchors, so the numbers never depend on when that is done: a run stopped and
   resumed anywhere gives the same bits. Powers and geometric sums are made by
-  squaring (:func:`_power_sum`): a fixed sequence of products for each exponent.
-  The fixed point is the objective's: L2 is every step's, exactly.
+  squaring (``_power_sum``): a fixed sequence of products for each exponent.
+  The fixed point is the objective's: L2 is every step's, exactly. Without L2 the
+  lazy rule is the dense one, bit for bit.
 
 * **dense** (:func:`_sgd_codes_block`), every other rule (plain or ``invscaling`` steps,
-  L1): every ``batch_size`` rows the one update step :func:`~.common._step` over all
-  ``p`` weights (L2, AdaGrad's sums, the cumulative L1 penalty, averaging).
+  L1), and AdaGrad with fewer level weights: every ``batch_size`` rows the one update
+  step :func:`~.common._step` over all ``p`` weights (L2, AdaGrad's sums, the cumulative
+  L1 penalty, averaging). A plain step's lazy form (a shared scale) would be exact too;
+  not written: the default schedule is AdaGrad's.
 """
 
 from __future__ import annotations
