@@ -14,8 +14,16 @@ column into int32 codes of a file-wide table; one warm-up read first), then ``st
 train FILE --mode sgd --epochs E`` at each level limit in a fresh process (and the same
 with ``--baseline``'s code on PYTHONPATH, when given). An epoch's time is the median of
 the run's epochs after the first (``history[].seconds``); reported: the medians over the
-rounds and their ratio. ``--gap``: one default run (until converged) per file at
+rounds and their ratio, and the median of each round's ratio (epoch / that round's scan:
+steadier on a shared machine, whose load moves between rounds). ``--gap``: one default run (until converged) per file at
 ``--max-levels 10000``, its saved model's objective J against ``--optimum`` (J*).
+
+``--pieces`` (in this process, with the ``streamneuron`` on PYTHONPATH: run it once per
+tree): CPU seconds (``time.process_time``: every thread, so the scan's pyarrow threads
+and the epoch's reader thread count) of the scan, of an epoch through the stream (the
+reader thread decoding ahead, the kernel on this one), and of its pieces one after the
+other (decode of a unit, its codes alone, the row permutation, the labels in its order,
+the kernel). Steadier than wall time on a machine shared with other work.
 """
 
 from __future__ import annotations
@@ -52,6 +60,67 @@ def train(path: str, limit: int, epochs: int | None, code: str, workdir: str) ->
     return summary
 
 
+def pieces(path: str, limit: int, repeat: int) -> dict:
+    """CPU seconds of the scan, an epoch and its pieces (see the module docstring),
+    medians of ``repeat`` rounds after one warm-up round."""
+    import numpy as np
+
+    import streamneuron as sn
+    from streamneuron import kernels
+    from streamneuron.losses import get_loss
+    from streamneuron.stats import first_pass
+    from streamneuron.stream import Position, block_order, iter_blocks
+    from streamneuron.training import PassPolicy, TrainState
+
+    cats = LIMITS[limit]
+    cols = bc.Columns([f"x{j}" for j in range(8)], cats, "y")
+    src = sn.open_source(path, label="y", categorical=cats)
+    moments, src = first_pass(src, max_levels=limit, reference=False)
+    n, d = src.n_rows, src.n_features
+    mean, inv = moments.mean, 1.0 / moments.scale()
+    rule = PassPolicy.of(get_loss("log"), n, l2=1.0 / n).rule
+    buf = np.empty(max(u.n_rows for u in src.units) * d)
+    state = TrainState.start(np.zeros(src.n_weights))
+    clock = time.process_time
+    names = ("scan", "epoch", "read", "codes", "order", "labels", "kernel")
+    times: dict = {k: [] for k in names}
+    for r in range(repeat + 1):
+        t0 = clock()
+        bc.scan(path, cols, True)
+        scan = clock() - t0
+        t0 = clock()
+        for block in iter_blocks(src, Position(r, 0, 0), epochs=r + 1, shuffle=True, seed=0):
+            state.train_block(block.X, block.labels, rule, mean, inv, order=block.order,
+                              codes=block.codes)
+        state.finish_pass(rule)
+        epoch = clock() - t0
+        parts = dict.fromkeys(names[2:], 0.0)
+        for i, u in enumerate(src.units):
+            X = buf[:u.n_rows * d].reshape(u.n_rows, d)
+            t0 = clock()
+            unit = src.read(i, out=X)
+            t1 = clock()
+            raw = src.source.read(i, out=X)
+            t2 = clock()
+            src.levels.encode(raw.extra, raw.n_rows, d)
+            t3 = clock()
+            order = block_order(u.n_rows, seed=0, epoch=r, block=i, shuffle=True)
+            t4 = clock()
+            labels = kernels.gather(unit.y, order, np.empty(len(order), unit.y.dtype))
+            t5 = clock()
+            state.train_block(X, labels, rule, mean, inv, order=order, codes=unit.codes)
+            t6 = clock()
+            for k, dt in zip(names[2:], (t1 - t0, t3 - t2, t4 - t3, t5 - t4, t6 - t5)):
+                parts[k] += dt
+        state.finish_pass(rule)
+        if r:
+            for k, v in {"scan": scan, "epoch": epoch, **parts}.items():
+                times[k].append(v)
+    out = {k: statistics.median(v) for k, v in times.items()}
+    out["weights"] = src.n_weights
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("files", nargs="+")
@@ -61,8 +130,21 @@ def main() -> int:
     ap.add_argument("--gap", action="store_true", help="default runs: J against --optimum")
     ap.add_argument("--optimum", type=float, nargs="*", default=[],
                     help="J* of each file at --max-levels 10000")
+    ap.add_argument("--pieces", action="store_true", help="CPU seconds, in this process")
     ap.add_argument("--json")
     args = ap.parse_args()
+    if args.pieces:
+        results = {}
+        for path in args.files:
+            for limit in LIMITS:
+                res = results[f"{path} {limit}"] = pieces(path, limit, args.rounds)
+                print(f"{os.path.basename(path)} ({res['weights']} weights), CPU s: "
+                      + "  ".join(f"{k} {v:.3f}" for k, v in res.items() if k != "weights")
+                      + f"; epoch / scan {res['epoch'] / res['scan']:.2f}x", flush=True)
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(results, f, indent=1)
+        return 0
     codes = {"this": ROOT, **({"baseline": args.baseline} if args.baseline else {})}
     results: dict = {}
     with tempfile.TemporaryDirectory() as workdir:
@@ -88,8 +170,12 @@ def main() -> int:
                 limit = int(key.split()[-1])
                 scan = statistics.median(res["scan"][limit])
                 epoch = statistics.median(values)
+                ratios = [e / s for e, s in zip(values, res["scan"][limit])]
+                res.setdefault("ratio", {})[key] = statistics.median(ratios)
                 print(f"{os.path.basename(path)} {key} ({res['weights'][limit]} weights): "
-                      f"epoch {epoch:.3f} s / scan {scan:.3f} s = {epoch / scan:.2f}x")
+                      f"epoch {epoch:.3f} s / scan {scan:.3f} s = {epoch / scan:.2f}x; "
+                      f"median of the rounds' ratios {statistics.median(ratios):.2f}x "
+                      f"({', '.join(f'{q:.2f}' for q in ratios)})")
         if args.gap:
             for path, optimum in zip(args.files, args.optimum or [None] * len(args.files)):
                 s = train(path, 10000, None, ROOT, workdir)
