@@ -132,7 +132,8 @@ class Levels:
         differently (or not dictionary-encoded) give the same codes."""
         codes = np.empty((n_rows, len(self.columns)), dtype=np.int32)
         for k, (column, start) in enumerate(zip(self.columns, self.offsets())):
-            codes[:, k] = _codes(arrays[column.name], column, first + int(start))
+            if not _dictionary_into(arrays[column.name], column, first + int(start), codes[:, k]):
+                codes[:, k] = _codes(arrays[column.name], column, first + int(start))
         return codes
 
     # -- the model file -------------------------------------------------------------
@@ -226,6 +227,29 @@ def _codes(array, column: Column, start: int) -> np.ndarray:
         out[np.asarray(array.is_null().to_numpy(zero_copy_only=False))] = \
             _null_code(column, start)
     return out
+
+
+def _dictionary_into(array, column: Column, start: int, out: np.ndarray) -> bool:
+    """The common case of :func:`_codes` written straight into ``out`` (a column of the
+    codes): dictionary chunks without nulls, each row's code taken from its chunk's mapped
+    dictionary (no copies of the indices, no parts joined). False, nothing written: another
+    case."""
+    chunks = array.chunks if isinstance(array, pa.ChunkedArray) else [array]
+    if column.hash_bits or not all(pa.types.is_dictionary(c.type) and not c.null_count
+                                   for c in chunks):
+        return False
+    from .kernels import gather
+
+    row = 0
+    for chunk in chunks:
+        n = len(chunk)
+        mapped = _mapped(chunk.dictionary, column, start)
+        if mapped.size:
+            gather(mapped, chunk.indices.to_numpy(), out[row:row + n])
+        else:
+            out[row:row + n] = NO_WEIGHT
+        row += n
+    return row == len(out)
 
 
 def _mapped(dictionary, column: Column, start: int) -> np.ndarray:
