@@ -15,8 +15,9 @@ call of ``evaluate`` reads all the data once.
             The pass that evaluates a trial point also sums the next gradient
             and Hessian, so an accepted step costs one pass.
 ``lbfgs``   L-BFGS: the two-loop recursion over the last steps and gradient
-            changes, a backtracking (Armijo) line search; one pass per
-            objective-and-gradient evaluation.
+            changes (:mod:`~streamneuron.fullpass.quasi_newton`), a backtracking
+            (Armijo) line search; one pass per objective-and-gradient evaluation;
+            its last passes newton's where the Hessian is cheap.
 
 With an L1 penalty (``l1 > 0``) each solver minimises ``F = J + l1 ||w||_1``
 (the bias is not penalised; :class:`streamneuron.penalty.Penalty` writes the
@@ -46,9 +47,11 @@ the remaining gap ``J - J* ~ grad^T H^-1 grad / 2``, is at most ``tol |J| / 4``
 and, without L1, the Newton step (the estimate of the weights' own remaining
 error) is at most ``tol`` relative to the weights, or the previous point already
 met the gap test (:class:`NewtonStop`: at most one pass more than the gap alone).
-``lbfgs``: when its estimate of the gap (the quasi-Newton model's ``pg' H^-1 pg / 2``,
-directions it has not explored taken as flat as the flattest seen: :func:`lbfgs`) is at
-most ``tol |F|``.
+``lbfgs``: up to ``LBFGS_ENDGAME_MAX_WEIGHTS`` weights, as newton: once its own estimate
+of the gap (the quasi-Newton model's ``pg' H^-1 pg / 2``, directions it has not explored
+taken as flat as the flattest seen) is within ``LBFGS_ENDGAME tol |F|``, its next pass
+also sums the Hessian and newton's steps and stop end the run (:func:`lbfgs`); above, when
+that estimate is at most ``LBFGS_MARGIN tol |F|``.
 ``gd``: when the relative objective change is at most ``tol`` and ``||grad||``
 at most ``sqrt(tol)``. Each solver also stops, with ``converged = False`` and a
 message, after ``max_iter`` iterations, or when the weights run off to
@@ -59,6 +62,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Callable
 
 import numpy as np
@@ -94,6 +98,9 @@ GROWTH = 1e-9
 # after at most INNER_SWEEPS sweeps.
 INNER_REL = 1e-8
 INNER_FLOOR = 1e-3
+# ... and at WEIGHTS_INNER_FLOOR when newton bounds the weights' error with L1 (lbfgs's
+# endgame): the direction's own error, ~sqrt(2 floor threshold / l2), must be below tol.
+WEIGHTS_INNER_FLOOR = 1e-9
 INNER_SWEEPS = 1000
 # OWL-QN: always Andrew and Gao's sign-aligned direction (True), or only when the
 # quasi-Newton direction held on the orthant's face is no descent direction (see owlqn).
@@ -220,17 +227,18 @@ class NewtonStop:
         return done
 
 
-def proximal_direction(ev: Evaluation, penalty: Penalty, threshold: float) -> Direction:
+def proximal_direction(ev: Evaluation, penalty: Penalty, threshold: float,
+                       floor: float = INNER_FLOOR) -> Direction:
     """Proximal Newton's direction: ``d`` minimises ``q(d) = g.d + d'Hd/2 + l1 (||w +
     d||_1 - ||w||_1)`` (coordinate descent, :func:`~streamneuron.kernels.l1_newton_direction`,
-    no pass; it stops at ``INNER_FLOOR threshold``), the slope ``delta = g.d + l1
+    no pass; it stops at ``floor threshold``), the slope ``delta = g.d + l1
     (||w + d||_1 - ||w||_1) < 0`` (Tseng and Yun 2009)."""
     from ..kernels import l1_newton_direction
 
     p = ev.theta.shape[0]
     step = np.empty(p)
     model, _ = l1_newton_direction(ev.hessian, ev.gradient, ev.theta, penalty.l1, p - 1,
-                                   INNER_REL, INNER_FLOOR * threshold, INNER_SWEEPS, step)
+                                   INNER_REL, floor * threshold, INNER_SWEEPS, step)
     slope = math.nan
     if math.isfinite(model):
         w = ev.theta[:-1]
@@ -264,8 +272,11 @@ def newton(evaluate: Evaluate, theta: np.ndarray, options: Options,
     trace = Trace(report, penalty, start_objective=F)
     stop = max_iter_stop(options)
     # Without L1 the stop also bounds the weights' error (NewtonStop): at most one pass more.
-    # (with L1 too when bound_weights: lbfgs's endgame, whose start is no Newton point)
+    # (with L1 too when bound_weights: lbfgs's endgame, whose start is no Newton point;
+    # its directions then solved to WEIGHTS_INNER_FLOOR)
     bound = penalty.l1 == 0.0 if bound_weights is None else bound_weights
+    if bound and penalty.l1 > 0.0:
+        direction = partial(proximal_direction, floor=WEIGHTS_INNER_FLOOR)
     weights_stop = NewtonStop(options.tol) if bound else None
     curvature = True  # the Hessian that steers; "exact" once a sampled one says "done"
     for _ in range(options.max_iter):
