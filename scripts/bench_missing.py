@@ -7,13 +7,20 @@ Two Parquet files of float32 features (row groups of 65,536 rows), written once 
 temporary folder: ``clean`` without gaps, ``gappy`` the same values with 3% of 5 of the
 columns null (as on the flights table). Timed, alternating, medians of ``--repeat``:
 
-* **SGD epoch**: ``fit_sgd(epochs=2)``, the seconds of each epoch as its history row
+* **SGD epoch**: ``fit_sgd(epochs=3)``, the seconds of each epoch as its history row
   says (reading, imputing, training); ``gappy`` with ``missing="impute"`` trains on
   ``d + 5`` columns (the indicators), as scikit-learn's pipeline would;
 * **full pass**: ``fit_gd(solver="gd", max_iter=6, tol=0)`` in this process, the
   seconds per iteration (one pass each) from the history rows;
 * **first pass**: ``stats.first_pass`` (the standardization pass; with impute, the
   NaN-aware moments of the values present).
+
+* **Parquet decode**: pyarrow's decoding of the ``d`` feature columns alone, the part
+  of every pass that nulls in the file cost before streamneuron sees them.
+
+Each also as CPU seconds (``time.process_time``: every thread of this process, so
+the SGD reader thread too), less swayed by other jobs on a shared machine: per epoch
+or pass, the difference between a run of 3 and of 1 epochs (6 and 2 passes).
 
 Each is also timed on ``wide``, a file without gaps as wide as ``gappy`` imputed
 (``d + 5`` columns): the share of the cost that is the indicator columns themselves
@@ -79,21 +86,51 @@ def _table(X, y, holes) -> pa.Table:
     return pa.table(columns)
 
 
-def sgd_epoch(path, missing) -> float:
-    model = sn.fit_sgd(path, epochs=2, missing=missing, batch_size=256, seed=0)
-    return statistics.median(row["seconds"] for row in model.info["history"])
+def _cpu_per_step(fit, short: int, long: int) -> tuple:
+    """``fit(k)`` run for ``short`` then ``long`` epochs or passes: the model of the long
+    run and the CPU seconds (every thread of this process) per epoch or pass beyond the
+    short run's (the set-up and the first pass cancel)."""
+    c0 = time.process_time()
+    fit(short)
+    c1 = time.process_time()
+    model = fit(long)
+    c2 = time.process_time()
+    return model, ((c2 - c1) - (c1 - c0)) / (long - short)
 
 
-def full_pass(path, missing) -> float:
-    model = sn.fit_gd(path, solver="gd", max_iter=6, tol=0, missing=missing, workers=0)
-    return statistics.median(row["seconds"] for row in model.info["history"][1:])
+def sgd_epoch(path, missing) -> tuple[float, float]:
+    model, cpu = _cpu_per_step(lambda k: sn.fit_sgd(path, epochs=k, tol=0, missing=missing,
+                                                    batch_size=256, seed=0), 1, 3)
+    return statistics.median(row["seconds"] for row in model.info["history"]), cpu
 
 
-def standardization(path, missing) -> float:
+def full_pass(path, missing) -> tuple[float, float]:
+    model, cpu = _cpu_per_step(lambda k: sn.fit_gd(path, solver="gd", max_iter=k, tol=0,
+                                                   missing=missing, workers=0), 2, 6)
+    return statistics.median(row["seconds"] for row in model.info["history"][1:]), cpu
+
+
+def standardization(path, missing) -> tuple[float, float]:
     source = sn.open_source(path, missing=missing)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     first_pass(source, max_levels=100, reference=False)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu
+
+
+def decode(path, missing) -> tuple[float, float]:
+    """pyarrow's decoding of the feature columns alone (no streamneuron): the part of a
+    pass that a file with nulls costs whatever is done with them."""
+    f = pq.ParquetFile(path)
+    features = [name for name in f.schema_arrow.names if name.startswith("x")][:_D[0]]
+    start, cpu = time.perf_counter(), time.process_time()
+    for group in range(f.num_row_groups):
+        for _ in f.iter_batches(batch_size=1 << 16, row_groups=[group], columns=features,
+                                use_threads=False):
+            pass
+    return time.perf_counter() - start, time.process_time() - cpu
+
+
+_D = [0]  # the features of clean and gappy (decode reads as many of wide's)
 
 
 def main() -> None:
@@ -102,6 +139,7 @@ def main() -> None:
     parser.add_argument("--features", type=int, default=20)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
+    _D[0] = args.features
     with tempfile.TemporaryDirectory() as tmp:
         clean, gappy, wide = write(Path(tmp), args.rows, args.features)
         sgd_epoch(clean, "error")  # compile and warm the page cache
@@ -110,15 +148,17 @@ def main() -> None:
               f"{GAPPY_COLUMNS} columns {GAP_FRACTION:.0%} null (impute: "
               f"{args.features + GAPPY_COLUMNS} columns)")
         for name, fn in (("SGD epoch", sgd_epoch), ("full pass (gd)", full_pass),
-                         ("first pass", standardization)):
+                         ("first pass", standardization), ("Parquet decode", decode)):
             a, b, c = [], [], []
             for _ in range(args.repeat):
                 a.append(fn(clean, "error"))
                 b.append(fn(gappy, "impute"))
                 c.append(fn(wide, "error"))
-            ma, mb, mc = (statistics.median(v) for v in (a, b, c))
-            print(f"{name:16s} clean {ma:7.3f} s  impute {mb:7.3f} s  ({mb / ma:4.2f}x)   "
-                  f"clean as wide {mc:7.3f} s  (impute {mb / mc:4.2f}x of it)")
+            for k, unit in ((0, "wall"), (1, "CPU")):
+                ma, mb, mc = (statistics.median(t[k] for t in v) for v in (a, b, c))
+                print(f"{name:16s} {unit:4s} clean {ma:7.3f} s  impute {mb:7.3f} s  "
+                      f"({mb / ma:4.2f}x)   clean as wide {mc:7.3f} s  "
+                      f"(impute {mb / mc:4.2f}x of it)")
 
 
 if __name__ == "__main__":

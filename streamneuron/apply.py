@@ -42,6 +42,31 @@ def check_model_fits(model: Neuron, source: Source) -> None:
         )
 
 
+def check_label_values(model: Neuron, source: Source) -> None:
+    """The labels read as the model's (``--positive``): ModelError when the source counts
+    another value as 1; a source that does not know the other value takes the model's
+    (then any third value is an error naming it)."""
+    if model.positive is None:
+        return
+    if source.positive is None or not _same_value(source.positive, model.positive):
+        said = "no label value" if source.positive is None else repr(source.positive)
+        raise ModelError(f"the model counts label value {model.positive!r} as 1 (and "
+                         f"{model.negative!r} as 0) but the data was opened with {said} as 1; "
+                         "open it with open_source(..., **model.columns())")
+    if source.negative is None and model.negative is not None:
+        source.negative = model.negative
+
+
+def _same_value(a, b) -> bool:
+    """Two spellings of one label value: ``"2"`` and ``2.0``, ``"true"`` and ``True``."""
+    if str(a).strip().lower() == str(b).strip().lower():
+        return True
+    try:
+        return float(a) == float(b)
+    except (TypeError, ValueError):
+        return False
+
+
 def _logits(model: Neuron, rows_read) -> np.ndarray:
     """The model's logits of some rows read: a decoded unit or a block of the stream."""
     z = np.empty(len(rows_read.X), dtype=np.float64)
@@ -181,6 +206,7 @@ def evaluate(model: Neuron, source: Source, *,
     check_model_fits(model, source)
     if source.label is None:
         raise DataError("evaluate needs a label column")
+    check_label_values(model, source)
     weighted = source.weighted
     metrics = StreamingMetrics(weighted=weighted)
     metrics.skipped = 0  # --missing drop: the rows with a missing value

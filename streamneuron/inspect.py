@@ -79,7 +79,7 @@ def _inspect(paths, label, x_key, y_key, exclude) -> dict:
         }
         report.update(source.details())  # HDF5: "hdf5", the dataset layout
         report["schema"] = source.schema()
-        report["categorical"] = categorical_report(source)
+        report["categorical"] = categorical_report(source, x_key=x_key)
         if report["decoded_bytes_per_unit_max"] > LARGE_UNIT_BYTES:
             report["warnings"].append(
                 f"the largest {report['unit_kind'][:-1]} decodes to "
@@ -142,7 +142,8 @@ def _label_report(source, warnings_: list[str]) -> dict:
             "label_values_complete": not more, "label_nulls": nulls}
 
 
-def categorical_report(source, max_levels: int = MAX_LEVELS, top: int = TOP_LEVELS) -> list[dict]:
+def categorical_report(source, max_levels: int = MAX_LEVELS, top: int = TOP_LEVELS,
+                       x_key: str = "X") -> list[dict]:
     """Per categorical column of ``source`` (string, dictionary: ``source.categorical``)
     ``{column, type, distinct, more_than, nulls, top}``: its distinct values (a null
     one of them) and the ``top`` most frequent as ``[value, count]`` (by count, then
@@ -150,7 +151,8 @@ def categorical_report(source, max_levels: int = MAX_LEVELS, top: int = TOP_LEVE
     (:class:`~streamneuron.levels.LevelCounts`): memory bounded by ``max_levels``
     values a column, never by the rows; a column past it (training's
     ``--max-levels``, which would leave it out) gets ``distinct`` None and
-    ``more_than`` ``max_levels``, and no top levels."""
+    ``more_than`` ``max_levels``, and no top levels. ``x_key``: an HDF5 file's
+    features dataset or pandas key, as the source was opened."""
     names = list(source.categorical or ())
     if not names:
         return []
@@ -158,7 +160,7 @@ def categorical_report(source, max_levels: int = MAX_LEVELS, top: int = TOP_LEVE
     # The categorical columns alone (no label, no numbers): a file whose labels or
     # numbers training would refuse (nulls, strings) still has its levels reported.
     files = [ref.path if ref.is_local else ref.url for ref in source.files]
-    with open_source(files, label=None, features=[], categorical=names) as alone:
+    with open_source(files, label=None, features=[], categorical=names, x_key=x_key) as alone:
         for i in range(len(alone.units)):
             counts.add(alone.read(i).extra)
     schema = source.schema()
@@ -190,6 +192,8 @@ def _role(report: dict, name: str) -> str:
         return "feature"
     if name == report["label"]:
         return "label"
+    if any(c["column"] == name for c in report.get("categorical") or ()):
+        return "categorical"
     for c in report["left_out"]:
         if c["column"] == name:
             return f"left out: {c['reason']}"

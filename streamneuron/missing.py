@@ -17,6 +17,7 @@ applies where a unit is decoded (:class:`~streamneuron.readers.imputed.Imputed`)
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,12 +32,15 @@ class Fills:
     training means) and the features that gained an indicator column (``indicators``,
     those with missing values in training). ``counts``: the values imputed per column
     in training (reported, kept in the model). Hashable: a worker's source cache keys
-    on it."""
+    on it. ``seen``: learned from the very input they impute, so that only the columns
+    with an indicator can hold a missing value there (what a worker reopening the
+    training input is told; never a model's: another file may have gaps anywhere)."""
 
     names: tuple
     values: tuple
     indicators: tuple
     counts: tuple = ()
+    seen: bool = False
 
     @property
     def indicator_names(self) -> list[str]:
@@ -49,6 +53,12 @@ class Fills:
 
     def fill_array(self) -> np.ndarray:
         return np.asarray(self.values, dtype=np.float64)
+
+    def indicator_of(self) -> np.ndarray:
+        """Each raw column's indicator (its index among the indicators), -1 for none."""
+        index = np.full(len(self.names), -1, dtype=np.int64)
+        index[self.indicator_index()] = np.arange(len(self.indicators))
+        return index
 
     def indicator_index(self) -> np.ndarray:
         """Each indicator's raw column, as an index."""
@@ -80,31 +90,31 @@ class Fills:
 def impute(X: np.ndarray, fills: Fills, out: np.ndarray | None = None) -> np.ndarray:
     """``X`` (n, d) with each NaN replaced by its column's fill value and the ``m``
     indicator columns (1.0 where the value was missing) appended: (n, d + m), written
-    into ``out`` when given (``X`` may be ``out[:, :d]`` itself: filled in place)."""
+    into ``out`` when given (``X`` may be ``out[:, :d]`` itself: filled in place; a new
+    ``out`` is column-major, as a reader's own units). One compiled read and write
+    (:func:`streamneuron.kernels.impute_into`): no NaN mask, no copy; with
+    ``fills.seen`` (the training input itself) only the indicator columns are read."""
+    from .kernels import impute_into
+
     n, d = X.shape
-    index = fills.indicator_index()
     if out is None:
-        out = np.empty((d + index.shape[0], n), dtype=X.dtype).T
+        out = np.empty((d + len(fills.indicators), n), dtype=X.dtype).T
     target = out[:, :d]
     if not np.may_share_memory(target, X):
         target[...] = X
-    indicator = {int(j): d + k for k, j in enumerate(index)}
-    if indicator:
-        out[:, d:] = 0.0
-    values = fills.values
-    if not n:
-        return out
-    if target.strides[1] == target.itemsize:  # row-major: one scan of the rows
-        gappy = np.flatnonzero(np.isnan(target).any(axis=0))
-    else:  # column-major: a scan per column
-        gappy = [j for j in range(d) if np.isnan(target[:, j]).any()]
-    for j in gappy:
-        column = target[:, j]
-        holes = np.isnan(column)
-        np.copyto(column, values[j], where=holes)
-        if int(j) in indicator:
-            out[:, indicator[int(j)]] = holes
+    if n:
+        impute_into(out, d, *_kernel_arguments(fills, out.dtype))
     return out
+
+
+@functools.lru_cache(maxsize=32)
+def _kernel_arguments(fills: Fills, dtype: np.dtype) -> tuple:
+    """What :func:`~streamneuron.kernels.impute_into` takes after ``(out, d)``: the fill
+    values in ``dtype``, each column's indicator, the columns to read (made once per
+    fills and dtype, not per unit)."""
+    columns = fills.indicator_index() if fills.seen else np.arange(len(fills.names),
+                                                                    dtype=np.int64)
+    return fills.fill_array().astype(dtype), fills.indicator_of(), columns
 
 
 def drop_rows(X: np.ndarray, w: np.ndarray | None, y: np.ndarray | None):
@@ -146,6 +156,8 @@ def reader_options(source) -> dict:
         out["missing"] = source.missing
     if source.positive is not None:
         out["positive"] = source.positive
+    if source.negative is not None:
+        out["negative"] = source.negative
     return out
 
 

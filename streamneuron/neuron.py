@@ -94,10 +94,11 @@ class Neuron:
     def __init__(self, n_features: int, loss: str = "log", *,
                  feature_names: Sequence[str] | None = None, label: str | None = "y",
                  standardize: tuple[np.ndarray, np.ndarray] | None = None, levels=None,
-                 missing=None, positive=None):
+                 missing=None, positive=None, negative=None):
         self.levels = levels if levels is not None and levels.columns else None
         self.missing = missing  # Fills (--missing impute), "drop", or None
         self.positive = positive  # --positive: the label value that counts as 1
+        self.negative = negative  # and the other value (None: 0/1 labels, or unknown)
         if int(n_features) < (0 if self.levels is not None else 1):
             raise ConfigError.about("n_features", f"must be at least 1, got {n_features}")
         self.loss_fn = get_loss(loss)
@@ -166,6 +167,8 @@ class Neuron:
         out = {"features": list(self.feature_names)}
         if self.positive is not None:
             out["positive"] = self.positive
+            if self.negative is not None:
+                out["negative"] = self.negative
         if isinstance(self.missing, str):
             out["missing"] = self.missing
         elif self.missing is not None:  # the raw features, imputed by the training means
@@ -275,6 +278,8 @@ class Neuron:
             out["categorical"] = self.levels.to_list(self.weights[d:])
         if self.positive is not None:
             out["labels"] = {"positive": self.positive}
+            if self.negative is not None:
+                out["labels"]["negative"] = self.negative
         if self.missing is not None:
             out["missing"] = {"strategy": self.missing} if isinstance(self.missing, str) \
                 else self.missing.to_dict()
@@ -338,6 +343,9 @@ class Neuron:
         model.info = data.get("training") or {}
         if isinstance(data.get("labels"), dict):
             model.positive = data["labels"].get("positive")
+            # (files written before the negative value was stored have none)
+            model.negative = data["labels"].get("negative") if model.positive is not None \
+                else None
         if data.get("missing"):
             model.missing = _missing_entry(data["missing"], model.feature_names, fail)
         return model

@@ -54,33 +54,65 @@ AUTO_SOLVERS = ("newton", "lbfgs")
 # of lbfgs's passes. At 128 features a newton run costs at worst ~1.8x an lbfgs run
 # (easy, cached data) and at best ~2.8x less (hard); above it the worst case grows.
 NEWTON_MAX_FEATURES = 128
-# ... and up to this many weights in all (number features and categorical levels): a
-# row's Hessian work is (d + k)**2 / 2 whatever the levels (one column's levels never
-# meet), but the Hessian itself is (p + 1)**2 floats per task and its Cholesky p**3 / 3.
+# ... and up to this many weights in the Hessian's dense part: with categorical columns
+# newton sums and solves H2O's arrowhead form (streamneuron.fullpass.arrow): the column
+# of most levels (K weights) apart as a diagonal, the other r weights dense, so a pass
+# holds 8 ((r + 1)**2 + K (r + 2)) bytes a task and the solve costs (r + 1)**2 K flops
+# (one product, fewer flops on B's nonzeros) + (r + 1)**3 / 3 (Cholesky). Without
+# categorical columns r is every weight. Why these limits (README, "Categorical columns";
+# scripts/bench_categorical.py on the flights-like file, 1M rows, 2 loaded cores): with
+# 1,118 weights newton took 6 passes and 12 s against lbfgs's 133 passes and 72 s; with
+# 11,114 (a 9,996-level column diagonal, 95 MiB of curvature a task, a solve of ~0.2-1
+# CPU s) 7 passes and ~25 s against lbfgs's 339 passes and 758 s: rare levels make the
+# problem ill-conditioned, and newton's passes do not grow with the levels. What grows is
+# a pass's memory (every task's sums, two or three of them alive in a pass) and the
+# solve's (r + 1)**3 / 3: so auto stays with newton up to a 2,048-weight dense part and
+# 256 MiB a task (the 10,000-level file's sums at 2.7x), lbfgs above.
 NEWTON_MAX_WEIGHTS = 2048
-# Above this many weights newton is refused even when asked for: its Hessian alone is
-# (p + 1)**2 float64 per task (0.5 GiB at 8192) and the Cholesky p**3 / 3 flops.
+NEWTON_AUTO_BYTES = 256 << 20
+# Above this many weights in the dense part, or this many bytes of curvature a task,
+# newton is refused even when asked for: the dense part's (r + 1)**2 float64 (0.5 GiB at
+# 8192) and its Cholesky (r + 1)**3 / 3 flops; the parts together no larger.
 NEWTON_LIMIT_WEIGHTS = 8192
+NEWTON_LIMIT_BYTES = 8 * (NEWTON_LIMIT_WEIGHTS + 1) ** 2
 
 
-def check_newton_size(solver: str, n_weights: int) -> None:
-    """ConfigError when ``solver`` is newton and ``n_weights`` is past what a dense
-    Hessian can hold (:data:`NEWTON_LIMIT_WEIGHTS`), saying what to do instead."""
-    if solver == "newton" and n_weights > NEWTON_LIMIT_WEIGHTS:
-        gib = (n_weights + 1) ** 2 * 8 / 2**30
-        raise ConfigError(f"newton with {n_weights:,} weights would sum a {gib:.1f} GiB Hessian "
-                          f"in every task (at most {NEWTON_LIMIT_WEIGHTS:,} weights): use "
-                          "--mode lbfgs (auto picks it above "
-                          f"{NEWTON_MAX_WEIGHTS:,} weights), or fewer levels (--max-levels, "
-                          "--hash-bits)", param="mode")
+def newton_bytes(n_weights: int, diagonal: int = 0) -> int:
+    """Bytes of newton's curvature sums a task holds: ``8 ((r + 1)**2 + K (r + 2))``,
+    ``K = diagonal`` the weights of the categorical column kept as a diagonal (0: none,
+    the dense ``(p + 1)**2``), ``r`` the others."""
+    r = n_weights - diagonal
+    return 8 * ((r + 1) ** 2 + diagonal * (r + 2))
 
 
-def pick_solver(n_features: int, n_weights: int | None = None) -> str:
+def check_newton_size(solver: str, n_weights: int, diagonal: int = 0) -> None:
+    """ConfigError when ``solver`` is newton and its Hessian's dense part (``n_weights -
+    diagonal``, ``diagonal`` the weights of the categorical column newton keeps as a
+    diagonal: 0 for a dense Hessian) is past :data:`NEWTON_LIMIT_WEIGHTS` or its parts
+    past :data:`NEWTON_LIMIT_BYTES` a task, saying what to do instead."""
+    dense = n_weights - diagonal
+    size = newton_bytes(n_weights, diagonal)
+    if solver == "newton" and (dense > NEWTON_LIMIT_WEIGHTS or size > NEWTON_LIMIT_BYTES):
+        what = (f"a {size / 2**30:.1f} GiB Hessian" if not diagonal else
+                f"{size / 2**30:.1f} GiB of Hessian ({dense:,} weights dense, a "
+                f"{diagonal:,}-level column diagonal)")
+        raise ConfigError(f"newton with {n_weights:,} weights would sum {what} in every task "
+                          f"(at most {NEWTON_LIMIT_WEIGHTS:,} dense weights and "
+                          f"{NEWTON_LIMIT_BYTES / 2**30:.1f} GiB): use --mode lbfgs (auto "
+                          "picks it there), or fewer levels (--max-levels, --hash-bits)"
+                          + (" (--l1, --l2 auto and --cv take the dense Hessian)"
+                             if not diagonal and n_weights > NEWTON_LIMIT_WEIGHTS else ""),
+                          param="mode")
+
+
+def pick_solver(n_features: int, n_weights: int | None = None, diagonal: int = 0) -> str:
     """The solver ``auto`` picks for ``n_features`` number features and ``n_weights``
-    weights in all (None: the features alone)."""
+    weights in all (None: the features alone), ``diagonal`` of them one categorical
+    column's that newton keeps as a diagonal (:func:`newton_bytes`)."""
     n_weights = n_features if n_weights is None else n_weights
-    return ("newton" if n_features <= NEWTON_MAX_FEATURES and n_weights <= NEWTON_MAX_WEIGHTS
-            else "lbfgs")
+    return ("newton" if n_features <= NEWTON_MAX_FEATURES
+            and n_weights - diagonal <= NEWTON_MAX_WEIGHTS
+            and newton_bytes(n_weights, diagonal) <= NEWTON_AUTO_BYTES else "lbfgs")
 
 
 def mode_names() -> tuple[str, ...]:

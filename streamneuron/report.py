@@ -95,6 +95,8 @@ def run_summary(model, columns: dict, *, output: str, rows: int, weight: str | N
         summary["weight"] = weight
     if model.missing is not None:
         summary["missing"] = missing_report(model, rows, weighted)
+    if model.positive is not None:  # --positive: the label values, as the model keeps them
+        summary["labels"] = {"positive": model.positive, "negative": model.negative}
     return summary
 
 
@@ -134,6 +136,10 @@ def summary_lines(summary: dict, info: dict) -> list[str]:
         lines.append(categorical_line(summary["categorical"]))
     if summary.get("missing"):
         lines.append(missing_line(summary["missing"]))
+    if summary.get("labels"):
+        pair = summary["labels"]
+        other = "" if pair["negative"] is None else f", {pair['negative']!r} as 0"
+        lines.append(f"labels: {pair['positive']!r} counts as 1{other}")
     lines.append(l2_line(summary))
     if summary.get("class_weights") is not None:
         lines.append(class_weights_line(summary["class_weights"], info["params"]))

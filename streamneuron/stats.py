@@ -121,23 +121,17 @@ class Observed:
     @classmethod
     def of(cls, X: np.ndarray, sample_weight: np.ndarray | None = None,
            names: Sequence[str] = (), rows_read=None) -> "Observed":
+        from .kernels import observed_moments
+
         X = _float_rows(X)
         n, d = X.shape
-        holes = np.asarray([bool(np.isnan(X[:, j]).any()) for j in range(d)], dtype=bool)
-        s = np.ones(n) if sample_weight is None else np.asarray(sample_weight, np.float64)
-        total = float(s.sum())
-        weight, mean, m2 = np.full(d, total), np.zeros(d), np.zeros(d)
-        missing = np.zeros(d, dtype=np.int64)
-        if (~holes).any():  # the columns without a gap: the compiled moments
-            full = Moments.of(X[:, ~holes], sample_weight)
-            mean[~holes], m2[~holes] = full.mean, full.m2
-        for j in np.flatnonzero(holes):
-            present = ~np.isnan(X[:, j])
-            x, sj = X[present, j].astype(np.float64), s[present]
-            missing[j] = n - x.shape[0]
-            weight[j] = float(sj.sum())
-            mean[j] = float(sj @ x) / weight[j] if weight[j] > 0 else 0.0
-            m2[j] = float(sj @ np.square(x - mean[j]))
+        sw = _weights_of(sample_weight, n)
+        total = float(sw.sum()) if sw.shape[0] else float(n)
+        if d:
+            weight, mean, m2, missing = observed_moments(X, sw)
+        else:
+            weight, mean, m2, missing = np.zeros(0), np.zeros(0), np.zeros(0), \
+                np.zeros(0, dtype=np.int64)
         if rows_read is not None and not (np.isfinite(m2).all() and np.isfinite(mean).all()):
             raise_nonfinite(names, rows_read)  # infinity is not missing
         return cls(n, total, weight, mean, m2, missing)
@@ -193,9 +187,11 @@ def model_missing(source):
 
 def model_columns(source) -> dict:
     """The :class:`~streamneuron.neuron.Neuron` arguments a model trained on ``source``
-    takes from it: the levels, ``missing`` and the ``positive`` label value."""
+    takes from it: the levels, ``missing`` and the ``positive`` and ``negative`` label
+    values."""
     return {"levels": source.levels, "missing": model_missing(source),
-            "positive": source.positive}
+            "positive": source.positive,
+            "negative": source.negative if source.positive is not None else None}
 
 
 def observed_moments(source, on_block=None) -> "Observed":
@@ -259,7 +255,8 @@ def first_pass(source, *, max_levels: int, reference: bool, hash_bits: int = 0,
 
         observed = observed_moments(source, on_block=each)
         moments = observed.moments()
-        source = Imputed(source, observed.fills(source.feature_names, source.describe_input()))
+        source = Imputed(source, observed.fills(source.feature_names, source.describe_input()),
+                         seen=True)
     else:
         moments = streaming_moments(source, on_block=each)
     if counts is None:

@@ -150,12 +150,15 @@ def open_validation(data, training: Source, stack: contextlib.ExitStack) -> Sour
         else training.feature_names
     opened = open_source(data, label=training.label, features=features,
                          weight=training.weight, missing=training.missing,
-                         positive=training.positive,
+                         positive=training.positive, negative=training.negative,
                          categorical=list(training.categorical) or None)  # a Source as it is
     if opened is not data:
         stack.enter_context(opened)
     if opened.label is None:
         raise DataError("the validation data needs a label column")
+    if opened.negative is None and training.negative is not None \
+            and opened.positive == training.positive:  # (a Source given: the training's pair)
+        opened.negative = training.negative
     if training.weight is not None and opened.weight is None:
         raise DataError(f"the training rows are weighted by {training.weight!r} but the "
                         "validation data has no weight column")

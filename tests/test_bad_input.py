@@ -228,7 +228,8 @@ TRAIN_CASES = {
     "h5_without_y": ("h5_no_y", [], ["h5_no_y.h5", "no label dataset 'y'"]),
     "h5_1d_X": ("h5_1d", [], ["h5_1d.h5", "'X'", "2-D"]),
     "h5_string_X": ("h5_strings", [], ["h5_strings.h5", "'X'", "dtype"]),
-    "h5_string_labels": ("h5_label_strings", [], ["h5_label_strings.h5", "'y'", "dtype"]),
+    "h5_string_labels": ("h5_label_strings", [], ["h5_label_strings.h5", "'y'", "'0' and '1'",
+                                                  "--positive"]),
     "h5_label_2": ("h5_label_2", [], ["h5_label_2.h5", "row 40", "value 2;"]),
     "h5_nan_late_chunk": ("h5_nan_late", ["--no-standardize"],
                           ["h5_nan_late.h5", "rows 120000-149999", "row 20001", "'x1'", "nan"]),
@@ -346,7 +347,7 @@ def test_unexpected_errors_are_one_line_exit_1(monkeypatch, files, capsys):
 
 OPEN_ERRORS = ["truncated", "no_footer", "empty", "text", "only_strings", "no_label", "no_rows",
                "mixed_columns", "mixed_types", "h5_lengths", "h5_no_y", "h5_1d", "h5_strings",
-               "h5_label_strings", "h5_truncated"]
+               "h5_truncated"]
 
 
 @pytest.mark.parametrize("key", OPEN_ERRORS)

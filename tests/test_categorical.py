@@ -269,6 +269,37 @@ def test_bad_categorical_input(files, tmp_path, capsys):
     assert [c.name for c in sn.load_model(out).levels.columns] == ["carrier"]
 
 
+def test_text_that_is_not_utf8_is_one_line_naming_row_column_and_bytes(tmp_path, capsys):
+    # Arrow reads a Parquet string column's bytes unchecked: the reader checks them
+    bad = pa.array([b"ok", b"x", b"\xff\xfe"] * 4, pa.binary()).view(pa.string())
+    ok = pa.array(["a", "b"] * 6)
+    path = tmp_path / "bad.parquet"
+    pq.write_table(pa.table({"x": np.arange(12.0), "c": bad, "y": [0, 1] * 6}), path,
+                   row_group_size=6)
+    labels = tmp_path / "labels.parquet"
+    pq.write_table(pa.table({"x": np.arange(12.0), "c": ok, "y": bad}), labels)
+    out = tmp_path / "m.json"
+    expected = ["bad.parquet", "row group 0, row 2", "'c'", "not UTF-8", "b'\\xff\\xfe'"]
+
+    def refused(argv, texts, output=None):  # train lists its columns first: the last line
+        code, _, err = run(capsys, *argv)
+        last = err.strip().splitlines()[-1]
+        assert code == 2 and last.startswith("Error: ") and "Traceback" not in err, err
+        assert all(t in last for t in texts), last
+        assert output is None or not output.exists()
+
+    for mode in ("sgd", "newton"):
+        refused(["train", path, "--label", "y", "-o", out, "--mode", mode], expected, out)
+    refused(["inspect", path], expected)
+    refused(["train", labels, "--label", "y", "--positive", "ok", "-o", out],
+            ["labels.parquet", "'y'", "not UTF-8"], out)
+    good = tmp_path / "good.parquet"
+    pq.write_table(pa.table({"x": np.arange(12.0), "c": ok, "y": [0, 1] * 6}), good)
+    assert run(capsys, "train", good, "--label", "y", "-o", out, "--mode", "newton")[0] == 0
+    scores = tmp_path / "p.parquet"
+    refused(["predict", out, path, "-o", scores], expected, scores)
+
+
 def test_empty_strings_are_a_level(tmp_path):
     frame = pd.DataFrame({"x": np.arange(8.0), "c": ["", "a", "", "b", "a", "", "b", "a"],
                           "y": [0, 1, 0, 1, 1, 0, 0, 1]})
@@ -350,22 +381,44 @@ def test_l2_auto_with_levels_refits_the_pipeline_at_the_chosen_penalty(files):
     assert np.max(np.abs(ours - pipe.decision_function(X))) < 1e-6
 
 
-def test_newton_past_its_dense_hessian_is_refused_lbfgs_is_picked(tmp_path, capsys):
+def test_newton_keeps_a_many_level_column_diagonal_l1_past_the_dense_limit_is_refused(
+        tmp_path, capsys):
+    # 9,000 levels: newton's Hessian is the arrowhead form (a 2 x 2 dense part, the
+    # levels diagonal), not a 0.6 GiB matrix; proximal newton (--l1) wants the dense one
     n = 9000
     frame = pd.DataFrame({"x": np.arange(n, dtype=float) % 7, "id": [f"r{i}" for i in range(n)],
                           "y": np.arange(n) % 2})
     path = tmp_path / "ids.parquet"
     frame.to_parquet(path)
     out = tmp_path / "m.json"
-    code, _, err = run(capsys, "train", path, "--label", "y", "-o", out, "--mode", "newton",
+    code, _, err = run(capsys, "train", path, "--label", "y", "-o", out, "--mode", "auto",
                        "--max-levels", "10000")
+    assert code == 0, err
+    info = sn.load_model(out).info
+    assert info["mode"] == "newton" and info["converged"] and info["passes"] <= 12
+    out.unlink()
+    code, _, err = run(capsys, "train", path, "--label", "y", "-o", out, "--mode", "newton",
+                       "--max-levels", "10000", "--l1", "1e-3")
     last = err.strip().splitlines()[-1]
     assert code == 2 and last.startswith("Error: newton with 9,001 weights") and "--mode lbfgs" in last
-    assert not out.exists()
-    code, _, err = run(capsys, "train", path, "--label", "y", "-o", out, "--mode", "auto",
-                       "--max-levels", "10000", "--max-iter", "3")
-    assert code == 0, err
-    assert sn.load_model(out).info["mode"] == "lbfgs"
+    assert "--l1" in last and not out.exists()
+
+
+def test_newton_size_rule_counts_the_parts():
+    from streamneuron.params import (NEWTON_LIMIT_BYTES, check_newton_size, newton_bytes,
+                                     pick_solver)
+
+    assert newton_bytes(11_118, 10_000) == 8 * (1_119**2 + 10_000 * 1_120)
+    check_newton_size("newton", 11_118, 10_000)  # 95 MiB a task: taken
+    check_newton_size("lbfgs", 10**6)
+    with pytest.raises(sn.ConfigError, match="9,000 weights dense"):
+        check_newton_size("newton", 19_000, 10_000)  # a 9,000-weight dense part
+    k = NEWTON_LIMIT_BYTES // (8 * 4_002) + 1  # 4,000 dense and k diagonal: past the bytes
+    with pytest.raises(sn.ConfigError, match="GiB"):
+        check_newton_size("newton", 4_000 + k, k)
+    assert pick_solver(8, 11_118, 10_000) == "newton"
+    assert pick_solver(8, 11_118) == "lbfgs"  # dense: too large for auto
+
 
 
 def test_inspect_reports_levels_of_a_file_training_would_refuse(tmp_path, capsys):

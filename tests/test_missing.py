@@ -5,6 +5,7 @@ categorical columns; every engine, the model file, predict/evaluate, resume, Das
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -263,6 +264,54 @@ def test_fills_round_trip():
     assert Fills.from_dict(fills.to_dict()) == fills
     X = np.array([[1.0, np.nan], [np.nan, 2.0]])
     np.testing.assert_array_equal(impute(X, fills), [[1.0, -2.0, 1.0], [1.5, 2.0, 0.0]])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_impute_kernel_in_either_layout_and_into_a_buffer(dtype):
+    r = np.random.default_rng(2)
+    X = r.normal(size=(50, 4)).astype(dtype)
+    X[r.random((50, 4)) < 0.2] = np.nan
+    X[:, 2] = 1.0  # no gap: no indicator (a NaN there only where the input is not the training's)
+    X[7, 2] = np.nan
+    fills = Fills(("a", "b", "c", "d"), (0.5, -1.0, 2.0, 3.0), ("a", "b", "d"))
+    holes = np.isnan(X)
+    expected = np.hstack([np.where(holes, np.asarray(fills.values, dtype=dtype), X),
+                          holes[:, [0, 1, 3]].astype(dtype)])
+    for order in ("C", "F"):
+        out = np.zeros((60, 7), dtype=dtype, order=order)[:50]  # a reused buffer's rows
+        out[:, :4] = X
+        got = impute(out[:, :4], fills, out=out)
+        assert got is out
+        np.testing.assert_array_equal(out, expected)
+        assert impute(X, fills).flags.f_contiguous  # a unit of its own: column-major
+    # the training input itself (Fills.seen): only the indicator columns are read
+    seen = impute(X, dataclasses.replace(fills, seen=True))
+    np.testing.assert_array_equal(seen[:, [0, 1, 3, 4, 5, 6]], expected[:, [0, 1, 3, 4, 5, 6]])
+    assert np.isnan(seen[7, 2])
+
+
+def test_observed_moments_kernel_against_numpy():
+    from streamneuron.kernels import moments, observed_moments
+
+    r = np.random.default_rng(4)
+    X = r.normal(size=(3000, 10))
+    X[r.random((3000, 10)) < 0.1] = np.nan
+    X[:, 5:] = r.normal(size=(3000, 5))  # no gap: moments' very numbers
+    for sw in (np.empty(0), r.integers(0, 3, 3000).astype(float)):
+        for A in (X, np.asfortranarray(X)):
+            weight, mean, m2, missing = observed_moments(A, sw)
+            s = np.ones(3000) if not sw.size else sw
+            present = ~np.isnan(X)
+            np.testing.assert_array_equal(missing, (~present).sum(axis=0))
+            np.testing.assert_allclose(weight, (s[:, None] * present).sum(axis=0), rtol=1e-12)
+            ref = np.nansum(s[:, None] * X, axis=0) / weight
+            np.testing.assert_allclose(mean, ref, rtol=1e-10)
+            np.testing.assert_allclose(m2, np.nansum(s[:, None] * (X - ref) ** 2, axis=0),
+                                       rtol=1e-10)
+            if not sw.size:
+                full_mean, full_m2, _ = moments(np.ascontiguousarray(X[:, 5:]), sw)
+                np.testing.assert_array_equal(mean[5:], full_mean)
+                np.testing.assert_array_equal(m2[5:], full_m2)
 
 
 def test_impute_with_l2_auto_and_balanced_class_weights(train_file):

@@ -65,8 +65,13 @@ def test_pandas_hdf5_columns_match_read_hdf(h5_frame, small_units):
     source = sn.open_source(path, label="target")
     assert source.x_key == "df" and source.label == "target"
     assert source.feature_names == ["a", "b", "c", "flag"]
-    assert dict(source.left_out) == {"city": source.left_out[0][1]}
-    assert "not a number" in source.left_out[0][1]
+    fixed = path.name == "fixed.h5"
+    if fixed:  # format 'fixed' pickles a string column whole: left out, with the reason
+        assert source.categorical == [] and dict(source.left_out) == {
+            "city": source.left_out[0][1]}
+        assert "format='table'" in source.left_out[0][1]
+    else:  # a string column is categorical, as in a Parquet file
+        assert source.categorical == ["city"] and source.left_out == []
     assert len(source.units) >= 2
     rows = 0
     for i in range(len(source.units)):
@@ -76,6 +81,8 @@ def test_pandas_hdf5_columns_match_read_hdf(h5_frame, small_units):
         np.testing.assert_array_equal(chunk.X, expected[["a", "b", "c", "flag"]]
                                       .to_numpy(dtype=np.float64))
         np.testing.assert_array_equal(chunk.y, expected["target"].to_numpy())
+        if not fixed:
+            assert chunk.extra["city"].to_pylist() == expected["city"].tolist()
         rows += u.n_rows
     assert rows == len(reference)
 
@@ -95,7 +102,7 @@ def test_train_evaluate_predict_on_pandas_hdf5(h5_frame, tmp_path, capsys):
     path, df = h5_frame
     model = tmp_path / "m.json"
     code, out, err = run(capsys, "train", path, "--label", "target", "-o", model, "--epochs", 2,
-                         "--json")
+                         "--json", "--exclude", "city")
     assert code == 0, err
     summary = json.loads(out)
     assert summary["feature_names"] == ["a", "b", "c", "flag"]
@@ -128,10 +135,14 @@ def test_pandas_hdf5_bad_cases_are_one_line(tmp_path, capsys):
     # The label is a column name; the default 'y' is not one of them.
     turned_away(capsys, ["train", path, "-o", out], ["f.h5", "no label column 'y'", "target",
                                                      "--label"], out)
-    turned_away(capsys, ["train", path, "--label", "city", "-o", out],
-                ["'city'", "labels must be"], out)
-    turned_away(capsys, ["train", path, "--label", "target", "--features", "a,city", "-o", out],
-                ["'city'", "not a number"], out)
+    # A string label of two values needs --positive (found in the first read).
+    code, _, err = run(capsys, "train", path, "--label", "city", "-o", out)
+    last = err.strip().splitlines()[-1]
+    assert code == 2 and last.startswith("Error: ") and "Traceback" not in err
+    assert all(t in last for t in ("'city'", "--positive", "'Oslo'", "'Rome'"))
+    assert not out.exists()
+    turned_away(capsys, ["train", path, "--label", "target", "--categorical", "a", "-o", out],
+                ["'a'", "float"], out)
     # Two frames in one file: which one is the user's to say.
     df.to_hdf(path, key="other", format="fixed")
     turned_away(capsys, ["train", path, "--label", "target", "-o", out],
@@ -149,7 +160,7 @@ def test_pandas_hdf5_bad_cases_are_one_line(tmp_path, capsys):
     df.to_hdf(fixed, key="df", format="fixed")
     scores = tmp_path / "p.parquet"
     turned_away(capsys, ["predict", out, fixed, "-o", scores, "--keep", "city"],
-                ["--keep city", "Python objects", "format='table'"], scores)
+                ["--keep city", "pickled", "format='table'"], scores)
     # Format 'table' stores strings as bytes: kept, as text.
     code, _, err = run(capsys, "predict", out, path, "--x-key", "df", "-o", scores, "--keep",
                        "city", "--quiet")
@@ -238,10 +249,12 @@ def test_inspect_a_pandas_hdf5_file(tmp_path, capsys):
     report = json.loads(out)
     assert report["hdf5"]["x_key"] == "df" and report["hdf5"]["pandas_format"] == "table"
     assert report["features"] == ["a", "b", "c", "flag"]
-    assert report["left_out"] == [{"column": "city", "reason": "string, not a number"}]
+    assert report["left_out"] == []
+    (city,) = report["categorical"]
+    assert city["column"] == "city" and city["distinct"] == 2 and city["type"] == "string"
     assert report["schema"]["flag"] == "bool" and report["label"] == "target"
     assert report["label_balance"]["positives"] + report["label_balance"]["negatives"] == 500
     code, out, err = run(capsys, "inspect", tmp_path / "t.h5", "--label", "target", "--columns")
     assert code == 0, err
     assert "df (pandas, format 'table')" in out
-    assert any(l.split()[:2] == ["city", "string"] and "left out" in l for l in out.splitlines())
+    assert any(l.split()[:2] == ["city", "string"] for l in out.splitlines())

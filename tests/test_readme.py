@@ -5,7 +5,11 @@ The commands are read from README.md's fenced code blocks: every line (with its
 ``streamneuron`` or ``python scripts/``. They run in that order through bash, in a
 temporary copy of the repository's ``data/`` and ``scripts/`` (the README's own
 ``python scripts/make_example_data.py`` writes the other files they name), with
-``streamneuron`` and ``python`` being this interpreter and this checkout. Left out:
+``streamneuron`` and ``python`` being this interpreter and this checkout: a
+``streamneuron`` command's words are those bash makes of it (quotes, globs), handed to the
+command's own :func:`streamneuron.cli.main` in this process (the same code the
+``streamneuron`` script runs; a fresh interpreter per command would cost seconds of start-up
+each, and ``tests/test_startup.py`` covers the cold start). Left out:
 ``pip install`` and ``python -m pytest`` (the set-up lines, whose other commands do
 run), and commands naming a URL (``s3://``, ``tcp://``: a bucket and a scheduler).
 """
@@ -21,6 +25,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from streamneuron.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN = ("streamneuron ", "python scripts/")
@@ -50,7 +56,7 @@ def test_the_readme_commands_are_found():
 
 
 @pytest.mark.slow
-def test_every_readme_example_runs_as_written(tmp_path):
+def test_every_readme_example_runs_as_written(tmp_path, monkeypatch, capsys):
     commands = readme_commands((ROOT / "README.md").read_text())
     work = tmp_path / "repo"
     work.mkdir()
@@ -66,7 +72,16 @@ def test_every_readme_example_runs_as_written(tmp_path):
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT),
                                                        os.environ.get("PYTHONPATH")]))}
+    monkeypatch.chdir(work)
     for command in commands:
+        if command.startswith("streamneuron "):
+            # bash's words for it, then the CLI in this process
+            words = subprocess.run(["bash", "-c", "printf '%s\\0' " + command[len("streamneuron "):]],
+                                   env=env, capture_output=True, text=True, check=True).stdout
+            capsys.readouterr()
+            code = main(words.split("\0")[:-1])
+            assert code == 0, f"{command}\n{capsys.readouterr().err[-3000:]}"
+            continue
         done = subprocess.run(["bash", "-c", command], cwd=work, env=env, capture_output=True,
                               text=True, timeout=900)
         assert done.returncode == 0, f"{command}\n{done.stderr[-3000:]}"

@@ -70,29 +70,6 @@ def test_a_rare_feature_the_sample_misses_keeps_its_exact_diagonal():
     assert np.linalg.eigvalsh(H16).min() > 0  # still positive definite
 
 
-def test_categorical_sampled_keeps_gradient_and_rare_level_diagonal():
-    rng = np.random.default_rng(2)
-    n, d, levels = 40_000, 3, 6
-    X = rng.standard_normal((n, d))
-    codes = rng.integers(d, d + levels - 1, size=(n, 1))
-    codes[[3, 900], 0] = d + levels - 1  # a rare level
-    y = (rng.random(n) < 0.5).astype(np.float64)
-    p = d + levels
-    w = np.zeros(p)
-    out = []
-    for every in (1, 16):
-        g, H = np.zeros(p), np.zeros((p + 1, p + 1))
-        res = kernels.categorical_sums(X, codes, y, np.empty(0), w, 0.0, np.zeros(d),
-                                       np.ones(d), 0, g, H, np.empty((0, 0)), every)
-        out.append((g, _mirror(H), res))
-    (g1, H1, r1), (g16, H16, r16) = out
-    assert np.array_equal(g1, g16) and r1 == r16
-    rare = d + levels - 1
-    assert H16[rare, rare] >= 0.5 * H1[rare, rare] > 0
-    np.testing.assert_allclose(np.diag(H16)[:d], np.diag(H1)[:d], rtol=0.15)
-    assert np.linalg.eigvalsh(H16).min() > 0
-
-
 def test_curvature_every_rule_and_bad_value():
     assert fsums.curvature_every("exact", 10**8, 32) == 1
     assert fsums.curvature_every("sampled", 10_000, 32) == 1  # too small: exact

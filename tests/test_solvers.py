@@ -252,6 +252,48 @@ def test_defaults_reach_1e6_in_few_passes(breast_cancer, l2):
     assert not gd100.info["converged"] and gd100.info["passes"] == 101
 
 
+def test_a_step_within_the_rounding_of_the_objective_is_taken_when_the_gradient_falls():
+    """Next to the optimum a step promises less than the rounding of F: Armijo's test
+    alone would halve it pass after pass; a smaller gradient takes it at once."""
+    from streamneuron.fullpass.iteration import ROUNDING, line_search
+    from streamneuron.fullpass.sums import Evaluation
+    from streamneuron.penalty import Penalty
+
+    F0 = 0.5583341576639188
+    start = Evaluation(np.zeros(3), F0, np.full(3, 1e-8), None)
+    slope = -1e-15  # the decrease promised: below F's rounding
+
+    def search(noise, gradient):
+        tried = []
+
+        def evaluate(x, curvature):
+            tried.append(x)
+            return Evaluation(x, F0 + noise, np.full(3, gradient), None)
+
+        trial = line_search(evaluate, Penalty(), lambda t: t * np.ones(3),
+                            lambda t, x: F0 + 1e-4 * t * slope, curvature=False, start=start)
+        return trial, len(tried)
+
+    trial, passes = search(2e-16, 1e-16)
+    assert trial is not None and trial.t == 1.0 and passes == 1
+    # a larger gradient, or an F above the rounding: backtracking as before
+    assert search(2e-16, 1e-7) == (None, 30)
+    assert search(10 * ROUNDING * F0, 1e-16) == (None, 30)
+
+
+def test_newton_next_to_the_optimum_takes_no_halved_steps(tmp_path):
+    # a file whose row groups (1,489 rows) round F so that Armijo's test once failed 12
+    # times at a point 1e-8 from the optimum (tol 1e-10): 19 passes instead of 7
+    from test_categorical import make_frame
+
+    path = tmp_path / "f.parquet"
+    pq.write_table(pa.Table.from_pandas(make_frame(3000, 0), preserve_index=False), path,
+                   row_group_size=1489)
+    model = sn.fit_gd(path, label="y", solver="newton", tol=1e-10, categorical=["hour"])
+    assert model.info["passes"] <= 8
+    assert all(row["step"] == 1.0 for row in model.info["history"])
+
+
 def test_auto_picks_newton_for_few_features(breast_cancer):
     X, y = breast_cancer
     assert sn.fit_gd((X, y), solver="auto", l2=1e-2, workers=0).info["mode"] == "newton"

@@ -42,6 +42,7 @@ import numpy as np
 
 from .cluster import PersistWarning, check_where, open_executor, warn_persist
 from ..errors import ConfigError, DataError
+from .arrow import Arrow
 from .sums import (Evaluation, Sums, curvature_every, merge_moments, pass_moments,
                    pass_sums, start_from_moments, sum_partials)
 from ..losses import get_loss
@@ -212,6 +213,7 @@ def fit_gd(source, max_iter: int | None = None, lr: float = GD_LR, *, loss: str 
         class_weight = {int(k): float(v) for k, v in class_weight.items()}
     check_where(client=client, scheduler=scheduler, workers=workers)
     from ..readers import open_source, with_class_weights
+    from ..readers.labels import settle_negative
 
     given = source
     source = open_source(source, label=label, features=features, categorical=categorical,
@@ -222,10 +224,13 @@ def fit_gd(source, max_iter: int | None = None, lr: float = GD_LR, *, loss: str 
     try:
         if source.label is None:
             raise DataError("training needs a label column")
+        settle_negative(source)  # (--positive: the other label value, which the model keeps)
         levels_known = not source.categorical or source.levels is not None
         if solver == AUTO and levels_known:  # (else once the levels are counted)
+            dense = l1 not in (None, 0) or AUTO in (l2, l1) or cv is not None
             solver = pick_solver(source.n_features, source.n_features + (
-                source.levels.n_weights if source.levels is not None else 0))
+                source.levels.n_weights if source.levels is not None else 0),
+                0 if dense else Arrow.of(source.n_features, source.levels).K)
         check_auto_penalty(solver, l2=l2, l1=l1, cv=cv,
                            validation_fraction=validation_fraction,
                            validation=validation is not None)
@@ -305,6 +310,7 @@ class _Run:
         self.selection: Selection | None = None  # l2 or l1 "auto"
         self.held_out = (None, 0.0, 0)  # validation data, fraction left out, seed
         self.n_rows = data.n_rows  # the rows a pass reads (not those left out)
+        self.arrow = None  # newton's Hessian layout with categorical columns (arrow.py)
 
     def run(self) -> Neuron:
         model = self._run()
@@ -409,9 +415,10 @@ class _Run:
         d = theta.shape[0] - 1  # every weight
         w, b = theta[:d], float(theta[d])
         params = np.concatenate([w, [b], model.center, model.inv_scale])
+        arrow = self.arrow if matrices else None  # newton's curvature: arrowhead form
         sums = Sums(self.executor.map_reduce(self.bag, pass_sums, self.read, self.features,
                                              params, self.loss.kernel_id, matrices, every,
-                                             aggregate=sum_partials), d)
+                                             arrow, aggregate=sum_partials), d, arrow)
         self.passes += 1
         self._check_rows(sums.rows)
         self._check_weight(sums.weight)
@@ -431,6 +438,10 @@ class _Run:
 
         every = curvature_every(p.curvature, self.data.n_rows, model.n_weights,
                                 levels=model.levels is not None)
+        # categorical columns: newton sums and solves the arrowhead form (proximal
+        # newton, with L1, the dense Hessian: its coordinate descent wants the matrix)
+        self.arrow = Arrow.of(self.d, model.levels) \
+            if p.solver == "newton" and p.l1 == 0 and model.levels is not None else None
 
         def evaluate(theta, curvature):  # newton's Hessian: a sample's when every > 1,
             # unless newton asks for the "exact" one (to decide its stop)
@@ -455,6 +466,8 @@ class _Run:
                       "history": history, "params": asdict(p),
                       "partitions": len(self.data.partitions),
                       "nonzero": int(np.count_nonzero(model.weights)), "hessian_every": every}
+        if self.arrow is not None:
+            model.info["hessian"] = self.arrow.describe()
         if self.source.class_weights is not None:
             model.info["class_weights"] = [float(a) for a in self.source.class_weights]
         if self.weight_total is not None and self.source.weighted:

@@ -29,6 +29,9 @@ Evaluate = Callable[[np.ndarray, bool], Evaluation]
 # Armijo's sufficient-decrease constant and the backtracking factor of the line search.
 ARMIJO_C1 = 1e-4
 BACKTRACK = 0.5
+# The relative rounding of the objective's sums (float64 over up to ~1e10 rows, pairwise
+# between tasks): a change of F below it is noise (see line_search).
+ROUNDING = 1e-13
 # The line search gives up on a direction after this many halvings of the step.
 MAX_BACKTRACKS = 30
 # A weight beyond this (on standardized features) means the optimum is at infinity.
@@ -120,17 +123,27 @@ class Trial:
 
 def line_search(evaluate: Evaluate, penalty: Penalty, point: Callable[[float], np.ndarray],
                 bound: Callable[[float, np.ndarray], float], *, curvature: bool,
-                t: float = 1.0) -> Trial | None:
+                t: float = 1.0, start: Evaluation | None = None) -> Trial | None:
     """Backtracking: the first of the points ``x = point(t)``, ``t`` halving
     (``BACKTRACK``) at most ``MAX_BACKTRACKS`` times, where ``F`` is finite and at most
     ``bound(t, x)`` (the caller's sufficient decrease: Armijo's along a direction, or
     OWL-QN's on the projected path). Each trial is one pass (with the Hessian when
-    ``curvature``). None when no trial is accepted."""
+    ``curvature``). None when no trial is accepted.
+
+    Given the ``start`` point, a trial whose ``F`` is within the rounding of the sums
+    (``ROUNDING |F|`` above the start's) and whose gradient is smaller is accepted too
+    (scikit-learn's newton-cholesky does the same): next to the optimum the decrease a
+    step promises is below the rounding of ``F``, and Armijo's test would halve the step
+    pass after pass for nothing but the order of additions."""
+    if start is not None:
+        F0, g0 = objective_of(start, penalty), grad_norm_of(start, penalty)
     for _ in range(MAX_BACKTRACKS):
         x = point(t)
         ev = evaluate(x, curvature)
         F = objective_of(ev, penalty)
-        if math.isfinite(F) and F <= bound(t, x):
+        if math.isfinite(F) and (F <= bound(t, x) or (
+                start is not None and F <= F0 + ROUNDING * abs(F0)
+                and grad_norm_of(ev, penalty) < g0)):
             return Trial(ev, F, t)
         t *= BACKTRACK
     return None

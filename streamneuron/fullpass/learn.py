@@ -11,6 +11,7 @@ from dataclasses import replace
 
 from ..params import AUTO, check_newton_size, pick_solver
 from ..stats import pending_fills
+from .arrow import Arrow
 from .partitions import pass_data
 from .sums import merge_moments, pass_moments
 
@@ -35,7 +36,8 @@ def learn_columns(run):
     run.passes += 1
     if impute:
         total = moments.total
-        source = Imputed(source, moments.fills(source.feature_names, source.describe_input()))
+        source = Imputed(source, moments.fills(source.feature_names, source.describe_input()),
+                         seen=True)
         moments = moments.moments()
         run._check_weight(total)
     else:
@@ -50,10 +52,14 @@ def learn_columns(run):
     run.features = tuple(source.feature_names)
     run.data = pass_data(source, p.partition_rows)
     n_weights = run.d + (source.levels.n_weights if source.levels is not None else 0)
+    # newton's Hessian: a column's levels diagonal (arrow.py), but dense with L1 and
+    # along a penalty path
+    dense = run.selection is not None or run.params.l1 > 0
+    diagonal = 0 if dense else Arrow.of(run.d, source.levels).K
     if p.solver == AUTO:  # now that the weights are known
-        picked = pick_solver(run.d, n_weights)
+        picked = pick_solver(run.d, n_weights, diagonal)
         run.params = replace(run.make_params(picked, p.weight), l2=run.params.l2)
-    check_newton_size(run.params.solver, n_weights)
+    check_newton_size(run.params.solver, n_weights, diagonal)
     return moments.mean, moments.scale()
 
 

@@ -74,6 +74,7 @@ from ..stop import StopReason
 from .iteration import (ARMIJO_C1, CONVERGED, Evaluate, Options, Result, Stop, Trace,
                         grad_norm_of, line_search, max_iter_stop, no_descent, objective_of,
                         pseudo_gradient)
+from .arrow import ArrowHessian
 from .quasi_newton import (LBFGS_MIN_CURVATURE, LBFGS_MIN_MEMORY, aligned, lbfgs_memory,
                            orthant, project, two_loop)
 from .sums import Evaluation
@@ -179,10 +180,14 @@ class Direction:
         return math.sqrt(max(-2.0 * self.model, 0.0))
 
 
-def newton_step(hessian: np.ndarray, gradient: np.ndarray) -> np.ndarray:
+def newton_step(hessian: np.ndarray | ArrowHessian, gradient: np.ndarray) -> np.ndarray:
     """``-H^-1 grad`` by Cholesky. A coordinate with no curvature at all (a constant
     column, standardized to zeros, with ``l2 = 0``) gets no step; if ``H`` is still
-    singular, the pseudo-inverse (the smallest step that solves the model)."""
+    singular, the pseudo-inverse (the smallest step that solves the model). An
+    arrowhead ``H`` (categorical columns) by its Schur complement, this on its dense part
+    (:meth:`~streamneuron.fullpass.arrow.ArrowHessian.solve`)."""
+    if isinstance(hessian, ArrowHessian):
+        return hessian.solve(gradient, newton_step)
     step = np.zeros_like(gradient)
     active = np.diag(hessian) > 0.0
     H, g = hessian[np.ix_(active, active)], gradient[active]
@@ -242,7 +247,8 @@ def proximal_direction(ev: Evaluation, penalty: Penalty, threshold: float,
 
     p = ev.theta.shape[0]
     step = np.empty(p)
-    model, _ = l1_newton_direction(ev.hessian, ev.gradient, ev.theta, penalty.l1, p - 1,
+    hessian = ev.hessian.dense() if isinstance(ev.hessian, ArrowHessian) else ev.hessian
+    model, _ = l1_newton_direction(hessian, ev.gradient, ev.theta, penalty.l1, p - 1,
                                    INNER_REL, floor * threshold, INNER_SWEEPS, step)
     slope = math.nan
     if math.isfinite(model):
@@ -308,7 +314,8 @@ def newton(evaluate: Evaluate, theta: np.ndarray, options: Options,
         if ev.hessian_sampled and -d.model <= SAMPLED_LANDING * threshold:
             curvature = "exact"  # this step lands inside the gap: its pass decides the stop
         trial = line_search(evaluate, penalty, lambda t: ev.theta + t * d.step,
-                            lambda t, x: F + ARMIJO_C1 * t * d.slope, curvature=curvature)
+                            lambda t, x: F + ARMIJO_C1 * t * d.slope, curvature=curvature,
+                            start=ev)
         if trial is None:
             stop = no_descent(name)
             break

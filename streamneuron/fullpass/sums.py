@@ -40,6 +40,7 @@ from ..errors import ConfigError, DivergenceError
 from ..units import DecodedUnit
 from ..penalty import Penalty
 from ..stats import CoMoments, Moments, Observed, raise_nonfinite
+from .arrow import Arrow, ArrowHessian
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ class Evaluation:
     theta: np.ndarray
     objective: float
     gradient: np.ndarray
-    hessian: np.ndarray | None = None
+    hessian: np.ndarray | ArrowHessian | None = None  # arrowhead: categorical columns
     hessian_sampled: bool = False  # the Hessian from a sample of the rows (it only steers)
 
     @property
@@ -66,25 +67,34 @@ class Sums:
     ``[sum s dz x (d), sum s dz, sum s L, n, W, H, M]``.
 
     ``n`` the rows read, ``W`` the sum of their weights (``n`` unweighted); ``H``
-    (``(d+1)**2`` values, only with curvature) holds ``sum s h x~ x~^T``; ``M``
-    (only for ``summary --robust``) ``sum s dz**2 x~ x~^T``.
+    (only with curvature) holds ``sum s h x~ x~^T``; ``M`` (only for ``summary
+    --robust``) ``sum s dz**2 x~ x~^T``; each ``(d+1)**2`` values, or with categorical
+    columns for newton in the arrowhead layout ``arrow`` (:mod:`.arrow`: ``[A, B, C]``).
     :meth:`evaluate` takes ``H``'s upper triangle and mirrors it (exactly symmetric).
     """
 
-    def __init__(self, total: np.ndarray, d: int):
+    def __init__(self, total: np.ndarray, d: int, arrow: Arrow | None = None):
         self.total, self.d = total, d
+        self.arrow = Arrow.dense(d) if arrow is None else arrow
 
     @staticmethod
-    def size(d: int, hessian: bool | int) -> int:
+    def size(d: int, hessian: bool | int, arrow: Arrow | None = None) -> int:
         """``hessian``: the matrices summed: 0 (False), 1 (True: ``H``) or 2 (``H``, ``M``)."""
-        return d + HEAD + (d + 1) ** 2 * int(hessian)
+        one = (d + 1) ** 2 if arrow is None else arrow.size()
+        return d + HEAD + one * int(hessian)
+
+    def _flat(self, k: int) -> np.ndarray:
+        one = self.arrow.size()
+        start = self.d + HEAD + k * one
+        return self.total[start:start + one]
 
     def matrix(self, k: int) -> np.ndarray:
         """The ``k``-th matrix sum (0: ``H``, 1: ``M``), not divided by ``W``, mirrored
-        from its upper triangle."""
+        from its upper triangle (whole, in ``theta``'s order, whatever the layout)."""
+        if self.arrow.K:
+            return self.arrow.hessian(self._flat(k), 1.0, Penalty(l2=0.0)).dense()
         d = self.d
-        start = d + HEAD + k * (d + 1) ** 2
-        upper = self.total[start:start + (d + 1) ** 2].reshape(d + 1, d + 1)
+        upper = self._flat(k).reshape(d + 1, d + 1)
         return np.triu(upper) + np.triu(upper, 1).T
 
     @property
@@ -116,7 +126,9 @@ class Sums:
             grad_b = total[d] / n
             objective = total[d + 1] / n + penalty.l2_value(w)
         hessian = None
-        if total.shape[0] > d + HEAD:
+        if total.shape[0] > d + HEAD and self.arrow.K:
+            hessian = self.arrow.hessian(self._flat(0), n, penalty)
+        elif total.shape[0] > d + HEAD:
             hessian = self.matrix(0)
             hessian /= n
             penalty.add_l2_curvature(hessian[:d, :d])
@@ -177,24 +189,27 @@ def _unpack(params: np.ndarray, d: int):
 
 
 def add_unit_sums(acc: np.ndarray, unit: DecodedUnit, features: Sequence[str],
-                  params: np.ndarray, loss_id: int, every: int = 1) -> None:
+                  params: np.ndarray, loss_id: int, every: int = 1,
+                  arrow: Arrow | None = None) -> None:
     """Add one decoded unit's sums into ``acc`` (layout of :class:`Sums`; curvature, and
     the gradients' outer products, if ``acc`` has room for them), weighted by ``unit.w``
     (None: unweighted); ``features`` name the columns in a message about a bad value.
     ``every`` > 1: the curvature of a sample of about one row in ``every`` (newton's
-    steering Hessian, :func:`~streamneuron.kernels.sampled_hessian_sums`); 1: exact."""
+    steering Hessian, :func:`~streamneuron.kernels.sampled_hessian_sums`); 1: exact
+    (always with level codes). ``arrow``: the matrices' layout with level codes
+    (:mod:`.arrow`; None: dense)."""
     w, b, mean, inv_scale = _unpack(params, unit.X.shape[1])
     d = w.shape[0]  # (every weight: the number features' and the levels')
     weights = _NO_WEIGHTS if unit.w is None else unit.w
     if unit.codes is not None:
-        square = (d + 1) ** 2
-        hess = acc[d + HEAD:d + HEAD + square].reshape(d + 1, d + 1) \
-            if acc.shape[0] > d + HEAD else _NO_MATRIX
-        meat = acc[d + HEAD + square:].reshape(d + 1, d + 1) \
-            if acc.shape[0] == Sums.size(d, 2) else _NO_MATRIX
+        arrow = Arrow.dense(d) if arrow is None else arrow
+        one = arrow.size()
+        start = d + HEAD
+        hess = arrow.parts(acc[start:start + one]) if acc.shape[0] > start else _NO_PARTS
+        meat = arrow.parts(acc[start + one:]) if acc.shape[0] > start + one else _NO_PARTS
         sum_dz, sum_loss, sum_w, bad = kernels.categorical_sums(
             unit.X, unit.codes, unit.y, weights, w, b, mean, inv_scale, loss_id, acc[:d], hess,
-            meat, 1 if meat.shape[0] else every)
+            meat, arrow.lo)
     elif acc.shape[0] == Sums.size(d, 2):
         square = (d + 1) ** 2
         hess = acc[d + HEAD:d + HEAD + square].reshape(d + 1, d + 1)
@@ -226,19 +241,20 @@ def add_unit_sums(acc: np.ndarray, unit: DecodedUnit, features: Sequence[str],
 
 _NO_WEIGHTS = np.empty(0)
 _NO_MATRIX = np.empty((0, 0))
+_NO_PARTS = (_NO_MATRIX, _NO_MATRIX, _NO_WEIGHTS)
 
 
 def pass_sums(items: list, read: Callable[[list], Iterable[DecodedUnit]],
               features: Sequence[str], params: np.ndarray, loss_id: int, hessian: bool | int,
-              every: int = 1):
+              every: int = 1, arrow: Arrow | None = None):
     """One task of a pass: the partial sums of a bag partition's units, ``read(items)``
     (:func:`~streamneuron.fullpass.partitions.read_units` for descriptors,
     :func:`~streamneuron.fullpass.partitions.already_decoded` for decoded units);
-    ``every``: as :func:`add_unit_sums`."""
+    ``every``, ``arrow``: as :func:`add_unit_sums`."""
     d = params.shape[0] - 1 - 2 * len(features)  # the weights
-    acc = np.zeros(Sums.size(d, hessian))
+    acc = np.zeros(Sums.size(d, hessian, arrow))
     for unit in read(items):
-        add_unit_sums(acc, unit, features, params, loss_id, every)
+        add_unit_sums(acc, unit, features, params, loss_id, every, arrow)
     return [acc]
 
 
@@ -261,7 +277,8 @@ def curvature_every(curvature: str, rows: int, weights: int, levels: bool = Fals
     convergence into a linear one of rate about ``e``; a sample of ``m`` rows has ``e ~
     sqrt(weights / m)`` (0.05 at 10 000 rows and 32 weights). Not with categorical
     ``levels``: a rare level's row, and the pairs of levels rows meet, are what a sample
-    misses (a 1M-row flights-like file took 49 passes sampled, 6 exact)."""
+    misses (a 1M-row flights-like file took 49 passes sampled, 6 exact); their kernel
+    (:func:`~streamneuron.kernels.categorical_sums`) sums every row's curvature."""
     if curvature not in CURVATURES:
         raise ConfigError(f"curvature must be one of {', '.join(CURVATURES)}, got {curvature!r}",
                           param="curvature")
@@ -302,11 +319,21 @@ def pass_moments(items: list, read: Callable[[list], Iterable[DecodedUnit]],
 
 
 def sum_partials(partials) -> np.ndarray:
-    """Sum in the order given (the reduction tree's order): bit-reproducible."""
-    total = None
+    """Sum in the order given (the reduction tree's order): bit-reproducible. No copy of
+    a lone part, one new array for several, added into in place (newton's sums with
+    categorical columns are ~100 MiB: each copy is a page-faulting pass over them)."""
+    total, owned = None, False
     for p in partials:
-        total = np.array(p, dtype=np.float64, copy=True) if total is None else total + p
+        if total is None:
+            total = np.asarray(p, dtype=np.float64)
+        elif owned:
+            total += p
+        else:
+            total, owned = total + p, True
     return total
+
+
+sum_partials.folds = True  # (cluster.fold_reduce: added as the results come)
 
 
 def merge_moments(partials):

@@ -98,6 +98,8 @@ gradient_hessian_sums = Announced(_sums.gradient_hessian_sums)
 sampled_hessian_sums = Announced(_sums.sampled_hessian_sums)
 hessian_meat_sums = Announced(_sums.hessian_meat_sums)
 moments = Announced(_sums.moments)
+observed_moments = Announced(_sums.observed_moments)
+impute_into = Announced(_apply.impute_into)
 l1_newton_direction = Announced(_proximal.l1_newton_direction)
 categorical_sums = Announced(_categorical.categorical_sums)
 level_logits = Announced(_categorical.level_logits)
@@ -107,7 +109,7 @@ logits_with_levels = _categorical.logits_with_levels
 __all__ = [
     "sgd_block", "apply_update", "compile_ahead", "Rows", "Arrays", "gradient_sums", "gradient_hessian_sums",
     "sampled_hessian_sums",
-    "hessian_meat_sums", "moments", "l1_newton_direction", "logits", "gather", "columns_into",
+    "hessian_meat_sums", "moments", "observed_moments", "impute_into", "l1_newton_direction", "logits", "gather", "columns_into",
     "new_state", "STATE", "OK", "PAUSED", "NONFINITE", "categorical_sums", "level_logits",
     "sgd_codes_block", "logits_with_levels",
 ]

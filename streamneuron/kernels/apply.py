@@ -75,3 +75,40 @@ def columns_into(addresses, count, out, first):
                 out[first + r, j] = column[r]
 
 
+@njit(cache=True, nogil=True)
+def impute_into(out, d, fill, indicator, columns):
+    """``--missing impute`` in one read of ``out`` (n, d + m), whose first ``d`` columns
+    hold a unit's features with NaN where a value is missing: each NaN of column ``j``
+    (of ``columns``, those that may hold one) becomes ``fill[j]`` (of ``out``'s dtype),
+    and the indicator column ``d + indicator[j]`` (``indicator[j] >= 0``) gets 1 where
+    the value was missing, 0 elsewhere. Down each column (column-major ``out``), else
+    row by row: the same values either way."""
+    n = out.shape[0]
+    one = out.dtype.type(1.0)
+    zero = out.dtype.type(0.0)
+    if out.strides[0] <= out.strides[1]:
+        for j in columns:
+            f = fill[j]
+            k = indicator[j]
+            if k < 0:
+                for i in range(n):
+                    x = out[i, j]
+                    if x != x:
+                        out[i, j] = f
+            else:
+                c = d + k
+                for i in range(n):
+                    x = out[i, j]
+                    gap = x != x
+                    out[i, j] = f if gap else x
+                    out[i, c] = one if gap else zero
+        return
+    for i in range(n):
+        for j in columns:
+            x = out[i, j]
+            k = indicator[j]
+            gap = x != x
+            if gap:
+                out[i, j] = fill[j]
+            if k >= 0:
+                out[i, d + k] = one if gap else zero

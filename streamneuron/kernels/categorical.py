@@ -9,10 +9,14 @@ A row touches the weights of its own levels only: its gradient adds ``dL/dz`` to
 The Hessian is built from its blocks in one pass (numbers x numbers dense, each
 column's levels diagonal since one column's levels never meet in a row, levels x
 numbers and levels x other columns' levels where rows meet them), upper triangle
-only, as :func:`~.sums.gradient_hessian_sums` leaves it.
+only, in the arrowhead layout of :mod:`streamneuron.fullpass.arrow` (one column's
+levels apart as a diagonal, their cross block a matrix of its own; none apart: the
+dense matrix of :func:`~.sums.gradient_hessian_sums`).
 
-One plain row loop each (no tiles): the work per row is ``d + k`` for the logit and
-the gradient, plus ``(d + k + 1)**2 / 2`` for the Hessian, wherever the levels lie.
+:func:`categorical_sums` goes by tiles as :func:`~.sums.gradient_hessian_sums` (the
+numbers' block by one matrix product every ``CURVATURE_ROWS`` rows), then adds each
+row's levels: ``d + 2`` values a level, one a pair of levels. The SGD kernel is one
+plain row loop (no tiles): the work per row is ``d + k`` for the logit and the gradient.
 """
 
 from __future__ import annotations
@@ -20,10 +24,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .common import (NONFINITE, OK, PAUSED, _average, _step, curvature_scalar,
-                     loss_and_dz_scalar)
-from .intrinsics import _prefetch_row
-from .sums import raise_diagonal, sample_gap, sample_start
+from .common import (NONFINITE, OK, PAUSED, _add_rows, _average, _fill, _first_nonfinite,
+                     _losses, _step, _workspace, curvature_scalar, loss_and_dz_scalar)
+from .intrinsics import _logit, _prefetch, _prefetch_row
+from .sums import (CURVATURE_ROWS, _add_product, _stage_curvature, _stage_two, _weigh)
 
 # Shuffled rows: the row this many positions ahead is hinted into cache (its features
 # and its codes), so that the loads of scattered rows overlap the training.
@@ -57,121 +61,200 @@ def _add_gradient(acc, dz, x, codes, i):
             acc[code] += dz
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _add_outer(mat, cross, a, x, codes, i, d, k, p):
-    """``mat += a x~ x~^T`` (upper triangle) for row ``i``'s one-hot expanded
-    ``x~ = (x_std, onehot(codes[i]), 1)``: the blocks numbers x numbers, numbers x
-    levels, levels x levels (a column's levels never meet: only the row's own) and
-    the bias column. The levels' rows of the numbers x levels, bias and diagonal
-    blocks go to ``cross`` (``cross[code - d] = (sum a x, sum a, sum a)``: a cache line or
-    two a level, not ``d + 2`` scattered ones), folded into ``mat`` by :func:`_fold_cross`."""
-    for j in range(d):
-        ax = a * x[j]
-        for m in range(j, d):
-            mat[j, m] += ax * x[m]
-        mat[j, p] += ax
+@njit(inline="always")
+def _rest(code, lo, K):
+    """The index of weight ``code`` among the weights outside the diagonal column's
+    ``[lo, lo + K)`` (its order kept)."""
+    return code if code < lo else code - K
+
+
+@njit(inline="always")
+def _add_levels(A, B, cross, a, tile, q, codes, i, d, lo, K):
+    """Row ``i``'s (tile row ``q``) curvature ``a`` into its levels' entries: each level's
+    numbers, bias and diagonal entries into its row of ``cross`` (``cross[code - d] += a
+    (x, 1, 1)``: a cache line or two a level, folded by :func:`_fold_levels`), and each
+    pair of its levels (a column's levels never meet: only the row's own) into ``A``, or
+    into ``B`` where one of the two is the diagonal column's (codes ``[lo, lo + K)``)."""
+    k = codes.shape[1]
+    hi = lo + K
     for c in range(k):
         code = codes[i, c]
         if code < 0:
             continue
         row = cross[code - d]
         for j in range(d):
-            row[j] += a * x[j]
+            row[j] += a * tile[q, j]
         row[d] += a  # the bias column
         row[d + 1] += a  # the diagonal
         # columns' weights lie in column order, so a later column's code is larger
         for e in range(c + 1, k):
             other = codes[i, e]
-            if other >= 0:
-                mat[code, other] += a
-    mat[p, p] += a
+            if other < 0:
+                continue
+            if code >= lo and code < hi:
+                B[code - lo, other - K] += a
+            elif other >= lo and other < hi:
+                B[other - lo, code] += a
+            else:
+                A[_rest(code, lo, K), _rest(other, lo, K)] += a
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _fold_cross(mat, cross, d, p):
-    """Add ``cross`` (see :func:`_add_outer`) into ``mat``'s upper triangle."""
-    for level in range(cross.shape[0]):
-        code = d + level
-        for j in range(d):
-            mat[j, code] += cross[level, j]
-        mat[code, p] += cross[level, d]
-        mat[code, code] += cross[level, d + 1]
-
-
-@njit(cache=True, nogil=True)
-def categorical_sums(X, codes, y, weights, w, b, mean, inv_scale, loss_id, grad, hess,
-                     meat, every):
-    """Add one unit's sums into ``grad`` (``p = len(w)``: ``sum s dz x~`` for the
-    number weights, ``sum s dz`` into each level weight) and, when ``hess`` is
-    ``(p + 1, p + 1)`` (else ``(0, 0)``), ``sum s h x~ x~^T`` over the one-hot expanded
-    row ``x~ = (x_std, onehot(codes), 1)``, upper triangle; when ``meat`` is
-    ``(p + 1, p + 1)`` (else ``(0, 0)``), ``sum s dz**2 x~ x~^T`` (``summary --robust``: the row
-    weight once, frequency weights, as :func:`~.sums.hessian_meat_sums`).
-    ``weights`` empty: unweighted. Returns ``(sum s dz, sum s L, sum s, bad)``,
-    ``bad`` the first row whose logit is not finite (-1: none).
-
-    ``every`` > 1 (newton's steering curvature, never with ``meat``): ``hess`` from a
-    sample of about one row in ``every``, each counted ``every`` times, the rows those of
-    :func:`~.sums.sampled_hessian_sums`; every row adds to the exact diagonal (its
-    ``d`` numbers, its levels, the bias), and each diagonal entry the sample left below
-    it is raised to it (:func:`~.sums.raise_diagonal`): a rare level the sample missed
-    keeps its true curvature. ``every = 1``: every row's curvature."""
-    n, d = X.shape
+@njit(inline="always")
+def _prefetch_pairs(B, codes, start, stop, lo, K):
+    """Hint into cache the entries of ``B`` that rows ``[start, stop)`` (the next tile)
+    will add to: a row's diagonal-column level against its other levels, lines of a
+    matrix of ~100 MiB that a rare level's row would otherwise wait for one by one."""
     k = codes.shape[1]
-    p = w.shape[0]
-    curvature = hess.shape[0] == p + 1
-    scores = meat.shape[0] == p + 1
-    weighted = weights.shape[0] > 0
-    x = np.empty(d)
-    cross_h = np.zeros((p - d if curvature else 0, d + 2))
-    cross_m = np.zeros((p - d if scores else 0, d + 2))
-    sampled = curvature and every > 1
-    exact_diag = np.zeros(p + 1 if sampled else 0)
-    before = np.empty(p + 1 if sampled else 0)
-    if sampled:
-        for j in range(p + 1):
-            before[j] = hess[j, j]
-    next_row = sample_start(every)
-    sum_dz = 0.0
-    sum_loss = 0.0
-    sum_w = 0.0
-    bad = -1
-    for i in range(n):
-        z = _row_logit(X, codes, i, w, b, mean, inv_scale, x)
-        if not np.isfinite(z):
-            bad = i
-            break
-        loss, dz = loss_and_dz_scalar(loss_id, z, y[i])
-        s = weights[i] if weighted else 1.0
-        if scores:
-            _add_outer(meat, cross_m, s * dz * dz, x, codes, i, d, k, p)
-        loss *= s
-        dz *= s
-        sum_loss += loss
-        sum_dz += dz
-        sum_w += s
-        _add_gradient(grad, dz, x, codes, i)
-        if sampled:
-            a = s * curvature_scalar(loss_id, z)
-            for j in range(d):
-                exact_diag[j] += a * (x[j] * x[j])
+    for i in range(start, stop):
+        big = -1
+        for c in range(k):
+            code = codes[i, c]
+            if code >= lo and code < lo + K:
+                big = code - lo
+        if big >= 0:
             for c in range(k):
                 code = codes[i, c]
+                if code >= 0 and (code < lo or code >= lo + K):
+                    _prefetch(B, big, _rest(code, lo, K))
+
+
+@njit(inline="always")
+def _fold_levels(A, B, C, numbers, cross, d, lo, K):
+    """Add the numbers' and bias's block ``numbers`` (``(d + 1)**2``, bias last) and the
+    levels' ``cross`` rows (:func:`_add_levels`) into ``A`` (upper triangle), ``B`` and
+    ``C`` (the diagonal column's levels)."""
+    r = A.shape[0] - 1  # the bias's index in A
+    for j in range(d):
+        for m in range(j, d):
+            A[j, m] += numbers[j, m]
+        A[j, r] += numbers[j, d]
+    A[r, r] += numbers[d, d]
+    for level in range(cross.shape[0]):
+        code = d + level
+        if code >= lo and code < lo + K:
+            t = code - lo
+            for j in range(d):
+                B[t, j] += cross[level, j]
+            B[t, r] += cross[level, d]
+            C[t] += cross[level, d + 1]
+        else:
+            rc = _rest(code, lo, K)
+            for j in range(d):
+                A[j, rc] += cross[level, j]
+            A[rc, r] += cross[level, d]
+            A[rc, rc] += cross[level, d + 1]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def categorical_sums(X, codes, y, sw, w, b, mean, inv_scale, loss_id, grad, hess, meat, lo):
+    """Add one unit's sums into ``grad`` (``p = len(w)``: ``sum s dz x~`` for the
+    number weights, ``sum s dz`` into each level weight) and, when ``hess`` (a triple
+    ``(A, B, C)``) has room, ``sum s h x~ x~^T`` over the one-hot expanded row ``x~ =
+    (x_std, onehot(codes), 1)`` in the arrowhead layout of
+    :mod:`streamneuron.fullpass.arrow`: the weights of one categorical column, codes
+    ``[lo, lo + K)`` (``K = len(C)``; 0: none), apart, whose block is diagonal (one
+    column's levels never meet in a row) and summed as the vector ``C``; their cross
+    block against the other ``r = p - K`` weights and the bias as ``B`` (``K x (r +
+    1)``, the others in their order, the bias last); the rest as ``A`` (``(r + 1)**2``,
+    upper triangle). ``K = 0``: ``A`` is the whole Hessian. ``meat`` (``summary
+    --robust``) likewise with ``s dz**2`` (the row weight once, frequency weights, as
+    :func:`~.sums.hessian_meat_sums`). An ``A`` of shape ``(0, 0)``: not summed.
+    ``sw`` empty: unweighted. Returns ``(sum s dz, sum s L, sum s, bad)``, ``bad`` the
+    first row whose logit is not finite (-1: none).
+
+    By tiles, as :func:`~.sums.gradient_hessian_sums`: the numbers' and bias's block
+    staged and added by one matrix product every ``CURVATURE_ROWS`` rows; a row's levels
+    then add ``d + 2`` values each and one a pair of its levels."""
+    n, d = X.shape
+    p = w.shape[0]
+    A, B, C = hess
+    MA, MB, MC = meat
+    K = C.shape[0] if C.shape[0] > 0 else MC.shape[0]
+    curvature = A.shape[0] > 0
+    robust = MA.shape[0] > 0
+    weighted_rows = sw.shape[0] > 0
+    tile, ty, tz, tdz, tloss = _workspace(d)
+    tile_rows = tile.shape[0]
+    th = np.empty(tile_rows)
+    tg = np.empty(tile_rows)
+    staging = CURVATURE_ROWS if curvature else 0
+    width = 2 * (d + 1) if robust else d + 1
+    rows = np.zeros((staging, d + 1))
+    staged_w = np.zeros((staging, width))
+    product = np.empty((d + 1, width) if curvature else (0, 0))
+    numbers = np.zeros((d + 1, d + 1) if curvature else (0, 0))
+    numbers_m = np.zeros((d + 1, d + 1) if robust else (0, 0))
+    cross_h = np.zeros((p - d if curvature else 0, d + 2))
+    cross_m = np.zeros((p - d if robust else 0, d + 2))
+    no_order = np.empty(0, dtype=np.int64)
+    staged = 0
+    sum_dz = 0.0
+    sum_loss = 0.0
+    sum_w = 0.0 if weighted_rows else float(n)
+    k = codes.shape[1]
+    for first in range(0, n, tile_rows):
+        count = min(tile_rows, n - first)
+        _fill(X, no_order, True, first, count, mean, inv_scale, tile)
+        for q in range(count):
+            ty[q] = y[first + q]
+            z = _logit(b, w, tile, q, d)
+            for c in range(k):
+                code = codes[first + q, c]
                 if code >= 0:
-                    exact_diag[code] += a
-            exact_diag[p] += a
-            if i == next_row:
-                _add_outer(hess, cross_h, every * a, x, codes, i, d, k, p)
-                next_row += sample_gap(i, every)
-        elif curvature:
-            _add_outer(hess, cross_h, s * curvature_scalar(loss_id, z), x, codes, i, d, k, p)
+                    z += w[code]
+            tz[q] = z
+        bad = _first_nonfinite(tz, 0, count)
+        _losses(loss_id, tz, ty, tloss, tdz, 0, bad)
+        if robust:  # before the weights enter dL/dz: (dL/dz)**2 is weighted once, below
+            for q in range(bad):
+                tg[q] = tdz[q] * tdz[q]
+        if weighted_rows:
+            sum_dz, sum_loss, sum_w = _weigh(sw, first, tloss, tdz, bad, sum_dz, sum_loss,
+                                             sum_w)
+        else:
+            for q in range(bad):
+                sum_loss += tloss[q]
+                sum_dz += tdz[q]
+        _add_rows(grad[:d], tile, tdz, 0, bad)
+        for q in range(bad):
+            for c in range(k):
+                code = codes[first + q, c]
+                if code >= 0:
+                    grad[code] += tdz[q]
+        if curvature:
+            if loss_id == 0:  # (a constant in each loop: vectorized)
+                for q in range(bad):
+                    th[q] = curvature_scalar(0, tz[q])
+            else:
+                for q in range(bad):
+                    th[q] = curvature_scalar(1, tz[q])
+            if weighted_rows:
+                for q in range(bad):
+                    th[q] *= sw[first + q]
+                    tg[q] *= sw[first + q]
+            if staged + bad > staging:
+                _add_product(rows, staged_w, product, staged, numbers, numbers_m, robust)
+                staged = 0
+            if robust:
+                staged = _stage_two(tile, th, tg, bad, rows, staged_w, staged)
+            else:
+                staged = _stage_curvature(tile, th, bad, rows, staged_w, staged)
+            if K > 0:
+                _prefetch_pairs(B, codes, first + count, min(n, first + count + tile_rows),
+                                lo, K)
+            for q in range(bad):
+                _add_levels(A, B, cross_h, th[q], tile, q, codes, first + q, d, lo, K)
+                if robust:
+                    _add_levels(MA, MB, cross_m, tg[q], tile, q, codes, first + q, d, lo, K)
+        if bad < count:
+            return sum_dz, sum_loss, sum_w, first + bad
+    if staged > 0:
+        _add_product(rows, staged_w, product, staged, numbers, numbers_m, robust)
     if curvature:
-        _fold_cross(hess, cross_h, d, p)
-    if sampled and bad < 0:
-        raise_diagonal(hess, before, exact_diag)
-    if scores:
-        _fold_cross(meat, cross_m, d, p)
-    return sum_dz, sum_loss, sum_w, bad
+        _fold_levels(A, B, C, numbers, cross_h, d, lo, K)
+    if robust:
+        _fold_levels(MA, MB, MC, numbers_m, cross_m, d, lo, K)
+    return sum_dz, sum_loss, sum_w, -1
 
 
 @njit(cache=True, nogil=True)

@@ -24,7 +24,7 @@ def open_source(paths, label: str | None = "y", features: Sequence[str] | None =
                 exclude: Sequence[str] | None = None, positional: bool = False,
                 weight=None, class_weights: tuple[float, float] | None = None,
                 categorical: Sequence[str] | None = None, levels=None,
-                missing: str = "error", fills=None, positive=None) -> Source:
+                missing: str = "error", fills=None, positive=None, negative=None) -> Source:
     """Open Parquet or HDF5 input, the format chosen by each file's first bytes.
 
     ``paths``: a file, a folder, a glob, an fsspec URL (``s3://``, ``gs://``,
@@ -56,7 +56,9 @@ def open_source(paths, label: str | None = "y", features: Sequence[str] | None =
     feature; ``"impute"`` gives them as NaN (the engines learn the fill values in their
     first pass), or, with ``fills`` (a :class:`~streamneuron.missing.Fills`), imputed
     (an :class:`Imputed` source); ``"drop"``: a row with a missing feature or label
-    weighs 0. ``positive``: the label value that counts as 1 (the other one as 0).
+    weighs 0. ``positive``: the label value that counts as 1 (the other one as 0);
+    ``negative``: that other value, when known (a model's: any third value is an error;
+    training learns it, :func:`~.labels.settle_negative`).
 
     In-memory and Dask data are accepted too (see :mod:`streamneuron.readers.arrays`
     and :mod:`streamneuron.readers.frames`):
@@ -71,7 +73,7 @@ def open_source(paths, label: str | None = "y", features: Sequence[str] | None =
                           param="missing")
     same = dict(label=label, features=features, x_key=x_key, y_key=y_key, exclude=exclude,
                 positional=positional, weight=weight, categorical=categorical,
-                missing=missing, positive=positive)
+                missing=missing, positive=positive, negative=negative)
     if class_weights is not None:
         return Weighted(open_source(paths, levels=levels, fills=fills, **same), class_weights)
     if levels is not None:
@@ -84,6 +86,8 @@ def open_source(paths, label: str | None = "y", features: Sequence[str] | None =
                    exclude=exclude, positional=positional, weight=weight,
                    categorical=categorical)
     source.missing, source.positive = missing, positive
+    if positive is not None and negative is not None:
+        source.negative = negative
     return Imputed(source, None) if missing == "drop" else source
 
 
@@ -138,13 +142,9 @@ def _open(paths, label, features, x_key, y_key, exclude, positional, weight,
             "give files of one format"
         )
     if "hdf5" in formats:
-        if categorical:
-            from ..errors import ConfigError
-
-            raise ConfigError("categorical columns are read from Parquet files and "
-                              "DataFrames; HDF5 holds numbers", param="categorical")
         return HDF5Source(files, label=label, x_key=x_key, y_key=y_key, features=features,
-                          exclude=exclude, positional=positional, weight=weight)
+                          exclude=exclude, positional=positional, weight=weight,
+                          categorical=categorical)
     return ParquetSource(files, label=label, features=features, exclude=exclude, weight=weight,
                          categorical=categorical)
 

@@ -318,6 +318,7 @@ class Source(abc.ABC):
     levels = None
     missing: str = "error"  # --missing (impute, drop: a missing feature read as NaN)
     positive = None  # --positive: the label value that counts 1; fills: Imputed's
+    negative = None  # the other label value (learned by labels.settle_negative, or a model's)
     fills = None
     left_out: list[tuple[str, str]] = []
     column_warnings: list[str] = []

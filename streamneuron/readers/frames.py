@@ -170,7 +170,17 @@ class FrameSource(RowBlocks):
         return _frame_unit(part, where, self.feature_names, self.label, self.dtype, out,
                            weight=self.weight,
                            categorical=list(dict.fromkeys([*keep, *self.categorical])),
-                           labels={"positive": self.positive, "missing": self.missing})
+                           labels=self._label_options())
+
+    def _label_options(self) -> dict:
+        return {"positive": self.positive, "negative": self.negative, "missing": self.missing}
+
+    def label_values(self, i: int) -> np.ndarray:
+        """The label column of unit ``i`` as stored (strings, nulls), read alone."""
+        u = self.units[i]
+        if self._kind == "dask DataFrame":
+            return _label_values(self._frame.get_partition(u.index)[self.label].compute())
+        return _label_values(self._frame[self.label].iloc[self._rows(u)])
 
     def _partition(self, u: Unit, keep: list[str]):
         columns = list(dict.fromkeys(
@@ -205,7 +215,7 @@ class FrameSource(RowBlocks):
             part = parts[u.index] if parts is not None else frame.iloc[self._rows(u)]
             out.append(dask.delayed(_delayed_frame_unit, pure=True)(
                 part, self.describe(i), features, self.dtype, self.label, self.weight,
-                categorical, {"positive": self.positive, "missing": self.missing}))
+                categorical, self._label_options()))
         return out
 
 

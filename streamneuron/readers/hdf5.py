@@ -7,10 +7,18 @@ are opened read-only and closed when the source is closed. h5py is imported
 only when an HDF5 file is opened (a start-up cost in time and memory that
 Parquet users need not pay; README, "Memory").
 
-Which layout: ``x_key`` names a dataset (the X/y layout) or a pandas group;
-when the default ``X`` is absent and the file holds exactly one pandas
-DataFrame, that frame is read. The label is a dataset (X/y layout) or a column
-(pandas) named by ``y_key`` if given, else by ``label``.
+Which layout: ``x_key`` names a dataset (the X/y layout), a pandas group, or a group of
+1-D datasets, one per column (:mod:`.hdf5_columns`); when the default ``X`` is absent,
+the file's only pandas DataFrame, else its 1-D datasets (``x_key`` "/"), are read. The
+label is a dataset (X/y layout) or a column named by ``y_key`` if given, else ``label``.
+
+Categorical columns (:mod:`streamneuron.levels`) and string labels: in the X/y layout,
+1-D datasets of ``n`` rows beside ``X``: text (h5py variable-length strings, fixed-length
+bytes) is categorical by default, integers and booleans when ``--categorical`` names them;
+the label dataset may hold text (``--positive``). In a pandas frame (``format="table"``):
+its string, object and ``category`` columns, and integer or boolean ones named
+(:mod:`.pandas_hdf5`). Each is given raw, as Arrow arrays in ``DecodedUnit.extra``
+(:mod:`.hdf5_values`), a unit's rows at a time, as a Parquet row group's.
 """
 
 from __future__ import annotations
@@ -22,8 +30,11 @@ import numpy as np
 from ..errors import ConfigError, DataError
 from ..missing import reader_options
 from .base import (ROW, DecodedUnit, Source, Unit, check_labels, check_weights,
-                   choose_features, columns_are, looks_like_row_id, name_list, row_id_warning)
-from .pandas_hdf5 import PandasFrame, pandas_frames
+                   choose_columns, columns_are, looks_like_row_id, name_list, row_id_warning)
+from .hdf5_values import (as_label_values, is_text_dtype, number_array, text_array,
+                          text_type_name)
+from .hdf5_columns import ColumnGroup, column_datasets
+from .pandas_hdf5 import PICKLED, PandasFrame, frame_columns, pandas_frames, read_frame
 from .paths import FileRef
 
 # Rows per unit when X is not chunked, and the least rows a unit of chunks gets:
@@ -33,6 +44,10 @@ TARGET_UNIT_ROWS = 1 << 16
 
 def _numeric(dtype: np.dtype) -> bool:
     return dtype.kind in "biuf"
+
+
+def _kind(dtype: np.dtype) -> str:
+    return "text" if is_text_dtype(dtype) else str(dtype)
 
 
 def label_key(label: str | None, y_key: str | None) -> str | None:
@@ -60,7 +75,7 @@ class HDF5Source(Source):
     def __init__(self, files: list[FileRef], *, label: str | None, x_key: str = "X",
                  y_key: str | None = None, features: Sequence[str] | None = None,
                  exclude: Sequence[str] | None = None, positional: bool = False,
-                 weight: str | None = None):
+                 weight: str | None = None, categorical: Sequence[str] | None = None):
         self.files = files
         self._positional = positional
         self.weight = weight
@@ -77,10 +92,10 @@ class HDF5Source(Source):
             X, y = self._datasets(k)
             if k == 0:
                 if self.pandas is not None:
-                    self._set_pandas_features(ref, features, exclude)
+                    self._set_pandas_features(ref, features, exclude, categorical)
                 else:
                     names = self._names(X)
-                    self._set_features(ref, names, features, exclude)
+                    self._set_features(ref, names, features, exclude, categorical)
                     self.dtype = np.dtype(np.float32 if X.dtype == np.float32
                                           and self._columns is None else np.float64)
                     self._file_dtype = X.dtype
@@ -142,24 +157,29 @@ class HDF5Source(Source):
             elif len(frames) > 1:
                 raise DataError(f"{ref.url}: holds several pandas objects "
                                 f"({', '.join(sorted(frames))}); name one with --x-key")
+            elif column_datasets(f):  # no matrix, no frame: 1-D datasets, one per column
+                key = self.x_key = "/"
         if key not in f:
             raise DataError(f"{ref.url}: no dataset {key!r} (datasets: {keys}); "
                             "name yours with --x-key")
         X = f[key]
-        if isinstance(X, h5py.Group) and "pandas_type" in X.attrs:
-            frame = PandasFrame(f, key, ref.url)
+        if isinstance(X, h5py.Group) and ("pandas_type" in X.attrs or column_datasets(X)):
+            frame = (PandasFrame if "pandas_type" in X.attrs else ColumnGroup)(f, key, ref.url)
             if self.pandas is None:
                 self.pandas = frame
             if self.label is not None:
                 if self.label not in frame.problems:
                     raise DataError(
-                        f"{ref.url}: pandas frame {key!r} has no label column {self.label!r}; "
+                        f"{ref.url}: {frame.what} has no label column {self.label!r}; "
                         f"{columns_are(frame.names, self.label)}; name yours with --label")
-                if frame.problems[self.label] is not None:
+                if self.label in frame.pickled:
+                    raise DataError(
+                        f"{ref.url}: label column {self.label!r} {PICKLED}")
+                if frame.problems[self.label] is not None and self.label not in frame.kinds:
                     raise DataError(
                         f"{ref.url}: label column {self.label!r} has type "
                         f"{frame.problems[self.label]}; labels must be 0/1 integers, 0.0/1.0 "
-                        "floats or booleans")
+                        "floats, booleans, or two values and --positive")
             return frame, None
         y = None
         if self.label is not None:
@@ -178,9 +198,9 @@ class HDF5Source(Source):
             problem = f"dataset {key!r} has dtype {X.dtype}, not numbers"
         elif y is not None and (not isinstance(y, h5py.Dataset) or y.ndim != 1):
             problem = f"dataset {self.label!r} must be 1-D, got shape {getattr(y, 'shape', '?')}"
-        elif y is not None and not _numeric(y.dtype):
+        elif y is not None and not (_numeric(y.dtype) or is_text_dtype(y.dtype)):
             problem = (f"label dataset {self.label!r} has dtype {y.dtype}; labels must be 0/1 "
-                       "integers, 0.0/1.0 floats or booleans")
+                       "integers, 0.0/1.0 floats, booleans, or two values and --positive")
         elif y is not None and y.shape[0] != X.shape[0]:
             problem = (f"{key!r} has {X.shape[0]} rows but {self.label!r} has "
                        f"{y.shape[0]}; they must have the same length")
@@ -213,14 +233,29 @@ class HDF5Source(Source):
     def _layout_signature(self, k: int) -> tuple:
         X, _ = self._datasets(k)
         if isinstance(X, PandasFrame):
-            return ("pandas", tuple(X.names), tuple(str(X.dtypes[n]) for n in X.names))
-        return ("arrays", tuple(self._names(X)), str(X.dtype))
+            return ("pandas", tuple(X.names),
+                    tuple(X.kinds.get(n) or str(X.dtypes[n]) for n in X.names))
+        side = self._side(k)
+        return ("arrays", tuple(self._names(X)), str(X.dtype),
+                tuple((c, _kind(side[c]) if c in side else "absent") for c in self.categorical))
 
     @staticmethod
     def _describe_signature(sig: tuple) -> str:
         if sig[0] == "pandas":
             return f"pandas columns {', '.join(sig[1])}"
-        return f"{len(sig[1])} columns of {sig[2]}"
+        cats = ", ".join(f"{c} {kind}" for c, kind in sig[3])
+        return f"{len(sig[1])} columns of {sig[2]}" + (f"; categorical {cats}" if cats else "")
+
+    def _side(self, k: int) -> dict:
+        """File ``k``'s 1-D datasets of ``X``'s rows beside it (not the label, not the
+        weight): the X/y layout's categorical columns, name -> dtype."""
+        f = self._handles[k][0]
+        X = self._handles[k][1]
+        import h5py
+
+        return {name: ds.dtype for name, ds in f.items()
+                if isinstance(ds, h5py.Dataset) and ds.ndim == 1 and ds.shape[0] == X.shape[0]
+                and name not in (self.x_key, self.label, self.weight)}
 
     def _names(self, X) -> list[str]:
         names = X.attrs.get("feature_names")
@@ -236,8 +271,22 @@ class HDF5Source(Source):
         """Number of columns of ``X`` (the features may select some of them)."""
         return len(self._all_names)
 
-    def _set_features(self, ref: FileRef, names: list[str], features, exclude) -> None:
+    def _set_features(self, ref: FileRef, names: list[str], features, exclude,
+                      categorical) -> None:
+        """The features (columns of ``X``) and the categorical columns (datasets beside
+        it: text by default, integers and booleans when named), as for Parquet."""
         self._all_names = names
+        side = {n: dt for n, dt in self._side(0).items() if n not in names}
+        named = list(categorical or ())
+        where = f"{ref.url}: dataset {self.x_key!r}"
+        for name in features or ():
+            if name in side and not is_text_dtype(side[name]) and name not in named:
+                raise DataError(f"{ref.url}: {name!r} is a dataset beside {self.x_key!r}, not "
+                                f"a column of it: name it in --categorical to one-hot encode "
+                                f"it (number features are the columns of {self.x_key!r})")
+        columns = [(n, None) for n in names] + [
+            (n, "string" if is_text_dtype(dt) else None if dt.kind in "biu" else str(dt))
+            for n, dt in side.items() if is_text_dtype(dt) or n in named]
         if (self._positional and features is not None and not self.named_columns
                 and len(features) == len(names)
                 and not exclude and any(f not in names for f in features)):
@@ -245,22 +294,31 @@ class HDF5Source(Source):
             # columns x00..x07) takes them in order when the count agrees.
             self.feature_names = list(features)
             self.by_position = True
+            features, columns = [], [c for c in columns if c[0] in side]
+        chosen = choose_columns(
+            columns, label=None, features=features, exclude=exclude, where=where,
+            categorical=named, category_columns=[n for n, dt in side.items()
+                                                 if is_text_dtype(dt)],
+            discrete_columns=[n for n, dt in side.items() if dt.kind in "biu"])
+        self.categorical, self.left_out = chosen.categorical, chosen.left_out
+        self.named_categorical = [c for c in self.categorical if c in named
+                                  or c in (features or ())]
+        if self.by_position:
             return
-        where = f"{ref.url}: dataset {self.x_key!r}"
-        self.feature_names, self.left_out = choose_features(
-            [(n, None) for n in names], label=None, features=features, exclude=exclude,
-            where=where)
+        self.feature_names = chosen.features
         if self.feature_names != names:
-            self._columns = np.array([names.index(f) for f in self.feature_names])
+            self._columns = np.array([names.index(f) for f in self.feature_names], dtype=np.intp)
 
-    def _set_pandas_features(self, ref: FileRef, features, exclude) -> None:
+    def _set_pandas_features(self, ref: FileRef, features, exclude, categorical) -> None:
         frame = self.pandas
         self.named_columns = True
         self._all_names = list(frame.names)
-        self.feature_names, self.left_out = choose_features(
-            [(n, frame.problems[n]) for n in frame.names], label=self.label, features=features,
-            exclude=exclude, index_columns=frame.index_columns,
-            where=f"{ref.url}: pandas frame {frame.key!r}", weight=self.weight)
+        chosen = frame_columns(frame, f"{ref.url}: {frame.what}",
+                               label=self.label, features=features, exclude=exclude,
+                               weight=self.weight, categorical=categorical)
+        self.feature_names, self.categorical, self.left_out = chosen
+        self.named_categorical = [c for c in self.categorical if c in (categorical or ())
+                                  or c in (features or ())]
         all_float32 = all(frame.dtypes[n] == np.float32 for n in self.feature_names)
         self.dtype = np.dtype(np.float32 if all_float32 else np.float64)
         self._file_dtype = self.dtype
@@ -284,7 +342,8 @@ class HDF5Source(Source):
         """What ``inspect`` shows of the first file's layout."""
         X, _ = self._datasets(0)
         if isinstance(X, PandasFrame):
-            return {"x_key": X.key, "pandas_format": X.layout, "shape": [X.n_rows, len(X.names)],
+            kind = "layout" if X.layout == "columns" else "pandas_format"
+            return {"x_key": X.key, kind: X.layout, "shape": [X.n_rows, len(X.names)],
                     "dtype": str(self.dtype), "chunks": [X.chunk_rows] if X.chunk_rows else None,
                     "compression": X.compression()}
         return {"x_key": self.x_key, "shape": list(X.shape), "dtype": str(X.dtype),
@@ -300,8 +359,10 @@ class HDF5Source(Source):
         if isinstance(X, PandasFrame):
             return {n: X.problems[n] or X.declared.get(n) or str(X.dtypes[n]) for n in X.names}
         schema = {n: str(X.dtype) for n in self._all_names}
+        for name, dtype in self._side(0).items():
+            schema.setdefault(name, text_type_name(dtype) if is_text_dtype(dtype) else str(dtype))
         if y is not None:
-            schema[self.label] = str(y.dtype)
+            schema[self.label] = text_type_name(y.dtype) if is_text_dtype(y.dtype) else str(y.dtype)
         return schema
 
     def _close(self, k: int) -> None:
@@ -315,7 +376,7 @@ class HDF5Source(Source):
     def reopen_args(self) -> dict:
         return {"label": self.label, "features": list(self.feature_names),
                 "x_key": self.x_key, "y_key": self.y_key, "weight": self.weight,
-                **reader_options(self)}
+                "categorical": list(self.categorical), **reader_options(self)}
 
     def fingerprint(self) -> dict:
         """The files' fingerprint and the HDF5 dataset names (``x_key``, ``y_key``)."""
@@ -346,17 +407,20 @@ class HDF5Source(Source):
         if not keep:
             return
         if self.pandas is None:
-            raise DataError(f"{self.files[0].url}: --keep columns are not available for HDF5 "
-                            "X/y datasets (only for Parquet files and pandas frames)")
+            self._datasets(0)
+            side = self._side(0)
+            for name in keep:
+                if name not in side:
+                    raise DataError(f"{self.files[0].url}: --keep names no 1-D dataset {name!r} "
+                                    f"beside {self.x_key!r}; {columns_are(list(side), name)}")
+            return
         frame = self.pandas
         for name in keep:
             if name not in frame.problems:
                 raise DataError(f"{self.files[0].url}: --keep names no column {name!r}; "
                                 f"{columns_are(frame.names, name)}")
             if name not in frame._where:
-                raise DataError(f"{self.files[0].url}: --keep {name}: pandas format 'fixed' "
-                                "stores this column as Python objects, which cannot be read in "
-                                "chunks; write the frame with df.to_hdf(..., format='table')")
+                raise DataError(f"{self.files[0].url}: --keep {name}: {PICKLED}")
 
     def label_values(self, i: int) -> np.ndarray:
         """The labels of chunk range ``i`` as stored (the label dataset or column alone)."""
@@ -364,8 +428,13 @@ class HDF5Source(Source):
         X, y = self._datasets(u.file)
         rows = slice(u.index, u.index + u.n_rows)
         if isinstance(X, PandasFrame):
-            return X.read(rows, [self.label])[0]
-        return y[rows]
+            return X.arrow(self.label, X.read(rows, [self.label])[0], self.describe(i),
+                           "label column")
+        values = y[rows]
+        if is_text_dtype(y.dtype):
+            return text_array(values, where=self.describe(i), column=self.label,
+                              what="label dataset")
+        return values
 
     def read(self, i: int, *, keep: Sequence[str] = (),
              out: np.ndarray | None = None) -> DecodedUnit:
@@ -374,6 +443,8 @@ class HDF5Source(Source):
         (``read_direct``) when ``out`` is row-major and no conversion or column
         selection is needed, else through a temporary array."""
         u = self.units[i]
+        if keep:
+            self.check_keep(keep)  # (of the first file: before this one is opened)
         X, y = self._datasets(u.file)
         rows = slice(u.index, u.index + u.n_rows)
         where = self.describe(i)
@@ -382,20 +453,21 @@ class HDF5Source(Source):
             raise ValueError(f"out must be ({u.n_rows}, {self.n_features}) {self.dtype}, "
                              f"got {out.shape} {out.dtype}")
         if isinstance(X, PandasFrame):
-            return self._read_frame(X, rows, where, keep, out)
-        if keep:
-            self.check_keep(keep)
+            return read_frame(self, X, rows, where, keep, out)
         direct = (out is not None and self._columns is None and X.dtype == self.dtype
                   and out.flags.c_contiguous)
+        f = self._handles[u.file][0]
         try:
             if direct:
                 X.read_direct(out, np.s_[rows])
                 block = out
+            elif not self.n_features:  # the categorical columns alone (inspect)
+                block = np.empty((u.n_rows, 0), self.dtype)
             else:
                 block = X[rows]
             labels = y[rows] if y is not None else None
-            weights = (self._handles[u.file][0][self.weight][rows]
-                       if self.weight is not None else None)
+            weights = f[self.weight][rows] if self.weight is not None else None
+            extra = {name: f[name][rows] for name in dict.fromkeys([*self.categorical, *keep])}
         except OSError as exc:
             raise DataError(f"{where}: cannot be read ({exc})") from None
         if not direct:
@@ -406,41 +478,18 @@ class HDF5Source(Source):
                 out[...] = block
                 block = out
         if labels is not None:
+            if is_text_dtype(labels.dtype):
+                labels = as_label_values(text_array(labels, where=where, column=self.label,
+                                                    what="label dataset"))
             labels = check_labels(labels, label=self.label, where=where,
-                                  positive=self.positive, missing=self.missing)
+                                  positive=self.positive, negative=self.negative,
+                                  missing=self.missing)
         if weights is not None:
             weights = check_weights(weights, column=self.weight, where=where)
-        return DecodedUnit(block, labels, where, {}, weights)
-
-    def _read_frame(self, frame: PandasFrame, rows: slice, where: str, keep, out) -> DecodedUnit:
-        """A slice of a pandas frame: the needed dtype blocks or table fields only."""
-        if keep:
-            self.check_keep(keep)
-        extras = [c for c in (self.label, self.weight) if c]
-        names = list(self.feature_names) + extras + list(keep)
-        try:
-            values = frame.read(rows, names)
-        except OSError as exc:
-            raise DataError(f"{where}: cannot be read ({exc})") from None
-        d = self.n_features
-        if out is None:
-            out = np.empty((rows.stop - rows.start, d), dtype=self.dtype)
-        for j in range(d):
-            out[:, j] = values[j]  # NaN (pandas' missing value) is caught by the kernels
-        labels = weights = None
-        if self.label:
-            labels = check_labels(values[d], label=self.label, where=where,
-                                  positive=self.positive, missing=self.missing)
-        if self.weight:
-            weights = check_weights(values[d + extras.index(self.weight)], column=self.weight,
-                                    where=where)
-        extra = {}
-        if keep:
-            import pyarrow as pa
-
-            extra = {name: pa.array(np.char.decode(v, "utf-8") if v.dtype.kind == "S" else v)
-                     for name, v in zip(keep, values[-len(keep):])}
-        return DecodedUnit(out, labels, where, extra, weights)
+        for name, values in extra.items():
+            extra[name] = (text_array(values, where=where, column=name)
+                           if is_text_dtype(values.dtype) else number_array(values))
+        return DecodedUnit(block, labels, where, extra, weights)
 
     def close(self) -> None:
         for k in list(self._handles):

@@ -12,6 +12,7 @@ A worker reopening the files gets the fills too (``reopen_args()``).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Sequence
 
 import numpy as np
@@ -36,9 +37,14 @@ class Imputed(Wrapped):
     """``source`` with its missing values imputed by ``fills``, or (``fills`` None)
     its rows with a missing value dropped by weight 0 (the module docstring)."""
 
-    def __init__(self, source: Source, fills: Fills | None):
+    def __init__(self, source: Source, fills: Fills | None, *, seen: bool = False):
         super().__init__(source)
-        self._fills = fills
+        # ``seen``: the fills were learned from this very input (the first pass), so only
+        # the columns with an indicator can hold a missing value here: the others are
+        # not read for NaN (Fills.seen). The model's fills never say so.
+        self._seen = fills is not None and (seen or fills.seen)
+        self._fills = fills if fills is None else replace(fills, seen=False)
+        self._read_fills = fills if fills is None else replace(fills, seen=self._seen)
         self.dropped = 0  # rows read with weight 0 (``drop``), counted as they are read
 
     fills = property(lambda self: self._fills)
@@ -62,21 +68,25 @@ class Imputed(Wrapped):
             self.dropped += dropped
             return unit
         # The reader writes the d columns into the buffer's first d (any layout: every
-        # reader writes a strided view), the indicators go after them.
+        # reader writes a strided view), the indicators go after them: filled in place,
+        # no copy (a unit of its own: column-major, as a reader's own).
         d = self.source.n_features
-        unit = self.source.read(i, keep=keep, out=None if out is None else out[:, :d])
-        unit.X = impute(unit.X, self._fills, out=out)
+        if out is None:
+            out = np.empty((self.n_features, self.source.units[i].n_rows),
+                           dtype=self.source.dtype).T
+        unit = self.source.read(i, keep=keep, out=out[:, :d])
+        unit.X = impute(unit.X, self._read_fills, out=out)
         return unit
 
     def reopen_args(self) -> dict | None:
         args = self.source.reopen_args()
         return None if args is None else {**args, "missing": self.missing,
-                                          "fills": self._fills}
+                                          "fills": self._read_fills}
 
     def delayed_units(self) -> list:
         import dask
 
-        return [dask.delayed(_apply, pure=True)(unit, self._fills)
+        return [dask.delayed(_apply, pure=True)(unit, self._read_fills)
                 for unit in self.source.delayed_units()]
 
     def fingerprint(self) -> dict:

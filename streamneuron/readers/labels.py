@@ -5,6 +5,7 @@ A null label is an error, unless ``--missing drop`` (NaN: the row is dropped).""
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
 
 from ..errors import DataError
 
@@ -23,6 +24,17 @@ def _distinct(values: np.ndarray, limit: int = SHOWN_VALUES) -> list:
             if len(seen) > limit:
                 break
     return seen
+
+
+def _decoded(values: np.ndarray) -> np.ndarray:
+    """Byte strings (HDF5's fixed-length ``S`` and variable-length strings) as text, so
+    that ``--positive late`` names ``b"late"`` and a model stores a JSON string."""
+    if values.dtype.kind == "S":
+        return np.char.decode(values, "utf-8", errors="replace")
+    if values.dtype.kind == "O" and any(isinstance(v, bytes) for v in values[:1000]):
+        return np.array([v.decode("utf-8", "replace") if isinstance(v, bytes) else v
+                         for v in values], dtype=object)
+    return values
 
 
 def _nulls(values: np.ndarray) -> np.ndarray:
@@ -50,6 +62,62 @@ def _as_type_of(values: np.ndarray, positive):
     return positive if not isinstance(positive, (int, float)) else text
 
 
+def _equals(values: np.ndarray, target) -> np.ndarray:
+    """Where ``values`` equal ``target`` (a value as typed, or as a model stores it),
+    compared in the column's type (:func:`_as_type_of`)."""
+    typed = _as_type_of(values, target)
+    if values.dtype.kind in "OUS":
+        return np.array([v == typed or (not isinstance(v, str) and str(v) == str(typed))
+                         for v in values], dtype=bool)
+    return values == typed
+
+
+def _not_the_pair(label: str, where: str, values: np.ndarray, row: int, positive,
+                  negative) -> DataError:
+    value = values[row]
+    value = value.item() if hasattr(value, "item") else value
+    return DataError(f"{where}, row {row}: label column {label!r} has value {value!r}, "
+                     f"neither {positive!r} (counts as 1) nor {negative!r} (counts as 0), "
+                     "the label values the model was trained with")
+
+
+def settle_negative(source) -> None:
+    """With ``--positive`` and no ``negative`` yet: the label column's other value,
+    from one read of the label column alone (``label_values``, unit by unit), set as
+    ``source.negative`` (what the model stores, so that ``evaluate`` reads a file the
+    same way); more than two values over the whole input is an error naming the unit
+    where the third appears. Only positives seen: ``negative`` stays None."""
+    if source.label is None or source.positive is None or source.negative is not None:
+        return
+    positive, other, shown = source.positive, None, None
+    for i in range(len(source.units)):
+        values = _unique(source.label_values(i))
+        null = _nulls(values)
+        for v in values[~_equals(values, positive) & ~null]:
+            v = v.item() if hasattr(v, "item") else v
+            if other is None:
+                other, shown = v, _as_type_of(values, positive)
+            elif v != other:
+                raise _too_many(source.label, source.describe(i), [shown, other, v],
+                                f": {positive!r} counts as 1 and one other value as 0")
+    if other is not None:
+        source.negative = other
+
+
+def _unique(values) -> np.ndarray:
+    """The distinct values of a label column as stored (an Arrow or numpy array), as
+    numpy (nulls kept: one None or NaN), in the column's type."""
+    if hasattr(values, "unique") and hasattr(values, "to_numpy"):  # Arrow
+        values = values.unique()
+        if pa.types.is_dictionary(values.type):  # (HDF5 text is read as a dictionary)
+            values = values.cast(values.type.value_type).unique()
+        values = values.to_numpy(zero_copy_only=False)
+    values = _decoded(np.asarray(values))
+    if values.dtype.kind == "O":
+        return np.asarray(list(dict.fromkeys(values.tolist())), dtype=object)
+    return np.unique(values)
+
+
 def _too_many(label: str, where: str, values, advice: str) -> DataError:
     shown = ", ".join(repr(v) for v in values[:SHOWN_VALUES])
     more = ", ..." if len(values) > SHOWN_VALUES else ""
@@ -64,28 +132,28 @@ def _null_error(label: str, where: str, null: np.ndarray, nan: bool) -> DataErro
 
 
 def check_labels(values: np.ndarray, *, label: str, where: str, positive=None,
-                 missing: str = "error") -> np.ndarray:
+                 missing: str = "error", negative=None) -> np.ndarray:
     """Labels as float64 0.0/1.0 (NaN for a null label with ``missing="drop"``).
 
     Without ``positive``: booleans, or numbers that are 0 or 1; two other values are an
     error listing them and naming ``--positive``. With ``positive``: 1.0 where the value
-    equals it, 0.0 for the one other value; a third value is an error listing them."""
-    values = np.asarray(values)
+    equals it, 0.0 for the one other value; a third value is an error listing them.
+    With ``negative`` too (the other value, as a model stores it): any value but these
+    two is an error naming it, even alone (a file labelled with another model's values)."""
+    values = _decoded(np.asarray(values))
     null = _nulls(values)
     if null.any() and missing != "drop":
         raise _null_error(label, where, null, values.dtype.kind == "f")
     if positive is not None:
-        pos = _as_type_of(values, positive)
-        kind = values.dtype.kind
-        if kind == "O" or kind in "US":
-            is_pos = np.array([v == pos or (not isinstance(v, str) and str(v) == str(pos))
-                               for v in values], dtype=bool)
-        else:
-            is_pos = values == pos
+        is_pos = _equals(values, positive)
+        if negative is not None:
+            bad = np.flatnonzero(~is_pos & ~_equals(values, negative) & ~null)
+            if bad.size:
+                raise _not_the_pair(label, where, values, int(bad[0]), positive, negative)
         others = _distinct(values[~is_pos & ~null], 2)
         if len(others) > 1:
-            raise _too_many(label, where, [pos, *others], f": {positive!r} counts as 1 and one "
-                            "other value as 0")
+            raise _too_many(label, where, [_as_type_of(values, positive), *others],
+                            f": {positive!r} counts as 1 and one other value as 0")
         y = is_pos.astype(np.float64)
         y[null] = np.nan
         return y
@@ -116,4 +184,4 @@ def check_labels(values: np.ndarray, *, label: str, where: str, positive=None,
     return y
 
 
-__all__ = ["check_labels", "NULL_LABEL_ADVICE"]
+__all__ = ["check_labels", "settle_negative", "NULL_LABEL_ADVICE"]

@@ -260,7 +260,8 @@ class ParquetSource(Source):
     def label_values(self, i: int):
         """The label column of row group ``i`` as stored (an Arrow array)."""
         u = self.units[i]
-        return self._file(u.file).read_row_group(u.index, columns=[self.label]).column(0)
+        return _text_checked(self._file(u.file).read_row_group(u.index, columns=[self.label])
+                             .column(0), self.label, self.describe(i))
 
     def null_counts(self) -> dict[str, int]:
         """Nulls per column of every file: each row group's statistics where the
@@ -358,7 +359,8 @@ class ParquetSource(Source):
             y = self._labels(pa.chunked_array(labels, type=self._types[self.label]), where)
         if self.weight:
             w = self._weights(pa.chunked_array(weights, type=self._types[self.weight]), where)
-        extra = {name: pa.chunked_array(chunks, type=self._types[name])
+        extra = {name: _text_checked(pa.chunked_array(chunks, type=self._types[name]), name,
+                                     where)
                  for name, chunks in categories.items()}
         return DecodedUnit(out, y, where, extra, w)
 
@@ -389,12 +391,13 @@ class ParquetSource(Source):
         numeric = (pa.types.is_integer(labels.type) or pa.types.is_floating(labels.type)
                    or pa.types.is_boolean(labels.type))
         if not numeric:
-            values = np.asarray(labels.to_pylist(), dtype=object)
+            values = np.asarray(_text_checked(labels, self.label, where).to_pylist(), dtype=object)
         elif labels.null_count:
             values = _values(pc.fill_null(labels.cast(pa.float64()), np.nan))
         else:
             values = _values(labels)
         return check_labels(values, label=self.label, where=where, positive=self.positive,
+                            negative=self.negative,
                             missing=self.missing)
 
     def _read_whole(self, u: Unit, where: str, keep: Sequence[str],
@@ -415,9 +418,41 @@ class ParquetSource(Source):
             out[:, j] = _values(column)
         y = self._labels(table.column(self.label), where) if self.label else None
         w = self._weights(table.column(self.weight), where) if self.weight else None
-        extra = {name: table.column(name) for name in [*keep, *self.categorical]}
+        extra = {name: table.column(name) for name in keep}
+        extra.update({name: _text_checked(table.column(name), name, where)
+                      for name in self.categorical})
         return DecodedUnit(out, y, where, extra, w)
 
     def close(self) -> None:
         for k in list(self._open):
             self._open.pop(k).close()
+
+
+def _text_checked(column: pa.ChunkedArray, name: str, where: str) -> pa.ChunkedArray:
+    """``column`` if its text is UTF-8 (Arrow's full validation of each chunk's
+    dictionary, or of its values when not dictionary-encoded; other types as they are),
+    else a :class:`DataError` naming the row and the bytes (Arrow reads a Parquet
+    string column's bytes unchecked, and would fail later, far from the file)."""
+    kind = column.type.value_type if pa.types.is_dictionary(column.type) else column.type
+    if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+        return column
+    row = 0
+    for chunk in column.chunks:
+        text = chunk.dictionary if pa.types.is_dictionary(chunk.type) else chunk
+        try:
+            text.validate(full=True)
+        except pa.ArrowInvalid:
+            raw = (chunk.cast(pa.large_string()) if text is chunk else
+                   chunk.dictionary_decode()).cast(pa.large_binary()).to_pylist()
+            for k, value in enumerate(raw):
+                if value is not None:
+                    try:
+                        value.decode("utf-8")
+                    except UnicodeDecodeError:
+                        raise DataError(
+                            f"{where}, row {row + k}: column {name!r} has a value that is not "
+                            f"UTF-8 text ({value!r}); re-encode the column as UTF-8 (or store "
+                            "integer codes)") from None
+            raise DataError(f"{where}: column {name!r} is not valid UTF-8 text") from None
+        row += len(chunk)
+    return column

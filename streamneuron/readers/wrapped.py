@@ -48,6 +48,15 @@ class Wrapped(Source):
     missing = property(lambda self: self.source.missing)
     weighted = property(lambda self: self.source.weighted)
     positive = property(lambda self: self.source.positive)
+
+    @property
+    def negative(self):
+        return self.source.negative
+
+    @negative.setter
+    def negative(self, value) -> None:  # (the reader's, where check_labels reads it)
+        self.source.negative = value
+
     fills = property(lambda self: self.source.fills)
 
     def read(self, i: int, *, keep: Sequence[str] = (), out: np.ndarray | None = None):
