@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import streamneuron as sn
+from conftest import write_parquet
 
 sklearn_datasets = pytest.importorskip("sklearn.datasets")
 linear_model = pytest.importorskip("sklearn.linear_model")
@@ -135,3 +136,17 @@ def test_owlqn_stops_soon_with_weights_within_tol_of_glums(name, l1):
     error = np.abs(np.append(model.weights - w_ref, model.bias - b_ref)).max()
     assert error <= tol * max(np.abs(w_ref).max(), 1.0)
     assert np.array_equal(model.weights == 0.0, w_ref == 0.0)
+
+
+def test_a_warm_start_at_the_optimum_stops_when_a_step_changes_nothing(tmp_path):
+    # from its own optimum (l2 = 0: a gradient of 1e-17) lbfgs's steps change neither F
+    # nor the gradient and make no (s, y) pair: it once stepped on until max_iter
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 4))
+    y = (rng.random(400) < 1 / (1 + np.exp(-X @ [1.0, -1.0, 0.5, 0.0]))).astype(np.int64)
+    path = write_parquet(tmp_path / "t.parquet", X, y, row_group_size=100)
+    first = sn.fit_gd(path, solver="lbfgs", l2=0.0, tol=1e-12, workers=0)
+    again = sn.fit_gd(path, solver="lbfgs", l2=0.0, tol=1e-12, workers=0,
+                      init=first)
+    assert again.info["converged"] and again.info["passes"] <= 8
+    np.testing.assert_allclose(again.weights, first.weights, rtol=1e-9, atol=1e-12)

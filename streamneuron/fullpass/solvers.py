@@ -407,7 +407,10 @@ def lbfgs(evaluate: Evaluate, theta: np.ndarray, options: Options,
         if not float(direction @ pg) < 0.0:  # not a descent direction: start afresh
             pairs.clear()
             direction = -pg
-        closing = endgame and gap <= LBFGS_ENDGAME * options.tol * abs(F)
+        # (no pair yet after a step: the steps are at the gradient's rounding, as from a
+        # warm start at the optimum: the Hessian decides too)
+        closing = endgame and (gap <= LBFGS_ENDGAME * options.tol * abs(F)
+                               or (bool(trace.rows) and not pairs))
         trial = line_search(evaluate, penalty, point,
                             lambda t, x: F + ARMIJO_C1 * float(pg @ (x - ev.theta)),
                             curvature=closing,
@@ -421,8 +424,13 @@ def lbfgs(evaluate: Evaluate, theta: np.ndarray, options: Options,
             pairs.append((s_vec, y_vec, 1.0 / sy))
             del pairs[:-memory]
             smallest_curvature = min(smallest_curvature, sy / float(s_vec @ s_vec))
+        still = trial.objective == F and np.array_equal(trial.evaluation.gradient, ev.gradient)
         ev, F = trial.evaluation, trial.objective
         pg = pseudo_gradient(ev.gradient, ev.theta, penalty.l1) if l1 else ev.gradient
+        if still and not closing:  # a step that changed nothing: the rounding floor
+            trace.row(F, float(np.linalg.norm(pg)), step=trial.t, gap_estimate=gap)
+            stop = CONVERGED
+            break
         direction = -two_loop(pg, pairs)
         if pairs:
             gap = 0.5 * float(pg @ two_loop(pg, pairs, 1.0 / smallest_curvature))
