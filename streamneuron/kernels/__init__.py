@@ -8,6 +8,8 @@ The package, by what the pieces are for:
   curvature from a sample of the rows), :func:`hessian_meat_sums`, :func:`moments`);
 * :mod:`.categorical`: the same sums and SGD steps for rows with categorical level
   codes (:func:`categorical_sums`, :func:`sgd_codes_block`, :func:`level_logits`);
+* :mod:`.schur`: newton's solve with the arrowhead Hessian, the Schur complement on the
+  cross block's nonzeros (:func:`csr_of`, :func:`schur_complement`);
 * :mod:`.proximal`: the proximal Newton direction with an L1 penalty
   (:func:`l1_newton_direction`, coordinate descent on a small quadratic model);
 * :mod:`.apply`: logits for predictions and metrics, and data movement
@@ -82,6 +84,7 @@ from __future__ import annotations
 
 from . import apply as _apply
 from . import categorical as _categorical
+from . import schur as _schur
 from . import proximal as _proximal
 from . import sums as _sums
 from .common import NONFINITE, OK, PAUSED, STATE, new_state
@@ -103,6 +106,8 @@ impute_into = Announced(_apply.impute_into)
 l1_newton_direction = Announced(_proximal.l1_newton_direction)
 categorical_sums = Announced(_categorical.categorical_sums)
 level_logits = Announced(_categorical.level_logits)
+csr_of = Announced(_schur.csr_of)
+schur_complement = Announced(_schur.schur_complement)
 sgd_codes_block = _categorical.sgd_codes_block
 logits_with_levels = _categorical.logits_with_levels
 
@@ -110,6 +115,6 @@ __all__ = [
     "sgd_block", "apply_update", "compile_ahead", "Rows", "Arrays", "gradient_sums", "gradient_hessian_sums",
     "sampled_hessian_sums",
     "hessian_meat_sums", "moments", "observed_moments", "impute_into", "l1_newton_direction", "logits", "gather", "columns_into",
-    "new_state", "STATE", "OK", "PAUSED", "NONFINITE", "categorical_sums", "level_logits",
+    "new_state", "STATE", "OK", "PAUSED", "NONFINITE", "categorical_sums", "level_logits", "csr_of", "schur_complement",
     "sgd_codes_block", "logits_with_levels",
 ]
