@@ -16,6 +16,11 @@ import numpy as np
 from numba import njit
 
 
+# A row of B with more than half its entries nonzero is added to S densely (0.31 s
+# against 0.34 s at 10M rows, the same at 1M).
+DENSE_ROW = 2
+
+
 @njit(cache=True, nogil=True)
 def csr_of(B, scale):
     """``(indptr, indices, data)``: ``B / scale`` in CSR form (each row's nonzero
@@ -48,11 +53,26 @@ def schur_complement(A, indptr, indices, data, inv):
     triangle, then mirrored. A level with ``inv_t = 0`` adds nothing."""
     r1 = A.shape[0]
     upper = np.zeros((r1, r1))
+    dense = np.zeros(r1)
     for t in range(indptr.shape[0] - 1):
         f = inv[t]
         if f == 0.0:
             continue
         first, stop = indptr[t], indptr[t + 1]
+        if (stop - first) * DENSE_ROW > r1:
+            # a level that meets most others: its row spread out, each row of upper
+            # updated by one vectorized loop (a zero adds 0.0: the same sums)
+            for a in range(first, stop):
+                dense[indices[a]] = data[a]
+            for a in range(first, stop):
+                i = indices[a]
+                row = upper[i]
+                fa = f * data[a]
+                for j in range(i, r1):
+                    row[j] += fa * dense[j]
+            for a in range(first, stop):
+                dense[indices[a]] = 0.0
+            continue
         for a in range(first, stop):
             row = upper[indices[a]]
             fa = f * data[a]
