@@ -175,3 +175,28 @@ def test_fold_reduce_adds_the_results_as_they_come_with_the_trees_bits(count):
                if k % 7 != 3 or count == 1 else [] for k in range(count)]  # some empty
     expected = tree_reduce([list(o) for o in outputs], sum_partials, 8)
     assert np.array_equal(fold_reduce(iter(outputs), count, sum_partials, 8), expected)
+
+
+def test_schur_complement_on_the_nonzeros_is_numpys_and_independent_of_the_address():
+    """``kernels.schur_complement``: ``A - B^T diag(inv) B`` from ``csr_of(B, scale)``,
+    rows of every density (the sparse loop and the dense rows), a level of ``inv = 0``;
+    the same bits for a copy of ``B`` at another address."""
+    from streamneuron import kernels
+
+    rng = np.random.default_rng(1)
+    K, r1, scale = 60, 23, 7.0
+    share = np.repeat([0.02, 0.2, 0.45, 0.9, 1.0], K // 5)[:, None]
+    B = np.where(rng.random((K, r1)) < share, rng.standard_normal((K, r1)), 0.0)
+    M = rng.standard_normal((r1, r1))
+    A = M @ M.T
+    inv = rng.random(K)
+    inv[3] = 0.0
+    indptr, indices, data = kernels.csr_of(B, scale)
+    S = kernels.schur_complement(A, indptr, indices, data, inv)
+    Bs = B / scale
+    np.testing.assert_allclose(S, A - Bs.T @ (inv[:, None] * Bs), rtol=1e-12, atol=1e-12)
+    assert np.array_equal(S, S.T)
+    shifted = np.empty(B.size + 1)[1:].reshape(B.shape)  # another alignment
+    shifted[:] = B
+    again = kernels.schur_complement(A, *kernels.csr_of(shifted, scale), inv)
+    assert np.array_equal(S, again)
