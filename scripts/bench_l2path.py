@@ -10,7 +10,7 @@ scikit-learn: ``LogisticRegressionCV(Cs=20, cv=5, scoring="neg_log_loss")`` on t
 standardized features. Printed: test log loss of both and their ratio (target
 <= 1.03), our passes (target <= 40), the chosen penalty as C = 1 / (l2 n).
 
-Big file (``--big ROWS``): a generated ROWS x 32 Parquet file; wall time of
+Big file (``--big ROWS``, ``--big-file``): a generated ROWS x 32 Parquet file; wall time of
 ``fit_gd(l2="auto", cv=5)`` over one newton fit at a fixed penalty, in this process
 (``workers=0``), side by side, the median of ``--repeat`` runs each (target <= 3x).
 
@@ -101,10 +101,10 @@ def small(name: str) -> dict:
             "ours_s": ours_s, "sk_s": ref_s}
 
 
-def big(rows: int, repeat: int) -> dict:
+def big(rows: int, repeat: int, path: str | None = None) -> dict:
     from streamneuron.generate import generate
 
-    path = f"/tmp/bench_l2path_{rows}x32.parquet"
+    path = path or f"/work/bench-data/l2path_{rows}x32.parquet"
     if not os.path.exists(path):
         generate(path, rows=rows, features=32, seed=0)
     times = {"fixed": [], "auto": []}
@@ -127,6 +127,10 @@ def main() -> None:
                         default=["breast_cancer", "phishing_like", "digits", "ar1"])
     parser.add_argument("--big", type=int, default=0, help="rows of the big file (0: none)")
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--big-file", default=None,
+                        help="the big file, if made already (as `streamneuron generate FILE "
+                             "--rows ROWS --features 32`, seed 0); default "
+                             "/work/bench-data/l2path_ROWSx32.parquet, made if missing")
     args = parser.parse_args()
     fit_gd((np.eye(4), np.array([0.0, 1, 0, 1])), solver="newton", l2="auto", cv=2,
            workers=0)  # compile once, outside the timings
@@ -138,7 +142,7 @@ def main() -> None:
               f"{r['ratio']:6.3f} {r['passes']:6d} {r['values']:6d} {r['C']:8.3g} "
               f"{r['sk_C']:8.3g} {r['ours_s']:7.2f} {r['sk_s']:7.2f}", flush=True)
     if args.big:
-        r = big(args.big, args.repeat)
+        r = big(args.big, args.repeat, args.big_file)
         print(f"\n{r['rows']} x 32 file, in this process: one newton fit (l2 1e-4) "
               f"{r['fixed_s']:.2f} s, {r['fixed_passes']} passes; --l2 auto --cv 5 "
               f"{r['auto_s']:.2f} s, {r['auto_passes']} passes; ratio {r['ratio']:.2f}")

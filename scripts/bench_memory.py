@@ -48,11 +48,11 @@ def peak_rss(argv: list[str], env=None) -> tuple[float, float, int]:
     return usage.ru_maxrss / 1024.0, wall, proc.returncode  # ru_maxrss is KiB on Linux
 
 
-def ensure_file(rows: int, features: int, rg: int, fmt: str) -> str:
+def ensure_file(rows: int, features: int, rg: int, fmt: str, data: str = DATA) -> str:
     ext = "h5" if fmt == "hdf5" else "parquet"
-    path = os.path.join(DATA, f"mem-{rows}x{features}-rg{rg}.{ext}")
+    path = os.path.join(data, f"mem-{rows}x{features}-rg{rg}.{ext}")
     if not os.path.exists(path):
-        os.makedirs(DATA, exist_ok=True)
+        os.makedirs(data, exist_ok=True)
         print(f"generating {path} ...", flush=True)
         subprocess.run([sys.executable, "-m", "streamneuron", "generate", path, "--rows", str(rows),
                         "--features", str(features), "--row-group-size", str(rg), "--format", fmt,
@@ -77,6 +77,8 @@ def main() -> int:
                     help="also measure the interpreter with streamneuron imported and its "
                          "kernels loaded (nothing read)")
     ap.add_argument("--extra", default="", help="more train flags, e.g. '--no-standardize'")
+    ap.add_argument("--data", default=DATA, help="where the files are made and kept "
+                    "(default: bench-data/ beside scripts/)")
     args = ap.parse_args()
 
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -105,7 +107,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         model = os.path.join(tmp, "model.json")
         for fmt in formats:
-            paths = {n: ensure_file(n, args.features, args.row_group_size, fmt) for n in sizes}
+            paths = {n: ensure_file(n, args.features, args.row_group_size, fmt, args.data)
+                     for n in sizes}
             for mode in modes:
                 first = None
                 for n in sizes:

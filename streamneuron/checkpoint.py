@@ -431,6 +431,7 @@ def run_payload(model, state, position, *, epochs: int, complete: bool, epoch_se
     from . import __version__
     from .validation import Stopping
 
+    state.sync()  # lazily held level weights written into the model's weights
     model.bias = float(state.bias)
     return {
         "model": model.to_dict(),

@@ -132,7 +132,8 @@ class Levels:
         differently (or not dictionary-encoded) give the same codes."""
         codes = np.empty((n_rows, len(self.columns)), dtype=np.int32)
         for k, (column, start) in enumerate(zip(self.columns, self.offsets())):
-            codes[:, k] = _codes(arrays[column.name], column, first + int(start))
+            if not _dictionary_into(arrays[column.name], column, first + int(start), codes[:, k]):
+                codes[:, k] = _codes(arrays[column.name], column, first + int(start))
         return codes
 
     # -- the model file -------------------------------------------------------------
@@ -206,9 +207,10 @@ def _codes(array, column: Column, start: int) -> np.ndarray:
         return _hashed(array, column.hash_bits, start)
     if pa.types.is_dictionary(array.type):
         # Map the (small) dictionary once, then index it with each row's index.
-        mapped = _codes(array.dictionary, column, start)
+        mapped = _mapped(array.dictionary, column, start)
         indices = array.indices
-        idx = np.asarray(indices.fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64)
+        idx = (np.asarray(indices.fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64)
+               if indices.null_count else indices.to_numpy())
         out = mapped[idx] if mapped.size else np.full(len(idx), NO_WEIGHT, np.int32)
         if indices.null_count:
             out[np.asarray(indices.is_null().to_numpy(zero_copy_only=False))] = (
@@ -225,6 +227,42 @@ def _codes(array, column: Column, start: int) -> np.ndarray:
         out[np.asarray(array.is_null().to_numpy(zero_copy_only=False))] = \
             _null_code(column, start)
     return out
+
+
+def _dictionary_into(array, column: Column, start: int, out: np.ndarray) -> bool:
+    """The common case of :func:`_codes` written straight into ``out`` (a column of the
+    codes): dictionary chunks without nulls, each row's code taken from its chunk's mapped
+    dictionary (no copies of the indices, no parts joined). False, nothing written: another
+    case."""
+    chunks = array.chunks if isinstance(array, pa.ChunkedArray) else [array]
+    if column.hash_bits or not all(pa.types.is_dictionary(c.type) and not c.null_count
+                                   for c in chunks):
+        return False
+    from .kernels import gather
+
+    row = 0
+    for chunk in chunks:
+        n = len(chunk)
+        mapped = _mapped(chunk.dictionary, column, start)
+        if mapped.size:
+            gather(mapped, chunk.indices.to_numpy(), out[row:row + n])
+        else:
+            out[row:row + n] = NO_WEIGHT
+        row += n
+    return row == len(out)
+
+
+def _mapped(dictionary, column: Column, start: int) -> np.ndarray:
+    """The codes of a dictionary's values, kept for the next call with an equal one (the
+    chunks of a decoded unit repeat their row group's dictionary: comparing it costs a
+    fraction of matching it)."""
+    last = column._sets.get("dictionary")
+    if (last is not None and last[1] == start and len(last[0]) == len(dictionary)
+            and last[0].type == dictionary.type and last[0].equals(dictionary)):
+        return last[2]
+    mapped = _codes(dictionary, column, start)
+    column._sets["dictionary"] = (dictionary, start, mapped)
+    return mapped
 
 
 def _value_set(column: Column, arrow_type: pa.DataType) -> tuple:

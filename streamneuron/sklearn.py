@@ -43,6 +43,7 @@ try:
                                dense_data, fit_categorical, fit_missing, missing_X,
                                neuron_columns)
     from .sklearn_input import binary_classes, encode_labels, estimator_row_weights, seed_of
+    from .sklearn_levels import fit_levels_sgd, partial_fit_levels
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(
         "streamneuron.NeuronClassifier needs scikit-learn >= 1.6 "
@@ -179,8 +180,9 @@ class NeuronClassifier(LogitOutputs, ClassifierMixin, BaseEstimator):
         and ``category`` columns (as ``HistGradientBoostingClassifier``), or the named
         columns; a weight per level seen in ``fit`` (a null is a level; an unseen level
         adds nothing), penalised, not standardized: ``ColumnTransformer(StandardScaler,
-        OneHotEncoder(handle_unknown="ignore"))`` then ``LogisticRegression``. Full-pass
-        solvers only. scipy sparse ``X`` is densified, up to 2**27 values.
+        OneHotEncoder(handle_unknown="ignore"))`` then ``LogisticRegression``; SGD and
+        ``partial_fit`` too (:mod:`streamneuron.sklearn_levels`: the first ``partial_fit``
+        fixes the levels). scipy sparse ``X`` is densified, up to 2**27 values.
     missing : "error", "impute" or "drop", default="error"
         NaN in ``X``: refused; ``"impute"``: each column's (weighted) mean from ``fit``,
         and a 0/1 indicator column for each column with a NaN in ``fit``
@@ -289,9 +291,9 @@ class NeuronClassifier(LogitOutputs, ClassifierMixin, BaseEstimator):
         """
         names = categorical_columns(X, self.categorical_features)
         if names:
-            fit_categorical(self, X, y, sample_weight, names, FULL_PASS_TOL)
+            (fit_levels_sgd(self, X, y, sample_weight, names) if self.solver == "sgd" else
+             fit_categorical(self, X, y, sample_weight, names, FULL_PASS_TOL))
             return self
-        self.levels_ = None
         warm = self.warm_start and hasattr(self, "classes_") and self._neuron.levels is None
         X, y = dense_data(self, X, y, dtype=_FLOAT_DTYPES, order="C", reset=not warm)
         check_classification_targets(y)
@@ -335,8 +337,10 @@ class NeuronClassifier(LogitOutputs, ClassifierMixin, BaseEstimator):
         no step). ``sample_weight`` as for :meth:`fit`.
         """
         first = not hasattr(self, "classes_")
-        if not first and self._neuron.levels is not None:
-            raise ValueError("partial_fit does not continue a model with categorical columns")
+        names = categorical_columns(X, self.categorical_features)
+        if names or (not first and self._neuron.levels is not None):
+            partial_fit_levels(self, X, y, classes, sample_weight, names)
+            return self
         if first and classes is None:
             raise ValueError("classes must be passed on the first call to partial_fit.")
         X, y = dense_data(self, X, y, dtype=_FLOAT_DTYPES, order="C", reset=first)
@@ -454,10 +458,10 @@ class NeuronClassifier(LogitOutputs, ClassifierMixin, BaseEstimator):
             rebase(self._neuron, self.standardize, X)
         self._publish()
 
-    def _train(self, X, y01, seed: int, passes: int | None, weights=None) -> int:
+    def _train(self, X, y01, seed: int, passes: int | None, weights=None, codes=None) -> int:
         """``passes`` passes over the rows (``None``: until converged, at most
-        ``defaults.MAX_EPOCHS``; ``weights``: each row's, or None); the model is
-        updated only if all succeed. Returns the passes made."""
+        ``defaults.MAX_EPOCHS``; ``weights``: each row's, or None; ``codes``: their level
+        codes); the model is updated only if all succeed. Returns the passes made."""
         n = X.shape[0]
         neuron = self._neuron
         neuron.loss_fn = get_loss(self.loss)  # a warm start may have changed it
@@ -469,7 +473,8 @@ class NeuronClassifier(LogitOutputs, ClassifierMixin, BaseEstimator):
                              previous=getattr(self, "_sgd", None))
         curve = policy.train_array(state, X, y01, neuron.center, neuron.inv_scale,
                                    row_weights=weights, seed=seed, shuffle=self.shuffle,
-                                   first_pass=self._passes, unscaled=neuron.mean is None)
+                                   first_pass=self._passes, unscaled=neuron.mean is None,
+                                   codes=codes)
         self.converged_ = policy.converged(curve, n)
         self._sgd = policy.carried(state)
         weights, bias = policy.model(state)
@@ -482,10 +487,10 @@ class NeuronClassifier(LogitOutputs, ClassifierMixin, BaseEstimator):
     def _publish(self) -> None:
         """Set the public fitted attributes from the neuron."""
         neuron = self._neuron
-        self.mean_, self.scale_ = neuron.mean, neuron.scale
+        self.mean_, self.scale_, self.levels_ = neuron.mean, neuron.scale, neuron.levels
         self.t_ = int(neuron.updates)
-        coef = neuron.weights * neuron.inv_scale
-        self.coef_ = coef.reshape(1, -1)
+        coef = neuron.weights[:neuron.n_features] * neuron.inv_scale  # then the levels'
+        self.coef_ = np.concatenate([coef, neuron.weights[neuron.n_features:]]).reshape(1, -1)
         self.intercept_ = np.array([float(neuron.bias) - float(coef @ neuron.center)])
 
 

@@ -196,10 +196,6 @@ def fit_categorical(estimator, X, y, sample_weight, names: list[str], tol: float
     optimum by :func:`streamneuron.fit_gd` on the frame (in this process), the fitted
     attributes set from the :class:`~streamneuron.Neuron` it returns (``coef_``: the
     number features' raw weights, then each level's weight, in ``levels_`` order)."""
-    if estimator.solver == "sgd":
-        raise ValueError("categorical columns train with a full-pass solver (solver 'auto', "
-                         "'newton' or 'lbfgs'); for SGD use streamneuron.fit_sgd on the "
-                         "DataFrame, or categorical_features=None with the columns encoded")
     _check_feature_names(estimator, X, reset=True)
     _check_n_features(estimator, X, reset=True)
     check_consistent_length(X, y)

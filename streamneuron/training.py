@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 from functools import partial
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -55,6 +55,8 @@ _SCALARS = kernels.STATE.names
 _COUNTS = ("updates", "carry_rows", "rows_seen", "avg_count")
 # The array fields saved by name, with their length beyond d (AdaGrad's g2 has the bias too).
 _VECTORS = {"carry_w": 0, "avg_w": 0, "g2": 1, "l1_u": 0, "l1_q": 0}
+# ... and those of lazily held level weights, saved when there are such
+_LEVEL_VECTORS = ("level_anchor", "level_stamp", "level_sum")
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,16 @@ class TrainState:
     weight_seen: float = 0.0  # sum of the row weights of the pass so far
     l1_u: np.ndarray | None = None  # L1: the penalty each weight could have had so far (d,)
     l1_q: np.ndarray | None = None  # L1: the penalty each weight did have so far (d,)
+    # Level weights held lazily (AdaGrad with categorical columns,
+    # :mod:`streamneuron.kernels.categorical_sgd`): each weight's anchor, the update
+    # count it holds for (its stamp), and the sum of its iterates in the running average
+    # up to it; None until such a block is trained. ``weights``' (and ``avg_w``'s) level
+    # entries are then written from them by :meth:`sync`.
+    level_anchor: np.ndarray | None = None
+    level_stamp: np.ndarray | None = None
+    level_sum: np.ndarray | None = None
+    levels_from: int = -1  # d: the first level weight held lazily (-1: none)
+    _stale_rule: "StepRule | None" = field(default=None, repr=False, compare=False)
 
     def __post_init__(self):
         if self.avg_w is None:
@@ -142,6 +154,7 @@ class TrainState:
     def model(self, rule: "StepRule") -> tuple[np.ndarray, float]:
         """The model's weights and bias now: the running average with averaged SGD (once
         it holds an iterate), else the weights trained."""
+        self.sync()
         if rule.average > 0 and self.avg_count > 0:
             return self.avg_w, float(self.avg_b)
         return self.weights, float(self.bias)
@@ -152,15 +165,49 @@ class TrainState:
         return self.carry_rows == 0
 
     def is_finite(self) -> bool:
+        self.sync()
         return bool(np.isfinite(self.weights).all()) and math.isfinite(self.bias)
 
     def continued(self) -> "TrainState":
         """A copy to train on from here, at a batch boundary: the iterates, their running
-        average, AdaGrad's and L1's sums carried over; the carry and the pass's sums empty."""
+        average, AdaGrad's and L1's sums (and lazily held level weights) carried over;
+        the carry and the pass's sums empty."""
+        self.sync()
+        lazy = {name: getattr(self, name).copy() for name in _LEVEL_VECTORS
+                if getattr(self, name) is not None}
         return TrainState(self.weights.copy(), np.zeros_like(self.weights), self.bias,
                           self.updates, avg_b=self.avg_b, avg_count=self.avg_count,
                           avg_w=self.avg_w.copy(), g2=self.g2.copy(), l1_u=self.l1_u.copy(),
-                          l1_q=self.l1_q.copy())
+                          l1_q=self.l1_q.copy(), levels_from=self.levels_from, **lazy)
+
+    # -- lazily held level weights ------------------------------------------------------
+    def _levels(self, d: int) -> tuple:
+        """The lazy arrays (anchor, stamp, sum) of level weights from ``d`` on, made from
+        the weights as they are when missing (a fresh state, or one saved without them)."""
+        if self.level_anchor is None:
+            self.level_anchor = self.weights.copy()
+            self.level_stamp = np.full(self.weights.shape[0], float(self.updates))
+            self.level_sum = self.avg_w * float(self.avg_count)
+        self.levels_from = d
+        return self.level_anchor, self.level_stamp, self.level_sum
+
+    def _drop_levels(self) -> None:
+        """Back to the dense step (a next call with another step rule): the level
+        weights' values written, the lazy arrays dropped."""
+        if self.level_anchor is not None:
+            self.sync()
+            self.level_anchor = self.level_stamp = self.level_sum = None
+            self.levels_from = -1
+
+    def sync(self) -> None:
+        """Write the lazily held level weights' values (and averages) at the current
+        update into ``weights`` (``avg_w``): after it they are the model's. A function of
+        the anchors alone, so when it is called changes no number."""
+        rule = self._stale_rule
+        if rule is not None:
+            self._stale_rule = None
+            kernels.sync_levels(self._arrays(self._record()), self._levels(self.levels_from),
+                                rule, self.levels_from)
 
     # -- the two calls ---------------------------------------------------------------
     def train_block(self, X, labels, rule: StepRule, mean, inv_scale, *, order=_NO_ORDER,
@@ -188,8 +235,15 @@ class TrainState:
                                  "labels")
         record = self._record()
         rows = kernels.Rows(X, labels, order, row_weights, mean, inv_scale)
-        train = kernels.sgd_block if codes is None else partial(kernels.sgd_codes_block,
-                                                                codes=codes)
+        d = X.shape[1]
+        if codes is None:
+            train = kernels.sgd_block
+        elif kernels.lazy_applies(rule, self.weights.shape[0] - d, codes.shape[1]):
+            train = partial(kernels.sgd_codes_block, codes=codes, levels=self._levels(d))
+            self._stale_rule = rule  # the level weights' values: sync()
+        else:
+            self._drop_levels()
+            train = partial(kernels.sgd_codes_block, codes=codes)
         pos, status = train(rows, arrays=self._arrays(record), rule=rule, start=start,
                             stop=stop, max_updates=max_updates)
         self._take(record)
@@ -203,10 +257,17 @@ class TrainState:
         :func:`objective`; NaN when the pass's weights sum to 0) and starts the next
         pass's sums from zero.
         """
-        if self.carry_rows > 0:
+        if self.carry_rows > 0 and self.level_anchor is not None:
+            record = self._record()
+            kernels.finish_levels(self._arrays(record), self._levels(self.levels_from), rule,
+                                  self.levels_from)
+            self._take(record)
+            self._stale_rule = None
+        elif self.carry_rows > 0:
             record = self._record()
             kernels.apply_update(self._arrays(record), rule)
             self._take(record)
+        self.sync()
         rows = self.rows_seen
         value = objective(self.loss_sum, self.weight_seen, self.weights, rule) \
             if self.weight_seen > 0 else math.nan
@@ -232,6 +293,10 @@ class TrainState:
         out = {name: getattr(self, name) for name in _SCALARS}
         for name in _VECTORS:
             out[name] = getattr(self, name).tolist()
+        if self.level_anchor is not None:
+            out["levels_from"] = self.levels_from
+            for name in _LEVEL_VECTORS:
+                out[name] = getattr(self, name).tolist()
         return out
 
     @classmethod
@@ -256,6 +321,13 @@ class TrainState:
                     raise ValueError(f"{name} is {value!r}, not a count")
                 value = int(value)
             values[name] = value if name in _COUNTS else float(value)
+        if "level_anchor" in data:
+            for name in _LEVEL_VECTORS:
+                array = np.asarray(data[name], dtype=np.float64)
+                if array.shape != weights.shape:
+                    raise ValueError(f"{name} has shape {array.shape}, not {weights.shape}")
+                values[name] = array
+            values["levels_from"] = int(data["levels_from"])
         return cls(weights, **values)
 
 
@@ -351,14 +423,15 @@ class PassPolicy:
     def train_array(self, state: TrainState, X, y, center: np.ndarray, inv_scale: np.ndarray,
                     *, row_weights: np.ndarray | None = None, seed: int = 0,
                     shuffle: bool = True, first_pass: int = 0,
-                    unscaled: bool = False) -> list[float]:
+                    unscaled: bool = False, codes: np.ndarray | None = None) -> list[float]:
         """Passes over in-memory rows ``(X, y)``, the whole array one block: pass ``p``
         (counted from ``first_pass``) visits the rows in ``block_order(n, seed, p)``, the
         order :func:`streamneuron.fit_sgd` gives a source of one unit in epoch ``p``, and
         ends with :meth:`TrainState.finish_pass`. Up to ``max_passes`` passes, fewer when
         ``until_converged`` and :meth:`converged`. Returns the passes' objectives;
         DivergenceError naming the pass when the weights stop being finite (``unscaled``:
-        the features are not standardized, which it then suggests)."""
+        the features are not standardized, which it then suggests). ``codes``: the rows'
+        level codes (categorical columns), in the rows' order like ``X``."""
         n, rule, curve = X.shape[0], self.rule, []
         for p in range(first_pass, first_pass + self.max_passes):
             self.start_pass(state)
@@ -367,7 +440,7 @@ class PassPolicy:
             in_order = row_weights[order] if row_weights is not None and order.size \
                 else row_weights
             _, status = state.train_block(X, labels, rule, center, inv_scale, order=order,
-                                          row_weights=in_order)
+                                          row_weights=in_order, codes=codes)
             if status == OK:
                 _, objective = state.finish_pass(rule)  # the last short batch, as it is
             if status != OK or not state.is_finite():

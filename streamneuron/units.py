@@ -26,11 +26,13 @@ COLUMN = "column"
 @dataclass(frozen=True)
 class Unit:
     """One readable piece: ``file`` indexes ``Source.files``; ``index`` is the
-    row group (Parquet) or first row (HDF5); ``n_rows`` its length."""
+    row group (Parquet) or first row (HDF5); ``n_rows`` its length; ``start`` its
+    first row in the row group when it is a piece of one (``Source.pieces``), else 0."""
 
     file: int
     index: int
     n_rows: int
+    start: int = 0
 
 
 @dataclass

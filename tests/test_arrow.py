@@ -164,19 +164,6 @@ def test_arrowhead_newton_on_a_dask_cluster_gives_the_same_bits(table):
         < 1e-6
 
 
-@pytest.mark.parametrize("count", [1, 2, 8, 9, 17, 65, 100])
-def test_fold_reduce_adds_the_results_as_they_come_with_the_trees_bits(count):
-    # a pass in this process adds each task's (95 MiB with 10,000 levels) sums as it comes
-    from streamneuron.fullpass.cluster import fold_reduce, tree_reduce
-    from streamneuron.fullpass.sums import sum_partials
-
-    rng = np.random.default_rng(count)
-    outputs = [[rng.standard_normal(6) * 10.0 ** rng.integers(-8, 8, 6)]
-               if k % 7 != 3 or count == 1 else [] for k in range(count)]  # some empty
-    expected = tree_reduce([list(o) for o in outputs], sum_partials, 8)
-    assert np.array_equal(fold_reduce(iter(outputs), count, sum_partials, 8), expected)
-
-
 def test_schur_complement_on_the_nonzeros_is_numpys_and_independent_of_the_address():
     """``kernels.schur_complement``: ``A - B^T diag(inv) B`` from ``csr_of(B, scale)``,
     rows of every density (the sparse loop and the dense rows), a level of ``inv = 0``;

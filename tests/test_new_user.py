@@ -145,12 +145,12 @@ def test_predict_keep_with_a_misspelt_column_is_exit_2(tmp_path, capsys):
     scores = tmp_path / "scores.parquet"
     turned_away(capsys, ["predict", model, data, "-o", scores, "--keep", "idd"],
                 ["d.parquet", "--keep", "'idd'", "id, x0"], scores)
-    # An HDF5 X/y file has no columns to keep.
+    # An HDF5 X/y file keeps the 1-D datasets beside X: here only y.
     h5 = tmp_path / "d.h5"
     with h5py.File(h5, "w") as f:
         f["X"], f["y"] = np.zeros((10, 3)), np.zeros(10)
     turned_away(capsys, ["predict", model, h5, "-o", scores, "--keep", "id"],
-                ["--keep", "HDF5"], scores)
+                ["d.h5", "--keep", "'id'", "beside 'X'", "columns are y"], scores)
 
 
 # ---------------------------------------------------------------- 6. HDF5 without column names

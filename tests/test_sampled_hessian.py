@@ -142,3 +142,46 @@ def test_l1_proximal_newton_with_a_sampled_hessian(sample_small_data):
     assert abs(gap) <= 1e-6 * runs["exact"].info["objective"]
     np.testing.assert_allclose(runs["sampled"].weights, runs["exact"].weights, atol=1e-3)
     assert np.array_equal(runs["sampled"].weights == 0, runs["exact"].weights == 0)
+
+
+def test_newton_decides_its_stop_on_the_pass_a_sampled_step_lands_on():
+    """When a sampled Hessian's step lands inside the gap (its predicted gap within
+    ``SAMPLED_LANDING`` times the threshold), that step's pass sums the exact Hessian:
+    newton never reads the same point twice, and stops one pass after the first point
+    inside the gap (the weights' bound), as with the exact Hessian. The passes here:
+    a numpy logistic objective whose "sampled" Hessian is the exact one off by 5%."""
+    from streamneuron.fullpass import solvers
+    from streamneuron.fullpass.sums import Evaluation
+    from streamneuron.penalty import Penalty
+
+    rng = np.random.default_rng(6)
+    n, d, l2 = 5000, 6, 1e-3
+    X = np.hstack([rng.standard_normal((n, d)), np.ones((n, 1))])
+    y = (rng.random(n) < 1 / (1 + np.exp(-X[:, :3].sum(axis=1)))).astype(np.float64)
+    ridge = np.append(np.full(d, l2), 0.0)
+    off = np.diag(np.linspace(0.95, 1.05, d + 1))
+
+    def run(sampled):
+        points = []
+
+        def evaluate(theta, curvature):
+            points.append((theta.copy(), curvature))
+            z = X @ theta
+            p = 1 / (1 + np.exp(-z))
+            J = np.mean(np.logaddexp(0, z) - y * z) + 0.5 * ridge @ theta ** 2
+            H = (X * (p * (1 - p))[:, None]).T @ X / n + np.diag(ridge)
+            approximate = sampled and curvature is True
+            return Evaluation(theta, float(J), X.T @ (p - y) / n + ridge * theta,
+                              off @ H @ off if approximate else H, approximate)
+
+        result = solvers.newton(evaluate, np.zeros(d + 1),
+                                solvers.Options(tol=1e-6, penalty=Penalty(l2=l2)), lambda r: None)
+        return result, points
+
+    exact, exact_points = run(False)
+    sampled, points = run(True)
+    assert sampled.converged and exact.converged
+    assert all(not np.array_equal(a[0], b[0]) for a, b in zip(points, points[1:]))
+    assert points[-1][1] == "exact" and points[-2][1] == "exact"
+    assert len(points) <= len(exact_points) + 1
+    np.testing.assert_allclose(sampled.theta, exact.theta, atol=1e-8)

@@ -82,24 +82,24 @@ def test_in_process_passes_without_a_graph_give_the_graphs_bits(tmp_path):
     X, y = make_data(n=3000, d=6, seed=2)
     path = write_parquet(tmp_path / "t.parquet", X, y, row_group_size=100)
     sizes = []
-    original, reduce = cluster.InProcess.map_reduce, cluster.tree_reduce
+    original, fold = cluster.InProcess.map_reduce, cluster.TreeFold
 
-    def counted(outputs, *args):
-        sizes.append(len(outputs))
-        return reduce(outputs, *args)
+    def counted(n, *args):
+        sizes.append(n)
+        return fold(n, *args)
 
     def fits():
         return [sn.fit_gd(data, label="y", solver=solver, workers=0)
                 for data in (path, (X, y)) for solver in ("newton", "lbfgs")]
 
     try:
-        cluster.tree_reduce = counted
+        cluster.TreeFold = counted
         direct = fits()
         cluster.InProcess.map_reduce = lambda self, bag, task, *args, aggregate: \
             self.compute(cluster._graph(bag, task, args, aggregate))
         graph = fits()
     finally:
-        cluster.InProcess.map_reduce, cluster.tree_reduce = original, reduce
+        cluster.InProcess.map_reduce, cluster.TreeFold = original, fold
     assert set(sizes) == {30, 1}
     for a, b in zip(direct, graph):
         assert a.weights.tolist() == b.weights.tolist()

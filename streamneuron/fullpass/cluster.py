@@ -56,6 +56,9 @@ class InProcess:
 
     kind = "in-process"
     BLAS_THREADS: int | None = 1
+    # Tasks submitted and not yet added: one per pass thread and one waiting, so that a
+    # thread finishing before the one whose result is added next starts another task.
+    AHEAD = 1
 
     def __init__(self, threads: int | None = None):
         self.threads = threads or os.cpu_count() or 1
@@ -66,20 +69,24 @@ class InProcess:
         """``bag.map_partitions(task, *args).reduction(aggregate, aggregate,
         split_every=SPLIT_EVERY)``, computed. On a bag persisted here the tasks are
         called directly (on the pass's threads when there are several partitions) and
-        their results added by :func:`tree_reduce`, Dask's tree: the same numbers,
-        without building, optimizing and scheduling a graph every pass."""
+        their results added as they come, in Dask's tree (:class:`TreeFold`): the same
+        numbers, without building, optimizing and scheduling a graph every pass, and
+        with at most ``threads + AHEAD`` task results alive at once, whatever the
+        number of partitions (a task's result is a partial sum: with newton's Hessian
+        ``(p+1)**2`` values, 10 MB at 1,118 weights)."""
         parts = self._kept.get(getattr(bag, "name", None))
         if parts is None:
             return self.compute(_graph(bag, task, args, aggregate))
+        fold = TreeFold(len(parts), aggregate)
         with _blas_threads(self.BLAS_THREADS):
             if len(parts) == 1 or self.threads == 1:
-                outputs = (task(part, *args) for part in parts)
+                for part in parts:
+                    fold.add(task(part, *args))
             else:
-                outputs = _pool(self.threads).map(lambda part: task(part, *args), parts)
-            if getattr(aggregate, "folds", False):  # each result added as it comes
-                return fold_reduce(outputs, len(parts), aggregate)
-            outputs = list(outputs)
-        return tree_reduce(outputs, aggregate)
+                for output in _in_order(_pool(self.threads), task, args, parts,
+                                        self.threads + self.AHEAD):
+                    fold.add(output)
+        return fold.result()
 
     # The scheduler is passed as the function itself: given by name ("threads"),
     # dask imports distributed (a second) to look for a client first.
@@ -206,41 +213,6 @@ def _graph(bag, task, args, aggregate):
 _NONE = object()  # dask.bag's "no result" of an empty partition
 
 
-def fold_reduce(outputs, count: int, aggregate, split_every: int = SPLIT_EVERY):
-    """:func:`tree_reduce` of ``count`` results coming one by one (``outputs`` an iterator,
-    in order), for an ``aggregate`` that folds left to right (``aggregate([a, b, c])`` is
-    ``aggregate([aggregate([a, b]), c])`` bit for bit: :func:`~.sums.sum_partials`, marked
-    ``folds``): each run of ``split_every`` results is added as its results come, so a
-    pass holds a result or two, not every task's (newton's sums with a 10,000-level column
-    are 95 MiB a task: 10 row groups held 1.1 GiB)."""
-    def add(run, value):
-        if value is _NONE:
-            return run
-        return value if run is _NONE else aggregate([run, value])
-
-    def close(run, last):
-        return aggregate([]) if run is _NONE and last else run
-
-    single = count <= split_every
-    level, run = [], _NONE
-    for k, out in enumerate(outputs):
-        run = add(run, _NONE if len(out) == 0 and count > 1 else aggregate(out))
-        if not single and (k % split_every == split_every - 1 or k == count - 1):
-            level.append(close(run, False))
-            run = _NONE
-    if single:
-        return close(run, True)
-    while len(level) > split_every:
-        level = [_apply(level[k:k + split_every], aggregate, False)
-                 for k in range(0, len(level), split_every)]
-    return _apply(level, aggregate, True)
-
-
-def _apply(values, aggregate, last):
-    values = [v for v in values if v is not _NONE]
-    return _NONE if not values and not last else aggregate(values)
-
-
 def tree_reduce(outputs: list, aggregate, split_every: int = SPLIT_EVERY):
     """What ``reduction(aggregate, aggregate, split_every)`` of ``dask.bag`` makes of the
     partitions' results ``outputs``, in its order: ``aggregate`` of each, then of each
@@ -256,6 +228,84 @@ def tree_reduce(outputs: list, aggregate, split_every: int = SPLIT_EVERY):
         level = [apply(level[k:k + split_every], False)
                  for k in range(0, len(level), split_every)]
     return apply(level, True)
+
+
+def _in_order(pool, task, args, parts, window: int):
+    """``task(part, *args)`` of each part on ``pool``, the results in the parts' order,
+    with at most ``window`` tasks submitted and not yet handed over (``pool.map``
+    would keep every finished result until it is reached)."""
+    from collections import deque
+
+    pending: deque = deque()
+    queue = iter(parts)
+    try:
+        for part in queue:
+            pending.append(pool.submit(task, part, *args))
+            if len(pending) >= window:
+                break
+        while pending:
+            output = pending.popleft().result()
+            for part in queue:
+                pending.append(pool.submit(task, part, *args))
+                break
+            yield output
+            del output
+    finally:
+        for future in pending:  # after a failed task: the others not started are dropped
+            future.cancel()
+
+
+class TreeFold:
+    """:func:`tree_reduce` of ``n`` results added one at a time, in their order, each
+    level of the tree kept as one running value: at most one partial sum per level
+    alive (``ceil(log_8 n) + 1``), not ``n``.
+
+    ``aggregate`` must be a left fold, ``aggregate(xs + [x]) == aggregate([aggregate(xs),
+    x])`` bit for bit (``sums.sum_partials``: ``((a + b) + c)``; ``merge_moments``):
+    then a group of the tree folded as its members come is the group aggregated at
+    once, and the result is :func:`tree_reduce`'s, the same bits."""
+
+    def __init__(self, n: int, aggregate, split_every: int = SPLIT_EVERY):
+        self.n, self.aggregate, self.split_every = n, aggregate, split_every
+        # ``aggregate.fold(total, x)``: ``aggregate([total, x])`` in total's memory, when
+        # the aggregate has one (``sum_partials``): then a task's array is folded as it is
+        self.fold = getattr(aggregate, "fold", None)
+        sizes = [n]  # items on each level; the last level is aggregated whole
+        while sizes[-1] > split_every:
+            sizes.append(-(-sizes[-1] // split_every))
+        self.sizes = sizes
+        self.values = [_NONE] * len(sizes)  # each level's group being folded
+        self.seen = [0] * len(sizes)  # items added to each level so far
+
+    def add(self, output) -> None:
+        """One task's result (the next in the parts' order)."""
+        if self.fold is not None and len(output) == 1:
+            item = output[0]  # (the task's own array: aggregate([x]) is x's copy)
+        else:
+            item = (_NONE if len(output) == 0 and self.n > 1 else self.aggregate(output))
+        self._push(0, item)
+
+    def _push(self, level: int, item) -> None:
+        last = level == len(self.sizes) - 1
+        if item is not _NONE:
+            current = self.values[level]
+            if self.fold is not None:
+                self.values[level] = item if current is _NONE else self.fold(current, item)
+            else:
+                self.values[level] = (self.aggregate([item]) if current is _NONE
+                                      else self.aggregate([current, item]))
+        self.seen[level] += 1
+        if last:
+            return
+        if self.seen[level] % self.split_every == 0 or self.seen[level] == self.sizes[level]:
+            value, self.values[level] = self.values[level], _NONE
+            self._push(level + 1, value)
+
+    def result(self):
+        if self.seen[-1] != self.sizes[-1]:
+            raise StreamNeuronError(f"internal error: {self.seen[0]} of {self.n} results added")
+        value = self.values[-1]
+        return self.aggregate([]) if value is _NONE else value
 
 
 _blas = None  # threadpoolctl's controller of the BLAS libraries, made on first use

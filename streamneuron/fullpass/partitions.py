@@ -30,6 +30,10 @@ from ..units import ROW, DecodedUnit
 SPLIT_EVERY = 8
 # Opened sources a thread keeps (each holds one open file and its footer).
 SOURCE_CACHE_SIZE = 16
+# Bytes of features (and label) a task decodes at once: a larger unit (a Parquet row
+# group) is read in pieces of about this size (``Source.pieces``), so that a pass
+# thread holds one piece, whatever the row groups (README, "Memory").
+PIECE_BYTES = 1 << 22
 
 
 @dataclass(frozen=True)
@@ -41,7 +45,9 @@ class Partition:
     and ``label`` are the columns read; ``options`` the rest of the source's
     ``reopen_args()`` (e.g. the HDF5 keys), as ``(name, value)`` pairs, so that
     the worker opens the file the same way. ``units`` are ``(index, rows)``
-    pairs, the index into the units of a source opened on that one file.
+    pairs, the index into the units of a source opened on that one file, its units
+    cut by ``cut_units(piece_rows)`` when ``piece_rows`` is given (a large row group
+    read in pieces, :func:`piece_rows`).
     ``stamp`` (size, modification time) keeps a worker from serving a changed
     file from its cache. The weight column and class weights, if any, are among
     ``options``: the worker's source reopens with them and decodes each row's
@@ -55,17 +61,23 @@ class Partition:
     options: tuple[tuple[str, object], ...]
     stamp: tuple
     units: tuple[tuple[int, int], ...]
+    piece_rows: int | None = None
 
     @property
     def n_rows(self) -> int:
         return sum(n for _, n in self.units)
 
     def source_key(self) -> tuple:
-        return (self.url, self.features, self.label, self.options, self.stamp)
+        return (self.url, self.features, self.label, self.options, self.stamp, self.piece_rows)
 
     def open_args(self) -> dict:
         """The keyword arguments of ``open_source`` that open this file on a worker."""
         return {"label": self.label, "features": list(self.features), **dict(self.options)}
+
+
+def piece_rows(source) -> int:
+    """The rows of a piece a task decodes at once: ``PIECE_BYTES`` of features and label."""
+    return max(1, PIECE_BYTES // (source.n_features * source.dtype.itemsize + 8))
 
 
 def plan_partitions(source, partition_rows: int | None = None) -> list[Partition]:
@@ -74,6 +86,8 @@ def plan_partitions(source, partition_rows: int | None = None) -> list[Partition
     Default: one unit (row group / HDF5 chunk range) each. With
     ``partition_rows``, consecutive units of one file are grouped while the group
     stays within ``partition_rows`` rows; a unit larger than that is alone.
+    A partition lists its units' pieces (``Source.pieces(piece_rows(source))``) where
+    the reader cuts them: a task then decodes one piece at a time.
     For a source whose files can be opened on a worker (``Source.reopen_args()``
     not None; full passes over other data use ``Source.delayed_units()``).
     """
@@ -87,12 +101,20 @@ def plan_partitions(source, partition_rows: int | None = None) -> list[Partition
     # (hashable: a worker caches its source by them; lists, e.g. categorical, as tuples)
     options = tuple(sorted((name, tuple(value) if isinstance(value, list) else value)
                            for name, value in args.items()))
-    per_file: dict[int, list[tuple[int, int]]] = {}
-    for u in source.units:
+    rows = piece_rows(source)
+    pieces = source.pieces(rows)
+    if pieces is None:
+        rows, pieces = None, source.units
+    # Each unit's pieces, (index, rows) in the worker's numbering: a one-file source,
+    # cut as this one. (Parquet skips empty row groups, and so does the worker's.)
+    per_file: dict[int, list[list[tuple[int, int]]]] = {}
+    count: dict[int, int] = {}
+    for u in pieces:
         local = per_file.setdefault(u.file, [])
-        local.append((len(local), u.n_rows))
-    # Parquet skips empty row groups, and so does the worker's one-file source:
-    # ``len(local)`` above is the index the worker will see.
+        if u.start == 0:
+            local.append([])
+        local[-1].append((count.get(u.file, 0), u.n_rows))
+        count[u.file] = count.get(u.file, 0) + 1
     parts: list[Partition] = []
     for k, ref in enumerate(source.files):
         units = per_file.get(k, [])
@@ -104,15 +126,17 @@ def plan_partitions(source, partition_rows: int | None = None) -> list[Partition
         except OSError as exc:
             raise DataError(f"{ref.url}: cannot be read ({exc})") from None
         group: list[tuple[int, int]] = []
-        rows = 0
+        held = 0
         for unit in units:
-            if group and (partition_rows is None or rows + unit[1] > partition_rows):
+            n = sum(r for _, r in unit)
+            if group and (partition_rows is None or held + n > partition_rows):
                 parts.append(Partition(url, ref.url, features, label, options, stamp,
-                                       tuple(group)))
-                group, rows = [], 0
-            group.append(unit)
-            rows += unit[1]
-        parts.append(Partition(url, ref.url, features, label, options, stamp, tuple(group)))
+                                       tuple(group), rows))
+                group, held = [], 0
+            group.extend(unit)
+            held += n
+        parts.append(Partition(url, ref.url, features, label, options, stamp, tuple(group),
+                               rows))
     return parts
 
 
@@ -145,6 +169,8 @@ def _worker_source(part: Partition):
                         "the input files at the same path or URL)") from None
     # Name the file as the user gave it in every message (describe() uses .url).
     source.files[0] = dataclasses.replace(source.files[0], url=part.display)
+    if part.piece_rows is not None:
+        source.cut_units(part.piece_rows)
     for index, rows in part.units:
         if index >= len(source.units) or source.units[index].n_rows != rows:
             source.close()
@@ -205,8 +231,9 @@ def read_units(parts: Iterable[Partition], reuse: bool = True) -> Iterator[Decod
         source = _worker_source(part)
         for index, n_rows in part.units:
             unit = source.read(index, out=_buffer(source, n_rows) if reuse else None)
-            with _SOURCES_LOCK:
-                _UNITS_READ[0] += 1
+            if source.units[index].start == 0:  # (a row group read in pieces: once)
+                with _SOURCES_LOCK:
+                    _UNITS_READ[0] += 1
             yield unit
 
 

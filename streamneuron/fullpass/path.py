@@ -51,7 +51,7 @@ from ..errors import ConfigError
 from ..penalty import Penalty
 from ..readers.base import DecodedUnit
 from .solvers import cholesky_direction, proximal_direction
-from .sums import Evaluation, Sums, add_unit_sums
+from .sums import Evaluation, Sums, add_unit_sums, curvature_every
 
 # The grid: its number of values, the ratio of its last value to its first, and how
 # small the L2 path's first value leaves every weight.
@@ -126,14 +126,15 @@ class Design:
 
 def path_sums(items: list, starts: list, read: Callable[[list], Iterable[DecodedUnit]],
               features: Sequence[str], params: np.ndarray, loss_id: int, design: Design,
-              seed: int):
+              seed: int, every: int = 1):
     """One task of a path pass: the table ``S[m, g]`` (flattened) of a bag partition.
 
     ``params`` is ``[theta_0, .., theta_{M-1}, mean, inv_scale]`` (each theta the
     ``p`` weights and the bias; ``mean`` and ``inv_scale`` one value per number feature,
     ``features``); ``starts[0]`` the global index of the partition's first row. Each
     unit's rows are split by group once (a copy), then summed at each model's theta
-    that uses the group.
+    that uses the group; ``every`` > 1: the training models' curvature from a sample of
+    about one row in ``every`` (it only steers, as newton's: :func:`curvature_every`).
     """
     models, n = design.models, len(features)
     d = (params.shape[0] - 2 * n) // models - 1  # every weight: M (d + 1) + 2 n values
@@ -160,7 +161,7 @@ def path_sums(items: list, starts: list, read: Callable[[list], Iterable[Decoded
                 theta = params[m * (d + 1):(m + 1) * (d + 1)]
                 model_params = np.concatenate([theta, center, inv_scale])
                 acc = table[m, g] if trains else table[m, g, :grad_only]
-                add_unit_sums(acc, part, features, model_params, loss_id)
+                add_unit_sums(acc, part, features, model_params, loss_id, every)
     return [table.ravel()]
 
 
@@ -413,6 +414,8 @@ def choose_penalty(run, model, first: Evaluation, selection: Selection,
     d, design = model.n_weights, selection.design  # (every weight: numbers and levels)
     starts = starts_bag(run.data, run.source)
     size = Sums.size(d, True)
+    every = curvature_every(run.params.curvature, run.data.n_rows, d,
+                            levels=model.levels is not None)
     stack = contextlib.ExitStack()
     validation = None
     if design.external:  # the path scored on the validation data: one read of it a pass
@@ -423,7 +426,7 @@ def choose_penalty(run, model, first: Evaluation, selection: Selection,
         params = np.concatenate([thetas.ravel(), model.center, model.inv_scale])
         graph = run.bag.map_partitions(
             path_sums, starts, run.read, run.features, dask.delayed(params, traverse=False),
-            run.loss.kernel_id, design, selection.seed
+            run.loss.kernel_id, design, selection.seed, every
         ).reduction(sum_partials, sum_partials, split_every=SPLIT_EVERY)
         table = run.executor.compute(graph).reshape(design.models, design.groups, size)
         run.passes += 1

@@ -15,8 +15,9 @@ call of ``evaluate`` reads all the data once.
             The pass that evaluates a trial point also sums the next gradient
             and Hessian, so an accepted step costs one pass.
 ``lbfgs``   L-BFGS: the two-loop recursion over the last steps and gradient
-            changes, a backtracking (Armijo) line search; one pass per
-            objective-and-gradient evaluation.
+            changes (:mod:`~streamneuron.fullpass.quasi_newton`), a backtracking
+            (Armijo) line search; one pass per objective-and-gradient evaluation;
+            its last passes newton's where the Hessian is cheap.
 
 With an L1 penalty (``l1 > 0``) each solver minimises ``F = J + l1 ||w||_1``
 (the bias is not penalised; :class:`streamneuron.penalty.Penalty` writes the
@@ -46,9 +47,11 @@ the remaining gap ``J - J* ~ grad^T H^-1 grad / 2``, is at most ``tol |J| / 4``
 and, without L1, the Newton step (the estimate of the weights' own remaining
 error) is at most ``tol`` relative to the weights, or the previous point already
 met the gap test (:class:`NewtonStop`: at most one pass more than the gap alone).
-``lbfgs``: when its estimate of the gap (the quasi-Newton model's ``pg' H^-1 pg / 2``,
-directions it has not explored taken as flat as the flattest seen: :func:`lbfgs`) is at
-most ``tol |F|``.
+``lbfgs``: up to ``LBFGS_ENDGAME_MAX_WEIGHTS`` weights, as newton: once its own estimate
+of the gap (the quasi-Newton model's ``pg' H^-1 pg / 2``, directions it has not explored
+taken as flat as the flattest seen) is within ``LBFGS_ENDGAME tol |F|``, its next pass
+also sums the Hessian and newton's steps and stop end the run (:func:`lbfgs`); above, when
+that estimate is at most ``LBFGS_MARGIN tol |F|``.
 ``gd``: when the relative objective change is at most ``tol`` and ``||grad||``
 at most ``sqrt(tol)``. Each solver also stops, with ``converged = False`` and a
 message, after ``max_iter`` iterations, or when the weights run off to
@@ -58,7 +61,8 @@ infinity (separable classes with ``l2 = 0``: the optimum is at infinity).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 from typing import Callable
 
 import numpy as np
@@ -71,15 +75,28 @@ from .iteration import (ARMIJO_C1, CONVERGED, Evaluate, Options, Result, Stop, T
                         grad_norm_of, line_search, max_iter_stop, no_descent, objective_of,
                         pseudo_gradient)
 from .arrow import ArrowHessian
+from .quasi_newton import (LBFGS_MIN_CURVATURE, LBFGS_MIN_MEMORY, aligned, lbfgs_memory,
+                           orthant, project, two_loop)
 from .sums import Evaluation
 
 # newton stops when its predicted gap is below this fraction of ``tol``.
 NEWTON_MARGIN = 0.25
+# newton with a sampled Hessian: a step from a predicted gap within SAMPLED_LANDING times
+# the stopping threshold lands inside it (a sampled step shrinks the gap ~e**2, e ~
+# sqrt(weights / sampled rows) <= 0.22: by 1e-4 on the 8M x 32 file), so that step's pass
+# sums the exact Hessian that decides the stop, not a pass more at the same point.
+SAMPLED_LANDING = 1000.0
 # lbfgs stops when its estimate of the gap is below this fraction of ``tol`` (the
 # estimate errs by up to ~2x either way near the optimum: the margin keeps it inside);
 # OWL-QN (l1 > 0, 10 pairs) at LBFGS_L1_MARGIN.
 LBFGS_MARGIN = 0.5
 LBFGS_L1_MARGIN = 1.0
+# lbfgs's endgame (see lbfgs): up to LBFGS_ENDGAME_MAX_WEIGHTS weights (the Hessian's
+# sums cost ~d**2 a row: 2.6x a gradient pass sampled at d = 128), once its estimate of
+# the gap is at most LBFGS_ENDGAME tol |F| (the estimate errs by up to ~5x: the switch
+# comes while the true gap is still above tol), the run ends as newton.
+LBFGS_ENDGAME = 100.0
+LBFGS_ENDGAME_MAX_WEIGHTS = 256
 # gd: an objective that grows by more than this (relative) from one pass to the next.
 GROWTH = 1e-9
 # Proximal Newton's inner coordinate descent: it stops when a full sweep lowers the
@@ -87,17 +104,10 @@ GROWTH = 1e-9
 # after at most INNER_SWEEPS sweeps.
 INNER_REL = 1e-8
 INNER_FLOOR = 1e-3
+# ... and at WEIGHTS_INNER_FLOOR when newton bounds the weights' error with L1 (lbfgs's
+# endgame): the direction's own error, ~sqrt(2 floor threshold / l2), must be below tol.
+WEIGHTS_INNER_FLOOR = 1e-9
 INNER_SWEEPS = 1000
-# lbfgs / OWL-QN: the (s, y) pairs kept: every pair of the run up to LBFGS_MEMORY, at most
-# LBFGS_MEMORY_BYTES of them, never fewer than LBFGS_MIN_MEMORY (scipy's maxcor); and the
-# smallest curvature s.y / y.y accepted. A pass costs far more than a two-loop over 200
-# pairs, and the longer memory halves the passes at l2 = 1e-4 (73 -> 45 on breast_cancer).
-# OWL-QN keeps LBFGS_MIN_MEMORY: its pairs go stale when weights cross zero, and a long
-# memory of them took 5x the passes (breast_cancer, l1 = 1e-3: 626 against 119).
-LBFGS_MEMORY = 200
-LBFGS_MIN_MEMORY = 10
-LBFGS_MEMORY_BYTES = 64 << 20
-LBFGS_MIN_CURVATURE = 1e-12
 # OWL-QN: always Andrew and Gao's sign-aligned direction (True), or only when the
 # quasi-Newton direction held on the orthant's face is no descent direction (see owlqn).
 OWLQN_ALIGN_DIRECTION = False
@@ -227,10 +237,11 @@ class NewtonStop:
         return done
 
 
-def proximal_direction(ev: Evaluation, penalty: Penalty, threshold: float) -> Direction:
+def proximal_direction(ev: Evaluation, penalty: Penalty, threshold: float,
+                       floor: float = INNER_FLOOR) -> Direction:
     """Proximal Newton's direction: ``d`` minimises ``q(d) = g.d + d'Hd/2 + l1 (||w +
     d||_1 - ||w||_1)`` (coordinate descent, :func:`~streamneuron.kernels.l1_newton_direction`,
-    no pass; it stops at ``INNER_FLOOR threshold``), the slope ``delta = g.d + l1
+    no pass; it stops at ``floor threshold``), the slope ``delta = g.d + l1
     (||w + d||_1 - ||w||_1) < 0`` (Tseng and Yun 2009)."""
     from ..kernels import l1_newton_direction
 
@@ -238,7 +249,7 @@ def proximal_direction(ev: Evaluation, penalty: Penalty, threshold: float) -> Di
     step = np.empty(p)
     hessian = ev.hessian.dense() if isinstance(ev.hessian, ArrowHessian) else ev.hessian
     model, _ = l1_newton_direction(hessian, ev.gradient, ev.theta, penalty.l1, p - 1,
-                                   INNER_REL, INNER_FLOOR * threshold, INNER_SWEEPS, step)
+                                   INNER_REL, floor * threshold, INNER_SWEEPS, step)
     slope = math.nan
     if math.isfinite(model):
         w = ev.theta[:-1]
@@ -247,7 +258,8 @@ def proximal_direction(ev: Evaluation, penalty: Penalty, threshold: float) -> Di
 
 
 def newton(evaluate: Evaluate, theta: np.ndarray, options: Options,
-           report: Callable[[dict], None], first: Evaluation | None = None) -> Result:
+           report: Callable[[dict], None], first: Evaluation | None = None,
+           bound_weights: bool | None = None) -> Result:
     """Damped Newton (:func:`cholesky_direction`), or with ``l1 > 0`` proximal Newton
     (:func:`proximal_direction`; glmnet's and glum's outer loop), one loop for both;
     ``first`` is the evaluation at ``theta`` if it is already known (from the
@@ -259,7 +271,9 @@ def newton(evaluate: Evaluate, theta: np.ndarray, options: Options,
     (:func:`~streamneuron.fullpass.iteration.line_search`), each trial one pass that
     also sums the Hessian there. Stops when ``-q(d)``, the model's prediction of the
     gap ``F - F*``, is at most ``NEWTON_MARGIN tol |F|`` (the margin covers the
-    model's error: the true gap is at most ~1.1x the predicted one here).
+    model's error: the true gap is at most ~1.1x the predicted one here). A sampled
+    Hessian only steers: the step predicted to land inside the gap
+    (``SAMPLED_LANDING``) has its pass sum the exact one, which decides the stop.
     """
     penalty = options.penalty
     if penalty.l1 > 0.0:
@@ -271,7 +285,12 @@ def newton(evaluate: Evaluate, theta: np.ndarray, options: Options,
     trace = Trace(report, penalty, start_objective=F)
     stop = max_iter_stop(options)
     # Without L1 the stop also bounds the weights' error (NewtonStop): at most one pass more.
-    weights_stop = NewtonStop(options.tol) if penalty.l1 == 0.0 else None
+    # (with L1 too when bound_weights: lbfgs's endgame, whose start is no Newton point;
+    # its directions then solved to WEIGHTS_INNER_FLOOR)
+    bound = penalty.l1 == 0.0 if bound_weights is None else bound_weights
+    if bound and penalty.l1 > 0.0:
+        direction = partial(proximal_direction, floor=WEIGHTS_INNER_FLOOR)
+    weights_stop = NewtonStop(options.tol) if bound else None
     curvature = True  # the Hessian that steers; "exact" once a sampled one says "done"
     for _ in range(options.max_iter):
         threshold = NEWTON_MARGIN * options.tol * max(abs(F), 1e-300)
@@ -292,6 +311,8 @@ def newton(evaluate: Evaluate, theta: np.ndarray, options: Options,
         if not math.isfinite(d.model) or gap_met:
             stop = CONVERGED
             break
+        if ev.hessian_sampled and -d.model <= SAMPLED_LANDING * threshold:
+            curvature = "exact"  # this step lands inside the gap: its pass decides the stop
         trial = line_search(evaluate, penalty, lambda t: ev.theta + t * d.step,
                             lambda t, x: F + ARMIJO_C1 * t * d.slope, curvature=curvature,
                             start=ev)
@@ -310,87 +331,47 @@ def newton(evaluate: Evaluate, theta: np.ndarray, options: Options,
 # -- lbfgs ------------------------------------------------------------------------
 
 
-def _two_loop(pg: np.ndarray, pairs: list[tuple[np.ndarray, np.ndarray, float]],
-              scale: float | None = None) -> np.ndarray:
-    """L-BFGS's two-loop recursion: ``H_k pg`` for the inverse-Hessian estimate of the
-    pairs ``(s, y, 1/(y.s))``, oldest first, ``H_0 = scale I`` (by default ``s.y / y.y``
-    of the newest pair)."""
-    q = pg.copy()
-    alphas = []
-    for s, y, rho in reversed(pairs):
-        a = rho * float(s @ q)
-        alphas.append(a)
-        q -= a * y
-    if scale is not None:
-        q *= scale
-    elif pairs:
-        s, y, rho = pairs[-1]
-        q *= 1.0 / (rho * float(y @ y))
-    for (s, y, rho), a in zip(pairs, reversed(alphas)):
-        q += (a - rho * float(y @ q)) * s
-    return q
-
-
-def _orthant(theta: np.ndarray, pg: np.ndarray) -> np.ndarray:
-    """OWL-QN's orthant of the weights: ``sign(w)``, and ``sign(-pg)`` where ``w = 0``
-    (0 where ``pg`` is 0 too: that weight stays at zero)."""
-    w = theta[:-1]
-    return np.where(w != 0.0, np.sign(w), np.sign(-pg[:-1]))
-
-
-def _project(x: np.ndarray, orthant: np.ndarray) -> np.ndarray:
-    """``pi(x; xi)``: each weight whose sign is not its orthant's set to zero (the bias free)."""
-    x[:-1][np.sign(x[:-1]) != orthant] = 0.0
-    return x
-
-
-def _aligned(direction: np.ndarray, pg: np.ndarray) -> np.ndarray:
-    """Andrew and Gao's direction: each weight's entry that does not point along ``-pg``
-    set to zero."""
-    out = direction.copy()
-    out[:-1][out[:-1] * pg[:-1] >= 0.0] = 0.0
-    return out
-
-
-def lbfgs_memory(size: int) -> int:
-    """The pairs kept for ``size`` unknowns: ``LBFGS_MEMORY``, or as many pairs (two
-    float64 vectors each) as fit in ``LBFGS_MEMORY_BYTES``, at least ``LBFGS_MIN_MEMORY``."""
-    fit = LBFGS_MEMORY_BYTES // (16 * max(size, 1))
-    return int(max(LBFGS_MIN_MEMORY, min(LBFGS_MEMORY, fit)))
-
-
 def lbfgs(evaluate: Evaluate, theta: np.ndarray, options: Options,
           report: Callable[[dict], None]) -> Result:
     """L-BFGS, and with ``l1 > 0`` OWL-QN (Andrew and Gao 2007) for ``F = J + l1 ||w||_1``:
     one loop, one pass per evaluation.
 
     Each iteration: the direction ``p = -H pg`` by L-BFGS's two-loop recursion
-    (:func:`_two_loop`) over the last :func:`lbfgs_memory` (OWL-QN: ``LBFGS_MIN_MEMORY``)
-    pairs ``(s, y)`` of steps and changes of the smooth gradient, ``pg`` the gradient of ``J`` (with L1 the
-    pseudo-gradient of ``F``, :func:`pseudo_gradient`); trial points ``x(t) = theta + t
-    p``, the step halving from 1 (the first iteration from ``1 / ||pg||``) until
-    ``F(x(t)) <= F(theta) + ARMIJO_C1 pg.(x(t) - theta)``. With L1 every trial point is
-    projected onto the orthant ``xi`` of the current point (:func:`_orthant`,
-    :func:`_project`: a weight that would leave it stops at zero), on which ``F`` is
-    smooth with gradient ``pg``. The bias is free.
+    (:func:`~.quasi_newton.two_loop`) over the last :func:`~.quasi_newton.lbfgs_memory`
+    (OWL-QN: ``LBFGS_MIN_MEMORY``) pairs ``(s, y)`` of steps and changes of the smooth
+    gradient, ``pg`` the gradient of ``J`` (with L1 the pseudo-gradient of ``F``,
+    :func:`pseudo_gradient`); trial points ``x(t) = theta + t p``, the step halving from 1
+    (the first iteration from ``1 / ||pg||``) until ``F(x(t)) <= F(theta) + ARMIJO_C1
+    pg.(x(t) - theta)``. With L1 every trial point is projected onto the orthant ``xi``
+    of the current point (:func:`~.quasi_newton.orthant`, :func:`~.quasi_newton.project`:
+    a weight that would leave it stops at zero), on which ``F`` is smooth with gradient
+    ``pg``. The bias is free.
 
-    Andrew and Gao also zero every entry of ``p`` that disagrees in sign with
-    ``-pg`` (:func:`_aligned`); that is needed only when ``p``, held on the face of
-    the orthant, is not a descent direction, and otherwise throws away the
-    curvature that correlated features need. So the aligned direction is the
-    fallback here (always, with ``OWLQN_ALIGN_DIRECTION``), and ``-pg`` (the
-    memory cleared) when even that is no descent direction.
+    Andrew and Gao also zero every entry of ``p`` that disagrees in sign with ``-pg``
+    (:func:`~.quasi_newton.aligned`); that is needed only when ``p``, held on the face
+    of the orthant, is not a descent direction, and otherwise throws away the curvature
+    that correlated features need. So the aligned direction is the fallback here
+    (always, with ``OWLQN_ALIGN_DIRECTION``), and ``-pg`` (the memory cleared) when even
+    that is no descent direction.
 
-    Stops when the estimate of the remaining gap ``F - F* ~ pg' H^-1 pg / 2`` is at
-    most ``LBFGS_MARGIN tol |F|`` (OWL-QN: ``LBFGS_L1_MARGIN``; as newton stops on its
-    decrement), or when ``pg``
-    is exactly zero. The estimate is the two-loop's quasi-Newton model with ``H_0 =
-    I / mu``, ``mu`` the smallest curvature ``s.y / s.s`` of any step of the run:
-    the pairs give the curvature along the directions they explored, and every other
-    direction is taken to be as flat as the flattest one seen. (L-BFGS's own ``H_0 =
-    (s.y / y.y) I`` takes them as steep as the last step's, and underestimates the
-    gap up to 30x on ill-conditioned data; the estimate here errs the other way, by
-    a few passes of linear convergence.) No pass of its own: one more two-loop.
+    The estimate of the remaining gap ``F - F* ~ pg' H^-1 pg / 2`` is the two-loop's
+    quasi-Newton model with ``H_0 = I / mu``, ``mu`` the smallest curvature ``s.y / s.s``
+    of any step of the run (every direction the pairs did not explore taken as flat as
+    the flattest seen; no pass of its own). It errs by 0.3-5x near the optimum, where
+    the gap shrinks by 10-25% a pass: too coarse to stop within 2 passes of the first
+    point inside ``tol``. So the stop:
+
+    * up to ``LBFGS_ENDGAME_MAX_WEIGHTS`` weights: once the estimate is at most
+      ``LBFGS_ENDGAME tol |F|``, the next pass also sums the Hessian (no pass more; a
+      sample's on large data, as newton's) and the run ends as :func:`newton` from
+      there (:func:`_newton_endgame`: proximal Newton with L1): its decrement (the
+      model's gap, within ~1.1x of the true one) and its bound on the weights' error
+      decide the stop, and its quadratic steps make the weights (OWL-QN's too, whose
+      objective alone left them ``sqrt(tol)``-accurate) accurate to ``tol``;
+    * above: when the estimate is at most ``LBFGS_MARGIN tol |F|`` (OWL-QN:
+      ``LBFGS_L1_MARGIN``), a few passes late rather than outside;
+
+    and when ``pg`` is exactly zero.
     """
     penalty = options.penalty
     l1 = penalty.l1 > 0.0
@@ -407,27 +388,29 @@ def lbfgs(evaluate: Evaluate, theta: np.ndarray, options: Options,
     smallest_curvature = math.inf
     memory = LBFGS_MIN_MEMORY if l1 else lbfgs_memory(ev.theta.shape[0])
     margin = LBFGS_L1_MARGIN if l1 else LBFGS_MARGIN
+    endgame = ev.theta.shape[0] - 1 <= LBFGS_ENDGAME_MAX_WEIGHTS
     for _ in range(options.max_iter + 1):
-        if not np.any(pg) or gap <= margin * options.tol * abs(F):
+        if not np.any(pg) or (not endgame and gap <= margin * options.tol * abs(F)):
             stop = CONVERGED
             break
         if len(trace.rows) == options.max_iter:
             break
         point = lambda t: ev.theta + t * direction  # noqa: E731
         if l1:
-            orthant = _orthant(ev.theta, pg)
+            face = orthant(ev.theta, pg)
             # The direction's first move from theta, weights held on the orthant's face.
-            held = _project(ev.theta + direction, orthant) - ev.theta
+            held = project(ev.theta + direction, face) - ev.theta
             held[:-1][ev.theta[:-1] != 0.0] = direction[:-1][ev.theta[:-1] != 0.0]
             if OWLQN_ALIGN_DIRECTION or not float(pg @ held) < 0.0:
-                direction = _aligned(direction, pg)
-            point = lambda t: _project(ev.theta + t * direction, orthant)  # noqa: E731
+                direction = aligned(direction, pg)
+            point = lambda t: project(ev.theta + t * direction, face)  # noqa: E731
         if not float(direction @ pg) < 0.0:  # not a descent direction: start afresh
             pairs.clear()
             direction = -pg
+        closing = endgame and gap <= LBFGS_ENDGAME * options.tol * abs(F)
         trial = line_search(evaluate, penalty, point,
                             lambda t, x: F + ARMIJO_C1 * float(pg @ (x - ev.theta)),
-                            curvature=False,
+                            curvature=closing,
                             t=1.0 if pairs else 1.0 / max(float(np.linalg.norm(pg)), 1.0))
         if trial is None:
             stop = no_descent(name)
@@ -440,15 +423,34 @@ def lbfgs(evaluate: Evaluate, theta: np.ndarray, options: Options,
             smallest_curvature = min(smallest_curvature, sy / float(s_vec @ s_vec))
         ev, F = trial.evaluation, trial.objective
         pg = pseudo_gradient(ev.gradient, ev.theta, penalty.l1) if l1 else ev.gradient
-        direction = -_two_loop(pg, pairs)
+        direction = -two_loop(pg, pairs)
         if pairs:
-            gap = 0.5 * float(pg @ _two_loop(pg, pairs, 1.0 / smallest_curvature))
+            gap = 0.5 * float(pg @ two_loop(pg, pairs, 1.0 / smallest_curvature))
         trace.row(F, float(np.linalg.norm(pg)), step=trial.t, gap_estimate=gap)
         runaway = trace.runaway(ev.theta, F)
         if runaway:
             stop = runaway
             break
+        if closing:
+            return _newton_endgame(evaluate, ev, options, trace)
     return Result(ev.theta, F, float(np.linalg.norm(pg)), len(trace.rows), stop, trace.rows)
+
+
+def _newton_endgame(evaluate: Evaluate, ev: Evaluation, options: Options,
+                    trace: Trace) -> Result:
+    """lbfgs's last iterations: :func:`newton` from ``ev`` (whose pass summed the
+    Hessian), its stop and its steps, within the run's ``max_iter``; its history rows
+    continue lbfgs's (``gap_estimate``: the Newton model's gap, ``-q(d)``, at the point
+    each step left)."""
+    def row(newton_row: dict) -> None:
+        trace.row(newton_row["objective"], newton_row["grad_norm"], step=newton_row["step"],
+                  gap_estimate=0.5 * newton_row["decrement"] ** 2)
+
+    rest = replace(options, max_iter=max(options.max_iter - len(trace.rows), 0))
+    result = newton(evaluate, ev.theta, rest, row, first=ev, bound_weights=True)
+    stop = max_iter_stop(options) if result.stop.reason is StopReason.MAX_ITER else result.stop
+    return Result(result.theta, result.objective, result.grad_norm, len(trace.rows), stop,
+                  trace.rows)
 
 
 # OWL-QN is lbfgs with l1 > 0: the same loop.

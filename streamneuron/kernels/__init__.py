@@ -6,8 +6,12 @@ The package, by what the pieces are for:
 * :mod:`.sums`: the full-pass sum kernels (:func:`gradient_sums`,
   :func:`gradient_hessian_sums`, :func:`sampled_hessian_sums` (newton's steering
   curvature from a sample of the rows), :func:`hessian_meat_sums`, :func:`moments`);
-* :mod:`.categorical`: the same sums and SGD steps for rows with categorical level
-  codes (:func:`categorical_sums`, :func:`sgd_codes_block`, :func:`level_logits`);
+* :mod:`.categorical`: the same sums for rows with categorical level codes
+  (:func:`categorical_sums`, :func:`level_logits`);
+* :mod:`.categorical_sgd`: SGD's steps for rows with level codes (:func:`sgd_codes_block`,
+  rows in spans, their losses vectorized); with many level weights AdaGrad's steps are
+  taken lazily (:mod:`.categorical_lazy`: a step touches only the level weights its rows
+  met, :func:`sync_levels` and :func:`finish_levels` write the others' values);
 * :mod:`.schur`: newton's solve with the arrowhead Hessian, the Schur complement on the
   cross block's nonzeros (:func:`csr_of`, :func:`schur_complement`);
 * :mod:`.proximal`: the proximal Newton direction with an L1 penalty
@@ -84,6 +88,7 @@ from __future__ import annotations
 
 from . import apply as _apply
 from . import categorical as _categorical
+from . import categorical_sgd as _categorical_sgd
 from . import schur as _schur
 from . import proximal as _proximal
 from . import sums as _sums
@@ -108,7 +113,10 @@ categorical_sums = Announced(_categorical.categorical_sums)
 level_logits = Announced(_categorical.level_logits)
 csr_of = Announced(_schur.csr_of)
 schur_complement = Announced(_schur.schur_complement)
-sgd_codes_block = _categorical.sgd_codes_block
+sgd_codes_block = _categorical_sgd.sgd_codes_block
+sync_levels = _categorical_sgd.sync_levels
+finish_levels = _categorical_sgd.finish_levels
+lazy_applies = _categorical_sgd.lazy_applies
 logits_with_levels = _categorical.logits_with_levels
 
 __all__ = [
@@ -116,5 +124,5 @@ __all__ = [
     "sampled_hessian_sums",
     "hessian_meat_sums", "moments", "observed_moments", "impute_into", "l1_newton_direction", "logits", "gather", "columns_into",
     "new_state", "STATE", "OK", "PAUSED", "NONFINITE", "categorical_sums", "level_logits", "csr_of", "schur_complement",
-    "sgd_codes_block", "logits_with_levels",
+    "sgd_codes_block", "sync_levels", "finish_levels", "lazy_applies", "logits_with_levels",
 ]

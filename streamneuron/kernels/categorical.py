@@ -24,41 +24,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .common import (NONFINITE, OK, PAUSED, _add_rows, _average, _fill, _first_nonfinite,
-                     _losses, _step, _workspace, curvature_scalar, loss_and_dz_scalar)
-from .intrinsics import _logit, _prefetch, _prefetch_row
+from .common import (_add_rows, _fill, _first_nonfinite, _losses, _workspace,
+                     curvature_scalar)
+from .intrinsics import _logit, _prefetch
 from .sums import (CURVATURE_ROWS, _add_product, _stage_curvature, _stage_two, _weigh)
-
-# Shuffled rows: the row this many positions ahead is hinted into cache (its features
-# and its codes), so that the loads of scattered rows overlap the training.
-AHEAD = 16
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _row_logit(X, codes, i, w, b, mean, inv_scale, x):
-    """Row ``i``'s standardized features into ``x``, and its logit
-    ``b + w . x + sum_c w[codes[i, c]]`` (a code of -1 adds nothing)."""
-    z = b
-    for j in range(x.shape[0]):
-        x[j] = (X[i, j] - mean[j]) * inv_scale[j]
-        z += w[j] * x[j]
-    for c in range(codes.shape[1]):
-        code = codes[i, c]
-        if code >= 0:
-            z += w[code]
-    return z
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _add_gradient(acc, dz, x, codes, i):
-    """``acc += dz x~`` for row ``i``: ``dz x`` to the number weights, ``dz`` to each of
-    its levels' weights."""
-    for j in range(x.shape[0]):
-        acc[j] += dz * x[j]
-    for c in range(codes.shape[1]):
-        code = codes[i, c]
-        if code >= 0:
-            acc[code] += dz
 
 
 @njit(inline="always")
@@ -285,101 +254,4 @@ def logits_with_levels(X: np.ndarray, codes: np.ndarray | None, weights: np.ndar
     return bad
 
 
-def sgd_codes_block(rows, codes: np.ndarray, arrays, rule, *, start: int = 0,
-                    stop: int | None = None, max_updates: int = -1) -> tuple[int, int]:
-    """:func:`~.sgd.sgd_block` for a block whose rows carry level ``codes`` (rows in
-    the block's file order, like ``rows.X``): the same arguments, the same result."""
-    return _sgd_codes_block(
-        rows.X, codes, rows.labels, rows.order, rows.weights, rows.mean, rows.inv_scale,
-        tuple(arrays), (int(rule.batch_size), float(rule.lr), float(rule.power), float(rule.l2),
-                        float(rule.average), float(rule.l1)),
-        bool(rule.adagrad), rule.l1 > 0, int(rule.loss_id), start,
-        rows.X.shape[0] if stop is None else stop, max_updates)
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def _sgd_codes_block(X, codes, labels, order, rw, mean, inv_scale, arrays, numbers, adagrad,
-                    penalized, loss_id, start, stop, max_updates):
-    """Mini-batch SGD over rows ``order[start:stop]`` (empty ``order``: file order) of
-    a block with categorical columns: :func:`~.sgd.sgd_block`'s arithmetic, row by
-    row. Each row adds ``dL/dz x~`` to the carry of its number weights and ``dL/dz``
-    to the carry of its level weights; every ``batch_size`` rows the one update step
-    (:func:`~.common._step`: plain or AdaGrad, L2 on every weight, cumulative L1,
-    averaging) over all ``p`` weights, exactly the objective's L2. Returns
-    ``(position, status)`` as :func:`~.sgd.sgd_block`."""
-    w, state, carry_w, avg_w, g2, l1_u, l1_q = arrays
-    batch_size, lr0, power_t, l2, avg_from, l1 = numbers
-    d = X.shape[1]
-    p = w.shape[0]
-    weighted = rw.shape[0] > 0
-    identity = order.shape[0] == 0
-    zero = np.zeros((1, p))
-    s = state[0]
-    b = s.bias
-    t = s.updates
-    carry_b = s.carry_b
-    carry_rows = s.carry_rows
-    carry_weight = s.carry_weight
-    loss_sum = s.loss_sum
-    rows_seen = s.rows_seen
-    weight_seen = s.weight_seen
-    avg_b = s.avg_b
-    avg_count = s.avg_count
-    x = np.empty(d)
-    updates = 0
-    pos = start
-    status = OK
-    while pos < stop:
-        i = pos if identity else order[pos]
-        # (labels and rw are in training order, like order itself)
-        if not identity and pos + AHEAD < stop:
-            ahead = order[pos + AHEAD]
-            _prefetch_row(X, ahead)
-            _prefetch_row(codes, ahead)
-        z = _row_logit(X, codes, i, w, b, mean, inv_scale, x)
-        if not np.isfinite(z):
-            status = NONFINITE
-            pos = i
-            break
-        loss, dz = loss_and_dz_scalar(loss_id, z, labels[pos])
-        weight = rw[pos] if weighted else 1.0
-        if weighted:
-            loss *= weight
-            dz *= weight
-        loss_sum += loss
-        carry_b += dz
-        carry_weight += weight
-        weight_seen += weight
-        rows_seen += 1.0
-        carry_rows += 1.0
-        _add_gradient(carry_w, dz, x, codes, i)
-        pos += 1
-        if carry_rows >= batch_size:
-            if carry_weight > 0.0:
-                b, t = _step(adagrad, penalized, w, carry_w, zero, 0, 0.0, b, carry_b,
-                             carry_weight, t, lr0, power_t, l2, g2, l1, l1_u, l1_q)
-                avg_b, avg_count = _average(w, avg_w, b, avg_b, avg_count, t, avg_from)
-                updates += 1
-            else:
-                for j in range(p):
-                    carry_w[j] = 0.0
-            carry_b = 0.0
-            carry_rows = 0.0
-            carry_weight = 0.0
-            if updates == max_updates:
-                status = PAUSED
-                break
-    s.carry_weight = carry_weight
-    s.weight_seen = weight_seen
-    s.bias = b
-    s.updates = t
-    s.carry_b = carry_b
-    s.carry_rows = carry_rows
-    s.loss_sum = loss_sum
-    s.rows_seen = rows_seen
-    s.avg_b = avg_b
-    s.avg_count = avg_count
-    return pos, status
-
-
-__all__ = ["categorical_sums", "level_logits", "sgd_codes_block", "logits_with_levels"]
+__all__ = ["categorical_sums", "level_logits", "logits_with_levels"]

@@ -282,6 +282,11 @@ class Source(abc.ABC):
       ``[DecodedUnit]`` (the unit that ``read`` gives); and ``in_memory``: True
       when the rows are held by this process (numpy, pandas), which a cluster
       should then persist once rather than be sent every pass.
+    * ``pieces(rows)``: the units cut into consecutive row ranges of at most about
+      ``rows`` rows, each read by itself (a large Parquet row group: a task then
+      holds one piece decoded, not the row group), or None when the reader reads
+      its units whole (the default); ``cut_units(rows)`` makes those pieces the
+      source's units (the source a full-pass task opens for itself).
 
     What ``inspect`` reports (:mod:`streamneuron.inspect`):
 
@@ -348,6 +353,14 @@ class Source(abc.ABC):
         """``open_source`` keyword arguments that open one of ``files`` alone the
         same way, on another machine; None (the default): it cannot be reopened."""
         return None
+
+    def pieces(self, rows: int) -> list[Unit] | None:
+        """The units cut into row ranges of at most about ``rows`` rows, or None: this
+        reader reads its units whole (the class docstring)."""
+        return None
+
+    def cut_units(self, rows: int) -> None:
+        """From now on, the units are ``pieces(rows)`` (None: unchanged)."""
 
     def delayed_units(self) -> list:
         """One ``dask.delayed`` per unit computing ``[DecodedUnit]``, for sources

@@ -29,6 +29,7 @@ from .base import (COLUMN, DecodedUnit, Source, Unit, check_labels,
 from ..missing import null_feature_message, reader_options
 from ..levels import can_be_categorical, is_categorical_type
 from .paths import FileRef
+from .text import text_checked
 
 # Rows decoded at once (memory: this many rows of every column, ~8 MiB at 32 features).
 DECODE_ROWS = 1 << 16
@@ -129,6 +130,9 @@ class ParquetSource(Source):
         self.label = label
         self.weight = weight
         self._open: dict[int, pq.ParquetFile] = {}
+        self._step = 0  # rows of a piece (``cut_units``; 0: units are whole row groups)
+        self._cursor = None  # (file, row group, next row, batches, rest of a batch)
+        self._ends: dict = {}  # (file, row group) -> its rows, once cut
         self._dictionary: list[str] = []  # string columns read as Arrow dictionaries
         first = self._file(0)
         schema = first.schema_arrow
@@ -218,6 +222,7 @@ class ParquetSource(Source):
     def _file(self, k: int) -> pq.ParquetFile:
         pf = self._open.get(k)
         if pf is None:
+            self._cursor = None
             # Keep the number of open files small: the stream reads one file after another.
             for other in list(self._open):
                 self._open.pop(other).close()
@@ -240,7 +245,62 @@ class ParquetSource(Source):
 
     def describe(self, i: int) -> str:
         u = self.units[i]
-        return f"{self.files[u.file].url}, row group {u.index}"
+        piece = f" from row {u.start}" if u.start else ""
+        return f"{self.files[u.file].url}, row group {u.index}{piece}"
+
+    def pieces(self, rows: int) -> list[Unit]:
+        """Each row group of more than ``rows`` rows cut into consecutive pieces of
+        ``rows`` rows rounded down to whole decode batches (``DECODE_ROWS``; fewer rows
+        than that: pieces of ``rows``), the last one shorter. Read in order by one
+        source (:meth:`_batches`), the pieces of a row group decode it once."""
+        step = max(1, rows if rows < DECODE_ROWS else rows - rows % DECODE_ROWS)
+        cut = []
+        for u in self.units:
+            if u.n_rows <= step:
+                cut.append(u)
+            else:
+                cut.extend(Unit(u.file, u.index, min(step, u.n_rows - first), u.start + first)
+                           for first in range(0, u.n_rows, step))
+        return cut
+
+    def cut_units(self, rows: int) -> None:
+        self._ends = {(u.file, u.index): u.start + u.n_rows for u in self.units}
+        self.units = self.pieces(rows)
+        self._step = min(rows, DECODE_ROWS)
+
+    def _batches(self, u: Unit, columns: list[str]):
+        """The record batches of unit ``u``'s rows (``DECODE_ROWS`` at a time): its row
+        group's; for a piece, those of its rows, continuing the reader of the piece
+        before it when ``u`` follows that one (a full pass reads a row group's pieces
+        in order; else the row group is read from its start to the piece)."""
+        pf = self._file(u.file)
+        if not self._step:
+            yield from pf.iter_batches(batch_size=DECODE_ROWS, row_groups=[u.index],
+                                       columns=columns, use_threads=False)
+            return
+        cursor, self._cursor = self._cursor, None  # (unusable if this read fails)
+        if cursor is None or cursor[:3] != (u.file, u.index, u.start) or cursor[5] != columns:
+            batches = pf.iter_batches(batch_size=self._step, row_groups=[u.index],
+                                      columns=columns, use_threads=False)
+            cursor = (u.file, u.index, 0, batches, None, columns)
+        batches, rest = cursor[3], cursor[4]
+        skip, need = u.start - cursor[2], u.n_rows
+        while need:
+            batch = rest if rest is not None else next(batches, None)
+            if batch is None:
+                return  # fewer rows than the metadata says: read() names it
+            rest = None
+            if skip:
+                batch, skip = batch.slice(min(skip, batch.num_rows)), max(0, skip - batch.num_rows)
+                if not batch.num_rows:
+                    continue
+            if batch.num_rows > need:
+                batch, rest = batch.slice(0, need), batch.slice(need)
+            need -= batch.num_rows
+            yield batch
+        end = u.start + u.n_rows
+        if end < self._ends[u.file, u.index]:  # (at the end: its decoders freed)
+            self._cursor = (u.file, u.index, end, batches, rest, columns)
 
     def reopen_args(self) -> dict:
         return {"label": self.label, "features": list(self.feature_names),
@@ -253,15 +313,14 @@ class ParquetSource(Source):
 
     def labels(self, i: int) -> np.ndarray:
         """The labels of row group ``i``, reading only the label column."""
-        u = self.units[i]
-        table = self._file(u.file).read_row_group(u.index, columns=[self.label])
-        return self._labels(table.column(self.label), self.describe(i))
+        return self._labels(self.label_values(i), self.describe(i))
 
     def label_values(self, i: int):
-        """The label column of row group ``i`` as stored (an Arrow array)."""
+        """The label column of row group ``i`` (or piece) as stored (an Arrow array)."""
         u = self.units[i]
-        return _text_checked(self._file(u.file).read_row_group(u.index, columns=[self.label])
-                             .column(0), self.label, self.describe(i))
+        table = self._file(u.file).read_row_group(u.index, columns=[self.label])
+        column = (table.slice(u.start, u.n_rows) if self._step else table).column(0)
+        return text_checked(column, self.label, self.describe(i))
 
     def null_counts(self) -> dict[str, int]:
         """Nulls per column of every file: each row group's statistics where the
@@ -321,9 +380,7 @@ class ParquetSource(Source):
         row = 0
         addresses = np.empty(d, dtype=np.int64)
         try:
-            batches = self._file(u.file).iter_batches(
-                batch_size=DECODE_ROWS, row_groups=[u.index], columns=columns, use_threads=False)
-            for batch in batches:
+            for batch in self._batches(u, columns):
                 m = batch.num_rows
                 if index is None:  # batch columns by name (whatever order pyarrow uses)
                     index = [batch.schema.get_field_index(name) for name in columns]
@@ -359,7 +416,7 @@ class ParquetSource(Source):
             y = self._labels(pa.chunked_array(labels, type=self._types[self.label]), where)
         if self.weight:
             w = self._weights(pa.chunked_array(weights, type=self._types[self.weight]), where)
-        extra = {name: _text_checked(pa.chunked_array(chunks, type=self._types[name]), name,
+        extra = {name: text_checked(pa.chunked_array(chunks, type=self._types[name]), name,
                                      where)
                  for name, chunks in categories.items()}
         return DecodedUnit(out, y, where, extra, w)
@@ -391,7 +448,7 @@ class ParquetSource(Source):
         numeric = (pa.types.is_integer(labels.type) or pa.types.is_floating(labels.type)
                    or pa.types.is_boolean(labels.type))
         if not numeric:
-            values = np.asarray(_text_checked(labels, self.label, where).to_pylist(), dtype=object)
+            values = np.asarray(text_checked(labels, self.label, where).to_pylist(), dtype=object)
         elif labels.null_count:
             values = _values(pc.fill_null(labels.cast(pa.float64()), np.nan))
         else:
@@ -411,6 +468,8 @@ class ParquetSource(Source):
         except KeyError:  # a --keep column that is not in the file
             self.check_keep(keep)
             raise
+        if self._step:  # a piece of the row group
+            table = table.slice(u.start, u.n_rows)
         for j, name in enumerate(self.feature_names):
             column = table.column(name)
             if column.null_count:
@@ -419,40 +478,10 @@ class ParquetSource(Source):
         y = self._labels(table.column(self.label), where) if self.label else None
         w = self._weights(table.column(self.weight), where) if self.weight else None
         extra = {name: table.column(name) for name in keep}
-        extra.update({name: _text_checked(table.column(name), name, where)
+        extra.update({name: text_checked(table.column(name), name, where)
                       for name in self.categorical})
         return DecodedUnit(out, y, where, extra, w)
 
     def close(self) -> None:
         for k in list(self._open):
             self._open.pop(k).close()
-
-
-def _text_checked(column: pa.ChunkedArray, name: str, where: str) -> pa.ChunkedArray:
-    """``column`` if its text is UTF-8 (Arrow's full validation of each chunk's
-    dictionary, or of its values when not dictionary-encoded; other types as they are),
-    else a :class:`DataError` naming the row and the bytes (Arrow reads a Parquet
-    string column's bytes unchecked, and would fail later, far from the file)."""
-    kind = column.type.value_type if pa.types.is_dictionary(column.type) else column.type
-    if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
-        return column
-    row = 0
-    for chunk in column.chunks:
-        text = chunk.dictionary if pa.types.is_dictionary(chunk.type) else chunk
-        try:
-            text.validate(full=True)
-        except pa.ArrowInvalid:
-            raw = (chunk.cast(pa.large_string()) if text is chunk else
-                   chunk.dictionary_decode()).cast(pa.large_binary()).to_pylist()
-            for k, value in enumerate(raw):
-                if value is not None:
-                    try:
-                        value.decode("utf-8")
-                    except UnicodeDecodeError:
-                        raise DataError(
-                            f"{where}, row {row + k}: column {name!r} has a value that is not "
-                            f"UTF-8 text ({value!r}); re-encode the column as UTF-8 (or store "
-                            "integer codes)") from None
-            raise DataError(f"{where}: column {name!r} is not valid UTF-8 text") from None
-        row += len(chunk)
-    return column

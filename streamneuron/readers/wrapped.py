@@ -65,6 +65,12 @@ class Wrapped(Source):
     def describe(self, i: int) -> str:
         return self.source.describe(i)
 
+    def pieces(self, rows: int):
+        return self.source.pieces(rows)
+
+    def cut_units(self, rows: int) -> None:
+        self.source.cut_units(rows)
+
     def describe_input(self) -> str:
         return self.source.describe_input()
 

@@ -149,8 +149,9 @@ def fit_sgd(source, batch_size: int | None = None, epochs: int | None = None,
     standardization pass (:mod:`streamneuron.levels`; a column past ``max_levels``
     distinct values is left out, or refused when named; with ``hash_bits`` it is hashed into
     ``2**hash_bits`` weights instead, :mod:`streamneuron.kernels.hashing`). A row's gradient touches
-    its own levels' weights; each step updates every weight (L2 exactly the
-    objective's).
+    its own levels' weights; each step updates every weight, or, with AdaGrad and many
+    level weights, only those its batch met, the others caught up exactly when next met
+    (:mod:`streamneuron.kernels.categorical_sgd`; L2 exactly the objective's either way).
 
     ``init``: where the weights start: ``"zeros"``, or a model (a file's path or a
     :class:`Neuron`) with the same features, re-expressed for this run's
