@@ -162,3 +162,28 @@ def test_arrowhead_newton_on_a_dask_cluster_gives_the_same_bits(table):
     np.testing.assert_array_equal(here.weights, there.weights)
     assert np.max(np.abs(_logits(there, path) - _reference_logits(frame, 1.0 / len(frame)))) \
         < 1e-6
+
+
+def test_schur_complement_on_the_nonzeros_is_numpys_and_independent_of_the_address():
+    """``kernels.schur_complement``: ``A - B^T diag(inv) B`` from ``csr_of(B, scale)``,
+    rows of every density (the sparse loop and the dense rows), a level of ``inv = 0``;
+    the same bits for a copy of ``B`` at another address."""
+    from streamneuron import kernels
+
+    rng = np.random.default_rng(1)
+    K, r1, scale = 60, 23, 7.0
+    share = np.repeat([0.02, 0.2, 0.45, 0.9, 1.0], K // 5)[:, None]
+    B = np.where(rng.random((K, r1)) < share, rng.standard_normal((K, r1)), 0.0)
+    M = rng.standard_normal((r1, r1))
+    A = M @ M.T
+    inv = rng.random(K)
+    inv[3] = 0.0
+    indptr, indices, data = kernels.csr_of(B, scale)
+    S = kernels.schur_complement(A, indptr, indices, data, inv)
+    Bs = B / scale
+    np.testing.assert_allclose(S, A - Bs.T @ (inv[:, None] * Bs), rtol=1e-12, atol=1e-12)
+    assert np.array_equal(S, S.T)
+    shifted = np.empty(B.size + 1)[1:].reshape(B.shape)  # another alignment
+    shifted[:] = B
+    again = kernels.schur_complement(A, *kernels.csr_of(shifted, scale), inv)
+    assert np.array_equal(S, again)

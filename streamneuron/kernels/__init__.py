@@ -12,6 +12,8 @@ The package, by what the pieces are for:
   rows in spans, their losses vectorized); with many level weights AdaGrad's steps are
   taken lazily (:mod:`.categorical_lazy`: a step touches only the level weights its rows
   met, :func:`sync_levels` and :func:`finish_levels` write the others' values);
+* :mod:`.schur`: newton's solve with the arrowhead Hessian, the Schur complement on the
+  cross block's nonzeros (:func:`csr_of`, :func:`schur_complement`);
 * :mod:`.proximal`: the proximal Newton direction with an L1 penalty
   (:func:`l1_newton_direction`, coordinate descent on a small quadratic model);
 * :mod:`.apply`: logits for predictions and metrics, and data movement
@@ -87,6 +89,7 @@ from __future__ import annotations
 from . import apply as _apply
 from . import categorical as _categorical
 from . import categorical_sgd as _categorical_sgd
+from . import schur as _schur
 from . import proximal as _proximal
 from . import sums as _sums
 from .common import NONFINITE, OK, PAUSED, STATE, new_state
@@ -108,6 +111,8 @@ impute_into = Announced(_apply.impute_into)
 l1_newton_direction = Announced(_proximal.l1_newton_direction)
 categorical_sums = Announced(_categorical.categorical_sums)
 level_logits = Announced(_categorical.level_logits)
+csr_of = Announced(_schur.csr_of)
+schur_complement = Announced(_schur.schur_complement)
 sgd_codes_block = _categorical_sgd.sgd_codes_block
 sync_levels = _categorical_sgd.sync_levels
 finish_levels = _categorical_sgd.finish_levels
@@ -118,6 +123,6 @@ __all__ = [
     "sgd_block", "apply_update", "compile_ahead", "Rows", "Arrays", "gradient_sums", "gradient_hessian_sums",
     "sampled_hessian_sums",
     "hessian_meat_sums", "moments", "observed_moments", "impute_into", "l1_newton_direction", "logits", "gather", "columns_into",
-    "new_state", "STATE", "OK", "PAUSED", "NONFINITE", "categorical_sums", "level_logits",
+    "new_state", "STATE", "OK", "PAUSED", "NONFINITE", "categorical_sums", "level_logits", "csr_of", "schur_complement",
     "sgd_codes_block", "sync_levels", "finish_levels", "lazy_applies", "logits_with_levels",
 ]
