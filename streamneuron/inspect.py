@@ -252,7 +252,8 @@ def format_report(report: dict, all_columns: bool = False) -> str:
                      f"{h['chunks']}, compression {h['compression']}")
     if "nulls" in report:
         nulls = [f"{name}: {n:,}" for name, n in report["nulls"].items() if n]
-        lines.append(f"nulls:     {name_list(nulls, limit=8, ends=3) if nulls else 'none'}")
+        how = f" ({report['nulls_counted']})" if report.get("nulls_counted") else ""
+        lines.append(f"nulls:     {name_list(nulls, limit=8, ends=3) if nulls else 'none'}{how}")
     if "label_balance" in report:
         b = report["label_balance"]
         lines.append(f"label:     {report['label']}: {b['positives']:,} positive, "

@@ -96,7 +96,7 @@ def test_inspect_label_values_of_hdf5_and_clean_labels_unchanged(tmp_path, capsy
     code, out, err = run(capsys, "inspect", bad, "--json")
     assert code == 0, err
     report = json.loads(out)
-    assert report["label_nulls"] == 2 and "nulls" not in report  # HDF5: not counted
+    assert report["label_nulls"] == 2 and report["nulls"] == {"x0": 0, "x1": 0, "y": 2}
 
 
 def test_null_label_in_training_says_what_to_do_in_the_null_feature_words(tmp_path, capsys):

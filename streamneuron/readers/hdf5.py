@@ -31,9 +31,10 @@ from ..errors import ConfigError, DataError
 from ..missing import reader_options
 from .base import (ROW, DecodedUnit, Source, Unit, check_labels, check_weights,
                    choose_columns, columns_are, looks_like_row_id, name_list, row_id_warning)
-from .hdf5_values import (as_label_values, is_text_dtype, number_array, text_array,
-                          text_type_name)
-from .hdf5_columns import ColumnGroup, column_datasets
+from .hdf5_values import (as_label_values, column_array, column_kind, enum_names,
+                          is_coded_dtype, text_type_name)
+from .hdf5_columns import ColumnGroup, column_datasets, weight_problem
+from .hdf5_nulls import COUNTED_BY, count_nulls
 from .pandas_hdf5 import PICKLED, PandasFrame, frame_columns, pandas_frames, read_frame
 from .paths import FileRef
 
@@ -43,11 +44,11 @@ TARGET_UNIT_ROWS = 1 << 16
 
 
 def _numeric(dtype: np.dtype) -> bool:
-    return dtype.kind in "biuf"
+    return dtype.kind in "biuf" and enum_names(dtype) is None
 
 
 def _kind(dtype: np.dtype) -> str:
-    return "text" if is_text_dtype(dtype) else str(dtype)
+    return column_kind(dtype) or str(dtype)
 
 
 def label_key(label: str | None, y_key: str | None) -> str | None:
@@ -198,37 +199,18 @@ class HDF5Source(Source):
             problem = f"dataset {key!r} has dtype {X.dtype}, not numbers"
         elif y is not None and (not isinstance(y, h5py.Dataset) or y.ndim != 1):
             problem = f"dataset {self.label!r} must be 1-D, got shape {getattr(y, 'shape', '?')}"
-        elif y is not None and not (_numeric(y.dtype) or is_text_dtype(y.dtype)):
+        elif y is not None and not (_numeric(y.dtype) or is_coded_dtype(y.dtype)):
             problem = (f"label dataset {self.label!r} has dtype {y.dtype}; labels must be 0/1 "
                        "integers, 0.0/1.0 floats, booleans, or two values and --positive")
         elif y is not None and y.shape[0] != X.shape[0]:
             problem = (f"{key!r} has {X.shape[0]} rows but {self.label!r} has "
                        f"{y.shape[0]}; they must have the same length")
         elif self.weight is not None:
-            problem = self._weight_problem(f, X)
+            problem = weight_problem(f, X, weight=self.weight, label=self.label,
+                                     x_key=self.x_key)
         if problem:
             raise DataError(f"{ref.url}: {problem}")
         return X, y
-
-    def _weight_problem(self, f, X) -> str | None:
-        """What is wrong with the weight dataset of the X/y layout, or None."""
-        import h5py
-
-        if self.weight == self.label:
-            return (f"the weight dataset {self.weight!r} is the label; name another with "
-                    "--weight")
-        w = f.get(self.weight)
-        if w is None:
-            return (f"no weight dataset {self.weight!r} (datasets: "
-                    f"{', '.join(sorted(f.keys()))})")
-        if not isinstance(w, h5py.Dataset) or w.ndim != 1:
-            return f"weight dataset {self.weight!r} must be 1-D, got shape {getattr(w, 'shape', '?')}"
-        if not _numeric(w.dtype) or w.dtype == np.bool_:
-            return f"weight dataset {self.weight!r} has dtype {w.dtype}, not numbers"
-        if w.shape[0] != X.shape[0]:
-            return (f"{self.x_key!r} has {X.shape[0]} rows but the weights {self.weight!r} have "
-                    f"{w.shape[0]}; they must have the same length")
-        return None
 
     def _layout_signature(self, k: int) -> tuple:
         X, _ = self._datasets(k)
@@ -280,13 +262,13 @@ class HDF5Source(Source):
         named = list(categorical or ())
         where = f"{ref.url}: dataset {self.x_key!r}"
         for name in features or ():
-            if name in side and not is_text_dtype(side[name]) and name not in named:
+            if name in side and not is_coded_dtype(side[name]) and name not in named:
                 raise DataError(f"{ref.url}: {name!r} is a dataset beside {self.x_key!r}, not "
                                 f"a column of it: name it in --categorical to one-hot encode "
                                 f"it (number features are the columns of {self.x_key!r})")
         columns = [(n, None) for n in names] + [
-            (n, "string" if is_text_dtype(dt) else None if dt.kind in "biu" else str(dt))
-            for n, dt in side.items() if is_text_dtype(dt) or n in named]
+            (n, column_kind(dt) if dt.kind != "f" else str(dt))
+            for n, dt in side.items() if is_coded_dtype(dt) or n in named]
         if (self._positional and features is not None and not self.named_columns
                 and len(features) == len(names)
                 and not exclude and any(f not in names for f in features)):
@@ -298,7 +280,7 @@ class HDF5Source(Source):
         chosen = choose_columns(
             columns, label=None, features=features, exclude=exclude, where=where,
             categorical=named, category_columns=[n for n, dt in side.items()
-                                                 if is_text_dtype(dt)],
+                                                 if is_coded_dtype(dt)],
             discrete_columns=[n for n, dt in side.items() if dt.kind in "biu"])
         self.categorical, self.left_out = chosen.categorical, chosen.left_out
         self.named_categorical = [c for c in self.categorical if c in named
@@ -350,7 +332,18 @@ class HDF5Source(Source):
                 "chunks": list(X.chunks) if X.chunks else None, "compression": X.compression}
 
     def details(self) -> dict:
-        return {"hdf5": self.layout_info()}
+        return {"hdf5": self.layout_info(), "nulls_counted": COUNTED_BY}
+
+    def null_counts(self) -> dict[str, int]:
+        """Nulls per column of every file, from a read of the files (HDF5 stores no
+        statistics), a chunk range and a dataset at a time: :mod:`.hdf5_nulls`."""
+        counts: dict[str, int] = {}
+        for k in range(len(self.files)):
+            X, _ = self._datasets(k)
+            ranges = [(slice(u.index, u.index + u.n_rows), self.describe(i))
+                      for i, u in enumerate(self.units) if u.file == k]
+            count_nulls(counts, X, ranges, self._handles[k][0], self._all_names)
+        return counts
 
     def schema(self) -> dict:
         """Every column and its type (pandas frames: the stored dtype or the reason
@@ -360,9 +353,9 @@ class HDF5Source(Source):
             return {n: X.problems[n] or X.declared.get(n) or str(X.dtypes[n]) for n in X.names}
         schema = {n: str(X.dtype) for n in self._all_names}
         for name, dtype in self._side(0).items():
-            schema.setdefault(name, text_type_name(dtype) if is_text_dtype(dtype) else str(dtype))
+            schema.setdefault(name, text_type_name(dtype))
         if y is not None:
-            schema[self.label] = text_type_name(y.dtype) if is_text_dtype(y.dtype) else str(y.dtype)
+            schema[self.label] = text_type_name(y.dtype)
         return schema
 
     def _close(self, k: int) -> None:
@@ -427,14 +420,14 @@ class HDF5Source(Source):
         u = self.units[i]
         X, y = self._datasets(u.file)
         rows = slice(u.index, u.index + u.n_rows)
-        if isinstance(X, PandasFrame):
-            return X.arrow(self.label, X.read(rows, [self.label])[0], self.describe(i),
-                           "label column")
-        values = y[rows]
-        if is_text_dtype(y.dtype):
-            return text_array(values, where=self.describe(i), column=self.label,
-                              what="label dataset")
-        return values
+        if isinstance(X, PandasFrame):  # (numbers as numpy: a NaN label is a null one)
+            values = X.read(rows, [self.label])[0]
+            return X.arrow(self.label, values, self.describe(i), "label column") \
+                if self.label in X.kinds else values
+        if is_coded_dtype(y.dtype):
+            return column_array(y[rows], y.dtype, where=self.describe(i), column=self.label,
+                                what="label dataset")
+        return y[rows]
 
     def read(self, i: int, *, keep: Sequence[str] = (),
              out: np.ndarray | None = None) -> DecodedUnit:
@@ -478,17 +471,16 @@ class HDF5Source(Source):
                 out[...] = block
                 block = out
         if labels is not None:
-            if is_text_dtype(labels.dtype):
-                labels = as_label_values(text_array(labels, where=where, column=self.label,
-                                                    what="label dataset"))
+            if is_coded_dtype(y.dtype):
+                labels = as_label_values(column_array(labels, y.dtype, where=where,
+                                                      column=self.label, what="label dataset"))
             labels = check_labels(labels, label=self.label, where=where,
                                   positive=self.positive, negative=self.negative,
                                   missing=self.missing)
         if weights is not None:
             weights = check_weights(weights, column=self.weight, where=where)
         for name, values in extra.items():
-            extra[name] = (text_array(values, where=where, column=name)
-                           if is_text_dtype(values.dtype) else number_array(values))
+            extra[name] = column_array(values, f[name].dtype, where=where, column=name)
         return DecodedUnit(block, labels, where, extra, weights)
 
     def close(self) -> None:

@@ -3,8 +3,9 @@
 A file written with h5py as ``f["x1"] = ...; f["carrier"] = ...; f["y"] = ...`` (no
 ``X`` matrix, no pandas frame) holds a table: each 1-D dataset of the group is a column
 of ``n`` rows. Number datasets (integers, floats, booleans) are number columns, text
-datasets (variable-length strings, fixed-length bytes) string columns, categorical by
-default (:mod:`.hdf5_values`); the features, the categorical columns and the label are
+datasets (variable-length strings, fixed-length bytes) string columns and enum datasets
+(``h5py.enum_dtype``) category columns whose levels are the enum's names, both
+categorical by default (:mod:`.hdf5_values`); the features, the categorical columns and the label are
 chosen by the rules of a Parquet file. :class:`ColumnGroup` gives the members of
 :class:`~.pandas_hdf5.PandasFrame` that the HDF5 reader uses, so both are read the same
 way, a slice of rows at a time.
@@ -15,8 +16,28 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import DataError
-from .hdf5_values import is_text_dtype, text_type_name
+from .hdf5_values import column_array, column_kind, is_coded_dtype, text_type_name
 from .pandas_hdf5 import PandasFrame
+
+
+def weight_problem(f, X, *, weight: str, label: str | None, x_key: str) -> str | None:
+    """What is wrong with the weight dataset (1-D, beside ``X`` in the open file ``f``)
+    of the X/y layout, or None."""
+    import h5py
+
+    if weight == label:
+        return f"the weight dataset {weight!r} is the label; name another with --weight"
+    w = f.get(weight)
+    if w is None:
+        return f"no weight dataset {weight!r} (datasets: {', '.join(sorted(f.keys()))})"
+    if not isinstance(w, h5py.Dataset) or w.ndim != 1:
+        return f"weight dataset {weight!r} must be 1-D, got shape {getattr(w, 'shape', '?')}"
+    if column_kind(w.dtype) is not None or w.dtype == np.bool_:
+        return (f"weight dataset {weight!r} has dtype {text_type_name(w.dtype)}, not numbers")
+    if w.shape[0] != X.shape[0]:
+        return (f"{x_key!r} has {X.shape[0]} rows but the weights {weight!r} have "
+                f"{w.shape[0]}; they must have the same length")
+    return None
 
 
 def column_datasets(group) -> dict:
@@ -46,10 +67,9 @@ class ColumnGroup(PandasFrame):
         self.names = list(columns)
         self._where = {name: (ds, None, None, True) for name, ds in columns.items()}
         self.dtypes = {name: ds.dtype for name, ds in columns.items()}
-        self.kinds = {name: "string" for name, dt in self.dtypes.items() if is_text_dtype(dt)}
-        self.problems = {name: (self.kinds.get(name) or
-                                (None if dt.kind in "biuf" else str(dt)))
-                         for name, dt in self.dtypes.items()}
+        self.problems = {name: column_kind(dt) for name, dt in self.dtypes.items()}
+        self.kinds = {name: self.problems[name] for name, dt in self.dtypes.items()
+                      if is_coded_dtype(dt)}
         self.declared = {name: text_type_name(self.dtypes[name]) for name in self.kinds}
         self.pickled, self.index_columns = [], []
         self._nan_rep = {name: None for name in self.kinds}
@@ -67,5 +87,13 @@ class ColumnGroup(PandasFrame):
     def is_discrete(self, name: str) -> bool:
         return name in self._where and self.dtypes[name].kind in "biu"
 
+    def arrow(self, name: str, values: np.ndarray, where: str, what: str = "column"):
+        """A column's values as Arrow: text, an enum's names, or numbers (h5py's types)."""
+        return column_array(values, self.dtypes[name], where=where, column=name, what=what)
 
-__all__ = ["ColumnGroup", "column_datasets"]
+    def may_hold_nulls(self, name: str) -> bool:
+        """Only floats (NaN): h5py text and enums have no null value."""
+        return self.dtypes[name].kind == "f"
+
+
+__all__ = ["ColumnGroup", "column_datasets", "weight_problem"]

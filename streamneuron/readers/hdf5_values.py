@@ -13,6 +13,12 @@ What the HDF5 readers (:mod:`.hdf5`, :mod:`.pandas_hdf5`) store, and what it bec
 * a pandas ``category`` column in a table: its codes (int8/16/32, -1 for a missing value)
   and its categories (a small table of their own): an Arrow dictionary array, whose
   levels :mod:`streamneuron.levels` maps once per unit, as a Parquet dictionary column's.
+* an h5py enum (``h5py.enum_dtype({"AA": 0, "UA": 1}, basetype="i1")``, how h5py and
+  other HDF5 tools store categories: integers with a name each): an Arrow dictionary
+  array of the names, in the order of their values (a pandas ``category`` column's
+  categories, read the same way); a value its type does not name is a
+  :class:`~streamneuron.errors.DataError` naming the piece, the column, the row and the
+  value. An enum is categorical by default (:func:`is_coded_dtype`), never a number.
 * integers and booleans: the Arrow array of those numbers (no copy of the values' kind:
   a level ``3`` of an int32 dataset is the level ``3`` of an int64 Parquet column).
 
@@ -44,8 +50,38 @@ def is_text_dtype(dtype: np.dtype) -> bool:
     return h5py.check_string_dtype(dtype) is not None
 
 
+def enum_names(dtype: np.dtype) -> dict[str, int] | None:
+    """An h5py enum type's names and their values (None: not an enum). h5py reads a
+    boolean dataset as numpy booleans, not as its FALSE/TRUE enum."""
+    if dtype.kind not in "iu" or not dtype.metadata:
+        return None
+    import h5py
+
+    return h5py.check_enum_dtype(dtype)
+
+
+def is_coded_dtype(dtype: np.dtype) -> bool:
+    """A 1-D dataset that is categorical by default: text, or an enum's names."""
+    return is_text_dtype(dtype) or enum_names(dtype) is not None
+
+
+def column_kind(dtype: np.dtype) -> str | None:
+    """What a 1-D dataset is as a column: "string" (text), "category" (an enum), None (a
+    number), or its type (nothing a neuron can use)."""
+    if is_text_dtype(dtype):
+        return "string"
+    if enum_names(dtype) is not None:
+        return "category"
+    return None if dtype.kind in "biuf" else str(dtype)
+
+
 def text_type_name(dtype: np.dtype) -> str:
-    """How ``inspect`` names a text dataset's type."""
+    """How ``inspect`` names a dataset's type: text, enum (with its integer type), else
+    numpy's name."""
+    if enum_names(dtype) is not None:
+        return f"enum ({np.dtype(dtype.str)})"
+    if not is_text_dtype(dtype):
+        return str(dtype)
     if dtype.kind == "O":
         return "string (vlen)"
     return f"string ({dtype.str.lstrip('|<>')})"
@@ -143,6 +179,39 @@ def category_array(codes: np.ndarray, categories: pa.Array, *, where: str,
     return pa.DictionaryArray.from_arrays(indices, categories)
 
 
+def enum_array(values: np.ndarray, names: dict[str, int], *, where: str, column: str,
+               what: str = "column") -> pa.DictionaryArray:
+    """An enum dataset's integers as an Arrow dictionary array of its names (ordered by
+    value): each value's name found by a binary search of the sorted values, so any
+    integer values work, not only 0..k-1."""
+    pairs = sorted(names.items(), key=lambda nv: nv[1])
+    numbers = np.array([v for _, v in pairs], dtype=np.int64)
+    values = np.asarray(values).reshape(-1)
+    found = np.searchsorted(numbers, values)
+    np.minimum(found, max(len(numbers) - 1, 0), out=found)
+    bad = np.flatnonzero(numbers[found] != values) if len(numbers) else np.arange(len(values))
+    if bad.size:
+        row = int(bad[0])
+        shown = ", ".join(f"{n}={v}" for n, v in pairs[:8]) + (", ..." if len(pairs) > 8 else "")
+        raise DataError(f"{where}, row {row}: {what} {column!r} has the value {values[row]}, "
+                        f"which its enum type does not name ({shown}); the file is damaged, "
+                        "or write the value's name into the enum")
+    return pa.DictionaryArray.from_arrays(pa.array(found.astype(np.int32)),
+                                          pa.array([str(n) for n, _ in pairs], pa.string()))
+
+
+def column_array(values: np.ndarray, dtype: np.dtype, *, where: str, column: str,
+                 what: str = "column") -> pa.Array:
+    """A 1-D h5py dataset's ``values`` (of type ``dtype``) as the Arrow array a
+    categorical column or a label is read as: text, an enum's names, or numbers."""
+    if is_text_dtype(dtype):
+        return text_array(values, where=where, column=column, what=what)
+    names = enum_names(dtype)
+    if names is not None:
+        return enum_array(values, names, where=where, column=column, what=what)
+    return number_array(values)
+
+
 def number_array(values: np.ndarray, *, boolean: bool = False) -> pa.Array:
     """Integers (or booleans, ``boolean``: pandas stores them as uint8) as Arrow."""
     values = np.asarray(values).reshape(-1)
@@ -163,5 +232,6 @@ def as_label_values(array) -> np.ndarray:
     return array.to_numpy(zero_copy_only=False)
 
 
-__all__ = ["text_array", "category_array", "number_array", "as_label_values",
-           "is_text_dtype", "text_type_name"]
+__all__ = ["text_array", "category_array", "number_array", "enum_array", "column_array",
+           "as_label_values", "is_text_dtype", "is_coded_dtype", "column_kind", "enum_names",
+           "text_type_name"]

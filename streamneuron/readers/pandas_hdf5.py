@@ -265,6 +265,16 @@ class PandasFrame:
                                   column=name)
         return number_array(values, boolean=self.declared.get(name) == "bool")
 
+    def may_hold_nulls(self, name: str) -> bool:
+        """Whether a column can hold pandas' missing values, read as :func:`count_nulls`
+        counts them: NaN (floats), the ``nan_rep`` text (strings), code -1
+        (``category``), NaT (dates and durations, stored as int64)."""
+        kind = self.kinds.get(name)
+        if kind is not None:
+            return kind == "category" or self._nan_rep.get(name) is not None
+        return name in self._where and (self.dtypes[name].kind == "f" or (
+            self.problems[name] or "").startswith(("datetime64", "timedelta64")))
+
     def categories(self, name: str, where: str):
         """A category column's categories (read once: ``meta/{field}/meta/table``)."""
         found = self._categories.get(name)
