@@ -14,11 +14,12 @@ label is a dataset (X/y layout) or a column named by ``y_key`` if given, else ``
 
 Categorical columns (:mod:`streamneuron.levels`) and string labels: in the X/y layout,
 1-D datasets of ``n`` rows beside ``X``: text (h5py variable-length strings, fixed-length
-bytes) is categorical by default, integers and booleans when ``--categorical`` names them;
-the label dataset may hold text (``--positive``). In a pandas frame (``format="table"``):
-its string, object and ``category`` columns, and integer or boolean ones named
-(:mod:`.pandas_hdf5`). Each is given raw, as Arrow arrays in ``DecodedUnit.extra``
-(:mod:`.hdf5_values`), a unit's rows at a time, as a Parquet row group's.
+bytes) and enums (their names) are categorical by default, integers and booleans when
+``--categorical`` names them; the label dataset may hold text or an enum (``--positive``).
+In a pandas frame (``format="table"``): its string, object and ``category`` columns, and
+integer or boolean ones named (:mod:`.pandas_hdf5`). Each is given raw, as Arrow arrays in
+``DecodedUnit.extra`` (:mod:`.hdf5_values`), a unit's rows at a time, as a Parquet row
+group's. ``inspect``'s null counts come from a read of the files (:mod:`.hdf5_nulls`).
 """
 
 from __future__ import annotations
@@ -350,7 +351,7 @@ class HDF5Source(Source):
         it is not a number)."""
         X, y = self._datasets(0)
         if isinstance(X, PandasFrame):
-            return {n: X.problems[n] or X.declared.get(n) or str(X.dtypes[n]) for n in X.names}
+            return {n: X.type_name(n) for n in X.names}
         schema = {n: str(X.dtype) for n in self._all_names}
         for name, dtype in self._side(0).items():
             schema.setdefault(name, text_type_name(dtype))

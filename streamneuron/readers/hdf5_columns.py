@@ -5,10 +5,10 @@ A file written with h5py as ``f["x1"] = ...; f["carrier"] = ...; f["y"] = ...`` 
 of ``n`` rows. Number datasets (integers, floats, booleans) are number columns, text
 datasets (variable-length strings, fixed-length bytes) string columns and enum datasets
 (``h5py.enum_dtype``) category columns whose levels are the enum's names, both
-categorical by default (:mod:`.hdf5_values`); the features, the categorical columns and the label are
-chosen by the rules of a Parquet file. :class:`ColumnGroup` gives the members of
+categorical by default (:mod:`.hdf5_values`); the features, the categorical columns and the
+label are chosen by the rules of a Parquet file. :class:`ColumnGroup` gives the members of
 :class:`~.pandas_hdf5.PandasFrame` that the HDF5 reader uses, so both are read the same
-way, a slice of rows at a time.
+way, a slice of rows at a time. :func:`weight_problem` checks the X/y layout's weight.
 """
 
 from __future__ import annotations
@@ -90,6 +90,10 @@ class ColumnGroup(PandasFrame):
     def arrow(self, name: str, values: np.ndarray, where: str, what: str = "column"):
         """A column's values as Arrow: text, an enum's names, or numbers (h5py's types)."""
         return column_array(values, self.dtypes[name], where=where, column=name, what=what)
+
+    def type_name(self, name: str) -> str:
+        """As in the X/y layout: "string (vlen)", "enum (int8)", "float64"."""
+        return text_type_name(self.dtypes[name])
 
     def may_hold_nulls(self, name: str) -> bool:
         """Only floats (NaN): h5py text and enums have no null value."""

@@ -265,6 +265,10 @@ class PandasFrame:
                                   column=name)
         return number_array(values, boolean=self.declared.get(name) == "bool")
 
+    def type_name(self, name: str) -> str:
+        """A column's type for ``inspect``: the stored dtype, or why it is not a number."""
+        return self.problems[name] or self.declared.get(name) or str(self.dtypes[name])
+
     def may_hold_nulls(self, name: str) -> bool:
         """Whether a column can hold pandas' missing values, read as :func:`count_nulls`
         counts them: NaN (floats), the ``nan_rep`` text (strings), code -1
