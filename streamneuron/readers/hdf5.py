@@ -197,7 +197,7 @@ class HDF5Source(Source):
         elif X.ndim != 2:
             problem = f"dataset {key!r} must be 2-D (rows, features), got shape {X.shape}"
         elif not _numeric(X.dtype):
-            problem = f"dataset {key!r} has dtype {X.dtype}, not numbers"
+            problem = f"dataset {key!r} has dtype {text_type_name(X.dtype)}, not numbers"
         elif y is not None and (not isinstance(y, h5py.Dataset) or y.ndim != 1):
             problem = f"dataset {self.label!r} must be 1-D, got shape {getattr(y, 'shape', '?')}"
         elif y is not None and not (_numeric(y.dtype) or is_coded_dtype(y.dtype)):

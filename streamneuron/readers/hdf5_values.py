@@ -185,8 +185,8 @@ def enum_array(values: np.ndarray, names: dict[str, int], *, where: str, column:
     value): each value's name found by a binary search of the sorted values, so any
     integer values work, not only 0..k-1."""
     pairs = sorted(names.items(), key=lambda nv: nv[1])
-    numbers = np.array([v for _, v in pairs], dtype=np.int64)
     values = np.asarray(values).reshape(-1)
+    numbers = np.array([v for _, v in pairs], dtype=np.dtype(values.dtype.str))
     found = np.searchsorted(numbers, values)
     np.minimum(found, max(len(numbers) - 1, 0), out=found)
     bad = np.flatnonzero(numbers[found] != values) if len(numbers) else np.arange(len(values))
