@@ -421,10 +421,10 @@ class HDF5Source(Source):
         u = self.units[i]
         X, y = self._datasets(u.file)
         rows = slice(u.index, u.index + u.n_rows)
-        if isinstance(X, PandasFrame):  # (numbers as numpy: a NaN label is a null one)
+        if isinstance(X, PandasFrame):  # (floats as numpy: a NaN label is a null one)
             values = X.read(rows, [self.label])[0]
-            return X.arrow(self.label, values, self.describe(i), "label column") \
-                if self.label in X.kinds else values
+            return values if values.dtype.kind == "f" else X.arrow(
+                self.label, values, self.describe(i), "label column")
         if is_coded_dtype(y.dtype):
             return column_array(y[rows], y.dtype, where=self.describe(i), column=self.label,
                                 what="label dataset")
