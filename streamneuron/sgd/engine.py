@@ -221,11 +221,12 @@ _blas = None  # threadpoolctl's controller of the BLAS libraries, made on first 
 
 
 def _one_blas_thread():
-    """numpy's BLAS on one thread while the run trains. Its only call there is the
-    epoch's ``||w||**2`` (``Penalty.l2_value``, ``w @ w``): above 10,000 weights
-    OpenBLAS splits that product over its threads, whose workers then spin for about
-    35 ms of CPU after each call, on the cores the reader thread and the kernel share
-    (and the threaded sum's last bits depend on the machine's thread count)."""
+    """numpy's BLAS on one thread while the run trains. Its calls there are dot
+    products: the epoch's ``||w||**2`` (``Penalty.l2_value``, ``w @ w``) and a weighted
+    validation loss. Above 10,000 values OpenBLAS splits one over its threads, whose
+    workers then spin for about 35 ms of CPU after each call, on the cores the reader
+    thread and the kernel share (and the threaded sum's last bits depend on the
+    machine's thread count; the weights never depend on these values)."""
     global _blas
     if _blas is None:
         from threadpoolctl import ThreadpoolController
