@@ -226,7 +226,8 @@ def _one_blas_thread():
     validation loss. Above 10,000 values OpenBLAS splits one over its threads, whose
     workers then spin for about 35 ms of CPU after each call, on the cores the reader
     thread and the kernel share (and the threaded sum's last bits depend on the
-    machine's thread count; the weights never depend on these values)."""
+    machine's thread count; the weights depend on them only where a stopping rule
+    compares them)."""
     global _blas
     if _blas is None:
         from threadpoolctl import ThreadpoolController
