@@ -358,15 +358,18 @@ def iter_blocks(source: UnitReader, start: Position, *, epochs: int, shuffle: bo
         # The row permutation (a random shuffle of the whole block) and the labels in
         # its order are made here only in time this thread would otherwise spend
         # waiting for a free buffer (it is ahead); else on first use, by the training
-        # thread, so they never delay the slower reader.
-        early = []
+        # thread, so they never delay the slower reader. Ahead means still waiting after
+        # one wait: a consumer that was itself waiting for the block just handed over
+        # lets go of its last one as soon as it holds the GIL again.
+        early, waited = [], []
 
         def wait_or_work() -> bool:
-            if shuffle and not early:
+            if shuffle and not early and waited:
                 n = sum(source.units[u].n_rows for u in units)
                 early.append(block_order(n, seed=seed, epoch=pos.epoch, block=pos.block,
                                          shuffle=True))
                 return True
+            waited.append(True)
             return wait()
 
         buffer = pool.take(wait_or_work) if pool is not None else None
