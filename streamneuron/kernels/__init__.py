@@ -16,6 +16,8 @@ The package, by what the pieces are for:
   cross block's nonzeros (:func:`csr_of`, :func:`schur_complement`);
 * :mod:`.proximal`: the proximal Newton direction with an L1 penalty
   (:func:`l1_newton_direction`, coordinate descent on a small quadratic model);
+* :mod:`.shuffle`: numpy's ``Generator.shuffle`` of a block's row indices, value for
+  value, compiled (:func:`shuffle_like_numpy`);
 * :mod:`.apply`: logits for predictions and metrics, and data movement
   (:func:`gather`, :func:`columns_into`);
 * :mod:`.common`: the tile, its workspace, the vectorized losses and the one update
@@ -94,6 +96,7 @@ from . import proximal as _proximal
 from . import sums as _sums
 from .common import NONFINITE, OK, PAUSED, STATE, new_state
 from .sgd import Arrays, Rows, apply_update, compile_ahead, sgd_block
+from .shuffle import shuffle_like_numpy
 from .specialize import Announced
 
 # Every kernel called from outside this package says so when numba has to compile it
@@ -125,4 +128,5 @@ __all__ = [
     "hessian_meat_sums", "moments", "observed_moments", "impute_into", "l1_newton_direction", "logits", "gather", "columns_into",
     "new_state", "STATE", "OK", "PAUSED", "NONFINITE", "categorical_sums", "level_logits", "csr_of", "schur_complement",
     "sgd_codes_block", "sync_levels", "finish_levels", "lazy_applies", "logits_with_levels",
+    "shuffle_like_numpy",
 ]

@@ -49,7 +49,8 @@ import numpy as np
 from numba import njit
 
 from .categorical_lazy import AHEAD, SPAN, _finish_lazy, _sgd_codes_lazy, _span_space, _sync
-from .common import NONFINITE, OK, PAUSED, _average, _first_nonfinite, _losses, _step
+from .common import (NONFINITE, OK, PAUSED, _add_rows, _average, _first_nonfinite, _losses,
+                     _step)
 from .intrinsics import _prefetch_row
 
 
@@ -177,18 +178,20 @@ def _sgd_codes_block(X, codes, labels, order, rw, mean, inv_scale, arrays, numbe
             if weighted:
                 loss *= weight
                 dz *= weight
+                tdz[q] = dz
             loss_sum += loss
             carry_b += dz
             carry_weight += weight
             weight_seen += weight
             rows_seen += 1.0
             carry_rows += 1.0
-            for j in range(d):
-                carry_w[j] += dz * tile[q, j]
             for c in range(k):
                 code = codes[i, c]
                 if code >= 0:
                     carry_w[code] += dz
+        # The number weights' carry, row after row as above, its sums in registers for
+        # the span (the level weights' entries, from d on, are apart: the same numbers).
+        _add_rows(carry_w[:d], tile, tdz, 0, good)
         pos += good
         if good < m:
             status = NONFINITE

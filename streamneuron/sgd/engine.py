@@ -213,7 +213,27 @@ def fit_sgd(source, batch_size: int | None = None, epochs: int | None = None,
             run.holdout_source = second_reader(run.source)  # (encoded, as trained)
             if run.holdout_source is not run.source:
                 stack.callback(run.holdout_source.close)
-        return run.run(resume)
+        with _one_blas_thread():
+            return run.run(resume)
+
+
+_blas = None  # threadpoolctl's controller of the BLAS libraries, made on first use
+
+
+def _one_blas_thread():
+    """numpy's BLAS on one thread while the run trains. Its calls there are dot
+    products: the epoch's ``||w||**2`` (``Penalty.l2_value``, ``w @ w``) and a weighted
+    validation loss. Above 10,000 values OpenBLAS splits one over its threads, whose
+    workers then spin for about 35 ms of CPU after each call, on the cores the reader
+    thread and the kernel share (and the threaded sum's last bits depend on the
+    machine's thread count; the weights depend on them only where a stopping rule
+    compares them)."""
+    global _blas
+    if _blas is None:
+        from threadpoolctl import ThreadpoolController
+
+        _blas = ThreadpoolController()
+    return _blas.limit(limits=1, user_api="blas")
 
 
 def _training_source(given, label, features, weight, categorical,
