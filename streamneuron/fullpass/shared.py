@@ -53,19 +53,27 @@ from .sums import Evaluation, Sums, add_unit_sums
 SHARED_WINDOW = 4
 # The bucketed sums of one task at most (the window shrinks to fit: many weights).
 SHARED_BYTES = 256 * 2 ** 20
+# The curvature's sample: a second hash of the row index, seeded seed + SAMPLE_SEED.
+SAMPLE_SEED = 0x5A3
 
 
 def shared_sums(items: list, starts: list, read: Callable[[list], Iterable[DecodedUnit]],
                 features: Sequence[str], params: np.ndarray, loss_id: int, design,
                 seed: int, every: int, points: int, scored: tuple[int, ...]):
-    """One task of a shared pass: ``S[r, g]`` (:class:`Sums` with curvature, a sample's
-    when ``every`` > 1) of the partition's rows of group ``g`` at each of the ``points``
-    shared points, then each candidate's sums (gradient, loss, rows, weight) on the rows of
-    its group ``scored[c]``; flat, in that order.
+    """One task of a shared pass: ``S[r, g]`` (:class:`Sums` with curvature) of the
+    partition's rows of group ``g`` at each of the ``points`` shared points, then each
+    candidate's sums (gradient, loss, rows, weight) on the rows of its group
+    ``scored[c]``; flat, in that order.
 
-    ``params`` is ``[theta_0 .. theta_{R-1}, cand_0 .. cand_{C-1}, mean, inv_scale]``;
-    ``starts[0]`` the global index of the partition's first row (the groups:
+    ``every`` > 1: the curvature of the rows with ``u' every < 1`` (``u'`` a second
+    seeded hash of the global row index, :data:`SAMPLE_SEED`), times ``every``: the
+    gradient kernel over every row, the exact Hessian over the sample (the same sample
+    at every point and every pass); 1: every row's. ``params`` is ``[theta_0 ..
+    theta_{R-1}, cand_0 .. cand_{C-1}, mean, inv_scale]``; ``starts[0]`` the global
+    index of the partition's first row (the groups:
     :meth:`~streamneuron.fullpass.path.Design.group_of`)."""
+    from ..stream import row_uniform
+
     n_features, candidates = len(features), len(scored)
     d = (params.shape[0] - 2 * n_features) // (points + candidates) - 1
     tail = params[(points + candidates) * (d + 1):]
@@ -73,26 +81,41 @@ def shared_sums(items: list, starts: list, read: Callable[[list], Iterable[Decod
     full, grad_only = Sums.size(d, True), Sums.size(d, False)
     table = np.zeros((points, design.groups, full))
     scores = np.zeros((candidates, grad_only))
+    sample = np.zeros(full)
     each = [np.concatenate([theta, tail]) for theta in thetas]
     offset = int(starts[0])
     for unit in read(items):
         n = unit.y.shape[0]
-        group = design.group_of(np.arange(offset, offset + n, dtype=np.int64), seed)
+        index = np.arange(offset, offset + n, dtype=np.int64)
+        group = design.group_of(index, seed)
+        sampled = row_uniform(index, seed + SAMPLE_SEED) * every < 1.0 if every > 1 else None
         offset += n
         for g in range(design.groups):
             rows = np.flatnonzero(group == g)
             if rows.size == 0:
                 continue
-            part = unit if rows.size == n else DecodedUnit(
-                X=np.ascontiguousarray(unit.X[rows]), y=unit.y[rows], where=unit.where,
-                w=None if unit.w is None else unit.w[rows],
-                codes=None if unit.codes is None else unit.codes[rows])
+            part = unit if rows.size == n else _rows_of(unit, rows)
+            few = None if sampled is None or not points else _rows_of(unit, rows[sampled[rows]])
             for r in range(points):
-                add_unit_sums(table[r, g], part, features, each[r], loss_id, every)
+                if few is None:
+                    add_unit_sums(table[r, g], part, features, each[r], loss_id)
+                    continue
+                add_unit_sums(table[r, g, :grad_only], part, features, each[r], loss_id)
+                if few.y.shape[0]:
+                    sample[:] = 0.0
+                    add_unit_sums(sample, few, features, each[r], loss_id)
+                    table[r, g, grad_only:] += every * sample[grad_only:]
             for c, target in enumerate(scored):
                 if target == g:
                     add_unit_sums(scores[c], part, features, each[points + c], loss_id)
     return [np.concatenate([table.ravel(), scores.ravel()])]
+
+
+def _rows_of(unit: DecodedUnit, rows: np.ndarray) -> DecodedUnit:
+    """A unit of some of ``unit``'s rows (a copy)."""
+    return DecodedUnit(X=np.ascontiguousarray(unit.X[rows]), y=unit.y[rows], where=unit.where,
+                       w=None if unit.w is None else unit.w[rows],
+                       codes=None if unit.codes is None else unit.codes[rows])
 
 
 def window(design, d: int) -> int:
