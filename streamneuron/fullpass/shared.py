@@ -50,7 +50,7 @@ from .solvers import cholesky_direction, proximal_direction
 from .sums import Evaluation, Sums, add_unit_sums
 
 # Penalties in flight in one pass (each: one more set of sums a row).
-SHARED_WINDOW = 4
+SHARED_WINDOW = 6
 # The bucketed sums of one task at most (the window shrinks to fit: many weights).
 SHARED_BYTES = 256 * 2 ** 20
 # The curvature's sample: a second hash of the row index, seeded seed + SAMPLE_SEED.
@@ -260,6 +260,13 @@ def walk_shared(evaluate, design, penalties: np.ndarray, selection, d: int,
                 theta = next(f.theta for f in flying if f.index == first)
                 out.fallback = (first, np.tile(theta, (models, 1)))
             break
+        for r, f in enumerate(list(flying)):  # the penalties after a fitted one: its sums
+            fitted = waiting.get(f.index)
+            if fitted is not None and fitted.passes == f.passes and f.base is not None:
+                end = _also_fitted(fitted.shared, sums[r], _total(sums[r], design.train[-1]),
+                                   design, selection, penalties, f.index, tol, waiting,
+                                   keep_sums)
+                next_index = max(next_index, end)
         if latest is not None:  # the next penalties predicted from the last one evaluated
             predict = _predictor(*latest)
         flying[:] = [f for f in flying if f.index not in waiting]
@@ -302,21 +309,51 @@ def _advance(f: _Flying, sums_r: list, design, penalty: Penalty, tol: float, max
         f.theta = ev.theta + direction.step
         f.steps += 1
         return ev.theta, total
-    thetas, every_ok = [], True
-    for m in range(design.models - 1):
-        fold = _total(sums_r, design.train[m]).evaluate(f.theta[:d], float(f.theta[d]),
-                                                        penalty.l2)
-        step, ok = _direction(fold, penalty, tol)
-        finite_m = math.isfinite(step.model)
-        every_ok = every_ok and ok and finite_m
-        thetas.append(f.theta + step.step if finite_m else f.theta.copy())
-    thetas.append(f.theta + direction.step if finite else f.theta.copy())
+    thetas, every_ok = _one_steps(f.theta, sums_r, design, penalty, tol, direction)
     if not every_ok:  # a fold's optimum too far from the shared point: the exact path
-        out.fallback = (f.index, np.array(thetas))
+        out.fallback = (f.index, thetas)
         return None
-    waiting[f.index] = Fitted(f.index, np.array(thetas), f.passes, f.theta.copy(),
+    waiting[f.index] = Fitted(f.index, thetas, f.passes, f.theta.copy(),
                               total if keep_sums else None)
     return ev.theta, total
+
+
+def _one_steps(theta: np.ndarray, sums_r: list, design, penalty: Penalty, tol: float,
+               direction=None) -> tuple[np.ndarray, bool]:
+    """Every model's Newton step from the shared point ``theta`` under ``penalty`` (the
+    model on every row last; ``direction``: its own, if known), and whether each
+    model's decrement there is within the tolerance."""
+    d = theta.shape[0] - 1
+    thetas, every_ok = [], True
+    for m in range(design.models):
+        if m == design.models - 1 and direction is not None:
+            step = direction
+        else:
+            ev = _total(sums_r, design.train[m]).evaluate(theta[:d], float(theta[d]),
+                                                          penalty.l2)
+            step, ok = _direction(ev, penalty, tol)
+            every_ok = every_ok and ok
+        finite = math.isfinite(step.model)
+        every_ok = every_ok and finite
+        thetas.append(theta + step.step if finite else theta.copy())
+    return np.array(thetas), every_ok
+
+
+def _also_fitted(theta: np.ndarray, sums_r: list, total: Sums, design, selection,
+                 penalties: np.ndarray, index: int, tol: float, waiting: dict,
+                 keep_sums: bool) -> int:
+    """The next penalties after ``index`` that the shared point ``theta`` of ``index``
+    serves as well (every model's decrement within the tolerance there): fitted from
+    its sums, no pass of their own. Returns the first penalty it does not serve."""
+    index += 1
+    while index < len(penalties) and index not in waiting:
+        thetas, every_ok = _one_steps(theta, sums_r, design,
+                                      selection.penalty(penalties[index]), tol)
+        if not every_ok:
+            break
+        waiting[index] = Fitted(index, thetas, 0, theta.copy(), total if keep_sums else None)
+        index += 1
+    return index
 
 
 def shared_pass(run, model, design, seed: int, every: int, starts) -> Callable:
