@@ -83,32 +83,58 @@ def shared_sums(items: list, starts: list, read: Callable[[list], Iterable[Decod
     scores = np.zeros((candidates, grad_only))
     sample = np.zeros(full)
     each = [np.concatenate([theta, tail]) for theta in thetas]
+    grad, head = np.zeros((points, design.groups, d)), np.zeros((points, design.groups, 4))
+    cand_head, cand_group = np.zeros((candidates, 2)), np.array(scored, dtype=np.int64)
     offset = int(starts[0])
     for unit in read(items):
         n = unit.y.shape[0]
         index = np.arange(offset, offset + n, dtype=np.int64)
         group = design.group_of(index, seed)
-        sampled = row_uniform(index, seed + SAMPLE_SEED) * every < 1.0 if every > 1 else None
         offset += n
+        if unit.codes is None:  # every point's and candidate's sums in one kernel call
+            _grouped(unit, group, thetas, tail, n_features, loss_id, grad, head, cand_head,
+                     points, cand_group, features)
+        sampled = row_uniform(index, seed + SAMPLE_SEED) * every < 1.0 if every > 1 else None
         for g in range(design.groups):
             rows = np.flatnonzero(group == g)
             if rows.size == 0:
                 continue
-            part = unit if rows.size == n else _rows_of(unit, rows)
-            few = None if sampled is None or not points else _rows_of(unit, rows[sampled[rows]])
-            for r in range(points):
-                if few is None:
-                    add_unit_sums(table[r, g], part, features, each[r], loss_id)
-                    continue
-                add_unit_sums(table[r, g, :grad_only], part, features, each[r], loss_id)
-                if few.y.shape[0]:
-                    sample[:] = 0.0
-                    add_unit_sums(sample, few, features, each[r], loss_id)
-                    table[r, g, grad_only:] += every * sample[grad_only:]
-            for c, target in enumerate(scored):
-                if target == g:
-                    add_unit_sums(scores[c], part, features, each[points + c], loss_id)
+            few = rows if sampled is None else rows[sampled[rows]]
+            few = None if not (points and few.size) else \
+                unit if few.size == n else _rows_of(unit, few)
+            if unit.codes is not None:  # level codes: their kernel, the rows copied by group
+                part = unit if rows.size == n else _rows_of(unit, rows)
+                for r in range(points):
+                    add_unit_sums(table[r, g, :grad_only], part, features, each[r], loss_id)
+                for c, target in enumerate(scored):
+                    if target == g:
+                        add_unit_sums(scores[c], part, features, each[points + c], loss_id)
+            for r in range(points if few is not None else 0):  # the curvature: the sample
+                sample[:] = 0.0
+                add_unit_sums(sample, few, features, each[r], loss_id)
+                table[r, g, grad_only:] += every * sample[grad_only:]
+    table[:, :, :d] += grad
+    table[:, :, d:grad_only] += head
+    scores[:, d + 1] += cand_head[:, 0]
+    scores[:, d + 3] += cand_head[:, 1]
     return [np.concatenate([table.ravel(), scores.ravel()])]
+
+
+def _grouped(unit, group, thetas, tail, n_features, loss_id, grad, head, cand_head, points,
+             cand_group, features) -> None:
+    """:func:`~streamneuron.kernels.grouped.grouped_sums` on one unit (no level codes)."""
+    from ..errors import DivergenceError
+    from ..kernels.grouped import grouped_sums
+    from ..stats import raise_nonfinite
+    from .sums import _NO_WEIGHTS
+
+    bad = grouped_sums(unit.X, unit.y, _NO_WEIGHTS if unit.w is None else unit.w, group,
+                       thetas[:points], tail[:n_features], tail[n_features:], loss_id, grad,
+                       head, thetas[points:], cand_group, cand_head)
+    if bad >= 0:
+        raise_nonfinite(features, unit, int(bad))
+        raise DivergenceError(f"{unit.where}, row {int(bad)}: the logit overflowed although "
+                              "the row is finite; the path's steps are too large for this data")
 
 
 def _rows_of(unit: DecodedUnit, rows: np.ndarray) -> DecodedUnit:
