@@ -27,17 +27,20 @@ def _data(n: int, d: int, seed: int):
     return X, y
 
 
-def test_shared_sums_are_each_groups_sums_and_each_candidates_held_out_loss():
+@pytest.mark.parametrize("weighted", [False, True])
+def test_shared_sums_are_each_groups_sums_and_each_candidates_held_out_loss(weighted):
     X, y = _data(3000, 4, 1)
     n, d = X.shape
     design, seed = path.Design.folds(3), 5
     rng = np.random.default_rng(2)
+    s = rng.uniform(0.5, 2.0, n) if weighted else np.ones(n)
     points, candidates = rng.normal(scale=0.3, size=(2, d + 1)), rng.normal(size=(3, d + 1))
     scored = (2, 0, 2)
     params = np.concatenate([points.ravel(), candidates.ravel(), np.zeros(d), np.ones(d)])
     total = 0
     for at, size in ((0, 700), (700, n - 700)):  # two tasks, each told its first row
-        unit = DecodedUnit(X=X[at:at + size], y=y[at:at + size], where="rows")
+        unit = DecodedUnit(X=X[at:at + size], y=y[at:at + size], where="rows",
+                           w=s[at:at + size] if weighted else None)
         total = total + shared.shared_sums([unit], [at], already_decoded,
                                            [f"x{j}" for j in range(d)], params, 0, design,
                                            seed, 1, 2, scored)[0]
@@ -53,19 +56,23 @@ def test_shared_sums_are_each_groups_sums_and_each_candidates_held_out_loss():
             rows = fold == g
             got = Sums(table[r, g], d)
             assert got.rows == rows.sum()
-            np.testing.assert_allclose(got.loss_sum, (np.logaddexp(0, z) - y * z)[rows].sum(),
-                                       rtol=1e-10)
-            np.testing.assert_allclose(table[r, g, :d], (p - y)[rows] @ X[rows], rtol=1e-9,
-                                       atol=1e-9)
-            np.testing.assert_allclose(got.matrix(0),
-                                       (xt[rows] * (p * (1 - p))[rows, None]).T @ xt[rows],
+            np.testing.assert_allclose(got.weight, s[rows].sum(), rtol=1e-12)
+            np.testing.assert_allclose(got.loss_sum,
+                                       (s * (np.logaddexp(0, z) - y * z))[rows].sum(), rtol=1e-10)
+            np.testing.assert_allclose(table[r, g, :d], (s * (p - y))[rows] @ X[rows],
                                        rtol=1e-9, atol=1e-9)
+            np.testing.assert_allclose(table[r, g, d], (s * (p - y))[rows].sum(), rtol=1e-9,
+                                       atol=1e-9)
+            np.testing.assert_allclose(
+                got.matrix(0), (xt[rows] * (s * p * (1 - p))[rows, None]).T @ xt[rows],
+                rtol=1e-9, atol=1e-9)
     for c, g in enumerate(scored):
         rows = fold == g
         z = xt[rows] @ candidates[c]
-        np.testing.assert_allclose(held[c, d + 1], (np.logaddexp(0, z) - y[rows] * z).sum(),
+        np.testing.assert_allclose(held[c, d + 1],
+                                   (s[rows] * (np.logaddexp(0, z) - y[rows] * z)).sum(),
                                    rtol=1e-10)
-        assert held[c, d + 3] == rows.sum()
+        np.testing.assert_allclose(held[c, d + 3], s[rows].sum(), rtol=1e-12)
 
 
 @pytest.fixture(scope="module")
