@@ -8,7 +8,9 @@ seed 5), digits 0-4 vs 5-9 (1797 x 64), an AR(1) set (200k x 20, rho = 0.99, as
 scripts/bench_solvers.py). Ours: ``fit_gd(l2="auto", cv=5)`` (newton, standardized);
 scikit-learn: ``LogisticRegressionCV(Cs=20, cv=5, scoring="neg_log_loss")`` on the
 standardized features. Printed: test log loss of both and their ratio (target
-<= 1.03), our passes (target <= 40), the chosen penalty as C = 1 / (l2 n).
+<= 1.03), our passes (target <= 40), the values on the path, the first one the exact path
+fitted (``exact``: None when every one came from shared points, ``fullpass/shared.py``),
+the chosen penalty as C = 1 / (l2 n).
 
 Big file (``--big ROWS``, ``--big-file``): a generated ROWS x 32 Parquet file; wall time of
 ``fit_gd(l2="auto", cv=5)`` over one newton fit at a fixed penalty, in this process
@@ -98,6 +100,7 @@ def small(name: str) -> dict:
     return {"name": name, "shape": f"{X.shape[0]} x {X.shape[1]}", "ours": ours_loss,
             "sklearn": ref_loss, "ratio": ours_loss / ref_loss,
             "passes": ours.info["passes"], "values": len(path["points"]),
+            "exact_from": path.get("exact_from"),
             "C": 1 / (path["chosen"] * n), "sk_C": float(ref.C_[0]),
             "ours_s": ours_s, "sk_s": ref_s}
 
@@ -147,11 +150,13 @@ def main() -> None:
     fit_gd((np.eye(4), np.array([0.0, 1, 0, 1])), solver="newton", l2="auto", cv=2,
            workers=0)  # compile once, outside the timings
     print(f"{'problem':15} {'shape':>12} {'ours':>8} {'sklearn':>8} {'ratio':>6} "
-          f"{'passes':>6} {'values':>6} {'C ours':>8} {'C sk':>8} {'s ours':>7} {'s sk':>7}")
+          f"{'passes':>6} {'values':>6} {'exact':>5} {'C ours':>8} {'C sk':>8} {'s ours':>7} "
+          f"{'s sk':>7}")
     for name in args.only:
         r = small(name)
         print(f"{r['name']:15} {r['shape']:>12} {r['ours']:8.4f} {r['sklearn']:8.4f} "
-              f"{r['ratio']:6.3f} {r['passes']:6d} {r['values']:6d} {r['C']:8.3g} "
+              f"{r['ratio']:6.3f} {r['passes']:6d} {r['values']:6d} {str(r['exact_from']):>5} "
+              f"{r['C']:8.3g} "
               f"{r['sk_C']:8.3g} {r['ours_s']:7.2f} {r['sk_s']:7.2f}", flush=True)
     if args.big:
         r = big(args.big, args.repeat, args.big_file)

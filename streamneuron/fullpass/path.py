@@ -14,7 +14,11 @@ gradient, loss and Hessian sums of :mod:`streamneuron.fullpass.sums`) and at the
 ``theta_m`` of the model scored on ``g`` (the gradient sums only: the held-out loss).
 So the table ``S[m, g]`` of one read gives each model's training sums
 ``sum_{g in train(m)} S[m, g]`` and its held-out loss ``S[m, score(m)].loss / W``: a
-pass costs ``K`` times a newton pass's compute and one read, whatever ``K``.
+pass costs ``K`` times a newton pass's compute and one read, whatever ``K``. That is the
+*exact* path; :func:`choose_penalty` first walks the path from shared points
+(:mod:`.shared`: every fold's model one Newton step from the model on every row, several
+penalties a read), and this one takes over at the first penalty where a fold's optimum is
+too far from the shared point (small data), or when the path is scored on ``validation``.
 
 The path. The sums do not depend on the penalty, so the pass that finds the models
 converged at ``l2_j`` also gives their gradient and Hessian at ``l2_{j+1}`` (add

@@ -20,20 +20,30 @@ decrement (the predicted gap ``g^T H^-1 g / 2``) is at most ``PATH_TOL |F|``, th
 path's rule. The fold models are then taken one step from it when *their* decrement there
 is within the same tolerance: the shared point is then as close to each fold's optimum as
 the exact path leaves its own models, and the step squares that error (Newton's quadratic
-convergence). On large data the folds' optima are ``O(1/sqrt(n))`` from the full one
-(decrement about ``p / (n (K - 1)^2)``: ~1e-7 on 8M x 32, against ``PATH_TOL |F|`` ~ 5e-4);
-on small data (breast_cancer: 398 rows, 31 weights) the test fails at the first point and
-the exact path takes over from there, its models warm-started at the one-step points
-(``fallback``: the record's ``exact_from``). The criterion is the decrement itself, checked
-at every point, not a guess from the rows per weight.
+convergence). At the full optimum a fold model's gradient is ``-W_k / W_-k`` times fold
+``k``'s own, so its decrement is about ``p K / (2 n (K - 1)^2)`` (``p`` weights, ``n``
+rows): ~6e-7 on 8M x 32 and 2e-5 on the AR(1) set's 140k x 20, against ``PATH_TOL |F|``
+~ 5e-4; 0.01 on breast_cancer's 398 x 30, where the test fails at the first point and the
+exact path takes over, its models warm-started at the one-step points (the record's
+``exact_from``: the first penalty the exact path fitted). The criterion is the decrement
+itself, checked at every penalty, not a guess from the rows per weight.
 
 Several penalties per read: ``SHARED_WINDOW`` penalties are in flight at once, each with
-its own shared point (one more set of bucketed sums a row, ~5% of a read's cost at 32
-weights); a penalty entering the window starts at the Newton step, for its penalty, from
-the evaluation of the largest penalty... the last one in flight (the path's predictor:
-no pass). A fitted penalty's fold models are scored on their own fold's rows in the next
-pass (a gradient-kernel call a candidate, on that fold's rows only), which rides along
-with the next penalties' sums; the last ones take one pass of their own.
+its own shared point (one more set of bucketed gradient sums a row: a gradient kernel's
+compute, ~0.1 s per 8M rows at 32 weights, where a read costs ~0.5 s); a penalty
+entering the window starts at the Newton step, for its penalty, from the last point in
+flight that a pass evaluated (the path's predictor: no pass). Once a penalty is fitted,
+the next penalties its shared point also serves (every model's decrement within the
+tolerance there: the flat end of the path) are fitted from the same sums, no pass of
+their own. A fitted penalty's fold models are scored on their own fold's rows in the
+next pass (one logit a row per candidate), which rides along with the next penalties'
+sums; the last ones take one pass of their own. The curvature is a sample's on large
+data (as newton's, :func:`~streamneuron.fullpass.sums.curvature_every`): the rows with
+a second hash of their index below ``1 / every``, the same rows at every point and pass.
+A unit without level codes is summed by one kernel call
+(:func:`~streamneuron.kernels.grouped.grouped_sums`: no copy of the rows by group, each
+tile standardized once for every point and candidate); with level codes its rows are
+copied by group and summed by :func:`~streamneuron.fullpass.sums.add_unit_sums`.
 """
 
 from __future__ import annotations
@@ -94,16 +104,19 @@ def shared_sums(items: list, starts: list, read: Callable[[list], Iterable[Decod
         if unit.codes is None:  # every point's and candidate's sums in one kernel call
             _grouped(unit, group, thetas, tail, n_features, loss_id, grad, head, cand_head,
                      points, cand_group, features)
-        sampled = row_uniform(index, seed + SAMPLE_SEED) * every < 1.0 if every > 1 else None
+        sampled = None
+        if every > 1:  # the curvature's rows, and their groups
+            sampled = np.flatnonzero(row_uniform(index, seed + SAMPLE_SEED) * every < 1.0)
+            sampled_group = group[sampled]
         for g in range(design.groups):
-            rows = np.flatnonzero(group == g)
-            if rows.size == 0:
-                continue
-            few = rows if sampled is None else rows[sampled[rows]]
+            rows = None
+            if sampled is None or unit.codes is not None:
+                rows = np.flatnonzero(group == g)
+            few = rows if sampled is None else sampled[sampled_group == g]
             few = None if not (points and few.size) else \
                 unit if few.size == n else _rows_of(unit, few)
-            if unit.codes is not None:  # level codes: their kernel, the rows copied by group
-                part = unit if rows.size == n else _rows_of(unit, rows)
+            if unit.codes is not None and rows.size:  # level codes: their kernel, the rows
+                part = unit if rows.size == n else _rows_of(unit, rows)  # copied by group
                 for r in range(points):
                     add_unit_sums(table[r, g, :grad_only], part, features, each[r], loss_id)
                 for c, target in enumerate(scored):
@@ -189,6 +202,7 @@ class _Flying:
     t: float = 1.0
     steps: int = 0
     passes: int = 0
+    refined: bool = False
 
 
 @dataclass
@@ -336,6 +350,14 @@ def _advance(f: _Flying, sums_r: list, design, penalty: Penalty, tol: float, max
         f.steps += 1
         return ev.theta, total
     thetas, every_ok = _one_steps(f.theta, sums_r, design, penalty, tol, direction)
+    if not every_ok and finite and not f.refined and f.steps < max_steps:
+        # a fold's decrement counts the model on every row's own gap too: one more step
+        # of it (a quadratic one), then the folds alone decide
+        f.refined = True
+        f.step, f.slope, f.t = direction.step, direction.slope, 1.0
+        f.theta = ev.theta + direction.step
+        f.steps += 1
+        return ev.theta, total
     if not every_ok:  # a fold's optimum too far from the shared point: the exact path
         out.fallback = (f.index, thetas)
         return None
