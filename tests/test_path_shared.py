@@ -132,3 +132,19 @@ def test_small_data_takes_the_exact_path_from_where_a_fold_fails():
     assert record["exact_from"] == 0  # 398... 569 rows, 31 weights: no shared point serves
     losses = [p["loss"] for p in record["points"]]
     assert record["chosen"] == record["points"][int(np.argmin(losses))]["penalty"]
+
+
+def test_a_held_out_fraction_from_shared_points_is_sklearns_fit_on_the_kept_rows(large):
+    from streamneuron.stream import held_out
+
+    X, y, penalties, _ = large
+    model = fit_gd((X, y), solver="newton", l2="auto", validation_fraction=0.25, seed=6,
+                   workers=0, standardize=False, path_values=penalties[:3])
+    record = model.info["path"]
+    assert record["exact_from"] is None and record["validation_fraction"] == 0.25
+    out = held_out(np.arange(len(y)), 0.25, 6)
+    for point, l2 in zip(record["points"], penalties):
+        ref = LogisticRegression(C=1 / (l2 * (~out).sum()), tol=1e-12, max_iter=10_000)
+        ref.fit(X[~out], y[~out])
+        want = log_loss(y[out], ref.predict_proba(X[out])[:, 1])
+        np.testing.assert_allclose(point["folds"], [want], rtol=1e-4)

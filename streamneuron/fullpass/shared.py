@@ -274,7 +274,7 @@ def walk_shared(evaluate, design, penalties: np.ndarray, selection, d: int,
             got = scores[k * len(scored_models):(k + 1) * len(scored_models)]
             fitted = waiting.pop(i)
             out.fitted[i] = fitted
-            ready[i] = make_point(i, tuple(loss / weight for loss, weight in got),
+            ready[i] = make_point(i, tuple(float(loss / weight) for loss, weight in got),
                                   fitted.passes, fitted.thetas)
         stop = False
         while len(out.points) in ready and not stop:
@@ -299,13 +299,15 @@ def walk_shared(evaluate, design, penalties: np.ndarray, selection, d: int,
             elif out.fallback[0] != first:  # an earlier one still in flight: all at its point
                 theta = next(f.theta for f in flying if f.index == first)
                 out.fallback = (first, np.tile(theta, (models, 1)))
+            for i in [i for i in out.fitted if i >= first]:  # the exact path refits them
+                del out.fitted[i]
             break
         for r, f in enumerate(list(flying)):  # the penalties after a fitted one: its sums
             fitted = waiting.get(f.index)
             if fitted is not None and fitted.passes == f.passes and f.base is not None:
                 end = _also_fitted(fitted.shared, sums[r], _total(sums[r], design.train[-1]),
                                    design, selection, penalties, f.index, tol, waiting,
-                                   keep_sums)
+                                   keep_sums, out.fitted)
                 next_index = max(next_index, end)
         if latest is not None:  # the next penalties predicted from the last one evaluated
             predict = _predictor(*latest)
@@ -389,12 +391,12 @@ def _one_steps(theta: np.ndarray, sums_r: list, design, penalty: Penalty, tol: f
 
 def _also_fitted(theta: np.ndarray, sums_r: list, total: Sums, design, selection,
                  penalties: np.ndarray, index: int, tol: float, waiting: dict,
-                 keep_sums: bool) -> int:
+                 keep_sums: bool, out_fitted: dict) -> int:
     """The next penalties after ``index`` that the shared point ``theta`` of ``index``
     serves as well (every model's decrement within the tolerance there): fitted from
     its sums, no pass of their own. Returns the first penalty it does not serve."""
     index += 1
-    while index < len(penalties) and index not in waiting:
+    while index < len(penalties) and index not in waiting and index not in out_fitted:
         thetas, every_ok = _one_steps(theta, sums_r, design,
                                       selection.penalty(penalties[index]), tol)
         if not every_ok:
