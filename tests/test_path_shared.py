@@ -148,3 +148,23 @@ def test_a_held_out_fraction_from_shared_points_is_sklearns_fit_on_the_kept_rows
         ref.fit(X[~out], y[~out])
         want = log_loss(y[out], ref.predict_proba(X[out])[:, 1])
         np.testing.assert_allclose(point["folds"], [want], rtol=1e-4)
+
+
+def test_the_exact_path_takes_over_mid_path_and_every_point_is_sklearns():
+    """3000 x 6: the shared points serve the large penalties; from the fourth the folds'
+    optima are too far from the full one, and the exact path goes on from there."""
+    X, y = _data(3000, 6, 3)
+    penalties = (1.0, 0.3, 0.1, 3e-2, 1e-2, 3e-3, 1e-3)
+    model = fit_gd((X, y), solver="newton", l2="auto", cv=5, seed=4, workers=0,
+                   standardize=False, path_values=penalties)
+    record = model.info["path"]
+    assert record["exact_from"] is not None and 0 < record["exact_from"] < len(penalties)
+    fold = np.minimum((row_uniform(np.arange(len(y)), 4) * 5).astype(int), 4)
+    means = []
+    for point, l2 in zip(record["points"], penalties):
+        losses = [log_loss(y[fold == k], _fold_fits(X, y, fold, k, l2).predict_proba(
+            X[fold == k])[:, 1]) for k in range(5)]
+        # each point to the path's tolerance: the exact path alone is 1.2% off here, ours 0.4%
+        np.testing.assert_allclose(point["folds"], losses, rtol=1e-2)
+        means.append(np.mean(losses))
+    assert record["chosen"] == penalties[int(np.argmin(means))]
