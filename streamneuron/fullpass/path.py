@@ -463,7 +463,7 @@ def choose_penalty(run, model, first: Evaluation, selection: Selection,
                 shared.shared_pass(run, model, design, selection.seed, every, starts),
                 design, penalties, selection, d, shared.start_from(first, run.params.l2),
                 PATH_TOL, PATH_MAX_STEPS, _settled, _point_maker(penalties), on_point,
-                shared.window(design, d), keep_sums=d <= 1024)
+                shared.window(design, d), keep_sums=d <= 256)
             points = walk.points
             if walk.fallback is not None:
                 points = walk_path(evaluate, design, penalties, selection, d, on_point,
@@ -476,8 +476,9 @@ def choose_penalty(run, model, first: Evaluation, selection: Selection,
     model.weights, model.bias = theta[:d].copy(), float(theta[d])
     run._solve(model, first_ev)
     model.info["path"] = selection.record(points, chosen)
-    if walk is not None:  # the penalties fitted from shared points; the exact path's first
-        model.info["path"]["exact_from"] = None if walk.fallback is None else walk.fallback[0]
+    # the first penalty the exact path fitted (None: every one from shared points)
+    model.info["path"]["exact_from"] = 0 if walk is None else \
+        None if walk.fallback is None else walk.fallback[0]
 
 
 def _point_maker(penalties: np.ndarray):
