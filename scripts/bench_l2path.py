@@ -8,11 +8,14 @@ seed 5), digits 0-4 vs 5-9 (1797 x 64), an AR(1) set (200k x 20, rho = 0.99, as
 scripts/bench_solvers.py). Ours: ``fit_gd(l2="auto", cv=5)`` (newton, standardized);
 scikit-learn: ``LogisticRegressionCV(Cs=20, cv=5, scoring="neg_log_loss")`` on the
 standardized features. Printed: test log loss of both and their ratio (target
-<= 1.03), our passes (target <= 40), the chosen penalty as C = 1 / (l2 n).
+<= 1.03), our passes (target <= 40), the values on the path, the first one the exact path
+fitted (``exact``: None when every one came from shared points, ``fullpass/shared.py``),
+the chosen penalty as C = 1 / (l2 n).
 
 Big file (``--big ROWS``, ``--big-file``): a generated ROWS x 32 Parquet file; wall time of
 ``fit_gd(l2="auto", cv=5)`` over one newton fit at a fixed penalty, in this process
-(``workers=0``), side by side, the median of ``--repeat`` runs each (target <= 3x).
+(``workers=0``), interleaved (a newton fit, then the path, ``--repeat`` rounds): the
+medians' ratio, wall and CPU, each round's ratios and the load average (target <= 3x).
 
     python scripts/bench_l2path.py                 # the small problems
     python scripts/bench_l2path.py --big 2000000   # and the big file
@@ -97,6 +100,7 @@ def small(name: str) -> dict:
     return {"name": name, "shape": f"{X.shape[0]} x {X.shape[1]}", "ours": ours_loss,
             "sklearn": ref_loss, "ratio": ours_loss / ref_loss,
             "passes": ours.info["passes"], "values": len(path["points"]),
+            "exact_from": path.get("exact_from"),
             "C": 1 / (path["chosen"] * n), "sk_C": float(ref.C_[0]),
             "ours_s": ours_s, "sk_s": ref_s}
 
@@ -108,17 +112,28 @@ def big(rows: int, repeat: int, path: str | None = None) -> dict:
     if not os.path.exists(path):
         generate(path, rows=rows, features=32, seed=0)
     times = {"fixed": [], "auto": []}
-    passes = {}
-    for _ in range(repeat):
+    cpu = {"fixed": [], "auto": []}
+    passes, loads, ratios, cpu_ratios = {}, [], [], []
+    for _ in range(repeat):  # interleaved: a newton fit, then the path, each round
         for kind, l2 in (("fixed", 1e-4), ("auto", "auto")):
-            start = time.perf_counter()
+            loads.append(os.getloadavg()[0])
+            start, start_cpu = time.perf_counter(), time.process_time()
             model = fit_gd(path, solver="newton", l2=l2, workers=0,
                            **({"cv": 5} if l2 == "auto" else {}))
             times[kind].append(time.perf_counter() - start)
+            cpu[kind].append(time.process_time() - start_cpu)
             passes[kind] = model.info["passes"]
+            if kind == "auto":
+                points = model.info["path"]["points"]
+        ratios.append(times["auto"][-1] / times["fixed"][-1])
+        cpu_ratios.append(cpu["auto"][-1] / cpu["fixed"][-1])
     fixed, auto = statistics.median(times["fixed"]), statistics.median(times["auto"])
     return {"rows": rows, "fixed_s": fixed, "auto_s": auto, "ratio": auto / fixed,
-            "fixed_passes": passes["fixed"], "auto_passes": passes["auto"]}
+            "fixed_cpu": statistics.median(cpu["fixed"]),
+            "auto_cpu": statistics.median(cpu["auto"]),
+            "ratios": ratios, "cpu_ratios": cpu_ratios, "load": (min(loads), max(loads)),
+            "fixed_passes": passes["fixed"], "auto_passes": passes["auto"],
+            "values": len(points)}
 
 
 def main() -> None:
@@ -135,18 +150,25 @@ def main() -> None:
     fit_gd((np.eye(4), np.array([0.0, 1, 0, 1])), solver="newton", l2="auto", cv=2,
            workers=0)  # compile once, outside the timings
     print(f"{'problem':15} {'shape':>12} {'ours':>8} {'sklearn':>8} {'ratio':>6} "
-          f"{'passes':>6} {'values':>6} {'C ours':>8} {'C sk':>8} {'s ours':>7} {'s sk':>7}")
+          f"{'passes':>6} {'values':>6} {'exact':>5} {'C ours':>8} {'C sk':>8} {'s ours':>7} "
+          f"{'s sk':>7}")
     for name in args.only:
         r = small(name)
         print(f"{r['name']:15} {r['shape']:>12} {r['ours']:8.4f} {r['sklearn']:8.4f} "
-              f"{r['ratio']:6.3f} {r['passes']:6d} {r['values']:6d} {r['C']:8.3g} "
+              f"{r['ratio']:6.3f} {r['passes']:6d} {r['values']:6d} {str(r['exact_from']):>5} "
+              f"{r['C']:8.3g} "
               f"{r['sk_C']:8.3g} {r['ours_s']:7.2f} {r['sk_s']:7.2f}", flush=True)
     if args.big:
         r = big(args.big, args.repeat, args.big_file)
-        print(f"\n{r['rows']} x 32 file, in this process: one newton fit (l2 1e-4) "
-              f"{r['fixed_s']:.2f} s, {r['fixed_passes']} passes; --l2 auto --cv 5 "
-              f"{r['auto_s']:.2f} s, {r['auto_passes']} passes; ratio {r['ratio']:.2f}")
-
+        print(f"\n{r['rows']} x 32 file, in this process, medians of {args.repeat} "
+              f"interleaved rounds (load average {r['load'][0]:.1f}-{r['load'][1]:.1f}): "
+              f"one newton fit (l2 1e-4) {r['fixed_s']:.2f} s wall, {r['fixed_cpu']:.2f} s "
+              f"CPU, {r['fixed_passes']} passes; --l2 auto --cv 5 {r['auto_s']:.2f} s wall, "
+              f"{r['auto_cpu']:.2f} s CPU, {r['auto_passes']} passes, {r['values']} values; "
+              f"ratio of medians {r['ratio']:.2f} wall, "
+              f"{r['auto_cpu'] / r['fixed_cpu']:.2f} CPU; per round wall "
+              f"{', '.join(f'{x:.2f}' for x in r['ratios'])}, CPU "
+              f"{', '.join(f'{x:.2f}' for x in r['cpu_ratios'])}")
 
 if __name__ == "__main__":
     main()

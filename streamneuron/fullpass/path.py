@@ -14,7 +14,11 @@ gradient, loss and Hessian sums of :mod:`streamneuron.fullpass.sums`) and at the
 ``theta_m`` of the model scored on ``g`` (the gradient sums only: the held-out loss).
 So the table ``S[m, g]`` of one read gives each model's training sums
 ``sum_{g in train(m)} S[m, g]`` and its held-out loss ``S[m, score(m)].loss / W``: a
-pass costs ``K`` times a newton pass's compute and one read, whatever ``K``.
+pass costs ``K`` times a newton pass's compute and one read, whatever ``K``. That is the
+*exact* path; :func:`choose_penalty` first walks the path from shared points
+(:mod:`.shared`: every fold's model one Newton step from the model on every row, several
+penalties a read), and this one takes over at the first penalty where a fold's optimum is
+too far from the shared point (small data), or when the path is scored on ``validation``.
 
 The path. The sums do not depend on the penalty, so the pass that finds the models
 converged at ``l2_j`` also gives their gradient and Hessian at ``l2_{j+1}`` (add
@@ -50,6 +54,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..penalty import Penalty
 from ..readers.base import DecodedUnit
+from . import shared
 from .solvers import cholesky_direction, proximal_direction
 from .sums import Evaluation, Sums, add_unit_sums, curvature_every
 
@@ -253,15 +258,21 @@ class PathPoint:
 
 def walk_path(evaluate: Callable[[np.ndarray], tuple[list, list]], design: Design,
               penalties: np.ndarray, selection: "Selection", d: int,
-              on_point: Callable[[PathPoint], None] | None = None) -> list[PathPoint]:
+              on_point: Callable[[PathPoint], None] | None = None,
+              start: tuple[int, np.ndarray] | None = None,
+              points: list[PathPoint] | None = None) -> list[PathPoint]:
     """Fit every model along ``penalties`` (of ``selection.kind``), each point
     warm-started from the last. ``evaluate(thetas)`` is one pass: each model's
     training :class:`Sums` and its held-out ``(loss sum, weight)`` (None for the model
     on every row). Returns the points fitted (early stop: :data:`PATH_PATIENCE`);
-    ``selection.penalty(value)`` is the penalty at a value of the grid."""
-    models = [_Model(np.zeros(d + 1)) for _ in range(design.models)]
-    points: list[PathPoint] = []
-    index, passes_at_start, passes = 0, 0, 0
+    ``selection.penalty(value)`` is the penalty at a value of the grid. ``start``: the
+    index of the first penalty and every model's ``theta`` there (default: the first,
+    zeros), after ``points`` already scored (the shared path's, :mod:`.shared`)."""
+    index = 0 if start is None else start[0]
+    models = [_Model(np.zeros(d + 1) if start is None else start[1][m].copy())
+              for m in range(design.models)]
+    points = [] if points is None else list(points)
+    passes_at_start, passes = 0, 0
     while index < len(penalties):
         penalty = selection.penalty(penalties[index])
         sums, held = evaluate(np.stack([m.theta for m in models]))
@@ -443,10 +454,35 @@ def choose_penalty(run, model, first: Evaluation, selection: Selection,
         return sums, held
 
     penalties = selection.grid(first)
+    walk = None
     with stack:
-        points = walk_path(evaluate, design, penalties, selection, d, on_point)
+        if design.external:
+            points = walk_path(evaluate, design, penalties, selection, d, on_point)
+        else:  # the shared points (.shared), the exact path where the folds need it
+            walk = shared.walk_shared(
+                shared.shared_pass(run, model, design, selection.seed, every, starts),
+                design, penalties, selection, d, shared.start_from(first, run.params.l2),
+                PATH_TOL, PATH_MAX_STEPS, _settled, _point_maker(penalties), on_point,
+                shared.window(design, d), keep_sums=d <= 256)
+            points = walk.points
+            if walk.fallback is not None:
+                points = walk_path(evaluate, design, penalties, selection, d, on_point,
+                                   walk.fallback, points)
     chosen = choose(points)
     run.params = dataclasses.replace(run.params, **{selection.kind: chosen.penalty})
-    model.weights, model.bias = chosen.theta[:d].copy(), float(chosen.theta[d])
-    run._solve(model, None)
+    first_ev = None if walk is None else shared.refit_start(
+        walk, next(i for i, p in enumerate(points) if p is chosen), run.params, every)
+    theta = chosen.theta if first_ev is None else first_ev.theta
+    model.weights, model.bias = theta[:d].copy(), float(theta[d])
+    run._solve(model, first_ev)
     model.info["path"] = selection.record(points, chosen)
+    # the first penalty the exact path fitted (None: every one from shared points)
+    model.info["path"]["exact_from"] = 0 if walk is None else \
+        None if walk.fallback is None else walk.fallback[0]
+
+
+def _point_maker(penalties: np.ndarray):
+    def make(index: int, folds: tuple, passes: int, thetas: np.ndarray) -> PathPoint:
+        return PathPoint(float(penalties[index]), float(np.mean(folds)), float(np.std(folds)),
+                         folds, passes, thetas)
+    return make

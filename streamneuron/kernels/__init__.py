@@ -14,6 +14,9 @@ The package, by what the pieces are for:
   met, :func:`sync_levels` and :func:`finish_levels` write the others' values);
 * :mod:`.schur`: newton's solve with the arrowhead Hessian, the Schur complement on the
   cross block's nonzeros (:func:`csr_of`, :func:`schur_complement`);
+* :mod:`.grouped`: the shared path's pass (``--l2 auto``): each row's sums at several
+  points into the bucket of its fold, and candidate models' losses on their fold's rows
+  (:func:`~.grouped.grouped_sums`);
 * :mod:`.proximal`: the proximal Newton direction with an L1 penalty
   (:func:`l1_newton_direction`, coordinate descent on a small quadratic model);
 * :mod:`.shuffle`: numpy's ``Generator.shuffle`` of a block's row indices, value for
