@@ -18,7 +18,8 @@ from .intrinsics import _pointer, _prefetch1
 def _valid(bits, k):
     """Bit ``k`` of Arrow's validity bitmap ``bits`` (least significant bit first): 1
     for a value, 0 for a null."""
-    return (bits[k >> 3] >> (k & 7)) & 1
+    u = np.uint64(k)  # (unsigned: no negative-index check)
+    return (bits[u >> np.uint64(3)] >> (u & np.uint64(7))) & np.uint64(1)
 
 
 @njit(inline="always")
@@ -116,13 +117,25 @@ def imputed_columns_into(addresses, validity, offsets, check, count, out, first,
                     out[first + r, j] = column[r]
                 continue
             f = fill[j]
-            k = indicator[j]
-            c = d + k
-            bits = carray(_pointer(validity[j], like),
-                          0 if validity[j] == 0 else (offsets[j] + count + 7) >> 3)
-            for r in range(start, stop):
-                x = column[r]
-                ok = (x == x) & ((validity[j] == 0) or (_valid(bits, offsets[j] + r) != 0))
-                out[first + r, j] = x if ok else f
-                if k >= 0:
+            c = d + indicator[j]  # (< d: no indicator)
+            if validity[j] == 0:
+                for r in range(start, stop):
+                    x = column[r]
+                    ok = x == x
+                    out[first + r, j] = x if ok else f
+                    if c >= d:
+                        out[first + r, c] = zero if ok else one
+                continue
+            offset = offsets[j]
+            bits = carray(_pointer(validity[j], like), (offset + count + 7) >> 3)
+            if c >= d:
+                for r in range(start, stop):
+                    x = column[r]
+                    ok = (x == x) & (_valid(bits, offset + r) != 0)
+                    out[first + r, j] = x if ok else f
                     out[first + r, c] = zero if ok else one
+            else:
+                for r in range(start, stop):
+                    x = column[r]
+                    ok = (x == x) & (_valid(bits, offset + r) != 0)
+                    out[first + r, j] = x if ok else f
