@@ -83,3 +83,29 @@ def test_parquet_read_imputed_and_nan_against_pandas(tmp_path):
         np.testing.assert_array_equal(np.isnan(nan), df[["a", "b", "k"]].isna().to_numpy())
         np.testing.assert_array_equal(np.nan_to_num(nan, nan=7.0),
                                       df[["a", "b", "k"]].astype("float64").fillna(7.0))
+
+
+def test_observed_moments_same_numbers_in_either_layout_and_against_numpy():
+    from streamneuron.kernels import moments, observed_moments
+
+    r = np.random.default_rng(5)
+    n = 2 * 1024 + 13  # blocks and groups of eight with a short last one
+    X = r.normal(size=(n, 11))
+    X[:, :4][r.random((n, 4)) < 0.05] = np.nan
+    X[1030:, 4] = np.nan  # a gap in the second block only
+    for sw in (np.empty(0), r.random(n)):
+        a = observed_moments(X, sw)
+        b = observed_moments(np.asfortranarray(X), sw)
+        for u, v in zip(a, b):
+            np.testing.assert_array_equal(u, v)
+        weight, mean, m2, missing = a
+        s = np.ones(n) if not sw.size else sw
+        present = ~np.isnan(X)
+        np.testing.assert_array_equal(missing, (~present).sum(axis=0))
+        ref = np.nansum(s[:, None] * X, axis=0) / (s[:, None] * present).sum(axis=0)
+        np.testing.assert_allclose(mean, ref, rtol=1e-12)
+        np.testing.assert_allclose(m2, np.nansum(s[:, None] * (X - ref) ** 2, axis=0),
+                                   rtol=1e-12)
+        full = moments(np.ascontiguousarray(X[:, 5:]), sw)  # no gap: moments' numbers
+        np.testing.assert_array_equal(mean[5:], full[0])
+        np.testing.assert_array_equal(m2[5:], full[1])
