@@ -88,6 +88,7 @@ from __future__ import annotations
 
 from . import apply as _apply
 from . import impute as _impute
+from . import observed as _observed
 from . import categorical as _categorical
 from . import categorical_sgd as _categorical_sgd
 from . import schur as _schur
@@ -107,7 +108,7 @@ gradient_hessian_sums = Announced(_sums.gradient_hessian_sums)
 sampled_hessian_sums = Announced(_sums.sampled_hessian_sums)
 hessian_meat_sums = Announced(_sums.hessian_meat_sums)
 moments = Announced(_sums.moments)
-observed_moments = Announced(_sums.observed_moments)
+observed_moments = Announced(_observed.observed_moments)
 impute_into = Announced(_apply.impute_into)
 imputed_columns_into = Announced(_impute.imputed_columns_into)
 l1_newton_direction = Announced(_proximal.l1_newton_direction)
