@@ -1,7 +1,10 @@
 """The cost of ``--missing impute`` (issue 21): per SGD epoch and per full pass, against
 the same file without gaps.
 
-    python scripts/bench_missing.py [--rows 1000000] [--features 20] [--repeat 3]
+    python scripts/bench_missing.py [--rows 1000000] [--features 20] [--repeat 3] [--root DIR]
+
+(``--root``: the checkout whose ``streamneuron`` is timed, default this one: the code
+before a change, side by side with it.)
 
 Two Parquet files of float32 features (row groups of 65,536 rows), written once to a
 temporary folder: ``clean`` without gaps, ``gappy`` the same values with 3% of 5 of the
@@ -20,7 +23,7 @@ columns null (as on the flights table). Timed, alternating, medians of ``--repea
 
 Each also as CPU seconds (``time.process_time``: every thread of this process, so
 the SGD reader thread too), less swayed by other jobs on a shared machine: per epoch
-or pass, the difference between a run of 3 and of 1 epochs (6 and 2 passes).
+or pass, the difference between a run of 4 and of 1 epochs (8 and 2 passes).
 
 Each is also timed on ``wide``, a file without gaps as wide as ``gappy`` imputed
 (``d + 5`` columns): the share of the cost that is the indicator columns themselves
@@ -40,6 +43,8 @@ from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 ROOT = Path(__file__).resolve().parent.parent
+if "--root" in sys.argv:  # (before the import: the checkout to time)
+    ROOT = Path(sys.argv[sys.argv.index("--root") + 1]).resolve()
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
@@ -100,13 +105,13 @@ def _cpu_per_step(fit, short: int, long: int) -> tuple:
 
 def sgd_epoch(path, missing) -> tuple[float, float]:
     model, cpu = _cpu_per_step(lambda k: sn.fit_sgd(path, epochs=k, tol=0, missing=missing,
-                                                    batch_size=256, seed=0), 1, 3)
+                                                    batch_size=256, seed=0), 1, 4)
     return statistics.median(row["seconds"] for row in model.info["history"]), cpu
 
 
 def full_pass(path, missing) -> tuple[float, float]:
     model, cpu = _cpu_per_step(lambda k: sn.fit_gd(path, solver="gd", max_iter=k, tol=0,
-                                                   missing=missing, workers=0), 2, 6)
+                                                   missing=missing, workers=0), 2, 8)
     return statistics.median(row["seconds"] for row in model.info["history"][1:]), cpu
 
 
@@ -138,12 +143,15 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--features", type=int, default=20)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--root", default=str(ROOT), help="the checkout to time")
     args = parser.parse_args()
     _D[0] = args.features
     with tempfile.TemporaryDirectory() as tmp:
         clean, gappy, wide = write(Path(tmp), args.rows, args.features)
-        sgd_epoch(clean, "error")  # compile and warm the page cache
-        sgd_epoch(gappy, "impute")
+        for fn in (sgd_epoch, full_pass, standardization):  # compile, warm the page cache
+            fn(clean, "error")
+            fn(gappy, "impute")
+        print(f"{sn.__file__}; load average {os.getloadavg()[0]:.1f}")
         print(f"{args.rows:,} rows x {args.features} float32 features; gappy: "
               f"{GAPPY_COLUMNS} columns {GAP_FRACTION:.0%} null (impute: "
               f"{args.features + GAPPY_COLUMNS} columns)")
@@ -158,7 +166,8 @@ def main() -> None:
                 ma, mb, mc = (statistics.median(t[k] for t in v) for v in (a, b, c))
                 print(f"{name:16s} {unit:4s} clean {ma:7.3f} s  impute {mb:7.3f} s  "
                       f"({mb / ma:4.2f}x)   clean as wide {mc:7.3f} s  "
-                      f"(impute {mb / mc:4.2f}x of it)")
+                      f"(impute {mb / mc:4.2f}x of it)", flush=True)
+        print(f"load average {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

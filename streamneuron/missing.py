@@ -117,6 +117,17 @@ def _kernel_arguments(fills: Fills, dtype: np.dtype) -> tuple:
     return fills.fill_array().astype(dtype), fills.indicator_of(), columns
 
 
+@functools.lru_cache(maxsize=32)
+def copy_arguments(fills: Fills, dtype: np.dtype) -> tuple:
+    """What :func:`~streamneuron.kernels.imputed_columns_into` takes of ``fills`` (a
+    reader imputing as it copies): the fill values in ``dtype``, each column's
+    indicator (-1: none), and which columns may hold a gap (with ``fills.seen``, those
+    with an indicator; else every one)."""
+    indicator = fills.indicator_of()
+    check = indicator >= 0 if fills.seen else np.ones(len(fills.names), dtype=bool)
+    return fills.fill_array().astype(dtype), indicator, check
+
+
 def drop_rows(X: np.ndarray, w: np.ndarray | None, y: np.ndarray | None):
     """``--missing drop``: the rows with a NaN feature (or a NaN label) get weight 0
     and their NaN become 0 (read, never trained on). Returns ``(w, dropped)``."""
@@ -161,4 +172,5 @@ def reader_options(source) -> dict:
     return out
 
 
-__all__ = ["null_feature_message", "reader_options", "MISSING", "INDICATOR_SUFFIX", "Fills", "impute", "drop_rows"]
+__all__ = ["null_feature_message", "reader_options", "MISSING", "INDICATOR_SUFFIX", "Fills", "impute",
+           "copy_arguments", "drop_rows"]

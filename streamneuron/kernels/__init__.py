@@ -92,6 +92,8 @@ package and its checkpoints.
 from __future__ import annotations
 
 from . import apply as _apply
+from . import impute as _impute
+from . import observed as _observed
 from . import categorical as _categorical
 from . import categorical_sgd as _categorical_sgd
 from . import schur as _schur
@@ -112,8 +114,9 @@ gradient_hessian_sums = Announced(_sums.gradient_hessian_sums)
 sampled_hessian_sums = Announced(_sums.sampled_hessian_sums)
 hessian_meat_sums = Announced(_sums.hessian_meat_sums)
 moments = Announced(_sums.moments)
-observed_moments = Announced(_sums.observed_moments)
+observed_moments = Announced(_observed.observed_moments)
 impute_into = Announced(_apply.impute_into)
+imputed_columns_into = Announced(_impute.imputed_columns_into)
 l1_newton_direction = Announced(_proximal.l1_newton_direction)
 categorical_sums = Announced(_categorical.categorical_sums)
 level_logits = Announced(_categorical.level_logits)
@@ -128,7 +131,7 @@ logits_with_levels = _categorical.logits_with_levels
 __all__ = [
     "sgd_block", "apply_update", "compile_ahead", "Rows", "Arrays", "gradient_sums", "gradient_hessian_sums",
     "sampled_hessian_sums",
-    "hessian_meat_sums", "moments", "observed_moments", "impute_into", "l1_newton_direction", "logits", "gather", "columns_into",
+    "hessian_meat_sums", "moments", "observed_moments", "impute_into", "imputed_columns_into", "l1_newton_direction", "logits", "gather", "columns_into",
     "new_state", "STATE", "OK", "PAUSED", "NONFINITE", "categorical_sums", "level_logits", "csr_of", "schur_complement",
     "sgd_codes_block", "sync_levels", "finish_levels", "lazy_applies", "logits_with_levels",
     "shuffle_like_numpy",

@@ -338,6 +338,19 @@ class Source(abc.ABC):
              out: np.ndarray | None = None) -> DecodedUnit:
         """Decode unit ``i`` (see the class docstring)."""
 
+    def read_imputed(self, i: int, fills, *, keep: Sequence[str] = (),
+                     out: np.ndarray | None = None) -> DecodedUnit:
+        """:meth:`read` into ``out`` (n, d + m) imputed by ``fills``, the indicators
+        appended (here :func:`~..missing.impute` after :meth:`read`)."""
+        from ..missing import impute
+
+        if out is None:
+            out = np.empty((self.n_features + len(fills.indicators), self.units[i].n_rows),
+                           dtype=self.dtype).T
+        unit = self.read(i, keep=keep, out=out[:, :self.n_features])
+        unit.X = impute(unit.X, fills, out=out)
+        return unit
+
     @abc.abstractmethod
     def describe(self, i: int) -> str:
         """Where unit ``i`` is, for messages."""

@@ -67,16 +67,10 @@ class Imputed(Wrapped):
             unit.w, dropped = drop_rows(unit.X, unit.w, unit.y)
             self.dropped += dropped
             return unit
-        # The reader writes the d columns into the buffer's first d (any layout: every
-        # reader writes a strided view), the indicators go after them: filled in place,
-        # no copy (a unit of its own: column-major, as a reader's own).
-        d = self.source.n_features
-        if out is None:
-            out = np.empty((self.n_features, self.source.units[i].n_rows),
-                           dtype=self.source.dtype).T
-        unit = self.source.read(i, keep=keep, out=out[:, :d])
-        unit.X = impute(unit.X, self._read_fills, out=out)
-        return unit
+        # The reader imputes (Source.read_imputed): Parquet as it copies each decoded
+        # batch into the unit; any other reader writes the d columns into the buffer's
+        # first d, the indicators after them, filled in place (missing.impute).
+        return self.source.read_imputed(i, self._read_fills, keep=keep, out=out)
 
     def reopen_args(self) -> dict | None:
         args = self.source.reopen_args()

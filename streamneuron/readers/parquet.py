@@ -29,38 +29,13 @@ from .base import (COLUMN, DecodedUnit, Source, Unit, check_labels,
 from ..missing import null_feature_message, reader_options
 from ..levels import can_be_categorical, is_categorical_type
 from .paths import FileRef
+from .parquet_columns import Gaps, nan_filled, numpy_values as _values
 from .text import text_checked
 
 # Rows decoded at once (memory: this many rows of every column, ~8 MiB at 32 features).
 DECODE_ROWS = 1 << 16
 # Bytes read at a time from each column chunk of a local file (0: the whole chunk).
 READ_BUFFER = 1 << 18
-
-
-# Fixed-width Arrow number types and their numpy dtypes.
-_NUMPY_TYPES = {pa.int8(): np.int8, pa.int16(): np.int16, pa.int32(): np.int32,
-                pa.int64(): np.int64, pa.uint8(): np.uint8, pa.uint16(): np.uint16,
-                pa.uint32(): np.uint32, pa.uint64(): np.uint64, pa.float16(): np.float16,
-                pa.float32(): np.float32, pa.float64(): np.float64}
-
-
-def _values(array) -> np.ndarray:
-    """The values of an Arrow array (or chunked array) as numpy: zero-copy
-    (``np.frombuffer``) for null-free fixed-width numbers. ``to_numpy`` gives the
-    same values but its first call imports pandas (~0.5 s of start-up)."""
-    if isinstance(array, pa.ChunkedArray):
-        parts = [_values(chunk) for chunk in array.chunks]
-        if len(parts) == 1:
-            return parts[0]
-        if parts:
-            return np.concatenate(parts)
-        return array.to_numpy()
-    dtype = _NUMPY_TYPES.get(array.type)
-    if dtype is None or array.null_count:
-        return array.to_numpy(zero_copy_only=False)
-    itemsize = np.dtype(dtype).itemsize
-    return np.frombuffer(array.buffers()[1], dtype=dtype, count=len(array),
-                         offset=array.offset * itemsize)
 
 
 def _copy_columns(arrays: list[np.ndarray], addresses: np.ndarray, m: int, out: np.ndarray,
@@ -361,18 +336,31 @@ class ParquetSource(Source):
         """Decode row group ``i``: features into ``out`` (an ``(n_rows, n_features)``
         array of ``self.dtype``, row- or column-major; default a new column-major
         one), labels checked, and the ``keep`` columns as Arrow arrays."""
+        return self._read(i, keep, out, None)
+
+    def read_imputed(self, i: int, fills, *, keep: Sequence[str] = (),
+                     out: np.ndarray | None = None) -> DecodedUnit:
+        """:meth:`read` imputed by ``fills`` with the indicators appended, written by
+        the copy of each decoded batch into ``out`` (:class:`.parquet_nulls.Gaps`)."""
+        if keep:
+            return super().read_imputed(i, fills, keep=keep, out=out)
+        return self._read(i, keep, out, fills)
+
+    def _read(self, i: int, keep: Sequence[str], out: np.ndarray | None, fills) -> DecodedUnit:
         u = self.units[i]
         where = self.describe(i)
+        d = self.n_features
+        width = d + (len(fills.indicators) if fills is not None else 0)
         if out is None:
             # Column-major: each column is one contiguous copy; the kernels take the
             # (n, d) transpose view as it is.
-            out = np.empty((self.n_features, u.n_rows), dtype=self.dtype).T
-        elif out.shape != (u.n_rows, self.n_features) or out.dtype != self.dtype:
-            raise ValueError(f"out must be ({u.n_rows}, {self.n_features}) {self.dtype}, "
+            out = np.empty((width, u.n_rows), dtype=self.dtype).T
+        elif out.shape != (u.n_rows, width) or out.dtype != self.dtype:
+            raise ValueError(f"out must be ({u.n_rows}, {width}) {self.dtype}, "
                              f"got {out.shape} {out.dtype}")
         if keep:
             return self._read_whole(u, where, keep, out)
-        d = self.n_features
+        gaps = Gaps(d, fills, self.dtype) if self.missing != "error" else None
         columns = list(dict.fromkeys(self.feature_names + self._extra_columns()))
         index = None
         labels, weights = [], []
@@ -389,16 +377,22 @@ class ParquetSource(Source):
                 arrays = []
                 for j in range(d):
                     column = batch.column(features[j])
-                    if column.null_count:
-                        column = self._nulls(column, u, where)
-                    values = _values(column)
+                    if not column.null_count:
+                        values = _values(column)
+                    elif gaps is None:
+                        self._nulls(column, u, where)  # (raises)
+                    else:
+                        values = gaps.values(j, column)
                     if values.dtype != self.dtype or not values.flags.c_contiguous:
                         values = np.ascontiguousarray(values, dtype=self.dtype)
                     arrays.append(values)  # alive until copied
                     addresses[j] = values.ctypes.data
                 if row + m > u.n_rows:
                     raise DataError(f"{where}: holds more rows than its metadata says ({u.n_rows})")
-                _copy_columns(arrays, addresses, m, out, row)
+                if gaps is None:
+                    _copy_columns(arrays, addresses, m, out, row)
+                else:
+                    gaps.copy(arrays, addresses, m, out, row, _copy_columns)
                 del arrays
                 if self.label:
                     labels.append(batch.column(index_of[self.label]))
@@ -436,8 +430,7 @@ class ParquetSource(Source):
         """A feature column with nulls: as float64 with NaN (``--missing`` impute or
         drop), else the error, counted over the whole row group and the input."""
         if self.missing != "error":  # (a float column keeps its type: no copy to float64)
-            kind = column.type if pa.types.is_floating(column.type) else pa.float64()
-            return pc.fill_null(column.cast(kind), pa.scalar(np.nan, kind))
+            return nan_filled(column)
         table = self._file(u.file).read_row_group(u.index, columns=self.feature_names)
         for name in self.feature_names:
             nulls = table.column(name).null_count

@@ -63,6 +63,12 @@ class Weighted(Wrapped):
         unit.w = row_weights(unit.w, unit.y, self.class_weights)
         return unit
 
+    def read_imputed(self, i: int, fills, *, keep: Sequence[str] = (),
+                     out: np.ndarray | None = None) -> DecodedUnit:
+        unit = self.source.read_imputed(i, fills, keep=keep, out=out)
+        unit.w = row_weights(unit.w, unit.y, self.class_weights)
+        return unit
+
     def reopen_args(self) -> dict | None:
         args = self.source.reopen_args()
         return None if args is None else {**args, "class_weights": self.class_weights}

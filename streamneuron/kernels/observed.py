@@ -1,0 +1,161 @@
+"""``--missing impute``'s first pass: :func:`observed_moments`, the moments of the values
+present (NaN skipped), by :func:`~.sums.moments`'s loop where a column has no gap."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .sums import MOMENT_BLOCK
+
+
+@njit(inline="always")
+def _present(X, sw, weighted, i, j, center):
+    """Row ``i`` of column ``j`` in :func:`_present_sums`: ``(s v, s, 1)``, or zeros
+    where the value is NaN."""
+    x = X[i, j]
+    ok = x == x
+    v = x if center != center else (x - center) * (x - center)
+    s = sw[i] if weighted else 1.0
+    return (s * v if ok else 0.0), (s if ok else 0.0), (1 if ok else 0)
+
+
+@njit(inline="always")
+def _present_sums(X, sw, weighted, j, start, stop, center):
+    """Over rows ``start:stop`` of column ``j``, the values present (not NaN): ``(sum
+    s v, sum s, rows)`` with ``v = x`` (``center`` NaN: the first phase) or ``(x -
+    center)**2``, ``s`` the row's weight (``weighted`` False: 1, a constant of the
+    caller's: a branch per value costs 3x). Eight partial sums, row ``i`` in sum ``(i -
+    start) % 8``, added as ``((p0 + p4) + (p2 + p6)) + ((p1 + p5) + (p3 + p7))``: the
+    same numbers for a row- or column-major ``X``."""
+    p0 = p1 = p2 = p3 = p4 = p5 = p6 = p7 = 0.0
+    have = 0.0
+    rows = 0
+    for i in range(start, stop - 7, 8):
+        a, h0, r0 = _present(X, sw, weighted, i, j, center)
+        p0 += a
+        a, h1, r1 = _present(X, sw, weighted, i + 1, j, center)
+        p1 += a
+        a, h2, r2 = _present(X, sw, weighted, i + 2, j, center)
+        p2 += a
+        a, h3, r3 = _present(X, sw, weighted, i + 3, j, center)
+        p3 += a
+        a, h4, r4 = _present(X, sw, weighted, i + 4, j, center)
+        p4 += a
+        a, h5, r5 = _present(X, sw, weighted, i + 5, j, center)
+        p5 += a
+        a, h6, r6 = _present(X, sw, weighted, i + 6, j, center)
+        p6 += a
+        a, h7, r7 = _present(X, sw, weighted, i + 7, j, center)
+        p7 += a
+        if weighted:
+            have += ((h0 + h1) + (h2 + h3)) + ((h4 + h5) + (h6 + h7))
+        rows += r0 + r1 + r2 + r3 + r4 + r5 + r6 + r7
+    tail = start + ((stop - start) & ~7)
+    for i in range(tail, stop):  # the last, short group: into p0, p1, ...
+        a, h, r = _present(X, sw, weighted, i, j, center)
+        t = i - tail
+        p0 += a if t == 0 else 0.0
+        p1 += a if t == 1 else 0.0
+        p2 += a if t == 2 else 0.0
+        p3 += a if t == 3 else 0.0
+        p4 += a if t == 4 else 0.0
+        p5 += a if t == 5 else 0.0
+        p6 += a if t == 6 else 0.0
+        have += h
+        rows += r
+    return ((p0 + p4) + (p2 + p6)) + ((p1 + p5) + (p3 + p7)), have, rows
+
+
+@njit(cache=True, nogil=True)
+def observed_moments(X, sw):
+    """:func:`moments` of the values present (``--missing impute``'s first pass): per
+    column ``(weight, mean, m2, missing)`` with NaN skipped, ``weight_j`` the rows'
+    weight where column ``j`` has a value (its row count unweighted), ``missing_j`` the
+    rows without one::
+
+        mean_j = sum_{i present} s_i x_ij / weight_j,   m2_j = sum_{i present} s_i (x_ij - mean_j)**2
+
+    Block by block (``MOMENT_BLOCK`` rows), by :func:`moments`'s very loop, so that a
+    column without a gap gets its very numbers at its speed. The first phase sums every
+    column so (a NaN makes the block's sum NaN); a column whose block sum is NaN (a gap
+    in that block) is summed again skipping the NaN (:func:`_present_sums`), and in the
+    second phase by that alone (the loop takes the runs of columns without one). An
+    infinity makes ``m2`` non-finite (the caller names it).
+    """
+    n, d = X.shape
+    mean = np.zeros(d)
+    m2 = np.zeros(d)
+    weight = np.zeros(d)
+    missing = np.zeros(d, dtype=np.int64)
+    part = np.zeros(d)
+    weighted = sw.shape[0] > 0
+    if n == 0:
+        return weight, mean, m2, missing
+    blocks = (n + MOMENT_BLOCK - 1) // MOMENT_BLOCK
+    gaps = np.zeros((blocks, d), dtype=np.bool_)  # a gap in the block's column
+    group = d if X.strides[1] <= X.strides[0] else 8
+    for phase in range(2):
+        into = mean if phase == 0 else m2
+        for b in range(blocks):
+            start = b * MOMENT_BLOCK
+            stop = min(n, start + MOMENT_BLOCK)
+            part[:] = 0.0
+            j1 = 0
+            while j1 < d:
+                # the next run of at most ``group`` columns (without a gap: phase 1)
+                j0 = j1
+                if phase == 1:
+                    while j0 < d and gaps[b, j0]:
+                        j0 += 1
+                j1 = j0
+                while j1 < d and j1 - j0 < group and not (phase == 1 and gaps[b, j1]):
+                    j1 += 1
+                if phase == 0 and not weighted:
+                    for i in range(start, stop):
+                        for j in range(j0, j1):
+                            part[j] += X[i, j]
+                elif phase == 0:
+                    for i in range(start, stop):
+                        s = sw[i]
+                        for j in range(j0, j1):
+                            part[j] += s * X[i, j]
+                elif not weighted:
+                    for i in range(start, stop):
+                        for j in range(j0, j1):
+                            v = X[i, j] - mean[j]
+                            part[j] += v * v
+                else:
+                    for i in range(start, stop):
+                        s = sw[i]
+                        for j in range(j0, j1):
+                            v = X[i, j] - mean[j]
+                            part[j] += s * (v * v)
+            block = 0.0  # the block's weight (moments' total, block by block)
+            if phase == 0 and weighted:
+                for i in range(start, stop):
+                    block += sw[i]
+            for j in range(d):
+                if phase == 0 and part[j] != part[j]:  # a NaN: a gap in this block
+                    gaps[b, j] = True
+                if gaps[b, j]:
+                    center = np.nan if phase == 0 else mean[j]
+                    if weighted:
+                        part[j], have, rows = _present_sums(X, sw, True, j, start, stop, center)
+                    else:
+                        part[j], have, rows = _present_sums(X, sw, False, j, start, stop,
+                                                            center)
+                    if phase == 0:
+                        missing[j] += (stop - start) - rows
+                        if weighted:
+                            weight[j] += have
+                elif phase == 0 and weighted:
+                    weight[j] += block
+                into[j] += part[j]
+        if phase == 0:
+            for j in range(d):
+                if not weighted:
+                    weight[j] = float(n - missing[j])
+                if weight[j] > 0.0:
+                    mean[j] /= weight[j]
+    return weight, mean, m2, missing
