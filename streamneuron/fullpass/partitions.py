@@ -212,10 +212,7 @@ def release_buffers(urls: Iterable[str] = ()) -> None:
     """Drop the decode buffers of this worker process, and close its sources of the files
     ``urls`` (run on every worker at the end: an HDF5 file left open here could not be
     written again by this process, nor by another one while HDF5 locks it)."""
-    from .sums import release_spare
-
     _BUFFERS.clear()
-    release_spare()
     urls = set(urls)
     with _SOURCES_LOCK:
         done = [key for key in _SOURCES if key[0][0] in urls]

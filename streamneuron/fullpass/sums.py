@@ -30,8 +30,6 @@ its bag partition whatever their origin, and the reductions that add their resul
 
 from __future__ import annotations
 
-import threading
-import weakref
 from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
@@ -261,7 +259,7 @@ def pass_sums(items: list, read: Callable[[list], Iterable[DecodedUnit]],
     :func:`~streamneuron.fullpass.partitions.already_decoded` for decoded units);
     ``every``, ``arrow``: as :func:`add_unit_sums`."""
     d = params.shape[0] - 1 - 2 * len(features)  # the weights
-    acc = _zeroed(Sums.size(d, hessian, arrow), arrow)
+    acc = np.zeros(Sums.size(d, hessian, arrow))
     levels = LevelSums()
     for unit in read(items):
         add_unit_sums(acc, unit, features, params, loss_id, every, arrow, levels)
@@ -369,69 +367,8 @@ def sum_partials(partials) -> np.ndarray:
 
 
 def _add_into(total: np.ndarray, part: np.ndarray) -> np.ndarray:
-    """``sum_partials([total, part])`` in ``total``'s memory (the same bits); ``part``,
-    added and no longer read, is kept for the run's next task (:func:`_zeroed`)."""
-    np.add(total, part, out=total)
-    _give_back(part)
-    return total
-
-
-# A task's sums in the arrowhead layout (newton with categorical columns: ~100 MiB at
-# 11,118 weights) are reused by the run's later tasks once added into the pass's total
-# (:func:`_add_into`, in this process): zeroing an array that is already mapped costs a
-# third of a fresh one's page faults. At most SPARE_ARRAYS are kept, with the run's
-# Arrow (dropped with it: nothing outlives the run).
-SPARE_ARRAYS = 2
-_SPARE: "weakref.WeakKeyDictionary[Arrow, list]" = weakref.WeakKeyDictionary()
-_LENT: dict = {}  # id(array) -> (the array, weakly; its Arrow, weakly)
-_SPARE_LOCK = threading.Lock()
-
-
-def _zeroed(size: int, arrow: Arrow | None) -> np.ndarray:
-    """``np.zeros(size)``: for the arrowhead layout an array of the run's spares when
-    one is kept (zeroed), remembered so that :func:`_give_back` may keep it again."""
-    if arrow is None or not arrow.K:
-        return np.zeros(size)
-    acc = None
-    with _SPARE_LOCK:
-        spare = _SPARE.get(arrow)
-        while spare and acc is None:
-            acc = spare.pop()
-            if acc.shape[0] != size:
-                acc = None
-    if acc is None:
-        acc = np.zeros(size)
-    else:
-        acc.fill(0.0)
-    key = id(acc)
-    with _SPARE_LOCK:
-        _LENT[key] = (weakref.ref(acc, lambda _, key=key: _LENT.pop(key, None)),
-                      weakref.ref(arrow))
-    return acc
-
-
-def _give_back(part: np.ndarray) -> None:
-    """Keep ``part`` (a task's sums from :func:`_zeroed`, added and done with) for the
-    run's next task."""
-    with _SPARE_LOCK:
-        lent = _LENT.get(id(part))
-        if lent is None or lent[0]() is not part:
-            return
-        arrow = lent[1]()
-        if arrow is None:
-            return
-        spare = _SPARE.setdefault(arrow, [])
-        if len(spare) < SPARE_ARRAYS:
-            spare.append(part)
-
-
-def release_spare() -> None:
-    """Drop the kept task sums (at the end of a run)."""
-    with _SPARE_LOCK:
-        _SPARE.clear()
-
-
-sum_partials.fold = _add_into  # (cluster.TreeFold: a pass's running sums, no copies)
+    """``sum_partials([total, part])`` in ``total``'s memory (the same bits)."""
+    return np.add(total, part, out=total)
 
 
 def merge_moments(partials):
