@@ -371,6 +371,9 @@ def _add_into(total: np.ndarray, part: np.ndarray) -> np.ndarray:
     return np.add(total, part, out=total)
 
 
+sum_partials.fold = _add_into  # (cluster.TreeFold: a pass's running sums, no copies)
+
+
 def merge_moments(partials):
     """The moments (or ``(moments, level counts)``) of the parts, merged in their order."""
     total = None
