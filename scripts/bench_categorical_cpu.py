@@ -2,61 +2,102 @@
 """CPU seconds of one newton pass with categorical columns against one over the numeric
 columns only, side by side in alternating rounds (medians), and of newton's solve.
 
-    python scripts/bench_categorical_cpu.py bench-data/flights-1M.parquet 1000 5
+    python scripts/bench_categorical_cpu.py /work/bench-data/flights-1M.parquet 1000 5
+    python scripts/bench_categorical_cpu.py FILE 10000 5 --threads 2 --json out.json
 
-A pass here is what a full-pass task does, in this process: each unit decoded (the level
-codes encoded) and its sums added into fresh sums (``add_unit_sums``; the arrowhead layout of
-``fullpass/arrow.py`` with the categorical columns), the units' sums added in order. CPU
-time (``time.process_time``) rather than wall time: on a machine shared with other runs the
-wall time of either pass is inflated 2-8x by waiting for a core, and not by the same factor
+A pass here is what ``fit_gd`` runs for newton: the file's partitions (one a row group) as
+persisted descriptors, ``pass_sums`` on each (a row group read in pieces of ~4 MiB, the
+level codes encoded, the sums in the arrowhead layout of ``fullpass/arrow.py`` with the
+categorical columns, the exact dense Hessian without) on the in-process executor's pass
+threads (``--threads``, default 1), the tasks' sums added in the reduction tree as they
+come (``InProcess.map_reduce``). CPU time (``time.process_time``: every thread of this
+process) rather than wall time: on a machine shared with other runs the wall time of either
+pass is inflated 2-8x by waiting for a core, and not by the same factor
 (scripts/results/bench_categorical_newton.md). Arguments: the file, --max-levels (1000:
-c10, c100, c1000; more: c10000 too), the rounds. Prints one JSON line.
+c10, c100, c1000; more: c10000 too), the rounds (the first, compiling and opening the
+file, is left out of the medians). Prints one JSON line (``--json``: also into a file).
 """
+import argparse
+import json
 import os
-import sys, time, json, statistics, numpy as np
+import statistics
+import sys
+import time
+
+import numpy as np
+
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from streamneuron.readers import open_source
-from streamneuron.levels import LevelCounts
-from streamneuron.readers.encoded import encode_source
-from streamneuron.fullpass.arrow import Arrow
-from streamneuron.fullpass.sums import Sums, add_unit_sums, sum_partials
-from streamneuron.fullpass.solvers import newton_step
-from streamneuron.fullpass.cluster import _blas_threads
-path, maxlev, rounds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-cats = ["c10", "c100", "c1000"] + (["c10000"] if maxlev > 1000 else [])
-src = open_source(path, label="y", categorical=cats)
-counts = LevelCounts(cats, maxlev)
-for i in range(len(src.units)):
-    counts.add(src.read(i).extra)
-enc = encode_source(src, counts, reference=False)
-num = open_source(path, label="y", features=[f"x{j}" for j in range(8)])
-d, p = enc.n_features, enc.n_weights
-arrow = Arrow.of(d, enc.levels)
-rng = np.random.default_rng(0)
-w = 0.01 * rng.standard_normal(p)
-pc = np.concatenate([w, [0.0], np.zeros(d), np.ones(d)])
-pn = np.concatenate([w[:d], [0.0], np.zeros(d), np.ones(d)])
-feats = ["x"] * d
-def cat_pass():
-    accs = []
-    for i in range(len(enc.units)):
-        acc = np.zeros(Sums.size(p, 1, arrow)); add_unit_sums(acc, enc.read(i), feats, pc, 0, 1, arrow); accs.append([acc])
-    return sum_partials([a[0] for a in accs])
-def num_pass():
-    accs = []
-    for i in range(len(num.units)):
-        acc = np.zeros(Sums.size(d, 1)); add_unit_sums(acc, num.read(i), feats, pn, 0, 1); accs.append(acc)
-    return sum_partials(accs)
-res = {"cat": [], "num": [], "solve": []}
-with _blas_threads(1):
-    for r in range(rounds):
-        for k, f in (("cat", cat_pass), ("num", num_pass)):
-            t = time.process_time(); total = f(); res[k].append(time.process_time() - t)
-            if k == "cat":
+from streamneuron.fullpass.arrow import Arrow  # noqa: E402
+from streamneuron.fullpass.cluster import InProcess, _blas_threads  # noqa: E402
+from streamneuron.fullpass.partitions import FileData, read_units  # noqa: E402
+from streamneuron.fullpass.solvers import newton_step  # noqa: E402
+from streamneuron.fullpass.sums import Sums, pass_sums, sum_partials  # noqa: E402
+from streamneuron.levels import LevelCounts  # noqa: E402
+from streamneuron.readers import open_source  # noqa: E402
+from streamneuron.readers.encoded import encode_source  # noqa: E402
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("file")
+    ap.add_argument("max_levels", type=int)
+    ap.add_argument("rounds", type=int)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args()
+    cats = ["c10", "c100", "c1000"] + (["c10000"] if args.max_levels > 1000 else [])
+    src = open_source(args.file, label="y", categorical=cats)
+    counts = LevelCounts(cats, args.max_levels)
+    for i in range(len(src.units)):
+        counts.add(src.read(i).extra)
+    enc = encode_source(src, counts, reference=False)
+    num = open_source(args.file, label="y", features=[f"x{j}" for j in range(8)])
+    d, p = enc.n_features, enc.n_weights
+    arrow = Arrow.of(d, enc.levels)
+    rng = np.random.default_rng(0)
+    w = 0.01 * rng.standard_normal(p)
+    params_cat = np.concatenate([w, [0.0], np.zeros(d), np.ones(d)])
+    params_num = np.concatenate([w[:d], [0.0], np.zeros(d), np.ones(d)])
+    features = [f"x{j}" for j in range(d)]
+    executor = InProcess(args.threads)
+    bags = {name: executor.persist(FileData(source, None).bag())
+            for name, source in (("cat", enc), ("num", num))}
+
+    def one_pass(name):
+        params, layout = (params_cat, arrow) if name == "cat" else (params_num, None)
+        return executor.map_reduce(bags[name], pass_sums, read_units, features, params, 0, 1,
+                                   1, layout, aggregate=sum_partials)
+
+    res = {"cat": [], "num": [], "solve": []}
+    for r in range(args.rounds):
+        for name in ("cat", "num"):
+            t = time.process_time()
+            total = one_pass(name)
+            res[name].append(time.process_time() - t)
+            if name == "cat":
                 ev = Sums(total, p, arrow).evaluate(w, 0.0, 1e-6)
-                t = time.process_time(); newton_step(ev.hessian, ev.gradient); res["solve"].append(time.process_time() - t)
-out = {k: statistics.median(v) for k, v in res.items()}
-out["ratio_per_round_median"] = statistics.median([a / b for a, b in zip(res["cat"], res["num"])])
-out["arrow"] = arrow.describe()
-out["rounds"] = res
-print(json.dumps(out, default=float))
+                with _blas_threads(1):
+                    t = time.process_time()
+                    newton_step(ev.hessian, ev.gradient)
+                    res["solve"].append(time.process_time() - t)
+            del total
+    kept = {k: v[1:] if len(v) > 1 else v for k, v in res.items()}
+    out = {k: statistics.median(v) for k, v in kept.items()}
+    out["ratio_per_round_median"] = statistics.median(
+        [a / b for a, b in zip(kept["cat"], kept["num"])])
+    out["file"] = os.path.basename(args.file)
+    out["threads"] = args.threads
+    out["partitions"] = len(FileData(enc, None).partitions)
+    out["arrow"] = arrow.describe()
+    out["load_average"] = os.getloadavg()
+    out["rounds"] = res
+    line = json.dumps(out, default=float)
+    print(line)
+    if args.json:
+        with open(args.json, "a") as f:
+            f.write(line + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

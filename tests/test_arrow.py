@@ -79,6 +79,45 @@ def test_arrowhead_parts_solve_and_inverse_diagonal_are_the_dense_ones(monkeypat
                                        np.diag(np.linalg.inv(dense)), rtol=1e-9)
 
 
+def test_a_task_of_several_units_and_a_pass_of_several_tasks_are_the_numpy_sums():
+    """A task adds its units' level rows once, after its last unit (``LevelSums``): the
+    sums of a task, and of a pass of several tasks on two threads, are the one-hot sums of
+    every row (numpy), and a second pass gives the same bits."""
+    import dask.bag as db
+
+    from streamneuron.fullpass.cluster import InProcess
+    from streamneuron.fullpass.partitions import already_decoded
+    from streamneuron.fullpass.sums import pass_sums, sum_partials
+
+    rng = np.random.default_rng(1)
+    n, d, sizes = 1500, 3, [4, 40, 7]
+    offsets = np.cumsum([0] + sizes)
+    X = rng.standard_normal((n, d))
+    codes = np.stack([d + offsets[c] + rng.integers(0, k, n) for c, k in enumerate(sizes)],
+                     axis=1).astype(np.int32)
+    codes[rng.random(n) < 0.1, 2] = -1
+    y = (rng.random(n) < 0.4).astype(float)
+    sw = 2 * rng.random(n)
+    p = d + offsets[-1]
+    w, b = 0.3 * rng.standard_normal(p), -0.2
+    grad, H, _ = _one_hot_sums(X, codes, y, sw, w, b)
+    params = np.concatenate([w, [b], np.zeros(d), np.ones(d)])
+    arrow = Arrow.of(d, _levels(sizes))
+    units = [DecodedUnit(X=X[a:a + 100], y=y[a:a + 100], w=sw[a:a + 100], where="t",
+                         codes=codes[a:a + 100]) for a in range(0, n, 100)]
+    names = ["a", "b", "c"]
+    one = pass_sums(units, already_decoded, names, params, 0, 1, 1, arrow)[0]
+    executor = InProcess(2)
+    bag = executor.persist(db.from_sequence(units, npartitions=5))  # 3 units a task
+    totals = [executor.map_reduce(bag, lambda part, *a: pass_sums(part, already_decoded, *a),
+                                  names, params, 0, 1, 1, arrow, aggregate=sum_partials)
+              for _ in range(2)]
+    for acc in (one, *totals):
+        np.testing.assert_allclose(acc[:p], grad[:p], rtol=1e-12, atol=1e-10)
+        np.testing.assert_allclose(Sums(acc, p, arrow).matrix(0), H, rtol=1e-12, atol=1e-10)
+    assert totals[0].tobytes() == totals[1].tobytes()
+
+
 def _levels(sizes):
     from streamneuron.levels import Column, Levels
 

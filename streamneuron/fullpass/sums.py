@@ -190,14 +190,16 @@ def _unpack(params: np.ndarray, d: int):
 
 def add_unit_sums(acc: np.ndarray, unit: DecodedUnit, features: Sequence[str],
                   params: np.ndarray, loss_id: int, every: int = 1,
-                  arrow: Arrow | None = None) -> None:
+                  arrow: Arrow | None = None, levels: "LevelSums | None" = None) -> None:
     """Add one decoded unit's sums into ``acc`` (layout of :class:`Sums`; curvature, and
     the gradients' outer products, if ``acc`` has room for them), weighted by ``unit.w``
     (None: unweighted); ``features`` name the columns in a message about a bad value.
     ``every`` > 1: the curvature of a sample of about one row in ``every`` (newton's
     steering Hessian, :func:`~streamneuron.kernels.sampled_hessian_sums`); 1: exact
     (always with level codes). ``arrow``: the matrices' layout with level codes
-    (:mod:`.arrow`; None: dense)."""
+    (:mod:`.arrow`; None: dense). ``levels``: a task's :class:`LevelSums`, whose
+    running sums take the units' level rows until :meth:`LevelSums.fold` (None: added
+    into ``acc`` with this unit's)."""
     w, b, mean, inv_scale = _unpack(params, unit.X.shape[1])
     d = w.shape[0]  # (every weight: the number features' and the levels')
     weights = _NO_WEIGHTS if unit.w is None else unit.w
@@ -207,9 +209,14 @@ def add_unit_sums(acc: np.ndarray, unit: DecodedUnit, features: Sequence[str],
         start = d + HEAD
         hess = arrow.parts(acc[start:start + one]) if acc.shape[0] > start else _NO_PARTS
         meat = arrow.parts(acc[start + one:]) if acc.shape[0] > start + one else _NO_PARTS
+        own = levels is None
+        levels = LevelSums() if own else levels
+        scratch = levels.scratch(acc[:d], hess, meat, arrow.lo, unit.X.shape[1])
         sum_dz, sum_loss, sum_w, bad = kernels.categorical_sums(
             unit.X, unit.codes, unit.y, weights, w, b, mean, inv_scale, loss_id, acc[:d], hess,
-            meat, arrow.lo)
+            meat, arrow.lo, scratch)
+        if own:
+            levels.fold()
     elif acc.shape[0] == Sums.size(d, 2):
         square = (d + 1) ** 2
         hess = acc[d + HEAD:d + HEAD + square].reshape(d + 1, d + 1)
@@ -253,9 +260,35 @@ def pass_sums(items: list, read: Callable[[list], Iterable[DecodedUnit]],
     ``every``, ``arrow``: as :func:`add_unit_sums`."""
     d = params.shape[0] - 1 - 2 * len(features)  # the weights
     acc = np.zeros(Sums.size(d, hessian, arrow))
+    levels = LevelSums()
     for unit in read(items):
-        add_unit_sums(acc, unit, features, params, loss_id, every, arrow)
+        add_unit_sums(acc, unit, features, params, loss_id, every, arrow, levels)
+    levels.fold()
     return [acc]
+
+
+class LevelSums:
+    """A task's running sums of its units' level rows, with level codes and curvature
+    (:func:`~streamneuron.kernels.level_scratch`: each level's ``(x, 1)`` summed with
+    ``h``, its gradient, the numbers' block), added into the task's sums once, by
+    :meth:`fold`, after its last unit: not once a unit, which would touch every level's
+    row of the ~100 MiB cross block for each piece of a row group."""
+
+    def __init__(self):
+        self._args = None
+
+    def scratch(self, grad: np.ndarray, hess: tuple, meat: tuple, lo: int, d: int) -> tuple:
+        """The running sums for the task's ``grad``, ``hess`` and ``meat`` (views into
+        its sums; made on its first unit, ``d`` number features)."""
+        if self._args is None:
+            self._args = (grad, hess, meat, kernels.level_scratch(d, grad.shape[0], hess, meat),
+                          lo)
+        return self._args[3]
+
+    def fold(self) -> None:
+        """Add the running sums into the task's sums (nothing when no unit had codes)."""
+        if self._args is not None:
+            kernels.fold_levels(*self._args)
 
 
 # Newton's steering Hessian (``curvature="sampled"``): about one row in SAMPLE_EVERY,

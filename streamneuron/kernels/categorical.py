@@ -15,7 +15,9 @@ dense matrix of :func:`~.sums.gradient_hessian_sums`).
 
 :func:`categorical_sums` goes by tiles as :func:`~.sums.gradient_hessian_sums` (the
 numbers' block by one matrix product every ``CURVATURE_ROWS`` rows), then adds each
-row's levels: ``d + 2`` values a level, one a pair of levels. The SGD kernel is one
+row's levels: ``d + 2`` values a level into the task's running rows of levels, one a pair
+of levels into the matrices; :func:`fold_levels` adds the running rows into the matrices
+once a task (of all its units). The SGD kernel is one
 plain row loop (no tiles): the work per row is ``d + k`` for the logit and the gradient.
 """
 
@@ -38,12 +40,14 @@ def _rest(code, lo, K):
 
 
 @njit(inline="always")
-def _add_levels(A, B, cross, a, tile, q, codes, i, d, lo, K):
+def _add_levels(A, B, cross, a, dz, tile, q, codes, i, d, lo, K, gradient):
     """Row ``i``'s (tile row ``q``) curvature ``a`` into its levels' entries: each level's
-    numbers, bias and diagonal entries into its row of ``cross`` (``cross[code - d] += a
-    (x, 1, 1)``: a cache line or two a level, folded by :func:`_fold_levels`), and each
-    pair of its levels (a column's levels never meet: only the row's own) into ``A``, or
-    into ``B`` where one of the two is the diagonal column's (codes ``[lo, lo + K)``)."""
+    numbers and bias into its row of ``cross`` (``cross[code - d, :d + 1] += a (x, 1)``,
+    the bias's sum also the level's diagonal entry; with ``gradient`` its ``dL/dz`` into
+    ``cross[code - d, d + 1]``: one cache line or two a level, added into the matrices
+    once a task by :func:`fold_levels`), and each pair of its levels (a column's levels
+    never meet: only the row's own) into ``A``, or into ``B`` where one of the two is
+    the diagonal column's (codes ``[lo, lo + K)``)."""
     k = codes.shape[1]
     hi = lo + K
     for c in range(k):
@@ -53,8 +57,9 @@ def _add_levels(A, B, cross, a, tile, q, codes, i, d, lo, K):
         row = cross[code - d]
         for j in range(d):
             row[j] += a * tile[q, j]
-        row[d] += a  # the bias column
-        row[d + 1] += a  # the diagonal
+        row[d] += a  # the bias column (and the diagonal: the same sum)
+        if gradient:
+            row[d + 1] += dz
         # columns' weights lie in column order, so a later column's code is larger
         for e in range(c + 1, k):
             other = codes[i, e]
@@ -88,7 +93,7 @@ def _prefetch_pairs(B, codes, start, stop, lo, K):
 
 
 @njit(inline="always")
-def _fold_levels(A, B, C, numbers, cross, d, lo, K):
+def _fold(A, B, C, numbers, cross, d, lo, K):
     """Add the numbers' and bias's block ``numbers`` (``(d + 1)**2``, bias last) and the
     levels' ``cross`` rows (:func:`_add_levels`) into ``A`` (upper triangle), ``B`` and
     ``C`` (the diagonal column's levels)."""
@@ -105,17 +110,54 @@ def _fold_levels(A, B, C, numbers, cross, d, lo, K):
             for j in range(d):
                 B[t, j] += cross[level, j]
             B[t, r] += cross[level, d]
-            C[t] += cross[level, d + 1]
+            C[t] += cross[level, d]
         else:
             rc = _rest(code, lo, K)
             for j in range(d):
                 A[j, rc] += cross[level, j]
             A[rc, r] += cross[level, d]
-            A[rc, rc] += cross[level, d + 1]
+            A[rc, rc] += cross[level, d]
+
+
+def level_scratch(d: int, p: int, hess, meat):
+    """A task's running sums of :func:`categorical_sums` (``p`` weights, ``d`` numbers):
+    the numbers' block and the levels' rows of the curvature (``cross``: ``(x, 1)``
+    summed with ``h``, then the level's gradient) and of the meat, empty where not
+    summed; added into the matrices by :func:`fold_levels` at the task's end."""
+    curvature, robust = hess[0].shape[0] > 0, meat[0].shape[0] > 0
+    return (np.zeros((d + 1, d + 1) if curvature else (0, 0)),
+            np.zeros((p - d if curvature else 0, d + 2)),
+            np.zeros((d + 1, d + 1) if robust else (0, 0)),
+            np.zeros((p - d if robust else 0, d + 2)))
+
+
+@njit(cache=True, nogil=True)
+def fold_levels(grad, hess, meat, scratch, lo):
+    """Add a task's running sums ``scratch`` (:func:`level_scratch`) into ``hess``,
+    ``meat`` (triples ``(A, B, C)``, see :func:`categorical_sums`) and the level weights'
+    gradient ``grad[d:]``, then zero them. Once a task, not once a unit: a unit (a piece
+    of ~58k rows) would add every level's row (11,118 weights: ~20k cache lines of the
+    ~100 MiB ``B``) for a few rows each."""
+    numbers, cross, numbers_m, cross_m = scratch
+    A, B, C = hess
+    MA, MB, MC = meat
+    d = numbers.shape[0] - 1 if numbers.shape[0] > 0 else numbers_m.shape[0] - 1
+    K = C.shape[0] if C.shape[0] > 0 else MC.shape[0]
+    if cross.shape[0] > 0:
+        _fold(A, B, C, numbers, cross, d, lo, K)
+        for level in range(cross.shape[0]):
+            grad[d + level] += cross[level, d + 1]
+        numbers[:] = 0.0
+        cross[:] = 0.0
+    if cross_m.shape[0] > 0:
+        _fold(MA, MB, MC, numbers_m, cross_m, d, lo, K)
+        numbers_m[:] = 0.0
+        cross_m[:] = 0.0
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def categorical_sums(X, codes, y, sw, w, b, mean, inv_scale, loss_id, grad, hess, meat, lo):
+def categorical_sums(X, codes, y, sw, w, b, mean, inv_scale, loss_id, grad, hess, meat, lo,
+                     scratch):
     """Add one unit's sums into ``grad`` (``p = len(w)``: ``sum s dz x~`` for the
     number weights, ``sum s dz`` into each level weight) and, when ``hess`` (a triple
     ``(A, B, C)``) has room, ``sum s h x~ x~^T`` over the one-hot expanded row ``x~ =
@@ -131,13 +173,18 @@ def categorical_sums(X, codes, y, sw, w, b, mean, inv_scale, loss_id, grad, hess
     ``sw`` empty: unweighted. Returns ``(sum s dz, sum s L, sum s, bad)``, ``bad`` the
     first row whose logit is not finite (-1: none).
 
+    With curvature, the numbers' block and each level's row of ``(x, 1)`` sums (and its
+    gradient) go into the task's running sums ``scratch`` (:func:`level_scratch`), which
+    :func:`fold_levels` adds into the matrices (and ``grad``) once the task's units are
+    summed: the matrices themselves get only the pairs of levels rows meet.
+
     By tiles, as :func:`~.sums.gradient_hessian_sums`: the numbers' and bias's block
     staged and added by one matrix product every ``CURVATURE_ROWS`` rows; a row's levels
     then add ``d + 2`` values each and one a pair of its levels."""
     n, d = X.shape
-    p = w.shape[0]
     A, B, C = hess
     MA, MB, MC = meat
+    numbers, cross_h, numbers_m, cross_m = scratch
     K = C.shape[0] if C.shape[0] > 0 else MC.shape[0]
     curvature = A.shape[0] > 0
     robust = MA.shape[0] > 0
@@ -151,10 +198,6 @@ def categorical_sums(X, codes, y, sw, w, b, mean, inv_scale, loss_id, grad, hess
     rows = np.zeros((staging, d + 1))
     staged_w = np.zeros((staging, width))
     product = np.empty((d + 1, width) if curvature else (0, 0))
-    numbers = np.zeros((d + 1, d + 1) if curvature else (0, 0))
-    numbers_m = np.zeros((d + 1, d + 1) if robust else (0, 0))
-    cross_h = np.zeros((p - d if curvature else 0, d + 2))
-    cross_m = np.zeros((p - d if robust else 0, d + 2))
     no_order = np.empty(0, dtype=np.int64)
     staged = 0
     sum_dz = 0.0
@@ -185,11 +228,12 @@ def categorical_sums(X, codes, y, sw, w, b, mean, inv_scale, loss_id, grad, hess
                 sum_loss += tloss[q]
                 sum_dz += tdz[q]
         _add_rows(grad[:d], tile, tdz, 0, bad)
-        for q in range(bad):
-            for c in range(k):
-                code = codes[first + q, c]
-                if code >= 0:
-                    grad[code] += tdz[q]
+        if not curvature:  # (with it, each level's dL/dz goes into its row of cross_h)
+            for q in range(bad):
+                for c in range(k):
+                    code = codes[first + q, c]
+                    if code >= 0:
+                        grad[code] += tdz[q]
         if curvature:
             if loss_id == 0:  # (a constant in each loop: vectorized)
                 for q in range(bad):
@@ -212,17 +256,15 @@ def categorical_sums(X, codes, y, sw, w, b, mean, inv_scale, loss_id, grad, hess
                 _prefetch_pairs(B, codes, first + count, min(n, first + count + tile_rows),
                                 lo, K)
             for q in range(bad):
-                _add_levels(A, B, cross_h, th[q], tile, q, codes, first + q, d, lo, K)
+                _add_levels(A, B, cross_h, th[q], tdz[q], tile, q, codes, first + q, d, lo,
+                            K, True)
                 if robust:
-                    _add_levels(MA, MB, cross_m, tg[q], tile, q, codes, first + q, d, lo, K)
+                    _add_levels(MA, MB, cross_m, tg[q], 0.0, tile, q, codes, first + q, d,
+                                lo, K, False)
         if bad < count:
             return sum_dz, sum_loss, sum_w, first + bad
     if staged > 0:
         _add_product(rows, staged_w, product, staged, numbers, numbers_m, robust)
-    if curvature:
-        _fold_levels(A, B, C, numbers, cross_h, d, lo, K)
-    if robust:
-        _fold_levels(MA, MB, MC, numbers_m, cross_m, d, lo, K)
     return sum_dz, sum_loss, sum_w, -1
 
 
@@ -254,4 +296,5 @@ def logits_with_levels(X: np.ndarray, codes: np.ndarray | None, weights: np.ndar
     return bad
 
 
-__all__ = ["categorical_sums", "level_logits", "logits_with_levels"]
+__all__ = ["categorical_sums", "fold_levels", "level_scratch", "level_logits",
+           "logits_with_levels"]
