@@ -226,3 +226,32 @@ def test_schur_complement_on_the_nonzeros_is_numpys_and_independent_of_the_addre
     shifted[:] = B
     again = kernels.schur_complement(A, *kernels.csr_of(shifted, scale), inv)
     assert np.array_equal(S, again)
+
+
+def test_large_curvature_sums_group_units_into_fewer_tasks_at_the_same_optimum(
+        table, tmp_path, monkeypatch):
+    """Above TASK_SUMS_BYTES of sums a task, newton's tasks read several units (at most
+    a quarter of the rows each): twenty 250-row groups become tasks of two or more, and
+    the optimum is still scikit-learn's."""
+    from streamneuron.fullpass import learn, partitions
+
+    frame, _ = table
+    path = tmp_path / "small_groups.parquet"
+    frame.to_parquet(path, row_group_size=250)
+    monkeypatch.setattr(partitions, "TASK_SUMS_BYTES", 0)
+    planned = []
+    real = learn.pass_data
+
+    def recording(source, rows):
+        data = real(source, rows)
+        planned.append((rows, [len(p.units) for p in data.partitions],
+                        [sum(n for _, n in p.units) for p in data.partitions]))
+        return data
+
+    monkeypatch.setattr(learn, "pass_data", recording)
+    model = sn.fit_gd(path, label="y", solver="newton", features=NUM + CAT, tol=1e-10)
+    [(rows, units, sizes)] = planned
+    assert rows <= len(frame) // 4 and min(units) >= 2 and max(sizes) <= rows
+    assert sum(sizes) == len(frame)
+    expected = _reference_logits(frame, 1.0 / len(frame))
+    assert np.max(np.abs(_logits(model, path) - expected)) < 1e-6

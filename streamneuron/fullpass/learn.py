@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ..params import AUTO, check_newton_size, pick_solver
+from ..params import AUTO, check_newton_size, newton_bytes, pick_solver
 from ..stats import pending_fills
 from .arrow import Arrow
-from .partitions import pass_data
+from .partitions import pass_data, task_rows
 from .sums import merge_moments, pass_moments
 
 
@@ -50,7 +50,6 @@ def learn_columns(run):
     run.source = source
     run.d = source.n_features
     run.features = tuple(source.feature_names)
-    run.data = pass_data(source, p.partition_rows)
     n_weights = run.d + (source.levels.n_weights if source.levels is not None else 0)
     # newton's Hessian: a column's levels diagonal (arrow.py), but dense with L1 and
     # along a penalty path
@@ -60,6 +59,10 @@ def learn_columns(run):
         picked = pick_solver(run.d, n_weights, diagonal)
         run.params = replace(run.make_params(picked, p.weight), l2=run.params.l2)
     check_newton_size(run.params.solver, n_weights, diagonal)
+    rows = p.partition_rows
+    if rows is None and run.params.solver == "newton":  # large curvature sums a task
+        rows = task_rows(source, newton_bytes(n_weights, diagonal))
+    run.data = pass_data(source, rows)
     return moments.mean, moments.scale()
 
 

@@ -34,6 +34,9 @@ SOURCE_CACHE_SIZE = 16
 # group) is read in pieces of about this size (``Source.pieces``), so that a pass
 # thread holds one piece, whatever the row groups (README, "Memory").
 PIECE_BYTES = 1 << 22
+# Above this many bytes of sums a task (newton's curvature with many levels), a task
+# reads more than one unit: see task_rows.
+TASK_SUMS_BYTES = 16 << 20
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,24 @@ class Partition:
 def piece_rows(source) -> int:
     """The rows of a piece a task decodes at once: ``PIECE_BYTES`` of features and label."""
     return max(1, PIECE_BYTES // (source.n_features * source.dtype.itemsize + 8))
+
+
+def task_rows(source, sums_bytes: int) -> int | None:
+    """The rows a task reads by default when each task sums ``sums_bytes`` (newton's
+    curvature, :func:`streamneuron.params.newton_bytes`): None (one unit a task) up to
+    :data:`TASK_SUMS_BYTES`; above, units are grouped until a task decodes about as many
+    bytes as it sums, ``ceil(sums_bytes / row bytes)`` rows, at most a quarter of the rows.
+
+    Why: every task zeroes, fills and adds its own sums, and each one alive (one a pass
+    thread, one submitted ahead, one running sum a level of the reduction tree) holds
+    them: at 11,118 weights, 95 MiB a task, forty 250k-row tasks spent more CPU on the
+    sums than on the rows, and their tree's second level grew the peak with the file
+    (README, "Categorical columns"). A function of the data and the model only (never of
+    the workers), so the same data and flags give the same bits anywhere."""
+    if sums_bytes <= TASK_SUMS_BYTES:
+        return None
+    row_bytes = source.n_features * source.dtype.itemsize + 8 + 4 * len(source.categorical)
+    return max(1, min(-(-sums_bytes // row_bytes), -(-source.n_rows // 4)))
 
 
 def plan_partitions(source, partition_rows: int | None = None) -> list[Partition]:
@@ -305,5 +326,5 @@ def pass_data(source, partition_rows: int | None = None):
     return ArrayData(source)
 
 
-__all__ = ["FileData", "ArrayData", "pass_data", "Partition", "plan_partitions", "read_units",
-           "already_decoded", "decode", "release_buffers", "units_read"]
+__all__ = ["task_rows", "FileData", "ArrayData", "pass_data", "Partition", "plan_partitions",
+           "read_units", "already_decoded", "decode", "release_buffers", "units_read"]
