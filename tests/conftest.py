@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import h5py
 import numpy as np
 import pyarrow as pa
@@ -50,3 +52,21 @@ def parquet_file(tmp_path, data):
 def hdf5_file(tmp_path, data):
     X, y = data
     return write_hdf5(tmp_path / "data.h5", X, y)
+
+
+@pytest.fixture(scope="session")
+def dask_client():
+    """A client of one local cluster of two one-thread worker processes, shared by the
+    session's tests that compute on a Dask cluster they are given (closed at the end).
+
+    One cluster instead of one per module: each worker process imports the package and
+    sets up numba (and, on a cold cache, compiles the kernels its tasks need) once per
+    session. Tests that kill workers, measure a worker's memory or test how a cluster is
+    started start their own."""
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                       dashboard_address=":0", silence_logs=logging.ERROR)
+    client = distributed.Client(cluster, set_as_default=False)
+    yield client
+    client.close()
+    cluster.close()

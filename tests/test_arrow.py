@@ -192,11 +192,12 @@ def test_newton_through_the_arrowhead_is_sklearns_optimum(table, weighted):
     assert np.max(np.abs(_logits(model, path) - expected)) < 1e-6
 
 
-def test_arrowhead_newton_on_a_dask_cluster_gives_the_same_bits(table):
+def test_arrowhead_newton_on_a_dask_cluster_gives_the_same_bits(table, dask_client):
+    """On the session's cluster of two worker processes (conftest.dask_client)."""
     frame, path = table
     kwargs = dict(label="y", solver="newton", features=NUM + CAT, partition_rows=2500)
     here = sn.fit_gd(path, **kwargs, workers=0)
-    there = sn.fit_gd(path, **kwargs, workers=2)
+    there = sn.fit_gd(path, **kwargs, client=dask_client)
     assert there.info["hessian"]["layout"] == "arrowhead"
     np.testing.assert_array_equal(here.weights, there.weights)
     assert np.max(np.abs(_logits(there, path) - _reference_logits(frame, 1.0 / len(frame)))) \

@@ -221,10 +221,11 @@ def test_no_penalty_drops_the_most_frequent_level(files):
     assert np.max(np.abs(ours - pipe.decision_function(X))) < 1e-5
 
 
-def test_dask_cluster_gives_the_same_bits(files):
+def test_dask_cluster_gives_the_same_bits(files, dask_client):
+    """On the session's cluster of two worker processes (conftest.dask_client)."""
     kwargs = dict(label="y", solver="newton", categorical=["hour"], partition_rows=2000)
     here = sn.fit_gd(files["train_path"], **kwargs, workers=0)
-    there = sn.fit_gd(files["train_path"], **kwargs, workers=2)
+    there = sn.fit_gd(files["train_path"], **kwargs, client=dask_client)
     np.testing.assert_array_equal(here.weights, there.weights)
     assert here.levels == there.levels
 

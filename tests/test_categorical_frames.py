@@ -60,11 +60,12 @@ def test_fit_sgd_on_a_frame_lands_near_the_optimum(frames):
     assert log_loss(test["y"], 1 / (1 + np.exp(-z))) <= best * 1.01
 
 
-def test_frame_on_a_dask_cluster_gives_the_same_bits(frames):
+def test_frame_on_a_dask_cluster_gives_the_same_bits(frames, dask_client):
+    """On the session's cluster of two worker processes (conftest.dask_client)."""
     train, _ = frames
     kwargs = dict(label="y", solver="newton", categorical=["hour"], partition_rows=2000)
     here = sn.fit_gd(train, **kwargs, workers=0)
-    there = sn.fit_gd(train, **kwargs, workers=2)  # delayed units, encoded on the workers
+    there = sn.fit_gd(train, **kwargs, client=dask_client)  # delayed units, encoded on the workers
     np.testing.assert_array_equal(here.weights, there.weights)
     assert here.levels == there.levels
 

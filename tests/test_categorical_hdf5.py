@@ -136,12 +136,10 @@ def test_sgd_on_hdf5_lands_near_the_optimum(files, small_units):
     assert log_loss(files["test"]["y"], 1 / (1 + np.exp(-z))) <= best * 1.01
 
 
-def test_dask_cluster_reads_the_hdf5_partitions_with_the_same_bits(tmp_path):
+def test_dask_cluster_reads_the_hdf5_partitions_with_the_same_bits(tmp_path, dask_client):
     """Each task reopens its file on a worker with the categorical columns (units are at
-    least 50,000 rows here: two per file)."""
-    import logging
-
-    distributed = pytest.importorskip("distributed")
+    least 50,000 rows here: two per file). The session's cluster of two worker processes
+    (conftest.dask_client), reached by its scheduler's address."""
     frame = make_frame(100_000, 2)
     frame.to_hdf(tmp_path / "t.h5", key="df", format="table")
     write_h5py(tmp_path / "x.h5", frame.assign(carrier=frame["carrier"].fillna("NA")),
@@ -149,15 +147,14 @@ def test_dask_cluster_reads_the_hdf5_partitions_with_the_same_bits(tmp_path):
     write_columns(tmp_path / "c.h5", frame.assign(carrier=frame["carrier"].fillna("NA")),
                   chunk_rows=50_000)
     kw = dict(label="y", solver="newton", categorical=["hour"], partition_rows=50_000)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=":0", silence_logs=logging.ERROR) as cluster:
-        for name in ("t.h5", "x.h5", "c.h5"):
-            assert len(sn.open_source(tmp_path / name, label="y").units) == 2
-            here = sn.fit_gd(tmp_path / name, **kw, workers=0)
-            there = sn.fit_gd(tmp_path / name, **kw, scheduler=cluster.scheduler_address)
-            assert there.info["where"] != here.info["where"]
-            np.testing.assert_array_equal(here.weights, there.weights)
-            assert here.levels == there.levels
+    address = dask_client.scheduler_info()["address"]
+    for name in ("t.h5", "x.h5", "c.h5"):
+        assert len(sn.open_source(tmp_path / name, label="y").units) == 2
+        here = sn.fit_gd(tmp_path / name, **kw, workers=0)
+        there = sn.fit_gd(tmp_path / name, **kw, scheduler=address)
+        assert there.info["where"] != here.info["where"]
+        np.testing.assert_array_equal(here.weights, there.weights)
+        assert here.levels == there.levels
 
 
 def _probabilities(model, data, tmp_path, name):

@@ -1,7 +1,7 @@
 """Full-pass gradient descent on Dask (streamneuron.fullpass.engine).
 
-Two local clusters are shared by the module (1 and 2 single-threaded worker
-processes); the real-process test starts its own ``dask scheduler`` and two
+A local cluster of one single-threaded worker process is shared by the module, one of
+two by the session (conftest.dask_client); the real-process test starts its own ``dask scheduler`` and two
 ``dask worker`` processes on 127.0.0.1 and always kills them.
 """
 
@@ -94,8 +94,9 @@ def cluster1():
 
 
 @pytest.fixture(scope="module")
-def cluster2():
-    yield from _cluster(2)
+def cluster2(dask_client):
+    """Two one-thread worker processes: the session's cluster (conftest.dask_client)."""
+    return dask_client
 
 
 # --------------------------------------------------------------------------

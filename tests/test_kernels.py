@@ -68,7 +68,7 @@ def run(X, y, order=None, *, batch, slices=None, lr0=0.05, power_t=0.0, l2=0.0, 
 def data(n, d, seed=0, dtype=np.float32):
     rng = np.random.default_rng(seed)
     X = (rng.normal(size=(n, d)) * 2.0 + 0.5).astype(dtype)
-    y = (rng.random(n) < 1 / (1 + np.exp(-X[:, 0]))).astype(np.float32)
+    y = (rng.random(n) < 1 / (1 + np.exp(-X[:, 0]))).astype(np.float64)
     return X, y
 
 

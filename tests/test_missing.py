@@ -139,13 +139,14 @@ def test_sgd_resume_with_impute_is_exact(train_file, tmp_path):
     assert whole.bias == resumed.bias
 
 
-def test_dask_cluster_gives_the_same_bits(train_file):
+def test_dask_cluster_gives_the_same_bits(train_file, dask_client):
+    """On the session's cluster of two worker processes (conftest.dask_client)."""
     here = sn.fit_gd(train_file, solver="newton", missing="impute", workers=0)
-    there = sn.fit_gd(train_file, solver="newton", missing="impute", workers=2)
+    there = sn.fit_gd(train_file, solver="newton", missing="impute", client=dask_client)
     np.testing.assert_array_equal(here.weights, there.weights)
     assert here.bias == there.bias
     dropped_here = sn.fit_gd(train_file, solver="lbfgs", missing="drop", workers=0)
-    dropped_there = sn.fit_gd(train_file, solver="lbfgs", missing="drop", workers=2)
+    dropped_there = sn.fit_gd(train_file, solver="lbfgs", missing="drop", client=dask_client)
     np.testing.assert_array_equal(dropped_here.weights, dropped_there.weights)
 
 

@@ -4,14 +4,13 @@ References: scikit-learn's ``LogisticRegression`` (solver newton-cholesky) and a
 exact float64 Newton written here in numpy, on the same objective
 ``mean log loss + (l2/2) ||w||^2`` over features standardized as streamneuron does
 (population std); finite differences for the Hessian; a plain numpy pass for the
-full-pass primitive. Most runs are in-process (``workers=0``); one module-wide
-local cluster checks that Dask gives the same answer.
+full-pass primitive. Most runs are in-process (``workers=0``); the session's
+local cluster (conftest.dask_client) checks that Dask gives the same answer.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import os
 import subprocess
 import sys
@@ -101,13 +100,9 @@ def files(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def cluster():
-    local = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                     dashboard_address=":0", silence_logs=logging.ERROR)
-    client = distributed.Client(local, set_as_default=False)
-    yield client
-    client.close()
-    local.close()
+def cluster(dask_client):
+    """Two one-thread worker processes: the session's cluster (conftest.dask_client)."""
+    return dask_client
 
 
 # --------------------------------------------------------------------------

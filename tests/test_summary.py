@@ -123,11 +123,12 @@ def test_generated_parquet_of_many_row_groups(generated):
         assert_matches(table, reference(frame[features], frame["y"], robust=robust))
 
 
-def test_a_local_dask_cluster_gives_the_same_table(generated):
+def test_a_local_dask_cluster_gives_the_same_table(generated, dask_client):
+    """On the session's local cluster of two worker processes (conftest.dask_client)."""
     folder, path, frame = generated
     model = sn.fit_gd(path, solver="newton", l2=0.0, label="y", workers=0)
     here = sn.summary(model, path, robust=True, workers=0)
-    cluster = sn.summary(model, path, robust=True, workers=2)
+    cluster = sn.summary(model, path, robust=True, client=dask_client)
     np.testing.assert_array_equal(cluster.std_err, here.std_err)  # the same reduction order
     assert_matches(cluster, reference(frame[model.feature_names], frame["y"], robust=True))
 

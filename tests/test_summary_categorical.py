@@ -109,12 +109,13 @@ def test_a_penalized_model_has_every_level(tmp_path):
     assert np.all(np.isfinite(table.std_err)) and np.all(table.std_err > 0)
 
 
-def test_a_local_dask_cluster_gives_the_same_bits(fitted):
+def test_a_local_dask_cluster_gives_the_same_bits(fitted, dask_client):
     """The workers reopen the file with the model's levels (``Encoded.reopen_args``);
-    the reduction's fixed order gives the same table bit for bit."""
+    the reduction's fixed order gives the same table bit for bit. (The session's local
+    cluster of two worker processes: conftest.dask_client.)"""
     _, path, model = fitted
     here = sn.summary(model, path, robust=True, workers=0)
-    cluster = sn.summary(model, path, robust=True, workers=2)
+    cluster = sn.summary(model, path, robust=True, client=dask_client)
     assert cluster.names == here.names
     np.testing.assert_array_equal(cluster.coef, here.coef)
     np.testing.assert_array_equal(cluster.std_err, here.std_err)

@@ -415,15 +415,12 @@ def test_a_bad_weight_names_column_and_row_group(tmp_path, cancer, bad):
         fit(str(tmp_path / "bad.parquet"), "newton", weight="w")
 
 
-def test_weighted_dask_cluster_equals_in_process(weighted_files):
-    distributed = pytest.importorskip("distributed")
+def test_weighted_dask_cluster_equals_in_process(weighted_files, dask_client):
+    """On the session's cluster of worker processes (conftest.dask_client)."""
     path = str(weighted_files[0])
     kw = dict(weight="w", l1=1e-3, class_weight="balanced")
     local = fit(path, "newton", **kw)
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as client:
-        on_cluster = fit(path, "newton", workers=None, client=client, **kw)
+    on_cluster = fit(path, "newton", workers=None, client=dask_client, **kw)
     np.testing.assert_allclose(on_cluster.weights, local.weights, atol=1e-9)
     assert on_cluster.info["where"] != "in-process"
 
