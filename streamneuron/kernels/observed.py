@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .sums import MOMENT_BLOCK
+from .sums import MOMENT_BLOCK, _moment_block
 
 
 @njit(inline="always")
@@ -111,26 +111,7 @@ def observed_moments(X, sw):
                 j1 = j0
                 while j1 < d and j1 - j0 < group and not (phase == 1 and gaps[b, j1]):
                     j1 += 1
-                if phase == 0 and not weighted:
-                    for i in range(start, stop):
-                        for j in range(j0, j1):
-                            part[j] += X[i, j]
-                elif phase == 0:
-                    for i in range(start, stop):
-                        s = sw[i]
-                        for j in range(j0, j1):
-                            part[j] += s * X[i, j]
-                elif not weighted:
-                    for i in range(start, stop):
-                        for j in range(j0, j1):
-                            v = X[i, j] - mean[j]
-                            part[j] += v * v
-                else:
-                    for i in range(start, stop):
-                        s = sw[i]
-                        for j in range(j0, j1):
-                            v = X[i, j] - mean[j]
-                            part[j] += s * (v * v)
+                _moment_block(X, sw, mean, part, start, stop, j0, j1, phase, weighted)
             block = 0.0  # the block's weight (moments' total, block by block)
             if phase == 0 and weighted:
                 for i in range(start, stop):

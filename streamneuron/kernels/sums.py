@@ -304,6 +304,33 @@ def hessian_meat_sums(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w, hess, me
 MOMENT_BLOCK = 1024
 
 
+@njit(inline="always")
+def _moment_block(X, sw, mean, part, start, stop, j0, j1, phase, weighted):
+    """Rows ``start:stop`` of columns ``j0:j1`` added into ``part``, each column's sum in
+    row order: phase 0 ``sum s x``, phase 1 ``sum s (x - mean)**2`` (``s = 1`` unweighted).
+    Shared by :func:`moments` and :func:`~.observed.observed_moments`."""
+    if phase == 0 and not weighted:
+        for i in range(start, stop):
+            for j in range(j0, j1):
+                part[j] += X[i, j]
+    elif phase == 0:
+        for i in range(start, stop):
+            s = sw[i]
+            for j in range(j0, j1):
+                part[j] += s * X[i, j]
+    elif not weighted:
+        for i in range(start, stop):
+            for j in range(j0, j1):
+                v = X[i, j] - mean[j]
+                part[j] += v * v
+    else:
+        for i in range(start, stop):
+            s = sw[i]
+            for j in range(j0, j1):
+                v = X[i, j] - mean[j]
+                part[j] += s * (v * v)
+
+
 @njit(cache=True, nogil=True)
 def moments(X, sw):
     """Per-column ``(mean, m2, total)`` of ``X`` (n, d) in float64 without a float64
@@ -345,26 +372,7 @@ def moments(X, sw):
             group = d if X.strides[1] <= X.strides[0] else 8
             for j0 in range(0, d, group):
                 j1 = min(d, j0 + group)
-                if phase == 0 and not weighted:
-                    for i in range(start, stop):
-                        for j in range(j0, j1):
-                            part[j] += X[i, j]
-                elif phase == 0:
-                    for i in range(start, stop):
-                        s = sw[i]
-                        for j in range(j0, j1):
-                            part[j] += s * X[i, j]
-                elif not weighted:
-                    for i in range(start, stop):
-                        for j in range(j0, j1):
-                            v = X[i, j] - mean[j]
-                            part[j] += v * v
-                else:
-                    for i in range(start, stop):
-                        s = sw[i]
-                        for j in range(j0, j1):
-                            v = X[i, j] - mean[j]
-                            part[j] += s * (v * v)
+                _moment_block(X, sw, mean, part, start, stop, j0, j1, phase, weighted)
             for j in range(d):
                 into[j] += part[j]
         if phase == 0 and total > 0.0:  # all weights zero: nothing of these rows counts
