@@ -81,11 +81,13 @@ from .sums import Evaluation
 
 # newton stops when its predicted gap is below this fraction of ``tol``.
 NEWTON_MARGIN = 0.25
-# newton with a sampled Hessian: a step from a predicted gap within SAMPLED_LANDING times
-# the stopping threshold lands inside it (a sampled step shrinks the gap ~e**2, e ~
-# sqrt(weights / sampled rows) <= 0.22: by 1e-4 on the 8M x 32 file), so that step's pass
-# sums the exact Hessian that decides the stop, not a pass more at the same point.
-SAMPLED_LANDING = 1000.0
+# newton's stop may take its last step without reading the point it leads to when the
+# run's last contraction (a full step's length over the one before) times this, times
+# the step, is within tol of the weights (NewtonStop: the error the step leaves).
+CONTRACTION_MARGIN = 2.0
+# ... and at a point whose gap was met before, a step no shorter than STALLED times the
+# last full one means the steps have stopped shrinking (the gradient's rounding): stop.
+STALLED = 0.5
 # lbfgs stops when its estimate of the gap is below this fraction of ``tol`` (the
 # estimate errs by up to ~2x either way near the optimum: the margin keeps it inside);
 # OWL-QN (l1 > 0, 10 pairs) at LBFGS_L1_MARGIN.
@@ -213,28 +215,56 @@ def cholesky_direction(ev: Evaluation, penalty: Penalty, threshold: float) -> Di
 
 
 class NewtonStop:
-    """Newton's stopping test (no L1) at a point, given its step ``s = -H^-1 g`` and
-    whether the gap test holds (the predicted gap ``-g.s / 2`` at most
-    ``NEWTON_MARGIN tol |J|``).
+    """Newton's stopping test at a point, given its step ``s`` (``-H^-1 g``, or proximal
+    Newton's) and whether the gap test holds (the predicted gap ``-q(s)`` at most
+    ``NEWTON_MARGIN tol |F|``). With ``M = tol max(||theta||_inf, 1)``, when the gap
+    test holds:
 
-    Stop when the gap test holds and either ``||s||_inf <= tol max(||theta||_inf, 1)``
-    (``s`` estimates ``theta* - theta``: the weights are within ``tol``, relative, of the
-    optimum) or the previous point met the gap test too. The gap is quadratic in the
-    weights' error, so it alone leaves them ``sqrt(tol)``-accurate; Newton's quadratic
-    convergence makes the one step more (the second case, which also ends a run whose
-    step is at the rounding noise of the gradient) square their error.
+    * ``HERE`` (stop at ``theta``) when ``||s||_inf <= M``: ``s`` estimates ``theta* -
+      theta`` (within the Hessian's error, a factor ``1 +- e``), so the weights are within
+      ``tol``, relative, of the optimum;
+    * ``PAST`` (stop at ``theta + s``, a point no pass reads) when the previous step was
+      a full one, ``s_prev``, and ``CONTRACTION_MARGIN rho ||s||_2 <= M``, ``rho =
+      ||s||_2 / ||s_prev||_2`` the contraction the run just showed: from ``theta``, a
+      Newton step with a Hessian off by ``e`` leaves an error of about ``e ||s||`` (a
+      sampled Hessian: ``e ~ sqrt(weights / sampled rows)``, the same from step to step)
+      or ``~||s||**2`` (the exact one: quadratic), and ``rho`` measures the one the run
+      has, whichever (the next contraction is at most about the last: the margin);
+    * ``HERE`` when the previous point met the gap test too and its step was not a full
+      one, or this step is no shorter than ``STALLED`` times it: the steps no longer
+      shrink (the gradient's rounding: no pass would make the weights better).
+
+    The gap alone leaves the weights ``sqrt(tol)``-accurate (it is quadratic in their
+    error). With the exact Hessian ``PAST`` comes at the first or second point inside
+    the gap (quadratic steps); with a sampled one, steps that shrink by ``e`` a pass
+    continue until ``e ||s||`` is within ``tol``: at 1 in 16 of 8M rows (``e ~ 0.01``)
+    that is the first point inside the gap too.
     """
+
+    HERE, PAST = "here", "past"
 
     def __init__(self, tol: float):
         self.tol = tol
         self.gap_met_before = False
+        self.last_full_step = 0.0  # ||s||_2 of the previous step if it was a full one, else 0
 
-    def __call__(self, ev: Evaluation, step: np.ndarray, gap_met: bool) -> bool:
-        small = float(np.max(np.abs(step))) <= \
-            self.tol * max(float(np.max(np.abs(ev.theta))), 1.0)
-        done = gap_met and (small or self.gap_met_before)
+    def __call__(self, ev: Evaluation, step: np.ndarray, gap_met: bool) -> str | None:
+        bound = self.tol * max(float(np.max(np.abs(ev.theta))), 1.0)
+        size = float(np.linalg.norm(step))
+        verdict = None
+        if gap_met and float(np.max(np.abs(step))) <= bound:
+            verdict = self.HERE
+        elif gap_met and CONTRACTION_MARGIN * size * size <= bound * self.last_full_step:
+            verdict = self.PAST
+        elif gap_met and self.gap_met_before and size >= STALLED * self.last_full_step:
+            verdict = self.HERE
         self.gap_met_before = gap_met
-        return done
+        return verdict
+
+    def stepped(self, step: np.ndarray, t: float) -> None:
+        """The line search took ``t step``: a full step's length is the next contraction's
+        reference, a damped one's is none."""
+        self.last_full_step = float(np.linalg.norm(step)) if t == 1.0 else 0.0
 
 
 def proximal_direction(ev: Evaluation, penalty: Penalty, threshold: float,
@@ -271,9 +301,13 @@ def newton(evaluate: Evaluate, theta: np.ndarray, options: Options,
     (:func:`~streamneuron.fullpass.iteration.line_search`), each trial one pass that
     also sums the Hessian there. Stops when ``-q(d)``, the model's prediction of the
     gap ``F - F*``, is at most ``NEWTON_MARGIN tol |F|`` (the margin covers the
-    model's error: the true gap is at most ~1.1x the predicted one here). A sampled
-    Hessian only steers: the step predicted to land inside the gap
-    (``SAMPLED_LANDING``) has its pass sum the exact one, which decides the stop.
+    model's error: the true gap is at most ~1.1x the predicted one with the exact
+    Hessian, and a sampled Hessian off by a factor within ``1 +- e``, ``e ~ sqrt(weights
+    / sampled rows) <= 0.22`` by :func:`~streamneuron.fullpass.sums.curvature_every`'s
+    rule, moves the prediction by at most ``1 / (1 - e)``): the gradient, summed over
+    every row, decides; a sampled Hessian steers and weighs it. With the weights' bound
+    (:class:`NewtonStop`) the run may end one Newton step past the last point read: its
+    ``objective`` and ``grad_norm`` are that point's, and the message says so.
     """
     penalty = options.penalty
     if penalty.l1 > 0.0:
@@ -284,48 +318,50 @@ def newton(evaluate: Evaluate, theta: np.ndarray, options: Options,
     F = objective_of(ev, penalty)
     trace = Trace(report, penalty, start_objective=F)
     stop = max_iter_stop(options)
-    # Without L1 the stop also bounds the weights' error (NewtonStop): at most one pass more.
+    # Without L1 the stop also bounds the weights' error (NewtonStop).
     # (with L1 too when bound_weights: lbfgs's endgame, whose start is no Newton point;
     # its directions then solved to WEIGHTS_INNER_FLOOR)
     bound = penalty.l1 == 0.0 if bound_weights is None else bound_weights
     if bound and penalty.l1 > 0.0:
         direction = partial(proximal_direction, floor=WEIGHTS_INNER_FLOOR)
     weights_stop = NewtonStop(options.tol) if bound else None
-    curvature = True  # the Hessian that steers; "exact" once a sampled one says "done"
+    theta_out = None
     for _ in range(options.max_iter):
         threshold = NEWTON_MARGIN * options.tol * max(abs(F), 1e-300)
         d = direction(ev, penalty, threshold)
         gap_met = -d.model <= threshold
-        if gap_met and ev.hessian_sampled:
-            # A sampled Hessian only steers: the stop is decided, and the last steps
-            # taken, with the exact one (one pass more, then Newton's quadratic steps).
-            curvature = "exact"
-            ev = evaluate(ev.theta, curvature)
-            F = objective_of(ev, penalty)
-            d = direction(ev, penalty, threshold)
-            gap_met = -d.model <= threshold
-            if weights_stop is not None:
-                weights_stop.gap_met_before = False
         if weights_stop is not None and math.isfinite(d.model):
-            gap_met = weights_stop(ev, d.step, gap_met)
+            verdict = weights_stop(ev, d.step, gap_met)
+            gap_met = verdict is not None
+            if verdict == NewtonStop.PAST:
+                theta_out = ev.theta + d.step
         if not math.isfinite(d.model) or gap_met:
-            stop = CONVERGED
+            stop = CONVERGED if theta_out is None else past_stop(-d.model, F)
             break
-        if ev.hessian_sampled and -d.model <= SAMPLED_LANDING * threshold:
-            curvature = "exact"  # this step lands inside the gap: its pass decides the stop
         trial = line_search(evaluate, penalty, lambda t: ev.theta + t * d.step,
-                            lambda t, x: F + ARMIJO_C1 * t * d.slope, curvature=curvature,
+                            lambda t, x: F + ARMIJO_C1 * t * d.slope, curvature=True,
                             start=ev)
         if trial is None:
             stop = no_descent(name)
             break
+        if weights_stop is not None:
+            weights_stop.stepped(d.step, trial.t)
         ev, F = trial.evaluation, trial.objective
         trace.row(F, grad_norm_of(ev, penalty), decrement=d.decrement, step=trial.t)
         runaway = trace.runaway(ev.theta, F)
         if runaway:
             stop = runaway
             break
-    return Result(ev.theta, F, grad_norm_of(ev, penalty), len(trace.rows), stop, trace.rows)
+    theta_out = ev.theta if theta_out is None else theta_out
+    return Result(theta_out, F, grad_norm_of(ev, penalty), len(trace.rows), stop, trace.rows)
+
+
+def past_stop(decrease: float, objective: float) -> Stop:
+    """Converged, one Newton step past the last point read (:attr:`NewtonStop.PAST`)."""
+    return Stop(StopReason.CONVERGED,
+                f"converged (the weights are one Newton step past the last point read, "
+                f"whose objective {objective:.10g} the step lowers by a predicted "
+                f"{decrease:.2g})")
 
 
 # -- lbfgs ------------------------------------------------------------------------
