@@ -207,12 +207,13 @@ def test_newton_stops_on_a_sampled_hessian_with_the_weights_within_tol(off_by, e
 
 def test_newton_stop_past_the_last_point_needs_a_full_step_and_a_small_contraction():
     """``NewtonStop``: at a point inside the gap, stop there when the step is within
-    tol of the weights; one step past it when the last full step's contraction times the
-    step is; else read one point more (and stop there, its gap met again)."""
+    tol of the weights; one step past it when the error that step leaves (from the last
+    full step's contraction: linear with a sampled Hessian, quadratic with the exact one)
+    is; else read one point more (and stop when the steps no longer shrink)."""
     from streamneuron.fullpass.solvers import CONTRACTION_MARGIN, STALLED, NewtonStop
     from streamneuron.fullpass.sums import Evaluation
 
-    ev = Evaluation(np.array([2.0, -1.0, 0.5]), 0.3, np.zeros(3))
+    ev = Evaluation(np.array([2.0, -1.0, 0.5]), 0.3, np.zeros(3), hessian_sampled=True)
     bound = 1e-6 * 2.0  # tol times the largest weight
     step = np.array([1e-4, 0.0, 0.0])  # 50 times the bound
     assert NewtonStop(1e-6)(ev, np.array([bound, 0, 0]), True) == NewtonStop.HERE
@@ -229,6 +230,13 @@ def test_newton_stop_past_the_last_point_needs_a_full_step_and_a_small_contracti
     slow.stepped(step * 0.2, 1.0)
     assert slow(ev, step * 0.2 * 0.6, True) == NewtonStop.HERE  # stalled: 0.6 >= STALLED
     assert STALLED <= 0.6
+    # the exact Hessian squares the error: K ~ ||s|| / ||s_prev||**2, the error left
+    # rho**2 ||s||: at a contraction of 0.05 one step past; the sample's rule reads on
+    exact = Evaluation(ev.theta, 0.3, np.zeros(3))
+    for point, verdict in ((exact, NewtonStop.PAST), (ev, None)):
+        stop = NewtonStop(1e-6)
+        stop.stepped(step * 20.0, 1.0)
+        assert stop(point, step, True) == verdict
     damped = NewtonStop(1e-6)
     damped.stepped(step * 1e3, 0.5)  # a damped step measures no contraction
     assert damped(ev, step, True) is None

@@ -224,12 +224,13 @@ class NewtonStop:
       theta`` (within the Hessian's error, a factor ``1 +- e``), so the weights are within
       ``tol``, relative, of the optimum;
     * ``PAST`` (stop at ``theta + s``, a point no pass reads) when the previous step was
-      a full one, ``s_prev``, and ``CONTRACTION_MARGIN rho ||s||_2 <= M``, ``rho =
-      ||s||_2 / ||s_prev||_2`` the contraction the run just showed: from ``theta``, a
-      Newton step with a Hessian off by ``e`` leaves an error of about ``e ||s||`` (a
-      sampled Hessian: ``e ~ sqrt(weights / sampled rows)``, the same from step to step)
-      or ``~||s||**2`` (the exact one: quadratic), and ``rho`` measures the one the run
-      has, whichever (the next contraction is at most about the last: the margin);
+      a full one, ``s_prev``, and the error that step would leave is within ``M``, from
+      ``rho = ||s||_2 / ||s_prev||_2``, the contraction the run just showed: a sampled
+      Hessian, off by ``e ~ sqrt(weights / sampled rows)``, cuts the error by about
+      ``e`` a step, the same from step to step (``rho ~ e``): ``CONTRACTION_MARGIN rho
+      ||s|| <= M``; the exact one squares it, ``err' <= K err**2`` with ``K ~ ||s|| /
+      ||s_prev||**2`` as the run showed: ``CONTRACTION_MARGIN rho**2 ||s|| <= M``
+      (the margin: the next contraction may be a little worse than the last);
     * ``HERE`` when the previous point met the gap test too and its step was not a full
       one, or this step is no shorter than ``STALLED`` times it: the steps no longer
       shrink (the gradient's rounding: no pass would make the weights better).
@@ -254,7 +255,8 @@ class NewtonStop:
         verdict = None
         if gap_met and float(np.max(np.abs(step))) <= bound:
             verdict = self.HERE
-        elif gap_met and CONTRACTION_MARGIN * size * size <= bound * self.last_full_step:
+        elif gap_met and self.last_full_step > 0.0 and CONTRACTION_MARGIN * size * (
+                size / self.last_full_step) ** (1 if ev.hessian_sampled else 2) <= bound:
             verdict = self.PAST
         elif gap_met and self.gap_met_before and size >= STALLED * self.last_full_step:
             verdict = self.HERE
