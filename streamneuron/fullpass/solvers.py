@@ -44,9 +44,10 @@ and a typed stop (:class:`~streamneuron.fullpass.iteration.Stop`).
 Stopping. ``newton``: when the Newton decrement, the model's own prediction of
 the remaining gap ``J - J* ~ grad^T H^-1 grad / 2``, is at most ``tol |J| / 4``
 (with L1 the model's predicted decrease ``-q(d)``, the same number at ``l1 = 0``)
-and, without L1, the Newton step (the estimate of the weights' own remaining
-error) is at most ``tol`` relative to the weights, or the previous point already
-met the gap test (:class:`NewtonStop`: at most one pass more than the gap alone).
+and, without L1, the weights' remaining error is at most ``tol`` relative to them:
+the Newton step's own (it estimates it), or, one step past the last point read, the
+error that step leaves as the run's last contraction predicts (:class:`NewtonStop`);
+a sampled Hessian (large data) decides this as the exact one does.
 ``lbfgs``: up to ``LBFGS_ENDGAME_MAX_WEIGHTS`` weights, as newton: once its own estimate
 of the gap (the quasi-Newton model's ``pg' H^-1 pg / 2``, directions it has not explored
 taken as flat as the flattest seen) is within ``LBFGS_ENDGAME tol |F|``, its next pass
