@@ -260,14 +260,10 @@ def pass_sums(items: list, read: Callable[[list], Iterable[DecodedUnit]],
 
 # Newton's steering Hessian (``curvature="sampled"``): about one row in SAMPLE_EVERY,
 # once the sample holds at least SAMPLE_MIN_ROWS rows and SAMPLE_ROWS_PER_WEIGHT rows
-# per weight; smaller data gets the exact Hessian (its pass is cheap anyway). The
-# sample's error e ~ sqrt(weights / sampled rows) is newton's rate near the optimum,
-# where the sampled Hessian also decides the stop: 1000 rows a weight keep e <= 0.03,
-# so that its last step lands within tol as the exact one's does (the AR(1) 200k x 20
-# set: 20 rows a weight took a pass more at l2 = 1e-4).
+# per weight; smaller data gets the exact Hessian (its pass is cheap anyway).
 SAMPLE_EVERY = 16
 SAMPLE_MIN_ROWS = 10_000
-SAMPLE_ROWS_PER_WEIGHT = 1000
+SAMPLE_ROWS_PER_WEIGHT = 20
 CURVATURES = ("exact", "sampled")
 
 
@@ -279,7 +275,7 @@ def curvature_every(curvature: str, rows: int, weights: int, levels: bool = Fals
     gradient, summed over every row, decides where newton stops. A Hessian off by a
     factor within ``[1 - e, 1 + e]`` in every direction turns Newton's quadratic
     convergence into a linear one of rate about ``e``; a sample of ``m`` rows has ``e ~
-    sqrt(weights / m)`` (0.008 at 500 000 rows and 32 weights). Not with categorical
+    sqrt(weights / m)`` (0.05 at 10 000 rows and 32 weights). Not with categorical
     ``levels``: a rare level's row, and the pairs of levels rows meet, are what a sample
     misses (a 1M-row flights-like file took 49 passes sampled, 6 exact); their kernel
     (:func:`~streamneuron.kernels.categorical_sums`) sums every row's curvature."""
