@@ -210,7 +210,7 @@ def test_newton_stop_past_the_last_point_needs_a_full_step_and_a_small_contracti
     tol of the weights; one step past it when the error that step leaves (from the last
     full step's contraction: linear with a sampled Hessian, quadratic with the exact one)
     is; else read one point more (and stop when the steps no longer shrink)."""
-    from streamneuron.fullpass.solvers import CONTRACTION_MARGIN, STALLED, NewtonStop
+    from streamneuron.fullpass.iteration import CONTRACTION_MARGIN, STALLED, NewtonStop
     from streamneuron.fullpass.sums import Evaluation
 
     ev = Evaluation(np.array([2.0, -1.0, 0.5]), 0.3, np.zeros(3), hessian_sampled=True)

@@ -47,7 +47,8 @@ the remaining gap ``J - J* ~ grad^T H^-1 grad / 2``, is at most ``tol |J| / 4``
 and, without L1, the weights' remaining error is at most ``tol`` relative to them:
 the Newton step's own (it estimates it), or, one step past the last point read, the
 error that step leaves as the run's last contraction predicts (:class:`NewtonStop`);
-a sampled Hessian (large data) decides this as the exact one does.
+on large data the Hessian is a sample's, but for the pass of the step predicted to land
+inside the gap, whose exact Hessian takes the last step.
 ``lbfgs``: up to ``LBFGS_ENDGAME_MAX_WEIGHTS`` weights, as newton: once its own estimate
 of the gap (the quasi-Newton model's ``pg' H^-1 pg / 2``, directions it has not explored
 taken as flat as the flattest seen) is within ``LBFGS_ENDGAME tol |F|``, its next pass
@@ -72,9 +73,9 @@ from scipy.linalg import solve_triangular
 from ..errors import DivergenceError
 from ..penalty import Penalty
 from ..stop import StopReason
-from .iteration import (ARMIJO_C1, CONVERGED, Evaluate, Options, Result, Stop, Trace,
-                        grad_norm_of, line_search, max_iter_stop, no_descent, objective_of,
-                        pseudo_gradient)
+from .iteration import (ARMIJO_C1, CONVERGED, Evaluate, NewtonStop, Options, Result, Stop,
+                        Trace, grad_norm_of, line_search, max_iter_stop, no_descent,
+                        objective_of, past_stop, pseudo_gradient)
 from .arrow import ArrowHessian
 from .quasi_newton import (LBFGS_MIN_CURVATURE, LBFGS_MIN_MEMORY, aligned, lbfgs_memory,
                            orthant, project, two_loop)
@@ -87,13 +88,6 @@ NEWTON_MARGIN = 0.25
 # sqrt(weights / sampled rows): by ~1e-4 on the 8M x 32 file), so that step's pass sums
 # the exact Hessian: the stop's last step (NewtonStop.PAST) is then an exact Newton step.
 SAMPLED_LANDING = 1000.0
-# newton's stop may take its last step without reading the point it leads to when the
-# run's last contraction (a full step's length over the one before) times this, times
-# the step, is within tol of the weights (NewtonStop: the error the step leaves).
-CONTRACTION_MARGIN = 2.0
-# ... and at a point whose gap was met before, a step no shorter than STALLED times the
-# last full one means the steps have stopped shrinking (the gradient's rounding): stop.
-STALLED = 0.5
 # lbfgs stops when its estimate of the gap is below this fraction of ``tol`` (the
 # estimate errs by up to ~2x either way near the optimum: the margin keeps it inside);
 # OWL-QN (l1 > 0, 10 pairs) at LBFGS_L1_MARGIN.
@@ -220,61 +214,6 @@ def cholesky_direction(ev: Evaluation, penalty: Penalty, threshold: float) -> Di
     return Direction(step, slope / 2, slope)
 
 
-class NewtonStop:
-    """Newton's stopping test at a point, given its step ``s`` (``-H^-1 g``, or proximal
-    Newton's) and whether the gap test holds (the predicted gap ``-q(s)`` at most
-    ``NEWTON_MARGIN tol |F|``). With ``M = tol max(||theta||_inf, 1)``, when the gap
-    test holds:
-
-    * ``HERE`` (stop at ``theta``) when ``||s||_inf <= M``: ``s`` estimates ``theta* -
-      theta`` (within the Hessian's error, a factor ``1 +- e``), so the weights are within
-      ``tol``, relative, of the optimum;
-    * ``PAST`` (stop at ``theta + s``, a point no pass reads) when the previous step was
-      a full one, ``s_prev``, and the error that step would leave is within ``M``, from
-      ``rho = ||s||_2 / ||s_prev||_2``, the contraction the run just showed: a sampled
-      Hessian, off by ``e ~ sqrt(weights / sampled rows)``, cuts the error by about
-      ``e`` a step, the same from step to step (``rho ~ e``): ``CONTRACTION_MARGIN rho
-      ||s|| <= M``; the exact one squares it, ``err' <= K err**2`` with ``K ~ ||s|| /
-      ||s_prev||**2`` as the run showed: ``CONTRACTION_MARGIN rho**2 ||s|| <= M``
-      (the margin: the next contraction may be a little worse than the last);
-    * ``HERE`` when the previous point met the gap test too and its step was not a full
-      one, or this step is no shorter than ``STALLED`` times it: the steps no longer
-      shrink (the gradient's rounding: no pass would make the weights better).
-
-    The gap alone leaves the weights ``sqrt(tol)``-accurate (it is quadratic in their
-    error). With the exact Hessian ``PAST`` comes at the first or second point inside
-    the gap (quadratic steps); with a sampled one, steps that shrink by ``e`` a pass
-    continue until ``e ||s||`` is within ``tol``: at 1 in 16 of 8M rows (``e ~ 0.01``)
-    that is the first point inside the gap too.
-    """
-
-    HERE, PAST = "here", "past"
-
-    def __init__(self, tol: float):
-        self.tol = tol
-        self.gap_met_before = False
-        self.last_full_step = 0.0  # ||s||_2 of the previous step if it was a full one, else 0
-
-    def __call__(self, ev: Evaluation, step: np.ndarray, gap_met: bool) -> str | None:
-        bound = self.tol * max(float(np.max(np.abs(ev.theta))), 1.0)
-        size = float(np.linalg.norm(step))
-        verdict = None
-        if gap_met and float(np.max(np.abs(step))) <= bound:
-            verdict = self.HERE
-        elif gap_met and self.last_full_step > 0.0 and CONTRACTION_MARGIN * size * (
-                size / self.last_full_step) ** (1 if ev.hessian_sampled else 2) <= bound:
-            verdict = self.PAST
-        elif gap_met and self.gap_met_before and size >= STALLED * self.last_full_step:
-            verdict = self.HERE
-        self.gap_met_before = gap_met
-        return verdict
-
-    def stepped(self, step: np.ndarray, t: float) -> None:
-        """The line search took ``t step``: a full step's length is the next contraction's
-        reference, a damped one's is none."""
-        self.last_full_step = float(np.linalg.norm(step)) if t == 1.0 else 0.0
-
-
 def proximal_direction(ev: Evaluation, penalty: Penalty, threshold: float,
                        floor: float = INNER_FLOOR) -> Direction:
     """Proximal Newton's direction: ``d`` minimises ``q(d) = g.d + d'Hd/2 + l1 (||w +
@@ -370,14 +309,6 @@ def newton(evaluate: Evaluate, theta: np.ndarray, options: Options,
             break
     theta_out = ev.theta if theta_out is None else theta_out
     return Result(theta_out, F, grad_norm_of(ev, penalty), len(trace.rows), stop, trace.rows)
-
-
-def past_stop(decrease: float, objective: float) -> Stop:
-    """Converged, one Newton step past the last point read (:attr:`NewtonStop.PAST`)."""
-    return Stop(StopReason.CONVERGED,
-                f"converged (the weights are one Newton step past the last point read, "
-                f"whose objective {objective:.12g} the step lowers by a predicted "
-                f"{decrease:.2g}: the objective given; the gradient norm is that point's)")
 
 
 # -- lbfgs ------------------------------------------------------------------------
