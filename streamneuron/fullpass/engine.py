@@ -158,12 +158,11 @@ def fit_gd(source, max_iter: int | None = None, lr: float = GD_LR, *, loss: str 
     Stopping (:mod:`streamneuron.fullpass.solvers`): gd when the objective changes by at
     most ``tol`` (relative) and the gradient norm is at most ``sqrt(tol)``;
     newton when its predicted gap to the optimum is at most ``tol`` (relative) and
-    its step at most ``tol`` relative to the weights (``solvers.NewtonStop``);
+    its weights' error (a step, ``solvers.NewtonStop``) at most ``tol`` relative;
     lbfgs when its estimate of that gap is at most ``tol``; every solver after
-    ``max_iter`` iterations. The default ``tol=1e-6`` puts newton and lbfgs
-    within about 1e-6 of the optimum objective, and newton's weights within about
-    1e-6 (relative) of the optimum's. A run that stops unconverged
-    warns with :class:`ConvergenceWarning`.
+    ``max_iter`` iterations. The default ``tol=1e-6`` puts newton and lbfgs within about
+    1e-6 of the optimum objective, and newton's weights within about 1e-6 (relative)
+    of the optimum's. A run that stops unconverged warns with :class:`ConvergenceWarning`.
 
     ``init``: where the weights start: ``"zeros"``, or a model (a file's path or a
     :class:`Neuron`) with the same features, re-expressed for this run's
@@ -384,10 +383,12 @@ class _Run:
                 self.executor.run_everywhere(self.data.release)
 
     def _first_pass(self, model: Neuron) -> Evaluation | None:
-        """The standardization pass; for newton also the evaluation at ``w = 0``."""
+        """The standardization pass; for newton also the evaluation at ``w = 0`` (co-moments)."""
         p = self.params
-        with_labels = p.solver == "newton" or self.selection is not None
-        if not (p.standardize or with_labels or (p.l2 is None and self.source.weighted)):
+        needed = p.standardize or (p.l2 is None and self.source.weighted)  # (W: l2 = 1/W)
+        # newton starts from the co-moments if the pass is read anyway (else a pass at 0: cheaper)
+        with_labels = (p.solver == "newton" and needed) or self.selection is not None
+        if not (needed or with_labels):
             return None
         moments = self.executor.map_reduce(self.bag, pass_moments, self.read, self.features,
                                            with_labels, aggregate=merge_moments)
@@ -446,8 +447,7 @@ class _Run:
         self.arrow = Arrow.of(self.d, model.levels) \
             if p.solver == "newton" and p.l1 == 0 and model.levels is not None else None
 
-        def evaluate(theta, curvature):  # newton's Hessian: a sample's when every > 1,
-            # unless newton asks for the "exact" one (to decide its stop)
+        def evaluate(theta, curvature):  # the Hessian: a sample's when every > 1, or "exact"
             rate = 1 if curvature == "exact" or not curvature else every
             ev = self._evaluate(model, theta, bool(curvature), rate)
             return replace(ev, hessian_sampled=True) if rate > 1 else ev

@@ -6,6 +6,7 @@
   OWL-QN), each trial one pass;
 * :class:`Trace`: the history rows, each reported as it is made, and the runaway
   check (the weights heading for infinity);
+* :class:`NewtonStop`: newton's test of the weights' error (its lbfgs endgame's too);
 * the objective ``F = J + l1 ||w||_1`` and the norm of its (pseudo-)gradient at an
   :class:`~streamneuron.fullpass.sums.Evaluation` (``theta = (w, b)``, the bias last:
   the :class:`~streamneuron.penalty.Penalty` is given ``theta[:-1]``).
@@ -34,6 +35,13 @@ BACKTRACK = 0.5
 ROUNDING = 1e-13
 # The line search gives up on a direction after this many halvings of the step.
 MAX_BACKTRACKS = 30
+# newton's stop may take its last step without reading the point it leads to when the
+# run's last contraction (a full step's length over the one before) times this, times
+# the step, is within tol of the weights (NewtonStop: the error the step leaves).
+CONTRACTION_MARGIN = 2.0
+# ... and at a point whose gap was met before, a step no shorter than STALLED times the
+# last full one means the steps have stopped shrinking (the gradient's rounding): stop.
+STALLED = 0.5
 # A weight beyond this (on standardized features) means the optimum is at infinity.
 RUNAWAY_WEIGHT = 1e6
 # An objective below this fraction of the starting one, with no penalty: separable classes.
@@ -191,5 +199,70 @@ class Trace:
         return None
 
 
+class NewtonStop:
+    """Newton's stopping test at a point, given its step ``s`` (``-H^-1 g``, or proximal
+    Newton's) and whether the gap test holds (the predicted gap ``-q(s)`` at most
+    ``NEWTON_MARGIN tol |F|``). With ``M = tol max(||theta||_inf, 1)``, when the gap
+    test holds:
+
+    * ``HERE`` (stop at ``theta``) when ``||s||_inf <= M``: ``s`` estimates ``theta* -
+      theta`` (within the Hessian's error, a factor ``1 +- e``), so the weights are within
+      ``tol``, relative, of the optimum;
+    * ``PAST`` (stop at ``theta + s``, a point no pass reads) when the previous step was
+      a full one, ``s_prev``, and the error that step would leave is within ``M``, from
+      ``rho = ||s||_2 / ||s_prev||_2``, the contraction the run just showed: a sampled
+      Hessian, off by ``e ~ sqrt(weights / sampled rows)``, cuts the error by about
+      ``e`` a step, the same from step to step (``rho ~ e``): ``CONTRACTION_MARGIN rho
+      ||s|| <= M``; the exact one squares it, ``err' <= K err**2`` with ``K ~ ||s|| /
+      ||s_prev||**2`` as the run showed: ``CONTRACTION_MARGIN rho**2 ||s|| <= M``
+      (the margin: the next contraction may be a little worse than the last);
+    * ``HERE`` when the previous point met the gap test too and its step was not a full
+      one, or this step is no shorter than ``STALLED`` times it: the steps no longer
+      shrink (the gradient's rounding: no pass would make the weights better).
+
+    The gap alone leaves the weights ``sqrt(tol)``-accurate (it is quadratic in their
+    error). With the exact Hessian ``PAST`` comes at the first or second point inside
+    the gap (quadratic steps); with a sampled one, steps that shrink by ``e`` a pass
+    continue until ``e ||s||`` is within ``tol``: at 1 in 16 of 8M rows (``e ~ 0.01``)
+    that is the first point inside the gap too.
+    """
+
+    HERE, PAST = "here", "past"
+
+    def __init__(self, tol: float):
+        self.tol = tol
+        self.gap_met_before = False
+        self.last_full_step = 0.0  # ||s||_2 of the previous step if it was a full one, else 0
+
+    def __call__(self, ev: Evaluation, step: np.ndarray, gap_met: bool) -> str | None:
+        bound = self.tol * max(float(np.max(np.abs(ev.theta))), 1.0)
+        size = float(np.linalg.norm(step))
+        verdict = None
+        if gap_met and float(np.max(np.abs(step))) <= bound:
+            verdict = self.HERE
+        elif gap_met and self.last_full_step > 0.0 and CONTRACTION_MARGIN * size * (
+                size / self.last_full_step) ** (1 if ev.hessian_sampled else 2) <= bound:
+            verdict = self.PAST
+        elif gap_met and self.gap_met_before and size >= STALLED * self.last_full_step:
+            verdict = self.HERE
+        self.gap_met_before = gap_met
+        return verdict
+
+    def stepped(self, step: np.ndarray, t: float) -> None:
+        """The line search took ``t step``: a full step's length is the next contraction's
+        reference, a damped one's is none."""
+        self.last_full_step = float(np.linalg.norm(step)) if t == 1.0 else 0.0
+
+
+def past_stop(decrease: float, objective: float) -> Stop:
+    """Converged, one Newton step past the last point read (:attr:`NewtonStop.PAST`)."""
+    return Stop(StopReason.CONVERGED,
+                f"converged (the weights are one Newton step past the last point read; "
+                f"the objective given is the quadratic model's there, that point's "
+                f"{objective:.12g} lowered by {decrease:.2g}; the gradient norm is that "
+                f"point's)")
+
+
 __all__ = ["Options", "Result", "Stop", "StopReason", "Trace", "Trial", "line_search",
-           "pseudo_gradient", "objective_of", "grad_norm_of", "CONVERGED", "ARMIJO_C1"]
+           "pseudo_gradient", "objective_of", "grad_norm_of", "CONVERGED", "ARMIJO_C1",
+           "NewtonStop", "past_stop", "CONTRACTION_MARGIN", "STALLED"]

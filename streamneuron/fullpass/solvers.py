@@ -44,9 +44,11 @@ and a typed stop (:class:`~streamneuron.fullpass.iteration.Stop`).
 Stopping. ``newton``: when the Newton decrement, the model's own prediction of
 the remaining gap ``J - J* ~ grad^T H^-1 grad / 2``, is at most ``tol |J| / 4``
 (with L1 the model's predicted decrease ``-q(d)``, the same number at ``l1 = 0``)
-and, without L1, the Newton step (the estimate of the weights' own remaining
-error) is at most ``tol`` relative to the weights, or the previous point already
-met the gap test (:class:`NewtonStop`: at most one pass more than the gap alone).
+and, without L1, the weights' remaining error is at most ``tol`` relative to them:
+the Newton step's own (it estimates it), or, one step past the last point read, the
+error that step leaves as the run's last contraction predicts (:class:`NewtonStop`);
+on large data the Hessian is a sample's, but for the pass of the step predicted to land
+inside the gap, whose exact Hessian takes the last step.
 ``lbfgs``: up to ``LBFGS_ENDGAME_MAX_WEIGHTS`` weights, as newton: once its own estimate
 of the gap (the quasi-Newton model's ``pg' H^-1 pg / 2``, directions it has not explored
 taken as flat as the flattest seen) is within ``LBFGS_ENDGAME tol |F|``, its next pass
@@ -71,9 +73,9 @@ from scipy.linalg import solve_triangular
 from ..errors import DivergenceError
 from ..penalty import Penalty
 from ..stop import StopReason
-from .iteration import (ARMIJO_C1, CONVERGED, Evaluate, Options, Result, Stop, Trace,
-                        grad_norm_of, line_search, max_iter_stop, no_descent, objective_of,
-                        pseudo_gradient)
+from .iteration import (ARMIJO_C1, CONVERGED, Evaluate, NewtonStop, Options, Result, Stop,
+                        Trace, grad_norm_of, line_search, max_iter_stop, no_descent,
+                        objective_of, past_stop, pseudo_gradient)
 from .arrow import ArrowHessian
 from .quasi_newton import (LBFGS_MIN_CURVATURE, LBFGS_MIN_MEMORY, aligned, lbfgs_memory,
                            orthant, project, two_loop)
@@ -83,8 +85,8 @@ from .sums import Evaluation
 NEWTON_MARGIN = 0.25
 # newton with a sampled Hessian: a step from a predicted gap within SAMPLED_LANDING times
 # the stopping threshold lands inside it (a sampled step shrinks the gap ~e**2, e ~
-# sqrt(weights / sampled rows) <= 0.22: by 1e-4 on the 8M x 32 file), so that step's pass
-# sums the exact Hessian that decides the stop, not a pass more at the same point.
+# sqrt(weights / sampled rows): by ~1e-4 on the 8M x 32 file), so that step's pass sums
+# the exact Hessian: the stop's last step (NewtonStop.PAST) is then an exact Newton step.
 SAMPLED_LANDING = 1000.0
 # lbfgs stops when its estimate of the gap is below this fraction of ``tol`` (the
 # estimate errs by up to ~2x either way near the optimum: the margin keeps it inside);
@@ -212,31 +214,6 @@ def cholesky_direction(ev: Evaluation, penalty: Penalty, threshold: float) -> Di
     return Direction(step, slope / 2, slope)
 
 
-class NewtonStop:
-    """Newton's stopping test (no L1) at a point, given its step ``s = -H^-1 g`` and
-    whether the gap test holds (the predicted gap ``-g.s / 2`` at most
-    ``NEWTON_MARGIN tol |J|``).
-
-    Stop when the gap test holds and either ``||s||_inf <= tol max(||theta||_inf, 1)``
-    (``s`` estimates ``theta* - theta``: the weights are within ``tol``, relative, of the
-    optimum) or the previous point met the gap test too. The gap is quadratic in the
-    weights' error, so it alone leaves them ``sqrt(tol)``-accurate; Newton's quadratic
-    convergence makes the one step more (the second case, which also ends a run whose
-    step is at the rounding noise of the gradient) square their error.
-    """
-
-    def __init__(self, tol: float):
-        self.tol = tol
-        self.gap_met_before = False
-
-    def __call__(self, ev: Evaluation, step: np.ndarray, gap_met: bool) -> bool:
-        small = float(np.max(np.abs(step))) <= \
-            self.tol * max(float(np.max(np.abs(ev.theta))), 1.0)
-        done = gap_met and (small or self.gap_met_before)
-        self.gap_met_before = gap_met
-        return done
-
-
 def proximal_direction(ev: Evaluation, penalty: Penalty, threshold: float,
                        floor: float = INNER_FLOOR) -> Direction:
     """Proximal Newton's direction: ``d`` minimises ``q(d) = g.d + d'Hd/2 + l1 (||w +
@@ -271,9 +248,17 @@ def newton(evaluate: Evaluate, theta: np.ndarray, options: Options,
     (:func:`~streamneuron.fullpass.iteration.line_search`), each trial one pass that
     also sums the Hessian there. Stops when ``-q(d)``, the model's prediction of the
     gap ``F - F*``, is at most ``NEWTON_MARGIN tol |F|`` (the margin covers the
-    model's error: the true gap is at most ~1.1x the predicted one here). A sampled
-    Hessian only steers: the step predicted to land inside the gap
-    (``SAMPLED_LANDING``) has its pass sum the exact one, which decides the stop.
+    model's error: the true gap is at most ~1.1x the predicted one with the exact
+    Hessian, and a sampled Hessian off by a factor within ``1 +- e``, ``e ~ sqrt(weights
+    / sampled rows) <= 0.22`` by :func:`~streamneuron.fullpass.sums.curvature_every`'s
+    rule, moves the prediction by at most ``1 / (1 - e)``): the gradient, summed over
+    every row, decides; a sampled Hessian steers and weighs it, except that the pass of
+    the step predicted to land inside the gap (``SAMPLED_LANDING``) sums the exact one,
+    so that the stop's last step is an exact Newton step. With the weights' bound
+    (:class:`NewtonStop`) the run may end one Newton step past the last point read: its
+    ``objective`` is then the quadratic model's there, ``F + q(d)`` (off by the model's
+    error, ~``e |q(d)|``, ``|q(d)| <= NEWTON_MARGIN tol |F|``), its ``grad_norm`` the last
+    point's, and the message says so.
     """
     penalty = options.penalty
     if penalty.l1 > 0.0:
@@ -284,48 +269,46 @@ def newton(evaluate: Evaluate, theta: np.ndarray, options: Options,
     F = objective_of(ev, penalty)
     trace = Trace(report, penalty, start_objective=F)
     stop = max_iter_stop(options)
-    # Without L1 the stop also bounds the weights' error (NewtonStop): at most one pass more.
+    # Without L1 the stop also bounds the weights' error (NewtonStop).
     # (with L1 too when bound_weights: lbfgs's endgame, whose start is no Newton point;
     # its directions then solved to WEIGHTS_INNER_FLOOR)
     bound = penalty.l1 == 0.0 if bound_weights is None else bound_weights
     if bound and penalty.l1 > 0.0:
         direction = partial(proximal_direction, floor=WEIGHTS_INNER_FLOOR)
     weights_stop = NewtonStop(options.tol) if bound else None
-    curvature = True  # the Hessian that steers; "exact" once a sampled one says "done"
+    theta_out = None
+    curvature = True  # the Hessian that steers: a sample's on large data; "exact" to land
     for _ in range(options.max_iter):
         threshold = NEWTON_MARGIN * options.tol * max(abs(F), 1e-300)
         d = direction(ev, penalty, threshold)
         gap_met = -d.model <= threshold
-        if gap_met and ev.hessian_sampled:
-            # A sampled Hessian only steers: the stop is decided, and the last steps
-            # taken, with the exact one (one pass more, then Newton's quadratic steps).
-            curvature = "exact"
-            ev = evaluate(ev.theta, curvature)
-            F = objective_of(ev, penalty)
-            d = direction(ev, penalty, threshold)
-            gap_met = -d.model <= threshold
-            if weights_stop is not None:
-                weights_stop.gap_met_before = False
         if weights_stop is not None and math.isfinite(d.model):
-            gap_met = weights_stop(ev, d.step, gap_met)
+            verdict = weights_stop(ev, d.step, gap_met)
+            gap_met = verdict is not None
+            if verdict == NewtonStop.PAST:
+                theta_out = ev.theta + d.step
         if not math.isfinite(d.model) or gap_met:
-            stop = CONVERGED
+            stop = CONVERGED if theta_out is None else past_stop(-d.model, F)
+            F = F if theta_out is None else F + d.model  # (the model's F at theta + d)
             break
         if ev.hessian_sampled and -d.model <= SAMPLED_LANDING * threshold:
-            curvature = "exact"  # this step lands inside the gap: its pass decides the stop
+            curvature = "exact"  # this step lands inside the gap: the last step is exact
         trial = line_search(evaluate, penalty, lambda t: ev.theta + t * d.step,
                             lambda t, x: F + ARMIJO_C1 * t * d.slope, curvature=curvature,
                             start=ev)
         if trial is None:
             stop = no_descent(name)
             break
+        if weights_stop is not None:
+            weights_stop.stepped(d.step, trial.t)
         ev, F = trial.evaluation, trial.objective
         trace.row(F, grad_norm_of(ev, penalty), decrement=d.decrement, step=trial.t)
         runaway = trace.runaway(ev.theta, F)
         if runaway:
             stop = runaway
             break
-    return Result(ev.theta, F, grad_norm_of(ev, penalty), len(trace.rows), stop, trace.rows)
+    theta_out = ev.theta if theta_out is None else theta_out
+    return Result(theta_out, F, grad_norm_of(ev, penalty), len(trace.rows), stop, trace.rows)
 
 
 # -- lbfgs ------------------------------------------------------------------------
