@@ -23,6 +23,13 @@ _PLAIN = {pa.int8(): np.int8, pa.int16(): np.int16, pa.int32(): np.int32,
           pa.float32(): np.float32, pa.float64(): np.float64}
 
 
+def _values_view(array, dtype) -> np.ndarray:
+    """A fixed-width array's values buffer as numpy, zero-copy (a null's slot holds
+    whatever the writer left there)."""
+    return np.frombuffer(array.buffers()[1], dtype=dtype, count=len(array),
+                         offset=array.offset * np.dtype(dtype).itemsize)
+
+
 def numpy_values(array) -> np.ndarray:
     """The values of an Arrow array (or chunked array) as numpy: zero-copy
     (``np.frombuffer``) for null-free fixed-width numbers. ``to_numpy`` gives the
@@ -37,9 +44,7 @@ def numpy_values(array) -> np.ndarray:
     dtype = _PLAIN.get(array.type)
     if dtype is None or array.null_count:
         return array.to_numpy(zero_copy_only=False)
-    itemsize = np.dtype(dtype).itemsize
-    return np.frombuffer(array.buffers()[1], dtype=dtype, count=len(array),
-                         offset=array.offset * itemsize)
+    return _values_view(array, dtype)
 
 
 def nan_filled(column):
@@ -70,9 +75,7 @@ class Gaps:
         self.bitmaps[j] = bitmap
         self.validity[j] = bitmap.address
         self.offsets[j] = column.offset
-        itemsize = np.dtype(dtype).itemsize
-        return np.frombuffer(column.buffers()[1], dtype=dtype, count=len(column),
-                             offset=column.offset * itemsize)
+        return _values_view(column, dtype)
 
     def copy(self, arrays, addresses: np.ndarray, m: int, out: np.ndarray, row: int,
              copy_columns) -> None:
