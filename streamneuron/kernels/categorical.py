@@ -220,13 +220,8 @@ def categorical_sums(X, codes, y, sw, w, b, mean, inv_scale, loss_id, grad, hess
         if robust:  # before the weights enter dL/dz: (dL/dz)**2 is weighted once, below
             for q in range(bad):
                 tg[q] = tdz[q] * tdz[q]
-        if weighted_rows:
-            sum_dz, sum_loss, sum_w = _weigh(sw, first, tloss, tdz, bad, sum_dz, sum_loss,
-                                             sum_w)
-        else:
-            for q in range(bad):
-                sum_loss += tloss[q]
-                sum_dz += tdz[q]
+        sum_dz, sum_loss, sum_w = _weigh(sw, weighted_rows, first, tloss, tdz, bad, sum_dz,
+                                         sum_loss, sum_w)
         _add_rows(grad[:d], tile, tdz, 0, bad)
         if not curvature:  # (with it, each level's dL/dz goes into its row of cross_h)
             for q in range(bad):

@@ -47,11 +47,16 @@ def _stage_curvature(tile, h, count, rows, weighted, staged):
 
 
 @njit(inline="always")
-def _weigh(sw, first, tloss, tdz, count, sum_dz, sum_loss, sum_w):
-    """The weighted rows' sums: ``dL/dz_q <- s_q dL/dz_q`` in place (the gradient rows
-    then carry the weights) for the ``count`` rows of a tile from position ``first``;
-    returns ``sum_dz + sum_q s_q dL/dz_q``, ``sum_loss + sum_q s_q L_q`` and
-    ``sum_w + sum_q s_q``."""
+def _weigh(sw, weighted, first, tloss, tdz, count, sum_dz, sum_loss, sum_w):
+    """The tile's sums for the ``count`` rows from position ``first``: returns ``sum_dz +
+    sum_q s_q dL/dz_q``, ``sum_loss + sum_q s_q L_q`` and ``sum_w + sum_q s_q``; weighted,
+    ``dL/dz_q <- s_q dL/dz_q`` in place (the gradient rows then carry the weights);
+    unweighted (``s_q = 1``), ``sum_w`` as it is (the caller counts rows)."""
+    if not weighted:
+        for q in range(count):
+            sum_loss += tloss[q]
+            sum_dz += tdz[q]
+        return sum_dz, sum_loss, sum_w
     for q in range(count):
         s = sw[first + q]
         dz = s * tdz[q]
@@ -103,13 +108,8 @@ def _pass_sums(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w, hess, meat, cur
         if robust:  # before the weights enter dL/dz: (dL/dz)**2 is weighted once, below
             for q in range(bad):
                 tg[q] = tdz[q] * tdz[q]
-        if weighted_rows:
-            sum_dz, sum_loss, sum_w = _weigh(sw, first, tloss, tdz, bad, sum_dz, sum_loss,
-                                             sum_w)
-        else:
-            for r in range(bad):
-                sum_loss += tloss[r]
-                sum_dz += tdz[r]
+        sum_dz, sum_loss, sum_w = _weigh(sw, weighted_rows, first, tloss, tdz, bad, sum_dz,
+                                         sum_loss, sum_w)
         _add_rows(grad_w, tile, tdz, 0, bad)
         if curvature:
             if loss_id == 0:
