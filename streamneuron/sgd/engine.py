@@ -226,12 +226,13 @@ def fit_sgd(source, batch_size: int | None = None, epochs: int | None = None,
             # first pass that learns the levels and fills), stored as the stream decodes them
             cache.check_space(run.source)
             run.source = Cached(run.source, cache, ROW if shuffle else run.source.layout)
+        else:
+            cache = None
         if params.validation_fraction > 0:
             run.holdout_source = second_reader(run.source)  # (encoded, as trained)
             if run.holdout_source is not run.source:
                 stack.callback(run.holdout_source.close)
-                if isinstance(run.source, Cached):  # (the units cached so far, read on
-                    # another thread)
+                if cache is not None:  # (the units cached so far, read on another thread)
                     run.holdout_source = run.source.alongside(run.holdout_source)
         with _one_blas_thread():
             return run.run(resume)
