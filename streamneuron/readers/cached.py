@@ -22,8 +22,9 @@ The run's files live in a folder of their own inside the folder given
 or is interrupted. A unit read with kept columns (``keep``, predict's) or carrying
 categorical columns not yet encoded (``extra``) is never cached; other raw columns a
 reader still decodes (a categorical column left out for its many levels) are not kept:
-nothing reads them after the pass that counts the levels. The arithmetic is unchanged: the same bits reach the
-kernel, so the weights are those of a run without the cache, bit for bit.
+nothing reads them after the pass that counts the levels. The arithmetic is unchanged:
+the same bits reach the kernel, so the weights are those of a run without the cache,
+bit for bit.
 """
 
 from __future__ import annotations
@@ -102,7 +103,10 @@ def row_bytes(source: Source) -> int:
 def unit_cache(folder: str | os.PathLike) -> Iterator[UnitCache]:
     """A fresh run-private folder inside ``folder`` (ConfigError when ``folder`` is not a
     folder or cannot be written), removed when the ``with`` ends, however it ends."""
-    given = os.fspath(folder)
+    try:
+        given = os.fspath(folder)
+    except TypeError:
+        raise ConfigError.about("cache", f"must be a folder's path, got {folder!r}") from None
     if not os.path.isdir(given):
         raise ConfigError.about("cache", f"{given}: no such folder")
     try:
