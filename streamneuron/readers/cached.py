@@ -66,9 +66,13 @@ class UnitCache:
     :class:`_Entry`; an entry is added once its file is complete, so a second reader
     on another thread never sees half a unit)."""
 
-    def __init__(self, folder: str, given: str):
-        self.folder, self.given = folder, given
+    def __init__(self, folder: str, given: str, name: str = "unit"):
+        self.folder, self.given, self.name = folder, given, name
         self.entries: dict[int, _Entry] = {}
+
+    def part(self, name: str) -> "UnitCache":
+        """Another source's units in the same folder (``name-<i>.bin``: the validation data)."""
+        return UnitCache(self.folder, self.given, name)
 
     def fail(self, exc: OSError) -> ConfigError:
         """The error of a failed write: the disk full, or the folder gone."""
@@ -77,9 +81,10 @@ class UnitCache:
         return ConfigError.about("cache", f"{self.given}: cannot write the decoded rows ({why});"
                                  " free space there, give another folder, or train without it")
 
-    def check_space(self, source: Source) -> None:
+    def check_space(self, *sources: Source) -> None:
         """ConfigError before training when the folder's disk cannot hold every unit."""
-        need = sum(u.n_rows for u in source.units) * row_bytes(source)
+        need = sum(sum(u.n_rows for u in source.units) * row_bytes(source)
+                   for source in sources)
         free = shutil.disk_usage(self.folder).free
         if need > free:
             raise ConfigError.about(
@@ -167,7 +172,7 @@ class Cached(Wrapped):
         return unit
 
     def _store(self, i: int, unit: DecodedUnit) -> None:
-        path = os.path.join(self.cache.folder, f"unit-{i}.bin")
+        path = os.path.join(self.cache.folder, f"{self.cache.name}-{i}.bin")
         X = unit.X
         row_major = self.row_major
         codes = None if unit.codes is None else np.ascontiguousarray(unit.codes)

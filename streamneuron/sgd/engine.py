@@ -168,7 +168,8 @@ def fit_sgd(source, batch_size: int | None = None, epochs: int | None = None,
     the first epoch's) writes the unit as the trainer receives it, in raw binary files of
     a run-private folder inside it; every later epoch reads them back instead of decoding
     the data again (:mod:`streamneuron.readers.cached`; disk: about the decoded rows,
-    ``8 d + 8`` bytes a row, ``+ 4`` a categorical column, ``+ 8`` weighted). The
+    ``8 d + 8`` bytes a row, ``+ 4`` a categorical column, ``+ 8`` weighted; the
+    ``validation`` data's units are kept too, written at the first check). The
     weights are the same bits as without it. The folder is removed at the end of the
     run, on an error and on an interrupt; ConfigError when ``cache`` is not a writable
     folder or its disk cannot hold the rows. Data in memory is read as it is.
@@ -224,8 +225,12 @@ def fit_sgd(source, batch_size: int | None = None, epochs: int | None = None,
         if cache is not None and run.source.reuse_buffers:  # (files; data in memory is
             # not decoded again). The units as trained (encoded, imputed, weighted: after the
             # first pass that learns the levels and fills), stored as the stream decodes them
-            cache.check_space(run.source)
+            checked = run.validation is not None and run.validation.reuse_buffers
+            cache.check_space(run.source, *([run.validation] if checked else []))
             run.source = Cached(run.source, cache, ROW if shuffle else run.source.layout)
+            if checked:  # (read in file order at each check)
+                run.validation = Cached(run.validation, cache.part("validation"),
+                                        run.validation.layout)
         else:
             cache = None
         if params.validation_fraction > 0:
