@@ -6,7 +6,8 @@ side and interleaved, at two level limits: ``--max-levels 1000`` (c10, c100, c10
 ~11,118 weights).
 
     python scripts/bench_categorical_sgd.py /work/bench-data/flights-1M.parquet \\
-        /work/bench-data/flights-10M.parquet --rounds 3 --epochs 4 [--baseline /work/main]
+        /work/bench-data/flights-10M.parquet --rounds 3 --epochs 4 [--baseline /work/main] \\
+        [--cache DIR] [--numbers 32 --limits 0]
 
 Each round, for each file and level limit, one after the other in this order:
 
