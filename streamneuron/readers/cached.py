@@ -40,10 +40,12 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from ..errors import ConfigError
+from ..units import COLUMN, ROW
 from .base import DecodedUnit, Source
 from .wrapped import Wrapped
 
-ROW, COLUMN = "row", "column"  # (units.ROW, units.COLUMN)
+# A unit read back in another layout than stored goes through a buffer of this size.
+COPY_BYTES = 8 << 20
 
 
 @dataclass(frozen=True)
@@ -203,10 +205,14 @@ class Cached(Wrapped):
                 target = out if entry.row_major else out.T
                 if target.flags.c_contiguous and out.dtype == entry.dtype:
                     _read_into(f, target)
-                else:  # another layout than stored (a read in file order): one copy more
-                    stored = np.empty(n * d, entry.dtype)
-                    _read_into(f, stored)
-                    target[...] = stored.reshape(target.shape)
+                else:  # another layout than stored (a read in file order): one copy more,
+                    # through a buffer of at most COPY_BYTES
+                    step = max(1, COPY_BYTES // max(1, target[0].nbytes))
+                    part = np.empty((min(step, len(target)),) + target.shape[1:], entry.dtype)
+                    for a in range(0, len(target), step):
+                        rows = part[:min(step, len(target) - a)]
+                        _read_into(f, rows)
+                        target[a:a + len(rows)] = rows
             y = None
             if entry.y is not None:
                 y = np.empty(n, entry.y)
