@@ -74,17 +74,25 @@ def _add_levels(A, B, cross, a, dz, tile, q, codes, i, d, lo, K, gradient):
 
 
 @njit(inline="always")
-def _prefetch_pairs(B, codes, start, stop, lo, K):
-    """Hint into cache the entries of ``B`` that rows ``[start, stop)`` (the next tile)
-    will add to: a row's diagonal-column level against its other levels, lines of a
-    matrix of ~100 MiB that a rare level's row would otherwise wait for one by one."""
+def _prefetch_levels(B, cross, codes, start, stop, d, lo, K):
+    """Hint into cache what rows ``[start, stop)`` (the next tile) will add to: each
+    level's running row of ``cross`` (its first and last value: 80 bytes may straddle
+    two lines; 0.9 MiB of rows at 11,118 weights, more than a core's L2 cache), and
+    the entries of ``B`` of a row's diagonal-column level against its other levels
+    (lines of a matrix of ~100 MiB that a rare level's row would otherwise wait for one
+    by one). Without the rows of ``cross`` a 1M-row unit's kernel took 13-19% longer
+    at 11,118 weights (the same at 1,118: the rows are in cache)."""
     k = codes.shape[1]
+    last = cross.shape[1] - 1
     for i in range(start, stop):
         big = -1
         for c in range(k):
             code = codes[i, c]
-            if code >= lo and code < lo + K:
-                big = code - lo
+            if code >= 0:
+                _prefetch(cross, code - d, 0)
+                _prefetch(cross, code - d, last)
+                if code >= lo and code < lo + K:
+                    big = code - lo
         if big >= 0:
             for c in range(k):
                 code = codes[i, c]
@@ -247,9 +255,8 @@ def categorical_sums(X, codes, y, sw, w, b, mean, inv_scale, loss_id, grad, hess
                 staged = _stage_two(tile, th, tg, bad, rows, staged_w, staged)
             else:
                 staged = _stage_curvature(tile, th, bad, rows, staged_w, staged)
-            if K > 0:
-                _prefetch_pairs(B, codes, first + count, min(n, first + count + tile_rows),
-                                lo, K)
+            _prefetch_levels(B, cross_h, codes, first + count,
+                             min(n, first + count + tile_rows), d, lo, K)
             for q in range(bad):
                 _add_levels(A, B, cross_h, th[q], tdz[q], tile, q, codes, first + q, d, lo,
                             K, True)
