@@ -11,14 +11,14 @@ descriptors (as the engine plans them: one a row group, or with curvature sums p
 a task the row groups grouped by ``partitions.task_rows``; ``--partition-rows N`` groups
 by N rows instead, 0 one row group a task), ``pass_sums`` on each (a row group read in
 pieces of ~4 MiB, the level codes encoded, the sums in the arrowhead layout of
-``fullpass/arrow.py`` with the categorical columns, the exact dense Hessian without) on
-the in-process executor's pass threads (``--threads``, default 1), the tasks' sums added in
-the reduction tree as they come (``InProcess.map_reduce``). CPU time (``time.process_time``: every thread of this
-process) rather than wall time: on a machine shared with other runs the wall time of either
-pass is inflated 2-8x by waiting for a core, and not by the same factor
-(scripts/results/bench_categorical_newton.md). Arguments: the file, --max-levels (1000:
-c10, c100, c1000; more: c10000 too), the rounds (the first, compiling and opening the
-file, is left out of the medians). Prints one JSON line (``--json``: also into a file).
+``fullpass/arrow.py`` with the categorical columns, the exact dense Hessian without) on the
+in-process executor's pass threads (``--threads``, default 1), the tasks' sums added in the
+reduction tree as they come (``InProcess.map_reduce``). CPU time (``time.process_time``:
+every thread of this process) rather than wall time: on a machine shared with other runs the
+wall time of either pass is inflated 2-8x by waiting for a core, and not by the same factor
+(scripts/results/bench_categorical_newton.md). Arguments: the file, --max-levels (1000: c10,
+c100, c1000; more: c10000 too), the rounds (the first, compiling and opening the file, is
+left out of the medians). Prints one JSON line (``--json``: also into a file).
 """
 import argparse
 import json
