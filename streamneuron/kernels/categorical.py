@@ -88,7 +88,7 @@ def _prefetch_levels(A, B, cross, codes, start, stop, d, lo, K, far_a):
     a matrix of ~100 MiB that a rare level's row would otherwise wait for one by one)
     and, with ``far_a``, the entries of ``A`` of its other pairs of levels. At 11,118
     weights ``cross``'s hints cut a 1M-row unit's kernel by 10-17% (medians of four
-    interleaved runs against ``B``'s hints alone), ``A``'s changed it by -11% to +7%
+    interleaved runs against ``B``'s hints alone), ``A``'s changed it by -11% to +8%
     (kept); at 1,118 weights ``cross``'s changed nothing and ``A``'s cost 17% (they are
     in cache). Hints only: the same bits."""
     k = codes.shape[1]
