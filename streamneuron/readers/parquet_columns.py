@@ -1,10 +1,10 @@
 """Parquet's decoded columns as numpy (:func:`numpy_values`), and a feature column with
 nulls (``--missing impute`` or ``drop``) without pyarrow's NaN-filled copy of it: its
 values buffer as it is (a null's slot holds whatever the decoder left there) and its
-validity bitmap, applied where the batch is copied into the unit (:class:`Gaps`): NaN
-at the nulls for a plain read, or, with the fill values
-(:meth:`~.parquet.ParquetSource.read_imputed`), the imputed values and the indicator
-columns written by the copy itself (:func:`streamneuron.kernels.imputed_columns_into`).
+validity bitmap, applied where the batch is copied into the unit (:class:`Gaps`), by
+the copy itself (:func:`streamneuron.kernels.imputed_columns_into`): NaN at the nulls for
+a plain read, or, with the fill values (:meth:`~.parquet.ParquetSource.read_imputed`),
+the imputed values and the indicator columns.
 """
 
 from __future__ import annotations
