@@ -113,3 +113,36 @@ def test_observed_moments_same_numbers_in_either_layout_and_against_numpy():
         full = moments(np.ascontiguousarray(X[:, 5:]), sw)  # no gap: moments' numbers
         np.testing.assert_array_equal(mean[5:], full[0])
         np.testing.assert_array_equal(m2[5:], full[1])
+
+
+def test_first_pass_marks_only_the_row_groups_with_nulls(tmp_path):
+    """The reader marks a unit's columns with nulls (``DecodedUnit.gaps``, from Arrow's
+    null counts: the file's statistics or none), and the first pass gives the same
+    numbers with or without statistics, against pandas: nulls in ``a``'s first row
+    group only, a NaN value (not a null, not marked) in ``b``'s second."""
+    import pyarrow.parquet as pq
+
+    from streamneuron.stats import first_pass
+
+    r = np.random.default_rng(6)
+    df = pd.DataFrame({"a": r.normal(size=200), "b": r.normal(size=200),
+                       "y": (r.random(200) < 0.5).astype(int)})
+    df.loc[r.random(200) < 0.2, "a"] = np.nan
+    df.loc[100:, "a"] = r.normal(size=100)
+    df.loc[150, "b"] = np.nan
+    results = []
+    for statistics in (True, False):
+        path = tmp_path / f"stats-{statistics}.parquet"
+        table = pa.table({"a": pa.array(df["a"].to_numpy(), mask=df["a"].isna().to_numpy()),
+                          "b": pa.array(df["b"].to_numpy()), "y": df["y"].to_numpy()})
+        pq.write_table(table, path, row_group_size=100, write_statistics=statistics)
+        source = sn.open_source(path, label="y", missing="impute")
+        marks = [source.read(i).gaps for i in range(2)]
+        assert marks[0].tolist() == [True, False] and marks[1] is None
+        moments, imputed = first_pass(source, max_levels=100, reference=False)
+        results.append((moments.mean, moments.m2, imputed.fills))
+        np.testing.assert_allclose(imputed.fills.values, df[["a", "b"]].mean(), rtol=1e-12)
+        assert imputed.fills.indicators == ("a", "b")
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    np.testing.assert_array_equal(results[0][1], results[1][1])
+    assert results[0][2] == results[1][2]
