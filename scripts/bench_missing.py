@@ -2,9 +2,12 @@
 the same file without gaps.
 
     python scripts/bench_missing.py [--rows 1000000] [--features 20] [--repeat 3] [--root DIR]
+        [--data DIR] [--parts sgd,gd,first,decode]
 
 (``--root``: the checkout whose ``streamneuron`` is timed, default this one: the code
-before a change, side by side with it.)
+before a change, side by side with it. ``--data``: a folder for the three files, written
+there once and reused by later runs (never inside the repository); default a temporary
+one. ``--parts``: which of the timings below, default all.)
 
 Two Parquet files of float32 features (row groups of 65,536 rows), written once to a
 temporary folder: ``clean`` without gaps, ``gappy`` the same values with 3% of 5 of the
@@ -144,19 +147,31 @@ def main() -> None:
     parser.add_argument("--features", type=int, default=20)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--root", default=str(ROOT), help="the checkout to time")
+    parser.add_argument("--data", help="a folder for the files, written once and reused")
+    parser.add_argument("--parts", default="sgd,gd,first,decode",
+                        help="which timings (sgd, gd, first, decode), comma-separated")
     args = parser.parse_args()
     _D[0] = args.features
+    parts = {"sgd": ("SGD epoch", sgd_epoch), "gd": ("full pass (gd)", full_pass),
+             "first": ("first pass", standardization), "decode": ("Parquet decode", decode)}
+    chosen = [parts[p] for p in args.parts.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
-        clean, gappy, wide = write(Path(tmp), args.rows, args.features)
-        for fn in (sgd_epoch, full_pass, standardization):  # compile, warm the page cache
-            fn(clean, "error")
-            fn(gappy, "impute")
+        folder = Path(args.data or tmp)
+        files = [folder / f"{name}.parquet" for name in ("clean", "gappy", "wide")]
+        if args.data and all(f.exists() for f in files):
+            clean, gappy, wide = files
+        else:
+            folder.mkdir(parents=True, exist_ok=True)
+            clean, gappy, wide = write(folder, args.rows, args.features)
+        for _, fn in chosen:  # compile, warm the page cache
+            if fn is not decode:
+                fn(clean, "error")
+                fn(gappy, "impute")
         print(f"{sn.__file__}; load average {os.getloadavg()[0]:.1f}")
         print(f"{args.rows:,} rows x {args.features} float32 features; gappy: "
               f"{GAPPY_COLUMNS} columns {GAP_FRACTION:.0%} null (impute: "
               f"{args.features + GAPPY_COLUMNS} columns)")
-        for name, fn in (("SGD epoch", sgd_epoch), ("full pass (gd)", full_pass),
-                         ("first pass", standardization), ("Parquet decode", decode)):
+        for name, fn in chosen:
             a, b, c = [], [], []
             for _ in range(args.repeat):
                 a.append(fn(clean, "error"))

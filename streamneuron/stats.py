@@ -120,7 +120,11 @@ class Observed:
 
     @classmethod
     def of(cls, X: np.ndarray, sample_weight: np.ndarray | None = None,
-           names: Sequence[str] = (), rows_read=None) -> "Observed":
+           names: Sequence[str] = (), rows_read=None,
+           gaps: np.ndarray | None = None) -> "Observed":
+        """``gaps``: the columns known to hold a missing value (``DecodedUnit.gaps``: the
+        reader saw nulls there), summed skipping them from the first: one read of each
+        instead of two; None: none known. The same numbers either way."""
         from .kernels import observed_moments
 
         X = _float_rows(X)
@@ -128,7 +132,9 @@ class Observed:
         sw = _weights_of(sample_weight, n)
         total = float(sw.sum()) if sw.shape[0] else float(n)
         if d:
-            weight, mean, m2, missing = observed_moments(X, sw)
+            known = np.zeros(d, dtype=np.bool_) if gaps is None else \
+                np.ascontiguousarray(gaps, dtype=np.bool_)
+            weight, mean, m2, missing = observed_moments(X, sw, known)
         else:
             weight, mean, m2, missing = np.zeros(0), np.zeros(0), np.zeros(0), \
                 np.zeros(0, dtype=np.int64)
@@ -201,7 +207,7 @@ def observed_moments(source, on_block=None) -> "Observed":
 
     total = None
     for block in iter_blocks(source, Position(), epochs=1, shuffle=False, seed=0):
-        part = Observed.of(block.X, block.w, source.feature_names, block)
+        part = Observed.of(block.X, block.w, source.feature_names, block, block.gaps)
         total = part if total is None else total.merge(part)
         if on_block is not None:
             on_block(block)

@@ -72,7 +72,7 @@ class Block:
     """
 
     __slots__ = ("X", "y", "_order", "_labels", "position", "units", "bounds", "held",
-                 "_kept", "w", "_row_weights", "wheres", "codes", "extras")
+                 "_kept", "w", "_row_weights", "wheres", "codes", "extras", "gaps")
 
     def __init__(self, X: np.ndarray, decoded: list[DecodedUnit], order, position: Position,
                  units: list[int], held: np.ndarray | None = None):
@@ -83,6 +83,8 @@ class Block:
         # columns, or not yet encoded); ``extras``, each unit's raw columns (counting).
         self.codes = _joined([unit.codes for unit in decoded])
         self.extras = [unit.extra for unit in decoded]
+        known = [unit.gaps for unit in decoded if unit.gaps is not None]  # (DecodedUnit.gaps)
+        self.gaps = np.logical_or.reduce(known) if known else None
         self.bounds = np.cumsum([0] + [unit.n_rows for unit in decoded])
         self.wheres = [unit.where for unit in decoded]
         self.position, self.units = position, units

@@ -52,6 +52,10 @@ class DecodedUnit:
       None when every row weighs 1;
     * ``codes``: reserved for categorical columns: an (n, k) block of integer level
       codes beside the float block ``X``. Always None for now.
+    * ``gaps``: (d,) bool, the columns of ``X`` known to hold a NaN (a reader that saw
+      the nulls it wrote as NaN: Parquet's); None: not known. A hint, for
+      ``--missing impute``'s first pass (:class:`~streamneuron.stats.Observed`): a
+      column not marked may still hold one.
     """
 
     X: np.ndarray
@@ -60,6 +64,7 @@ class DecodedUnit:
     extra: dict = field(default_factory=dict)
     w: np.ndarray | None = None
     codes: np.ndarray | None = None
+    gaps: np.ndarray | None = None
 
     @property
     def n_rows(self) -> int:

@@ -297,10 +297,17 @@ def test_observed_moments_kernel_against_numpy():
     r = np.random.default_rng(4)
     X = r.normal(size=(3000, 10))
     X[r.random((3000, 10)) < 0.1] = np.nan
+    X[1000:, 4] = r.normal(size=2000)  # gaps in its first block of 1024 rows only
     X[:, 5:] = r.normal(size=(3000, 5))  # no gap: moments' very numbers
+    # the columns known to hold a gap (DecodedUnit.gaps): none, the right ones, all of
+    # them (5: too many): the same bits
+    hints = (np.zeros(10, dtype=bool), np.arange(10) < 5, np.ones(10, dtype=bool))
     for sw in (np.empty(0), r.integers(0, 3, 3000).astype(float)):
         for A in (X, np.asfortranarray(X)):
-            weight, mean, m2, missing = observed_moments(A, sw)
+            weight, mean, m2, missing = observed_moments(A, sw, hints[0])
+            for known in hints[1:]:
+                for got, want in zip(observed_moments(A, sw, known), (weight, mean, m2, missing)):
+                    np.testing.assert_array_equal(got, want)
             s = np.ones(3000) if not sw.size else sw
             present = ~np.isnan(X)
             np.testing.assert_array_equal(missing, (~present).sum(axis=0))

@@ -79,7 +79,11 @@ def test_parquet_read_imputed_and_nan_against_pandas(tmp_path):
         plain.cut_units(60)
         rows = [source.read(i).X for i in range(len(source.units))]
         np.testing.assert_array_equal(np.vstack(rows), expected)
-        nan = np.vstack([plain.read(i).X for i in range(len(plain.units))])
+        units = [plain.read(i) for i in range(len(plain.units))]
+        nan = np.vstack([unit.X for unit in units])
+        for unit in units:  # the columns the reader saw nulls in (DecodedUnit.gaps)
+            gaps = np.isnan(unit.X).any(axis=0)
+            assert (unit.gaps is None and not gaps.any()) or (unit.gaps == gaps).all()
         np.testing.assert_array_equal(np.isnan(nan), df[["a", "b", "k"]].isna().to_numpy())
         np.testing.assert_array_equal(np.nan_to_num(nan, nan=7.0),
                                       df[["a", "b", "k"]].astype("float64").fillna(7.0))
@@ -94,8 +98,8 @@ def test_observed_moments_same_numbers_in_either_layout_and_against_numpy():
     X[:, :4][r.random((n, 4)) < 0.05] = np.nan
     X[1030:, 4] = np.nan  # a gap in the second block only
     for sw in (np.empty(0), r.random(n)):
-        a = observed_moments(X, sw)
-        b = observed_moments(np.asfortranarray(X), sw)
+        a = observed_moments(X, sw, np.zeros(11, dtype=bool))
+        b = observed_moments(np.asfortranarray(X), sw, np.arange(11) < 5)  # (known gaps)
         for u, v in zip(a, b):
             np.testing.assert_array_equal(u, v)
         weight, mean, m2, missing = a
@@ -109,3 +113,36 @@ def test_observed_moments_same_numbers_in_either_layout_and_against_numpy():
         full = moments(np.ascontiguousarray(X[:, 5:]), sw)  # no gap: moments' numbers
         np.testing.assert_array_equal(mean[5:], full[0])
         np.testing.assert_array_equal(m2[5:], full[1])
+
+
+def test_first_pass_marks_only_the_row_groups_with_nulls(tmp_path):
+    """The reader marks a unit's columns with nulls (``DecodedUnit.gaps``, from Arrow's
+    null counts: the file's statistics or none), and the first pass gives the same
+    numbers with or without statistics, against pandas: nulls in ``a``'s first row
+    group only, a NaN value (not a null, not marked) in ``b``'s second."""
+    import pyarrow.parquet as pq
+
+    from streamneuron.stats import first_pass
+
+    r = np.random.default_rng(6)
+    df = pd.DataFrame({"a": r.normal(size=200), "b": r.normal(size=200),
+                       "y": (r.random(200) < 0.5).astype(int)})
+    df.loc[r.random(200) < 0.2, "a"] = np.nan
+    df.loc[100:, "a"] = r.normal(size=100)
+    df.loc[150, "b"] = np.nan
+    results = []
+    for statistics in (True, False):
+        path = tmp_path / f"stats-{statistics}.parquet"
+        table = pa.table({"a": pa.array(df["a"].to_numpy(), mask=df["a"].isna().to_numpy()),
+                          "b": pa.array(df["b"].to_numpy()), "y": df["y"].to_numpy()})
+        pq.write_table(table, path, row_group_size=100, write_statistics=statistics)
+        source = sn.open_source(path, label="y", missing="impute")
+        marks = [source.read(i).gaps for i in range(2)]
+        assert marks[0].tolist() == [True, False] and marks[1] is None
+        moments, imputed = first_pass(source, max_levels=100, reference=False)
+        results.append((moments.mean, moments.m2, imputed.fills))
+        np.testing.assert_allclose(imputed.fills.values, df[["a", "b"]].mean(), rtol=1e-12)
+        assert imputed.fills.indicators == ("a", "b")
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    np.testing.assert_array_equal(results[0][1], results[1][1])
+    assert results[0][2] == results[1][2]

@@ -75,7 +75,8 @@ class KeptRows:
             elif keep.size:
                 yield DecodedUnit(X=np.ascontiguousarray(unit.X[keep]), y=unit.y[keep],
                                   where=unit.where, w=None if unit.w is None else unit.w[keep],
-                                  codes=None if unit.codes is None else unit.codes[keep])
+                                  codes=None if unit.codes is None else unit.codes[keep],
+                                  gaps=unit.gaps)  # (the unit's: still a valid hint)
 
     @staticmethod
     def wrap(bag, read, data, source, fraction: float, seed: int):

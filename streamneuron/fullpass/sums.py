@@ -339,7 +339,7 @@ def pass_moments(items: list, read: Callable[[list], Iterable[DecodedUnit]],
         if counts is not None:
             counts.add(unit.extra)
         if observed:
-            m = Observed.of(unit.X, unit.w, features, unit)
+            m = Observed.of(unit.X, unit.w, features, unit, unit.gaps)
             total = m if total is None else total.merge(m)
             continue
         m = (CoMoments.of(unit.X, unit.y, unit.w) if with_labels

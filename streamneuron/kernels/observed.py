@@ -67,8 +67,16 @@ def _present_sums(X, sw, weighted, j, start, stop, center):
     return ((p0 + p4) + (p2 + p6)) + ((p1 + p5) + (p3 + p7)), have, rows
 
 
+@njit(inline="always")
+def _present_of(X, sw, weighted, j, start, stop, center):
+    """:func:`_present_sums` with ``weighted`` a constant in each call."""
+    if weighted:
+        return _present_sums(X, sw, True, j, start, stop, center)
+    return _present_sums(X, sw, False, j, start, stop, center)
+
+
 @njit(cache=True, nogil=True)
-def observed_moments(X, sw):
+def observed_moments(X, sw, known):
     """:func:`moments` of the values present (``--missing impute``'s first pass): per
     column ``(weight, mean, m2, missing)`` with NaN skipped, ``weight_j`` the rows'
     weight where column ``j`` has a value (its row count unweighted), ``missing_j`` the
@@ -77,10 +85,15 @@ def observed_moments(X, sw):
         mean_j = sum_{i present} s_i x_ij / weight_j,   m2_j = sum_{i present} s_i (x_ij - mean_j)**2
 
     Block by block (``MOMENT_BLOCK`` rows), by :func:`moments`'s very loop, so that a
-    column without a gap gets its very numbers at its speed. The first phase sums every
-    column so (a NaN makes the block's sum NaN); a column whose block sum is NaN (a gap
-    in that block) is summed again skipping the NaN (:func:`_present_sums`), and in the
-    second phase by that alone (the loop takes the runs of columns without one). An
+    column without a gap gets its very numbers at its speed. In the first phase a
+    column ``known`` to hold a gap (``known[j]``: the reader saw nulls in it; only
+    speed depends on it) is summed skipping the NaN first (:func:`_present_sums`),
+    which counts its gaps; every other column, and a known one without a gap in the
+    block, by :func:`moments`'s loop (a NaN makes the block's sum NaN: that column is
+    then summed again skipping the NaN). In the second phase a column with a gap in
+    the block is summed by :func:`_present_sums` alone (the loop takes the runs of
+    columns without one). Either way a block's column with a gap gets the skipping
+    sum, one without the loop's: the same numbers whatever ``known`` says. An
     infinity makes ``m2`` non-finite (the caller names it).
     """
     n, d = X.shape
@@ -89,6 +102,8 @@ def observed_moments(X, sw):
     weight = np.zeros(d)
     missing = np.zeros(d, dtype=np.int64)
     part = np.zeros(d)
+    have = np.zeros(d)  # a gap column's present weight and rows in the block
+    rows = np.zeros(d, dtype=np.int64)
     weighted = sw.shape[0] > 0
     if n == 0:
         return weight, mean, m2, missing
@@ -101,15 +116,21 @@ def observed_moments(X, sw):
             start = b * MOMENT_BLOCK
             stop = min(n, start + MOMENT_BLOCK)
             part[:] = 0.0
+            if phase == 0:
+                for j in range(d):
+                    if known[j]:
+                        s, h, r = _present_of(X, sw, weighted, j, start, stop, np.nan)
+                        if r < stop - start:  # a gap: this sum is the column's
+                            gaps[b, j] = True
+                            part[j], have[j], rows[j] = s, h, r
             j1 = 0
             while j1 < d:
-                # the next run of at most ``group`` columns (without a gap: phase 1)
+                # the next run of at most ``group`` columns without a gap (found yet)
                 j0 = j1
-                if phase == 1:
-                    while j0 < d and gaps[b, j0]:
-                        j0 += 1
+                while j0 < d and gaps[b, j0]:
+                    j0 += 1
                 j1 = j0
-                while j1 < d and j1 - j0 < group and not (phase == 1 and gaps[b, j1]):
+                while j1 < d and j1 - j0 < group and not gaps[b, j1]:
                     j1 += 1
                 _moment_block(X, sw, mean, part, start, stop, j0, j1, phase, weighted)
             block = 0.0  # the block's weight (moments' total, block by block)
@@ -117,21 +138,19 @@ def observed_moments(X, sw):
                 for i in range(start, stop):
                     block += sw[i]
             for j in range(d):
-                if phase == 0 and part[j] != part[j]:  # a NaN: a gap in this block
-                    gaps[b, j] = True
-                if gaps[b, j]:
-                    center = np.nan if phase == 0 else mean[j]
-                    if weighted:
-                        part[j], have, rows = _present_sums(X, sw, True, j, start, stop, center)
-                    else:
-                        part[j], have, rows = _present_sums(X, sw, False, j, start, stop,
-                                                            center)
-                    if phase == 0:
-                        missing[j] += (stop - start) - rows
+                if phase == 0 and not gaps[b, j] and part[j] != part[j]:
+                    gaps[b, j] = True  # a NaN not known of: summed again without it
+                    part[j], have[j], rows[j] = _present_of(X, sw, weighted, j, start,
+                                                            stop, np.nan)
+                elif phase == 1 and gaps[b, j]:
+                    part[j], _, _ = _present_of(X, sw, weighted, j, start, stop, mean[j])
+                if phase == 0:
+                    if gaps[b, j]:
+                        missing[j] += (stop - start) - rows[j]
                         if weighted:
-                            weight[j] += have
-                elif phase == 0 and weighted:
-                    weight[j] += block
+                            weight[j] += have[j]
+                    elif weighted:
+                        weight[j] += block
                 into[j] += part[j]
         if phase == 0:
             for j in range(d):

@@ -361,6 +361,7 @@ class ParquetSource(Source):
         if keep:
             return self._read_whole(u, where, keep, out)
         gaps = Gaps(d, fills, self.dtype) if self.missing != "error" else None
+        nulls = np.zeros(d, dtype=np.bool_)  # the columns with a null (DecodedUnit.gaps)
         columns = list(dict.fromkeys(self.feature_names + self._extra_columns()))
         index = None
         labels, weights = [], []
@@ -383,6 +384,7 @@ class ParquetSource(Source):
                         self._nulls(column, u, where)  # (raises)
                     else:
                         values = gaps.values(j, column)
+                        nulls[j] = True
                     if values.dtype != self.dtype or not values.flags.c_contiguous:
                         values = np.ascontiguousarray(values, dtype=self.dtype)
                     arrays.append(values)  # alive until copied
@@ -392,7 +394,7 @@ class ParquetSource(Source):
                 if gaps is None:
                     _copy_columns(arrays, addresses, m, out, row)
                 else:
-                    gaps.copy(arrays, addresses, m, out, row, _copy_columns)
+                    gaps.copy(addresses, m, out, row)
                 del arrays
                 if self.label:
                     labels.append(batch.column(index_of[self.label]))
@@ -413,7 +415,8 @@ class ParquetSource(Source):
         extra = {name: text_checked(pa.chunked_array(chunks, type=self._types[name]), name,
                                      where)
                  for name, chunks in categories.items()}
-        return DecodedUnit(out, y, where, extra, w)
+        return DecodedUnit(out, y, where, extra, w,
+                           gaps=nulls if fills is None and nulls.any() else None)
 
     def _extra_columns(self) -> list[str]:
         """The columns read beside the features: the label, the weight and the

@@ -1,10 +1,10 @@
 """Parquet's decoded columns as numpy (:func:`numpy_values`), and a feature column with
 nulls (``--missing impute`` or ``drop``) without pyarrow's NaN-filled copy of it: its
 values buffer as it is (a null's slot holds whatever the decoder left there) and its
-validity bitmap, applied where the batch is copied into the unit (:class:`Gaps`): NaN
-at the nulls for a plain read, or, with the fill values
-(:meth:`~.parquet.ParquetSource.read_imputed`), the imputed values and the indicator
-columns written by the copy itself (:func:`streamneuron.kernels.imputed_columns_into`).
+validity bitmap, applied where the batch is copied into the unit (:class:`Gaps`), by
+the copy itself (:func:`streamneuron.kernels.imputed_columns_into`): NaN at the nulls for
+a plain read, or, with the fill values (:meth:`~.parquet.ParquetSource.read_imputed`),
+the imputed values and the indicator columns.
 """
 
 from __future__ import annotations
@@ -64,6 +64,10 @@ class Gaps:
         self.bitmaps: dict = {}  # column -> its bitmap's buffer, alive until copied
         if fills is not None:
             self.fill, self.indicator, self.check = copy_arguments(fills, np.dtype(dtype))
+        else:  # NaN at the nulls: the same copy with NaN for fill and no indicator
+            self.fill = np.full(d, np.nan, dtype=dtype)
+            self.indicator = np.full(d, -1, dtype=np.int64)
+            self.check = np.zeros(d, dtype=np.bool_)
 
     def values(self, j: int, column) -> np.ndarray:
         """Column ``j``'s values as numpy (its nulls as they are, its bitmap kept for
@@ -77,22 +81,16 @@ class Gaps:
         self.offsets[j] = column.offset
         return _values_view(column, dtype)
 
-    def copy(self, arrays, addresses: np.ndarray, m: int, out: np.ndarray, row: int,
-             copy_columns) -> None:
-        """The batch's ``m`` rows into ``out[row:row + m]``: imputed (the fills given:
-        every column of the unit, indicators too, in one compiled copy), else
-        ``copy_columns`` (the reader's plain copy) then NaN at each null."""
-        if self.fills is not None:
-            from ..kernels import imputed_columns_into
+    def copy(self, addresses: np.ndarray, m: int, out: np.ndarray, row: int) -> None:
+        """The batch's ``m`` rows (its columns at ``addresses``, kept alive by the
+        caller) into ``out[row:row + m]`` in one compiled copy: imputed, the fills
+        given (every column of the unit, indicators too), else NaN at each null
+        (``--missing impute``'s first pass, ``drop``: no second pass over the columns
+        with nulls to write them)."""
+        from ..kernels import imputed_columns_into
 
-            check = self.check | (self.validity != 0)
-            imputed_columns_into(addresses, self.validity, self.offsets, check, m, out, row,
-                                 self.fill, self.indicator)
-        else:
-            copy_columns(arrays, addresses, m, out, row)
-            for j, bitmap in self.bitmaps.items():
-                valid = np.unpackbits(np.frombuffer(bitmap, dtype=np.uint8), bitorder="little")
-                first = int(self.offsets[j])
-                out[row + np.flatnonzero(valid[first:first + m] == 0), j] = np.nan
+        check = self.check | (self.validity != 0)
+        imputed_columns_into(addresses, self.validity, self.offsets, check, m, out, row,
+                             self.fill, self.indicator)
         self.validity[:] = 0
         self.bitmaps.clear()
