@@ -44,7 +44,7 @@ from .cluster import PersistWarning, check_where, open_executor, warn_persist
 from ..errors import ConfigError, DataError
 from .arrow import Arrow
 from .sums import (Evaluation, Sums, curvature_every, merge_moments, pass_moments,
-                   pass_sums, start_from_moments, sum_partials)
+                   pass_sums, rate_of, start_from_moments, sum_partials)
 from ..losses import get_loss
 from ..neuron import Neuron
 from ..params import (AUTO, DEFAULT, NEWTON_MAX_FEATURES, check_auto_penalty, check_newton_size,
@@ -448,7 +448,7 @@ class _Run:
             if p.solver == "newton" and p.l1 == 0 and model.levels is not None else None
 
         def evaluate(theta, curvature):  # the Hessian: a sample's when every > 1, or "exact"
-            rate = 1 if curvature == "exact" or not curvature else every
+            rate = rate_of(curvature, every)  # (or "single": float32 products, to land)
             ev = self._evaluate(model, theta, bool(curvature), rate)
             return replace(ev, hessian_sampled=True) if rate > 1 else ev
 
