@@ -134,8 +134,11 @@ def _pass_sums(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w, hess, meat, cur
                 if robust:
                     for q in range(bad):
                         tg[q] *= sw[first + q]
-            if staged + bad > staging:
-                _add_product(rows, weighted, product, staged, hess, meat, robust, single)
+            if staged + bad > staging and single:
+                _add_single(rows, weighted, product, staged, hess)
+                staged = 0
+            elif staged + bad > staging:
+                _add_product(rows, weighted, product, staged, hess, meat, robust)
                 staged = 0
             if single:
                 staged = _stage_single(tile, th, bad, rows, weighted, staged, edge)
@@ -156,8 +159,10 @@ def _pass_sums(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w, hess, meat, cur
                 staged = _stage_curvature(tile, th, bad, rows, weighted, staged)
         if bad < count:
             return sum_dz, sum_loss, sum_w, first + bad
-    if staged > 0:
-        _add_product(rows, weighted, product, staged, hess, meat, robust, single)
+    if staged > 0 and single:
+        _add_single(rows, weighted, product, staged, hess)
+    elif staged > 0:
+        _add_product(rows, weighted, product, staged, hess, meat, robust)
     if single:
         for j in range(d):
             hess[j, d] += edge[j]
@@ -235,17 +240,23 @@ def _stage_single(tile, h, count, rows, weighted, staged, edge):
 
 
 @njit(inline="always")
-def _add_product(rows, weighted, product, staged, hess, meat, robust, single):
-    """Add the staged rows' curvature (``rows^T @ weighted``, one matrix product) into
-    ``hess`` (``single``: into its features' block), and with ``robust`` the gradients'
-    outer products (the right half of ``weighted``) into ``meat``."""
+def _add_single(rows, weighted, product, staged, hess):
+    """Add the staged rows' curvature (``rows^T @ weighted``, one float32 matrix product)
+    into the features' block of ``hess``."""
     np.dot(rows[:staged].T, weighted[:staged], product)
-    if single:
-        d = product.shape[0]
-        for j in range(d):
-            for k in range(d):
-                hess[j, k] += product[j, k]
-    elif robust:
+    d = product.shape[0]
+    for j in range(d):
+        for k in range(d):
+            hess[j, k] += product[j, k]
+
+
+@njit(inline="always")
+def _add_product(rows, weighted, product, staged, hess, meat, robust):
+    """Add the staged rows' curvature (``rows^T @ weighted``, one matrix product) into
+    ``hess``, and with ``robust`` the gradients' outer products (the right half of
+    ``weighted``) into ``meat``."""
+    np.dot(rows[:staged].T, weighted[:staged], product)
+    if robust:
         d1 = hess.shape[0]
         hess += product[:, :d1]
         meat += product[:, d1:]
