@@ -43,28 +43,25 @@ def start_rows(rows: int, weights: int) -> int:
 
 def chosen(partitions: Sequence, rows: int) -> tuple[tuple, int]:
     """The partitions the sample comes from, spread evenly over the file (as many as
-    ``rows`` needs at one piece each, at most all), and the rows to take from each."""
+    ``rows`` needs at one piece each, at most all), and the pieces to take from each
+    (whole pieces: a piece is decoded whole; the nearest count, at least one)."""
     piece = max(1, max(part.units[0][1] for part in partitions))
     m = max(1, min(len(partitions), -(-rows // piece)))
     picks = sorted({int(k * len(partitions) / m) for k in range(m)})
-    return tuple(partitions[k] for k in picks), -(-rows // len(picks))
+    return tuple(partitions[k] for k in picks), max(1, round(rows / (len(picks) * piece)))
 
 
 def sample_task(items: list, read: Callable[[list], Iterable[DecodedUnit]],
-                picked: tuple, rows: int) -> list:
+                picked: tuple, pieces: int) -> list:
     """One task of the start's read: for each of ``items`` that is ``picked``, its first
-    whole pieces up to ``rows`` rows, copied (``[[(X, y, w), ...]]``; the others: ``[]``)."""
+    ``pieces`` pieces, copied (``[[(X, y, w), ...]]``; the others: ``[]``)."""
     out = []
     for item in items:
         if item not in picked:
             continue
-        held = 0
-        for unit in read([item]):
+        for _, unit in zip(range(pieces), read([item])):
             out.append((unit.X.copy(order="F"), unit.y.copy(),
                         None if unit.w is None else unit.w.copy()))
-            held += unit.X.shape[0]
-            if held >= rows:
-                break
     return [out] if out else []
 
 
