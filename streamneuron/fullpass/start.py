@@ -72,13 +72,14 @@ def concatenated(parts) -> list:
 
 def sample_start(run, model, first, every: int):
     """``(theta0, first)`` for the solver: the sample's optimum and no evaluation yet,
-    when newton runs on a large file (``every`` > 1: the sampled Hessian's rule) from zero
-    with no held-out rows, categorical columns, L1 or penalty path; else the model's
+    when newton runs on a large file (``every`` > 1: the sampled Hessian's rule), not
+    persisted, from zero, with no held-out rows, categorical columns, L1 or penalty path;
+    else the model's
     weights and ``first`` as given. ``run.start_rows``: the rows the start was fitted on."""
     p = run.params
     theta0 = np.append(model.weights, model.bias)
     run.start_rows = 0
-    if (p.solver != "newton" or every <= 1 or p.l1 > 0 or run.data.decoded
+    if (p.solver != "newton" or every <= 1 or p.l1 > 0 or run.data.decoded or p.persist
             or run.held_out[1] > 0 or run.selection is not None or run.start is not None
             or model.levels is not None):
         return theta0, first
