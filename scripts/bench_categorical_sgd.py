@@ -6,7 +6,8 @@ side and interleaved, at two level limits: ``--max-levels 1000`` (c10, c100, c10
 ~11,118 weights).
 
     python scripts/bench_categorical_sgd.py /work/bench-data/flights-1M.parquet \\
-        /work/bench-data/flights-10M.parquet --rounds 3 --epochs 4 [--baseline /work/main]
+        /work/bench-data/flights-10M.parquet --rounds 3 --epochs 4 [--baseline /work/main] \\
+        [--cache DIR] [--numbers 32 --limits 0]
 
 Each round, for each file and level limit, one after the other in this order:
 
@@ -26,6 +27,15 @@ Each round, for each file and level limit, one after the other in this order:
   run's own (``history[].seconds``) and its CPU time the process's (every thread: the
   reader thread, the kernel's, BLAS's) between two epochs' ends; both the median of the
   run's epochs after the first.
+
+``--cache DIR``: a third contender, ``cache``: this tree with ``fit_sgd(..., cache=DIR)``
+(``train --cache DIR``): every epoch after the first reads the decoded units back from the
+run's files instead of decoding the file. What writing them costs: each contender's wall
+and CPU of the set-up (from the call to the loop's start: the passes before training) and
+of the first epoch (from there to its end), and the cache's extra over this tree's, medians
+of the rounds' differences. ``--numbers N --limits 0``: a file of numbers only (``x0``..``x{N-1}``
+and ``y``, e.g. a row group of ``big.parquet``; then the standardization pass writes the
+cache and every epoch reads it).
 
 Reported: for each contender its medians over the rounds (wall and CPU seconds, CPU
 from ``time.process_time``, every thread of the process), and the epoch's ratios to each
@@ -57,7 +67,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_categorical as bc  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-LIMITS = {1000: ["c10", "c100", "c1000"], 10000: ["c10", "c100", "c1000", "c10000"]}
+LIMITS = {1000: ["c10", "c100", "c1000"], 10000: ["c10", "c100", "c1000", "c10000"], 0: []}
 NUMERIC = [f"x{j}" for j in range(8)]
 
 
@@ -93,31 +103,51 @@ def matrix_scan(path: str, cats: list[str]) -> None:
 SCANS = {"matrix scan": matrix_scan, "pyarrow scan": pyarrow_scan}
 
 
-def child(path: str, limit: int, epochs: int) -> dict:
-    """``fit_sgd`` in this process: each epoch's wall and CPU seconds, the weights' hash."""
+def child(path: str, limit: int, epochs: int, cache: str | None = None) -> dict:
+    """``fit_sgd`` in this process (``cache``: with ``cache=``): each epoch's wall and CPU
+    seconds, the wall and CPU seconds from the call to the first epoch's end (the set-up,
+    its passes and the first epoch: what writing the cache adds to), the weights' hash."""
     import hashlib
 
     import numpy as np
 
     import streamneuron as sn
+    from streamneuron.sgd import run as sgd_run
 
     marks, rows = [time.process_time()], []
+    walls = [time.perf_counter()]
+    loop = []  # (wall, CPU) when the loop starts: after the set-up and its passes
+    start = sgd_run.Run._start
+
+    def started(self, *args):
+        model = start(self, *args)
+        loop.append((time.perf_counter(), time.process_time()))
+        return model
+
+    sgd_run.Run._start = started
 
     def on_epoch(row: dict) -> None:
         marks.append(time.process_time())
+        walls.append(time.perf_counter())
         rows.append(row["seconds"])
 
-    model = sn.fit_sgd(path, label="y", categorical=LIMITS[limit], max_levels=limit,
-                       epochs=epochs, on_epoch=on_epoch)
+    model = sn.fit_sgd(path, label="y", categorical=LIMITS[limit] or None,
+                       max_levels=limit or 1000, epochs=epochs, on_epoch=on_epoch,
+                       **({"cache": cache} if cache else {}))
     digest = hashlib.sha1(np.ascontiguousarray(model.weights).tobytes()
                           + np.float64(model.bias).tobytes()).hexdigest()[:12]
     return {"wall": rows, "cpu": [b - a for a, b in zip(marks, marks[1:])],
+            "first": (walls[1] - walls[0], marks[1] - marks[0]),
+            "setup": (loop[0][0] - walls[0], loop[0][1] - marks[0]),
+            "epoch1": (walls[1] - loop[0][0], marks[1] - loop[0][1]),
             "weights": len(model.weights), "hash": digest}
 
 
-def run_child(path: str, limit: int, epochs: int, code: str) -> dict:
+def run_child(path: str, limit: int, epochs: int, code: str, cache: str | None = None) -> dict:
     argv = [sys.executable, os.path.abspath(__file__), path, "--child", str(limit),
-            "--epochs", str(epochs)]
+            "--epochs", str(epochs), "--numbers", str(len(NUMERIC))]
+    if cache:
+        argv += ["--cache", cache]
     done = subprocess.run(argv, env={**os.environ, "PYTHONPATH": code}, capture_output=True,
                           text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -204,7 +234,8 @@ def pieces(path: str, limit: int, repeat: int) -> dict:
 
 
 def side_by_side(path: str, rounds: int, epochs: int, codes: dict) -> dict:
-    """The module docstring's rounds on ``path``: every time, ratio and hash."""
+    """The module docstring's rounds on ``path``: every time, ratio and hash. ``codes``:
+    each contender's name -> (its tree's root, its cache folder or None)."""
     res: dict = {"rounds": []}
     for limit, cats in LIMITS.items():  # warm-up reads (page cache) for every contender
         for scan in SCANS.values():
@@ -216,9 +247,10 @@ def side_by_side(path: str, rounds: int, epochs: int, codes: dict) -> dict:
                 row[f"{name} {limit}"] = clocked(scan, path, cats)
             names = list(codes) if r % 2 == 0 else list(reversed(codes))
             for name in names:
-                s = run_child(path, limit, epochs, codes[name])
+                s = run_child(path, limit, epochs, *codes[name])
                 row[f"{name} {limit}"] = (statistics.median(s["wall"][1:]),
                                           statistics.median(s["cpu"][1:]))
+                row[f"{name} {limit} first"] = (*s["setup"], *s["epoch1"])
                 row[f"{name} {limit} hash"] = s["hash"]
                 res.setdefault("weights", {})[limit] = s["weights"]
         res["rounds"].append(row)
@@ -238,6 +270,14 @@ def side_by_side(path: str, rounds: int, epochs: int, codes: dict) -> dict:
                     line[f"{what} / {scan}"] = statistics.median(ratios)
                     line[f"{what} / {scan} rounds"] = ratios
             line["hashes"] = sorted({row[f"{key} hash"] for row in res["rounds"]})
+            for what, at in (("setup wall", 0), ("setup cpu", 1), ("epoch 1 wall", 2),
+                             ("epoch 1 cpu", 3)):  # the set-up (its passes), the first epoch
+                line[f"first {what}"] = statistics.median(
+                    row[f"{key} first"][at] for row in res["rounds"])
+                if name != "this":  # ... its extra over this tree's without a cache
+                    line[f"first {what} extra"] = statistics.median(
+                        row[f"{key} first"][at] - row[f"this {limit} first"][at]
+                        for row in res["rounds"])
             summary[key] = line
         for scan in SCANS:
             summary[f"{scan} {limit}"] = {
@@ -258,12 +298,21 @@ def main() -> int:
     ap.add_argument("--optimum", type=float, nargs="*", default=[],
                     help="J* of each file at --max-levels 10000")
     ap.add_argument("--pieces", action="store_true", help="CPU seconds, in this process")
+    ap.add_argument("--cache", metavar="DIR", help="also this tree with fit_sgd(cache=DIR) "
+                    "(train --cache DIR): contender 'cache'")
+    ap.add_argument("--numbers", type=int, default=8,
+                    help="the number columns x0..x{N-1} (8: the flights-like file)")
+    ap.add_argument("--limits", type=int, nargs="+", default=[1000, 10000],
+                    help="--max-levels values (0: numbers only, no categorical column)")
     ap.add_argument("--child", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--json")
     args = ap.parse_args()
-    if args.child:
-        print(json.dumps(child(args.files[0], args.child, args.epochs)))
+    NUMERIC[:] = [f"x{j}" for j in range(args.numbers)]
+    if args.child is not None:
+        print(json.dumps(child(args.files[0], args.child, args.epochs, args.cache)))
         return 0
+    for limit in set(LIMITS) - set(args.limits):
+        del LIMITS[limit]
     if args.pieces:
         results = {}
         for path in args.files:
@@ -277,7 +326,8 @@ def main() -> int:
             with open(args.json, "w") as f:
                 json.dump(results, f, indent=1)
         return 0
-    codes = {"this": ROOT, **({"baseline": args.baseline} if args.baseline else {})}
+    codes = {"this": (ROOT, None), **({"cache": (ROOT, args.cache)} if args.cache else {}),
+             **({"baseline": (args.baseline, None)} if args.baseline else {})}
     results: dict = {}
     for path in args.files:
         res = results[path] = side_by_side(path, args.rounds, args.epochs, codes)
@@ -294,6 +344,13 @@ def main() -> int:
                       + ", ".join(f"{q:.2f}" for q in line[f"{what} / {scan} rounds"]) + ")"
                       for what in ("wall", "cpu") for scan in SCANS)
                   + f"; weights {', '.join(line['hashes'])}")
+            print("    " + "; ".join(
+                f"{part}: wall {line[f'first {part} wall']:.3f} s, CPU "
+                f"{line[f'first {part} cpu']:.3f} s" + (
+                    "" if f"first {part} wall extra" not in line else
+                    f" (+{line[f'first {part} wall extra']:.3f} s, "
+                    f"+{line[f'first {part} cpu extra']:.3f} s over this tree's)")
+                for part in ("setup", "epoch 1")))
     if args.gap:
         with tempfile.TemporaryDirectory() as workdir:
             for path, optimum in zip(args.files, args.optimum or [None] * len(args.files)):

@@ -289,6 +289,10 @@ PARAMS: dict[str, Param] = _entries(
           default_text="every 30 s and each epoch"),
     Param("checkpoint_seconds", Number(0, strict=True, unit="seconds"), 30.0, SGD,
           help="sgd: write the checkpoint at least every T seconds."),
+    Param("cache", Text(), None, SGD, metavar="DIR",
+          help="sgd: keep the decoded rows in a run-private folder inside DIR (about 8 bytes a "
+               "number, 4 a level code, 8 the label) and read them back in every epoch after "
+               "the first instead of decoding the data again; removed when the run ends."),
     Param("scheduler", Text(), None, FULL_PASS, metavar="ADDRESS", commands=("train", "summary"),
           help="gd/newton/lbfgs: address of a running Dask scheduler."),
     Param("workers", Whole(0, note="0: in this process"), None, FULL_PASS, inert=0,

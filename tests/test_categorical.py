@@ -268,6 +268,15 @@ def test_bad_categorical_input(files, tmp_path, capsys):
     assert code == 0, err
     assert "origin (left out: more than 5 levels)" in err
     assert [c.name for c in sn.load_model(out).levels.columns] == ["carrier"]
+    # ... and is decoded no more (the caller's source still reads it)
+    from streamneuron.levels import LevelCounts
+    from streamneuron.readers.encoded import encode_source
+    source = sn.open_source(files["train_path"], label="y")
+    counts = LevelCounts(source.categorical, 5)
+    counts.add(source.read(0).extra)
+    encoded = encode_source(source, counts, reference=False)
+    assert "origin" not in encoded.read(0).extra and encoded.left_out[-1][0] == "origin"
+    assert "origin" in source.read(0).extra
 
 
 def test_text_that_is_not_utf8_is_one_line_naming_row_column_and_bytes(tmp_path, capsys):

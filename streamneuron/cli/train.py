@@ -94,6 +94,11 @@ def train(ctx, data, label, output, features, exclude, y_key, history_path, plot
         require_matplotlib()
     check_params(**{name: value for name, value in settings.items() if name != "mode"})
     check_modes(mode, given(ctx, settings), settings)
+    if settings["cache"] is not None:  # refused before any work (a probe, removed)
+        from ..readers.cached import unit_cache
+
+        with unit_cache(settings["cache"]):
+            pass
     check_auto_penalty(mode, l2=settings["l2"], l1=settings["l1"], cv=settings["cv"],
                        validation_fraction=settings["validation_fraction"],
                        validation=bool(settings["validation"]))
