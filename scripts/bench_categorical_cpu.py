@@ -4,18 +4,21 @@ columns only, side by side in alternating rounds (medians), and of newton's solv
 
     python scripts/bench_categorical_cpu.py /work/bench-data/flights-1M.parquet 1000 5
     python scripts/bench_categorical_cpu.py FILE 10000 5 --threads 2 --json out.json
+    python scripts/bench_categorical_cpu.py FILE 10000 5 --partition-rows 0   # a unit a task
 
-A pass here is what ``fit_gd`` runs for newton: the file's partitions (one a row group) as
-persisted descriptors, ``pass_sums`` on each (a row group read in pieces of ~4 MiB, the
-level codes encoded, the sums in the arrowhead layout of ``fullpass/arrow.py`` with the
-categorical columns, the exact dense Hessian without) on the in-process executor's pass
-threads (``--threads``, default 1), the tasks' sums added in the reduction tree as they
-come (``InProcess.map_reduce``). CPU time (``time.process_time``: every thread of this
-process) rather than wall time: on a machine shared with other runs the wall time of either
-pass is inflated 2-8x by waiting for a core, and not by the same factor
-(scripts/results/bench_categorical_newton.md). Arguments: the file, --max-levels (1000:
-c10, c100, c1000; more: c10000 too), the rounds (the first, compiling and opening the
-file, is left out of the medians). Prints one JSON line (``--json``: also into a file).
+A pass here is what ``fit_gd`` runs for newton: the file's partitions as persisted
+descriptors (as the engine plans them: one a row group, or with curvature sums past 16 MiB
+a task the row groups grouped by ``partitions.task_rows``; ``--partition-rows N`` groups
+by N rows instead, 0 one row group a task), ``pass_sums`` on each (a row group read in
+pieces of ~4 MiB, the level codes encoded, the sums in the arrowhead layout of
+``fullpass/arrow.py`` with the categorical columns, the exact dense Hessian without) on the
+in-process executor's pass threads (``--threads``, default 1), the tasks' sums added in the
+reduction tree as they come (``InProcess.map_reduce``). CPU time (``time.process_time``:
+every thread of this process) rather than wall time: on a machine shared with other runs the
+wall time of either pass is inflated 2-8x by waiting for a core, and not by the same factor
+(scripts/results/bench_categorical_newton.md). Arguments: the file, --max-levels (1000: c10,
+c100, c1000; more: c10000 too), the rounds (the first, compiling and opening the file, is
+left out of the medians). Prints one JSON line (``--json``: also into a file).
 """
 import argparse
 import json
@@ -29,10 +32,11 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from streamneuron.fullpass.arrow import Arrow  # noqa: E402
 from streamneuron.fullpass.cluster import InProcess, _blas_threads  # noqa: E402
-from streamneuron.fullpass.partitions import FileData, read_units  # noqa: E402
+from streamneuron.fullpass.partitions import FileData, read_units, task_rows  # noqa: E402
 from streamneuron.fullpass.solvers import newton_step  # noqa: E402
 from streamneuron.fullpass.sums import Sums, pass_sums, sum_partials  # noqa: E402
 from streamneuron.levels import LevelCounts  # noqa: E402
+from streamneuron.params import newton_bytes  # noqa: E402
 from streamneuron.readers import open_source  # noqa: E402
 from streamneuron.readers.encoded import encode_source  # noqa: E402
 
@@ -43,6 +47,7 @@ def main() -> int:
     ap.add_argument("max_levels", type=int)
     ap.add_argument("rounds", type=int)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--partition-rows", type=int, default=None)
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     cats = ["c10", "c100", "c1000"] + (["c10000"] if args.max_levels > 1000 else [])
@@ -60,8 +65,11 @@ def main() -> int:
     params_num = np.concatenate([w[:d], [0.0], np.zeros(d), np.ones(d)])
     features = [f"x{j}" for j in range(d)]
     executor = InProcess(args.threads)
-    bags = {name: executor.persist(FileData(source, None).bag())
-            for name, source in (("cat", enc), ("num", num))}
+    rows = {"cat": (task_rows(enc, newton_bytes(p, arrow.K)) if args.partition_rows is None
+                    else args.partition_rows or None),
+            "num": args.partition_rows or None}  # (the numeric sums are small: a unit a task)
+    data = {name: FileData(source, rows[name]) for name, source in (("cat", enc), ("num", num))}
+    bags = {name: executor.persist(data[name].bag()) for name in data}
 
     def one_pass(name):
         params, layout = (params_cat, arrow) if name == "cat" else (params_num, None)
@@ -87,7 +95,8 @@ def main() -> int:
         [a / b for a, b in zip(kept["cat"], kept["num"])])
     out["file"] = os.path.basename(args.file)
     out["threads"] = args.threads
-    out["partitions"] = len(FileData(enc, None).partitions)
+    out["partitions"] = len(data["cat"].partitions)
+    out["partition_rows"] = rows["cat"]
     out["arrow"] = arrow.describe()
     out["load_average"] = os.getloadavg()
     out["rounds"] = res
