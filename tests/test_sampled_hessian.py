@@ -241,3 +241,44 @@ def test_newton_stop_past_the_last_point_needs_a_full_step_and_a_small_contracti
     damped.stepped(step * 1e3, 0.5)  # a damped step measures no contraction
     assert damped(ev, step, True) is None
     assert damped(ev, step, True) == NewtonStop.HERE  # inside the gap twice, no full step
+
+
+def test_newton_on_a_file_starts_from_a_sample_and_lands_with_float32_products(
+        sample_small_data, tmp_path, monkeypatch):
+    """On a large file (here: sampled even at test size) newton starts from the optimum of
+    a sample of the rows, fitted in memory (``info["start_rows"]``), and lands with every
+    row's Hessian from float32 products: the same optimum as a start at zero with the
+    float64 Hessian, in fewer passes, and the same bits run after run. The float32 kernel
+    keeps the exact gradient, bit for bit, and its Hessian is within 1e-6 of float64's."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from streamneuron.fullpass import solvers, start
+
+    rng = np.random.default_rng(7)
+    n, d = 40_000, 6
+    X = rng.standard_normal((n, d)) @ (np.eye(d) + 0.3)
+    y = (rng.random(n) < 1 / (1 + np.exp(-(X[:, :3].sum(axis=1) - 0.5)))).astype(np.float64)
+    path = tmp_path / "big.parquet"
+    table = pa.table({**{f"x{j}": X[:, j] for j in range(d)}, "y": y})
+    pq.write_table(table, path, row_group_size=5000)
+    fit = lambda: sn.fit_gd(str(path), label="y", solver="newton", l2=1e-3,  # noqa: E731
+                            standardize=False, workers=0)
+    new, again = fit(), fit()
+    assert new.info["start_rows"] == 5000 and new.info["converged"]
+    assert np.array_equal(new.weights, again.weights) and new.bias == again.bias
+    monkeypatch.setattr(start, "START_ROWS_PER_WEIGHT", 0)  # from zero ...
+    monkeypatch.setattr(solvers, "SINGLE_MAX_CONDITION", 0.0)  # ... landing in float64
+    old = fit()
+    assert old.info["start_rows"] == 0
+    assert new.info["passes"] < old.info["passes"]
+    scale = max(np.max(np.abs(old.weights)), 1.0)
+    np.testing.assert_allclose(new.weights, old.weights, rtol=0, atol=2e-6 * scale)
+    # the kernel: the exact gradient, and the Hessian within float32's rounding
+    Xf, w = np.asfortranarray(X), old.weights
+    g64, H64, g32, H32 = np.zeros(d), np.zeros((d + 1, d + 1)), np.zeros(d), np.zeros((d + 1, d + 1))
+    args = (np.empty(0), w, old.bias, np.zeros(d), np.ones(d), 0)
+    s64 = kernels.gradient_hessian_sums(Xf, y, *args, g64, H64)
+    s32 = kernels.single_hessian_sums(Xf, y, *args, g32, H32)
+    assert np.array_equal(g32, g64) and s32 == s64
+    np.testing.assert_allclose(_mirror(H32), _mirror(H64), rtol=1e-6, atol=1e-6 * n)

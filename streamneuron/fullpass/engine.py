@@ -44,7 +44,7 @@ from .cluster import PersistWarning, check_where, open_executor, warn_persist
 from ..errors import ConfigError, DataError
 from .arrow import Arrow
 from .sums import (Evaluation, Sums, curvature_every, merge_moments, pass_moments,
-                   pass_sums, start_from_moments, sum_partials)
+                   pass_sums, rate_of, start_from_moments, sum_partials)
 from ..losses import get_loss
 from ..neuron import Neuron
 from ..params import (AUTO, DEFAULT, NEWTON_MAX_FEATURES, check_auto_penalty, check_newton_size,
@@ -58,6 +58,7 @@ from .solvers import SOLVERS, Options
 from ..stats import model_columns, pending_fills
 from ..stop import StopReason
 from .learn import learn_columns
+from .start import sample_start
 from ..warmstart import initial_model
 from ..weighting import check_class_weight, check_total, describe_weights
 
@@ -447,12 +448,11 @@ class _Run:
         self.arrow = Arrow.of(self.d, model.levels) \
             if p.solver == "newton" and p.l1 == 0 and model.levels is not None else None
 
-        def evaluate(theta, curvature):  # the Hessian: a sample's when every > 1, or "exact"
-            rate = 1 if curvature == "exact" or not curvature else every
-            ev = self._evaluate(model, theta, bool(curvature), rate)
-            return replace(ev, hessian_sampled=True) if rate > 1 else ev
+        def evaluate(theta, curvature):  # the Hessian: a sample's (every > 1), "exact", "single"
+            ev = self._evaluate(model, theta, bool(curvature), rate_of(curvature, every))
+            return replace(ev, hessian_sampled=True) if rate_of(curvature, every) > 1 else ev
 
-        theta0 = np.append(model.weights, model.bias)
+        theta0, first = sample_start(self, model, first, every)  # (large files: start.py)
         solver = SOLVERS[p.solver]
         if p.solver == "newton":
             result = solver(evaluate, theta0, options, report, first=first)
@@ -467,7 +467,7 @@ class _Run:
                       "objective": result.objective,
                       "grad_norm": result.grad_norm, "where": self.executor.kind,
                       "history": history, "params": asdict(p),
-                      "partitions": len(self.data.partitions),
+                      "partitions": len(self.data.partitions), "start_rows": self.start_rows,
                       "nonzero": int(np.count_nonzero(model.weights)), "hessian_every": every}
         if self.arrow is not None:
             model.info["hessian"] = self.arrow.describe()

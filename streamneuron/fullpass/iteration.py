@@ -215,7 +215,9 @@ class NewtonStop:
       ``e`` a step, the same from step to step (``rho ~ e``): ``CONTRACTION_MARGIN rho
       ||s|| <= M``; the exact one squares it, ``err' <= K err**2`` with ``K ~ ||s|| /
       ||s_prev||**2`` as the run showed: ``CONTRACTION_MARGIN rho**2 ||s|| <= M``
-      (the margin: the next contraction may be a little worse than the last);
+      (the margin: the next contraction may be a little worse than the last), with
+      ``rho**2 + ev.hessian_error`` for a Hessian from float32 products (its rounding
+      moves the step by at most that much, relative);
     * ``HERE`` when the previous point met the gap test too and its step was not a full
       one, or this step is no shorter than ``STALLED`` times it: the steps no longer
       shrink (the gradient's rounding: no pass would make the weights better).
@@ -240,8 +242,9 @@ class NewtonStop:
         verdict = None
         if gap_met and float(np.max(np.abs(step))) <= bound:
             verdict = self.HERE
-        elif gap_met and self.last_full_step > 0.0 and CONTRACTION_MARGIN * size * (
-                size / self.last_full_step) ** (1 if ev.hessian_sampled else 2) <= bound:
+        elif gap_met and self.last_full_step > 0.0 and CONTRACTION_MARGIN * size * ((
+                size / self.last_full_step) ** (1 if ev.hessian_sampled else 2)
+                + ev.hessian_error) <= bound:
             verdict = self.PAST
         elif gap_met and self.gap_met_before and size >= STALLED * self.last_full_step:
             verdict = self.HERE

@@ -48,7 +48,8 @@ and, without L1, the weights' remaining error is at most ``tol`` relative to the
 the Newton step's own (it estimates it), or, one step past the last point read, the
 error that step leaves as the run's last contraction predicts (:class:`NewtonStop`);
 on large data the Hessian is a sample's, but for the pass of the step predicted to land
-inside the gap, whose exact Hessian takes the last step.
+inside the gap, whose Hessian of every row (from float32 products when well conditioned)
+takes the last step.
 ``lbfgs``: up to ``LBFGS_ENDGAME_MAX_WEIGHTS`` weights, as newton: once its own estimate
 of the gap (the quasi-Newton model's ``pg' H^-1 pg / 2``, directions it has not explored
 taken as flat as the flattest seen) is within ``LBFGS_ENDGAME tol |F|``, its next pass
@@ -88,6 +89,14 @@ NEWTON_MARGIN = 0.25
 # sqrt(weights / sampled rows): by ~1e-4 on the 8M x 32 file), so that step's pass sums
 # the exact Hessian: the stop's last step (NewtonStop.PAST) is then an exact Newton step.
 SAMPLED_LANDING = 1000.0
+# ... and that pass sums every row's Hessian from float32 products ("single",
+# kernels.single_hessian_sums: the matrix products ~1.5x faster) when the sampled Hessian's
+# condition number kappa is at most SINGLE_MAX_CONDITION: the products' rounding, taken as
+# SINGLE_ERROR of ||H|| (measured ~1e-8 on the 8M x 32 file), moves a Newton step by at
+# most SINGLE_ERROR kappa, relative, which the stop adds to the step's contraction
+# (NewtonStop); else in float64 ("exact").
+SINGLE_ERROR = 1e-6
+SINGLE_MAX_CONDITION = 1e3
 # lbfgs stops when its estimate of the gap is below this fraction of ``tol`` (the
 # estimate errs by up to ~2x either way near the optimum: the margin keeps it inside);
 # OWL-QN (l1 > 0, 10 pairs) at LBFGS_L1_MARGIN.
@@ -206,6 +215,21 @@ def newton_step(hessian: np.ndarray | ArrowHessian, gradient: np.ndarray) -> np.
 
 
 
+def condition(hessian: np.ndarray | ArrowHessian) -> float:
+    """The condition number of a (positive definite) Hessian: its largest eigenvalue over
+    its smallest (infinite when singular or arrowhead: never summed in float32)."""
+    if not isinstance(hessian, np.ndarray):
+        return math.inf
+    values = np.linalg.eigvalsh(hessian)
+    return float(values[-1] / values[0]) if values[0] > 0.0 else math.inf
+
+
+def landing(hessian: np.ndarray | ArrowHessian) -> str:
+    """The Hessian of newton's landing pass: ``"single"`` (float32 products) when the
+    sampled ``hessian`` is well conditioned (``SINGLE_MAX_CONDITION``), else ``"exact"``."""
+    return "single" if condition(hessian) <= SINGLE_MAX_CONDITION else "exact"
+
+
 def cholesky_direction(ev: Evaluation, penalty: Penalty, threshold: float) -> Direction:
     """Newton's direction ``d = -H^-1 g`` (:func:`newton_step`; the L2 term is in ``H``
     and ``g``): ``q(d) = g.d / 2``, the slope ``g.d = -(Newton decrement)**2``."""
@@ -253,8 +277,10 @@ def newton(evaluate: Evaluate, theta: np.ndarray, options: Options,
     / sampled rows) <= 0.22`` by :func:`~streamneuron.fullpass.sums.curvature_every`'s
     rule, moves the prediction by at most ``1 / (1 - e)``): the gradient, summed over
     every row, decides; a sampled Hessian steers and weighs it, except that the pass of
-    the step predicted to land inside the gap (``SAMPLED_LANDING``) sums the exact one,
-    so that the stop's last step is an exact Newton step. With the weights' bound
+    the step predicted to land inside the gap (``SAMPLED_LANDING``) sums every row's
+    (:func:`landing`: from float32 products, ``SINGLE_ERROR`` of it, when its condition
+    number is at most ``SINGLE_MAX_CONDITION``, else in float64), so that the stop's last
+    step is a Newton step with the whole Hessian. With the weights' bound
     (:class:`NewtonStop`) the run may end one Newton step past the last point read: its
     ``objective`` is then the quadratic model's there, ``F + q(d)`` (off by the model's
     error, ~``e |q(d)|``, ``|q(d)| <= NEWTON_MARGIN tol |F|``), its ``grad_norm`` the last
@@ -292,7 +318,7 @@ def newton(evaluate: Evaluate, theta: np.ndarray, options: Options,
             F = F if theta_out is None else F + d.model  # (the model's F at theta + d)
             break
         if ev.hessian_sampled and -d.model <= SAMPLED_LANDING * threshold:
-            curvature = "exact"  # this step lands inside the gap: the last step is exact
+            curvature = landing(ev.hessian)  # this step lands inside the gap: an exact last step
         trial = line_search(evaluate, penalty, lambda t: ev.theta + t * d.step,
                             lambda t, x: F + ARMIJO_C1 * t * d.slope, curvature=curvature,
                             start=ev)
@@ -302,6 +328,8 @@ def newton(evaluate: Evaluate, theta: np.ndarray, options: Options,
         if weights_stop is not None:
             weights_stop.stepped(d.step, trial.t)
         ev, F = trial.evaluation, trial.objective
+        if curvature == "single":
+            ev = replace(ev, hessian_error=SINGLE_ERROR * condition(ev.hessian))
         trace.row(F, grad_norm_of(ev, penalty), decrement=d.decrement, step=trial.t)
         runaway = trace.runaway(ev.theta, F)
         if runaway:

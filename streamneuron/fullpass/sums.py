@@ -52,6 +52,7 @@ class Evaluation:
     gradient: np.ndarray
     hessian: np.ndarray | ArrowHessian | None = None  # arrowhead: categorical columns
     hessian_sampled: bool = False  # the Hessian from a sample of the rows (it only steers)
+    hessian_error: float = 0.0  # a bound on ||H^-1 E||, E the Hessian's rounding (single)
 
     @property
     def grad_norm(self) -> float:
@@ -196,7 +197,8 @@ def add_unit_sums(acc: np.ndarray, unit: DecodedUnit, features: Sequence[str],
     (None: unweighted); ``features`` name the columns in a message about a bad value.
     ``every`` > 1: the curvature of a sample of about one row in ``every`` (newton's
     steering Hessian, :func:`~streamneuron.kernels.sampled_hessian_sums`); 1: exact
-    (always with level codes). ``arrow``: the matrices' layout with level codes
+    (always with level codes); :data:`SINGLE`: every row's, from float32 products
+    (:func:`~streamneuron.kernels.single_hessian_sums`, newton's landing step). ``arrow``: the matrices' layout with level codes
     (:mod:`.arrow`; None: dense). ``levels``: a task's :class:`LevelSums`, whose
     running sums take the units' level rows until :meth:`LevelSums.fold` (None: added
     into ``acc`` with this unit's)."""
@@ -223,6 +225,10 @@ def add_unit_sums(acc: np.ndarray, unit: DecodedUnit, features: Sequence[str],
         meat = acc[d + HEAD + square:].reshape(d + 1, d + 1)
         sum_dz, sum_loss, sum_w, bad = kernels.hessian_meat_sums(
             unit.X, unit.y, weights, w, b, mean, inv_scale, loss_id, acc[:d], hess, meat)
+    elif acc.shape[0] > d + HEAD and every == SINGLE:
+        hess = acc[d + HEAD:].reshape(d + 1, d + 1)
+        sum_dz, sum_loss, sum_w, bad = kernels.single_hessian_sums(
+            unit.X, unit.y, weights, w, b, mean, inv_scale, loss_id, acc[:d], hess)
     elif acc.shape[0] > d + HEAD and every > 1:
         hess = acc[d + HEAD:].reshape(d + 1, d + 1)
         sum_dz, sum_loss, sum_w, bad = kernels.sampled_hessian_sums(
@@ -298,6 +304,19 @@ SAMPLE_EVERY = 16
 SAMPLE_MIN_ROWS = 10_000
 SAMPLE_ROWS_PER_WEIGHT = 20
 CURVATURES = ("exact", "sampled")
+# The ``every`` of a pass whose Hessian is every row's from float32 products: newton's
+# landing pass after sampled ones, when the Hessian is well conditioned (solvers.landing).
+SINGLE = 0
+
+
+def rate_of(curvature: bool | str, every: int) -> int:
+    """The ``every`` of a pass (:func:`add_unit_sums`) for what newton asks of it:
+    ``True`` its steering Hessian (a sample's when ``every`` > 1), ``"exact"`` every row's
+    in float64, ``"single"`` every row's from float32 products (:data:`SINGLE`); no
+    curvature: 1."""
+    if curvature == "single":
+        return SINGLE
+    return every if curvature is True else 1
 
 
 def curvature_every(curvature: str, rows: int, weights: int, levels: bool = False) -> int:

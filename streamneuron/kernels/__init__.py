@@ -5,7 +5,8 @@ The package, by what the pieces are for:
 * :mod:`.sgd`: the SGD step kernels (:func:`sgd_block`, :func:`apply_update`);
 * :mod:`.sums`: the full-pass sum kernels (:func:`gradient_sums`,
   :func:`gradient_hessian_sums`, :func:`sampled_hessian_sums` (newton's steering
-  curvature from a sample of the rows), :func:`hessian_meat_sums`, :func:`moments`);
+  curvature from a sample of the rows), :func:`single_hessian_sums` (every row's, from
+  float32 products: newton's landing step), :func:`hessian_meat_sums`, :func:`moments`);
 * :mod:`.categorical`: the same sums for rows with categorical level codes
   (:func:`categorical_sums`, :func:`level_logits`);
 * :mod:`.categorical_sgd`: SGD's steps for rows with level codes (:func:`sgd_codes_block`,
@@ -112,6 +113,7 @@ columns_into = Announced(_apply.columns_into)
 gradient_sums = Announced(_sums.gradient_sums)
 gradient_hessian_sums = Announced(_sums.gradient_hessian_sums)
 sampled_hessian_sums = Announced(_sums.sampled_hessian_sums)
+single_hessian_sums = Announced(_sums.single_hessian_sums)
 hessian_meat_sums = Announced(_sums.hessian_meat_sums)
 moments = Announced(_sums.moments)
 observed_moments = Announced(_observed.observed_moments)
@@ -132,7 +134,7 @@ logits_with_levels = _categorical.logits_with_levels
 
 __all__ = [
     "sgd_block", "apply_update", "compile_ahead", "Rows", "Arrays", "gradient_sums", "gradient_hessian_sums",
-    "sampled_hessian_sums",
+    "sampled_hessian_sums", "single_hessian_sums",
     "hessian_meat_sums", "moments", "observed_moments", "impute_into", "imputed_columns_into", "l1_newton_direction", "logits", "gather", "columns_into",
     "new_state", "STATE", "OK", "PAUSED", "NONFINITE", "categorical_sums", "level_logits", "csr_of", "schur_complement",
     "sgd_codes_block", "sync_levels", "finish_levels", "lazy_applies", "logits_with_levels",

@@ -1,7 +1,8 @@
 """The full-pass sum kernels: :func:`gradient_sums` (one partition's partial
 gradient sums at fixed weights, for every full-pass solver),
 :func:`gradient_hessian_sums` (the same and Newton's curvature sums, in one read),
-:func:`sampled_hessian_sums` (the curvature of a sample of the rows: newton's steering)
+:func:`sampled_hessian_sums` (the curvature of a sample of the rows: newton's steering),
+:func:`single_hessian_sums` (every row's, from float32 products: newton's landing step)
 and :func:`moments`
 (per-column mean and squared deviations, for the standardization pass);
 :func:`hessian_meat_sums` (the same read also sums the gradient outer products, for
@@ -68,23 +69,32 @@ def _weigh(sw, weighted, first, tloss, tdz, count, sum_dz, sum_loss, sum_w):
 
 
 @njit(inline="always")
+def _staging(d, curvature, robust):
+    """The float64 staging of the Hessian sums: ``CURVATURE_ROWS`` rows of ``x~ = (x,
+    1)``, of ``h x~`` (and ``g x~`` beside them with ``robust``), their product."""
+    staging = CURVATURE_ROWS if curvature else 0
+    width = 2 * (d + 1) if robust else d + 1  # [h x~] or [h x~, g x~] side by side
+    return (np.zeros((staging, d + 1)), np.zeros((staging, width)),
+            np.empty((d + 1, width) if curvature else (0, 0)))
+
+
+@njit(inline="always")
 def _pass_sums(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w, hess, meat, curvature,
-               robust, every):
-    """The one body of the four kernels below; ``curvature`` (the Hessian sums) and
-    ``robust`` (the gradients' outer products too) are constants in each. ``sw``: the
-    rows' weights, or empty (unweighted: no multiplication at all). ``every`` > 1: the
-    Hessian of a sample of the rows (:func:`sampled_hessian_sums`), 1: of every row."""
+               robust, every, rows, weighted, product, single):
+    """The one body of the five kernels below; ``curvature`` (the Hessian sums),
+    ``robust`` (the gradients' outer products too) and ``single`` are constants in each.
+    ``sw``: the rows' weights, or empty (unweighted: no multiplication at all). ``every``
+    > 1: the Hessian of a sample of the rows (:func:`sampled_hessian_sums`), 1: of every
+    row. ``rows``, ``weighted``, ``product``: the staging (:func:`_staging`; ``single``:
+    float32, the features only, :func:`single_hessian_sums`)."""
     n, d = X.shape
     weighted_rows = sw.shape[0] > 0
     tile, ty, tz, tdz, tloss = _workspace(d)
     tile_rows = tile.shape[0]
     th = np.empty(tile_rows, dtype=np.float64)
     tg = np.empty(tile_rows if robust else 0, dtype=np.float64)
-    staging = CURVATURE_ROWS if curvature else 0
-    width = 2 * (d + 1) if robust else d + 1  # [h x~] or [h x~, g x~] side by side
-    rows = np.zeros((staging, d + 1))
-    weighted = np.zeros((staging, width))
-    product = np.empty((d + 1, width) if curvature else (0, 0))
+    staging = rows.shape[0]
+    edge = np.zeros(d + 1 if single else 0)  # single: sum s h x~ (the bias's row), float64
     staged = 0
     sampled = curvature and every > 1
     exact_diag = np.zeros(d + 1 if sampled else 0)  # sum s h x~_j**2 over every row
@@ -124,10 +134,15 @@ def _pass_sums(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w, hess, meat, cur
                 if robust:
                     for q in range(bad):
                         tg[q] *= sw[first + q]
-            if staged + bad > staging:
+            if staged + bad > staging and single:
+                _add_single(rows, weighted, product, staged, hess)
+                staged = 0
+            elif staged + bad > staging:
                 _add_product(rows, weighted, product, staged, hess, meat, robust)
                 staged = 0
-            if sampled:
+            if single:
+                staged = _stage_single(tile, th, bad, rows, weighted, staged, edge)
+            elif sampled:
                 for q in range(bad):
                     hq = th[q]
                     for j in range(d):
@@ -144,8 +159,15 @@ def _pass_sums(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w, hess, meat, cur
                 staged = _stage_curvature(tile, th, bad, rows, weighted, staged)
         if bad < count:
             return sum_dz, sum_loss, sum_w, first + bad
-    if staged > 0:
+    if staged > 0 and single:
+        _add_single(rows, weighted, product, staged, hess)
+    elif staged > 0:
         _add_product(rows, weighted, product, staged, hess, meat, robust)
+    if single:
+        for j in range(d):
+            hess[j, d] += edge[j]
+            hess[d, j] += edge[j]
+        hess[d, d] += edge[d]
     if sampled:
         raise_diagonal(hess, before, exact_diag)
     return sum_dz, sum_loss, sum_w, -1
@@ -199,6 +221,36 @@ def raise_diagonal(hess, before, exact_diag):
 
 
 @njit(inline="always")
+def _stage_single(tile, h, count, rows, weighted, staged, edge):
+    """Append ``count`` tile rows' features ``x`` to ``rows`` and ``h x`` to ``weighted``
+    (float32), from position ``staged``, and add ``sum h x~`` (float64) into ``edge``;
+    returns the new position."""
+    d = tile.shape[1]
+    for q in range(count):
+        hq = h[q]
+        for j in range(d):
+            v = tile[q, j]
+            hv = hq * v
+            rows[staged, j] = v
+            weighted[staged, j] = hv
+            edge[j] += hv
+        edge[d] += hq
+        staged += 1
+    return staged
+
+
+@njit(inline="always")
+def _add_single(rows, weighted, product, staged, hess):
+    """Add the staged rows' curvature (``rows^T @ weighted``, one float32 matrix product)
+    into the features' block of ``hess``."""
+    np.dot(rows[:staged].T, weighted[:staged], product)
+    d = product.shape[0]
+    for j in range(d):
+        for k in range(d):
+            hess[j, k] += product[j, k]
+
+
+@njit(inline="always")
 def _add_product(rows, weighted, product, staged, hess, meat, robust):
     """Add the staged rows' curvature (``rows^T @ weighted``, one matrix product) into
     ``hess``, and with ``robust`` the gradients' outer products (the right half of
@@ -223,8 +275,10 @@ def gradient_sums(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w):
     exactly). The tiles, logits and vectorized losses of :func:`sgd_block`
     (a tile is one span: the weights are fixed); rows are summed in file order.
     """
+    rows, weighted, product = _staging(X.shape[1], False, False)
     return _pass_sums(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w,
-                      np.empty((0, 0)), np.empty((0, 0)), False, False, 1)
+                      np.empty((0, 0)), np.empty((0, 0)), False, False, 1, rows, weighted,
+                      product, False)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -239,8 +293,9 @@ def gradient_hessian_sums(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w, hess
     product (``rows^T @ weighted``): the same numbers on one machine every time;
     another CPU's BLAS may round the last bit differently.
     """
+    rows, weighted, product = _staging(X.shape[1], True, False)
     return _pass_sums(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w, hess,
-                      np.empty((0, 0)), True, False, 1)
+                      np.empty((0, 0)), True, False, 1, rows, weighted, product, False)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -258,8 +313,29 @@ def sampled_hessian_sums(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w, hess,
     (:func:`raise_diagonal`). ``every = 1``: :func:`gradient_hessian_sums` exactly.
     Not for standard errors (``summary``): they take the exact Hessian.
     """
+    rows, weighted, product = _staging(X.shape[1], True, False)
     return _pass_sums(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w, hess,
-                      np.empty((0, 0)), True, False, every)
+                      np.empty((0, 0)), True, False, every, rows, weighted, product, False)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def single_hessian_sums(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w, hess):
+    """:func:`gradient_hessian_sums` with the features' block of the Hessian from
+    single-precision products: newton's steering curvature over every row (the pass that
+    lands inside the gap, after sampled ones) at about half the matrix products' cost;
+    the gradient, loss and weight sums are the exact ones (those of :func:`gradient_sums`).
+
+    Each ``CURVATURE_ROWS`` rows' ``sum s h x x^T`` is one float32 matrix product (BLAS's
+    sgemm: the rows' ``x`` and ``h x`` rounded to float32, the products summed in float32
+    over those rows: a relative error of ~1e-7 to 1e-6 an entry), added into ``hess`` in
+    float64; the bias's row and column (``sum s h x``, ``sum s h``) are summed in float64.
+    Not for standard errors (``summary``): they take :func:`gradient_hessian_sums`.
+    """
+    rows = np.zeros((CURVATURE_ROWS, X.shape[1]), dtype=np.float32)
+    weighted = np.zeros((CURVATURE_ROWS, X.shape[1]), dtype=np.float32)
+    product = np.empty((X.shape[1], X.shape[1]), dtype=np.float32)
+    return _pass_sums(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w, hess,
+                      np.empty((0, 0)), True, False, 1, rows, weighted, product, True)
 
 
 @njit(inline="always")
@@ -295,8 +371,9 @@ def hessian_meat_sums(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w, hess, me
     Returns what :func:`gradient_sums` returns. Both matrices come from one matrix
     product per ``CURVATURE_ROWS`` rows (``rows^T @ [h x~, g x~]``), in row order.
     """
+    rows, weighted, product = _staging(X.shape[1], True, True)
     return _pass_sums(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w, hess, meat, True,
-                      True, 1)
+                      True, 1, rows, weighted, product, False)
 
 
 # Rows summed together before joining the column total (a two-level sum: error
