@@ -99,7 +99,9 @@ class Block:
             self._order = self._order()
         if not self._kept:
             order = self._order
-            self._order = order[~self.held[order]] if order.size else np.flatnonzero(~self.held)
+            # (in file order as int32 too, like a shuffled block's order: one kernel type)
+            self._order = order[~self.held[order]] if order.size else np.flatnonzero(
+                ~self.held).astype(np.int32 if len(self.held) < 2**31 else np.int64)
             self._kept = True
         return self._order
 

@@ -22,6 +22,9 @@ def _mirror(H):
 
 
 def _kernel_pair(X, y, sw, w, every):
+    # column-major, as a pass over in-memory rows hands them to the kernel: the variant
+    # the fits below compile (the layouts themselves: tests/test_kernels.py)
+    X = np.asfortranarray(X)
     d = X.shape[1]
     m, s = np.zeros(d), np.ones(d)
     out = []
@@ -36,7 +39,7 @@ def _kernel_pair(X, y, sw, w, every):
 def test_sampled_pass_keeps_the_exact_gradient_and_a_close_hessian(weighted):
     rng = np.random.default_rng(0)
     n, d = 80_000, 6
-    X = rng.standard_normal((n, d))
+    X = np.asfortranarray(rng.standard_normal((n, d)))  # (the same values; see _kernel_pair)
     y = (rng.random(n) < 0.4).astype(np.float64)
     sw = rng.uniform(0.5, 2.0, n) if weighted else np.empty(0)
     w = rng.standard_normal(d) * 0.5

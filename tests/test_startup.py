@@ -244,3 +244,25 @@ def test_a_cold_run_trains_the_same_bits_with_or_without_its_helper(table, tmp_p
     for result in results:
         assert result["weights"] == warm.weights.tolist()
         assert result["bias"] == warm.bias
+
+
+def test_numbas_cache_files_are_written_under_a_lock(tmp_path):
+    """Processes sharing numba's cache (Dask workers, the helper, test workers) save a
+    function's index and data files one at a time: a save and a load hold a lock on a
+    file beside the index (numba's own files are written without one)."""
+    import fcntl
+
+    from numba.core.caching import IndexDataCacheFile
+
+    import streamneuron.kernels  # noqa: F401  (sets the lock up)
+
+    assert IndexDataCacheFile.save.locked
+    cache = IndexDataCacheFile(str(tmp_path), "kernel", "stamp")
+    cache.save(("sig", "machine", "hash"), b"compiled")
+    cache.save(("other", "machine", "hash"), b"other")
+    assert cache.load(("sig", "machine", "hash")) == b"compiled"
+    assert cache.load(("other", "machine", "hash")) == b"other"
+    lock = tmp_path / "kernel.nbi.lock"
+    assert lock.exists()
+    with open(lock) as handle:  # free again: neither call kept it
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

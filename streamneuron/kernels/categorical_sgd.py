@@ -52,6 +52,7 @@ from .categorical_lazy import AHEAD, SPAN, _finish_lazy, _sgd_codes_lazy, _span_
 from .common import (NONFINITE, OK, PAUSED, _add_rows, _average, _first_nonfinite, _losses,
                      _step)
 from .intrinsics import _prefetch_row
+from .sgd import same_order_type
 
 
 # The lazy rule when the level weights are at least this many times the most a batch
@@ -83,6 +84,7 @@ def sgd_codes_block(rows, codes: np.ndarray, arrays, rule, *, start: int = 0,
     numbers = (int(rule.batch_size), float(rule.lr), float(rule.power), float(rule.l2),
                float(rule.average), float(rule.l1))
     stop = rows.X.shape[0] if stop is None else stop
+    rows = same_order_type(rows)
     if levels is not None:
         return _sgd_codes_lazy(
             rows.X, codes, rows.labels, rows.order, rows.weights, rows.mean, rows.inv_scale,

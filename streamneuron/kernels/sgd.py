@@ -107,8 +107,20 @@ def _sgd_block_key(rows: Rows, rule) -> tuple:
 
 def _sgd_block_args(rows: Rows, arrays: Arrays, rule, start: int = 0, stop: int | None = None,
                     max_updates: int = -1) -> tuple:
-    return (tuple(rows), tuple(arrays), _numbers(rule), start,
+    return (tuple(same_order_type(rows)), tuple(arrays), _numbers(rule), start,
             rows.X.shape[0] if stop is None else stop, max_updates)
+
+
+# File order, as the kernels are handed it: an empty order of the type a shuffled block's
+# has (int32), so that file order and shuffled rows share a compiled kernel.
+NO_ORDER = np.empty(0, dtype=np.int32)
+
+
+def same_order_type(rows: Rows) -> Rows:
+    """``rows`` with an empty ``order`` (file order) as :data:`NO_ORDER`: numba compiles a
+    kernel per type of its arguments, and an empty order's type is no matter."""
+    return rows if rows.order.shape[0] or rows.order.dtype == NO_ORDER.dtype else \
+        rows._replace(order=NO_ORDER)
 
 
 def compile_ahead(rows: Rows, arrays: Arrays, rule) -> bool:

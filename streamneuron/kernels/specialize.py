@@ -15,10 +15,18 @@ The first run after an install finds numba's cache empty and compiles for second
 i.e. the command line without ``--quiet``). Whether the cache holds a compiled
 function is read from numba's cache index (private parts of numba: if they change,
 nothing is said and nothing else changes).
+
+Several processes share numba's cache (Dask workers, the helper of :mod:`.ahead`, test
+workers), and numba writes a function's cache, an index and numbered data files,
+without a lock: two processes saving variants of one function at once can both take
+number 1, and the index then names the other's code (numba issue 10128). Here each
+save and load of a function's cache holds a lock on a file beside its index
+(:func:`_lock_cache_files`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
 from typing import Any, Callable
@@ -113,3 +121,46 @@ class _AnyMachine:
     @staticmethod
     def magic_tuple():
         return None
+
+
+def _lock_cache_files() -> None:
+    """Make numba's saves of a function's cache one at a time across processes (and a
+    load wait for a save): ``fcntl.flock`` on ``<index>.lock``, exclusive to save,
+    shared to load. Where there is no ``fcntl`` (or numba's cache is laid out
+    otherwise: private parts of numba), numba's own unlocked files."""
+    try:
+        import fcntl
+
+        from numba.core.caching import IndexDataCacheFile
+    except ImportError:
+        return
+    save, load = IndexDataCacheFile.save, IndexDataCacheFile.load
+    if getattr(save, "locked", False) or not hasattr(IndexDataCacheFile, "_load_index"):
+        return
+
+    @contextlib.contextmanager
+    def held(cache_file, how):
+        try:
+            handle = open(cache_file._index_path + ".lock", "a")
+        except (OSError, AttributeError):  # an unwritable folder: as numba does
+            handle = None
+        if handle is None:
+            yield
+            return
+        with handle:
+            fcntl.flock(handle, how)
+            yield
+
+    def locked_save(self, key, data):
+        with held(self, fcntl.LOCK_EX):
+            return save(self, key, data)
+
+    def locked_load(self, key):
+        with held(self, fcntl.LOCK_SH):
+            return load(self, key)
+
+    locked_save.locked = True
+    IndexDataCacheFile.save, IndexDataCacheFile.load = locked_save, locked_load
+
+
+_lock_cache_files()
