@@ -44,6 +44,17 @@ def gather(values, order, out):
 TRANSPOSE_AHEAD = 1024
 
 
+@njit(inline="always")
+def _column_ahead(address, out, count, ahead, line):
+    """The decoded column at ``address`` (``count`` values of ``out``'s type), its rows
+    ``[ahead, ahead + TILE)`` hinted into cache (one hint a cache line): the next tile of
+    a transpose into row-major ``out``, read while this tile is written."""
+    column = carray(_pointer(address, out), count)
+    for q in range(ahead, min(count, ahead + TILE), line):
+        _prefetch1(column, q)
+    return column
+
+
 @njit(cache=True, nogil=True)
 def columns_into(addresses, count, out, first):
     """``out[first + r, j] = column_j[r]`` for ``r < count``: the decoded columns of a
@@ -68,9 +79,7 @@ def columns_into(addresses, count, out, first):
         stop = min(count, start + TILE)
         ahead = start + TRANSPOSE_AHEAD
         for j in range(d):
-            column = carray(_pointer(addresses[j], out), count)
-            for q in range(ahead, min(count, ahead + TILE), line):
-                _prefetch1(column, q)
+            column = _column_ahead(addresses[j], out, count, ahead, line)
             for r in range(start, stop):
                 out[first + r, j] = column[r]
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 from numba import carray, njit
 
-from .apply import TRANSPOSE_AHEAD
+from .apply import TRANSPOSE_AHEAD, _column_ahead
 from .common import TILE
-from .intrinsics import _pointer, _prefetch1
+from .intrinsics import _pointer
 
 
 @njit(inline="always")
@@ -109,9 +109,7 @@ def imputed_columns_into(addresses, validity, offsets, check, count, out, first,
         stop = min(count, start + TILE)
         ahead = start + TRANSPOSE_AHEAD
         for j in range(d):
-            column = carray(_pointer(addresses[j], out), count)
-            for q in range(ahead, min(count, ahead + TILE), line):
-                _prefetch1(column, q)
+            column = _column_ahead(addresses[j], out, count, ahead, line)
             if not check[j]:
                 for r in range(start, stop):
                     out[first + r, j] = column[r]
