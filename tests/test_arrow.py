@@ -41,19 +41,27 @@ def _one_hot_sums(X, codes, y, sw, w, b):
             (Xt * (sw * (prob - y) ** 2)[:, None]).T @ Xt)
 
 
+def _rows(rng, n, d, sizes, no_weight):
+    """``n`` random rows: ``d`` numbers, a level code of each column (the columns' weights
+    after the numbers', in order; in the columns ``no_weight`` a tenth of the rows -1: no
+    weight, a reference level or an unseen one), labels and row weights."""
+    offsets = np.cumsum([0] + sizes)
+    X = rng.standard_normal((n, d))
+    codes = np.stack([d + offsets[c] + rng.integers(0, k, n) for c, k in enumerate(sizes)],
+                     axis=1).astype(np.int32)
+    for c in no_weight:
+        codes[rng.random(n) < 0.1, c] = -1
+    y = (rng.random(n) < 0.4).astype(float)
+    return X, codes, y, 2 * rng.random(n)
+
+
 @pytest.mark.parametrize("sparse", [True, False])
 def test_arrowhead_parts_solve_and_inverse_diagonal_are_the_dense_ones(monkeypatch, sparse):
     monkeypatch.setattr(arrow_module, "SPARSE_SHARE", 1.0 if sparse else 0.0)
     rng = np.random.default_rng(0)
     n, d, sizes = 2000, 3, [4, 40, 7]
     offsets = np.cumsum([0] + sizes)
-    X = rng.standard_normal((n, d))
-    codes = np.stack([d + offsets[c] + rng.integers(0, k, n) for c, k in enumerate(sizes)],
-                     axis=1).astype(np.int32)
-    codes[rng.random(n) < 0.1, 0] = -1  # no weight (a reference level, an unseen one)
-    codes[rng.random(n) < 0.1, 1] = -1
-    y = (rng.random(n) < 0.4).astype(float)
-    sw = 2 * rng.random(n)
+    X, codes, y, sw = _rows(rng, n, d, sizes, no_weight=(0, 1))
     p = d + offsets[-1]
     w, b = 0.3 * rng.standard_normal(p), 0.1
     grad, H, M = _one_hot_sums(X, codes, y, sw, w, b)
@@ -92,12 +100,7 @@ def test_a_task_of_several_units_and_a_pass_of_several_tasks_are_the_numpy_sums(
     rng = np.random.default_rng(1)
     n, d, sizes = 1500, 3, [4, 40, 7]
     offsets = np.cumsum([0] + sizes)
-    X = rng.standard_normal((n, d))
-    codes = np.stack([d + offsets[c] + rng.integers(0, k, n) for c, k in enumerate(sizes)],
-                     axis=1).astype(np.int32)
-    codes[rng.random(n) < 0.1, 2] = -1
-    y = (rng.random(n) < 0.4).astype(float)
-    sw = 2 * rng.random(n)
+    X, codes, y, sw = _rows(rng, n, d, sizes, no_weight=(2,))
     p = d + offsets[-1]
     w, b = 0.3 * rng.standard_normal(p), -0.2
     grad, H, _ = _one_hot_sums(X, codes, y, sw, w, b)
