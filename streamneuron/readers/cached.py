@@ -177,7 +177,7 @@ class Cached(Wrapped):
         path = os.path.join(self.cache.folder, f"{self.cache.name}-{i}.bin")
         X = unit.X
         row_major = self.row_major
-        codes = None if unit.codes is None else np.ascontiguousarray(unit.codes)
+        codes = unit.codes
         try:
             with open(path, "wb", buffering=0) as f:
                 for part in (_contiguous(X, row_major), unit.y, unit.w, codes):
