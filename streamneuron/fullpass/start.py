@@ -91,7 +91,10 @@ def sample_start(run, model, first, every: int):
                                     aggregate=concatenated)
     if not parts:
         return theta0, first
-    X = np.asfortranarray(np.concatenate([x for x, _, _ in parts]))
+    pieces = [x for x, _, _ in parts]  # (column-major, as the kernel reads them: one copy)
+    X = np.empty((sum(x.shape[0] for x in pieces), pieces[0].shape[1]), pieces[0].dtype,
+                 order="F")
+    np.concatenate(pieces, out=X)
     y = np.concatenate([y for _, y, _ in parts])
     w = None if parts[0][2] is None else np.concatenate([w for _, _, w in parts])
     theta = fit_sample(DecodedUnit(X, y, "the start's sample", {}, w), run, model)
