@@ -50,8 +50,9 @@ class DecodedUnit:
     * ``w``: (n,) float64, each row's effective weight ``c_i`` (its sample weight
       times its class weight, :mod:`streamneuron.weighting`), finite and >= 0;
       None when every row weighs 1;
-    * ``codes``: reserved for categorical columns: an (n, k) block of integer level
-      codes beside the float block ``X``. Always None for now.
+    * ``codes``: the categorical columns' level codes beside the float block ``X``, an
+      (n, k) int32 block (the index of each row's level's weight, -1 for none; set by
+      :class:`~streamneuron.readers.encoded.Encoded`); None without categorical columns.
     * ``gaps``: (d,) bool, the columns of ``X`` known to hold a NaN (a reader that saw
       the nulls it wrote as NaN: Parquet's); None: not known. A hint, for
       ``--missing impute``'s first pass (:class:`~streamneuron.stats.Observed`): a
