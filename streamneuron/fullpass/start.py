@@ -33,6 +33,10 @@ from .sums import Sums, add_unit_sums
 START_ROWS_PER_WEIGHT = 8192
 START_FRACTION = 1 / 16
 START_BYTES = 256 << 20
+# ... and only when the noise the sample leaves at its optimum (sampling_noise) is at most
+# this share of the sample's own gap from zero: from zero newton's first steps shrink the
+# gap ~10x a pass, so a noisier start saves at most a pass (README, "Issue 22").
+START_MAX_NOISE = 1e-2
 
 
 def start_rows(rows: int, weights: int) -> int:
@@ -70,12 +74,13 @@ def concatenated(parts) -> list:
     return [sample for part in parts for sample in part]
 
 
-def sample_start(run, model, first, every: int):
-    """``(theta0, first)`` for the solver: the sample's optimum and no evaluation yet,
-    when newton runs on a large file (``every`` > 1: the sampled Hessian's rule), not
-    persisted, from zero, with no held-out rows, categorical columns, L1 or penalty path;
-    else the model's
-    weights and ``first`` as given. ``run.start_rows``: the rows the start was fitted on."""
+def sample_start(run, model, first, every: int, evaluate):
+    """``(theta0, first)`` for the solver: the sample's optimum and the evaluation there
+    (``evaluate(theta, True)``, newton's first pass), when newton runs on a large file (``every`` > 1: the sampled
+    Hessian's rule), not persisted, from zero, with no held-out rows, categorical columns,
+    L1 or penalty path, and the start is worth taking (:func:`fit_sample`,
+    :func:`closer`); else the model's weights and ``first`` as given.
+    ``run.start_rows``: the rows the start was fitted on (0: newton starts at zero)."""
     p = run.params
     theta0 = np.append(model.weights, model.bias)
     run.start_rows = 0
@@ -97,34 +102,88 @@ def sample_start(run, model, first, every: int):
     np.concatenate(pieces, out=X)
     y = np.concatenate([y for _, y, _ in parts])
     w = None if parts[0][2] is None else np.concatenate([w for _, _, w in parts])
-    theta = fit_sample(DecodedUnit(X, y, "the start's sample", {}, w), run, model)
-    if theta is None:
+    fitted = fit_sample(DecodedUnit(X, y, "the start's sample", {}, w), run, model)
+    if fitted is None:
+        return theta0, first
+    theta, zero = fitted
+    there = evaluate(theta, True)  # newton's first pass
+    if not closer(there, zero if first is None else first):
         return theta0, first
     run.start_rows = int(X.shape[0])
-    return theta, None
+    return theta, there
 
 
-def fit_sample(unit: DecodedUnit, run, model) -> np.ndarray | None:
+def predicted_gap(ev) -> float:
+    """Newton's prediction of the gap ``J - J*`` at an evaluation: ``g' H^-1 g / 2``."""
+    from .solvers import newton_step
+
+    return -0.5 * float(ev.gradient @ newton_step(ev.hessian, ev.gradient))
+
+
+def closer(there, zero) -> bool:
+    """Whether newton's first pass at the sample's optimum (``there``) finds it closer to
+    the file's optimum than ``w = 0`` is (``zero``: the co-moments' exact evaluation, or
+    without that pass the sample's at zero), by Newton's predicted gaps. A sample unlike
+    the file (a file in time order whose relation drifts, read in a few large row groups:
+    the sample is its early rows) can be much farther: newton then goes on from zero, one
+    pass lost instead of several (README, "Issue 22")."""
+    return predicted_gap(there) < predicted_gap(zero)
+
+
+def sample_evaluate(unit: DecodedUnit, run, model, matrices: int = 1) -> Callable:
+    """``evaluate(theta, curvature)`` on the sample in memory, one kernel call: the
+    :class:`Evaluation` with the Hessian (``matrices`` 1, :meth:`Sums.size`), and with
+    ``matrices`` 2 also the :class:`Sums`, whose second matrix is ``sum w dz**2 x~x~^T``."""
+    l2 = run.params.l2
+
+    def evaluate(theta, curvature=True):
+        acc = np.zeros(Sums.size(theta.shape[0] - 1, matrices))
+        params = np.concatenate([theta, model.center, model.inv_scale])
+        add_unit_sums(acc, unit, run.features, params, run.loss.kernel_id)
+        n = theta.shape[0] - 1
+        sums = Sums(acc, n)
+        ev = sums.evaluate(theta[:n], float(theta[n]), l2)
+        return ev if matrices == 1 else (ev, sums)
+    return evaluate
+
+
+def sampling_noise(unit: DecodedUnit, run, model, theta: np.ndarray, hessian) -> float:
+    """The gap ``J(theta) - J*`` the sample's noise leaves at its optimum ``theta``,
+    expected: ``tr(H^-1 V) / 2``, ``V = sum c**2 dz**2 x~x~^T / W**2`` the variance of the
+    sample's mean gradient (rows drawn with their weights ``c``, ``W = sum c``). Unweighted
+    and well specified ``V ~ H / m``: ``weights / (2 m)``; with weights it grows as
+    Kish's effective size ``W**2 / sum c**2`` shrinks (class weights on a rare class: its
+    few rows in the sample, each counting for many)."""
+    squared = unit if unit.w is None else DecodedUnit(unit.X, unit.y, unit.where, {},
+                                                      unit.w * unit.w)
+    _, sums = sample_evaluate(squared, run, model, 2)(theta)
+    weight = float(np.sum(unit.w)) if unit.w is not None else float(unit.y.shape[0])
+    V = sums.matrix(1) / weight ** 2
+    return 0.5 * float(np.trace(np.linalg.lstsq(hessian, V, rcond=None)[0]))
+
+
+def fit_sample(unit: DecodedUnit, run, model) -> tuple | None:
     """newton on the sample in memory, from zero (exact Hessian, one kernel call an
-    evaluation); None when it fails (a sample of one class: no finite optimum)."""
+    evaluation): its optimum and the sample's evaluation at zero; None when it fails (a sample of one class: no finite optimum) or when its
+    optimum is not worth starting from: its sampling noise (:func:`sampling_noise`) more
+    than ``START_MAX_NOISE`` of the sample's own gap from zero (a start that saves at most
+    a pass of newton's from zero, and can cost several)."""
     from .solvers import newton
 
     p = run.params
     if unit.y.shape[0] == 0 or np.all(unit.y == unit.y[0]):
         return None
-    params_of = lambda theta: np.concatenate([theta, model.center, model.inv_scale])  # noqa
-
-    def evaluate(theta, curvature):
-        acc = np.zeros(Sums.size(theta.shape[0] - 1, True))
-        add_unit_sums(acc, unit, run.features, params_of(theta), run.loss.kernel_id)
-        n = theta.shape[0] - 1
-        return Sums(acc, n).evaluate(theta[:n], float(theta[n]), p.l2)
-
+    evaluate = sample_evaluate(unit, run, model)
     options = Options(max_iter=p.max_iter, tol=p.tol, penalty=Penalty(l2=p.l2))
+    zero = evaluate(np.zeros(model.n_weights + 1))
     try:
-        result = newton(evaluate, np.zeros(model.n_weights + 1), options, lambda row: None)
+        result = newton(evaluate, zero.theta, options, lambda row: None, first=zero)
     except (StreamNeuronError, FloatingPointError):
         return None
     theta = result.theta
-    return theta if result.converged and np.all(np.isfinite(theta)) and math.isfinite(
-        result.objective) else None
+    if not (result.converged and np.all(np.isfinite(theta)) and math.isfinite(result.objective)):
+        return None
+    there = evaluate(theta)
+    noise = sampling_noise(unit, run, model, theta, there.hessian)
+    return (theta, zero) if noise <= START_MAX_NOISE * (zero.objective - there.objective) \
+        else None
