@@ -36,7 +36,7 @@ START_BYTES = 256 << 20
 # ... and only when the noise the sample leaves at its optimum (sampling_noise) is at most
 # this share of the sample's own gap from zero: from zero newton's first steps shrink the
 # gap ~10x a pass, so a noisier start saves at most a pass (README, "Issue 22").
-START_MAX_NOISE = 1e-2
+START_MAX_NOISE = 2e-2
 
 
 def start_rows(rows: int, weights: int) -> int:
