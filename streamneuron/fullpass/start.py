@@ -11,8 +11,11 @@ spread over the file: a few percent of it), fits them in this process (newton, t
 exact Hessian, no pass), and starts from there: on the 8M x 32 file the run then takes 2
 passes instead of 5. The passes that follow are newton's own, over every row: the
 gradient decides where it stops, so the optimum and the stop are those of a start at
-zero. A sample that is not like the file (a file sorted by the label) gives a worse
-start, not a wrong answer: newton's line search goes on from it.
+zero. A sample that is not like the file gives a worse start, not a wrong answer; newton
+starts from zero instead where the sample holds one class (sorted by the label), where
+its optimum is too noisy to save a pass (:func:`sampling_noise`: class weights on a rare
+class) and where its first pass there finds it farther than zero (:func:`closer`: a file
+whose relation drifts, read in a few large row groups; one pass lost).
 """
 
 from __future__ import annotations
@@ -76,10 +79,10 @@ def concatenated(parts) -> list:
 
 def sample_start(run, model, first, every: int, evaluate):
     """``(theta0, first)`` for the solver: the sample's optimum and the evaluation there
-    (``evaluate(theta, True)``, newton's first pass), when newton runs on a large file (``every`` > 1: the sampled
-    Hessian's rule), not persisted, from zero, with no held-out rows, categorical columns,
-    L1 or penalty path, and the start is worth taking (:func:`fit_sample`,
-    :func:`closer`); else the model's weights and ``first`` as given.
+    (``evaluate(theta, True)``, newton's first pass), when newton runs on a large file
+    (``every`` > 1: the sampled Hessian's rule), not persisted, from zero, with no held-out
+    rows, categorical columns, L1 or penalty path, and the start is worth taking
+    (:func:`fit_sample`, :func:`closer`); else the model's weights and ``first`` as given.
     ``run.start_rows``: the rows the start was fitted on (0: newton starts at zero)."""
     p = run.params
     theta0 = np.append(model.weights, model.bias)
@@ -164,10 +167,11 @@ def sampling_noise(unit: DecodedUnit, run, model, theta: np.ndarray, hessian) ->
 
 def fit_sample(unit: DecodedUnit, run, model) -> tuple | None:
     """newton on the sample in memory, from zero (exact Hessian, one kernel call an
-    evaluation): its optimum and the sample's evaluation at zero; None when it fails (a sample of one class: no finite optimum) or when its
-    optimum is not worth starting from: its sampling noise (:func:`sampling_noise`) more
-    than ``START_MAX_NOISE`` of the sample's own gap from zero (a start that saves at most
-    a pass of newton's from zero, and can cost several)."""
+    evaluation): its optimum and the sample's evaluation at zero; None when it fails (a
+    sample of one class: no finite optimum) or when its optimum is not worth starting from:
+    its sampling noise (:func:`sampling_noise`) more than ``START_MAX_NOISE`` of the
+    sample's own gap from zero (a start that saves at most a pass of newton's from zero,
+    and can cost several)."""
     from .solvers import newton
 
     p = run.params
