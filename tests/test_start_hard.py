@@ -88,6 +88,9 @@ def _case(name, tmp_path):
         y = _bernoulli(rng, X @ np.linspace(-1, 1, d) - 1.5)
         kw["class_weight"] = "balanced"
         groups = [30_000] + [500] * 12 + [3000, 9000]
+    elif name == "small row groups before a large one":
+        y = _bernoulli(rng, X @ np.linspace(-1, 1, d))
+        groups = [500] * 24 + [36_000]
     elif name == "hdf5 chunks":
         y = _bernoulli(rng, X @ np.linspace(-1, 1, d))
         path = tmp_path / "data.h5"
@@ -137,7 +140,8 @@ def _fit(path, monkeypatch=None, **kw):
 CASES = ["ar1 rho=0.999, l2=1e-8", "scales 1e-3..1e4, not standardized",
          "near-separable, l2=1e-8", "a constant column", "a constant column, not standardized",
          "sorted by x0", "0.2% positives", "weight column, float32",
-         "class weights, unequal row groups", "hdf5 chunks", "pandas, one row group"]
+         "class weights, unequal row groups", "small row groups before a large one",
+         "hdf5 chunks", "pandas, one row group"]
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -230,7 +234,7 @@ def _parts(sizes, piece=None):
 
 def test_chosen_spreads_its_partitions_and_reads_about_the_rows_asked():
     """Many tiny row groups: as many as the rows need, spread over the file; one huge
-    row group: its first pieces; unequal partitions: the largest first piece decides."""
+    row group: its first pieces; unequal partitions: spread over the rows."""
     tiny = _parts([500] * 400)
     picked, each = start.chosen(tiny, 12_500)
     assert len(picked) == 25 and each == 1
@@ -244,4 +248,13 @@ def test_chosen_spreads_its_partitions_and_reads_about_the_rows_asked():
     mixed = _parts([150_000] + [1000] * 50, piece=58_254)
     picked, each = start.chosen(mixed, 12_500)
     assert picked == (mixed[0],) and each == 1
+    # small row groups before a large one: spread by rows, the large one among them (it
+    # was the first 1,000-row group alone: a sample of 1,000 rows for 12,500 asked)
+    late = _parts([1000] * 50 + [150_000], piece=58_254)
+    picked, each = start.chosen(late, 12_500)
+    assert picked == (late[0], late[-1]) and each == 1
+    # ... and no more of them than it takes (not all seven here: 97% of the rows)
+    alternating = _parts([500, 60_000] * 3 + [18_500], piece=58_254)
+    picked, each = start.chosen(alternating, 12_500)
+    assert picked == (alternating[0], alternating[3]) and each == 1
     assert start.chosen(tiny, 12_500) == start.chosen(tiny, 12_500)

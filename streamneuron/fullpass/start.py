@@ -49,13 +49,24 @@ def start_rows(rows: int, weights: int) -> int:
 
 
 def chosen(partitions: Sequence, rows: int) -> tuple[tuple, int]:
-    """The partitions the sample comes from, spread evenly over the file (as many as
-    ``rows`` needs at one piece each, at most all), and the pieces to take from each
-    (whole pieces: a piece is decoded whole; the nearest count, at least one)."""
-    piece = max(1, max(part.units[0][1] for part in partitions))
-    m = max(1, min(len(partitions), -(-rows // piece)))
-    picks = sorted({int(k * len(partitions) / m) for k in range(m)})
-    return tuple(partitions[k] for k in picks), max(1, round(rows / (len(picks) * piece)))
+    """The partitions the sample comes from, spread evenly over the file's rows (those
+    holding rows ``k n / m``, ``k < m``, ``m`` grown until their first pieces hold
+    ``rows``, at most all), and the pieces to take from each (whole pieces: a piece is decoded
+    whole; the nearest count, at least one). Equal partitions: every ``n / m``-th one.
+    Unequal ones (a few small row groups before a large one) are spread by their rows, so
+    that the sample is not the small ones' few rows alone."""
+    first = [part.units[0][1] for part in partitions]  # the rows of each one's first piece
+    ends = np.cumsum([part.n_rows for part in partitions])
+    total = int(ends[-1])
+    m = max(1, min(len(partitions), -(-rows // max(1, max(first)))))
+    while True:
+        picks = sorted({int(k) for k in np.searchsorted(
+            ends, [k * total // m for k in range(m)], side="right")})
+        got = sum(first[k] for k in picks)
+        if got >= rows or len(picks) == len(partitions) or m >= total:
+            break
+        m = min(total, m + max(1, m // 8))  # (a large partition's piece may come next)
+    return tuple(partitions[k] for k in picks), max(1, round(rows / got))
 
 
 def sample_task(items: list, read: Callable[[list], Iterable[DecodedUnit]],
