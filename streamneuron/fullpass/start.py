@@ -28,6 +28,7 @@ import numpy as np
 from ..errors import StreamNeuronError
 from ..penalty import Penalty
 from ..units import DecodedUnit
+from .cluster import _blas_threads
 from .iteration import Options
 from .sums import Sums, add_unit_sums
 
@@ -40,6 +41,7 @@ START_BYTES = 256 << 20
 # this share of the sample's own gap from zero: from zero newton's first steps shrink the
 # gap ~10x a pass, so a noisier start saves at most a pass (README, "Issue 22").
 START_MAX_NOISE = 2e-2
+NOISE_ROWS = 1 << 15
 
 
 def start_rows(rows: int, weights: int) -> int:
@@ -116,7 +118,8 @@ def sample_start(run, model, first, every: int, evaluate):
     np.concatenate(pieces, out=X)
     y = np.concatenate([y for _, y, _ in parts])
     w = None if parts[0][2] is None else np.concatenate([w for _, _, w in parts])
-    fitted = fit_sample(DecodedUnit(X, y, "the start's sample", {}, w), run, model)
+    with _blas_threads(1):  # as a pass has (threaded, on shared cores: ~20x the CPU)
+        fitted = fit_sample(DecodedUnit(X, y, "the start's sample", {}, w), run, model)
     if fitted is None:
         return theta0, first
     theta, zero = fitted
@@ -144,20 +147,17 @@ def closer(there, zero) -> bool:
     return predicted_gap(there) < predicted_gap(zero)
 
 
-def sample_evaluate(unit: DecodedUnit, run, model, matrices: int = 1) -> Callable:
-    """``evaluate(theta, curvature)`` on the sample in memory, one kernel call: the
-    :class:`Evaluation` with the Hessian (``matrices`` 1, :meth:`Sums.size`), and with
-    ``matrices`` 2 also the :class:`Sums`, whose second matrix is ``sum w dz**2 x~x~^T``."""
+def sample_evaluate(unit: DecodedUnit, run, model) -> Callable:
+    """``evaluate(theta, curvature)`` on the sample in memory: one kernel call, the
+    :class:`Evaluation` with the exact Hessian."""
     l2 = run.params.l2
 
     def evaluate(theta, curvature=True):
-        acc = np.zeros(Sums.size(theta.shape[0] - 1, matrices))
+        acc = np.zeros(Sums.size(theta.shape[0] - 1, True))
         params = np.concatenate([theta, model.center, model.inv_scale])
         add_unit_sums(acc, unit, run.features, params, run.loss.kernel_id)
         n = theta.shape[0] - 1
-        sums = Sums(acc, n)
-        ev = sums.evaluate(theta[:n], float(theta[n]), l2)
-        return ev if matrices == 1 else (ev, sums)
+        return Sums(acc, n).evaluate(theta[:n], float(theta[n]), l2)
     return evaluate
 
 
@@ -167,12 +167,23 @@ def sampling_noise(unit: DecodedUnit, run, model, theta: np.ndarray, hessian) ->
     sample's mean gradient (rows drawn with their weights ``c``, ``W = sum c``). Unweighted
     and well specified ``V ~ H / m``: ``weights / (2 m)``; with weights it grows as
     Kish's effective size ``W**2 / sum c**2`` shrinks (class weights on a rare class: its
-    few rows in the sample, each counting for many)."""
-    squared = unit if unit.w is None else DecodedUnit(unit.X, unit.y, unit.where, {},
-                                                      unit.w * unit.w)
-    _, sums = sample_evaluate(squared, run, model, 2)(theta)
-    weight = float(np.sum(unit.w)) if unit.w is not None else float(unit.y.shape[0])
-    V = sums.matrix(1) / weight ** 2
+    few rows in the sample, each counting for many). In numpy, ``NOISE_ROWS`` rows at a
+    time."""
+    d = theta.shape[0] - 1
+    rows = unit.y.shape[0]
+    weight = float(np.sum(unit.w)) if unit.w is not None else float(rows)
+    V = np.zeros((d + 1, d + 1))
+    for lo in range(0, rows, NOISE_ROWS):
+        hi = min(rows, lo + NOISE_ROWS)
+        G = np.empty((hi - lo, d + 1))
+        G[:, :d] = (unit.X[lo:hi] - model.center) * model.inv_scale
+        r = run.loss.dloss_dz(G[:, :d] @ theta[:d] + theta[d], unit.y[lo:hi])
+        if unit.w is not None:
+            r = r * unit.w[lo:hi]
+        G[:, :d] *= r[:, None]
+        G[:, d] = r
+        V += G.T @ G
+    V /= weight ** 2
     return 0.5 * float(np.trace(np.linalg.lstsq(hessian, V, rcond=None)[0]))
 
 
@@ -180,15 +191,23 @@ def fit_sample(unit: DecodedUnit, run, model) -> tuple | None:
     """newton on the sample in memory, from zero (exact Hessian, one kernel call an
     evaluation): its optimum and the sample's evaluation at zero; None when it fails (a
     sample of one class: no finite optimum) or when its optimum is not worth starting from:
-    its sampling noise (:func:`sampling_noise`) more than ``START_MAX_NOISE`` of the
-    sample's own gap from zero (a start that saves at most a pass of newton's from zero,
-    and can cost several)."""
+    with weighted rows, its sampling noise (:func:`sampling_noise`, at the last Hessian
+    newton summed) more than ``START_MAX_NOISE`` of the sample's own gap from zero (a
+    start that saves at most a pass of newton's from zero, and can cost several).
+    Unweighted, the noise is ``weights / (2 m)``, which ``START_ROWS_PER_WEIGHT`` keeps
+    ~1e-4 of the objective: no such check."""
     from .solvers import newton
 
     p = run.params
     if unit.y.shape[0] == 0 or np.all(unit.y == unit.y[0]):
         return None
-    evaluate = sample_evaluate(unit, run, model)
+    evaluated = sample_evaluate(unit, run, model)
+    last = []
+
+    def evaluate(theta, curvature=True):
+        last[:] = [evaluated(theta)]
+        return last[0]
+
     options = Options(max_iter=p.max_iter, tol=p.tol, penalty=Penalty(l2=p.l2))
     zero = evaluate(np.zeros(model.n_weights + 1))
     try:
@@ -198,7 +217,7 @@ def fit_sample(unit: DecodedUnit, run, model) -> tuple | None:
     theta = result.theta
     if not (result.converged and np.all(np.isfinite(theta)) and math.isfinite(result.objective)):
         return None
-    there = evaluate(theta)
-    noise = sampling_noise(unit, run, model, theta, there.hessian)
-    return (theta, zero) if noise <= START_MAX_NOISE * (zero.objective - there.objective) \
-        else None
+    if unit.w is not None and sampling_noise(unit, run, model, theta, last[0].hessian) > \
+            START_MAX_NOISE * (zero.objective - result.objective):
+        return None
+    return theta, zero
