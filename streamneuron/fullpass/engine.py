@@ -452,7 +452,7 @@ class _Run:
             ev = self._evaluate(model, theta, bool(curvature), rate_of(curvature, every))
             return replace(ev, hessian_sampled=True) if rate_of(curvature, every) > 1 else ev
 
-        theta0, first = sample_start(self, model, first, every)  # (large files: start.py)
+        theta0, first = sample_start(self, model, first, every, evaluate)  # (large files: start.py)
         solver = SOLVERS[p.solver]
         if p.solver == "newton":
             result = solver(evaluate, theta0, options, report, first=first)
