@@ -157,11 +157,12 @@ def _rows_of(unit: DecodedUnit, rows: np.ndarray) -> DecodedUnit:
                        codes=None if unit.codes is None else unit.codes[rows])
 
 
-def window(design, d: int) -> int:
-    """Penalties in flight: :data:`SHARED_WINDOW`, fewer if their sums would pass
-    :data:`SHARED_BYTES` (one table ``groups x`` :meth:`Sums.size` a point)."""
+def window(design, d: int, wanted: int = SHARED_WINDOW) -> int:
+    """Penalties in flight: ``wanted`` (:data:`SHARED_WINDOW`; with the sample's
+    guesses, every penalty), fewer if their sums would pass :data:`SHARED_BYTES` (one
+    table ``groups x`` :meth:`Sums.size` a point)."""
     one = design.groups * Sums.size(d, True) * 8
-    return max(1, min(SHARED_WINDOW, SHARED_BYTES // one))
+    return max(1, min(wanted, SHARED_BYTES // one))
 
 
 def repenalized(ev: Evaluation, old: float, new: float) -> Evaluation:
@@ -234,13 +235,15 @@ class SharedWalk:
 def walk_shared(evaluate, design, penalties: np.ndarray, selection, d: int,
                 start: Callable[[float], Evaluation], tol: float, max_steps: int,
                 settled: Callable[[list], bool], make_point, on_point=None,
-                width: int = SHARED_WINDOW, keep_sums: bool = True) -> SharedWalk:
+                width: int = SHARED_WINDOW, keep_sums: bool = True,
+                guesses: np.ndarray | None = None) -> SharedWalk:
     """The path from shared points (the module's docstring). ``evaluate(points,
     candidates, scored)`` is one pass: ``S[r][g]`` (:class:`Sums`) at each point and each
     candidate's ``(loss sum, weight)`` on its group ``scored[c]``; ``start(l2)`` the
     evaluation to predict the first penalties' points from (``w = 0``, no pass);
     ``settled(points)`` the early stop; ``make_point(index, folds, passes, thetas)`` a
-    :class:`~streamneuron.fullpass.path.PathPoint`."""
+    :class:`~streamneuron.fullpass.path.PathPoint`. ``guesses``: each penalty's first
+    shared point (:mod:`.sample_path`), instead of the predictor's step."""
     models = design.models
     scored_models = [m for m in range(models) if design.score[m] is not None]
     out = SharedWalk()
@@ -253,10 +256,14 @@ def walk_shared(evaluate, design, penalties: np.ndarray, selection, d: int,
     def enter():
         nonlocal next_index
         while len(flying) < width and next_index < len(penalties):
-            penalty = selection.penalty(penalties[next_index])
-            ev = predict(penalty.l2)
-            direction, _ = _direction(ev, penalty, tol)
-            theta = ev.theta + direction.step if math.isfinite(direction.model) else ev.theta
+            if guesses is not None:
+                theta = guesses[next_index].copy()
+            else:
+                penalty = selection.penalty(penalties[next_index])
+                ev = predict(penalty.l2)
+                direction, _ = _direction(ev, penalty, tol)
+                theta = ev.theta + direction.step if math.isfinite(direction.model) \
+                    else ev.theta
             flying.append(_Flying(next_index, theta))
             next_index += 1
 
