@@ -53,13 +53,13 @@ def test_the_guesses_are_the_samples_optima(big_file, monkeypatch):
     seen = {}
     walk = sample_path.walk_sample
 
-    def spy(unit, run, model, selection, penalties):
-        seen["unit"], seen["out"] = unit, walk(unit, run, model, selection, penalties)
+    def spy(unit, *args):
+        seen["unit"], seen["out"] = unit, walk(unit, *args)
         return seen["out"]
 
     monkeypatch.setattr(sample_path, "walk_sample", spy)
     _fit(path, workers=0)
-    unit, guesses = seen["unit"], seen["out"]
+    unit, guesses = seen["unit"], seen["out"].thetas
     # start_rows(200k, 4 weights) = 12.5k rows, in whole pieces: one row group
     assert start.start_rows(len(y), 4) == 12_500 and unit.y.shape[0] == 20_000
     assert guesses.shape == (len(PENALTIES), 5)
@@ -82,10 +82,11 @@ def test_the_path_from_the_samples_guesses_chooses_as_without_them(big_file, fit
     for a, b in zip(got["points"], want["points"]):
         assert a["penalty"] == b["penalty"]
         np.testing.assert_allclose(a["folds"], b["folds"], rtol=1e-4)
-    # every penalty in flight from the first read, one pass each: the moments' pass, the
-    # guesses' pass, the scores' pass, then the refit's first (fewer than from the
+    # every penalty in flight from the first read, one pass each (or none: the flat end's
+    # last three served by the point before, as the sample foretold): the moments' pass,
+    # the guesses' pass, the scores' pass, then the refit's first (fewer than from the
     # predictor's points: 2 passes a penalty, 6 a read)
-    assert all(p["passes"] == 1 for p in got["points"])
+    assert [p["passes"] for p in got["points"]] == [1, 1, 1, 1, 0, 0, 0]
     assert guessed.info["history"][0]["passes"] == 4 < plain.info["history"][0]["passes"]
     # the same optimum at the chosen penalty, scikit-learn's
     l2 = got["chosen"]
@@ -104,3 +105,19 @@ def test_the_path_from_the_samples_guesses_on_a_dask_cluster(big_file, fits, das
     assert remote.info["path"]["sample_guesses"]
     assert remote.info["path"]["points"] == guessed.info["path"]["points"]
     assert np.array_equal(remote.weights, guessed.weights) and remote.bias == guessed.bias
+
+
+def test_penalties_the_sample_wrongly_leaves_to_a_server_enter_the_next_read(
+        big_file, fits, monkeypatch):
+    """Every penalty left to the first one's point (the sample's rule made blind): the
+    file's test serves none of the far ones, and each then enters with its own guess:
+    more reads, the same path and choice."""
+    monkeypatch.setattr(sample_path, "SAMPLE_SERVES", 1e9)
+    blind = _fit(big_file[0], workers=0)
+    got, want = blind.info["path"], fits[0].info["path"]
+    assert got["sample_guesses"] and got["exact_from"] is None
+    assert got["chosen"] == want["chosen"]
+    for a, b in zip(got["points"], want["points"]):
+        np.testing.assert_allclose(a["folds"], b["folds"], rtol=1e-4)
+    assert blind.info["history"][0]["passes"] > fits[0].info["history"][0]["passes"]
+    np.testing.assert_allclose(blind.weights, fits[0].weights, rtol=1e-6, atol=1e-7)

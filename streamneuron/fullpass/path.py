@@ -461,7 +461,7 @@ def choose_penalty(run, model, first: Evaluation, selection: Selection,
             points = walk_path(evaluate, design, penalties, selection, d, on_point)
         else:  # the shared points (.shared), the exact path where the folds need it
             # (on a large file starting at the sample's path: .sample_path)
-            guesses = sample_guesses(run, model, selection, penalties)
+            guesses = sample_guesses(run, model, selection, penalties, PATH_TOL)
             walk = shared.walk_shared(
                 shared.shared_pass(run, model, design, selection.seed, every, starts),
                 design, penalties, selection, d, shared.start_from(first, run.params.l2),

@@ -16,11 +16,20 @@ does not apply: no penalty waits for the one before). One pass usually finds eac
 within the tolerance; one that is not steps by Newton as before. The file's passes
 decide everything: the shared points' tolerance, the fold models, their held-out losses,
 the choice and the refit; the sample only moves where the passes start.
+
+Where the penalty no longer moves the optimum (the flat end of the path) one shared
+point serves several penalties (:func:`.shared.walk_shared` fits the next penalties from
+a fitted one's sums when every model's decrement there is within the tolerance). The
+sample tells which ahead of the read: a penalty whose decrement on the sample, at the
+point of the last penalty given a point of its own, is within :data:`SAMPLE_SERVES` of
+the tolerance gets none (its *server* is that penalty); if the file's test disagrees
+it enters the next read at its own guess.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -33,11 +42,26 @@ from .sums import Sums, add_unit_sums, curvature_every
 SAMPLE_PATH_TOL = 1e-5
 # Newton steps one penalty may take on the sample.
 SAMPLE_PATH_STEPS = 25
+# A penalty's shared point is left to the last one's when its decrement on the sample
+# there is within this fraction of the path's tolerance: room for the sample's noise,
+# and near enough that the refit from there (if it is the one chosen) still lands in one
+# pass (newton's SAMPLED_LANDING NEWTON_MARGIN tol: 2.5e-4 |F| at tol = 1e-6).
+SAMPLE_SERVES = 0.1
 
 
-def sample_guesses(run, model, selection, penalties: np.ndarray) -> np.ndarray | None:
-    """Each penalty's optimum of the model on every row on the sample (one row each, the
-    weights and the bias), or None: data in memory or persisted, not a large file
+@dataclass(frozen=True)
+class Guesses:
+    """The sample's path: each penalty's optimum of the model on every row on the
+    sample (``thetas``, one row each), and the penalty whose shared point is to serve
+    it (``server``: its own index, or an earlier penalty's)."""
+
+    thetas: np.ndarray
+    server: tuple[int, ...]
+
+
+def sample_guesses(run, model, selection, penalties: np.ndarray,
+                   tol: float) -> Guesses | None:
+    """The sample's path (:func:`walk_sample`), or None: data in memory or persisted, not a large file
     (``every`` 1), categorical columns, a held-out fraction left out of every pass, no
     sample (:func:`.start.read_sample`), or no finite optimum on it."""
     from .start import read_sample
@@ -51,14 +75,18 @@ def sample_guesses(run, model, selection, penalties: np.ndarray) -> np.ndarray |
     unit = read_sample(run, model)
     if unit is None or np.all(unit.y == unit.y[0]):
         return None
-    return walk_sample(unit, run, model, selection, penalties)
+    return walk_sample(unit, run, model, selection, penalties, tol)
 
 
-def walk_sample(unit, run, model, selection, penalties: np.ndarray) -> np.ndarray | None:
+def walk_sample(unit, run, model, selection, penalties: np.ndarray,
+                tol: float) -> Guesses | None:
     """newton at each penalty in turn on ``unit`` (in memory), from the last penalty's
     last point evaluated (its sums under the new penalty: no evaluation); the Hessian of
     a sample of the sample's rows (``curvature_every`` of its rows: it only steers).
-    Returns each penalty's result (None: one failed)."""
+    Each penalty's server: the last penalty with a point of its own, if the decrement
+    there under this penalty is within ``SAMPLE_SERVES tol |F|`` (``tol``: the path's,
+    ``PATH_TOL``), else itself. None: newton failed on the sample."""
+    from .shared import _direction
     from .solvers import newton
 
     d = model.n_weights
@@ -73,11 +101,17 @@ def walk_sample(unit, run, model, selection, penalties: np.ndarray) -> np.ndarra
         last[:] = [theta.copy(), Sums(acc, d)]
         return last[1]
 
-    theta, out = np.zeros(d + 1), []
+    theta, out, server = np.zeros(d + 1), [], []
+    served_by = None  # the last penalty with a point of its own: its point and sums
     try:
         sums = sums_at(theta)
-        for value in penalties:
+        for index, value in enumerate(penalties):
             penalty = selection.penalty(value)
+            if served_by is not None:
+                at, by = served_by[1], served_by[2]
+                _, within = _direction(by.evaluate(at[:d], float(at[d]), penalty.l2), penalty,
+                                       SAMPLE_SERVES * tol)
+                served_by = served_by if within else None
 
             def evaluate(point, curvature, l2=penalty.l2):
                 return sums_at(point).evaluate(point[:d], float(point[d]), l2)
@@ -89,6 +123,9 @@ def walk_sample(unit, run, model, selection, penalties: np.ndarray) -> np.ndarra
             if not (np.all(np.isfinite(result.theta)) and math.isfinite(result.objective)):
                 return None
             out.append(result.theta)
+            if served_by is None:  # a point of its own: the sums at its guess
+                served_by = (index, result.theta, sums_at(result.theta))
+            server.append(served_by[0])
     except (StreamNeuronError, FloatingPointError, np.linalg.LinAlgError):
         return None
-    return np.array(out)
+    return Guesses(np.array(out), tuple(server))
