@@ -83,6 +83,8 @@ def walk_sample(unit, run, model, selection, penalties: np.ndarray,
     """newton at each penalty in turn on ``unit`` (in memory), from the last penalty's
     last point evaluated (its sums under the new penalty: no evaluation); the Hessian of
     a sample of the sample's rows (``curvature_every`` of its rows: it only steers).
+    newton stops on the gap alone (not the weights' bound: no evaluation to confirm a
+    step past the last point; the sample's noise is larger than either).
     Each penalty's server: the last penalty with a point of its own, if the decrement
     there under this penalty is within ``SAMPLE_SERVES tol |F|`` (``tol``: the path's,
     ``PATH_TOL``), else itself. None: newton failed on the sample."""
@@ -119,12 +121,17 @@ def walk_sample(unit, run, model, selection, penalties: np.ndarray,
             start, sums = last
             first = sums.evaluate(start[:d], float(start[d]), penalty.l2)
             options = Options(max_iter=SAMPLE_PATH_STEPS, tol=SAMPLE_PATH_TOL, penalty=penalty)
-            result = newton(evaluate, start, options, lambda row: None, first=first)
+            # (the stop on the gap alone: the point returned is one evaluated, whose sums
+            # start the next penalty and test the next ones' server)
+            result = newton(evaluate, start, options, lambda row: None, first=first,
+                            bound_weights=False)
             if not (np.all(np.isfinite(result.theta)) and math.isfinite(result.objective)):
                 return None
             out.append(result.theta)
             if served_by is None:  # a point of its own: the sums at its guess
-                served_by = (index, result.theta, sums_at(result.theta))
+                if not np.array_equal(last[0], result.theta):  # (a step it did not take)
+                    sums_at(result.theta)
+                served_by = (index, *last)
             server.append(served_by[0])
     except (StreamNeuronError, FloatingPointError, np.linalg.LinAlgError):
         return None
