@@ -55,6 +55,7 @@ from ..errors import ConfigError
 from ..penalty import Penalty
 from ..readers.base import DecodedUnit
 from . import shared
+from .sample_path import sample_guesses
 from .solvers import cholesky_direction, proximal_direction
 from .sums import Evaluation, Sums, add_unit_sums, curvature_every
 
@@ -454,16 +455,19 @@ def choose_penalty(run, model, first: Evaluation, selection: Selection,
         return sums, held
 
     penalties = selection.grid(first)
-    walk = None
+    walk = guesses = None
     with stack:
         if design.external:
             points = walk_path(evaluate, design, penalties, selection, d, on_point)
         else:  # the shared points (.shared), the exact path where the folds need it
+            # (on a large file starting at the sample's path: .sample_path)
+            guesses = sample_guesses(run, model, selection, penalties, PATH_TOL)
             walk = shared.walk_shared(
                 shared.shared_pass(run, model, design, selection.seed, every, starts),
                 design, penalties, selection, d, shared.start_from(first, run.params.l2),
                 PATH_TOL, PATH_MAX_STEPS, _settled, _point_maker(penalties), on_point,
-                shared.window(design, d), keep_sums=d <= 256)
+                shared.window(design, d, shared.SHARED_WINDOW if guesses is None
+                              else len(penalties)), keep_sums=d <= 256, guesses=guesses)
             points = walk.points
             if walk.fallback is not None:
                 points = walk_path(evaluate, design, penalties, selection, d, on_point,
@@ -479,6 +483,8 @@ def choose_penalty(run, model, first: Evaluation, selection: Selection,
     # the first penalty the exact path fitted (None: every one from shared points)
     model.info["path"]["exact_from"] = 0 if walk is None else \
         None if walk.fallback is None else walk.fallback[0]
+    # the shared points started at the sample's path (.sample_path), or not
+    model.info["path"]["sample_guesses"] = guesses is not None
 
 
 def _point_maker(penalties: np.ndarray):

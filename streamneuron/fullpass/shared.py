@@ -157,11 +157,12 @@ def _rows_of(unit: DecodedUnit, rows: np.ndarray) -> DecodedUnit:
                        codes=None if unit.codes is None else unit.codes[rows])
 
 
-def window(design, d: int) -> int:
-    """Penalties in flight: :data:`SHARED_WINDOW`, fewer if their sums would pass
-    :data:`SHARED_BYTES` (one table ``groups x`` :meth:`Sums.size` a point)."""
+def window(design, d: int, wanted: int = SHARED_WINDOW) -> int:
+    """Penalties in flight: ``wanted`` (:data:`SHARED_WINDOW`; with the sample's
+    guesses, every penalty), fewer if their sums would pass :data:`SHARED_BYTES` (one
+    table ``groups x`` :meth:`Sums.size` a point)."""
     one = design.groups * Sums.size(d, True) * 8
-    return max(1, min(SHARED_WINDOW, SHARED_BYTES // one))
+    return max(1, min(wanted, SHARED_BYTES // one))
 
 
 def repenalized(ev: Evaluation, old: float, new: float) -> Evaluation:
@@ -234,13 +235,16 @@ class SharedWalk:
 def walk_shared(evaluate, design, penalties: np.ndarray, selection, d: int,
                 start: Callable[[float], Evaluation], tol: float, max_steps: int,
                 settled: Callable[[list], bool], make_point, on_point=None,
-                width: int = SHARED_WINDOW, keep_sums: bool = True) -> SharedWalk:
+                width: int = SHARED_WINDOW, keep_sums: bool = True,
+                guesses=None) -> SharedWalk:
     """The path from shared points (the module's docstring). ``evaluate(points,
     candidates, scored)`` is one pass: ``S[r][g]`` (:class:`Sums`) at each point and each
     candidate's ``(loss sum, weight)`` on its group ``scored[c]``; ``start(l2)`` the
     evaluation to predict the first penalties' points from (``w = 0``, no pass);
     ``settled(points)`` the early stop; ``make_point(index, folds, passes, thetas)`` a
-    :class:`~streamneuron.fullpass.path.PathPoint`."""
+    :class:`~streamneuron.fullpass.path.PathPoint`. ``guesses``: each penalty's first
+    shared point and its server (:class:`.sample_path.Guesses`), instead of the
+    predictor's step."""
     models = design.models
     scored_models = [m for m in range(models) if design.score[m] is not None]
     out = SharedWalk()
@@ -248,17 +252,28 @@ def walk_shared(evaluate, design, penalties: np.ndarray, selection, d: int,
     waiting: dict[int, Fitted] = {}  # fitted, not yet scored
     ready: dict[int, object] = {}  # scored, not yet in order
     predict = start
-    next_index = 0
 
     def enter():
-        nonlocal next_index
-        while len(flying) < width and next_index < len(penalties):
-            penalty = selection.penalty(penalties[next_index])
-            ev = predict(penalty.l2)
-            direction, _ = _direction(ev, penalty, tol)
-            theta = ev.theta + direction.step if math.isfinite(direction.model) else ev.theta
-            flying.append(_Flying(next_index, theta))
-            next_index += 1
+        """The next penalties into flight, in order: those not in flight, fitted or
+        waiting, but not one whose sample server (``guesses.server``) is in flight
+        (its sums will serve it: :func:`_also_fitted`)."""
+        busy = {f.index for f in flying}
+        for index in range(len(penalties)):
+            if len(flying) >= width:
+                break
+            if index in busy or index in waiting or index in out.fitted or (
+                    guesses is not None and guesses.server[index] in busy - {index}):
+                continue
+            if guesses is not None:
+                theta = guesses.thetas[index].copy()
+            else:
+                penalty = selection.penalty(penalties[index])
+                ev = predict(penalty.l2)
+                direction, _ = _direction(ev, penalty, tol)
+                theta = ev.theta + direction.step if math.isfinite(direction.model) \
+                    else ev.theta
+            flying.append(_Flying(index, theta))
+            busy.add(index)
 
     while True:
         enter()
@@ -293,11 +308,13 @@ def walk_shared(evaluate, design, penalties: np.ndarray, selection, d: int,
                 break
             latest = accepted or latest
         if out.fallback is not None:
-            first = min([f.index for f in flying] + list(waiting))
+            first = min(i for i in range(len(penalties)) if i not in out.fitted)
             if first in waiting:  # fitted already: its models are warm
                 out.fallback = (first, waiting[first].thetas)
-            elif out.fallback[0] != first:  # an earlier one still in flight: all at its point
-                theta = next(f.theta for f in flying if f.index == first)
+            elif out.fallback[0] != first:  # an earlier one in flight (or not entered yet,
+                # its server's sums did not serve it): all at its point
+                theta = next((f.theta for f in flying if f.index == first), None)
+                theta = guesses.thetas[first] if theta is None else theta
                 out.fallback = (first, np.tile(theta, (models, 1)))
             for i in [i for i in out.fitted if i >= first]:  # the exact path refits them
                 del out.fitted[i]
@@ -305,10 +322,9 @@ def walk_shared(evaluate, design, penalties: np.ndarray, selection, d: int,
         for r, f in enumerate(list(flying)):  # the penalties after a fitted one: its sums
             fitted = waiting.get(f.index)
             if fitted is not None and fitted.passes == f.passes and f.base is not None:
-                end = _also_fitted(fitted.shared, sums[r], _total(sums[r], design.train[-1]),
-                                   design, selection, penalties, f.index, tol, waiting,
-                                   keep_sums, out.fitted)
-                next_index = max(next_index, end)
+                _also_fitted(fitted.shared, sums[r], _total(sums[r], design.train[-1]),
+                             design, selection, penalties, f.index, tol, waiting, keep_sums,
+                             out.fitted)
         if latest is not None:  # the next penalties predicted from the last one evaluated
             predict = _predictor(*latest)
         flying[:] = [f for f in flying if f.index not in waiting]

@@ -104,30 +104,41 @@ def sample_start(run, model, first, every: int, evaluate):
             or run.held_out[1] > 0 or run.selection is not None or run.start is not None
             or model.levels is not None):
         return theta0, first
-    rows = start_rows(run.n_rows, model.n_weights)
-    if rows <= 0:
+    unit = read_sample(run, model)
+    if unit is None:
         return theta0, first
-    picked, each = chosen(run.data.partitions, rows)
-    parts = run.executor.map_reduce(run.bag, sample_task, run.read, picked, each,
-                                    aggregate=concatenated)
-    if not parts:
-        return theta0, first
-    pieces = [x for x, _, _ in parts]  # (column-major, as the kernel reads them: one copy)
-    X = np.empty((sum(x.shape[0] for x in pieces), pieces[0].shape[1]), pieces[0].dtype,
-                 order="F")
-    np.concatenate(pieces, out=X)
-    y = np.concatenate([y for _, y, _ in parts])
-    w = None if parts[0][2] is None else np.concatenate([w for _, _, w in parts])
     with _blas_threads(1):  # as a pass has (threaded, on shared cores: ~20x the CPU)
-        fitted = fit_sample(DecodedUnit(X, y, "the start's sample", {}, w), run, model)
+        fitted = fit_sample(unit, run, model)
     if fitted is None:
         return theta0, first
     theta, zero = fitted
     there = evaluate(theta, True)  # newton's first pass
     if not closer(there, zero if first is None else first):
         return theta0, first
-    run.start_rows = int(X.shape[0])
+    run.start_rows = int(unit.y.shape[0])
     return theta, there
+
+
+def read_sample(run, model) -> DecodedUnit | None:
+    """The sample's rows (:func:`start_rows` of them, :func:`chosen`), read by one small
+    pass's tasks (not counted: a few percent of the file) into one column-major unit;
+    None when the file has too few rows for one. Also the penalty path's
+    (:mod:`.sample_path`)."""
+    rows = start_rows(run.n_rows, model.n_weights)
+    if rows <= 0:
+        return None
+    picked, each = chosen(run.data.partitions, rows)
+    parts = run.executor.map_reduce(run.bag, sample_task, run.read, picked, each,
+                                    aggregate=concatenated)
+    if not parts:
+        return None
+    pieces = [x for x, _, _ in parts]  # (column-major, as the kernel reads them: one copy)
+    X = np.empty((sum(x.shape[0] for x in pieces), pieces[0].shape[1]), pieces[0].dtype,
+                 order="F")
+    np.concatenate(pieces, out=X)
+    y = np.concatenate([y for _, y, _ in parts])
+    w = None if parts[0][2] is None else np.concatenate([w for _, _, w in parts])
+    return DecodedUnit(X, y, "the start's sample", {}, w)
 
 
 def predicted_gap(ev) -> float:
