@@ -43,8 +43,8 @@ import numpy as np
 from .cluster import PersistWarning, check_where, open_executor, warn_persist
 from ..errors import ConfigError, DataError
 from .arrow import Arrow
-from .sums import (Evaluation, Sums, curvature_every, merge_moments, pass_moments,
-                   pass_sums, rate_of, start_from_moments, sum_partials)
+from .sums import (Evaluation, Sums, curvature_every, level_keep, merge_moments,
+                   pass_moments, pass_sums, rate_of, start_from_moments, sum_partials)
 from ..losses import get_loss
 from ..neuron import Neuron
 from ..params import (AUTO, DEFAULT, NEWTON_MAX_FEATURES, check_auto_penalty, check_newton_size,
@@ -421,6 +421,8 @@ class _Run:
         w, b = theta[:d], float(theta[d])
         params = np.concatenate([w, [b], model.center, model.inv_scale])
         arrow = self.arrow if matrices else None  # newton's curvature: arrowhead form
+        if arrow is not None and every > 1:  # a sample's: rows kept by their levels
+            arrow = replace(arrow, keep=level_keep(model.levels, self.d, every, self.n_rows))
         sums = Sums(self.executor.map_reduce(self.bag, pass_sums, self.read, self.features,
                                              params, self.loss.kernel_id, matrices, every,
                                              arrow, aggregate=sum_partials), d, arrow)
@@ -441,12 +443,15 @@ class _Run:
             if self.progress is not None:
                 self.progress(row)
 
-        every = curvature_every(p.curvature, self.data.n_rows, model.n_weights,
-                                levels=model.levels is not None)
         # categorical columns: newton sums and solves the arrowhead form (proximal
         # newton, with L1, the dense Hessian: its coordinate descent wants the matrix)
         self.arrow = Arrow.of(self.d, model.levels) \
             if p.solver == "newton" and p.l1 == 0 and model.levels is not None else None
+        # (the arrowhead's sample keeps about LEVEL_ROWS rows of each level whatever
+        # their number: the rule's rows a weight are the numbers')
+        every = curvature_every(p.curvature, self.data.n_rows,
+                                model.n_weights if self.arrow is None else self.d,
+                                levels=model.levels is not None and self.arrow is None)
 
         def evaluate(theta, curvature):  # the Hessian: a sample's (every > 1), "exact", "single"
             ev = self._evaluate(model, theta, bool(curvature), rate_of(curvature, every))

@@ -214,9 +214,10 @@ def add_unit_sums(acc: np.ndarray, unit: DecodedUnit, features: Sequence[str],
         own = levels is None
         levels = LevelSums() if own else levels
         scratch = levels.scratch(acc[:d], hess, meat, arrow.lo, unit.X.shape[1])
+        keep = arrow.keep if arrow.keep is not None and every > 1 else _NO_WEIGHTS
         sum_dz, sum_loss, sum_w, bad = kernels.categorical_sums(
             unit.X, unit.codes, unit.y, weights, w, b, mean, inv_scale, loss_id, acc[:d], hess,
-            meat, arrow.lo, scratch)
+            meat, arrow.lo, scratch, keep)
         if own:
             levels.fold()
     elif acc.shape[0] == Sums.size(d, 2):
@@ -339,6 +340,38 @@ def curvature_every(curvature: str, rows: int, weights: int, levels: bool = Fals
             sample < max(SAMPLE_MIN_ROWS, SAMPLE_ROWS_PER_WEIGHT * (weights + 1)):
         return 1
     return SAMPLE_EVERY
+
+
+# newton's sampled pass with level codes: a level's rows are summed with probability
+# LEVEL_ROWS / (its rows), at least 1 / every (so about LEVEL_ROWS of them, or all).
+LEVEL_ROWS = 64
+
+
+def level_keep(levels, d: int, every: int, rows: int) -> np.ndarray:
+    """The probabilities of newton's sampled pass with level codes
+    (:func:`~streamneuron.kernels.categorical_sums`' ``keep``): ``[1 / every]`` then, for
+    each level weight, ``min(1, max(1 / every, LEVEL_ROWS / m))``, ``m`` its training rows
+    (a hashed column's bucket: ``rows`` over its buckets; ``d`` number features first).
+
+    A row is summed with the largest probability of its levels, and counted the inverse
+    of it (Horvitz and Thompson): the sums stay unbiased, each sampled row adds ``h x~
+    x~^T`` whole, so the matrix stays positive semi-definite and keeps the identities of
+    one-hot columns (a column's levels' rows add up to the bias's row: with a small
+    ``l2`` the Hessian is nearly singular along them, and a sum that breaks them, such as
+    a sample's with each level's exact diagonal put in, gives steps far too long), and a
+    level of ``m`` rows has about ``min(m, max(LEVEL_ROWS, m / every))`` of them summed:
+    every row of a rare level, about ``LEVEL_ROWS`` of a common one (an error of ~1 /
+    sqrt(LEVEL_ROWS) in its curvature, where one row in ``every`` would leave a level of
+    32 rows two rows, or none)."""
+    keep = [np.full(1, 1.0 / every)]
+    for column in levels.columns:
+        if column.hash_bits:
+            m = np.full(column.n_weights, rows / column.n_weights)
+        else:
+            m = np.asarray(column.counts, dtype=np.float64)
+        with np.errstate(divide="ignore"):
+            keep.append(np.clip(LEVEL_ROWS / m, 1.0 / every, 1.0))
+    return np.concatenate(keep)
 
 
 def pass_moments(items: list, read: Callable[[list], Iterable[DecodedUnit]],

@@ -29,7 +29,8 @@ from numba import njit
 from .common import (_add_rows, _fill, _first_nonfinite, _losses, _workspace,
                      curvature_scalar)
 from .intrinsics import _logit, _prefetch
-from .sums import (CURVATURE_ROWS, _add_product, _stage_curvature, _stage_two, _weigh)
+from .sums import (CURVATURE_ROWS, _add_product, _mix, _stage_curvature, _stage_row,
+                   _stage_two, _weigh)
 
 
 @njit(inline="always")
@@ -142,6 +143,42 @@ def _fold(A, B, C, numbers, cross, d, lo, K):
             A[rc, rc] += cross[level, d]
 
 
+# A sampled row is kept when the top 53 bits of its hash, as a fraction, are below its
+# probability.
+UNIFORM = 2.0 ** -53
+
+
+@njit(inline="always")
+def _sampled_levels(A, B, cross, numbers, tile, th, tdz, codes, first, count, keep, rows,
+                    staged_w, product, staged, d, lo, K):
+    """A tile's curvature in a sampled pass (:func:`categorical_sums` with ``keep``):
+    each row's ``dL/dz`` into its levels' running rows (``cross[:, d + 1]``); row ``i``
+    (its index in the unit) kept when its hash's uniform is below ``pi_i``, the largest of
+    ``keep[0]`` and its levels' ``keep[1 + code - d]``, and then, counted ``1 / pi_i``
+    times (``h / pi_i``: Horvitz and Thompson's unbiased sum), its numbers staged for the
+    block's matrix product and its levels' rows and pairs added (:func:`_add_levels`).
+    Returns the staged rows."""
+    k = codes.shape[1]
+    for q in range(count):
+        i = first + q
+        pi = keep[0]
+        dz = tdz[q]
+        for c in range(k):
+            code = codes[i, c]
+            if code >= 0:
+                cross[code - d, d + 1] += dz
+                pi = max(pi, keep[1 + code - d])
+        if (_mix(i) >> np.uint64(11)) * UNIFORM >= pi:
+            continue
+        a = th[q] / pi
+        if staged == rows.shape[0]:
+            _add_product(rows, staged_w, product, staged, numbers, numbers, False)
+            staged = 0
+        staged = _stage_row(tile, q, a, rows, staged_w, staged)
+        _add_levels(A, B, cross, a, 0.0, tile, q, codes, i, d, lo, K, False)
+    return staged
+
+
 def level_scratch(d: int, p: int, hess, meat):
     """A task's running sums of :func:`categorical_sums` (``p`` weights, ``d`` numbers):
     the numbers' block and the levels' rows of the curvature (``cross``: ``(x, 1)``
@@ -180,7 +217,7 @@ def fold_levels(grad, hess, meat, scratch, lo):
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def categorical_sums(X, codes, y, sw, w, b, mean, inv_scale, loss_id, grad, hess, meat, lo,
-                     scratch):
+                     scratch, keep):
     """Add one unit's sums into ``grad`` (``p = len(w)``: ``sum s dz x~`` for the
     number weights, ``sum s dz`` into each level weight) and, when ``hess`` (a triple
     ``(A, B, C)``) has room, ``sum s h x~ x~^T`` over the one-hot expanded row ``x~ =
@@ -203,7 +240,12 @@ def categorical_sums(X, codes, y, sw, w, b, mean, inv_scale, loss_id, grad, hess
 
     By tiles, as :func:`~.sums.gradient_hessian_sums`: the numbers' and bias's block
     staged and added by one matrix product every ``CURVATURE_ROWS`` rows; a row's levels
-    then add ``d + 2`` values each and one a pair of its levels."""
+    then add ``d + 2`` values each and one a pair of its levels.
+
+    ``keep`` (newton's steering curvature, never with ``meat``; empty: every row's): the
+    matrices from a sample of the rows, row ``i`` kept with probability ``pi_i``, the
+    largest of ``keep[0]`` and ``keep[1 + code - d]`` over its levels, and counted ``1 /
+    pi_i`` times (:func:`_sampled_levels`); every row's gradient is summed."""
     n, d = X.shape
     A, B, C = hess
     MA, MB, MC = meat
@@ -228,6 +270,7 @@ def categorical_sums(X, codes, y, sw, w, b, mean, inv_scale, loss_id, grad, hess
     sum_w = 0.0 if weighted_rows else float(n)
     k = codes.shape[1]
     far_a = A.size > PREFETCH_A_VALUES
+    sampled = curvature and keep.shape[0] > 0
     for first in range(0, n, tile_rows):
         count = min(tile_rows, n - first)
         _fill(X, no_order, True, first, count, mean, inv_scale, tile)
@@ -264,6 +307,10 @@ def categorical_sums(X, codes, y, sw, w, b, mean, inv_scale, loss_id, grad, hess
                 for q in range(bad):
                     th[q] *= sw[first + q]
                     tg[q] *= sw[first + q]
+        if sampled:
+            staged = _sampled_levels(A, B, cross_h, numbers, tile, th, tdz, codes, first, bad,
+                                     keep, rows, staged_w, product, staged, d, lo, K)
+        elif curvature:
             if staged + bad > staging:
                 _add_product(rows, staged_w, product, staged, numbers, numbers_m, robust)
                 staged = 0
