@@ -29,8 +29,8 @@ from numba import njit
 from .common import (_add_rows, _fill, _first_nonfinite, _losses, _workspace,
                      curvature_scalar)
 from .intrinsics import _logit, _prefetch
-from .sums import (CURVATURE_ROWS, _add_product, _mix, _stage_curvature, _stage_row,
-                   _stage_two, _weigh)
+from .sums import (CURVATURE_ROWS, _add_product, _stage_curvature, _stage_row, _stage_two,
+                   _weigh)
 
 
 @njit(inline="always")
@@ -143,39 +143,55 @@ def _fold(A, B, C, numbers, cross, d, lo, K):
             A[rc, rc] += cross[level, d]
 
 
-# A sampled row is kept when the top 53 bits of its hash, as a fraction, are below its
-# probability.
+# A sampled pass's row i is kept when frac(i GOLDEN / 2**64), its uniform, is below its
+# probability: the golden ratio's sequence (one product a row; its points are spread
+# evenly, no period of the rows lines up with it); the top 53 bits as a fraction.
+GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 UNIFORM = 2.0 ** -53
 
 
 @njit(inline="always")
-def _sampled_levels(A, B, cross, numbers, tile, th, tdz, codes, first, count, keep, rows,
-                    staged_w, product, staged, d, lo, K):
-    """A tile's curvature in a sampled pass (:func:`categorical_sums` with ``keep``):
-    each row's ``dL/dz`` into its levels' running rows (``cross[:, d + 1]``); row ``i``
-    (its index in the unit) kept when its hash's uniform is below ``pi_i``, the largest of
-    ``keep[0]`` and its levels' ``keep[1 + code - d]``, and then, counted ``1 / pi_i``
-    times (``h / pi_i``: Horvitz and Thompson's unbiased sum), its numbers staged for the
-    block's matrix product and its levels' rows and pairs added (:func:`_add_levels`).
-    Returns the staged rows."""
+def _choose_rows(A, B, cross, codes, start, stop, keep, chosen, d, lo, K, far_a):
+    """Which of rows ``[start, stop)`` (a tile) a sampled pass sums (:func:`categorical_sums`
+    with ``keep``): ``chosen[q]`` the probability ``pi`` of row ``start + q`` if kept, else
+    0. Row ``i`` (its index in the unit) is kept when its uniform (:data:`GOLDEN`) is
+    below ``pi``, the largest of ``keep[0]`` and its levels' ``keep[1 + code - d]``.
+    The kept rows' running level rows and pairs are hinted into cache
+    (:func:`_prefetch_levels`): the tile is summed after the one being summed now."""
     k = codes.shape[1]
-    for q in range(count):
-        i = first + q
+    for i in range(start, stop):
         pi = keep[0]
-        dz = tdz[q]
         for c in range(k):
             code = codes[i, c]
             if code >= 0:
-                cross[code - d, d + 1] += dz
                 pi = max(pi, keep[1 + code - d])
-        if (_mix(i) >> np.uint64(11)) * UNIFORM >= pi:
+        u = ((np.uint64(i) * GOLDEN) >> np.uint64(11)) * UNIFORM
+        chosen[i - start] = pi if u < pi else 0.0  # (no branch: a kept row is unforeseeable)
+    for i in range(start, stop):
+        if chosen[i - start] > 0.0:
+            _prefetch_levels(A, B, cross, codes, i, i + 1, d, lo, K, far_a)
+
+
+@njit(inline="always")
+def _sampled_levels(A, B, cross, numbers, tile, tz, sw, weighted_rows, loss_id, codes, first,
+                    count, chosen, rows, staged_w, product, staged, d, lo, K):
+    """A tile's curvature in a sampled pass: each kept row (``chosen[q]``, its
+    probability ``pi > 0``: :func:`_choose_rows`) counted ``1 / pi`` times (``s h / pi``
+    from its logit ``tz[q]``: Horvitz and Thompson's unbiased sum), its numbers staged
+    for the block's matrix product and its levels' rows and pairs added
+    (:func:`_add_levels`). Returns the staged rows."""
+    for q in range(count):
+        pi = chosen[q]
+        if pi == 0.0:
             continue
-        a = th[q] / pi
+        a = curvature_scalar(loss_id, tz[q]) / pi
+        if weighted_rows:
+            a *= sw[first + q]
         if staged == rows.shape[0]:
             _add_product(rows, staged_w, product, staged, numbers, numbers, False)
             staged = 0
         staged = _stage_row(tile, q, a, rows, staged_w, staged)
-        _add_levels(A, B, cross, a, 0.0, tile, q, codes, i, d, lo, K, False)
+        _add_levels(A, B, cross, a, 0.0, tile, q, codes, first + q, d, lo, K, False)
     return staged
 
 
@@ -271,6 +287,10 @@ def categorical_sums(X, codes, y, sw, w, b, mean, inv_scale, loss_id, grad, hess
     k = codes.shape[1]
     far_a = A.size > PREFETCH_A_VALUES
     sampled = curvature and keep.shape[0] > 0
+    chosen = np.zeros(tile_rows if sampled else 0)  # this tile's kept rows, and the next's
+    chosen_next = np.zeros(tile_rows if sampled else 0)
+    if sampled:
+        _choose_rows(A, B, cross_h, codes, 0, min(n, tile_rows), keep, chosen, d, lo, K, far_a)
     for first in range(0, n, tile_rows):
         count = min(tile_rows, n - first)
         _fill(X, no_order, True, first, count, mean, inv_scale, tile)
@@ -290,13 +310,13 @@ def categorical_sums(X, codes, y, sw, w, b, mean, inv_scale, loss_id, grad, hess
         sum_dz, sum_loss, sum_w = _weigh(sw, weighted_rows, first, tloss, tdz, bad, sum_dz,
                                          sum_loss, sum_w)
         _add_rows(grad[:d], tile, tdz, 0, bad)
-        if not curvature:  # (with it, each level's dL/dz goes into its row of cross_h)
+        if not curvature or sampled:  # (else each level's dL/dz goes into its row of cross_h)
             for q in range(bad):
                 for c in range(k):
                     code = codes[first + q, c]
                     if code >= 0:
                         grad[code] += tdz[q]
-        if curvature:
+        if curvature and not sampled:  # (sampled: the kept rows' only, _sampled_levels)
             if loss_id == 0:  # (a constant in each loop: vectorized)
                 for q in range(bad):
                     th[q] = curvature_scalar(0, tz[q])
@@ -308,8 +328,12 @@ def categorical_sums(X, codes, y, sw, w, b, mean, inv_scale, loss_id, grad, hess
                     th[q] *= sw[first + q]
                     tg[q] *= sw[first + q]
         if sampled:
-            staged = _sampled_levels(A, B, cross_h, numbers, tile, th, tdz, codes, first, bad,
-                                     keep, rows, staged_w, product, staged, d, lo, K)
+            _choose_rows(A, B, cross_h, codes, first + count, min(n, first + count + tile_rows),
+                         keep, chosen_next, d, lo, K, far_a)
+            staged = _sampled_levels(A, B, cross_h, numbers, tile, tz, sw, weighted_rows,
+                                     loss_id, codes, first, bad, chosen, rows, staged_w,
+                                     product, staged, d, lo, K)
+            chosen, chosen_next = chosen_next, chosen
         elif curvature:
             if staged + bad > staging:
                 _add_product(rows, staged_w, product, staged, numbers, numbers_m, robust)
