@@ -328,10 +328,12 @@ def curvature_every(curvature: str, rows: int, weights: int, levels: bool = Fals
     gradient, summed over every row, decides where newton stops. A Hessian off by a
     factor within ``[1 - e, 1 + e]`` in every direction turns Newton's quadratic
     convergence into a linear one of rate about ``e``; a sample of ``m`` rows has ``e ~
-    sqrt(weights / m)`` (0.05 at 10 000 rows and 32 weights). Not with categorical
-    ``levels``: a rare level's row, and the pairs of levels rows meet, are what a sample
-    misses (a 1M-row flights-like file took 49 passes sampled, 6 exact); their kernel
-    (:func:`~streamneuron.kernels.categorical_sums`) sums every row's curvature."""
+    sqrt(weights / m)`` (0.05 at 10 000 rows and 32 weights). Not with ``levels`` (level
+    codes in the dense layout: L1's proximal newton, the penalty path): a rare level's
+    rows, and the pairs of levels rows meet, are what one row in ``every`` misses (a
+    1M-row flights-like file took 49 passes sampled, 6 exact), so their kernel sums every
+    row's curvature. newton's arrowhead layout samples rows by their levels instead
+    (:func:`level_keep`), and counts only the number features' weights here."""
     if curvature not in CURVATURES:
         raise ConfigError(f"curvature must be one of {', '.join(CURVATURES)}, got {curvature!r}",
                           param="curvature")
