@@ -214,10 +214,14 @@ def add_unit_sums(acc: np.ndarray, unit: DecodedUnit, features: Sequence[str],
         own = levels is None
         levels = LevelSums() if own else levels
         scratch = levels.scratch(acc[:d], hess, meat, arrow.lo, unit.X.shape[1])
-        keep = arrow.keep if arrow.keep is not None and every > 1 else _NO_WEIGHTS
-        sum_dz, sum_loss, sum_w, bad = kernels.categorical_sums(
-            unit.X, unit.codes, unit.y, weights, w, b, mean, inv_scale, loss_id, acc[:d], hess,
-            meat, arrow.lo, scratch, keep)
+        if arrow.keep is not None and every > 1 and hess is not _NO_PARTS:
+            sum_dz, sum_loss, sum_w, bad = kernels.sampled_categorical_sums(
+                unit.X, unit.codes, unit.y, weights, w, b, mean, inv_scale, loss_id, acc[:d],
+                hess, arrow.lo, scratch, arrow.keep)
+        else:
+            sum_dz, sum_loss, sum_w, bad = kernels.categorical_sums(
+                unit.X, unit.codes, unit.y, weights, w, b, mean, inv_scale, loss_id, acc[:d],
+                hess, meat, arrow.lo, scratch)
         if own:
             levels.fold()
     elif acc.shape[0] == Sums.size(d, 2):
