@@ -178,14 +178,13 @@ def fit_gd(source, max_iter: int | None = None, lr: float = GD_LR, *, loss: str 
     iterations, passes (reads of the data, the standardization pass included),
     rows, converged, message, stop_reason (a :class:`~streamneuron.stop.StopReason`:
     converged, max iterations, unbounded, no descent, scipy), objective (with ``l1``,
-    ``F``), grad_norm (with ``l1``,
-    the pseudo-gradient's), where (in-process, local, scheduler or client), params,
-    nonzero (the non-zero weights), with weights ``weight_total`` (``W``) and
-    ``class_weights`` (``[a0, a1]``), and ``history``: one row per iteration with
-    iteration, objective, grad_norm and seconds (newton adds decrement and step).
-    ``progress(row)`` is called with each row. ``curvature``: newton's steering Hessian,
-    ``"sampled"`` (from ~1 row in 16 on large data: :func:`~.sums.curvature_every`) or
-    ``"exact"``; the stop is decided by the exact gradient either way.
+    ``F``), grad_norm (with ``l1``, the pseudo-gradient's), where (in-process, local,
+    scheduler or client), params, nonzero (the non-zero weights), with weights
+    ``weight_total`` (``W``) and ``class_weights`` (``[a0, a1]``), and ``history``: one row
+    per iteration with iteration, objective, grad_norm and seconds (newton adds decrement
+    and step). ``progress(row)`` is called with each row. ``curvature``: newton's steering
+    Hessian, ``"sampled"`` (a sample's on large data: :func:`~.sums.curvature_every`, with
+    level codes :func:`~.sums.level_keep`) or ``"exact"``; the gradient decides the stop.
     """
     def make_params(name: str, weight_column: str | None = None) -> GDParams:
         return GDParams(loss=loss, solver=name, lr=lr, tol=tol,
@@ -421,8 +420,6 @@ class _Run:
         w, b = theta[:d], float(theta[d])
         params = np.concatenate([w, [b], model.center, model.inv_scale])
         arrow = self.arrow if matrices else None  # newton's curvature: arrowhead form
-        if arrow is not None and every > 1:  # a sample's: rows kept by their levels
-            arrow = replace(arrow, keep=level_keep(model.levels, self.d, every, self.n_rows))
         sums = Sums(self.executor.map_reduce(self.bag, pass_sums, self.read, self.features,
                                              params, self.loss.kernel_id, matrices, every,
                                              arrow, aggregate=sum_partials), d, arrow)
@@ -447,11 +444,10 @@ class _Run:
         # newton, with L1, the dense Hessian: its coordinate descent wants the matrix)
         self.arrow = Arrow.of(self.d, model.levels) \
             if p.solver == "newton" and p.l1 == 0 and model.levels is not None else None
-        # (the arrowhead's sample keeps about LEVEL_ROWS rows of each level whatever
-        # their number: the rule's rows a weight are the numbers')
-        every = curvature_every(p.curvature, self.data.n_rows,
-                                model.n_weights if self.arrow is None else self.d,
-                                levels=model.levels is not None and self.arrow is None)
+        every = curvature_every(p.curvature, self.data.n_rows, model.n_weights if self.arrow is None
+                                else self.d, levels=model.levels is not None and self.arrow is None)
+        if self.arrow is not None:  # (its sample: LEVEL_ROWS rows a level, sums.level_keep)
+            self.arrow = replace(self.arrow, keep=level_keep(model.levels, self.d, every, self.n_rows))
 
         def evaluate(theta, curvature):  # the Hessian: a sample's (every > 1), "exact", "single"
             ev = self._evaluate(model, theta, bool(curvature), rate_of(curvature, every))
