@@ -1,6 +1,10 @@
 #!/usr/bin/env python
 """CPU seconds of one newton pass with categorical columns against one over the numeric
 columns only, side by side in alternating rounds (medians), and of newton's solve.
+Each pass sums the curvature as newton's steering passes do on that file
+(``curvature_every``: a sample's on large data, with level codes the rows kept by their
+levels, ``level_keep``); ``cat_exact`` and ``num_exact``, every row's (the landing pass's,
+and what this script timed before the levels were sampled).
 
     python scripts/bench_categorical_cpu.py /work/bench-data/flights-1M.parquet 1000 5
     python scripts/bench_categorical_cpu.py FILE 10000 5 --threads 2 --json out.json
@@ -26,6 +30,7 @@ import os
 import statistics
 import sys
 import time
+from dataclasses import replace
 
 import numpy as np
 
@@ -34,7 +39,8 @@ from streamneuron.fullpass.arrow import Arrow  # noqa: E402
 from streamneuron.fullpass.cluster import InProcess, _blas_threads  # noqa: E402
 from streamneuron.fullpass.partitions import FileData, read_units, task_rows  # noqa: E402
 from streamneuron.fullpass.solvers import newton_step  # noqa: E402
-from streamneuron.fullpass.sums import Sums, pass_sums, sum_partials  # noqa: E402
+from streamneuron.fullpass.sums import (Sums, curvature_every, level_keep, pass_sums,  # noqa: E402
+                                        sum_partials)
 from streamneuron.levels import LevelCounts  # noqa: E402
 from streamneuron.params import newton_bytes  # noqa: E402
 from streamneuron.readers import open_source  # noqa: E402
@@ -71,14 +77,21 @@ def main() -> int:
     data = {name: FileData(source, rows[name]) for name, source in (("cat", enc), ("num", num))}
     bags = {name: executor.persist(data[name].bag()) for name in data}
 
-    def one_pass(name):
-        params, layout = (params_cat, arrow) if name == "cat" else (params_num, None)
-        return executor.map_reduce(bags[name], pass_sums, read_units, features, params, 0, 1,
-                                   1, layout, aggregate=sum_partials)
+    n = data["num"].n_rows
+    every = curvature_every("sampled", n, d)  # (the engine's rule: the numbers' weights)
+    sampled = replace(arrow, keep=level_keep(enc.levels, d, every, n)) if every > 1 else arrow
 
-    res = {"cat": [], "num": [], "solve": []}
+    def one_pass(name):
+        cat, exact = name.startswith("cat"), name.endswith("exact")
+        params, layout = (params_cat, arrow if exact else sampled) if cat else (params_num, None)
+        return executor.map_reduce(bags["cat" if cat else "num"], pass_sums, read_units,
+                                   features, params, 0, 1, 1 if exact else every, layout,
+                                   aggregate=sum_partials)
+
+    names = ("cat", "num", "cat_exact", "num_exact")
+    res = {name: [] for name in names + ("solve",)}
     for r in range(args.rounds):
-        for name in ("cat", "num"):
+        for name in names:
             t = time.process_time()
             total = one_pass(name)
             res[name].append(time.process_time() - t)
@@ -93,6 +106,9 @@ def main() -> int:
     out = {k: statistics.median(v) for k, v in kept.items()}
     out["ratio_per_round_median"] = statistics.median(
         [a / b for a, b in zip(kept["cat"], kept["num"])])
+    out["exact_ratio_per_round_median"] = statistics.median(
+        [a / b for a, b in zip(kept["cat_exact"], kept["num_exact"])])
+    out["every"] = every
     out["file"] = os.path.basename(args.file)
     out["threads"] = args.threads
     out["partitions"] = len(data["cat"].partitions)

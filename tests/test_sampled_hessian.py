@@ -115,20 +115,24 @@ def test_sampled_newton_reaches_the_exact_optimum(sample_small_data):
     assert np.array_equal(again.weights, runs["sampled"].weights)  # deterministic
 
 
-def test_newton_with_categorical_columns_keeps_the_exact_hessian(sample_small_data):
-    """A sample misses rare levels and the pairs of levels rows meet (49 passes against 6
-    on a 1M-row flights-like file): with categorical columns newton sums every row."""
+def test_newton_with_categorical_columns_and_l1_keeps_the_exact_hessian(sample_small_data):
+    """Proximal newton's dense Hessian with level codes sums every row (a plain sample
+    misses rare levels and the pairs of levels rows meet: 49 passes against 6 on a 1M-row
+    flights-like file); the arrowhead layout (no L1) samples rows by their levels
+    (tests/test_sampled_levels.py)."""
     rng = np.random.default_rng(4)
     n = 30_000
     frame = pd.DataFrame({"a": rng.standard_normal(n), "b": rng.standard_normal(n),
                           "c": rng.choice(list("pqrst"), n, p=[.4, .3, .2, .0999, .0001])})
     z = frame.a - 0.5 * frame.b + frame.c.map(dict(p=0, q=.5, r=-.5, s=1, t=2))
     frame["y"] = (rng.random(n) < 1 / (1 + np.exp(-z))).astype(np.int8)
-    runs = {c: sn.fit_gd(frame, label="y", solver="newton", l2=1e-3, workers=0,
+    runs = {c: sn.fit_gd(frame, label="y", solver="newton", l2=1e-3, l1=1e-4, workers=0,
                          categorical=["c"], curvature=c) for c in ("exact", "sampled")}
     assert runs["sampled"].info["hessian_every"] == 1
     np.testing.assert_array_equal(runs["sampled"].weights, runs["exact"].weights)
     assert runs["sampled"].bias == runs["exact"].bias
+    arrow = sn.fit_gd(frame, label="y", solver="newton", l2=1e-3, workers=0, categorical=["c"])
+    assert arrow.info["hessian_every"] == fsums.SAMPLE_EVERY
 
 
 def test_l1_proximal_newton_with_a_sampled_hessian(sample_small_data):

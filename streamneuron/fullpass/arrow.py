@@ -30,7 +30,7 @@ dense layout exactly.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.linalg import solve_triangular
@@ -51,6 +51,9 @@ class Arrow:
     lo: int  # the diagonal column's first weight (p when K = 0)
     K: int  # its weights
     column: str = ""  # its name (for info["hessian"])
+    # newton's sampled pass: each row's probability to be summed, the largest of keep[0]
+    # and keep[1 + code - d] over its levels (fullpass.sums.level_keep); None: every row
+    keep: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def dense(cls, p: int) -> "Arrow":

@@ -43,8 +43,8 @@ import numpy as np
 from .cluster import PersistWarning, check_where, open_executor, warn_persist
 from ..errors import ConfigError, DataError
 from .arrow import Arrow
-from .sums import (Evaluation, Sums, curvature_every, merge_moments, pass_moments,
-                   pass_sums, rate_of, start_from_moments, sum_partials)
+from .sums import (Evaluation, Sums, curvature_every, level_keep, merge_moments,
+                   pass_moments, pass_sums, rate_of, start_from_moments, sum_partials)
 from ..losses import get_loss
 from ..neuron import Neuron
 from ..params import (AUTO, DEFAULT, NEWTON_MAX_FEATURES, check_auto_penalty, check_newton_size,
@@ -178,14 +178,13 @@ def fit_gd(source, max_iter: int | None = None, lr: float = GD_LR, *, loss: str 
     iterations, passes (reads of the data, the standardization pass included),
     rows, converged, message, stop_reason (a :class:`~streamneuron.stop.StopReason`:
     converged, max iterations, unbounded, no descent, scipy), objective (with ``l1``,
-    ``F``), grad_norm (with ``l1``,
-    the pseudo-gradient's), where (in-process, local, scheduler or client), params,
-    nonzero (the non-zero weights), with weights ``weight_total`` (``W``) and
-    ``class_weights`` (``[a0, a1]``), and ``history``: one row per iteration with
-    iteration, objective, grad_norm and seconds (newton adds decrement and step).
-    ``progress(row)`` is called with each row. ``curvature``: newton's steering Hessian,
-    ``"sampled"`` (from ~1 row in 16 on large data: :func:`~.sums.curvature_every`) or
-    ``"exact"``; the stop is decided by the exact gradient either way.
+    ``F``), grad_norm (with ``l1``, the pseudo-gradient's), where (in-process, local,
+    scheduler or client), params, nonzero (the non-zero weights), with weights
+    ``weight_total`` (``W``) and ``class_weights`` (``[a0, a1]``), and ``history``: one row
+    per iteration with iteration, objective, grad_norm and seconds (newton adds decrement
+    and step). ``progress(row)`` is called with each row. ``curvature``: newton's steering
+    Hessian, ``"sampled"`` (a sample's on large data: :func:`~.sums.curvature_every`, with
+    level codes :func:`~.sums.level_keep`) or ``"exact"``; the gradient decides the stop.
     """
     def make_params(name: str, weight_column: str | None = None) -> GDParams:
         return GDParams(loss=loss, solver=name, lr=lr, tol=tol,
@@ -441,12 +440,14 @@ class _Run:
             if self.progress is not None:
                 self.progress(row)
 
-        every = curvature_every(p.curvature, self.data.n_rows, model.n_weights,
-                                levels=model.levels is not None)
         # categorical columns: newton sums and solves the arrowhead form (proximal
         # newton, with L1, the dense Hessian: its coordinate descent wants the matrix)
         self.arrow = Arrow.of(self.d, model.levels) \
             if p.solver == "newton" and p.l1 == 0 and model.levels is not None else None
+        every = curvature_every(p.curvature, self.data.n_rows, model.n_weights if self.arrow is None
+                                else self.d, levels=model.levels is not None and self.arrow is None)
+        if self.arrow is not None:  # (its sample: LEVEL_ROWS rows a level, sums.level_keep)
+            self.arrow = replace(self.arrow, keep=level_keep(model.levels, self.d, every, self.n_rows))
 
         def evaluate(theta, curvature):  # the Hessian: a sample's (every > 1), "exact", "single"
             ev = self._evaluate(model, theta, bool(curvature), rate_of(curvature, every))

@@ -214,9 +214,14 @@ def add_unit_sums(acc: np.ndarray, unit: DecodedUnit, features: Sequence[str],
         own = levels is None
         levels = LevelSums() if own else levels
         scratch = levels.scratch(acc[:d], hess, meat, arrow.lo, unit.X.shape[1])
-        sum_dz, sum_loss, sum_w, bad = kernels.categorical_sums(
-            unit.X, unit.codes, unit.y, weights, w, b, mean, inv_scale, loss_id, acc[:d], hess,
-            meat, arrow.lo, scratch)
+        if arrow.keep is not None and every > 1 and hess is not _NO_PARTS:
+            sum_dz, sum_loss, sum_w, bad = kernels.sampled_categorical_sums(
+                unit.X, unit.codes, unit.y, weights, w, b, mean, inv_scale, loss_id, acc[:d],
+                hess, arrow.lo, scratch, arrow.keep)
+        else:
+            sum_dz, sum_loss, sum_w, bad = kernels.categorical_sums(
+                unit.X, unit.codes, unit.y, weights, w, b, mean, inv_scale, loss_id, acc[:d],
+                hess, meat, arrow.lo, scratch)
         if own:
             levels.fold()
     elif acc.shape[0] == Sums.size(d, 2):
@@ -327,10 +332,12 @@ def curvature_every(curvature: str, rows: int, weights: int, levels: bool = Fals
     gradient, summed over every row, decides where newton stops. A Hessian off by a
     factor within ``[1 - e, 1 + e]`` in every direction turns Newton's quadratic
     convergence into a linear one of rate about ``e``; a sample of ``m`` rows has ``e ~
-    sqrt(weights / m)`` (0.05 at 10 000 rows and 32 weights). Not with categorical
-    ``levels``: a rare level's row, and the pairs of levels rows meet, are what a sample
-    misses (a 1M-row flights-like file took 49 passes sampled, 6 exact); their kernel
-    (:func:`~streamneuron.kernels.categorical_sums`) sums every row's curvature."""
+    sqrt(weights / m)`` (0.05 at 10 000 rows and 32 weights). Not with ``levels`` (level
+    codes in the dense layout: L1's proximal newton, the penalty path): a rare level's
+    rows, and the pairs of levels rows meet, are what one row in ``every`` misses (a
+    1M-row flights-like file took 49 passes sampled, 6 exact), so their kernel sums every
+    row's curvature. newton's arrowhead layout samples rows by their levels instead
+    (:func:`level_keep`), and counts only the number features' weights here."""
     if curvature not in CURVATURES:
         raise ConfigError(f"curvature must be one of {', '.join(CURVATURES)}, got {curvature!r}",
                           param="curvature")
@@ -339,6 +346,38 @@ def curvature_every(curvature: str, rows: int, weights: int, levels: bool = Fals
             sample < max(SAMPLE_MIN_ROWS, SAMPLE_ROWS_PER_WEIGHT * (weights + 1)):
         return 1
     return SAMPLE_EVERY
+
+
+# newton's sampled pass with level codes: a level's rows are summed with probability
+# LEVEL_ROWS / (its rows), at least 1 / every (so about LEVEL_ROWS of them, or all).
+LEVEL_ROWS = 64
+
+
+def level_keep(levels, d: int, every: int, rows: int) -> np.ndarray:
+    """The probabilities of newton's sampled pass with level codes
+    (:func:`~streamneuron.kernels.categorical_sums`' ``keep``): ``[1 / every]`` then, for
+    each level weight, ``min(1, max(1 / every, LEVEL_ROWS / m))``, ``m`` its training rows
+    (a hashed column's bucket: ``rows`` over its buckets; ``d`` number features first).
+
+    A row is summed with the largest probability of its levels, and counted the inverse
+    of it (Horvitz and Thompson): the sums stay unbiased, each sampled row adds ``h x~
+    x~^T`` whole, so the matrix stays positive semi-definite and keeps the identities of
+    one-hot columns (a column's levels' rows add up to the bias's row: with a small
+    ``l2`` the Hessian is nearly singular along them, and a sum that breaks them, such as
+    a sample's with each level's exact diagonal put in, gives steps far too long), and a
+    level of ``m`` rows has about ``min(m, max(LEVEL_ROWS, m / every))`` of them summed:
+    every row of a rare level, about ``LEVEL_ROWS`` of a common one (an error of ~1 /
+    sqrt(LEVEL_ROWS) in its curvature, where one row in ``every`` would leave a level of
+    32 rows two rows, or none)."""
+    keep = [np.full(1, 1.0 / every)]
+    for column in levels.columns:
+        if column.hash_bits:
+            m = np.full(column.n_weights, rows / column.n_weights)
+        else:
+            m = np.asarray(column.counts, dtype=np.float64)
+        with np.errstate(divide="ignore"):
+            keep.append(np.clip(LEVEL_ROWS / m, 1.0 / every, 1.0))
+    return np.concatenate(keep)
 
 
 def pass_moments(items: list, read: Callable[[list], Iterable[DecodedUnit]],

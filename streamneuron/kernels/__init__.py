@@ -8,7 +8,7 @@ The package, by what the pieces are for:
   curvature from a sample of the rows), :func:`single_hessian_sums` (every row's, from
   float32 products: newton's landing step), :func:`hessian_meat_sums`, :func:`moments`);
 * :mod:`.categorical`: the same sums for rows with categorical level codes
-  (:func:`categorical_sums`, :func:`level_logits`);
+  (:func:`categorical_sums`, :func:`sampled_categorical_sums`, :func:`level_logits`);
 * :mod:`.categorical_sgd`: SGD's steps for rows with level codes (:func:`sgd_codes_block`,
   rows in spans, their losses vectorized); with many level weights AdaGrad's steps are
   taken lazily (:mod:`.categorical_lazy`: a step touches only the level weights its rows
@@ -121,6 +121,7 @@ impute_into = Announced(_apply.impute_into)
 imputed_columns_into = Announced(_impute.imputed_columns_into)
 l1_newton_direction = Announced(_proximal.l1_newton_direction)
 categorical_sums = Announced(_categorical.categorical_sums)
+sampled_categorical_sums = Announced(_categorical.sampled_categorical_sums)
 fold_levels = Announced(_categorical.fold_levels)
 level_scratch = _categorical.level_scratch
 level_logits = Announced(_categorical.level_logits)
@@ -136,7 +137,7 @@ __all__ = [
     "sgd_block", "apply_update", "compile_ahead", "Rows", "Arrays", "gradient_sums", "gradient_hessian_sums",
     "sampled_hessian_sums", "single_hessian_sums",
     "hessian_meat_sums", "moments", "observed_moments", "impute_into", "imputed_columns_into", "l1_newton_direction", "logits", "gather", "columns_into",
-    "new_state", "STATE", "OK", "PAUSED", "NONFINITE", "categorical_sums", "level_logits", "csr_of", "schur_complement",
+    "new_state", "STATE", "OK", "PAUSED", "NONFINITE", "categorical_sums", "sampled_categorical_sums", "level_logits", "csr_of", "schur_complement",
     "sgd_codes_block", "sync_levels", "finish_levels", "lazy_applies", "logits_with_levels",
     "shuffle_like_numpy",
 ]
