@@ -36,7 +36,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from streamneuron.fullpass.arrow import Arrow  # noqa: E402
-from streamneuron.fullpass.cluster import InProcess, _blas_threads  # noqa: E402
+from streamneuron.blas import blas_threads
+from streamneuron.fullpass.cluster import InProcess  # noqa: E402
 from streamneuron.fullpass.partitions import FileData, read_units, task_rows  # noqa: E402
 from streamneuron.fullpass.solvers import newton_step  # noqa: E402
 from streamneuron.fullpass.sums import (Sums, curvature_every, level_keep, pass_sums,  # noqa: E402
@@ -97,7 +98,7 @@ def main() -> int:
             res[name].append(time.process_time() - t)
             if name == "cat":
                 ev = Sums(total, p, arrow).evaluate(w, 0.0, 1e-6)
-                with _blas_threads(1):
+                with blas_threads(1):
                     t = time.process_time()
                     newton_step(ev.hessian, ev.gradient)
                     res["solve"].append(time.process_time() - t)

@@ -310,7 +310,7 @@ FLOORS = [
     ["sgd", "fullpass"],
     ["stream", "stats", "training", "neuron", "checkpoint", "validation", "weighting",
      "warmstart", "params", "rules", "penalty", "losses", "schedules", "defaults", "stop",
-     "report", "progress", "warmup", "atomic"],
+     "report", "progress", "warmup", "atomic", "blas"],
     ["readers"],
     ["units", "errors", "levels", "missing"],
     ["kernels"],

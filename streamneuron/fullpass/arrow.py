@@ -186,14 +186,14 @@ class ArrowHessian:
         gets no step, as a constant column in the dense solve. One BLAS thread, as a
         pass has: a threaded Cholesky of S (1,119 rows) took 1.26 s against 0.13 s with
         one, on the 2 cores shared with other processes."""
-        from .cluster import _blas_threads
+        from ..blas import blas_threads
 
         a = self.arrow
         rest, K = a.rest(), a.K
         g_r, g_k = gradient[rest], gradient[a.lo:a.lo + K]
         active = self.C > 0.0
         inv = np.where(active, 1.0 / np.where(active, self.C, 1.0), 0.0)
-        with _blas_threads(1):
+        with blas_threads(1):
             S, B = self.schur(inv)
             s_r = dense_step(S, g_r - B.T @ (inv * g_k))
             step = np.empty_like(gradient)

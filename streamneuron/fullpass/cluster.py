@@ -27,6 +27,7 @@ import os
 import sys
 import threading
 
+from ..blas import blas_threads
 from ..errors import ConfigError, StreamNeuronError
 from .partitions import SPLIT_EVERY
 
@@ -78,7 +79,7 @@ class InProcess:
         if parts is None:
             return self.compute(_graph(bag, task, args, aggregate))
         fold = TreeFold(len(parts), aggregate)
-        with _blas_threads(self.BLAS_THREADS):
+        with blas_threads(self.BLAS_THREADS):
             if len(parts) == 1 or self.threads == 1:
                 for part in parts:
                     fold.add(task(part, *args))
@@ -94,7 +95,7 @@ class InProcess:
         import dask
         import dask.threaded
 
-        with _blas_threads(self.BLAS_THREADS):
+        with blas_threads(self.BLAS_THREADS):
             return dask.compute(collection, scheduler=dask.threaded.get,
                                 num_workers=self.threads)[0]
 
@@ -306,25 +307,6 @@ class TreeFold:
             raise StreamNeuronError(f"internal error: {self.seen[0]} of {self.n} results added")
         value = self.values[-1]
         return self.aggregate([]) if value is _NONE else value
-
-
-_blas = None  # threadpoolctl's controller of the BLAS libraries, made on first use
-
-
-def _blas_threads(limit: int | None):
-    """A context in which every loaded BLAS uses at most ``limit`` threads (None: no change).
-
-    scipy's BLAS (the one numba's ``np.dot`` calls) is loaded first, so that the
-    controller, which sees the libraries loaded when it is made, sees it."""
-    global _blas
-    if limit is None:
-        return contextlib.nullcontext()
-    if _blas is None:
-        import scipy.linalg.cython_blas  # noqa: F401
-        from threadpoolctl import ThreadpoolController
-
-        _blas = ThreadpoolController()
-    return _blas.limit(limits=limit, user_api="blas")
 
 
 @contextlib.contextmanager

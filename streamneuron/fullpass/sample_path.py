@@ -64,7 +64,7 @@ def sample_guesses(run, model, selection, penalties: np.ndarray,
     """The sample's path (:func:`walk_sample`), or None: data in memory or persisted, not a large file
     (``every`` 1), categorical columns, a held-out fraction left out of every pass, no
     sample (:func:`.start.read_sample`), or no finite optimum on it."""
-    from .cluster import _blas_threads
+    from ..blas import blas_threads
     from .start import read_sample
 
     p = run.params
@@ -76,7 +76,7 @@ def sample_guesses(run, model, selection, penalties: np.ndarray,
     unit = read_sample(run, model)
     if unit is None or np.all(unit.y == unit.y[0]):
         return None
-    with _blas_threads(1):  # as a pass has (and the same bits on any machine)
+    with blas_threads(1):  # as a pass has (and the same bits on any machine)
         return walk_sample(unit, run, model, selection, penalties, tol)
 
 

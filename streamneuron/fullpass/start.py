@@ -28,7 +28,7 @@ import numpy as np
 from ..errors import StreamNeuronError
 from ..penalty import Penalty
 from ..units import DecodedUnit
-from .cluster import _blas_threads
+from ..blas import blas_threads
 from .iteration import Options
 from .sums import Sums, add_unit_sums
 
@@ -107,7 +107,7 @@ def sample_start(run, model, first, every: int, evaluate):
     unit = read_sample(run, model)
     if unit is None:
         return theta0, first
-    with _blas_threads(1):  # as a pass has (threaded, on shared cores: ~20x the CPU)
+    with blas_threads(1):  # as a pass has (threaded, on shared cores: ~20x the CPU)
         fitted = fit_sample(unit, run, model)
     if fitted is None:
         return theta0, first

@@ -30,6 +30,7 @@ from typing import Callable
 
 from .. import checkpoint as ckpt
 from .. import defaults
+from ..blas import blas_threads
 from ..errors import CheckpointError, ConfigError, DataError
 from ..neuron import Neuron
 from ..params import DEFAULT, check_auto_penalty, check_params
@@ -239,27 +240,8 @@ def fit_sgd(source, batch_size: int | None = None, epochs: int | None = None,
                 stack.callback(run.holdout_source.close)
                 if cache is not None:  # (the units cached so far, read on another thread)
                     run.holdout_source = run.source.alongside(run.holdout_source)
-        with _one_blas_thread():
+        with blas_threads(1, load_scipy=False):  # (its dot products: w @ w, a weighted loss)
             return run.run(resume)
-
-
-_blas = None  # threadpoolctl's controller of the BLAS libraries, made on first use
-
-
-def _one_blas_thread():
-    """numpy's BLAS on one thread while the run trains. Its calls there are dot
-    products: the epoch's ``||w||**2`` (``Penalty.l2_value``, ``w @ w``) and a weighted
-    validation loss. Above 10,000 values OpenBLAS splits one over its threads, whose
-    workers then spin for about 35 ms of CPU after each call, on the cores the reader
-    thread and the kernel share (and the threaded sum's last bits depend on the
-    machine's thread count; the weights depend on them only where a stopping rule
-    compares them)."""
-    global _blas
-    if _blas is None:
-        from threadpoolctl import ThreadpoolController
-
-        _blas = ThreadpoolController()
-    return _blas.limit(limits=1, user_api="blas")
 
 
 def _training_source(given, label, features, weight, categorical,
