@@ -162,3 +162,40 @@ def test_level_keep_is_levels_rows_at_least_one_in_every():
     keep = fsums.level_keep(levels, 2, 16, 4000)
     np.testing.assert_allclose(keep, [1 / 16, 1 / 16, fsums.LEVEL_ROWS / 100, 1.0]
                                + [min(1.0, fsums.LEVEL_ROWS / 1000)] * 4)
+
+
+def test_level_landing_comes_a_step_before_the_gap():
+    """A Hessian off by up to 20% (the level sample's steps shrink the gap by ~e**2 with
+    e ~ 0.1-0.2, not the numbers' ~1e-4): landing from ``SAMPLED_LANDING`` reads a point
+    more than the exact run (its exact pass lands where the stop cannot bound the sampled
+    step's error); from ``LEVEL_LANDING`` (the engine's ``options.landing`` with level
+    codes) the exact pass comes a step before the gap and the exact run's passes suffice,
+    two of them every row's, the weights within tol of a numpy Newton's optimum."""
+    from test_sampled_hessian import _numpy_problem
+
+    from streamneuron.fullpass import solvers
+    from streamneuron.penalty import Penalty
+
+    parts, best, l2 = _numpy_problem(l2=1e-4)
+    off = np.diag(np.linspace(0.8, 1.2, best.shape[0]))
+
+    def run(sampled, landing=None):
+        kinds = []
+
+        def evaluate(theta, curvature):
+            kinds.append(curvature)
+            J, g, H = parts(theta)
+            steer = sampled and curvature is True
+            return fsums.Evaluation(theta, J, g, off @ H @ off if steer else H, steer)
+
+        options = solvers.Options(tol=1e-6, penalty=Penalty(l2=l2), landing=landing)
+        result = solvers.newton(evaluate, np.zeros(best.shape[0]), options, lambda r: None)
+        assert result.converged
+        assert np.max(np.abs(result.theta - best)) <= 1e-6 * max(np.max(np.abs(best)), 1.0)
+        return len(kinds), sum(kind is not True for kind in kinds)
+
+    exact, _ = run(False)
+    late, _ = run(True)
+    passes, whole = run(True, fsums.LEVEL_LANDING)
+    assert late > exact
+    assert passes <= exact and whole == 2

@@ -43,7 +43,7 @@ import numpy as np
 from .cluster import PersistWarning, check_where, open_executor, warn_persist
 from ..errors import ConfigError, DataError
 from .arrow import Arrow
-from .sums import (Evaluation, Sums, curvature_every, level_keep, merge_moments,
+from .sums import (LEVEL_LANDING, Evaluation, Sums, curvature_every, level_keep, merge_moments,
                    pass_moments, pass_sums, rate_of, start_from_moments, sum_partials)
 from ..losses import get_loss
 from ..neuron import Neuron
@@ -430,8 +430,7 @@ class _Run:
 
     def _solve(self, model: Neuron, first: Evaluation | None) -> None:
         p = self.params
-        options = Options(max_iter=p.max_iter, tol=p.tol, lr=p.lr,
-                          penalty=Penalty(l2=p.l2, l1=p.l1))
+        options = Options(max_iter=p.max_iter, tol=p.tol, lr=p.lr, penalty=Penalty(l2=p.l2, l1=p.l1))
         history: list[dict] = []
 
         def report(row: dict) -> None:
@@ -448,6 +447,7 @@ class _Run:
                                 else self.d, levels=model.levels is not None and self.arrow is None)
         if self.arrow is not None:  # (its sample: LEVEL_ROWS rows a level, sums.level_keep)
             self.arrow = replace(self.arrow, keep=level_keep(model.levels, self.d, every, self.n_rows))
+            options = replace(options, landing=LEVEL_LANDING)
 
         def evaluate(theta, curvature):  # the Hessian: a sample's (every > 1), "exact", "single"
             ev = self._evaluate(model, theta, bool(curvature), rate_of(curvature, every))

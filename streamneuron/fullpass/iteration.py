@@ -56,6 +56,10 @@ class Options:
     tol: float = 1e-6
     lr: float = 1.0
     penalty: Penalty = Penalty()
+    # newton with a sampled Hessian: the predicted gap, in stopping thresholds, from which
+    # a step's pass sums every row's (None: solvers.SAMPLED_LANDING; level codes:
+    # sums.LEVEL_LANDING)
+    landing: float | None = None
 
 
 @dataclass(frozen=True)

@@ -277,7 +277,8 @@ def newton(evaluate: Evaluate, theta: np.ndarray, options: Options,
     / sampled rows) <= 0.22`` by :func:`~streamneuron.fullpass.sums.curvature_every`'s
     rule, moves the prediction by at most ``1 / (1 - e)``): the gradient, summed over
     every row, decides; a sampled Hessian steers and weighs it, except that the pass of
-    the step predicted to land inside the gap (``SAMPLED_LANDING``) sums every row's
+    the step predicted to land inside the gap (``SAMPLED_LANDING``; ``options.landing``
+    where the sample's steps shrink the gap less: a step before) sums every row's
     (:func:`landing`: from float32 products, ``SINGLE_ERROR`` of it, when its condition
     number is at most ``SINGLE_MAX_CONDITION``, else in float64), so that the stop's last
     step is a Newton step with the whole Hessian. With the weights' bound
@@ -304,6 +305,7 @@ def newton(evaluate: Evaluate, theta: np.ndarray, options: Options,
     weights_stop = NewtonStop(options.tol) if bound else None
     theta_out = None
     curvature = True  # the Hessian that steers: a sample's on large data; "exact" to land
+    land_from = SAMPLED_LANDING if options.landing is None else options.landing
     for _ in range(options.max_iter):
         threshold = NEWTON_MARGIN * options.tol * max(abs(F), 1e-300)
         d = direction(ev, penalty, threshold)
@@ -317,7 +319,7 @@ def newton(evaluate: Evaluate, theta: np.ndarray, options: Options,
             stop = CONVERGED if theta_out is None else past_stop(-d.model, F)
             F = F if theta_out is None else F + d.model  # (the model's F at theta + d)
             break
-        if ev.hessian_sampled and -d.model <= SAMPLED_LANDING * threshold:
+        if ev.hessian_sampled and -d.model <= land_from * threshold:
             curvature = landing(ev.hessian)  # this step lands inside the gap: an exact last step
         trial = line_search(evaluate, penalty, lambda t: ev.theta + t * d.step,
                             lambda t, x: F + ARMIJO_C1 * t * d.slope, curvature=curvature,

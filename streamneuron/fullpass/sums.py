@@ -351,6 +351,14 @@ def curvature_every(curvature: str, rows: int, weights: int, levels: bool = Fals
 # newton's sampled pass with level codes: a level's rows are summed with probability
 # LEVEL_ROWS / (its rows), at least 1 / every (so about LEVEL_ROWS of them, or all).
 LEVEL_ROWS = 64
+# ... and newton lands (a step's pass sums every row's curvature) from a predicted gap
+# within LEVEL_LANDING stopping thresholds, not solvers.SAMPLED_LANDING's 1000: this
+# sample's steps shrink the gap ~e**2 ~ 0.02-0.04 a pass (e ~ sqrt(weights / kept rows)),
+# not ~1e-4, so from 1000 they land outside the gap, or inside with a sampled step's
+# error, which the stop cannot bound from the exact Hessian's first point: two exact
+# passes after the sampled step that brings the gap within ~100 thresholds. From
+# LEVEL_LANDING that step's pass is exact, and its exact Newton step lands and stops.
+LEVEL_LANDING = 1e4
 
 
 def level_keep(levels, d: int, every: int, rows: int) -> np.ndarray:
