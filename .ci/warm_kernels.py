@@ -38,8 +38,13 @@ def sgd(folder: Path) -> None:
     for dtype in ("float32", "float64"):
         path = folder / f"{dtype}.parquet"
         generate(path, rows=2_000, features=4, dtype=dtype, row_group_size=500)
+        # the variants most tests train (kernels/sgd.py: loss, weighted, batch of one,
+        # file order by columns), for both dtypes the readers hand over
         sn.fit_sgd(str(path), label="y", epochs=1)
+        sn.fit_sgd(str(path), label="y", epochs=1, shuffle=False)
         sn.fit_sgd(str(path), label="y", epochs=1, loss="mse", shuffle=False)
+        sn.fit_sgd(str(path), label="y", epochs=1, class_weight="balanced")
+        sn.fit_sgd(str(path), label="y", epochs=1, batch_size=1)
     sn.fit_sgd(frame(), label="y", epochs=1, categorical=["c"])
     sn.fit_sgd(frame(gaps=True), label="y", epochs=1, features=["a", "b"], missing="impute")
 
