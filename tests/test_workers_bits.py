@@ -29,7 +29,7 @@ def wide_file(tmp_path_factory):
     ("gd", {"max_iter": 4, "lr": 0.5, "tol": 0}),
 ])
 def test_in_process_and_two_workers_give_identical_bits(wide_file, solver, extra,
-                                                        monkeypatch):
+                                                        monkeypatch, dask_client):
     extra = dict(extra)
     if extra.pop("sampled", False):  # newton's Hessian from a sample even of this table
         from streamneuron.fullpass import sums
@@ -37,10 +37,10 @@ def test_in_process_and_two_workers_give_identical_bits(wide_file, solver, extra
         monkeypatch.setattr(sums, "SAMPLE_ROWS_PER_WEIGHT", 1)
     # Two row groups per partition: 12 tasks, more than SPLIT_EVERY (8), so the
     # reduction tree has two levels.
-    runs = {workers: sn.fit_gd(wide_file, label="y", solver=solver, workers=workers,
-                               partition_rows=1000, **extra)
-            for workers in (0, 2)}
-    in_process, cluster = runs[0], runs[2]
+    # The cluster: the session's two one-thread worker processes (conftest.dask_client).
+    in_process, cluster = (sn.fit_gd(wide_file, label="y", solver=solver, partition_rows=1000,
+                                     **where, **extra)
+                           for where in ({"workers": 0}, {"client": dask_client}))
     assert in_process.info["passes"] == cluster.info["passes"]
     assert np.array_equal(in_process.weights, cluster.weights), \
         np.abs(in_process.weights - cluster.weights).max()
