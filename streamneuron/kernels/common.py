@@ -157,6 +157,27 @@ def _fill_rows(X, order, identity, first, count, mean, inv_scale, tile):
 
 
 @njit(inline="always")
+def _fill_rows_imputed(X, order, identity, first, count, mean, inv_scale, fill, indicated,
+                       tile):
+    """:func:`_fill_rows` for a block read with its gaps as NaN (``--missing impute``'s
+    narrow rows: the ``d`` raw features, no indicator columns): a NaN is ``fill[j]``
+    (the fill value as the wide block holds it, in ``X``'s dtype) and the ``m``
+    indicator columns ``d + k`` are made here, 1 where column ``indicated[k]`` is NaN,
+    else 0; then standardized. The very tile the wide block (fills and indicators
+    written by the reader) gives, without the reader writing, nor the kernel
+    gathering, ``m`` more values a row."""
+    d = X.shape[1]
+    for r in range(count):
+        i = first + r if identity else order[first + r]
+        for j in range(d):
+            x = X[i, j]
+            tile[r, j] = ((x if x == x else fill[j]) - mean[j]) * inv_scale[j]
+        for k in range(indicated.shape[0]):
+            x = X[i, indicated[k]]
+            tile[r, d + k] = ((0.0 if x == x else 1.0) - mean[d + k]) * inv_scale[d + k]
+
+
+@njit(inline="always")
 def _rate(t, lr0, power_t):
     """``lr_t = lr0 / (1 + t)**power_t``: just ``lr0`` when ``power_t == 0`` (the same
     number: ``x**0 == 1``), without the ``pow`` call."""
