@@ -490,7 +490,7 @@ class Run:
             "with --resume to continue")
 
     def _nonfinite(self, block, row: int) -> None:
-        raise_nonfinite(self.source.feature_names, block, row)
+        raise_nonfinite(self.source.feature_names, block, row, gaps_filled=bool(self._imputation()))
         where, local = block.describe_row(row)
         raise DivergenceError(
             f"{where}, row {local}: the logit overflowed although the row is finite; the "
