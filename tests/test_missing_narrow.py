@@ -19,9 +19,9 @@ from streamneuron.training import StepRule, TrainState
 
 def _narrow_and_wide(r, n, d, dtype):
     X = r.normal(size=(n, d)).astype(dtype)
-    X[r.random((n, d)) < 0.15] = np.nan
-    X[:, 2] = np.where(np.isnan(X[:, 2]), 0.5, X[:, 2])  # a column without a gap
     indicated = np.array([3, 0], dtype=np.int64)  # indicators in another order
+    X[:, indicated] = np.where(r.random((n, 2)) < 0.15, np.nan, X[:, indicated])
+    # (the other columns hold no gap: the fills learned from this very input)
     fill = r.normal(size=d)
     filled = np.where(np.isnan(X), fill.astype(dtype), X)
     wide = np.hstack([filled, np.isnan(X[:, indicated]).astype(dtype)])

@@ -157,24 +157,44 @@ def _fill_rows(X, order, identity, first, count, mean, inv_scale, tile):
 
 
 @njit(inline="always")
-def _fill_rows_imputed(X, order, identity, first, count, mean, inv_scale, fill, indicated,
+def _standardized_gaps(fill, indicated, mean, inv_scale, d):
+    """For :func:`_fill_rows_imputed`, per indicator ``k`` (of raw column
+    ``indicated[k]``, model column ``d + k``): its column's fill value standardized,
+    and its own value standardized at 0 and at 1 (the numbers the tile holds for them,
+    made once a call)."""
+    m = indicated.shape[0]
+    filled, zero, one = np.empty(m), np.empty(m), np.empty(m)
+    for k in range(m):
+        j = indicated[k]
+        filled[k] = (fill[j] - mean[j]) * inv_scale[j]
+        zero[k] = (0.0 - mean[d + k]) * inv_scale[d + k]
+        one[k] = (1.0 - mean[d + k]) * inv_scale[d + k]
+    return filled, zero, one
+
+
+@njit(inline="always")
+def _fill_rows_imputed(X, order, identity, first, count, mean, inv_scale, indicated, gaps,
                        tile):
-    """:func:`_fill_rows` for a block read with its gaps as NaN (``--missing impute``'s
-    narrow rows: the ``d`` raw features, no indicator columns): a NaN is ``fill[j]``
-    (the fill value as the wide block holds it, in ``X``'s dtype) and the ``m``
-    indicator columns ``d + k`` are made here, 1 where column ``indicated[k]`` is NaN,
-    else 0; then standardized. The very tile the wide block (fills and indicators
-    written by the reader) gives, without the reader writing, nor the kernel
-    gathering, ``m`` more values a row."""
+    """:func:`_fill_rows` for a block read narrow (``--missing impute``: the ``d`` raw
+    features, the gaps NaN, no indicator columns; only the columns with an indicator
+    can hold one, the training input's): the ``d`` columns as :func:`_fill_rows`
+    gives them (a gap NaN), then down each indicated column a NaN becomes its fill
+    value standardized and the indicator column ``d + k`` is made (``gaps``:
+    :func:`_standardized_gaps`). The very tile the wide block (fills and indicators
+    written by the reader) gives, bit for bit; the reader writes, and the kernel
+    gathers, ``m`` values a row fewer. (Down the columns, not per row: a short loop
+    per row cost more than gathering the wide rows.)"""
     d = X.shape[1]
-    for r in range(count):
-        i = first + r if identity else order[first + r]
-        for j in range(d):
-            x = X[i, j]
-            tile[r, j] = ((x if x == x else fill[j]) - mean[j]) * inv_scale[j]
-        for k in range(indicated.shape[0]):
-            x = X[i, indicated[k]]
-            tile[r, d + k] = ((0.0 if x == x else 1.0) - mean[d + k]) * inv_scale[d + k]
+    _fill_rows(X, order, identity, first, count, mean, inv_scale, tile)
+    filled, zero, one = gaps
+    for k in range(indicated.shape[0]):
+        j = indicated[k]
+        f, a, b = filled[k], zero[k], one[k]
+        for r in range(count):
+            v = tile[r, j]
+            ok = v == v
+            tile[r, j] = v if ok else f
+            tile[r, d + k] = a if ok else b
 
 
 @njit(inline="always")

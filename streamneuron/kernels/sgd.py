@@ -20,7 +20,8 @@ import numpy as np
 from numba import njit
 
 from .common import (NONFINITE, OK, PAUSED, _add_rows, _average, _fill_columns, _fill_rows,
-                     _fill_rows_imputed, _first_nonfinite, _losses, _step, _workspace, loss_and_dz_scalar)
+                     _fill_rows_imputed, _first_nonfinite, _losses, _standardized_gaps, _step,
+                     _workspace, loss_and_dz_scalar)
 from .intrinsics import _logit, _prefetch_row
 from . import ahead
 from .ahead import Job
@@ -36,9 +37,10 @@ class Rows(NamedTuple):
     weights: np.ndarray  # the rows' weights in training order; empty: unweighted
     mean: np.ndarray  # standardization: x_std = (x - mean) * inv_scale
     inv_scale: np.ndarray
-    # --missing impute with ``X`` read narrow (its d raw features, the gaps NaN): each
-    # raw column's fill value and each indicator's raw column, the m indicator columns
-    # made in the tile (:func:`~.common._fill_rows_imputed`); empty: ``X`` as trained.
+    # --missing impute with ``X`` read narrow (its d raw features, the gaps NaN, only in
+    # indicated columns): each raw column's fill value and each indicator's raw column,
+    # the m indicator columns made in the tile (:func:`~.common._fill_rows_imputed`);
+    # empty: ``X`` as trained.
     fill: np.ndarray = np.empty(0)
     indicated: np.ndarray = np.empty(0, dtype=np.int64)
 
@@ -207,6 +209,7 @@ def _sgd_block(loss_id: int, adagrad: bool, penalized: bool, weighted: bool, row
         w, state, carry_w, avg_w, g2, l1_u, l1_q = arrays
         batch_size, lr0, power_t, l2, avg_from, l1 = numbers
         d = X.shape[1] + indicated.shape[0] if IMPUTING else X.shape[1]
+        gaps = _standardized_gaps(fill, indicated, mean, inv_scale, X.shape[1])
         tile, ty, tz, tdz, tloss = _workspace(d)
         rows = tile.shape[0]
         identity = order.shape[0] == 0
@@ -228,8 +231,8 @@ def _sgd_block(loss_id: int, adagrad: bool, penalized: bool, weighted: bool, row
         while pos < stop and status == OK:
             count = min(rows, stop - pos)
             if IMPUTING:
-                _fill_rows_imputed(X, order, identity, pos, count, mean, inv_scale, fill,
-                                   indicated, tile)
+                _fill_rows_imputed(X, order, identity, pos, count, mean, inv_scale, indicated,
+                                   gaps, tile)
             elif BY_COLUMNS:
                 _fill_columns(X, pos, count, mean, inv_scale, tile)
             else:

@@ -82,8 +82,9 @@ class Imputed(Wrapped):
         the raw features' width: the gaps NaN): each raw column's fill value as the
         wide read writes it (in the source's dtype), each indicator's raw column. The
         same tile as the wide block's, without the indicator columns written and
-        gathered. () without indicators, and for ``drop``."""
-        if self._fills is None or not self._fills.indicators:
+        gathered. () without indicators, for ``drop``, and unless the fills were learned
+        from this input (``seen``: only the indicated columns can hold a gap)."""
+        if self._fills is None or not self._fills.indicators or not self._seen:
             return ()
         return (self._fills.fill_array().astype(self.dtype).astype(np.float64),
                 self._fills.indicator_index())
