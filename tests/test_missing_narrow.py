@@ -103,6 +103,16 @@ def test_fit_sgd_narrow_is_the_wide_runs_bits(weighted_file, monkeypatch, tmp_pa
     np.testing.assert_array_equal(cached.weights, narrow.weights)
 
 
+def test_hdf5_narrow_is_the_wide_runs_bits(weighted_file, monkeypatch, tmp_path):
+    path = tmp_path / "gaps.h5"
+    pd.read_parquet(weighted_file).to_hdf(path, key="t", format="table")
+    narrow, widths = _fit(path, True, monkeypatch)
+    assert widths == {4}
+    wide, _ = _fit(path, False, monkeypatch)
+    np.testing.assert_array_equal(narrow.weights, wide.weights)
+    assert narrow.bias == wide.bias
+
+
 def test_infinity_named_before_a_gap(tmp_path):
     df = pd.DataFrame({"a": [1.0, np.nan, 2.0, 0.5] * 50, "b": [0.0, np.inf, 1.0, 2.0] * 50,
                        "y": [0, 1, 1, 0] * 50})
