@@ -270,12 +270,17 @@ def first_pass(source, *, max_levels: int, reference: bool, hash_bits: int = 0,
     return moments, encode_source(source, counts, reference=reference, hash_bits=hash_bits)
 
 
-def raise_nonfinite(feature_names: Sequence[str], rows_read, row: int | None = None) -> None:
+def raise_nonfinite(feature_names: Sequence[str], rows_read, row: int | None = None, *,
+                    gaps_filled: bool = False) -> None:
     """Raise the DataError that names the first NaN/infinity of some rows read (or of
-    ``row``): ``rows_read`` a decoded unit or a block (``X`` and ``describe_row``)."""
+    ``row``): ``rows_read`` a decoded unit or a block (``X`` and ``describe_row``).
+    An infinity first (a NaN may be a gap ``--missing impute`` fills); with
+    ``gaps_filled`` (a block read narrow, its gaps NaN filled by the kernel) only one."""
     block = rows_read
     values = block.X if row is None else block.X[row:row + 1]
     rows, cols = np.nonzero(~np.isfinite(values))
+    if gaps_filled or np.isinf(values).any():
+        rows, cols = np.nonzero(np.isinf(values))
     if rows.size:
         r = int(rows[0]) if row is None else row
         where, local = block.describe_row(r)

@@ -253,13 +253,14 @@ def _row_major(source: UnitReader, shuffle: bool) -> bool:
     return shuffle or source.layout == ROW
 
 
-def block_like(source: UnitReader, *, shuffle: bool, holdout: bool) -> tuple[np.ndarray, np.ndarray]:
+def block_like(source: UnitReader, *, shuffle: bool, holdout: bool,
+               width: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """A two-row ``(X, order)`` of the types :func:`iter_blocks` hands for ``source``
     (``X`` of its dtype, row- or column-major as :func:`read_block` decodes it; the
     order's integer type, empty in file order without held-out rows): what compiling
     the SGD kernel ahead needs (:func:`streamneuron.kernels.compile_ahead`). Only for
     sources decoded into buffers (``reuse_buffers``); others hand arrays of their own."""
-    d = source.n_features
+    d = width or source.n_features
     flat = np.zeros(2 * d, dtype=source.dtype)
     X = flat.reshape(2, d) if _row_major(source, shuffle) else flat.reshape(d, 2).T
     if shuffle:
@@ -282,16 +283,17 @@ def _joined(parts: list):
 
 
 def read_block(source: UnitReader, units: list[int], buffer: np.ndarray | None = None,
-               row_major: bool = False) -> tuple[np.ndarray, list[DecodedUnit]]:
+               row_major: bool = False, width: int | None = None) -> tuple[np.ndarray, list]:
     """``X`` of the units, concatenated, and the decoded units themselves; decoded into
     ``buffer`` (flat, large enough) when given, as a row- or column-major ``(n, d)``
-    view of it (each unit's ``X`` a view of its rows)."""
+    view of it (each unit's ``X`` a view of its rows; ``d`` = ``width``, default
+    ``n_features``: fewer, the raw features with the gaps NaN, ``Imputed.read``)."""
     if buffer is None:
         decoded = [source.read(u) for u in units]
         X = decoded[0].X if len(decoded) == 1 else np.concatenate([c.X for c in decoded])
     else:
         bounds = np.cumsum([0] + [source.units[u].n_rows for u in units])
-        n, d = int(bounds[-1]), source.n_features
+        n, d = int(bounds[-1]), width or source.n_features
         flat = buffer[:n * d]
         X = flat.reshape(n, d) if row_major else flat.reshape(d, n).T
         decoded = [source.read(u, out=X[bounds[k]:bounds[k + 1]])
@@ -311,11 +313,11 @@ def _plan_blocks(source: UnitReader, start: Position, epochs: int, shuffle: bool
 
 def _load(source: UnitReader, pos: Position, units: list[int], shuffle: bool, seed: int,
           buffer: np.ndarray | None = None, row_major: bool = False,
-          order: np.ndarray | None = None, holdout: tuple | None = None) -> Block:
+          order: np.ndarray | None = None, holdout: tuple | None = None, width=None) -> Block:
     """Read a block. Its row permutation is ``order`` when given (then the labels and
     weights in training order are made here too), else made on first use. ``holdout``
     ``(fraction, seed)``: the rows :func:`held_out` are left out of the order."""
-    X, decoded = read_block(source, units, buffer, row_major)
+    X, decoded = read_block(source, units, buffer, row_major, width)
     held = None
     if holdout is not None:
         held = held_out(block_rows(source, units), holdout[0], holdout[1])
@@ -335,8 +337,8 @@ def _load(source: UnitReader, pos: Position, units: list[int], shuffle: bool, se
 
 
 def iter_blocks(source: UnitReader, start: Position, *, epochs: int, shuffle: bool, seed: int,
-                window: int = 1, prefetch: int = 1,
-                holdout: tuple | None = None) -> Iterator[Block]:
+                window: int = 1, prefetch: int = 1, holdout: tuple | None = None,
+                width: int | None = None) -> Iterator[Block]:
     """Blocks from ``start`` to the end of epoch ``epochs - 1``.
 
     Each block's ``w`` is its rows' effective weights, as the source decodes them
@@ -348,6 +350,7 @@ def iter_blocks(source: UnitReader, start: Position, *, epochs: int, shuffle: bo
 
     ``prefetch > 0`` decodes that many blocks ahead on a background thread
     (memory: ``prefetch + 1`` decoded blocks); errors are raised in the caller.
+    ``width``: the columns decoded (:func:`read_block`).
     A block's arrays may be reused once the next block is requested (see the
     module docstring: a block kept longer is detected and left alone).
     """
@@ -355,7 +358,7 @@ def iter_blocks(source: UnitReader, start: Position, *, epochs: int, shuffle: bo
     pool = None
     row_major = _row_major(source, shuffle)
     if source.reuse_buffers:
-        pool = _Buffers(_largest_block(source, window) * source.n_features, source.dtype,
+        pool = _Buffers(_largest_block(source, window) * (width or source.n_features), source.dtype,
                         limit=prefetch + 1 if prefetch > 0 else 2)
 
     def load(pos, units, wait):
@@ -378,7 +381,7 @@ def iter_blocks(source: UnitReader, start: Position, *, epochs: int, shuffle: bo
 
         buffer = pool.take(wait_or_work) if pool is not None else None
         return _load(source, pos, units, shuffle, seed, buffer, row_major,
-                     order=early[0] if early else None, holdout=holdout)
+                     order=early[0] if early else None, holdout=holdout, width=width)
 
     if prefetch <= 0:
         for pos, units in plan:

@@ -92,16 +92,17 @@ def average_start(average) -> int:
     return int(average)
 
 
-def compile_ahead(rule: StepRule, X: np.ndarray, order: np.ndarray, *, weighted: bool) -> bool:
+def compile_ahead(rule: StepRule, X: np.ndarray, order: np.ndarray, *, weighted: bool,
+                  imputation: tuple = ()) -> bool:
     """On a cold cache, start compiling the SGD kernels that training blocks like ``X``
     (rows in ``order``; ``weighted``: with row weights) by ``rule`` calls, in a helper
     process (:func:`streamneuron.kernels.compile_ahead`): only when they are compiled
     changes. True when a helper was started."""
-    d = X.shape[1]
+    d = X.shape[1] + (imputation[1].shape[0] if imputation else 0)
     n = order.shape[0] or X.shape[0]
     state = TrainState.start(np.zeros(d))
     rows = kernels.Rows(X, np.zeros(n), order, np.ones(n) if weighted else _NO_WEIGHTS,
-                        np.zeros(d), np.ones(d))
+                        np.zeros(d), np.ones(d), *imputation)
     return kernels.compile_ahead(rows, state._arrays(state._record()), rule)
 
 
@@ -212,8 +213,8 @@ class TrainState:
     # -- the two calls ---------------------------------------------------------------
     def train_block(self, X, labels, rule: StepRule, mean, inv_scale, *, order=_NO_ORDER,
                     start: int = 0, stop: int | None = None, max_updates: int = -1,
-                    row_weights: np.ndarray | None = None,
-                    codes: np.ndarray | None = None) -> tuple[int, int]:
+                    row_weights: np.ndarray | None = None, codes: np.ndarray | None = None,
+                    imputation: tuple = ()) -> tuple[int, int]:
         """Train on rows ``order[start:stop]`` of the block ``X`` (empty ``order``: file
         order), ``labels`` in training order, standardized by ``mean``/``inv_scale``.
 
@@ -222,7 +223,9 @@ class TrainState:
         updates (< 0: no limit). ``row_weights`` (float64, in training order like
         ``labels``; None: unweighted) weight the rows' losses and gradients. ``codes``
         (None: no categorical columns): each row's level codes, in the rows' file order
-        like ``X`` (:func:`streamneuron.kernels.sgd_codes_block`).
+        like ``X`` (:func:`streamneuron.kernels.sgd_codes_block`). ``imputation``
+        ``(fill, indicated)`` (``--missing impute``, :class:`~streamneuron.kernels.Rows`'
+        fields): ``X`` holds the raw features with the gaps NaN, imputed by the kernel.
         Returns ``(position, status)``: :func:`streamneuron.kernels.sgd_block`'s next
         row and ``OK``, ``PAUSED`` or ``NONFINITE``.
         """
@@ -234,7 +237,7 @@ class TrainState:
                 raise ValueError(f"{row_weights.shape[0]} row weights for {labels.shape[0]} "
                                  "labels")
         record = self._record()
-        rows = kernels.Rows(X, labels, order, row_weights, mean, inv_scale)
+        rows = kernels.Rows(X, labels, order, row_weights, mean, inv_scale, *imputation)
         d = X.shape[1]
         if codes is None:
             train = kernels.sgd_block

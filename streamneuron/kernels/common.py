@@ -157,6 +157,47 @@ def _fill_rows(X, order, identity, first, count, mean, inv_scale, tile):
 
 
 @njit(inline="always")
+def _standardized_gaps(fill, indicated, mean, inv_scale, d):
+    """For :func:`_fill_rows_imputed`, per indicator ``k`` (of raw column
+    ``indicated[k]``, model column ``d + k``): its column's fill value standardized,
+    and its own value standardized at 0 and at 1 (the numbers the tile holds for them,
+    made once a call)."""
+    m = indicated.shape[0]
+    filled, zero, one = np.empty(m), np.empty(m), np.empty(m)
+    for k in range(m):
+        j = indicated[k]
+        filled[k] = (fill[j] - mean[j]) * inv_scale[j]
+        zero[k] = (0.0 - mean[d + k]) * inv_scale[d + k]
+        one[k] = (1.0 - mean[d + k]) * inv_scale[d + k]
+    return filled, zero, one
+
+
+@njit(inline="always")
+def _fill_rows_imputed(X, order, identity, first, count, mean, inv_scale, indicated, gaps,
+                       tile):
+    """:func:`_fill_rows` for a block read narrow (``--missing impute``: the ``d`` raw
+    features, the gaps NaN, no indicator columns; only the columns with an indicator
+    can hold one, the training input's): the ``d`` columns as :func:`_fill_rows`
+    gives them (a gap NaN), then down each indicated column a NaN becomes its fill
+    value standardized and the indicator column ``d + k`` is made (``gaps``:
+    :func:`_standardized_gaps`). The very tile the wide block (fills and indicators
+    written by the reader) gives, bit for bit; the reader writes, and the kernel
+    gathers, ``m`` values a row fewer. (Down the columns, not per row: a short loop
+    per row cost more than gathering the wide rows.)"""
+    d = X.shape[1]
+    _fill_rows(X, order, identity, first, count, mean, inv_scale, tile)
+    filled, zero, one = gaps
+    for k in range(indicated.shape[0]):
+        j = indicated[k]
+        f, a, b = filled[k], zero[k], one[k]
+        for r in range(count):
+            v = tile[r, j]
+            ok = v == v
+            tile[r, j] = v if ok else f
+            tile[r, d + k] = a if ok else b
+
+
+@njit(inline="always")
 def _rate(t, lr0, power_t):
     """``lr_t = lr0 / (1 + t)**power_t``: just ``lr0`` when ``power_t == 0`` (the same
     number: ``x**0 == 1``), without the ``pow`` call."""

@@ -20,7 +20,8 @@ import numpy as np
 from numba import njit
 
 from .common import (NONFINITE, OK, PAUSED, _add_rows, _average, _fill_columns, _fill_rows,
-                     _first_nonfinite, _losses, _step, _workspace, loss_and_dz_scalar)
+                     _fill_rows_imputed, _first_nonfinite, _losses, _standardized_gaps, _step,
+                     _workspace, loss_and_dz_scalar)
 from .intrinsics import _logit, _prefetch_row
 from . import ahead
 from .ahead import Job
@@ -36,6 +37,12 @@ class Rows(NamedTuple):
     weights: np.ndarray  # the rows' weights in training order; empty: unweighted
     mean: np.ndarray  # standardization: x_std = (x - mean) * inv_scale
     inv_scale: np.ndarray
+    # --missing impute with ``X`` read narrow (its d raw features, the gaps NaN, only in
+    # indicated columns): each raw column's fill value and each indicator's raw column,
+    # the m indicator columns made in the tile (:func:`~.common._fill_rows_imputed`);
+    # empty: ``X`` as trained.
+    fill: np.ndarray = np.empty(0)
+    indicated: np.ndarray = np.empty(0, dtype=np.int64)
 
 
 class Arrays(NamedTuple):
@@ -100,9 +107,11 @@ def sgd_block(rows: Rows, arrays: Arrays, rule, *, start: int = 0, stop: int | N
 def _sgd_block_key(rows: Rows, rule) -> tuple:
     """The variant of :func:`_sgd_block` that trains ``rows`` by ``rule``."""
     weighted = rows.weights.shape[0] > 0
-    by_columns = rows.order.shape[0] == 0 and rows.X.strides[0] < rows.X.strides[1]
+    imputing = rows.fill.shape[0] > 0
+    by_columns = rows.order.shape[0] == 0 and rows.X.strides[0] < rows.X.strides[1] \
+        and not imputing
     return (int(rule.loss_id), bool(rule.adagrad), rule.l1 > 0, weighted,
-            rule.batch_size == 1 and not weighted, by_columns)
+            rule.batch_size == 1 and not weighted, by_columns, imputing)
 
 
 def _sgd_block_args(rows: Rows, arrays: Arrays, rule, start: int = 0, stop: int | None = None,
@@ -188,17 +197,19 @@ def _apply_update(adagrad: bool, penalized: bool):
 
 @variants
 def _sgd_block(loss_id: int, adagrad: bool, penalized: bool, weighted: bool, row_by_row: bool,
-               by_columns: bool):
+               by_columns: bool, imputing: bool = False):
     LOSS, ADAGRAD, PENALIZED, WEIGHTED = loss_id, adagrad, penalized, weighted
     ROW_BY_ROW = row_by_row  # batch size 1, unweighted: the plain row loop
     BY_COLUMNS = by_columns  # a column-major block in file order: tiles filled down columns
+    IMPUTING = imputing  # narrow rows, the gaps NaN: filled and indicated in the tile
 
     @njit(cache=True, nogil=True, error_model="numpy")
     def sgd_block(block, arrays, numbers, start, stop, max_updates):
-        X, y, order, rw, mean, inv_scale = block
+        X, y, order, rw, mean, inv_scale, fill, indicated = block
         w, state, carry_w, avg_w, g2, l1_u, l1_q = arrays
         batch_size, lr0, power_t, l2, avg_from, l1 = numbers
-        d = X.shape[1]
+        d = X.shape[1] + indicated.shape[0] if IMPUTING else X.shape[1]
+        gaps = _standardized_gaps(fill, indicated, mean, inv_scale, X.shape[1])
         tile, ty, tz, tdz, tloss = _workspace(d)
         rows = tile.shape[0]
         identity = order.shape[0] == 0
@@ -219,7 +230,10 @@ def _sgd_block(loss_id: int, adagrad: bool, penalized: bool, weighted: bool, row
         status = OK
         while pos < stop and status == OK:
             count = min(rows, stop - pos)
-            if BY_COLUMNS:
+            if IMPUTING:
+                _fill_rows_imputed(X, order, identity, pos, count, mean, inv_scale, indicated,
+                                   gaps, tile)
+            elif BY_COLUMNS:
                 _fill_columns(X, pos, count, mean, inv_scale, tile)
             else:
                 _fill_rows(X, order, identity, pos, count, mean, inv_scale, tile)

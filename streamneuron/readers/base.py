@@ -338,6 +338,9 @@ class Source(abc.ABC):
              out: np.ndarray | None = None) -> DecodedUnit:
         """Decode unit ``i`` (see the class docstring)."""
 
+    def kernel_imputation(self) -> tuple:  # Imputed's: SGD's kernel imputes; () none
+        return ()
+
     def read_imputed(self, i: int, fills, *, keep: Sequence[str] = (),
                      out: np.ndarray | None = None) -> DecodedUnit:
         """:meth:`read` into ``out`` (n, d + m) imputed by ``fills``, the indicators

@@ -162,6 +162,10 @@ class Cached(Wrapped):
         """A reader of this cache over ``other`` (the same data, opened again)."""
         return Cached(other, self.cache, ROW if self.row_major else COLUMN, writes=False)
 
+    def kernel_imputation(self) -> tuple:
+        """None: a unit is cached as read, for the held-out rows' reader too (wide)."""
+        return ()
+
     def read(self, i: int, *, keep: Sequence[str] = (),
              out: np.ndarray | None = None) -> DecodedUnit:
         entry = self.cache.entries.get(i)

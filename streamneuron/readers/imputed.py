@@ -67,10 +67,27 @@ class Imputed(Wrapped):
             unit.w, dropped = drop_rows(unit.X, unit.w, unit.y)
             self.dropped += dropped
             return unit
+        if out is not None and self._fills.indicators and out.shape[1] < self.n_features:
+            # Narrow (the raw features' width): the gaps NaN, for the SGD kernel to
+            # impute (kernel_imputation).
+            return self.source.read(i, keep=keep, out=out)
         # The reader imputes (Source.read_imputed): Parquet as it copies each decoded
         # batch into the unit; any other reader writes the d columns into the buffer's
         # first d, the indicators after them, filled in place (missing.impute).
         return self.source.read_imputed(i, self._read_fills, keep=keep, out=out)
+
+    def kernel_imputation(self) -> tuple:
+        """``(fill, indicated)``, the fields of :class:`~streamneuron.kernels.Rows` with
+        which SGD's kernel imputes a block read narrow (:meth:`read` into an ``out`` of
+        the raw features' width: the gaps NaN): each raw column's fill value as the
+        wide read writes it (in the source's dtype), each indicator's raw column. The
+        same tile as the wide block's, without the indicator columns written and
+        gathered. () without indicators, for ``drop``, and unless the fills were learned
+        from this input (``seen``: only the indicated columns can hold a gap)."""
+        if self._fills is None or not self._fills.indicators or not self._seen:
+            return ()
+        return (self._fills.fill_array().astype(self.dtype).astype(np.float64),
+                self._fills.indicator_index())
 
     def reopen_args(self) -> dict | None:
         args = self.source.reopen_args()

@@ -95,6 +95,9 @@ class Wrapped(Source):
     def label_values(self, i: int):
         return self.source.label_values(i)
 
+    def kernel_imputation(self) -> tuple:
+        return self.source.kernel_imputation()
+
     def null_counts(self) -> dict[str, int] | None:
         return self.source.null_counts()
 

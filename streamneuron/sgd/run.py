@@ -33,7 +33,7 @@ from ..stats import first_pass, model_columns, pending_fills, raise_nonfinite, s
 from ..stop import StopReason
 from ..stream import Position, block_like, block_rows, held_out, iter_blocks
 from ..training import NONFINITE, PassPolicy, TrainState, compile_ahead
-from ..validation import FIELDS, Stopping, encoded_like, training_objective, validate
+from ..validation import FIELDS, Stopping, encoded_like, kept_rows, training_objective, validate
 from ..weighting import check_total, describe_weights
 
 # Rows per kernel call: small enough to notice a signal or a due checkpoint within
@@ -266,7 +266,17 @@ class Run:
         p = self.params
         holdout = (p.validation_fraction, p.seed) if p.validation_fraction > 0 else None
         return iter_blocks(self.source, self.position, epochs=self.epochs, shuffle=p.shuffle,
-                           seed=p.seed, window=p.window, prefetch=PREFETCH, holdout=holdout)
+                           seed=p.seed, window=p.window, prefetch=PREFETCH, holdout=holdout,
+                           width=self._width())
+
+    def _imputation(self) -> tuple:
+        """``--missing impute``, shuffled, no codes: narrow blocks, the kernel imputes."""
+        s = self.source
+        return s.kernel_imputation() if self.params.shuffle and s.reuse_buffers and not s.categorical else ()
+
+    def _width(self) -> int | None:
+        imputation = self._imputation()
+        return self.source.n_features - len(imputation[1]) if imputation else None
 
     # -- the loop ---------------------------------------------------------------
     def _compile_ahead(self) -> None:
@@ -277,13 +287,14 @@ class Run:
         if self.source.reuse_buffers:
             p = self.params
             X, order = block_like(self.source, shuffle=p.shuffle,
-                                  holdout=p.validation_fraction > 0)
-            compile_ahead(self.rule, X, order, weighted=self.source.weighted)
+                                  holdout=p.validation_fraction > 0, width=self._width())
+            compile_ahead(self.rule, X, order, weighted=self.source.weighted,
+                          imputation=self._imputation())
 
     def run(self, resume: bool) -> Neuron:
         self._compile_ahead()
         model = self._restore() if resume else self._start()
-        p, st, rule = self.params, self.state, self.rule
+        p, st, rule, imputation = self.params, self.state, self.rule, self._imputation()
         n_blocks = math.ceil(len(self.source.units) / p.window)
         self.last_save = (time.monotonic(), st.updates)
         epoch_start = time.perf_counter() - self.epoch_seconds
@@ -309,7 +320,8 @@ class Run:
                     pos, status = st.train_block(
                         block.X, block.labels, rule, model.center, model.inv_scale,
                         order=block.order, start=pos, stop=min(n, pos + CALL_ROWS),
-                        max_updates=limit, row_weights=block.row_weights, codes=block.codes)
+                        max_updates=limit, row_weights=block.row_weights, codes=block.codes,
+                        imputation=imputation)
                     if status == NONFINITE:
                         self._nonfinite(block, pos)
                     if self.hooks.progress is not None:
@@ -478,23 +490,11 @@ class Run:
             "with --resume to continue")
 
     def _nonfinite(self, block, row: int) -> None:
-        raise_nonfinite(self.source.feature_names, block, row)
+        raise_nonfinite(self.source.feature_names, block, row, gaps_filled=bool(self._imputation()))
         where, local = block.describe_row(row)
         raise DivergenceError(
             f"{where}, row {local}: the logit overflowed although the row is finite; the "
             "learning rate is too large for this data: lower --lr or use --standardize")
-
-
-
-def kept_rows(n_rows: int, fraction: float, seed: int) -> int:
-    """The rows not held out by ``(fraction, seed)`` (:func:`streamneuron.stream.held_out`
-    of every row index, no read)."""
-    held, step = 0, 1 << 20
-    if fraction > 0:
-        for start in range(0, n_rows, step):
-            rows = np.arange(start, min(n_rows, start + step), dtype=np.int64)
-            held += int(held_out(rows, fraction, seed).sum())
-    return n_rows - held
 
 
 __all__ = ["Run", "SGDParams", "Checkpointing", "Hooks", "CALL_ROWS"]
