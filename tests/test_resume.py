@@ -171,10 +171,11 @@ def reference_model(args: list, folder: Path) -> Path:
 # ---------------------------------------------------------------------------- kill -9
 
 def kill_args(big, fmt, shuffle, batch, extra) -> list:
-    # Four epochs (800k rows): a run is killed within its first three checkpoints, at
-    # most ~80k rows past where it resumed, so three kills leave it far from its end
+    # Twelve epochs (2.4M rows): a run is killed within its first three checkpoints, at
+    # most ~120k rows past where it resumed, so three kills leave it far from its end,
+    # even on a loaded machine where the kill comes a second after the checkpoint
     # (the reference and the last resume, in process, train all of them).
-    return ["train", big[fmt], "--label", "y", "--batch-size", batch, "--epochs", 4,
+    return ["train", big[fmt], "--label", "y", "--batch-size", batch, "--epochs", 12,
             "--seed", 5, "--shuffle" if shuffle else "--no-shuffle", *extra, "--quiet"]
 
 
