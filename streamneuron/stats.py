@@ -278,9 +278,10 @@ def raise_nonfinite(feature_names: Sequence[str], rows_read, row: int | None = N
     ``gaps_filled`` (a block read narrow, its gaps NaN filled by the kernel) only one."""
     block = rows_read
     values = block.X if row is None else block.X[row:row + 1]
-    rows, cols = np.nonzero(~np.isfinite(values))
-    if gaps_filled or np.isinf(values).any():
-        rows, cols = np.nonzero(np.isinf(values))
+    bad = np.isinf(values)
+    if not (gaps_filled or bad.any()):
+        bad = ~np.isfinite(values)  # no infinity: the first NaN
+    rows, cols = np.nonzero(bad)
     if rows.size:
         r = int(rows[0]) if row is None else row
         where, local = block.describe_row(r)
