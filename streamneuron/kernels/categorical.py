@@ -259,8 +259,8 @@ def categorical_sums(X, codes, y, sw, w, b, mean, inv_scale, loss_id, grad, hess
     then add ``d + 2`` values each and one a pair of its levels.
 
     :func:`sampled_categorical_sums`: the curvature of a sample of the rows."""
-    return _categorical_pass(X, codes, y, sw, w, b, mean, inv_scale, loss_id, grad, hess, meat,
-                             lo, scratch, np.empty(0), False)
+    return _exact_pass(X, codes, y, sw, w, b, mean, inv_scale, loss_id, grad, hess, meat, lo,
+                       scratch, np.empty(0))
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -273,107 +273,117 @@ def sampled_categorical_sums(X, codes, y, sw, w, b, mean, inv_scale, loss_id, gr
     :func:`categorical_sums`. A kernel of its own (the same body, ``sampled`` a constant
     in each): the exact one compiled with the sample's code in it ran 1.5x slower."""
     none = np.empty((0, 0))
-    return _categorical_pass(X, codes, y, sw, w, b, mean, inv_scale, loss_id, grad, hess,
-                             (none, none, np.empty(0)), lo, scratch, keep, True)
+    return _sampled_pass(X, codes, y, sw, w, b, mean, inv_scale, loss_id, grad, hess,
+                         (none, none, np.empty(0)), lo, scratch, keep)
 
 
-@njit(inline="always")
-def _categorical_pass(X, codes, y, sw, w, b, mean, inv_scale, loss_id, grad, hess, meat, lo,
-                      scratch, keep, sampled):
-    """The one body of :func:`categorical_sums` and :func:`sampled_categorical_sums`
-    (``sampled`` a constant in each; with it, ``hess`` is summed and ``meat`` not)."""
-    n, d = X.shape
-    A, B, C = hess
-    MA, MB, MC = meat
-    numbers, cross_h, numbers_m, cross_m = scratch
-    K = C.shape[0] if C.shape[0] > 0 else MC.shape[0]
-    curvature = A.shape[0] > 0
-    robust = MA.shape[0] > 0
-    weighted_rows = sw.shape[0] > 0
-    tile, ty, tz, tdz, tloss = _workspace(d)
-    tile_rows = tile.shape[0]
-    th = np.empty(tile_rows)
-    tg = np.empty(tile_rows)
-    staging = CURVATURE_ROWS if curvature else 0
-    width = 2 * (d + 1) if robust else d + 1
-    rows = np.zeros((staging, d + 1))
-    staged_w = np.zeros((staging, width))
-    product = np.empty((d + 1, width) if curvature else (0, 0))
-    no_order = np.empty(0, dtype=np.int64)
-    staged = 0
-    sum_dz = 0.0
-    sum_loss = 0.0
-    sum_w = 0.0 if weighted_rows else float(n)
-    k = codes.shape[1]
-    far_a = A.size > PREFETCH_A_VALUES
-    chosen = np.zeros(tile_rows if sampled else 0)  # this tile's kept rows, and the next's
-    chosen_next = np.zeros(tile_rows if sampled else 0)
-    if sampled:
-        _choose_rows(A, B, cross_h, codes, 0, min(n, tile_rows), keep, chosen, d, lo, K, far_a)
-    for first in range(0, n, tile_rows):
-        count = min(tile_rows, n - first)
-        _fill(X, no_order, True, first, count, mean, inv_scale, tile)
-        for q in range(count):
-            ty[q] = y[first + q]
-            z = _logit(b, w, tile, q, d)
-            for c in range(k):
-                code = codes[first + q, c]
-                if code >= 0:
-                    z += w[code]
-            tz[q] = z
-        bad = _first_nonfinite(tz, 0, count)
-        _losses(loss_id, tz, ty, tloss, tdz, 0, bad)
-        if robust:  # before the weights enter dL/dz: (dL/dz)**2 is weighted once, below
-            for q in range(bad):
-                tg[q] = tdz[q] * tdz[q]
-        sum_dz, sum_loss, sum_w = _weigh(sw, weighted_rows, first, tloss, tdz, bad, sum_dz,
-                                         sum_loss, sum_w)
-        _add_rows(grad[:d], tile, tdz, 0, bad)
-        if not curvature or sampled:  # (else each level's dL/dz goes into its row of cross_h)
-            for q in range(bad):
+def _categorical_pass_of(sampled: bool):
+    """The one body of :func:`categorical_sums` and :func:`sampled_categorical_sums`,
+    ``sampled`` a constant of its compiled code (with it, ``hess`` is summed and
+    ``meat`` not). A called function, not one inlined into the kernels: numba inlines
+    by copying the callee's IR, and this body's was most of their compile time."""
+
+    @njit(nogil=True, error_model="numpy")
+    def categorical_pass(X, codes, y, sw, w, b, mean, inv_scale, loss_id, grad, hess, meat,
+                         lo, scratch, keep):
+        n, d = X.shape
+        A, B, C = hess
+        MA, MB, MC = meat
+        numbers, cross_h, numbers_m, cross_m = scratch
+        K = C.shape[0] if C.shape[0] > 0 else MC.shape[0]
+        curvature = A.shape[0] > 0
+        robust = MA.shape[0] > 0
+        weighted_rows = sw.shape[0] > 0
+        tile, ty, tz, tdz, tloss = _workspace(d)
+        tile_rows = tile.shape[0]
+        th = np.empty(tile_rows)
+        tg = np.empty(tile_rows)
+        staging = CURVATURE_ROWS if curvature else 0
+        width = 2 * (d + 1) if robust else d + 1
+        rows = np.zeros((staging, d + 1))
+        staged_w = np.zeros((staging, width))
+        product = np.empty((d + 1, width) if curvature else (0, 0))
+        no_order = np.empty(0, dtype=np.int64)
+        staged = 0
+        sum_dz = 0.0
+        sum_loss = 0.0
+        sum_w = 0.0 if weighted_rows else float(n)
+        k = codes.shape[1]
+        far_a = A.size > PREFETCH_A_VALUES
+        chosen = np.zeros(tile_rows if sampled else 0)  # this tile's kept rows, and the next's
+        chosen_next = np.zeros(tile_rows if sampled else 0)
+        if sampled:
+            _choose_rows(A, B, cross_h, codes, 0, min(n, tile_rows), keep, chosen, d, lo, K, far_a)
+        for first in range(0, n, tile_rows):
+            count = min(tile_rows, n - first)
+            _fill(X, no_order, True, first, count, mean, inv_scale, tile)
+            for q in range(count):
+                ty[q] = y[first + q]
+                z = _logit(b, w, tile, q, d)
                 for c in range(k):
                     code = codes[first + q, c]
                     if code >= 0:
-                        grad[code] += tdz[q]
-        if curvature and not sampled:  # (sampled: the kept rows' only, _sampled_levels)
-            if loss_id == 0:  # (a constant in each loop: vectorized)
+                        z += w[code]
+                tz[q] = z
+            bad = _first_nonfinite(tz, 0, count)
+            _losses(loss_id, tz, ty, tloss, tdz, 0, bad)
+            if robust:  # before the weights enter dL/dz: (dL/dz)**2 is weighted once, below
                 for q in range(bad):
-                    th[q] = curvature_scalar(0, tz[q])
-            else:
+                    tg[q] = tdz[q] * tdz[q]
+            sum_dz, sum_loss, sum_w = _weigh(sw, weighted_rows, first, tloss, tdz, bad, sum_dz,
+                                             sum_loss, sum_w)
+            _add_rows(grad[:d], tile, tdz, 0, bad)
+            if not curvature or sampled:  # (else each level's dL/dz goes into its row of cross_h)
                 for q in range(bad):
-                    th[q] = curvature_scalar(1, tz[q])
-            if weighted_rows:
-                for q in range(bad):
-                    th[q] *= sw[first + q]
-                    tg[q] *= sw[first + q]
-        if sampled:
-            _choose_rows(A, B, cross_h, codes, first + count, min(n, first + count + tile_rows),
-                         keep, chosen_next, d, lo, K, far_a)
-            staged = _sampled_levels(A, B, cross_h, numbers, tile, tz, sw, weighted_rows,
-                                     loss_id, codes, first, bad, chosen, rows, staged_w,
-                                     product, staged, d, lo, K)
-            chosen, chosen_next = chosen_next, chosen
-        elif curvature:
-            if staged + bad > staging:
-                _add_product(rows, staged_w, product, staged, numbers, numbers_m, robust)
-                staged = 0
-            if robust:
-                staged = _stage_two(tile, th, tg, bad, rows, staged_w, staged)
-            else:
-                staged = _stage_curvature(tile, th, bad, rows, staged_w, staged)
-            _prefetch_levels(A, B, cross_h, codes, first + count,
-                             min(n, first + count + tile_rows), d, lo, K, far_a)
-            for q in range(bad):
-                _add_levels(A, B, cross_h, th[q], tdz[q], tile, q, codes, first + q, d, lo,
-                            K, True)
+                    for c in range(k):
+                        code = codes[first + q, c]
+                        if code >= 0:
+                            grad[code] += tdz[q]
+            if curvature and not sampled:  # (sampled: the kept rows' only, _sampled_levels)
+                if loss_id == 0:  # (a constant in each loop: vectorized)
+                    for q in range(bad):
+                        th[q] = curvature_scalar(0, tz[q])
+                else:
+                    for q in range(bad):
+                        th[q] = curvature_scalar(1, tz[q])
+                if weighted_rows:
+                    for q in range(bad):
+                        th[q] *= sw[first + q]
+                        tg[q] *= sw[first + q]
+            if sampled:
+                _choose_rows(A, B, cross_h, codes, first + count, min(n, first + count + tile_rows),
+                             keep, chosen_next, d, lo, K, far_a)
+                staged = _sampled_levels(A, B, cross_h, numbers, tile, tz, sw, weighted_rows,
+                                         loss_id, codes, first, bad, chosen, rows, staged_w,
+                                         product, staged, d, lo, K)
+                chosen, chosen_next = chosen_next, chosen
+            elif curvature:
+                if staged + bad > staging:
+                    _add_product(rows, staged_w, product, staged, numbers, numbers_m, robust)
+                    staged = 0
                 if robust:
-                    _add_levels(MA, MB, cross_m, tg[q], 0.0, tile, q, codes, first + q, d,
-                                lo, K, False)
-        if bad < count:
-            return sum_dz, sum_loss, sum_w, first + bad
-    if staged > 0:
-        _add_product(rows, staged_w, product, staged, numbers, numbers_m, robust)
-    return sum_dz, sum_loss, sum_w, -1
+                    staged = _stage_two(tile, th, tg, bad, rows, staged_w, staged)
+                else:
+                    staged = _stage_curvature(tile, th, bad, rows, staged_w, staged)
+                _prefetch_levels(A, B, cross_h, codes, first + count,
+                                 min(n, first + count + tile_rows), d, lo, K, far_a)
+                for q in range(bad):
+                    _add_levels(A, B, cross_h, th[q], tdz[q], tile, q, codes, first + q, d, lo,
+                                K, True)
+                    if robust:
+                        _add_levels(MA, MB, cross_m, tg[q], 0.0, tile, q, codes, first + q, d,
+                                    lo, K, False)
+            if bad < count:
+                return sum_dz, sum_loss, sum_w, first + bad
+        if staged > 0:
+            _add_product(rows, staged_w, product, staged, numbers, numbers_m, robust)
+        return sum_dz, sum_loss, sum_w, -1
+
+    return categorical_pass
+
+
+_exact_pass = _categorical_pass_of(False)
+_sampled_pass = _categorical_pass_of(True)
 
 
 @njit(cache=True, nogil=True)

@@ -11,7 +11,7 @@ from .sums import MOMENT_BLOCK, _moment_block
 
 @njit(inline="always")
 def _present(X, sw, weighted, i, j, center):
-    """Row ``i`` of column ``j`` in :func:`_present_sums`: ``(s v, s, 1)``, or zeros
+    """Row ``i`` of column ``j`` in :func:`_present_sums_of`: ``(s v, s, 1)``, or zeros
     where the value is NaN."""
     x = X[i, j]
     ok = x == x
@@ -20,59 +20,71 @@ def _present(X, sw, weighted, i, j, center):
     return (s * v if ok else 0.0), (s if ok else 0.0), (1 if ok else 0)
 
 
-@njit(inline="always")
-def _present_sums(X, sw, weighted, j, start, stop, center):
-    """Over rows ``start:stop`` of column ``j``, the values present (not NaN): ``(sum
-    s v, sum s, rows)`` with ``v = x`` (``center`` NaN: the first phase) or ``(x -
-    center)**2``, ``s`` the row's weight (``weighted`` False: 1, a constant of the
-    caller's: a branch per value costs 3x). Eight partial sums, row ``i`` in sum ``(i -
-    start) % 8``, added as ``((p0 + p4) + (p2 + p6)) + ((p1 + p5) + (p3 + p7))``: the
-    same numbers for a row- or column-major ``X``."""
-    p0 = p1 = p2 = p3 = p4 = p5 = p6 = p7 = 0.0
-    have = 0.0
-    rows = 0
-    for i in range(start, stop - 7, 8):
-        a, h0, r0 = _present(X, sw, weighted, i, j, center)
-        p0 += a
-        a, h1, r1 = _present(X, sw, weighted, i + 1, j, center)
-        p1 += a
-        a, h2, r2 = _present(X, sw, weighted, i + 2, j, center)
-        p2 += a
-        a, h3, r3 = _present(X, sw, weighted, i + 3, j, center)
-        p3 += a
-        a, h4, r4 = _present(X, sw, weighted, i + 4, j, center)
-        p4 += a
-        a, h5, r5 = _present(X, sw, weighted, i + 5, j, center)
-        p5 += a
-        a, h6, r6 = _present(X, sw, weighted, i + 6, j, center)
-        p6 += a
-        a, h7, r7 = _present(X, sw, weighted, i + 7, j, center)
-        p7 += a
-        if weighted:
-            have += ((h0 + h1) + (h2 + h3)) + ((h4 + h5) + (h6 + h7))
-        rows += r0 + r1 + r2 + r3 + r4 + r5 + r6 + r7
-    tail = start + ((stop - start) & ~7)
-    for i in range(tail, stop):  # the last, short group: into p0, p1, ...
-        a, h, r = _present(X, sw, weighted, i, j, center)
-        t = i - tail
-        p0 += a if t == 0 else 0.0
-        p1 += a if t == 1 else 0.0
-        p2 += a if t == 2 else 0.0
-        p3 += a if t == 3 else 0.0
-        p4 += a if t == 4 else 0.0
-        p5 += a if t == 5 else 0.0
-        p6 += a if t == 6 else 0.0
-        have += h
-        rows += r
-    return ((p0 + p4) + (p2 + p6)) + ((p1 + p5) + (p3 + p7)), have, rows
+def _present_sums_of(weighted: bool):
+    """:func:`_present_sums` with ``weighted`` a constant of its compiled code (a branch
+    per value costs 3x). A called function, not one inlined into its caller: numba
+    inlines by copying the callee's IR at every call site, callee's callees again at
+    each, and three sites of two variants of this loop of nine inlined rows took a
+    minute to compile; called, it compiles once per variant in a second."""
+
+    @njit(nogil=True)
+    def present_sums(X, sw, j, start, stop, center):
+        """Over rows ``start:stop`` of column ``j``, the values present (not NaN): ``(sum
+        s v, sum s, rows)`` with ``v = x`` (``center`` NaN: the first phase) or ``(x -
+        center)**2``, ``s`` the row's weight (1 unweighted). Eight partial sums, row
+        ``i`` in sum ``(i - start) % 8``, added as ``((p0 + p4) + (p2 + p6)) + ((p1 +
+        p5) + (p3 + p7))``: the same numbers for a row- or column-major ``X``."""
+        p0 = p1 = p2 = p3 = p4 = p5 = p6 = p7 = 0.0
+        have = 0.0
+        rows = 0
+        for i in range(start, stop - 7, 8):
+            a, h0, r0 = _present(X, sw, weighted, i, j, center)
+            p0 += a
+            a, h1, r1 = _present(X, sw, weighted, i + 1, j, center)
+            p1 += a
+            a, h2, r2 = _present(X, sw, weighted, i + 2, j, center)
+            p2 += a
+            a, h3, r3 = _present(X, sw, weighted, i + 3, j, center)
+            p3 += a
+            a, h4, r4 = _present(X, sw, weighted, i + 4, j, center)
+            p4 += a
+            a, h5, r5 = _present(X, sw, weighted, i + 5, j, center)
+            p5 += a
+            a, h6, r6 = _present(X, sw, weighted, i + 6, j, center)
+            p6 += a
+            a, h7, r7 = _present(X, sw, weighted, i + 7, j, center)
+            p7 += a
+            if weighted:
+                have += ((h0 + h1) + (h2 + h3)) + ((h4 + h5) + (h6 + h7))
+            rows += r0 + r1 + r2 + r3 + r4 + r5 + r6 + r7
+        tail = start + ((stop - start) & ~7)
+        for i in range(tail, stop):  # the last, short group: into p0, p1, ...
+            a, h, r = _present(X, sw, weighted, i, j, center)
+            t = i - tail
+            p0 += a if t == 0 else 0.0
+            p1 += a if t == 1 else 0.0
+            p2 += a if t == 2 else 0.0
+            p3 += a if t == 3 else 0.0
+            p4 += a if t == 4 else 0.0
+            p5 += a if t == 5 else 0.0
+            p6 += a if t == 6 else 0.0
+            have += h
+            rows += r
+        return ((p0 + p4) + (p2 + p6)) + ((p1 + p5) + (p3 + p7)), have, rows
+
+    return present_sums
+
+
+_present_sums_weighted = _present_sums_of(True)
+_present_sums_unweighted = _present_sums_of(False)
 
 
 @njit(inline="always")
 def _present_of(X, sw, weighted, j, start, stop, center):
-    """:func:`_present_sums` with ``weighted`` a constant in each call."""
+    """:func:`present_sums <_present_sums_of>` of the weighted or the unweighted rows."""
     if weighted:
-        return _present_sums(X, sw, True, j, start, stop, center)
-    return _present_sums(X, sw, False, j, start, stop, center)
+        return _present_sums_weighted(X, sw, j, start, stop, center)
+    return _present_sums_unweighted(X, sw, j, start, stop, center)
 
 
 @njit(cache=True, nogil=True)
