@@ -31,6 +31,7 @@ from .common import (_add_rows, _fill, _first_nonfinite, _losses, _workspace,
 from .intrinsics import _logit, _prefetch
 from .sums import (CURVATURE_ROWS, _add_product, _stage_curvature, _stage_row, _stage_two,
                    _weigh)
+from .specialize import named
 
 
 @njit(inline="always")
@@ -283,7 +284,6 @@ def _categorical_pass_of(sampled: bool):
     ``meat`` not). A called function, not one inlined into the kernels: numba inlines
     by copying the callee's IR, and this body's was most of their compile time."""
 
-    @njit(nogil=True, error_model="numpy")
     def categorical_pass(X, codes, y, sw, w, b, mean, inv_scale, loss_id, grad, hess, meat,
                          lo, scratch, keep):
         n, d = X.shape
@@ -379,7 +379,7 @@ def _categorical_pass_of(sampled: bool):
             _add_product(rows, staged_w, product, staged, numbers, numbers_m, robust)
         return sum_dz, sum_loss, sum_w, -1
 
-    return categorical_pass
+    return njit(nogil=True, error_model="numpy")(named(categorical_pass, sampled))
 
 
 _exact_pass = _categorical_pass_of(False)

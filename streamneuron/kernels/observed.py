@@ -7,6 +7,7 @@ import numpy as np
 from numba import njit
 
 from .sums import MOMENT_BLOCK, _moment_block
+from .specialize import named
 
 
 @njit(inline="always")
@@ -27,7 +28,6 @@ def _present_sums_of(weighted: bool):
     each, and three sites of two variants of this loop of nine inlined rows took a
     minute to compile; called, it compiles once per variant in a second."""
 
-    @njit(nogil=True)
     def present_sums(X, sw, j, start, stop, center):
         """Over rows ``start:stop`` of column ``j``, the values present (not NaN): ``(sum
         s v, sum s, rows)`` with ``v = x`` (``center`` NaN: the first phase) or ``(x -
@@ -72,7 +72,7 @@ def _present_sums_of(weighted: bool):
             rows += r
         return ((p0 + p4) + (p2 + p6)) + ((p1 + p5) + (p3 + p7)), have, rows
 
-    return present_sums
+    return njit(nogil=True)(named(present_sums, weighted))
 
 
 _present_sums_weighted = _present_sums_of(True)

@@ -164,3 +164,18 @@ def _lock_cache_files() -> None:
 
 
 _lock_cache_files()
+
+
+def named(function: Callable, *key) -> Callable:
+    """``function`` renamed after its variant ``key`` (``pass_sums`` with key ``(True,
+    False)``: ``pass_sums_1_0``), before numba compiles it.
+
+    Variants made by one factory share their code object and name, and numba names a
+    compiled function after its name and a per-process counter: two variants compiled
+    in two processes can then carry the same symbol with the same argument types, and
+    a process that loads kernels of both from the cache links one variant's code for
+    both (a variant called from inside a cached kernel is compiled into it)."""
+    suffix = "_".join(str(int(k)) if isinstance(k, bool) else str(k) for k in key)
+    function.__name__ = f"{function.__name__}_{suffix}"
+    function.__qualname__ = f"{function.__qualname__}_{suffix}"
+    return function

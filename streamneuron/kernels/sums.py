@@ -16,6 +16,7 @@ from numba import njit
 
 from .common import _add_rows, curvature_scalar, _fill, _first_nonfinite, _losses, _workspace
 from .intrinsics import _logit
+from .specialize import named
 
 
 # Rows gathered, with and without their curvature weight, before one matrix product
@@ -78,99 +79,109 @@ def _staging(d, curvature, robust):
             np.empty((d + 1, width) if curvature else (0, 0)))
 
 
-@njit(inline="always")
-def _pass_sums(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w, hess, meat, curvature,
-               robust, every, rows, weighted, product, single):
-    """The one body of the five kernels below; ``curvature`` (the Hessian sums),
-    ``robust`` (the gradients' outer products too) and ``single`` are constants in each.
-    ``sw``: the rows' weights, or empty (unweighted: no multiplication at all). ``every``
-    > 1: the Hessian of a sample of the rows (:func:`sampled_hessian_sums`), 1: of every
-    row. ``rows``, ``weighted``, ``product``: the staging (:func:`_staging`; ``single``:
-    float32, the features only, :func:`single_hessian_sums`)."""
-    n, d = X.shape
-    weighted_rows = sw.shape[0] > 0
-    tile, ty, tz, tdz, tloss = _workspace(d)
-    tile_rows = tile.shape[0]
-    th = np.empty(tile_rows, dtype=np.float64)
-    tg = np.empty(tile_rows if robust else 0, dtype=np.float64)
-    staging = rows.shape[0]
-    edge = np.zeros(d + 1 if single else 0)  # single: sum s h x~ (the bias's row), float64
-    staged = 0
-    sampled = curvature and every > 1
-    exact_diag = np.zeros(d + 1 if sampled else 0)  # sum s h x~_j**2 over every row
-    before = np.empty(d + 1 if sampled else 0)
-    if sampled:
-        for j in range(d + 1):
-            before[j] = hess[j, j]
-    next_row = sample_start(every)
-    no_order = np.empty(0, dtype=np.int64)
-    sum_dz = 0.0
-    sum_loss = 0.0
-    sum_w = 0.0 if weighted_rows else float(n)
-    for first in range(0, n, tile_rows):
-        count = min(tile_rows, n - first)
-        _fill(X, no_order, True, first, count, mean, inv_scale, tile)
-        for r in range(count):
-            ty[r] = y[first + r]
-            tz[r] = _logit(b, w, tile, r, d)
-        bad = _first_nonfinite(tz, 0, count)
-        _losses(loss_id, tz, ty, tloss, tdz, 0, bad)
-        if robust:  # before the weights enter dL/dz: (dL/dz)**2 is weighted once, below
-            for q in range(bad):
-                tg[q] = tdz[q] * tdz[q]
-        sum_dz, sum_loss, sum_w = _weigh(sw, weighted_rows, first, tloss, tdz, bad, sum_dz,
-                                         sum_loss, sum_w)
-        _add_rows(grad_w, tile, tdz, 0, bad)
-        if curvature:
-            if loss_id == 0:
+def _pass_sums_of(curvature: bool, robust: bool, single: bool, sampled: bool):
+    """The one body of the five kernels below, its switches constants of its compiled
+    code: ``curvature`` (the Hessian sums), ``robust`` (the gradients' outer products
+    too), ``single`` (float32 products), ``sampled`` (the Hessian of a sample of the
+    rows where ``every`` > 1). A called function, not one inlined into each kernel:
+    numba inlines by copying the callee's IR (and its callees', also in branches
+    these constants rule out), which was most of the kernels' compile time.
+
+    ``sw``: the rows' weights, or empty (unweighted: no multiplication at all).
+    ``every`` > 1 with ``sampled``: the Hessian of about one row in ``every``
+    (:func:`sampled_hessian_sums`), else of every row. ``rows``, ``weighted``,
+    ``product``: the staging (:func:`_staging`; ``single``: float32, the features only,
+    :func:`single_hessian_sums`)."""
+
+    def pass_sums(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w, hess, meat, every, rows,
+                  weighted, product):
+        n, d = X.shape
+        weighted_rows = sw.shape[0] > 0
+        tile, ty, tz, tdz, tloss = _workspace(d)
+        tile_rows = tile.shape[0]
+        th = np.empty(tile_rows, dtype=np.float64)
+        tg = np.empty(tile_rows if robust else 0, dtype=np.float64)
+        staging = rows.shape[0]
+        edge = np.zeros(d + 1 if single else 0)  # single: sum s h x~ (the bias's row), float64
+        staged = 0
+        sampling = sampled and every > 1
+        exact_diag = np.zeros(d + 1 if sampling else 0)  # sum s h x~_j**2 over every row
+        before = np.empty(d + 1 if sampling else 0)
+        if sampling:
+            for j in range(d + 1):
+                before[j] = hess[j, j]
+        next_row = sample_start(every)
+        no_order = np.empty(0, dtype=np.int64)
+        sum_dz = 0.0
+        sum_loss = 0.0
+        sum_w = 0.0 if weighted_rows else float(n)
+        for first in range(0, n, tile_rows):
+            count = min(tile_rows, n - first)
+            _fill(X, no_order, True, first, count, mean, inv_scale, tile)
+            for r in range(count):
+                ty[r] = y[first + r]
+                tz[r] = _logit(b, w, tile, r, d)
+            bad = _first_nonfinite(tz, 0, count)
+            _losses(loss_id, tz, ty, tloss, tdz, 0, bad)
+            if robust:  # before the weights enter dL/dz: (dL/dz)**2 is weighted once, below
                 for q in range(bad):
-                    th[q] = curvature_scalar(0, tz[q])
-            else:
-                for q in range(bad):
-                    th[q] = curvature_scalar(1, tz[q])
-            if weighted_rows:
-                for q in range(bad):
-                    th[q] *= sw[first + q]
-                if robust:
+                    tg[q] = tdz[q] * tdz[q]
+            sum_dz, sum_loss, sum_w = _weigh(sw, weighted_rows, first, tloss, tdz, bad, sum_dz,
+                                             sum_loss, sum_w)
+            _add_rows(grad_w, tile, tdz, 0, bad)
+            if curvature:
+                if loss_id == 0:
                     for q in range(bad):
-                        tg[q] *= sw[first + q]
-            if staged + bad > staging and single:
-                _add_single(rows, weighted, product, staged, hess)
-                staged = 0
-            elif staged + bad > staging:
-                _add_product(rows, weighted, product, staged, hess, meat, robust)
-                staged = 0
-            if single:
-                staged = _stage_single(tile, th, bad, rows, weighted, staged, edge)
-            elif sampled:
-                for q in range(bad):
-                    hq = th[q]
-                    for j in range(d):
-                        v = tile[q, j]
-                        exact_diag[j] += hq * (v * v)
-                    exact_diag[d] += hq
-                while next_row < first + bad:
-                    staged = _stage_row(tile, next_row - first, every * th[next_row - first],
-                                        rows, weighted, staged)
-                    next_row += sample_gap(next_row, every)
-            elif robust:
-                staged = _stage_two(tile, th, tg, bad, rows, weighted, staged)
-            else:
-                staged = _stage_curvature(tile, th, bad, rows, weighted, staged)
-        if bad < count:
-            return sum_dz, sum_loss, sum_w, first + bad
-    if staged > 0 and single:
-        _add_single(rows, weighted, product, staged, hess)
-    elif staged > 0:
-        _add_product(rows, weighted, product, staged, hess, meat, robust)
-    if single:
-        for j in range(d):
-            hess[j, d] += edge[j]
-            hess[d, j] += edge[j]
-        hess[d, d] += edge[d]
-    if sampled:
-        raise_diagonal(hess, before, exact_diag)
-    return sum_dz, sum_loss, sum_w, -1
+                        th[q] = curvature_scalar(0, tz[q])
+                else:
+                    for q in range(bad):
+                        th[q] = curvature_scalar(1, tz[q])
+                if weighted_rows:
+                    for q in range(bad):
+                        th[q] *= sw[first + q]
+                    if robust:
+                        for q in range(bad):
+                            tg[q] *= sw[first + q]
+                if staged + bad > staging and single:
+                    _add_single(rows, weighted, product, staged, hess)
+                    staged = 0
+                elif staged + bad > staging:
+                    _add_product(rows, weighted, product, staged, hess, meat, robust)
+                    staged = 0
+                if single:
+                    staged = _stage_single(tile, th, bad, rows, weighted, staged, edge)
+                elif sampling:
+                    for q in range(bad):
+                        hq = th[q]
+                        for j in range(d):
+                            v = tile[q, j]
+                            exact_diag[j] += hq * (v * v)
+                        exact_diag[d] += hq
+                    while next_row < first + bad:
+                        staged = _stage_row(tile, next_row - first, every * th[next_row - first],
+                                            rows, weighted, staged)
+                        next_row += sample_gap(next_row, every)
+                elif robust:
+                    staged = _stage_two(tile, th, tg, bad, rows, weighted, staged)
+                else:
+                    staged = _stage_curvature(tile, th, bad, rows, weighted, staged)
+            if bad < count:
+                return sum_dz, sum_loss, sum_w, first + bad
+        if staged > 0 and single:
+            _add_single(rows, weighted, product, staged, hess)
+        elif staged > 0:
+            _add_product(rows, weighted, product, staged, hess, meat, robust)
+        if single:
+            for j in range(d):
+                hess[j, d] += edge[j]
+                hess[d, j] += edge[j]
+            hess[d, d] += edge[d]
+        if sampling:
+            raise_diagonal(hess, before, exact_diag)
+        return sum_dz, sum_loss, sum_w, -1
+
+    return njit(nogil=True, error_model="numpy")(
+        named(pass_sums, curvature, robust, single, sampled))
 
 
 # The Hessian of a sample (:func:`sampled_hessian_sums`): the gaps between sampled rows
@@ -264,6 +275,13 @@ def _add_product(rows, weighted, product, staged, hess, meat, robust):
         hess += product
 
 
+_gradient = _pass_sums_of(curvature=False, robust=False, single=False, sampled=False)
+_curvature = _pass_sums_of(curvature=True, robust=False, single=False, sampled=False)
+_sampled = _pass_sums_of(curvature=True, robust=False, single=False, sampled=True)
+_single = _pass_sums_of(curvature=True, robust=False, single=True, sampled=False)
+_robust = _pass_sums_of(curvature=True, robust=True, single=False, sampled=False)
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def gradient_sums(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w):
     """Full-pass partial sums for one partition, at fixed ``(w, b)``.
@@ -276,9 +294,8 @@ def gradient_sums(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w):
     (a tile is one span: the weights are fixed); rows are summed in file order.
     """
     rows, weighted, product = _staging(X.shape[1], False, False)
-    return _pass_sums(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w,
-                      np.empty((0, 0)), np.empty((0, 0)), False, False, 1, rows, weighted,
-                      product, False)
+    return _gradient(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w, np.empty((0, 0)),
+                     np.empty((0, 0)), 1, rows, weighted, product)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -294,8 +311,8 @@ def gradient_hessian_sums(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w, hess
     another CPU's BLAS may round the last bit differently.
     """
     rows, weighted, product = _staging(X.shape[1], True, False)
-    return _pass_sums(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w, hess,
-                      np.empty((0, 0)), True, False, 1, rows, weighted, product, False)
+    return _curvature(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w, hess,
+                      np.empty((0, 0)), 1, rows, weighted, product)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -314,8 +331,8 @@ def sampled_hessian_sums(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w, hess,
     Not for standard errors (``summary``): they take the exact Hessian.
     """
     rows, weighted, product = _staging(X.shape[1], True, False)
-    return _pass_sums(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w, hess,
-                      np.empty((0, 0)), True, False, every, rows, weighted, product, False)
+    return _sampled(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w, hess,
+                    np.empty((0, 0)), every, rows, weighted, product)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -334,8 +351,8 @@ def single_hessian_sums(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w, hess):
     rows = np.zeros((CURVATURE_ROWS, X.shape[1]), dtype=np.float32)
     weighted = np.zeros((CURVATURE_ROWS, X.shape[1]), dtype=np.float32)
     product = np.empty((X.shape[1], X.shape[1]), dtype=np.float32)
-    return _pass_sums(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w, hess,
-                      np.empty((0, 0)), True, False, 1, rows, weighted, product, True)
+    return _single(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w, hess,
+                   np.empty((0, 0)), 1, rows, weighted, product)
 
 
 @njit(inline="always")
@@ -372,8 +389,8 @@ def hessian_meat_sums(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w, hess, me
     product per ``CURVATURE_ROWS`` rows (``rows^T @ [h x~, g x~]``), in row order.
     """
     rows, weighted, product = _staging(X.shape[1], True, True)
-    return _pass_sums(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w, hess, meat, True,
-                      True, 1, rows, weighted, product, False)
+    return _robust(X, y, sw, w, b, mean, inv_scale, loss_id, grad_w, hess, meat, 1, rows,
+                   weighted, product)
 
 
 # Rows summed together before joining the column total (a two-level sum: error
