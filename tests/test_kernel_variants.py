@@ -1,0 +1,67 @@
+"""Variants of one kernel body made by a factory (their switches closure constants) each
+carry a name of their own (``kernels.specialize.named``).
+
+Why it matters: numba names a compiled function after its ``__qualname__`` and a counter
+of its process. Two variants of one factory, called from two cached kernels and compiled
+in two processes, could carry the same symbol with the same argument types; a third
+process loading both kernels from the cache then ran one variant's code for both (seen:
+``gradient_sums`` running the curvature body, a ``np.dot`` size error on a Dask worker).
+The subprocess test runs that scenario with a toy factory and ``named``."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+from streamneuron.kernels import categorical, observed, sums
+from streamneuron.kernels.specialize import named
+
+
+def test_every_factory_variant_has_its_own_name():
+    groups = [
+        [sums._gradient, sums._curvature, sums._sampled, sums._single, sums._robust],
+        [categorical._exact_pass, categorical._sampled_pass],
+        [observed._present_sums_weighted, observed._present_sums_unweighted],
+    ]
+    for group in groups:
+        names = [v.py_func.__qualname__ for v in group]
+        assert len(set(names)) == len(names), names
+
+
+def test_named_variants_survive_a_cache_shared_by_processes(tmp_path):
+    (tmp_path / "toy.py").write_text(textwrap.dedent("""
+        import os
+        from numba import njit
+        from streamneuron.kernels.specialize import named
+
+        def body_of(k):
+            K = k
+            def body(x):
+                return x * K
+            return njit(named(body, k) if os.environ["NAMED"] == "1" else body)
+
+        _two, _three = body_of(2), body_of(3)
+
+        @njit(cache=True)
+        def times_two(x):
+            return _two(x)
+
+        @njit(cache=True)
+        def times_three(x):
+            return _three(x)
+    """))
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache"), "NAMED": "1",
+           "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
+
+    def run(code: str) -> str:
+        return subprocess.run([sys.executable, "-c", "import toy, numpy as np;" + code],
+                              env=env, capture_output=True, text=True, check=True).stdout
+
+    run("toy.times_two(np.ones(1))")  # each compiled in a process of its own
+    run("toy.times_three(np.ones(1))")
+    # (without named: "2.0 2.0" with numba 0.68)
+    assert run("print(toy.times_two(np.ones(1))[0], toy.times_three(np.ones(1))[0])").split() \
+        == ["2.0", "3.0"]
+    assert named(lambda: 0, True, 3).__name__ == "<lambda>_1_3"
