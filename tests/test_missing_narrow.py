@@ -37,7 +37,7 @@ def test_kernel_on_narrow_rows_is_the_wide_blocks_bits(dtype, rule):
     n, d = 301, 5
     X, wide, fill, indicated = _narrow_and_wide(r, n, d, dtype)
     y = (r.random(n) < 0.4).astype(np.float64)
-    order = r.permutation(n).astype(np.int64)
+    order = r.permutation(n).astype(np.int32)  # as stream.block_order makes it
     weights = r.random(n) * 2 if rule.pop("weighted", False) else None
     step = StepRule.of(get_loss("log"), lr=0.05, **rule)
     mean, inv_scale = r.normal(size=d + 2), 1 + r.random(d + 2)

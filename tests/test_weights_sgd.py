@@ -109,7 +109,7 @@ def _problem(n=203, d=11, seed=0):
     Z = (X - mean) / scale
     y = (rng.random(n) < _sigmoid(Z @ rng.normal(size=d) + 0.3)).astype(np.float64)
     rw = rng.choice([0.0, 0.25, 1.0, 2.0, 3.5], size=n)
-    orders = [rng.permutation(n) for _ in range(3)]
+    orders = [rng.permutation(n).astype(np.int32) for _ in range(3)]  # as stream.block_order
     return X, Z, y, rw, orders, mean, 1.0 / scale
 
 
