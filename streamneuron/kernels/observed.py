@@ -22,11 +22,11 @@ def _present(X, sw, weighted, i, j, center):
 
 
 def _present_sums_of(weighted: bool):
-    """:func:`_present_sums` with ``weighted`` a constant of its compiled code (a branch
-    per value costs 3x). A called function, not one inlined into its caller: numba
-    inlines by copying the callee's IR at every call site, callee's callees again at
-    each, and three sites of two variants of this loop of nine inlined rows took a
-    minute to compile; called, it compiles once per variant in a second."""
+    """A column's sums of the values present (below), ``weighted`` a constant of the
+    compiled code (a branch per value costs 3x). A called function, not one inlined
+    into :func:`observed_moments`: numba inlines by copying the callee's IR at every
+    call site, and its callees' again at each (three sites, two variants, nine inlined
+    rows each: most of the kernel's compile time)."""
 
     def present_sums(X, sw, j, start, stop, center):
         """Over rows ``start:stop`` of column ``j``, the values present (not NaN): ``(sum
