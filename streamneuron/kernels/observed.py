@@ -99,11 +99,11 @@ def observed_moments(X, sw, known):
     Block by block (``MOMENT_BLOCK`` rows), by :func:`moments`'s very loop, so that a
     column without a gap gets its very numbers at its speed. In the first phase a
     column ``known`` to hold a gap (``known[j]``: the reader saw nulls in it; only
-    speed depends on it) is summed skipping the NaN first (:func:`_present_sums`),
+    speed depends on it) is summed skipping the NaN first (:func:`_present_of`),
     which counts its gaps; every other column, and a known one without a gap in the
     block, by :func:`moments`'s loop (a NaN makes the block's sum NaN: that column is
     then summed again skipping the NaN). In the second phase a column with a gap in
-    the block is summed by :func:`_present_sums` alone (the loop takes the runs of
+    the block is summed by :func:`_present_of` alone (the loop takes the runs of
     columns without one). Either way a block's column with a gap gets the skipping
     sum, one without the loop's: the same numbers whatever ``known`` says. An
     infinity makes ``m2`` non-finite (the caller names it).
