@@ -159,10 +159,11 @@ def test_integer_weights_equal_duplicated_rows_in_a_full_batch_step():
     X, Z, y, rw, orders, mean, inv_scale = _problem(n=60, seed=2)
     counts = np.random.default_rng(3).integers(0, 4, size=len(y))
     rule = StepRule(0, 1000, 0.5, 0.0, 1e-2)
-    weighted, _ = kernel_sgd(X, y, counts.astype(np.float64), [np.arange(len(y))] * 5, rule,
-                             mean, inv_scale)
+    in_order = [np.arange(len(y), dtype=np.int32)] * 5  # (int32, as stream.block_order)
+    weighted, _ = kernel_sgd(X, y, counts.astype(np.float64), in_order, rule, mean, inv_scale)
     Xr, yr = np.repeat(X, counts, axis=0), np.repeat(y, counts)
-    repeated, _ = kernel_sgd(Xr, yr, None, [np.arange(len(yr))] * 5, rule, mean, inv_scale)
+    repeated, _ = kernel_sgd(Xr, yr, None, [np.arange(len(yr), dtype=np.int32)] * 5, rule, mean,
+                             inv_scale)
     np.testing.assert_allclose(weighted.weights, repeated.weights, rtol=1e-12, atol=1e-14)
     assert weighted.bias == pytest.approx(repeated.bias, rel=1e-12)
 

@@ -106,25 +106,26 @@ from .shuffle import shuffle_like_numpy
 from .specialize import Announced
 
 # Every kernel called from outside this package says so when numba has to compile it
-# (the first run after an install): see .specialize.
-logits = Announced(_apply.logits)
-gather = Announced(_apply.gather)
+# (the first run after an install), and takes the data it reads (``reads``: its first
+# arguments) as read-only arrays, whatever the source: see .specialize.
+logits = Announced(_apply.logits, reads=1)
+gather = Announced(_apply.gather, reads=1)
 columns_into = Announced(_apply.columns_into)
-gradient_sums = Announced(_sums.gradient_sums)
-gradient_hessian_sums = Announced(_sums.gradient_hessian_sums)
-sampled_hessian_sums = Announced(_sums.sampled_hessian_sums)
-single_hessian_sums = Announced(_sums.single_hessian_sums)
-hessian_meat_sums = Announced(_sums.hessian_meat_sums)
-moments = Announced(_sums.moments)
-observed_moments = Announced(_observed.observed_moments)
+gradient_sums = Announced(_sums.gradient_sums, reads=3)
+gradient_hessian_sums = Announced(_sums.gradient_hessian_sums, reads=3)
+sampled_hessian_sums = Announced(_sums.sampled_hessian_sums, reads=3)
+single_hessian_sums = Announced(_sums.single_hessian_sums, reads=3)
+hessian_meat_sums = Announced(_sums.hessian_meat_sums, reads=3)
+moments = Announced(_sums.moments, reads=2)
+observed_moments = Announced(_observed.observed_moments, reads=2)
 impute_into = Announced(_apply.impute_into)
 imputed_columns_into = Announced(_impute.imputed_columns_into)
 l1_newton_direction = Announced(_proximal.l1_newton_direction)
-categorical_sums = Announced(_categorical.categorical_sums)
-sampled_categorical_sums = Announced(_categorical.sampled_categorical_sums)
+categorical_sums = Announced(_categorical.categorical_sums, reads=4)
+sampled_categorical_sums = Announced(_categorical.sampled_categorical_sums, reads=4)
 fold_levels = Announced(_categorical.fold_levels)
 level_scratch = _categorical.level_scratch
-level_logits = Announced(_categorical.level_logits)
+level_logits = Announced(_categorical.level_logits, reads=1)
 csr_of = Announced(_schur.csr_of)
 schur_complement = Announced(_schur.schur_complement)
 sgd_codes_block = _categorical_sgd.sgd_codes_block

@@ -403,7 +403,7 @@ def logits_with_levels(X: np.ndarray, codes: np.ndarray | None, weights: np.ndar
     """``z = x~ . w + b`` plus the rows' level weights (``codes`` None: none): the
     number features' logits (:func:`~.apply.logits`, ``weights[:d]``), then
     :func:`level_logits`. Returns the first row with a non-finite logit, or -1."""
-    from .apply import logits
+    from . import level_logits, logits  # announced, and reading their data read-only
 
     d = X.shape[1]
     bad = logits(X, weights[:d], bias, center, inv_scale, z)

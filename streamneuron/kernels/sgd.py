@@ -195,7 +195,7 @@ def _apply_update(adagrad: bool, penalized: bool):
     return apply_update
 
 
-@variants
+@variants(reads=1)
 def _sgd_block(loss_id: int, adagrad: bool, penalized: bool, weighted: bool, row_by_row: bool,
                by_columns: bool, imputing: bool = False):
     LOSS, ADAGRAD, PENALIZED, WEIGHTED = loss_id, adagrad, penalized, weighted

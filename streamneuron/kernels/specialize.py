@@ -31,6 +31,8 @@ import functools
 import threading
 from typing import Any, Callable
 
+import numpy as np
+
 from .. import progress
 
 # What a run's kernels take to compile together on a cold cache (a typical SGD run:
@@ -40,12 +42,15 @@ COLD_SECONDS = 5
 _said = threading.Event()
 
 
-def variants(build: Callable[..., Any]) -> Callable[..., "Announced"]:
-    """``build(*key) -> numba dispatcher``, called once per key, its result announced."""
+def variants(build: Callable[..., Any] | None = None, *, reads: int = 0):
+    """``build(*key) -> numba dispatcher``, called once per key, its result announced
+    (``reads``: as :class:`Announced`). A decorator, bare or called with ``reads``."""
+    if build is None:
+        return functools.partial(variants, reads=reads)
 
     @functools.cache
     def variant(*key):
-        return Announced(build(*key))
+        return Announced(build(*key), reads=reads)
 
     return variant
 
@@ -55,18 +60,28 @@ class Announced:
     and, when it lacks the arguments' specialization, gives the cold-start notice
     (once per process) before numba compiles it; when a helper process compiles it
     (:mod:`.ahead`), the next call waits for the helper instead. Calls go straight to
-    the kernel."""
+    the kernel.
 
-    __slots__ = ("kernel", "_checked", "helper")
+    ``reads``: how many leading arguments are data the kernel only reads (arrays, or
+    tuples of them: X, y, the row weights). They are passed as read-only views. numba
+    compiles a kernel once per argument type, and a read-only array (Arrow's buffers:
+    a Parquet label or weight column, a pandas frame's values) is a type of its own:
+    so a kernel fed from both kinds of source compiles once per dtype and layout, not
+    twice."""
 
-    def __init__(self, kernel):
+    __slots__ = ("kernel", "_checked", "helper", "reads")
+
+    def __init__(self, kernel, reads: int = 0):
         self.kernel = kernel
+        self.reads = reads
         self._checked = False
         # A helper process compiling this kernel (:mod:`.ahead`): waited for on the
         # next call, which then loads the kernel from numba's cache.
         self.helper = None
 
     def __call__(self, *args):
+        if self.reads:
+            args = self._read_only(args)
         if self.helper is not None:
             helper, self.helper = self.helper, None
             helper.wait()
@@ -78,7 +93,10 @@ class Announced:
 
     def signature(self, *args) -> tuple:
         """The numba signature of a call with ``args``."""
-        return tuple(self.kernel.typeof_pyval(a) for a in args)
+        return tuple(self.kernel.typeof_pyval(a) for a in self._read_only(args))
+
+    def _read_only(self, args: tuple) -> tuple:
+        return tuple(map(read_only, args[:self.reads])) + args[self.reads:]
 
     def cached(self, *args) -> bool:
         """Whether this kernel is compiled, in this process or in numba's cache, for
@@ -88,7 +106,18 @@ class Announced:
                 return True
         except Exception:
             return True
-        return in_cache(self.kernel, args)
+        return in_cache(self.kernel, self._read_only(args))
+
+
+def read_only(data):
+    """``data`` (an array, or a tuple of arrays and other values) with each array a
+    read-only view (no copy; one already read-only as it is)."""
+    if isinstance(data, tuple):
+        return tuple(map(read_only, data))
+    if isinstance(data, np.ndarray) and data.flags.writeable:
+        data = data.view()
+        data.flags.writeable = False
+    return data
 
 
 def announce() -> None:
