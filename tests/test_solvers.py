@@ -21,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from scipy.optimize import minimize
 
 import streamneuron as sn
 from streamneuron.fullpass import engine as gd
@@ -295,14 +296,28 @@ def test_auto_picks_newton_for_few_features(breast_cancer):
     assert gd.NEWTON_MAX_FEATURES >= X.shape[1]
 
 
-def test_mse_gauss_newton_reaches_the_point_long_gd_reaches(files):
+def test_mse_gauss_newton_reaches_the_point_scipy_reaches(files):
+    """Gauss-Newton on the squared error (not convex) stops where scipy's BFGS does, from
+    the same zero start, on the objective written in numpy over the model's
+    standardized features."""
     paths, _, X, y = files
-    long_gd = sn.fit_gd(paths, solver="gd", loss="mse", l2=1e-2, lr=8.0, max_iter=3000,
-                        tol=0, workers=0)
-    newton = sn.fit_gd(paths, solver="newton", loss="mse", l2=1e-2, tol=1e-12, workers=0)
+    l2 = 1e-2
+    newton = sn.fit_gd(paths, solver="newton", loss="mse", l2=l2, tol=1e-12, workers=0)
     assert newton.info["converged"] and newton.info["iterations"] < 30
-    np.testing.assert_allclose(newton.weights, long_gd.weights, rtol=1e-6, atol=1e-8)
-    assert newton.bias == pytest.approx(long_gd.bias, rel=1e-6, abs=1e-8)
+    Xs = (X - newton.center) * newton.inv_scale
+
+    def objective(theta):
+        w, b = theta[:-1], theta[-1]
+        p = 1.0 / (1.0 + np.exp(-(Xs @ w + b)))
+        dz = (p - y) * p * (1.0 - p)
+        value = 0.5 * np.mean((p - y) ** 2) + 0.5 * l2 * (w @ w)
+        return value, np.append(Xs.T @ dz / len(y) + l2 * w, dz.mean())
+
+    ref = minimize(objective, np.zeros(X.shape[1] + 1), jac=True, method="BFGS",
+                   options={"gtol": 1e-11, "maxiter": 10_000})
+    assert np.max(np.abs(ref.jac)) < 1e-8
+    np.testing.assert_allclose(newton.weights, ref.x[:-1], rtol=1e-6, atol=1e-8)
+    assert newton.bias == pytest.approx(ref.x[-1], rel=1e-6, abs=1e-8)
 
 
 def test_separable_classes_without_l2_stop_finite_and_say_why():

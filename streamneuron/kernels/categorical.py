@@ -403,12 +403,13 @@ def logits_with_levels(X: np.ndarray, codes: np.ndarray | None, weights: np.ndar
     """``z = x~ . w + b`` plus the rows' level weights (``codes`` None: none): the
     number features' logits (:func:`~.apply.logits`, ``weights[:d]``), then
     :func:`level_logits`. Returns the first row with a non-finite logit, or -1."""
-    from . import level_logits, logits  # announced, and reading their data read-only
+    from .apply import logits
+    from .specialize import read_only  # (as the kernels announced in the package take X)
 
     d = X.shape[1]
-    bad = logits(X, weights[:d], bias, center, inv_scale, z)
+    bad = logits(read_only(X), weights[:d], bias, center, inv_scale, z)
     if codes is not None and bad < 0:
-        level_logits(codes, weights, z)
+        level_logits(read_only(codes), weights, z)
         if not np.isfinite(z).all():
             bad = int(np.flatnonzero(~np.isfinite(z))[0])
     return bad
