@@ -7,7 +7,9 @@ of the compiled code (closure variables; numba drops the branches they rule out
 before it types the code), so a run compiles one rule's code, not every rule's.
 :func:`variants` makes such a family: ``build(*key)`` runs once per key, on first
 use. Each variant is cached on disk by numba like any ``cache=True`` function (the
-constants are part of its cache key).
+constants are part of its cache key). And a kernel is compiled once per dtype and layout
+of its data, not again for a read-only copy of the same: its data is passed read-only
+(:class:`Announced`'s ``reads``, :func:`read_only`).
 
 The first run after an install finds numba's cache empty and compiles for seconds;
 :class:`Announced` says so on stderr before it happens
