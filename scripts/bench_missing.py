@@ -26,7 +26,9 @@ columns null (as on the flights table). Timed, alternating, medians of ``--repea
 
 Each also as CPU seconds (``time.process_time``: every thread of this process, so
 the SGD reader thread too), less swayed by other jobs on a shared machine: per epoch
-or pass, the difference between a run of 4 and of 1 epochs (8 and 2 passes).
+or pass, the difference between a run of 4 (``--epochs``) and of 1 epochs (8 and 2
+passes). Beside the ratio of the medians, the median and quartiles of each repeat's own
+ratio (its three runs side by side: a slow spell of the machine sways both).
 
 Each is also timed on ``wide``, a file without gaps as wide as ``gappy`` imputed
 (``d + 5`` columns): the share of the cost that is the indicator columns themselves
@@ -108,7 +110,7 @@ def _cpu_per_step(fit, short: int, long: int) -> tuple:
 
 def sgd_epoch(path, missing) -> tuple[float, float]:
     model, cpu = _cpu_per_step(lambda k: sn.fit_sgd(path, epochs=k, tol=0, missing=missing,
-                                                    batch_size=256, seed=0), 1, 4)
+                                                    batch_size=256, seed=0), 1, _LONG[0])
     return statistics.median(row["seconds"] for row in model.info["history"]), cpu
 
 
@@ -139,6 +141,7 @@ def decode(path, missing) -> tuple[float, float]:
 
 
 _D = [0]  # the features of clean and gappy (decode reads as many of wide's)
+_LONG = [4]  # the epochs of the long SGD run (--epochs)
 
 
 def main() -> None:
@@ -146,12 +149,15 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--features", type=int, default=20)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=4,
+                        help="the long SGD run's epochs (CPU per epoch: its excess over 1 epoch's)")
     parser.add_argument("--root", default=str(ROOT), help="the checkout to time")
     parser.add_argument("--data", help="a folder for the files, written once and reused")
     parser.add_argument("--parts", default="sgd,gd,first,decode",
                         help="which timings (sgd, gd, first, decode), comma-separated")
     args = parser.parse_args()
     _D[0] = args.features
+    _LONG[0] = args.epochs
     parts = {"sgd": ("SGD epoch", sgd_epoch), "gd": ("full pass (gd)", full_pass),
              "first": ("first pass", standardization), "decode": ("Parquet decode", decode)}
     chosen = [parts[p] for p in args.parts.split(",")]
@@ -179,9 +185,14 @@ def main() -> None:
                 c.append(fn(wide, "error"))
             for k, unit in ((0, "wall"), (1, "CPU")):
                 ma, mb, mc = (statistics.median(t[k] for t in v) for v in (a, b, c))
+                pairs = sorted(y[k] / x[k] for x, y in zip(a, b))
                 print(f"{name:16s} {unit:4s} clean {ma:7.3f} s  impute {mb:7.3f} s  "
                       f"({mb / ma:4.2f}x)   clean as wide {mc:7.3f} s  "
                       f"(impute {mb / mc:4.2f}x of it)", flush=True)
+                if len(pairs) >= 4:  # each repeat's own ratio: the pairs ran side by side
+                    q1, q2, q3 = statistics.quantiles(pairs, n=4)
+                    print(f"{'':16s} {unit:4s} impute / clean of each repeat: median "
+                          f"{q2:4.2f}x, quartiles {q1:4.2f}-{q3:4.2f}x", flush=True)
         print(f"load average {os.getloadavg()[0]:.1f}")
 
 
