@@ -30,6 +30,7 @@ import threading
 from ..blas import blas_threads
 from ..errors import ConfigError, StreamNeuronError
 from .partitions import SPLIT_EVERY
+from .recycle import RECYCLED
 
 # How long to try to reach a --scheduler address before giving up.
 CONNECT_TIMEOUT = "10s"
@@ -119,6 +120,7 @@ class InProcess:
 
     def close(self) -> None:
         self._kept.clear()
+        RECYCLED.clear()  # (the tasks' sums kept for reuse: recycle.py)
 
 
 class DaskCluster:
@@ -271,6 +273,9 @@ class TreeFold:
         # ``aggregate.fold(total, x)``: ``aggregate([total, x])`` in total's memory, when
         # the aggregate has one (``sum_partials``): then a task's array is folded as it is
         self.fold = getattr(aggregate, "fold", None)
+        # ``aggregate.recycle(x)``: x, a task's array, was folded into another and is
+        # no one's (``sums.sum_partials``: its memory serves a later task)
+        self.recycle = getattr(aggregate, "recycle", None)
         sizes = [n]  # items on each level; the last level is aggregated whole
         while sizes[-1] > split_every:
             sizes.append(-(-sizes[-1] // split_every))
@@ -292,6 +297,8 @@ class TreeFold:
             current = self.values[level]
             if self.fold is not None:
                 self.values[level] = item if current is _NONE else self.fold(current, item)
+                if current is not _NONE and self.recycle is not None:
+                    self.recycle(item)
             else:
                 self.values[level] = (self.aggregate([item]) if current is _NONE
                                       else self.aggregate([current, item]))

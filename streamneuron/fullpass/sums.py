@@ -41,6 +41,7 @@ from ..units import DecodedUnit
 from ..penalty import Penalty
 from ..stats import CoMoments, Moments, Observed, raise_nonfinite
 from .arrow import Arrow, ArrowHessian
+from .recycle import RECYCLED
 
 
 @dataclass(frozen=True)
@@ -270,7 +271,7 @@ def pass_sums(items: list, read: Callable[[list], Iterable[DecodedUnit]],
     :func:`~streamneuron.fullpass.partitions.already_decoded` for decoded units);
     ``every``, ``arrow``: as :func:`add_unit_sums`."""
     d = params.shape[0] - 1 - 2 * len(features)  # the weights
-    acc = np.zeros(Sums.size(d, hessian, arrow))
+    acc = RECYCLED.zeroed(Sums.size(d, hessian, arrow))  # (a large one reused: recycle.py)
     levels = LevelSums()
     for unit in read(items):
         add_unit_sums(acc, unit, features, params, loss_id, every, arrow, levels)
@@ -438,6 +439,7 @@ def _add_into(total: np.ndarray, part: np.ndarray) -> np.ndarray:
 
 
 sum_partials.fold = _add_into  # (cluster.TreeFold: a pass's running sums, no copies)
+sum_partials.recycle = RECYCLED.give_back  # (TreeFold: a part once added into another)
 
 
 def merge_moments(partials):
