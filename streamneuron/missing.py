@@ -130,17 +130,22 @@ def copy_arguments(fills: Fills, dtype: np.dtype) -> tuple:
 
 def drop_rows(X: np.ndarray, w: np.ndarray | None, y: np.ndarray | None):
     """``--missing drop``: the rows with a NaN feature (or a NaN label) get weight 0
-    and their NaN become 0 (read, never trained on). Returns ``(w, dropped)``."""
+    and their NaN become 0 (read, never trained on). Returns ``(X, w, y, dropped)``:
+    ``X`` changed in place, or a copy when it is read-only (a DataFrame's values); ``y``
+    a copy when it held a NaN."""
     bad = np.isnan(X).any(axis=1) if X.shape[1] else np.zeros(X.shape[0], dtype=bool)
     if y is not None:
-        bad |= np.isnan(y)
-        y[np.isnan(y)] = 0.0
+        no_label = np.isnan(y)
+        if no_label.any():
+            bad |= no_label
+            y = np.where(no_label, 0.0, y)
     w = np.ones(X.shape[0]) if w is None else w
     dropped = int(bad.sum())
     if dropped:
         w = np.where(bad, 0.0, w)
+        X = X if X.flags.writeable else X.copy()
         X[np.isnan(X)] = 0.0
-    return w, dropped
+    return X, w, y, dropped
 
 
 def null_feature_message(where: str, name: str, nulls: int, counts=None) -> str:

@@ -214,7 +214,8 @@ def fit_categorical(estimator, X, y, sample_weight, names: list[str], tol: float
         fitted = fit_gd(frame, label=label, weight=weight, features=features or None,
                         categorical=names, solver=estimator.solver, loss=estimator.loss,
                         l2=estimator.l2, l1=estimator.l1, tol=tol,
-                        standardize=estimator.standardize, workers=0)
+                        standardize=estimator.standardize, missing=_missing_of(estimator),
+                        workers=0)
     except DataError as exc:  # in the estimator's words: no label column, no flags
         message = re.sub(r"raise --max-levels.*", "drop it from X, or name the columns to "
                          f"one-hot encode in categorical_features (at most {MAX_LEVELS} levels "
@@ -229,6 +230,10 @@ def fit_categorical(estimator, X, y, sample_weight, names: list[str], tol: float
     estimator.converged_ = bool(info["converged"])
     estimator.loss_curve_ = [float(row["objective"]) for row in info["history"]]
     estimator.levels_ = fitted.levels
+    # (impute: the fills and indicators the model applies; ``coef_`` has the indicators'
+    # weights after the number features', as with a numbers-only X)
+    estimator.missing_fills_ = None if fitted.missing is None or isinstance(
+        fitted.missing, str) else fitted.missing
     d = fitted.n_features
     coef = fitted.weights[:d] * fitted.inv_scale
     estimator.mean_, estimator.scale_ = fitted.mean, fitted.scale
@@ -259,6 +264,8 @@ def categorical_logits(estimator, X) -> np.ndarray:
                          f"{X.shape[1]})) while a minimum of 1 is required.")
     rows = np.concatenate([u.X for u in units]).astype(np.float64, copy=False)
     codes = np.concatenate([u.codes for u in units])
+    if _missing_of(estimator) == "drop" and np.isnan(rows).any():  # as missing_X
+        rows = np.where(np.isnan(rows), neuron.center, rows)
     return neuron.decision_function(np.ascontiguousarray(rows), codes)
 
 

@@ -26,7 +26,7 @@ def _apply(units: list[DecodedUnit], fills: Fills | None) -> list[DecodedUnit]:
     """The units imputed by ``fills`` (None: rows with a NaN dropped by weight 0)."""
     for unit in units:
         if fills is None:
-            unit.w, dropped = drop_rows(unit.X, unit.w, unit.y)
+            unit.X, unit.w, unit.y, dropped = drop_rows(unit.X, unit.w, unit.y)
             unit.extra["_dropped"] = dropped
         else:
             unit.X = impute(unit.X, fills)
@@ -64,7 +64,7 @@ class Imputed(Wrapped):
              out: np.ndarray | None = None) -> DecodedUnit:
         if self._fills is None:
             unit = self.source.read(i, keep=keep, out=out)
-            unit.w, dropped = drop_rows(unit.X, unit.w, unit.y)
+            unit.X, unit.w, unit.y, dropped = drop_rows(unit.X, unit.w, unit.y)
             self.dropped += dropped
             return unit
         if out is not None and self._fills.indicators and out.shape[1] < self.n_features:
