@@ -9,14 +9,16 @@ broken one (models are written atomically, and only after training succeeded).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import tempfile
 import warnings
 
 import click
 
-from ..errors import StreamNeuronError, TrainingInterrupted
+from ..errors import DataError, StreamNeuronError, TrainingInterrupted
 from ..params import PARAMS, flag
 
 EXIT_INTERNAL = 1
@@ -146,6 +148,40 @@ def emit_json(obj) -> None:
 def one_line(text: str) -> str:
     """Messages from libraries may span lines; ``Error:`` output is one line."""
     return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
+
+
+# The readers' advice names train's flags; reading data for a model (predict, evaluate),
+# what the user can do is different: (pattern, replacement) in the order tried.
+_FOR_A_MODEL = (
+    (r"--categorical names no column ('[^']*')", r"the model's categorical column \1 is not in "
+     "the data"),
+    (r"--categorical names column ('[^']*'), which is ([^;]*);",
+     r"the model's categorical column \1 is \2 here;"),
+    (r"; give --missing impute .*", "; the model was trained without --missing impute or "
+     "drop, so it cannot score a row with a missing value: fill those values first, or "
+     "train with --missing impute (or drop)"),
+    (r"; drop those rows first, or give --missing drop", "; drop those rows first (a model "
+     "trained with --missing drop skips them)"),
+    (r"name the value that counts as 1 with --positive VALUE( \(e\.g\. [^)]*\))?",
+     "the model was trained on 0/1 labels (no --positive): evaluate it on a 0/1 or boolean "
+     "label column, or train with --positive VALUE"),
+)
+
+
+@contextlib.contextmanager
+def reading_for_a_model():
+    """A :class:`DataError` raised inside, its advice in the terms of a command that
+    applies a model (:data:`_FOR_A_MODEL`): ``predict`` and ``evaluate`` have no
+    ``--categorical``, ``--missing`` or ``--positive``; the model file settles them."""
+    try:
+        yield
+    except DataError as exc:
+        message = str(exc)
+        for pattern, replacement in _FOR_A_MODEL:
+            message = re.sub(pattern, replacement, message)
+        if message == str(exc):
+            raise
+        raise DataError(message) from None
 
 
 def as_flags(exc: StreamNeuronError) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .common import DATA, check_writable, emit_json, label_name, option
+from .common import DATA, check_writable, emit_json, label_name, option, reading_for_a_model
 
 
 @click.command()
@@ -37,11 +37,12 @@ def evaluate(model_path, data, label, x_key, y_key, weight, as_json, plot_path, 
 
         require_matplotlib()
     model = load_model(model_path)
-    source = open_source(list(data), label=label_name(label, y_key, model.label or "y"),
-                         **model.columns(), x_key=x_key, positional=True,
-                         weight=weight)
-    with source, Progress(source.n_rows, "evaluate", quiet=quiet) as bar:
-        metrics = run_evaluate(model, source, progress=bar)
+    with reading_for_a_model():
+        source = open_source(list(data), label=label_name(label, y_key, model.label or "y"),
+                             **model.columns(), x_key=x_key, positional=True,
+                             weight=weight)
+        with source, Progress(source.n_rows, "evaluate", quiet=quiet) as bar:
+            metrics = run_evaluate(model, source, progress=bar)
     report = evaluation_report(model, metrics)
     if plot_path:
         from ..plots import plot_evaluation

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .common import DATA, check_writable, option, split
+from .common import DATA, check_writable, option, reading_for_a_model, split
 
 
 @click.command()
@@ -31,9 +31,11 @@ def predict(model_path, data, output, keep, x_key, quiet):
     output_format(output)
     check_writable(output, "-o", remote=True)
     model = load_model(model_path)
-    source = open_source(list(data), label=None, **model.columns(), x_key=x_key,
-                         positional=True)
-    with source, Progress(source.n_rows, "predict", quiet=quiet) as bar:
-        rows = predict_to_parquet(model, source, output, keep=split(keep) or (), progress=bar)
+    with reading_for_a_model():
+        source = open_source(list(data), label=None, **model.columns(), x_key=x_key,
+                             positional=True)
+        with source, Progress(source.n_rows, "predict", quiet=quiet) as bar:
+            rows = predict_to_parquet(model, source, output, keep=split(keep) or (),
+                                      progress=bar)
     if not quiet:
         click.echo(f"wrote {output} ({rows:,} rows)", err=True)
