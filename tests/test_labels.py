@@ -240,3 +240,22 @@ def test_hdf5_numeric_labels_store_the_other_value(tmp_path):
     assert (model.positive, model.negative) == ("2", 1)
     ref = sn.fit_gd(df.assign(y=y01), label="y", solver="newton")
     np.testing.assert_allclose(model.weights, ref.weights, rtol=1e-9)
+
+
+def test_a_positive_value_the_labels_never_take_is_named_as_such(tmp_path, capsys):
+    """``--positive YES`` on 'yes'/'no' labels (or 7 on 0/1): not "more than two values"
+    listing a value the file does not hold, but that --positive matches none of them."""
+    frame = pd.DataFrame({"x": np.arange(40.0), "y": ["yes", "no"] * 20,
+                          "z": [0, 1] * 20})
+    path = tmp_path / "d.parquet"
+    frame.to_parquet(path, row_group_size=10)
+    out = tmp_path / "m.json"
+    line = turned_away(capsys, ["train", path, "--label", "y", "--positive", "YES", "--exclude",
+                                "z", "-o", out, "--quiet"], ["--positive 'YES' matches none",
+                                                  "'yes', 'no'", "case and type count"], out)
+    assert "more than two" not in line
+    turned_away(capsys, ["train", path, "--label", "z", "--positive", "7", "--exclude", "y",
+                         "-o", out, "--quiet"], ["--positive '7' matches none", "(0, 1)"], out)
+    with pytest.raises(sn.DataError, match="matches none"):  # a piece read on its own
+        check_labels(np.array(["yes", "no", "no"], dtype=object), label="y", where="here",
+                     positive="YES")

@@ -89,15 +89,19 @@ def settle_negative(source) -> None:
     where the third appears. Only positives seen: ``negative`` stays None."""
     if source.label is None or source.positive is None or source.negative is not None:
         return
-    positive, other, shown = source.positive, None, None
+    positive, other, shown, met = source.positive, None, None, False
     for i in range(len(source.units)):
         values = _unique(source.label_values(i))
         null = _nulls(values)
-        for v in values[~_equals(values, positive) & ~null]:
+        is_pos = _equals(values, positive)
+        met = met or bool(is_pos.any())
+        for v in values[~is_pos & ~null]:
             v = v.item() if hasattr(v, "item") else v
             if other is None:
                 other, shown = v, _as_type_of(values, positive)
             elif v != other:
+                if not met:  # (--positive YES for 'yes'/'no')
+                    raise _not_a_value(source.label, source.describe(i), positive, [other, v])
                 raise _too_many(source.label, source.describe(i), [shown, other, v],
                                 f": {positive!r} counts as 1 and one other value as 0")
     if other is not None:
@@ -123,6 +127,13 @@ def _too_many(label: str, where: str, values, advice: str) -> DataError:
     more = ", ..." if len(values) > SHOWN_VALUES else ""
     return DataError(f"{where}: label column {label!r} has more than two values ({shown}{more}); "
                      f"a label has two values{advice}")
+
+
+def _not_a_value(label: str, where: str, positive, values) -> DataError:
+    shown = ", ".join(repr(v) for v in values[:SHOWN_VALUES])
+    return DataError(f"{where}: --positive {positive!r} matches none of the values of label "
+                     f"column {label!r} so far ({shown}{', ...' if len(values) > 2 else ''}); "
+                     "name one of them (values are compared exactly: case and type count)")
 
 
 def _null_error(label: str, where: str, null: np.ndarray, nan: bool) -> DataError:
@@ -151,6 +162,8 @@ def check_labels(values: np.ndarray, *, label: str, where: str, positive=None,
             if bad.size:
                 raise _not_the_pair(label, where, values, int(bad[0]), positive, negative)
         others = _distinct(values[~is_pos & ~null], 2)
+        if len(others) > 1 and not is_pos.any():  # (--positive YES for 'yes'/'no')
+            raise _not_a_value(label, where, positive, others)
         if len(others) > 1:
             raise _too_many(label, where, [_as_type_of(values, positive), *others],
                             f": {positive!r} counts as 1 and one other value as 0")
