@@ -23,7 +23,7 @@ categorical column ``c`` the index of the level's weight in the model's weight v
 column order), or ``-1`` (an unseen level, or the reference): no weight.
 
 This module sits beside :mod:`streamneuron.units` (the readers encode, the model
-stores, the engines train the level weights) and imports no other room.
+stores, the engines train the level weights) and imports no other room but the errors.
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
+
+from .errors import DataError
 
 # A column with more distinct values than this is left out of the default features
 # (or refused when named): an id or free text, not a category. ``--max-levels``.
@@ -52,7 +54,23 @@ def is_categorical_type(t: pa.DataType) -> bool:
 def can_be_categorical(t: pa.DataType) -> bool:
     """Strings, dictionaries, booleans and integers may be named in ``--categorical``
     (a float column may not: its values are measurements, and equal floats are luck)."""
-    return is_categorical_type(t) or pa.types.is_boolean(t) or pa.types.is_integer(t)
+    return (is_categorical_type(t) or pa.types.is_boolean(t) or pa.types.is_integer(t)
+            or pa.types.is_null(t))  # (only nulls, as pandas writes an all-None column)
+
+
+def _kind_of_type(t: pa.DataType) -> str | None:
+    """The kind of value an Arrow column holds, as levels match values: text, integer or
+    boolean (None: only nulls, or a kind never compared)."""
+    t = t.value_type if pa.types.is_dictionary(t) else t
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return "text"
+    return "boolean" if pa.types.is_boolean(t) else "integer" if pa.types.is_integer(t) else None
+
+
+def _kind_of_value(v) -> str:
+    return ("boolean" if isinstance(v, (bool, np.bool_)) else "integer"
+            if isinstance(v, (int, np.integer)) else "text" if isinstance(v, str)
+            else type(v).__name__)
 
 
 def _sort_key(item):
@@ -274,6 +292,12 @@ def _value_set(column: Column, arrow_type: pa.DataType) -> tuple:
     cached = column._sets.get(key)
     if cached is None:
         present = [v for v in column.values if v is not None]
+        kind, kinds = _kind_of_type(arrow_type), {_kind_of_value(v) for v in present}
+        if kind is not None and kinds and kind not in kinds:  # (no value could match)
+            raise DataError(f"categorical column {column.name!r} holds {kind} values here, "
+                            f"but its levels are {' and '.join(sorted(kinds))} values (e.g. "
+                            f"{present[0]!r}): none would match, every row would count as an "
+                            f"unseen level; convert the column to {sorted(kinds)[0]} values")
         try:
             value_set = pa.array(present, type=arrow_type)
         except (pa.ArrowException, TypeError, OverflowError):

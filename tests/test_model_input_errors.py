@@ -94,3 +94,56 @@ def test_train_still_names_its_flags(model, capsys, tmp_path):
     data = _write(tmp_path, "gap.parquet", gappy)
     code, _, err = run(capsys, "train", data, "--label", "y", "-o", tmp_path / "m.json")
     assert code == 2 and "give --missing impute" in err
+
+
+@pytest.fixture(scope="module")
+def typed_model(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("typed")
+    rng = np.random.default_rng(6)
+    n = 400
+    frame = pd.DataFrame({"x1": rng.normal(size=n),
+                          "carrier": rng.choice(["AA", "UA", None], n),
+                          "hour": rng.integers(0, 4, n), "flag": rng.random(n) < 0.5,
+                          "y": rng.integers(0, 2, n)})
+    train = folder / "train.parquet"
+    frame.to_parquet(train)
+    path = folder / "m.json"
+    import streamneuron as sn
+
+    assert sn.cli.main(["train", str(train), "--label", "y", "--mode", "newton",
+                        "--categorical", "hour,flag", "-o", str(path), "--quiet"]) == 0
+    return frame, path
+
+
+@pytest.mark.parametrize("column, values, kinds", [
+    ("hour", lambda f: f.hour.astype(str), ("text", "integer")),
+    ("flag", lambda f: f.flag.astype(np.int64), ("integer", "boolean")),
+    ("carrier", lambda f: np.arange(len(f)), ("integer", "text"))])
+def test_a_categorical_column_of_another_kind_is_refused(typed_model, capsys, tmp_path,
+                                                         column, values, kinds):
+    """Not every row silently an unseen level: no value of another kind could match."""
+    frame, path = typed_model
+    data = _write(tmp_path, "other.parquet", frame.assign(**{column: values(frame)}))
+    out = tmp_path / "p.parquet"
+    turned_away(capsys, ["predict", path, data, "-o", out],
+                [f"categorical column {column!r} holds {kinds[0]} values here",
+                 f"its levels are {kinds[1]} values"], out)
+
+
+def test_an_all_null_categorical_column_gets_the_null_level(typed_model, capsys, tmp_path):
+    """pandas writes a column of None only as Arrow's null type: every row is the null
+    level, as in a text column of nulls."""
+    frame, path = typed_model
+    nulls = frame.assign(carrier=[None] * len(frame))
+    typed = _write(tmp_path, "typed.parquet", nulls.astype({"carrier": "string"}))
+    untyped = _write(tmp_path, "untyped.parquet", nulls)
+    import pyarrow.parquet as pq
+
+    assert str(pq.read_schema(untyped).field("carrier").type) == "null"
+    probabilities = []
+    for data in (typed, untyped):
+        out = tmp_path / f"p_{data.stem}.parquet"
+        code, _, err = run(capsys, "predict", path, data, "-o", out, "--quiet")
+        assert code == 0, err
+        probabilities.append(pq.read_table(out).column("probability").to_numpy())
+    np.testing.assert_array_equal(*probabilities)

@@ -30,7 +30,10 @@ def _encode(units: list[DecodedUnit], levels: Levels, first: int,
         missing = [name for name in levels.names if name not in unit.extra]
         if missing:
             raise DataError(f"{unit.where}: no categorical column {missing[0]!r}")
-        unit.codes = levels.encode(unit.extra, unit.n_rows, first)
+        try:
+            unit.codes = levels.encode(unit.extra, unit.n_rows, first)
+        except DataError as exc:  # (the levels do not know where the unit is)
+            raise DataError(f"{unit.where}: {exc}") from None
         for name in levels.names:
             if name not in keep:
                 unit.extra.pop(name, None)
