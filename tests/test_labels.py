@@ -188,14 +188,15 @@ def test_numeric_values_stored_and_older_model_files_still_read(tmp_path, capsys
 
     assert evaluate(model, sn.open_source(path, positive=2.0)).result()["rows"] == len(df)
     model.save(model_path)
-    assert json.loads(model_path.read_text())["labels"] == {"positive": "2", "negative": 1}
+    # both as the column holds them (--positive gave the text "2")
+    assert json.loads(model_path.read_text())["labels"] == {"positive": 2, "negative": 1}
     assert load_model(model_path).negative == 1
     bad = tmp_path / "three.parquet"
     df.assign(y=np.where(y01 == 1, 2, 3)).to_parquet(bad, row_group_size=100)
     turned_away(capsys, ["evaluate", model_path, bad], ["label column 'y'", "value 3"])
     # a model file from before the negative value was stored: as before
     data = json.loads(model_path.read_text())
-    data["labels"] = {"positive": "2"}
+    data["labels"] = {"positive": "2"}  # (then as typed)
     model_path.write_text(json.dumps(data))
     assert load_model(model_path).negative is None
     code, _, err = run(capsys, "evaluate", model_path, path, "--json")
@@ -237,7 +238,7 @@ def test_hdf5_numeric_labels_store_the_other_value(tmp_path):
         f["X"] = df[["a", "b"]].to_numpy()
         f["y"] = np.where(y01 == 1, 2, 1)
     model = sn.fit_gd(path, solver="newton", positive="2", workers=0)
-    assert (model.positive, model.negative) == ("2", 1)
+    assert (model.positive, model.negative) == (2, 1)  # (as the column holds them)
     ref = sn.fit_gd(df.assign(y=y01), label="y", solver="newton")
     np.testing.assert_allclose(model.weights, ref.weights, rtol=1e-9)
 

@@ -85,27 +85,33 @@ def settle_negative(source) -> None:
     """With ``--positive`` and no ``negative`` yet: the label column's other value,
     from one read of the label column alone (``label_values``, unit by unit), set as
     ``source.negative`` (what the model stores, so that ``evaluate`` reads a file the
-    same way); more than two values over the whole input is an error naming the unit
-    where the third appears. Only positives seen: ``negative`` stays None."""
+    same way), and ``source.positive`` as the column holds it when the other value is of
+    its type (``--positive 2`` on integers: 2, not "2"); more than two values over the
+    whole input is an error naming the unit where the third appears. Only positives
+    seen: ``negative`` stays None."""
     if source.label is None or source.positive is None or source.negative is not None:
         return
-    positive, other, shown, met = source.positive, None, None, False
+    positive, other, shown, met = source.positive, None, None, None
     for i in range(len(source.units)):
         values = _unique(source.label_values(i))
         null = _nulls(values)
         is_pos = _equals(values, positive)
-        met = met or bool(is_pos.any())
+        if met is None and is_pos.any():  # the value as the column holds it (2, not "2")
+            met = values[np.flatnonzero(is_pos)[0]]
+            met = met.item() if hasattr(met, "item") else met
         for v in values[~is_pos & ~null]:
             v = v.item() if hasattr(v, "item") else v
             if other is None:
                 other, shown = v, _as_type_of(values, positive)
             elif v != other:
-                if not met:  # (--positive YES for 'yes'/'no')
+                if met is None:  # (--positive YES for 'yes'/'no')
                     raise _not_a_value(source.label, source.describe(i), positive, [other, v])
                 raise _too_many(source.label, source.describe(i), [shown, other, v],
                                 f": {positive!r} counts as 1 and one other value as 0")
     if other is not None:
         source.negative = other
+    if met is not None and type(met) is type(other):  # (the model stores both alike)
+        source.positive = met
 
 
 def _unique(values) -> np.ndarray:

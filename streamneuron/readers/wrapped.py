@@ -47,7 +47,13 @@ class Wrapped(Source):
     levels = property(lambda self: self.source.levels)
     missing = property(lambda self: self.source.missing)
     weighted = property(lambda self: self.source.weighted)
-    positive = property(lambda self: self.source.positive)
+    @property
+    def positive(self):
+        return self.source.positive
+
+    @positive.setter
+    def positive(self, value) -> None:  # (the reader's: labels.settle_negative types it)
+        self.source.positive = value
 
     @property
     def negative(self):
