@@ -235,5 +235,7 @@ def evaluation_report(model: Neuron, metrics: StreamingMetrics) -> dict:
     loss = model.loss_fn.from_metrics(result)
     out = {"rows": result["rows"], "loss": loss, "loss_name": model.loss_name, **result}
     if getattr(metrics, "skipped", 0):
-        out["skipped"] = metrics.skipped  # (--missing drop: rows with a missing value)
+        # (--missing drop: rows with a missing value, read at weight 0 and not evaluated)
+        out["skipped"] = metrics.skipped
+        out["rows"] = result["rows"] - metrics.skipped
     return out

@@ -211,7 +211,9 @@ def test_drop_predict_writes_null_and_evaluate_skips(train_file, tmp_path, capsy
     p = pq.read_table(tmp_path / "p.parquet").column("probability")
     assert len(p) == 500 and p.null_count == int(test["b"].isna().sum())
     code, stdout, err = run(capsys, "evaluate", out, test_path, "--json")
-    assert json.loads(stdout)["skipped"] == int(test["b"].isna().sum())
+    report = json.loads(stdout)
+    assert report["skipped"] == int(test["b"].isna().sum())
+    assert report["rows"] == 500 - report["skipped"]  # the rows evaluated
 
 
 def test_error_names_the_options_and_counts(train_file, tmp_path, capsys):
