@@ -25,7 +25,7 @@ _LAZY = {
     "from_dataframe": "readers",
     "fit_sgd": "sgd", "Position": "stream",
     "fit_gd": "fullpass", "fit_newton": "fullpass", "fit_lbfgs": "fullpass", "NeuronClassifier": "sklearn",
-    "NeuronClassifierCV": "sklearn_cv", "summary": "inference",
+    "NeuronClassifierCV": "sklearn_cv", "summary": "inference", "evaluate": "apply",
 }
 
 
@@ -45,6 +45,6 @@ def __dir__():
 
 __all__ = [
     "open_source", "Source", "ArraySource", "from_dataframe", "Position", "Neuron", "load_model", "fit_sgd", "fit_gd", "fit_newton", "fit_lbfgs",
-    "NeuronClassifier", "NeuronClassifierCV", "summary", "StreamNeuronError", "DataError", "ConfigError", "ModelError",
+    "NeuronClassifier", "NeuronClassifierCV", "summary", "evaluate", "StreamNeuronError", "DataError", "ConfigError", "ModelError",
     "CheckpointError", "TrainingInterrupted", "DivergenceError", "__version__",
 ]

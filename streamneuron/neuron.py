@@ -194,7 +194,14 @@ class Neuron:
     # -- prediction -----------------------------------------------------------
     def decision_function(self, X, codes: np.ndarray | None = None) -> np.ndarray:
         """The logit ``z = x_std . w + b`` of each row (plus its levels' weights: ``codes``,
-        each row's level codes, :mod:`streamneuron.levels`)."""
+        each row's level codes, :mod:`streamneuron.levels`). ``X`` a pandas DataFrame with
+        the model's columns (or any frame, for a model with categorical columns or
+        ``--missing``): its columns by name, read as ``predict`` reads a file
+        (:meth:`_frame_logits`); else by position, as an array."""
+        if hasattr(X, "columns") and hasattr(X, "dtypes") and codes is None and (
+                self.levels is not None or self.missing is not None
+                or set(self.feature_names) <= {str(c) for c in X.columns}):
+            return self._frame_logits(X)
         X = as_features(X, self.n_features)
         z = np.empty(X.shape[0], dtype=np.float64)
         if (codes is None) != (self.levels is None):
@@ -207,11 +214,35 @@ class Neuron:
             raise DataError(f"row {bad} of X gives a non-finite logit (NaN or infinity in X)")
         return z
 
+    def _frame_logits(self, frame) -> np.ndarray:
+        """The logits of a DataFrame's rows: its columns read by
+        :func:`~streamneuron.open_source` with :meth:`columns` (the features by name, the
+        categorical columns encoded by the model's levels, the gaps imputed by its fills);
+        a row that ``--missing drop`` leaves out (a missing value) gets NaN, as ``predict``
+        writes a null probability for it."""
+        from .readers import open_source
+
+        parts = []
+        with open_source(frame, label=None, **self.columns()) as source:
+            for i in range(len(source.units)):
+                unit = source.read(i)
+                z = np.empty(unit.n_rows, dtype=np.float64)
+                bad = kernels.logits_with_levels(unit.X, unit.codes, self.weights, self.bias,
+                                                 self.center, self.inv_scale, z)
+                if bad >= 0:
+                    raise DataError(f"{unit.where}, row {bad}: a non-finite logit (NaN or "
+                                    "infinity in a feature)")
+                if self.missing == "drop" and unit.w is not None:
+                    z[unit.w == 0.0] = np.nan
+                parts.append(z)
+        return np.concatenate(parts) if parts else np.empty(0)
+
     def predict_proba(self, X) -> np.ndarray:
         """``p = sigmoid(z)`` of each row (1-D)."""
         from .losses import sigmoid
 
-        return sigmoid(self.decision_function(X))
+        with np.errstate(invalid="ignore"):  # (a NaN logit: a row --missing drop leaves out)
+            return sigmoid(self.decision_function(X))
 
     def predict(self, X) -> np.ndarray:
         """0/1 prediction: 1 where ``p >= 0.5`` (``z >= 0``)."""
