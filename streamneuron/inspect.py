@@ -184,7 +184,12 @@ def _plain(value):
 
 
 def _level(value) -> str:
-    return "null" if value is None else str(value)
+    """A level as the report shows it: null, and an empty or blank-edged text quoted
+    (``""``, not nothing between two commas)."""
+    if value is None:
+        return "null"
+    text = str(value)
+    return repr(text) if isinstance(value, str) and (not text or text != text.strip()) else text
 
 
 def _role(report: dict, name: str) -> str:

@@ -317,6 +317,10 @@ def test_empty_strings_are_a_level(tmp_path):
     frame.to_parquet(path)
     model = sn.fit_gd(path, label="y", solver="newton")
     assert "" in model.levels.columns[0].values
+    from streamneuron.inspect import _level
+
+    assert (_level(""), _level(" a"), _level("a"), _level(None), _level(3)) == (
+        "''", "' a'", "a", "null", "3")  # inspect's top levels: an empty one shown, quoted
 
 
 @pytest.mark.parametrize("mode", ["sgd", "newton"])
