@@ -188,6 +188,12 @@ def test_a_stray_file_in_a_folder_is_named_with_a_glob_that_leaves_it_out(tmp_pa
     assert code == 0, err
     # A file named alone is not in a folder listing: the CSV advice stays.
     turned_away(capsys, ["inspect", folder / "2024" / "notes.md"], ["streamneuron convert"])
+    # An empty part-*.parquet: a glob would take it too, so not that advice
+    (folder / "2024" / "notes.md").unlink()
+    (folder / "part-9.parquet").write_bytes(b"")
+    line = turned_away(capsys, ["inspect", folder], ["part-9.parquet", "empty (0 bytes)",
+                                                     "delete part-9.parquet or move it out"])
+    assert "glob" not in line
 
 
 # -- --class-weight 0=1,1=5 ------------------------------------------------------

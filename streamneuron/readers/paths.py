@@ -250,6 +250,9 @@ def _leave_out(ref: FileRef) -> str:
     below = ref.url[len(folder):].lstrip("/") if ref.url.startswith(folder) else ""
     pattern = f"{folder}/**/*.parquet" if "/" in below else f"{folder}/*.parquet"
     name = below or ref.url.rsplit("/", 1)[-1]
+    if name.endswith(".parquet"):  # (the glob would still take it)
+        return (f"; it is in the folder {ref.folder}, which is read whole: delete {name} or "
+                "move it out of the folder")
     return (f"; it is in the folder {ref.folder}, which is read whole: leave it out by naming "
             f"the data files with a glob, e.g. '{pattern}' (or move {name} out of the folder)")
 
