@@ -40,22 +40,17 @@ def _forbidden(line):
         assert flag not in line, line
 
 
-def test_predict_without_the_models_categorical_column(model, capsys, tmp_path):
+@pytest.mark.parametrize("change, expected", [
+    (lambda f: f.drop(columns=["carrier"]), "the model's categorical column 'carrier' is not "
+                                            "in the data"),
+    (lambda f: f.assign(carrier=np.linspace(0, 1, len(f))),
+     "the model's categorical column 'carrier' is a float column here")])
+def test_predict_without_the_models_categorical_column(model, capsys, tmp_path, change,
+                                                       expected):
     folder, frame, path = model
-    data = _write(tmp_path, "no_carrier.parquet", frame.drop(columns=["carrier"]))
+    data = _write(tmp_path, "other.parquet", change(frame))
     out = tmp_path / "p.parquet"
-    line = turned_away(capsys, ["predict", path, data, "-o", out],
-                       ["the model's categorical column 'carrier' is not in the data"], out)
-    _forbidden(line)
-
-
-def test_predict_with_the_categorical_column_as_floats(model, capsys, tmp_path):
-    folder, frame, path = model
-    data = _write(tmp_path, "float.parquet", frame.assign(carrier=np.linspace(0, 1, len(frame))))
-    out = tmp_path / "p.parquet"
-    line = turned_away(capsys, ["predict", path, data, "-o", out],
-                       ["the model's categorical column 'carrier' is a float column here"], out)
-    _forbidden(line)
+    _forbidden(turned_away(capsys, ["predict", path, data, "-o", out], [expected], out))
 
 
 def test_predict_a_gap_with_a_model_trained_without_missing(model, capsys, tmp_path):
