@@ -260,3 +260,24 @@ def test_a_positive_value_the_labels_never_take_is_named_as_such(tmp_path, capsy
     with pytest.raises(sn.DataError, match="matches none"):  # a piece read on its own
         check_labels(np.array(["yes", "no", "no"], dtype=object), label="y", where="here",
                      positive="YES")
+
+
+@pytest.mark.parametrize("mode", ["sgd", "newton"])
+def test_a_label_of_one_value_is_refused(tmp_path, capsys, mode):
+    """Every row 1 (or 'yes'): no optimum, the bias grows without end; refused before
+    training, from Parquet's statistics or the --positive read, naming the value."""
+    x = np.arange(60.0)
+    ones, yes = tmp_path / "ones.parquet", tmp_path / "yes.parquet"
+    pd.DataFrame({"x": x, "y": np.ones(60, dtype=np.int8)}).to_parquet(ones, row_group_size=20)
+    pd.DataFrame({"x": x, "y": ["yes"] * 60}).to_parquet(yes, row_group_size=20)
+    out = tmp_path / "m.json"
+    for data, extra, value in ((ones, [], "1"), (yes, ["--positive", "yes"], "'yes'")):
+        turned_away(capsys, ["train", data, "--mode", mode, "-o", out, "--quiet", *extra],
+                    [f"label column 'y' holds only the value {value}", "both labels"], out)
+    turned_away(capsys, ["train", yes, "--mode", mode, "-o", out, "--quiet", "--positive",
+                         "no"], ["--positive 'no' matches none", "('yes')"], out)
+    # two values over the row groups, one in each: trained
+    both = tmp_path / "both.parquet"
+    pd.DataFrame({"x": x, "y": (x >= 20).astype(np.int8)}).to_parquet(both, row_group_size=20)
+    code, _, err = run(capsys, "train", both, "--mode", mode, "-o", out, "--quiet", "--l2", "1")
+    assert code == 0, err

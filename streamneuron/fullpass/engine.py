@@ -212,7 +212,7 @@ def fit_gd(source, max_iter: int | None = None, lr: float = GD_LR, *, loss: str 
         class_weight = {int(k): float(v) for k, v in class_weight.items()}
     check_where(client=client, scheduler=scheduler, workers=workers)
     from ..readers import open_source, with_class_weights
-    from ..readers.labels import settle_negative
+    from ..readers.labels import settle_labels
 
     given = source
     source = open_source(source, label=label, features=features, categorical=categorical,
@@ -223,7 +223,7 @@ def fit_gd(source, max_iter: int | None = None, lr: float = GD_LR, *, loss: str 
     try:
         if source.label is None:
             raise DataError("training needs a label column")
-        settle_negative(source)  # (--positive: the other label value, which the model keeps)
+        settle_labels(source)  # (--positive: the other value, kept; one value only: refused)
         levels_known = not source.categorical or source.levels is not None
         if levels_known:  # (else once the levels are counted: fullpass/learn.py)
             dense = l1 not in (None, 0) or AUTO in (l2, l1) or cv is not None

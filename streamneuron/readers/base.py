@@ -17,10 +17,8 @@ import numpy as np
 
 from ..errors import DataError
 from ..units import COLUMN, ROW, DecodedUnit, Unit  # noqa: F401 (the protocol's types)
-from .paths import FileRef
-
-
 from .labels import NULL_LABEL_ADVICE, check_labels  # noqa: F401 (the readers')
+from .paths import FileRef
 
 
 def check_weights(values: np.ndarray, *, column: str, where: str) -> np.ndarray:
@@ -407,14 +405,16 @@ class Source(abc.ABC):
         """The labels of unit ``i`` (float64 0/1); here by reading the unit."""
         return self.read(i).y
 
+    def label_range(self) -> tuple | None:
+        """The label's ``(min, max)`` over the input, known unread (Parquet: statistics)."""
+        return None
+
     def label_values(self, i: int):
-        """The label column of unit ``i`` as stored, unchecked (nulls, strings, 2s
-        and all: what ``inspect`` counts); here the checked ``labels(i)``."""
+        """Unit ``i``'s label column as stored, unchecked (``inspect``); here ``labels(i)``."""
         return self.labels(i)
 
     def null_counts(self) -> dict[str, int] | None:
-        """Nulls per column over every unit (``inspect``), or None when the format
-        cannot tell without reading everything (here)."""
+        """Nulls per column over every unit (``inspect``); None: unknown unread (here)."""
         return None
 
     # -- shared ------------------------------------------------------------------

@@ -108,10 +108,33 @@ def settle_negative(source) -> None:
                     raise _not_a_value(source.label, source.describe(i), positive, [other, v])
                 raise _too_many(source.label, source.describe(i), [shown, other, v],
                                 f": {positive!r} counts as 1 and one other value as 0")
+    if other is not None and met is None:  # (--positive yes, every row 'no')
+        raise _not_a_value(source.label, source.describe_input(), positive, [other])
     if other is not None:
         source.negative = other
     if met is not None and type(met) is type(other):  # (the model stores both alike)
         source.positive = met
+
+
+def settle_labels(source) -> None:
+    """The label's values before training: :func:`settle_negative`, and a label column
+    of one value only refused: a classifier needs rows of both labels, and without them
+    no optimum exists (the bias grows without end; scikit-learn refuses it too). Known
+    without reading the rows: with ``--positive``, from that read (no other value);
+    else where the format keeps the column's range (``Source.label_range``: Parquet's
+    statistics of every row group)."""
+    settle_negative(source)
+    if source.label is None:
+        return
+    if source.positive is not None:
+        value = None if source.negative is not None else source.positive
+    else:
+        known = source.label_range()
+        value = known[0] if known is not None and known[0] == known[1] else None
+    if value is not None:
+        raise DataError(f"{source.describe_input()}: label column {source.label!r} holds "
+                        f"only the value {value!r}; a classifier needs rows of both labels "
+                        "(with one, the bias grows without end)")
 
 
 def _unique(values) -> np.ndarray:
@@ -203,4 +226,4 @@ def check_labels(values: np.ndarray, *, label: str, where: str, positive=None,
     return y
 
 
-__all__ = ["check_labels", "settle_negative", "NULL_LABEL_ADVICE"]
+__all__ = ["check_labels", "settle_negative", "settle_labels", "NULL_LABEL_ADVICE"]

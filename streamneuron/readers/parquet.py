@@ -290,6 +290,19 @@ class ParquetSource(Source):
         """The labels of row group ``i``, reading only the label column."""
         return self._labels(self.label_values(i), self.describe(i))
 
+    def label_range(self) -> tuple | None:
+        lo = hi = None
+        for k in range(len(self.files)):
+            pf = self._file(k)
+            j = pf.schema_arrow.get_field_index(self.label)
+            for rg in range(pf.metadata.num_row_groups):
+                stats = pf.metadata.row_group(rg).column(j).statistics
+                if stats is None or not stats.has_min_max:
+                    return None  # (unknown: the check is skipped)
+                lo = stats.min if lo is None else min(lo, stats.min)
+                hi = stats.max if hi is None else max(hi, stats.max)
+        return None if lo is None else (lo, hi)
+
     def label_values(self, i: int):
         """The label column of row group ``i`` (or piece) as stored (an Arrow array)."""
         u = self.units[i]

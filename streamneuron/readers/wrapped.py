@@ -107,6 +107,9 @@ class Wrapped(Source):
     def null_counts(self) -> dict[str, int] | None:
         return self.source.null_counts()
 
+    def label_range(self) -> tuple | None:
+        return self.source.label_range()
+
     def __getattr__(self, name: str):
         # A reader's own attributes (HDF5's ``by_position``, ``ArraySource.kind``).
         if name == "source":

@@ -249,7 +249,7 @@ def _training_source(given, label, features, weight, categorical,
     """The training data opened as a Source (closed by ``stack`` when opened here);
     DataError without a label, ConfigError when a given Source lacks ``weight``."""
     from ..readers import open_source
-    from ..readers.labels import settle_negative
+    from ..readers.labels import settle_labels
 
     source = open_source(given, label=label, features=features, weight=weight,
                          categorical=categorical, **options)  # a Source as it is
@@ -257,7 +257,7 @@ def _training_source(given, label, features, weight, categorical,
         stack.enter_context(source)
     if source.label is None:
         raise DataError("training needs a label column")
-    settle_negative(source)  # (--positive: the other label value, which the model keeps)
+    settle_labels(source)  # (--positive: the other value, kept; one value only: refused)
     if weight is not None and source.weight is None:
         raise ConfigError.about("weight", f"names the column {weight!r}, but the source "
                                 "given was opened without it: open_source(..., weight=)")
