@@ -88,6 +88,7 @@ class InProcess:
                 for output in _in_order(_pool(self.threads), task, args, parts,
                                         self.threads + self.AHEAD):
                     fold.add(output)
+        RECYCLED.clear()  # (kept within a pass only: between passes none lingers)
         return fold.result()
 
     # The scheduler is passed as the function itself: given by name ("threads"),
@@ -120,7 +121,6 @@ class InProcess:
 
     def close(self) -> None:
         self._kept.clear()
-        RECYCLED.clear()  # (the tasks' sums kept for reuse: recycle.py)
 
 
 class DaskCluster:

@@ -6,7 +6,9 @@ as the kernel first touches them: at 11,118 weights that costs a task 26-57 ms, 
 zeroing an array already in use costs ~5 ms. So a task takes its sums from
 :meth:`Recycled.zeroed`, and the in-process reduction (``cluster.TreeFold``) gives an
 array back once it was added into another (``sums.sum_partials.recycle``): it is then
-no one's. Zeros are zeros: the same bits either way.
+no one's. The free arrays are let go at the end of each pass (``InProcess.map_reduce``):
+reused within a pass only, so no more are alive at once than before, and the memory
+between passes (newton's solve) is what it was. Zeros are zeros: the same bits either way.
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ class Recycled:
                 free.append(array)
 
     def clear(self) -> None:
-        """Let every free array go (the end of a run)."""
+        """Let every free array go (the end of a pass)."""
         with self._lock:
             self._free.clear()
 
