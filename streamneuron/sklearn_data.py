@@ -264,8 +264,10 @@ def categorical_logits(estimator, X) -> np.ndarray:
                          f"{X.shape[1]})) while a minimum of 1 is required.")
     rows = np.concatenate([u.X for u in units]).astype(np.float64, copy=False)
     codes = np.concatenate([u.codes for u in units])
-    if _missing_of(estimator) == "drop" and np.isnan(rows).any():  # as missing_X
-        rows = np.where(np.isnan(rows), neuron.center, rows)
+    if _missing_of(estimator) == "drop":  # as missing_X: a gap adds nothing to the logit
+        # (the reader gave the rows it drops 0 at their gaps; the frame says where they are)
+        gaps = X.rename(columns=str)[list(neuron.feature_names)].isna().to_numpy()
+        rows = np.where(gaps, neuron.center, rows)
     return neuron.decision_function(np.ascontiguousarray(rows), codes)
 
 
